@@ -1,0 +1,59 @@
+# The README's two commands: `make run` and `make test`. Everything else is
+# Meson; this file only sets up and calls it.
+
+PREFIX ?= /usr/local
+FUZZ_SECONDS ?= 60
+MESON_RELEASE = --buildtype=release
+MESON_ASAN = --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
+
+.PHONY: all setup run test unit e2e fuzz install clean bench check
+
+all: setup build/build.ninja
+	ninja -C build
+
+setup:
+	@./scripts/setup.sh
+
+build/build.ninja:
+	meson setup build $(MESON_RELEASE) --prefix=$(PREFIX)
+
+build-asan/build.ninja:
+	meson setup build-asan $(MESON_ASAN)
+
+build-fuzz/build.ninja:
+	CC=clang meson setup build-fuzz --buildtype=debug -Dfuzz=true -Dtests=false \
+		-Db_sanitize=address -Db_lundef=false
+
+run: all
+	@mkdir -p var
+	./build/fluxhook serve --db sqlite:./var/fluxhook.db
+
+test:
+	@./scripts/setup.sh --test
+	@$(MAKE) --no-print-directory build/build.ninja build-asan/build.ninja build-fuzz/build.ninja
+	ninja -C build
+	ninja -C build-asan
+	ninja -C build-fuzz
+	python3 tests/run.py
+
+unit: build-asan/build.ninja
+	ninja -C build-asan
+	python3 tests/run.py --only unit
+
+e2e: build-asan/build.ninja
+	ninja -C build-asan
+	python3 tests/run.py --only e2e
+
+fuzz: build-fuzz/build.ninja
+	ninja -C build-fuzz
+	python3 tests/run.py --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
+
+bench: all
+	python3 bench/run.py
+
+install: all
+	meson install -C build --destdir "$(DESTDIR)"
+
+clean:
+	rm -rf build build-asan build-fuzz tests/artifacts

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs, by package name, everything fluxhook needs to build, run and test
+# on Debian 12. Quiet and quick when all is there already.
+set -eu
+
+debs="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
+libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
+libjansson-dev libcmocka-dev openssl python3 curl"
+
+# Test-only packages: a real PostgreSQL server, a real browser, and Node for
+# the browser driver.
+if [ "${1:-}" = "--test" ]; then
+    debs="$debs postgresql chromium nodejs npm iproute2"
+fi
+
+missing=""
+for p in $debs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "setup: installing playwright-core from npm"
+    (cd tests/browser && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+exit 0

@@ -1,0 +1,127 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int help_run(int argc, char **argv);
+static int version_run(int argc, char **argv);
+
+static const struct cli_cmd cmd_help = {
+    .name = "help",
+    .usage = "[COMMAND]",
+    .summary = "show the commands, or one command's usage",
+    .run = help_run,
+};
+
+static const struct cli_cmd cmd_version = {
+    .name = "version",
+    .usage = "",
+    .summary = "print the version",
+    .run = version_run,
+};
+
+const struct cli_cmd *const cli_cmds[] = {
+    &cmd_help,
+    &cmd_version,
+    NULL,
+};
+
+static const struct cli_cmd *
+lookup(const char *name)
+{
+    int i;
+
+    for (i = 0; cli_cmds[i] != NULL; i++) {
+        if (strcmp(cli_cmds[i]->name, name) == 0)
+            return cli_cmds[i];
+    }
+    return NULL;
+}
+
+void
+cli_cmd_help(FILE *f, const struct cli_cmd *cmd)
+{
+    fprintf(f, "usage: fluxhook %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    if (cmd->opts != NULL && cmd->opts[0].name != NULL) {
+        fprintf(f, "\noptions:\n");
+        config_print_options(f, cmd->opts);
+    }
+}
+
+int
+cli_parse(const struct cli_cmd *cmd, struct config *c, int argc, char **argv)
+{
+    static const struct config_opt none[] = {{0}};
+    char err[256];
+
+    if (config_parse(c, cmd->opts != NULL ? cmd->opts : none, argc, argv, err, sizeof(err)) !=
+        0) {
+        fprintf(stderr, "fluxhook %s: %s\n", cmd->name, err);
+        fprintf(stderr, "usage: fluxhook %s %s\n", cmd->name, cmd->usage);
+        return CLI_USAGE;
+    }
+    if (c->help) {
+        cli_cmd_help(stdout, cmd);
+        return CLI_OK;
+    }
+    return -1;
+}
+
+static void
+overview(FILE *f)
+{
+    int i;
+
+    fprintf(f, "usage: fluxhook COMMAND [ARGS]\n\n"
+               "fluxhook delivers webhooks: it stores published events, signs them and\n"
+               "delivers them to the endpoints subscribed to them, with retries.\n\n"
+               "commands:\n");
+    for (i = 0; cli_cmds[i] != NULL; i++)
+        fprintf(f, "  %-13s %s\n", cli_cmds[i]->name, cli_cmds[i]->summary);
+    fprintf(f, "\nRun 'fluxhook help COMMAND' or 'fluxhook COMMAND --help' for its usage.\n");
+}
+
+static int
+help_run(int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+
+    if (argc < 2) {
+        overview(stdout);
+        return CLI_OK;
+    }
+    cmd = lookup(argv[1]);
+    if (cmd == NULL) {
+        fprintf(stderr, "fluxhook: unknown command '%s'\n", argv[1]);
+        return CLI_USAGE;
+    }
+    cli_cmd_help(stdout, cmd);
+    return CLI_OK;
+}
+
+static int
+version_run(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("fluxhook %s\n", FLUXHOOK_VERSION);
+    return CLI_OK;
+}
+
+int
+cli_run(int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+
+    if (argc < 2) {
+        overview(stderr);
+        return CLI_USAGE;
+    }
+    cmd = lookup(argv[1]);
+    if (cmd == NULL) {
+        fprintf(stderr, "fluxhook: unknown command '%s'\n", argv[1]);
+        overview(stderr);
+        return CLI_USAGE;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,41 @@
+/*
+ * A growable byte buffer with a cap fixed at creation, for anything fed by the
+ * network. The data is always NUL-terminated (the NUL is not counted in len).
+ */
+#ifndef FLUXHOOK_UTIL_BUF_H
+#define FLUXHOOK_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+    char *data;  /* NULL until the first append */
+    size_t len;  /* bytes used, without the trailing NUL */
+    size_t cap;  /* bytes allocated */
+    size_t max;  /* most bytes it may ever hold */
+};
+
+/* Prepares an empty buffer that refuses to grow past max bytes. */
+void buf_init(struct buf *b, size_t max);
+
+/* Frees the data; the buffer may be used again after buf_init(). */
+void buf_cleanup(struct buf *b);
+
+/* Empties the buffer, keeping its memory. */
+void buf_reset(struct buf *b);
+
+/* Append; each returns 0, ERR_TOOBIG past max (nothing appended) or ERR_NOMEM. */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* The contents as a string: "" for an empty buffer, never NULL. */
+const char *buf_cstr(const struct buf *b);
+
+/* Takes the data out of the buffer (the caller frees it) and empties the buffer. */
+char *buf_steal(struct buf *b);
+
+#endif

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Runs every fluxhook test and ends with one line: `N passed, N failed`.
+
+Suites:
+  unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
+  e2e      tests/e2e/test_*.py, each file in its own process, against the
+           ASan build of the real binary
+  browser  tests/browser/*.test.mjs in headless Chromium (playwright-core)
+  fuzz     each libFuzzer target of build-fuzz for a bounded time
+
+Counts are of test cases: each cmocka test, each unittest method, each
+browser test, each fuzz target.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
+
+
+class Tally:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.failures = []
+
+    def add(self, name, passed, failed, output):
+        self.passed += passed
+        self.failed += failed
+        mark = "ok  " if failed == 0 else "FAIL"
+        print(f"{mark} {name}: {passed} passed, {failed} failed", flush=True)
+        if failed:
+            self.failures.append(name)
+            log = os.path.join(ARTIFACTS, "logs", re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            with open(log, "w") as f:
+                f.write(output)
+            tail = output[-6000:]
+            print("    " + tail.replace("\n", "\n    "), flush=True)
+
+
+def run(cmd, timeout, env=None, cwd=ROOT):
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout, text=True,
+                           errors="replace")
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout or ""
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        return -1, out + f"\n[timed out after {timeout}s]\n"
+
+
+def unit_tests(build):
+    intro = subprocess.run(["meson", "introspect", "--tests", build], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True, check=True)
+    return [(t["name"], t["cmd"], t.get("env", {})) for t in json.loads(intro.stdout)
+            if any(s.split(":")[-1] == "unit" for s in t.get("suite", []))]
+
+
+def run_unit(tally, build, jobs):
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT",
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+
+    def one(t):
+        name, cmd, extra = t
+        code, out = run(cmd, 600, env=dict(env, **extra))
+        return name, code, out
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for name, code, out in pool.map(one, unit_tests(build)):
+            passed = sum(int(n) for n in re.findall(r"\[  PASSED  \] (\d+) test", out))
+            failed = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
+            if code != 0 and failed == 0:
+                failed = 1  # crashed, sanitizer report, or timeout
+            tally.add("unit/" + name, passed, failed, out)
+
+
+def run_e2e(tally, jobs, pattern):
+    d = os.path.join(ROOT, "tests", "e2e")
+    files = sorted(f for f in os.listdir(d) if re.fullmatch(pattern, f))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+
+    def one(f):
+        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 1200, env=env, cwd=d)
+        return f, code, out
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for f, code, out in pool.map(one, files):
+            m = re.search(r"^Ran (\d+) tests?", out, re.M)
+            ran = int(m.group(1)) if m else 0
+            m = re.search(r"^FAILED \((.*)\)", out, re.M)
+            failed = 0
+            skipped = 0
+            if m:
+                for k, v in re.findall(r"(\w+)=(\d+)", m.group(1)):
+                    if k in ("failures", "errors"):
+                        failed += int(v)
+                    if k == "skipped":
+                        skipped += int(v)
+            m = re.search(r"^OK \(.*skipped=(\d+)", out, re.M)
+            if m:
+                skipped = int(m.group(1))
+            if code != 0 and failed == 0:
+                failed = 1
+            if ran == 0 and failed == 0:
+                failed = 1  # a file that runs nothing is broken
+            tally.add("e2e/" + f[:-3], ran - failed - skipped, failed, out)
+
+
+def run_browser(tally):
+    d = os.path.join(ROOT, "tests", "browser")
+    if not os.path.isdir(d):
+        return
+    files = sorted(f for f in os.listdir(d) if f.endswith(".test.mjs"))
+    for f in files:
+        code, out = run(["node", f], 900, cwd=d)
+        m = re.findall(r"^browser: (\d+) passed, (\d+) failed", out, re.M)
+        passed, failed = (int(m[-1][0]), int(m[-1][1])) if m else (0, 1)
+        if code != 0 and failed == 0:
+            failed = 1
+        tally.add("browser/" + f, passed, failed, out)
+
+
+def run_fuzz(tally, seconds):
+    build = os.path.join(ROOT, "build-fuzz", "fuzz")
+    if not os.path.isdir(build):
+        tally.add("fuzz", 0, 1, "build-fuzz/fuzz is missing: run `make test` or `make fuzz`\n")
+        return
+    targets = sorted(f for f in os.listdir(build) if f.startswith("fuzz_") and
+                     os.access(os.path.join(build, f), os.X_OK) and "." not in f)
+    for t in targets:
+        corpus = os.path.join(ROOT, "fuzz", "corpus", t[len("fuzz_"):])
+        work = os.path.join(ARTIFACTS, "fuzz", t)
+        os.makedirs(work, exist_ok=True)
+        cmd = [os.path.join(build, t), f"-max_total_time={seconds}", "-max_len=65536",
+               "-rss_limit_mb=2048", "-timeout=10", f"-artifact_prefix={work}/", work, corpus]
+        code, out = run(cmd, seconds + 120)
+        tally.add("fuzz/" + t, 1 if code == 0 else 0, 0 if code == 0 else 1, out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["unit", "e2e", "browser", "fuzz"])
+    ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
+    ap.add_argument("--fuzz-seconds", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    os.environ.setdefault("FLUXHOOK_BIN", os.path.join(ROOT, "build-asan", "fluxhook"))
+    os.environ.setdefault("FLUXHOOK_RELEASE_BIN", os.path.join(ROOT, "build", "fluxhook"))
+    tally = Tally()
+    start = time.monotonic()
+    if a.only in (None, "unit"):
+        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs)
+    if a.only in (None, "e2e"):
+        run_e2e(tally, a.jobs, a.e2e)
+    if a.only in (None, "browser"):
+        run_browser(tally)
+    if a.only in (None, "fuzz"):
+        run_fuzz(tally, a.fuzz_seconds)
+    print(f"\ntook {time.monotonic() - start:.0f}s", flush=True)
+    if tally.failures:
+        print("failed: " + ", ".join(tally.failures))
+    print(f"{tally.passed} passed, {tally.failed} failed")
+    return 1 if tally.failed or tally.passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+static void
+test_append_and_grow(void **state)
+{
+    struct buf b;
+    int i;
+
+    (void)state;
+    buf_init(&b, 1 << 20);
+    assert_string_equal(buf_cstr(&b), "");
+    for (i = 0; i < 1000; i++)
+        assert_int_equal(buf_puts(&b, "abc"), 0);
+    assert_int_equal(b.len, 3000);
+    assert_int_equal(strlen(buf_cstr(&b)), 3000);
+    assert_int_equal(buf_printf(&b, "%d-%s", 42, "x"), 0);
+    assert_string_equal(buf_cstr(&b) + 3000, "42-x");
+    buf_cleanup(&b);
+}
+
+static void
+test_cap_refuses_and_keeps_contents(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "12345678"), 0);
+    assert_int_equal(buf_putc(&b, '9'), ERR_TOOBIG);
+    assert_int_equal(buf_printf(&b, "%s", "x"), ERR_TOOBIG);
+    assert_string_equal(buf_cstr(&b), "12345678");
+    buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(buf_puts(&b, "ok"), 0);
+    buf_cleanup(&b);
+}
+
+static void
+test_steal(void **state)
+{
+    struct buf b;
+    char *s;
+
+    (void)state;
+    buf_init(&b, 100);
+    s = buf_steal(&b);
+    assert_string_equal(s, "");
+    free(s);
+    buf_puts(&b, "hello");
+    s = buf_steal(&b);
+    assert_string_equal(s, "hello");
+    assert_null(b.data);
+    free(s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_and_grow),
+        cmocka_unit_test(test_cap_refuses_and_keeps_contents),
+        cmocka_unit_test(test_steal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

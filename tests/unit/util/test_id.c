@@ -1,0 +1,99 @@
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/clock.h"
+#include "util/id.h"
+
+#define N 20000
+
+static int
+cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void
+test_format_and_time(void **state)
+{
+    char id[ID_MAX];
+    int64_t now = clock_now_ms();
+
+    (void)state;
+    assert_int_equal(id_new("evt_", id), 0);
+    assert_int_equal(strlen(id), 4 + 26);
+    assert_true(id_valid("evt_", id));
+    assert_false(id_valid("dlv_", id));
+    assert_false(id_valid("evt_", "evt_short"));
+    assert_true(id_time_ms(id) >= now - 1000 && id_time_ms(id) <= now + 1000);
+    assert_int_equal(id_new_at("acct_", 1704110400000LL, id), 0);
+    assert_int_equal(id_time_ms(id), 1704110400000LL);
+}
+
+static void
+test_unique_and_increasing(void **state)
+{
+    char (*ids)[ID_MAX] = calloc(N, ID_MAX);
+    int i;
+
+    (void)state;
+    for (i = 0; i < N; i++)
+        assert_int_equal(id_new("dlv_", ids[i]), 0);
+    for (i = 1; i < N; i++) {
+        if (strcmp(ids[i - 1], ids[i]) >= 0)
+            fail_msg("not increasing: %s then %s", ids[i - 1], ids[i]);
+    }
+    free(ids);
+}
+
+struct batch {
+    char ids[N / 4][ID_MAX];
+};
+
+static void *
+make_batch(void *arg)
+{
+    struct batch *b = arg;
+    int i;
+
+    for (i = 0; i < N / 4; i++)
+        id_new("ep_", b->ids[i]);
+    return NULL;
+}
+
+static void
+test_unique_across_threads(void **state)
+{
+    struct batch *b = calloc(4, sizeof(*b));
+    char (*all)[ID_MAX];
+    pthread_t t[4];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, make_batch, &b[i]);
+    for (i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    all = (char(*)[ID_MAX])(void *)b;
+    qsort(all, N, ID_MAX, cmp);
+    for (i = 1; i < N; i++)
+        assert_int_not_equal(strcmp(all[i - 1], all[i]), 0);
+    free(b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_and_time),
+        cmocka_unit_test(test_unique_and_increasing),
+        cmocka_unit_test(test_unique_across_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
