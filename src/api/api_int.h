@@ -1,0 +1,138 @@
+/*
+ * Shared inside src/api: the request context every handler gets, the route
+ * table's shape, and the reply helpers. Handlers never pick HTTP statuses for
+ * errors ad hoc: they return an ERR_* through api_reply_error(), and reply.c
+ * maps it in one table.
+ */
+#ifndef FLUXHOOK_API_API_INT_H
+#define FLUXHOOK_API_API_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/id.h"
+
+#define API_MAX_BODY (256 * 1024) /* larger request bodies answer 413 */
+#define API_MAX_PARAMS 4
+#define API_DEFAULT_LIMIT 50
+
+struct api_server_ctx {
+    const struct api_config *cfg;
+    struct store *store;
+    int64_t started_at;
+};
+
+/* One request. Everything it allocates hangs off it and is freed in one place. */
+struct api_req {
+    const struct api_server_ctx *ctx;
+    void *conn;                        /* struct MHD_Connection * */
+    const char *method;                /* "GET" */
+    const char *path;                  /* "/v1/endpoints/ep_123", without the query */
+    const char *params[API_MAX_PARAMS];/* the route's {id}s, in order */
+    int nparams;
+    struct buf body;                   /* the raw request body, capped at API_MAX_BODY */
+    int body_too_big;                  /* 1 when the body passed API_MAX_BODY */
+    json_t *json;                      /* the parsed body for ROUTE_JSON routes, else NULL */
+    struct api_key key;                /* the caller's key (after authentication) */
+    char account_id[ID_MAX];           /* the account acted for (X-Workflux-Account for admins) */
+
+    /* The answer, filled by api_reply_*(). */
+    int status;
+    const char *content_type;
+    struct buf out;
+    char location[256];                /* Location header, or "" */
+    char retry_after[16];              /* Retry-After header, or "" */
+};
+
+typedef int api_handler_fn(struct api_req *r);
+
+enum route_flags {
+    ROUTE_PUBLIC = 1 << 0, /* no API key needed (/healthz, /metrics, /openapi.json) */
+    ROUTE_ADMIN = 1 << 1,  /* only admin keys */
+    ROUTE_JSON = 1 << 2,   /* a JSON object body is required: 415 / 400 otherwise */
+    ROUTE_JSON_OPT = 1 << 3, /* a JSON object body is optional (empty body = {}) */
+};
+
+struct route {
+    const char *method;   /* "GET" */
+    const char *pattern;  /* "/v1/endpoints/{id}/secret/rotate": {x} matches one segment */
+    api_handler_fn *fn;
+    int flags;            /* enum route_flags */
+    const char *summary;  /* one line, also used by /openapi.json */
+};
+
+/* routes.c: the table, terminated by a NULL method. */
+extern const struct route api_routes[];
+
+/*
+ * Finds the route for method and path, filling r->params. Returns the route,
+ * or NULL with *path_matched = 1 when the path exists for another method (405).
+ */
+const struct route *api_route_find(const char *method, const char *path, struct api_req *r,
+                                   int *path_matched);
+
+/* --- reply.c --- */
+
+/* Answers status with obj as the JSON body (steals obj). Returns 0. */
+int api_reply_json(struct api_req *r, int status, json_t *obj);
+
+/*
+ * Answers the HTTP status mapped from err (ERR_NOTFOUND -> 404, ...) with
+ * {"error": {"type", "message", "fields"?}}. message is printf-style and is
+ * the text users read: say what was expected. fields (stolen, may be NULL) is
+ * an array of {"path", "problem"}. Returns 0.
+ */
+int api_reply_error(struct api_req *r, int err, json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Answers status with a body of the given type (copied). Returns 0. */
+int api_reply_raw(struct api_req *r, int status, const char *content_type, const void *body,
+                  size_t len);
+
+/* The HTTP status and the error type ("not_found") for an ERR_* code. */
+int api_err_status(int err);
+const char *api_err_type(int err);
+
+/* --- request.c --- */
+
+/* A query parameter, or NULL. */
+const char *api_query(struct api_req *r, const char *name);
+/* A request header, or NULL. */
+const char *api_header(struct api_req *r, const char *name);
+
+/*
+ * Reads the page parameters ?limit= and ?after=: limit defaults to
+ * API_DEFAULT_LIMIT, 1..STORE_MAX_PAGE. On a bad value, answers 400 and
+ * returns ERR_INVAL (the handler then returns 0).
+ */
+int api_page_params(struct api_req *r, int *limit, const char **after);
+
+/* Builds {"data": items (stolen), "next": next or null}. */
+json_t *api_list_json(json_t *items, const char *next);
+
+/*
+ * Reads an optional member of r->json: string, boolean, integer. Returns 0
+ * (leaving *out alone when absent or null), or answers 400/422 naming the
+ * field and returns ERR_INVAL.
+ */
+int api_json_str(struct api_req *r, const char *name, const char **out);
+int api_json_bool(struct api_req *r, const char *name, int *out);
+int api_json_int(struct api_req *r, const char *name, int64_t *out);
+
+/* --- objects.c: the API's JSON objects (CONTRACT §4 field names) --- */
+
+json_t *api_endpoint_json(const struct endpoint *ep, int with_secret);
+json_t *api_event_json(const struct event *ev);          /* {id, event, timestamp, data, ...} */
+json_t *api_delivery_json(const struct delivery *d, const struct attempt *as, size_t nattempts,
+                          int with_attempts);
+json_t *api_attempt_json(const struct attempt *a);
+json_t *api_account_json(const struct account *a);
+json_t *api_key_json(const struct api_key *k, const char *secret /* shown once, or NULL */);
+
+/* A time in ms as an RFC 3339 string, or JSON null for 0. */
+json_t *api_time_json(int64_t ms);
+
+#endif

@@ -1,0 +1,307 @@
+/*
+ * The store: everything fluxhook keeps, behind one interface with a SQLite and
+ * (later) a PostgreSQL implementation. Nothing above this header speaks SQL.
+ *
+ * Conventions:
+ *  - Every function returns 0 or a negative ERR_* (util/err.h): ERR_NOTFOUND
+ *    when the object does not exist *in the given account*, ERR_CONFLICT on a
+ *    uniqueness clash, ERR_STORE when the database fails, ERR_NOMEM.
+ *  - Objects read from the store are filled into caller-provided structs whose
+ *    strings the store allocates; the caller frees them with the matching
+ *    *_cleanup() (lists: the matching *_list_free()).
+ *  - Times are milliseconds since the Unix epoch; 0 means "none".
+ *  - Every store_* function is safe to call from any thread. Writes from many
+ *    threads are grouped into few transactions (group commit): a call returns
+ *    once its own change is durable.
+ */
+#ifndef FLUXHOOK_STORE_STORE_H
+#define FLUXHOOK_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "events/event.h"
+#include "util/id.h"
+
+#define STORE_MAX_PAGE 500 /* most objects one list call returns */
+
+/* Delivery statuses (CONTRACT §4). */
+enum delivery_status {
+    DELIVERY_PENDING,    /* waiting for its next attempt (next_attempt_at) */
+    DELIVERY_DELIVERING, /* claimed by a dispatcher, attempt under way (lease_until) */
+    DELIVERY_DELIVERED,  /* a 2xx answered: done */
+    DELIVERY_FAILED,     /* a non-retryable answer, or retries exhausted: done */
+    DELIVERY_HELD,       /* its endpoint is disabled: waits, never dropped */
+    DELIVERY__COUNT
+};
+
+enum endpoint_status {
+    ENDPOINT_ENABLED,
+    ENDPOINT_DISABLED,
+};
+
+/* "pending" for DELIVERY_PENDING, and back; parse returns 0 or ERR_INVAL. */
+const char *delivery_status_name(enum delivery_status s);
+int delivery_status_parse(const char *s, enum delivery_status *out);
+const char *endpoint_status_name(enum endpoint_status s);
+
+struct account {
+    char id[ID_MAX]; /* "acct_..." */
+    char *name;
+    int64_t created_at;
+};
+
+struct api_key {
+    char id[ID_MAX];         /* "key_..." */
+    char account_id[ID_MAX];
+    char *name;
+    int admin;               /* 1: may manage accounts and act for any account */
+    char hash[65];           /* hex SHA-256 of the key's secret; the secret is never stored */
+    int64_t created_at;
+};
+
+struct endpoint {
+    char id[ID_MAX]; /* "ep_..." */
+    char account_id[ID_MAX];
+    char *url;
+    char *description;          /* "" when none */
+    char *event_types;          /* comma-separated; "" subscribes to every type */
+    enum endpoint_status status;
+    char *disabled_reason;      /* NULL while enabled */
+    int64_t disabled_at;        /* 0 while enabled */
+    char *secret;               /* current "whsec_..." */
+    char *prev_secret;          /* NULL, or the secret before the last rotation */
+    int64_t prev_secret_until;  /* prev_secret signs webhook-signature until then */
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t held;               /* deliveries held for it (filled by get and list) */
+};
+
+struct delivery {
+    char id[ID_MAX]; /* "dlv_..." */
+    char event_id[ID_MAX];
+    char endpoint_id[ID_MAX];
+    char account_id[ID_MAX];
+    char event_type[EVENT_TYPE_MAX];
+    enum delivery_status status;
+    int attempts_made;       /* attempts recorded so far, over all rounds */
+    int round_start;         /* attempts_made when this round began (retry, replay, enable) */
+    int64_t next_attempt_at; /* when pending: due time */
+    int64_t lease_until;     /* when delivering: the claim expires then */
+    int64_t created_at;
+    int64_t updated_at;
+    int last_status_code;    /* of the latest attempt, 0 when none or no response */
+    char *last_error;        /* of the latest attempt, NULL when none */
+};
+
+struct attempt {
+    char delivery_id[ID_MAX];
+    int n;                /* 1, 2, ... over the delivery's life */
+    int64_t at;           /* when it started */
+    int status_code;      /* 0 when no response came */
+    char *error;          /* NULL, or why it failed ("timeout after 15000 ms") */
+    int64_t duration_ms;
+    char *response_body;  /* first bytes of the answer (at most 4 KiB), or NULL */
+    size_t response_len;
+};
+
+/* What a dispatcher needs to send one claimed delivery. */
+struct claim {
+    struct delivery dlv;        /* status is DELIVERY_DELIVERING */
+    char *url;                  /* the endpoint's URL */
+    char *secret;               /* its current secret */
+    char *prev_secret;          /* NULL, or the old one during a rotation's grace period */
+    char *body;                 /* the event envelope, exactly as stored */
+    size_t body_len;
+};
+
+/* The outcome of one attempt, as the dispatcher decided it. */
+struct attempt_result {
+    struct attempt attempt;       /* to append to the delivery's log */
+    enum delivery_status status;  /* DELIVERED, FAILED or PENDING (retry at next_attempt_at) */
+    int64_t next_attempt_at;      /* when status is PENDING */
+    int disable_endpoint;         /* 1: retries exhausted; disable its endpoint */
+    const char *disable_reason;   /* when disable_endpoint: why, for the endpoint's record */
+};
+
+/* Filters for list calls; NULL or "" fields do not filter. */
+struct delivery_filter {
+    const char *endpoint_id;
+    const char *event_id;
+    const char *event_type;
+    int status;          /* an enum delivery_status, or -1 for any */
+    const char *after;   /* cursor: only ids greater than this (ids sort by time) */
+    int limit;           /* 1..STORE_MAX_PAGE */
+    int descending;      /* 1: newest first; the cursor then means "older than" */
+};
+
+struct stats {
+    int64_t by_status[DELIVERY__COUNT]; /* deliveries created in the window, by status */
+    int64_t attempts;                   /* attempts made in the window */
+    int64_t attempts_ok;                /* of which 2xx */
+    int64_t p50_ms, p95_ms, p99_ms;     /* attempt latency; -1 when no attempt */
+};
+
+/* One minute (or other bucket) of a time series, for charts. */
+struct stats_bucket {
+    int64_t start;          /* ms */
+    int64_t delivered;      /* attempts with 2xx in the bucket */
+    int64_t failed;         /* attempts that failed for good */
+    int64_t retried;        /* attempts that failed and were rescheduled */
+    int64_t p50_ms, p95_ms; /* -1 when no attempt */
+};
+
+struct store;
+
+/*
+ * Opens the store named by url ("sqlite:PATH", "sqlite::memory:",
+ * "postgres://..."), creating and migrating it as needed. Returns 0 and
+ * *out, ERR_INVAL for an unknown scheme, ERR_STORE otherwise (logged).
+ */
+int store_open(const char *url, struct store **out);
+
+/* Finishes pending writes and closes; NULL is a no-op. */
+void store_close(struct store *st);
+
+/*
+ * Registers fn(arg), called (from any thread, without store locks held)
+ * after a change makes deliveries due sooner: publish, retry, replay,
+ * enable. A dispatcher uses it to wake up at once instead of polling.
+ */
+void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
+
+/* --- accounts and keys --- */
+
+/* Inserts a (filled) account. ERR_CONFLICT if the id exists. */
+int store_account_insert(struct store *st, const struct account *a);
+int store_account_get(struct store *st, const char *id, struct account *out);
+/* Inserts a key; key->hash must be set. */
+int store_key_insert(struct store *st, const struct api_key *key);
+/* Finds the key whose hash is hash_hex. ERR_NOTFOUND when none. */
+int store_key_find(struct store *st, const char *hash_hex, struct api_key *out);
+/* Deletes a key of the account. */
+int store_key_delete(struct store *st, const char *account_id, const char *id);
+/* Keys of the account, oldest first. */
+int store_key_list(struct store *st, const char *account_id, struct api_key **out, size_t *n);
+/* Every account, oldest first, ids after `after` ("" for the start). */
+int store_account_list(struct store *st, const char *after, int limit, struct account **out,
+                       size_t *n);
+/* 1 when the store holds no account at all (first start), else 0. */
+int store_is_empty(struct store *st);
+void account_cleanup(struct account *a);
+void account_list_free(struct account *as, size_t n);
+void api_key_cleanup(struct api_key *k);
+void api_key_list_free(struct api_key *ks, size_t n);
+
+/* --- endpoints --- */
+
+int store_endpoint_insert(struct store *st, const struct endpoint *ep);
+int store_endpoint_get(struct store *st, const char *account_id, const char *id,
+                       struct endpoint *out);
+/* Endpoints of the account with ids after `after` ("" for the start), oldest first. */
+int store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
+                        struct endpoint **out, size_t *n);
+/* Every enabled or disabled endpoint of the account subscribed to type (fan-out). */
+int store_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
+                              struct endpoint **out, size_t *n);
+/* Writes url, description, event_types, secrets and updated_at of ep. */
+int store_endpoint_update(struct store *st, const struct endpoint *ep);
+/* Deletes the endpoint; its pending and held deliveries end as failed ("endpoint deleted"). */
+int store_endpoint_delete(struct store *st, const char *account_id, const char *id);
+/* Disables the endpoint: its pending deliveries become held. */
+int store_endpoint_disable(struct store *st, const char *account_id, const char *id,
+                           const char *reason, int64_t now);
+/*
+ * Enables the endpoint. Its held deliveries become pending, due now, in a
+ * new round of the schedule, or, with skip_held, end as failed ("skipped").
+ * *resumed (may be NULL) gets how many were resumed or skipped.
+ */
+int store_endpoint_enable(struct store *st, const char *account_id, const char *id,
+                          int skip_held, int64_t now, int64_t *resumed);
+void endpoint_cleanup(struct endpoint *ep);
+void endpoint_list_free(struct endpoint *eps, size_t n);
+
+/* --- events and fan-out --- */
+
+/*
+ * Stores ev and one pending delivery, due now, for each of the n endpoints
+ * (held instead for a disabled one), in one durable transaction. Sets
+ * ev->deliveries = n. When ev->idempotency_key is set and the account
+ * published an event with that key in the last 24 h, stores nothing, fills
+ * *ev with the earlier event and returns ERR_CONFLICT.
+ */
+int store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n);
+int store_event_get(struct store *st, const char *account_id, const char *id, struct event *out);
+/* Events of the account, newest first, older than `after` when given; type may be NULL. */
+int store_event_list(struct store *st, const char *account_id, const char *type,
+                     const char *after, int limit, struct event **out, size_t *n);
+void event_list_free(struct event *evs, size_t n);
+
+/* --- deliveries --- */
+
+int store_delivery_get(struct store *st, const char *account_id, const char *id,
+                       struct delivery *out);
+int store_delivery_list(struct store *st, const char *account_id,
+                        const struct delivery_filter *f, struct delivery **out, size_t *n);
+/* Every attempt of the delivery, in order. */
+int store_attempt_list(struct store *st, const char *delivery_id, struct attempt **out,
+                       size_t *n);
+/*
+ * Delivers again now (a new round of the schedule). A delivery whose endpoint
+ * is disabled becomes held. ERR_CONFLICT while it is being delivered.
+ */
+int store_delivery_retry(struct store *st, const char *account_id, const char *id, int64_t now);
+/*
+ * Delivers again every delivery of the endpoint created in [since, until)
+ * (until 0: up to now) with that status (-1: delivered and failed ones).
+ * *count gets how many.
+ */
+int store_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
+                          int64_t since, int64_t until, int status, int64_t now, int64_t *count);
+void delivery_cleanup(struct delivery *d);
+void delivery_list_free(struct delivery *ds, size_t n);
+void attempt_cleanup(struct attempt *a);
+void attempt_list_free(struct attempt *as, size_t n);
+
+/* --- the dispatcher's side --- */
+
+/*
+ * Claims up to max due deliveries: pending ones with next_attempt_at <= now,
+ * and delivering ones whose lease expired (a crashed dispatcher's). Each is
+ * moved to delivering with lease_until = now + lease_ms. Taken in due-time
+ * order, at most per_endpoint from one endpoint, none from the nexclude
+ * endpoint ids in exclude (those at their in-flight cap). Works across
+ * processes and hosts sharing the store: no delivery is claimed twice while
+ * its lease runs.
+ */
+int store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
+                const char *const *exclude, size_t nexclude, struct claim **out, size_t *n);
+void claim_list_free(struct claim *cs, size_t n);
+
+/*
+ * Records n attempt outcomes in one transaction: appends each attempt, moves
+ * its delivery to the result's status (held instead of pending when its
+ * endpoint is disabled by then), and disables endpoints whose result asks
+ * for it, holding their pending deliveries.
+ */
+int store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now);
+
+/* Gives claimed deliveries back, pending and due now (a clean shutdown). */
+int store_release(struct store *st, const char *const *delivery_ids, size_t n);
+
+/* The earliest next_attempt_at of any pending delivery, or 0 when none. */
+int store_next_due(struct store *st, int64_t *when);
+
+/* --- observing --- */
+
+/* Deliveries by status across all accounts (for /metrics). */
+int store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT]);
+/* Counts and latency of the account (endpoint_id may be NULL) since `since`. */
+int store_stats(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
+                struct stats *out);
+/* Buckets of bucket_ms from since to now, oldest first, for charts. */
+int store_stats_series(struct store *st, const char *account_id, const char *endpoint_id,
+                       int64_t since, int64_t bucket_ms, int64_t now, struct stats_bucket **out,
+                       size_t *n);
+
+#endif
