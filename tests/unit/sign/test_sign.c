@@ -1,0 +1,256 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sign/sign.h"
+#include "sign/sign_int.h"
+#include "util/err.h"
+
+/*
+ * Produced by the guide's own snippet: in python3,
+ *   hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+ * with the secret and payload below (and verify_webhook_signature(payload,
+ * result, secret) returned True).
+ */
+#define GUIDE_SECRET "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+#define GUIDE_PAYLOAD                                                                     \
+    "{\"id\":\"evt_1\",\"event\":\"conversation.started\",\"timestamp\":\"2024-01-01T12:00:00Z\"," \
+    "\"data\":{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"channel\":"     \
+    "\"chat\",\"initial_message\":\"Hello, I need help\"}}"
+#define GUIDE_HEX "465c1fcabee9b0e22c58b54ec5063395a1e5d2ed0f92e2ace6b40289f7bdeae0"
+
+/*
+ * Standard Webhooks' published vector: test_sign_function in
+ * standard-webhooks/standard-webhooks libraries/python/tests/test_webhooks.py
+ * (the same values appear in the other libraries' tests).
+ */
+#define SW_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SW_MSG_ID "msg_p5jXN8AQM9LWM0D4loKWxJek"
+#define SW_TIMESTAMP 1614265330
+#define SW_PAYLOAD "{\"test\": 2432232314}"
+#define SW_SIGNATURE "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+static void
+test_hmac_hex_guide_vector(void **state)
+{
+    char out[SIGN_HEX_LEN + 1];
+
+    (void)state;
+    assert_int_equal(sign_hmac_hex(GUIDE_SECRET, GUIDE_PAYLOAD, strlen(GUIDE_PAYLOAD), out), 0);
+    assert_string_equal(out, GUIDE_HEX);
+}
+
+static void
+test_hmac_hex_rfc4231(void **state)
+{
+    /* RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?". */
+    static const char data[] = "what do ya want for nothing?";
+    char out[SIGN_HEX_LEN + 1];
+
+    (void)state;
+    assert_int_equal(sign_hmac_hex("Jefe", data, strlen(data), out), 0);
+    assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void
+test_hmac_hex_empty_body(void **state)
+{
+    char a[SIGN_HEX_LEN + 1], b[SIGN_HEX_LEN + 1];
+
+    (void)state;
+    assert_int_equal(sign_hmac_hex(GUIDE_SECRET, NULL, 0, a), 0);
+    assert_int_equal(sign_hmac_hex(GUIDE_SECRET, "", 0, b), 0);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), SIGN_HEX_LEN);
+}
+
+static void
+test_standard_published_vector(void **state)
+{
+    char out[SIGN_STANDARD_MAX];
+
+    (void)state;
+    assert_int_equal(sign_standard(SW_SECRET, SW_MSG_ID, SW_TIMESTAMP, SW_PAYLOAD,
+                                   strlen(SW_PAYLOAD), out),
+                     0);
+    assert_string_equal(out, SW_SIGNATURE);
+}
+
+static void
+test_standard_bad_secret(void **state)
+{
+    char out[SIGN_STANDARD_MAX];
+
+    (void)state;
+    assert_int_equal(sign_standard("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, "x", 1, out),
+                     ERR_INVAL);
+    assert_int_equal(sign_standard("whsec_", "m", 1, "x", 1, out), ERR_INVAL);
+    assert_int_equal(sign_standard("whsec_!!!!", "m", 1, "x", 1, out), ERR_INVAL);
+    assert_int_equal(sign_standard(NULL, "m", 1, "x", 1, out), ERR_INVAL);
+    assert_string_equal(out, "");
+}
+
+static void
+test_secret_new(void **state)
+{
+    unsigned char key[SIGN_KEY_MAX];
+    char a[SIGN_SECRET_MAX], b[SIGN_SECRET_MAX], err[128];
+    size_t keylen;
+
+    (void)state;
+    assert_int_equal(sign_secret_new(a), 0);
+    assert_int_equal(sign_secret_new(b), 0);
+    assert_memory_equal(a, "whsec_", 6);
+    assert_int_equal(strlen(a), 6 + 32);
+    assert_string_not_equal(a, b);
+    assert_int_equal(sign_b64_decode(a + 6, strlen(a) - 6, key, sizeof(key), &keylen), 0);
+    assert_int_equal(keylen, 24);
+    assert_int_equal(sign_secret_check(a, err, sizeof(err)), 0);
+    assert_int_equal(sign_secret_check(b, err, sizeof(err)), 0);
+}
+
+static void
+test_secret_check(void **state)
+{
+    char err[128];
+    char longest[SIGN_SECRET_MAX + 8];
+
+    (void)state;
+    assert_int_equal(sign_secret_check(SW_SECRET, err, sizeof(err)), 0);
+    assert_int_equal(sign_secret_check(GUIDE_SECRET, err, sizeof(err)), 0);
+    /* 25 bytes, with padding. */
+    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", err,
+                                       sizeof(err)),
+                     0);
+
+    err[0] = '\0';
+    assert_int_equal(sign_secret_check(NULL, err, sizeof(err)), ERR_INVAL);
+    assert_string_equal(err, "secret: expected 'whsec_' followed by base64");
+    assert_int_equal(sign_secret_check("", err, sizeof(err)), ERR_INVAL);
+    assert_int_equal(sign_secret_check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", err, sizeof(err)),
+                     ERR_INVAL);
+    assert_int_equal(sign_secret_check("WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", err, sizeof(err)),
+                     ERR_INVAL);
+    assert_int_equal(sign_secret_check("whsec_", err, sizeof(err)), ERR_INVAL);
+    assert_non_null(strstr(err, "24 or more bytes"));
+    /* 18 bytes: too short. */
+    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAA", err, sizeof(err)),
+                     ERR_INVAL);
+    assert_non_null(strstr(err, "got 18"));
+    /* Not base64, missing padding, padding in the middle, trailing space. */
+    assert_int_equal(sign_secret_check("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa!w", err, sizeof(err)),
+                     ERR_INVAL);
+    assert_non_null(strstr(err, "base64"));
+    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", err, sizeof(err)),
+                     ERR_INVAL);
+    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAA==AAAAAAAAAAAAAAAAAA==", err,
+                                       sizeof(err)),
+                     ERR_INVAL);
+    assert_int_equal(sign_secret_check("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw ", err, sizeof(err)),
+                     ERR_INVAL);
+    /* URL-safe alphabet is not standard base64. */
+    assert_int_equal(sign_secret_check("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa_w", err, sizeof(err)),
+                     ERR_INVAL);
+
+    /* The longest accepted: 255 characters (249 of base64 is not a multiple of 4). */
+    memset(longest, 'A', sizeof(longest));
+    memcpy(longest, "whsec_", 6);
+    longest[6 + 248] = '\0';
+    assert_int_equal(sign_secret_check(longest, err, sizeof(err)), 0);
+    longest[6 + 248] = 'A';
+    longest[6 + 252] = '\0';
+    assert_int_equal(sign_secret_check(longest, err, sizeof(err)), ERR_INVAL);
+    assert_non_null(strstr(err, "longer than 255"));
+}
+
+static void
+test_b64_round_trip(void **state)
+{
+    unsigned char in[40], out[40];
+    char enc[64];
+    size_t n, i, outlen;
+
+    (void)state;
+    for (i = 0; i < sizeof(in); i++)
+        in[i] = (unsigned char)(i * 37 + 11);
+    for (n = 0; n <= sizeof(in); n++) {
+        size_t elen = sign_b64_encode(in, n, enc);
+
+        assert_int_equal(elen, 4 * ((n + 2) / 3));
+        assert_int_equal(sign_b64_decode(enc, elen, out, sizeof(out), &outlen), 0);
+        assert_int_equal(outlen, n);
+        if (n > 0)
+            assert_memory_equal(in, out, n);
+    }
+    sign_b64_encode("foobar", 6, enc);
+    assert_string_equal(enc, "Zm9vYmFy");
+    sign_b64_encode("fooba", 5, enc);
+    assert_string_equal(enc, "Zm9vYmE=");
+    sign_b64_encode("foob", 4, enc);
+    assert_string_equal(enc, "Zm9vYg==");
+}
+
+static void
+test_b64_strict(void **state)
+{
+    unsigned char out[16];
+    size_t outlen = 99;
+
+    (void)state;
+    assert_int_equal(sign_b64_decode("Zm9vYg==", 8, out, sizeof(out), &outlen), 0);
+    assert_int_equal(outlen, 4);
+    /* Non-zero bits after the last byte: "Zm9vYh==" would also read "foob". */
+    assert_int_equal(sign_b64_decode("Zm9vYh==", 8, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Zm9vYmF=", 8, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Zm9vYg=", 7, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Zm9vYg", 6, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Zm9v=g==", 8, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Z===", 4, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("====", 4, out, sizeof(out), &outlen), ERR_PARSE);
+    assert_int_equal(sign_b64_decode("Zm9v\nYg==", 9, out, sizeof(out), &outlen), ERR_PARSE);
+    /* Too long for out. */
+    assert_int_equal(sign_b64_decode("Zm9vYmFyZm9vYmFyZm9vYmFy", 24, out, sizeof(out), &outlen),
+                     ERR_PARSE);
+    assert_int_equal(sign_b64_decode("", 0, out, sizeof(out), &outlen), 0);
+    assert_int_equal(outlen, 0);
+}
+
+static void
+test_mac_parts_equal_whole(void **state)
+{
+    static const char whole[] = "msg_1.1700000000.{\"a\":1}";
+    struct sign_part one = {whole, strlen(whole)};
+    struct sign_part parts[] = {{"msg_1", 5}, {".", 1}, {"1700000000", 10}, {".", 1},
+                                {"{\"a\":1}", 7}};
+    unsigned char a[SIGN_MAC_LEN], b[SIGN_MAC_LEN];
+
+    (void)state;
+    assert_int_equal(sign_mac("key", 3, &one, 1, a), 0);
+    assert_int_equal(sign_mac("key", 3, parts, 5, b), 0);
+    assert_memory_equal(a, b, SIGN_MAC_LEN);
+    /* An empty key is valid HMAC. */
+    assert_int_equal(sign_mac(NULL, 0, &one, 1, a), 0);
+    assert_memory_not_equal(a, b, SIGN_MAC_LEN);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hmac_hex_guide_vector),
+        cmocka_unit_test(test_hmac_hex_rfc4231),
+        cmocka_unit_test(test_hmac_hex_empty_body),
+        cmocka_unit_test(test_standard_published_vector),
+        cmocka_unit_test(test_standard_bad_secret),
+        cmocka_unit_test(test_secret_new),
+        cmocka_unit_test(test_secret_check),
+        cmocka_unit_test(test_b64_round_trip),
+        cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_mac_parts_equal_whole),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
