@@ -25,6 +25,9 @@ struct cli_cmd {
     int (*run)(int argc, char **argv); /* argv[0] is the command's name */
 };
 
+/* the commands */
+extern const struct cli_cmd cmd_verify;
+
 /* Runs the command named by argv[1]; returns the process exit status. */
 int cli_run(int argc, char **argv);
 

@@ -1,0 +1,229 @@
+/*
+ * fluxhook verify: checks a delivery's body against its signatures the way a
+ * receiver must (CONTRACT §5), with libfluxhook-verify's own functions.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "fluxhook/verify.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/config.h"
+#include "util/err.h"
+
+#define VERIFY_MAX_BODY (64 * 1024 * 1024) /* far above any delivery */
+
+static int verify_run(int argc, char **argv);
+
+static const struct config_opt verify_opts[] = {
+    {.name = "secret", .metavar = "S", .env = 1,
+     .help = "the endpoint's secret, \"whsec_...\" (or FLUXHOOK_SECRET)"},
+    {.name = "signature", .metavar = "HEX", .help = "the X-Workflux-Signature header"},
+    {.name = "webhook-id", .metavar = "ID", .help = "the webhook-id header"},
+    {.name = "webhook-timestamp", .metavar = "TS", .help = "the webhook-timestamp header"},
+    {.name = "webhook-signature", .metavar = "SIGS", .help = "the webhook-signature header"},
+    {.name = "tolerance", .metavar = "D", .def = "5m",
+     .help = "how far webhook-timestamp may be from now, either way"},
+    {0},
+};
+
+const struct cli_cmd cmd_verify = {
+    .name = "verify",
+    .usage = "--secret S {--signature HEX | --webhook-id ID --webhook-timestamp TS "
+             "--webhook-signature SIGS [--tolerance D]} [FILE]",
+    .summary = "check a delivery's body against its signatures (exit 0 valid, 1 not)",
+    .opts = verify_opts,
+    .run = verify_run,
+};
+
+/* Reads all of f into b. Returns 0, ERR_IO or ERR_TOOBIG. */
+static int
+body_read(FILE *f, struct buf *b)
+{
+    char chunk[16384];
+    size_t n;
+    int err;
+
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        err = buf_append(b, chunk, n);
+        if (err != 0)
+            return err;
+    }
+    return ferror(f) ? ERR_IO : 0;
+}
+
+/* X-Workflux-Signature. Returns 1 when valid, else 0 after saying why. */
+static int
+check_workflux(const char *secret, const struct buf *body, const char *hex)
+{
+    int rc;
+
+    rc = fluxhook_verify_signature(secret, body->data, body->len, hex);
+    switch (rc) {
+    case FLUXHOOK_VERIFY_OK:
+        printf("X-Workflux-Signature: valid\n");
+        return 1;
+    case FLUXHOOK_VERIFY_MISMATCH:
+        fprintf(stderr, "X-Workflux-Signature: does not match the body\n");
+        break;
+    case FLUXHOOK_VERIFY_MALFORMED:
+        fprintf(stderr, "X-Workflux-Signature: expected 64 hex digits\n");
+        break;
+    case FLUXHOOK_VERIFY_BAD_SECRET:
+        fprintf(stderr, "X-Workflux-Signature: the secret is empty\n");
+        break;
+    default:
+        fprintf(stderr, "X-Workflux-Signature: %s\n", fluxhook_verify_strerror(rc));
+        break;
+    }
+    return 0;
+}
+
+/* Says which Standard Webhooks header is malformed, and what was expected. */
+static void
+standard_malformed(const char *id, const char *ts, const char *sigs)
+{
+    size_t i;
+
+    if (id[0] == '\0' || strlen(id) > FLUXHOOK_VERIFY_MAX_ID) {
+        fprintf(stderr, "webhook-id: expected 1 to %d characters\n", FLUXHOOK_VERIFY_MAX_ID);
+        return;
+    }
+    for (i = 0; ts[i] >= '0' && ts[i] <= '9'; i++)
+        ;
+    if (i == 0 || ts[i] != '\0' || i > 18) {
+        fprintf(stderr, "webhook-timestamp: expected Unix seconds, got '%.40s'\n", ts);
+        return;
+    }
+    if (strlen(sigs) > FLUXHOOK_VERIFY_MAX_SIGNATURES) {
+        fprintf(stderr, "webhook-signature: longer than %d characters\n",
+                FLUXHOOK_VERIFY_MAX_SIGNATURES);
+        return;
+    }
+    fprintf(stderr, "webhook-signature: expected space-separated 'v1,<base64 of 32 bytes>' "
+                    "entries, found no v1 entry\n");
+}
+
+/* The Standard Webhooks headers. Returns 1 when valid, else 0 after saying why. */
+static int
+check_standard(const char *secret, const struct buf *body, const char *id, const char *ts,
+               const char *sigs, int64_t tolerance_s)
+{
+    int64_t now_s = clock_now_ms() / 1000;
+    long long off;
+    int rc;
+
+    rc = fluxhook_verify_standard(secret, id, ts, sigs, body->data, body->len, now_s,
+                                  tolerance_s);
+    switch (rc) {
+    case FLUXHOOK_VERIFY_OK:
+        printf("webhook-signature: valid\n");
+        return 1;
+    case FLUXHOOK_VERIFY_MISMATCH:
+        fprintf(stderr, "webhook-signature: no v1 signature matches the id, timestamp "
+                        "and body\n");
+        break;
+    case FLUXHOOK_VERIFY_MALFORMED:
+        standard_malformed(id, ts, sigs);
+        break;
+    case FLUXHOOK_VERIFY_TOO_OLD:
+        /* The library has checked ts is 1 to 18 digits. */
+        off = (long long)now_s - strtoll(ts, NULL, 10);
+        fprintf(stderr, "webhook-timestamp: %lld s old, more than the tolerance of %lld s\n",
+                off, (long long)tolerance_s);
+        break;
+    case FLUXHOOK_VERIFY_TOO_NEW:
+        off = strtoll(ts, NULL, 10) - (long long)now_s;
+        fprintf(stderr,
+                "webhook-timestamp: %lld s in the future, more than the tolerance of %lld s\n",
+                off, (long long)tolerance_s);
+        break;
+    case FLUXHOOK_VERIFY_BAD_SECRET:
+        fprintf(stderr, "webhook-signature: the secret is not 'whsec_' followed by base64\n");
+        break;
+    default:
+        fprintf(stderr, "webhook-signature: %s\n", fluxhook_verify_strerror(rc));
+        break;
+    }
+    return 0;
+}
+
+/* Prints a usage error the way cli_parse() does. Returns CLI_USAGE. */
+static int
+usage_error(const char *what)
+{
+    fprintf(stderr, "fluxhook verify: %s\n", what);
+    fprintf(stderr, "usage: fluxhook verify %s\n", cmd_verify.usage);
+    return CLI_USAGE;
+}
+
+static int
+verify_run(int argc, char **argv)
+{
+    struct config c;
+    struct buf body;
+    const char *secret, *hex, *id, *ts, *sigs, *tol, *path = "-";
+    FILE *f = NULL;
+    int64_t tol_ms = 0;
+    int rc, nstd, valid = 1;
+
+    buf_init(&body, VERIFY_MAX_BODY);
+    rc = cli_parse(&cmd_verify, &c, argc, argv);
+    if (rc >= 0)
+        goto out;
+    secret = config_get(&c, "secret");
+    hex = config_get(&c, "signature");
+    id = config_get(&c, "webhook-id");
+    ts = config_get(&c, "webhook-timestamp");
+    sigs = config_get(&c, "webhook-signature");
+    tol = config_get(&c, "tolerance");
+    nstd = (id != NULL) + (ts != NULL) + (sigs != NULL);
+    if (secret == NULL) {
+        rc = usage_error("--secret is required (or FLUXHOOK_SECRET)");
+        goto out;
+    }
+    if (nstd != 0 && nstd != 3) {
+        rc = usage_error("--webhook-id, --webhook-timestamp and --webhook-signature go together");
+        goto out;
+    }
+    if (hex == NULL && nstd == 0) {
+        rc = usage_error("expected --signature, or the three --webhook-* headers, or both");
+        goto out;
+    }
+    if (clock_parse_duration(tol, &tol_ms) != 0) {
+        rc = usage_error("--tolerance: expected a duration such as 300s or 5m");
+        goto out;
+    }
+    if (c.nargs > 1) {
+        rc = usage_error("expected at most one FILE");
+        goto out;
+    }
+    if (c.nargs == 1)
+        path = c.args[0];
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "fluxhook verify: cannot open '%s': %s\n", path, strerror(errno));
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (body_read(f, &body) != 0) {
+        fprintf(stderr, "fluxhook verify: cannot read '%s': %s\n", path,
+                ferror(f) ? strerror(errno) : "larger than 64 MiB");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (hex != NULL && !check_workflux(secret, &body, hex))
+        valid = 0;
+    if (nstd == 3 && !check_standard(secret, &body, id, ts, sigs, tol_ms / 1000))
+        valid = 0;
+    rc = valid ? CLI_OK : CLI_REFUSED;
+out:
+    if (f != NULL && f != stdin)
+        fclose(f);
+    buf_cleanup(&body);
+    return rc;
+}
