@@ -16,7 +16,7 @@ setup:
 	@./scripts/setup.sh
 
 build/build.ninja:
-	meson setup build $(MESON_RELEASE) --prefix=$(PREFIX)
+	meson setup build $(MESON_RELEASE) --prefix=$(abspath $(PREFIX)) --libdir=lib
 
 build-asan/build.ninja:
 	meson setup build-asan $(MESON_ASAN)
@@ -52,7 +52,10 @@ fuzz: build-fuzz/build.ninja
 bench: all
 	python3 bench/run.py
 
+# The prefix is set again on every install, so `make install PREFIX=DIR`
+# honours DIR even when build/ was set up with another one.
 install: all
+	meson configure build --prefix=$(abspath $(PREFIX)) --libdir=lib
 	meson install -C build --destdir "$(DESTDIR)"
 
 clean:
