@@ -1,0 +1,427 @@
+/*
+ * The meta routes: /healthz, /metrics, /openapi.json and the event catalog.
+ *
+ * /openapi.json walks the route table (routes.c), so every route is in the
+ * document; the table below only adds what the route table cannot say:
+ * query parameters, the request body's schema and the success answer.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "api/handlers.h"
+#include "events/catalog.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+/* --- /healthz --- */
+
+int
+h_healthz(struct api_req *r)
+{
+    int rc;
+
+    rc = store_is_empty(r->ctx->store);
+    if (rc < 0)
+        return api_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "store",
+                                                err_str(rc)));
+    return api_reply_json(r, 200,
+                          json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "store", "ok",
+                                    "version", FLUXHOOK_VERSION, "uptime_seconds",
+                                    (json_int_t)((clock_now_ms() - r->ctx->started_at) / 1000)));
+}
+
+/* --- /metrics --- */
+
+int
+h_metrics(struct api_req *r)
+{
+    static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    int64_t counts[DELIVERY__COUNT];
+    struct buf b;
+    int i, err;
+
+    buf_init(&b, 4 * 1024 * 1024);
+    err = store_count_by_status(r->ctx->store, counts);
+    if (err != 0) {
+        buf_cleanup(&b);
+        return api_reply_error(r, err, NULL, "cannot count deliveries: %s", err_str(err));
+    }
+    buf_puts(&b, "# HELP fluxhook_deliveries Deliveries in the store by status.\n"
+                 "# TYPE fluxhook_deliveries gauge\n");
+    for (i = 0; i < DELIVERY__COUNT; i++)
+        buf_printf(&b, "fluxhook_deliveries{status=\"%s\"} %lld\n",
+                   delivery_status_name((enum delivery_status)i), (long long)counts[i]);
+    buf_puts(&b, "# HELP fluxhook_http_requests_total HTTP requests answered, by status class.\n"
+                 "# TYPE fluxhook_http_requests_total counter\n");
+    for (i = 1; i <= 5; i++)
+        buf_printf(&b, "fluxhook_http_requests_total{code=\"%s\"} %lld\n", classes[i],
+                   (long long)__atomic_load_n(&r->ctx->counters->by_class[i], __ATOMIC_RELAXED));
+    buf_puts(&b, "# HELP fluxhook_uptime_seconds Seconds since this process started serving.\n"
+                 "# TYPE fluxhook_uptime_seconds gauge\n");
+    buf_printf(&b, "fluxhook_uptime_seconds %lld\n",
+               (long long)((clock_now_ms() - r->ctx->started_at) / 1000));
+    if (r->ctx->cfg->metrics_fn != NULL)
+        r->ctx->cfg->metrics_fn(&b, r->ctx->cfg->metrics_arg);
+    api_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_cstr(&b), b.len);
+    buf_cleanup(&b);
+    return 0;
+}
+
+/* --- /v1/event-types --- */
+
+int
+h_event_types_list(struct api_req *r)
+{
+    json_t *cat = catalog_json();
+
+    if (cat == NULL)
+        return api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+    return api_reply_json(r, 200, cat);
+}
+
+/* --- /openapi.json --- */
+
+/* What the route table cannot say about a route. */
+struct route_doc {
+    const char *method;
+    const char *pattern;
+    const char *query;    /* "name:type:description;..." or NULL; type is a JSON Schema type */
+    const char *request;  /* schema name of the body, or NULL */
+    int status;           /* the success status */
+    const char *response; /* schema name of the answer, NULL for none, "text" for text */
+};
+
+static const struct route_doc route_docs[] = {
+    {"GET", "/healthz", NULL, NULL, 200, "Health"},
+    {"GET", "/metrics", NULL, NULL, 200, "text"},
+    {"GET", "/openapi.json", NULL, NULL, 200, "Object"},
+    {"GET", "/v1/event-types", NULL, NULL, 200, "EventTypeList"},
+    {"POST", "/v1/events", NULL, "EventPublish", 202, "EventPublished"},
+    {"GET", "/v1/events",
+     "event:string:only events of this type;limit:integer:page size, 1..500 (default 50);"
+     "after:string:the next cursor of the previous page",
+     NULL, 200, "EventList"},
+    {"GET", "/v1/events/{id}", NULL, NULL, 200, "Event"},
+    {"POST", "/v1/endpoints", NULL, "EndpointCreate", 201, "EndpointWithSecret"},
+    {"GET", "/v1/endpoints",
+     "limit:integer:page size, 1..500 (default 50);after:string:the next cursor of the "
+     "previous page",
+     NULL, 200, "EndpointList"},
+    {"GET", "/v1/endpoints/{id}", NULL, NULL, 200, "Endpoint"},
+    {"PATCH", "/v1/endpoints/{id}", NULL, "EndpointUpdate", 200, "Endpoint"},
+    {"DELETE", "/v1/endpoints/{id}", NULL, NULL, 204, NULL},
+    {"POST", "/v1/endpoints/{id}/disable", NULL, "EndpointDisable", 200, "Endpoint"},
+    {"POST", "/v1/endpoints/{id}/enable", NULL, "EndpointEnable", 200, "Endpoint"},
+    {"GET", "/v1/endpoints/{id}/secret", NULL, NULL, 200, "Secret"},
+    {"POST", "/v1/endpoints/{id}/secret/rotate", NULL, "SecretRotate", 200, "Secret"},
+    {"POST", "/v1/endpoints/{id}/test", NULL, "EndpointTest", 202, "TestSent"},
+    {"GET", "/v1/endpoints/{id}/stats", NULL, NULL, 200, "Stats"},
+    {"POST", "/v1/endpoints/{id}/replay", NULL, "Replay", 202, "Replayed"},
+    {"GET", "/v1/deliveries",
+     "endpoint_id:string:only deliveries to this endpoint;event_id:string:only deliveries of "
+     "this event;event:string:only deliveries of this event type;status:string:pending, "
+     "delivering, delivered, failed or held;limit:integer:page size, 1..500 (default 50);"
+     "after:string:the next cursor of the previous page",
+     NULL, 200, "DeliveryList"},
+    {"GET", "/v1/deliveries/{id}", NULL, NULL, 200, "DeliveryWithAttempts"},
+    {"POST", "/v1/deliveries/{id}/retry", NULL, NULL, 202, "Delivery"},
+    {"GET", "/v1/stats", NULL, NULL, 200, "Stats"},
+    {"GET", "/v1/stats/series",
+     "endpoint_id:string:only this endpoint;window:string:1h or 24h", NULL, 200, "Series"},
+    {"POST", "/v1/accounts", NULL, "AccountCreate", 201, "Account"},
+    {"GET", "/v1/accounts",
+     "limit:integer:page size, 1..500 (default 50);after:string:the next cursor of the "
+     "previous page",
+     NULL, 200, "AccountList"},
+    {"GET", "/v1/accounts/{id}", NULL, NULL, 200, "Account"},
+    {"POST", "/v1/accounts/{id}/api-keys", NULL, "ApiKeyCreate", 201, "ApiKeyWithSecret"},
+    {"GET", "/v1/accounts/{id}/api-keys", NULL, NULL, 200, "ApiKeyList"},
+    {"DELETE", "/v1/api-keys/{id}", NULL, NULL, 204, NULL},
+    {NULL, NULL, NULL, NULL, 0, NULL},
+};
+
+/* The schemas; "$ref" targets of route_docs. */
+static const char openapi_components[] =
+    "{"
+    "\"securitySchemes\":{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\","
+    "\"description\":\"An API key: fhk_...\"}},"
+    "\"schemas\":{"
+    "\"Object\":{\"type\":\"object\"},"
+    "\"Time\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
+    "\"Error\":{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{\"error\":{"
+    "\"type\":\"object\",\"required\":[\"type\",\"message\"],\"properties\":{"
+    "\"type\":{\"type\":\"string\",\"example\":\"not_found\"},"
+    "\"message\":{\"type\":\"string\"},"
+    "\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"path\","
+    "\"problem\"],\"properties\":{\"path\":{\"type\":\"string\",\"example\":\"data.agent_id\"},"
+    "\"problem\":{\"type\":\"string\"}}}}}}}},"
+    "\"Health\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},"
+    "\"store\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"
+    "\"uptime_seconds\":{\"type\":\"integer\"}}},"
+    "\"EventTypeList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"event\":{\"type\":\"string\"},"
+    "\"description\":{\"type\":\"string\"},\"fields\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"object\"}},\"sample\":{\"type\":\"object\"}}}}}},"
+    "\"EventPublish\":{\"type\":\"object\",\"required\":[\"event\",\"data\"],\"properties\":{"
+    "\"event\":{\"type\":\"string\",\"example\":\"conversation.started\"},"
+    "\"data\":{\"type\":\"object\"},"
+    "\"timestamp\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"EventPublished\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"event\":{\"type\":\"string\"},\"timestamp\":{\"type\":\"string\"},"
+    "\"deliveries\":{\"type\":\"integer\"}}},"
+    "\"Event\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\","
+    "\"example\":\"evt_01JD...\"},\"event\":{\"type\":\"string\"},"
+    "\"timestamp\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"},"
+    "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"EventList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Event\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"EndpointCreate\":{\"type\":\"object\",\"required\":[\"url\"],\"properties\":{"
+    "\"url\":{\"type\":\"string\",\"format\":\"uri\"},\"description\":{\"type\":\"string\"},"
+    "\"event_types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+    "\"description\":\"absent or empty: every type\"},"
+    "\"secret\":{\"type\":\"string\",\"description\":\"whsec_ + base64 of 24 or more bytes\"},"
+    "\"enabled\":{\"type\":\"boolean\"}}},"
+    "\"EndpointUpdate\":{\"type\":\"object\",\"properties\":{"
+    "\"url\":{\"type\":\"string\",\"format\":\"uri\"},\"description\":{\"type\":\"string\"},"
+    "\"event_types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}},"
+    "\"EndpointDisable\":{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":\"string\"}}},"
+    "\"EndpointEnable\":{\"type\":\"object\",\"properties\":{\"skip_held\":{\"type\":"
+    "\"boolean\"}}},"
+    "\"Endpoint\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"url\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
+    "\"event_types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"enabled\",\"disabled\"]},"
+    "\"disabled_reason\":{\"type\":\"string\",\"nullable\":true},"
+    "\"disabled_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"held\":{\"type\":\"integer\"},"
+    "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"updated_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"EndpointWithSecret\":{\"allOf\":[{\"$ref\":\"#/components/schemas/Endpoint\"},"
+    "{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\"}}}]},"
+    "\"EndpointList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Endpoint\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"Secret\":{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\"}}},"
+    "\"SecretRotate\":{\"type\":\"object\",\"properties\":{\"grace_seconds\":{\"type\":"
+    "\"integer\",\"default\":86400}}},"
+    "\"EndpointTest\":{\"type\":\"object\",\"required\":[\"event\"],\"properties\":{"
+    "\"event\":{\"type\":\"string\"}}},"
+    "\"TestSent\":{\"type\":\"object\",\"properties\":{\"event_id\":{\"type\":\"string\"},"
+    "\"delivery_id\":{\"type\":\"string\"}}},"
+    "\"Replay\":{\"type\":\"object\",\"required\":[\"since\"],\"properties\":{"
+    "\"since\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"until\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"status\":{\"type\":\"string\"}}},"
+    "\"Replayed\":{\"type\":\"object\",\"properties\":{\"replayed\":{\"type\":\"integer\"}}},"
+    "\"Stats\":{\"type\":\"object\"},"
+    "\"Series\":{\"type\":\"object\"},"
+    "\"Attempt\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"},"
+    "\"at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"status_code\":{\"type\":\"integer\",\"nullable\":true},"
+    "\"error\":{\"type\":\"string\",\"nullable\":true},"
+    "\"duration_ms\":{\"type\":\"integer\"},"
+    "\"response_body\":{\"type\":\"string\",\"nullable\":true}}},"
+    "\"Delivery\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"event_id\":{\"type\":\"string\"},\"endpoint_id\":{\"type\":\"string\"},"
+    "\"event\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"pending\","
+    "\"delivering\",\"delivered\",\"failed\",\"held\"]},"
+    "\"attempts_made\":{\"type\":\"integer\"},"
+    "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
+    "\"last_error\":{\"type\":\"string\",\"nullable\":true},"
+    "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"updated_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"DeliveryWithAttempts\":{\"allOf\":[{\"$ref\":\"#/components/schemas/Delivery\"},"
+    "{\"type\":\"object\",\"properties\":{\"attempts\":{\"type\":\"array\",\"items\":{"
+    "\"$ref\":\"#/components/schemas/Attempt\"}}}}]},"
+    "\"DeliveryList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Delivery\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"AccountCreate\":{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{"
+    "\"name\":{\"type\":\"string\"}}},"
+    "\"Account\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"name\":{\"type\":\"string\"},\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"AccountList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Account\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"ApiKeyCreate\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+    "\"admin\":{\"type\":\"boolean\",\"default\":false}}},"
+    "\"ApiKey\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"account_id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"nullable\":true},"
+    "\"admin\":{\"type\":\"boolean\"},\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"ApiKeyWithSecret\":{\"allOf\":[{\"$ref\":\"#/components/schemas/ApiKey\"},"
+    "{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\","
+    "\"description\":\"the key itself, shown only in this answer\"}}}]},"
+    "\"ApiKeyList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/ApiKey\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}}"
+    "}}";
+
+static const struct route_doc *
+doc_find(const struct route *rt)
+{
+    const struct route_doc *d;
+
+    for (d = route_docs; d->method != NULL; d++) {
+        if (strcmp(d->method, rt->method) == 0 && strcmp(d->pattern, rt->pattern) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static json_t *
+schema_ref(const char *name)
+{
+    char ref[128];
+
+    snprintf(ref, sizeof(ref), "#/components/schemas/%s", name);
+    return json_pack("{s:s}", "$ref", ref);
+}
+
+static json_t *
+json_content(const char *schema)
+{
+    return json_pack("{s:{s:o}}", "application/json", "schema", schema_ref(schema));
+}
+
+/* The parameters of a route: its {x} path segments, then the documented query ones. */
+static json_t *
+op_parameters(const struct route *rt, const struct route_doc *d)
+{
+    json_t *params = json_array();
+    const char *p, *end, *item, *c1, *c2;
+    char name[64], type[32], desc[256];
+    size_t n;
+
+    for (p = strchr(rt->pattern, '{'); p != NULL; p = strchr(end, '{')) {
+        end = strchr(p, '}');
+        if (end == NULL)
+            break;
+        n = (size_t)(end - p - 1);
+        snprintf(name, sizeof(name), "%.*s", (int)n, p + 1);
+        json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
+                                                "path", "required", 1, "schema", "type",
+                                                "string"));
+    }
+    for (item = d != NULL ? d->query : NULL; item != NULL && *item != '\0';) {
+        end = strchr(item, ';');
+        if (end == NULL)
+            end = item + strlen(item);
+        c1 = memchr(item, ':', (size_t)(end - item));
+        c2 = c1 != NULL ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+        if (c1 != NULL && c2 != NULL) {
+            snprintf(name, sizeof(name), "%.*s", (int)(c1 - item), item);
+            snprintf(type, sizeof(type), "%.*s", (int)(c2 - c1 - 1), c1 + 1);
+            snprintf(desc, sizeof(desc), "%.*s", (int)(end - c2 - 1), c2 + 1);
+            json_array_append_new(params,
+                                  json_pack("{s:s, s:s, s:b, s:s, s:{s:s}}", "name", name, "in",
+                                            "query", "required", 0, "description", desc,
+                                            "schema", "type", type));
+        }
+        item = *end == ';' ? end + 1 : end;
+    }
+    return params;
+}
+
+static void
+op_error(json_t *responses, const char *status, const char *desc)
+{
+    json_object_set_new(responses, status, json_pack("{s:s, s:o}", "description", desc,
+                                                     "content", json_content("Error")));
+}
+
+static json_t *
+op_json(const struct route *rt, const struct route_doc *d)
+{
+    json_t *op, *responses, *ok, *params;
+    char status[8], opid[160];
+    const char *p;
+    size_t n = 0;
+    int first = 1;
+
+    /* operationId: method and path in camel case, "getV1EndpointsIdSecret". */
+    for (p = rt->method; *p != '\0' && n + 1 < sizeof(opid); p++)
+        opid[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    for (p = rt->pattern; *p != '\0' && n + 1 < sizeof(opid); p++) {
+        if (*p == '/' || *p == '-' || *p == '.' || *p == '{' || *p == '}' || *p == '_') {
+            first = 1;
+            continue;
+        }
+        opid[n++] = (char)(first && *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        first = 0;
+    }
+    opid[n] = '\0';
+
+    op = json_pack("{s:s, s:s}", "summary", rt->summary, "operationId", opid);
+    params = op_parameters(rt, d);
+    if (json_array_size(params) > 0)
+        json_object_set_new(op, "parameters", params);
+    else
+        json_decref(params);
+    if (rt->flags & ROUTE_PUBLIC)
+        json_object_set_new(op, "security", json_array());
+    if (d != NULL && d->request != NULL)
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b, s:o}", "required", (rt->flags & ROUTE_JSON) ? 1 : 0,
+                                      "content", json_content(d->request)));
+    responses = json_object();
+    snprintf(status, sizeof(status), "%d", d != NULL ? d->status : 200);
+    ok = json_pack("{s:s}", "description", "success");
+    if (d != NULL && d->response != NULL && strcmp(d->response, "text") == 0)
+        json_object_set_new(ok, "content",
+                            json_pack("{s:{s:{s:s}}}", "text/plain", "schema", "type", "string"));
+    else if (d == NULL || d->response != NULL)
+        json_object_set_new(ok, "content", json_content(d != NULL ? d->response : "Object"));
+    json_object_set_new(responses, status, ok);
+    if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT) || (d != NULL && d->query != NULL))
+        op_error(responses, "400", "malformed JSON or an invalid parameter");
+    if (!(rt->flags & ROUTE_PUBLIC)) {
+        op_error(responses, "401", "no API key, or an invalid one");
+        op_error(responses, "403", "this key may not do that");
+    }
+    if (strchr(rt->pattern, '{') != NULL)
+        op_error(responses, "404", "no such object in this account");
+    if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT)) {
+        op_error(responses, "413", "the body is larger than 256 KiB");
+        op_error(responses, "415", "the body is not application/json");
+        op_error(responses, "422", "valid JSON that breaks the rules; every problem listed");
+    }
+    op_error(responses, "default", "an error");
+    json_object_set_new(op, "responses", responses);
+    return op;
+}
+
+int
+h_openapi(struct api_req *r)
+{
+    const struct route *rt;
+    json_t *doc, *paths, *item, *comp;
+    char method[16];
+    size_t i;
+
+    comp = json_loads(openapi_components, 0, NULL);
+    paths = json_object();
+    for (rt = api_routes; rt->method != NULL; rt++) {
+        item = json_object_get(paths, rt->pattern);
+        if (item == NULL) {
+            item = json_object();
+            json_object_set_new(paths, rt->pattern, item);
+        }
+        for (i = 0; rt->method[i] != '\0' && i + 1 < sizeof(method); i++)
+            method[i] = (char)(rt->method[i] - 'A' + 'a');
+        method[i] = '\0';
+        json_object_set_new(item, method, op_json(rt, doc_find(rt)));
+    }
+    doc = json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:o, s:[{s:[]}]}", "openapi",
+                    "3.0.3", "info", "title", "fluxhook", "version", FLUXHOOK_VERSION,
+                    "description",
+                    "The fluxhook webhook delivery API: publish events, manage endpoints, "
+                    "inspect and replay deliveries.",
+                    "servers", "url", "/", "paths", paths, "components",
+                    comp != NULL ? comp : json_object(), "security", "bearer");
+    if (doc == NULL)
+        return api_reply_error(r, ERR_NOMEM, NULL, "cannot build the OpenAPI document");
+    return api_reply_json(r, 200, doc);
+}

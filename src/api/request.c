@@ -1,0 +1,115 @@
+/*
+ * Reading a request: query parameters, headers, page parameters and the
+ * members of the JSON body, each answering a clear 400 when wrong.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "api/api_int.h"
+#include "util/err.h"
+
+const char *
+api_query(struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+const char *
+api_header(struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_HEADER_KIND, name);
+}
+
+int
+api_page_params(struct api_req *r, int *limit, const char **after)
+{
+    const char *v;
+    char *end;
+    long n;
+
+    *limit = API_DEFAULT_LIMIT;
+    *after = NULL;
+    v = api_query(r, "limit");
+    if (v != NULL && v[0] != '\0') {
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (*end != '\0' || errno != 0 || n < 1 || n > STORE_MAX_PAGE) {
+            api_reply_error(r, ERR_INVAL, NULL, "limit: expected an integer from 1 to %d",
+                            STORE_MAX_PAGE);
+            return ERR_INVAL;
+        }
+        *limit = (int)n;
+    }
+    v = api_query(r, "after");
+    if (v != NULL && v[0] != '\0') {
+        if (strlen(v) >= ID_MAX) {
+            api_reply_error(r, ERR_INVAL, NULL,
+                            "after: expected an id (the 'next' of the previous page)");
+            return ERR_INVAL;
+        }
+        *after = v;
+    }
+    return 0;
+}
+
+json_t *
+api_list_json(json_t *items, const char *next)
+{
+    if (items == NULL)
+        return NULL;
+    return json_pack("{s:o, s:o}", "data", items,
+                     "next", next != NULL && next[0] != '\0' ? json_string(next) : json_null());
+}
+
+static int
+wrong_type(struct api_req *r, const char *name, const char *expected)
+{
+    json_t *fields;
+
+    fields = json_pack("[{s:s, s:s}]", "path", name, "problem", expected);
+    api_reply_error(r, ERR_INVAL, fields, "%s: %s", name, expected);
+    return ERR_INVAL;
+}
+
+int
+api_json_str(struct api_req *r, const char *name, const char **out)
+{
+    json_t *v = r->json != NULL ? json_object_get(r->json, name) : NULL;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return wrong_type(r, name, "expected a string");
+    *out = json_string_value(v);
+    return 0;
+}
+
+int
+api_json_bool(struct api_req *r, const char *name, int *out)
+{
+    json_t *v = r->json != NULL ? json_object_get(r->json, name) : NULL;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return wrong_type(r, name, "expected true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+int
+api_json_int(struct api_req *r, const char *name, int64_t *out)
+{
+    json_t *v = r->json != NULL ? json_object_get(r->json, name) : NULL;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return wrong_type(r, name, "expected an integer");
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}

@@ -1,0 +1,463 @@
+/*
+ * fluxhook serve: opens the store, creates the default account and its admin
+ * key on first start, runs the HTTP API and the dispatcher, and stops
+ * cleanly on SIGTERM or SIGINT.
+ *
+ * Roles: "all" runs both; "api" runs the HTTP API without a dispatcher (some
+ * other process delivers); "worker" runs the dispatcher and, on its --listen
+ * address, only /healthz, /metrics and /openapi.json, so that it can be
+ * health-checked and scraped like any other process (the /v1 API answers 404
+ * there).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "dispatch/dispatch.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "web/web.h"
+
+#define SERVE_GRACE_MS 5000 /* how long attempts under way may finish on shutdown */
+#define ROOT_ACCOUNT "acct_default"
+#define ROOT_KEY_MIN 16
+
+static int serve_run(int argc, char **argv);
+
+static const struct config_opt serve_opts[] = {
+    {"listen", "HOST:PORT", "127.0.0.1:8080", "address of the HTTP API ([::1]:8080 for IPv6; "
+                                              "port 0 picks a free one)", 1, 0},
+    {"db", "URL", "sqlite:./var/fluxhook.db", "store: sqlite:PATH or postgres://...", 1, 0},
+    {"retry-schedule", "LIST", NULL,
+     "delays before each attempt, such as 0s,1m,5m,15m,1h (the default)", 1, 0},
+    {"attempt-timeout", "DURATION", "15s", "longest one delivery attempt may take", 1, 0},
+    {"allow-http", NULL, NULL, "accept http:// endpoint URLs, not only https://", 1, 0},
+    {"allow-networks", "CIDRS", NULL,
+     "comma list of private ranges deliveries may reach anyway, such as 10.0.0.0/8", 1, 0},
+    {"ca-file", "PEM", NULL, "extra CA certificates trusted for deliveries", 1, 0},
+    {"role", "ROLE", "all",
+     "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
+     "serves just /healthz and /metrics)",
+     1, 0},
+    {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+const struct cli_cmd cmd_serve = {
+    .name = "serve",
+    .usage = "[-n] [--listen HOST:PORT] [--db URL] [--retry-schedule LIST] "
+             "[--attempt-timeout DURATION] [--allow-http] [--allow-networks CIDRS] "
+             "[--ca-file PEM] [--role all|api|worker]",
+    .summary = "run the webhook service: the HTTP API and the dispatcher",
+    .opts = serve_opts,
+    .run = serve_run,
+};
+
+enum serve_role { ROLE_ALL, ROLE_API, ROLE_WORKER };
+
+struct serve_conf {
+    const char *listen;
+    const char *db;
+    enum serve_role role;
+    struct dispatch_config dc;
+};
+
+/* Names the flag and its environment twin in an error message. */
+__attribute__((format(printf, 2, 3))) static void
+bad_option(const char *name, const char *fmt, ...)
+{
+    char env[96];
+    va_list ap;
+
+    config_env_name(name, env, sizeof(env));
+    fprintf(stderr, "fluxhook serve: --%s (or %s): ", name, env);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+}
+
+static int
+switch_ok(const struct config *c, const char *name)
+{
+    static const char *const words[] = {"1", "true", "yes", "on", "0", "false", "no", "off", ""};
+    const char *v = config_get(c, name);
+    size_t i;
+
+    if (v == NULL)
+        return 1;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcasecmp(v, words[i]) == 0)
+            return 1;
+    }
+    bad_option(name, "expected on or off (1, true, yes / 0, false, no), got '%s'", v);
+    return 0;
+}
+
+/* Reads and checks every option into sc. Returns 0, or prints why and returns ERR_INVAL. */
+static int
+conf_load(const struct config *c, struct serve_conf *sc)
+{
+    const char *v;
+    char err[256];
+    int64_t ms;
+
+    memset(sc, 0, sizeof(*sc));
+    dispatch_config_default(&sc->dc);
+    sc->listen = config_get(c, "listen");
+    if (api_listen_check(sc->listen, err, sizeof(err)) != 0) {
+        bad_option("listen", "%s", err);
+        return ERR_INVAL;
+    }
+    sc->db = config_get(c, "db");
+    if (sc->db == NULL ||
+        (strncmp(sc->db, "sqlite:", 7) != 0 && strncmp(sc->db, "postgres://", 11) != 0 &&
+         strncmp(sc->db, "postgresql://", 13) != 0) ||
+        (strncmp(sc->db, "sqlite:", 7) == 0 && sc->db[7] == '\0')) {
+        bad_option("db", "expected sqlite:PATH or postgres://..., got '%s'",
+                   sc->db != NULL ? sc->db : "");
+        return ERR_INVAL;
+    }
+    v = config_get(c, "role");
+    if (strcmp(v, "all") == 0) {
+        sc->role = ROLE_ALL;
+    } else if (strcmp(v, "api") == 0) {
+        sc->role = ROLE_API;
+    } else if (strcmp(v, "worker") == 0) {
+        sc->role = ROLE_WORKER;
+    } else {
+        bad_option("role", "expected all, api or worker, got '%s'", v);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "retry-schedule");
+    if (v != NULL && dispatch_schedule_parse(&sc->dc, v, err, sizeof(err)) != 0) {
+        bad_option("retry-schedule", "%s", err);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "attempt-timeout");
+    if (clock_parse_duration(v, &ms) != 0 || ms <= 0) {
+        bad_option("attempt-timeout", "expected a duration above zero such as 15s or 500ms, "
+                                      "got '%s'",
+                   v);
+        return ERR_INVAL;
+    }
+    sc->dc.attempt_timeout_ms = ms;
+    if (!switch_ok(c, "allow-http"))
+        return ERR_INVAL;
+    sc->dc.allow_http = config_bool(c, "allow-http");
+    v = config_get(c, "allow-networks");
+    if (v != NULL && dispatch_networks_check(v, err, sizeof(err)) != 0) {
+        bad_option("allow-networks", "%s", err);
+        return ERR_INVAL;
+    }
+    sc->dc.allow_networks = v;
+    v = config_get(c, "ca-file");
+    if (v != NULL && access(v, R_OK) != 0) {
+        bad_option("ca-file", "cannot read '%s'", v);
+        return ERR_INVAL;
+    }
+    sc->dc.ca_file = v;
+    return 0;
+}
+
+/* mkdir -p of the directory that holds path. */
+static int
+mkdir_parents(const char *path)
+{
+    char dir[PATH_MAX];
+    char *slash, *p;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return ERR_INVAL;
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (p = dir + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return ERR_IO;
+    return 0;
+}
+
+/* Where the generated root key goes: beside a sqlite file, else ./var/root.key. "" for none. */
+static void
+root_key_path(const char *db, char *out, size_t outlen)
+{
+    const char *file, *slash;
+
+    out[0] = '\0';
+    if (strncmp(db, "sqlite:", 7) == 0) {
+        file = db + 7;
+        if (strcmp(file, ":memory:") == 0)
+            return;
+        slash = strrchr(file, '/');
+        if (slash == NULL)
+            snprintf(out, outlen, "root.key");
+        else
+            snprintf(out, outlen, "%.*s/root.key", (int)(slash - file), file);
+        return;
+    }
+    snprintf(out, outlen, "./var/root.key");
+}
+
+static int
+root_key_write(const char *path, const char *key)
+{
+    size_t len = strlen(key);
+    int fd, ret = 0;
+
+    if (mkdir_parents(path) != 0) {
+        log_warn("serve: cannot create the directory of '%s'", path);
+        return ERR_IO;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_warn("serve: cannot write '%s'", path);
+        return ERR_IO;
+    }
+    if (fchmod(fd, 0600) != 0 || write(fd, key, len) != (ssize_t)len ||
+        write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        log_warn("serve: cannot write '%s'", path);
+        ret = ERR_IO;
+    }
+    close(fd);
+    return ret;
+}
+
+/*
+ * On an empty store: creates acct_default and its admin key, from
+ * $FLUXHOOK_ROOT_KEY or newly made (then printed once and written to a file).
+ */
+static int
+bootstrap(struct store *st, const char *db)
+{
+    struct account a;
+    struct api_key k;
+    char key[API_KEY_MAX + 256];
+    char path[PATH_MAX];
+    const char *env;
+    int empty, err, generated = 0;
+
+    memset(&a, 0, sizeof(a));
+    memset(&k, 0, sizeof(k));
+    memset(key, 0, sizeof(key));
+    root_key_path(db, path, sizeof(path));
+    empty = store_is_empty(st);
+    if (empty < 0) {
+        log_error("serve: cannot read the store: %s", err_str(empty));
+        err = empty;
+        goto out;
+    }
+    if (!empty) {
+        if (path[0] != '\0' && access(path, F_OK) == 0)
+            log_info("serve: the admin key of %s is in %s", ROOT_ACCOUNT, path);
+        err = 0;
+        goto out;
+    }
+    env = getenv("FLUXHOOK_ROOT_KEY");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(key, sizeof(key), "%s", env);
+    } else {
+        err = api_key_new(key);
+        if (err != 0)
+            goto out;
+        generated = 1;
+    }
+    snprintf(a.id, sizeof(a.id), "%s", ROOT_ACCOUNT);
+    a.name = "default";
+    a.created_at = clock_now_ms();
+    err = store_account_insert(st, &a);
+    if (err == ERR_CONFLICT) {
+        /* Another process sharing the store did it first. */
+        err = 0;
+        goto out;
+    }
+    if (err != 0) {
+        log_error("serve: cannot create account %s: %s", ROOT_ACCOUNT, err_str(err));
+        goto out;
+    }
+    err = id_new("key_", k.id);
+    if (err != 0)
+        goto out;
+    snprintf(k.account_id, sizeof(k.account_id), "%s", ROOT_ACCOUNT);
+    k.name = "root";
+    k.admin = 1;
+    k.created_at = a.created_at;
+    api_key_hash(key, k.hash);
+    err = store_key_insert(st, &k);
+    if (err != 0) {
+        log_error("serve: cannot store the admin key: %s", err_str(err));
+        goto out;
+    }
+    if (!generated) {
+        log_info("serve: first start: created account %s with the admin key from "
+                 "FLUXHOOK_ROOT_KEY key=%s",
+                 ROOT_ACCOUNT, k.id);
+        goto out;
+    }
+    if (path[0] != '\0' && root_key_write(path, key) != 0)
+        path[0] = '\0';
+    printf("fluxhook: first start: created account %s and its admin key (shown once):\n%s\n",
+           ROOT_ACCOUNT, key);
+    if (path[0] != '\0')
+        printf("fluxhook: the key is also in %s (mode 0600)\n", path);
+    fflush(stdout);
+    if (path[0] != '\0')
+        log_info("serve: first start: created account %s; its admin key is in %s key=%s",
+                 ROOT_ACCOUNT, path, k.id);
+    else
+        log_info("serve: first start: created account %s; its admin key was printed on stdout "
+                 "key=%s",
+                 ROOT_ACCOUNT, k.id);
+out:
+    OPENSSL_cleanse(key, sizeof(key));
+    return err;
+}
+
+static int
+root_key_env_check(void)
+{
+    const char *env = getenv("FLUXHOOK_ROOT_KEY");
+    const char *p;
+
+    if (env == NULL || env[0] == '\0')
+        return 0;
+    if (strlen(env) < ROOT_KEY_MIN || strlen(env) > API_KEY_MAX + 200) {
+        fprintf(stderr, "fluxhook serve: FLUXHOOK_ROOT_KEY: expected %d to %d characters\n",
+                ROOT_KEY_MIN, API_KEY_MAX + 200);
+        return ERR_INVAL;
+    }
+    for (p = env; *p != '\0'; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+            fprintf(stderr, "fluxhook serve: FLUXHOOK_ROOT_KEY: expected printable ASCII "
+                            "without spaces\n");
+            return ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
+static const char *
+role_name(enum serve_role r)
+{
+    return r == ROLE_ALL ? "all" : r == ROLE_API ? "api" : "worker";
+}
+
+static int
+serve_run(int argc, char **argv)
+{
+    struct config c;
+    struct serve_conf sc;
+    struct store *st = NULL;
+    struct dispatcher *disp = NULL;
+    struct api_server *srv = NULL;
+    struct api_config ac;
+    sigset_t sigs;
+    char host[256];
+    int rc, sig = 0, err;
+
+    rc = cli_parse(&cmd_serve, &c, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (c.nargs > 0) {
+        fprintf(stderr, "fluxhook serve: unexpected argument '%s'\n", c.args[0]);
+        fprintf(stderr, "usage: fluxhook serve %s\n", cmd_serve.usage);
+        return CLI_USAGE;
+    }
+    if (!switch_ok(&c, "check") || conf_load(&c, &sc) != 0 || root_key_env_check() != 0)
+        return CLI_USAGE;
+    if (config_bool(&c, "check")) {
+        printf("configuration OK\n");
+        return CLI_OK;
+    }
+
+    /* Every thread started from here on inherits the blocked signals; this one waits. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0 &&
+        mkdir_parents(sc.db + 7) != 0) {
+        log_error("serve: cannot create the directory of '%s'", sc.db + 7);
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    err = store_open(sc.db, &st);
+    if (err != 0) {
+        log_error("serve: cannot open the store: %s", err_str(err));
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    if (bootstrap(st, sc.db) != 0) {
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    if (sc.role != ROLE_API) {
+        err = dispatch_start(&sc.dc, st, &disp);
+        if (err != 0) {
+            log_error("serve: cannot start the dispatcher: %s", err_str(err));
+            rc = CLI_REFUSED;
+            goto out;
+        }
+    }
+    memset(&ac, 0, sizeof(ac));
+    ac.listen = sc.listen;
+    ac.allow_http = sc.dc.allow_http;
+    ac.allow_networks = sc.dc.allow_networks;
+    ac.static_fn = web_asset_find;
+    ac.metrics_fn = disp != NULL ? dispatch_metrics : NULL;
+    ac.metrics_arg = disp;
+    ac.meta_only = sc.role == ROLE_WORKER;
+    err = api_server_start(&ac, st, &srv);
+    if (err != 0) {
+        log_error("serve: cannot serve HTTP on '%s': %s", sc.listen, err_str(err));
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    /* The URL with the port actually bound; the e2e harness reads it from here. */
+    snprintf(host, sizeof(host), "%s", sc.listen);
+    if (host[0] == '[')
+        *(strchr(host, ']') + 1) = '\0';
+    else
+        *strrchr(host, ':') = '\0';
+    log_info("serve: listening url=http://%s:%d role=%s db=%s version=%s",
+             host[0] != '\0' ? host : "0.0.0.0", api_server_port(srv), role_name(sc.role),
+             strncmp(sc.db, "sqlite:", 7) == 0 ? sc.db : "postgres", FLUXHOOK_VERSION);
+
+    while (sig == 0) {
+        if (sigwait(&sigs, &sig) != 0)
+            sig = 0;
+    }
+    log_info("serve: stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    rc = CLI_OK;
+out:
+    api_server_stop(srv);
+    dispatch_stop(disp, SERVE_GRACE_MS);
+    store_close(st);
+    if (rc == CLI_OK)
+        log_info("serve: stopped");
+    return rc;
+}
