@@ -63,6 +63,11 @@ url_check(const char *url, int allow_http, char *err, size_t errlen)
                  "url: must start with https:// (the server runs without --allow-http)");
         goto out;
     }
+    /* curl reads "https:///x" as host "x"; a user who typed it meant something else. */
+    if (url[is_http ? 7 : 8] == '/' || url[is_http ? 7 : 8] == '\0') {
+        snprintf(err, errlen, "url: has no host; expected https://HOST/PATH");
+        goto out;
+    }
     u = curl_url();
     if (u == NULL) {
         snprintf(err, errlen, "url: out of memory");
