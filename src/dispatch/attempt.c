@@ -1,0 +1,532 @@
+/*
+ * One delivery's attempt: the signed request on a curl easy handle, the
+ * address check at connect time, and the outcome (CONTRACT §2 and §3).
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "dispatch/dispatch.h"
+#include "dispatch/dispatch_int.h"
+#include "sign/sign.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum attempt_class
+attempt_status_class(int status)
+{
+    if (status >= 200 && status <= 299)
+        return ATTEMPT_SUCCESS;
+    switch (status) {
+    case 408:
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+        return ATTEMPT_RETRY;
+    default:
+        return ATTEMPT_FAIL;
+    }
+}
+
+int
+attempt_ca_load(const char *path, void **out)
+{
+    STACK_OF(X509_INFO) *infos = NULL;
+    BIO *bio = NULL;
+    int ncerts = 0;
+    int i;
+    int rc = 0;
+
+    *out = NULL;
+    bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        log_warnx("dispatch: cannot read --ca-file '%s'", path);
+        rc = ERR_IO;
+        goto out;
+    }
+    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    if (infos != NULL) {
+        for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+            if (sk_X509_INFO_value(infos, i)->x509 != NULL)
+                ncerts++;
+        }
+    }
+    if (ncerts == 0) {
+        log_warnx("dispatch: --ca-file '%s' holds no PEM certificate", path);
+        rc = ERR_PARSE;
+        goto out;
+    }
+    *out = infos;
+    infos = NULL;
+out:
+    ERR_clear_error();
+    if (infos != NULL)
+        sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(bio);
+    return rc;
+}
+
+void
+attempt_ca_free(void *certs)
+{
+    if (certs != NULL)
+        sk_X509_INFO_pop_free((STACK_OF(X509_INFO) *)certs, X509_INFO_free);
+}
+
+/*
+ * Adds the --ca-file certificates to the trust store curl set up from the
+ * system CAs, so both are trusted at once. Adding a certificate that is
+ * there already (a store shared between connections) is harmless.
+ */
+static CURLcode
+ssl_ctx_cb(CURL *easy, void *sslctx, void *arg)
+{
+    const struct dispatch_shared *sh = arg;
+    STACK_OF(X509_INFO) *infos = sh->ca_certs;
+    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+    X509_INFO *info;
+    int i;
+
+    (void)easy;
+    for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+        info = sk_X509_INFO_value(infos, i);
+        if (info->x509 != NULL)
+            X509_STORE_add_cert(store, info->x509);
+    }
+    ERR_clear_error();
+    return CURLE_OK;
+}
+
+/*
+ * Called by curl after DNS, for each address it is about to connect to: the
+ * address rules apply here, so a name that resolves (or rebinds) to a
+ * blocked address is refused whatever the URL said.
+ */
+static curl_socket_t
+open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct attempt_ctx *ctx = arg;
+    const char *why;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    why = addr_check(&a->addr, &ctx->sh->allow);
+    if (why != NULL) {
+        ctx->blocked = 1;
+        ctx->blocked_why = why;
+        addr_format(&a->addr, ctx->blocked_addr, sizeof(ctx->blocked_addr));
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t nitems, void *arg)
+{
+    struct attempt_ctx *ctx = arg;
+    size_t len = size * nitems;
+    size_t i;
+    size_t vlen;
+    const char *v;
+    int code = 0;
+
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* A status line: "HTTP/1.1 503 Service Unavailable", "HTTP/2 200". */
+        i = 5;
+        while (i < len && p[i] != ' ')
+            i++;
+        while (i < len && p[i] == ' ')
+            i++;
+        if (i + 3 <= len && isdigit((unsigned char)p[i]) && isdigit((unsigned char)p[i + 1]) &&
+            isdigit((unsigned char)p[i + 2]))
+            code = (p[i] - '0') * 100 + (p[i + 1] - '0') * 10 + (p[i + 2] - '0');
+        ctx->status_code = code;
+        ctx->retry_after[0] = '\0';
+        return len;
+    }
+    if (len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) {
+        /* The end of a header block; a 1xx one is followed by the real answer. */
+        if (ctx->status_code >= 200 && !ctx->headers_done) {
+            ctx->headers_done = 1;
+            ctx->headers_done_mono = clock_mono_ms();
+            if (ctx->grace_count != NULL)
+                (*ctx->grace_count)++;
+        }
+        return len;
+    }
+    if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        v = p + 12;
+        vlen = len - 12;
+        while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            vlen--;
+        }
+        while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+            vlen--;
+        if (vlen >= sizeof(ctx->retry_after))
+            vlen = sizeof(ctx->retry_after) - 1;
+        memcpy(ctx->retry_after, v, vlen);
+        ctx->retry_after[vlen] = '\0';
+    }
+    return len;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t nitems, void *arg)
+{
+    struct attempt_ctx *ctx = arg;
+    size_t len = size * nitems;
+    size_t keep;
+
+    ctx->body_seen += len;
+    if (ctx->body.len < DISPATCH_BODY_KEEP_MAX) {
+        keep = DISPATCH_BODY_KEEP_MAX - ctx->body.len;
+        if (keep > len)
+            keep = len;
+        (void)buf_append(&ctx->body, p, keep);
+    }
+    /* Stop reading past the limit: curl then ends the transfer with a write error. */
+    if (ctx->body_seen > DISPATCH_BODY_READ_MAX)
+        return 0;
+    return len;
+}
+
+static char *
+fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+fmt_alloc(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static int
+add_header(struct attempt_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+add_header(struct attempt_ctx *ctx, const char *fmt, ...)
+{
+    char line[512];
+    struct curl_slist *l;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return ERR_INVAL;
+    l = curl_slist_append(ctx->headers, line);
+    if (l == NULL)
+        return ERR_NOMEM;
+    ctx->headers = l;
+    return 0;
+}
+
+/* Builds the headers of CONTRACT §2 for an attempt at now_s. */
+static int
+build_headers(struct attempt_ctx *ctx, int64_t now_s)
+{
+    const struct claim *c = &ctx->c;
+    char hex[SIGN_HEX_LEN + 1];
+    char std[SIGN_STANDARD_MAX];
+    char prev[SIGN_STANDARD_MAX];
+    int err;
+
+    err = sign_hmac_hex(c->secret, c->body, c->body_len, hex);
+    if (err != 0)
+        goto out;
+    err = sign_standard(c->secret, c->dlv.event_id, now_s, c->body, c->body_len, std);
+    if (err != 0)
+        goto out;
+    prev[0] = '\0';
+    if (c->prev_secret != NULL && c->prev_secret[0] != '\0') {
+        err = sign_standard(c->prev_secret, c->dlv.event_id, now_s, c->body, c->body_len, prev);
+        if (err != 0)
+            goto out;
+    }
+    err = add_header(ctx, "Content-Type: application/json");
+    if (err == 0)
+        err = add_header(ctx, "User-Agent: fluxhook/%s", FLUXHOOK_VERSION);
+    if (err == 0)
+        err = add_header(ctx, "Expect:");
+    if (err == 0)
+        err = add_header(ctx, "X-Workflux-Signature: %s", hex);
+    if (err == 0)
+        err = add_header(ctx, "X-Workflux-Event: %s", c->dlv.event_type);
+    if (err == 0)
+        err = add_header(ctx, "X-Workflux-Event-Id: %s", c->dlv.event_id);
+    if (err == 0)
+        err = add_header(ctx, "X-Workflux-Delivery: %s", c->dlv.id);
+    if (err == 0)
+        err = add_header(ctx, "X-Workflux-Attempt: %d", c->dlv.attempts_made + 1);
+    if (err == 0)
+        err = add_header(ctx, "webhook-id: %s", c->dlv.event_id);
+    if (err == 0)
+        err = add_header(ctx, "webhook-timestamp: %lld", (long long)now_s);
+    if (err == 0)
+        err = add_header(ctx, "webhook-signature: %s%s%s", std, prev[0] != '\0' ? " " : "",
+                         prev);
+out:
+    OPENSSL_cleanse(hex, sizeof(hex));
+    return err;
+}
+
+static void
+setup_easy(struct attempt_ctx *ctx)
+{
+    const struct dispatch_config *cfg = &ctx->sh->cfg;
+    CURL *e = ctx->easy;
+    long connect_ms = (long)cfg->connect_timeout_ms;
+
+    if (connect_ms > (long)cfg->attempt_timeout_ms)
+        connect_ms = (long)cfg->attempt_timeout_ms;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, ctx->c.url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, ctx);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never through a proxy from the environment */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, ctx->c.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ctx->c.body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, ctx->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, ctx);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, ctx);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, ctx);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ctx->errbuf);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (ctx->sh->ca_certs != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
+    }
+}
+
+static int
+scheme_is(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+
+    return strncasecmp(url, scheme, n) == 0;
+}
+
+int
+attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, int64_t now_ms,
+                struct attempt_ctx **out)
+{
+    struct attempt_ctx *ctx;
+    int err = 0;
+
+    *out = NULL;
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return ERR_NOMEM;
+    ctx->c = *c;
+    c->url = NULL;
+    c->secret = NULL;
+    c->prev_secret = NULL;
+    c->body = NULL;
+    c->dlv.last_error = NULL;
+    ctx->sh = sh;
+    ctx->easy = easy;
+    ctx->started_ms = now_ms;
+    ctx->started_mono = clock_mono_ms();
+    buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
+    *out = ctx;
+
+    if (ctx->c.url == NULL || ctx->c.body == NULL || ctx->c.secret == NULL) {
+        ctx->error = fmt_alloc("internal: incomplete claim");
+        err = ERR_INVAL;
+        goto out;
+    }
+    if (scheme_is(ctx->c.url, "http://") && !sh->cfg.allow_http) {
+        ctx->error = fmt_alloc("http:// endpoints are refused; allow them with --allow-http");
+        ctx->blocked = 1;
+        err = ERR_BLOCKED;
+        goto out;
+    }
+    if (!scheme_is(ctx->c.url, "http://") && !scheme_is(ctx->c.url, "https://")) {
+        ctx->error = fmt_alloc("unsupported URL scheme: expected https://");
+        err = ERR_INVAL;
+        goto out;
+    }
+    err = build_headers(ctx, now_ms / 1000);
+    if (err != 0) {
+        ctx->error = fmt_alloc("cannot sign the request: %s", err_str(err));
+        goto out;
+    }
+    setup_easy(ctx);
+out:
+    return err;
+}
+
+/* Why a transfer without an HTTP answer failed, for the attempt's log. */
+static char *
+transport_error(struct attempt_ctx *ctx, int rc)
+{
+    const struct dispatch_config *cfg = &ctx->sh->cfg;
+    const char *detail = ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc);
+    curl_off_t connect_us = 0;
+
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        if (ctx->easy != NULL)
+            curl_easy_getinfo(ctx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        if (connect_us == 0)
+            return fmt_alloc("connect timeout after %lld ms",
+                             (long long)(cfg->connect_timeout_ms < cfg->attempt_timeout_ms
+                                             ? cfg->connect_timeout_ms
+                                             : cfg->attempt_timeout_ms));
+        return fmt_alloc("timeout after %lld ms", (long long)cfg->attempt_timeout_ms);
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return fmt_alloc("dns: %s", detail);
+    case CURLE_COULDNT_CONNECT:
+        return fmt_alloc("connect: %s", detail);
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        return fmt_alloc("tls: %s", detail);
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return fmt_alloc("connection: %s", detail);
+    default:
+        return fmt_alloc("transport: %s", detail);
+    }
+}
+
+void
+attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono,
+                   struct attempt_result *r, int *outcome)
+{
+    const struct dispatch_config *cfg = &ctx->sh->cfg;
+    enum attempt_class cls;
+    int64_t retry_after = -1;
+    int64_t delay;
+    int status = ctx->status_code >= 200 ? ctx->status_code : 0;
+    int k;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->attempt.delivery_id, sizeof(r->attempt.delivery_id), "%s", ctx->c.dlv.id);
+    r->attempt.n = ctx->c.dlv.attempts_made + 1;
+    r->attempt.at = ctx->started_ms;
+    r->attempt.duration_ms = now_mono - ctx->started_mono;
+    if (r->attempt.duration_ms < 0)
+        r->attempt.duration_ms = 0;
+    r->attempt.status_code = rc == -1 ? 0 : status;
+    r->attempt.response_body = ctx->body.len > 0 ? ctx->body.data : NULL;
+    r->attempt.response_len = ctx->body.len;
+
+    if (rc == -1) {
+        /* Never started: the claim itself cannot be attempted. */
+        cls = ATTEMPT_FAIL;
+        *outcome = ctx->blocked ? 3 : 2;
+    } else if (status != 0) {
+        /* The status line decides, whatever happened to the body afterwards. */
+        cls = attempt_status_class(status);
+        if (status >= 300 && status <= 399 && ctx->error == NULL)
+            ctx->error = fmt_alloc("HTTP %d: redirects are not followed", status);
+        if ((status == 429 || status == 503) && ctx->retry_after[0] != '\0' &&
+            backoff_retry_after_parse(ctx->retry_after, now_ms, &retry_after) != 0)
+            retry_after = -1;
+        *outcome = cls == ATTEMPT_SUCCESS ? 0 : cls == ATTEMPT_RETRY ? 1 : 2;
+    } else if (ctx->blocked) {
+        cls = ATTEMPT_FAIL;
+        free(ctx->error);
+        ctx->error = fmt_alloc("address %s is blocked (%s); allow it with --allow-networks",
+                               ctx->blocked_addr, ctx->blocked_why);
+        *outcome = 3;
+    } else {
+        cls = ATTEMPT_RETRY;
+        free(ctx->error);
+        ctx->error = transport_error(ctx, rc);
+        *outcome = 1;
+    }
+    r->attempt.error = ctx->error;
+
+    switch (cls) {
+    case ATTEMPT_SUCCESS:
+        r->status = DELIVERY_DELIVERED;
+        break;
+    case ATTEMPT_FAIL:
+        r->status = DELIVERY_FAILED;
+        break;
+    case ATTEMPT_RETRY:
+        /* k attempts of this round are made now; attempt k (0-based) is next. */
+        k = ctx->c.dlv.attempts_made + 1 - ctx->c.dlv.round_start;
+        delay = backoff_delay(cfg, k, retry_after);
+        if (delay >= 0) {
+            r->status = DELIVERY_PENDING;
+            r->next_attempt_at = now_ms + delay;
+            break;
+        }
+        r->status = DELIVERY_FAILED;
+        r->disable_endpoint = 1;
+        if (status != 0)
+            snprintf(ctx->reason, sizeof(ctx->reason),
+                     "%d consecutive failed attempts; last: HTTP %d", k, status);
+        else
+            snprintf(ctx->reason, sizeof(ctx->reason),
+                     "%d consecutive failed attempts; last: %s", k,
+                     ctx->error != NULL ? ctx->error : "transport failure");
+        r->disable_reason = ctx->reason;
+        *outcome = 2;
+        break;
+    }
+}
+
+void
+attempt_ctx_free(struct attempt_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    curl_slist_free_all(ctx->headers);
+    buf_cleanup(&ctx->body);
+    free(ctx->error);
+    free(ctx->c.url);
+    if (ctx->c.secret != NULL) {
+        OPENSSL_cleanse(ctx->c.secret, strlen(ctx->c.secret));
+        free(ctx->c.secret);
+    }
+    if (ctx->c.prev_secret != NULL) {
+        OPENSSL_cleanse(ctx->c.prev_secret, strlen(ctx->c.prev_secret));
+        free(ctx->c.prev_secret);
+    }
+    free(ctx->c.body);
+    free(ctx->c.dlv.last_error); /* the one string a delivery owns */
+    free(ctx);
+}

@@ -1,0 +1,716 @@
+/*
+ * The dispatcher: a few threads, each running a curl multi handle (its own
+ * keep-alive connection cache), claiming due deliveries in batches, writing
+ * outcomes in batches, and keeping every endpoint under its in-flight cap so
+ * a hanging receiver cannot starve the others.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "dispatch/dispatch.h"
+#include "dispatch/dispatch_int.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define POLL_MS 1000        /* look for due work at least this often (other processes) */
+#define CLAIM_BATCH 128     /* most deliveries one claim takes */
+#define OUTCOME_COUNT 4     /* success, retry, failed, blocked */
+
+static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed",
+                                                         "blocked"};
+
+/* Upper bounds of the latency histogram, in ms. */
+static const int64_t hist_bounds_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+                                         15000, 30000, 60000};
+#define HIST_N (sizeof(hist_bounds_ms) / sizeof(hist_bounds_ms[0]))
+
+/* One endpoint's count of attempts in flight (open addressing; id[0] == 0: free). */
+struct ep_slot {
+    char id[ID_MAX];
+    int count;
+};
+
+struct dthread {
+    struct dispatcher *d;
+    int index;
+    pthread_t tid;
+    int started;
+    CURLM *multi;
+    atomic_int wake;               /* 1: woken by store_on_due since the last look */
+    int cap;                       /* most attempts in flight on this thread */
+    struct attempt_ctx *active;    /* attempts under way (a list) */
+    int nactive;
+    int grace_count;               /* of active, how many have their headers */
+    CURL **pool;                   /* idle easy handles, cap of them at most */
+    int npool;
+    struct attempt_ctx **done;     /* finished, to record (cap of them at most) */
+    int ndone;
+    struct attempt_result *results; /* cap of them */
+    int *outcomes;                 /* cap of them */
+    const char **exclude;          /* for store_claim, max_in_flight of them */
+    int64_t next_claim_mono;       /* look for due work then */
+    int backlog;                   /* 1: due work was left behind at the last claim */
+    int freed;                     /* 1: attempts ended since the last claim */
+};
+
+struct dispatcher {
+    struct dispatch_shared sh;
+    char *allow_networks; /* owned copies of cfg's strings */
+    char *ca_file;
+    struct store *st;
+    int64_t lease_ms;
+    pthread_mutex_t lock; /* claims and the endpoint counts */
+    struct ep_slot *slots;
+    size_t nslots;        /* a power of two */
+    atomic_int stopping;
+    atomic_llong stop_deadline_mono;
+    int nthreads;
+    struct dthread *threads;
+    atomic_ullong outcomes[OUTCOME_COUNT];
+    atomic_ullong hist[HIST_N + 1];
+    atomic_ullong dur_sum_ms;
+    atomic_int in_flight;
+};
+
+/* --- per-endpoint counts --- */
+
+static size_t
+slot_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of id, or the free slot where it would go. */
+static struct ep_slot *
+slot_find(struct dispatcher *d, const char *id)
+{
+    size_t mask = d->nslots - 1;
+    size_t i = slot_hash(id) & mask;
+
+    while (d->slots[i].id[0] != '\0' && strcmp(d->slots[i].id, id) != 0)
+        i = (i + 1) & mask;
+    return &d->slots[i];
+}
+
+static void
+slot_add(struct dispatcher *d, const char *id)
+{
+    struct ep_slot *s = slot_find(d, id);
+
+    if (s->id[0] == '\0')
+        snprintf(s->id, sizeof(s->id), "%s", id);
+    s->count++;
+}
+
+/* Drops one from id's count, freeing the slot at zero (backward-shift deletion). */
+static void
+slot_sub(struct dispatcher *d, const char *id)
+{
+    size_t mask = d->nslots - 1;
+    struct ep_slot *s = slot_find(d, id);
+    size_t i;
+    size_t j;
+    size_t home;
+
+    if (s->id[0] == '\0')
+        return;
+    if (--s->count > 0)
+        return;
+    i = (size_t)(s - d->slots);
+    j = i;
+    for (;;) {
+        d->slots[i].id[0] = '\0';
+        d->slots[i].count = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (d->slots[j].id[0] == '\0')
+                return;
+            home = slot_hash(d->slots[j].id) & mask;
+            /* Move j back to i unless its home lies cyclically in (i, j]. */
+            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+                continue;
+            break;
+        }
+        d->slots[i] = d->slots[j];
+        i = j;
+    }
+}
+
+/* --- wake-ups --- */
+
+static void
+on_due(void *arg)
+{
+    struct dispatcher *d = arg;
+    int i;
+
+    for (i = 0; i < d->nthreads; i++) {
+        if (d->threads[i].multi != NULL && atomic_exchange(&d->threads[i].wake, 1) == 0)
+            curl_multi_wakeup(d->threads[i].multi);
+    }
+}
+
+/* --- one thread --- */
+
+static void
+list_unlink(struct dthread *t, struct attempt_ctx *ctx)
+{
+    if (ctx->prev != NULL)
+        ctx->prev->next = ctx->next;
+    else
+        t->active = ctx->next;
+    if (ctx->next != NULL)
+        ctx->next->prev = ctx->prev;
+    ctx->prev = ctx->next = NULL;
+    t->nactive--;
+}
+
+static void
+list_push(struct dthread *t, struct attempt_ctx *ctx)
+{
+    ctx->prev = NULL;
+    ctx->next = t->active;
+    if (t->active != NULL)
+        t->active->prev = ctx;
+    t->active = ctx;
+    t->nactive++;
+}
+
+static CURL *
+easy_get(struct dthread *t)
+{
+    if (t->npool > 0)
+        return t->pool[--t->npool];
+    return curl_easy_init();
+}
+
+static void
+easy_put(struct dthread *t, CURL *e)
+{
+    if (e == NULL)
+        return;
+    if (t->npool < t->cap)
+        t->pool[t->npool++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+/* Ends an attempt: decides its outcome and queues it for recording. */
+static void
+finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono)
+{
+    if (ctx->headers_done)
+        t->grace_count--;
+    attempt_ctx_finish(ctx, rc, now_ms, now_mono, &t->results[t->ndone], &t->outcomes[t->ndone]);
+    t->done[t->ndone++] = ctx;
+}
+
+/* Starts attempts for a batch of claims. */
+static void
+start_claims(struct dthread *t, struct claim *cs, size_t n, int64_t now_ms)
+{
+    struct attempt_ctx *ctx;
+    CURL *e;
+    size_t i;
+    int err;
+
+    for (i = 0; i < n; i++) {
+        e = easy_get(t);
+        err = attempt_ctx_new(&cs[i], &t->d->sh, e, now_ms, &ctx);
+        if (ctx == NULL) {
+            /* Out of memory: leave it to the lease, which gives it back. */
+            easy_put(t, e);
+            continue;
+        }
+        ctx->grace_count = &t->grace_count;
+        if (err == 0 && e == NULL) {
+            ctx->error = strdup("internal: cannot create a curl handle");
+            err = ERR_NOMEM;
+        }
+        if (err == 0 && curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+            ctx->error = strdup("internal: cannot start the transfer");
+            err = ERR_INTERNAL;
+        }
+        if (err != 0) {
+            ctx->easy = NULL;
+            easy_put(t, e);
+            finish(t, ctx, -1, now_ms, clock_mono_ms());
+            continue;
+        }
+        list_push(t, ctx);
+        atomic_fetch_add(&t->d->in_flight, 1);
+    }
+}
+
+/* Claims due deliveries while the thread has room. */
+static void
+claim(struct dthread *t, int64_t now_mono)
+{
+    struct dispatcher *d = t->d;
+    struct claim *cs = NULL;
+    size_t n = 0;
+    size_t nex = 0;
+    size_t i;
+    int per_ep = d->sh.cfg.per_endpoint;
+    int per_claim = per_ep / 2 > 0 ? per_ep / 2 : 1;
+    int want = t->cap - t->nactive;
+    int64_t now_ms = clock_now_ms();
+    int64_t when = 0;
+    int err;
+
+    if (want > CLAIM_BATCH)
+        want = CLAIM_BATCH;
+    t->freed = 0;
+    pthread_mutex_lock(&d->lock);
+    /* Endpoints that one more claim could push past their cap sit this one out. */
+    for (i = 0; i < d->nslots; i++) {
+        if (d->slots[i].id[0] != '\0' && d->slots[i].count + per_claim > per_ep)
+            t->exclude[nex++] = d->slots[i].id;
+    }
+    err = store_claim(d->st, now_ms, d->lease_ms, want, per_claim, t->exclude, nex, &cs, &n);
+    if (err == 0) {
+        for (i = 0; i < n; i++)
+            slot_add(d, cs[i].dlv.endpoint_id);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (err != 0) {
+        log_warnx("dispatch: claim failed thread=%d err=%s", t->index, err_name(err));
+        t->next_claim_mono = now_mono + POLL_MS;
+        return;
+    }
+    if (n > 0) {
+        start_claims(t, cs, n, now_ms);
+        claim_list_free(cs, n);
+    }
+    if ((int)n == want) {
+        t->backlog = 1;
+        t->next_claim_mono = now_mono;
+        return;
+    }
+    t->backlog = 0;
+    t->next_claim_mono = now_mono + POLL_MS;
+    if (store_next_due(d->st, &when) != 0 || when == 0)
+        return;
+    if (when <= now_ms)
+        t->backlog = 1; /* due, but its endpoint is at its cap (or another process has it) */
+    else if (when - now_ms < POLL_MS)
+        t->next_claim_mono = now_mono + (when - now_ms);
+}
+
+/* Takes finished transfers from curl, and cuts short answers whose body dawdles. */
+static int64_t
+collect(struct dthread *t, int64_t now_mono)
+{
+    struct attempt_ctx *ctx;
+    struct attempt_ctx *next;
+    CURLMsg *msg;
+    int64_t now_ms = clock_now_ms();
+    int64_t wait = -1;
+    int64_t left;
+    int left_msgs;
+    char *priv;
+
+    while ((msg = curl_multi_info_read(t->multi, &left_msgs)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        ctx = (struct attempt_ctx *)(void *)priv;
+        curl_multi_remove_handle(t->multi, msg->easy_handle);
+        list_unlink(t, ctx);
+        finish(t, ctx, (int)msg->data.result, now_ms, clock_mono_ms());
+    }
+    if (t->grace_count <= 0)
+        return -1;
+    /*
+     * The status line decides the outcome; the body only goes to the log. A
+     * body that stalls after the headers gets DISPATCH_BODY_GRACE_MS, then the
+     * attempt ends with what came.
+     */
+    for (ctx = t->active; ctx != NULL; ctx = next) {
+        next = ctx->next;
+        if (!ctx->headers_done)
+            continue;
+        left = ctx->headers_done_mono + DISPATCH_BODY_GRACE_MS - now_mono;
+        if (left > 0) {
+            if (wait < 0 || left < wait)
+                wait = left;
+            continue;
+        }
+        curl_multi_remove_handle(t->multi, ctx->easy);
+        list_unlink(t, ctx);
+        finish(t, ctx, -2, now_ms, now_mono);
+    }
+    return wait;
+}
+
+static void
+log_result(const struct attempt_ctx *ctx, const struct attempt_result *r, int outcome)
+{
+    const struct attempt *a = &r->attempt;
+
+    if (outcome == 0) {
+        log_debug("dispatch: delivered delivery=%s event=%s endpoint=%s status=%d ms=%lld",
+                  ctx->c.dlv.id, ctx->c.dlv.event_id, ctx->c.dlv.endpoint_id, a->status_code,
+                  (long long)a->duration_ms);
+        return;
+    }
+    log_info("dispatch: attempt failed delivery=%s endpoint=%s n=%d status=%d outcome=%s "
+             "next=%s error=\"%s\"",
+             ctx->c.dlv.id, ctx->c.dlv.endpoint_id, a->n, a->status_code,
+             outcome_names[outcome], r->status == DELIVERY_PENDING ? "retry" : "none",
+             a->error != NULL ? a->error : "");
+    if (r->disable_endpoint)
+        log_warnx("dispatch: disabling endpoint=%s reason=\"%s\"", ctx->c.dlv.endpoint_id,
+                  r->disable_reason);
+}
+
+/* Records the finished attempts in one store transaction and frees them. */
+static void
+flush(struct dthread *t)
+{
+    struct dispatcher *d = t->d;
+    struct attempt_ctx *ctx;
+    int64_t ms;
+    size_t b;
+    int i;
+    int err;
+
+    if (t->ndone == 0)
+        return;
+    err = store_results_apply(d->st, t->results, (size_t)t->ndone, clock_now_ms());
+    if (err != 0)
+        log_warnx("dispatch: cannot record %d results err=%s; their leases will expire",
+                  t->ndone, err_name(err));
+    pthread_mutex_lock(&d->lock);
+    for (i = 0; i < t->ndone; i++)
+        slot_sub(d, t->done[i]->c.dlv.endpoint_id);
+    pthread_mutex_unlock(&d->lock);
+    for (i = 0; i < t->ndone; i++) {
+        ctx = t->done[i];
+        log_result(ctx, &t->results[i], t->outcomes[i]);
+        atomic_fetch_add(&d->outcomes[t->outcomes[i]], 1);
+        ms = t->results[i].attempt.duration_ms;
+        for (b = 0; b < HIST_N && ms > hist_bounds_ms[b]; b++)
+            ;
+        atomic_fetch_add(&d->hist[b], 1);
+        atomic_fetch_add(&d->dur_sum_ms, (unsigned long long)ms);
+        if (ctx->easy != NULL)
+            atomic_fetch_sub(&d->in_flight, 1);
+        easy_put(t, ctx->easy);
+        attempt_ctx_free(ctx);
+    }
+    t->ndone = 0;
+    t->freed = 1;
+}
+
+/* At shutdown: gives the attempts still under way back to the store. */
+static void
+release_rest(struct dthread *t)
+{
+    struct dispatcher *d = t->d;
+    struct attempt_ctx *ctx;
+    const char **ids = NULL;
+    size_t n = 0;
+    int err;
+
+    if (t->nactive == 0)
+        return;
+    ids = calloc((size_t)t->nactive, sizeof(*ids));
+    for (ctx = t->active; ctx != NULL; ctx = ctx->next) {
+        curl_multi_remove_handle(t->multi, ctx->easy);
+        if (ids != NULL)
+            ids[n++] = ctx->c.dlv.id;
+    }
+    if (ids != NULL) {
+        err = store_release(d->st, ids, n);
+        if (err != 0)
+            log_warnx("dispatch: cannot release %zu deliveries err=%s", n, err_name(err));
+        else
+            log_info("dispatch: released deliveries=%zu thread=%d", n, t->index);
+    }
+    pthread_mutex_lock(&d->lock);
+    for (ctx = t->active; ctx != NULL; ctx = ctx->next)
+        slot_sub(d, ctx->c.dlv.endpoint_id);
+    pthread_mutex_unlock(&d->lock);
+    while (t->active != NULL) {
+        ctx = t->active;
+        list_unlink(t, ctx);
+        atomic_fetch_sub(&d->in_flight, 1);
+        easy_put(t, ctx->easy);
+        attempt_ctx_free(ctx);
+    }
+    free(ids);
+}
+
+static void *
+thread_main(void *arg)
+{
+    struct dthread *t = arg;
+    struct dispatcher *d = t->d;
+    int64_t now_mono;
+    int64_t timeout;
+    int64_t grace_wait;
+    int64_t deadline = 0;
+    int running;
+    int stopping;
+
+    for (;;) {
+        now_mono = clock_mono_ms();
+        stopping = atomic_load(&d->stopping);
+        if (!stopping && t->nactive < t->cap) {
+            if (atomic_exchange(&t->wake, 0) != 0 || now_mono >= t->next_claim_mono ||
+                (t->backlog && t->freed))
+                claim(t, now_mono);
+        }
+        curl_multi_perform(t->multi, &running);
+        now_mono = clock_mono_ms();
+        grace_wait = collect(t, now_mono);
+        flush(t);
+        if (stopping) {
+            deadline = atomic_load(&d->stop_deadline_mono);
+            if (t->nactive == 0 || now_mono >= deadline)
+                break;
+        }
+        timeout = POLL_MS;
+        if (!stopping && t->nactive < t->cap) {
+            if (atomic_load(&t->wake) != 0 || (t->backlog && t->freed))
+                timeout = 0;
+            else if (t->next_claim_mono - now_mono < timeout)
+                timeout = t->next_claim_mono - now_mono;
+        }
+        if (grace_wait >= 0 && grace_wait < timeout)
+            timeout = grace_wait;
+        if (stopping && deadline - now_mono < timeout)
+            timeout = deadline - now_mono;
+        if (timeout < 0)
+            timeout = 0;
+        if (timeout > 0 || running > 0)
+            curl_multi_poll(t->multi, NULL, 0, (int)timeout, NULL);
+    }
+    release_rest(t);
+    return NULL;
+}
+
+/* --- start, stop, metrics --- */
+
+static void
+dispatcher_free(struct dispatcher *d)
+{
+    struct dthread *t;
+    int i;
+
+    if (d == NULL)
+        return;
+    for (i = 0; d->threads != NULL && i < d->nthreads; i++) {
+        t = &d->threads[i];
+        while (t->npool > 0)
+            curl_easy_cleanup(t->pool[--t->npool]);
+        if (t->multi != NULL)
+            curl_multi_cleanup(t->multi);
+        free(t->pool);
+        free(t->done);
+        free(t->results);
+        free(t->outcomes);
+        free(t->exclude);
+    }
+    free(d->threads);
+    free(d->slots);
+    addr_list_cleanup(&d->sh.allow);
+    attempt_ca_free(d->sh.ca_certs);
+    free(d->allow_networks);
+    free(d->ca_file);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+static int
+thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
+{
+    t->d = d;
+    t->index = index;
+    t->cap = cap;
+    atomic_init(&t->wake, 1);
+    t->pool = calloc((size_t)cap, sizeof(*t->pool));
+    t->done = calloc((size_t)cap, sizeof(*t->done));
+    t->results = calloc((size_t)cap, sizeof(*t->results));
+    t->outcomes = calloc((size_t)cap, sizeof(*t->outcomes));
+    t->exclude = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude));
+    t->multi = curl_multi_init();
+    if (t->pool == NULL || t->done == NULL || t->results == NULL || t->outcomes == NULL ||
+        t->exclude == NULL || t->multi == NULL)
+        return ERR_NOMEM;
+    /* Keep-alive: room in the connection cache for every attempt this thread may run. */
+    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);
+    return 0;
+}
+
+int
+dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispatcher **out)
+{
+    struct dispatcher *d;
+    char err[256];
+    int cap;
+    int i;
+    int rc = 0;
+
+    *out = NULL;
+    if (cfg->nschedule < 1 || cfg->nschedule > DISPATCH_MAX_ATTEMPTS)
+        return ERR_INVAL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return ERR_NOMEM;
+    pthread_mutex_init(&d->lock, NULL);
+    d->st = st;
+    d->sh.cfg = *cfg;
+    if (d->sh.cfg.attempt_timeout_ms <= 0)
+        d->sh.cfg.attempt_timeout_ms = DISPATCH_DEFAULT_TIMEOUT_MS;
+    if (d->sh.cfg.connect_timeout_ms <= 0)
+        d->sh.cfg.connect_timeout_ms = DISPATCH_DEFAULT_CONNECT_MS;
+    if (d->sh.cfg.max_in_flight <= 0)
+        d->sh.cfg.max_in_flight = DISPATCH_DEFAULT_IN_FLIGHT;
+    if (d->sh.cfg.per_endpoint <= 0)
+        d->sh.cfg.per_endpoint = DISPATCH_DEFAULT_PER_ENDPOINT;
+    if (d->sh.cfg.threads <= 0)
+        d->sh.cfg.threads = DISPATCH_DEFAULT_THREADS;
+    if (d->sh.cfg.threads > d->sh.cfg.max_in_flight)
+        d->sh.cfg.threads = d->sh.cfg.max_in_flight;
+    /* A claim may take a while to be recorded; the lease outlives the attempt well. */
+    d->lease_ms = d->sh.cfg.attempt_timeout_ms * 2 + 5000;
+    if (cfg->allow_networks != NULL) {
+        d->allow_networks = strdup(cfg->allow_networks);
+        if (d->allow_networks == NULL) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+    }
+    d->sh.cfg.allow_networks = d->allow_networks;
+    rc = addr_list_parse(d->allow_networks, &d->sh.allow, err, sizeof(err));
+    if (rc != 0) {
+        log_warnx("dispatch: %s", err);
+        goto out;
+    }
+    if (cfg->ca_file != NULL && cfg->ca_file[0] != '\0') {
+        d->ca_file = strdup(cfg->ca_file);
+        if (d->ca_file == NULL) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        rc = attempt_ca_load(d->ca_file, &d->sh.ca_certs);
+        if (rc != 0)
+            goto out;
+    }
+    d->sh.cfg.ca_file = d->ca_file;
+    d->nslots = 16;
+    while (d->nslots < (size_t)d->sh.cfg.max_in_flight * 4)
+        d->nslots *= 2;
+    d->slots = calloc(d->nslots, sizeof(*d->slots));
+    if (d->slots == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = ERR_INTERNAL;
+        goto out;
+    }
+    d->nthreads = d->sh.cfg.threads;
+    d->threads = calloc((size_t)d->nthreads, sizeof(*d->threads));
+    if (d->threads == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < d->nthreads; i++) {
+        cap = d->sh.cfg.max_in_flight / d->nthreads;
+        if (i < d->sh.cfg.max_in_flight % d->nthreads)
+            cap++;
+        rc = thread_init(d, &d->threads[i], i, cap);
+        if (rc != 0)
+            goto out;
+    }
+    for (i = 0; i < d->nthreads; i++) {
+        if (pthread_create(&d->threads[i].tid, NULL, thread_main, &d->threads[i]) != 0) {
+            rc = ERR_INTERNAL;
+            dispatch_stop(d, 0);
+            return rc;
+        }
+        d->threads[i].started = 1;
+    }
+    store_on_due(st, on_due, d);
+    log_info("dispatch: started threads=%d max_in_flight=%d per_endpoint=%d attempts=%d "
+             "timeout_ms=%lld",
+             d->nthreads, d->sh.cfg.max_in_flight, d->sh.cfg.per_endpoint, d->sh.cfg.nschedule,
+             (long long)d->sh.cfg.attempt_timeout_ms);
+    *out = d;
+    d = NULL;
+out:
+    dispatcher_free(d);
+    return rc;
+}
+
+void
+dispatch_stop(struct dispatcher *d, int64_t grace_ms)
+{
+    int i;
+
+    if (d == NULL)
+        return;
+    store_on_due(d->st, NULL, NULL);
+    atomic_store(&d->stop_deadline_mono, clock_mono_ms() + (grace_ms > 0 ? grace_ms : 0));
+    atomic_store(&d->stopping, 1);
+    for (i = 0; i < d->nthreads; i++) {
+        if (d->threads[i].multi != NULL)
+            curl_multi_wakeup(d->threads[i].multi);
+    }
+    for (i = 0; i < d->nthreads; i++) {
+        if (d->threads[i].started)
+            pthread_join(d->threads[i].tid, NULL);
+    }
+    log_info("dispatch: stopped");
+    dispatcher_free(d);
+}
+
+void
+dispatch_metrics(struct buf *out, void *dispatcher)
+{
+    struct dispatcher *d = dispatcher;
+    unsigned long long cum = 0;
+    unsigned long long v;
+    size_t i;
+
+    buf_puts(out, "# HELP fluxhook_attempts_total Delivery attempts by outcome.\n"
+                  "# TYPE fluxhook_attempts_total counter\n");
+    for (i = 0; i < OUTCOME_COUNT; i++)
+        buf_printf(out, "fluxhook_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                   d != NULL ? (unsigned long long)atomic_load(&d->outcomes[i]) : 0ULL);
+    buf_puts(out, "# HELP fluxhook_attempt_duration_seconds Delivery attempt duration.\n"
+                  "# TYPE fluxhook_attempt_duration_seconds histogram\n");
+    for (i = 0; i <= HIST_N; i++) {
+        v = d != NULL ? (unsigned long long)atomic_load(&d->hist[i]) : 0ULL;
+        cum += v;
+        if (i < HIST_N)
+            buf_printf(out, "fluxhook_attempt_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                       (double)hist_bounds_ms[i] / 1000.0, cum);
+        else
+            buf_printf(out, "fluxhook_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                       cum);
+    }
+    buf_printf(out, "fluxhook_attempt_duration_seconds_sum %.3f\n",
+               d != NULL ? (double)atomic_load(&d->dur_sum_ms) / 1000.0 : 0.0);
+    buf_printf(out, "fluxhook_attempt_duration_seconds_count %llu\n", cum);
+    buf_printf(out, "# HELP fluxhook_in_flight Delivery attempts under way.\n"
+                    "# TYPE fluxhook_in_flight gauge\n"
+                    "fluxhook_in_flight %d\n",
+               d != NULL ? atomic_load(&d->in_flight) : 0);
+}

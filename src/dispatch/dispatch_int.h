@@ -1,0 +1,153 @@
+/*
+ * Helpers shared inside src/dispatch only: the retry schedule and Retry-After
+ * arithmetic (backoff.c), the address rules (addr.c) and one delivery's
+ * attempt (attempt.c). dispatch.c runs the threads and the curl multi loop.
+ */
+#ifndef FLUXHOOK_DISPATCH_DISPATCH_INT_H
+#define FLUXHOOK_DISPATCH_DISPATCH_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+#include "dispatch/dispatch.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#define DISPATCH_DEFAULT_TIMEOUT_MS 15000
+#define DISPATCH_DEFAULT_CONNECT_MS 5000
+#define DISPATCH_DEFAULT_IN_FLIGHT 512
+#define DISPATCH_DEFAULT_PER_ENDPOINT 32
+#define DISPATCH_DEFAULT_THREADS 2
+#define DISPATCH_RETRY_AFTER_MAX_MS 3600000       /* Retry-After is honoured up to 1 h */
+#define DISPATCH_DELAY_MAX_MS (366LL * 86400000)  /* longest delay a schedule may hold */
+#define DISPATCH_BODY_READ_MAX (64 * 1024)        /* response bytes read at most */
+#define DISPATCH_BODY_KEEP_MAX 4096               /* response bytes kept for the log */
+#define DISPATCH_BODY_GRACE_MS 2000               /* body time after the headers came */
+
+/* --- backoff.c: pure schedule arithmetic --- */
+
+/*
+ * The delay in ms before attempt k (0-based within a round) after the
+ * previous attempt failed, given a Retry-After asking for retry_after_ms
+ * (-1 when none): the schedule's delay, or the Retry-After when longer,
+ * capped at DISPATCH_RETRY_AFTER_MAX_MS. Returns -1 when the round has no
+ * attempt k (retries are exhausted).
+ */
+int64_t backoff_delay(const struct dispatch_config *cfg, int k, int64_t retry_after_ms);
+
+/*
+ * Parses a Retry-After value: delay-seconds or an HTTP date, relative to
+ * now_ms. Sets *delay_ms (0 for a date in the past). Returns 0 or ERR_PARSE.
+ */
+int backoff_retry_after_parse(const char *value, int64_t now_ms, int64_t *delay_ms);
+
+/* --- addr.c: the address rules --- */
+
+struct addr_net {
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char net[16]; /* network bytes, host bits cleared (4 used for AF_INET) */
+    int prefix;            /* prefix length in bits */
+};
+
+struct addr_list {
+    struct addr_net *nets; /* owned */
+    size_t n;
+};
+
+/*
+ * Parses a comma list of CIDRs ("127.0.0.0/8,fd00::/8"; a bare address is a
+ * single host; NULL or "" is the empty list) into out. Returns 0, or
+ * ERR_PARSE with err naming the bad item, or ERR_NOMEM.
+ */
+int addr_list_parse(const char *list, struct addr_list *out, char *err, size_t errlen);
+
+/* Frees what l owns and empties it. */
+void addr_list_cleanup(struct addr_list *l);
+
+/*
+ * Applies the address rules to a resolved address. Returns NULL when it may be
+ * connected to (a public address, or one inside allow), else why it is
+ * refused ("loopback", "private network", ...). allow may be NULL.
+ */
+const char *addr_check(const struct sockaddr *sa, const struct addr_list *allow);
+
+/* Writes sa's address as text ("10.1.2.3", "::1") into out. */
+void addr_format(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* --- attempt.c: one delivery's attempt --- */
+
+enum attempt_class {
+    ATTEMPT_SUCCESS, /* 2xx */
+    ATTEMPT_RETRY,   /* may succeed later: 408, 429, 5xx gateway codes, transport failures */
+    ATTEMPT_FAIL,    /* fails the delivery at once */
+};
+
+/* The class of an HTTP status code (CONTRACT §3). */
+enum attempt_class attempt_status_class(int status);
+
+/* What attempts read and never change, shared by all dispatcher threads. */
+struct dispatch_shared {
+    struct dispatch_config cfg;
+    struct addr_list allow;
+    void *ca_certs; /* STACK_OF(X509_INFO) from cfg.ca_file, or NULL */
+};
+
+/*
+ * Reads the PEM certificates of path for CURLOPT_SSL_CTX_FUNCTION into *out
+ * (a STACK_OF(X509_INFO)). Returns 0, ERR_IO when unreadable or ERR_PARSE
+ * when it holds no certificate (both logged).
+ */
+int attempt_ca_load(const char *path, void **out);
+
+/* Frees what attempt_ca_load() made; NULL is a no-op. */
+void attempt_ca_free(void *certs);
+
+/* One attempt under way. */
+struct attempt_ctx {
+    struct claim c;                     /* owned */
+    const struct dispatch_shared *sh;   /* borrowed */
+    CURL *easy;                         /* owned by the thread's pool while idle */
+    struct curl_slist *headers;         /* owned */
+    int64_t started_ms;                 /* wall clock, for the log */
+    int64_t started_mono;
+    int status_code;                    /* of the latest status line, 0 before one */
+    int headers_done;                   /* 1 once a final header block ended */
+    int64_t headers_done_mono;
+    char retry_after[64];               /* Retry-After of the final response, "" when none */
+    int blocked;                        /* 1 when the address rules refused a target */
+    char blocked_addr[64];
+    const char *blocked_why;
+    struct buf body;                    /* the first DISPATCH_BODY_KEEP_MAX bytes */
+    size_t body_seen;                   /* bytes read */
+    char errbuf[CURL_ERROR_SIZE];
+    char *error;                        /* why it failed, owned, or NULL */
+    char reason[192];                   /* why the endpoint is disabled */
+    int *grace_count;                   /* the thread's count of headers_done attempts */
+    struct attempt_ctx *prev, *next;    /* the thread's list of attempts under way */
+};
+
+/*
+ * Prepares an attempt of claim c (whose strings it takes, leaving c's pointers
+ * NULL) on the easy handle easy (reset here), at wall time now_ms. Returns 0
+ * and *out, or ERR_* for a claim that cannot be attempted at all; then *out
+ * is still set, with its error, and must be finished without curl.
+ */
+int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy,
+                    int64_t now_ms, struct attempt_ctx **out);
+
+/*
+ * Decides the outcome of a finished attempt (rc: curl's result, or -1 when
+ * it was never started, or -2 when it was cut short after its headers) and
+ * fills r, whose pointers stay owned by ctx. *outcome gets the metric class:
+ * 0 success, 1 retry, 2 failed, 3 blocked.
+ */
+void attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono,
+                        struct attempt_result *r, int *outcome);
+
+/* Frees ctx and what it owns, but not its easy handle; NULL is a no-op. */
+void attempt_ctx_free(struct attempt_ctx *ctx);
+
+#endif

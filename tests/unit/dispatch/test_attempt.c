@@ -1,0 +1,399 @@
+/* Outcome rules and request headers of one attempt (src/dispatch/attempt.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dispatch/dispatch.h"
+#include "dispatch/dispatch_int.h"
+#include "sign/sign.h"
+#include "util/err.h"
+
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define OLD_SECRET "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define BODY "{\"id\":\"evt_1\",\"event\":\"user.message\",\"data\":{}}"
+
+static void
+test_status_classes(void **state)
+{
+    int s;
+
+    (void)state;
+    for (s = 200; s <= 299; s++)
+        assert_int_equal(attempt_status_class(s), ATTEMPT_SUCCESS);
+    assert_int_equal(attempt_status_class(408), ATTEMPT_RETRY);
+    assert_int_equal(attempt_status_class(429), ATTEMPT_RETRY);
+    assert_int_equal(attempt_status_class(500), ATTEMPT_RETRY);
+    assert_int_equal(attempt_status_class(502), ATTEMPT_RETRY);
+    assert_int_equal(attempt_status_class(503), ATTEMPT_RETRY);
+    assert_int_equal(attempt_status_class(504), ATTEMPT_RETRY);
+    for (s = 100; s < 1000; s++) {
+        if ((s >= 200 && s <= 299) || s == 408 || s == 429 || s == 500 || (s >= 502 && s <= 504))
+            continue;
+        if (attempt_status_class(s) != ATTEMPT_FAIL)
+            fail_msg("status %d should fail at once", s);
+    }
+    /* The ones the guide names, and redirects. */
+    assert_int_equal(attempt_status_class(400), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(401), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(404), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(301), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(302), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(501), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(505), ATTEMPT_FAIL);
+    assert_int_equal(attempt_status_class(0), ATTEMPT_FAIL);
+}
+
+struct fixture {
+    struct dispatch_shared sh;
+    struct attempt_ctx *ctx;
+    struct attempt_result r;
+    int outcome;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[128];
+
+    assert_non_null(f);
+    dispatch_config_default(&f->sh.cfg);
+    assert_int_equal(dispatch_schedule_parse(&f->sh.cfg, "0ms,100ms,200ms", err, sizeof(err)),
+                     0);
+    f->ctx = calloc(1, sizeof(*f->ctx));
+    assert_non_null(f->ctx);
+    f->ctx->sh = &f->sh;
+    strcpy(f->ctx->c.dlv.id, "dlv_1");
+    strcpy(f->ctx->c.dlv.endpoint_id, "ep_1");
+    f->ctx->started_ms = 1000000;
+    buf_init(&f->ctx->body, DISPATCH_BODY_KEEP_MAX);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    attempt_ctx_free(f->ctx);
+    free(f);
+    return 0;
+}
+
+/* Finishes f's attempt with status (or a curl code when status is 0). */
+static void
+run(struct fixture *f, int made, int round_start, int status, int rc)
+{
+    f->ctx->c.dlv.attempts_made = made;
+    f->ctx->c.dlv.round_start = round_start;
+    f->ctx->status_code = status;
+    attempt_ctx_finish(f->ctx, rc, 2000000, 0, &f->r, &f->outcome);
+}
+
+static void
+test_success(void **state)
+{
+    struct fixture *f = *state;
+
+    buf_puts(&f->ctx->body, "ok");
+    run(f, 0, 0, 204, 0);
+    assert_int_equal(f->r.status, DELIVERY_DELIVERED);
+    assert_int_equal(f->r.attempt.n, 1);
+    assert_int_equal(f->r.attempt.status_code, 204);
+    assert_string_equal(f->r.attempt.delivery_id, "dlv_1");
+    assert_int_equal(f->r.attempt.at, 1000000);
+    assert_null(f->r.attempt.error);
+    assert_int_equal(f->r.attempt.response_len, 2);
+    assert_memory_equal(f->r.attempt.response_body, "ok", 2);
+    assert_int_equal(f->r.disable_endpoint, 0);
+    assert_int_equal(f->outcome, 0);
+}
+
+static void
+test_success_despite_broken_body(void **state)
+{
+    struct fixture *f = *state;
+
+    /* 200 came, then the body broke off (or was cut short after the grace). */
+    run(f, 2, 0, 200, CURLE_PARTIAL_FILE);
+    assert_int_equal(f->r.status, DELIVERY_DELIVERED);
+    assert_int_equal(f->r.attempt.n, 3);
+    run(f, 0, 0, 200, -2);
+    assert_int_equal(f->r.status, DELIVERY_DELIVERED);
+    run(f, 0, 0, 201, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.status, DELIVERY_DELIVERED);
+}
+
+static void
+test_retry_then_exhausted(void **state)
+{
+    struct fixture *f = *state;
+
+    run(f, 0, 0, 503, 0);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
+    assert_int_equal(f->outcome, 1);
+    run(f, 1, 0, 500, 0);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 200);
+    /* The third attempt of a three-attempt round fails: give up and disable. */
+    run(f, 2, 0, 503, 0);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 1);
+    assert_string_equal(f->r.disable_reason, "3 consecutive failed attempts; last: HTTP 503");
+    assert_int_equal(f->outcome, 2);
+}
+
+static void
+test_new_round_counts_from_round_start(void **state)
+{
+    struct fixture *f = *state;
+
+    /* Five attempts made before; a retry started a new round at 5. */
+    run(f, 5, 5, 502, 0);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.n, 6);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
+    run(f, 7, 5, 504, 0);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 1);
+}
+
+static void
+test_fail_at_once(void **state)
+{
+    struct fixture *f = *state;
+    static const int codes[] = {400, 401, 403, 404, 410, 413, 422, 501, 505};
+    size_t i;
+
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        run(f, 0, 0, codes[i], 0);
+        assert_int_equal(f->r.status, DELIVERY_FAILED);
+        assert_int_equal(f->r.disable_endpoint, 0);
+        assert_int_equal(f->r.attempt.status_code, codes[i]);
+    }
+}
+
+static void
+test_redirect_not_followed(void **state)
+{
+    struct fixture *f = *state;
+
+    run(f, 0, 0, 302, 0);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 0);
+    assert_non_null(f->r.attempt.error);
+    assert_non_null(strstr(f->r.attempt.error, "redirects are not followed"));
+}
+
+static void
+test_retry_after(void **state)
+{
+    struct fixture *f = *state;
+
+    strcpy(f->ctx->retry_after, "2");
+    run(f, 0, 0, 429, 0);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 2000);
+    strcpy(f->ctx->retry_after, "7200");
+    run(f, 0, 0, 503, 0);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 3600000);
+    /* Only on 429 and 503. */
+    strcpy(f->ctx->retry_after, "2");
+    run(f, 0, 0, 500, 0);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
+    /* Garbage is ignored. */
+    strcpy(f->ctx->retry_after, "soon");
+    run(f, 0, 0, 429, 0);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
+}
+
+static void
+test_transport_failures_retry(void **state)
+{
+    struct fixture *f = *state;
+
+    run(f, 0, 0, 0, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.status_code, 0);
+    assert_non_null(strstr(f->r.attempt.error, "timeout after"));
+    run(f, 0, 0, 0, CURLE_COULDNT_CONNECT);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_non_null(strstr(f->r.attempt.error, "connect"));
+    run(f, 0, 0, 0, CURLE_COULDNT_RESOLVE_HOST);
+    assert_non_null(strstr(f->r.attempt.error, "dns"));
+    run(f, 0, 0, 0, CURLE_PEER_FAILED_VERIFICATION);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_non_null(strstr(f->r.attempt.error, "tls"));
+    run(f, 0, 0, 0, CURLE_GOT_NOTHING);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_non_null(strstr(f->r.attempt.error, "connection"));
+    /* An interim 1xx is no answer. */
+    run(f, 0, 0, 100, CURLE_RECV_ERROR);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.status_code, 0);
+    /* The last one disables, naming the error. */
+    run(f, 2, 0, 0, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 1);
+    assert_non_null(strstr(f->r.disable_reason, "3 consecutive failed attempts; last: "));
+    assert_non_null(strstr(f->r.disable_reason, "timeout"));
+}
+
+static void
+test_blocked(void **state)
+{
+    struct fixture *f = *state;
+
+    f->ctx->blocked = 1;
+    strcpy(f->ctx->blocked_addr, "10.1.2.3");
+    f->ctx->blocked_why = "private network";
+    run(f, 0, 0, 0, CURLE_COULDNT_CONNECT);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 0);
+    assert_int_equal(f->outcome, 3);
+    assert_string_equal(f->r.attempt.error, "address 10.1.2.3 is blocked (private network); "
+                                            "allow it with --allow-networks");
+}
+
+/* The value of header name in the request, or NULL. */
+static const char *
+header(const struct attempt_ctx *ctx, const char *name)
+{
+    const struct curl_slist *l;
+    size_t n = strlen(name);
+
+    for (l = ctx->headers; l != NULL; l = l->next) {
+        if (strncmp(l->data, name, n) == 0 && l->data[n] == ':')
+            return l->data[n + 1] == ' ' ? l->data + n + 2 : l->data + n + 1;
+    }
+    return NULL;
+}
+
+static struct attempt_ctx *
+new_ctx(const struct dispatch_shared *sh, const char *url, const char *prev, CURL *e, int *err)
+{
+    struct claim c;
+    struct attempt_ctx *ctx = NULL;
+
+    memset(&c, 0, sizeof(c));
+    strcpy(c.dlv.id, "dlv_01");
+    strcpy(c.dlv.event_id, "evt_01");
+    strcpy(c.dlv.endpoint_id, "ep_01");
+    strcpy(c.dlv.event_type, "user.message");
+    c.dlv.attempts_made = 2;
+    c.url = strdup(url);
+    c.secret = strdup(SECRET);
+    c.prev_secret = prev != NULL ? strdup(prev) : NULL;
+    c.body = strdup(BODY);
+    c.body_len = strlen(BODY);
+    *err = attempt_ctx_new(&c, sh, e, 1700000000123LL, &ctx);
+    assert_null(c.url);
+    assert_null(c.body);
+    assert_null(c.secret);
+    return ctx;
+}
+
+static void
+test_headers(void **state)
+{
+    struct dispatch_shared sh;
+    struct attempt_ctx *ctx;
+    char hex[SIGN_HEX_LEN + 1];
+    char std[SIGN_STANDARD_MAX];
+    char old[SIGN_STANDARD_MAX];
+    char both[2 * SIGN_STANDARD_MAX];
+    CURL *e = curl_easy_init();
+    int err;
+
+    (void)state;
+    memset(&sh, 0, sizeof(sh));
+    dispatch_config_default(&sh.cfg);
+    ctx = new_ctx(&sh, "https://example.com/hook", NULL, e, &err);
+    assert_int_equal(err, 0);
+    assert_int_equal(sign_hmac_hex(SECRET, BODY, strlen(BODY), hex), 0);
+    assert_int_equal(sign_standard(SECRET, "evt_01", 1700000000, BODY, strlen(BODY), std), 0);
+    assert_string_equal(header(ctx, "Content-Type"), "application/json");
+    assert_string_equal(header(ctx, "User-Agent"), "fluxhook/" FLUXHOOK_VERSION);
+    assert_string_equal(header(ctx, "Expect"), "");
+    assert_string_equal(header(ctx, "X-Workflux-Signature"), hex);
+    assert_string_equal(header(ctx, "X-Workflux-Event"), "user.message");
+    assert_string_equal(header(ctx, "X-Workflux-Event-Id"), "evt_01");
+    assert_string_equal(header(ctx, "X-Workflux-Delivery"), "dlv_01");
+    assert_string_equal(header(ctx, "X-Workflux-Attempt"), "3");
+    assert_string_equal(header(ctx, "webhook-id"), "evt_01");
+    assert_string_equal(header(ctx, "webhook-timestamp"), "1700000000");
+    assert_string_equal(header(ctx, "webhook-signature"), std);
+    attempt_ctx_free(ctx);
+
+    /* During a rotation both secrets sign webhook-signature. */
+    ctx = new_ctx(&sh, "https://example.com/hook", OLD_SECRET, e, &err);
+    assert_int_equal(err, 0);
+    assert_int_equal(sign_standard(OLD_SECRET, "evt_01", 1700000000, BODY, strlen(BODY), old),
+                     0);
+    snprintf(both, sizeof(both), "%s %s", std, old);
+    assert_string_equal(header(ctx, "webhook-signature"), both);
+    assert_string_equal(header(ctx, "X-Workflux-Signature"), hex);
+    attempt_ctx_free(ctx);
+    curl_easy_cleanup(e);
+}
+
+static void
+test_http_refused_without_allow_http(void **state)
+{
+    struct dispatch_shared sh;
+    struct attempt_result r;
+    struct attempt_ctx *ctx;
+    CURL *e = curl_easy_init();
+    int outcome;
+    int err;
+
+    (void)state;
+    memset(&sh, 0, sizeof(sh));
+    dispatch_config_default(&sh.cfg);
+    ctx = new_ctx(&sh, "http://example.com/hook", NULL, e, &err);
+    assert_int_equal(err, ERR_BLOCKED);
+    attempt_ctx_finish(ctx, -1, 5, 5, &r, &outcome);
+    assert_int_equal(r.status, DELIVERY_FAILED);
+    assert_int_equal(r.disable_endpoint, 0);
+    assert_int_equal(outcome, 3);
+    assert_non_null(strstr(r.attempt.error, "--allow-http"));
+    attempt_ctx_free(ctx);
+
+    sh.cfg.allow_http = 1;
+    ctx = new_ctx(&sh, "http://example.com/hook", NULL, e, &err);
+    assert_int_equal(err, 0);
+    attempt_ctx_free(ctx);
+
+    ctx = new_ctx(&sh, "ftp://example.com/hook", NULL, e, &err);
+    assert_int_equal(err, ERR_INVAL);
+    attempt_ctx_free(ctx);
+    curl_easy_cleanup(e);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_classes),
+        cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_success_despite_broken_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_then_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_round_counts_from_round_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fail_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirect_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_failures_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocked, setup, teardown),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_http_refused_without_allow_http),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
