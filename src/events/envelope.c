@@ -1,0 +1,255 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events/envelope.h"
+#include "events/events_int.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+#define ENVELOPE_OVERHEAD 256 /* bytes the envelope adds around data, with room to spare */
+
+/*
+ * Parses s with jansson. An integer beyond 64 bits is valid JSON that jansson
+ * refuses; then the text is parsed again with every integer as a real, and
+ * *as_real says so (retype_integers() repairs the fields that matter).
+ */
+static json_t *
+load(const char *s, size_t len, int *as_real, json_error_t *e)
+{
+    json_t *v;
+
+    *as_real = 0;
+    v = json_loadb(s, len, LOAD_FLAGS, e);
+    if (v == NULL && json_error_code(e) == json_error_numeric_overflow) {
+        *as_real = 1;
+        v = json_loadb(s, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, e);
+    }
+    return v;
+}
+
+/* 1 when s[v] is a JSON number token without fraction or exponent. */
+static int
+integer_token(const char *s, struct rawjson_span v)
+{
+    size_t i = v.start;
+
+    if (i < v.end && s[i] == '-')
+        i++;
+    if (i >= v.end)
+        return 0;
+    for (; i < v.end; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The value of an integer token, clamped to the int64 range: the catalog's
+ * bounds are all small, so a clamped value is in range exactly when the true
+ * one is.
+ */
+static json_int_t
+integer_clamped(const char *s, struct rawjson_span v)
+{
+    char tmp[32];
+    size_t n = v.end - v.start;
+    long long x;
+
+    if (n >= sizeof(tmp))
+        return s[v.start] == '-' ? INT64_MIN : INT64_MAX;
+    memcpy(tmp, s + v.start, n);
+    tmp[n] = '\0';
+    errno = 0;
+    x = strtoll(tmp, NULL, 10); /* saturates at the limits with ERANGE */
+    return (json_int_t)x;
+}
+
+/* Puts back as integers the members of data (ctx) whose tokens are integers. */
+static int
+retype_member(const char *s, struct rawjson_span key, struct rawjson_span value, void *ctx)
+{
+    json_t *data = ctx, *k;
+    int err = 0;
+
+    if (!integer_token(s, value))
+        return 0;
+    k = rawjson_string_decode(s, key);
+    if (k == NULL)
+        return ERR_NOMEM;
+    if (json_object_set_new(data, json_string_value(k), json_integer(integer_clamped(s, value))))
+        err = ERR_NOMEM;
+    json_decref(k);
+    return err;
+}
+
+/*
+ * After a parse with every integer as a real, makes the top-level members of
+ * data (the only numbers the catalog looks at) integers again where the
+ * producer wrote integers, so that 5 and 5.0 stay different.
+ */
+static int
+retype_integers(const char *s, struct rawjson_span span, json_t *data)
+{
+    return rawjson_members(s, span, retype_member, data);
+}
+
+/* Fills ev: id, type, timestamp, created_at and the envelope from s[data]. */
+static int
+body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms, const char *s,
+           struct rawjson_span data)
+{
+    struct buf b;
+    int err;
+
+    buf_init(&b, (data.end - data.start) + ENVELOPE_OVERHEAD);
+    err = id_new("evt_", ev->id);
+    if (err != 0)
+        goto out;
+    snprintf(ev->type, sizeof(ev->type), "%s", type);
+    if (ts != NULL)
+        snprintf(ev->timestamp, sizeof(ev->timestamp), "%s", ts);
+    else
+        clock_format_rfc3339_s(now_ms, ev->timestamp);
+    ev->created_at = now_ms;
+    /* id, type and timestamp hold no character that JSON must escape. */
+    err = buf_printf(&b, "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\",\"data\":", ev->id,
+                     ev->type, ev->timestamp);
+    if (err == 0)
+        err = rawjson_compact(s, data, &b);
+    if (err == 0)
+        err = buf_putc(&b, '}');
+    if (err != 0)
+        goto out;
+    ev->body_len = b.len;
+    ev->body = buf_steal(&b);
+out:
+    buf_cleanup(&b);
+    /* The scanner only sees text jansson accepted: a failure there is a bug. */
+    return err == ERR_TOOBIG || err == ERR_PARSE ? ERR_INTERNAL : err;
+}
+
+int
+envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct event *ev,
+                       struct schema_report *rep, char *err, size_t errlen)
+{
+    struct rawjson_span whole = {0, len}, data_span = {0, 0};
+    char path[SCHEMA_PATH_MAX];
+    json_t *root = NULL, *data, *ts;
+    const char *why = NULL;
+    json_error_t je;
+    int rc, as_real;
+
+    schema_report_init(rep);
+    if (body == NULL)
+        body = "";
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    root = load(body, len, &as_real, &je);
+    if (root == NULL && json_error_code(&je) == json_error_duplicate_key) {
+        if (rawjson_path_at(body, len, (size_t)je.position, path, sizeof(path)) != 0)
+            snprintf(path, sizeof(path), "%s", "body");
+        schema_report_add(rep, path, "duplicate key");
+        why = "a key appears twice in one object";
+        rc = ERR_VALIDATION;
+        goto out;
+    }
+    if (root == NULL && len == 0) {
+        why = "request body is empty; expected a JSON object";
+        rc = ERR_PARSE;
+        goto out;
+    }
+    if (root == NULL) {
+        if (err != NULL)
+            snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                     je.text);
+        rc = ERR_PARSE;
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        why = "request body must be a JSON object";
+        rc = ERR_PARSE;
+        goto out;
+    }
+    data = json_object_get(root, "data");
+    if (json_is_object(data)) {
+        rc = rawjson_member_find(body, whole, "data", &data_span);
+        if (rc == 0 && as_real)
+            rc = retype_integers(body, data_span, data);
+        if (rc != 0) {
+            why = "cannot read the data member";
+            rc = rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL;
+            goto out;
+        }
+    }
+    rc = schema_publish_check(root, rep);
+    if (rc != 0) {
+        why = "the event breaks the catalog";
+        goto out;
+    }
+    ts = json_object_get(root, "timestamp");
+    rc = body_build(ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
+                    json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, body, data_span);
+    if (rc != 0)
+        why = err_str(rc);
+out:
+    if (why != NULL && err != NULL)
+        snprintf(err, errlen, "%s", why);
+    json_decref(root);
+    return rc;
+}
+
+int
+envelope_build(const char *type, const char *data_json, size_t data_len,
+               const char *timestamp_or_null, int64_t now_ms, struct event *ev)
+{
+    const struct catalog_type *t;
+    struct schema_report *rep = NULL;
+    struct rawjson_span span;
+    json_t *data = NULL;
+    json_error_t je;
+    int rc, as_real;
+
+    t = catalog_type_find(type);
+    if (t == NULL) {
+        rc = ERR_INVAL;
+        goto out;
+    }
+    if (data_json == NULL) {
+        data_json = t->sample;
+        data_len = strlen(t->sample);
+    }
+    if (timestamp_or_null != NULL && !schema_timestamp_ok(timestamp_or_null, NULL)) {
+        rc = ERR_INVAL;
+        goto out;
+    }
+    span.start = 0;
+    span.end = data_len;
+    data = load(data_json, data_len, &as_real, &je);
+    if (!json_is_object(data)) {
+        rc = ERR_INVAL;
+        goto out;
+    }
+    rc = as_real ? retype_integers(data_json, span, data) : 0;
+    if (rc != 0) {
+        rc = rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL;
+        goto out;
+    }
+    rep = malloc(sizeof(*rep));
+    if (rep == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    schema_report_init(rep);
+    rc = schema_data_check(t, data, "data", rep);
+    if (rc != 0)
+        goto out;
+    rc = body_build(ev, t->name, timestamp_or_null, now_ms, data_json, span);
+out:
+    free(rep);
+    json_decref(data);
+    return rc;
+}
