@@ -28,8 +28,8 @@
 
 #include <fluxhook/verify.h>
 
-#define MAX_HEAD 16384          /* request line and headers */
-#define MAX_BODY (1024 * 1024)  /* fluxhook's events are at most 256 KiB */
+#define MAX_HEAD 16384         /* request line and headers */
+#define MAX_BODY (1024 * 1024) /* fluxhook's events are at most 256 KiB */
 
 struct request {
     char head[MAX_HEAD + 1];
@@ -182,8 +182,7 @@ verify(const struct request *req, const char *secret, char *why, size_t whylen)
     int rc, checked = 0;
 
     if (req->workflux_signature != NULL) {
-        rc = fluxhook_verify_signature(secret, req->body, req->body_len,
-                                       req->workflux_signature);
+        rc = fluxhook_verify_signature(secret, req->body, req->body_len, req->workflux_signature);
         if (rc != FLUXHOOK_VERIFY_OK) {
             snprintf(why, whylen, "X-Workflux-Signature: %s", fluxhook_verify_strerror(rc));
             return 0;
@@ -226,8 +225,8 @@ serve_one(int fd, const char *secret)
                req.attempt ? req.attempt : "-");
         reply(fd, 200, "OK", "ok\n");
     } else {
-        printf("delivery event=%s attempt=%s not verified: %s\n",
-               req.event_id ? req.event_id : "-", req.attempt ? req.attempt : "-", why);
+        printf("delivery event=%s attempt=%s not verified: %s\n", req.event_id ? req.event_id : "-",
+               req.attempt ? req.attempt : "-", why);
         reply(fd, 401, "Unauthorized", "invalid signature\n");
     }
     fflush(stdout);

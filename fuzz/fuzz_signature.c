@@ -69,8 +69,8 @@ check_round_trip(const char *id, const char *ts, const void *body, size_t len)
         abort();
 
     /* Only ids and timestamps the verifier takes, written the way the signer writes them. */
-    if (id[0] == '\0' || strlen(id) > FLUXHOOK_VERIFY_MAX_ID || ts[0] == '\0' ||
-        strlen(ts) > 18 || strspn(ts, "0123456789") != strlen(ts))
+    if (id[0] == '\0' || strlen(id) > FLUXHOOK_VERIFY_MAX_ID || ts[0] == '\0' || strlen(ts) > 18 ||
+        strspn(ts, "0123456789") != strlen(ts))
         return;
     t = strtoll(ts, NULL, 10);
     snprintf(again, sizeof(again), "%lld", t);

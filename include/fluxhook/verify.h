@@ -50,7 +50,7 @@ extern "C" {
  * _BAD_SECRET (NULL or empty).
  */
 FLUXHOOK_VERIFY_API int fluxhook_verify_signature(const char *secret, const void *body, size_t len,
-                              const char *signature_hex);
+                                                  const char *signature_hex);
 
 /*
  * Checks the Standard Webhooks headers: msg_id (webhook-id), timestamp
@@ -66,9 +66,10 @@ FLUXHOOK_VERIFY_API int fluxhook_verify_signature(const char *secret, const void
  * or _TOO_NEW. So _TOO_OLD means authentic but stale (a replay, or a clock
  * that is off).
  */
-FLUXHOOK_VERIFY_API int fluxhook_verify_standard(const char *secret, const char *msg_id, const char *timestamp,
-                             const char *signatures, const void *body, size_t len,
-                             int64_t now_s, int64_t tolerance_s);
+FLUXHOOK_VERIFY_API int fluxhook_verify_standard(const char *secret, const char *msg_id,
+                                                 const char *timestamp, const char *signatures,
+                                                 const void *body, size_t len, int64_t now_s,
+                                                 int64_t tolerance_s);
 
 /* A short lower-case sentence for a code: "signature does not match". */
 FLUXHOOK_VERIFY_API const char *fluxhook_verify_strerror(int code);

@@ -20,13 +20,17 @@
 static int verify_run(int argc, char **argv);
 
 static const struct config_opt verify_opts[] = {
-    {.name = "secret", .metavar = "S", .env = 1,
+    {.name = "secret",
+     .metavar = "S",
+     .env = 1,
      .help = "the endpoint's secret, \"whsec_...\" (or FLUXHOOK_SECRET)"},
     {.name = "signature", .metavar = "HEX", .help = "the X-Workflux-Signature header"},
     {.name = "webhook-id", .metavar = "ID", .help = "the webhook-id header"},
     {.name = "webhook-timestamp", .metavar = "TS", .help = "the webhook-timestamp header"},
     {.name = "webhook-signature", .metavar = "SIGS", .help = "the webhook-signature header"},
-    {.name = "tolerance", .metavar = "D", .def = "5m",
+    {.name = "tolerance",
+     .metavar = "D",
+     .def = "5m",
      .help = "how far webhook-timestamp may be from now, either way"},
     {0},
 };
@@ -117,8 +121,7 @@ check_standard(const char *secret, const struct buf *body, const char *id, const
     long long off;
     int rc;
 
-    rc = fluxhook_verify_standard(secret, id, ts, sigs, body->data, body->len, now_s,
-                                  tolerance_s);
+    rc = fluxhook_verify_standard(secret, id, ts, sigs, body->data, body->len, now_s, tolerance_s);
     switch (rc) {
     case FLUXHOOK_VERIFY_OK:
         printf("webhook-signature: valid\n");
@@ -133,14 +136,14 @@ check_standard(const char *secret, const struct buf *body, const char *id, const
     case FLUXHOOK_VERIFY_TOO_OLD:
         /* The library has checked ts is 1 to 18 digits. */
         off = (long long)now_s - strtoll(ts, NULL, 10);
-        fprintf(stderr, "webhook-timestamp: %lld s old, more than the tolerance of %lld s\n",
-                off, (long long)tolerance_s);
+        fprintf(stderr, "webhook-timestamp: %lld s old, more than the tolerance of %lld s\n", off,
+                (long long)tolerance_s);
         break;
     case FLUXHOOK_VERIFY_TOO_NEW:
         off = strtoll(ts, NULL, 10) - (long long)now_s;
         fprintf(stderr,
-                "webhook-timestamp: %lld s in the future, more than the tolerance of %lld s\n",
-                off, (long long)tolerance_s);
+                "webhook-timestamp: %lld s in the future, more than the tolerance of %lld s\n", off,
+                (long long)tolerance_s);
         break;
     case FLUXHOOK_VERIFY_BAD_SECRET:
         fprintf(stderr, "webhook-signature: the secret is not 'whsec_' followed by base64\n");

@@ -291,13 +291,14 @@ sign_secret_check(const char *secret, char *err, size_t errlen)
         goto out;
     }
     if (sign_b64_decode(secret + plen, len - plen, key, sizeof(key), &keylen) != 0) {
-        snprintf(err, errlen,
-                 "secret: expected standard base64 with padding after 'whsec_'");
+        snprintf(err, errlen, "secret: expected standard base64 with padding after 'whsec_'");
         goto out;
     }
     if (keylen < SECRET_MIN_BYTES) {
-        snprintf(err, errlen, "secret: expected base64 of %d or more bytes after 'whsec_', "
-                              "got %zu", SECRET_MIN_BYTES, keylen);
+        snprintf(err, errlen,
+                 "secret: expected base64 of %d or more bytes after 'whsec_', "
+                 "got %zu",
+                 SECRET_MIN_BYTES, keylen);
         goto out;
     }
     rc = 0;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIGN_MAC_LEN 32 /* bytes of an HMAC-SHA256 */
+#define SIGN_MAC_LEN 32  /* bytes of an HMAC-SHA256 */
 #define SIGN_KEY_MAX 192 /* bytes a secret's base64 part may decode to (255 chars) */
 
 /* One piece of the message an HMAC covers. */
@@ -37,8 +37,7 @@ size_t sign_b64_encode(const void *in, size_t len, char *out);
  * Writes at most outmax bytes to out and the count to *outlen.
  * Returns 0, or ERR_PARSE for anything else (out then holds no secret).
  */
-int sign_b64_decode(const char *in, size_t len, unsigned char *out, size_t outmax,
-                    size_t *outlen);
+int sign_b64_decode(const char *in, size_t len, unsigned char *out, size_t outmax, size_t *outlen);
 
 /*
  * The key of a Standard Webhooks secret: the base64 after "whsec_", decoded

@@ -50,8 +50,8 @@ fluxhook_verify_signature(const char *secret, const void *body, size_t len,
         return FLUXHOOK_VERIFY_MALFORMED;
     if (sign_mac(secret, strlen(secret), &part, 1, want) != 0)
         return FLUXHOOK_VERIFY_MISMATCH; /* fail closed */
-    rc = CRYPTO_memcmp(want, got, SIGN_MAC_LEN) == 0 ? FLUXHOOK_VERIFY_OK
-                                                     : FLUXHOOK_VERIFY_MISMATCH;
+    rc =
+        CRYPTO_memcmp(want, got, SIGN_MAC_LEN) == 0 ? FLUXHOOK_VERIFY_OK : FLUXHOOK_VERIFY_MISMATCH;
     OPENSSL_cleanse(want, sizeof(want));
     return rc;
 }
@@ -99,8 +99,7 @@ signatures_match(const char *sigs, const unsigned char mac[SIGN_MAC_LEN])
         comma = memchr(p, ',', (size_t)(end - p));
         /* Entries of other versions (v1a is Ed25519) are not ours to judge. */
         if (comma != NULL && comma - p == 2 && memcmp(p, "v1", 2) == 0 &&
-            sign_b64_decode(comma + 1, (size_t)(end - comma - 1), got, sizeof(got), &gotlen) ==
-                0 &&
+            sign_b64_decode(comma + 1, (size_t)(end - comma - 1), got, sizeof(got), &gotlen) == 0 &&
             gotlen == SIGN_MAC_LEN) {
             seen = 1;
             /* No early exit: every entry is compared, match or not. */

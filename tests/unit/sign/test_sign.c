@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,9 +18,9 @@
  * result, secret) returned True).
  */
 #define GUIDE_SECRET "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
-#define GUIDE_PAYLOAD                                                                     \
+#define GUIDE_PAYLOAD                                                                              \
     "{\"id\":\"evt_1\",\"event\":\"conversation.started\",\"timestamp\":\"2024-01-01T12:00:00Z\"," \
-    "\"data\":{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"channel\":"     \
+    "\"data\":{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"channel\":"           \
     "\"chat\",\"initial_message\":\"Hello, I need help\"}}"
 #define GUIDE_HEX "465c1fcabee9b0e22c58b54ec5063395a1e5d2ed0f92e2ace6b40289f7bdeae0"
 
@@ -74,9 +75,8 @@ test_standard_published_vector(void **state)
     char out[SIGN_STANDARD_MAX];
 
     (void)state;
-    assert_int_equal(sign_standard(SW_SECRET, SW_MSG_ID, SW_TIMESTAMP, SW_PAYLOAD,
-                                   strlen(SW_PAYLOAD), out),
-                     0);
+    assert_int_equal(
+        sign_standard(SW_SECRET, SW_MSG_ID, SW_TIMESTAMP, SW_PAYLOAD, strlen(SW_PAYLOAD), out), 0);
     assert_string_equal(out, SW_SIGNATURE);
 }
 
@@ -123,9 +123,8 @@ test_secret_check(void **state)
     assert_int_equal(sign_secret_check(SW_SECRET, err, sizeof(err)), 0);
     assert_int_equal(sign_secret_check(GUIDE_SECRET, err, sizeof(err)), 0);
     /* 25 bytes, with padding. */
-    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", err,
-                                       sizeof(err)),
-                     0);
+    assert_int_equal(
+        sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", err, sizeof(err)), 0);
 
     err[0] = '\0';
     assert_int_equal(sign_secret_check(NULL, err, sizeof(err)), ERR_INVAL);
@@ -145,11 +144,11 @@ test_secret_check(void **state)
     assert_int_equal(sign_secret_check("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa!w", err, sizeof(err)),
                      ERR_INVAL);
     assert_non_null(strstr(err, "base64"));
-    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", err, sizeof(err)),
-                     ERR_INVAL);
-    assert_int_equal(sign_secret_check("whsec_AAAAAAAAAAAAAAAA==AAAAAAAAAAAAAAAAAA==", err,
-                                       sizeof(err)),
-                     ERR_INVAL);
+    assert_int_equal(
+        sign_secret_check("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", err, sizeof(err)), ERR_INVAL);
+    assert_int_equal(
+        sign_secret_check("whsec_AAAAAAAAAAAAAAAA==AAAAAAAAAAAAAAAAAA==", err, sizeof(err)),
+        ERR_INVAL);
     assert_int_equal(sign_secret_check("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw ", err, sizeof(err)),
                      ERR_INVAL);
     /* URL-safe alphabet is not standard base64. */
@@ -224,8 +223,8 @@ test_mac_parts_equal_whole(void **state)
 {
     static const char whole[] = "msg_1.1700000000.{\"a\":1}";
     struct sign_part one = {whole, strlen(whole)};
-    struct sign_part parts[] = {{"msg_1", 5}, {".", 1}, {"1700000000", 10}, {".", 1},
-                                {"{\"a\":1}", 7}};
+    struct sign_part parts[] = {
+        {"msg_1", 5}, {".", 1}, {"1700000000", 10}, {".", 1}, {"{\"a\":1}", 7}};
     unsigned char a[SIGN_MAC_LEN], b[SIGN_MAC_LEN];
 
     (void)state;
@@ -237,10 +236,52 @@ test_mac_parts_equal_whole(void **state)
     assert_memory_not_equal(a, b, SIGN_MAC_LEN);
 }
 
+#define THREADS 4
+#define ROUNDS 2000
+
+/* Signs the published vector ROUNDS times; returns how many came out wrong. */
+static void *
+sign_loop(void *arg)
+{
+    char out[SIGN_STANDARD_MAX], hex[SIGN_HEX_LEN + 1];
+    size_t *bad = arg;
+    int i;
+
+    for (i = 0; i < ROUNDS; i++) {
+        if (sign_standard(SW_SECRET, SW_MSG_ID, SW_TIMESTAMP, SW_PAYLOAD, strlen(SW_PAYLOAD),
+                          out) != 0 ||
+            strcmp(out, SW_SIGNATURE) != 0)
+            (*bad)++;
+        if (sign_hmac_hex(GUIDE_SECRET, GUIDE_PAYLOAD, strlen(GUIDE_PAYLOAD), hex) != 0 ||
+            strcmp(hex, GUIDE_HEX) != 0)
+            (*bad)++;
+    }
+    return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+    pthread_t t[THREADS];
+    size_t bad[THREADS] = {0};
+    int i;
+
+    (void)state;
+    /* The shared HMAC template is made by whichever thread comes first. */
+    for (i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sign_loop, &bad[i]), 0);
+    for (i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(bad[i], 0);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* First, so that its threads race to make the HMAC template. */
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_hmac_hex_guide_vector),
         cmocka_unit_test(test_hmac_hex_rfc4231),
         cmocka_unit_test(test_hmac_hex_empty_body),

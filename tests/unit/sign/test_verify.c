@@ -12,9 +12,9 @@
 
 /* The guide's vector: see tests/unit/sign/test_sign.c for how it was made. */
 #define GUIDE_SECRET "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
-#define GUIDE_PAYLOAD                                                                     \
+#define GUIDE_PAYLOAD                                                                              \
     "{\"id\":\"evt_1\",\"event\":\"conversation.started\",\"timestamp\":\"2024-01-01T12:00:00Z\"," \
-    "\"data\":{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"channel\":"     \
+    "\"data\":{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"channel\":"           \
     "\"chat\",\"initial_message\":\"Hello, I need help\"}}"
 #define GUIDE_HEX "465c1fcabee9b0e22c58b54ec5063395a1e5d2ed0f92e2ace6b40289f7bdeae0"
 #define GUIDE_HEX_UPPER "465C1FCABEE9B0E22C58B54EC5063395A1E5D2ED0F92E2ACE6B40289F7BDEAE0"
@@ -134,12 +134,12 @@ test_standard_published_vector(void **state)
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_OK);
     /* The same, one byte of the body changed, or another id or timestamp. */
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, "{\"test\": 2432232315}", SW_TS,
-                        TOL),
-                     FLUXHOOK_VERIFY_MISMATCH);
-    assert_int_equal(sw(SW_SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJel", SW_TS_STR, SW_SIG, SW_PAYLOAD,
-                        SW_TS, TOL),
-                     FLUXHOOK_VERIFY_MISMATCH);
+    assert_int_equal(
+        sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, "{\"test\": 2432232315}", SW_TS, TOL),
+        FLUXHOOK_VERIFY_MISMATCH);
+    assert_int_equal(
+        sw(SW_SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJel", SW_TS_STR, SW_SIG, SW_PAYLOAD, SW_TS, TOL),
+        FLUXHOOK_VERIFY_MISMATCH);
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, "1614265331", SW_SIG, SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MISMATCH);
     /* The published invalid signature (last character changed). */
@@ -249,9 +249,9 @@ test_standard_tolerance(void **state)
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, SW_PAYLOAD, INT64_MIN, INT64_MAX),
                      FLUXHOOK_VERIFY_TOO_NEW);
     /* A forged signature is a mismatch, however old. */
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1," WRONG_B64, SW_PAYLOAD,
-                        SW_TS + 100000, 300),
-                     FLUXHOOK_VERIFY_MISMATCH);
+    assert_int_equal(
+        sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1," WRONG_B64, SW_PAYLOAD, SW_TS + 100000, 300),
+        FLUXHOOK_VERIFY_MISMATCH);
 }
 
 static void
@@ -273,23 +273,29 @@ test_standard_malformed(void **state)
                      FLUXHOOK_VERIFY_MALFORMED);
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1", SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlN"
-                        "IOLJ1OE=", SW_PAYLOAD, SW_TS, TOL),
+    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR,
+                        "V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlN"
+                        "IOLJ1OE=",
+                        SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlN"
-                        "IOLJ1OE", SW_PAYLOAD, SW_TS, TOL),
+    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR,
+                        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlN"
+                        "IOLJ1OE",
+                        SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlN"
-                        "IOLJ1OE=", SW_PAYLOAD, SW_TS, TOL),
+    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR,
+                        "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlN"
+                        "IOLJ1OE=",
+                        SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
     /* Base64 of 31 bytes, not a MAC. */
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR,
                         "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
     /* The valid entry with a tab instead of a space before it is not an entry. */
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1,AAAA\t" SW_SIG, SW_PAYLOAD, SW_TS,
-                        TOL),
-                     FLUXHOOK_VERIFY_MALFORMED);
+    assert_int_equal(
+        sw(SW_SECRET, SW_MSG_ID, SW_TS_STR, "v1,AAAA\t" SW_SIG, SW_PAYLOAD, SW_TS, TOL),
+        FLUXHOOK_VERIFY_MALFORMED);
 
     /* Timestamps that are not plain decimal seconds. */
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, "hello", SW_SIG, SW_PAYLOAD, SW_TS, TOL),
@@ -304,9 +310,9 @@ test_standard_malformed(void **state)
                      FLUXHOOK_VERIFY_MALFORMED);
     assert_int_equal(sw(SW_SECRET, SW_MSG_ID, "1614265330.5", SW_SIG, SW_PAYLOAD, SW_TS, TOL),
                      FLUXHOOK_VERIFY_MALFORMED);
-    assert_int_equal(sw(SW_SECRET, SW_MSG_ID, "9999999999999999999", SW_SIG, SW_PAYLOAD, SW_TS,
-                        TOL),
-                     FLUXHOOK_VERIFY_MALFORMED);
+    assert_int_equal(
+        sw(SW_SECRET, SW_MSG_ID, "9999999999999999999", SW_SIG, SW_PAYLOAD, SW_TS, TOL),
+        FLUXHOOK_VERIFY_MALFORMED);
 
     /* Ids: missing, empty, longer than FLUXHOOK_VERIFY_MAX_ID. */
     assert_int_equal(sw(SW_SECRET, NULL, SW_TS_STR, SW_SIG, SW_PAYLOAD, SW_TS, TOL),
@@ -332,9 +338,9 @@ test_standard_malformed(void **state)
                      FLUXHOOK_VERIFY_MALFORMED);
 
     /* A NULL body is only fine when empty. */
-    assert_int_equal(fluxhook_verify_standard(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, NULL, 5,
-                                              SW_TS, TOL),
-                     FLUXHOOK_VERIFY_MALFORMED);
+    assert_int_equal(
+        fluxhook_verify_standard(SW_SECRET, SW_MSG_ID, SW_TS_STR, SW_SIG, NULL, 5, SW_TS, TOL),
+        FLUXHOOK_VERIFY_MALFORMED);
 }
 
 static void
@@ -354,8 +360,8 @@ test_standard_round_trip(void **state)
 static void
 test_strerror(void **state)
 {
-    int codes[] = {FLUXHOOK_VERIFY_OK,       FLUXHOOK_VERIFY_MISMATCH, FLUXHOOK_VERIFY_MALFORMED,
-                   FLUXHOOK_VERIFY_TOO_OLD,  FLUXHOOK_VERIFY_TOO_NEW,  FLUXHOOK_VERIFY_BAD_SECRET};
+    int codes[] = {FLUXHOOK_VERIFY_OK,      FLUXHOOK_VERIFY_MISMATCH, FLUXHOOK_VERIFY_MALFORMED,
+                   FLUXHOOK_VERIFY_TOO_OLD, FLUXHOOK_VERIFY_TOO_NEW,  FLUXHOOK_VERIFY_BAD_SECRET};
     size_t i, j;
 
     (void)state;
