@@ -27,6 +27,9 @@ log_level_set(const char *name)
     return ERR_INVAL;
 }
 
+static void vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
