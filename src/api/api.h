@@ -9,17 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/http_static.h" /* struct api_static, api_static_fn (shared with web) */
+
 struct store;
-
-/* A static file (the dashboard's assets), served for GET outside /v1. */
-struct api_static {
-    const char *content_type;
-    const unsigned char *data;
-    size_t len;
-};
-
-/* Finds the asset for a path ("/" or "/app.js"); returns 0 or ERR_NOTFOUND. */
-typedef int api_static_fn(const char *path, struct api_static *out);
 
 /* Fills /metrics lines owned by other modules (the dispatcher's counters). */
 struct buf;
@@ -32,7 +24,8 @@ struct api_config {
     api_static_fn *static_fn;      /* may be NULL */
     api_metrics_fn *metrics_fn;    /* may be NULL */
     void *metrics_arg;
-    int threads;                   /* 0: one per core */
+    int threads;                   /* 0: one thread per connection; N: a pool of N epoll threads */
+    int meta_only;                 /* 1: only /healthz, /metrics, /openapi.json (--role worker) */
 };
 
 struct api_server;
@@ -42,6 +35,20 @@ struct api_server;
  * Returns 0 and *out, or ERR_INVAL (bad address) / ERR_IO (cannot bind, logged).
  */
 int api_server_start(const struct api_config *cfg, struct store *st, struct api_server **out);
+
+/*
+ * Checks a listen address ("HOST:PORT", "[V6]:PORT") without binding.
+ * Returns 0, or ERR_INVAL with err (errlen bytes) saying what was expected.
+ */
+int api_listen_check(const char *listen, char *err, size_t errlen);
+
+#define API_KEY_MAX 64 /* "fhk_" + 43 base64url characters + NUL, rounded up */
+
+/* A new API key: "fhk_" + base64url of 32 random bytes. Returns 0 or ERR_INTERNAL. */
+int api_key_new(char out[API_KEY_MAX]);
+
+/* The hex SHA-256 of key, as the store keeps it (struct api_key.hash). */
+void api_key_hash(const char *key, char out[65]);
 
 /* The port actually bound (useful with port 0). */
 int api_server_port(const struct api_server *srv);

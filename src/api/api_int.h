@@ -18,11 +18,18 @@
 #define API_MAX_BODY (256 * 1024) /* larger request bodies answer 413 */
 #define API_MAX_PARAMS 4
 #define API_DEFAULT_LIMIT 50
+#define API_PARAMS_MAX 256 /* bytes for all of a request's path parameters */
+
+/* HTTP answers by status class (1xx..5xx), for /metrics. */
+struct api_counters {
+    int64_t by_class[6]; /* [2] counts 2xx; updated atomically */
+};
 
 struct api_server_ctx {
     const struct api_config *cfg;
     struct store *store;
     int64_t started_at;
+    struct api_counters *counters; /* owned by the server */
 };
 
 /* One request. Everything it allocates hangs off it and is freed in one place. */
@@ -33,6 +40,7 @@ struct api_req {
     const char *path;                  /* "/v1/endpoints/ep_123", without the query */
     const char *params[API_MAX_PARAMS];/* the route's {id}s, in order */
     int nparams;
+    char params_buf[API_PARAMS_MAX];   /* where params point */
     struct buf body;                   /* the raw request body, capped at API_MAX_BODY */
     int body_too_big;                  /* 1 when the body passed API_MAX_BODY */
     json_t *json;                      /* the parsed body for ROUTE_JSON routes, else NULL */
@@ -74,6 +82,21 @@ extern const struct route api_routes[];
 const struct route *api_route_find(const char *method, const char *path, struct api_req *r,
                                    int *path_matched);
 
+/*
+ * Writes the methods that path answers to as "GET, POST" (for a 405's Allow
+ * header) into out. Returns how many methods matched.
+ */
+int api_route_allow(const char *path, char *out, size_t outlen);
+
+/* --- auth.c --- */
+
+/*
+ * Authenticates r from its Authorization header and sets r->key and
+ * r->account_id (X-Workflux-Account for admin keys). On failure answers
+ * 401/403/404 and returns the ERR_*.
+ */
+int api_auth(struct api_req *r);
+
 /* --- reply.c --- */
 
 /* Answers status with obj as the JSON body (steals obj). Returns 0. */
@@ -87,6 +110,13 @@ int api_reply_json(struct api_req *r, int status, json_t *obj);
  */
 int api_reply_error(struct api_req *r, int err, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * Like api_reply_error() with an explicit status and error type, for the
+ * answers no ERR_* code stands for (405 "method_not_allowed"). Returns 0.
+ */
+int api_reply_error_status(struct api_req *r, int status, const char *type, json_t *fields,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Answers status with a body of the given type (copied). Returns 0. */
 int api_reply_raw(struct api_req *r, int status, const char *content_type, const void *body,
@@ -134,5 +164,35 @@ json_t *api_key_json(const struct api_key *k, const char *secret /* shown once, 
 
 /* A time in ms as an RFC 3339 string, or JSON null for 0. */
 json_t *api_time_json(int64_t ms);
+
+/* --- h_common.c: helpers of the resource handlers --- */
+
+/*
+ * Reads path parameter i as an id with prefix ("ep_") into *out. A missing or
+ * malformed id answers 404 like an unknown one ("no <what> with id ...") and
+ * returns ERR_NOTFOUND (the handler then returns 0).
+ */
+int api_path_id(struct api_req *r, int i, const char *prefix, const char *what,
+                const char **out);
+
+/* Appends {"path", "problem" (printf-style)} to the array fields. Returns 0 or ERR_NOMEM. */
+int api_field_add(json_t *fields, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Checks a page cursor from api_page_params(): "" becomes NULL; anything but
+ * an id with prefix answers 400 and returns ERR_INVAL.
+ */
+int api_cursor_param(struct api_req *r, const char *prefix, const char **after);
+
+/*
+ * One window of statistics, a new reference: {since, counts: {pending, ...},
+ * deliveries, attempts, attempts_ok, success_rate (null without attempts),
+ * latency_ms: {p50, p95, p99} or null}.
+ */
+json_t *api_stats_json(const struct stats *s, int64_t since);
+
+/* Answers {"hour": stats, "day": stats} of the account (endpoint_id may be NULL). */
+int api_stats_reply(struct api_req *r, const char *endpoint_id);
 
 #endif

@@ -168,7 +168,8 @@ parse_body(struct api_req *r, int optional)
         api_reply_error(r, ERR_PARSE, NULL, "the request body is empty: expected a JSON object");
         return ERR_PARSE;
     }
-    r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    r->json =
+        json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (r->json == NULL) {
         api_reply_error(r, ERR_PARSE, NULL, "malformed JSON at line %d column %d: %s",
                         jerr.line, jerr.column, jerr.text);

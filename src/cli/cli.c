@@ -23,6 +23,7 @@ static const struct cli_cmd cmd_version = {
 const struct cli_cmd *const cli_cmds[] = {
     &cmd_help,
     &cmd_version,
+    &cmd_serve,
     &cmd_verify,
     NULL,
 };

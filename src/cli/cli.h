@@ -26,6 +26,7 @@ struct cli_cmd {
 };
 
 /* the commands */
+extern const struct cli_cmd cmd_serve;
 extern const struct cli_cmd cmd_verify;
 
 /* Runs the command named by argv[1]; returns the process exit status. */

@@ -90,10 +90,11 @@ class Server:
     test      a unittest.TestCase: stop this server in its cleanup and fail the
               test when the server log shows a sanitizer report
     log_level error|warn|info|debug (FLUXHOOK_LOG_LEVEL); default debug
+    defaults  False: do not add --listen and --db (to test their FLUXHOOK_* twins)
     """
 
     def __init__(self, args=None, env=None, db=None, root_key=None, test=None,
-                 log_level="debug", bin=None):
+                 log_level="debug", bin=None, defaults=True):
         self.bin = bin or find_bin()
         self.args = list(args or [])
         self.env = dict(env or {})
@@ -109,6 +110,7 @@ class Server:
         self.log_path = os.path.join(self.dir, "serve.log")
         self.stdout_path = os.path.join(self.dir, "serve.out")
         self._log_offset = 0
+        self.defaults = defaults
         if test is not None:
             test.addCleanup(self._cleanup, test)
 
@@ -117,9 +119,9 @@ class Server:
     def command(self):
         """The argv that start() runs."""
         argv = [self.bin, "serve"]
-        if not _has_flag(self.args, "--listen"):
+        if self.defaults and not _has_flag(self.args, "--listen"):
             argv += ["--listen", "127.0.0.1:%d" % (self.port or 0)]
-        if not _has_flag(self.args, "--db"):
+        if self.defaults and not _has_flag(self.args, "--db"):
             argv += ["--db", self.db]
         return argv + self.args
 

@@ -1,0 +1,113 @@
+"""/healthz, /metrics, /openapi.json and /v1/event-types."""
+import os
+import re
+import unittest
+
+from harness import Server
+
+ROUTES_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "api",
+                        "routes.c")
+
+
+def route_table():
+    """(method, pattern) of every route in src/api/routes.c."""
+    with open(ROUTES_C) as f:
+        text = f.read()
+    return re.findall(r'\{"(GET|POST|PATCH|PUT|DELETE)", "([^"]+)", h_', text)
+
+
+class ApiMeta(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        report = cls.srv.sanitizer_report()
+        if code != 0 or report:
+            raise AssertionError("serve exited %s\n%s" % (code, report))
+
+    def test_healthz(self):
+        status, body, headers = self.srv.api("GET", "/healthz", key=False)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["status"], "ok")
+        self.assertEqual(body["store"], "ok")
+        self.assertEqual(headers["Content-Type"], "application/json")
+
+    def test_metrics_format(self):
+        self.srv.api("GET", "/healthz", key=False)
+        self.srv.api("GET", "/v1/nope", key=False)
+        status, text, headers = self.srv.api("GET", "/metrics", key=False)
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"), headers["Content-Type"])
+        self.assertIsInstance(text, str)
+        sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                            r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? -?[0-9.e+-]+(Inf)?$')
+        values = {}
+        for line in text.splitlines():
+            if not line or line.startswith("# HELP ") or line.startswith("# TYPE "):
+                continue
+            self.assertRegex(line, sample)
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+        for st in ("pending", "delivering", "delivered", "failed", "held"):
+            self.assertIn('fluxhook_deliveries{status="%s"}' % st, values)
+        self.assertGreaterEqual(values['fluxhook_http_requests_total{code="2xx"}'], 1)
+        self.assertGreaterEqual(values['fluxhook_http_requests_total{code="4xx"}'], 1)
+        types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
+        self.assertIn(("fluxhook_deliveries", "gauge"), types)
+        self.assertIn(("fluxhook_http_requests_total", "counter"), types)
+
+    def test_openapi_lists_every_route(self):
+        status, doc, _ = self.srv.api("GET", "/openapi.json", key=False)
+        self.assertEqual(status, 200)
+        self.assertIsInstance(doc, dict, "not JSON")
+        self.assertRegex(doc["openapi"], r"^3\.0\.\d+$")
+        self.assertEqual(doc["info"]["title"], "fluxhook")
+        routes = route_table()
+        self.assertGreaterEqual(len(routes), 30)
+        for method, pattern in routes:
+            self.assertIn(pattern, doc["paths"], pattern)
+            op = doc["paths"][pattern].get(method.lower())
+            self.assertIsNotNone(op, "%s %s missing" % (method, pattern))
+            self.assertTrue(op["summary"])
+            self.assertTrue(any(code.startswith("2") for code in op["responses"]),
+                                "%s %s: no success answer" % (method, pattern))
+            for name in re.findall(r"\{(\w+)\}", pattern):
+                self.assertTrue(any(p["in"] == "path" and p["name"] == name
+                                    for p in op.get("parameters", [])), pattern)
+        ops = sum(len(v) for v in doc["paths"].values())
+        self.assertEqual(ops, len(routes))
+
+    def test_openapi_refs_resolve_and_errors_are_described(self):
+        _, doc, _ = self.srv.api("GET", "/openapi.json", key=False)
+        schemas = doc["components"]["schemas"]
+        err = schemas["Error"]["properties"]["error"]
+        self.assertEqual(set(err["required"]), {"type", "message"})
+        self.assertIn("fields", err["properties"])
+        refs = re.findall(r'"\$ref": "#/components/schemas/(\w+)"', str(doc).replace("'", '"'))
+        self.assertTrue(refs)
+        for r in refs:
+            self.assertIn(r, schemas)
+        op = doc["paths"]["/v1/events"]["post"]
+        self.assertIn("requestBody", op)
+        self.assertIn("401", op["responses"])
+        self.assertIn("415", op["responses"])
+        self.assertEqual(doc["paths"]["/healthz"]["get"]["security"], [])
+        self.assertIn("bearer", doc["components"]["securitySchemes"])
+
+    def test_event_types(self):
+        status, body, _ = self.srv.api("GET", "/v1/event-types")
+        self.assertEqual(status, 200, body)
+        names = [t["event"] for t in body["data"]]
+        self.assertEqual(len(names), 9)
+        self.assertIn("conversation.started", names)
+        self.assertIn("agent.updated", names)
+        status, body, _ = self.srv.api("GET", "/v1/event-types", key=False)
+        self.assertEqual(status, 401)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,237 @@
+"""fluxhook serve: first start and its root key, FLUXHOOK_* twins, --check,
+bad flags, roles and signals."""
+import os
+import signal
+import socket
+import stat
+import unittest
+
+from harness import Server, mkdtemp, run_bin
+
+
+class FirstStart(unittest.TestCase):
+    def test_generated_root_key_printed_once_and_kept_0600(self):
+        srv = Server(root_key=False, test=self)
+        srv.start()
+        path = os.path.join(srv.data_dir(), "root.key")
+        st = os.stat(path)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        key = srv.root_key
+        self.assertRegex(key, r"^fhk_[A-Za-z0-9_-]{43}$")
+        self.assertEqual(srv.stdout_text().count(key), 1)
+        self.assertIn(path.split("/")[-1], srv.stdout_text())
+        self.assertNotIn(key, srv.log_text())
+        self.assertIn("root.key", srv.log_text())
+        status, body, _ = srv.api("GET", "/v1/accounts/acct_default", key=key)
+        self.assertEqual(status, 200, body)
+        status, body, _ = srv.api("GET", "/v1/accounts", key=key)
+        self.assertEqual(status, 200, body)
+        self.assertEqual([a["id"] for a in body["data"]], ["acct_default"])
+        self.assertEqual(srv.stop(), 0)
+
+        # A second start on the same store neither prints nor rewrites the key.
+        srv.start()
+        self.assertEqual(srv.stdout_text().count(key), 1)
+        self.assertEqual(os.stat(path).st_mtime_ns, st.st_mtime_ns)
+        with open(path) as f:
+            self.assertEqual(f.read().strip(), key)
+        self.assertEqual(srv.api("GET", "/v1/accounts/acct_default", key=key)[0], 200)
+        self.assertIn("root.key", srv.log_since_start())
+        self.assertEqual(srv.stop(), 0)
+
+    def test_root_key_from_environment(self):
+        key = "fhk_from_the_environment_0123456789"
+        srv = Server(root_key=key, test=self)
+        srv.start()
+        self.assertEqual(srv.api("GET", "/v1/accounts", key=key)[0], 200)
+        self.assertNotIn(key, srv.stdout_text())
+        self.assertNotIn(key, srv.log_text())
+        self.assertFalse(os.path.exists(os.path.join(srv.data_dir(), "root.key")))
+        self.assertIn("FLUXHOOK_ROOT_KEY", srv.log_text())
+        self.assertEqual(srv.stop(), 0)
+
+    def test_root_key_from_environment_only_counts_on_first_start(self):
+        srv = Server(root_key="fhk_first_key_0123456789abcdef", test=self)
+        srv.start()
+        self.assertEqual(srv.stop(), 0)
+        srv.env["FLUXHOOK_ROOT_KEY"] = "fhk_second_key_0123456789abcdef"
+        srv.start()
+        self.assertEqual(srv.api("GET", "/v1/accounts", key="fhk_first_key_0123456789abcdef")[0],
+                         200)
+        self.assertEqual(srv.api("GET", "/v1/accounts",
+                                 key="fhk_second_key_0123456789abcdef")[0], 401)
+
+    def test_too_short_root_key_is_refused(self):
+        d = mkdtemp()
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", "sqlite:%s/x.db" % d,
+                    env={"FLUXHOOK_ROOT_KEY": "short"})
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("FLUXHOOK_ROOT_KEY", p.stderr)
+
+    def test_creates_the_directory_of_the_database(self):
+        d = mkdtemp()
+        db = "sqlite:%s/deep/er/fluxhook.db" % d
+        srv = Server(db=db, root_key=False, test=self)
+        srv.start()
+        self.assertTrue(os.path.exists(os.path.join(d, "deep", "er", "fluxhook.db")))
+        self.assertTrue(os.path.exists(os.path.join(d, "deep", "er", "root.key")))
+        self.assertEqual(srv.stop(), 0)
+
+
+class Flags(unittest.TestCase):
+    def test_environment_twins(self):
+        d = mkdtemp()
+        db = "sqlite:%s/env.db" % d
+        srv = Server(defaults=False, db=db, test=self,
+                     env={"FLUXHOOK_LISTEN": "127.0.0.1:0", "FLUXHOOK_DB": db,
+                          "FLUXHOOK_ALLOW_HTTP": "1", "FLUXHOOK_ROLE": "api",
+                          "FLUXHOOK_RETRY_SCHEDULE": "0ms,10ms",
+                          "FLUXHOOK_ATTEMPT_TIMEOUT": "2s",
+                          "FLUXHOOK_ALLOW_NETWORKS": "127.0.0.0/8"})
+        srv.start()
+        self.assertTrue(os.path.exists(os.path.join(d, "env.db")))
+        self.assertIn("role=api", srv.log_text())
+        # --allow-http came from the environment: an http:// endpoint is accepted.
+        status, body, _ = srv.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/x"})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(srv.stop(), 0)
+
+    def test_flag_wins_over_environment(self):
+        d = mkdtemp()
+        p = run_bin("serve", "--check", "--role", "worker", env={"FLUXHOOK_ROLE": "boss",
+                                                                "FLUXHOOK_DB": "sqlite:%s/x" % d})
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_bad_environment_value_names_the_twin(self):
+        p = run_bin("serve", "--check", env={"FLUXHOOK_ROLE": "boss"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--role", p.stderr)
+        self.assertIn("FLUXHOOK_ROLE", p.stderr)
+        p = run_bin("serve", "--check", env={"FLUXHOOK_ALLOW_HTTP": "maybe"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("FLUXHOOK_ALLOW_HTTP", p.stderr)
+
+    def test_check(self):
+        d = mkdtemp()
+        for flag in ("--check", "-n"):
+            p = run_bin("serve", flag, "--db", "sqlite:%s/never.db" % d, "--listen",
+                        "[::1]:9999", "--retry-schedule", "0s,1m,5m", "--allow-http")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "configuration OK\n")
+        self.assertEqual(os.listdir(d), [])
+
+    def test_bad_flags_exit_2_naming_the_flag(self):
+        cases = [
+            (["--listen", "nonsense"], "--listen"),
+            (["--listen", "127.0.0.1:99999"], "--listen"),
+            (["--listen", "::1:80"], "--listen"),
+            (["--db", "mysql://x"], "--db"),
+            (["--db", "sqlite:"], "--db"),
+            (["--retry-schedule", "1m,5x"], "--retry-schedule"),
+            (["--attempt-timeout", "0s"], "--attempt-timeout"),
+            (["--attempt-timeout", "soon"], "--attempt-timeout"),
+            (["--allow-networks", "300.0.0.0/8"], "--allow-networks"),
+            (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
+            (["--role", "boss"], "--role"),
+            (["--bogus"], "--bogus"),
+            (["--listen"], "--listen"),
+            (["extra"], "extra"),
+        ]
+        for args, name in cases:
+            for check in (["--check"], []):
+                p = run_bin("serve", *(check + args), timeout=30)
+                self.assertEqual(p.returncode, 2, "%s: %s" % (args, p.stderr))
+                self.assertIn(name, p.stderr, args)
+                self.assertEqual(p.stdout, "", args)
+
+    def test_help(self):
+        p = run_bin("serve", "--help")
+        self.assertEqual(p.returncode, 0)
+        for flag in ("--listen", "--db", "--retry-schedule", "--attempt-timeout",
+                     "--allow-http", "--allow-networks", "--ca-file", "--role", "--check"):
+            self.assertIn(flag, p.stdout)
+
+    def test_port_in_use(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        try:
+            d = mkdtemp()
+            p = run_bin("serve", "--listen", "127.0.0.1:%d" % s.getsockname()[1], "--db",
+                        "sqlite:%s/x.db" % d, "--role", "api",
+                        env={"FLUXHOOK_ROOT_KEY": "fhk_0123456789abcdef0123"})
+        finally:
+            s.close()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("127.0.0.1:", p.stderr)
+
+
+class Lifecycle(unittest.TestCase):
+    def test_sigterm_and_sigint_exit_0(self):
+        srv = Server(test=self)
+        srv.start()
+        self.assertEqual(srv.api("GET", "/healthz", key=False)[0], 200)
+        self.assertEqual(srv.stop(signal.SIGTERM, timeout=15), 0)
+        self.assertIn("serve: stopped", srv.log_text())
+        srv.start()
+        self.assertEqual(srv.stop(signal.SIGINT, timeout=15), 0)
+
+    def test_sigterm_with_an_idle_keep_alive_connection(self):
+        srv = Server(test=self)
+        srv.start()
+        conn = srv.connection()
+        try:
+            self.assertEqual(srv.api("GET", "/healthz", key=False, conn=conn)[0], 200)
+            self.assertEqual(srv.stop(signal.SIGTERM, timeout=15), 0)
+        finally:
+            conn.close()
+
+    def test_restart_after_kill9_keeps_data(self):
+        srv = Server(test=self)
+        srv.start()
+        status, acct, _ = srv.api("POST", "/v1/accounts", {"name": "durable"})
+        self.assertEqual(status, 201)
+        srv.kill9()
+        srv.start()
+        status, body, _ = srv.api("GET", "/v1/accounts/" + acct["id"])
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["name"], "durable")
+
+    def test_worker_role_serves_only_meta(self):
+        srv = Server(args=["--role", "worker"], test=self)
+        srv.start()
+        self.assertEqual(srv.api("GET", "/healthz", key=False)[0], 200)
+        status, text, _ = srv.api("GET", "/metrics", key=False)
+        self.assertEqual(status, 200)
+        self.assertIn("fluxhook_deliveries", text)
+        status, body, _ = srv.api("GET", "/v1/endpoints")
+        self.assertEqual(status, 404)
+        self.assertIn("worker", body["error"]["message"])
+        self.assertIn("role=worker", srv.log_text())
+        self.assertEqual(srv.stop(), 0)
+
+    def test_api_and_worker_share_a_store(self):
+        api = Server(args=["--role", "api"], test=self)
+        api.start()
+        worker = Server(args=["--role", "worker"], db=api.db, root_key=api.root_key, test=self)
+        worker.start()
+        self.assertEqual(api.api("GET", "/v1/accounts")[0], 200)
+        self.assertEqual(worker.stop(), 0)
+        self.assertEqual(api.stop(), 0)
+
+    def test_ipv6_listen(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        srv = Server(args=["--listen", "[::1]:0"], test=self)
+        srv.start()
+        self.assertTrue(srv.url.startswith("http://[::1]:"), srv.url)
+        self.assertEqual(srv.api("GET", "/healthz", key=False)[0], 200)
+        self.assertEqual(srv.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
