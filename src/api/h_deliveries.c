@@ -1,0 +1,157 @@
+/*
+ * /v1/deliveries: the delivery log (filtered pages, one delivery with every
+ * attempt and the headers it was sent with) and manual retries.
+ */
+#include <string.h>
+
+#include "api/handlers.h"
+#include "events/catalog.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#ifndef FLUXHOOK_VERSION
+#define FLUXHOOK_VERSION "0"
+#endif
+
+#define STATUS_NAMES "pending, delivering, delivered, failed, held"
+
+int
+h_deliveries_list(struct api_req *r)
+{
+    struct delivery_filter f;
+    struct delivery *ds = NULL;
+    size_t n = 0, i, shown;
+    enum delivery_status st;
+    const char *after = NULL, *s;
+    char names[512];
+    json_t *items = NULL;
+    int limit, err;
+
+    memset(&f, 0, sizeof(f));
+    f.status = -1;
+    if (api_page_params(r, &limit, &after) != 0)
+        return 0;
+    if (api_cursor_param(r, "dlv_", &after) != 0)
+        return 0;
+    s = api_query(r, "status");
+    if (s != NULL && *s != '\0') {
+        if (delivery_status_parse(s, &st) != 0)
+            return api_reply_error(r, ERR_INVAL, NULL, "status: expected one of " STATUS_NAMES);
+        f.status = (int)st;
+    }
+    f.endpoint_id = api_query(r, "endpoint_id");
+    f.event_id = api_query(r, "event_id");
+    f.event_type = api_query(r, "event");
+    if (f.event_type != NULL && *f.event_type != '\0' && catalog_type_find(f.event_type) == NULL)
+        return api_reply_error(r, ERR_INVAL, NULL, "event: expected one of %s",
+                               catalog_type_names(names, sizeof(names)));
+    f.after = after;
+    f.descending = 1;
+    /* One more than asked tells whether another page follows. */
+    f.limit = limit < STORE_MAX_PAGE ? limit + 1 : limit;
+    err = store_delivery_list(r->ctx->store, r->account_id, &f, &ds, &n);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot list deliveries");
+        goto out;
+    }
+    items = json_array();
+    if (items == NULL) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    shown = n > (size_t)limit ? (size_t)limit : n;
+    for (i = 0; i < shown; i++)
+        json_array_append_new(items, api_delivery_json(&ds[i], NULL, 0, 0));
+    err = api_reply_json(
+        r, 200,
+        api_list_json(items, (n > (size_t)limit || (f.limit == limit && n == (size_t)limit))
+                                 ? ds[shown - 1].id
+                                 : NULL));
+    items = NULL;
+out:
+    json_decref(items);
+    delivery_list_free(ds, n);
+    return err;
+}
+
+/*
+ * The headers every attempt of d carried apart from the per-attempt ones
+ * (X-Workflux-Attempt, webhook-timestamp) and the signatures, which depend on
+ * the secret: what the dashboard shows as "request headers".
+ */
+static json_t *
+headers_json(const struct delivery *d)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Content-Type", "application/json",
+                     "User-Agent", "fluxhook/" FLUXHOOK_VERSION, "X-Workflux-Event",
+                     d->event_type, "X-Workflux-Event-Id", d->event_id, "X-Workflux-Delivery",
+                     d->id, "webhook-id", d->event_id);
+}
+
+int
+h_deliveries_get(struct api_req *r)
+{
+    struct delivery d;
+    struct attempt *as = NULL;
+    size_t n = 0;
+    const char *id;
+    json_t *o;
+    int err;
+
+    memset(&d, 0, sizeof(d));
+    if (api_path_id(r, 0, "dlv_", "delivery", &id) != 0)
+        return 0;
+    err = store_delivery_get(r->ctx->store, r->account_id, id, &d);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "no delivery with id '%s'", id);
+        goto out;
+    }
+    err = store_attempt_list(r->ctx->store, d.id, &as, &n);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot read the attempts of '%s'", id);
+        goto out;
+    }
+    o = api_delivery_json(&d, as, n, 1);
+    if (o != NULL)
+        json_object_set_new(o, "headers", headers_json(&d));
+    err = api_reply_json(r, 200, o);
+out:
+    attempt_list_free(as, n);
+    delivery_cleanup(&d);
+    return err;
+}
+
+int
+h_deliveries_retry(struct api_req *r)
+{
+    struct delivery d;
+    const char *id;
+    int err;
+
+    memset(&d, 0, sizeof(d));
+    if (api_path_id(r, 0, "dlv_", "delivery", &id) != 0)
+        return 0;
+    err = store_delivery_retry(r->ctx->store, r->account_id, id, clock_now_ms());
+    if (err == ERR_CONFLICT) {
+        err = api_reply_error(r, err, NULL,
+                              "delivery '%s' is being delivered now: retry once the attempt ends",
+                              id);
+        goto out;
+    }
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, err == ERR_NOTFOUND ? "no delivery with id '%s'"
+                                                                : "cannot retry delivery '%s'",
+                              id);
+        goto out;
+    }
+    err = store_delivery_get(r->ctx->store, r->account_id, id, &d);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "no delivery with id '%s'", id);
+        goto out;
+    }
+    log_info("api: retry delivery=%s status=%s", id, delivery_status_name(d.status));
+    err = api_reply_json(r, 202, api_delivery_json(&d, NULL, 0, 0));
+out:
+    delivery_cleanup(&d);
+    return err;
+}

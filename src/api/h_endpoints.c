@@ -1,0 +1,807 @@
+/*
+ * /v1/endpoints and everything under one endpoint: create, list, read,
+ * change, delete, the manual switch, secrets and their rotation, test
+ * events, statistics and replay.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "api/handlers.h"
+#include "events/catalog.h"
+#include "events/envelope.h"
+#include "sign/sign.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/url.h"
+
+#define DESCRIPTION_MAX 1024           /* characters */
+#define REASON_MAX 1024                /* characters of a disable reason */
+#define GRACE_DEFAULT_S 86400          /* a rotation's grace period unless asked otherwise */
+#define GRACE_MAX_S (7 * 86400)
+#define USER_DISABLED_REASON "disabled by user"
+
+/* What a create or change asks for; strings borrowed from r->json. */
+struct ep_input {
+    const char *url;
+    const char *description;
+    char *event_types;      /* owned: comma list, "" for all types; NULL when absent */
+    const char *secret;
+    int enabled;            /* -1 when absent */
+    int url_bad;            /* 1: url is a string that url_check() refused */
+};
+
+static json_t *
+member(struct api_req *r, const char *name)
+{
+    return r->json != NULL ? json_object_get(r->json, name) : NULL;
+}
+
+/* Characters (UTF-8 code points) of s. */
+static size_t
+utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/*
+ * Reads event_types (an array of catalog types, or null) into a comma list
+ * without repeats, adding a problem per bad item to fields.
+ */
+static int
+read_event_types(json_t *v, json_t *fields, char **out)
+{
+    struct buf b;
+    size_t i;
+    json_t *item;
+    char path[64], names[512];
+    const char *s;
+    int err = 0, bad = 0;
+
+    buf_init(&b, 4096);
+    if (!json_is_array(v)) {
+        err = api_field_add(fields, "event_types",
+                            "expected an array of event types (empty for every type)");
+        goto out;
+    }
+    json_array_foreach(v, i, item)
+    {
+        snprintf(path, sizeof(path), "event_types[%zu]", i);
+        s = json_string_value(item);
+        if (s == NULL || catalog_type_find(s) == NULL) {
+            err = api_field_add(fields, path, "expected one of %s",
+                                catalog_type_names(names, sizeof(names)));
+            if (err != 0)
+                goto out;
+            bad = 1;
+            continue;
+        }
+        if (bad)
+            continue;
+        /* Skip a type listed twice. */
+        if (strstr(buf_cstr(&b), s) != NULL) {
+            const char *p = buf_cstr(&b);
+            size_t sl = strlen(s);
+            int dup = 0;
+
+            while ((p = strstr(p, s)) != NULL) {
+                if ((p == buf_cstr(&b) || p[-1] == ',') && (p[sl] == ',' || p[sl] == '\0'))
+                    dup = 1;
+                p += sl;
+            }
+            if (dup)
+                continue;
+        }
+        if ((b.len > 0 && buf_putc(&b, ',') != 0) || buf_puts(&b, s) != 0) {
+            err = ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (!bad) {
+        *out = b.len > 0 ? buf_steal(&b) : strdup("");
+        if (*out == NULL)
+            err = ERR_NOMEM;
+    }
+out:
+    buf_cleanup(&b);
+    return err;
+}
+
+/*
+ * Reads the endpoint fields of r->json into in, adding every problem to
+ * fields. creating: url is required and secret allowed. Returns 0 or
+ * ERR_NOMEM (problems are not errors here).
+ */
+static int
+read_input(struct api_req *r, int creating, struct ep_input *in, json_t *fields)
+{
+    char errbuf[256];
+    json_t *v;
+    int err = 0;
+
+    memset(in, 0, sizeof(*in));
+    in->enabled = -1;
+
+    v = member(r, "url");
+    if (v == NULL || json_is_null(v)) {
+        if (creating)
+            err = api_field_add(fields, "url", "required: the https:// URL to deliver to");
+    } else if (!json_is_string(v)) {
+        err = api_field_add(fields, "url", "expected a string");
+    } else {
+        errbuf[0] = '\0';
+        if (url_check(json_string_value(v), r->ctx->cfg->allow_http, errbuf, sizeof(errbuf)) !=
+            0) {
+            in->url_bad = 1;
+            /* url_check() words start with "url: ", which the path already says. */
+            err = api_field_add(fields, "url", "%s",
+                                strncmp(errbuf, "url: ", 5) == 0 ? errbuf + 5
+                                : errbuf[0] != '\0'             ? errbuf
+                                                                 : "invalid URL");
+        } else {
+            in->url = json_string_value(v);
+        }
+    }
+    if (err != 0)
+        goto out;
+
+    v = member(r, "description");
+    if (v != NULL && json_is_null(v)) {
+        in->description = "";
+    } else if (v != NULL && !json_is_string(v)) {
+        err = api_field_add(fields, "description", "expected a string");
+    } else if (v != NULL && utf8_chars(json_string_value(v)) > DESCRIPTION_MAX) {
+        err = api_field_add(fields, "description", "expected at most %d characters",
+                            DESCRIPTION_MAX);
+    } else if (v != NULL) {
+        in->description = json_string_value(v);
+    }
+    if (err != 0)
+        goto out;
+
+    v = member(r, "event_types");
+    if (v != NULL && json_is_null(v)) {
+        in->event_types = strdup("");
+        if (in->event_types == NULL)
+            err = ERR_NOMEM;
+    } else if (v != NULL) {
+        err = read_event_types(v, fields, &in->event_types);
+    }
+    if (err != 0)
+        goto out;
+
+    v = member(r, "secret");
+    if (v != NULL && !json_is_null(v)) {
+        if (!creating) {
+            err = api_field_add(fields, "secret",
+                                "cannot be changed here: use POST "
+                                "/v1/endpoints/{id}/secret/rotate");
+        } else if (!json_is_string(v)) {
+            err = api_field_add(fields, "secret", "expected a string 'whsec_<base64>'");
+        } else if (sign_secret_check(json_string_value(v), errbuf, sizeof(errbuf)) != 0) {
+            err = api_field_add(fields, "secret", "%s", errbuf);
+        } else {
+            in->secret = json_string_value(v);
+        }
+    }
+    if (err != 0)
+        goto out;
+
+    v = member(r, "enabled");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_boolean(v))
+            err = api_field_add(fields, "enabled", "expected true or false");
+        else
+            in->enabled = json_is_true(v);
+    }
+out:
+    return err;
+}
+
+/* Answers the problems in fields: 400 for a bad URL (CONTRACT §4), else 422. */
+static int
+reply_problems(struct api_req *r, const struct ep_input *in, json_t *fields)
+{
+    size_t n = json_array_size(fields);
+
+    if (in->url_bad)
+        return api_reply_error(r, ERR_INVAL, fields, "bad URL: %s",
+                               json_string_value(json_object_get(json_array_get(fields, 0),
+                                                                 "problem")));
+    return api_reply_error(r, ERR_VALIDATION, fields, "invalid endpoint: %zu problem%s", n,
+                           n == 1 ? "" : "s");
+}
+
+/* Reads endpoint {id} (params[0]) of the caller's account into ep; answers 404 itself. */
+static int
+load(struct api_req *r, struct endpoint *ep)
+{
+    const char *id;
+    int err;
+
+    if (api_path_id(r, 0, "ep_", "endpoint", &id) != 0)
+        return ERR_NOTFOUND;
+    err = store_endpoint_get(r->ctx->store, r->account_id, id, ep);
+    if (err != 0) {
+        api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
+        return err;
+    }
+    return 0;
+}
+
+/* Reads the endpoint again and answers it with status (and extra members, stolen). */
+static int
+reply_endpoint(struct api_req *r, const char *id, int status, json_t *extra)
+{
+    struct endpoint ep;
+    json_t *o;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    err = store_endpoint_get(r->ctx->store, r->account_id, id, &ep);
+    if (err != 0) {
+        json_decref(extra);
+        return api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
+    }
+    o = api_endpoint_json(&ep, 0);
+    if (o != NULL && json_object_get(o, "held") == NULL)
+        json_object_set_new(o, "held", json_integer(ep.held));
+    if (o != NULL && extra != NULL)
+        json_object_update(o, extra);
+    json_decref(extra);
+    endpoint_cleanup(&ep);
+    return api_reply_json(r, status, o);
+}
+
+int
+h_endpoints_create(struct api_req *r)
+{
+    struct ep_input in;
+    struct endpoint ep;
+    char secret[SIGN_SECRET_MAX];
+    int64_t now = clock_now_ms();
+    json_t *fields = NULL, *o;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    memset(&in, 0, sizeof(in));
+    secret[0] = '\0';
+    fields = json_array();
+    if (fields == NULL || read_input(r, 1, &in, fields) != 0) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    if (json_array_size(fields) > 0) {
+        err = reply_problems(r, &in, fields);
+        fields = NULL;
+        goto out;
+    }
+    if (in.secret != NULL) {
+        snprintf(secret, sizeof(secret), "%s", in.secret);
+    } else if ((err = sign_secret_new(secret)) != 0) {
+        err = api_reply_error(r, err, NULL, "cannot make a secret");
+        goto out;
+    }
+    if ((err = id_new("ep_", ep.id)) != 0) {
+        err = api_reply_error(r, err, NULL, "cannot make an id");
+        goto out;
+    }
+    snprintf(ep.account_id, sizeof(ep.account_id), "%s", r->account_id);
+    /* Borrowed strings: ep is not cleaned up with endpoint_cleanup(). */
+    ep.url = (char *)in.url;
+    ep.description = (char *)(in.description != NULL ? in.description : "");
+    ep.event_types = in.event_types != NULL ? in.event_types : "";
+    ep.status = ENDPOINT_ENABLED;
+    ep.secret = secret;
+    ep.created_at = now;
+    ep.updated_at = now;
+    if (in.enabled == 0) {
+        ep.status = ENDPOINT_DISABLED;
+        ep.disabled_reason = USER_DISABLED_REASON;
+        ep.disabled_at = now;
+    }
+    err = store_endpoint_insert(r->ctx->store, &ep);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot store the endpoint");
+        goto out;
+    }
+    log_info("api: endpoint created endpoint=%s account=%s", ep.id, r->account_id);
+    o = api_endpoint_json(&ep, 1);
+    if (o != NULL && json_object_get(o, "held") == NULL)
+        json_object_set_new(o, "held", json_integer(0));
+    snprintf(r->location, sizeof(r->location), "/v1/endpoints/%s", ep.id);
+    err = api_reply_json(r, 201, o);
+out:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    free(in.event_types);
+    json_decref(fields);
+    return err;
+}
+
+int
+h_endpoints_list(struct api_req *r)
+{
+    struct endpoint *eps = NULL;
+    size_t n = 0, i, shown;
+    const char *after = NULL;
+    json_t *items = NULL, *o;
+    int limit, fetch, err;
+
+    if (api_page_params(r, &limit, &after) != 0)
+        return 0;
+    if (api_cursor_param(r, "ep_", &after) != 0)
+        return 0;
+    fetch = limit < STORE_MAX_PAGE ? limit + 1 : limit;
+    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "", fetch,
+                              &eps, &n);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot list endpoints");
+        goto out;
+    }
+    items = json_array();
+    if (items == NULL) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    shown = n > (size_t)limit ? (size_t)limit : n;
+    for (i = 0; i < shown; i++) {
+        o = api_endpoint_json(&eps[i], 0);
+        if (o != NULL && json_object_get(o, "held") == NULL)
+            json_object_set_new(o, "held", json_integer(eps[i].held));
+        json_array_append_new(items, o);
+    }
+    err = api_reply_json(
+        r, 200,
+        api_list_json(items, (n > (size_t)limit || (fetch == limit && n == (size_t)limit))
+                                 ? eps[shown - 1].id
+                                 : NULL));
+    items = NULL;
+out:
+    json_decref(items);
+    endpoint_list_free(eps, n);
+    return err;
+}
+
+int
+h_endpoints_get(struct api_req *r)
+{
+    struct endpoint ep;
+    json_t *o;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    o = api_endpoint_json(&ep, 0);
+    if (o != NULL && json_object_get(o, "held") == NULL)
+        json_object_set_new(o, "held", json_integer(ep.held));
+    err = api_reply_json(r, 200, o);
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+/* Replaces an owned string of ep with a copy of s. */
+static int
+replace(char **field, const char *s)
+{
+    char *c = strdup(s);
+
+    if (c == NULL)
+        return ERR_NOMEM;
+    free(*field);
+    *field = c;
+    return 0;
+}
+
+int
+h_endpoints_update(struct api_req *r)
+{
+    struct ep_input in;
+    struct endpoint ep;
+    json_t *fields = NULL;
+    int64_t now = clock_now_ms();
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    memset(&in, 0, sizeof(in));
+    if (load(r, &ep) != 0) {
+        err = 0;
+        goto out;
+    }
+    fields = json_array();
+    if (fields == NULL || read_input(r, 0, &in, fields) != 0) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    if (json_array_size(fields) > 0) {
+        err = reply_problems(r, &in, fields);
+        fields = NULL;
+        goto out;
+    }
+    err = 0;
+    if (in.url != NULL)
+        err = replace(&ep.url, in.url);
+    if (err == 0 && in.description != NULL)
+        err = replace(&ep.description, in.description);
+    if (err == 0 && in.event_types != NULL)
+        err = replace(&ep.event_types, in.event_types);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "out of memory");
+        goto out;
+    }
+    ep.updated_at = now;
+    err = store_endpoint_update(r->ctx->store, &ep);
+    if (err == 0 && in.enabled == 0 && ep.status == ENDPOINT_ENABLED)
+        err = store_endpoint_disable(r->ctx->store, r->account_id, ep.id, USER_DISABLED_REASON,
+                                     now);
+    else if (err == 0 && in.enabled == 1 && ep.status == ENDPOINT_DISABLED)
+        err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, 0, now, NULL);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot update endpoint '%s'", ep.id);
+        goto out;
+    }
+    log_info("api: endpoint updated endpoint=%s", ep.id);
+    err = reply_endpoint(r, ep.id, 200, NULL);
+out:
+    free(in.event_types);
+    json_decref(fields);
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+int
+h_endpoints_delete(struct api_req *r)
+{
+    const char *id;
+    int err;
+
+    if (api_path_id(r, 0, "ep_", "endpoint", &id) != 0)
+        return 0;
+    err = store_endpoint_delete(r->ctx->store, r->account_id, id);
+    if (err != 0)
+        return api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
+    log_info("api: endpoint deleted endpoint=%s", id);
+    return api_reply_raw(r, 204, "application/json", "", 0);
+}
+
+int
+h_endpoints_disable(struct api_req *r)
+{
+    struct endpoint ep;
+    const char *reason = USER_DISABLED_REASON;
+    json_t *v, *fields = NULL;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    v = member(r, "reason");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            utf8_chars(json_string_value(v)) > REASON_MAX) {
+            fields = json_array();
+            if (fields != NULL)
+                api_field_add(fields, "reason", "expected a string of 1 to %d characters",
+                              REASON_MAX);
+            err = api_reply_error(r, ERR_VALIDATION, fields, "reason: expected a string of 1 "
+                                                             "to %d characters", REASON_MAX);
+            goto out;
+        }
+        reason = json_string_value(v);
+    }
+    err = store_endpoint_disable(r->ctx->store, r->account_id, ep.id, reason, clock_now_ms());
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot disable endpoint '%s'", ep.id);
+        goto out;
+    }
+    log_info("api: endpoint disabled endpoint=%s by=user", ep.id);
+    err = reply_endpoint(r, ep.id, 200, NULL);
+out:
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+int
+h_endpoints_enable(struct api_req *r)
+{
+    struct endpoint ep;
+    int64_t count = 0;
+    int skip = 0, err;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    if (api_json_bool(r, "skip_held", &skip) != 0) {
+        err = 0;
+        goto out;
+    }
+    err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, skip, clock_now_ms(),
+                                &count);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot enable endpoint '%s'", ep.id);
+        goto out;
+    }
+    log_info("api: endpoint enabled endpoint=%s %s=%lld", ep.id, skip ? "skipped" : "resumed",
+             (long long)count);
+    err = reply_endpoint(r, ep.id, 200,
+                         json_pack("{s:I, s:I}", "resumed", (json_int_t)(skip ? 0 : count),
+                                   "skipped", (json_int_t)(skip ? count : 0)));
+out:
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+/* {secret, previous: {secret, expires_at} or null}, a new reference. */
+static json_t *
+secret_json(const struct endpoint *ep, int64_t now)
+{
+    json_t *prev;
+
+    if (ep->prev_secret != NULL && ep->prev_secret_until > now)
+        prev = json_pack("{s:s, s:o}", "secret", ep->prev_secret, "expires_at",
+                         api_time_json(ep->prev_secret_until));
+    else
+        prev = json_null();
+    return json_pack("{s:s, s:o}", "secret", ep->secret != NULL ? ep->secret : "", "previous",
+                     prev);
+}
+
+int
+h_endpoints_secret(struct api_req *r)
+{
+    struct endpoint ep;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    err = api_reply_json(r, 200, secret_json(&ep, clock_now_ms()));
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+/* Frees a secret string after clearing it; NULL is a no-op. */
+static void
+secret_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+int
+h_endpoints_rotate(struct api_req *r)
+{
+    struct endpoint ep;
+    char secret[SIGN_SECRET_MAX], errbuf[256];
+    int64_t grace = GRACE_DEFAULT_S, now = clock_now_ms();
+    json_t *v, *fields = NULL;
+    char *copy = NULL;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    secret[0] = '\0';
+    if (load(r, &ep) != 0)
+        return 0;
+    fields = json_array();
+    if (fields == NULL) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    v = member(r, "grace_seconds");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > GRACE_MAX_S)
+            api_field_add(fields, "grace_seconds", "expected an integer from 0 to %d (7 days)",
+                          GRACE_MAX_S);
+        else
+            grace = json_integer_value(v);
+    }
+    v = member(r, "secret");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v))
+            api_field_add(fields, "secret", "expected a string 'whsec_<base64>'");
+        else if (sign_secret_check(json_string_value(v), errbuf, sizeof(errbuf)) != 0)
+            api_field_add(fields, "secret", "%s", errbuf);
+        else if (ep.secret != NULL && strcmp(ep.secret, json_string_value(v)) == 0)
+            api_field_add(fields, "secret", "expected a secret other than the current one");
+        else
+            snprintf(secret, sizeof(secret), "%s", json_string_value(v));
+    }
+    if (json_array_size(fields) > 0) {
+        err = api_reply_error(r, ERR_VALIDATION, fields, "invalid rotation");
+        fields = NULL;
+        goto out;
+    }
+    if (secret[0] == '\0' && (err = sign_secret_new(secret)) != 0) {
+        err = api_reply_error(r, err, NULL, "cannot make a secret");
+        goto out;
+    }
+    copy = strdup(secret);
+    if (copy == NULL) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    secret_free(ep.prev_secret);
+    ep.prev_secret = NULL;
+    ep.prev_secret_until = 0;
+    if (grace > 0) {
+        ep.prev_secret = ep.secret;
+        ep.prev_secret_until = now + grace * 1000;
+    } else {
+        secret_free(ep.secret);
+    }
+    ep.secret = copy;
+    copy = NULL;
+    ep.updated_at = now;
+    err = store_endpoint_update(r->ctx->store, &ep);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot store the new secret");
+        goto out;
+    }
+    log_info("api: secret rotated endpoint=%s grace_s=%lld", ep.id, (long long)grace);
+    err = api_reply_json(r, 200, secret_json(&ep, now));
+out:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    secret_free(copy);
+    json_decref(fields);
+    secret_free(ep.secret);
+    ep.secret = NULL;
+    secret_free(ep.prev_secret);
+    ep.prev_secret = NULL;
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+int
+h_endpoints_test(struct api_req *r)
+{
+    struct endpoint ep;
+    struct event ev;
+    struct delivery_filter f;
+    struct delivery *ds = NULL;
+    size_t nds = 0;
+    const struct catalog_type *ct = NULL;
+    const char *type = NULL;
+    char names[512];
+    json_t *v, *fields;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    memset(&ev, 0, sizeof(ev));
+    if (load(r, &ep) != 0)
+        return 0;
+    v = member(r, "event");
+    if (v != NULL)
+        type = json_string_value(v);
+    if (type != NULL)
+        ct = catalog_type_find(type);
+    if (ct == NULL) {
+        fields = json_array();
+        if (fields != NULL)
+            api_field_add(fields, "event", "%s one of %s", v == NULL ? "required:" : "expected",
+                          catalog_type_names(names, sizeof(names)));
+        err = api_reply_error(r, ERR_VALIDATION, fields, "event: expected one of %s",
+                              catalog_type_names(names, sizeof(names)));
+        goto out;
+    }
+    err = envelope_build(ct->name, ct->sample, strlen(ct->sample), NULL, clock_now_ms(), &ev);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot build the sample event");
+        goto out;
+    }
+    snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
+    ev.idempotency_key[0] = '\0';
+    err = store_event_publish(r->ctx->store, &ev, &ep, 1);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot store the test event");
+        goto out;
+    }
+    memset(&f, 0, sizeof(f));
+    f.event_id = ev.id;
+    f.endpoint_id = ep.id;
+    f.status = -1;
+    f.limit = 1;
+    err = store_delivery_list(r->ctx->store, r->account_id, &f, &ds, &nds);
+    if (err != 0 || nds == 0) {
+        err = api_reply_error(r, err != 0 ? err : ERR_INTERNAL, NULL,
+                              "cannot find the test delivery");
+        goto out;
+    }
+    log_info("api: test event=%s endpoint=%s delivery=%s type=%s", ev.id, ep.id, ds[0].id,
+             ct->name);
+    err = api_reply_json(r, 202,
+                         json_pack("{s:s, s:s, s:s}", "event_id", ev.id, "delivery_id", ds[0].id,
+                                   "event", ct->name));
+out:
+    delivery_list_free(ds, nds);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+int
+h_endpoints_stats(struct api_req *r)
+{
+    struct endpoint ep;
+    int err;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    err = api_stats_reply(r, ep.id);
+    endpoint_cleanup(&ep);
+    return err;
+}
+
+/* Reads an RFC 3339 member into *ms, adding a problem when it is not one. */
+static int
+read_time(struct api_req *r, const char *name, int required, json_t *fields, int64_t *ms)
+{
+    json_t *v = member(r, name);
+
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            return api_field_add(fields, name, "required: an RFC 3339 time such as "
+                                               "'2024-01-01T12:00:00Z'");
+        return 0;
+    }
+    if (!json_is_string(v) || clock_parse_rfc3339(json_string_value(v), ms) != 0)
+        return api_field_add(fields, name, "expected an RFC 3339 UTC time such as "
+                                           "'2024-01-01T12:00:00Z'");
+    return 0;
+}
+
+int
+h_endpoints_replay(struct api_req *r)
+{
+    struct endpoint ep;
+    int64_t since = 0, until = 0, count = 0, now = clock_now_ms();
+    enum delivery_status st;
+    int status = -1, err;
+    json_t *v, *fields = NULL;
+
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
+        return 0;
+    fields = json_array();
+    if (fields == NULL || read_time(r, "since", 1, fields, &since) != 0 ||
+        read_time(r, "until", 0, fields, &until) != 0) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    if (json_array_size(fields) == 0 && until != 0 && until <= since)
+        api_field_add(fields, "until", "expected a time after 'since'");
+    v = member(r, "status");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v) || delivery_status_parse(json_string_value(v), &st) != 0 ||
+            (st != DELIVERY_DELIVERED && st != DELIVERY_FAILED))
+            api_field_add(fields, "status", "expected 'delivered' or 'failed' (absent: both)");
+        else
+            status = (int)st;
+    }
+    if (json_array_size(fields) > 0) {
+        err = api_reply_error(r, ERR_VALIDATION, fields, "invalid replay");
+        fields = NULL;
+        goto out;
+    }
+    err = store_endpoint_replay(r->ctx->store, r->account_id, ep.id, since, until, status, now,
+                                &count);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot replay endpoint '%s'", ep.id);
+        goto out;
+    }
+    log_info("api: replay endpoint=%s count=%lld", ep.id, (long long)count);
+    err = api_reply_json(r, 202, json_pack("{s:I}", "replayed", (json_int_t)count));
+out:
+    json_decref(fields);
+    endpoint_cleanup(&ep);
+    return err;
+}

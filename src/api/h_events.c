@@ -1,0 +1,163 @@
+/*
+ * POST /v1/events, GET /v1/events, GET /v1/events/{id}: publishing with
+ * idempotency keys and fan-out, and reading events back.
+ */
+#include <string.h>
+
+#include "api/handlers.h"
+#include "events/catalog.h"
+#include "events/envelope.h"
+#include "events/schema.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define IDEMPOTENCY_MAX (EVENT_IDEMPOTENCY_MAX - 1)
+
+/* {id, event, timestamp, deliveries} of a published event, a new reference. */
+static json_t *
+published_json(const struct event *ev)
+{
+    return json_pack("{s:s, s:s, s:s, s:i}", "id", ev->id, "event", ev->type, "timestamp",
+                     ev->timestamp, "deliveries", ev->deliveries);
+}
+
+/* Answers 422 with every problem of the report. */
+static int
+reply_report(struct api_req *r, const struct schema_report *rep)
+{
+    return api_reply_error(r, ERR_VALIDATION, schema_report_json(rep),
+                           "the event breaks the catalog: %d%s problem%s, listed in fields",
+                           rep->n, rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
+}
+
+int
+h_events_publish(struct api_req *r)
+{
+    struct schema_report rep;
+    struct event ev;
+    struct endpoint *eps = NULL;
+    size_t neps = 0;
+    const char *key;
+    char errbuf[256];
+    int err, status;
+
+    memset(&ev, 0, sizeof(ev));
+    memset(&rep, 0, sizeof(rep));
+    key = api_header(r, "Idempotency-Key");
+    if (key != NULL && strlen(key) > IDEMPOTENCY_MAX) {
+        err = api_reply_error(r, ERR_INVAL, NULL,
+                              "Idempotency-Key: expected at most %d characters, got %zu",
+                              IDEMPOTENCY_MAX, strlen(key));
+        goto out;
+    }
+    errbuf[0] = '\0';
+    err = envelope_parse_publish(r->body.data != NULL ? r->body.data : "", r->body.len,
+                                 clock_now_ms(), &ev, &rep, errbuf, sizeof(errbuf));
+    if (err == ERR_VALIDATION) {
+        err = reply_report(r, &rep);
+        goto out;
+    }
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "%s", errbuf[0] != '\0' ? errbuf : err_str(err));
+        goto out;
+    }
+    snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
+    if (key != NULL)
+        snprintf(ev.idempotency_key, sizeof(ev.idempotency_key), "%s", key);
+    err = store_endpoint_subscribed(r->ctx->store, r->account_id, ev.type, &eps, &neps);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot find the endpoints for '%s'", ev.type);
+        goto out;
+    }
+    err = store_event_publish(r->ctx->store, &ev, eps, neps);
+    if (err == ERR_CONFLICT) {
+        /* A repeated key: ev now holds the first event; nothing was published. */
+        status = 200;
+        log_debug("api: idempotent repeat event=%s account=%s", ev.id, r->account_id);
+    } else if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot store the event");
+        goto out;
+    } else {
+        status = 202;
+        log_debug("api: published event=%s type=%s deliveries=%d", ev.id, ev.type,
+                  ev.deliveries);
+    }
+    snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev.id);
+    err = api_reply_json(r, status, published_json(&ev));
+out:
+    endpoint_list_free(eps, neps);
+    event_cleanup(&ev);
+    return err;
+}
+
+int
+h_events_get(struct api_req *r)
+{
+    struct event ev;
+    const char *id;
+    json_t *o;
+    int err;
+
+    memset(&ev, 0, sizeof(ev));
+    if (api_path_id(r, 0, "evt_", "event", &id) != 0)
+        return 0;
+    err = store_event_get(r->ctx->store, r->account_id, id, &ev);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "no event with id '%s'", id);
+        goto out;
+    }
+    o = api_event_json(&ev);
+    if (o != NULL && json_object_get(o, "deliveries") == NULL)
+        json_object_set_new(o, "deliveries", json_integer(ev.deliveries));
+    err = api_reply_json(r, 200, o);
+out:
+    event_cleanup(&ev);
+    return err;
+}
+
+int
+h_events_list(struct api_req *r)
+{
+    struct event *evs = NULL;
+    size_t n = 0, i, shown;
+    const char *after = NULL, *type;
+    char names[512];
+    json_t *items = NULL;
+    int limit, fetch, err;
+
+    if (api_page_params(r, &limit, &after) != 0)
+        return 0;
+    if (api_cursor_param(r, "evt_", &after) != 0)
+        return 0;
+    type = api_query(r, "event");
+    if (type != NULL && *type == '\0')
+        type = NULL;
+    if (type != NULL && catalog_type_find(type) == NULL)
+        return api_reply_error(r, ERR_INVAL, NULL, "event: expected one of %s",
+                               catalog_type_names(names, sizeof(names)));
+    /* One more than asked tells whether another page follows. */
+    fetch = limit < STORE_MAX_PAGE ? limit + 1 : limit;
+    err = store_event_list(r->ctx->store, r->account_id, type, after, fetch, &evs, &n);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "cannot list events");
+        goto out;
+    }
+    items = json_array();
+    if (items == NULL) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    shown = n > (size_t)limit ? (size_t)limit : n;
+    for (i = 0; i < shown; i++)
+        json_array_append_new(items, api_event_json(&evs[i]));
+    err = api_reply_json(r, 200,
+                         api_list_json(items, (n > (size_t)limit ||
+                                               (fetch == limit && n == (size_t)limit))
+                                                  ? evs[shown - 1].id
+                                                  : NULL));
+    items = NULL;
+out:
+    json_decref(items);
+    event_list_free(evs, n);
+    return err;
+}
