@@ -92,6 +92,21 @@ export function typeName(t) {
   return typeof t === 'string' ? t : (t.name || t.event || t.type || t.id || '');
 }
 
+function constraintText(c) {
+  if (!c) return '';
+  if (typeof c === 'string') return c;
+  const parts = [];
+  if (Array.isArray(c.values)) parts.push('one of: ' + c.values.join(', '));
+  if (c.min !== undefined && c.max !== undefined) parts.push('from ' + c.min + ' to ' + c.max);
+  else if (c.min !== undefined) parts.push('at least ' + c.min);
+  else if (c.max !== undefined) parts.push('at most ' + c.max);
+  if (c.nullable) parts.push('may be null');
+  for (const [k, v] of Object.entries(c)) {
+    if (!['values', 'min', 'max', 'nullable'].includes(k)) parts.push(k + ': ' + (typeof v === 'string' ? v : JSON.stringify(v)));
+  }
+  return parts.join('; ');
+}
+
 // The fields of a catalog entry as [{name, type, required, note}].
 export function typeFields(t) {
   const f = t && t.fields;
@@ -99,7 +114,8 @@ export function typeFields(t) {
     ? { name: x, type: '', required: req, note: '' }
     : { name: x.name || x.path || x.field || '', type: x.type || '',
         required: x.required !== undefined ? !!x.required : req,
-        note: x.description || x.note || x.constraint || x.constraints || '' };
+        // The type text already spells out ranges and choices; say them only when it is bare.
+        note: x.description || x.note || (x.type ? '' : constraintText(x.constraint || x.constraints)) };
   if (Array.isArray(f)) return f.map((x) => norm(x, false));
   if (f && typeof f === 'object') {
     const out = [];
@@ -139,8 +155,8 @@ export function heldCount(ep) {
 // {success_rate (0..1 or null), p50, p95, p99, attempts, by_status{}}.
 export function statsWindow(stats, win) {
   if (!stats) return null;
-  const names = win === '1h' ? ['last_hour', '1h', 'hour', 'last_1h']
-    : ['last_day', '24h', 'day', 'last_24h'];
+  const names = win === '1h' ? ['hour', 'last_hour', '1h', 'last_1h']
+    : ['day', 'last_day', '24h', 'last_24h'];
   let w = null;
   for (const n of names) {
     if (stats[n]) { w = stats[n]; break; }

@@ -150,10 +150,10 @@ function showSignIn(message) {
     h('div', { class: 'field' },
       h('label', { for: keyId, text: 'API key' }), input,
       h('p', { id: keyId + '-help', class: 'help' },
-        'On its first start fluxhook creates the account acct_default with an admin key: it is ' +
-        '$FLUXHOOK_ROOT_KEY when that is set, otherwise it is printed once in the server log and ' +
-        'written to a file in the data directory (beside the database). ' +
-        'The key is kept in this browser tab only and forgotten when you close it.'),
+        'On its first start fluxhook creates the account acct_default and an admin key: ' +
+        '$FLUXHOOK_ROOT_KEY when that is set, else a new key that it prints once and writes to ' +
+        'root.key beside the database (var/root.key after make run). ' +
+        'The key stays in this browser tab only and is forgotten when you close it.'),
       err),
     button);
   form.addEventListener('submit', async (ev) => {
@@ -211,7 +211,7 @@ function drawAccountBox() {
   const sid = id('acct');
   const sel = h('select', { id: sid });
   const current = session.account();
-  sel.appendChild(h('option', { value: '' }, 'My account'));
+  sel.appendChild(h('option', { value: '' }, "This key's own account"));
   for (const a of state.accounts) {
     const opt = h('option', { value: a.id }, a.name ? a.name + ' (' + a.id + ')' : a.id);
     if (a.id === current) opt.selected = true;

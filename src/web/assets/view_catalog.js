@@ -80,12 +80,13 @@ export async function render(ctx) {
       t.description ? h('p', { text: t.description }) : null,
       fields.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'fields' },
         h('caption', { class: 'sr-only', text: 'Fields of ' + name }),
-        h('thead', {}, h('tr', {}, ['Field', 'Type', 'Required', 'Notes'].map((c) => h('th', { scope: 'col', text: c })))),
+        h('thead', {}, h('tr', {}, ['Field', 'Type', 'Required'].concat(fields.some((f) => f.note) ? ['Notes'] : [])
+          .map((c) => h('th', { scope: 'col', text: c })))),
         h('tbody', {}, fields.map((f) => h('tr', {},
           h('th', { scope: 'row' }, h('code', { text: 'data.' + f.name })),
           h('td', { text: typeof f.type === 'string' ? f.type : JSON.stringify(f.type) }),
-          h('td', { text: f.required ? 'yes' : 'no' }),
-          h('td', { text: typeof f.note === 'string' ? f.note : JSON.stringify(f.note) })))))) : null,
+          h('td', { text: f.required ? 'required' : 'optional' }),
+          fields.some((x) => x.note) ? h('td', { text: typeof f.note === 'string' ? f.note : JSON.stringify(f.note) }) : null))))) : null,
       sample !== null ? h('div', {}, h('div', { class: 'card-head' }, h('h4', { text: 'Sample' }),
         copyButton(prettyJson(sample), 'Copy sample')), codeBlock(prettyJson(sample), 'sample of ' + name)) : null));
   }

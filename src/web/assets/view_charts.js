@@ -20,28 +20,32 @@ function hhmm(ms) {
   return pad(d.getHours()) + ':' + pad(d.getMinutes());
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+// A round top for the y axis and its step: 4 to 5 steps of 1, 2 or 5 x 10^k.
+function niceScale(v) {
+  if (!(v > 0)) return { max: 4, step: 1 };
+  const raw = v / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  let step = 10 * p;
+  for (const m of [1, 2, 5]) if (m * p >= raw) { step = m * p; break; }
+  if (step < 1) step = 1;
+  return { max: Math.ceil(v / step) * step, step };
 }
 
 function startMs(b) {
   return typeof b.start === 'number' ? (b.start < 1e11 ? b.start * 1000 : b.start) : new Date(b.start).getTime();
 }
 
-function axes(svg, maxY, fmtY, data, bucketW) {
+function axes(svg, scale, fmtY, data, bucketW) {
   const ih = H - M.t - M.b;
-  for (let i = 0; i <= 4; i++) {
-    const v = (maxY * i) / 4;
-    const y = M.t + ih - (ih * i) / 4;
+  const n = Math.round(scale.max / scale.step);
+  for (let i = 0; i <= n; i++) {
+    const v = scale.step * i;
+    const y = M.t + ih - (ih * v) / scale.max;
     svg.appendChild(s('line', { x1: M.l, x2: W - M.r, y1: y, y2: y, class: 'grid' }));
     svg.appendChild(s('text', { x: M.l - 6, y: y + 4, 'text-anchor': 'end', class: 'tick', text: fmtY(v) }));
   }
-  const n = data.length;
-  const every = Math.max(1, Math.ceil(n / 6));
-  for (let i = 0; i < n; i += every) {
+  const every = Math.max(1, Math.ceil(data.length / 6));
+  for (let i = 0; i < data.length; i += every) {
     const x = M.l + i * bucketW + bucketW / 2;
     svg.appendChild(s('text', { x, y: H - 8, 'text-anchor': 'middle', class: 'tick', text: hhmm(startMs(data[i])) }));
   }
@@ -57,13 +61,14 @@ function barChart(data, title) {
   const ih = H - M.t - M.b;
   const bw = data.length ? iw / data.length : iw;
   const totals = data.map((b) => OUTCOMES.reduce((a, o) => a + (b[o.key] || 0), 0));
-  const maxY = niceMax(Math.max(0, ...totals));
+  const scale = niceScale(Math.max(0, ...totals));
+  const maxY = scale.max;
   const tid = 'c-' + Math.random().toString(36).slice(2);
   const sum = OUTCOMES.map((o) => data.reduce((a, b) => a + (b[o.key] || 0), 0));
   const desc = 'In total ' + sum[0] + ' delivered, ' + sum[1] + ' retried and ' + sum[2] + ' failed attempts; the busiest bucket had ' + Math.max(0, ...totals) + '.';
   const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': tid + '-t ' + tid + '-d', class: 'chart' },
     s('title', { id: tid + '-t', text: title }), s('desc', { id: tid + '-d', text: desc }));
-  axes(svg, maxY, (v) => String(Math.round(v)), data, bw);
+  axes(svg, scale, (v) => String(v), data, bw);
   data.forEach((b, i) => {
     let y = M.t + ih;
     for (const o of OUTCOMES) {
@@ -83,14 +88,15 @@ function lineChart(data, title) {
   const ih = H - M.t - M.b;
   const bw = data.length ? iw / data.length : iw;
   const vals = data.flatMap((b) => [b.p50_ms, b.p95_ms]).filter((v) => typeof v === 'number' && v >= 0);
-  const maxY = niceMax(Math.max(0, ...vals));
+  const scale = niceScale(Math.max(0, ...vals));
+  const maxY = scale.max;
   const tid = 'c-' + Math.random().toString(36).slice(2);
   const desc = vals.length
     ? 'Highest p95 ' + fmtMs(Math.max(...data.map((b) => (b.p95_ms >= 0 ? b.p95_ms : 0)))) + '.'
     : 'No attempt in this window.';
   const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': tid + '-t ' + tid + '-d', class: 'chart' },
     s('title', { id: tid + '-t', text: title }), s('desc', { id: tid + '-d', text: desc }));
-  axes(svg, maxY, (v) => fmtMs(v), data, bw);
+  axes(svg, scale, (v) => fmtMs(v), data, bw);
   for (const [key, cls] of [['p50_ms', 'l-p50'], ['p95_ms', 'l-p95']]) {
     let d = '';
     let pen = false;
@@ -184,7 +190,8 @@ export async function render(ctx) {
       tile('p95', w ? fmtMs(w.p95) : '—'),
       tile('p99', w ? fmtMs(w.p99) : '—'));
     const scope = endpoint ? (eps.find((e) => e.id === endpoint) || { url: endpoint }).url : 'whole account';
-    const per = series && series.bucket_seconds ? (series.bucket_seconds >= 60 ? series.bucket_seconds / 60 + ' min' : series.bucket_seconds + ' s') : 'bucket';
+    const bs = series && series.bucket_seconds;
+    const per = bs === 60 ? 'minute' : bs === 3600 ? 'hour' : bs ? (bs >= 60 ? bs / 60 + ' minutes' : bs + ' seconds') : 'bucket';
     const period = win === '1h' ? 'last hour' : 'last day';
     const bars = barChart(data, 'Attempts per ' + per + ' by outcome, ' + period + ', ' + scope);
     const lines = lineChart(data, 'Attempt latency p50 and p95, ' + period + ', ' + scope);

@@ -181,23 +181,30 @@ function replayPanel(eps, chosen) {
 
 // --- one delivery ---
 
-function headersSent(d, ev, attempt) {
+// The headers of an attempt: those the server lists for the delivery, plus
+// the per-attempt ones and the signatures (which depend on the secret).
+function headersSent(d, attempt) {
+  const ts = attempt && attempt.at ? String(Math.floor(new Date(attempt.at).getTime() / 1000)) : '(Unix time of the attempt)';
+  let base;
   if (d.headers && typeof d.headers === 'object') {
-    return Array.isArray(d.headers) ? d.headers.map((x) => [x.name, x.value]) : Object.entries(d.headers);
+    base = Array.isArray(d.headers) ? d.headers.map((x) => [x.name, x.value]) : Object.entries(d.headers);
+  } else {
+    base = [
+      ['Content-Type', 'application/json'],
+      ['X-Workflux-Event', d.event],
+      ['X-Workflux-Event-Id', d.event_id],
+      ['X-Workflux-Delivery', d.id],
+      ['webhook-id', d.event_id],
+    ];
   }
-  const ts = attempt && attempt.at ? String(Math.floor(new Date(attempt.at).getTime() / 1000)) : '(time of the attempt, Unix seconds)';
-  return [
-    ['Content-Type', 'application/json'],
-    ['User-Agent', 'fluxhook/<version>'],
-    ['X-Workflux-Signature', '(hex HMAC-SHA256 of the body with the endpoint\'s secret)'],
-    ['X-Workflux-Event', d.event],
-    ['X-Workflux-Event-Id', d.event_id],
-    ['X-Workflux-Delivery', d.id],
+  const have = new Set(base.map(([k]) => k.toLowerCase()));
+  const extra = [
     ['X-Workflux-Attempt', attempt ? String(attempt.n) : '1, 2, …'],
-    ['webhook-id', d.event_id],
     ['webhook-timestamp', ts],
-    ['webhook-signature', 'v1,(base64 HMAC-SHA256 of id.timestamp.body)'],
-  ];
+    ['X-Workflux-Signature', '(hex HMAC-SHA256 of the body, keyed with the endpoint\'s secret)'],
+    ['webhook-signature', '(v1, then base64 HMAC-SHA256 of webhook-id.webhook-timestamp.body)'],
+  ].filter(([k]) => !have.has(k.toLowerCase()));
+  return base.concat(extra);
 }
 
 export async function detail(ctx) {
@@ -268,7 +275,7 @@ export async function detail(ctx) {
     clear(headersEl).appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'headers' },
       h('caption', { class: 'sr-only', text: 'Request headers' }),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Header' }), h('th', { scope: 'col', text: 'Value' + (last ? ' (attempt ' + last.n + ')' : '') }))),
-      h('tbody', {}, headersSent(d, ev, last).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, h('code', { text: k })), h('td', {}, h('code', { text: String(v) }))))))));
+      h('tbody', {}, headersSent(d, last).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, h('code', { text: k })), h('td', {}, h('code', { text: String(v) }))))))));
     clear(attemptsEl);
     if (attempts.length === 0) {
       attemptsEl.appendChild(h('p', { class: 'muted', text: d.status === 'held'
