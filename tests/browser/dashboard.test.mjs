@@ -263,6 +263,22 @@ test('create an endpoint', async () => {
   await shot(page, 'endpoints');
 });
 
+test('edit an endpoint: the form is filled in and saves', async () => {
+  await card().getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit endpoint' }).waitFor();
+  eq(await page.getByLabel('URL').inputValue(), rc.url, 'URL filled in');
+  assert(await page.getByLabel('conversation.started').isChecked(), 'subscribed type checked');
+  assert(!(await page.getByLabel('agent.updated').isChecked()), 'other type unchecked');
+  await page.getByLabel('Description (optional)').fill('edited receiver');
+  await page.getByLabel('agent.updated').check();
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByRole('heading', { name: 'Endpoints', level: 1 }).waitFor();
+  await until(async () => (await card().textContent()).includes('edited receiver'), 'the new description on the card');
+  const ep = (await srv.api('GET', '/v1/endpoints/' + st.endpoint)).body;
+  eq(ep.description, 'edited receiver', 'description saved');
+  eq([...ep.event_types].sort().join(','), 'agent.response,agent.updated,conversation.started', 'types saved');
+});
+
 test('send a test event and see it delivered with 200', async () => {
   await nav('Test');
   await page.getByLabel('Endpoint').selectOption(st.endpoint);
@@ -354,6 +370,33 @@ test('retry a failed delivery from its page', async () => {
   await page.locator('dl.summary .badge', { hasText: 'Delivered' }).waitFor({ timeout: 15000 });
   await until(async () => (await page.locator('li.attempt').count()) === 6, 'a sixth attempt listed');
   assert((await page.locator('li.attempt').nth(5).textContent()).includes('HTTP 200'), 'the retry got 200');
+});
+
+test('the deliveries list is live and paginated', async () => {
+  await goto('/deliveries');
+  const rows = page.locator('table.deliveries tbody tr');
+  await rows.first().waitFor();
+  const top = await rows.first().getAttribute('data-delivery');
+  await page.evaluate(() => { window.__noReload = 1; });
+  const ids = [];
+  for (let i = 0; i < 30; i++) {
+    const r = await srv.api('POST', '/v1/events', { event: 'conversation.started', data: { conversation_id: 'conv-p' + i, agent_id: 'agent-1', channel: 'chat' } });
+    eq(r.status, 202, 'publish ' + i);
+    ids.push(r.body.id);
+  }
+  await until(async () => (await rows.first().getAttribute('data-delivery')) !== top, 'new deliveries shown without reload');
+  eq(await page.evaluate(() => window.__noReload), 1, 'the page was not reloaded');
+  await until(async () => (await rows.count()) === 25, 'a full first page of 25');
+  const older = page.getByRole('button', { name: 'Older →' });
+  assert(await older.isEnabled(), 'an older page exists');
+  const firstPage = await rows.first().getAttribute('data-delivery');
+  await older.click();
+  await until(async () => (await rows.first().getAttribute('data-delivery')) !== firstPage, 'page 2 shown');
+  assert((await page.locator('.pager').textContent()).includes('Page 2'), 'page 2 labelled');
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await until(async () => (await page.locator('.pager').textContent()).includes('Page 1'), 'back on page 1');
+  await until(() => Promise.all(ids.map((id) => srv.api('GET', '/v1/deliveries?event_id=' + id)))
+    .then((rs) => rs.every((r) => r.body.data.length === 1 && r.body.data[0].status === 'delivered')), 'all 30 delivered', 20000);
 });
 
 test('replay an endpoint\'s deliveries since a chosen time', async () => {

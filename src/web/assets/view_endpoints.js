@@ -312,8 +312,9 @@ export async function form(ctx) {
     const cid = 'type-' + n.replace(/[^a-z0-9]/gi, '-');
     const cb = h('input', { type: 'checkbox', id: cid, name: 'event_types', value: n });
     cb.checked = chosen.has(n);
-    return h('label', { class: 'check', for: cid }, cb, ' ', h('code', { text: n }),
-      t.description ? h('span', { class: 'muted' }, ' — ' + t.description) : null);
+    return h('label', { class: 'check', for: cid }, cb,
+      h('span', {}, h('code', { text: n }),
+        t.description ? h('span', { class: 'muted type-desc', text: t.description }) : null));
   });
   errs.event_types = h('div', { class: 'field-error', id: 'ep-types-err' });
   const typesSet = h('fieldset', { class: 'types', 'aria-describedby': 'ep-types-help ep-types-err' },
