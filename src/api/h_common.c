@@ -17,8 +17,7 @@ api_path_id(struct api_req *r, int i, const char *prefix, const char *what, cons
     id = (i >= 0 && i < r->nparams) ? r->params[i] : NULL;
     /* A malformed id is answered like an unknown one: it names nothing. */
     if (id == NULL || !id_valid(prefix, id)) {
-        api_reply_error(r, ERR_NOTFOUND, NULL, "no %s with id '%.64s'", what,
-                        id != NULL ? id : "");
+        api_reply_error(r, ERR_NOTFOUND, NULL, "no %s with id '%.64s'", what, id != NULL ? id : "");
         return ERR_NOTFOUND;
     }
     *out = id;
@@ -48,8 +47,7 @@ api_cursor_param(struct api_req *r, const char *prefix, const char **after)
         *after = NULL;
     if (*after != NULL && !id_valid(prefix, *after)) {
         api_reply_error(r, ERR_INVAL, NULL,
-                        "after: expected an id starting with '%s' (the 'next' of a page)",
-                        prefix);
+                        "after: expected an id starting with '%s' (the 'next' of a page)", prefix);
         return ERR_INVAL;
     }
     return 0;

@@ -83,9 +83,9 @@ static json_t *
 headers_json(const struct delivery *d)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Content-Type", "application/json",
-                     "User-Agent", "fluxhook/" FLUXHOOK_VERSION, "X-Workflux-Event",
-                     d->event_type, "X-Workflux-Event-Id", d->event_id, "X-Workflux-Delivery",
-                     d->id, "webhook-id", d->event_id);
+                     "User-Agent", "fluxhook/" FLUXHOOK_VERSION, "X-Workflux-Event", d->event_type,
+                     "X-Workflux-Event-Id", d->event_id, "X-Workflux-Delivery", d->id, "webhook-id",
+                     d->event_id);
 }
 
 int
@@ -133,15 +133,14 @@ h_deliveries_retry(struct api_req *r)
         return 0;
     err = store_delivery_retry(r->ctx->store, r->account_id, id, clock_now_ms());
     if (err == ERR_CONFLICT) {
-        err = api_reply_error(r, err, NULL,
-                              "delivery '%s' is being delivered now: retry once the attempt ends",
-                              id);
+        err = api_reply_error(
+            r, err, NULL, "delivery '%s' is being delivered now: retry once the attempt ends", id);
         goto out;
     }
     if (err != 0) {
-        err = api_reply_error(r, err, NULL, err == ERR_NOTFOUND ? "no delivery with id '%s'"
-                                                                : "cannot retry delivery '%s'",
-                              id);
+        err = api_reply_error(
+            r, err, NULL,
+            err == ERR_NOTFOUND ? "no delivery with id '%s'" : "cannot retry delivery '%s'", id);
         goto out;
     }
     err = store_delivery_get(r->ctx->store, r->account_id, id, &d);

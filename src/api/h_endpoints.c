@@ -16,9 +16,9 @@
 #include "util/log.h"
 #include "util/url.h"
 
-#define DESCRIPTION_MAX 1024           /* characters */
-#define REASON_MAX 1024                /* characters of a disable reason */
-#define GRACE_DEFAULT_S 86400          /* a rotation's grace period unless asked otherwise */
+#define DESCRIPTION_MAX 1024  /* characters */
+#define REASON_MAX 1024       /* characters of a disable reason */
+#define GRACE_DEFAULT_S 86400 /* a rotation's grace period unless asked otherwise */
 #define GRACE_MAX_S (7 * 86400)
 #define USER_DISABLED_REASON "disabled by user"
 
@@ -26,10 +26,10 @@
 struct ep_input {
     const char *url;
     const char *description;
-    char *event_types;      /* owned: comma list, "" for all types; NULL when absent */
+    char *event_types; /* owned: comma list, "" for all types; NULL when absent */
     const char *secret;
-    int enabled;            /* -1 when absent */
-    int url_bad;            /* 1: url is a string that url_check() refused */
+    int enabled; /* -1 when absent */
+    int url_bad; /* 1: url is a string that url_check() refused */
 };
 
 static json_t *
@@ -136,13 +136,12 @@ read_input(struct api_req *r, int creating, struct ep_input *in, json_t *fields)
         err = api_field_add(fields, "url", "expected a string");
     } else {
         errbuf[0] = '\0';
-        if (url_check(json_string_value(v), r->ctx->cfg->allow_http, errbuf, sizeof(errbuf)) !=
-            0) {
+        if (url_check(json_string_value(v), r->ctx->cfg->allow_http, errbuf, sizeof(errbuf)) != 0) {
             in->url_bad = 1;
             /* url_check() words start with "url: ", which the path already says. */
             err = api_field_add(fields, "url", "%s",
                                 strncmp(errbuf, "url: ", 5) == 0 ? errbuf + 5
-                                : errbuf[0] != '\0'             ? errbuf
+                                : errbuf[0] != '\0'              ? errbuf
                                                                  : "invalid URL");
         } else {
             in->url = json_string_value(v);
@@ -157,8 +156,8 @@ read_input(struct api_req *r, int creating, struct ep_input *in, json_t *fields)
     } else if (v != NULL && !json_is_string(v)) {
         err = api_field_add(fields, "description", "expected a string");
     } else if (v != NULL && utf8_chars(json_string_value(v)) > DESCRIPTION_MAX) {
-        err = api_field_add(fields, "description", "expected at most %d characters",
-                            DESCRIPTION_MAX);
+        err =
+            api_field_add(fields, "description", "expected at most %d characters", DESCRIPTION_MAX);
     } else if (v != NULL) {
         in->description = json_string_value(v);
     }
@@ -211,9 +210,9 @@ reply_problems(struct api_req *r, const struct ep_input *in, json_t *fields)
     size_t n = json_array_size(fields);
 
     if (in->url_bad)
-        return api_reply_error(r, ERR_INVAL, fields, "bad URL: %s",
-                               json_string_value(json_object_get(json_array_get(fields, 0),
-                                                                 "problem")));
+        return api_reply_error(
+            r, ERR_INVAL, fields, "bad URL: %s",
+            json_string_value(json_object_get(json_array_get(fields, 0), "problem")));
     return api_reply_error(r, ERR_VALIDATION, fields, "invalid endpoint: %zu problem%s", n,
                            n == 1 ? "" : "s");
 }
@@ -338,8 +337,8 @@ h_endpoints_list(struct api_req *r)
     if (api_cursor_param(r, "ep_", &after) != 0)
         return 0;
     fetch = limit < STORE_MAX_PAGE ? limit + 1 : limit;
-    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "", fetch,
-                              &eps, &n);
+    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "", fetch, &eps,
+                              &n);
     if (err != 0) {
         err = api_reply_error(r, err, NULL, "cannot list endpoints");
         goto out;
@@ -438,8 +437,8 @@ h_endpoints_update(struct api_req *r)
     ep.updated_at = now;
     err = store_endpoint_update(r->ctx->store, &ep);
     if (err == 0 && in.enabled == 0 && ep.status == ENDPOINT_ENABLED)
-        err = store_endpoint_disable(r->ctx->store, r->account_id, ep.id, USER_DISABLED_REASON,
-                                     now);
+        err =
+            store_endpoint_disable(r->ctx->store, r->account_id, ep.id, USER_DISABLED_REASON, now);
     else if (err == 0 && in.enabled == 1 && ep.status == ENDPOINT_DISABLED)
         err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, 0, now, NULL);
     if (err != 0) {
@@ -489,8 +488,10 @@ h_endpoints_disable(struct api_req *r)
             if (fields != NULL)
                 api_field_add(fields, "reason", "expected a string of 1 to %d characters",
                               REASON_MAX);
-            err = api_reply_error(r, ERR_VALIDATION, fields, "reason: expected a string of 1 "
-                                                             "to %d characters", REASON_MAX);
+            err = api_reply_error(r, ERR_VALIDATION, fields,
+                                  "reason: expected a string of 1 "
+                                  "to %d characters",
+                                  REASON_MAX);
             goto out;
         }
         reason = json_string_value(v);
@@ -521,8 +522,7 @@ h_endpoints_enable(struct api_req *r)
         err = 0;
         goto out;
     }
-    err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, skip, clock_now_ms(),
-                                &count);
+    err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, skip, clock_now_ms(), &count);
     if (err != 0) {
         err = api_reply_error(r, err, NULL, "cannot enable endpoint '%s'", ep.id);
         goto out;
@@ -597,8 +597,7 @@ h_endpoints_rotate(struct api_req *r)
     }
     v = member(r, "grace_seconds");
     if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) > GRACE_MAX_S)
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > GRACE_MAX_S)
             api_field_add(fields, "grace_seconds", "expected an integer from 0 to %d (7 days)",
                           GRACE_MAX_S);
         else
@@ -749,13 +748,15 @@ read_time(struct api_req *r, const char *name, int required, json_t *fields, int
 
     if (v == NULL || json_is_null(v)) {
         if (required)
-            return api_field_add(fields, name, "required: an RFC 3339 time such as "
-                                               "'2024-01-01T12:00:00Z'");
+            return api_field_add(fields, name,
+                                 "required: an RFC 3339 time such as "
+                                 "'2024-01-01T12:00:00Z'");
         return 0;
     }
     if (!json_is_string(v) || clock_parse_rfc3339(json_string_value(v), ms) != 0)
-        return api_field_add(fields, name, "expected an RFC 3339 UTC time such as "
-                                           "'2024-01-01T12:00:00Z'");
+        return api_field_add(fields, name,
+                             "expected an RFC 3339 UTC time such as "
+                             "'2024-01-01T12:00:00Z'");
     return 0;
 }
 

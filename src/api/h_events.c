@@ -26,8 +26,8 @@ static int
 reply_report(struct api_req *r, const struct schema_report *rep)
 {
     return api_reply_error(r, ERR_VALIDATION, schema_report_json(rep),
-                           "the event breaks the catalog: %d%s problem%s, listed in fields",
-                           rep->n, rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
+                           "the event breaks the catalog: %d%s problem%s, listed in fields", rep->n,
+                           rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
 }
 
 int
@@ -79,8 +79,7 @@ h_events_publish(struct api_req *r)
         goto out;
     } else {
         status = 202;
-        log_debug("api: published event=%s type=%s deliveries=%d", ev.id, ev.type,
-                  ev.deliveries);
+        log_debug("api: published event=%s type=%s deliveries=%d", ev.id, ev.type, ev.deliveries);
     }
     snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev.id);
     err = api_reply_json(r, status, published_json(&ev));
@@ -150,11 +149,11 @@ h_events_list(struct api_req *r)
     shown = n > (size_t)limit ? (size_t)limit : n;
     for (i = 0; i < shown; i++)
         json_array_append_new(items, api_event_json(&evs[i]));
-    err = api_reply_json(r, 200,
-                         api_list_json(items, (n > (size_t)limit ||
-                                               (fetch == limit && n == (size_t)limit))
-                                                  ? evs[shown - 1].id
-                                                  : NULL));
+    err = api_reply_json(
+        r, 200,
+        api_list_json(items, (n > (size_t)limit || (fetch == limit && n == (size_t)limit))
+                                 ? evs[shown - 1].id
+                                 : NULL));
     items = NULL;
 out:
     json_decref(items);

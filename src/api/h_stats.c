@@ -57,8 +57,8 @@ h_stats_series(struct api_req *r)
     }
     /* Aligned buckets, the last one holding now. */
     since = (now / bucket_ms - (nbuckets - 1)) * bucket_ms;
-    err = store_stats_series(r->ctx->store, r->account_id, endpoint_id, since, bucket_ms, now,
-                             &bs, &n);
+    err = store_stats_series(r->ctx->store, r->account_id, endpoint_id, since, bucket_ms, now, &bs,
+                             &n);
     if (err != 0) {
         err = api_reply_error(r, err, NULL, "cannot read the statistics");
         goto out;
@@ -86,12 +86,11 @@ h_stats_series(struct api_req *r)
             goto out;
         }
     }
-    err = api_reply_json(r, 200,
-                         json_pack("{s:s, s:I, s:o, s:o, s:o}", "window", window, "bucket_seconds",
-                                   (json_int_t)(bucket_ms / 1000), "since", api_time_json(since),
-                                   "endpoint_id",
-                                   endpoint_id != NULL ? json_string(endpoint_id) : json_null(),
-                                   "data", data));
+    err = api_reply_json(
+        r, 200,
+        json_pack("{s:s, s:I, s:o, s:o, s:o}", "window", window, "bucket_seconds",
+                  (json_int_t)(bucket_ms / 1000), "since", api_time_json(since), "endpoint_id",
+                  endpoint_id != NULL ? json_string(endpoint_id) : json_null(), "data", data));
     data = NULL;
 out:
     json_decref(data);
