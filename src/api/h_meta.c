@@ -5,6 +5,7 @@
  * document; the table below only adds what the route table cannot say:
  * query parameters, the request body's schema and the success answer.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -393,8 +394,36 @@ op_json(const struct route *rt, const struct route_doc *d)
     return op;
 }
 
+/* The document, built once: it depends only on the tables above. */
+static char *openapi_text;
+static size_t openapi_len;
+static pthread_once_t openapi_once = PTHREAD_ONCE_INIT;
+
+static json_t *openapi_build(void);
+
+static void
+openapi_init(void)
+{
+    json_t *doc = openapi_build();
+
+    if (doc == NULL)
+        return;
+    openapi_text = json_dumps(doc, JSON_COMPACT);
+    openapi_len = openapi_text != NULL ? strlen(openapi_text) : 0;
+    json_decref(doc);
+}
+
 int
 h_openapi(struct api_req *r)
+{
+    pthread_once(&openapi_once, openapi_init);
+    if (openapi_text == NULL)
+        return api_reply_error(r, ERR_NOMEM, NULL, "cannot build the OpenAPI document");
+    return api_reply_raw(r, 200, "application/json", openapi_text, openapi_len);
+}
+
+static json_t *
+openapi_build(void)
 {
     const struct route *rt;
     json_t *doc, *paths, *item, *comp;
@@ -421,7 +450,5 @@ h_openapi(struct api_req *r)
                     "inspect and replay deliveries.",
                     "servers", "url", "/", "paths", paths, "components",
                     comp != NULL ? comp : json_object(), "security", "bearer");
-    if (doc == NULL)
-        return api_reply_error(r, ERR_NOMEM, NULL, "cannot build the OpenAPI document");
-    return api_reply_json(r, 200, doc);
+    return doc;
 }

@@ -166,6 +166,18 @@ class Flags(unittest.TestCase):
         self.assertIn("127.0.0.1:", p.stderr)
 
 
+    def test_second_server_on_the_same_port_is_refused(self):
+        first = Server(test=self)
+        first.start()
+        d = mkdtemp()
+        p = run_bin("serve", "--listen", "127.0.0.1:%d" % first.port, "--db",
+                    "sqlite:%s/x.db" % d, "--role", "api",
+                    env={"FLUXHOOK_ROOT_KEY": "fhk_0123456789abcdef0123"})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot listen", p.stderr)
+        self.assertEqual(first.api("GET", "/healthz", key=False)[0], 200)
+
+
 class Lifecycle(unittest.TestCase):
     def test_sigterm_and_sigint_exit_0(self):
         srv = Server(test=self)
