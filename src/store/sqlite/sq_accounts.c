@@ -1,0 +1,340 @@
+/*
+ * SQLite backend: accounts and API keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite/sq_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+static const char SQL_ACCOUNT_INSERT[] =
+    "INSERT INTO accounts (id, name, created_at) VALUES (:id, :name, :at)";
+static const char SQL_ACCOUNT_GET[] = "SELECT id, name, created_at FROM accounts WHERE id = :id";
+static const char SQL_ACCOUNT_LIST[] =
+    "SELECT id, name, created_at FROM accounts WHERE id > :after ORDER BY id LIMIT :limit";
+static const char SQL_ACCOUNT_ANY[] = "SELECT 1 FROM accounts LIMIT 1";
+static const char SQL_KEY_INSERT[] =
+    "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at) "
+    "VALUES (:id, :acct, :name, :admin, :hash, :at)";
+#define KEY_COLS "id, account_id, name, admin, hash, created_at"
+static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = :hash";
+static const char SQL_KEY_DELETE[] = "DELETE FROM api_keys WHERE id = :id AND account_id = :acct";
+static const char SQL_KEY_LIST[] =
+    "SELECT " KEY_COLS " FROM api_keys WHERE account_id = :acct ORDER BY id";
+
+/* The arguments of one call, handed to its job. */
+struct acct_args {
+    const struct account *in;
+    const struct api_key *key;
+    const char *id;
+    const char *account_id;
+    const char *after;
+    int limit;
+    struct account *out;
+    struct account *list;
+    struct api_key *key_out;
+    struct api_key *keys;
+    size_t n;
+    int found;
+};
+
+static int
+account_read(sqlite3_stmt *stmt, struct account *a)
+{
+    memset(a, 0, sizeof(*a));
+    sq_col_copy(stmt, 0, a->id, sizeof(a->id));
+    a->created_at = sqlite3_column_int64(stmt, 2);
+    return sq_col_strdup(stmt, 1, &a->name);
+}
+
+static int
+key_read(sqlite3_stmt *stmt, struct api_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    sq_col_copy(stmt, 0, k->id, sizeof(k->id));
+    sq_col_copy(stmt, 1, k->account_id, sizeof(k->account_id));
+    k->admin = sqlite3_column_int(stmt, 3);
+    sq_col_copy(stmt, 4, k->hash, sizeof(k->hash));
+    k->created_at = sqlite3_column_int64(stmt, 5);
+    return sq_col_strdup(stmt, 2, &k->name);
+}
+
+static int
+job_account_insert(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_INSERT);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->in->id);
+    sq_bind_text(stmt, ":name", a->in->name != NULL ? a->in->name : "");
+    sq_bind_int(stmt, ":at", a->in->created_at != 0 ? a->in->created_at : clock_now_ms());
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "inserting an account");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_account_insert(struct store *st, const struct account *a)
+{
+    struct acct_args args = { .in = a };
+
+    if (a == NULL || a->id[0] == '\0')
+        return ERR_INVAL;
+    return sq_write(st->impl, job_account_insert, &args);
+}
+
+static int
+job_account_get(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_GET);
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        err = account_read(stmt, a->out);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "reading an account");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_account_get(struct store *st, const char *id, struct account *out)
+{
+    struct acct_args args = { .id = id, .out = out };
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_account_get, &args);
+    if (err != 0)
+        account_cleanup(out);
+    return err;
+}
+
+static int
+job_account_list(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_LIST);
+    size_t cap = 0;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":after", a->after);
+    sq_bind_int(stmt, ":limit", a->limit);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(&a->list, &cap, a->n + 1, sizeof(*a->list));
+        if (err != 0)
+            goto out;
+        err = account_read(stmt, &a->list[a->n++]);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing accounts");
+out:
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_account_list(struct store *st, const char *after, int limit, struct account **out, size_t *n)
+{
+    struct acct_args args = { .after = after, .limit = limit };
+    int err;
+
+    err = sq_read(st->impl, job_account_list, &args);
+    if (err != 0) {
+        account_list_free(args.list, args.n);
+        return err;
+    }
+    *out = args.list;
+    *n = args.n;
+    return 0;
+}
+
+static int
+job_is_empty(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_ANY);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        a->found = 1;
+    else if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "counting accounts");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_is_empty(struct store *st)
+{
+    struct acct_args args = { 0 };
+
+    /* On a failure say "not empty": never create a second admin key by mistake. */
+    if (sq_read(st->impl, job_is_empty, &args) != 0)
+        return 0;
+    return !args.found;
+}
+
+static int
+job_key_insert(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_INSERT);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->key->id);
+    sq_bind_text(stmt, ":acct", a->key->account_id);
+    sq_bind_text(stmt, ":name", a->key->name != NULL ? a->key->name : "");
+    sq_bind_int(stmt, ":admin", a->key->admin ? 1 : 0);
+    sq_bind_text(stmt, ":hash", a->key->hash);
+    sq_bind_int(stmt, ":at", a->key->created_at != 0 ? a->key->created_at : clock_now_ms());
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "inserting an API key");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_key_insert(struct store *st, const struct api_key *key)
+{
+    struct acct_args args = { .key = key };
+
+    if (key == NULL || key->id[0] == '\0' || key->hash[0] == '\0')
+        return ERR_INVAL;
+    return sq_write(st->impl, job_key_insert, &args);
+}
+
+static int
+job_key_find(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_FIND);
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":hash", a->id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        err = key_read(stmt, a->key_out);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "finding an API key");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_key_find(struct store *st, const char *hash_hex, struct api_key *out)
+{
+    struct acct_args args = { .id = hash_hex, .key_out = out };
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (hash_hex == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_key_find, &args);
+    if (err != 0)
+        api_key_cleanup(out);
+    return err;
+}
+
+static int
+job_key_delete(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_DELETE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "deleting an API key");
+    else if (sqlite3_changes(c->db) == 0)
+        err = ERR_NOTFOUND;
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_key_delete(struct store *st, const char *account_id, const char *id)
+{
+    struct acct_args args = { .account_id = account_id, .id = id };
+
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return sq_write(st->impl, job_key_delete, &args);
+}
+
+static int
+job_key_list(struct sq_conn *c, void *arg)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_LIST);
+    size_t cap = 0;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", a->account_id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(&a->keys, &cap, a->n + 1, sizeof(*a->keys));
+        if (err != 0)
+            goto out;
+        err = key_read(stmt, &a->keys[a->n++]);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing API keys");
+out:
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_key_list(struct store *st, const char *account_id, struct api_key **out, size_t *n)
+{
+    struct acct_args args = { .account_id = account_id };
+    int err;
+
+    if (account_id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_key_list, &args);
+    if (err != 0) {
+        api_key_list_free(args.keys, args.n);
+        return err;
+    }
+    *out = args.keys;
+    *n = args.n;
+    return 0;
+}

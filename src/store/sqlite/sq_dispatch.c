@@ -1,0 +1,655 @@
+/*
+ * SQLite backend: the dispatcher's side. Claims take due work with leases,
+ * results record attempts and move deliveries on, releases give claims back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite/sq_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define CLAIM_SCAN_MIN 256          /* due rows the first pass looks at, at least */
+#define CLAIM_MAX_ENDPOINTS 10000   /* endpoints the second pass visits, at most */
+
+/* The indexes are named so that a claim never walks rows that are not due. */
+static const char SQL_DUE_SCAN[] =
+    "SELECT id, endpoint_id, due_at FROM deliveries INDEXED BY deliveries_due "
+    "WHERE due_at IS NOT NULL AND due_at <= :now ORDER BY due_at LIMIT :limit";
+static const char SQL_DUE_NEXT_EP[] =
+    "SELECT endpoint_id FROM deliveries INDEXED BY deliveries_endpoint_due "
+    "WHERE due_at IS NOT NULL AND endpoint_id > :after ORDER BY endpoint_id LIMIT 1";
+static const char SQL_DUE_OF_EP[] =
+    "SELECT id, endpoint_id, due_at FROM deliveries INDEXED BY deliveries_endpoint_due "
+    "WHERE endpoint_id = :ep AND due_at IS NOT NULL AND due_at <= :now "
+    "ORDER BY due_at LIMIT :limit";
+static const char SQL_CLAIM_EP[] =
+    "SELECT status, deleted_at, url, secret, prev_secret, prev_secret_until "
+    "FROM endpoints WHERE id = :ep";
+static const char SQL_CLAIM_SET[] =
+    "UPDATE deliveries SET status = 'delivering', lease_until = :lease, updated_at = :now "
+    "WHERE id = :id";
+static const char SQL_CLAIM_SET_OTHER[] =
+    "UPDATE deliveries SET status = :status, lease_until = 0, last_error = "
+    "coalesce(:why, last_error), updated_at = :now WHERE id = :id";
+static const char SQL_CLAIM_READ[] =
+    "SELECT d.id, d.event_id, d.endpoint_id, d.account_id, d.event_type, d.status, "
+    "d.attempts_made, d.round_start, d.next_attempt_at, d.lease_until, d.created_at, "
+    "d.updated_at, d.last_status_code, d.last_error, e.body "
+    "FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = :id";
+static const char SQL_RES_READ[] =
+    "SELECT d.status, d.attempts_made, d.account_id, d.endpoint_id, e.status, e.deleted_at "
+    "FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id";
+static const char SQL_RES_DISABLE[] =
+    "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
+    "updated_at = :now WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
+static const char SQL_RES_UPDATE[] =
+    "UPDATE deliveries SET status = :status, attempts_made = :n, next_attempt_at = :next, "
+    "lease_until = 0, last_status_code = :code, last_error = :err, updated_at = :now "
+    "WHERE id = :id";
+static const char SQL_RES_ATTEMPT[] =
+    "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, error, "
+    "duration_ms, response_body, outcome) "
+    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :ms, :body, :outcome)";
+static const char SQL_RELEASE[] =
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
+    "updated_at = :now WHERE id = :id AND status = 'delivering'";
+static const char SQL_NEXT_DUE[] =
+    "SELECT due_at FROM deliveries INDEXED BY deliveries_due "
+    "WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1";
+
+/* A due delivery the claim may take. */
+struct cand {
+    char id[ID_MAX];
+    char ep[ID_MAX];
+    int64_t due;
+};
+
+/* An endpoint met during one claim: how many were taken from it, and how to send. */
+struct ep_info {
+    char id[ID_MAX];
+    int taken;
+    int loaded;
+    int state;          /* 0 enabled, 1 disabled, 2 deleted */
+    char *url;
+    char *secret;
+    char *prev_secret;  /* only while its grace period runs */
+};
+
+struct claim_args {
+    int64_t now, lease_ms;
+    int max, per_endpoint;
+    const char *const *exclude;
+    size_t nexclude;
+    struct claim *out;
+    size_t n, cap;
+    struct ep_info *eps;
+    size_t neps, capeps;
+    struct cand *cands;
+    size_t ncands;
+};
+
+static int
+excluded(const struct claim_args *a, const char *ep)
+{
+    size_t i;
+
+    for (i = 0; i < a->nexclude; i++) {
+        if (a->exclude[i] != NULL && strcmp(a->exclude[i], ep) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static struct ep_info *
+ep_find(struct claim_args *a, const char *ep, int add)
+{
+    size_t i;
+
+    for (i = 0; i < a->neps; i++) {
+        if (strcmp(a->eps[i].id, ep) == 0)
+            return &a->eps[i];
+    }
+    if (!add || sq_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
+        return NULL;
+    memset(&a->eps[a->neps], 0, sizeof(a->eps[0]));
+    snprintf(a->eps[a->neps].id, ID_MAX, "%s", ep);
+    return &a->eps[a->neps++];
+}
+
+static void
+eps_free(struct claim_args *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->neps; i++) {
+        free(a->eps[i].url);
+        free(a->eps[i].secret);
+        free(a->eps[i].prev_secret);
+    }
+    free(a->eps);
+    a->eps = NULL;
+    a->neps = a->capeps = 0;
+}
+
+/* Room left for endpoint ep in this claim. */
+static int
+quota(const struct claim_args *a, const struct ep_info *info)
+{
+    int left = a->max - (int)a->ncands;
+    int room;
+
+    if (a->per_endpoint <= 0)
+        return left;
+    room = a->per_endpoint - (info != NULL ? info->taken : 0);
+    return room < left ? room : left;
+}
+
+/* Inserts c into the candidates, kept sorted by due time and at most max - n long. */
+static int
+cand_offer(struct claim_args *a, const struct cand *c, size_t limit)
+{
+    size_t pos;
+
+    if (limit == 0)
+        return 0;
+    if (a->ncands == limit && a->cands[a->ncands - 1].due <= c->due)
+        return 0;
+    pos = a->ncands;
+    while (pos > 0 && a->cands[pos - 1].due > c->due)
+        pos--;
+    if (a->ncands == limit)
+        a->ncands--;
+    memmove(&a->cands[pos + 1], &a->cands[pos], (a->ncands - pos) * sizeof(*a->cands));
+    a->cands[pos] = *c;
+    a->ncands++;
+    return 1;
+}
+
+static int
+ep_load(struct sq_conn *c, struct claim_args *a, struct ep_info *info)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_CLAIM_EP);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", info->id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(stmt, 0);
+
+        info->state = sqlite3_column_int64(stmt, 1) != 0    ? 2
+                      : strcmp(status, "disabled") == 0 ? 1
+                                                        : 0;
+        err = sq_col_strdup(stmt, 2, &info->url);
+        if (err == 0)
+            err = sq_col_strdup(stmt, 3, &info->secret);
+        if (err == 0 && sqlite3_column_int64(stmt, 5) > a->now)
+            err = sq_col_strdup(stmt, 4, &info->prev_secret);
+    } else if (rc == SQLITE_DONE) {
+        info->state = 2;
+    } else {
+        err = sq_err(c, rc, "reading a claimed endpoint");
+    }
+    sq_done(stmt);
+    info->loaded = 1;
+    return err;
+}
+
+static int
+dup_or_null(const char *s, char **out)
+{
+    *out = NULL;
+    if (s == NULL)
+        return 0;
+    *out = strdup(s);
+    return *out == NULL ? ERR_NOMEM : 0;
+}
+
+/* Moves one candidate to delivering and appends its claim. */
+static int
+claim_one(struct sq_conn *c, struct claim_args *a, const struct cand *cd, struct ep_info *info)
+{
+    sqlite3_stmt *stmt;
+    struct claim *cl;
+    int rc, err = 0;
+
+    stmt = sq_stmt(c, SQL_CLAIM_SET);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_int(stmt, ":lease", a->now + a->lease_ms);
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":id", cd->id);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "claiming a delivery");
+
+    err = sq_grow(&a->out, &a->cap, a->n + 1, sizeof(*a->out));
+    if (err != 0)
+        return err;
+    stmt = sq_stmt(c, SQL_CLAIM_READ);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", cd->id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? ERR_STORE : sq_err(c, rc, "reading a claimed delivery");
+        goto out;
+    }
+    cl = &a->out[a->n];
+    memset(cl, 0, sizeof(*cl));
+    a->n++; /* counted now so that claim_list_free() frees what is filled so far */
+    err = sq_delivery_read(stmt, &cl->dlv);
+    if (err == 0)
+        err = sq_col_bytes(stmt, 14, &cl->body, &cl->body_len);
+    if (err == 0)
+        err = dup_or_null(info->url, &cl->url);
+    if (err == 0)
+        err = dup_or_null(info->secret, &cl->secret);
+    if (err == 0)
+        err = dup_or_null(info->prev_secret, &cl->prev_secret);
+out:
+    sq_done(stmt);
+    return err;
+}
+
+/* A due delivery whose endpoint was disabled or deleted since it was queued. */
+static int
+claim_divert(struct sq_conn *c, struct claim_args *a, const struct cand *cd, int state)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_CLAIM_SET_OTHER);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":status", state == 1 ? "held" : "failed");
+    sq_bind_text(stmt, ":why", state == 1 ? NULL : "endpoint deleted");
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":id", cd->id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "diverting a delivery");
+    sq_done(stmt);
+    return err;
+}
+
+static int
+cands_take(struct sq_conn *c, struct claim_args *a)
+{
+    size_t i;
+    int err = 0;
+
+    for (i = 0; i < a->ncands && err == 0; i++) {
+        struct ep_info *info = ep_find(a, a->cands[i].ep, 1);
+
+        if (info == NULL)
+            return ERR_NOMEM;
+        if (!info->loaded) {
+            err = ep_load(c, a, info);
+            if (err != 0)
+                break;
+        }
+        if (info->state != 0)
+            err = claim_divert(c, a, &a->cands[i], info->state);
+        else
+            err = claim_one(c, a, &a->cands[i], info);
+    }
+    a->ncands = 0;
+    return err;
+}
+
+/*
+ * First pass: the oldest due rows in time order, skipping excluded endpoints
+ * and those at their share. *more is set when rows were left unread.
+ */
+static int
+claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_DUE_SCAN);
+    int scan = a->max * 4 > CLAIM_SCAN_MIN ? a->max * 4 : CLAIM_SCAN_MIN;
+    int rows = 0, rc = SQLITE_DONE, err = 0;
+
+    *more = 0;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_int(stmt, ":limit", scan);
+    while ((int)a->ncands < a->max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct cand cd;
+        struct ep_info *info;
+
+        rows++;
+        sq_col_copy(stmt, 0, cd.id, sizeof(cd.id));
+        sq_col_copy(stmt, 1, cd.ep, sizeof(cd.ep));
+        cd.due = sqlite3_column_int64(stmt, 2);
+        if (excluded(a, cd.ep))
+            continue;
+        info = ep_find(a, cd.ep, 1);
+        if (info == NULL) {
+            err = ERR_NOMEM;
+            goto out;
+        }
+        if (quota(a, info) <= 0)
+            continue;
+        info->taken++;
+        a->cands[a->ncands++] = cd;
+    }
+    if ((int)a->ncands < a->max && rc != SQLITE_DONE)
+        err = sq_err(c, rc, "scanning due deliveries");
+    if (rows == scan)
+        *more = 1;
+out:
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * Second pass, when the first one met only endpoints it had to skip: visit
+ * each endpoint with due work through its own index and keep the oldest
+ * rows that fit, so a long queue of one endpoint never starves the others.
+ */
+static int
+claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
+{
+    sqlite3_stmt *next = sq_stmt(c, SQL_DUE_NEXT_EP);
+    sqlite3_stmt *rows = sq_stmt(c, SQL_DUE_OF_EP);
+    char ep[ID_MAX] = "";
+    size_t limit = (size_t)(a->max - (int)a->n);
+    int visited = 0, rc, err = 0;
+
+    if (next == NULL || rows == NULL)
+        return ERR_STORE;
+    while (visited++ < CLAIM_MAX_ENDPOINTS) {
+        struct ep_info *info;
+        int q;
+
+        sq_bind_text(next, ":after", ep);
+        rc = sqlite3_step(next);
+        if (rc != SQLITE_ROW) {
+            if (rc != SQLITE_DONE)
+                err = sq_err(c, rc, "finding endpoints with due work");
+            sq_done(next);
+            break;
+        }
+        sq_col_copy(next, 0, ep, sizeof(ep));
+        sq_done(next);
+        if (excluded(a, ep))
+            continue;
+        info = ep_find(a, ep, 0);
+        q = a->per_endpoint > 0 ? a->per_endpoint - (info != NULL ? info->taken : 0)
+                                : (int)limit;
+        if (q > (int)limit)
+            q = (int)limit;
+        if (q <= 0)
+            continue;
+        sq_bind_text(rows, ":ep", ep);
+        sq_bind_int(rows, ":now", a->now);
+        sq_bind_int(rows, ":limit", q);
+        while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+            struct cand cd;
+
+            sq_col_copy(rows, 0, cd.id, sizeof(cd.id));
+            sq_col_copy(rows, 1, cd.ep, sizeof(cd.ep));
+            cd.due = sqlite3_column_int64(rows, 2);
+            cand_offer(a, &cd, limit);
+        }
+        sq_done(rows);
+        if (rc != SQLITE_DONE) {
+            err = sq_err(c, rc, "reading due deliveries");
+            break;
+        }
+    }
+    if (err == 0)
+        err = cands_take(c, a);
+    return err;
+}
+
+static int
+job_claim(struct sq_conn *c, void *arg)
+{
+    struct claim_args *a = arg;
+    int more = 0, err;
+
+    err = claim_scan(c, a, &more);
+    if (err == 0)
+        err = cands_take(c, a);
+    if (err == 0 && (int)a->n < a->max && more)
+        err = claim_by_endpoint(c, a);
+    eps_free(a);
+    return err;
+}
+
+int
+sq_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
+         const char *const *exclude, size_t nexclude, struct claim **out, size_t *n)
+{
+    struct claim_args args = { .now = now, .lease_ms = lease_ms, .max = max,
+                               .per_endpoint = per_endpoint, .exclude = exclude,
+                               .nexclude = nexclude };
+    int err;
+
+    args.cands = calloc((size_t)max, sizeof(*args.cands));
+    if (args.cands == NULL)
+        return ERR_NOMEM;
+    err = sq_write(st->impl, job_claim, &args);
+    free(args.cands);
+    eps_free(&args);
+    if (err != 0) {
+        claim_list_free(args.out, args.n);
+        return err;
+    }
+    *out = args.out;
+    *n = args.n;
+    return 0;
+}
+
+/* --- results --- */
+
+struct results_args {
+    const struct attempt_result *rs;
+    size_t n;
+    int64_t now;
+};
+
+static int
+endpoint_disable_auto(struct sq_conn *c, const char *ep, const char *reason, int64_t now)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_DISABLE);
+    int rc, changed = 0, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":reason", reason != NULL ? reason : "retries exhausted");
+    sq_bind_int(stmt, ":now", now);
+    sq_bind_text(stmt, ":ep", ep);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "disabling an endpoint");
+    else
+        changed = sqlite3_changes(c->db);
+    sq_done(stmt);
+    if (err == 0 && changed > 0) {
+        log_info("store: endpoint disabled endpoint=%s", ep);
+        err = sq_hold_pending(c, ep, now);
+    }
+    return err;
+}
+
+static int
+result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_READ);
+    char acct[ID_MAX], ep[ID_MAX];
+    enum delivery_status status = r->status;
+    const char *last_error = r->attempt.error;
+    int cur, n, ep_disabled, ep_deleted, rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            log_warnx("store: result for an unknown delivery=%s", r->attempt.delivery_id);
+        err = rc == SQLITE_DONE ? 0 : sq_err(c, rc, "reading a delivery");
+        sq_done(stmt);
+        return err;
+    }
+    cur = sq_status_parse((const char *)sqlite3_column_text(stmt, 0));
+    n = sqlite3_column_int(stmt, 1) + 1;
+    sq_col_copy(stmt, 2, acct, sizeof(acct));
+    sq_col_copy(stmt, 3, ep, sizeof(ep));
+    ep_disabled = strcmp((const char *)sqlite3_column_text(stmt, 4), "disabled") == 0;
+    ep_deleted = sqlite3_column_int64(stmt, 5) != 0;
+    sq_done(stmt);
+    if (r->attempt.n > n)
+        n = r->attempt.n;
+
+    if (r->disable_endpoint && !ep_deleted && !ep_disabled) {
+        err = endpoint_disable_auto(c, ep, r->disable_reason, now);
+        if (err != 0)
+            return err;
+        ep_disabled = 1;
+    }
+    if (status == DELIVERY_DELIVERING)
+        status = DELIVERY_PENDING;
+    if (cur == DELIVERY_DELIVERED) {
+        /* A late duplicate (its lease ran out meanwhile) never undoes a success. */
+        status = DELIVERY_DELIVERED;
+    } else if (status == DELIVERY_PENDING && ep_deleted) {
+        status = DELIVERY_FAILED;
+        last_error = "endpoint deleted";
+    } else if (status == DELIVERY_PENDING && ep_disabled) {
+        status = DELIVERY_HELD;
+    }
+
+    stmt = sq_stmt(c, SQL_RES_UPDATE);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":status", sq_status(status));
+    sq_bind_int(stmt, ":n", n);
+    sq_bind_int(stmt, ":next", status == DELIVERY_PENDING ? r->next_attempt_at : 0);
+    sq_bind_int(stmt, ":code", r->attempt.status_code);
+    sq_bind_text(stmt, ":err", status == DELIVERY_DELIVERED && cur != DELIVERY_DELIVERED
+                                   ? NULL
+                                   : last_error);
+    sq_bind_int(stmt, ":now", now);
+    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "updating a delivery");
+
+    stmt = sq_stmt(c, SQL_RES_ATTEMPT);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
+    sq_bind_int(stmt, ":n", n);
+    sq_bind_text(stmt, ":acct", acct);
+    sq_bind_text(stmt, ":ep", ep);
+    sq_bind_int(stmt, ":at", r->attempt.at != 0 ? r->attempt.at : now);
+    sq_bind_int(stmt, ":code", r->attempt.status_code);
+    sq_bind_text(stmt, ":err", r->attempt.error);
+    sq_bind_int(stmt, ":ms", r->attempt.duration_ms);
+    sq_bind_blob(stmt, ":body", r->attempt.response_body,
+                 r->attempt.response_body != NULL ? r->attempt.response_len : 0);
+    sq_bind_text(stmt, ":outcome", sq_status(status));
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "recording an attempt");
+    return 0;
+}
+
+static int
+job_results(struct sq_conn *c, void *arg)
+{
+    struct results_args *a = arg;
+    size_t i;
+    int err = 0;
+
+    for (i = 0; i < a->n && err == 0; i++)
+        err = result_apply(c, &a->rs[i], a->now);
+    return err;
+}
+
+int
+sq_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now)
+{
+    struct results_args args = { .rs = rs, .n = n, .now = now };
+
+    return sq_write(st->impl, job_results, &args);
+}
+
+struct release_args {
+    const char *const *ids;
+    size_t n;
+    int64_t now;
+};
+
+static int
+job_release(struct sq_conn *c, void *arg)
+{
+    struct release_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_RELEASE);
+    size_t i;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    for (i = 0; i < a->n && err == 0; i++) {
+        sq_bind_int(stmt, ":now", a->now);
+        sq_bind_text(stmt, ":id", a->ids[i]);
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE)
+            err = sq_err(c, rc, "releasing a delivery");
+        sq_done(stmt);
+    }
+    return err;
+}
+
+int
+sq_release(struct store *st, const char *const *delivery_ids, size_t n)
+{
+    struct release_args args = { .ids = delivery_ids, .n = n, .now = clock_now_ms() };
+
+    return sq_write(st->impl, job_release, &args);
+}
+
+struct due_args {
+    int64_t when;
+};
+
+static int
+job_next_due(struct sq_conn *c, void *arg)
+{
+    struct due_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_NEXT_DUE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        a->when = sqlite3_column_int64(stmt, 0);
+    else if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "reading the next due time");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_next_due(struct store *st, int64_t *when)
+{
+    struct due_args args = { 0 };
+    int err;
+
+    err = sq_read(st->impl, job_next_due, &args);
+    if (err == 0)
+        *when = args.when;
+    return err;
+}

@@ -1,0 +1,463 @@
+/*
+ * SQLite backend: endpoints, their subscriptions (fan-out) and the switches
+ * that hold, resume or end their deliveries.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite/sq_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+#define EP_COLS                                                                          \
+    "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, " \
+    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at"
+#define EP_HELD                                                                            \
+    "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
+
+static const char SQL_EP_INSERT[] =
+    "INSERT INTO endpoints (id, account_id, url, description, event_types, status, "
+    "disabled_reason, disabled_at, secret, prev_secret, prev_secret_until, created_at, "
+    "updated_at) VALUES (:id, :acct, :url, :desc, :types, :status, :reason, :disabled_at, "
+    ":secret, :prev, :prev_until, :created, :updated)";
+static const char SQL_EP_TYPE_INSERT[] =
+    "INSERT INTO endpoint_types (account_id, event_type, endpoint_id) VALUES (:acct, :type, :id)";
+static const char SQL_EP_TYPE_DELETE[] =
+    "DELETE FROM endpoint_types WHERE account_id = :acct AND endpoint_id = :id";
+static const char SQL_EP_GET[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
+                                 "WHERE e.id = :id AND e.account_id = :acct AND e.deleted_at = 0";
+static const char SQL_EP_LIST[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
+                                  "WHERE e.account_id = :acct AND e.deleted_at = 0 "
+                                  "AND e.id > :after ORDER BY e.id LIMIT :limit";
+static const char SQL_EP_SUBSCRIBED[] =
+    "SELECT " EP_COLS ", 0 FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
+    "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
+    "ORDER BY e.id";
+static const char SQL_EP_UPDATE[] =
+    "UPDATE endpoints SET url = :url, description = :desc, event_types = :types, "
+    "secret = :secret, prev_secret = :prev, prev_secret_until = :prev_until, "
+    "updated_at = :updated WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+static const char SQL_EP_DELETE[] =
+    "UPDATE endpoints SET deleted_at = :now, updated_at = :now "
+    "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+static const char SQL_EP_END_PENDING[] =
+    "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
+    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending'";
+static const char SQL_EP_END_HELD[] =
+    "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
+    "WHERE endpoint_id = :id AND status = 'held'";
+static const char SQL_EP_DISABLE[] =
+    "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
+    "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+static const char SQL_EP_HOLD_PENDING[] =
+    "UPDATE deliveries SET status = 'held', updated_at = :now "
+    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending'";
+static const char SQL_EP_ENABLE[] =
+    "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "
+    "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+static const char SQL_EP_RESUME_HELD[] =
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
+    "round_start = attempts_made, updated_at = :now WHERE endpoint_id = :id AND status = 'held'";
+
+struct ep_args {
+    const struct endpoint *in;
+    const char *account_id;
+    const char *id;
+    const char *after;
+    const char *type;
+    const char *reason;
+    int limit;
+    int skip_held;
+    int64_t now;
+    int64_t count;
+    struct endpoint *out;
+    struct endpoint *list;
+    size_t n;
+};
+
+static int
+endpoint_read(sqlite3_stmt *stmt, struct endpoint *ep)
+{
+    const unsigned char *status;
+    int err = 0;
+
+    memset(ep, 0, sizeof(*ep));
+    sq_col_copy(stmt, 0, ep->id, sizeof(ep->id));
+    sq_col_copy(stmt, 1, ep->account_id, sizeof(ep->account_id));
+    status = sqlite3_column_text(stmt, 5);
+    ep->status = status != NULL && strcmp((const char *)status, "disabled") == 0
+                     ? ENDPOINT_DISABLED
+                     : ENDPOINT_ENABLED;
+    ep->disabled_at = sqlite3_column_int64(stmt, 7);
+    ep->prev_secret_until = sqlite3_column_int64(stmt, 10);
+    ep->created_at = sqlite3_column_int64(stmt, 11);
+    ep->updated_at = sqlite3_column_int64(stmt, 12);
+    ep->held = sqlite3_column_int64(stmt, 13);
+    if ((err = sq_col_strdup(stmt, 2, &ep->url)) != 0 ||
+        (err = sq_col_strdup(stmt, 3, &ep->description)) != 0 ||
+        (err = sq_col_strdup(stmt, 4, &ep->event_types)) != 0 ||
+        (err = sq_col_strdup(stmt, 6, &ep->disabled_reason)) != 0 ||
+        (err = sq_col_strdup(stmt, 8, &ep->secret)) != 0 ||
+        (err = sq_col_strdup(stmt, 9, &ep->prev_secret)) != 0)
+        return err;
+    return 0;
+}
+
+/* Runs a cached UPDATE/INSERT/DELETE bound by bind(); *changes gets the row count. */
+static int
+run(struct sq_conn *c, const char *sql, const struct ep_args *a, int64_t *changes,
+    const char *what)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, sql);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":reason", a->reason);
+    sq_bind_text(stmt, ":why", a->reason);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, what);
+    else if (changes != NULL)
+        *changes = sqlite3_changes64(c->db);
+    sq_done(stmt);
+    return err;
+}
+
+/* Writes the endpoint_types rows of ep (after deleting the old ones). */
+static int
+types_write(struct sq_conn *c, const struct endpoint *ep)
+{
+    sqlite3_stmt *stmt;
+    char **types = NULL;
+    size_t ntypes = 0, i;
+    struct ep_args del = { .id = ep->id, .account_id = ep->account_id };
+    int rc, err;
+
+    err = store_types_split(ep->event_types, &types, &ntypes);
+    if (err != 0)
+        goto out;
+    err = run(c, SQL_EP_TYPE_DELETE, &del, NULL, "replacing endpoint types");
+    if (err != 0)
+        goto out;
+    stmt = sq_stmt(c, SQL_EP_TYPE_INSERT);
+    if (stmt == NULL) {
+        err = ERR_STORE;
+        goto out;
+    }
+    for (i = 0; i < (ntypes == 0 ? 1 : ntypes); i++) {
+        sq_bind_text(stmt, ":acct", ep->account_id);
+        sq_bind_text(stmt, ":type", ntypes == 0 ? "" : types[i]);
+        sq_bind_text(stmt, ":id", ep->id);
+        rc = sqlite3_step(stmt);
+        sq_done(stmt);
+        if (rc != SQLITE_DONE) {
+            err = sq_err(c, rc, "inserting endpoint types");
+            goto out;
+        }
+    }
+out:
+    store_types_free(types, ntypes);
+    return err;
+}
+
+static void
+endpoint_bind(sqlite3_stmt *stmt, const struct endpoint *ep, int64_t now)
+{
+    sq_bind_text(stmt, ":id", ep->id);
+    sq_bind_text(stmt, ":acct", ep->account_id);
+    sq_bind_text(stmt, ":url", ep->url);
+    sq_bind_text(stmt, ":desc", ep->description != NULL ? ep->description : "");
+    sq_bind_text(stmt, ":types", ep->event_types != NULL ? ep->event_types : "");
+    sq_bind_text(stmt, ":status", endpoint_status_name(ep->status));
+    sq_bind_text(stmt, ":reason", ep->status == ENDPOINT_DISABLED
+                                      ? (ep->disabled_reason != NULL ? ep->disabled_reason : "")
+                                      : NULL);
+    sq_bind_int(stmt, ":disabled_at",
+                ep->status == ENDPOINT_DISABLED ? (ep->disabled_at != 0 ? ep->disabled_at : now)
+                                                : 0);
+    sq_bind_text(stmt, ":secret", ep->secret);
+    sq_bind_text(stmt, ":prev", ep->prev_secret);
+    sq_bind_int(stmt, ":prev_until", ep->prev_secret != NULL ? ep->prev_secret_until : 0);
+    sq_bind_int(stmt, ":created", ep->created_at != 0 ? ep->created_at : now);
+    sq_bind_int(stmt, ":updated", ep->updated_at != 0 ? ep->updated_at : now);
+}
+
+static int
+job_endpoint_insert(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_INSERT);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    endpoint_bind(stmt, a->in, a->now);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "inserting an endpoint");
+    sq_done(stmt);
+    if (err == 0)
+        err = types_write(c, a->in);
+    return err;
+}
+
+int
+sq_endpoint_insert(struct store *st, const struct endpoint *ep)
+{
+    struct ep_args args = { .in = ep, .now = clock_now_ms() };
+
+    if (ep == NULL || ep->id[0] == '\0' || ep->url == NULL || ep->secret == NULL)
+        return ERR_INVAL;
+    return sq_write(st->impl, job_endpoint_insert, &args);
+}
+
+static int
+job_endpoint_get(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_GET);
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        err = endpoint_read(stmt, a->out);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "reading an endpoint");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out)
+{
+    struct ep_args args = { .account_id = account_id, .id = id, .out = out };
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_endpoint_get, &args);
+    if (err != 0)
+        endpoint_cleanup(out);
+    return err;
+}
+
+static int
+job_endpoint_rows(struct sq_conn *c, void *arg, const char *sql, const char *what)
+{
+    struct ep_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, sql);
+    size_t cap = 0;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", a->account_id);
+    sq_bind_text(stmt, ":after", a->after);
+    sq_bind_int(stmt, ":limit", a->limit);
+    sq_bind_text(stmt, ":type", a->type);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(&a->list, &cap, a->n + 1, sizeof(*a->list));
+        if (err != 0)
+            goto out;
+        err = endpoint_read(stmt, &a->list[a->n++]);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, what);
+out:
+    sq_done(stmt);
+    return err;
+}
+
+static int
+job_endpoint_list(struct sq_conn *c, void *arg)
+{
+    return job_endpoint_rows(c, arg, SQL_EP_LIST, "listing endpoints");
+}
+
+static int
+job_endpoint_subscribed(struct sq_conn *c, void *arg)
+{
+    return job_endpoint_rows(c, arg, SQL_EP_SUBSCRIBED, "selecting subscribed endpoints");
+}
+
+int
+sq_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
+                 struct endpoint **out, size_t *n)
+{
+    struct ep_args args = { .account_id = account_id, .after = after, .limit = limit };
+    int err;
+
+    if (account_id == NULL)
+        return 0;
+    err = sq_read(st->impl, job_endpoint_list, &args);
+    if (err != 0) {
+        endpoint_list_free(args.list, args.n);
+        return err;
+    }
+    *out = args.list;
+    *n = args.n;
+    return 0;
+}
+
+int
+sq_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
+                       struct endpoint **out, size_t *n)
+{
+    struct ep_args args = { .account_id = account_id, .type = type };
+    int err;
+
+    if (account_id == NULL || type == NULL || type[0] == '\0')
+        return ERR_INVAL;
+    err = sq_read(st->impl, job_endpoint_subscribed, &args);
+    if (err != 0) {
+        endpoint_list_free(args.list, args.n);
+        return err;
+    }
+    *out = args.list;
+    *n = args.n;
+    return 0;
+}
+
+static int
+job_endpoint_update(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_UPDATE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    endpoint_bind(stmt, a->in, a->now);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "updating an endpoint");
+    else if (sqlite3_changes(c->db) == 0)
+        err = ERR_NOTFOUND;
+    sq_done(stmt);
+    if (err == 0)
+        err = types_write(c, a->in);
+    return err;
+}
+
+int
+sq_endpoint_update(struct store *st, const struct endpoint *ep)
+{
+    struct ep_args args = { .in = ep, .now = clock_now_ms() };
+
+    if (ep == NULL || ep->url == NULL || ep->secret == NULL)
+        return ERR_INVAL;
+    return sq_write(st->impl, job_endpoint_update, &args);
+}
+
+static int
+job_endpoint_delete(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    int64_t changed = 0;
+    int err;
+
+    err = run(c, SQL_EP_DELETE, a, &changed, "deleting an endpoint");
+    if (err == 0 && changed == 0)
+        err = ERR_NOTFOUND;
+    if (err == 0)
+        err = run(c, SQL_EP_TYPE_DELETE, a, NULL, "deleting endpoint types");
+    a->reason = "endpoint deleted";
+    if (err == 0)
+        err = run(c, SQL_EP_END_PENDING, a, NULL, "ending deliveries");
+    if (err == 0)
+        err = run(c, SQL_EP_END_HELD, a, NULL, "ending deliveries");
+    return err;
+}
+
+int
+sq_endpoint_delete(struct store *st, const char *account_id, const char *id)
+{
+    struct ep_args args = { .account_id = account_id, .id = id, .now = clock_now_ms() };
+
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return sq_write(st->impl, job_endpoint_delete, &args);
+}
+
+int
+sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now)
+{
+    struct ep_args a = { .id = endpoint_id, .now = now };
+
+    return run(c, SQL_EP_HOLD_PENDING, &a, NULL, "holding deliveries");
+}
+
+static int
+job_endpoint_disable(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    int64_t changed = 0;
+    int err;
+
+    err = run(c, SQL_EP_DISABLE, a, &changed, "disabling an endpoint");
+    if (err == 0 && changed == 0)
+        err = ERR_NOTFOUND;
+    if (err == 0)
+        err = sq_hold_pending(c, a->id, a->now);
+    return err;
+}
+
+int
+sq_endpoint_disable(struct store *st, const char *account_id, const char *id,
+                    const char *reason, int64_t now)
+{
+    struct ep_args args = { .account_id = account_id, .id = id, .reason = reason, .now = now };
+
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return sq_write(st->impl, job_endpoint_disable, &args);
+}
+
+static int
+job_endpoint_enable(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    int64_t changed = 0;
+    int err;
+
+    err = run(c, SQL_EP_ENABLE, a, &changed, "enabling an endpoint");
+    if (err == 0 && changed == 0)
+        err = ERR_NOTFOUND;
+    if (err != 0)
+        return err;
+    if (a->skip_held) {
+        a->reason = "skipped";
+        return run(c, SQL_EP_END_HELD, a, &a->count, "skipping held deliveries");
+    }
+    return run(c, SQL_EP_RESUME_HELD, a, &a->count, "resuming held deliveries");
+}
+
+int
+sq_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
+                   int64_t now, int64_t *resumed)
+{
+    struct ep_args args = { .account_id = account_id, .id = id, .skip_held = skip_held,
+                            .now = now };
+    int err;
+
+    *resumed = 0;
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_write(st->impl, job_endpoint_enable, &args);
+    if (err == 0)
+        *resumed = args.count;
+    return err;
+}

@@ -1,0 +1,608 @@
+/*
+ * SQLite backend: publishing (the event and its fan-out in one transaction),
+ * reading events, deliveries and attempts, and delivering again (retry,
+ * replay).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite/sq_int.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define EV_COLS "id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries"
+
+static const char SQL_EV_IDEMPOTENT[] =
+    "SELECT " EV_COLS " FROM events WHERE account_id = :acct AND idempotency_key = :key "
+    "AND created_at > :since ORDER BY created_at DESC LIMIT 1";
+static const char SQL_EV_INSERT[] =
+    "INSERT INTO events (id, account_id, type, timestamp, body, idempotency_key, created_at, "
+    "deliveries) VALUES (:id, :acct, :type, :ts, :body, :key, :at, :n)";
+static const char SQL_DLV_INSERT[] =
+    "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, event_type, status, "
+    "next_attempt_at, created_at, updated_at) "
+    "VALUES (:id, :acct, :event, :ep, :type, :status, :next, :created, :created)";
+static const char SQL_EV_GET[] =
+    "SELECT " EV_COLS " FROM events WHERE id = :id AND account_id = :acct";
+static const char SQL_EV_LIST[] = "SELECT " EV_COLS " FROM events WHERE account_id = :acct "
+                                  "AND id < :before ORDER BY id DESC LIMIT :limit";
+static const char SQL_EV_LIST_TYPE[] =
+    "SELECT " EV_COLS " FROM events WHERE account_id = :acct AND type = :type "
+    "AND id < :before ORDER BY id DESC LIMIT :limit";
+static const char SQL_DLV_GET[] =
+    "SELECT " SQ_DELIVERY_COLS " FROM deliveries WHERE id = :id AND account_id = :acct";
+static const char SQL_ATT_LIST[] =
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body "
+    "FROM attempts WHERE delivery_id = :id ORDER BY n";
+static const char SQL_DLV_RETRY_READ[] =
+    "SELECT d.status, e.status, e.deleted_at FROM deliveries d "
+    "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id AND d.account_id = :acct";
+static const char SQL_DLV_AGAIN[] =
+    "UPDATE deliveries SET status = :status, next_attempt_at = :now, lease_until = 0, "
+    "round_start = attempts_made, updated_at = :now WHERE id = :id";
+static const char SQL_EP_STATUS[] =
+    "SELECT status FROM endpoints WHERE id = :ep AND account_id = :acct AND deleted_at = 0";
+static const char SQL_REPLAY[] =
+    "UPDATE deliveries SET status = :status, next_attempt_at = :now, lease_until = 0, "
+    "round_start = attempts_made, updated_at = :now "
+    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status IN (:s1, :s2)";
+
+struct ev_args {
+    struct event *ev;
+    const struct endpoint *eps;
+    size_t neps;
+    const char *account_id;
+    const char *id;
+    const char *type;
+    const char *before;
+    int limit;
+    const struct delivery_filter *filter;
+    int64_t now, since, until;
+    int status;
+    int64_t count;
+    struct event *events;
+    struct delivery *dlv;
+    struct delivery *dlvs;
+    struct attempt *attempts;
+    size_t n;
+};
+
+static int
+event_read(sqlite3_stmt *stmt, struct event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    sq_col_copy(stmt, 0, ev->id, sizeof(ev->id));
+    sq_col_copy(stmt, 1, ev->account_id, sizeof(ev->account_id));
+    sq_col_copy(stmt, 2, ev->type, sizeof(ev->type));
+    sq_col_copy(stmt, 3, ev->timestamp, sizeof(ev->timestamp));
+    sq_col_copy(stmt, 5, ev->idempotency_key, sizeof(ev->idempotency_key));
+    ev->created_at = sqlite3_column_int64(stmt, 6);
+    ev->deliveries = sqlite3_column_int(stmt, 7);
+    return sq_col_bytes(stmt, 4, &ev->body, &ev->body_len);
+}
+
+int
+sq_delivery_read(sqlite3_stmt *stmt, struct delivery *d)
+{
+    int status;
+
+    memset(d, 0, sizeof(*d));
+    sq_col_copy(stmt, 0, d->id, sizeof(d->id));
+    sq_col_copy(stmt, 1, d->event_id, sizeof(d->event_id));
+    sq_col_copy(stmt, 2, d->endpoint_id, sizeof(d->endpoint_id));
+    sq_col_copy(stmt, 3, d->account_id, sizeof(d->account_id));
+    sq_col_copy(stmt, 4, d->event_type, sizeof(d->event_type));
+    status = sq_status_parse((const char *)sqlite3_column_text(stmt, 5));
+    d->status = status < 0 ? DELIVERY_FAILED : (enum delivery_status)status;
+    d->attempts_made = sqlite3_column_int(stmt, 6);
+    d->round_start = sqlite3_column_int(stmt, 7);
+    d->next_attempt_at = sqlite3_column_int64(stmt, 8);
+    d->lease_until = sqlite3_column_int64(stmt, 9);
+    d->created_at = sqlite3_column_int64(stmt, 10);
+    d->updated_at = sqlite3_column_int64(stmt, 11);
+    d->last_status_code = sqlite3_column_int(stmt, 12);
+    return sq_col_strdup(stmt, 13, &d->last_error);
+}
+
+/* --- publish --- */
+
+static int
+idempotent_find(struct sq_conn *c, struct event *ev)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_IDEMPOTENT);
+    struct event earlier;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", ev->account_id);
+    sq_bind_text(stmt, ":key", ev->idempotency_key);
+    sq_bind_int(stmt, ":since", ev->created_at - STORE_IDEMPOTENCY_MS);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        err = event_read(stmt, &earlier);
+        if (err == 0) {
+            event_cleanup(ev);
+            *ev = earlier;
+            err = ERR_CONFLICT;
+        } else {
+            event_cleanup(&earlier);
+        }
+    } else if (rc != SQLITE_DONE) {
+        err = sq_err(c, rc, "checking an idempotency key");
+    }
+    sq_done(stmt);
+    return err;
+}
+
+static int
+job_publish(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    struct event *ev = a->ev;
+    sqlite3_stmt *stmt;
+    char did[ID_MAX];
+    size_t i;
+    int rc, err = 0;
+
+    if (ev->idempotency_key[0] != '\0') {
+        err = idempotent_find(c, ev);
+        if (err != 0)
+            return err;
+    }
+    stmt = sq_stmt(c, SQL_EV_INSERT);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", ev->id);
+    sq_bind_text(stmt, ":acct", ev->account_id);
+    sq_bind_text(stmt, ":type", ev->type);
+    sq_bind_text(stmt, ":ts", ev->timestamp);
+    sq_bind_blob(stmt, ":body", ev->body, ev->body_len);
+    sq_bind_text(stmt, ":key", ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
+    sq_bind_int(stmt, ":at", ev->created_at);
+    sq_bind_int(stmt, ":n", (int64_t)a->neps);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "inserting an event");
+
+    stmt = sq_stmt(c, SQL_DLV_INSERT);
+    if (stmt == NULL)
+        return ERR_STORE;
+    for (i = 0; i < a->neps; i++) {
+        err = id_new("dlv_", did);
+        if (err != 0)
+            return err;
+        sq_bind_text(stmt, ":id", did);
+        sq_bind_text(stmt, ":acct", ev->account_id);
+        sq_bind_text(stmt, ":event", ev->id);
+        sq_bind_text(stmt, ":ep", a->eps[i].id);
+        sq_bind_text(stmt, ":type", ev->type);
+        sq_bind_text(stmt, ":status", a->eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
+        sq_bind_int(stmt, ":next", ev->created_at);
+        sq_bind_int(stmt, ":created", id_time_ms(did));
+        rc = sqlite3_step(stmt);
+        sq_done(stmt);
+        if (rc != SQLITE_DONE)
+            return sq_err(c, rc, "inserting a delivery");
+    }
+    ev->deliveries = (int)a->neps;
+    return 0;
+}
+
+int
+sq_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+{
+    struct ev_args args = { .ev = ev, .eps = eps, .neps = n };
+    int err;
+
+    if (ev->account_id[0] == '\0' || ev->type[0] == '\0')
+        return ERR_INVAL;
+    if (ev->id[0] == '\0') {
+        err = id_new("evt_", ev->id);
+        if (err != 0)
+            return err;
+    }
+    if (ev->created_at == 0)
+        ev->created_at = clock_now_ms();
+    if (ev->timestamp[0] == '\0')
+        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
+    return sq_write(st->impl, job_publish, &args);
+}
+
+/* --- events --- */
+
+static int
+job_event_get(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_GET);
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        err = event_read(stmt, a->ev);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "reading an event");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_event_get(struct store *st, const char *account_id, const char *id, struct event *out)
+{
+    struct ev_args args = { .account_id = account_id, .id = id, .ev = out };
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_event_get, &args);
+    if (err != 0)
+        event_cleanup(out);
+    return err;
+}
+
+static int
+job_event_list(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, a->type != NULL ? SQL_EV_LIST_TYPE : SQL_EV_LIST);
+    size_t cap = 0;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", a->account_id);
+    sq_bind_text(stmt, ":type", a->type);
+    sq_bind_text(stmt, ":before", a->before);
+    sq_bind_int(stmt, ":limit", a->limit);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(&a->events, &cap, a->n + 1, sizeof(*a->events));
+        if (err != 0)
+            goto out;
+        err = event_read(stmt, &a->events[a->n++]);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing events");
+out:
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_event_list(struct store *st, const char *account_id, const char *type, const char *after,
+              int limit, struct event **out, size_t *n)
+{
+    /* "~" sorts after every id, so no cursor means "from the newest". */
+    struct ev_args args = { .account_id = account_id,
+                            .type = type != NULL && type[0] != '\0' ? type : NULL,
+                            .before = after != NULL && after[0] != '\0' ? after : "~",
+                            .limit = limit };
+    int err;
+
+    if (account_id == NULL)
+        return 0;
+    err = sq_read(st->impl, job_event_list, &args);
+    if (err != 0) {
+        event_list_free(args.events, args.n);
+        return err;
+    }
+    *out = args.events;
+    *n = args.n;
+    return 0;
+}
+
+/* --- deliveries and attempts --- */
+
+static int
+job_delivery_get(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_DLV_GET);
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        err = sq_delivery_read(stmt, a->dlv);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "reading a delivery");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_delivery_get(struct store *st, const char *account_id, const char *id, struct delivery *out)
+{
+    struct ev_args args = { .account_id = account_id, .id = id, .dlv = out };
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_read(st->impl, job_delivery_get, &args);
+    if (err != 0)
+        delivery_cleanup(out);
+    return err;
+}
+
+static int
+nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* The list's SQL depends on which filters are set; it is prepared per call. */
+static int
+job_delivery_list(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    const struct delivery_filter *f = a->filter;
+    sqlite3_stmt *stmt = NULL;
+    struct buf sql;
+    size_t cap = 0;
+    int rc, err = 0;
+
+    buf_init(&sql, 4096);
+    err = buf_puts(&sql, "SELECT " SQ_DELIVERY_COLS " FROM deliveries WHERE account_id = :acct");
+    if (err == 0 && nonempty(f->endpoint_id))
+        err = buf_puts(&sql, " AND endpoint_id = :ep");
+    if (err == 0 && nonempty(f->event_id))
+        err = buf_puts(&sql, " AND event_id = :event");
+    if (err == 0 && nonempty(f->event_type))
+        err = buf_puts(&sql, " AND event_type = :type");
+    if (err == 0 && f->status >= 0)
+        err = buf_puts(&sql, " AND status = :status");
+    if (err == 0 && nonempty(f->after))
+        err = buf_puts(&sql, f->descending ? " AND id < :after" : " AND id > :after");
+    if (err == 0)
+        err = buf_printf(&sql, " ORDER BY id%s LIMIT :limit", f->descending ? " DESC" : "");
+    if (err != 0)
+        goto out;
+    rc = sqlite3_prepare_v2(c->db, buf_cstr(&sql), -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        err = sq_err(c, rc, "preparing a delivery list");
+        goto out;
+    }
+    sq_bind_text(stmt, ":acct", a->account_id);
+    sq_bind_text(stmt, ":ep", f->endpoint_id);
+    sq_bind_text(stmt, ":event", f->event_id);
+    sq_bind_text(stmt, ":type", f->event_type);
+    if (f->status >= 0)
+        sq_bind_text(stmt, ":status", sq_status((enum delivery_status)f->status));
+    sq_bind_text(stmt, ":after", f->after);
+    sq_bind_int(stmt, ":limit", f->limit);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(&a->dlvs, &cap, a->n + 1, sizeof(*a->dlvs));
+        if (err != 0)
+            goto out;
+        err = sq_delivery_read(stmt, &a->dlvs[a->n++]);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing deliveries");
+out:
+    sqlite3_finalize(stmt);
+    buf_cleanup(&sql);
+    return err;
+}
+
+int
+sq_delivery_list(struct store *st, const char *account_id, const struct delivery_filter *f,
+                 struct delivery **out, size_t *n)
+{
+    struct ev_args args = { .account_id = account_id, .filter = f };
+    int err;
+
+    if (account_id == NULL)
+        return 0;
+    err = sq_read(st->impl, job_delivery_list, &args);
+    if (err != 0) {
+        delivery_list_free(args.dlvs, args.n);
+        return err;
+    }
+    *out = args.dlvs;
+    *n = args.n;
+    return 0;
+}
+
+static int
+job_attempt_list(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ATT_LIST);
+    size_t cap = 0;
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct attempt *at;
+
+        err = sq_grow(&a->attempts, &cap, a->n + 1, sizeof(*a->attempts));
+        if (err != 0)
+            goto out;
+        at = &a->attempts[a->n++];
+        memset(at, 0, sizeof(*at));
+        sq_col_copy(stmt, 0, at->delivery_id, sizeof(at->delivery_id));
+        at->n = sqlite3_column_int(stmt, 1);
+        at->at = sqlite3_column_int64(stmt, 2);
+        at->status_code = sqlite3_column_int(stmt, 3);
+        at->duration_ms = sqlite3_column_int64(stmt, 5);
+        err = sq_col_strdup(stmt, 4, &at->error);
+        if (err == 0)
+            err = sq_col_bytes(stmt, 6, &at->response_body, &at->response_len);
+        if (err != 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing attempts");
+out:
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_attempt_list(struct store *st, const char *delivery_id, struct attempt **out, size_t *n)
+{
+    struct ev_args args = { .id = delivery_id };
+    int err;
+
+    if (delivery_id == NULL)
+        return 0;
+    err = sq_read(st->impl, job_attempt_list, &args);
+    if (err != 0) {
+        attempt_list_free(args.attempts, args.n);
+        return err;
+    }
+    *out = args.attempts;
+    *n = args.n;
+    return 0;
+}
+
+/* --- delivering again --- */
+
+static int
+job_retry(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_DLV_RETRY_READ);
+    int disabled = 0, rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(stmt, 0);
+        const char *ep_status = (const char *)sqlite3_column_text(stmt, 1);
+
+        /* Being delivered, or its endpoint is gone: nothing to send it to now. */
+        if (strcmp(status, "delivering") == 0 || sqlite3_column_int64(stmt, 2) != 0)
+            err = ERR_CONFLICT;
+        disabled = strcmp(ep_status, "disabled") == 0;
+    } else if (rc == SQLITE_DONE) {
+        err = ERR_NOTFOUND;
+    } else {
+        err = sq_err(c, rc, "reading a delivery");
+    }
+    sq_done(stmt);
+    if (err != 0)
+        return err;
+    stmt = sq_stmt(c, SQL_DLV_AGAIN);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":status", disabled ? "held" : "pending");
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":id", a->id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "retrying a delivery");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_delivery_retry(struct store *st, const char *account_id, const char *id, int64_t now)
+{
+    struct ev_args args = { .account_id = account_id, .id = id, .now = now };
+
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return sq_write(st->impl, job_retry, &args);
+}
+
+static int
+job_replay(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_STATUS);
+    char lo[ID_MAX], hi[ID_MAX];
+    const char *s1, *s2;
+    int disabled = 0, rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        disabled = strcmp((const char *)sqlite3_column_text(stmt, 0), "disabled") == 0;
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "reading an endpoint");
+    sq_done(stmt);
+    if (err != 0)
+        return err;
+    /* Deliveries under way cannot start again before they end. */
+    if (a->status == DELIVERY_DELIVERING)
+        return 0;
+    if (a->status < 0) {
+        s1 = "delivered";
+        s2 = "failed";
+    } else {
+        s1 = s2 = sq_status((enum delivery_status)a->status);
+    }
+    err = store_id_floor("dlv_", a->since, lo);
+    if (err == 0 && a->until > 0)
+        err = store_id_floor("dlv_", a->until, hi);
+    else if (err == 0)
+        snprintf(hi, sizeof(hi), "dlv_~");
+    if (err != 0)
+        return err;
+    stmt = sq_stmt(c, SQL_REPLAY);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":status", disabled ? "held" : "pending");
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":ep", a->id);
+    sq_bind_text(stmt, ":lo", lo);
+    sq_bind_text(stmt, ":hi", hi);
+    sq_bind_text(stmt, ":s1", s1);
+    sq_bind_text(stmt, ":s2", s2);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "replaying deliveries");
+    else
+        a->count = sqlite3_changes64(c->db);
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
+                   int64_t since, int64_t until, int status, int64_t now, int64_t *count)
+{
+    struct ev_args args = { .account_id = account_id, .id = endpoint_id, .since = since,
+                            .until = until, .status = status, .now = now };
+    int err;
+
+    *count = 0;
+    if (account_id == NULL || endpoint_id == NULL)
+        return ERR_NOTFOUND;
+    err = sq_write(st->impl, job_replay, &args);
+    if (err == 0)
+        *count = args.count;
+    return err;
+}

@@ -1,0 +1,672 @@
+/*
+ * The store's front: opens a backend by URL scheme, forwards every call to
+ * its table of operations, wakes the dispatcher after changes that make work
+ * due sooner, and holds the helpers every backend shares.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "store/store_int.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static const char *const delivery_names[DELIVERY__COUNT] = {
+    [DELIVERY_PENDING] = "pending",
+    [DELIVERY_DELIVERING] = "delivering",
+    [DELIVERY_DELIVERED] = "delivered",
+    [DELIVERY_FAILED] = "failed",
+    [DELIVERY_HELD] = "held",
+};
+
+const char *
+delivery_status_name(enum delivery_status s)
+{
+    if ((int)s < 0 || s >= DELIVERY__COUNT)
+        return "unknown";
+    return delivery_names[s];
+}
+
+int
+delivery_status_parse(const char *s, enum delivery_status *out)
+{
+    int i;
+
+    if (s == NULL)
+        return ERR_INVAL;
+    for (i = 0; i < DELIVERY__COUNT; i++) {
+        if (strcmp(s, delivery_names[i]) == 0) {
+            *out = (enum delivery_status)i;
+            return 0;
+        }
+    }
+    return ERR_INVAL;
+}
+
+const char *
+endpoint_status_name(enum endpoint_status s)
+{
+    return s == ENDPOINT_DISABLED ? "disabled" : "enabled";
+}
+
+/* --- shared helpers --- */
+
+int
+store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX])
+{
+    size_t plen = strlen(prefix);
+    int err;
+
+    if (ms < 0)
+        ms = 0;
+    err = id_new_at(prefix, ms, out);
+    if (err != 0)
+        return err;
+    /* The last 16 characters are the 80 random bits: zero them. */
+    memset(out + plen + 10, '0', 16);
+    return 0;
+}
+
+void
+store_types_free(char **types, size_t n)
+{
+    size_t i;
+
+    if (types == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        free(types[i]);
+    free(types);
+}
+
+int
+store_types_split(const char *list, char ***types, size_t *n)
+{
+    char **v = NULL;
+    size_t count = 0, cap = 0;
+    const char *p = list == NULL ? "" : list;
+    int err = 0;
+
+    while (*p != '\0') {
+        const char *start, *end;
+        size_t len, i;
+        int dup = 0;
+
+        while (*p == ' ' || *p == ',')
+            p++;
+        start = p;
+        while (*p != '\0' && *p != ',')
+            p++;
+        end = p;
+        while (end > start && end[-1] == ' ')
+            end--;
+        len = (size_t)(end - start);
+        if (len == 0)
+            continue;
+        if (len >= EVENT_TYPE_MAX) {
+            err = ERR_INVAL;
+            goto out;
+        }
+        for (i = 0; i < count; i++) {
+            if (strlen(v[i]) == len && memcmp(v[i], start, len) == 0)
+                dup = 1;
+        }
+        if (dup)
+            continue;
+        if (count == cap) {
+            size_t ncap = cap == 0 ? 8 : cap * 2;
+            char **nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL) {
+                err = ERR_NOMEM;
+                goto out;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        v[count] = strndup(start, len);
+        if (v[count] == NULL) {
+            err = ERR_NOMEM;
+            goto out;
+        }
+        count++;
+    }
+out:
+    if (err != 0) {
+        store_types_free(v, count);
+        v = NULL;
+        count = 0;
+    }
+    *types = v;
+    *n = count;
+    return err;
+}
+
+int64_t
+store_rank(int p, int64_t n)
+{
+    int64_t r;
+
+    if (n <= 0)
+        return 0;
+    r = (p * n + 99) / 100; /* ceil(p / 100 * n) */
+    if (r < 1)
+        r = 1;
+    if (r > n)
+        r = n;
+    return r;
+}
+
+void
+account_cleanup(struct account *a)
+{
+    if (a == NULL)
+        return;
+    free(a->name);
+    memset(a, 0, sizeof(*a));
+}
+
+void
+account_list_free(struct account *as, size_t n)
+{
+    size_t i;
+
+    if (as == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        account_cleanup(&as[i]);
+    free(as);
+}
+
+void
+api_key_cleanup(struct api_key *k)
+{
+    if (k == NULL)
+        return;
+    free(k->name);
+    memset(k, 0, sizeof(*k));
+}
+
+void
+api_key_list_free(struct api_key *ks, size_t n)
+{
+    size_t i;
+
+    if (ks == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        api_key_cleanup(&ks[i]);
+    free(ks);
+}
+
+static void
+secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    /* Secrets are cleared before their memory goes back (STYLE §5). */
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+void
+endpoint_cleanup(struct endpoint *ep)
+{
+    if (ep == NULL)
+        return;
+    free(ep->url);
+    free(ep->description);
+    free(ep->event_types);
+    free(ep->disabled_reason);
+    secret_free(ep->secret);
+    secret_free(ep->prev_secret);
+    memset(ep, 0, sizeof(*ep));
+}
+
+void
+endpoint_list_free(struct endpoint *eps, size_t n)
+{
+    size_t i;
+
+    if (eps == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        endpoint_cleanup(&eps[i]);
+    free(eps);
+}
+
+void
+event_list_free(struct event *evs, size_t n)
+{
+    size_t i;
+
+    if (evs == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        event_cleanup(&evs[i]);
+    free(evs);
+}
+
+void
+delivery_cleanup(struct delivery *d)
+{
+    if (d == NULL)
+        return;
+    free(d->last_error);
+    memset(d, 0, sizeof(*d));
+}
+
+void
+delivery_list_free(struct delivery *ds, size_t n)
+{
+    size_t i;
+
+    if (ds == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        delivery_cleanup(&ds[i]);
+    free(ds);
+}
+
+void
+attempt_cleanup(struct attempt *a)
+{
+    if (a == NULL)
+        return;
+    free(a->error);
+    free(a->response_body);
+    memset(a, 0, sizeof(*a));
+}
+
+void
+attempt_list_free(struct attempt *as, size_t n)
+{
+    size_t i;
+
+    if (as == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        attempt_cleanup(&as[i]);
+    free(as);
+}
+
+void
+claim_list_free(struct claim *cs, size_t n)
+{
+    size_t i;
+
+    if (cs == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        delivery_cleanup(&cs[i].dlv);
+        free(cs[i].url);
+        secret_free(cs[i].secret);
+        secret_free(cs[i].prev_secret);
+        free(cs[i].body);
+    }
+    free(cs);
+}
+
+/* --- opening and the wake-up callback --- */
+
+static const struct store_ops *const backends[] = {
+    &store_sqlite_ops,
+};
+
+int
+store_open(const char *url, struct store **out)
+{
+    struct store *st = NULL;
+    const struct store_ops *ops = NULL;
+    const char *rest = NULL;
+    size_t i;
+    int err;
+
+    *out = NULL;
+    if (url == NULL) {
+        err = ERR_INVAL;
+        goto out;
+    }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        log_warnx("store: postgres support is not built yet");
+        err = ERR_INVAL;
+        goto out;
+    }
+    for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        size_t len = strlen(backends[i]->scheme);
+        if (strncmp(url, backends[i]->scheme, len) == 0 && url[len] == ':') {
+            ops = backends[i];
+            rest = url + len + 1;
+        }
+    }
+    if (ops == NULL) {
+        log_warnx("store: unknown database URL '%s': expected sqlite:PATH or postgres://...",
+                  url);
+        err = ERR_INVAL;
+        goto out;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    st->ops = ops;
+    pthread_mutex_init(&st->due_lock, NULL);
+    err = ops->open(st, rest);
+    if (err != 0) {
+        pthread_mutex_destroy(&st->due_lock);
+        free(st);
+        st = NULL;
+        goto out;
+    }
+    *out = st;
+out:
+    return err;
+}
+
+void
+store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    st->ops->close(st);
+    pthread_mutex_destroy(&st->due_lock);
+    free(st);
+}
+
+void
+store_on_due(struct store *st, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&st->due_lock);
+    st->on_due = fn;
+    st->on_due_arg = arg;
+    pthread_mutex_unlock(&st->due_lock);
+}
+
+/* Calls the on_due callback, if any, with no store lock held. */
+static void
+due_notify(struct store *st)
+{
+    void (*fn)(void *);
+    void *arg;
+
+    pthread_mutex_lock(&st->due_lock);
+    fn = st->on_due;
+    arg = st->on_due_arg;
+    pthread_mutex_unlock(&st->due_lock);
+    if (fn != NULL)
+        fn(arg);
+}
+
+/* --- forwarding --- */
+
+int
+store_account_insert(struct store *st, const struct account *a)
+{
+    return st->ops->account_insert(st, a);
+}
+
+int
+store_account_get(struct store *st, const char *id, struct account *out)
+{
+    return st->ops->account_get(st, id, out);
+}
+
+int
+store_account_list(struct store *st, const char *after, int limit, struct account **out,
+                   size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit < 1 || limit > STORE_MAX_PAGE)
+        return ERR_INVAL;
+    return st->ops->account_list(st, after == NULL ? "" : after, limit, out, n);
+}
+
+int
+store_is_empty(struct store *st)
+{
+    return st->ops->is_empty(st);
+}
+
+int
+store_key_insert(struct store *st, const struct api_key *key)
+{
+    return st->ops->key_insert(st, key);
+}
+
+int
+store_key_find(struct store *st, const char *hash_hex, struct api_key *out)
+{
+    return st->ops->key_find(st, hash_hex, out);
+}
+
+int
+store_key_delete(struct store *st, const char *account_id, const char *id)
+{
+    return st->ops->key_delete(st, account_id, id);
+}
+
+int
+store_key_list(struct store *st, const char *account_id, struct api_key **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->key_list(st, account_id, out, n);
+}
+
+int
+store_endpoint_insert(struct store *st, const struct endpoint *ep)
+{
+    return st->ops->endpoint_insert(st, ep);
+}
+
+int
+store_endpoint_get(struct store *st, const char *account_id, const char *id,
+                   struct endpoint *out)
+{
+    return st->ops->endpoint_get(st, account_id, id, out);
+}
+
+int
+store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
+                    struct endpoint **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit < 1 || limit > STORE_MAX_PAGE)
+        return ERR_INVAL;
+    return st->ops->endpoint_list(st, account_id, after == NULL ? "" : after, limit, out, n);
+}
+
+int
+store_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
+                          struct endpoint **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->endpoint_subscribed(st, account_id, type, out, n);
+}
+
+int
+store_endpoint_update(struct store *st, const struct endpoint *ep)
+{
+    return st->ops->endpoint_update(st, ep);
+}
+
+int
+store_endpoint_delete(struct store *st, const char *account_id, const char *id)
+{
+    return st->ops->endpoint_delete(st, account_id, id);
+}
+
+int
+store_endpoint_disable(struct store *st, const char *account_id, const char *id,
+                       const char *reason, int64_t now)
+{
+    return st->ops->endpoint_disable(st, account_id, id, reason == NULL ? "" : reason, now);
+}
+
+int
+store_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
+                      int64_t now, int64_t *resumed)
+{
+    int64_t count = 0;
+    int err;
+
+    err = st->ops->endpoint_enable(st, account_id, id, skip_held, now, &count);
+    if (resumed != NULL)
+        *resumed = count;
+    if (err == 0 && count > 0 && !skip_held)
+        due_notify(st);
+    return err;
+}
+
+int
+store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+{
+    int err;
+
+    if (ev == NULL || ev->body == NULL || (n > 0 && eps == NULL))
+        return ERR_INVAL;
+    err = st->ops->event_publish(st, ev, eps, n);
+    if (err == 0 && n > 0)
+        due_notify(st);
+    return err;
+}
+
+int
+store_event_get(struct store *st, const char *account_id, const char *id, struct event *out)
+{
+    return st->ops->event_get(st, account_id, id, out);
+}
+
+int
+store_event_list(struct store *st, const char *account_id, const char *type, const char *after,
+                 int limit, struct event **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit < 1 || limit > STORE_MAX_PAGE)
+        return ERR_INVAL;
+    return st->ops->event_list(st, account_id, type, after, limit, out, n);
+}
+
+int
+store_delivery_get(struct store *st, const char *account_id, const char *id,
+                   struct delivery *out)
+{
+    return st->ops->delivery_get(st, account_id, id, out);
+}
+
+int
+store_delivery_list(struct store *st, const char *account_id, const struct delivery_filter *f,
+                    struct delivery **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (f == NULL || f->limit < 1 || f->limit > STORE_MAX_PAGE || f->status < -1 ||
+        f->status >= DELIVERY__COUNT)
+        return ERR_INVAL;
+    return st->ops->delivery_list(st, account_id, f, out, n);
+}
+
+int
+store_attempt_list(struct store *st, const char *delivery_id, struct attempt **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->attempt_list(st, delivery_id, out, n);
+}
+
+int
+store_delivery_retry(struct store *st, const char *account_id, const char *id, int64_t now)
+{
+    int err;
+
+    err = st->ops->delivery_retry(st, account_id, id, now);
+    if (err == 0)
+        due_notify(st);
+    return err;
+}
+
+int
+store_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
+                      int64_t since, int64_t until, int status, int64_t now, int64_t *count)
+{
+    int64_t c = 0;
+    int err;
+
+    if (status < -1 || status >= DELIVERY__COUNT)
+        return ERR_INVAL;
+    err = st->ops->endpoint_replay(st, account_id, endpoint_id, since, until, status, now, &c);
+    if (count != NULL)
+        *count = c;
+    if (err == 0 && c > 0)
+        due_notify(st);
+    return err;
+}
+
+int
+store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
+            const char *const *exclude, size_t nexclude, struct claim **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (max <= 0)
+        return 0;
+    if (nexclude > 0 && exclude == NULL)
+        return ERR_INVAL;
+    return st->ops->claim(st, now, lease_ms, max, per_endpoint, exclude, nexclude, out, n);
+}
+
+int
+store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now)
+{
+    if (n == 0)
+        return 0;
+    return st->ops->results_apply(st, rs, n, now);
+}
+
+int
+store_release(struct store *st, const char *const *delivery_ids, size_t n)
+{
+    if (n == 0)
+        return 0;
+    return st->ops->release(st, delivery_ids, n);
+}
+
+int
+store_next_due(struct store *st, int64_t *when)
+{
+    *when = 0;
+    return st->ops->next_due(st, when);
+}
+
+int
+store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT])
+{
+    memset(out, 0, sizeof(int64_t) * DELIVERY__COUNT);
+    return st->ops->count_by_status(st, out);
+}
+
+int
+store_stats(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
+            struct stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->p50_ms = out->p95_ms = out->p99_ms = -1;
+    return st->ops->stats(st, account_id, endpoint_id, since, out);
+}
+
+int
+store_stats_series(struct store *st, const char *account_id, const char *endpoint_id,
+                   int64_t since, int64_t bucket_ms, int64_t now, struct stats_bucket **out,
+                   size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (bucket_ms <= 0 || now < since || (now - since) / bucket_ms >= STORE_MAX_BUCKETS)
+        return ERR_INVAL;
+    return st->ops->stats_series(st, account_id, endpoint_id, since, bucket_ms, now, out, n);
+}

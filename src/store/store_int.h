@@ -1,0 +1,96 @@
+/*
+ * Shared inside src/store: the table of operations each backend provides
+ * (STYLE §6) and the helpers store.c offers them. store.c picks a backend by
+ * the URL's scheme and forwards every store_*() call to its table.
+ */
+#ifndef FLUXHOOK_STORE_STORE_INT_H
+#define FLUXHOOK_STORE_STORE_INT_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+#define STORE_IDEMPOTENCY_MS (24LL * 60 * 60 * 1000) /* a key is unique for this long */
+#define STORE_MAX_BUCKETS 10000                     /* most buckets one series returns */
+
+/* One backend. Every member is required; each mirrors the store_*() of the same name. */
+struct store_ops {
+    const char *scheme; /* "sqlite" */
+    int (*open)(struct store *st, const char *rest); /* rest: the URL after "scheme:" */
+    void (*close)(struct store *st);
+
+    int (*account_insert)(struct store *, const struct account *);
+    int (*account_get)(struct store *, const char *, struct account *);
+    int (*account_list)(struct store *, const char *, int, struct account **, size_t *);
+    int (*is_empty)(struct store *);
+    int (*key_insert)(struct store *, const struct api_key *);
+    int (*key_find)(struct store *, const char *, struct api_key *);
+    int (*key_delete)(struct store *, const char *, const char *);
+    int (*key_list)(struct store *, const char *, struct api_key **, size_t *);
+
+    int (*endpoint_insert)(struct store *, const struct endpoint *);
+    int (*endpoint_get)(struct store *, const char *, const char *, struct endpoint *);
+    int (*endpoint_list)(struct store *, const char *, const char *, int, struct endpoint **,
+                         size_t *);
+    int (*endpoint_subscribed)(struct store *, const char *, const char *, struct endpoint **,
+                               size_t *);
+    int (*endpoint_update)(struct store *, const struct endpoint *);
+    int (*endpoint_delete)(struct store *, const char *, const char *);
+    int (*endpoint_disable)(struct store *, const char *, const char *, const char *, int64_t);
+    int (*endpoint_enable)(struct store *, const char *, const char *, int, int64_t,
+                           int64_t *);
+
+    int (*event_publish)(struct store *, struct event *, const struct endpoint *, size_t);
+    int (*event_get)(struct store *, const char *, const char *, struct event *);
+    int (*event_list)(struct store *, const char *, const char *, const char *, int,
+                      struct event **, size_t *);
+
+    int (*delivery_get)(struct store *, const char *, const char *, struct delivery *);
+    int (*delivery_list)(struct store *, const char *, const struct delivery_filter *,
+                         struct delivery **, size_t *);
+    int (*attempt_list)(struct store *, const char *, struct attempt **, size_t *);
+    int (*delivery_retry)(struct store *, const char *, const char *, int64_t);
+    int (*endpoint_replay)(struct store *, const char *, const char *, int64_t, int64_t, int,
+                           int64_t, int64_t *);
+
+    int (*claim)(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,
+                 struct claim **, size_t *);
+    int (*results_apply)(struct store *, const struct attempt_result *, size_t, int64_t);
+    int (*release)(struct store *, const char *const *, size_t);
+    int (*next_due)(struct store *, int64_t *);
+
+    int (*count_by_status)(struct store *, int64_t[DELIVERY__COUNT]);
+    int (*stats)(struct store *, const char *, const char *, int64_t, struct stats *);
+    int (*stats_series)(struct store *, const char *, const char *, int64_t, int64_t, int64_t,
+                        struct stats_bucket **, size_t *);
+};
+
+struct store {
+    const struct store_ops *ops;
+    void *impl;                  /* the backend's state */
+    pthread_mutex_t due_lock;    /* guards on_due and on_due_arg */
+    void (*on_due)(void *arg);
+    void *on_due_arg;
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/*
+ * Writes the smallest id with prefix ("dlv_") whose time part is ms, so that
+ * `id >= floor` selects the objects created at ms or later. Returns 0 or ERR_INVAL.
+ */
+int store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
+
+/*
+ * Splits a comma list of event types into *types (an array of n strings,
+ * trimmed, empty items dropped, each at most EVENT_TYPE_MAX - 1 bytes; free
+ * with store_types_free()). An empty list gives n = 0. Returns 0, ERR_INVAL
+ * for an over-long type, or ERR_NOMEM.
+ */
+int store_types_split(const char *list, char ***types, size_t *n);
+void store_types_free(char **types, size_t n);
+
+/* The nearest-rank position (1-based) of percentile p (1..100) among n values. */
+int64_t store_rank(int p, int64_t n);
+
+#endif

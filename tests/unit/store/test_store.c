@@ -1,0 +1,1516 @@
+/*
+ * The store against a real database: SQLite in a temp directory by default,
+ * or the backend named by FLUXHOOK_TEST_STORE ("sqlite" or "postgres", the
+ * latter at FLUXHOOK_TEST_PG_URL).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/id.h"
+
+#define MIN_MS 60000LL
+#define HOUR_MS (60 * MIN_MS)
+
+struct fx {
+    char dir[64];
+    char path[128];
+    char url[160];
+    int sqlite;
+    struct store *st;
+};
+
+static void
+rm_tree(const char *dir)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    const char *kind = getenv("FLUXHOOK_TEST_STORE");
+    struct account a = { 0 };
+
+    if (fx == NULL)
+        return -1;
+    fx->sqlite = kind == NULL || kind[0] == '\0' || strcmp(kind, "sqlite") == 0;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fluxhook-store-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
+    if (fx->sqlite) {
+        snprintf(fx->url, sizeof(fx->url), "sqlite:%s", fx->path);
+    } else {
+        const char *pg = getenv("FLUXHOOK_TEST_PG_URL");
+        snprintf(fx->url, sizeof(fx->url), "%s", pg != NULL ? pg : "postgres://localhost/");
+    }
+    if (store_open(fx->url, &fx->st) != 0)
+        return -1;
+    if (store_is_empty(fx->st) != 1)
+        return -1;
+    a.name = "A";
+    snprintf(a.id, sizeof(a.id), "acct_a");
+    if (store_account_insert(fx->st, &a) != 0)
+        return -1;
+    a.name = "B";
+    snprintf(a.id, sizeof(a.id), "acct_b");
+    if (store_account_insert(fx->st, &a) != 0)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    store_close(fx->st);
+    rm_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Inserts an endpoint of acct subscribed to types; fills *out (caller cleans up). */
+static void
+endpoint_make(struct store *st, const char *acct, const char *types, struct endpoint *out)
+{
+    struct endpoint ep = { 0 };
+
+    assert_int_equal(id_new("ep_", ep.id), 0);
+    snprintf(ep.account_id, sizeof(ep.account_id), "%s", acct);
+    ep.url = "https://example.test/hook";
+    ep.description = "";
+    ep.event_types = (char *)types;
+    ep.secret = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+    assert_int_equal(store_endpoint_insert(st, &ep), 0);
+    assert_int_equal(store_endpoint_get(st, acct, ep.id, out), 0);
+}
+
+/* Publishes an event of type to eps; returns the store's answer, *ev filled. */
+static int
+publish(struct store *st, const char *acct, const char *type, const char *key,
+        const struct endpoint *eps, size_t n, struct event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->account_id, sizeof(ev->account_id), "%s", acct);
+    snprintf(ev->type, sizeof(ev->type), "%s", type);
+    if (key != NULL)
+        snprintf(ev->idempotency_key, sizeof(ev->idempotency_key), "%s", key);
+    assert_int_equal(id_new("evt_", ev->id), 0);
+    ev->created_at = clock_now_ms();
+    clock_format_rfc3339_s(ev->created_at, ev->timestamp);
+    ev->body_len = (size_t)asprintf(&ev->body,
+                                    "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\","
+                                    "\"data\":{\"n\":1}}",
+                                    ev->id, type, ev->timestamp);
+    return store_event_publish(st, ev, eps, n);
+}
+
+/* The deliveries of an event, oldest first (caller frees). */
+static size_t
+deliveries_of(struct store *st, const char *acct, const char *event_id, struct delivery **ds)
+{
+    struct delivery_filter f = { .event_id = event_id, .status = -1, .limit = STORE_MAX_PAGE };
+    size_t n = 0;
+
+    assert_int_equal(store_delivery_list(st, acct, &f, ds, &n), 0);
+    return n;
+}
+
+static enum delivery_status
+status_of(struct store *st, const char *acct, const char *dlv_id)
+{
+    struct delivery d;
+    enum delivery_status s;
+
+    assert_int_equal(store_delivery_get(st, acct, dlv_id, &d), 0);
+    s = d.status;
+    delivery_cleanup(&d);
+    return s;
+}
+
+/* --- tests --- */
+
+static void
+test_open_urls(void **state)
+{
+    struct store *st = NULL;
+
+    (void)state;
+    assert_int_equal(store_open("postgres://localhost/x", &st), ERR_INVAL);
+    assert_null(st);
+    assert_int_equal(store_open("mysql://x", &st), ERR_INVAL);
+    assert_int_equal(store_open("sqlite:", &st), ERR_INVAL);
+    assert_int_equal(store_open("sqlite:/nonexistent-dir/x/y.db", &st), ERR_STORE);
+    assert_int_equal(store_open("sqlite::memory:", &st), 0);
+    assert_int_equal(store_is_empty(st), 1);
+    store_close(st);
+    store_close(NULL);
+}
+
+static void
+test_status_names(void **state)
+{
+    enum delivery_status s;
+    int i;
+
+    (void)state;
+    for (i = 0; i < DELIVERY__COUNT; i++) {
+        assert_int_equal(delivery_status_parse(delivery_status_name(i), &s), 0);
+        assert_int_equal(s, i);
+    }
+    assert_string_equal(delivery_status_name(DELIVERY_HELD), "held");
+    assert_int_equal(delivery_status_parse("nope", &s), ERR_INVAL);
+    assert_string_equal(endpoint_status_name(ENDPOINT_DISABLED), "disabled");
+    assert_string_equal(endpoint_status_name(ENDPOINT_ENABLED), "enabled");
+}
+
+static void
+test_accounts_and_keys(void **state)
+{
+    struct fx *fx = *state;
+    struct account a = { .name = "dup" }, got, *as = NULL;
+    struct api_key k = { 0 }, kf, *ks = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_is_empty(fx->st), 0);
+    snprintf(a.id, sizeof(a.id), "acct_a");
+    assert_int_equal(store_account_insert(fx->st, &a), ERR_CONFLICT);
+    assert_int_equal(store_account_get(fx->st, "acct_a", &got), 0);
+    assert_string_equal(got.name, "A");
+    assert_true(got.created_at > 0);
+    account_cleanup(&got);
+    assert_int_equal(store_account_get(fx->st, "acct_zz", &got), ERR_NOTFOUND);
+
+    assert_int_equal(store_account_list(fx->st, "", 1, &as, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(as[0].id, "acct_a");
+    account_list_free(as, n);
+    assert_int_equal(store_account_list(fx->st, "acct_a", 10, &as, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(as[0].id, "acct_b");
+    account_list_free(as, n);
+    assert_int_equal(store_account_list(fx->st, "", 0, &as, &n), ERR_INVAL);
+
+    snprintf(k.id, sizeof(k.id), "key_1");
+    snprintf(k.account_id, sizeof(k.account_id), "acct_a");
+    snprintf(k.hash, sizeof(k.hash), "%064d", 1);
+    k.name = "first";
+    k.admin = 1;
+    assert_int_equal(store_key_insert(fx->st, &k), 0);
+    assert_int_equal(store_key_insert(fx->st, &k), ERR_CONFLICT);
+    snprintf(k.id, sizeof(k.id), "key_2");
+    snprintf(k.hash, sizeof(k.hash), "%064d", 2);
+    k.admin = 0;
+    k.name = "second";
+    assert_int_equal(store_key_insert(fx->st, &k), 0);
+    snprintf(k.id, sizeof(k.id), "key_3");
+    snprintf(k.account_id, sizeof(k.account_id), "acct_nope");
+    snprintf(k.hash, sizeof(k.hash), "%064d", 3);
+    assert_int_equal(store_key_insert(fx->st, &k), ERR_NOTFOUND);
+
+    snprintf(k.hash, sizeof(k.hash), "%064d", 1);
+    assert_int_equal(store_key_find(fx->st, k.hash, &kf), 0);
+    assert_string_equal(kf.id, "key_1");
+    assert_string_equal(kf.account_id, "acct_a");
+    assert_string_equal(kf.name, "first");
+    assert_int_equal(kf.admin, 1);
+    api_key_cleanup(&kf);
+    assert_int_equal(store_key_find(fx->st, "ffff", &kf), ERR_NOTFOUND);
+
+    assert_int_equal(store_key_list(fx->st, "acct_a", &ks, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ks[0].id, "key_1");
+    assert_string_equal(ks[1].id, "key_2");
+    api_key_list_free(ks, n);
+    assert_int_equal(store_key_list(fx->st, "acct_b", &ks, &n), 0);
+    assert_int_equal(n, 0);
+    api_key_list_free(ks, n);
+
+    /* Another account's key is not found; the owner can delete it. */
+    assert_int_equal(store_key_delete(fx->st, "acct_b", "key_1"), ERR_NOTFOUND);
+    assert_int_equal(store_key_delete(fx->st, "acct_a", "key_1"), 0);
+    assert_int_equal(store_key_delete(fx->st, "acct_a", "key_1"), ERR_NOTFOUND);
+    snprintf(k.hash, sizeof(k.hash), "%064d", 1);
+    assert_int_equal(store_key_find(fx->st, k.hash, &kf), ERR_NOTFOUND);
+}
+
+static void
+test_endpoints_crud(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint e1, e2, e3, got, *list = NULL;
+    size_t n = 0;
+    int64_t until;
+
+    endpoint_make(fx->st, "acct_a", "", &e1);
+    endpoint_make(fx->st, "acct_a", "agent.updated", &e2);
+    endpoint_make(fx->st, "acct_a", "", &e3);
+    assert_string_equal(e1.url, "https://example.test/hook");
+    assert_int_equal(e1.status, ENDPOINT_ENABLED);
+    assert_null(e1.disabled_reason);
+    assert_null(e1.prev_secret);
+    assert_int_equal(e1.held, 0);
+    assert_true(e1.created_at > 0);
+
+    /* Tenancy: another account's id is not found. */
+    assert_int_equal(store_endpoint_get(fx->st, "acct_b", e1.id, &got), ERR_NOTFOUND);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_b", e1.id, "x", 1), ERR_NOTFOUND);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_b", e1.id), ERR_NOTFOUND);
+
+    /* Pages of two, by cursor. */
+    assert_int_equal(store_endpoint_list(fx->st, "acct_a", "", 2, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, e1.id);
+    assert_string_equal(list[1].id, e2.id);
+    endpoint_list_free(list, n);
+    assert_int_equal(store_endpoint_list(fx->st, "acct_a", e2.id, 2, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, e3.id);
+    endpoint_list_free(list, n);
+    assert_int_equal(store_endpoint_list(fx->st, "acct_b", "", 10, &list, &n), 0);
+    assert_int_equal(n, 0);
+    endpoint_list_free(list, n);
+
+    /* Update: url, description, types and a rotation. */
+    until = clock_now_ms() + HOUR_MS;
+    free(e2.url);
+    e2.url = strdup("https://example.test/other");
+    free(e2.description);
+    e2.description = strdup("second");
+    free(e2.event_types);
+    e2.event_types = strdup("user.message, agent.response");
+    e2.prev_secret = e2.secret;
+    e2.prev_secret_until = until;
+    e2.secret = strdup("whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
+    e2.updated_at = clock_now_ms();
+    assert_int_equal(store_endpoint_update(fx->st, &e2), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", e2.id, &got), 0);
+    assert_string_equal(got.url, "https://example.test/other");
+    assert_string_equal(got.description, "second");
+    assert_string_equal(got.event_types, "user.message, agent.response");
+    assert_string_equal(got.secret, e2.secret);
+    assert_string_equal(got.prev_secret, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0");
+    assert_int_equal(got.prev_secret_until, until);
+    endpoint_cleanup(&got);
+    snprintf(e2.account_id, sizeof(e2.account_id), "acct_b");
+    assert_int_equal(store_endpoint_update(fx->st, &e2), ERR_NOTFOUND);
+
+    /* Delete: gone from get and list. */
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", e3.id), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", e3.id, &got), ERR_NOTFOUND);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", e3.id), ERR_NOTFOUND);
+    assert_int_equal(store_endpoint_list(fx->st, "acct_a", "", 10, &list, &n), 0);
+    assert_int_equal(n, 2);
+    endpoint_list_free(list, n);
+
+    endpoint_cleanup(&e1);
+    endpoint_cleanup(&e2);
+    endpoint_cleanup(&e3);
+}
+
+static int
+has_endpoint(const struct endpoint *eps, size_t n, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(eps[i].id, id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void
+test_fanout_selection(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint e1, e2, e3, e4, eb, *eps = NULL;
+    size_t n = 0;
+
+    endpoint_make(fx->st, "acct_a", "conversation.started,agent.updated", &e1);
+    endpoint_make(fx->st, "acct_a", "", &e2);
+    endpoint_make(fx->st, "acct_a", "user.message", &e3);
+    endpoint_make(fx->st, "acct_a", "user.message", &e4);
+    endpoint_make(fx->st, "acct_b", "", &eb);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", e4.id, "by hand", 5), 0);
+
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "agent.updated", &eps, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(has_endpoint(eps, n, e1.id) && has_endpoint(eps, n, e2.id));
+    assert_string_equal(eps[0].secret, e1.secret);
+    endpoint_list_free(eps, n);
+
+    /* A disabled endpoint is still subscribed (its deliveries are held). */
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "user.message", &eps, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(has_endpoint(eps, n, e2.id) && has_endpoint(eps, n, e3.id) &&
+                has_endpoint(eps, n, e4.id));
+    endpoint_list_free(eps, n);
+
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "integration.sync", &eps, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(eps[0].id, e2.id);
+    endpoint_list_free(eps, n);
+
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_b", "user.message", &eps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(eps[0].id, eb.id);
+    endpoint_list_free(eps, n);
+
+    /* Changing the types changes the fan-out; a deleted endpoint leaves it. */
+    free(e3.event_types);
+    e3.event_types = strdup("agent.updated");
+    assert_int_equal(store_endpoint_update(fx->st, &e3), 0);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", e2.id), 0);
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "agent.updated", &eps, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(has_endpoint(eps, n, e1.id) && has_endpoint(eps, n, e3.id));
+    endpoint_list_free(eps, n);
+    assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "user.message", &eps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(eps[0].id, e4.id);
+    endpoint_list_free(eps, n);
+
+    endpoint_cleanup(&e1);
+    endpoint_cleanup(&e2);
+    endpoint_cleanup(&e3);
+    endpoint_cleanup(&e4);
+    endpoint_cleanup(&eb);
+}
+
+static void
+test_publish_and_read(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev, ev2, got, *evs = NULL;
+    struct delivery *ds = NULL;
+    size_t n, i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[1].id, "by hand", 5), 0);
+    eps[1].status = ENDPOINT_DISABLED;
+
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    assert_int_equal(ev.deliveries, 2);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ev.id, &got), 0);
+    assert_int_equal(got.body_len, ev.body_len);
+    assert_memory_equal(got.body, ev.body, ev.body_len);
+    assert_int_equal(got.body[got.body_len], '\0');
+    assert_string_equal(got.type, "user.message");
+    assert_string_equal(got.timestamp, ev.timestamp);
+    assert_int_equal(got.created_at, ev.created_at);
+    assert_int_equal(got.deliveries, 2);
+    assert_string_equal(got.idempotency_key, "");
+    event_cleanup(&got);
+    assert_int_equal(store_event_get(fx->st, "acct_b", ev.id, &got), ERR_NOTFOUND);
+
+    n = deliveries_of(fx->st, "acct_a", ev.id, &ds);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++) {
+        int enabled = strcmp(ds[i].endpoint_id, eps[0].id) == 0;
+
+        assert_string_equal(ds[i].event_id, ev.id);
+        assert_string_equal(ds[i].account_id, "acct_a");
+        assert_string_equal(ds[i].event_type, "user.message");
+        assert_int_equal(ds[i].status, enabled ? DELIVERY_PENDING : DELIVERY_HELD);
+        assert_int_equal(ds[i].attempts_made, 0);
+        assert_true(ds[i].next_attempt_at <= clock_now_ms());
+        assert_null(ds[i].last_error);
+        assert_true(id_valid("dlv_", ds[i].id));
+    }
+    delivery_list_free(ds, n);
+    assert_int_equal(deliveries_of(fx->st, "acct_b", ev.id, &ds), 0);
+    delivery_list_free(ds, 0);
+
+    /* The event list: newest first, by type, by cursor. */
+    assert_int_equal(publish(fx->st, "acct_a", "agent.updated", NULL, eps, 1, &ev2), 0);
+    assert_int_equal(store_event_list(fx->st, "acct_a", NULL, NULL, 10, &evs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(evs[0].id, ev2.id);
+    assert_string_equal(evs[1].id, ev.id);
+    event_list_free(evs, n);
+    assert_int_equal(store_event_list(fx->st, "acct_a", NULL, ev2.id, 10, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(evs[0].id, ev.id);
+    event_list_free(evs, n);
+    assert_int_equal(store_event_list(fx->st, "acct_a", "user.message", NULL, 10, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(evs[0].id, ev.id);
+    event_list_free(evs, n);
+    assert_int_equal(store_event_list(fx->st, "acct_b", NULL, NULL, 10, &evs, &n), 0);
+    assert_int_equal(n, 0);
+    event_list_free(evs, n);
+
+    /* No endpoints: the event is stored with no delivery. */
+    event_cleanup(&ev2);
+    assert_int_equal(publish(fx->st, "acct_b", "agent.updated", NULL, NULL, 0, &ev2), 0);
+    assert_int_equal(ev2.deliveries, 0);
+    assert_int_equal(store_event_get(fx->st, "acct_b", ev2.id, &got), 0);
+    event_cleanup(&got);
+
+    event_cleanup(&ev);
+    event_cleanup(&ev2);
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
+static void
+test_publish_atomic(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev, got;
+    struct delivery *ds = NULL;
+    int64_t counts[DELIVERY__COUNT];
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    memset(&eps[1], 0, sizeof(eps[1]));
+    snprintf(eps[1].id, sizeof(eps[1].id), "ep_missing");
+    /* The second delivery cannot be stored: nothing of the event is. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), ERR_NOTFOUND);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ev.id, &got), ERR_NOTFOUND);
+    assert_int_equal(deliveries_of(fx->st, "acct_a", ev.id, &ds), 0);
+    delivery_list_free(ds, 0);
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_PENDING], 0);
+    event_cleanup(&ev);
+    /* The same id then publishes fine. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 1, &ev), 0);
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_PENDING], 1);
+    event_cleanup(&ev);
+    endpoint_cleanup(&eps[0]);
+}
+
+static void
+test_idempotency(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, epb;
+    struct event ev1, ev2, ev3, old, again;
+    struct delivery *ds = NULL;
+    char first_id[ID_MAX];
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_b", "", &epb);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", "key-1", &ep, 1, &ev1), 0);
+    snprintf(first_id, sizeof(first_id), "%s", ev1.id);
+
+    /* Same key, same account, within 24 h: the first event, nothing stored. */
+    assert_int_equal(publish(fx->st, "acct_a", "agent.updated", "key-1", &ep, 1, &ev2),
+                     ERR_CONFLICT);
+    assert_string_equal(ev2.id, first_id);
+    assert_string_equal(ev2.type, "user.message");
+    assert_string_equal(ev2.idempotency_key, "key-1");
+    assert_int_equal(ev2.deliveries, 1);
+    assert_memory_equal(ev2.body, ev1.body, ev1.body_len);
+    assert_int_equal(deliveries_of(fx->st, "acct_a", first_id, &ds), 1);
+    delivery_list_free(ds, 1);
+
+    /* Another account may use the same key. */
+    assert_int_equal(publish(fx->st, "acct_b", "user.message", "key-1", &epb, 1, &ev3), 0);
+    assert_string_not_equal(ev3.id, first_id);
+
+    /* A key last used more than 24 h ago is free again. */
+    memset(&old, 0, sizeof(old));
+    snprintf(old.account_id, sizeof(old.account_id), "acct_a");
+    snprintf(old.type, sizeof(old.type), "user.message");
+    snprintf(old.idempotency_key, sizeof(old.idempotency_key), "key-old");
+    old.created_at = clock_now_ms() - 25 * HOUR_MS;
+    old.body = strdup("{}");
+    old.body_len = 2;
+    assert_int_equal(store_event_publish(fx->st, &old, &ep, 1), 0);
+    assert_true(id_valid("evt_", old.id));
+    assert_true(old.timestamp[0] != '\0');
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", "key-old", &ep, 1, &again), 0);
+    assert_string_not_equal(again.id, old.id);
+
+    event_cleanup(&ev1);
+    event_cleanup(&ev2);
+    event_cleanup(&ev3);
+    event_cleanup(&old);
+    event_cleanup(&again);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&epb);
+}
+
+static void
+test_delivery_list_pages(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev;
+    struct delivery *ds = NULL, *all = NULL;
+    struct delivery_filter f = { .status = -1, .limit = 100 };
+    size_t n = 0, nall = 0, i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", i % 2 ? "user.message" : "agent.updated",
+                                 NULL, eps, 2, &ev),
+                         0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &all, &nall), 0);
+    assert_int_equal(nall, 10);
+    for (i = 1; i < nall; i++)
+        assert_true(strcmp(all[i - 1].id, all[i].id) < 0);
+
+    /* Ascending pages of 3 walk every id once. */
+    f.limit = 3;
+    f.after = "";
+    for (i = 0; i < nall; i += n) {
+        size_t j;
+
+        assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+        assert_true(n > 0 && n <= 3);
+        for (j = 0; j < n; j++)
+            assert_string_equal(ds[j].id, all[i + j].id);
+        f.after = all[i + n - 1].id;
+        delivery_list_free(ds, n);
+    }
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 0);
+    delivery_list_free(ds, n);
+
+    /* Descending: newest first, the cursor means "older than". */
+    f.descending = 1;
+    f.after = all[5].id;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(ds[0].id, all[4].id);
+    assert_string_equal(ds[2].id, all[2].id);
+    delivery_list_free(ds, n);
+
+    /* Filters. */
+    memset(&f, 0, sizeof(f));
+    f.status = -1;
+    f.limit = 100;
+    f.endpoint_id = eps[1].id;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 5);
+    for (i = 0; i < n; i++)
+        assert_string_equal(ds[i].endpoint_id, eps[1].id);
+    delivery_list_free(ds, n);
+    f.event_type = "user.message";
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 2);
+    delivery_list_free(ds, n);
+    f.status = DELIVERY_DELIVERED;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 0);
+    delivery_list_free(ds, n);
+    f.status = DELIVERY_PENDING;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 2);
+    delivery_list_free(ds, n);
+    assert_int_equal(store_delivery_list(fx->st, "acct_b", &f, &ds, &n), 0);
+    assert_int_equal(n, 0);
+    delivery_list_free(ds, n);
+    f.limit = 0;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), ERR_INVAL);
+
+    /* Tenancy of single reads. */
+    assert_int_equal(store_delivery_get(fx->st, "acct_b", all[0].id, &all[0]), ERR_NOTFOUND);
+    delivery_list_free(all, nall);
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
+static void
+test_claim_leases(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev[3];
+    struct claim *cs = NULL;
+    size_t n = 0, i;
+    int64_t now, when;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    assert_int_equal(store_next_due(fx->st, &when), 0);
+    assert_int_equal(when, 0);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev[i]), 0);
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_next_due(fx->st, &when), 0);
+    assert_true(when > 0 && when <= now);
+
+    assert_int_equal(store_claim(fx->st, now, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(cs[i].dlv.status, DELIVERY_DELIVERING);
+        assert_int_equal(cs[i].dlv.lease_until, now + 30000);
+        assert_string_equal(cs[i].url, ep.url);
+        assert_string_equal(cs[i].secret, ep.secret);
+        assert_null(cs[i].prev_secret);
+        /* In due order, with the exact bytes published. */
+        assert_string_equal(cs[i].dlv.event_id, ev[i].id);
+        assert_int_equal(cs[i].body_len, ev[i].body_len);
+        assert_memory_equal(cs[i].body, ev[i].body, ev[i].body_len);
+    }
+    claim_list_free(cs, n);
+
+    /* While the leases run nothing is claimed again... */
+    assert_int_equal(store_claim(fx->st, now + 29999, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_next_due(fx->st, &when), 0);
+    assert_int_equal(when, now + 30000);
+    /* ...and once they expired (a crashed dispatcher), they are. */
+    assert_int_equal(store_claim(fx->st, now + 30000, 1000, 2, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(cs[0].dlv.lease_until, now + 31000);
+    claim_list_free(cs, n);
+
+    /* Release gives claims back, pending and due now. */
+    assert_int_equal(store_claim(fx->st, now + 30000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    {
+        const char *ids[1] = { cs[0].dlv.id };
+        assert_int_equal(store_release(fx->st, ids, 1), 0);
+        assert_int_equal(status_of(fx->st, "acct_a", ids[0]), DELIVERY_PENDING);
+    }
+    claim_list_free(cs, n);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    claim_list_free(cs, n);
+
+    for (i = 0; i < 3; i++)
+        event_cleanup(&ev[i]);
+    endpoint_cleanup(&ep);
+}
+
+static void
+test_claim_fairness(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[3];
+    struct event ev;
+    struct claim *cs = NULL;
+    size_t n = 0, i, from0 = 0, from1 = 0;
+    const char *excl[1];
+    int64_t now;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    endpoint_make(fx->st, "acct_a", "", &eps[2]);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+        event_cleanup(&ev);
+    }
+    now = clock_now_ms() + 1;
+    /* At most two from one endpoint. */
+    assert_int_equal(store_claim(fx->st, now, HOUR_MS, 10, 2, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 4);
+    for (i = 0; i < n; i++) {
+        from0 += strcmp(cs[i].dlv.endpoint_id, eps[0].id) == 0;
+        from1 += strcmp(cs[i].dlv.endpoint_id, eps[1].id) == 0;
+    }
+    assert_int_equal(from0, 2);
+    assert_int_equal(from1, 2);
+    claim_list_free(cs, n);
+
+    /* None from an excluded endpoint. */
+    excl[0] = eps[0].id;
+    assert_int_equal(store_claim(fx->st, now, HOUR_MS, 10, 0, excl, 1, &cs, &n), 0);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++)
+        assert_string_equal(cs[i].dlv.endpoint_id, eps[1].id);
+    claim_list_free(cs, n);
+
+    /*
+     * A long queue of an excluded endpoint in front does not hide another
+     * endpoint's work behind it (more rows than the first pass reads).
+     */
+    for (i = 0; i < 600; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[0], 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[2], 1, &ev), 0);
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_claim(fx->st, now, 1000, 1, 0, excl, 1, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.event_id, ev.id);
+    claim_list_free(cs, n);
+    event_cleanup(&ev);
+    /* The same with a per-endpoint share instead of an exclusion. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[2], 1, &ev), 0);
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_claim(fx->st, now, 1000, 300, 1, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(strcmp(cs[0].dlv.endpoint_id, eps[0].id) == 0);
+    assert_string_equal(cs[1].dlv.event_id, ev.id);
+    claim_list_free(cs, n);
+    event_cleanup(&ev);
+
+    for (i = 0; i < 3; i++)
+        endpoint_cleanup(&eps[i]);
+}
+
+static void
+test_claim_secrets_and_diverts(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, ep2;
+    struct event ev, ev2;
+    struct claim *cs = NULL;
+    struct delivery *ds = NULL, d;
+    size_t n = 0;
+    int64_t now = clock_now_ms();
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    ep.prev_secret = ep.secret;
+    ep.secret = strdup("whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
+    ep.prev_secret_until = now + HOUR_MS;
+    assert_int_equal(store_endpoint_update(fx->st, &ep), 0);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].secret, ep.secret);
+    assert_string_equal(cs[0].prev_secret, ep.prev_secret);
+    claim_list_free(cs, n);
+    /* After the grace period only the current secret signs. */
+    assert_int_equal(store_claim(fx->st, now + HOUR_MS + 2000, 1000, 10, 0, NULL, 0, &cs, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_null(cs[0].prev_secret);
+    claim_list_free(cs, n);
+
+    /*
+     * Queued before its endpoint was disabled (a publish racing the switch):
+     * a claim holds it instead of sending it. Deleted: it fails.
+     */
+    endpoint_make(fx->st, "acct_a", "", &ep2);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep2, 1, &ev2), 0);
+    assert_int_equal(deliveries_of(fx->st, "acct_a", ev2.id, &ds), 1);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep2.id, "x", now), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", ds[0].id), DELIVERY_HELD);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep2.id, 0, now, NULL), 0);
+    assert_int_equal(store_claim(fx->st, now + HOUR_MS * 3, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    claim_list_free(cs, n);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", ep2.id), 0);
+    /* Its lease runs out: the next claim ends it instead of sending. */
+    assert_int_equal(store_claim(fx->st, now + HOUR_MS * 4, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.endpoint_id, ep.id);
+    claim_list_free(cs, n);
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", ds[0].id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_FAILED);
+    assert_string_equal(d.last_error, "endpoint deleted");
+    delivery_cleanup(&d);
+    delivery_list_free(ds, 1);
+
+    event_cleanup(&ev);
+    event_cleanup(&ev2);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&ep2);
+}
+
+/* Fills a result for claim c. */
+static void
+result_for(struct attempt_result *r, const struct claim *c, enum delivery_status s, int code,
+           const char *error, int64_t at, int64_t ms)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->attempt.delivery_id, sizeof(r->attempt.delivery_id), "%s", c->dlv.id);
+    r->attempt.n = c->dlv.attempts_made + 1;
+    r->attempt.at = at;
+    r->attempt.status_code = code;
+    r->attempt.error = (char *)error;
+    r->attempt.duration_ms = ms;
+    r->status = s;
+}
+
+static void
+test_results_apply(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2], got;
+    struct event ev, ev2;
+    struct claim *cs = NULL;
+    struct attempt_result rs[2];
+    struct attempt *as = NULL;
+    struct delivery d, *ds = NULL;
+    size_t n = 0, na = 0, i;
+    int64_t now;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_claim(fx->st, now, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    if (strcmp(cs[0].dlv.endpoint_id, eps[0].id) != 0) {
+        struct claim t = cs[0];
+        cs[0] = cs[1];
+        cs[1] = t;
+    }
+    /* eps[0]: 200 with a body; eps[1]: a 503 to retry in a minute. */
+    result_for(&rs[0], &cs[0], DELIVERY_DELIVERED, 200, NULL, now, 12);
+    rs[0].attempt.response_body = "ok";
+    rs[0].attempt.response_len = 2;
+    result_for(&rs[1], &cs[1], DELIVERY_PENDING, 503, "HTTP 503", now, 30);
+    rs[1].next_attempt_at = now + MIN_MS;
+    assert_int_equal(store_results_apply(fx->st, rs, 2, now + 50), 0);
+
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", cs[0].dlv.id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_DELIVERED);
+    assert_int_equal(d.attempts_made, 1);
+    assert_int_equal(d.last_status_code, 200);
+    assert_null(d.last_error);
+    delivery_cleanup(&d);
+    assert_int_equal(store_attempt_list(fx->st, cs[0].dlv.id, &as, &na), 0);
+    assert_int_equal(na, 1);
+    assert_int_equal(as[0].n, 1);
+    assert_int_equal(as[0].at, now);
+    assert_int_equal(as[0].status_code, 200);
+    assert_int_equal(as[0].duration_ms, 12);
+    assert_null(as[0].error);
+    assert_int_equal(as[0].response_len, 2);
+    assert_memory_equal(as[0].response_body, "ok", 2);
+    attempt_list_free(as, na);
+
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", cs[1].dlv.id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_PENDING);
+    assert_int_equal(d.next_attempt_at, now + MIN_MS);
+    assert_int_equal(d.last_status_code, 503);
+    assert_string_equal(d.last_error, "HTTP 503");
+    delivery_cleanup(&d);
+    /* Not due before its time. */
+    claim_list_free(cs, n);
+    assert_int_equal(store_claim(fx->st, now + MIN_MS - 1, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+
+    /*
+     * Another event queues for eps[1]; then its retry fails for good and
+     * asks to disable the endpoint: it is disabled, the queued delivery is
+     * held, and the failing one ends as the result says.
+     */
+    assert_int_equal(store_claim(fx->st, now + MIN_MS, 1000, 1, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.event_id, ev.id);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[1], 1, &ev2), 0);
+    assert_int_equal(cs[0].dlv.attempts_made, 1);
+    result_for(&rs[0], &cs[0], DELIVERY_FAILED, 0, "timeout after 15000 ms", now + MIN_MS, 15000);
+    rs[0].disable_endpoint = 1;
+    rs[0].disable_reason = "retries exhausted";
+    assert_int_equal(store_results_apply(fx->st, rs, 1, now + MIN_MS + 1), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", eps[1].id, &got), 0);
+    assert_int_equal(got.status, ENDPOINT_DISABLED);
+    assert_string_equal(got.disabled_reason, "retries exhausted");
+    assert_int_equal(got.disabled_at, now + MIN_MS + 1);
+    assert_int_equal(got.held, 1);
+    endpoint_cleanup(&got);
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", cs[0].dlv.id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_FAILED);
+    assert_int_equal(d.attempts_made, 2);
+    assert_int_equal(d.last_status_code, 0);
+    assert_string_equal(d.last_error, "timeout after 15000 ms");
+    delivery_cleanup(&d);
+    assert_int_equal(deliveries_of(fx->st, "acct_a", ev2.id, &ds), 1);
+    assert_int_equal(ds[0].status, DELIVERY_HELD);
+    claim_list_free(cs, n);
+
+    /* A result PENDING for a delivery whose endpoint is disabled by then: held. */
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", eps[1].id, 0, now, NULL), 0);
+    assert_int_equal(store_claim(fx->st, now + MIN_MS * 2, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.id, ds[0].id);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[1].id, "by hand", now), 0);
+    result_for(&rs[0], &cs[0], DELIVERY_PENDING, 500, "HTTP 500", now + MIN_MS * 2, 5);
+    rs[0].next_attempt_at = now + MIN_MS * 3;
+    assert_int_equal(store_results_apply(fx->st, rs, 1, now + MIN_MS * 2), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", ds[0].id), DELIVERY_HELD);
+    claim_list_free(cs, n);
+    delivery_list_free(ds, 1);
+
+    /* Attempts are numbered over the delivery's life; unknown ids are skipped. */
+    assert_int_equal(store_attempt_list(fx->st, cs == NULL ? "" : "dlv_none", &as, &na), 0);
+    assert_int_equal(na, 0);
+    attempt_list_free(as, na);
+    memset(&rs[0], 0, sizeof(rs[0]));
+    snprintf(rs[0].attempt.delivery_id, ID_MAX, "dlv_none");
+    rs[0].status = DELIVERY_DELIVERED;
+    assert_int_equal(store_results_apply(fx->st, rs, 1, now), 0);
+    for (i = 0; i < 2; i++)
+        endpoint_cleanup(&eps[i]);
+    event_cleanup(&ev);
+    event_cleanup(&ev2);
+}
+
+static void
+test_enable_resume_and_skip(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, got;
+    struct event ev;
+    struct delivery_filter f = { .status = -1, .limit = 100 };
+    struct delivery *ds = NULL;
+    size_t n = 0, i;
+    int64_t resumed = -1, now = clock_now_ms();
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    f.endpoint_id = ep.id;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "maintenance", now), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    assert_int_equal(got.status, ENDPOINT_DISABLED);
+    assert_string_equal(got.disabled_reason, "maintenance");
+    assert_int_equal(got.disabled_at, now);
+    assert_int_equal(got.held, 3);
+    endpoint_cleanup(&got);
+    /* New events for a disabled endpoint are held too. */
+    ep.status = ENDPOINT_DISABLED;
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, now + 10, &resumed), 0);
+    assert_int_equal(resumed, 4);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    assert_int_equal(got.status, ENDPOINT_ENABLED);
+    assert_null(got.disabled_reason);
+    assert_int_equal(got.disabled_at, 0);
+    assert_int_equal(got.held, 0);
+    endpoint_cleanup(&got);
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 4);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(ds[i].status, DELIVERY_PENDING);
+        assert_int_equal(ds[i].next_attempt_at, now + 10);
+        assert_int_equal(ds[i].round_start, ds[i].attempts_made);
+    }
+    delivery_list_free(ds, n);
+
+    /* Disable again, enable skipping: they end as failed. */
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "again", now), 0);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 1, now, &resumed), 0);
+    assert_int_equal(resumed, 4);
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(ds[i].status, DELIVERY_FAILED);
+        assert_string_equal(ds[i].last_error, "skipped");
+    }
+    delivery_list_free(ds, n);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_b", ep.id, 0, now, &resumed),
+                     ERR_NOTFOUND);
+    endpoint_cleanup(&ep);
+}
+
+/* Claims everything due and answers it with status s. */
+static void
+settle_all(struct store *st, int64_t now, enum delivery_status s)
+{
+    struct claim *cs = NULL;
+    struct attempt_result *rs;
+    size_t n = 0, i;
+
+    assert_int_equal(store_claim(st, now, 1000, 500, 0, NULL, 0, &cs, &n), 0);
+    rs = calloc(n + 1, sizeof(*rs));
+    assert_non_null(rs);
+    for (i = 0; i < n; i++)
+        result_for(&rs[i], &cs[i], s, s == DELIVERY_DELIVERED ? 200 : 400, NULL, now, 1);
+    assert_int_equal(store_results_apply(st, rs, n, now), 0);
+    free(rs);
+    claim_list_free(cs, n);
+}
+
+static void
+test_retry_and_replay(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    struct delivery *ds = NULL, d;
+    struct claim *cs = NULL;
+    struct delivery_filter f = { .status = -1, .limit = 100 };
+    size_t n = 0, nc = 0, i;
+    int64_t count = -1, now = clock_now_ms() + 1, t0;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    f.endpoint_id = ep.id;
+    t0 = clock_now_ms();
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    now = clock_now_ms() + 1;
+    settle_all(fx->st, now, DELIVERY_DELIVERED);
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 4);
+
+    /* Retry: a new round, due now. */
+    assert_int_equal(store_delivery_retry(fx->st, "acct_a", ds[0].id, now + 5), 0);
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", ds[0].id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_PENDING);
+    assert_int_equal(d.next_attempt_at, now + 5);
+    assert_int_equal(d.attempts_made, 1);
+    assert_int_equal(d.round_start, 1);
+    delivery_cleanup(&d);
+    assert_int_equal(store_delivery_retry(fx->st, "acct_b", ds[0].id, now), ERR_NOTFOUND);
+    assert_int_equal(store_delivery_retry(fx->st, "acct_a", "dlv_nope", now), ERR_NOTFOUND);
+    /* While it is being delivered: conflict. */
+    assert_int_equal(store_claim(fx->st, now + 5, 1000, 10, 0, NULL, 0, &cs, &nc), 0);
+    assert_int_equal(nc, 1);
+    assert_int_equal(store_delivery_retry(fx->st, "acct_a", ds[0].id, now), ERR_CONFLICT);
+    settle_all(fx->st, now + 2000, DELIVERY_FAILED);
+    claim_list_free(cs, nc);
+    assert_int_equal(status_of(fx->st, "acct_a", ds[0].id), DELIVERY_FAILED);
+
+    /* Replay: 3 delivered + 1 failed by default; by status; by time range. */
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, t0, 0, DELIVERY_FAILED,
+                                           now, &count),
+                     0);
+    assert_int_equal(count, 1);
+    assert_int_equal(status_of(fx->st, "acct_a", ds[0].id), DELIVERY_PENDING);
+    settle_all(fx->st, now + 3000, DELIVERY_FAILED);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, t0, 0, -1, now, &count), 0);
+    assert_int_equal(count, 4);
+    settle_all(fx->st, now + 4000, DELIVERY_DELIVERED);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, now + HOUR_MS, 0, -1, now,
+                                           &count),
+                     0);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, t0 - 1, -1, now, &count),
+                     0);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_b", ep.id, 0, 0, -1, now, &count),
+                     ERR_NOTFOUND);
+    /* A replay into a disabled endpoint holds. */
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "x", now), 0);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, -1, now, &count), 0);
+    assert_int_equal(count, 4);
+    assert_int_equal(status_of(fx->st, "acct_a", ds[3].id), DELIVERY_HELD);
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", ds[3].id, &d), 0);
+    assert_int_equal(d.attempts_made, 2);
+    assert_int_equal(d.round_start, 2);
+    delivery_cleanup(&d);
+
+    delivery_list_free(ds, n);
+    endpoint_cleanup(&ep);
+}
+
+static void
+test_delete_endpoint_ends_deliveries(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev;
+    struct delivery *ds = NULL;
+    struct delivery_filter f = { .status = -1, .limit = 100 };
+    size_t n = 0, i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[0].id, "x", 1), 0);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[0].id), 0);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[1].id), 0);
+    /* Their history stays readable. */
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 4);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(ds[i].status, DELIVERY_FAILED);
+        assert_string_equal(ds[i].last_error, "endpoint deleted");
+        assert_int_equal(store_delivery_retry(fx->st, "acct_a", ds[i].id, 1), ERR_CONFLICT);
+    }
+    delivery_list_free(ds, n);
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
+static void
+test_stats(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result *rs;
+    struct stats s;
+    struct stats_bucket *bs = NULL;
+    int64_t counts[DELIVERY__COUNT];
+    size_t n = 0, nb = 0, i;
+    int64_t t0 = clock_now_ms(), base;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, t0 - HOUR_MS, &s), 0);
+    assert_int_equal(s.attempts, 0);
+    assert_int_equal(s.p50_ms, -1);
+    assert_int_equal(s.p99_ms, -1);
+
+    /* 100 deliveries to eps[0], durations 1..100 ms; one more to eps[1]. */
+    for (i = 0; i < 100; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[0], 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[1], 1, &ev), 0);
+    event_cleanup(&ev);
+    base = (clock_now_ms() / MIN_MS + 1) * MIN_MS; /* attempts land in whole minutes */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 500, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 101);
+    rs = calloc(n, sizeof(*rs));
+    assert_non_null(rs);
+    for (i = 0; i < n; i++) {
+        int on0 = strcmp(cs[i].dlv.endpoint_id, eps[0].id) == 0;
+        int64_t ms = on0 ? (int64_t)(i % 100) + 1 : 1000;
+        /* Minute 0: 2xx; minute 1: every third fails for good, the rest retry. */
+        int ok = i < 50;
+        enum delivery_status st = ok ? DELIVERY_DELIVERED
+                                     : (i % 3 == 0 ? DELIVERY_FAILED : DELIVERY_PENDING);
+        result_for(&rs[i], &cs[i], st, ok ? 200 : 500, ok ? NULL : "HTTP 500",
+                   base + (ok ? 0 : MIN_MS) + (int64_t)i, ms);
+        rs[i].next_attempt_at = base + HOUR_MS;
+    }
+    assert_int_equal(store_results_apply(fx->st, rs, n, base), 0);
+
+    assert_int_equal(store_stats(fx->st, "acct_a", eps[0].id, t0, &s), 0);
+    assert_int_equal(s.attempts, 100);
+    assert_int_equal(s.attempts_ok, 50);
+    assert_int_equal(s.p50_ms, 50);
+    assert_int_equal(s.p95_ms, 95);
+    assert_int_equal(s.p99_ms, 99);
+    assert_int_equal(s.by_status[DELIVERY_DELIVERED] + s.by_status[DELIVERY_FAILED] +
+                         s.by_status[DELIVERY_PENDING],
+                     100);
+    assert_int_equal(s.by_status[DELIVERY_DELIVERED], 50);
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, t0, &s), 0);
+    assert_int_equal(s.attempts, 101);
+    assert_int_equal(s.p99_ms, 100);
+    assert_int_equal(s.p95_ms, 96);
+    assert_int_equal(store_stats(fx->st, "acct_b", eps[0].id, t0, &s), 0);
+    assert_int_equal(s.attempts, 0);
+    assert_int_equal(s.by_status[DELIVERY_DELIVERED], 0);
+    /* Deliveries created before `since` are not counted. */
+    assert_int_equal(store_stats(fx->st, "acct_a", eps[0].id, clock_now_ms() + HOUR_MS, &s), 0);
+    assert_int_equal(s.by_status[DELIVERY_DELIVERED], 0);
+
+    assert_int_equal(store_stats_series(fx->st, "acct_a", NULL, base, MIN_MS, base + 3 * MIN_MS,
+                                        &bs, &nb),
+                     0);
+    assert_int_equal(nb, 3);
+    assert_int_equal(bs[0].start, base);
+    assert_int_equal(bs[1].start, base + MIN_MS);
+    assert_int_equal(bs[0].delivered, 50);
+    assert_int_equal(bs[0].failed + bs[0].retried, 0);
+    assert_int_equal(bs[1].delivered, 0);
+    assert_int_equal(bs[1].failed + bs[1].retried, 51);
+    assert_int_equal(bs[1].failed, 17);
+    assert_int_equal(bs[2].delivered + bs[2].failed + bs[2].retried, 0);
+    assert_int_equal(bs[2].p50_ms, -1);
+    /* Minute 0 holds durations 1..50: p50 = 25, p95 = 48. */
+    assert_int_equal(bs[0].p50_ms, 25);
+    assert_int_equal(bs[0].p95_ms, 48);
+    free(bs);
+    assert_int_equal(store_stats_series(fx->st, "acct_a", eps[1].id, base, MIN_MS,
+                                        base + 2 * MIN_MS, &bs, &nb),
+                     0);
+    assert_int_equal(nb, 2);
+    assert_int_equal(bs[1].retried + bs[1].failed, 1);
+    assert_int_equal(bs[1].p50_ms, 1000);
+    free(bs);
+    assert_int_equal(store_stats_series(fx->st, "acct_a", NULL, base, 0, base, &bs, &nb),
+                     ERR_INVAL);
+
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_DELIVERED], 50);
+    assert_int_equal(counts[DELIVERY_DELIVERING], 0);
+    assert_int_equal(counts[DELIVERY_DELIVERED] + counts[DELIVERY_FAILED] +
+                         counts[DELIVERY_PENDING],
+                     101);
+    free(rs);
+    claim_list_free(cs, n);
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
+static void
+on_due(void *arg)
+{
+    int *calls = arg;
+
+    (*calls)++;
+}
+
+static void
+test_on_due(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    int calls = 0;
+    int64_t count;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    store_on_due(fx->st, on_due, &calls);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    assert_int_equal(calls, 1);
+    event_cleanup(&ev);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, NULL, 0, &ev), 0);
+    assert_int_equal(calls, 1);
+    event_cleanup(&ev);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "x", 1), 0);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, 2, &count), 0);
+    assert_int_equal(calls, 2);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, DELIVERY_PENDING, 3,
+                                           &count),
+                     0);
+    assert_int_equal(calls, 3);
+    store_on_due(fx->st, NULL, NULL);
+    endpoint_cleanup(&ep);
+}
+
+/* --- concurrency, durability --- */
+
+#define THREADS 8
+#define PER_THREAD 250
+
+struct pub_thread {
+    struct store *st;
+    const struct endpoint *eps;
+    int failures;
+};
+
+static void *
+publisher(void *arg)
+{
+    struct pub_thread *t = arg;
+    int i;
+
+    for (i = 0; i < PER_THREAD; i++) {
+        struct event ev;
+        if (publish(t->st, "acct_a", "user.message", NULL, t->eps, 2, &ev) != 0)
+            t->failures++;
+        event_cleanup(&ev);
+    }
+    return NULL;
+}
+
+static int64_t
+sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void
+test_group_commit_threads(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct pub_thread ts[THREADS];
+    pthread_t th[THREADS];
+    int64_t counts[DELIVERY__COUNT];
+    int i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    for (i = 0; i < THREADS; i++) {
+        ts[i] = (struct pub_thread){ .st = fx->st, .eps = eps };
+        assert_int_equal(pthread_create(&th[i], NULL, publisher, &ts[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ts[i].failures, 0);
+    }
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_PENDING], THREADS * PER_THREAD * 2);
+    if (!fx->sqlite)
+        goto out;
+    /* Durable: a separate connection sees every row. */
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM events"), THREADS * PER_THREAD);
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM deliveries"),
+                     THREADS * PER_THREAD * 2);
+out:
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
+static void
+test_reopen_keeps_everything(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, got;
+    struct event ev, gev;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", "k", &ep, 1, &ev), 0);
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(store_is_empty(fx->st), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    assert_string_equal(got.secret, ep.secret);
+    endpoint_cleanup(&got);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ev.id, &gev), 0);
+    assert_memory_equal(gev.body, ev.body, ev.body_len);
+    event_cleanup(&gev);
+    /* The migrations ran once. */
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(sql_count(fx->path, "PRAGMA journal_mode = WAL") >= 0, 1);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * Crash safety: a child publishes in a loop and writes each acknowledged
+ * event id to a pipe; it is SIGKILLed mid-flight. Every id it saw
+ * acknowledged must be in the reopened store with its deliveries.
+ */
+static void
+child_publish(const char *url, const char *ep_id, int fd)
+{
+    struct store *st = NULL;
+    struct endpoint ep = { 0 };
+    int i;
+
+    if (store_open(url, &st) != 0)
+        _exit(3);
+    snprintf(ep.id, sizeof(ep.id), "%s", ep_id);
+    for (i = 0; i < 1000000; i++) {
+        struct event ev;
+        if (publish(st, "acct_a", "user.message", NULL, &ep, 1, &ev) != 0)
+            _exit(4);
+        if (write(fd, ev.id, ID_MAX) != ID_MAX)
+            _exit(5);
+        event_cleanup(&ev);
+    }
+    _exit(0);
+}
+
+static void
+test_crash_keeps_acknowledged(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    char (*ids)[ID_MAX] = NULL;
+    size_t nids = 0, cap = 0, i;
+    int fds[2], status;
+    pid_t pid;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    /* The child opens the file itself; close ours so no thread crosses the fork. */
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_publish(fx->url, ep.id, fds[1]);
+    }
+    close(fds[1]);
+    for (;;) {
+        char id[ID_MAX];
+        ssize_t got = read(fds[0], id, ID_MAX);
+
+        if (got == 0)
+            break;
+        assert_int_equal(got, ID_MAX);
+        if (nids == cap) {
+            cap = cap == 0 ? 256 : cap * 2;
+            ids = realloc(ids, cap * ID_MAX);
+            assert_non_null(ids);
+        }
+        memcpy(ids[nids++], id, ID_MAX);
+        if (nids == 300)
+            kill(pid, SIGKILL);
+    }
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_true(nids >= 300);
+
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    for (i = 0; i < nids; i++) {
+        struct event ev;
+        struct delivery *ds = NULL;
+
+        assert_int_equal(store_event_get(fx->st, "acct_a", ids[i], &ev), 0);
+        assert_int_equal(ev.deliveries, 1);
+        event_cleanup(&ev);
+        assert_int_equal(deliveries_of(fx->st, "acct_a", ids[i], &ds), 1);
+        assert_string_equal(ds[0].endpoint_id, ep.id);
+        delivery_list_free(ds, 1);
+    }
+    free(ids);
+    endpoint_cleanup(&ep);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_urls),
+        cmocka_unit_test(test_status_names),
+        cmocka_unit_test_setup_teardown(test_accounts_and_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endpoints_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_selection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_list_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_fairness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_secrets_and_diverts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enable_resume_and_skip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
