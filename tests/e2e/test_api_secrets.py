@@ -88,6 +88,21 @@ class SecretTest(ApiCase):
         entries, (mid, ts, body) = self.standard(req)
         self.assertEqual(entries, [standard_signatures(NEW_SECRET, mid, ts, body)])
 
+    def test_old_secret_stops_signing_when_the_grace_ends(self):
+        rc = self.receiver()
+        ep = self.endpoint(rc.url)
+        p = "/v1/endpoints/%s/secret" % ep["id"]
+        rot = self.call("POST", p + "/rotate", {"grace_seconds": 1})
+        self.assertEqual(rot["previous"]["secret"], ep["secret"])
+        expires = parse_time(rot["previous"]["expires_at"])
+        # Not a timed assertion: wait until the grace period is over, then look.
+        while time.time() <= expires + 0.05:
+            time.sleep(0.05)
+        self.assertEqual(self.call("GET", p), {"secret": rot["secret"], "previous": None})
+        req = self.deliver_one(rc, 1)
+        entries, (mid, ts, body) = self.standard(req)
+        self.assertEqual(entries, [standard_signatures(rot["secret"], mid, ts, body)])
+
     def test_rotation_with_a_short_grace(self):
         ep = self.endpoint("https://a.example.com/")
         p = "/v1/endpoints/%s/secret" % ep["id"]
