@@ -30,6 +30,32 @@ load(const char *s, size_t len, int *as_real, json_error_t *e)
     return v;
 }
 
+/*
+ * A raw NUL byte is never valid JSON, but jansson 2.14 skips one that follows
+ * a number ("[1\0,2]" loads); the envelope must not carry it. Returns its
+ * offset, or -1 when there is none, and sets *line and *column (1-based).
+ */
+static long
+nul_find(const char *s, size_t len, int *line, int *column)
+{
+    const char *nul = memchr(s, '\0', len);
+    size_t i;
+
+    if (nul == NULL)
+        return -1;
+    *line = 1;
+    *column = 1;
+    for (i = 0; s + i < nul; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else {
+            (*column)++;
+        }
+    }
+    return (long)(nul - s);
+}
+
 /* 1 when s[v] is a JSON number token without fraction or exponent. */
 static int
 integer_token(const char *s, struct rawjson_span v)
@@ -141,13 +167,19 @@ envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct even
     json_t *root = NULL, *data, *ts;
     const char *why = NULL;
     json_error_t je;
-    int rc, as_real;
+    int rc, as_real, line, column;
 
     schema_report_init(rep);
     if (body == NULL)
         body = "";
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (nul_find(body, len, &line, &column) >= 0) {
+        if (err != NULL)
+            snprintf(err, errlen, "malformed JSON at line %d column %d: NUL byte", line, column);
+        rc = ERR_PARSE;
+        goto out;
+    }
     root = load(body, len, &as_real, &je);
     if (root == NULL && json_error_code(&je) == json_error_duplicate_key) {
         if (rawjson_path_at(body, len, (size_t)je.position, path, sizeof(path)) != 0)
@@ -211,7 +243,7 @@ envelope_build(const char *type, const char *data_json, size_t data_len,
     struct rawjson_span span;
     json_t *data = NULL;
     json_error_t je;
-    int rc, as_real;
+    int rc, as_real, line, column;
 
     t = catalog_type_find(type);
     if (t == NULL) {
@@ -228,6 +260,10 @@ envelope_build(const char *type, const char *data_json, size_t data_len,
     }
     span.start = 0;
     span.end = data_len;
+    if (nul_find(data_json, data_len, &line, &column) >= 0) {
+        rc = ERR_INVAL;
+        goto out;
+    }
     data = load(data_json, data_len, &as_real, &je);
     if (!json_is_object(data)) {
         rc = ERR_INVAL;

@@ -294,6 +294,16 @@ test_parse_errors(void **state)
         else
             assert_true(strncmp(err, "malformed JSON at line ", 23) == 0);
     }
+    /* a raw NUL byte, which jansson skips after a number, is refused */
+    assert_int_equal(envelope_parse_publish("{\"a\":[1\0,2]}", 13, NOW, &ev, &rep, err,
+                                            sizeof(err)),
+                     ERR_PARSE);
+    assert_string_equal(err, "malformed JSON at line 1 column 8: NUL byte");
+    assert_int_equal(envelope_parse_publish("{\n\"a\":\"\0\"}", 9, NOW, &ev, &rep, err,
+                                            sizeof(err)),
+                     ERR_PARSE);
+    assert_string_equal(err, "malformed JSON at line 2 column 6: NUL byte");
+    assert_int_equal(envelope_build("user.message", "{\"a\":1\0}", 8, NULL, NOW, &ev), ERR_INVAL);
     /* a tiny err buffer is cut, not overrun */
     assert_int_equal(publish("[1]", &ev, &rep, err, 8), ERR_PARSE);
     assert_string_equal(err, "request");
