@@ -121,6 +121,31 @@ out:
     return err;
 }
 
+/* Answers 409 for a delivery that cannot be retried now, saying why. */
+static int
+reply_conflict(struct api_req *r, const char *id)
+{
+    struct delivery d;
+    struct endpoint ep;
+    int err;
+
+    memset(&d, 0, sizeof(d));
+    memset(&ep, 0, sizeof(ep));
+    err = store_delivery_get(r->ctx->store, r->account_id, id, &d);
+    if (err == 0 && d.status != DELIVERY_DELIVERING &&
+        store_endpoint_get(r->ctx->store, r->account_id, d.endpoint_id, &ep) == ERR_NOTFOUND)
+        err = api_reply_error(r, ERR_CONFLICT, NULL,
+                              "delivery '%s' cannot be retried: its endpoint '%s' was deleted", id,
+                              d.endpoint_id);
+    else
+        err = api_reply_error(r, ERR_CONFLICT, NULL,
+                              "delivery '%s' is being delivered now: retry once the attempt ends",
+                              id);
+    endpoint_cleanup(&ep);
+    delivery_cleanup(&d);
+    return err;
+}
+
 int
 h_deliveries_retry(struct api_req *r)
 {
@@ -133,8 +158,7 @@ h_deliveries_retry(struct api_req *r)
         return 0;
     err = store_delivery_retry(r->ctx->store, r->account_id, id, clock_now_ms());
     if (err == ERR_CONFLICT) {
-        err = api_reply_error(
-            r, err, NULL, "delivery '%s' is being delivered now: retry once the attempt ends", id);
+        err = reply_conflict(r, id);
         goto out;
     }
     if (err != 0) {

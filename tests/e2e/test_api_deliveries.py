@@ -173,6 +173,20 @@ class RetryTest(ApiCase):
                           what="a third attempt")
 
 
+    def test_retry_after_the_endpoint_was_deleted_is_409(self):
+        rc = self.receiver([400])
+        ep = self.endpoint(rc.url)
+        ev = self.publish("agent.response", RESPONSE)
+        dlv = self.wait_event_deliveries(ev["id"], 1, ("failed",))[0]
+        self.call("DELETE", "/v1/endpoints/" + ep["id"], status=204)
+        err = self.error("POST", "/v1/deliveries/%s/retry" % dlv["id"], status=409)
+        self.assertIn("deleted", err["message"])
+        # The log of a deleted endpoint's deliveries stays readable.
+        d = self.delivery(dlv["id"])
+        self.assertEqual((d["status"], d["attempts_made"]), ("failed", 1))
+        self.assertEqual(len(rc.requests), 1)
+
+
 class RetryWhileDeliveringTest(ApiCase):
     serve_args = SERVE_ARGS + ["--attempt-timeout", "3s"]
 
