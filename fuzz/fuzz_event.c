@@ -47,7 +47,7 @@ load_pair(const char *a, size_t alen, const char *b, size_t blen, json_t **ja, j
 
 /* The data bytes of an envelope: after "data": up to the final }. */
 static const char *
-envelope_data(const struct event *ev, size_t *len)
+data_of(const struct event *ev, size_t *len)
 {
     const char *p = strstr(ev->body, "\",\"data\":");
 
@@ -83,7 +83,8 @@ check_success(const char *in, size_t size, const struct event *ev)
     json_decref(src);
 
     /* Compaction is idempotent: the envelope's data, published again, comes back the same. */
-    d = envelope_data(ev, &dlen);
+    d = data_of(ev, &dlen);
+    check(envelope_data(ev->body, ev->body_len, &n) == d && n == dlen);
     n = dlen + 128;
     body2 = malloc(n);
     check(body2 != NULL);
@@ -98,7 +99,7 @@ check_success(const char *in, size_t size, const struct event *ev)
     body2[n++] = '}';
     memset(&again, 0, sizeof(again));
     check(envelope_parse_publish(body2, n, NOW, &again, &rep2, NULL, 0) == 0);
-    d2 = envelope_data(&again, &d2len);
+    d2 = data_of(&again, &d2len);
     check(d2len == dlen && memcmp(d, d2, dlen) == 0);
     event_cleanup(&again);
     free(body2);

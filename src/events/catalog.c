@@ -1,24 +1,30 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "events/catalog.h"
+#include "events/events_int.h"
+#include "util/buf.h"
+#include "util/err.h"
 
 /* Field constructors, so that each row of the table reads like CONTRACT §1. */
+/* clang-format off */
 #define STR(n, req) {.name = (n), .kind = CATALOG_STRING, .required = (req), .nonempty = 1}
 #define EMAIL(n, req) {.name = (n), .kind = CATALOG_EMAIL, .required = (req), .nonempty = 1}
 #define BOOL(n, req) {.name = (n), .kind = CATALOG_BOOL, .required = (req)}
 #define INT_MIN_(n, req, lo) \
     {.name = (n), .kind = CATALOG_INT, .required = (req), .has_min = 1, .min = (lo)}
-#define INT_RANGE(n, req, lo, hi, null)                                                    \
+#define INT_RANGE(n, req, lo, hi, null) \
     {.name = (n), .kind = CATALOG_INT, .required = (req), .nullable = (null), .has_min = 1, \
      .has_max = 1, .min = (lo), .max = (hi)}
 #define NUM_MIN(n, req, lo) \
     {.name = (n), .kind = CATALOG_NUMBER, .required = (req), .has_min = 1, .min = (lo)}
-#define NUM_RANGE(n, req, lo, hi)                                                       \
+#define NUM_RANGE(n, req, lo, hi) \
     {.name = (n), .kind = CATALOG_NUMBER, .required = (req), .has_min = 1, .has_max = 1, \
      .min = (lo), .max = (hi)}
 #define ENUM(n, req, vals) {.name = (n), .kind = CATALOG_ENUM, .required = (req), .values = (vals)}
 #define STRINGS(n, req) {.name = (n), .kind = CATALOG_STRINGS, .required = (req), .nonempty = 1}
+/* clang-format on */
 
 #define REQ 1
 #define OPT 0
@@ -207,7 +213,8 @@ catalog_field_describe(const struct catalog_field *f, char *out, size_t outlen)
         snprintf(out, outlen, "%s", "boolean");
         break;
     case CATALOG_STRINGS:
-        snprintf(out, outlen, "%s", f->nonempty ? "non-empty array of strings" : "array of strings");
+        snprintf(out, outlen, "%s",
+                 f->nonempty ? "non-empty array of strings" : "array of strings");
         break;
     case CATALOG_ENUM:
         used = (size_t)snprintf(out, outlen, "%s", "one of ");
@@ -243,13 +250,13 @@ field_constraint_json(const struct catalog_field *f)
     if (c == NULL)
         return NULL;
     if (f->has_min)
-        bad |= json_object_set_new(c, "min", f->kind == CATALOG_INT
-                                                 ? json_integer((json_int_t)f->min)
-                                                 : json_real(f->min));
+        bad |= json_object_set_new(c, "min",
+                                   f->kind == CATALOG_INT ? json_integer((json_int_t)f->min)
+                                                          : json_real(f->min));
     if (f->has_max)
-        bad |= json_object_set_new(c, "max", f->kind == CATALOG_INT
-                                                 ? json_integer((json_int_t)f->max)
-                                                 : json_real(f->max));
+        bad |= json_object_set_new(c, "max",
+                                   f->kind == CATALOG_INT ? json_integer((json_int_t)f->max)
+                                                          : json_real(f->max));
     if (f->nullable)
         bad |= json_object_set_new(c, "nullable", json_true());
     if (f->values != NULL) {
@@ -265,24 +272,29 @@ field_constraint_json(const struct catalog_field *f)
     return c;
 }
 
-/* One entry of the catalog listing, a new reference or NULL. */
+/* One entry of the catalog listing, with its sample or not: a new reference or NULL. */
 static json_t *
-type_json(const struct catalog_type *t)
+type_json(const struct catalog_type *t, int with_sample)
 {
-    json_t *o = NULL, *fields = NULL, *f = NULL, *c, *sample;
+    json_t *o = NULL, *fields = NULL, *f = NULL, *c, *sample = NULL;
     char words[256];
     size_t i;
     int bad = 0;
 
     o = json_object();
     fields = json_array();
-    sample = json_loads(t->sample, 0, NULL);
-    if (o == NULL || fields == NULL || sample == NULL)
-        goto fail;
-    for (i = 0; i < t->nfields; i++) {
+    if (with_sample)
+        sample = json_loads(t->sample, 0, NULL);
+    if (o == NULL || fields == NULL || (with_sample && sample == NULL)) {
+        bad = 1;
+        goto out;
+    }
+    for (i = 0; i < t->nfields && !bad; i++) {
         f = json_object();
-        if (f == NULL)
-            goto fail;
+        if (f == NULL) {
+            bad = 1;
+            goto out;
+        }
         bad |= json_object_set_new(f, "name", json_string(t->fields[i].name));
         bad |= json_object_set_new(
             f, "type", json_string(catalog_field_describe(&t->fields[i], words, sizeof(words))));
@@ -290,24 +302,26 @@ type_json(const struct catalog_type *t)
         c = field_constraint_json(&t->fields[i]);
         if (c != NULL)
             bad |= json_object_set_new(f, "constraint", c);
-        bad |= json_array_append_new(fields, f);
+        bad |= json_array_append_new(fields, f); /* steals f, even on failure */
         f = NULL;
     }
     bad |= json_object_set_new(o, "event", json_string(t->name));
     bad |= json_object_set_new(o, "description", json_string(t->description));
     bad |= json_object_set_new(o, "fields", fields);
     fields = NULL;
-    bad |= json_object_set_new(o, "sample", sample);
-    sample = NULL;
-    if (bad)
-        goto fail;
-    return o;
-fail:
-    json_decref(o);
+    if (with_sample) {
+        bad |= json_object_set_new(o, "sample", sample);
+        sample = NULL;
+    }
+out:
     json_decref(fields);
     json_decref(f);
     json_decref(sample);
-    return NULL;
+    if (bad) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 json_t *
@@ -315,23 +329,73 @@ catalog_json(void)
 {
     json_t *root = NULL, *list = NULL, *t;
     size_t i;
+    int bad = 0;
 
     root = json_object();
     list = json_array();
-    if (root == NULL || list == NULL)
-        goto fail;
-    for (i = 0; i < NTYPES; i++) {
-        t = type_json(&types[i]);
-        if (t == NULL || json_array_append_new(list, t) != 0)
-            goto fail;
+    if (root == NULL || list == NULL) {
+        bad = 1;
+        goto out;
     }
-    if (json_object_set_new(root, "data", list) != 0) {
-        list = NULL; /* set_new steals even on failure */
-        goto fail;
+    for (i = 0; i < NTYPES && !bad; i++) {
+        t = type_json(&types[i], 1);
+        bad = t == NULL || json_array_append_new(list, t) != 0;
+    }
+    if (!bad) {
+        bad = json_object_set_new(root, "data", list) != 0;
+        list = NULL; /* set_new steals it, even on failure */
+    }
+out:
+    json_decref(list);
+    if (bad) {
+        json_decref(root);
+        root = NULL;
     }
     return root;
-fail:
-    json_decref(root);
-    json_decref(list);
-    return NULL;
+}
+
+char *
+catalog_json_text(size_t *len)
+{
+    struct buf b;
+    struct rawjson_span span;
+    json_t *t = NULL;
+    char *text = NULL, *out = NULL;
+    size_t i, n;
+    int err;
+
+    buf_init(&b, (size_t)1 << 20);
+    err = buf_puts(&b, "{\"data\":[");
+    for (i = 0; i < NTYPES && err == 0; i++) {
+        t = type_json(&types[i], 0);
+        text = t != NULL ? json_dumps(t, JSON_COMPACT) : NULL;
+        if (text == NULL) {
+            err = ERR_NOMEM;
+            break;
+        }
+        /* {"event":...,"fields":[...]} becomes {"event":...,"fields":[...],"sample":<raw>} */
+        n = strlen(text);
+        err = buf_printf(&b, "%s%.*s,\"sample\":", i > 0 ? "," : "", (int)(n - 1), text);
+        span.start = 0;
+        span.end = strlen(types[i].sample);
+        if (err == 0)
+            err = rawjson_compact(types[i].sample, span, &b);
+        if (err == 0)
+            err = buf_putc(&b, '}');
+        free(text);
+        text = NULL;
+        json_decref(t);
+        t = NULL;
+    }
+    if (err == 0)
+        err = buf_puts(&b, "]}");
+    if (err == 0) {
+        if (len != NULL)
+            *len = b.len;
+        out = buf_steal(&b);
+    }
+    json_decref(t);
+    free(text);
+    buf_cleanup(&b);
+    return out;
 }

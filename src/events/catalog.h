@@ -24,22 +24,22 @@ enum catalog_kind {
 };
 
 struct catalog_field {
-    const char *name;           /* member of data: "agent_id" */
+    const char *name; /* member of data: "agent_id" */
     enum catalog_kind kind;
-    int required;               /* 1: must be present */
-    int nullable;               /* 1: JSON null is accepted too */
-    int nonempty;               /* strings and arrays: 1 when "" or [] is refused */
-    int has_min;                /* INT, NUMBER: min applies */
-    int has_max;                /* INT, NUMBER: max applies */
-    double min;                 /* inclusive */
-    double max;                 /* inclusive */
-    const char *const *values;  /* ENUM: the accepted strings, NULL-terminated */
+    int required;              /* 1: must be present */
+    int nullable;              /* 1: JSON null is accepted too */
+    int nonempty;              /* strings and arrays: 1 when "" or [] is refused */
+    int has_min;               /* INT, NUMBER: min applies */
+    int has_max;               /* INT, NUMBER: max applies */
+    double min;                /* inclusive */
+    double max;                /* inclusive */
+    const char *const *values; /* ENUM: the accepted strings, NULL-terminated */
 };
 
 struct catalog_type {
-    const char *name;           /* "conversation.started" */
-    const char *description;    /* the guide's words: "New conversation initiated" */
-    const char *sample;         /* the sample `data` object, raw JSON */
+    const char *name;        /* "conversation.started" */
+    const char *description; /* the guide's words: "New conversation initiated" */
+    const char *sample;      /* the sample `data` object, raw JSON */
     size_t nfields;
     struct catalog_field fields[CATALOG_MAX_FIELDS];
 };
@@ -73,5 +73,13 @@ const char *catalog_field_describe(const struct catalog_field *f, char *out, siz
  * Returns NULL when out of memory.
  */
 json_t *catalog_json(void);
+
+/*
+ * The same document as catalog_json() as compact JSON text, except that each
+ * sample keeps its own number tokens (0.95 stays 0.95, where jansson would
+ * print 0.94999999999999996). Sets *len (when not NULL) to its length.
+ * Returns a NUL-terminated string the caller frees, or NULL when out of memory.
+ */
+char *catalog_json_text(size_t *len);
 
 #endif

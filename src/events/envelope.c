@@ -289,3 +289,23 @@ out:
     json_decref(data);
     return rc;
 }
+
+const char *
+envelope_data(const char *body, size_t len, size_t *data_len)
+{
+    static const char mark[] = "\",\"data\":";
+    const char *p;
+
+    /* id, event and timestamp hold no quote, so the first mark is the one. */
+    if (body == NULL || len < sizeof(mark) + 1 || body[len - 1] != '}' ||
+        strncmp(body, "{\"id\":\"", 7) != 0)
+        return NULL;
+    p = memmem(body, len, mark, sizeof(mark) - 1);
+    if (p == NULL)
+        return NULL;
+    p += sizeof(mark) - 1;
+    if (p >= body + len - 1)
+        return NULL;
+    *data_len = (size_t)(body + len - 1 - p);
+    return p;
+}

@@ -57,4 +57,12 @@ int envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct 
 int envelope_build(const char *type, const char *data_json, size_t data_len,
                    const char *timestamp_or_null, int64_t now_ms, struct event *ev);
 
+/*
+ * The data bytes inside an envelope built here (body, len bytes): sets
+ * *data_len and returns a pointer into body, so that readers can show data
+ * exactly as delivered without re-serializing it. Returns NULL when body does
+ * not have the envelope's shape.
+ */
+const char *envelope_data(const char *body, size_t len, size_t *data_len);
+
 #endif

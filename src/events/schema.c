@@ -260,7 +260,8 @@ schema_publish_check(const json_t *root, struct schema_report *rep)
          !schema_timestamp_ok(json_string_value(ts), NULL)))
         schema_report_add(rep, "timestamp",
                           "must be an RFC 3339 UTC timestamp such as 2024-01-01T12:00:00Z");
-    json_object_foreach ((json_t *)root, key, v) {
+    json_object_foreach((json_t *)root, key, v)
+    {
         if (strcmp(key, "event") != 0 && strcmp(key, "data") != 0 && strcmp(key, "timestamp") != 0)
             schema_report_add(rep, key, "unknown field; expected event, data, timestamp");
     }

@@ -86,7 +86,8 @@ test_types_match_contract(void **state)
         assert_string_equal(t->name, contract[i].name);
         assert_string_equal(t->description, contract[i].description);
         assert_ptr_equal(catalog_type_find(contract[i].name), t);
-        assert_int_equal(t->nfields, list_len(contract[i].required) + list_len(contract[i].optional));
+        assert_int_equal(t->nfields,
+                         list_len(contract[i].required) + list_len(contract[i].optional));
         for (f = 0; f < t->nfields; f++) {
             const char *want = t->fields[f].required ? contract[i].required : contract[i].optional;
 
@@ -255,10 +256,12 @@ listed_field(json_t *root, const char *type, const char *name)
     json_t *t, *f;
     size_t i, j;
 
-    json_array_foreach (json_object_get(root, "data"), i, t) {
+    json_array_foreach(json_object_get(root, "data"), i, t)
+    {
         if (strcmp(json_string_value(json_object_get(t, "event")), type) != 0)
             continue;
-        json_array_foreach (json_object_get(t, "fields"), j, f) {
+        json_array_foreach(json_object_get(t, "fields"), j, f)
+        {
             if (strcmp(json_string_value(json_object_get(f, "name")), name) == 0)
                 return f;
         }
@@ -280,7 +283,8 @@ test_catalog_json(void **state)
     list = json_object_get(root, "data");
     assert_true(json_is_array(list));
     assert_int_equal(json_array_size(list), 9);
-    json_array_foreach (list, i, t) {
+    json_array_foreach(list, i, t)
+    {
         ct = catalog_type_at(i);
         assert_int_equal(json_object_size(t), 4);
         assert_string_equal(json_string_value(json_object_get(t, "event")), ct->name);
@@ -324,6 +328,32 @@ test_catalog_json(void **state)
     json_decref(root);
 }
 
+static void
+test_catalog_json_text(void **state)
+{
+    json_t *a, *b;
+    char *text;
+    size_t len = 0;
+
+    (void)state;
+    text = catalog_json_text(&len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    a = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    b = catalog_json();
+    assert_non_null(a);
+    assert_true(json_equal(a, b));
+    /* the sample numbers as written in the guide */
+    assert_non_null(strstr(text, "\"confidence_score\":0.95}"));
+    assert_non_null(strstr(text, "\"resolution_rate\":1.0,"));
+    assert_non_null(strstr(text, "\"sample\":{\"conversation_id\":\"conv-123\",\"agent_id\""));
+    assert_true(strncmp(text, "{\"data\":[{\"event\":\"conversation.started\",", 41) == 0);
+    assert_true(text[len - 1] == '}' && text[len - 2] == ']');
+    json_decref(a);
+    json_decref(b);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -335,6 +365,7 @@ main(void)
         cmocka_unit_test(test_every_sample_validates),
         cmocka_unit_test(test_field_words),
         cmocka_unit_test(test_catalog_json),
+        cmocka_unit_test(test_catalog_json_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

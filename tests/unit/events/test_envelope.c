@@ -57,8 +57,9 @@ assert_envelope(const struct event *ev, const char *type, const char *ts, const 
 {
     char want[8192];
 
-    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\",\"data\":%s}",
-             ev->id, type, ts, data_expected);
+    snprintf(want, sizeof(want),
+             "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\",\"data\":%s}", ev->id, type, ts,
+             data_expected);
     assert_non_null(ev->body);
     assert_string_equal(ev->body, want);
     assert_int_equal(ev->body_len, strlen(want));
@@ -121,7 +122,8 @@ test_envelope_bytes_exact(void **state)
     char err[256], data[8192];
     struct event ev;
     json_t *env, *in;
-    size_t i;
+    const char *d;
+    size_t i, dlen;
     int rc;
 
     (void)state;
@@ -143,6 +145,10 @@ test_envelope_bytes_exact(void **state)
         assert_non_null(env);
         assert_true(json_equal(json_object_get(env, "data"), json_object_get(in, "data")));
         assert_string_equal(json_string_value(json_object_get(env, "id")), ev.id);
+        d = envelope_data(ev.body, ev.body_len, &dlen);
+        assert_non_null(d);
+        assert_int_equal(dlen, strlen(data));
+        assert_memory_equal(d, data, dlen);
         json_decref(env);
         json_decref(in);
         event_cleanup(&ev);
@@ -196,10 +202,11 @@ test_guide_example_exact(void **state)
                              "\"initial_message\": \"Hello, I need help\"\n}\n}\n",
                              &ev, &rep, NULL, 0),
                      0);
-    assert_envelope(&ev, "conversation.started", "2024-01-01T12:00:00Z",
-                    "{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"agent_name\":"
-                    "\"Customer Support Agent\",\"channel\":\"chat\",\"user_id\":\"user-456\","
-                    "\"user_email\":\"user@example.com\",\"initial_message\":\"Hello, I need help\"}");
+    assert_envelope(
+        &ev, "conversation.started", "2024-01-01T12:00:00Z",
+        "{\"conversation_id\":\"conv-123\",\"agent_id\":\"agent-123\",\"agent_name\":"
+        "\"Customer Support Agent\",\"channel\":\"chat\",\"user_id\":\"user-456\","
+        "\"user_email\":\"user@example.com\",\"initial_message\":\"Hello, I need help\"}");
     assert_true(strncmp(ev.body, "{\"id\":\"evt_", 11) == 0);
     event_cleanup(&ev);
 }
@@ -295,13 +302,11 @@ test_parse_errors(void **state)
             assert_true(strncmp(err, "malformed JSON at line ", 23) == 0);
     }
     /* a raw NUL byte, which jansson skips after a number, is refused */
-    assert_int_equal(envelope_parse_publish("{\"a\":[1\0,2]}", 13, NOW, &ev, &rep, err,
-                                            sizeof(err)),
-                     ERR_PARSE);
+    assert_int_equal(
+        envelope_parse_publish("{\"a\":[1\0,2]}", 13, NOW, &ev, &rep, err, sizeof(err)), ERR_PARSE);
     assert_string_equal(err, "malformed JSON at line 1 column 8: NUL byte");
-    assert_int_equal(envelope_parse_publish("{\n\"a\":\"\0\"}", 9, NOW, &ev, &rep, err,
-                                            sizeof(err)),
-                     ERR_PARSE);
+    assert_int_equal(
+        envelope_parse_publish("{\n\"a\":\"\0\"}", 9, NOW, &ev, &rep, err, sizeof(err)), ERR_PARSE);
     assert_string_equal(err, "malformed JSON at line 2 column 6: NUL byte");
     assert_int_equal(envelope_build("user.message", "{\"a\":1\0}", 8, NULL, NOW, &ev), ERR_INVAL);
     /* a tiny err buffer is cut, not overrun */
@@ -356,8 +361,8 @@ test_validation_problems(void **state)
                      0);
     event_cleanup(&ev);
 
-    assert_int_equal(publish(dq("{'event': 'nope', 'data': 7, 'timestamp': 'now'}"), &ev, &rep,
-                             err, sizeof(err)),
+    assert_int_equal(publish(dq("{'event': 'nope', 'data': 7, 'timestamp': 'now'}"), &ev, &rep, err,
+                             sizeof(err)),
                      ERR_VALIDATION);
     assert_int_equal(rep.n, 3);
     assert_string_equal(rep.items[0].path, "event");
@@ -435,8 +440,9 @@ static void
 test_build_errors(void **state)
 {
     struct event ev;
-    const char *big = "{\"integration_id\": \"i\", \"integration_type\": \"t\", \"sync_type\":"
-                      " \"full\", \"records_synced\": 99999999999999999999, \"status\": \"failed\"}";
+    const char *big =
+        "{\"integration_id\": \"i\", \"integration_type\": \"t\", \"sync_type\":"
+        " \"full\", \"records_synced\": 99999999999999999999, \"status\": \"failed\"}";
 
     (void)state;
     memset(&ev, 0, sizeof(ev));
@@ -452,13 +458,45 @@ test_build_errors(void **state)
     event_cleanup(&ev);
 }
 
+/* envelope_data on s, a C string. */
+static const char *
+data_of(const char *s, size_t *n)
+{
+    return envelope_data(s, strlen(s), n);
+}
+
+static void
+test_envelope_data_shape(void **state)
+{
+    size_t n = 0;
+
+    (void)state;
+    assert_null(envelope_data(NULL, 0, &n));
+    assert_null(data_of("{}", &n));
+    assert_null(data_of("{\"id\":\"x\",\"data\":}", &n));
+    assert_null(data_of("{\"id\":\"x\",\"event\":\"e\"}", &n));
+    assert_null(data_of("{\"id\":\"x\",\"data\":1", &n));
+    assert_non_null(data_of("{\"id\":\"x\",\"data\":1}", &n));
+    assert_int_equal(n, 1);
+}
+
 /* The scanner on its own, including text that is not JSON: it must fail cleanly. */
 static void
 test_rawjson(void **state)
 {
     static const char *broken[] = {
-        "", "{", "{\"a\"", "{\"a\":", "{\"a\":1,", "{\"a\":[1,2", "{\"a\":\"x\\", "{\"a\" 1}",
-        "{\"a\":1 \"b\":2}", "[1]", "{\"a\":}", "{1:2}",
+        "",
+        "{",
+        "{\"a\"",
+        "{\"a\":",
+        "{\"a\":1,",
+        "{\"a\":[1,2",
+        "{\"a\":\"x\\",
+        "{\"a\" 1}",
+        "{\"a\":1 \"b\":2}",
+        "[1]",
+        "{\"a\":}",
+        "{1:2}",
     };
     struct rawjson_span whole, v;
     char out[16];
@@ -502,6 +540,7 @@ main(void)
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_build_samples),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_envelope_data_shape),
         cmocka_unit_test(test_rawjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,8 +26,10 @@ struct rule_case {
     const char *problem;
 };
 
+/* clang-format off */
 #define OK(t, p) {t, p, NULL, NULL}
 #define BAD(t, p, path, why) {t, p, path, why}
+/* clang-format on */
 
 #define NES "must be a non-empty string"
 #define INT0 "must be an integer >= 0"
@@ -41,7 +43,8 @@ struct rule_case {
 static const struct rule_case rules[] = {
     /* conversation.started */
     OK("conversation.started", "{}"),
-    BAD("conversation.started", "{\"conversation_id\": " ABSENT "}", "data.conversation_id", "required"),
+    BAD("conversation.started", "{\"conversation_id\": " ABSENT "}", "data.conversation_id",
+        "required"),
     BAD("conversation.started", "{\"agent_id\": " ABSENT "}", "data.agent_id", "required"),
     BAD("conversation.started", "{\"channel\": " ABSENT "}", "data.channel", "required"),
     BAD("conversation.started", "{\"conversation_id\": 123}", "data.conversation_id", NES),
@@ -55,7 +58,8 @@ static const struct rule_case rules[] = {
     BAD("conversation.started", "{\"initial_message\": false}", "data.initial_message", NES),
     BAD("conversation.started", "{\"agent_name\": null}", "data.agent_name", NES),
     OK("conversation.started", "{\"user_email\": \"a@b\"}"),
-    BAD("conversation.started", "{\"user_email\": \"user.example.com\"}", "data.user_email", EMAILW),
+    BAD("conversation.started", "{\"user_email\": \"user.example.com\"}", "data.user_email",
+        EMAILW),
     BAD("conversation.started", "{\"user_email\": \"a@b@c\"}", "data.user_email", EMAILW),
     BAD("conversation.started", "{\"user_email\": \"@@\"}", "data.user_email", EMAILW),
     BAD("conversation.started", "{\"user_email\": \"\"}", "data.user_email", EMAILW),
@@ -64,11 +68,15 @@ static const struct rule_case rules[] = {
 
     /* conversation.completed */
     OK("conversation.completed", "{}"),
-    BAD("conversation.completed", "{\"conversation_id\": " ABSENT "}", "data.conversation_id", "required"),
+    BAD("conversation.completed", "{\"conversation_id\": " ABSENT "}", "data.conversation_id",
+        "required"),
     BAD("conversation.completed", "{\"agent_id\": " ABSENT "}", "data.agent_id", "required"),
-    BAD("conversation.completed", "{\"duration_seconds\": " ABSENT "}", "data.duration_seconds", "required"),
-    BAD("conversation.completed", "{\"messages_count\": " ABSENT "}", "data.messages_count", "required"),
-    BAD("conversation.completed", "{\"was_escalated\": " ABSENT "}", "data.was_escalated", "required"),
+    BAD("conversation.completed", "{\"duration_seconds\": " ABSENT "}", "data.duration_seconds",
+        "required"),
+    BAD("conversation.completed", "{\"messages_count\": " ABSENT "}", "data.messages_count",
+        "required"),
+    BAD("conversation.completed", "{\"was_escalated\": " ABSENT "}", "data.was_escalated",
+        "required"),
     BAD("conversation.completed", "{\"agent_id\": 1}", "data.agent_id", NES),
     OK("conversation.completed", "{\"duration_seconds\": 0, \"messages_count\": 0}"),
     OK("conversation.completed", "{\"duration_seconds\": 9223372036854775807}"),
@@ -78,14 +86,16 @@ static const struct rule_case rules[] = {
     BAD("conversation.completed", "{\"duration_seconds\": \"300\"}", "data.duration_seconds", INT0),
     BAD("conversation.completed", "{\"duration_seconds\": true}", "data.duration_seconds", INT0),
     BAD("conversation.completed", "{\"duration_seconds\": null}", "data.duration_seconds", INT0),
-    BAD("conversation.completed", "{\"messages_count\": -9223372036854775807}", "data.messages_count", INT0),
+    BAD("conversation.completed", "{\"messages_count\": -9223372036854775807}",
+        "data.messages_count", INT0),
     BAD("conversation.completed", "{\"messages_count\": 0.5}", "data.messages_count", INT0),
     BAD("conversation.completed", "{\"messages_count\": false}", "data.messages_count", INT0),
     OK("conversation.completed", "{\"was_escalated\": true}"),
     BAD("conversation.completed", "{\"was_escalated\": 0}", "data.was_escalated", BOOLW),
     BAD("conversation.completed", "{\"was_escalated\": \"false\"}", "data.was_escalated", BOOLW),
     BAD("conversation.completed", "{\"was_escalated\": null}", "data.was_escalated", BOOLW),
-    OK("conversation.completed", "{\"resolution_rate\": " ABSENT ", \"satisfaction_score\": " ABSENT "}"),
+    OK("conversation.completed",
+       "{\"resolution_rate\": " ABSENT ", \"satisfaction_score\": " ABSENT "}"),
     OK("conversation.completed", "{\"resolution_rate\": 0}"),
     OK("conversation.completed", "{\"resolution_rate\": 1}"),
     OK("conversation.completed", "{\"resolution_rate\": 0.0}"),
@@ -103,19 +113,24 @@ static const struct rule_case rules[] = {
     BAD("conversation.completed", "{\"satisfaction_score\": 0}", "data.satisfaction_score", SCORE),
     BAD("conversation.completed", "{\"satisfaction_score\": 6}", "data.satisfaction_score", SCORE),
     BAD("conversation.completed", "{\"satisfaction_score\": -1}", "data.satisfaction_score", SCORE),
-    BAD("conversation.completed", "{\"satisfaction_score\": 3.0}", "data.satisfaction_score", SCORE),
-    BAD("conversation.completed", "{\"satisfaction_score\": 4.5}", "data.satisfaction_score", SCORE),
-    BAD("conversation.completed", "{\"satisfaction_score\": \"5\"}", "data.satisfaction_score", SCORE),
-    BAD("conversation.completed", "{\"satisfaction_score\": true}", "data.satisfaction_score", SCORE),
+    BAD("conversation.completed", "{\"satisfaction_score\": 3.0}", "data.satisfaction_score",
+        SCORE),
+    BAD("conversation.completed", "{\"satisfaction_score\": 4.5}", "data.satisfaction_score",
+        SCORE),
+    BAD("conversation.completed", "{\"satisfaction_score\": \"5\"}", "data.satisfaction_score",
+        SCORE),
+    BAD("conversation.completed", "{\"satisfaction_score\": true}", "data.satisfaction_score",
+        SCORE),
 
     /* conversation.escalated */
     OK("conversation.escalated", "{}"),
-    BAD("conversation.escalated", "{\"conversation_id\": " ABSENT "}", "data.conversation_id", "required"),
+    BAD("conversation.escalated", "{\"conversation_id\": " ABSENT "}", "data.conversation_id",
+        "required"),
     BAD("conversation.escalated", "{\"agent_id\": " ABSENT "}", "data.agent_id", "required"),
     BAD("conversation.escalated", "{\"reason\": " ABSENT "}", "data.reason", "required"),
     BAD("conversation.escalated", "{\"reason\": \"\"}", "data.reason", NES),
-    OK("conversation.escalated", "{\"escalation_id\": " ABSENT ", \"escalated_to\": " ABSENT
-                                 ", \"priority\": " ABSENT "}"),
+    OK("conversation.escalated",
+       "{\"escalation_id\": " ABSENT ", \"escalated_to\": " ABSENT ", \"priority\": " ABSENT "}"),
     BAD("conversation.escalated", "{\"escalation_id\": 5}", "data.escalation_id", NES),
     BAD("conversation.escalated", "{\"escalated_to\": \"\"}", "data.escalated_to", NES),
     OK("conversation.escalated", "{\"priority\": \"low\"}"),
@@ -161,12 +176,14 @@ static const struct rule_case rules[] = {
 
     /* escalation.triggered */
     OK("escalation.triggered", "{}"),
-    BAD("escalation.triggered", "{\"escalation_id\": " ABSENT "}", "data.escalation_id", "required"),
-    BAD("escalation.triggered", "{\"conversation_id\": " ABSENT "}", "data.conversation_id", "required"),
+    BAD("escalation.triggered", "{\"escalation_id\": " ABSENT "}", "data.escalation_id",
+        "required"),
+    BAD("escalation.triggered", "{\"conversation_id\": " ABSENT "}", "data.conversation_id",
+        "required"),
     BAD("escalation.triggered", "{\"reason\": " ABSENT "}", "data.reason", "required"),
     BAD("escalation.triggered", "{\"escalation_id\": \"\"}", "data.escalation_id", NES),
-    OK("escalation.triggered", "{\"agent_id\": " ABSENT ", \"priority\": " ABSENT
-                               ", \"requested_by\": " ABSENT "}"),
+    OK("escalation.triggered",
+       "{\"agent_id\": " ABSENT ", \"priority\": " ABSENT ", \"requested_by\": " ABSENT "}"),
     BAD("escalation.triggered", "{\"agent_id\": 1}", "data.agent_id", NES),
     OK("escalation.triggered", "{\"priority\": \"low\"}"),
     OK("escalation.triggered", "{\"priority\": \"normal\"}"),
@@ -183,32 +200,40 @@ static const struct rule_case rules[] = {
     /* integration.sync */
     OK("integration.sync", "{}"),
     BAD("integration.sync", "{\"integration_id\": " ABSENT "}", "data.integration_id", "required"),
-    BAD("integration.sync", "{\"integration_type\": " ABSENT "}", "data.integration_type", "required"),
+    BAD("integration.sync", "{\"integration_type\": " ABSENT "}", "data.integration_type",
+        "required"),
     BAD("integration.sync", "{\"sync_type\": " ABSENT "}", "data.sync_type", "required"),
     BAD("integration.sync", "{\"records_synced\": " ABSENT "}", "data.records_synced", "required"),
     BAD("integration.sync", "{\"status\": " ABSENT "}", "data.status", "required"),
     BAD("integration.sync", "{\"integration_type\": \"\"}", "data.integration_type", NES),
     OK("integration.sync", "{\"sync_type\": \"incremental\"}"),
-    BAD("integration.sync", "{\"sync_type\": \"partial\"}", "data.sync_type", "must be one of full, incremental"),
-    BAD("integration.sync", "{\"sync_type\": \"Full\"}", "data.sync_type", "must be one of full, incremental"),
+    BAD("integration.sync", "{\"sync_type\": \"partial\"}", "data.sync_type",
+        "must be one of full, incremental"),
+    BAD("integration.sync", "{\"sync_type\": \"Full\"}", "data.sync_type",
+        "must be one of full, incremental"),
     OK("integration.sync", "{\"records_synced\": 0}"),
     BAD("integration.sync", "{\"records_synced\": -1}", "data.records_synced", INT0),
     BAD("integration.sync", "{\"records_synced\": 150.0}", "data.records_synced", INT0),
     OK("integration.sync", "{\"status\": \"partial\"}"),
     OK("integration.sync", "{\"status\": \"failed\"}"),
-    BAD("integration.sync", "{\"status\": \"ok\"}", "data.status", "must be one of success, partial, failed"),
+    BAD("integration.sync", "{\"status\": \"ok\"}", "data.status",
+        "must be one of success, partial, failed"),
     OK("integration.sync", "{\"duration_seconds\": " ABSENT "}"),
     OK("integration.sync", "{\"duration_seconds\": 0}"),
     OK("integration.sync", "{\"duration_seconds\": 45.5}"),
     OK("integration.sync", "{\"duration_seconds\": 1e9}"),
-    BAD("integration.sync", "{\"duration_seconds\": -0.5}", "data.duration_seconds", "must be a number >= 0"),
-    BAD("integration.sync", "{\"duration_seconds\": -1}", "data.duration_seconds", "must be a number >= 0"),
-    BAD("integration.sync", "{\"duration_seconds\": \"45\"}", "data.duration_seconds", "must be a number >= 0"),
+    BAD("integration.sync", "{\"duration_seconds\": -0.5}", "data.duration_seconds",
+        "must be a number >= 0"),
+    BAD("integration.sync", "{\"duration_seconds\": -1}", "data.duration_seconds",
+        "must be a number >= 0"),
+    BAD("integration.sync", "{\"duration_seconds\": \"45\"}", "data.duration_seconds",
+        "must be a number >= 0"),
 
     /* integration.error */
     OK("integration.error", "{}"),
     BAD("integration.error", "{\"integration_id\": " ABSENT "}", "data.integration_id", "required"),
-    BAD("integration.error", "{\"integration_type\": " ABSENT "}", "data.integration_type", "required"),
+    BAD("integration.error", "{\"integration_type\": " ABSENT "}", "data.integration_type",
+        "required"),
     BAD("integration.error", "{\"error_code\": " ABSENT "}", "data.error_code", "required"),
     BAD("integration.error", "{\"error_message\": " ABSENT "}", "data.error_message", "required"),
     BAD("integration.error", "{\"error_code\": 401}", "data.error_code", NES),
@@ -227,7 +252,8 @@ static const struct rule_case rules[] = {
     BAD("agent.updated", "{\"updated_fields\": null}", "data.updated_fields", ARRW),
     BAD("agent.updated", "{\"updated_fields\": {\"0\": \"model\"}}", "data.updated_fields", ARRW),
     BAD("agent.updated", "{\"updated_fields\": [\"a\", 1]}", "data.updated_fields[1]", NES),
-    BAD("agent.updated", "{\"updated_fields\": [\"a\", \"b\", \"\"]}", "data.updated_fields[2]", NES),
+    BAD("agent.updated", "{\"updated_fields\": [\"a\", \"b\", \"\"]}", "data.updated_fields[2]",
+        NES),
     BAD("agent.updated", "{\"updated_fields\": [null]}", "data.updated_fields[0]", NES),
     BAD("agent.updated", "{\"updated_fields\": [[\"a\"]]}", "data.updated_fields[0]", NES),
     OK("agent.updated", "{\"agent_name\": " ABSENT ", \"updated_by\": " ABSENT "}"),
@@ -250,7 +276,8 @@ patched_sample(const char *type, const char *patch)
     p = json_loads(patch, JSON_ALLOW_NUL, &e);
     if (p == NULL)
         fail_msg("bad patch %s: %s", patch, e.text);
-    json_object_foreach (p, key, v) {
+    json_object_foreach(p, key, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), "<absent>") == 0)
             json_object_del(data, key);
         else
@@ -286,7 +313,8 @@ test_every_rule(void **state)
         }
         if (rc != ERR_VALIDATION || rep.n != 1)
             fail_msg("%s %s: expected one problem, got rc %d and %d", c->type, c->patch, rc, rep.n);
-        if (strcmp(rep.items[0].path, c->path) != 0 || strcmp(rep.items[0].problem, c->problem) != 0)
+        if (strcmp(rep.items[0].path, c->path) != 0 ||
+            strcmp(rep.items[0].problem, c->problem) != 0)
             fail_msg("%s %s: expected %s: %s, got %s: %s", c->type, c->patch, c->path, c->problem,
                      rep.items[0].path, rep.items[0].problem);
     }
@@ -436,8 +464,8 @@ publish_check(const char *text, int expect_rc)
     return &rep;
 }
 
-#define ALL_TYPES                                                                           \
-    "conversation.started, conversation.completed, conversation.escalated, agent.response, " \
+#define ALL_TYPES                                                                                  \
+    "conversation.started, conversation.completed, conversation.escalated, agent.response, "       \
     "user.message, escalation.triggered, integration.sync, integration.error, agent.updated"
 
 static void
@@ -472,11 +500,13 @@ test_publish_event_member(void **state)
     assert_string_equal(rep->items[0].problem, "required");
 
     /* An unknown type quoted back is cut at 64 bytes, on a character boundary. */
-    rep = publish_check("{\"event\": \"" "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x\xc3\xa9\xc3\xa9\"}",
-                        ERR_VALIDATION);
+    rep = publish_check(
+        "{\"event\": \""
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x\xc3\xa9\xc3\xa9\"}",
+        ERR_VALIDATION);
     assert_int_equal(rep->n, 2);
     utf8 = json_string(rep->items[0].problem); /* NULL unless valid UTF-8 */
     assert_non_null(utf8);
@@ -521,8 +551,8 @@ static void
 test_publish_timestamp(void **state)
 {
     static const char *good[] = {
-        "2024-01-01T12:00:00Z",     "2024-01-01T12:00:00.123Z", "2024-01-01T12:00:00.123456789Z",
-        "2024-02-29T23:59:59Z",     "1970-01-01T00:00:00Z",     "2016-12-31T23:59:60Z",
+        "2024-01-01T12:00:00Z",   "2024-01-01T12:00:00.123Z", "2024-01-01T12:00:00.123456789Z",
+        "2024-02-29T23:59:59Z",   "1970-01-01T00:00:00Z",     "2016-12-31T23:59:60Z",
         "9999-12-31T23:59:59.9Z",
     };
     static const char *bad[] = {
@@ -553,15 +583,19 @@ test_publish_timestamp(void **state)
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         if (!schema_timestamp_ok(good[i], NULL))
             fail_msg("'%s' should be accepted", good[i]);
-        snprintf(text, sizeof(text), "{\"event\": \"agent.updated\", \"timestamp\": \"%s\", "
-                 "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}", good[i]);
+        snprintf(text, sizeof(text),
+                 "{\"event\": \"agent.updated\", \"timestamp\": \"%s\", "
+                 "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
+                 good[i]);
         publish_check(text, 0);
     }
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (schema_timestamp_ok(bad[i], NULL))
             fail_msg("'%s' should be refused", bad[i]);
-        snprintf(text, sizeof(text), "{\"event\": \"agent.updated\", \"timestamp\": \"%s\", "
-                 "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}", bad[i]);
+        snprintf(text, sizeof(text),
+                 "{\"event\": \"agent.updated\", \"timestamp\": \"%s\", "
+                 "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
+                 bad[i]);
         rep = publish_check(text, ERR_VALIDATION);
         assert_int_equal(rep->n, 1);
         assert_string_equal(rep->items[0].path, "timestamp");
@@ -575,13 +609,15 @@ test_publish_timestamp(void **state)
                         "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
                         ERR_VALIDATION);
     assert_string_equal(rep->items[0].path, "timestamp");
-    rep = publish_check("{\"event\": \"agent.updated\", \"timestamp\": \"2024-01-01T12:00:00Z\\u0000\", "
-                        "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
-                        ERR_VALIDATION);
+    rep = publish_check(
+        "{\"event\": \"agent.updated\", \"timestamp\": \"2024-01-01T12:00:00Z\\u0000\", "
+        "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
+        ERR_VALIDATION);
     assert_string_equal(rep->items[0].path, "timestamp");
     /* null is the same as no timestamp */
     publish_check("{\"event\": \"agent.updated\", \"timestamp\": null, "
-                  "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}", 0);
+                  "\"data\": {\"agent_id\": \"a\", \"updated_fields\": [\"x\"]}}",
+                  0);
 }
 
 static void
@@ -606,9 +642,10 @@ test_publish_unknown_members_and_order(void **state)
     fields = schema_report_json(rep);
     assert_non_null(fields);
     assert_int_equal(json_array_size(fields), 5);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 3), "path")), "id");
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(fields, 1), "problem")), "required");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 3), "path")),
+                        "id");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "problem")),
+                        "required");
     json_decref(fields);
 }
 
