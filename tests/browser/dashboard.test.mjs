@@ -193,6 +193,7 @@ test('serves the dashboard at / with its security headers', async () => {
   eq(hd['referrer-policy'], 'no-referrer', 'Referrer-Policy');
   eq(hd['x-frame-options'], 'DENY', 'X-Frame-Options');
   await page.getByRole('heading', { name: 'Sign in to fluxhook' }).waitFor();
+  assert(!(await page.locator('header.top').isVisible()), 'no navigation before signing in');
   const js = await fetch(srv.url + '/app.js');
   assert((js.headers.get('content-type') || '').startsWith('text/javascript'), 'app.js is JavaScript');
   const missing = await fetch(srv.url + '/no-such-file.js');

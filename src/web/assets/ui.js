@@ -55,6 +55,7 @@ export function toast(msg) {
   if (!el) return;
   el.textContent = msg;
   el.hidden = false;
+  announce(msg);
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
 }

@@ -35,8 +35,11 @@ function gettingStarted() {
     h('p', {}, 'An endpoint is a URL of yours that receives a signed HTTP POST for every event ' +
       'it subscribes to. To get going:'),
     h('ol', {},
-      h('li', {}, 'Run a receiver. For a first look, ', h('code', { text: 'fluxhook listen --port 9000' }),
-        ' prints each delivery and checks its signature.'),
+      h('li', {}, 'Run a receiver: your own HTTPS service, or for a first look ',
+        h('code', { text: 'fluxhook listen --port 9000' }),
+        ', which prints each delivery and checks its signature. fluxhook delivers only to public ' +
+        'https:// URLs unless the server runs with ', h('code', { text: '--allow-http --allow-networks 127.0.0.0/8' }),
+        ' (for a receiver on this machine).'),
       h('li', {}, h('a', { href: '/endpoints/new', 'data-nav': true }, 'Create an endpoint'),
         ' with its URL and the event types it wants.'),
       h('li', {}, 'Send it a sample event from the ', h('a', { href: '/test', 'data-nav': true }, 'Test'),
