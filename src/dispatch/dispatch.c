@@ -383,6 +383,9 @@ flush(struct dthread *t)
 {
     struct dispatcher *d = t->d;
     struct attempt_ctx *ctx;
+    int64_t now_mono = clock_mono_ms();
+    int64_t now_ms;
+    int64_t due;
     int64_t ms;
     size_t b;
     int i;
@@ -390,7 +393,8 @@ flush(struct dthread *t)
 
     if (t->ndone == 0)
         return;
-    err = store_results_apply(d->st, t->results, (size_t)t->ndone, clock_now_ms());
+    now_ms = clock_now_ms();
+    err = store_results_apply(d->st, t->results, (size_t)t->ndone, now_ms);
     if (err != 0)
         log_warnx("dispatch: cannot record %d results err=%s; their leases will expire",
                   t->ndone, err_name(err));
@@ -409,6 +413,12 @@ flush(struct dthread *t)
         atomic_fetch_add(&d->dur_sum_ms, (unsigned long long)ms);
         if (ctx->easy != NULL)
             atomic_fetch_sub(&d->in_flight, 1);
+        /* A retry is due soon: look for it then rather than at the next poll. */
+        if (err == 0 && t->results[i].status == DELIVERY_PENDING) {
+            due = now_mono + (t->results[i].next_attempt_at - now_ms);
+            if (due < t->next_claim_mono)
+                t->next_claim_mono = due;
+        }
         easy_put(t, ctx->easy);
         attempt_ctx_free(ctx);
     }
