@@ -171,10 +171,10 @@ class Server:
             code = self.proc.poll()
             if code is not None:
                 raise AssertionError("fluxhook serve exited with %d before listening:\n%s"
-                                     % (code, self.log_text()[-4000:]))
+                                     % (code, self.log_tail()))
             if time.monotonic() > deadline:
                 raise AssertionError("fluxhook serve did not log '%s' within %ss:\n%s"
-                                     % (marker, START_TIMEOUT, self.log_text()[-4000:]))
+                                     % (marker, START_TIMEOUT, self.log_tail()))
             time.sleep(0.02)
         self.wait_for(self._healthy, timeout=START_TIMEOUT, what="GET /healthz answering 200")
         if self.root_key is None:
@@ -187,7 +187,7 @@ class Server:
         except OSError:
             if self.proc.poll() is not None:
                 raise AssertionError("fluxhook serve exited with %d:\n%s"
-                                     % (self.proc.returncode, self.log_text()[-4000:]))
+                                     % (self.proc.returncode, self.log_tail()))
             return False
 
     def running(self):
@@ -206,7 +206,7 @@ class Server:
                 self.proc.wait()
                 _live.discard(self)
                 raise AssertionError("fluxhook serve did not exit within %ss of signal %d:\n%s"
-                                     % (timeout, sig, self.log_text()[-4000:]))
+                                     % (timeout, sig, self.log_tail()))
         _live.discard(self)
         return self.proc.returncode
 
@@ -251,6 +251,11 @@ class Server:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
+
+    def log_tail(self, chars=4000):
+        """The end of the log without the per-request debug lines, for failure messages."""
+        lines = [l for l in self.log_text().splitlines() if "api: request method=" not in l]
+        return "\n".join(lines)[-chars:]
 
     def _log_since_start(self):
         try:
@@ -346,7 +351,7 @@ class Server:
                 return v
             if time.monotonic() > deadline:
                 raise AssertionError("timed out after %ss waiting for %s\nserver log tail:\n%s"
-                                     % (timeout, what, self.log_text()[-3000:]))
+                                     % (timeout, what, self.log_tail()))
             time.sleep(interval)
 
     # --- the client commands ---
