@@ -10,7 +10,10 @@ libjansson-dev libcmocka-dev openssl python3 curl"
 # Test-only packages: a real PostgreSQL server, a real browser, and Node for
 # the browser driver.
 if [ "${1:-}" = "--test" ]; then
-    debs="$debs postgresql chromium nodejs npm iproute2"
+    debs="$debs postgresql chromium nodejs iproute2"
+    # Debian's npm only when there is no npm yet: a Node.js built elsewhere
+    # (NodeSource's nodejs) brings its own, and Debian's npm conflicts with it.
+    command -v npm >/dev/null 2>&1 || debs="$debs npm"
 fi
 
 missing=""
@@ -30,8 +33,9 @@ if [ -n "$missing" ]; then
     $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-if [ "${1:-}" = "--test" ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
-    echo "setup: installing playwright-core from npm"
+if [ "${1:-}" = "--test" ] && { [ ! -d tests/browser/node_modules/playwright-core ] ||
+                                [ ! -d tests/browser/node_modules/axe-core ]; }; then
+    echo "setup: installing playwright-core and axe-core from npm"
     (cd tests/browser && npm install --no-audit --no-fund --silent >/dev/null)
 fi
 exit 0

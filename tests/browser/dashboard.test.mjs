@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -23,6 +24,7 @@ const BIN = path.resolve(HERE, process.env.FLUXHOOK_BIN || path.join(ROOT, 'buil
 const SHOTS = path.join(ROOT, 'tests', 'artifacts', 'screenshots');
 const START_TIMEOUT_MS = 60000;
 const TEST_TIMEOUT_MS = 30000;
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 375, height: 760 };
 
@@ -484,6 +486,42 @@ test('an admin switches accounts', async () => {
   await page.getByLabel('Account').selectOption('');
   await card().waitFor();
 });
+
+// axe-core's WCAG 2.1 A and AA rules on a page, evaluated through the
+// driver (so the page's CSP, which forbids inline scripts, still holds).
+async function axeViolations() {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
+  });
+}
+
+test('every main page passes axe-core\'s WCAG 2.1 AA checks', async () => {
+  const found = [];
+  const pages = [
+    ['/endpoints', () => card().waitFor()],
+    ['/endpoints/' + st.endpoint + '/edit', () => page.getByRole('heading', { name: 'Edit endpoint' }).waitFor()],
+    ['/test', () => page.getByRole('button', { name: 'Send test event' }).waitFor()],
+    ['/deliveries', () => page.locator('table.deliveries tbody tr').first().waitFor()],
+    ['/deliveries/' + st.failedDelivery, () => page.locator('li.attempt').first().waitFor()],
+    ['/charts', () => page.locator('svg.chart').first().waitFor()],
+    ['/catalog', () => page.locator('section.event-type').first().waitFor()],
+  ];
+  for (const [p, ready] of pages) {
+    await goto(p);
+    await ready();
+    for (const v of await axeViolations()) found.push(p + ': ' + v);
+  }
+  // The open dialog too.
+  await goto('/endpoints');
+  await card().getByRole('button', { name: 'Disable…' }).click();
+  await page.getByRole('dialog').waitFor();
+  for (const v of await axeViolations()) found.push('disable dialog: ' + v);
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  eq(found.length, 0, 'violations:\n  ' + found.join('\n  '));
+}, 60000);
 
 test('a narrow window is still usable by keyboard', async () => {
   await page.setViewportSize(NARROW);
