@@ -1,0 +1,128 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/api_int.h"
+#include "util/err.h"
+
+static void
+test_status_table(void **state)
+{
+    (void)state;
+    assert_int_equal(api_err_status(ERR_PARSE), 400);
+    assert_int_equal(api_err_status(ERR_INVAL), 400);
+    assert_int_equal(api_err_status(ERR_AUTH), 401);
+    assert_int_equal(api_err_status(ERR_FORBIDDEN), 403);
+    assert_int_equal(api_err_status(ERR_NOTFOUND), 404);
+    assert_int_equal(api_err_status(ERR_CONFLICT), 409);
+    assert_int_equal(api_err_status(ERR_TOOBIG), 413);
+    assert_int_equal(api_err_status(ERR_MEDIA), 415);
+    assert_int_equal(api_err_status(ERR_VALIDATION), 422);
+    assert_int_equal(api_err_status(ERR_RATE), 429);
+    assert_int_equal(api_err_status(ERR_STORE), 500);
+    assert_int_equal(api_err_status(ERR_NOMEM), 500);
+    assert_int_equal(api_err_status(-999), 500);
+    assert_string_equal(api_err_type(ERR_NOTFOUND), "not_found");
+    assert_string_equal(api_err_type(ERR_VALIDATION), "validation_failed");
+    assert_string_equal(api_err_type(ERR_STORE), "internal_error");
+}
+
+static void
+req_init(struct api_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = "GET";
+    r->path = "/v1/x";
+    buf_init(&r->out, 1 << 20);
+}
+
+static json_t *
+body_of(struct api_req *r)
+{
+    json_t *j = json_loadb(r->out.data, r->out.len, 0, NULL);
+
+    assert_non_null(j);
+    return j;
+}
+
+static void
+test_error_body(void **state)
+{
+    struct api_req r;
+    json_t *j, *err, *fields;
+
+    (void)state;
+    req_init(&r);
+    fields = json_pack("[{s:s, s:s}]", "path", "data.agent_id", "problem", "is required");
+    api_reply_error(&r, ERR_VALIDATION, fields, "data: %d problem", 1);
+    assert_int_equal(r.status, 422);
+    assert_string_equal(r.content_type, "application/json");
+    j = body_of(&r);
+    assert_int_equal(json_object_size(j), 1);
+    err = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "type")), "validation_failed");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "data: 1 problem");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(err, "fields"), 0), "path")),
+                        "data.agent_id");
+    json_decref(j);
+    buf_cleanup(&r.out);
+}
+
+static void
+test_error_without_fields(void **state)
+{
+    struct api_req r;
+    json_t *j;
+
+    (void)state;
+    req_init(&r);
+    api_reply_error(&r, ERR_NOTFOUND, json_array(), "no endpoint with id '%s'", "ep_1");
+    assert_int_equal(r.status, 404);
+    j = body_of(&r);
+    assert_null(json_object_get(json_object_get(j, "error"), "fields"));
+    json_decref(j);
+    /* A second answer replaces the first. */
+    api_reply_error_status(&r, 405, "method_not_allowed", NULL, "no");
+    assert_int_equal(r.status, 405);
+    j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                        "method_not_allowed");
+    json_decref(j);
+    buf_cleanup(&r.out);
+}
+
+static void
+test_json_and_raw(void **state)
+{
+    struct api_req r;
+
+    (void)state;
+    req_init(&r);
+    api_reply_json(&r, 201, json_pack("{s:i}", "a", 1));
+    assert_int_equal(r.status, 201);
+    assert_string_equal(buf_cstr(&r.out), "{\"a\":1}\n");
+    api_reply_raw(&r, 204, NULL, NULL, 0);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.out.len, 0);
+    assert_null(r.content_type);
+    api_reply_json(&r, 200, NULL);
+    assert_int_equal(r.status, 500);
+    buf_cleanup(&r.out);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_error_without_fields),
+        cmocka_unit_test(test_json_and_raw),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
