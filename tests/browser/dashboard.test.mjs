@@ -563,15 +563,21 @@ test('no script error or CSP violation in the page', async () => {
   eq(pageErrors.length, 0, 'page errors: ' + pageErrors.join(' | '));
 });
 
-test('the server stops cleanly', async () => {
-  await browser.close();
-  browser = null;
+test('the server stops cleanly; the open page then says it cannot reach it', async () => {
+  await goto('/deliveries/' + st.failedDelivery);
+  await page.locator('li.attempt').first().waitFor();
   const e = await srv.stop();
   eq(e.code, 0, 'exit status (log tail: ' + srv.log.slice(-1500) + ')');
   for (const mark of ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:']) {
     assert(!srv.log.includes(mark), 'no sanitizer report: ' + mark);
   }
-}, 20000);
+  await until(async () => (await page.locator('main [role=alert]').allTextContents())
+    .some((t) => t.includes('Cannot reach the fluxhook server')), 'the page reports the lost server', 10000);
+  assert((await page.locator('main').textContent()).includes('Attempt 1'), 'what was shown stays');
+  await shot(page, 'server-gone');
+  await browser.close();
+  browser = null;
+}, 30000);
 
 // --- main ---
 

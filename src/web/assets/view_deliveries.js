@@ -285,7 +285,7 @@ export async function detail(ctx) {
     }
     attemptsEl.appendChild(h('ol', { class: 'attempts' }, attempts.map((a) => {
       const ok = a.status_code >= 200 && a.status_code < 300;
-      return h('li', { class: 'attempt ' + (ok ? 'ok' : 'bad'), 'data-attempt': String(a.n) },
+      return h('li', { class: 'attempt ' + (ok ? 'att-ok' : 'att-bad'), 'data-attempt': String(a.n) },
         h('div', { class: 'attempt-head' },
           h('strong', { text: 'Attempt ' + a.n }),
           timeEl(a.at),
@@ -300,10 +300,18 @@ export async function detail(ctx) {
     })));
   }
 
+  const pollErr = h('div', {});
+  root.insertBefore(pollErr, root.children[2] || null);
   async function refresh() {
     const before = d.status;
-    d = await api('GET', path);
+    try {
+      d = await api('GET', path);
+    } catch (e) {
+      if (ctx.alive()) clear(pollErr).appendChild(errorBox(e));
+      return;
+    }
     if (!ctx.alive()) return;
+    clear(pollErr);
     if (before !== d.status) announce('Delivery ' + d.status);
     draw();
   }
