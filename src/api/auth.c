@@ -19,8 +19,7 @@
 int
 api_key_new(char out[API_KEY_MAX])
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char rnd[KEY_RANDOM_BYTES + 2];
     size_t i, n = 0;
     unsigned int v;
@@ -81,8 +80,7 @@ act_for(struct api_req *r, const char *acct)
     }
     err = store_account_get(r->ctx->store, acct, &a);
     if (err == ERR_NOTFOUND) {
-        api_reply_error(r, ERR_NOTFOUND, NULL, "X-Workflux-Account: no account with id '%s'",
-                        acct);
+        api_reply_error(r, ERR_NOTFOUND, NULL, "X-Workflux-Account: no account with id '%s'", acct);
         return err;
     }
     if (err != 0) {

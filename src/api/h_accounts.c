@@ -29,8 +29,7 @@ name_param(struct api_req *r, int required, const char **name)
         fields = json_pack("[{s:s, s:s}]", "path", "name", "problem",
                            "expected a non-empty string of at most 200 characters");
         api_reply_error(r, ERR_VALIDATION, fields,
-                        "name: expected a non-empty string of at most %d characters",
-                        NAME_MAX_LEN);
+                        "name: expected a non-empty string of at most %d characters", NAME_MAX_LEN);
         return ERR_VALIDATION;
     }
     return 0;
@@ -151,8 +150,8 @@ h_keys_create(struct api_req *r)
         api_reply_error(r, err, NULL, "cannot store the key: %s", err_str(err));
         goto out;
     }
-    log_info("api: key created key=%s account=%s admin=%d by_key=%s", k.id, k.account_id,
-             k.admin, r->key.id);
+    log_info("api: key created key=%s account=%s admin=%d by_key=%s", k.id, k.account_id, k.admin,
+             r->key.id);
     snprintf(r->location, sizeof(r->location), "/v1/api-keys/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:

@@ -24,8 +24,8 @@ h_healthz(struct api_req *r)
 
     rc = store_is_empty(r->ctx->store);
     if (rc < 0)
-        return api_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "store",
-                                                err_str(rc)));
+        return api_reply_json(
+            r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "store", err_str(rc)));
     return api_reply_json(r, 200,
                           json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "store", "ok",
                                     "version", FLUXHOOK_VERSION, "uptime_seconds",
@@ -128,8 +128,8 @@ static const struct route_doc route_docs[] = {
     {"GET", "/v1/deliveries/{id}", NULL, NULL, 200, "DeliveryWithAttempts"},
     {"POST", "/v1/deliveries/{id}/retry", NULL, NULL, 202, "Delivery"},
     {"GET", "/v1/stats", NULL, NULL, 200, "Stats"},
-    {"GET", "/v1/stats/series",
-     "endpoint_id:string:only this endpoint;window:string:1h or 24h", NULL, 200, "Series"},
+    {"GET", "/v1/stats/series", "endpoint_id:string:only this endpoint;window:string:1h or 24h",
+     NULL, 200, "Series"},
     {"POST", "/v1/accounts", NULL, "AccountCreate", 201, "Account"},
     {"GET", "/v1/accounts",
      "limit:integer:page size, 1..500 (default 50);after:string:the next cursor of the "
@@ -303,8 +303,7 @@ op_parameters(const struct route *rt, const struct route_doc *d)
         n = (size_t)(end - p - 1);
         snprintf(name, sizeof(name), "%.*s", (int)n, p + 1);
         json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
-                                                "path", "required", 1, "schema", "type",
-                                                "string"));
+                                                "path", "required", 1, "schema", "type", "string"));
     }
     for (item = d != NULL ? d->query : NULL; item != NULL && *item != '\0';) {
         end = strchr(item, ';');
@@ -316,10 +315,9 @@ op_parameters(const struct route *rt, const struct route_doc *d)
             snprintf(name, sizeof(name), "%.*s", (int)(c1 - item), item);
             snprintf(type, sizeof(type), "%.*s", (int)(c2 - c1 - 1), c1 + 1);
             snprintf(desc, sizeof(desc), "%.*s", (int)(end - c2 - 1), c2 + 1);
-            json_array_append_new(params,
-                                  json_pack("{s:s, s:s, s:b, s:s, s:{s:s}}", "name", name, "in",
-                                            "query", "required", 0, "description", desc,
-                                            "schema", "type", type));
+            json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:s, s:{s:s}}", "name", name,
+                                                    "in", "query", "required", 0, "description",
+                                                    desc, "schema", "type", type));
         }
         item = *end == ';' ? end + 1 : end;
     }
@@ -329,8 +327,9 @@ op_parameters(const struct route *rt, const struct route_doc *d)
 static void
 op_error(json_t *responses, const char *status, const char *desc)
 {
-    json_object_set_new(responses, status, json_pack("{s:s, s:o}", "description", desc,
-                                                     "content", json_content("Error")));
+    json_object_set_new(
+        responses, status,
+        json_pack("{s:s, s:o}", "description", desc, "content", json_content("Error")));
 }
 
 static json_t *
@@ -443,9 +442,8 @@ openapi_build(void)
         method[i] = '\0';
         json_object_set_new(item, method, op_json(rt, doc_find(rt)));
     }
-    doc = json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:o, s:[{s:[]}]}", "openapi",
-                    "3.0.3", "info", "title", "fluxhook", "version", FLUXHOOK_VERSION,
-                    "description",
+    doc = json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:o, s:[{s:[]}]}", "openapi", "3.0.3",
+                    "info", "title", "fluxhook", "version", FLUXHOOK_VERSION, "description",
                     "The fluxhook webhook delivery API: publish events, manage endpoints, "
                     "inspect and replay deliveries.",
                     "servers", "url", "/", "paths", paths, "components",

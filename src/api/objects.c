@@ -119,7 +119,8 @@ api_endpoint_json(const struct endpoint *ep, int with_secret)
         return NULL;
     json_object_set_new(o, "id", json_string(ep->id));
     json_object_set_new(o, "url", str_or_null(ep->url));
-    json_object_set_new(o, "description", json_string(ep->description != NULL ? ep->description : ""));
+    json_object_set_new(o, "description",
+                        json_string(ep->description != NULL ? ep->description : ""));
     json_object_set_new(o, "event_types", types_array(ep->event_types));
     json_object_set_new(o, "status", json_string(endpoint_status_name(ep->status)));
     json_object_set_new(o, "disabled_reason", str_or_null(ep->disabled_reason));
@@ -163,13 +164,13 @@ api_attempt_json(const struct attempt *a)
         return NULL;
     json_object_set_new(o, "n", json_integer(a->n));
     json_object_set_new(o, "at", api_time_json(a->at));
-    json_object_set_new(o, "status_code", a->status_code != 0 ? json_integer(a->status_code)
-                                                             : json_null());
+    json_object_set_new(o, "status_code",
+                        a->status_code != 0 ? json_integer(a->status_code) : json_null());
     json_object_set_new(o, "error", str_or_null(a->error));
     json_object_set_new(o, "duration_ms", json_integer(a->duration_ms));
-    json_object_set_new(o, "response_body", a->response_body != NULL
-                                                ? bytes_string(a->response_body, a->response_len)
-                                                : json_null());
+    json_object_set_new(o, "response_body",
+                        a->response_body != NULL ? bytes_string(a->response_body, a->response_len)
+                                                 : json_null());
     return o;
 }
 
@@ -189,12 +190,11 @@ api_delivery_json(const struct delivery *d, const struct attempt *as, size_t nat
     json_object_set_new(o, "event", json_string(d->event_type));
     json_object_set_new(o, "status", json_string(delivery_status_name(d->status)));
     json_object_set_new(o, "attempts_made", json_integer(d->attempts_made));
-    json_object_set_new(o, "next_attempt_at", d->status == DELIVERY_PENDING
-                                                  ? api_time_json(d->next_attempt_at)
-                                                  : json_null());
-    json_object_set_new(o, "last_status_code", d->last_status_code != 0
-                                                   ? json_integer(d->last_status_code)
-                                                   : json_null());
+    json_object_set_new(o, "next_attempt_at",
+                        d->status == DELIVERY_PENDING ? api_time_json(d->next_attempt_at)
+                                                      : json_null());
+    json_object_set_new(o, "last_status_code",
+                        d->last_status_code != 0 ? json_integer(d->last_status_code) : json_null());
     json_object_set_new(o, "last_error", str_or_null(d->last_error));
     json_object_set_new(o, "created_at", api_time_json(d->created_at));
     json_object_set_new(o, "updated_at", api_time_json(d->updated_at));

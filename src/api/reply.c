@@ -66,7 +66,8 @@ api_reply_json(struct api_req *r, int status, json_t *obj)
     r->content_type = "application/json";
     if (obj == NULL) {
         r->status = 500;
-        buf_puts(&r->out, "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
+        buf_puts(&r->out,
+                 "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
         return 0;
     }
     s = json_dumps(obj, JSON_COMPACT);
@@ -74,7 +75,8 @@ api_reply_json(struct api_req *r, int status, json_t *obj)
     if (s == NULL || buf_puts(&r->out, s) != 0 || buf_putc(&r->out, '\n') != 0) {
         buf_reset(&r->out);
         r->status = 500;
-        buf_puts(&r->out, "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
+        buf_puts(&r->out,
+                 "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
     }
     free(s);
     return 0;
@@ -124,8 +126,7 @@ api_reply_error_status(struct api_req *r, int status, const char *type, json_t *
 }
 
 int
-api_reply_raw(struct api_req *r, int status, const char *content_type, const void *body,
-              size_t len)
+api_reply_raw(struct api_req *r, int status, const char *content_type, const void *body, size_t len)
 {
     buf_reset(&r->out);
     r->status = status;

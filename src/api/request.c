@@ -61,8 +61,8 @@ api_list_json(json_t *items, const char *next)
 {
     if (items == NULL)
         return NULL;
-    return json_pack("{s:o, s:o}", "data", items,
-                     "next", next != NULL && next[0] != '\0' ? json_string(next) : json_null());
+    return json_pack("{s:o, s:o}", "data", items, "next",
+                     next != NULL && next[0] != '\0' ? json_string(next) : json_null());
 }
 
 static int

@@ -140,8 +140,7 @@ api_route_allow(const char *path, char *out, size_t outlen)
         if (!pattern_match(rt->pattern, path, NULL))
             continue;
         if (n < outlen)
-            n += (size_t)snprintf(out + n, outlen - n, "%s%s", count > 0 ? ", " : "",
-                                  rt->method);
+            n += (size_t)snprintf(out + n, outlen - n, "%s%s", count > 0 ? ", " : "", rt->method);
         count++;
     }
     return count;

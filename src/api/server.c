@@ -28,8 +28,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define SERVER_CONN_LIMIT 1024    /* connections at once */
-#define SERVER_CONN_TIMEOUT 60    /* seconds an idle connection is kept */
+#define SERVER_CONN_LIMIT 1024 /* connections at once */
+#define SERVER_CONN_TIMEOUT 60 /* seconds an idle connection is kept */
 #define SERVER_STACK_SIZE (1024 * 1024)
 #define SERVER_EARLY_413 (4 * API_MAX_BODY) /* larger announced bodies are not even read */
 
@@ -46,8 +46,8 @@ struct api_server {
 struct server_req {
     struct api_req r;
     int64_t start_ms;
-    char *path;                  /* owned copy of the URL path */
-    char allow[64];              /* Allow header of a 405, or "" */
+    char *path;     /* owned copy of the URL path */
+    char allow[64]; /* Allow header of a 405, or "" */
     const struct api_static *asset;
     struct api_static asset_store;
 };
@@ -85,8 +85,9 @@ listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, 
     } else {
         colon = strrchr(listen, ':');
         if (colon == NULL || strchr(listen, ':') != colon) {
-            snprintf(err, errlen, "'%s': expected HOST:PORT, such as 127.0.0.1:8080 "
-                                  "(IPv6 addresses go in brackets: [::1]:8080)",
+            snprintf(err, errlen,
+                     "'%s': expected HOST:PORT, such as 127.0.0.1:8080 "
+                     "(IPv6 addresses go in brackets: [::1]:8080)",
                      listen);
             goto out;
         }
@@ -109,8 +110,7 @@ listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, 
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
     if (rc != 0 || res == NULL) {
-        snprintf(err, errlen, "'%s': cannot resolve host '%s': %s", listen, host,
-                 gai_strerror(rc));
+        snprintf(err, errlen, "'%s': cannot resolve host '%s': %s", listen, host, gai_strerror(rc));
         goto out;
     }
     if (ss != NULL) {
@@ -159,8 +159,7 @@ parse_body(struct api_req *r, int optional)
     }
     ct = api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!content_type_is_json(ct)) {
-        api_reply_error(r, ERR_MEDIA, NULL,
-                        "Content-Type: expected application/json, got '%.100s'",
+        api_reply_error(r, ERR_MEDIA, NULL, "Content-Type: expected application/json, got '%.100s'",
                         ct != NULL ? ct : "(none)");
         return ERR_MEDIA;
     }
@@ -171,8 +170,8 @@ parse_body(struct api_req *r, int optional)
     r->json =
         json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (r->json == NULL) {
-        api_reply_error(r, ERR_PARSE, NULL, "malformed JSON at line %d column %d: %s",
-                        jerr.line, jerr.column, jerr.text);
+        api_reply_error(r, ERR_PARSE, NULL, "malformed JSON at line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
         return ERR_PARSE;
     }
     if (!json_is_object(r->json)) {
@@ -200,8 +199,7 @@ req_free(struct server_req *sr)
 static const char *
 method_static(const char *m)
 {
-    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
-                                        "OPTIONS"};
+    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
     size_t i;
 
     for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
@@ -212,8 +210,7 @@ method_static(const char *m)
 }
 
 static struct server_req *
-req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method,
-        const char *url)
+req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method, const char *url)
 {
     struct server_req *sr;
 
@@ -294,8 +291,8 @@ req_process(struct api_server *srv, struct server_req *sr)
     if (r->status == 0) {
         if (err == 0)
             err = ERR_INTERNAL;
-        log_warnx("api: handler gave no answer method=%s route=%s err=%s", rt->method,
-                  rt->pattern, err_name(err));
+        log_warnx("api: handler gave no answer method=%s route=%s err=%s", rt->method, rt->pattern,
+                  err_name(err));
         api_reply_error(r, err, NULL, "%s", err_str(err));
     }
 }
@@ -331,9 +328,8 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
     } else {
         len = r->out.len;
         data = buf_steal(&r->out);
-        resp = MHD_create_response_from_buffer(len, data,
-                                               data != NULL ? MHD_RESPMEM_MUST_FREE
-                                                            : MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(
+            len, data, data != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (resp == NULL) {
             free(data);
             return MHD_NO;
@@ -360,8 +356,7 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_data_size,
-           void **con_cls)
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     struct api_server *srv = cls;
     struct server_req *sr = *con_cls;
@@ -390,8 +385,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     }
     if (*upload_data_size > 0) {
         /* Past the cap the rest is read and dropped, so the client gets its 413. */
-        if (!sr->r.body_too_big &&
-            buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
+        if (!sr->r.body_too_big && buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
             sr->r.body_too_big = 1;
             buf_cleanup(&sr->r.body);
         }
@@ -414,9 +408,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (sr == NULL)
         return;
-    log_debug("api: request method=%s path=%.200s status=%d account=%s ms=%lld%s",
-              sr->r.method, sr->r.path, sr->r.status,
-              sr->r.account_id[0] != '\0' ? sr->r.account_id : "-",
+    log_debug("api: request method=%s path=%.200s status=%d account=%s ms=%lld%s", sr->r.method,
+              sr->r.path, sr->r.status, sr->r.account_id[0] != '\0' ? sr->r.account_id : "-",
               (long long)(clock_mono_ms() - sr->start_ms),
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     req_free(sr);
@@ -476,26 +469,25 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         flags |= MHD_USE_IPv6;
     if (cfg->threads > 0) {
         flags |= MHD_USE_EPOLL;
-        srv->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        srv->mhd =
+            MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                             on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        srv->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-            MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        srv->mhd =
+            MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                             on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
+                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     }
     if (srv->mhd == NULL) {
-        log_warnx("api: cannot listen on '%s' (address in use, or not permitted)",
-                  cfg->listen);
+        log_warnx("api: cannot listen on '%s' (address in use, or not permitted)", cfg->listen);
         ret = ERR_IO;
         goto out;
     }

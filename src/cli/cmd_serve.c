@@ -40,8 +40,10 @@
 static int serve_run(int argc, char **argv);
 
 static const struct config_opt serve_opts[] = {
-    {"listen", "HOST:PORT", "127.0.0.1:8080", "address of the HTTP API ([::1]:8080 for IPv6; "
-                                              "port 0 picks a free one)", 1, 0},
+    {"listen", "HOST:PORT", "127.0.0.1:8080",
+     "address of the HTTP API ([::1]:8080 for IPv6; "
+     "port 0 picks a free one)",
+     1, 0},
     {"db", "URL", "sqlite:./var/fluxhook.db", "store: sqlite:PATH or postgres://...", 1, 0},
     {"retry-schedule", "LIST", NULL,
      "delays before each attempt, such as 0s,1m,5m,15m,1h (the default)", 1, 0},
@@ -151,8 +153,9 @@ conf_load(const struct config *c, struct serve_conf *sc)
     }
     v = config_get(c, "attempt-timeout");
     if (clock_parse_duration(v, &ms) != 0 || ms <= 0) {
-        bad_option("attempt-timeout", "expected a duration above zero such as 15s or 500ms, "
-                                      "got '%s'",
+        bad_option("attempt-timeout",
+                   "expected a duration above zero such as 15s or 500ms, "
+                   "got '%s'",
                    v);
         return ERR_INVAL;
     }
@@ -237,8 +240,8 @@ root_key_write(const char *path, const char *key)
         log_warn("serve: cannot write '%s'", path);
         return ERR_IO;
     }
-    if (fchmod(fd, 0600) != 0 || write(fd, key, len) != (ssize_t)len ||
-        write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
         log_warn("serve: cannot write '%s'", path);
         ret = ERR_IO;
     }

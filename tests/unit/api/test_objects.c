@@ -189,8 +189,8 @@ test_key_new_and_hash(void **state)
     assert_int_equal(strlen(k1), 47);
     assert_memory_equal(k1, "fhk_", 4);
     for (i = 4; i < strlen(k1); i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               k1[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", k1[i]));
     assert_string_not_equal(k1, k2);
     api_key_hash("abc", h);
     assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

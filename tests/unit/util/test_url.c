@@ -65,6 +65,7 @@ test_parts(void **state)
     expect_bad("https://user:pw@example.com/hook", 0, "user name or password");
     expect_bad("https://user@example.com/hook", 0, "user name or password");
     expect_bad("https://example.com/hook#frag", 0, "fragment");
+    expect_bad("http://127/?=#", 1, "fragment");
     expect_bad("https:///hook", 0, "host");
     expect_bad("https://example.com:0/hook", 0, "port");
     expect_bad("https://example.com:65536/hook", 0, "port");
