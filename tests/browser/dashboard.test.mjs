@@ -523,6 +523,44 @@ test('every main page passes axe-core\'s WCAG 2.1 AA checks', async () => {
   eq(found.length, 0, 'violations:\n  ' + found.join('\n  '));
 }, 60000);
 
+test('keyboard only: focus order into the form, dialogs take and give back focus', async () => {
+  await goto('/endpoints');
+  await card().waitFor();
+  // Opening a view puts focus on its heading; the next Tab reaches its first control.
+  await page.getByRole('link', { name: 'New endpoint' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'New endpoint' }).waitFor();
+  await until(async () => (await page.evaluate(() => document.activeElement.tagName)) === 'H1', 'focus on the heading');
+  await page.keyboard.press('Tab');
+  eq(await page.evaluate(() => document.activeElement.id), 'ep-url', 'Tab goes to the URL field');
+  await page.keyboard.type(rc.url + '/keyboard');
+  await page.keyboard.press('Tab');
+  eq(await page.evaluate(() => document.activeElement.id), 'ep-desc', 'then the description');
+  await page.keyboard.type('made with the keyboard');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Endpoints', level: 1 }).waitFor();
+  const made = (await srv.api('GET', '/v1/endpoints')).body.data.find((e) => e.description === 'made with the keyboard');
+  assert(made, 'endpoint created from the keyboard');
+  const c = page.locator('article.endpoint[data-endpoint="' + made.id + '"]');
+  const del = c.getByRole('button', { name: 'Delete…' });
+  await del.focus();
+  await page.keyboard.press('Enter');
+  const dlg = page.getByRole('dialog', { name: 'Delete this endpoint?' });
+  await dlg.waitFor();
+  eq(await page.evaluate(() => document.activeElement.textContent), 'Cancel', 'the dialog focuses its safe button');
+  await page.keyboard.press('Escape');
+  await dlg.waitFor({ state: 'detached' });
+  eq(await page.evaluate(() => document.activeElement.textContent), 'Delete…', 'focus returns to the button');
+  eq((await srv.api('GET', '/v1/endpoints/' + made.id)).status, 200, 'Escape deletes nothing');
+  await page.keyboard.press('Enter');
+  await dlg.waitFor();
+  await page.keyboard.press('Tab');
+  eq(await page.evaluate(() => document.activeElement.textContent), 'Delete endpoint', 'Tab reaches the confirm button');
+  await page.keyboard.press('Enter');
+  await c.waitFor({ state: 'detached' });
+  eq((await srv.api('GET', '/v1/endpoints/' + made.id)).status, 404, 'deleted from the keyboard');
+});
+
 test('a narrow window is still usable by keyboard', async () => {
   await page.setViewportSize(NARROW);
   await goto('/endpoints');
