@@ -113,7 +113,7 @@ def run_e2e(tally, jobs, pattern):
                 failed = 1
             if ran == 0 and failed == 0:
                 failed = 1  # a file that runs nothing is broken
-            tally.add("e2e/" + f[:-3], ran - failed - skipped, failed, out)
+            tally.add("e2e/" + f[:-3], max(0, ran - failed - skipped), failed, out)
 
 
 def run_browser(tally):
