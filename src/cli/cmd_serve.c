@@ -56,6 +56,9 @@ static const struct config_opt serve_opts[] = {
      "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
      "serves just /healthz and /metrics)",
      1, 0},
+    {"http-threads", "N", "0",
+     "0: one thread per HTTP connection (handlers wait on the store); N: a pool of N threads",
+     1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -76,6 +79,7 @@ struct serve_conf {
     const char *listen;
     const char *db;
     enum serve_role role;
+    int http_threads;
     struct dispatch_config dc;
 };
 
@@ -116,7 +120,7 @@ static int
 conf_load(const struct config *c, struct serve_conf *sc)
 {
     const char *v;
-    char err[256];
+    char err[256], *end;
     int64_t ms;
 
     memset(sc, 0, sizeof(*sc));
@@ -144,6 +148,12 @@ conf_load(const struct config *c, struct serve_conf *sc)
         sc->role = ROLE_WORKER;
     } else {
         bad_option("role", "expected all, api or worker, got '%s'", v);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "http-threads");
+    sc->http_threads = (int)strtol(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || sc->http_threads < 0 || sc->http_threads > 1024) {
+        bad_option("http-threads", "expected a number from 0 to 1024, got '%s'", v);
         return ERR_INVAL;
     }
     v = config_get(c, "retry-schedule");
@@ -434,6 +444,7 @@ serve_run(int argc, char **argv)
     ac.metrics_fn = disp != NULL ? dispatch_metrics : NULL;
     ac.metrics_arg = disp;
     ac.meta_only = sc.role == ROLE_WORKER;
+    ac.threads = sc.http_threads;
     err = api_server_start(&ac, st, &srv);
     if (err != 0) {
         log_error("serve: cannot serve HTTP on '%s': %s", sc.listen, err_str(err));

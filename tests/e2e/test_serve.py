@@ -133,6 +133,8 @@ class Flags(unittest.TestCase):
             (["--allow-networks", "300.0.0.0/8"], "--allow-networks"),
             (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
             (["--role", "boss"], "--role"),
+            (["--http-threads", "-1"], "--http-threads"),
+            (["--http-threads", "many"], "--http-threads"),
             (["--bogus"], "--bogus"),
             (["--listen"], "--listen"),
             (["extra"], "extra"),
@@ -230,6 +232,20 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(api.api("GET", "/v1/accounts")[0], 200)
         self.assertEqual(worker.stop(), 0)
         self.assertEqual(api.stop(), 0)
+
+    def test_thread_pool(self):
+        srv = Server(args=["--http-threads", "2"], test=self)
+        srv.start()
+        conn = srv.connection()
+        try:
+            for i in range(20):
+                status, body, _ = srv.api("POST", "/v1/accounts", {"name": "p%d" % i}, conn=conn)
+                self.assertEqual(status, 201, body)
+        finally:
+            conn.close()
+        status, body, _ = srv.api("POST", "/v1/accounts", raw=b"x" * (300 * 1024))
+        self.assertEqual(status, 413)
+        self.assertEqual(srv.stop(), 0)
 
     def test_ipv6_listen(self):
         try:
