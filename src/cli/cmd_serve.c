@@ -57,8 +57,8 @@ static const struct config_opt serve_opts[] = {
      "serves just /healthz and /metrics)",
      1, 0},
     {"http-threads", "N", "0",
-     "0: one thread per HTTP connection (handlers wait on the store); N: a pool of N threads",
-     1, 0},
+     "0: one thread per HTTP connection (handlers wait on the store); N: a pool of N threads", 1,
+     0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
