@@ -429,6 +429,7 @@ test('reveal, copy and rotate the secret', async () => {
     return v.startsWith('whsec_') && v !== old && !v.includes('•') ? v : null;
   }, 'the new secret shown');
   eq((await srv.api('GET', '/v1/endpoints/' + st.endpoint + '/secret')).body.secret, now, 'the page shows the current secret');
+  assert((await card().locator('.prev-secret').textContent()).includes('previous secret also signs webhook-signature until'), 'the grace period is shown');
   const before = rc.requests.length;
   const t = await srv.api('POST', '/v1/endpoints/' + st.endpoint + '/test', { event: 'conversation.started' });
   eq(t.status, 202, 'test accepted');

@@ -2,7 +2,7 @@
 // secret, enable/disable, delete) and the create/edit form.
 
 import { api, listAll, endpointTypes, heldCount, statsWindow, typeName } from './api.js';
-import { h, clear, errorBox, badge, timeEl, fmtMs, fmtRate, copyButton, confirm, dialog,
+import { h, clear, errorBox, badge, timeEl, fmtMs, fmtRate, fmtTime, copyButton, confirm, dialog,
          toast, announce, id } from './ui.js';
 
 export async function eventTypes(ctx) {
@@ -113,8 +113,17 @@ function card(ep0, ctx, reload) {
   const reveal = h('button', { type: 'button', class: 'small', 'aria-pressed': 'false' }, 'Reveal');
   const errEl = h('div', { class: 'card-error' });
 
+  const prevNote = h('p', { class: 'help prev-secret', hidden: true });
+  // During a rotation's grace period the old secret still signs webhook-signature.
+  function showPrevious(r) {
+    const prev = r && r.previous;
+    prevNote.hidden = !(prev && prev.expires_at);
+    prevNote.textContent = prevNote.hidden ? ''
+      : 'The previous secret also signs webhook-signature until ' + fmtTime(prev.expires_at) + '.';
+  }
   async function fetchSecret() {
     const r = await api('GET', '/v1/endpoints/' + encodeURIComponent(ep.id) + '/secret');
+    showPrevious(r);
     return (r && (r.secret || r.current || (r.data && r.data.secret))) || '';
   }
   reveal.addEventListener('click', async () => {
@@ -159,6 +168,7 @@ function card(ep0, ctx, reload) {
       const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(ep.id) + '/secret/rotate',
         { grace_seconds: Number(sel.value) });
       secret = (r && (r.secret || r.current)) || await fetchSecret();
+      if (r && r.secret) showPrevious(r);
       secretValue.textContent = secret;
       secretValue.setAttribute('aria-label', 'signing secret');
       reveal.textContent = 'Hide';
@@ -237,6 +247,7 @@ function card(ep0, ctx, reload) {
     statsEl,
     h('div', { class: 'secret-row' },
       h('span', { class: 'label', text: 'Signing secret' }), secretValue, reveal, copy, rotate),
+    prevNote,
     errEl,
     h('div', { class: 'actions' },
       h('a', { href: '/endpoints/' + q + '/edit', class: 'button', 'data-nav': true }, 'Edit'),
