@@ -23,7 +23,7 @@ build-asan/build.ninja:
 
 build-fuzz/build.ninja:
 	CC=clang meson setup build-fuzz --buildtype=debug -Dfuzz=true -Dtests=false \
-		-Db_sanitize=address -Db_lundef=false
+		-Db_sanitize=address -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
 run: all
 	@mkdir -p var
