@@ -588,6 +588,29 @@ test('a narrow window is still usable by keyboard', async () => {
   await page.setViewportSize(WIDE);
 });
 
+test('enable, skipping the held deliveries', async () => {
+  // The narrow-window test left the endpoint disabled by hand.
+  const pub = await srv.api('POST', '/v1/events', { event: 'conversation.started', data: { conversation_id: 'conv-skip', agent_id: 'agent-1', channel: 'chat' } });
+  eq(pub.status, 202, 'publish accepted');
+  await goto('/endpoints');
+  await card().locator('.held', { hasText: '1 held' }).waitFor();
+  await card().getByRole('button', { name: 'Enable…' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Enable this endpoint?' });
+  await dlg.getByLabel(/Skip/).check();
+  await dlg.getByRole('button', { name: 'Enable' }).click();
+  await card().locator('.badge', { hasText: 'Enabled' }).waitFor();
+  await card().locator('.held', { hasText: '0 held' }).waitFor();
+  const d = await until(async () => {
+    const r = await srv.api('GET', '/v1/deliveries?event_id=' + pub.body.id);
+    return r.body.data.length === 1 && r.body.data[0].status === 'failed' ? r.body.data[0] : null;
+  }, 'the skipped delivery ends as failed');
+  assert(!rc.requests.some((r) => r.headers['x-workflux-event-id'] === pub.body.id), 'the skipped event was not sent');
+  await goto('/deliveries/' + d.id);
+  await page.locator('dl.summary .badge', { hasText: 'Failed' }).waitFor();
+  if (d.last_error) assert((await page.locator('main').textContent()).includes(d.last_error), 'why it failed: ' + d.last_error);
+  await shot(page, 'delivery-skipped');
+});
+
 test('a failed call shows the server\'s message, never a blank page', async () => {
   const res = await srv.api('GET', '/v1/deliveries/dlv_doesnotexist');
   eq(res.status, 404, 'API answers 404');

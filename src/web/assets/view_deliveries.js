@@ -269,10 +269,13 @@ export async function detail(ctx) {
       ...item('Endpoint', h('a', { href: '/deliveries?endpoint_id=' + encodeURIComponent(d.endpoint_id), 'data-nav': true },
         ep ? ep.url : d.endpoint_id)),
       ...item('Attempts made', String(d.attempts_made)),
+      ...(d.last_error ? item('Last error', h('span', { class: 'attempt-error', text: d.last_error })) : []),
       ...item('Next attempt', d.status === 'pending' ? timeEl(d.next_attempt_at) : '—'),
       ...item('Created', timeEl(d.created_at)));
     const last = attempts.length ? attempts[attempts.length - 1] : null;
-    clear(headersEl).appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'headers' },
+    clear(headersEl);
+    if (!last) headersEl.appendChild(h('p', { class: 'help', text: 'Nothing was sent yet: these are the headers each attempt will carry.' }));
+    headersEl.appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'headers' },
       h('caption', { class: 'sr-only', text: 'Request headers' }),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Header' }), h('th', { scope: 'col', text: 'Value' + (last ? ' (attempt ' + last.n + ')' : '') }))),
       h('tbody', {}, headersSent(d, last).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, h('code', { text: k })), h('td', {}, h('code', { text: String(v) }))))))));
@@ -280,7 +283,8 @@ export async function detail(ctx) {
     if (attempts.length === 0) {
       attemptsEl.appendChild(h('p', { class: 'muted', text: d.status === 'held'
         ? 'No attempt yet: the endpoint is disabled, so this delivery is held until it is enabled.'
-        : 'No attempt yet.' }));
+        : d.status === 'failed' ? 'No attempt was made' + (d.last_error ? ': ' + d.last_error + '.' : '.')
+          : 'No attempt yet.' }));
       return;
     }
     attemptsEl.appendChild(h('ol', { class: 'attempts' }, attempts.map((a) => {
