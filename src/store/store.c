@@ -643,6 +643,13 @@ store_next_due(struct store *st, int64_t *when)
     return st->ops->next_due(st, when);
 }
 
+void
+store_writer_stats(struct store *st, struct store_writer_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    st->ops->writer_stats(st, out);
+}
+
 int
 store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT])
 {

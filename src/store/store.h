@@ -289,10 +289,21 @@ int store_results_apply(struct store *st, const struct attempt_result *rs, size_
 /* Gives claimed deliveries back, pending and due now (a clean shutdown). */
 int store_release(struct store *st, const char *const *delivery_ids, size_t n);
 
-/* The earliest next_attempt_at of any pending delivery, or 0 when none. */
+/*
+ * When store_claim() would next find work: the earliest next_attempt_at of a
+ * pending delivery or lease_until of a delivering one, or 0 when none.
+ */
 int store_next_due(struct store *st, int64_t *when);
 
 /* --- observing --- */
+
+/* What the group-commit writer did since the store was opened (for /metrics, bench/). */
+struct store_writer_stats {
+    uint64_t commits; /* transactions committed */
+    uint64_t syncs;   /* fsyncs that made them durable (one may cover several commits) */
+    uint64_t writes;  /* write calls they carried */
+};
+void store_writer_stats(struct store *st, struct store_writer_stats *out);
 
 /* Deliveries by status across all accounts (for /metrics). */
 int store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT]);

@@ -59,6 +59,7 @@ struct store_ops {
     int (*release)(struct store *, const char *const *, size_t);
     int (*next_due)(struct store *, int64_t *);
 
+    void (*writer_stats)(struct store *, struct store_writer_stats *);
     int (*count_by_status)(struct store *, int64_t[DELIVERY__COUNT]);
     int (*stats)(struct store *, const char *, const char *, int64_t, struct stats *);
     int (*stats_series)(struct store *, const char *, const char *, int64_t, int64_t, int64_t,

@@ -67,8 +67,10 @@ CREATE TABLE deliveries (
     event_id TEXT NOT NULL REFERENCES events (id),
     endpoint_id TEXT NOT NULL REFERENCES endpoints (id),
     event_type TEXT NOT NULL,
+    -- Spelled with OR: an IN list here would build a temporary table per row.
     status TEXT NOT NULL
-        CHECK (status IN ('pending', 'delivering', 'delivered', 'failed', 'held')),
+        CHECK (status = 'pending' OR status = 'delivering' OR status = 'delivered'
+               OR status = 'failed' OR status = 'held'),
     attempts_made INTEGER NOT NULL DEFAULT 0,
     round_start INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,

@@ -2,9 +2,13 @@
  * SQLite backend: connections, migrations, the group-commit writer thread,
  * the reader pool and the helpers the other sq_*.c files share.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
 #include "util/clock.h"
@@ -266,7 +270,13 @@ conn_open(struct sq_conn *c, const char *path, int writer)
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
     if (writer) {
-        /* WAL lets readers run beside the writer; FULL syncs the WAL at every commit. */
+        /*
+         * WAL lets readers run beside the writer. Commits are not synced by
+         * SQLite (NORMAL) but by the syncer thread before any caller is
+         * answered, which is as durable as FULL and lets the next batch run
+         * during the sync. A store opened for migrations only (and the first
+         * open, before the syncer runs) uses FULL.
+         */
         err = sq_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                          "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
                          "PRAGMA cache_size=-16384");
@@ -366,63 +376,103 @@ out:
 
 /* --- the writer --- */
 
-/* Fails jobs [from, to) that had succeeded: their transaction is gone. */
+/* Fails every job of the batch still without an answer. */
 static void
-jobs_lost(struct sq_job *from, struct sq_job *to)
+jobs_fail(struct sq_job *batch, int err)
 {
-    for (; from != to; from = from->next) {
-        if (from->result == 0)
-            from->result = ERR_STORE;
+    struct sq_job *j;
+
+    for (j = batch; j != NULL; j = j->next) {
+        if (j->state != SQ_JOB_KEPT)
+            j->result = err;
     }
 }
 
-/* Runs a batch of jobs in one transaction, each in its own savepoint. */
-static void
+/*
+ * Runs a batch of jobs in one transaction and commits it. Returns 1 when it
+ * committed, else 0.
+ *
+ * Jobs first run back to back without savepoints, which would copy every
+ * page they touch. A job that fails before writing anything (a conflict, a
+ * missing row: nearly every failure) simply keeps its answer. A job that
+ * fails after writing undoes the whole transaction; the batch then runs
+ * again with each job inside its own savepoint, so that job's failure never
+ * fails its neighbours. Jobs that wrote nothing in the first pass keep their
+ * answers; the others run again, which is why a job must set its outputs
+ * from scratch each time it runs.
+ */
+static int
 batch_run(struct sq *s, struct sq_job *batch)
 {
     struct sq_conn *c = &s->writer;
-    struct sq_job *j, *first = batch;
-    int in_txn = 0;
+    struct sq_job *j;
+    int safe = 0;
 
+    for (j = batch; j != NULL; j = j->next)
+        j->state = SQ_JOB_TODO;
+again:
+    if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0) {
+        jobs_fail(batch, ERR_STORE);
+        return 0;
+    }
     for (j = batch; j != NULL; j = j->next) {
-        if (!in_txn) {
-            if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0) {
-                j->result = ERR_STORE;
-                continue;
-            }
-            in_txn = 1;
-            first = j;
-        }
-        if (exec_cached(c, SQL_SAVEPOINT) != 0) {
-            j->result = ERR_STORE;
+        sqlite3_int64 before;
+
+        if (j->state == SQ_JOB_KEPT)
             continue;
-        }
+        if (safe && exec_cached(c, SQL_SAVEPOINT) != 0)
+            goto abort;
+        before = sqlite3_total_changes64(c->db);
         j->result = j->fn(c, j->arg);
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
-            if (j->result == 0)
-                j->result = ERR_STORE;
-            jobs_lost(first, j->next);
-            in_txn = 0;
+            log_warnx("store: transaction lost: %s", sqlite3_errmsg(c->db));
+            jobs_fail(batch, ERR_STORE);
+            return 0;
+        }
+        if (safe) {
+            if (j->result != 0 && exec_cached(c, SQL_ROLLBACK_TO) != 0)
+                goto abort;
+            if (exec_cached(c, SQL_RELEASE) != 0)
+                goto abort;
+            j->state = SQ_JOB_KEPT;
             continue;
         }
-        if (j->result != 0 && exec_cached(c, SQL_ROLLBACK_TO) != 0) {
-            /* The savepoint cannot be undone: give up on the whole transaction. */
-            jobs_lost(first, j->next);
-            exec_cached(c, SQL_ROLLBACK);
-            in_txn = 0;
+        if (sqlite3_total_changes64(c->db) == before) {
+            j->state = SQ_JOB_KEPT;
             continue;
         }
-        exec_cached(c, SQL_RELEASE);
+        if (j->result != 0) {
+            log_debug("store: a write failed halfway, running its batch again with savepoints");
+            if (exec_cached(c, SQL_ROLLBACK) != 0)
+                goto abort;
+            safe = 1;
+            goto again;
+        }
     }
-    if (in_txn) {
-        if (exec_cached(c, SQL_COMMIT) != 0) {
-            jobs_lost(first, NULL);
-            if (!sqlite3_get_autocommit(c->db))
-                exec_cached(c, SQL_ROLLBACK);
-        } else {
-            s->commits++;
-        }
+    if (exec_cached(c, SQL_COMMIT) != 0)
+        goto abort;
+    return 1;
+abort:
+    jobs_fail(batch, ERR_STORE);
+    if (!sqlite3_get_autocommit(c->db))
+        exec_cached(c, SQL_ROLLBACK);
+    return 0;
+}
+
+/* Marks the jobs answered (under the store's lock) and wakes their callers. */
+static void
+jobs_done(struct sq_job *list, int err)
+{
+    struct sq_job *j, *next;
+
+    for (j = list; j != NULL; j = next) {
+        /* Once done is set the caller may return and free j: read next first. */
+        next = j->next;
+        if (err != 0 && j->result == 0)
+            j->result = err;
+        j->done = 1;
+        pthread_cond_signal(&j->cond);
     }
 }
 
@@ -432,6 +482,7 @@ writer_main(void *arg)
     struct sq *s = arg;
     struct sq_job *batch, *j;
     uint64_t n;
+    int committed;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -443,19 +494,104 @@ writer_main(void *arg)
         s->head = s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
 
-        batch_run(s, batch);
+        committed = batch_run(s, batch);
 
         pthread_mutex_lock(&s->lock);
         n = 0;
-        for (j = batch; j != NULL;) {
-            /* After done is set the waiter may free j: read next first. */
-            struct sq_job *next = j->next;
-            j->done = 1;
-            j = next;
+        for (j = batch; j != NULL; j = j->next) {
             n++;
+            if (j->next == NULL)
+                break;
         }
+        s->commits += (uint64_t)committed;
         s->jobs += n;
-        pthread_cond_broadcast(&s->done_cond);
+        if (!s->syncer_started) {
+            jobs_done(batch, 0);
+            continue;
+        }
+        /* The syncer answers them once the WAL holding the commit is on disk. */
+        if (s->sync_tail != NULL)
+            s->sync_tail->next = batch;
+        else
+            s->sync_head = batch;
+        s->sync_tail = j;
+        pthread_cond_signal(&s->sync_cond);
+    }
+    s->writer_done = 1;
+    pthread_cond_signal(&s->sync_cond);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/*
+ * Makes the WAL durable: fdatasync() of the file flushes every commit
+ * written to it so far. The first time, the directory is synced too, since
+ * the WAL file may have just been created.
+ */
+static int
+wal_sync(struct sq *s)
+{
+    if (s->wal_fd < 0) {
+        char path[PATH_MAX + 8];
+        char *slash;
+        int dfd;
+
+        snprintf(path, sizeof(path), "%s-wal", s->path);
+        s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->wal_fd < 0) {
+            log_warn("store: cannot open '%s'", path);
+            return ERR_STORE;
+        }
+        snprintf(path, sizeof(path), "%s", s->path);
+        slash = strrchr(path, '/');
+        if (slash == NULL)
+            snprintf(path, sizeof(path), ".");
+        else if (slash == path)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0)
+                log_warn("store: cannot sync directory '%s'", path);
+            close(dfd);
+        }
+    }
+    if (fdatasync(s->wal_fd) != 0) {
+        log_warn("store: cannot sync the WAL of '%s'", s->path);
+        return ERR_STORE;
+    }
+    return 0;
+}
+
+/*
+ * The syncer: while the writer runs the next batch, it syncs the WAL once
+ * for every batch committed since its last sync, then answers their jobs.
+ * Commits are written with synchronous=NORMAL (no sync of their own); no
+ * caller hears "done" before the sync that covers its commit.
+ */
+static void *
+syncer_main(void *arg)
+{
+    struct sq *s = arg;
+    struct sq_job *list;
+    int err;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (s->sync_head == NULL && !s->writer_done)
+            pthread_cond_wait(&s->sync_cond, &s->lock);
+        if (s->sync_head == NULL)
+            break;
+        list = s->sync_head;
+        s->sync_head = s->sync_tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+
+        err = wal_sync(s);
+
+        pthread_mutex_lock(&s->lock);
+        s->syncs++;
+        jobs_done(list, err);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -466,9 +602,11 @@ sq_write(struct sq *s, sq_job_fn *fn, void *arg)
 {
     struct sq_job job = { .fn = fn, .arg = arg };
 
+    pthread_cond_init(&job.cond, NULL);
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
         pthread_mutex_unlock(&s->lock);
+        pthread_cond_destroy(&job.cond);
         return ERR_SHUTDOWN;
     }
     if (s->tail != NULL)
@@ -478,8 +616,9 @@ sq_write(struct sq *s, sq_job_fn *fn, void *arg)
     s->tail = &job;
     pthread_cond_signal(&s->queue_cond);
     while (!job.done)
-        pthread_cond_wait(&s->done_cond, &s->lock);
+        pthread_cond_wait(&job.cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
+    pthread_cond_destroy(&job.cond);
     return job.result;
 }
 
@@ -530,17 +669,46 @@ sq_free(struct sq *s)
     for (i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
     conn_close(&s->writer);
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->queue_cond);
-    pthread_cond_destroy(&s->done_cond);
     pthread_cond_destroy(&s->reader_cond);
+    pthread_cond_destroy(&s->sync_cond);
     free(s->path);
     free(s);
+}
+
+static void
+sqlite_configure(void)
+{
+    /* Memory statistics take a global mutex on every allocation; we never read them. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/* Stops the threads (the writer answers what is queued first). */
+static void
+threads_stop(struct sq *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_signal(&s->queue_cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->writer_started)
+        pthread_join(s->writer_thread, NULL);
+    pthread_mutex_lock(&s->lock);
+    s->writer_done = 1;
+    pthread_cond_signal(&s->sync_cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->syncer_started)
+        pthread_join(s->syncer_thread, NULL);
+    s->writer_started = s->syncer_started = 0;
 }
 
 static int
 sq_open(struct store *st, const char *rest)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct sq *s = NULL;
     int i, err;
 
@@ -548,13 +716,15 @@ sq_open(struct store *st, const char *rest)
         log_warnx("store: sqlite URL without a path: expected sqlite:PATH");
         return ERR_INVAL;
     }
+    pthread_once(&once, sqlite_configure);
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ERR_NOMEM;
+    s->wal_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
-    pthread_cond_init(&s->done_cond, NULL);
     pthread_cond_init(&s->reader_cond, NULL);
+    pthread_cond_init(&s->sync_cond, NULL);
     s->path = strdup(rest);
     if (s->path == NULL) {
         err = ERR_NOMEM;
@@ -574,18 +744,32 @@ sq_open(struct store *st, const char *rest)
                 goto out;
             s->nreaders++;
         }
+        /* The WAL exists now (the migrations wrote it): the syncer takes over. */
+        err = wal_sync(s);
+        if (err == 0)
+            err = sq_exec(&s->writer, "PRAGMA synchronous=NORMAL");
+        if (err != 0)
+            goto out;
+        if (pthread_create(&s->syncer_thread, NULL, syncer_main, s) != 0) {
+            log_warn("store: cannot start the syncer thread");
+            err = ERR_STORE;
+            goto out;
+        }
+        s->syncer_started = 1;
     }
-    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         log_warn("store: cannot start the writer thread");
         err = ERR_STORE;
         goto out;
     }
-    s->thread_started = 1;
+    s->writer_started = 1;
     st->impl = s;
     log_debug("store: opened sqlite path='%s'", s->path);
 out:
-    if (err != 0)
+    if (err != 0 && s != NULL) {
+        threads_stop(s);
         sq_free(s);
+    }
     return err;
 }
 
@@ -596,17 +780,24 @@ sq_close(struct store *st)
 
     if (s == NULL)
         return;
-    if (s->thread_started) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = 1;
-        pthread_cond_signal(&s->queue_cond);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->thread, NULL);
-    }
-    log_debug("store: closed sqlite commits=%llu jobs=%llu", (unsigned long long)s->commits,
+    threads_stop(s);
+    log_debug("store: closed sqlite commits=%llu syncs=%llu writes=%llu",
+              (unsigned long long)s->commits, (unsigned long long)s->syncs,
               (unsigned long long)s->jobs);
     sq_free(s);
     st->impl = NULL;
+}
+
+static void
+sq_writer_stats(struct store *st, struct store_writer_stats *out)
+{
+    struct sq *s = st->impl;
+
+    pthread_mutex_lock(&s->lock);
+    out->commits = s->commits;
+    out->syncs = s->syncs;
+    out->writes = s->jobs;
+    pthread_mutex_unlock(&s->lock);
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -641,6 +832,7 @@ const struct store_ops store_sqlite_ops = {
     .results_apply = sq_results_apply,
     .release = sq_release,
     .next_due = sq_next_due,
+    .writer_stats = sq_writer_stats,
     .count_by_status = sq_count_by_status,
     .stats = sq_stats,
     .stats_series = sq_stats_series,

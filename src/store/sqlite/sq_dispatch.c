@@ -414,6 +414,12 @@ job_claim(struct sq_conn *c, void *arg)
     struct claim_args *a = arg;
     int more = 0, err;
 
+    /* A second run of the job (see batch_run()) starts from nothing. */
+    claim_list_free(a->out, a->n);
+    a->out = NULL;
+    a->n = a->cap = 0;
+    a->ncands = 0;
+    eps_free(a);
     err = claim_scan(c, a, &more);
     if (err == 0)
         err = cands_take(c, a);

@@ -44,11 +44,18 @@ struct sq_conn {
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
 typedef int sq_job_fn(struct sq_conn *c, void *arg);
 
+enum sq_job_state {
+    SQ_JOB_TODO,  /* not run yet, or must run again */
+    SQ_JOB_KEPT,  /* ran and its answer stands */
+};
+
 struct sq_job {
     sq_job_fn *fn;
     void *arg;
     int result;
-    int done;
+    enum sq_job_state state;  /* the writer's, while it runs the batch */
+    int done;                 /* set under sq.lock when result is final and durable */
+    pthread_cond_t cond;      /* its caller waits on it: one wake-up per answer */
     struct sq_job *next;
 };
 
@@ -58,22 +65,29 @@ struct sq {
     struct sq_conn writer;
     struct sq_conn readers[SQ_READERS];
     int nreaders;
+    int wal_fd;                    /* the WAL, opened by the syncer to fdatasync it; -1 */
 
-    pthread_mutex_t lock;          /* guards the queue, done flags and the reader pool */
+    pthread_mutex_t lock;          /* guards everything below and the reader pool */
     pthread_cond_t queue_cond;     /* the writer waits for jobs */
-    pthread_cond_t done_cond;      /* waiters wait for their batch */
+    pthread_cond_t sync_cond;      /* the syncer waits for committed batches */
     pthread_cond_t reader_cond;    /* waiting for a free reader */
-    struct sq_job *head, *tail;
+    struct sq_job *head, *tail;    /* queued jobs */
+    struct sq_job *sync_head, *sync_tail; /* committed, waiting for the WAL sync */
     int stopping;
-    pthread_t thread;
-    int thread_started;
+    int writer_done;
+    pthread_t writer_thread, syncer_thread;
+    int writer_started, syncer_started;
 
-    /* Counted by the writer, for the bench and tests. */
+    /* For store_writer_stats(). */
     uint64_t commits;
+    uint64_t syncs;
     uint64_t jobs;
 };
 
-/* Runs fn(arg) as a write, in the next group commit; returns once durable. */
+/*
+ * Runs fn(arg) as a write, in the next group commit; returns once durable.
+ * fn may run twice (see batch_run()): it must set its outputs from scratch.
+ */
 int sq_write(struct sq *s, sq_job_fn *fn, void *arg);
 
 /* Runs fn(arg) on a read connection inside a read transaction. */

@@ -1370,6 +1370,147 @@ out:
     endpoint_cleanup(&eps[1]);
 }
 
+/*
+ * Writes that fail halfway (the second delivery names no endpoint) share
+ * batches with writes that succeed and with claims: the failures leave
+ * nothing, every success stays, and no delivery is claimed twice.
+ */
+#define MIXED_THREADS 6
+#define MIXED_EACH 60
+
+struct mixed_thread {
+    struct store *st;
+    const struct endpoint *good;   /* two real endpoints */
+    const struct endpoint *bad;    /* a real one, then a missing one */
+    char (*ok_ids)[ID_MAX];
+    char (*bad_ids)[ID_MAX];
+    int nok, nbad, unexpected;
+};
+
+static void *
+mixed_publisher(void *arg)
+{
+    struct mixed_thread *t = arg;
+    int i;
+
+    for (i = 0; i < MIXED_EACH; i++) {
+        struct event ev;
+        int bad = i % 3 == 1;
+        int err = publish(t->st, "acct_a", "user.message", NULL, bad ? t->bad : t->good, 2, &ev);
+
+        if (bad && err == ERR_NOTFOUND)
+            memcpy(t->bad_ids[t->nbad++], ev.id, ID_MAX);
+        else if (!bad && err == 0)
+            memcpy(t->ok_ids[t->nok++], ev.id, ID_MAX);
+        else
+            t->unexpected++;
+        event_cleanup(&ev);
+    }
+    return NULL;
+}
+
+struct claimer {
+    struct store *st;
+    int stop;
+    char (*ids)[ID_MAX];
+    size_t n, cap;
+    int failures;
+};
+
+static void *
+claimer_main(void *arg)
+{
+    struct claimer *c = arg;
+    int rounds = 0;
+
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && rounds++ < 100000) {
+        struct claim *cs = NULL;
+        size_t n = 0, i;
+
+        if (store_claim(c->st, clock_now_ms(), HOUR_MS, 7, 0, NULL, 0, &cs, &n) != 0) {
+            c->failures++;
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            if (c->n == c->cap) {
+                c->cap = c->cap == 0 ? 1024 : c->cap * 2;
+                c->ids = realloc(c->ids, c->cap * ID_MAX);
+            }
+            memcpy(c->ids[c->n++], cs[i].dlv.id, ID_MAX);
+        }
+        claim_list_free(cs, n);
+    }
+    return NULL;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void
+test_failures_stay_alone(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint good[2], bad[2];
+    struct mixed_thread ts[MIXED_THREADS];
+    struct claimer cl = { .st = fx->st };
+    pthread_t th[MIXED_THREADS], cth;
+    int64_t counts[DELIVERY__COUNT];
+    int i, j, total_ok = 0;
+    size_t k;
+
+    endpoint_make(fx->st, "acct_a", "", &good[0]);
+    endpoint_make(fx->st, "acct_a", "", &good[1]);
+    bad[0] = good[0];
+    memset(&bad[1], 0, sizeof(bad[1]));
+    snprintf(bad[1].id, sizeof(bad[1].id), "ep_missing");
+    assert_int_equal(pthread_create(&cth, NULL, claimer_main, &cl), 0);
+    for (i = 0; i < MIXED_THREADS; i++) {
+        ts[i] = (struct mixed_thread){ .st = fx->st, .good = good, .bad = bad };
+        ts[i].ok_ids = calloc(MIXED_EACH, ID_MAX);
+        ts[i].bad_ids = calloc(MIXED_EACH, ID_MAX);
+        assert_int_equal(pthread_create(&th[i], NULL, mixed_publisher, &ts[i]), 0);
+    }
+    for (i = 0; i < MIXED_THREADS; i++)
+        pthread_join(th[i], NULL);
+    __atomic_store_n(&cl.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(cth, NULL);
+    assert_int_equal(cl.failures, 0);
+
+    for (i = 0; i < MIXED_THREADS; i++) {
+        assert_int_equal(ts[i].unexpected, 0);
+        assert_int_equal(ts[i].nok + ts[i].nbad, MIXED_EACH);
+        total_ok += ts[i].nok;
+        for (j = 0; j < ts[i].nok; j++) {
+            struct delivery *ds = NULL;
+            assert_int_equal(deliveries_of(fx->st, "acct_a", ts[i].ok_ids[j], &ds), 2);
+            delivery_list_free(ds, 2);
+        }
+        for (j = 0; j < ts[i].nbad; j++) {
+            struct event ev;
+            struct delivery *ds = NULL;
+            assert_int_equal(store_event_get(fx->st, "acct_a", ts[i].bad_ids[j], &ev),
+                             ERR_NOTFOUND);
+            assert_int_equal(deliveries_of(fx->st, "acct_a", ts[i].bad_ids[j], &ds), 0);
+            delivery_list_free(ds, 0);
+        }
+        free(ts[i].ok_ids);
+        free(ts[i].bad_ids);
+    }
+    /* Every delivery is claimed at most once; the rest wait. */
+    qsort(cl.ids, cl.n, ID_MAX, cmp_id);
+    for (k = 1; k < cl.n; k++)
+        assert_string_not_equal(cl.ids[k - 1], cl.ids[k]);
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_DELIVERING], (int64_t)cl.n);
+    assert_int_equal(counts[DELIVERY_PENDING] + counts[DELIVERY_DELIVERING], total_ok * 2);
+    free(cl.ids);
+    endpoint_cleanup(&good[0]);
+    endpoint_cleanup(&good[1]);
+}
+
 static void
 test_reopen_keeps_everything(void **state)
 {
@@ -1508,6 +1649,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
     };
