@@ -162,6 +162,16 @@ json_t *api_attempt_json(const struct attempt *a);
 json_t *api_account_json(const struct account *a);
 json_t *api_key_json(const struct api_key *k, const char *secret /* shown once, or NULL */);
 
+/*
+ * An object that api_reply_json() writes as the JSON object text `text`
+ * (len bytes, "{...}", spliced in byte for byte) followed by the members set
+ * on the returned object afterwards. For bytes that must not be parsed and
+ * re-serialized, such as an event's stored envelope: a number like 0.95
+ * would come back as 0.94999999999999996. Returns a new reference, or NULL.
+ */
+json_t *api_json_raw_object(const char *text, size_t len);
+#define API_RAW_MEMBER "\x01raw" /* where api_json_raw_object() keeps the text */
+
 /* A time in ms as an RFC 3339 string, or JSON null for 0. */
 json_t *api_time_json(int64_t ms);
 

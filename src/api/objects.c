@@ -134,10 +134,42 @@ api_endpoint_json(const struct endpoint *ep, int with_secret)
 }
 
 json_t *
+api_json_raw_object(const char *text, size_t len)
+{
+    json_t *o = json_object();
+
+    if (o != NULL && json_object_set_new(o, API_RAW_MEMBER, json_stringn(text, len)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* 1 when the envelope text is one JSON object: "{" ... "}" around what the store kept. */
+static int
+envelope_usable(const struct event *ev)
+{
+    size_t n = ev->body_len;
+
+    if (ev->body == NULL || n < 2 || ev->body[0] != '{')
+        return 0;
+    while (n > 0 && (ev->body[n - 1] == '\n' || ev->body[n - 1] == ' '))
+        n--;
+    return n > 1 && ev->body[n - 1] == '}';
+}
+
+json_t *
 api_event_json(const struct event *ev)
 {
     json_t *o, *env = NULL, *data = NULL;
 
+    /* The envelope as stored and delivered: id, event, timestamp and data, byte for byte. */
+    if (envelope_usable(ev)) {
+        o = api_json_raw_object(ev->body, ev->body_len);
+        if (o != NULL)
+            json_object_set_new(o, "created_at", api_time_json(ev->created_at));
+        return o;
+    }
     o = json_object();
     if (o == NULL)
         return NULL;

@@ -56,29 +56,139 @@ api_err_type(int err)
     return "internal_error";
 }
 
+static int dump_value(json_t *v, struct buf *out);
+
+/* A scalar (or a container without raw parts) as compact JSON, mostly without malloc. */
+static int
+dump_plain(json_t *v, struct buf *out)
+{
+    char small[256];
+    size_t n;
+    char *s;
+    int err;
+
+    if (!json_is_object(v) && !json_is_array(v)) {
+        n = json_dumpb(v, small, sizeof(small), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (n == 0)
+            return ERR_NOMEM;
+        if (n <= sizeof(small))
+            return buf_append(out, small, n);
+    }
+    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s == NULL)
+        return ERR_NOMEM;
+    err = buf_puts(out, s);
+    free(s);
+    return err;
+}
+
+/* An object: its raw text first (api_json_raw_object), then its other members. */
+static int
+dump_object(json_t *o, struct buf *out)
+{
+    json_t *raw = json_object_get(o, API_RAW_MEMBER), *v, *k;
+    const char *key, *text;
+    size_t len;
+    int first = 1, err;
+
+    if (raw != NULL && json_is_string(raw)) {
+        text = json_string_value(raw);
+        len = json_string_length(raw);
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            len--;
+        /* Everything but the closing brace; raw texts are made from "{...}". */
+        if (len < 2 || text[0] != '{' || text[len - 1] != '}')
+            return ERR_INTERNAL;
+        err = buf_append(out, text, len - 1);
+        if (err != 0)
+            return err;
+        first = (len == 2);
+    } else {
+        err = buf_putc(out, '{');
+        if (err != 0)
+            return err;
+    }
+    json_object_foreach(o, key, v)
+    {
+        if (strcmp(key, API_RAW_MEMBER) == 0)
+            continue;
+        if (!first && (err = buf_putc(out, ',')) != 0)
+            return err;
+        first = 0;
+        k = json_string(key);
+        err = k != NULL ? dump_plain(k, out) : ERR_NOMEM;
+        json_decref(k);
+        if (err != 0 || (err = buf_putc(out, ':')) != 0 || (err = dump_value(v, out)) != 0)
+            return err;
+    }
+    return buf_putc(out, '}');
+}
+
+/* 1 when v holds an api_json_raw_object() somewhere. */
+static int
+has_raw(json_t *v)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, m)
+        {
+            if (strcmp(key, API_RAW_MEMBER) == 0 || has_raw(m))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+        {
+            if (has_raw(m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+dump_value(json_t *v, struct buf *out)
+{
+    json_t *m;
+    size_t i;
+    int err;
+
+    if (!has_raw(v))
+        return dump_plain(v, out);
+    if (json_is_object(v))
+        return dump_object(v, out);
+    err = buf_putc(out, '[');
+    json_array_foreach(v, i, m)
+    {
+        if (err == 0 && i > 0)
+            err = buf_putc(out, ',');
+        if (err == 0)
+            err = dump_value(m, out);
+    }
+    return err != 0 ? err : buf_putc(out, ']');
+}
+
 int
 api_reply_json(struct api_req *r, int status, json_t *obj)
 {
-    char *s;
+    int err = ERR_NOMEM;
 
     buf_reset(&r->out);
     r->status = status;
     r->content_type = "application/json";
-    if (obj == NULL) {
-        r->status = 500;
-        buf_puts(&r->out,
-                 "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
-        return 0;
-    }
-    s = json_dumps(obj, JSON_COMPACT);
+    if (obj != NULL)
+        err = dump_value(obj, &r->out);
     json_decref(obj);
-    if (s == NULL || buf_puts(&r->out, s) != 0 || buf_putc(&r->out, '\n') != 0) {
+    if (err == 0)
+        err = buf_putc(&r->out, '\n');
+    if (err != 0) {
         buf_reset(&r->out);
         r->status = 500;
         buf_puts(&r->out,
                  "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
     }
-    free(s);
     return 0;
 }
 

@@ -115,6 +115,36 @@ test_json_and_raw(void **state)
     buf_cleanup(&r.out);
 }
 
+static void
+test_raw_objects_are_spliced(void **state)
+{
+    struct api_req r;
+    json_t *o, *e, *list;
+    const char *text = "{\"a\":0.95,\"big\":123456789012345678901234567890,\"s\":\"\\u00e9\"}\n";
+
+    (void)state;
+    req_init(&r);
+    o = api_json_raw_object(text, strlen(text));
+    json_object_set_new(o, "b", json_integer(1));
+    json_object_set_new(o, "c", json_pack("{s:[i]}", "x", 2));
+    api_reply_json(&r, 200, o);
+    assert_string_equal(buf_cstr(&r.out), "{\"a\":0.95,\"big\":123456789012345678901234567890,"
+                                          "\"s\":\"\\u00e9\",\"b\":1,\"c\":{\"x\":[2]}}\n");
+
+    /* An empty raw object, and raw objects inside a list. */
+    e = api_json_raw_object("{}", 2);
+    json_object_set_new(e, "k", json_string("v\"q"));
+    list = json_pack("[o, o]", e, api_json_raw_object("{\"n\":1.10}", 10));
+    api_reply_json(&r, 200, api_list_json(list, "evt_1"));
+    assert_string_equal(buf_cstr(&r.out),
+                        "{\"data\":[{\"k\":\"v\\\"q\"},{\"n\":1.10}],\"next\":\"evt_1\"}\n");
+
+    /* Text that is not an object is refused, not sent. */
+    api_reply_json(&r, 200, api_json_raw_object("[1]", 3));
+    assert_int_equal(r.status, 500);
+    buf_cleanup(&r.out);
+}
+
 int
 main(void)
 {
@@ -123,6 +153,7 @@ main(void)
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_error_without_fields),
         cmocka_unit_test(test_json_and_raw),
+        cmocka_unit_test(test_raw_objects_are_spliced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
