@@ -9,8 +9,9 @@
 /*
  * Every asset may change with the binary, so browsers revalidate; HTML also
  * gets the headers that keep the dashboard from being framed, sniffed or
- * fed from other origins.
+ * fed from other origins. Name, value pairs, one pair a line.
  */
+/* clang-format off */
 static const char *const headers_asset[] = {
     "Cache-Control", "no-cache",
     "X-Content-Type-Options", "nosniff",
@@ -20,14 +21,15 @@ static const char *const headers_asset[] = {
 static const char *const headers_html[] = {
     "Cache-Control", "no-cache",
     "Content-Security-Policy",
-    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'",
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'",
     "X-Content-Type-Options", "nosniff",
     "Referrer-Policy", "no-referrer",
     "X-Frame-Options", "DENY",
     NULL,
 };
+/* clang-format on */
 
 static const struct web_file *
 file_find(const char *path)
@@ -56,28 +58,36 @@ is_app_route(const char *path)
     return strchr(last, '.') == NULL;
 }
 
+/* 1 when every character is one that our file names and routes use. */
+static int
+path_chars_ok(const char *path)
+{
+    const char *p;
+
+    for (p = path; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '/' || *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 int
 web_asset_find(const char *path, struct api_static *out)
 {
-    const struct web_file *f;
-    const char *p;
+    const struct web_file *f = NULL;
 
-    if (path == NULL || path[0] != '/' || strstr(path, "..") != NULL)
-        return ERR_NOTFOUND;
-    for (p = path; *p != '\0'; p++) {
-        /* Only the characters our file names and routes use. */
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '/' || *p == '.' || *p == '_' || *p == '-'))
-            return ERR_NOTFOUND;
-    }
+    if (path == NULL || path[0] != '/' || strstr(path, "..") != NULL || !path_chars_ok(path))
+        goto out;
     f = file_find(path);
     if (f == NULL && is_app_route(path))
         f = file_find(WEB_INDEX);
     if (f == NULL)
-        return ERR_NOTFOUND;
+        goto out;
     out->content_type = f->content_type;
     out->data = f->data;
     out->len = f->len;
     out->headers = strncmp(f->content_type, "text/html", 9) == 0 ? headers_html : headers_asset;
-    return 0;
+out:
+    return f != NULL ? 0 : ERR_NOTFOUND;
 }

@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 struct web_file {
-    const char *path;              /* "/app.js" */
-    const char *content_type;      /* "text/javascript; charset=utf-8" */
+    const char *path;         /* "/app.js" */
+    const char *content_type; /* "text/javascript; charset=utf-8" */
     const unsigned char *data;
     size_t len;
 };

@@ -120,10 +120,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_root_is_index),
-        cmocka_unit_test(test_html_security_headers),
-        cmocka_unit_test(test_assets_by_type),
-        cmocka_unit_test(test_app_routes_get_index),
+        cmocka_unit_test(test_root_is_index),  cmocka_unit_test(test_html_security_headers),
+        cmocka_unit_test(test_assets_by_type), cmocka_unit_test(test_app_routes_get_index),
         cmocka_unit_test(test_not_found),
     };
 
