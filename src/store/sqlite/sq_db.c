@@ -279,10 +279,11 @@ conn_open(struct sq_conn *c, const char *path, int writer)
          */
         err = sq_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                          "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                         "PRAGMA cache_size=-16384");
+                         "PRAGMA cache_size=-8192; PRAGMA journal_size_limit=67108864");
     } else {
+        /* Page caches are bounded (8 MiB + 4 x 2 MiB): memory never grows with the backlog. */
         err = sq_exec(c, "PRAGMA query_only=ON; PRAGMA temp_store=MEMORY; "
-                         "PRAGMA cache_size=-4096");
+                         "PRAGMA cache_size=-2048");
     }
 out:
     if (err != 0)
