@@ -38,6 +38,18 @@ struct ep_slot {
     int count;
 };
 
+/* A finished attempt on its way to the store. */
+struct record {
+    struct attempt_ctx *ctx; /* owned; its easy handle is already back in the pool */
+    struct attempt_result r; /* points into ctx */
+    int outcome;
+};
+
+/*
+ * A dispatcher thread runs the curl multi loop and never waits for the store:
+ * its recorder thread claims for it and records its outcomes, so HTTP keeps
+ * moving while a store transaction commits.
+ */
 struct dthread {
     struct dispatcher *d;
     int index;
@@ -51,14 +63,29 @@ struct dthread {
     int grace_count;               /* of active, how many have their headers */
     CURL **pool;                   /* idle easy handles, cap of them at most */
     int npool;
-    struct attempt_ctx **done;     /* finished, to record (cap of them at most) */
-    int ndone;
-    struct attempt_result *results; /* cap of them */
-    int *outcomes;                 /* cap of them */
-    const char **exclude;          /* for store_claim, max_in_flight of them */
     int64_t next_claim_mono;       /* look for due work then */
     int backlog;                   /* 1: due work was left behind at the last claim */
     int freed;                     /* 1: attempts ended since the last claim */
+    int claim_pending;             /* 1: a claim was asked of the recorder and not answered */
+    int asked;                     /* how many the last ask wanted */
+
+    /* Shared with the recorder, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t rec_tid;
+    int rec_started;
+    int rec_stop;                  /* 1: drain and exit */
+    struct record *recs;           /* finished attempts to record */
+    size_t nrecs, caprecs;
+    int want;                      /* claims asked for, 0 when none */
+    struct claim *inbox;           /* claims the recorder made, for the loop to start */
+    size_t ninbox;
+    int inbox_ready;               /* 1: inbox holds the answer to the last ask */
+    int inbox_backlog;             /* the answer's backlog flag */
+    int64_t inbox_next_due;        /* wall ms of the next due delivery, 0 when unknown */
+
+    /* The recorder's own. */
+    const char **exclude;          /* for store_claim, max_in_flight of them */
 };
 
 struct dispatcher {
@@ -151,18 +178,162 @@ slot_sub(struct dispatcher *d, const char *id)
 /* --- wake-ups --- */
 
 static void
+wake_thread(struct dthread *t)
+{
+    if (t->multi != NULL && atomic_exchange(&t->wake, 1) == 0)
+        curl_multi_wakeup(t->multi);
+}
+
+static void
 on_due(void *arg)
 {
     struct dispatcher *d = arg;
     int i;
 
-    for (i = 0; i < d->nthreads; i++) {
-        if (d->threads[i].multi != NULL && atomic_exchange(&d->threads[i].wake, 1) == 0)
-            curl_multi_wakeup(d->threads[i].multi);
-    }
+    for (i = 0; i < d->nthreads; i++)
+        wake_thread(&d->threads[i]);
 }
 
-/* --- one thread --- */
+/* --- the recorder: the thread's store side --- */
+
+static void
+log_result(const struct attempt_ctx *ctx, const struct attempt_result *r, int outcome)
+{
+    const struct attempt *a = &r->attempt;
+
+    if (outcome == 0) {
+        log_debug("dispatch: delivered delivery=%s event=%s endpoint=%s status=%d ms=%lld",
+                  ctx->c.dlv.id, ctx->c.dlv.event_id, ctx->c.dlv.endpoint_id, a->status_code,
+                  (long long)a->duration_ms);
+        return;
+    }
+    log_info("dispatch: attempt failed delivery=%s endpoint=%s n=%d status=%d outcome=%s "
+             "next=%s error=\"%s\"",
+             ctx->c.dlv.id, ctx->c.dlv.endpoint_id, a->n, a->status_code,
+             outcome_names[outcome], r->status == DELIVERY_PENDING ? "retry" : "none",
+             a->error != NULL ? a->error : "");
+    if (r->disable_endpoint)
+        log_warnx("dispatch: disabling endpoint=%s reason=\"%s\"", ctx->c.dlv.endpoint_id,
+                  r->disable_reason);
+}
+
+/* Records finished attempts in one store transaction and frees them. */
+static void
+record(struct dthread *t, struct record *recs, size_t n)
+{
+    struct attempt_result *rs;
+    size_t i;
+    int retry = 0;
+    int err;
+
+    rs = calloc(n, sizeof(*rs));
+    if (rs == NULL) {
+        err = ERR_NOMEM;
+    } else {
+        for (i = 0; i < n; i++)
+            rs[i] = recs[i].r;
+        err = store_results_apply(t->d->st, rs, n, clock_now_ms());
+    }
+    if (err != 0)
+        log_warnx("dispatch: cannot record %zu results err=%s; their leases will expire", n,
+                  err_name(err));
+    /* Recorded: they no longer count against their endpoints' caps. */
+    pthread_mutex_lock(&t->d->lock);
+    for (i = 0; i < n; i++)
+        slot_sub(t->d, recs[i].ctx->c.dlv.endpoint_id);
+    pthread_mutex_unlock(&t->d->lock);
+    for (i = 0; i < n; i++) {
+        log_result(recs[i].ctx, &recs[i].r, recs[i].outcome);
+        if (recs[i].r.status == DELIVERY_PENDING)
+            retry = 1;
+        attempt_ctx_free(recs[i].ctx);
+    }
+    free(rs);
+    /* A retry may be due at once: let the loop look for it now that it is recorded. */
+    if (retry && err == 0)
+        wake_thread(t);
+}
+
+/* Claims up to want due deliveries for t; fills its inbox. */
+static void
+claim(struct dthread *t, int want)
+{
+    struct dispatcher *d = t->d;
+    struct claim *cs = NULL;
+    size_t n = 0;
+    size_t nex = 0;
+    size_t i;
+    int per_ep = d->sh.cfg.per_endpoint;
+    int per_claim = per_ep / 2 > 0 ? per_ep / 2 : 1;
+    int64_t now_ms = clock_now_ms();
+    int64_t when = 0;
+    int backlog = 0;
+    int err;
+
+    pthread_mutex_lock(&d->lock);
+    /* Endpoints that one more claim could push past their cap sit this one out. */
+    for (i = 0; i < d->nslots; i++) {
+        if (d->slots[i].id[0] != '\0' && d->slots[i].count + per_claim > per_ep)
+            t->exclude[nex++] = d->slots[i].id;
+    }
+    err = store_claim(d->st, now_ms, d->lease_ms, want, per_claim, t->exclude, nex, &cs, &n);
+    if (err == 0) {
+        for (i = 0; i < n; i++)
+            slot_add(d, cs[i].dlv.endpoint_id);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (err != 0) {
+        log_warnx("dispatch: claim failed thread=%d err=%s", t->index, err_name(err));
+        cs = NULL;
+        n = 0;
+    } else if ((int)n == want) {
+        backlog = 1;
+    } else if (store_next_due(d->st, &when) == 0 && when != 0 && when <= now_ms) {
+        backlog = 1; /* due, but its endpoint is at its cap (or another process has it) */
+    }
+    pthread_mutex_lock(&t->mu);
+    t->inbox = cs;
+    t->ninbox = n;
+    t->inbox_backlog = backlog;
+    t->inbox_next_due = err == 0 ? when : 0;
+    t->inbox_ready = 1;
+    pthread_mutex_unlock(&t->mu);
+    curl_multi_wakeup(t->multi);
+}
+
+static void *
+recorder_main(void *arg)
+{
+    struct dthread *t = arg;
+    struct record *recs;
+    size_t n;
+    int want;
+    int stop;
+
+    for (;;) {
+        pthread_mutex_lock(&t->mu);
+        while (t->nrecs == 0 && t->want == 0 && !t->rec_stop)
+            pthread_cond_wait(&t->cv, &t->mu);
+        recs = t->recs;
+        n = t->nrecs;
+        t->recs = NULL;
+        t->nrecs = t->caprecs = 0;
+        want = t->want;
+        t->want = 0;
+        stop = t->rec_stop;
+        pthread_mutex_unlock(&t->mu);
+        if (n > 0)
+            record(t, recs, n);
+        free(recs);
+        if (want > 0)
+            claim(t, want);
+        if (stop && n == 0 && want == 0)
+            break;
+    }
+    return NULL;
+}
+
+/* --- the loop --- */
 
 static void
 list_unlink(struct dthread *t, struct attempt_ctx *ctx)
@@ -207,14 +378,55 @@ easy_put(struct dthread *t, CURL *e)
         curl_easy_cleanup(e);
 }
 
-/* Ends an attempt: decides its outcome and queues it for recording. */
+/* Ends an attempt: decides its outcome and hands it to the recorder. */
 static void
 finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono)
 {
+    struct dispatcher *d = t->d;
+    struct record rec;
+    struct record *grown;
+    int64_t due;
+    size_t b;
+    size_t cap;
+
     if (ctx->headers_done)
         t->grace_count--;
-    attempt_ctx_finish(ctx, rc, now_ms, now_mono, &t->results[t->ndone], &t->outcomes[t->ndone]);
-    t->done[t->ndone++] = ctx;
+    rec.ctx = ctx;
+    attempt_ctx_finish(ctx, rc, now_ms, now_mono, &rec.r, &rec.outcome);
+    if (ctx->easy != NULL) {
+        atomic_fetch_sub(&d->in_flight, 1);
+        easy_put(t, ctx->easy);
+        ctx->easy = NULL;
+    }
+    atomic_fetch_add(&d->outcomes[rec.outcome], 1);
+    for (b = 0; b < HIST_N && rec.r.attempt.duration_ms > hist_bounds_ms[b]; b++)
+        ;
+    atomic_fetch_add(&d->hist[b], 1);
+    atomic_fetch_add(&d->dur_sum_ms, (unsigned long long)rec.r.attempt.duration_ms);
+    /* A retry is due soon: look for it then rather than at the next poll. */
+    if (rec.r.status == DELIVERY_PENDING) {
+        due = now_mono + (rec.r.next_attempt_at - now_ms);
+        if (due < t->next_claim_mono)
+            t->next_claim_mono = due;
+    }
+    t->freed = 1;
+    pthread_mutex_lock(&t->mu);
+    if (t->nrecs == t->caprecs) {
+        cap = t->caprecs ? t->caprecs * 2 : 64;
+        grown = realloc(t->recs, cap * sizeof(*grown));
+        if (grown == NULL) {
+            /* Unrecorded: its lease expires and it is attempted again. */
+            pthread_mutex_unlock(&t->mu);
+            log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
+            attempt_ctx_free(ctx);
+            return;
+        }
+        t->recs = grown;
+        t->caprecs = cap;
+    }
+    t->recs[t->nrecs++] = rec;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
 }
 
 /* Starts attempts for a batch of claims. */
@@ -230,8 +442,11 @@ start_claims(struct dthread *t, struct claim *cs, size_t n, int64_t now_ms)
         e = easy_get(t);
         err = attempt_ctx_new(&cs[i], &t->d->sh, e, now_ms, &ctx);
         if (ctx == NULL) {
-            /* Out of memory: leave it to the lease, which gives it back. */
+            /* Out of memory: its lease expires and it is attempted again. */
             easy_put(t, e);
+            pthread_mutex_lock(&t->d->lock);
+            slot_sub(t->d, cs[i].dlv.endpoint_id);
+            pthread_mutex_unlock(&t->d->lock);
             continue;
         }
         ctx->grace_count = &t->grace_count;
@@ -254,59 +469,56 @@ start_claims(struct dthread *t, struct claim *cs, size_t n, int64_t now_ms)
     }
 }
 
-/* Claims due deliveries while the thread has room. */
+/* Takes the recorder's answer to a claim, if it came, and starts its attempts. */
 static void
-claim(struct dthread *t, int64_t now_mono)
+take_inbox(struct dthread *t, int64_t now_mono)
 {
-    struct dispatcher *d = t->d;
-    struct claim *cs = NULL;
-    size_t n = 0;
-    size_t nex = 0;
-    size_t i;
-    int per_ep = d->sh.cfg.per_endpoint;
-    int per_claim = per_ep / 2 > 0 ? per_ep / 2 : 1;
-    int want = t->cap - t->nactive;
-    int64_t now_ms = clock_now_ms();
-    int64_t when = 0;
-    int err;
+    struct claim *cs;
+    size_t n;
+    int64_t next_due;
+    int64_t now_ms;
 
-    if (want > CLAIM_BATCH)
-        want = CLAIM_BATCH;
-    t->freed = 0;
-    pthread_mutex_lock(&d->lock);
-    /* Endpoints that one more claim could push past their cap sit this one out. */
-    for (i = 0; i < d->nslots; i++) {
-        if (d->slots[i].id[0] != '\0' && d->slots[i].count + per_claim > per_ep)
-            t->exclude[nex++] = d->slots[i].id;
-    }
-    err = store_claim(d->st, now_ms, d->lease_ms, want, per_claim, t->exclude, nex, &cs, &n);
-    if (err == 0) {
-        for (i = 0; i < n; i++)
-            slot_add(d, cs[i].dlv.endpoint_id);
-    }
-    pthread_mutex_unlock(&d->lock);
-    if (err != 0) {
-        log_warnx("dispatch: claim failed thread=%d err=%s", t->index, err_name(err));
-        t->next_claim_mono = now_mono + POLL_MS;
+    pthread_mutex_lock(&t->mu);
+    if (!t->inbox_ready) {
+        pthread_mutex_unlock(&t->mu);
         return;
+    }
+    cs = t->inbox;
+    n = t->ninbox;
+    t->backlog = t->inbox_backlog;
+    next_due = t->inbox_next_due;
+    t->inbox = NULL;
+    t->ninbox = 0;
+    t->inbox_ready = 0;
+    pthread_mutex_unlock(&t->mu);
+    t->claim_pending = 0;
+    now_ms = clock_now_ms();
+    if ((int)n == t->asked) {
+        t->next_claim_mono = now_mono; /* a full batch: there may be more at once */
+    } else {
+        t->next_claim_mono = now_mono + POLL_MS;
+        if (next_due > now_ms && next_due - now_ms < POLL_MS)
+            t->next_claim_mono = now_mono + (next_due - now_ms);
     }
     if (n > 0) {
         start_claims(t, cs, n, now_ms);
         claim_list_free(cs, n);
     }
-    if ((int)n == want) {
-        t->backlog = 1;
-        t->next_claim_mono = now_mono;
-        return;
-    }
-    t->backlog = 0;
-    t->next_claim_mono = now_mono + POLL_MS;
-    if (store_next_due(d->st, &when) != 0 || when == 0)
-        return;
-    if (when <= now_ms)
-        t->backlog = 1; /* due, but its endpoint is at its cap (or another process has it) */
-    else if (when - now_ms < POLL_MS)
-        t->next_claim_mono = now_mono + (when - now_ms);
+}
+
+/* Asks the recorder for up to `room` due deliveries. */
+static void
+ask(struct dthread *t, int room)
+{
+    if (room > CLAIM_BATCH)
+        room = CLAIM_BATCH;
+    t->claim_pending = 1;
+    t->asked = room;
+    t->freed = 0;
+    pthread_mutex_lock(&t->mu);
+    t->want = room;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
 }
 
 /* Takes finished transfers from curl, and cuts short answers whose body dawdles. */
@@ -356,77 +568,22 @@ collect(struct dthread *t, int64_t now_mono)
     return wait;
 }
 
+/* Gives claimed deliveries back to the store (a clean shutdown). */
 static void
-log_result(const struct attempt_ctx *ctx, const struct attempt_result *r, int outcome)
+release_claims(struct dthread *t, const char **ids, size_t n)
 {
-    const struct attempt *a = &r->attempt;
-
-    if (outcome == 0) {
-        log_debug("dispatch: delivered delivery=%s event=%s endpoint=%s status=%d ms=%lld",
-                  ctx->c.dlv.id, ctx->c.dlv.event_id, ctx->c.dlv.endpoint_id, a->status_code,
-                  (long long)a->duration_ms);
-        return;
-    }
-    log_info("dispatch: attempt failed delivery=%s endpoint=%s n=%d status=%d outcome=%s "
-             "next=%s error=\"%s\"",
-             ctx->c.dlv.id, ctx->c.dlv.endpoint_id, a->n, a->status_code,
-             outcome_names[outcome], r->status == DELIVERY_PENDING ? "retry" : "none",
-             a->error != NULL ? a->error : "");
-    if (r->disable_endpoint)
-        log_warnx("dispatch: disabling endpoint=%s reason=\"%s\"", ctx->c.dlv.endpoint_id,
-                  r->disable_reason);
-}
-
-/* Records the finished attempts in one store transaction and frees them. */
-static void
-flush(struct dthread *t)
-{
-    struct dispatcher *d = t->d;
-    struct attempt_ctx *ctx;
-    int64_t now_mono = clock_mono_ms();
-    int64_t now_ms;
-    int64_t due;
-    int64_t ms;
-    size_t b;
-    int i;
     int err;
 
-    if (t->ndone == 0)
+    if (n == 0)
         return;
-    now_ms = clock_now_ms();
-    err = store_results_apply(d->st, t->results, (size_t)t->ndone, now_ms);
+    err = store_release(t->d->st, ids, n);
     if (err != 0)
-        log_warnx("dispatch: cannot record %d results err=%s; their leases will expire",
-                  t->ndone, err_name(err));
-    pthread_mutex_lock(&d->lock);
-    for (i = 0; i < t->ndone; i++)
-        slot_sub(d, t->done[i]->c.dlv.endpoint_id);
-    pthread_mutex_unlock(&d->lock);
-    for (i = 0; i < t->ndone; i++) {
-        ctx = t->done[i];
-        log_result(ctx, &t->results[i], t->outcomes[i]);
-        atomic_fetch_add(&d->outcomes[t->outcomes[i]], 1);
-        ms = t->results[i].attempt.duration_ms;
-        for (b = 0; b < HIST_N && ms > hist_bounds_ms[b]; b++)
-            ;
-        atomic_fetch_add(&d->hist[b], 1);
-        atomic_fetch_add(&d->dur_sum_ms, (unsigned long long)ms);
-        if (ctx->easy != NULL)
-            atomic_fetch_sub(&d->in_flight, 1);
-        /* A retry is due soon: look for it then rather than at the next poll. */
-        if (err == 0 && t->results[i].status == DELIVERY_PENDING) {
-            due = now_mono + (t->results[i].next_attempt_at - now_ms);
-            if (due < t->next_claim_mono)
-                t->next_claim_mono = due;
-        }
-        easy_put(t, ctx->easy);
-        attempt_ctx_free(ctx);
-    }
-    t->ndone = 0;
-    t->freed = 1;
+        log_warnx("dispatch: cannot release %zu deliveries err=%s", n, err_name(err));
+    else
+        log_info("dispatch: released deliveries=%zu thread=%d", n, t->index);
 }
 
-/* At shutdown: gives the attempts still under way back to the store. */
+/* At shutdown, once the recorder is gone: gives back what is still claimed. */
 static void
 release_rest(struct dthread *t)
 {
@@ -434,26 +591,23 @@ release_rest(struct dthread *t)
     struct attempt_ctx *ctx;
     const char **ids = NULL;
     size_t n = 0;
-    int err;
+    size_t i;
 
-    if (t->nactive == 0)
-        return;
-    ids = calloc((size_t)t->nactive, sizeof(*ids));
+    ids = calloc((size_t)t->nactive + t->ninbox + 1, sizeof(*ids));
     for (ctx = t->active; ctx != NULL; ctx = ctx->next) {
         curl_multi_remove_handle(t->multi, ctx->easy);
         if (ids != NULL)
             ids[n++] = ctx->c.dlv.id;
     }
-    if (ids != NULL) {
-        err = store_release(d->st, ids, n);
-        if (err != 0)
-            log_warnx("dispatch: cannot release %zu deliveries err=%s", n, err_name(err));
-        else
-            log_info("dispatch: released deliveries=%zu thread=%d", n, t->index);
-    }
+    for (i = 0; i < t->ninbox && ids != NULL; i++)
+        ids[n++] = t->inbox[i].dlv.id;
+    if (ids != NULL)
+        release_claims(t, ids, n);
     pthread_mutex_lock(&d->lock);
     for (ctx = t->active; ctx != NULL; ctx = ctx->next)
         slot_sub(d, ctx->c.dlv.endpoint_id);
+    for (i = 0; i < t->ninbox; i++)
+        slot_sub(d, t->inbox[i].dlv.endpoint_id);
     pthread_mutex_unlock(&d->lock);
     while (t->active != NULL) {
         ctx = t->active;
@@ -462,6 +616,9 @@ release_rest(struct dthread *t)
         easy_put(t, ctx->easy);
         attempt_ctx_free(ctx);
     }
+    claim_list_free(t->inbox, t->ninbox);
+    t->inbox = NULL;
+    t->ninbox = 0;
     free(ids);
 }
 
@@ -474,29 +631,32 @@ thread_main(void *arg)
     int64_t timeout;
     int64_t grace_wait;
     int64_t deadline = 0;
-    int running;
+    int running = 0;
     int stopping;
+    int woken;
+    int room;
 
     for (;;) {
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
-        if (!stopping && t->nactive < t->cap) {
-            if (atomic_exchange(&t->wake, 0) != 0 || now_mono >= t->next_claim_mono ||
-                (t->backlog && t->freed))
-                claim(t, now_mono);
-        }
+        woken = atomic_exchange(&t->wake, 0);
+        if (!stopping)
+            take_inbox(t, now_mono);
+        room = t->cap - t->nactive;
+        if (!stopping && !t->claim_pending && room > 0 &&
+            (woken || now_mono >= t->next_claim_mono || (t->backlog && t->freed)))
+            ask(t, room);
         curl_multi_perform(t->multi, &running);
         now_mono = clock_mono_ms();
         grace_wait = collect(t, now_mono);
-        flush(t);
         if (stopping) {
             deadline = atomic_load(&d->stop_deadline_mono);
             if (t->nactive == 0 || now_mono >= deadline)
                 break;
         }
         timeout = POLL_MS;
-        if (!stopping && t->nactive < t->cap) {
-            if (atomic_load(&t->wake) != 0 || (t->backlog && t->freed))
+        if (!stopping && !t->claim_pending && t->nactive < t->cap) {
+            if (t->backlog && t->freed)
                 timeout = 0;
             else if (t->next_claim_mono - now_mono < timeout)
                 timeout = t->next_claim_mono - now_mono;
@@ -507,9 +667,16 @@ thread_main(void *arg)
             timeout = deadline - now_mono;
         if (timeout < 0)
             timeout = 0;
-        if (timeout > 0 || running > 0)
+        if (timeout > 0 && atomic_load(&t->wake) == 0)
             curl_multi_poll(t->multi, NULL, 0, (int)timeout, NULL);
     }
+    /* Let the recorder write what finished and answer a claim under way, then stop it. */
+    pthread_mutex_lock(&t->mu);
+    t->rec_stop = 1;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->rec_tid, NULL);
+    t->rec_started = 0;
     release_rest(t);
     return NULL;
 }
@@ -520,6 +687,7 @@ static void
 dispatcher_free(struct dispatcher *d)
 {
     struct dthread *t;
+    size_t j;
     int i;
 
     if (d == NULL)
@@ -530,11 +698,14 @@ dispatcher_free(struct dispatcher *d)
             curl_easy_cleanup(t->pool[--t->npool]);
         if (t->multi != NULL)
             curl_multi_cleanup(t->multi);
+        for (j = 0; j < t->nrecs; j++)
+            attempt_ctx_free(t->recs[j].ctx);
+        free(t->recs);
+        claim_list_free(t->inbox, t->ninbox);
         free(t->pool);
-        free(t->done);
-        free(t->results);
-        free(t->outcomes);
         free(t->exclude);
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->cv);
     }
     free(d->threads);
     free(d->slots);
@@ -553,14 +724,12 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
     t->index = index;
     t->cap = cap;
     atomic_init(&t->wake, 1);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
     t->pool = calloc((size_t)cap, sizeof(*t->pool));
-    t->done = calloc((size_t)cap, sizeof(*t->done));
-    t->results = calloc((size_t)cap, sizeof(*t->results));
-    t->outcomes = calloc((size_t)cap, sizeof(*t->outcomes));
     t->exclude = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude));
     t->multi = curl_multi_init();
-    if (t->pool == NULL || t->done == NULL || t->results == NULL || t->outcomes == NULL ||
-        t->exclude == NULL || t->multi == NULL)
+    if (t->pool == NULL || t->exclude == NULL || t->multi == NULL)
         return ERR_NOMEM;
     /* Keep-alive: room in the connection cache for every attempt this thread may run. */
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);
@@ -650,6 +819,12 @@ dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispa
             goto out;
     }
     for (i = 0; i < d->nthreads; i++) {
+        if (pthread_create(&d->threads[i].rec_tid, NULL, recorder_main, &d->threads[i]) != 0) {
+            rc = ERR_INTERNAL;
+            dispatch_stop(d, 0);
+            return rc;
+        }
+        d->threads[i].rec_started = 1;
         if (pthread_create(&d->threads[i].tid, NULL, thread_main, &d->threads[i]) != 0) {
             rc = ERR_INTERNAL;
             dispatch_stop(d, 0);
@@ -672,6 +847,7 @@ out:
 void
 dispatch_stop(struct dispatcher *d, int64_t grace_ms)
 {
+    struct dthread *t;
     int i;
 
     if (d == NULL)
@@ -684,8 +860,16 @@ dispatch_stop(struct dispatcher *d, int64_t grace_ms)
             curl_multi_wakeup(d->threads[i].multi);
     }
     for (i = 0; i < d->nthreads; i++) {
-        if (d->threads[i].started)
-            pthread_join(d->threads[i].tid, NULL);
+        t = &d->threads[i];
+        if (t->started) {
+            pthread_join(t->tid, NULL); /* it stops its recorder */
+        } else if (t->rec_started) {
+            pthread_mutex_lock(&t->mu);
+            t->rec_stop = 1;
+            pthread_cond_signal(&t->cv);
+            pthread_mutex_unlock(&t->mu);
+            pthread_join(t->rec_tid, NULL);
+        }
     }
     log_info("dispatch: stopped");
     dispatcher_free(d);
