@@ -98,6 +98,44 @@ class ApiMeta(unittest.TestCase):
         self.assertEqual(doc["paths"]["/healthz"]["get"]["security"], [])
         self.assertIn("bearer", doc["components"]["securitySchemes"])
 
+    def test_schemas_name_the_fields_answers_carry(self):
+        _, doc, _ = self.srv.api("GET", "/openapi.json", key=False)
+        schemas = doc["components"]["schemas"]
+
+        def props(name):
+            sch = schemas[name]
+            out = set(sch.get("properties", {}))
+            for part in sch.get("allOf", []):
+                if "$ref" in part:
+                    out |= props(part["$ref"].rsplit("/", 1)[1])
+                out |= set(part.get("properties", {}))
+            return out
+
+        st, ep, _ = self.srv.api("POST", "/v1/endpoints", {"url": "https://example.com/h"})
+        self.assertEqual(st, 201, ep)
+        st, ev, _ = self.srv.api("POST", "/v1/events", {
+            "event": "user.message",
+            "data": {"conversation_id": "c", "message_id": "m", "user_id": "u", "content": "x"}})
+        self.assertEqual(st, 202, ev)
+        answers = {
+            "EndpointWithSecret": ep,
+            "Endpoint": self.srv.api("GET", "/v1/endpoints/" + ep["id"])[1],
+            "EventPublished": ev,
+            "Event": self.srv.api("GET", "/v1/events/" + ev["id"])[1],
+            "DeliveryWithAttempts": self.srv.api("GET", "/v1/deliveries/%s" % self.srv.api(
+                "GET", "/v1/deliveries?event_id=" + ev["id"])[1]["data"][0]["id"])[1],
+            "Account": self.srv.api("GET", "/v1/accounts/acct_default")[1],
+            "Secret": self.srv.api("GET", "/v1/endpoints/%s/secret" % ep["id"])[1],
+            "Stats": self.srv.api("GET", "/v1/endpoints/%s/stats" % ep["id"])[1],
+            "Series": self.srv.api("GET", "/v1/stats/series?window=1h")[1],
+            "Health": self.srv.api("GET", "/healthz", key=False)[1],
+        }
+        for name, obj in answers.items():
+            self.assertIsInstance(obj, dict, name)
+            self.assertEqual(set(obj) - props(name), set(), "%s: fields missing from the schema"
+                             % name)
+        self.assertEqual(set(answers["Stats"]["hour"]) - props("StatsWindow"), set())
+
     def test_event_types(self):
         status, body, _ = self.srv.api("GET", "/v1/event-types")
         self.assertEqual(status, 200, body)
