@@ -67,8 +67,8 @@ const struct cli_cmd cmd_serve = {
     .name = "serve",
     .usage = "[-n] [--listen HOST:PORT] [--db URL] [--retry-schedule LIST] "
              "[--attempt-timeout DURATION] [--allow-http] [--allow-networks CIDRS] "
-             "[--ca-file PEM] [--role all|api|worker]",
-    .summary = "run the webhook service: the HTTP API and the dispatcher",
+             "[--ca-file PEM] [--role all|api|worker] [--http-threads N]",
+    .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
 };
