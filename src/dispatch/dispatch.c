@@ -86,6 +86,8 @@ struct dthread {
 
     /* The recorder's own. */
     const char **exclude;          /* for store_claim, max_in_flight of them */
+    long claims, claimed, claim_ms;    /* store round trips, for the log at stop */
+    long records, recorded, record_ms;
 };
 
 struct dispatcher {
@@ -222,6 +224,7 @@ static void
 record(struct dthread *t, struct record *recs, size_t n)
 {
     struct attempt_result *rs;
+    int64_t t0;
     size_t i;
     int retry = 0;
     int err;
@@ -232,7 +235,11 @@ record(struct dthread *t, struct record *recs, size_t n)
     } else {
         for (i = 0; i < n; i++)
             rs[i] = recs[i].r;
+        t0 = clock_mono_ms();
         err = store_results_apply(t->d->st, rs, n, clock_now_ms());
+        t->records++;
+        t->recorded += (long)n;
+        t->record_ms += (long)(clock_mono_ms() - t0);
     }
     if (err != 0)
         log_warnx("dispatch: cannot record %zu results err=%s; their leases will expire", n,
@@ -267,6 +274,7 @@ claim(struct dthread *t, int want)
     int per_claim = per_ep / 2 > 0 ? per_ep / 2 : 1;
     int64_t now_ms = clock_now_ms();
     int64_t when = 0;
+    int64_t t0;
     int backlog = 0;
     int err;
 
@@ -276,8 +284,12 @@ claim(struct dthread *t, int want)
         if (d->slots[i].id[0] != '\0' && d->slots[i].count + per_claim > per_ep)
             t->exclude[nex++] = d->slots[i].id;
     }
+    t0 = clock_mono_ms();
     err = store_claim(d->st, now_ms, d->lease_ms, want, per_claim, t->exclude, nex, &cs, &n);
+    t->claims++;
+    t->claim_ms += (long)(clock_mono_ms() - t0);
     if (err == 0) {
+        t->claimed += (long)n;
         for (i = 0; i < n; i++)
             slot_add(d, cs[i].dlv.endpoint_id);
     }
@@ -330,6 +342,10 @@ recorder_main(void *arg)
         if (stop && n == 0 && want == 0)
             break;
     }
+    log_info("dispatch: recorder done thread=%d claims=%ld claimed=%ld claim_ms=%ld "
+             "records=%ld recorded=%ld record_ms=%ld",
+             t->index, t->claims, t->claimed, t->claim_ms, t->records, t->recorded,
+             t->record_ms);
     return NULL;
 }
 
