@@ -470,6 +470,13 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
         ctx->error = fmt_alloc("address %s is blocked (%s); allow it with --allow-networks",
                                ctx->blocked_addr, ctx->blocked_why);
         *outcome = 3;
+    } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
+        /* The URL itself is wrong: no retry can help. */
+        cls = ATTEMPT_FAIL;
+        free(ctx->error);
+        ctx->error = fmt_alloc("bad URL: %s",
+                               ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc));
+        *outcome = 2;
     } else {
         cls = ATTEMPT_RETRY;
         free(ctx->error);

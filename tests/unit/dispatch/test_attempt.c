@@ -247,6 +247,18 @@ test_transport_failures_retry(void **state)
 }
 
 static void
+test_bad_url_fails_at_once(void **state)
+{
+    struct fixture *f = *state;
+
+    run(f, 0, 0, 0, CURLE_URL_MALFORMAT);
+    assert_int_equal(f->r.status, DELIVERY_FAILED);
+    assert_int_equal(f->r.disable_endpoint, 0);
+    assert_int_equal(f->outcome, 2);
+    assert_non_null(strstr(f->r.attempt.error, "bad URL"));
+}
+
+static void
 test_blocked(void **state)
 {
     struct fixture *f = *state;
@@ -390,6 +402,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_redirect_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_failures_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_url_fails_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocked, setup, teardown),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_http_refused_without_allow_http),
