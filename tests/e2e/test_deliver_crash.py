@@ -50,7 +50,9 @@ class DeliverCrash(unittest.TestCase):
             conn.close()
 
     def test_kill9_during_burst_loses_nothing(self):
-        rcs = [Receiver() for _ in range(3)]
+        # Slow answers keep attempts under way when the crash comes: their leases
+        # must run out and the restarted server must claim them again.
+        rcs = [Receiver(default={"status": 200, "delay": 0.05}) for _ in range(3)]
         for rc in rcs:
             self.addCleanup(rc.close)
         srv = Server(args=["--allow-http", "--allow-networks", "127.0.0.0/8",
