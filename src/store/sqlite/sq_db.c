@@ -377,66 +377,76 @@ out:
 
 /* --- the writer --- */
 
-/* Fails every job of the batch still without an answer. */
+/*
+ * The writer's open transaction: the jobs run in it so far, oldest first.
+ * It stays open while the syncer is busy, since a commit could not become
+ * durable before the sync under way ends anyway: every job arriving
+ * meanwhile joins it, and it commits once, when the syncer is free.
+ */
+struct txn {
+    struct sq_job *head, *tail;
+    size_t count;
+    int open;      /* BEGIN done, not committed or rolled back */
+    int safe;      /* jobs run inside savepoints (after a job failed halfway) */
+};
+
+/* Fails every job of the transaction whose answer depended on its commit. */
 static void
-jobs_fail(struct sq_job *batch, int err)
+txn_fail(struct txn *t, int err)
 {
     struct sq_job *j;
 
-    for (j = batch; j != NULL; j = j->next) {
+    for (j = t->head; j != NULL; j = j->next) {
         if (j->state != SQ_JOB_KEPT)
             j->result = err;
     }
 }
 
 /*
- * Runs a batch of jobs in one transaction and commits it. Returns 1 when it
- * committed, else 0.
+ * Runs the jobs from `from` to the end of t inside t's transaction.
  *
  * Jobs first run back to back without savepoints, which would copy every
  * page they touch. A job that fails before writing anything (a conflict, a
  * missing row: nearly every failure) simply keeps its answer. A job that
- * fails after writing undoes the whole transaction; the batch then runs
- * again with each job inside its own savepoint, so that job's failure never
- * fails its neighbours. Jobs that wrote nothing in the first pass keep their
- * answers; the others run again, which is why a job must set its outputs
- * from scratch each time it runs.
+ * fails after writing undoes the whole transaction; its jobs then run again
+ * with each one inside its own savepoint, so that failure never fails its
+ * neighbours. Jobs that wrote nothing keep their answers; the others run
+ * again, which is why a job must set its outputs from scratch each time.
+ * Returns 0, or ERR_STORE when the transaction was lost (every job failed).
  */
 static int
-batch_run(struct sq *s, struct sq_job *batch)
+txn_run(struct sq *s, struct txn *t, struct sq_job *from)
 {
     struct sq_conn *c = &s->writer;
     struct sq_job *j;
-    int safe = 0;
 
-    for (j = batch; j != NULL; j = j->next)
-        j->state = SQ_JOB_TODO;
 again:
-    if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0) {
-        jobs_fail(batch, ERR_STORE);
-        return 0;
+    if (!t->open) {
+        if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0)
+            goto lost;
+        t->open = 1;
     }
-    for (j = batch; j != NULL; j = j->next) {
+    for (j = from; j != NULL; j = j->next) {
         sqlite3_int64 before;
 
-        if (j->state == SQ_JOB_KEPT)
+        if (j->state != SQ_JOB_TODO)
             continue;
-        if (safe && exec_cached(c, SQL_SAVEPOINT) != 0)
-            goto abort;
+        if (t->safe && exec_cached(c, SQL_SAVEPOINT) != 0)
+            goto lost;
         before = sqlite3_total_changes64(c->db);
         j->result = j->fn(c, j->arg);
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
             log_warnx("store: transaction lost: %s", sqlite3_errmsg(c->db));
-            jobs_fail(batch, ERR_STORE);
-            return 0;
+            goto lost;
         }
-        if (safe) {
+        if (t->safe) {
             if (j->result != 0 && exec_cached(c, SQL_ROLLBACK_TO) != 0)
-                goto abort;
+                goto lost;
             if (exec_cached(c, SQL_RELEASE) != 0)
-                goto abort;
-            j->state = SQ_JOB_KEPT;
+                goto lost;
+            j->state = j->result != 0 || sqlite3_total_changes64(c->db) == before ? SQ_JOB_KEPT
+                                                                                 : SQ_JOB_WROTE;
             continue;
         }
         if (sqlite3_total_changes64(c->db) == before) {
@@ -444,18 +454,36 @@ again:
             continue;
         }
         if (j->result != 0) {
-            log_debug("store: a write failed halfway, running its batch again with savepoints");
+            log_debug("store: a write failed halfway, running its transaction again");
             if (exec_cached(c, SQL_ROLLBACK) != 0)
-                goto abort;
-            safe = 1;
+                goto lost;
+            t->open = 0;
+            t->safe = 1;
+            from = t->head;
             goto again;
         }
     }
-    if (exec_cached(c, SQL_COMMIT) != 0)
-        goto abort;
-    return 1;
-abort:
-    jobs_fail(batch, ERR_STORE);
+    return 0;
+lost:
+    txn_fail(t, ERR_STORE);
+    if (!sqlite3_get_autocommit(c->db))
+        exec_cached(c, SQL_ROLLBACK);
+    t->open = 0;
+    return ERR_STORE;
+}
+
+/* Commits t. Returns 1 when it committed, else 0 (its jobs then failed). */
+static int
+txn_commit(struct sq *s, struct txn *t)
+{
+    struct sq_conn *c = &s->writer;
+
+    if (!t->open)
+        return 0;
+    t->open = 0;
+    if (exec_cached(c, SQL_COMMIT) == 0)
+        return 1;
+    txn_fail(t, ERR_STORE);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
     return 0;
@@ -477,46 +505,75 @@ jobs_done(struct sq_job *list, int err)
     }
 }
 
+/* 1 when no sync is under way or waiting (always, without a syncer). */
+static int
+syncer_idle(const struct sq *s)
+{
+    return !s->syncer_started || (s->sync_head == NULL && !s->syncing);
+}
+
 static void *
 writer_main(void *arg)
 {
     struct sq *s = arg;
-    struct sq_job *batch, *j;
-    uint64_t n;
-    int committed;
+    struct txn t = { 0 };
+    struct sq_job *fresh;
+    int idle, stopping, committed;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (s->head == NULL && !s->stopping)
+        while (s->head == NULL && !s->stopping && !(t.head != NULL && syncer_idle(s)))
             pthread_cond_wait(&s->queue_cond, &s->lock);
-        if (s->head == NULL)
+        if (s->head == NULL && t.head == NULL)
             break;
-        batch = s->head;
+        fresh = s->head;
         s->head = s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
 
-        committed = batch_run(s, batch);
+        if (fresh != NULL) {
+            struct sq_job *last = fresh;
+            size_t n = 1;
+
+            while (last->next != NULL) {
+                last = last->next;
+                n++;
+            }
+            for (struct sq_job *j = fresh; j != NULL; j = j->next)
+                j->state = SQ_JOB_TODO;
+            if (t.tail != NULL)
+                t.tail->next = fresh;
+            else
+                t.head = fresh;
+            t.tail = last;
+            t.count += n;
+            if (txn_run(s, &t, fresh) != 0)
+                t.open = 0;
+        }
 
         pthread_mutex_lock(&s->lock);
-        n = 0;
-        for (j = batch; j != NULL; j = j->next) {
-            n++;
-            if (j->next == NULL)
-                break;
-        }
-        s->commits += (uint64_t)committed;
-        s->jobs += n;
-        if (!s->syncer_started) {
-            jobs_done(batch, 0);
+        idle = syncer_idle(s);
+        stopping = s->stopping;
+        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open))
             continue;
+        pthread_mutex_unlock(&s->lock);
+
+        committed = txn_commit(s, &t);
+
+        pthread_mutex_lock(&s->lock);
+        s->commits += (uint64_t)committed;
+        s->jobs += t.count;
+        if (!s->syncer_started) {
+            jobs_done(t.head, 0);
+        } else {
+            /* The syncer answers them once the WAL holding the commit is on disk. */
+            if (s->sync_tail != NULL)
+                s->sync_tail->next = t.head;
+            else
+                s->sync_head = t.head;
+            s->sync_tail = t.tail;
+            pthread_cond_signal(&s->sync_cond);
         }
-        /* The syncer answers them once the WAL holding the commit is on disk. */
-        if (s->sync_tail != NULL)
-            s->sync_tail->next = batch;
-        else
-            s->sync_head = batch;
-        s->sync_tail = j;
-        pthread_cond_signal(&s->sync_cond);
+        memset(&t, 0, sizeof(t));
     }
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -566,8 +623,8 @@ wal_sync(struct sq *s)
 }
 
 /*
- * The syncer: while the writer runs the next batch, it syncs the WAL once
- * for every batch committed since its last sync, then answers their jobs.
+ * The syncer: while the writer runs the next transaction, it syncs the WAL
+ * once for everything committed since its last sync, then answers the jobs.
  * Commits are written with synchronous=NORMAL (no sync of their own); no
  * caller hears "done" before the sync that covers its commit.
  */
@@ -586,13 +643,17 @@ syncer_main(void *arg)
             break;
         list = s->sync_head;
         s->sync_head = s->sync_tail = NULL;
+        s->syncing = 1;
         pthread_mutex_unlock(&s->lock);
 
         err = wal_sync(s);
 
         pthread_mutex_lock(&s->lock);
+        s->syncing = 0;
         s->syncs++;
         jobs_done(list, err);
+        /* The writer may hold a transaction open for this moment. */
+        pthread_cond_signal(&s->queue_cond);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
