@@ -649,18 +649,20 @@ thread_main(void *arg)
     int64_t deadline = 0;
     int running = 0;
     int stopping;
+    int can_ask;
     int woken;
     int room;
 
     for (;;) {
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
-        woken = atomic_exchange(&t->wake, 0);
         if (!stopping)
             take_inbox(t, now_mono);
         room = t->cap - t->nactive;
-        if (!stopping && !t->claim_pending && room > 0 &&
-            (woken || now_mono >= t->next_claim_mono || (t->backlog && t->freed)))
+        /* A wake-up waits (is not consumed) while a claim is under way or there is no room. */
+        can_ask = !stopping && !t->claim_pending && room > 0;
+        woken = can_ask ? atomic_exchange(&t->wake, 0) : 0;
+        if (can_ask && (woken || now_mono >= t->next_claim_mono || (t->backlog && t->freed)))
             ask(t, room);
         curl_multi_perform(t->multi, &running);
         now_mono = clock_mono_ms();
@@ -683,7 +685,8 @@ thread_main(void *arg)
             timeout = deadline - now_mono;
         if (timeout < 0)
             timeout = 0;
-        if (timeout > 0 && atomic_load(&t->wake) == 0)
+        can_ask = !stopping && !t->claim_pending && t->nactive < t->cap;
+        if (timeout > 0 && !(can_ask && atomic_load(&t->wake) != 0))
             curl_multi_poll(t->multi, NULL, 0, (int)timeout, NULL);
     }
     /* Let the recorder write what finished and answer a claim under way, then stop it. */
