@@ -22,6 +22,7 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_COUNTS_ADD[] = "UPDATE delivery_counts SET n = n + :d WHERE status = :s";
 
 /* --- small helpers --- */
 
@@ -217,6 +218,41 @@ sq_grow(void *arr, size_t *cap, size_t need, size_t elem)
     *p = nv;
     *cap = ncap;
     return 0;
+}
+
+void
+sq_count_move(struct sq_conn *c, int from, int to, int64_t n)
+{
+    if (from == to || n == 0)
+        return;
+    if (from >= 0 && from < DELIVERY__COUNT)
+        c->delta[from] -= n;
+    if (to >= 0 && to < DELIVERY__COUNT)
+        c->delta[to] += n;
+}
+
+/* Adds the open transaction's status changes to delivery_counts. */
+static int
+counts_flush(struct sq_conn *c)
+{
+    sqlite3_stmt *stmt;
+    int i, rc, err = 0;
+
+    for (i = 0; i < DELIVERY__COUNT && err == 0; i++) {
+        if (c->delta[i] == 0)
+            continue;
+        stmt = sq_stmt(c, SQL_COUNTS_ADD);
+        if (stmt == NULL)
+            return ERR_STORE;
+        sq_bind_int(stmt, ":d", c->delta[i]);
+        sq_bind_text(stmt, ":s", delivery_status_name((enum delivery_status)i));
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE)
+            err = sq_err(c, rc, "counting deliveries");
+        sq_done(stmt);
+    }
+    memset(c->delta, 0, sizeof(c->delta));
+    return err;
 }
 
 const char *
@@ -427,6 +463,7 @@ again:
         t->open = 1;
     }
     for (j = from; j != NULL; j = j->next) {
+        int64_t delta[DELIVERY__COUNT];
         sqlite3_int64 before;
 
         if (j->state != SQ_JOB_TODO)
@@ -434,7 +471,12 @@ again:
         if (t->safe && exec_cached(c, SQL_SAVEPOINT) != 0)
             goto lost;
         before = sqlite3_total_changes64(c->db);
+        memcpy(delta, c->delta, sizeof(delta));
         j->result = j->fn(c, j->arg);
+        if (j->result != 0) {
+            /* Whatever it counted is undone below, with its writes. */
+            memcpy(c->delta, delta, sizeof(delta));
+        }
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
             log_warnx("store: transaction lost: %s", sqlite3_errmsg(c->db));
@@ -457,6 +499,7 @@ again:
             log_debug("store: a write failed halfway, running its transaction again");
             if (exec_cached(c, SQL_ROLLBACK) != 0)
                 goto lost;
+            memset(c->delta, 0, sizeof(c->delta));
             t->open = 0;
             t->safe = 1;
             from = t->head;
@@ -468,6 +511,7 @@ lost:
     txn_fail(t, ERR_STORE);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
+    memset(c->delta, 0, sizeof(c->delta));
     t->open = 0;
     return ERR_STORE;
 }
@@ -481,7 +525,7 @@ txn_commit(struct sq *s, struct txn *t)
     if (!t->open)
         return 0;
     t->open = 0;
-    if (exec_cached(c, SQL_COMMIT) == 0)
+    if (counts_flush(c) == 0 && exec_cached(c, SQL_COMMIT) == 0)
         return 1;
     txn_fail(t, ERR_STORE);
     if (!sqlite3_get_autocommit(c->db))

@@ -16,13 +16,13 @@
 
 /* The indexes are named so that a claim never walks rows that are not due. */
 static const char SQL_DUE_SCAN[] =
-    "SELECT id, endpoint_id, due_at FROM deliveries INDEXED BY deliveries_due "
+    "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_due "
     "WHERE due_at IS NOT NULL AND due_at <= :now ORDER BY due_at LIMIT :limit";
 static const char SQL_DUE_NEXT_EP[] =
     "SELECT endpoint_id FROM deliveries INDEXED BY deliveries_endpoint_due "
     "WHERE due_at IS NOT NULL AND endpoint_id > :after ORDER BY endpoint_id LIMIT 1";
 static const char SQL_DUE_OF_EP[] =
-    "SELECT id, endpoint_id, due_at FROM deliveries INDEXED BY deliveries_endpoint_due "
+    "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_endpoint_due "
     "WHERE endpoint_id = :ep AND due_at IS NOT NULL AND due_at <= :now "
     "ORDER BY due_at LIMIT :limit";
 static const char SQL_CLAIM_EP[] =
@@ -65,6 +65,7 @@ struct cand {
     char id[ID_MAX];
     char ep[ID_MAX];
     int64_t due;
+    int status;  /* pending, or delivering with its lease run out */
 };
 
 /* An endpoint met during one claim: how many were taken from it, and how to send. */
@@ -227,6 +228,7 @@ claim_one(struct sq_conn *c, struct claim_args *a, const struct cand *cd, struct
     sq_done(stmt);
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "claiming a delivery");
+    sq_count_move(c, cd->status, DELIVERY_DELIVERING, 1);
 
     err = sq_grow(&a->out, &a->cap, a->n + 1, sizeof(*a->out));
     if (err != 0)
@@ -273,6 +275,8 @@ claim_divert(struct sq_conn *c, struct claim_args *a, const struct cand *cd, int
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "diverting a delivery");
+    else
+        sq_count_move(c, cd->status, state == 1 ? DELIVERY_HELD : DELIVERY_FAILED, 1);
     sq_done(stmt);
     return err;
 }
@@ -326,6 +330,7 @@ claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
         sq_col_copy(stmt, 0, cd.id, sizeof(cd.id));
         sq_col_copy(stmt, 1, cd.ep, sizeof(cd.ep));
         cd.due = sqlite3_column_int64(stmt, 2);
+        cd.status = sq_status_parse((const char *)sqlite3_column_text(stmt, 3));
         if (excluded(a, cd.ep))
             continue;
         info = ep_find(a, cd.ep, 1);
@@ -395,6 +400,7 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
             sq_col_copy(rows, 0, cd.id, sizeof(cd.id));
             sq_col_copy(rows, 1, cd.ep, sizeof(cd.ep));
             cd.due = sqlite3_column_int64(rows, 2);
+        cd.status = sq_status_parse((const char *)sqlite3_column_text(rows, 3));
             cand_offer(a, &cd, limit);
         }
         sq_done(rows);
@@ -549,6 +555,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
     sq_done(stmt);
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "updating a delivery");
+    sq_count_move(c, cur, status, 1);
 
     stmt = sq_stmt(c, SQL_RES_ATTEMPT);
     if (stmt == NULL)
@@ -613,6 +620,8 @@ job_release(struct sq_conn *c, void *arg)
         rc = sqlite3_step(stmt);
         if (rc != SQLITE_DONE)
             err = sq_err(c, rc, "releasing a delivery");
+        else
+            sq_count_move(c, DELIVERY_DELIVERING, DELIVERY_PENDING, sqlite3_changes(c->db));
         sq_done(stmt);
     }
     return err;

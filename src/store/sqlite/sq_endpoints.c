@@ -376,9 +376,13 @@ job_endpoint_delete(struct sq_conn *c, void *arg)
         err = run(c, SQL_EP_TYPE_DELETE, a, NULL, "deleting endpoint types");
     a->reason = "endpoint deleted";
     if (err == 0)
-        err = run(c, SQL_EP_END_PENDING, a, NULL, "ending deliveries");
+        err = run(c, SQL_EP_END_PENDING, a, &changed, "ending deliveries");
+    if (err == 0) {
+        sq_count_move(c, DELIVERY_PENDING, DELIVERY_FAILED, changed);
+        err = run(c, SQL_EP_END_HELD, a, &changed, "ending deliveries");
+    }
     if (err == 0)
-        err = run(c, SQL_EP_END_HELD, a, NULL, "ending deliveries");
+        sq_count_move(c, DELIVERY_HELD, DELIVERY_FAILED, changed);
     return err;
 }
 
@@ -396,8 +400,13 @@ int
 sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now)
 {
     struct ep_args a = { .id = endpoint_id, .now = now };
+    int64_t changed = 0;
+    int err;
 
-    return run(c, SQL_EP_HOLD_PENDING, &a, NULL, "holding deliveries");
+    err = run(c, SQL_EP_HOLD_PENDING, &a, &changed, "holding deliveries");
+    if (err == 0)
+        sq_count_move(c, DELIVERY_PENDING, DELIVERY_HELD, changed);
+    return err;
 }
 
 static int
@@ -440,9 +449,14 @@ job_endpoint_enable(struct sq_conn *c, void *arg)
         return err;
     if (a->skip_held) {
         a->reason = "skipped";
-        return run(c, SQL_EP_END_HELD, a, &a->count, "skipping held deliveries");
+        err = run(c, SQL_EP_END_HELD, a, &a->count, "skipping held deliveries");
+    } else {
+        err = run(c, SQL_EP_RESUME_HELD, a, &a->count, "resuming held deliveries");
     }
-    return run(c, SQL_EP_RESUME_HELD, a, &a->count, "resuming held deliveries");
+    if (err == 0)
+        sq_count_move(c, DELIVERY_HELD, a->skip_held ? DELIVERY_FAILED : DELIVERY_PENDING,
+                      a->count);
+    return err;
 }
 
 int

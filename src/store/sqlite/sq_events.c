@@ -48,7 +48,7 @@ static const char SQL_EP_STATUS[] =
 static const char SQL_REPLAY[] =
     "UPDATE deliveries SET status = :status, next_attempt_at = :now, lease_until = 0, "
     "round_start = attempts_made, updated_at = :now "
-    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status IN (:s1, :s2)";
+    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from";
 
 struct ev_args {
     struct event *ev;
@@ -143,6 +143,7 @@ job_publish(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     struct event *ev = a->ev;
+    enum delivery_status status;
     sqlite3_stmt *stmt;
     char did[ID_MAX];
     size_t i;
@@ -181,13 +182,15 @@ job_publish(struct sq_conn *c, void *arg)
         sq_bind_text(stmt, ":event", ev->id);
         sq_bind_text(stmt, ":ep", a->eps[i].id);
         sq_bind_text(stmt, ":type", ev->type);
-        sq_bind_text(stmt, ":status", a->eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
+        status = a->eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
+        sq_bind_text(stmt, ":status", sq_status(status));
         sq_bind_int(stmt, ":next", ev->created_at);
         sq_bind_int(stmt, ":created", id_time_ms(did));
         rc = sqlite3_step(stmt);
         sq_done(stmt);
         if (rc != SQLITE_DONE)
             return sq_err(c, rc, "inserting a delivery");
+        sq_count_move(c, -1, status, 1);
     }
     ev->deliveries = (int)a->neps;
     return 0;
@@ -486,7 +489,7 @@ job_retry(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_DLV_RETRY_READ);
-    int disabled = 0, rc, err = 0;
+    int disabled = 0, old = -1, rc, err = 0;
 
     if (stmt == NULL)
         return ERR_STORE;
@@ -497,6 +500,7 @@ job_retry(struct sq_conn *c, void *arg)
         const char *status = (const char *)sqlite3_column_text(stmt, 0);
         const char *ep_status = (const char *)sqlite3_column_text(stmt, 1);
 
+        old = sq_status_parse(status);
         /* Being delivered, or its endpoint is gone: nothing to send it to now. */
         if (strcmp(status, "delivering") == 0 || sqlite3_column_int64(stmt, 2) != 0)
             err = ERR_CONFLICT;
@@ -518,6 +522,8 @@ job_retry(struct sq_conn *c, void *arg)
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "retrying a delivery");
+    else
+        sq_count_move(c, old, disabled ? DELIVERY_HELD : DELIVERY_PENDING, 1);
     sq_done(stmt);
     return err;
 }
@@ -539,7 +545,7 @@ job_replay(struct sq_conn *c, void *arg)
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_STATUS);
     char lo[ID_MAX], hi[ID_MAX];
     const char *s1, *s2;
-    int disabled = 0, rc, err = 0;
+    int disabled = 0, i, rc, err = 0;
 
     if (stmt == NULL)
         return ERR_STORE;
@@ -571,22 +577,33 @@ job_replay(struct sq_conn *c, void *arg)
         snprintf(hi, sizeof(hi), "dlv_~");
     if (err != 0)
         return err;
-    stmt = sq_stmt(c, SQL_REPLAY);
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":status", disabled ? "held" : "pending");
-    sq_bind_int(stmt, ":now", a->now);
-    sq_bind_text(stmt, ":ep", a->id);
-    sq_bind_text(stmt, ":lo", lo);
-    sq_bind_text(stmt, ":hi", hi);
-    sq_bind_text(stmt, ":s1", s1);
-    sq_bind_text(stmt, ":s2", s2);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "replaying deliveries");
-    else
-        a->count = sqlite3_changes64(c->db);
-    sq_done(stmt);
+    a->count = 0;
+    for (i = 0; i < 2 && err == 0; i++) {
+        const char *from = i == 0 ? s1 : s2;
+        int64_t changed;
+
+        if (i == 1 && strcmp(s1, s2) == 0)
+            break;
+        stmt = sq_stmt(c, SQL_REPLAY);
+        if (stmt == NULL)
+            return ERR_STORE;
+        sq_bind_text(stmt, ":status", disabled ? "held" : "pending");
+        sq_bind_int(stmt, ":now", a->now);
+        sq_bind_text(stmt, ":ep", a->id);
+        sq_bind_text(stmt, ":lo", lo);
+        sq_bind_text(stmt, ":hi", hi);
+        sq_bind_text(stmt, ":from", from);
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE) {
+            err = sq_err(c, rc, "replaying deliveries");
+        } else {
+            changed = sqlite3_changes64(c->db);
+            a->count += changed;
+            sq_count_move(c, sq_status_parse(from),
+                          disabled ? DELIVERY_HELD : DELIVERY_PENDING, changed);
+        }
+        sq_done(stmt);
+    }
     return err;
 }
 

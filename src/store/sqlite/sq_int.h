@@ -40,6 +40,7 @@ struct sq_conn {
     sqlite3 *db;
     struct sq_stmt_slot cache[SQ_STMT_CACHE];
     int busy;             /* reader pool: handed out */
+    int64_t delta[DELIVERY__COUNT]; /* writer: delivery_counts changes of the open transaction */
 };
 
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
@@ -174,6 +175,13 @@ int sq_stats_series(struct store *, const char *, const char *, int64_t, int64_t
     "round_start, next_attempt_at, lease_until, created_at, updated_at, last_status_code, " \
     "last_error"
 int sq_delivery_read(sqlite3_stmt *stmt, struct delivery *d);
+
+/*
+ * Records that n deliveries moved from status `from` to `to` (-1: none, for
+ * an insert) in the writer's open transaction; delivery_counts gets the sum
+ * before the commit. Every write that changes a delivery's status calls it.
+ */
+void sq_count_move(struct sq_conn *c, int from, int to, int64_t n);
 
 /* Sets endpoint id's pending deliveries to held (after disabling it). */
 int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);

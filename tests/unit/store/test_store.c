@@ -80,11 +80,35 @@ setup(void **state)
     return 0;
 }
 
+static int64_t sql_count(const char *path, const char *sql);
+
+/* delivery_counts (kept by the writer) must match a count of the rows. */
+static void
+counts_check(struct fx *fx)
+{
+    static const char *const sql[DELIVERY__COUNT] = {
+        "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+        "SELECT count(*) FROM deliveries WHERE status = 'delivering'",
+        "SELECT count(*) FROM deliveries WHERE status = 'delivered'",
+        "SELECT count(*) FROM deliveries WHERE status = 'failed'",
+        "SELECT count(*) FROM deliveries WHERE status = 'held'",
+    };
+    int64_t counts[DELIVERY__COUNT];
+    int i;
+
+    if (!fx->sqlite || fx->st == NULL)
+        return;
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    for (i = 0; i < DELIVERY__COUNT; i++)
+        assert_int_equal(counts[i], sql_count(fx->path, sql[i]));
+}
+
 static int
 teardown(void **state)
 {
     struct fx *fx = *state;
 
+    counts_check(fx);
     store_close(fx->st);
     rm_tree(fx->dir);
     free(fx);
@@ -1532,8 +1556,11 @@ test_reopen_keeps_everything(void **state)
     assert_int_equal(store_event_get(fx->st, "acct_a", ev.id, &gev), 0);
     assert_memory_equal(gev.body, ev.body, ev.body_len);
     event_cleanup(&gev);
-    /* The migrations ran once. */
-    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM schema_version"), 1);
+    /* The migrations ran once each. */
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM sqlite_master WHERE type = "
+                                         "'trigger'"),
+                     0);
     assert_int_equal(sql_count(fx->path, "PRAGMA journal_mode = WAL") >= 0, 1);
     event_cleanup(&ev);
     endpoint_cleanup(&ep);
