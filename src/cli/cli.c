@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 
 static int help_run(int argc, char **argv);
 static int version_run(int argc, char **argv);
@@ -25,6 +26,13 @@ const struct cli_cmd *const cli_cmds[] = {
     &cmd_version,
     &cmd_serve,
     &cmd_verify,
+    &cmd_endpoints,
+    &cmd_events,
+    &cmd_deliveries,
+    &cmd_event_types,
+    &cmd_accounts,
+    &cmd_keys,
+    &cmd_listen,
     NULL,
 };
 
@@ -48,6 +56,8 @@ cli_cmd_help(FILE *f, const struct cli_cmd *cmd)
         fprintf(f, "\noptions:\n");
         config_print_options(f, cmd->opts);
     }
+    if (cmd->subs != NULL)
+        cli_subs_help(f, cmd);
 }
 
 int
@@ -92,6 +102,11 @@ help_run(int argc, char **argv)
         overview(stdout);
         return CLI_OK;
     }
+    /* Hidden: the man page and the bash completion, generated from the table. */
+    if (strcmp(argv[1], "--man") == 0)
+        return cli_man_write(stdout);
+    if (strcmp(argv[1], "--completion") == 0)
+        return cli_completion_write(stdout);
     cmd = lookup(argv[1]);
     if (cmd == NULL) {
         fprintf(stderr, "fluxhook: unknown command '%s'\n", argv[1]);

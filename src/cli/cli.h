@@ -17,17 +17,38 @@ enum cli_exit {
     CLI_UNREACHABLE = 3, /* the server could not be reached */
 };
 
+struct cli_call; /* a client command's parsed call: src/cli/client.h */
+
+/* A subcommand of a client command: "endpoints create". */
+struct cli_sub {
+    const char *name;              /* "create" */
+    const char *usage;             /* synopsis after "fluxhook CMD NAME", man-page style */
+    const char *summary;           /* one line for --help and the man page */
+    const struct config_opt *opts; /* its own options (the client options are added), or NULL */
+    int min_args;                  /* positional arguments it needs */
+    int max_args;                  /* and accepts */
+    int (*run)(struct cli_call *call); /* returns the exit status */
+};
+
 struct cli_cmd {
     const char *name;              /* "serve" */
     const char *usage;             /* synopsis after the name, man-page style */
     const char *summary;           /* one line for "fluxhook help" */
     const struct config_opt *opts; /* its options, NULL-name-terminated, or NULL */
     int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+    const struct cli_sub *subs;        /* subcommands, NULL-name-terminated, or NULL */
 };
 
 /* the commands */
 extern const struct cli_cmd cmd_serve;
 extern const struct cli_cmd cmd_verify;
+extern const struct cli_cmd cmd_endpoints;
+extern const struct cli_cmd cmd_events;
+extern const struct cli_cmd cmd_deliveries;
+extern const struct cli_cmd cmd_event_types;
+extern const struct cli_cmd cmd_accounts;
+extern const struct cli_cmd cmd_keys;
+extern const struct cli_cmd cmd_listen;
 
 /* Runs the command named by argv[1]; returns the process exit status. */
 int cli_run(int argc, char **argv);

@@ -1,0 +1,372 @@
+/*
+ * fluxhook endpoints: list, create, show, change, switch, test, measure and
+ * replay the account's endpoints through the REST API.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/output.h"
+#include "util/clock.h"
+
+static int endpoints_run(int argc, char **argv);
+
+static const struct out_col ep_cols[] = {
+    {"ID", "id", NULL},    {"STATUS", "status", NULL},
+    {"URL", "url", NULL},  {"EVENTS", "event_types", "all"},
+    {"HELD", "held", "0"}, {"DESCRIPTION", "description", NULL},
+    {NULL, NULL, NULL},
+};
+
+/* Splits "a,b" into a JSON array of strings; "" gives []. NULL when out of memory. */
+static json_t *
+types_split(const char *s)
+{
+    json_t *arr = json_array();
+    const char *p = s, *comma;
+
+    while (arr != NULL && *p != '\0') {
+        comma = strchr(p, ',');
+        if (comma == NULL)
+            comma = p + strlen(p);
+        if (comma > p && json_array_append_new(arr, json_stringn(p, (size_t)(comma - p))) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        p = *comma == ',' ? comma + 1 : comma;
+    }
+    return arr;
+}
+
+static void
+show_endpoint(struct cli_call *x, json_t *o)
+{
+    out_object(stdout, x->color, o);
+}
+
+static int
+ep_list(struct cli_call *x)
+{
+    return client_list(x, "/v1/endpoints", NULL, ep_cols);
+}
+
+/* Adds --url, --description and --event-types, when given, to body. */
+static int
+fields_set(struct cli_call *x, json_t *body)
+{
+    const char *v;
+    int err = 0;
+
+    v = client_opt(x, "url");
+    if (v != NULL)
+        err |= json_object_set_new(body, "url", json_string(v));
+    v = client_opt(x, "description");
+    if (v != NULL)
+        err |= json_object_set_new(body, "description", json_string(v));
+    v = client_opt(x, "event-types");
+    if (v != NULL)
+        err |= json_object_set_new(body, "event_types", types_split(v));
+    return err;
+}
+
+static int
+ep_create(struct cli_call *x)
+{
+    json_t *body = json_object();
+    const char *v;
+
+    if (client_opt(x, "url") == NULL) {
+        json_decref(body);
+        return client_usage(x, "missing --url URL");
+    }
+    if (body == NULL || fields_set(x, body) != 0) {
+        json_decref(body);
+        return client_simple(x, "POST", NULL, NULL, NULL);
+    }
+    v = client_opt(x, "secret");
+    if (v != NULL)
+        json_object_set_new(body, "secret", json_string(v));
+    if (config_bool(&x->conf, "disabled"))
+        json_object_set_new(body, "enabled", json_false());
+    return client_simple(x, "POST", strdup("/v1/endpoints"), body, show_endpoint);
+}
+
+static int
+ep_show(struct cli_call *x)
+{
+    return client_simple(x, "GET", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), NULL,
+                         show_endpoint);
+}
+
+static int
+ep_update(struct cli_call *x)
+{
+    json_t *body = json_object();
+
+    if (body == NULL || fields_set(x, body) != 0) {
+        json_decref(body);
+        return client_simple(x, "PATCH", NULL, NULL, NULL);
+    }
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return client_usage(x, "nothing to change: give --url, --description or --event-types");
+    }
+    return client_simple(x, "PATCH", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), body,
+                         show_endpoint);
+}
+
+static void
+show_deleted(struct cli_call *x, json_t *o)
+{
+    (void)o;
+    printf("deleted %s\n", client_arg(x, 0));
+}
+
+static int
+ep_delete(struct cli_call *x)
+{
+    return client_simple(x, "DELETE", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), NULL,
+                         show_deleted);
+}
+
+static void
+show_switched(struct cli_call *x, json_t *o)
+{
+    json_t *resumed = json_object_get(o, "resumed");
+
+    printf("%s %s", client_arg(x, 0), strcmp(x->sub->name, "enable") == 0 ? "enabled" : "disabled");
+    if (json_is_integer(resumed))
+        printf(", %lld held deliveries resumed", (long long)json_integer_value(resumed));
+    printf("\n");
+}
+
+static int
+ep_enable(struct cli_call *x)
+{
+    json_t *body = NULL;
+
+    if (config_bool(&x->conf, "skip-held"))
+        body = json_pack("{s:b}", "skip_held", 1);
+    return client_simple(x, "POST", client_path(x, "/v1/endpoints/%s/enable", client_arg(x, 0)),
+                         body, show_switched);
+}
+
+static int
+ep_disable(struct cli_call *x)
+{
+    return client_simple(x, "POST", client_path(x, "/v1/endpoints/%s/disable", client_arg(x, 0)),
+                         NULL, show_switched);
+}
+
+static void
+show_secret(struct cli_call *x, json_t *o)
+{
+    json_t *prev = json_object_get(o, "previous");
+
+    out_kv(stdout, x->color, "secret", json_string_value(json_object_get(o, "secret")));
+    if (json_is_object(prev)) {
+        out_kv(stdout, x->color, "previous", json_string_value(json_object_get(prev, "secret")));
+        out_kv(stdout, x->color, "previous until",
+               json_string_value(json_object_get(prev, "expires_at")));
+    }
+}
+
+static int
+ep_secret(struct cli_call *x)
+{
+    return client_simple(x, "GET", client_path(x, "/v1/endpoints/%s/secret", client_arg(x, 0)),
+                         NULL, show_secret);
+}
+
+static int
+ep_rotate(struct cli_call *x)
+{
+    const char *g = client_opt(x, "grace");
+    json_t *body = NULL;
+    int64_t ms;
+
+    if (g != NULL) {
+        if (clock_parse_duration(g, &ms) != 0)
+            return client_usage(x, "--grace: expected a duration such as 0s, 30m or 24h");
+        body = json_pack("{s:I}", "grace_seconds", (json_int_t)(ms / 1000));
+    }
+    return client_simple(x, "POST",
+                         client_path(x, "/v1/endpoints/%s/secret/rotate", client_arg(x, 0)), body,
+                         show_secret);
+}
+
+static int
+ep_test(struct cli_call *x)
+{
+    const char *ev = client_opt(x, "event");
+
+    if (ev == NULL)
+        return client_usage(x, "missing --event TYPE");
+    return client_simple(x, "POST", client_path(x, "/v1/endpoints/%s/test", client_arg(x, 0)),
+                         json_pack("{s:s}", "event", ev), show_endpoint);
+}
+
+static void
+show_stats(struct cli_call *x, json_t *o)
+{
+    static const char *const heads[] = {"WINDOW",  "DELIVERIES", "DELIVERED", "FAILED", "HELD",
+                                        "PENDING", "SUCCESS",    "P50_MS",    "P95_MS", "P99_MS"};
+    static const char *const windows[] = {"hour", "day"};
+    const char *cells[10];
+    char scr[10][64];
+    struct out_table t;
+    json_t *w, *counts, *lat;
+    int i;
+
+    out_table_init(&t, 10, heads);
+    for (i = 0; i < 2; i++) {
+        w = json_object_get(o, windows[i]);
+        counts = json_object_get(w, "counts");
+        lat = json_object_get(w, "latency_ms");
+        cells[0] = windows[i];
+        cells[1] = out_field(w, "deliveries", scr[1], sizeof(scr[1]));
+        cells[2] = out_field(counts, "delivered", scr[2], sizeof(scr[2]));
+        cells[3] = out_field(counts, "failed", scr[3], sizeof(scr[3]));
+        cells[4] = out_field(counts, "held", scr[4], sizeof(scr[4]));
+        cells[5] = out_field(counts, "pending", scr[5], sizeof(scr[5]));
+        if (json_is_number(json_object_get(w, "success_rate")))
+            snprintf(scr[6], sizeof(scr[6]), "%.1f%%",
+                     100.0 * json_number_value(json_object_get(w, "success_rate")));
+        else
+            snprintf(scr[6], sizeof(scr[6]), "-");
+        cells[6] = scr[6];
+        cells[7] = out_field(lat, "p50", scr[7], sizeof(scr[7]));
+        cells[8] = out_field(lat, "p95", scr[8], sizeof(scr[8]));
+        cells[9] = out_field(lat, "p99", scr[9], sizeof(scr[9]));
+        if (out_table_add(&t, cells) != 0)
+            break;
+    }
+    out_table_print(&t, stdout, x->color);
+    out_table_cleanup(&t);
+}
+
+static int
+ep_stats(struct cli_call *x)
+{
+    return client_simple(x, "GET", client_path(x, "/v1/endpoints/%s/stats", client_arg(x, 0)), NULL,
+                         show_stats);
+}
+
+static void
+show_replayed(struct cli_call *x, json_t *o)
+{
+    (void)x;
+    printf("%lld deliveries replayed\n",
+           (long long)json_integer_value(json_object_get(o, "replayed")));
+}
+
+static int
+ep_replay(struct cli_call *x)
+{
+    char since[64], until[64];
+    const char *s = client_opt(x, "since"), *u = client_opt(x, "until");
+    const char *st = client_opt(x, "status");
+    json_t *body;
+
+    if (s == NULL)
+        return client_usage(x, "missing --since TIME");
+    if (client_time_arg(s, since, sizeof(since)) != 0)
+        return client_usage(x, "--since: expected an RFC 3339 time or a duration ago (2h)");
+    if (u != NULL && client_time_arg(u, until, sizeof(until)) != 0)
+        return client_usage(x, "--until: expected an RFC 3339 time or a duration ago (5m)");
+    body = json_pack("{s:s}", "since", since);
+    if (body != NULL && u != NULL)
+        json_object_set_new(body, "until", json_string(until));
+    if (body != NULL && st != NULL)
+        json_object_set_new(body, "status", json_string(st));
+    return client_simple(x, "POST", client_path(x, "/v1/endpoints/%s/replay", client_arg(x, 0)),
+                         body, show_replayed);
+}
+
+static const struct config_opt page_opts[] = {
+    {"limit", "N", NULL, "at most N per page", 0, 0},
+    {"after", "CURSOR", NULL, "the page after this cursor (printed as \"more:\")", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt create_opts[] = {
+    {"url", "URL", NULL,
+     "where deliveries go (https://, or http:// with serve --allow-http); the server is then "
+     "--server or FLUXHOOK_URL",
+     0, 0},
+    {"description", "TEXT", NULL, "what it is for", 0, 0},
+    {"event-types", "A,B", NULL, "the event types it receives (absent or empty: all)", 0, 0},
+    {"secret", "S", NULL, "its signing secret, whsec_... (default: generated)", 0, 0},
+    {"disabled", NULL, NULL, "create it disabled", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt update_opts[] = {
+    {"url", "URL", NULL, "where deliveries go; the server is then --server or FLUXHOOK_URL", 0, 0},
+    {"description", "TEXT", NULL, "what it is for", 0, 0},
+    {"event-types", "A,B", NULL, "the event types it receives (empty: all)", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt enable_opts[] = {
+    {"skip-held", NULL, NULL, "do not deliver the deliveries held while it was disabled", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt rotate_opts[] = {
+    {"grace", "DURATION", NULL, "how long the old secret keeps signing (default 24h)", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt test_opts[] = {
+    {"event", "TYPE", NULL, "the event type whose sample is sent", 0, 'e'},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt replay_opts[] = {
+    {"since", "TIME", NULL, "deliveries created since then (RFC 3339, or a duration ago: 2h)", 0,
+     0},
+    {"until", "TIME", NULL, "and before then", 0, 0},
+    {"status", "S", NULL, "only delivered or only failed ones (default both)", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct cli_sub endpoints_subs[] = {
+    {"list", "[--limit N] [--after CURSOR]", "list the endpoints", page_opts, 0, 0, ep_list},
+    {"create", "--url URL [--description TEXT] [--event-types A,B] [--secret S] [--disabled]",
+     "create an endpoint; prints it with its secret", create_opts, 0, 0, ep_create},
+    {"show", "ID", "show one endpoint", NULL, 1, 1, ep_show},
+    {"update", "ID [--url URL] [--description TEXT] [--event-types A,B]", "change an endpoint",
+     update_opts, 1, 1, ep_update},
+    {"delete", "ID", "delete an endpoint", NULL, 1, 1, ep_delete},
+    {"enable", "ID [--skip-held]", "enable an endpoint; its held deliveries resume", enable_opts, 1,
+     1, ep_enable},
+    {"disable", "ID", "disable an endpoint; its deliveries are held", NULL, 1, 1, ep_disable},
+    {"secret", "ID", "show an endpoint's secret (and the previous one during a rotation)", NULL, 1,
+     1, ep_secret},
+    {"rotate-secret", "ID [--grace DURATION]", "give an endpoint a new secret", rotate_opts, 1, 1,
+     ep_rotate},
+    {"test", "ID --event TYPE", "send the sample of an event type as a real delivery", test_opts, 1,
+     1, ep_test},
+    {"stats", "ID", "delivery counts, success rate and latency over the last hour and day", NULL, 1,
+     1, ep_stats},
+    {"replay", "ID --since TIME [--until TIME] [--status delivered|failed]",
+     "deliver again every matching delivery of an endpoint", replay_opts, 1, 1, ep_replay},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct cli_cmd cmd_endpoints = {
+    .name = "endpoints",
+    .usage = "SUBCOMMAND [ARGS]",
+    .summary = "manage the endpoints that receive deliveries",
+    .run = endpoints_run,
+    .subs = endpoints_subs,
+};
+
+static int
+endpoints_run(int argc, char **argv)
+{
+    return client_cmd_run(&cmd_endpoints, argc, argv);
+}

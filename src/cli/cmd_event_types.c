@@ -1,0 +1,143 @@
+/*
+ * fluxhook event-types: the event catalog, or one type's fields and sample.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/output.h"
+
+static int event_types_run(int argc, char **argv);
+
+static const struct out_col type_cols[] = {
+    {"TYPE", "name", NULL},
+    {"DESCRIPTION", "description", NULL},
+    {NULL, NULL, NULL},
+};
+
+/* The catalog's list of types: the answer itself or its "data". */
+static json_t *
+types_of(json_t *answer)
+{
+    return json_is_array(answer) ? answer : json_object_get(answer, "data");
+}
+
+/* A type's name, under "name", "event" or "type". */
+static const char *
+type_name(json_t *t)
+{
+    const char *n = json_string_value(json_object_get(t, "name"));
+
+    if (n == NULL)
+        n = json_string_value(json_object_get(t, "event"));
+    if (n == NULL)
+        n = json_string_value(json_object_get(t, "type"));
+    return n;
+}
+
+static int
+et_list(struct cli_call *x)
+{
+    struct client_reply rep;
+    struct out_table t;
+    static const char *const heads[] = {"TYPE", "REQUIRED", "OPTIONAL"};
+    const char *cells[3];
+    char req[1024], opt[1024];
+    json_t *it, *f;
+    const char *fname;
+    size_t i, j;
+    int rc;
+
+    (void)type_cols;
+    rc = client_call(x, "GET", "/v1/event-types", NULL, NULL, &rep);
+    if (rc != CLI_OK)
+        goto out;
+    if (x->json) {
+        client_json_print(&rep);
+        goto out;
+    }
+    out_table_init(&t, 3, heads);
+    json_array_foreach(types_of(rep.json), i, it)
+    {
+        req[0] = opt[0] = '\0';
+        json_array_foreach(json_object_get(it, "fields"), j, f)
+        {
+            char *dst = json_is_true(json_object_get(f, "required")) ? req : opt;
+            size_t used = strlen(dst);
+
+            fname = json_string_value(json_object_get(f, "name"));
+            if (fname == NULL)
+                fname = json_string_value(json_object_get(f, "path"));
+            snprintf(dst + used, sizeof(req) - used, "%s%s", used > 0 ? "," : "",
+                     fname != NULL ? fname : "?");
+        }
+        cells[0] = type_name(it);
+        cells[1] = req[0] != '\0' ? req : NULL;
+        cells[2] = opt[0] != '\0' ? opt : NULL;
+        if (out_table_add(&t, cells) != 0)
+            break;
+    }
+    out_table_print(&t, stdout, x->color);
+    out_table_cleanup(&t);
+out:
+    client_reply_cleanup(&rep);
+    return rc;
+}
+
+static int
+et_show(struct cli_call *x)
+{
+    const char *want = client_arg(x, 0), *n;
+    struct client_reply rep;
+    json_t *it, *found = NULL;
+    char *dump;
+    size_t i;
+    int rc;
+
+    rc = client_call(x, "GET", "/v1/event-types", NULL, NULL, &rep);
+    if (rc != CLI_OK)
+        goto out;
+    json_array_foreach(types_of(rep.json), i, it)
+    {
+        n = type_name(it);
+        if (n != NULL && strcmp(n, want) == 0)
+            found = it;
+    }
+    if (found == NULL) {
+        fprintf(stderr, "fluxhook: unknown event type '%s' (see 'fluxhook event-types')\n", want);
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    if (x->json) {
+        dump = json_dumps(found, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", dump != NULL ? dump : "null");
+        free(dump);
+    } else {
+        out_object(stdout, x->color, found);
+    }
+out:
+    client_reply_cleanup(&rep);
+    return rc;
+}
+
+static const struct cli_sub event_types_subs[] = {
+    {"list", "", "list the event catalog: each type with its fields", NULL, 0, 0, et_list},
+    {"show", "TYPE", "show one event type: its fields and its sample", NULL, 1, 1, et_show},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct cli_cmd cmd_event_types = {
+    .name = "event-types",
+    .usage = "[list | show TYPE]",
+    .summary = "the event catalog",
+    .run = event_types_run,
+    .subs = event_types_subs,
+};
+
+static int
+event_types_run(int argc, char **argv)
+{
+    return client_cmd_run(&cmd_event_types, argc, argv);
+}
