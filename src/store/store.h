@@ -147,7 +147,7 @@ struct stats_bucket {
     int64_t start;          /* ms */
     int64_t delivered;      /* attempts with 2xx in the bucket */
     int64_t failed;         /* attempts that failed for good */
-    int64_t retried;        /* attempts that failed and were rescheduled */
+    int64_t retried;        /* attempts that failed and were rescheduled (or held) */
     int64_t p50_ms, p95_ms; /* -1 when no attempt */
 };
 
@@ -195,6 +195,11 @@ void api_key_list_free(struct api_key *ks, size_t n);
 
 /* --- endpoints --- */
 
+/*
+ * Inserts ep: id, account_id, url and secret must be set; created_at and
+ * updated_at 0 mean now. ERR_CONFLICT if the id exists, ERR_NOTFOUND if the
+ * account does not.
+ */
 int store_endpoint_insert(struct store *st, const struct endpoint *ep);
 int store_endpoint_get(struct store *st, const char *account_id, const char *id,
                        struct endpoint *out);
@@ -228,7 +233,9 @@ void endpoint_list_free(struct endpoint *eps, size_t n);
  * (held instead for a disabled one), in one durable transaction. Sets
  * ev->deliveries = n. When ev->idempotency_key is set and the account
  * published an event with that key in the last 24 h, stores nothing, fills
- * *ev with the earlier event and returns ERR_CONFLICT.
+ * *ev with the earlier event and returns ERR_CONFLICT. An empty ev->id, a
+ * zero created_at and an empty timestamp are filled in. ERR_NOTFOUND (and
+ * nothing stored) when an endpoint or the account does not exist.
  */
 int store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n);
 int store_event_get(struct store *st, const char *account_id, const char *id, struct event *out);
