@@ -26,11 +26,11 @@ static const char SQL_ATT_COUNT_EP[] =
 static const char SQL_ATT_RANK[] =
     "SELECT duration_ms FROM attempts INDEXED BY attempts_account_at "
     "WHERE account_id = :acct AND at >= :since AND at < :until "
-    "ORDER BY duration_ms LIMIT 1 OFFSET :off";
+    "ORDER BY duration_ms LIMIT :limit";
 static const char SQL_ATT_RANK_EP[] =
     "SELECT duration_ms FROM attempts INDEXED BY attempts_endpoint_at "
     "WHERE endpoint_id = :ep AND at >= :since AND at < :until AND account_id = :acct "
-    "ORDER BY duration_ms LIMIT 1 OFFSET :off";
+    "ORDER BY duration_ms LIMIT :limit";
 static const char SQL_SERIES[] =
     "SELECT (at - :since) / :bucket, count(*), sum(status_code BETWEEN 200 AND 299), "
     "sum(outcome = 'failed'), sum(outcome IN ('pending', 'held')) "
@@ -81,26 +81,34 @@ sq_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT])
     return sq_read(st->impl, job_counts, &args);
 }
 
-/* The value at nearest rank `rank` (1-based) of attempt durations in [since, until). */
+/*
+ * The nearest-rank percentiles ps[0..np) (ascending) of the n attempt
+ * durations in [since, until), into out[], from one sorted pass.
+ */
 static int
-rank_value(struct sq_conn *c, const struct stats_args *a, int64_t since, int64_t until,
-           int64_t rank, int64_t *out)
+rank_values(struct sq_conn *c, const struct stats_args *a, int64_t since, int64_t until,
+            int64_t n, const int *ps, int np, int64_t *out)
 {
     sqlite3_stmt *stmt = sq_stmt(c, a->endpoint_id != NULL ? SQL_ATT_RANK_EP : SQL_ATT_RANK);
-    int rc, err = 0;
+    int64_t row = 0;
+    int k = 0, rc = SQLITE_DONE, err = 0;
 
-    *out = -1;
+    for (k = 0; k < np; k++)
+        out[k] = -1;
     if (stmt == NULL)
         return ERR_STORE;
     sq_bind_text(stmt, ":acct", a->account_id);
     sq_bind_text(stmt, ":ep", a->endpoint_id);
     sq_bind_int(stmt, ":since", since);
     sq_bind_int(stmt, ":until", until);
-    sq_bind_int(stmt, ":off", rank - 1);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(stmt, 0);
-    else if (rc != SQLITE_DONE)
+    sq_bind_int(stmt, ":limit", store_rank(ps[np - 1], n));
+    k = 0;
+    while (k < np && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        row++;
+        while (k < np && store_rank(ps[k], n) == row)
+            out[k++] = sqlite3_column_int64(stmt, 0);
+    }
+    if (k < np && rc != SQLITE_DONE && rc != SQLITE_ROW)
         err = sq_err(c, rc, "reading attempt latency");
     sq_done(stmt);
     return err;
@@ -110,8 +118,10 @@ static int
 job_stats(struct sq_conn *c, void *arg)
 {
     struct stats_args *a = arg;
+    static const int ps[3] = { 50, 95, 99 };
     struct stats *out = a->out;
     sqlite3_stmt *stmt;
+    int64_t vs[3];
     char lo[ID_MAX];
     int rc, err;
 
@@ -149,11 +159,10 @@ job_stats(struct sq_conn *c, void *arg)
         return sq_err(c, rc, "counting attempts");
     if (out->attempts == 0)
         return 0;
-    err = rank_value(c, a, a->since, INT64_MAX, store_rank(50, out->attempts), &out->p50_ms);
-    if (err == 0)
-        err = rank_value(c, a, a->since, INT64_MAX, store_rank(95, out->attempts), &out->p95_ms);
-    if (err == 0)
-        err = rank_value(c, a, a->since, INT64_MAX, store_rank(99, out->attempts), &out->p99_ms);
+    err = rank_values(c, a, a->since, INT64_MAX, out->attempts, ps, 3, vs);
+    out->p50_ms = vs[0];
+    out->p95_ms = vs[1];
+    out->p99_ms = vs[2];
     return err;
 }
 
@@ -207,15 +216,14 @@ job_series(struct sq_conn *c, void *arg)
         goto out;
     }
     for (i = 0; i < a->n && err == 0; i++) {
-        int64_t start = a->buckets[i].start;
+        static const int ps[2] = { 50, 95 };
+        int64_t start = a->buckets[i].start, vs[2];
 
         if (counts[i] == 0)
             continue;
-        err = rank_value(c, a, start, start + a->bucket, store_rank(50, counts[i]),
-                         &a->buckets[i].p50_ms);
-        if (err == 0)
-            err = rank_value(c, a, start, start + a->bucket, store_rank(95, counts[i]),
-                             &a->buckets[i].p95_ms);
+        err = rank_values(c, a, start, start + a->bucket, counts[i], ps, 2, vs);
+        a->buckets[i].p50_ms = vs[0];
+        a->buckets[i].p95_ms = vs[1];
     }
 out:
     free(counts);
