@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -278,5 +279,11 @@ main(int argc, char **argv)
     printf("claim of 100 with %ld deliveries due: %.2f ms; excluding one endpoint: %.2f ms\n",
            many.events * 2, many.claim_ms[0], many.claim_ms[1]);
     printf("reopen with them waiting and claim 100: %.1f ms\n", many.reopen_ms);
+    {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            printf("peak resident memory of the whole run: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+    }
     return 0;
 }
