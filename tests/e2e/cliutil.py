@@ -85,6 +85,7 @@ class Listener:
             [os.environ.get("FLUXHOOK_BIN") or test.srv.bin, "listen", "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines = []
+        self.stopped = None
         self.lock = threading.Lock()
         first = self.proc.stdout.readline()
         m = re.match(r"listen: listening url=(http://127\.0\.0\.1:\d+)$", first.strip())
@@ -116,7 +117,10 @@ class Listener:
         raise AssertionError("timed out waiting for %s; output:\n%s" % (what, self.text()))
 
     def stop(self, sig=signal.SIGINT):
-        """Sends sig, waits; returns (exit status, stderr)."""
+        """Sends sig, waits; returns (exit status, stderr). Once only: later calls
+        return the first answer."""
+        if self.stopped is not None:
+            return self.stopped
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -128,7 +132,8 @@ class Listener:
         err = self.proc.stderr.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
-        return rc, err
+        self.stopped = (rc, err)
+        return self.stopped
 
 
 def run_on_tty(argv, env):
