@@ -498,9 +498,11 @@ client_time_arg(const char *s, char *out, size_t outlen)
 void
 client_json_print(const struct client_reply *rep)
 {
-    if (rep->body.len > 0)
-        fwrite(rep->body.data, 1, rep->body.len, stdout);
-    if (rep->body.len == 0 || rep->body.data[rep->body.len - 1] != '\n')
+    /* An empty answer (204) prints nothing. */
+    if (rep->body.len == 0)
+        return;
+    fwrite(rep->body.data, 1, rep->body.len, stdout);
+    if (rep->body.data[rep->body.len - 1] != '\n')
         fputc('\n', stdout);
 }
 

@@ -86,6 +86,38 @@ out:
     return rc;
 }
 
+/* One type: its name and description, a table of its fields, and its sample. */
+static void
+show_type(struct cli_call *x, json_t *t)
+{
+    static const char *const heads[] = {"FIELD", "TYPE", "REQUIRED"};
+    const char *cells[3];
+    char scr[3][256];
+    struct out_table tab;
+    json_t *f;
+    char *dump;
+    size_t i;
+
+    out_kv(stdout, x->color, "event", type_name(t));
+    out_kv(stdout, x->color, "description", out_field(t, "description", scr[0], sizeof(scr[0])));
+    printf("\n");
+    out_table_init(&tab, 3, heads);
+    json_array_foreach(json_object_get(t, "fields"), i, f)
+    {
+        cells[0] = out_field(f, "name", scr[0], sizeof(scr[0]));
+        cells[1] = out_field(f, "type", scr[1], sizeof(scr[1]));
+        cells[2] = out_field(f, "required", scr[2], sizeof(scr[2]));
+        if (out_table_add(&tab, cells) != 0)
+            break;
+    }
+    out_table_print(&tab, stdout, x->color);
+    out_table_cleanup(&tab);
+    dump = json_dumps(json_object_get(t, "sample"), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (dump != NULL)
+        printf("\nsample:\n%s\n", dump);
+    free(dump);
+}
+
 static int
 et_show(struct cli_call *x)
 {
@@ -115,7 +147,7 @@ et_show(struct cli_call *x)
         printf("%s\n", dump != NULL ? dump : "null");
         free(dump);
     } else {
-        out_object(stdout, x->color, found);
+        show_type(x, found);
     }
 out:
     client_reply_cleanup(&rep);
