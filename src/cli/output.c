@@ -379,7 +379,9 @@ cli_man_write(FILE *f)
     for (i = 0; cli_cmds[i] != NULL; i++) {
         cmd = cli_cmds[i];
         if (cmd->subs == NULL) {
-            fprintf(f, ".B fluxhook %s\n", cmd->name);
+            fputs(".B fluxhook ", f);
+            roff(f, cmd->name);
+            fputc('\n', f);
             if (cmd->usage[0] != '\0') {
                 roff(f, cmd->usage);
                 fputc('\n', f);
@@ -388,7 +390,11 @@ cli_man_write(FILE *f)
             continue;
         }
         for (j = 0; cmd->subs[j].name != NULL; j++) {
-            fprintf(f, ".B fluxhook %s %s\n", cmd->name, cmd->subs[j].name);
+            fputs(".B fluxhook ", f);
+            roff(f, cmd->name);
+            fputc(' ', f);
+            roff(f, cmd->subs[j].name);
+            fputc('\n', f);
             if (cmd->subs[j].usage[0] != '\0') {
                 roff(f, cmd->subs[j].usage);
                 fputc('\n', f);
@@ -404,12 +410,18 @@ cli_man_write(FILE *f)
     fprintf(f, ".SH COMMANDS\n");
     for (i = 0; cli_cmds[i] != NULL; i++) {
         cmd = cli_cmds[i];
-        fprintf(f, ".SS %s\n", cmd->name);
+        fputs(".SS ", f);
+        roff(f, cmd->name);
+        fputc('\n', f);
         roff(f, cmd->summary);
         fputc('\n', f);
         man_opts(f, cmd->opts);
         for (j = 0; cmd->subs != NULL && cmd->subs[j].name != NULL; j++) {
-            fprintf(f, ".TP\n\\fBfluxhook %s %s\\fR ", cmd->name, cmd->subs[j].name);
+            fputs(".TP\n\\fBfluxhook ", f);
+            roff(f, cmd->name);
+            fputc(' ', f);
+            roff(f, cmd->subs[j].name);
+            fputs("\\fR ", f);
             roff(f, cmd->subs[j].usage);
             fputc('\n', f);
             roff(f, cmd->subs[j].summary);
