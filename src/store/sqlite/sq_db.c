@@ -310,15 +310,19 @@ conn_open(struct sq_conn *c, const char *path, int writer)
          * WAL lets readers run beside the writer. Commits are not synced by
          * SQLite (NORMAL) but by the syncer thread before any caller is
          * answered, which is as durable as FULL and lets the next batch run
-         * during the sync. A store opened for migrations only (and the first
-         * open, before the syncer runs) uses FULL.
+         * during the sync. The migrations at open run with FULL, before the
+         * syncer starts.
          */
         err = sq_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                         "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                         "PRAGMA foreign_keys=ON; "
                          "PRAGMA cache_size=-8192; PRAGMA journal_size_limit=67108864");
     } else {
-        /* Page caches are bounded (8 MiB + 4 x 2 MiB): memory never grows with the backlog. */
-        err = sq_exec(c, "PRAGMA query_only=ON; PRAGMA temp_store=MEMORY; "
+        /*
+         * Page caches are bounded (8 MiB + 4 x 2 MiB) and temporary data (sorts,
+         * statement journals of large updates) spills to files: memory never
+         * grows with the backlog.
+         */
+        err = sq_exec(c, "PRAGMA query_only=ON; "
                          "PRAGMA cache_size=-2048");
     }
 out:
