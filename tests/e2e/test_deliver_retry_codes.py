@@ -1,6 +1,7 @@
 """Which answers are retried (408, 429, 500, 502, 503, 504, a dropped
 connection) and which fail the delivery at once (every other status,
 redirects included, never followed)."""
+import socket
 import time
 import unittest
 
@@ -55,6 +56,27 @@ class DeliverRetryCodes(ApiCase):
 
     def test_closed_connection_retried(self):
         self.check_retried_then_delivered({"close": True})
+
+    def test_connection_refused_retried(self):
+        # A port nobody listens on: every attempt is a transport failure.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        for old in self.call("GET", "/v1/endpoints")["data"]:
+            self.call("DELETE", "/v1/endpoints/" + old["id"], status=204)
+        ep = self.endpoint("http://127.0.0.1:%d/hook" % port)
+        ev = self.publish("user.message", DATA)
+        d = self.wait_event_deliveries(ev["id"], 1)[0]
+        self.assertEqual(d["status"], "failed")
+        self.assertEqual(d["attempts_made"], 4)
+        for a in self.delivery(d["id"])["attempts"]:
+            self.assertIsNone(a["status_code"])
+            self.assertIn("connect", a["error"])
+            self.assertNotIn("blocked", a["error"])
+        e = self.srv.wait_for(lambda: (lambda x: x if x["status"] == "disabled" else None)(
+            self.call("GET", "/v1/endpoints/" + ep["id"])), what="endpoint disabled")
+        self.assertIn("4 consecutive failed attempts; last: connect", e["disabled_reason"])
 
     def test_final_codes_fail_at_once(self):
         rcs = {}
