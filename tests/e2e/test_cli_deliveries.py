@@ -2,7 +2,9 @@
 with every attempt, retry, replay many, and --follow seeing deliveries go
 to delivered (and failed) as they happen."""
 import json
+import signal
 import subprocess
+import threading
 import unittest
 
 from cliutil import CliCase, STARTED, table
@@ -114,6 +116,25 @@ class CliDeliveriesTest(CliCase):
                      "300ms", status=1)
         self.assertIn("timed out", p.stderr)
         self.cli("deliveries", "list", "--until-delivered", "3", status=2)
+
+    def test_follow_stops_on_ctrl_c(self):
+        self.endpoint(self.rc.url)
+        follow = subprocess.Popen(
+            [self.srv.bin, "deliveries", "list", "--follow", "--interval", "20ms"],
+            env=clean_env({"FLUXHOOK_URL": self.srv.url, "FLUXHOOK_API_KEY": self.srv.root_key}),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: follow.poll() is None and follow.kill())
+        guard = threading.Timer(60, follow.kill)  # a read below must not block forever
+        guard.start()
+        self.addCleanup(guard.cancel)
+        ev = self.publish()
+        line = follow.stdout.readline()
+        while " delivered " not in line and line:
+            line = follow.stdout.readline()
+        self.assertIn(ev["id"], line)
+        follow.send_signal(signal.SIGINT)
+        out, err = follow.communicate(timeout=30)
+        self.assertEqual(follow.returncode, 0, err)
 
 
 if __name__ == "__main__":
