@@ -1283,6 +1283,47 @@ test_stats(void **state)
     endpoint_cleanup(&eps[1]);
 }
 
+/* "sqlite::memory:" runs everything on one connection: reads go through the writer. */
+static void
+test_memory_store(void **state)
+{
+    struct store *st = NULL;
+    struct account a = { .name = "M" };
+    struct endpoint ep, *eps = NULL;
+    struct event ev, got;
+    struct claim *cs = NULL;
+    struct attempt_result r;
+    struct delivery d;
+    int64_t counts[DELIVERY__COUNT];
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(store_open("sqlite::memory:", &st), 0);
+    snprintf(a.id, sizeof(a.id), "acct_a");
+    assert_int_equal(store_account_insert(st, &a), 0);
+    endpoint_make(st, "acct_a", "user.message", &ep);
+    assert_int_equal(store_endpoint_subscribed(st, "acct_a", "user.message", &eps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(publish(st, "acct_a", "user.message", "k", eps, n, &ev), 0);
+    endpoint_list_free(eps, n);
+    assert_int_equal(store_event_get(st, "acct_a", ev.id, &got), 0);
+    assert_memory_equal(got.body, ev.body, ev.body_len);
+    event_cleanup(&got);
+    assert_int_equal(store_claim(st, clock_now_ms() + 1, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    result_for(&r, &cs[0], DELIVERY_DELIVERED, 204, NULL, clock_now_ms(), 3);
+    assert_int_equal(store_results_apply(st, &r, 1, clock_now_ms()), 0);
+    assert_int_equal(store_delivery_get(st, "acct_a", cs[0].dlv.id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_DELIVERED);
+    delivery_cleanup(&d);
+    claim_list_free(cs, n);
+    assert_int_equal(store_count_by_status(st, counts), 0);
+    assert_int_equal(counts[DELIVERY_DELIVERED], 1);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
+    store_close(st);
+}
+
 static void
 on_due(void *arg)
 {
@@ -1675,6 +1716,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
+        cmocka_unit_test(test_memory_store),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
