@@ -615,7 +615,7 @@ store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_en
     *n = 0;
     if (max <= 0)
         return 0;
-    if (nexclude > 0 && exclude == NULL)
+    if ((nexclude > 0 && exclude == NULL) || lease_ms <= 0)
         return ERR_INVAL;
     return st->ops->claim(st, now, lease_ms, max, per_endpoint, exclude, nexclude, out, n);
 }

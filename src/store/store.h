@@ -279,7 +279,7 @@ void attempt_list_free(struct attempt *as, size_t n);
  * order, at most per_endpoint from one endpoint, none from the nexclude
  * endpoint ids in exclude (those at their in-flight cap). Works across
  * processes and hosts sharing the store: no delivery is claimed twice while
- * its lease runs.
+ * its lease runs. ERR_INVAL unless lease_ms > 0.
  */
 int store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
                 const char *const *exclude, size_t nexclude, struct claim **out, size_t *n);

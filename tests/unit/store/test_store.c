@@ -686,6 +686,7 @@ test_claim_leases(void **state)
     assert_int_equal(store_next_due(fx->st, &when), 0);
     assert_true(when > 0 && when <= now);
 
+    assert_int_equal(store_claim(fx->st, now, 0, 10, 0, NULL, 0, &cs, &n), ERR_INVAL);
     assert_int_equal(store_claim(fx->st, now, 30000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 3);
     for (i = 0; i < n; i++) {
