@@ -55,6 +55,8 @@ out_table_add(struct out_table *t, const char *const *cells)
     char **grown;
     int i, cap;
 
+    if (t->ncols == 0)
+        return ERR_INVAL;
     if (t->nrows == t->caprows) {
         cap = t->caprows == 0 ? 16 : t->caprows * 2;
         grown = realloc(t->cells, (size_t)cap * (size_t)t->ncols * sizeof(*grown));
@@ -212,7 +214,7 @@ out_list(FILE *f, int color, json_t *items, const struct out_col *cols)
     size_t i;
     int n, c, err = 0;
 
-    for (n = 0; cols[n].head != NULL && n < OUT_MAX_COLS; n++)
+    for (n = 0; n < OUT_MAX_COLS && cols[n].head != NULL; n++)
         heads[n] = cols[n].head;
     out_table_init(&t, n, heads);
     json_array_foreach(items, i, it)

@@ -34,7 +34,8 @@ int out_tty_stderr(void);
 /* Prepares t with ncols headings (borrowed, must outlive t). */
 void out_table_init(struct out_table *t, int ncols, const char *const *heads);
 
-/* Adds a row of t->ncols strings (copied; NULL prints "-"). Returns 0 or ERR_NOMEM. */
+/* Adds a row of t->ncols strings (copied; NULL prints "-"). Returns 0, ERR_NOMEM, or ERR_INVAL
+ * for a table of no columns. */
 int out_table_add(struct out_table *t, const char *const *cells);
 
 /*
