@@ -208,7 +208,7 @@ int
 out_list(FILE *f, int color, json_t *items, const struct out_col *cols)
 {
     struct out_table t;
-    const char *heads[OUT_MAX_COLS], *cells[OUT_MAX_COLS];
+    const char *heads[OUT_MAX_COLS] = {0}, *cells[OUT_MAX_COLS];
     char scratch[OUT_MAX_COLS][512];
     json_t *it;
     size_t i;
