@@ -249,8 +249,8 @@ main(int argc, char **argv)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* traffic stays on loopback */
     mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
                            sink_answer, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2,
-                           MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_CONNECTION_TIMEOUT,
-                           60, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+                           MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_CONNECTION_TIMEOUT, 60,
+                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (mhd == NULL) {
         fprintf(stderr, "bench_dispatch_drain: cannot start the sink\n");
         return 1;

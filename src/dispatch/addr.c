@@ -81,7 +81,8 @@ allowed(const struct addr_list *allow, int family, const unsigned char *a)
     if (allow == NULL)
         return 0;
     for (i = 0; i < allow->n; i++) {
-        if (allow->nets[i].family == family && bytes_in(a, allow->nets[i].net, allow->nets[i].prefix))
+        if (allow->nets[i].family == family &&
+            bytes_in(a, allow->nets[i].net, allow->nets[i].prefix))
             return 1;
     }
     return 0;
@@ -209,12 +210,11 @@ parse_one(const char *item, struct addr_net *net, char *err, size_t errlen)
     mask_bytes(net->net, maxbits / 8, net->prefix);
     return 0;
 bad_prefix:
-    snprintf(err, errlen, "--allow-networks item '%s': prefix length must be 0..%d", item,
-             maxbits);
+    snprintf(err, errlen, "--allow-networks item '%s': prefix length must be 0..%d", item, maxbits);
     return ERR_PARSE;
 bad:
-    snprintf(err, errlen,
-             "--allow-networks item '%s': expected a CIDR like 10.0.0.0/8 or fd00::/8", item);
+    snprintf(err, errlen, "--allow-networks item '%s': expected a CIDR like 10.0.0.0/8 or fd00::/8",
+             item);
     return ERR_PARSE;
 }
 

@@ -204,8 +204,7 @@ write_cb(char *p, size_t size, size_t nitems, void *arg)
     return len;
 }
 
-static char *
-fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *
 fmt_alloc(const char *fmt, ...)
@@ -220,8 +219,8 @@ fmt_alloc(const char *fmt, ...)
     return s;
 }
 
-static int
-add_header(struct attempt_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_header(struct attempt_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 add_header(struct attempt_ctx *ctx, const char *fmt, ...)
@@ -285,8 +284,7 @@ build_headers(struct attempt_ctx *ctx, int64_t now_s)
     if (err == 0)
         err = add_header(ctx, "webhook-timestamp: %lld", (long long)now_s);
     if (err == 0)
-        err = add_header(ctx, "webhook-signature: %s%s%s", std, prev[0] != '\0' ? " " : "",
-                         prev);
+        err = add_header(ctx, "webhook-signature: %s%s%s", std, prev[0] != '\0' ? " " : "", prev);
 out:
     OPENSSL_cleanse(hex, sizeof(hex));
     return err;
@@ -474,8 +472,8 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
         /* The URL itself is wrong: no retry can help. */
         cls = ATTEMPT_FAIL;
         free(ctx->error);
-        ctx->error = fmt_alloc("bad URL: %s",
-                               ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc));
+        ctx->error =
+            fmt_alloc("bad URL: %s", ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc));
         *outcome = 2;
     } else {
         cls = ATTEMPT_RETRY;
@@ -507,9 +505,8 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
             snprintf(ctx->reason, sizeof(ctx->reason),
                      "%d consecutive failed attempts; last: HTTP %d", k, status);
         else
-            snprintf(ctx->reason, sizeof(ctx->reason),
-                     "%d consecutive failed attempts; last: %s", k,
-                     ctx->error != NULL ? ctx->error : "transport failure");
+            snprintf(ctx->reason, sizeof(ctx->reason), "%d consecutive failed attempts; last: %s",
+                     k, ctx->error != NULL ? ctx->error : "transport failure");
         r->disable_reason = ctx->reason;
         *outcome = 2;
         break;

@@ -43,8 +43,9 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
     int i;
 
     if (list == NULL || *list == '\0') {
-        snprintf(err, errlen, "retry schedule is empty: expected a comma list of delays "
-                              "like 0ms,1m,5m,15m,1h");
+        snprintf(err, errlen,
+                 "retry schedule is empty: expected a comma list of delays "
+                 "like 0ms,1m,5m,15m,1h");
         return ERR_PARSE;
     }
     for (;;) {
@@ -57,8 +58,7 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
         while (len > 0 && isspace((unsigned char)p[len - 1]))
             len--;
         if (n == DISPATCH_MAX_ATTEMPTS) {
-            snprintf(err, errlen, "retry schedule has more than %d items",
-                     DISPATCH_MAX_ATTEMPTS);
+            snprintf(err, errlen, "retry schedule has more than %d items", DISPATCH_MAX_ATTEMPTS);
             return ERR_PARSE;
         }
         if (len == 0) {
@@ -73,8 +73,8 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
         item[len] = '\0';
         if (clock_parse_duration(item, &sched[n]) != 0) {
             snprintf(err, errlen,
-                     "retry schedule item %d '%s': expected a delay like 0ms, 30s, 5m or 1h",
-                     n + 1, item);
+                     "retry schedule item %d '%s': expected a delay like 0ms, 30s, 5m or 1h", n + 1,
+                     item);
             return ERR_PARSE;
         }
         if (sched[n] > DISPATCH_DELAY_MAX_MS) {

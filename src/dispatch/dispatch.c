@@ -20,16 +20,15 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define POLL_MS 1000        /* look for due work at least this often (other processes) */
-#define CLAIM_BATCH 128     /* most deliveries one claim takes */
-#define OUTCOME_COUNT 4     /* success, retry, failed, blocked */
+#define POLL_MS 1000    /* look for due work at least this often (other processes) */
+#define CLAIM_BATCH 128 /* most deliveries one claim takes */
+#define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 
-static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed",
-                                                         "blocked"};
+static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed", "blocked"};
 
 /* Upper bounds of the latency histogram, in ms. */
-static const int64_t hist_bounds_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
-                                         15000, 30000, 60000};
+static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   500,
+                                         1000, 2500, 5000, 10000, 15000, 30000, 60000};
 #define HIST_N (sizeof(hist_bounds_ms) / sizeof(hist_bounds_ms[0]))
 
 /* One endpoint's count of attempts in flight (open addressing; id[0] == 0: free). */
@@ -56,37 +55,37 @@ struct dthread {
     pthread_t tid;
     int started;
     CURLM *multi;
-    atomic_int wake;               /* 1: woken by store_on_due since the last look */
-    int cap;                       /* most attempts in flight on this thread */
-    struct attempt_ctx *active;    /* attempts under way (a list) */
+    atomic_int wake;            /* 1: woken by store_on_due since the last look */
+    int cap;                    /* most attempts in flight on this thread */
+    struct attempt_ctx *active; /* attempts under way (a list) */
     int nactive;
-    int grace_count;               /* of active, how many have their headers */
-    CURL **pool;                   /* idle easy handles, cap of them at most */
+    int grace_count; /* of active, how many have their headers */
+    CURL **pool;     /* idle easy handles, cap of them at most */
     int npool;
-    int64_t next_claim_mono;       /* look for due work then */
-    int backlog;                   /* 1: due work was left behind at the last claim */
-    int freed;                     /* 1: attempts ended since the last claim */
-    int claim_pending;             /* 1: a claim was asked of the recorder and not answered */
-    int asked;                     /* how many the last ask wanted */
+    int64_t next_claim_mono; /* look for due work then */
+    int backlog;             /* 1: due work was left behind at the last claim */
+    int freed;               /* 1: attempts ended since the last claim */
+    int claim_pending;       /* 1: a claim was asked of the recorder and not answered */
+    int asked;               /* how many the last ask wanted */
 
     /* Shared with the recorder, under mu. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t rec_tid;
     int rec_started;
-    int rec_stop;                  /* 1: drain and exit */
-    struct record *recs;           /* finished attempts to record */
+    int rec_stop;        /* 1: drain and exit */
+    struct record *recs; /* finished attempts to record */
     size_t nrecs, caprecs;
-    int want;                      /* claims asked for, 0 when none */
-    struct claim *inbox;           /* claims the recorder made, for the loop to start */
+    int want;            /* claims asked for, 0 when none */
+    struct claim *inbox; /* claims the recorder made, for the loop to start */
     size_t ninbox;
-    int inbox_ready;               /* 1: inbox holds the answer to the last ask */
-    int inbox_backlog;             /* the answer's backlog flag */
-    int64_t inbox_next_due;        /* wall ms of the next due delivery, 0 when unknown */
+    int inbox_ready;        /* 1: inbox holds the answer to the last ask */
+    int inbox_backlog;      /* the answer's backlog flag */
+    int64_t inbox_next_due; /* wall ms of the next due delivery, 0 when unknown */
 
     /* The recorder's own. */
-    const char **exclude;          /* for store_claim, max_in_flight of them */
-    long claims, claimed, claim_ms;    /* store round trips, for the log at stop */
+    const char **exclude;           /* for store_claim, max_in_flight of them */
+    long claims, claimed, claim_ms; /* store round trips, for the log at stop */
     long records, recorded, record_ms;
 };
 
@@ -98,7 +97,7 @@ struct dispatcher {
     int64_t lease_ms;
     pthread_mutex_t lock; /* claims and the endpoint counts */
     struct ep_slot *slots;
-    size_t nslots;        /* a power of two */
+    size_t nslots; /* a power of two */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
     int nthreads;
@@ -211,9 +210,8 @@ log_result(const struct attempt_ctx *ctx, const struct attempt_result *r, int ou
     }
     log_info("dispatch: attempt failed delivery=%s endpoint=%s n=%d status=%d outcome=%s "
              "next=%s error=\"%s\"",
-             ctx->c.dlv.id, ctx->c.dlv.endpoint_id, a->n, a->status_code,
-             outcome_names[outcome], r->status == DELIVERY_PENDING ? "retry" : "none",
-             a->error != NULL ? a->error : "");
+             ctx->c.dlv.id, ctx->c.dlv.endpoint_id, a->n, a->status_code, outcome_names[outcome],
+             r->status == DELIVERY_PENDING ? "retry" : "none", a->error != NULL ? a->error : "");
     if (r->disable_endpoint)
         log_warnx("dispatch: disabling endpoint=%s reason=\"%s\"", ctx->c.dlv.endpoint_id,
                   r->disable_reason);
@@ -344,8 +342,7 @@ recorder_main(void *arg)
     }
     log_info("dispatch: recorder done thread=%d claims=%ld claimed=%ld claim_ms=%ld "
              "records=%ld recorded=%ld record_ms=%ld",
-             t->index, t->claims, t->claimed, t->claim_ms, t->records, t->recorded,
-             t->record_ms);
+             t->index, t->claims, t->claimed, t->claim_ms, t->records, t->recorded, t->record_ms);
     return NULL;
 }
 
@@ -916,14 +913,14 @@ dispatch_metrics(struct buf *out, void *dispatcher)
             buf_printf(out, "fluxhook_attempt_duration_seconds_bucket{le=\"%g\"} %llu\n",
                        (double)hist_bounds_ms[i] / 1000.0, cum);
         else
-            buf_printf(out, "fluxhook_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                       cum);
+            buf_printf(out, "fluxhook_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
     }
     buf_printf(out, "fluxhook_attempt_duration_seconds_sum %.3f\n",
                d != NULL ? (double)atomic_load(&d->dur_sum_ms) / 1000.0 : 0.0);
     buf_printf(out, "fluxhook_attempt_duration_seconds_count %llu\n", cum);
-    buf_printf(out, "# HELP fluxhook_in_flight Delivery attempts under way.\n"
-                    "# TYPE fluxhook_in_flight gauge\n"
-                    "fluxhook_in_flight %d\n",
+    buf_printf(out,
+               "# HELP fluxhook_in_flight Delivery attempts under way.\n"
+               "# TYPE fluxhook_in_flight gauge\n"
+               "fluxhook_in_flight %d\n",
                d != NULL ? atomic_load(&d->in_flight) : 0);
 }

@@ -21,11 +21,11 @@
 #define DISPATCH_DEFAULT_IN_FLIGHT 512
 #define DISPATCH_DEFAULT_PER_ENDPOINT 64
 #define DISPATCH_DEFAULT_THREADS 2
-#define DISPATCH_RETRY_AFTER_MAX_MS 3600000       /* Retry-After is honoured up to 1 h */
-#define DISPATCH_DELAY_MAX_MS (366LL * 86400000)  /* longest delay a schedule may hold */
-#define DISPATCH_BODY_READ_MAX (64 * 1024)        /* response bytes read at most */
-#define DISPATCH_BODY_KEEP_MAX 4096               /* response bytes kept for the log */
-#define DISPATCH_BODY_GRACE_MS 2000               /* body time after the headers came */
+#define DISPATCH_RETRY_AFTER_MAX_MS 3600000      /* Retry-After is honoured up to 1 h */
+#define DISPATCH_DELAY_MAX_MS (366LL * 86400000) /* longest delay a schedule may hold */
+#define DISPATCH_BODY_READ_MAX (64 * 1024)       /* response bytes read at most */
+#define DISPATCH_BODY_KEEP_MAX 4096              /* response bytes kept for the log */
+#define DISPATCH_BODY_GRACE_MS 2000              /* body time after the headers came */
 
 /* --- backoff.c: pure schedule arithmetic --- */
 
@@ -107,26 +107,26 @@ void attempt_ca_free(void *certs);
 
 /* One attempt under way. */
 struct attempt_ctx {
-    struct claim c;                     /* owned */
-    const struct dispatch_shared *sh;   /* borrowed */
-    CURL *easy;                         /* owned by the thread's pool while idle */
-    struct curl_slist *headers;         /* owned */
-    int64_t started_ms;                 /* wall clock, for the log */
+    struct claim c;                   /* owned */
+    const struct dispatch_shared *sh; /* borrowed */
+    CURL *easy;                       /* owned by the thread's pool while idle */
+    struct curl_slist *headers;       /* owned */
+    int64_t started_ms;               /* wall clock, for the log */
     int64_t started_mono;
-    int status_code;                    /* of the latest status line, 0 before one */
-    int headers_done;                   /* 1 once a final header block ended */
+    int status_code;  /* of the latest status line, 0 before one */
+    int headers_done; /* 1 once a final header block ended */
     int64_t headers_done_mono;
-    char retry_after[64];               /* Retry-After of the final response, "" when none */
-    int blocked;                        /* 1 when the address rules refused a target */
+    char retry_after[64]; /* Retry-After of the final response, "" when none */
+    int blocked;          /* 1 when the address rules refused a target */
     char blocked_addr[64];
     const char *blocked_why;
-    struct buf body;                    /* the first DISPATCH_BODY_KEEP_MAX bytes */
-    size_t body_seen;                   /* bytes read */
+    struct buf body;  /* the first DISPATCH_BODY_KEEP_MAX bytes */
+    size_t body_seen; /* bytes read */
     char errbuf[CURL_ERROR_SIZE];
-    char *error;                        /* why it failed, owned, or NULL */
-    char reason[192];                   /* why the endpoint is disabled */
-    int *grace_count;                   /* the thread's count of headers_done attempts */
-    struct attempt_ctx *prev, *next;    /* the thread's list of attempts under way */
+    char *error;                     /* why it failed, owned, or NULL */
+    char reason[192];                /* why the endpoint is disabled */
+    int *grace_count;                /* the thread's count of headers_done attempts */
+    struct attempt_ctx *prev, *next; /* the thread's list of attempts under way */
 };
 
 /*
@@ -135,8 +135,8 @@ struct attempt_ctx {
  * and *out, or ERR_* for a claim that cannot be attempted at all; then *out
  * is still set, with its error, and must be finished without curl.
  */
-int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy,
-                    int64_t now_ms, struct attempt_ctx **out);
+int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, int64_t now_ms,
+                    struct attempt_ctx **out);
 
 /*
  * Decides the outcome of a finished attempt (rc: curl's result, or -1 when

@@ -158,8 +158,7 @@ test_allow_networks(void **state)
     char err[256];
 
     (void)state;
-    assert_int_equal(addr_list_parse("127.0.0.0/8, 10.1.0.0/16,fd00::/8,::1", &l, err,
-                                     sizeof(err)),
+    assert_int_equal(addr_list_parse("127.0.0.0/8, 10.1.0.0/16,fd00::/8,::1", &l, err, sizeof(err)),
                      0);
     assert_int_equal(l.n, 4);
     expect_allowed("127.0.0.1", &l);
@@ -269,14 +268,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v4_ranges),
-        cmocka_unit_test(test_v4_public_and_edges),
-        cmocka_unit_test(test_v6_ranges),
-        cmocka_unit_test(test_v6_embedded_v4),
-        cmocka_unit_test(test_allow_networks),
-        cmocka_unit_test(test_allow_parse_forms),
-        cmocka_unit_test(test_cidr_errors),
-        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_v4_ranges),      cmocka_unit_test(test_v4_public_and_edges),
+        cmocka_unit_test(test_v6_ranges),      cmocka_unit_test(test_v6_embedded_v4),
+        cmocka_unit_test(test_allow_networks), cmocka_unit_test(test_allow_parse_forms),
+        cmocka_unit_test(test_cidr_errors),    cmocka_unit_test(test_format),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,8 +63,7 @@ setup(void **state)
 
     assert_non_null(f);
     dispatch_config_default(&f->sh.cfg);
-    assert_int_equal(dispatch_schedule_parse(&f->sh.cfg, "0ms,100ms,200ms", err, sizeof(err)),
-                     0);
+    assert_int_equal(dispatch_schedule_parse(&f->sh.cfg, "0ms,100ms,200ms", err, sizeof(err)), 0);
     f->ctx = calloc(1, sizeof(*f->ctx));
     assert_non_null(f->ctx);
     f->ctx->sh = &f->sh;
@@ -347,8 +346,7 @@ test_headers(void **state)
     /* During a rotation both secrets sign webhook-signature. */
     ctx = new_ctx(&sh, "https://example.com/hook", OLD_SECRET, e, &err);
     assert_int_equal(err, 0);
-    assert_int_equal(sign_standard(OLD_SECRET, "evt_01", 1700000000, BODY, strlen(BODY), old),
-                     0);
+    assert_int_equal(sign_standard(OLD_SECRET, "evt_01", 1700000000, BODY, strlen(BODY), old), 0);
     snprintf(both, sizeof(both), "%s %s", std, old);
     assert_string_equal(header(ctx, "webhook-signature"), both);
     assert_string_equal(header(ctx, "X-Workflux-Signature"), hex);

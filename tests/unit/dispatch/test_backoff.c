@@ -185,18 +185,15 @@ test_retry_after_dates(void **state)
     int64_t d = -5;
 
     (void)state;
-    assert_int_equal(backoff_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", at - 90000, &d),
-                     0);
+    assert_int_equal(backoff_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", at - 90000, &d), 0);
     assert_int_equal(d, 90000);
     /* The obsolete forms of RFC 9110 too. */
-    assert_int_equal(backoff_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", at - 1000, &d),
-                     0);
+    assert_int_equal(backoff_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", at - 1000, &d), 0);
     assert_int_equal(d, 1000);
     assert_int_equal(backoff_retry_after_parse("Sun Nov  6 08:49:37 1994", at - 2000, &d), 0);
     assert_int_equal(d, 2000);
     /* A date in the past asks for no delay. */
-    assert_int_equal(backoff_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", at + 5000, &d),
-                     0);
+    assert_int_equal(backoff_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", at + 5000, &d), 0);
     assert_int_equal(d, 0);
     assert_int_equal(backoff_retry_after_parse("tomorrow-ish", at, &d), ERR_PARSE);
     assert_int_equal(backoff_retry_after_parse("Sun, 99 Nox 1994 GMT", at, &d), ERR_PARSE);

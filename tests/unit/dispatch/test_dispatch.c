@@ -91,7 +91,8 @@ test_metrics_without_dispatcher(void **state)
     assert_non_null(
         strstr(buf_cstr(&b), "fluxhook_attempt_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
     assert_non_null(strstr(buf_cstr(&b), "fluxhook_attempt_duration_seconds_count 0\n"));
-    assert_non_null(strstr(buf_cstr(&b), "# TYPE fluxhook_in_flight gauge\nfluxhook_in_flight 0\n"));
+    assert_non_null(
+        strstr(buf_cstr(&b), "# TYPE fluxhook_in_flight gauge\nfluxhook_in_flight 0\n"));
     buf_cleanup(&b);
 }
 
