@@ -40,8 +40,10 @@ struct acct_args {
 };
 
 static int
-account_read(sqlite3_stmt *stmt, struct account *a)
+account_read(sqlite3_stmt *stmt, void *out)
 {
+    struct account *a = out;
+
     memset(a, 0, sizeof(*a));
     sq_col_copy(stmt, 0, a->id, sizeof(a->id));
     a->created_at = sqlite3_column_int64(stmt, 2);
@@ -49,8 +51,10 @@ account_read(sqlite3_stmt *stmt, struct account *a)
 }
 
 static int
-key_read(sqlite3_stmt *stmt, struct api_key *k)
+key_read(sqlite3_stmt *stmt, void *out)
 {
+    struct api_key *k = out;
+
     memset(k, 0, sizeof(*k));
     sq_col_copy(stmt, 0, k->id, sizeof(k->id));
     sq_col_copy(stmt, 1, k->account_id, sizeof(k->account_id));
@@ -94,18 +98,11 @@ job_account_get(struct sq_conn *c, void *arg)
 {
     struct acct_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_GET);
-    int rc, err;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", a->id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        err = account_read(stmt, a->out);
-    else if (rc == SQLITE_DONE)
-        err = ERR_NOTFOUND;
-    else
-        err = sq_err(c, rc, "reading an account");
+    if (stmt != NULL)
+        sq_bind_text(stmt, ":id", a->id);
+    err = sq_row_one(c, stmt, account_read, a->out, "reading an account");
     sq_done(stmt);
     return err;
 }
@@ -130,24 +127,14 @@ job_account_list(struct sq_conn *c, void *arg)
 {
     struct acct_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_ACCOUNT_LIST);
-    size_t cap = 0;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":after", a->after);
-    sq_bind_int(stmt, ":limit", a->limit);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(&a->list, &cap, a->n + 1, sizeof(*a->list));
-        if (err != 0)
-            goto out;
-        err = account_read(stmt, &a->list[a->n++]);
-        if (err != 0)
-            goto out;
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":after", a->after);
+        sq_bind_int(stmt, ":limit", a->limit);
     }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "listing accounts");
-out:
+    err = sq_row_all(c, stmt, account_read, &a->list, &a->n, sizeof(*a->list),
+                     "listing accounts");
     sq_done(stmt);
     return err;
 }
@@ -234,18 +221,11 @@ job_key_find(struct sq_conn *c, void *arg)
 {
     struct acct_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_FIND);
-    int rc, err;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":hash", a->id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        err = key_read(stmt, a->key_out);
-    else if (rc == SQLITE_DONE)
-        err = ERR_NOTFOUND;
-    else
-        err = sq_err(c, rc, "finding an API key");
+    if (stmt != NULL)
+        sq_bind_text(stmt, ":hash", a->id);
+    err = sq_row_one(c, stmt, key_read, a->key_out, "finding an API key");
     sq_done(stmt);
     return err;
 }
@@ -300,23 +280,11 @@ job_key_list(struct sq_conn *c, void *arg)
 {
     struct acct_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_KEY_LIST);
-    size_t cap = 0;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(&a->keys, &cap, a->n + 1, sizeof(*a->keys));
-        if (err != 0)
-            goto out;
-        err = key_read(stmt, &a->keys[a->n++]);
-        if (err != 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "listing API keys");
-out:
+    if (stmt != NULL)
+        sq_bind_text(stmt, ":acct", a->account_id);
+    err = sq_row_all(c, stmt, key_read, &a->keys, &a->n, sizeof(*a->keys), "listing API keys");
     sq_done(stmt);
     return err;
 }

@@ -220,6 +220,44 @@ sq_grow(void *arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+int
+sq_row_one(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *out,
+           const char *what)
+{
+    int rc;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        return read(stmt, out);
+    if (rc == SQLITE_DONE)
+        return ERR_NOTFOUND;
+    return sq_err(c, rc, what);
+}
+
+int
+sq_row_all(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *items,
+           size_t *n, size_t elem, const char *what)
+{
+    char **arr = items;
+    size_t cap = *n;
+    int rc, err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        err = sq_grow(arr, &cap, *n + 1, elem);
+        if (err != 0)
+            return err;
+        /* Counted before it is read, so a half-read row is freed with the rest. */
+        err = read(stmt, *arr + (*n)++ * elem);
+        if (err != 0)
+            return err;
+    }
+    return rc == SQLITE_DONE ? 0 : sq_err(c, rc, what);
+}
+
 void
 sq_count_move(struct sq_conn *c, int from, int to, int64_t n)
 {

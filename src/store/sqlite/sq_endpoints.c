@@ -76,8 +76,9 @@ struct ep_args {
 };
 
 static int
-endpoint_read(sqlite3_stmt *stmt, struct endpoint *ep)
+endpoint_read(sqlite3_stmt *stmt, void *out)
 {
+    struct endpoint *ep = out;
     const unsigned char *status;
     int err = 0;
 
@@ -220,19 +221,13 @@ job_endpoint_get(struct sq_conn *c, void *arg)
 {
     struct ep_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_GET);
-    int rc, err;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", a->id);
-    sq_bind_text(stmt, ":acct", a->account_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        err = endpoint_read(stmt, a->out);
-    else if (rc == SQLITE_DONE)
-        err = ERR_NOTFOUND;
-    else
-        err = sq_err(c, rc, "reading an endpoint");
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":id", a->id);
+        sq_bind_text(stmt, ":acct", a->account_id);
+    }
+    err = sq_row_one(c, stmt, endpoint_read, a->out, "reading an endpoint");
     sq_done(stmt);
     return err;
 }
@@ -257,26 +252,15 @@ job_endpoint_rows(struct sq_conn *c, void *arg, const char *sql, const char *wha
 {
     struct ep_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, sql);
-    size_t cap = 0;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":after", a->after);
-    sq_bind_int(stmt, ":limit", a->limit);
-    sq_bind_text(stmt, ":type", a->type);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(&a->list, &cap, a->n + 1, sizeof(*a->list));
-        if (err != 0)
-            goto out;
-        err = endpoint_read(stmt, &a->list[a->n++]);
-        if (err != 0)
-            goto out;
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":acct", a->account_id);
+        sq_bind_text(stmt, ":after", a->after);
+        sq_bind_int(stmt, ":limit", a->limit);
+        sq_bind_text(stmt, ":type", a->type);
     }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, what);
-out:
+    err = sq_row_all(c, stmt, endpoint_read, &a->list, &a->n, sizeof(*a->list), what);
     sq_done(stmt);
     return err;
 }

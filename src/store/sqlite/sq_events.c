@@ -71,8 +71,10 @@ struct ev_args {
 };
 
 static int
-event_read(sqlite3_stmt *stmt, struct event *ev)
+event_read(sqlite3_stmt *stmt, void *out)
 {
+    struct event *ev = out;
+
     memset(ev, 0, sizeof(*ev));
     sq_col_copy(stmt, 0, ev->id, sizeof(ev->id));
     sq_col_copy(stmt, 1, ev->account_id, sizeof(ev->account_id));
@@ -85,8 +87,9 @@ event_read(sqlite3_stmt *stmt, struct event *ev)
 }
 
 int
-sq_delivery_read(sqlite3_stmt *stmt, struct delivery *d)
+sq_delivery_read(sqlite3_stmt *stmt, void *out)
 {
+    struct delivery *d = out;
     int status;
 
     memset(d, 0, sizeof(*d));
@@ -223,19 +226,13 @@ job_event_get(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_GET);
-    int rc, err;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", a->id);
-    sq_bind_text(stmt, ":acct", a->account_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        err = event_read(stmt, a->ev);
-    else if (rc == SQLITE_DONE)
-        err = ERR_NOTFOUND;
-    else
-        err = sq_err(c, rc, "reading an event");
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":id", a->id);
+        sq_bind_text(stmt, ":acct", a->account_id);
+    }
+    err = sq_row_one(c, stmt, event_read, a->ev, "reading an event");
     sq_done(stmt);
     return err;
 }
@@ -260,26 +257,16 @@ job_event_list(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, a->type != NULL ? SQL_EV_LIST_TYPE : SQL_EV_LIST);
-    size_t cap = 0;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":type", a->type);
-    sq_bind_text(stmt, ":before", a->before);
-    sq_bind_int(stmt, ":limit", a->limit);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(&a->events, &cap, a->n + 1, sizeof(*a->events));
-        if (err != 0)
-            goto out;
-        err = event_read(stmt, &a->events[a->n++]);
-        if (err != 0)
-            goto out;
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":acct", a->account_id);
+        sq_bind_text(stmt, ":type", a->type);
+        sq_bind_text(stmt, ":before", a->before);
+        sq_bind_int(stmt, ":limit", a->limit);
     }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "listing events");
-out:
+    err = sq_row_all(c, stmt, event_read, &a->events, &a->n, sizeof(*a->events),
+                     "listing events");
     sq_done(stmt);
     return err;
 }
@@ -314,19 +301,13 @@ job_delivery_get(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_DLV_GET);
-    int rc, err;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", a->id);
-    sq_bind_text(stmt, ":acct", a->account_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        err = sq_delivery_read(stmt, a->dlv);
-    else if (rc == SQLITE_DONE)
-        err = ERR_NOTFOUND;
-    else
-        err = sq_err(c, rc, "reading a delivery");
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":id", a->id);
+        sq_bind_text(stmt, ":acct", a->account_id);
+    }
+    err = sq_row_one(c, stmt, sq_delivery_read, a->dlv, "reading a delivery");
     sq_done(stmt);
     return err;
 }
@@ -360,7 +341,6 @@ job_delivery_list(struct sq_conn *c, void *arg)
     const struct delivery_filter *f = a->filter;
     sqlite3_stmt *stmt = NULL;
     struct buf sql;
-    size_t cap = 0;
     int rc, err = 0;
 
     buf_init(&sql, 4096);
@@ -392,16 +372,8 @@ job_delivery_list(struct sq_conn *c, void *arg)
         sq_bind_text(stmt, ":status", sq_status((enum delivery_status)f->status));
     sq_bind_text(stmt, ":after", f->after);
     sq_bind_int(stmt, ":limit", f->limit);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(&a->dlvs, &cap, a->n + 1, sizeof(*a->dlvs));
-        if (err != 0)
-            goto out;
-        err = sq_delivery_read(stmt, &a->dlvs[a->n++]);
-        if (err != 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "listing deliveries");
+    err = sq_row_all(c, stmt, sq_delivery_read, &a->dlvs, &a->n, sizeof(*a->dlvs),
+                     "listing deliveries");
 out:
     sqlite3_finalize(stmt);
     buf_cleanup(&sql);
@@ -428,38 +400,34 @@ sq_delivery_list(struct store *st, const char *account_id, const struct delivery
 }
 
 static int
+attempt_read(sqlite3_stmt *stmt, void *out)
+{
+    struct attempt *at = out;
+    int err;
+
+    memset(at, 0, sizeof(*at));
+    sq_col_copy(stmt, 0, at->delivery_id, sizeof(at->delivery_id));
+    at->n = sqlite3_column_int(stmt, 1);
+    at->at = sqlite3_column_int64(stmt, 2);
+    at->status_code = sqlite3_column_int(stmt, 3);
+    at->duration_ms = sqlite3_column_int64(stmt, 5);
+    err = sq_col_strdup(stmt, 4, &at->error);
+    if (err == 0)
+        err = sq_col_bytes(stmt, 6, &at->response_body, &at->response_len);
+    return err;
+}
+
+static int
 job_attempt_list(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_ATT_LIST);
-    size_t cap = 0;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", a->id);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct attempt *at;
-
-        err = sq_grow(&a->attempts, &cap, a->n + 1, sizeof(*a->attempts));
-        if (err != 0)
-            goto out;
-        at = &a->attempts[a->n++];
-        memset(at, 0, sizeof(*at));
-        sq_col_copy(stmt, 0, at->delivery_id, sizeof(at->delivery_id));
-        at->n = sqlite3_column_int(stmt, 1);
-        at->at = sqlite3_column_int64(stmt, 2);
-        at->status_code = sqlite3_column_int(stmt, 3);
-        at->duration_ms = sqlite3_column_int64(stmt, 5);
-        err = sq_col_strdup(stmt, 4, &at->error);
-        if (err == 0)
-            err = sq_col_bytes(stmt, 6, &at->response_body, &at->response_len);
-        if (err != 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = sq_err(c, rc, "listing attempts");
-out:
+    if (stmt != NULL)
+        sq_bind_text(stmt, ":id", a->id);
+    err = sq_row_all(c, stmt, attempt_read, &a->attempts, &a->n, sizeof(*a->attempts),
+                     "listing attempts");
     sq_done(stmt);
     return err;
 }

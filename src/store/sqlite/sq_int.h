@@ -125,6 +125,25 @@ int sq_col_bytes(sqlite3_stmt *stmt, int col, char **out, size_t *len);
 /* Grows *arr (of elem-sized items) so it holds at least need; 0 or ERR_NOMEM. */
 int sq_grow(void *arr, size_t *cap, size_t need, size_t elem);
 
+/* Reads the current row of a statement into out, a struct of the reader's type. */
+typedef int sq_row_read_fn(sqlite3_stmt *stmt, void *out);
+
+/*
+ * Steps the bound stmt once and reads its row into out. Returns 0,
+ * ERR_NOTFOUND when there is no row, or ERR_STORE (logged as failing at
+ * `what`; also for a NULL stmt). The caller releases stmt.
+ */
+int sq_row_one(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *out,
+               const char *what);
+
+/*
+ * Steps the bound stmt through every row, appending each to the array *items
+ * of elem-sized structs (*n of them so far; the caller frees them all, also
+ * on error). Returns 0, ERR_NOMEM or ERR_STORE. The caller releases stmt.
+ */
+int sq_row_all(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *items,
+               size_t *n, size_t elem, const char *what);
+
 /* "pending" and back; parse returns -1 for an unknown name. */
 const char *sq_status(enum delivery_status s);
 int sq_status_parse(const char *s);
@@ -174,7 +193,7 @@ int sq_stats_series(struct store *, const char *, const char *, int64_t, int64_t
     "id, event_id, endpoint_id, account_id, event_type, status, attempts_made, "          \
     "round_start, next_attempt_at, lease_until, created_at, updated_at, last_status_code, " \
     "last_error"
-int sq_delivery_read(sqlite3_stmt *stmt, struct delivery *d);
+sq_row_read_fn sq_delivery_read; /* into a struct delivery */
 
 /*
  * Records that n deliveries moved from status `from` to `to` (-1: none, for
