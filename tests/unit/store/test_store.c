@@ -1982,6 +1982,85 @@ test_claim_concurrent_handles(void **state)
         endpoint_cleanup(&eps[i]);
 }
 
+#define IK_HANDLES 4
+#define IK_KEYS 20
+
+struct ik_thread {
+    struct store *st;
+    const struct endpoint *ep;
+    int results[IK_KEYS];            /* what each publish answered */
+    char ids[IK_KEYS][ID_MAX];       /* the event it stored, or the earlier one */
+    pthread_t thread;
+};
+
+static void *
+ik_worker(void *arg)
+{
+    struct ik_thread *t = arg;
+    char key[32];
+    int i;
+
+    for (i = 0; i < IK_KEYS; i++) {
+        struct event ev;
+
+        snprintf(key, sizeof(key), "key-%d", i);
+        t->results[i] = publish(t->st, "acct_a", "user.message", key, t->ep, 1, &ev);
+        snprintf(t->ids[i], ID_MAX, "%s", ev.id);
+        event_cleanup(&ev);
+    }
+    return NULL;
+}
+
+/*
+ * The same idempotency keys published at once through several handles (as
+ * on several hosts): each key stores one event, and every other publish of
+ * it answers ERR_CONFLICT with that event.
+ */
+static void
+test_idempotency_concurrent_handles(void **state)
+{
+    struct fx *fx = *state;
+    struct ik_thread ts[IK_HANDLES];
+    struct endpoint ep;
+    struct event *evs = NULL;
+    size_t n = 0;
+    int i, k, won;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    for (i = 0; i < IK_HANDLES; i++) {
+        ts[i].ep = &ep;
+        if (i == 0)
+            ts[i].st = fx->st;
+        else
+            assert_int_equal(store_open(fx->url, &ts[i].st), 0);
+    }
+    for (i = 0; i < IK_HANDLES; i++)
+        assert_int_equal(pthread_create(&ts[i].thread, NULL, ik_worker, &ts[i]), 0);
+    for (i = 0; i < IK_HANDLES; i++)
+        pthread_join(ts[i].thread, NULL);
+    for (i = 1; i < IK_HANDLES; i++)
+        store_close(ts[i].st);
+    for (k = 0; k < IK_KEYS; k++) {
+        const char *winner = NULL;
+
+        won = 0;
+        for (i = 0; i < IK_HANDLES; i++) {
+            assert_true(ts[i].results[k] == 0 || ts[i].results[k] == ERR_CONFLICT);
+            if (ts[i].results[k] == 0) {
+                won++;
+                winner = ts[i].ids[k];
+            }
+        }
+        assert_int_equal(won, 1);
+        for (i = 0; i < IK_HANDLES; i++)
+            assert_string_equal(ts[i].ids[k], winner);
+    }
+    assert_int_equal(store_event_list(fx->st, "acct_a", NULL, NULL, STORE_MAX_PAGE, &evs, &n), 0);
+    assert_int_equal(n, IK_KEYS);
+    event_list_free(evs, n);
+    endpoint_cleanup(&ep);
+}
+
 /* --- postgres: the server side of several processes (skipped on sqlite) --- */
 
 static void
@@ -2418,6 +2497,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_concurrent_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_open_concurrently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_notify_other_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
