@@ -106,25 +106,27 @@ BEGIN
             PERFORM pg_advisory_xact_lock(1718384744, v_key);
         END LOOP;
         -- Under the locks, with a snapshot taken after them: each endpoint's
-        -- room is its cap minus the live leases committed on any host.
+        -- room is its cap minus the live leases committed on any host. The
+        -- counts are materialized: the cached plan must not count again for
+        -- every candidate.
+        WITH live AS MATERIALIZED (
+            SELECT x.endpoint_id, count(*) AS n FROM deliveries x
+            WHERE x.status = 'delivering' AND x.lease_until > p_now
+              AND x.endpoint_id = ANY (v_lock)
+            GROUP BY x.endpoint_id),
+        fit AS MATERIALIZED (
+            SELECT r.id FROM (
+                SELECT c.id, c.due_at,
+                       row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.due_at) AS rn,
+                       p_per_ep - coalesce(l.n, 0) AS room
+                FROM deliveries c LEFT JOIN live l ON l.endpoint_id = c.endpoint_id
+                WHERE c.id = ANY (v_ids) AND c.endpoint_id = ANY (v_lock)
+                  AND c.due_at <= p_now) r
+            WHERE r.rn <= r.room ORDER BY r.due_at LIMIT p_max)
         SELECT array_agg(s.id ORDER BY s.due_at) INTO v_ids
         FROM (SELECT d.id, d.due_at FROM deliveries d
-              WHERE d.id IN (
-                  SELECT r.id FROM (
-                      SELECT c.id, c.due_at,
-                             row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.due_at)
-                                 AS rn,
-                             p_per_ep - coalesce(l.n, 0) AS room
-                      FROM deliveries c
-                      LEFT JOIN (SELECT x.endpoint_id, count(*) AS n FROM deliveries x
-                                 WHERE x.status = 'delivering' AND x.lease_until > p_now
-                                   AND x.endpoint_id = ANY (v_lock)
-                                 GROUP BY x.endpoint_id) l ON l.endpoint_id = c.endpoint_id
-                      WHERE c.id = ANY (v_ids) AND c.endpoint_id = ANY (v_lock)
-                        AND c.due_at <= p_now) r
-                  WHERE r.rn <= r.room ORDER BY r.due_at LIMIT p_max)
-                AND d.due_at <= p_now
-              ORDER BY d.due_at FOR UPDATE SKIP LOCKED) s;
+              WHERE d.id IN (SELECT fit.id FROM fit) AND d.due_at <= p_now
+              ORDER BY d.due_at FOR UPDATE OF d SKIP LOCKED) s;
     END IF;
     RETURN QUERY
     WITH u AS (
