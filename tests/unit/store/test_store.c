@@ -2232,6 +2232,44 @@ test_pg_reconnect(void **state)
     endpoint_cleanup(&ep);
 }
 
+/*
+ * Writes refused by a read-only server (a standby after a failover, SQLSTATE
+ * 25006) fail with ERR_UNAVAILABLE and drop the connection, so a later call
+ * connects again and finds the primary (here: the database writable again).
+ */
+static void
+test_pg_read_only(void **state)
+{
+    struct fx *fx = *state;
+    struct account a = { .name = "C" }, got;
+    int i, err;
+
+    if (fx->sqlite)
+        skip();
+    assert_int_equal(pgx_sql(fx->url, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "
+                                      "default_transaction_read_only = on', current_database()); "
+                                      "PERFORM pg_terminate_backend(pid, 5000) "
+                                      "FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND pid <> pg_backend_pid(); END $$"),
+                     0);
+    snprintf(a.id, sizeof(a.id), "acct_c");
+    assert_int_equal(store_account_insert(fx->st, &a), ERR_UNAVAILABLE);
+    assert_int_equal(store_account_get(fx->st, "acct_a", &got), 0);
+    account_cleanup(&got);
+    assert_int_equal(pgx_sql(fx->url, "BEGIN READ WRITE; DO $$ BEGIN EXECUTE format('ALTER "
+                                      "DATABASE %I RESET default_transaction_read_only', "
+                                      "current_database()); END $$; COMMIT"),
+                     0);
+    /* Connections opened while it was read-only go too, each at its first write. */
+    for (i = 0; i < 20 && (err = store_account_insert(fx->st, &a)) != 0; i++) {
+        assert_int_equal(err, ERR_UNAVAILABLE);
+        usleep(20000);
+    }
+    assert_int_equal(err, 0);
+    assert_int_equal(store_account_get(fx->st, "acct_c", &got), 0);
+    account_cleanup(&got);
+}
+
 /* A TCP relay to the test server that can cut every connection and refuse new ones. */
 struct relay {
     int lfd;               /* listening on 127.0.0.1:port */
@@ -2501,6 +2539,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pg_open_concurrently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_notify_other_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
     };
 
