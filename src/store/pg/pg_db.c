@@ -490,7 +490,7 @@ conn_acquire(struct pg *p, struct pg_conn **out)
 {
     struct pg_conn *c;
     struct timespec deadline;
-    int suspect, err = 0;
+    int timed_out = 0, suspect, err = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += PG_WAIT_MS / 1000;
@@ -500,13 +500,15 @@ conn_acquire(struct pg *p, struct pg_conn **out)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&p->lock);
-    while ((c = conn_pick(p)) == NULL) {
-        if (pthread_cond_timedwait(&p->free_cond, &p->lock, &deadline) == ETIMEDOUT &&
-            (c = conn_pick(p)) == NULL) {
-            pthread_mutex_unlock(&p->lock);
-            log_warnx("store: no free postgres connection after %d ms", PG_WAIT_MS);
-            return ERR_UNAVAILABLE;
-        }
+    c = conn_pick(p);
+    while (c == NULL && !timed_out) {
+        timed_out = pthread_cond_timedwait(&p->free_cond, &p->lock, &deadline) == ETIMEDOUT;
+        c = conn_pick(p);
+    }
+    if (c == NULL) {
+        pthread_mutex_unlock(&p->lock);
+        log_warnx("store: no free postgres connection after %d ms", PG_WAIT_MS);
+        return ERR_UNAVAILABLE;
     }
     c->busy = 1;
     suspect = c->db != NULL && c->gen < p->gen;
