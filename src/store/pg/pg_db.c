@@ -412,10 +412,11 @@ conn_connect(struct pg *p, struct pg_conn *c)
     char why[256], where[256];
     PGconn *db;
     int64_t backoff;
-    int err = 0;
+    int probe, err = 0;
 
     pthread_mutex_lock(&p->lock);
-    if (p->failures > 0) {
+    probe = p->failures > 0;
+    if (probe) {
         if (p->probing || clock_mono_ms() < p->retry_at) {
             pthread_mutex_unlock(&p->lock);
             return ERR_UNAVAILABLE;
@@ -440,7 +441,9 @@ conn_connect(struct pg *p, struct pg_conn *c)
         p->failures = 0;
     } else {
         outage_begin(p, why);
-        p->failures++;
+        /* Attempts made at once when the outage began count as one failure. */
+        if (probe || p->failures == 0)
+            p->failures++;
         backoff = PG_BACKOFF_MIN_MS;
         for (int i = 1; i < p->failures && backoff < PG_BACKOFF_MAX_MS; i++)
             backoff *= 2;
@@ -449,7 +452,8 @@ conn_connect(struct pg *p, struct pg_conn *c)
         p->retry_at = clock_mono_ms() + backoff;
         err = ERR_UNAVAILABLE;
     }
-    p->probing = 0;
+    if (probe)
+        p->probing = 0;
     pthread_mutex_unlock(&p->lock);
     return err;
 }
