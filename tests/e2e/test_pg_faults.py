@@ -36,7 +36,7 @@ class Publisher(threading.Thread):
         self.acked = []
         self.refused = []   # (status, retry_after) of answers other than 202
         self.errors = 0     # connections that failed
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         deadline = time.monotonic() + LOAD_SECONDS
@@ -44,7 +44,7 @@ class Publisher(threading.Thread):
         hdrs = {"Authorization": "Bearer " + self.srv.root_key,
                 "Content-Type": "application/json"}
         body = json.dumps({"event": "user.message", "data": DATA})
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        while not self._halt.is_set() and time.monotonic() < deadline:
             t0 = time.monotonic()
             try:
                 if conn is None:
@@ -61,12 +61,12 @@ class Publisher(threading.Thread):
                 if conn is not None:
                     conn.close()
                 conn = None
-            self._stop.wait(max(0.0, 1.0 / RATE - (time.monotonic() - t0)))
+            self._halt.wait(max(0.0, 1.0 / RATE - (time.monotonic() - t0)))
         if conn is not None:
             conn.close()
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join(60)
 
     def wait_acked(self, n, timeout=30):
