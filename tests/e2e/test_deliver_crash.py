@@ -56,7 +56,7 @@ class DeliverCrash(unittest.TestCase):
         for rc in rcs:
             self.addCleanup(rc.close)
         srv = Server(args=["--allow-http", "--allow-networks", "127.0.0.0/8",
-                           "--attempt-timeout", "1s",
+                           "--attempt-timeout", "1s", "--lease", "5s",
                            "--retry-schedule", "0ms,100ms,200ms,400ms,800ms"], test=self)
         srv.start()
         for rc in rcs:
