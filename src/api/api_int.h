@@ -15,6 +15,9 @@
 #include "util/buf.h"
 #include "util/id.h"
 
+/* What a 503 asks clients to wait before trying again (the store restarting), in seconds. */
+#define API_RETRY_AFTER_S "2"
+
 #define API_MAX_BODY (256 * 1024) /* larger request bodies answer 413 */
 #define API_MAX_PARAMS 4
 #define API_DEFAULT_LIMIT 50

@@ -385,24 +385,12 @@ h_endpoints_get(struct api_req *r)
     return err;
 }
 
-/* Replaces an owned string of ep with a copy of s. */
-static int
-replace(char **field, const char *s)
-{
-    char *c = strdup(s);
-
-    if (c == NULL)
-        return ERR_NOMEM;
-    free(*field);
-    *field = c;
-    return 0;
-}
-
 int
 h_endpoints_update(struct api_req *r)
 {
     struct ep_input in;
     struct endpoint ep;
+    struct endpoint_patch patch;
     json_t *fields = NULL;
     int64_t now = clock_now_ms();
     int err;
@@ -423,19 +411,11 @@ h_endpoints_update(struct api_req *r)
         fields = NULL;
         goto out;
     }
-    err = 0;
-    if (in.url != NULL)
-        err = replace(&ep.url, in.url);
-    if (err == 0 && in.description != NULL)
-        err = replace(&ep.description, in.description);
-    if (err == 0 && in.event_types != NULL)
-        err = replace(&ep.event_types, in.event_types);
-    if (err != 0) {
-        err = api_reply_error(r, err, NULL, "out of memory");
-        goto out;
-    }
-    ep.updated_at = now;
-    err = store_endpoint_update(r->ctx->store, &ep);
+    /* Only the fields given change, so concurrent changes of the others stand. */
+    patch.url = in.url;
+    patch.description = in.description;
+    patch.event_types = in.event_types;
+    err = store_endpoint_update(r->ctx->store, r->account_id, ep.id, &patch, now);
     if (err == 0 && in.enabled == 0 && ep.status == ENDPOINT_ENABLED)
         err =
             store_endpoint_disable(r->ctx->store, r->account_id, ep.id, USER_DISABLED_REASON, now);
@@ -566,24 +546,13 @@ h_endpoints_secret(struct api_req *r)
     return err;
 }
 
-/* Frees a secret string after clearing it; NULL is a no-op. */
-static void
-secret_free(char *s)
-{
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 int
 h_endpoints_rotate(struct api_req *r)
 {
     struct endpoint ep;
-    char secret[SIGN_SECRET_MAX], errbuf[256];
+    char secret[SIGN_SECRET_MAX], errbuf[256], id[ID_MAX];
     int64_t grace = GRACE_DEFAULT_S, now = clock_now_ms();
     json_t *v, *fields = NULL;
-    char *copy = NULL;
     int err;
 
     memset(&ep, 0, sizeof(ep));
@@ -623,24 +592,11 @@ h_endpoints_rotate(struct api_req *r)
         err = api_reply_error(r, err, NULL, "cannot make a secret");
         goto out;
     }
-    copy = strdup(secret);
-    if (copy == NULL) {
-        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
-        goto out;
-    }
-    secret_free(ep.prev_secret);
-    ep.prev_secret = NULL;
-    ep.prev_secret_until = 0;
-    if (grace > 0) {
-        ep.prev_secret = ep.secret;
-        ep.prev_secret_until = now + grace * 1000;
-    } else {
-        secret_free(ep.secret);
-    }
-    ep.secret = copy;
-    copy = NULL;
-    ep.updated_at = now;
-    err = store_endpoint_update(r->ctx->store, &ep);
+    /* One atomic change in the store: a concurrent PATCH or rotation is never undone. */
+    snprintf(id, sizeof(id), "%s", ep.id);
+    endpoint_cleanup(&ep);
+    err = store_endpoint_rotate(r->ctx->store, r->account_id, id, secret,
+                                grace > 0 ? now + grace * 1000 : 0, now, &ep);
     if (err != 0) {
         err = api_reply_error(r, err, NULL, "cannot store the new secret");
         goto out;
@@ -649,12 +605,7 @@ h_endpoints_rotate(struct api_req *r)
     err = api_reply_json(r, 200, secret_json(&ep, now));
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
-    secret_free(copy);
     json_decref(fields);
-    secret_free(ep.secret);
-    ep.secret = NULL;
-    secret_free(ep.prev_secret);
-    ep.prev_secret = NULL;
     endpoint_cleanup(&ep);
     return err;
 }

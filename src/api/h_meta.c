@@ -22,10 +22,12 @@ h_healthz(struct api_req *r)
 {
     int rc;
 
-    rc = store_is_empty(r->ctx->store);
-    if (rc < 0)
+    rc = store_ping(r->ctx->store);
+    if (rc < 0) {
+        snprintf(r->retry_after, sizeof(r->retry_after), "%s", API_RETRY_AFTER_S);
         return api_reply_json(
             r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "store", err_str(rc)));
+    }
     return api_reply_json(r, 200,
                           json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "store", "ok",
                                     "version", FLUXHOOK_VERSION, "uptime_seconds",
@@ -53,6 +55,12 @@ h_metrics(struct api_req *r)
     for (i = 0; i < DELIVERY__COUNT; i++)
         buf_printf(&b, "fluxhook_deliveries{status=\"%s\"} %lld\n",
                    delivery_status_name((enum delivery_status)i), (long long)counts[i]);
+    buf_printf(&b,
+               "# HELP fluxhook_results_fenced_total Attempt results discarded because their "
+               "lease was taken over (stale results of a paused or cut-off worker).\n"
+               "# TYPE fluxhook_results_fenced_total counter\n"
+               "fluxhook_results_fenced_total %llu\n",
+               (unsigned long long)store_fenced_count(r->ctx->store));
     buf_puts(&b, "# HELP fluxhook_http_requests_total HTTP requests answered, by status class.\n"
                  "# TYPE fluxhook_http_requests_total counter\n");
     for (i = 1; i <= 5; i++)

@@ -30,7 +30,9 @@ static const struct err_http err_table[] = {
     {ERR_VALIDATION, 422, "validation_failed"},
     {ERR_RATE, 429, "rate_limited"},
     {ERR_SHUTDOWN, 503, "unavailable"},
+    {ERR_UNAVAILABLE, 503, "unavailable"},
 };
+
 
 int
 api_err_status(int err)
@@ -219,6 +221,9 @@ api_reply_error(struct api_req *r, int err, json_t *fields, const char *fmt, ...
     va_start(ap, fmt);
     ret = reply_error_v(r, api_err_status(err), api_err_type(err), fields, fmt, ap);
     va_end(ap);
+    /* The store will be back (a database restarting): say when to try again. */
+    if (r->status == 503 && r->retry_after[0] == '\0')
+        snprintf(r->retry_after, sizeof(r->retry_after), "%s", API_RETRY_AFTER_S);
     return ret;
 }
 

@@ -48,6 +48,10 @@ static const struct config_opt serve_opts[] = {
     {"retry-schedule", "LIST", NULL,
      "delays before each attempt, such as 0s,1m,5m,15m,1h (the default)", 1, 0},
     {"attempt-timeout", "DURATION", "15s", "longest one delivery attempt may take", 1, 0},
+    {"lease", "DURATION", "60s",
+     "how long a claimed delivery is this process's; after that another may take it "
+     "(longer than --attempt-timeout)",
+     1, 0},
     {"allow-http", NULL, NULL, "accept http:// endpoint URLs, not only https://", 1, 0},
     {"allow-networks", "CIDRS", NULL,
      "comma list of private ranges deliveries may reach anyway, such as 10.0.0.0/8", 1, 0},
@@ -66,7 +70,8 @@ static const struct config_opt serve_opts[] = {
 const struct cli_cmd cmd_serve = {
     .name = "serve",
     .usage = "[-n] [--listen HOST:PORT] [--db URL] [--retry-schedule LIST] "
-             "[--attempt-timeout DURATION] [--allow-http] [--allow-networks CIDRS] "
+             "[--attempt-timeout DURATION] [--lease DURATION] [--allow-http] "
+             "[--allow-networks CIDRS] "
              "[--ca-file PEM] [--role all|api|worker] [--http-threads N]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
@@ -170,6 +175,13 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     sc->dc.attempt_timeout_ms = ms;
+    v = config_get(c, "lease");
+    if (clock_parse_duration(v, &ms) != 0 || ms <= sc->dc.attempt_timeout_ms) {
+        bad_option("lease", "expected a duration longer than --attempt-timeout (%lld ms), got '%s'",
+                   (long long)sc->dc.attempt_timeout_ms, v);
+        return ERR_INVAL;
+    }
+    sc->dc.lease_ms = ms;
     if (!switch_ok(c, "allow-http"))
         return ERR_INVAL;
     sc->dc.allow_http = config_bool(c, "allow-http");

@@ -441,6 +441,7 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
     memset(r, 0, sizeof(*r));
     snprintf(r->attempt.delivery_id, sizeof(r->attempt.delivery_id), "%s", ctx->c.dlv.id);
     r->attempt.n = ctx->c.dlv.attempts_made + 1;
+    r->lease_token = ctx->c.dlv.lease_token;
     r->attempt.at = ctx->started_ms;
     r->attempt.duration_ms = now_mono - ctx->started_mono;
     if (r->attempt.duration_ms < 0)

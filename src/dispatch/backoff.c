@@ -25,6 +25,7 @@ dispatch_config_default(struct dispatch_config *cfg)
         cfg->schedule[i] = workflux_schedule[i];
     cfg->nschedule = (int)i;
     cfg->attempt_timeout_ms = DISPATCH_DEFAULT_TIMEOUT_MS;
+    cfg->lease_ms = DISPATCH_DEFAULT_LEASE_MS;
     cfg->connect_timeout_ms = DISPATCH_DEFAULT_CONNECT_MS;
     cfg->max_in_flight = DISPATCH_DEFAULT_IN_FLIGHT;
     cfg->per_endpoint = DISPATCH_DEFAULT_PER_ENDPOINT;

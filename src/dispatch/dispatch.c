@@ -23,6 +23,8 @@
 #define POLL_MS 1000    /* look for due work at least this often (other processes) */
 #define CLAIM_BATCH 128 /* most deliveries one claim takes */
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
+#define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
+#define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
 
 static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed", "blocked"};
 
@@ -217,12 +219,27 @@ log_result(const struct attempt_ctx *ctx, const struct attempt_result *r, int ou
                   r->disable_reason);
 }
 
+/*
+ * 1 when results that could not be recorded are to be tried again: the
+ * store may come back (a database restarting), and until it does they are
+ * the only record of attempts that were made. Not once a stop's grace ran out.
+ */
+static int
+record_again(struct dthread *t, int err)
+{
+    struct dispatcher *d = t->d;
+
+    if (err != ERR_UNAVAILABLE && err != ERR_STORE)
+        return 0;
+    return !atomic_load(&d->stopping) || clock_mono_ms() < atomic_load(&d->stop_deadline_mono);
+}
+
 /* Records finished attempts in one store transaction and frees them. */
 static void
 record(struct dthread *t, struct record *recs, size_t n)
 {
     struct attempt_result *rs;
-    int64_t t0;
+    int64_t t0, backoff = RECORD_BACKOFF_MIN_MS;
     size_t i;
     int retry = 0;
     int err;
@@ -233,11 +250,20 @@ record(struct dthread *t, struct record *recs, size_t n)
     } else {
         for (i = 0; i < n; i++)
             rs[i] = recs[i].r;
-        t0 = clock_mono_ms();
-        err = store_results_apply(t->d->st, rs, n, clock_now_ms());
-        t->records++;
-        t->recorded += (long)n;
-        t->record_ms += (long)(clock_mono_ms() - t0);
+        for (;;) {
+            t0 = clock_mono_ms();
+            err = store_results_apply(t->d->st, rs, n, clock_now_ms());
+            t->records++;
+            t->record_ms += (long)(clock_mono_ms() - t0);
+            if (err == 0 || !record_again(t, err))
+                break;
+            log_warnx("dispatch: cannot record %zu results err=%s; trying again in %lld ms", n,
+                      err_name(err), (long long)backoff);
+            clock_sleep_ms(backoff);
+            backoff = backoff * 2 < RECORD_BACKOFF_MAX_MS ? backoff * 2 : RECORD_BACKOFF_MAX_MS;
+        }
+        if (err == 0)
+            t->recorded += (long)n;
     }
     if (err != 0)
         log_warnx("dispatch: cannot record %zu results err=%s; their leases will expire", n,
@@ -269,7 +295,6 @@ claim(struct dthread *t, int want)
     size_t nex = 0;
     size_t i;
     int per_ep = d->sh.cfg.per_endpoint;
-    int per_claim = per_ep / 2 > 0 ? per_ep / 2 : 1;
     int64_t now_ms = clock_now_ms();
     int64_t when = 0;
     int64_t t0;
@@ -277,13 +302,16 @@ claim(struct dthread *t, int want)
     int err;
 
     pthread_mutex_lock(&d->lock);
-    /* Endpoints that one more claim could push past their cap sit this one out. */
+    /*
+     * The store holds each endpoint to its cap over every process; endpoints
+     * this process alone has at their cap need not even be looked at.
+     */
     for (i = 0; i < d->nslots; i++) {
-        if (d->slots[i].id[0] != '\0' && d->slots[i].count + per_claim > per_ep)
+        if (d->slots[i].id[0] != '\0' && d->slots[i].count >= per_ep)
             t->exclude[nex++] = d->slots[i].id;
     }
     t0 = clock_mono_ms();
-    err = store_claim(d->st, now_ms, d->lease_ms, want, per_claim, t->exclude, nex, &cs, &n);
+    err = store_claim(d->st, now_ms, d->lease_ms, want, per_ep, t->exclude, nex, &cs, &n);
     t->claims++;
     t->claim_ms += (long)(clock_mono_ms() - t0);
     if (err == 0) {
@@ -583,13 +611,13 @@ collect(struct dthread *t, int64_t now_mono)
 
 /* Gives claimed deliveries back to the store (a clean shutdown). */
 static void
-release_claims(struct dthread *t, const char **ids, size_t n)
+release_claims(struct dthread *t, const char **ids, const int64_t *tokens, size_t n)
 {
     int err;
 
     if (n == 0)
         return;
-    err = store_release(t->d->st, ids, n);
+    err = store_release(t->d->st, ids, tokens, n);
     if (err != 0)
         log_warnx("dispatch: cannot release %zu deliveries err=%s", n, err_name(err));
     else
@@ -603,19 +631,30 @@ release_rest(struct dthread *t)
     struct dispatcher *d = t->d;
     struct attempt_ctx *ctx;
     const char **ids = NULL;
+    int64_t *tokens = NULL;
     size_t n = 0;
     size_t i;
 
     ids = calloc((size_t)t->nactive + t->ninbox + 1, sizeof(*ids));
+    tokens = calloc((size_t)t->nactive + t->ninbox + 1, sizeof(*tokens));
+    if (ids == NULL || tokens == NULL) {
+        free(ids);
+        ids = NULL;
+    }
     for (ctx = t->active; ctx != NULL; ctx = ctx->next) {
         curl_multi_remove_handle(t->multi, ctx->easy);
-        if (ids != NULL)
+        if (ids != NULL) {
+            tokens[n] = ctx->c.dlv.lease_token;
             ids[n++] = ctx->c.dlv.id;
+        }
     }
-    for (i = 0; i < t->ninbox && ids != NULL; i++)
+    for (i = 0; i < t->ninbox && ids != NULL; i++) {
+        tokens[n] = t->inbox[i].dlv.lease_token;
         ids[n++] = t->inbox[i].dlv.id;
+    }
     if (ids != NULL)
-        release_claims(t, ids, n);
+        release_claims(t, ids, tokens, n);
+    free(tokens);
     pthread_mutex_lock(&d->lock);
     for (ctx = t->active; ctx != NULL; ctx = ctx->next)
         slot_sub(d, ctx->c.dlv.endpoint_id);
@@ -782,8 +821,10 @@ dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispa
         d->sh.cfg.threads = DISPATCH_DEFAULT_THREADS;
     if (d->sh.cfg.threads > d->sh.cfg.max_in_flight)
         d->sh.cfg.threads = d->sh.cfg.max_in_flight;
-    /* A claim may take a while to be recorded; the lease outlives the attempt well. */
-    d->lease_ms = d->sh.cfg.attempt_timeout_ms * 2 + 5000;
+    /* A claim may take a while to be recorded; the lease must outlive the attempt well. */
+    d->lease_ms = d->sh.cfg.lease_ms > 0 ? d->sh.cfg.lease_ms : DISPATCH_DEFAULT_LEASE_MS;
+    if (d->lease_ms <= d->sh.cfg.attempt_timeout_ms)
+        d->lease_ms = d->sh.cfg.attempt_timeout_ms * 2 + 5000;
     if (cfg->allow_networks != NULL) {
         d->allow_networks = strdup(cfg->allow_networks);
         if (d->allow_networks == NULL) {

@@ -18,6 +18,7 @@ struct dispatch_config {
     int64_t schedule[DISPATCH_MAX_ATTEMPTS]; /* delay before each attempt, ms; [0] is the first */
     int nschedule;                /* number of attempts in a round */
     int64_t attempt_timeout_ms;   /* whole attempt, default 15000 */
+    int64_t lease_ms;             /* a claim's lease, longer than attempt_timeout_ms; default 60000 */
     int64_t connect_timeout_ms;   /* default 5000 */
     int allow_http;               /* deliver to http:// too */
     const char *allow_networks;   /* comma list of CIDRs exempt from the address rules, or NULL */

@@ -21,6 +21,7 @@
 #define DISPATCH_DEFAULT_IN_FLIGHT 512
 #define DISPATCH_DEFAULT_PER_ENDPOINT 64
 #define DISPATCH_DEFAULT_THREADS 2
+#define DISPATCH_DEFAULT_LEASE_MS 60000
 #define DISPATCH_RETRY_AFTER_MAX_MS 3600000      /* Retry-After is honoured up to 1 h */
 #define DISPATCH_DELAY_MAX_MS (366LL * 86400000) /* longest delay a schedule may hold */
 #define DISPATCH_BODY_READ_MAX (64 * 1024)       /* response bytes read at most */

@@ -3,6 +3,7 @@
  * its table of operations, wakes the dispatcher after changes that make work
  * due sooner, and holds the helpers every backend shares.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,14 +312,26 @@ claim_list_free(struct claim *cs, size_t n)
 
 static const struct store_ops *const backends[] = {
     &store_sqlite_ops,
+    &store_pg_ops,
 };
+
+static const struct store_ops *
+backend_find(const char *scheme)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        if (strcmp(backends[i]->scheme, scheme) == 0)
+            return backends[i];
+    }
+    return NULL;
+}
 
 int
 store_open(const char *url, struct store **out)
 {
     struct store *st = NULL;
     const struct store_ops *ops = NULL;
-    const char *rest = NULL;
     size_t i;
     int err;
 
@@ -327,18 +340,14 @@ store_open(const char *url, struct store **out)
         err = ERR_INVAL;
         goto out;
     }
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        log_warnx("store: postgres support is not built yet");
-        err = ERR_INVAL;
-        goto out;
-    }
     for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
         size_t len = strlen(backends[i]->scheme);
-        if (strncmp(url, backends[i]->scheme, len) == 0 && url[len] == ':') {
+        if (strncmp(url, backends[i]->scheme, len) == 0 && url[len] == ':')
             ops = backends[i];
-            rest = url + len + 1;
-        }
     }
+    /* libpq's other spelling of the same URL. */
+    if (ops == NULL && strncmp(url, "postgresql://", 13) == 0)
+        ops = backend_find("postgres");
     if (ops == NULL) {
         log_warnx("store: unknown database URL '%s': expected sqlite:PATH or postgres://...",
                   url);
@@ -352,7 +361,7 @@ store_open(const char *url, struct store **out)
     }
     st->ops = ops;
     pthread_mutex_init(&st->due_lock, NULL);
-    err = ops->open(st, rest);
+    err = ops->open(st, url);
     if (err != 0) {
         pthread_mutex_destroy(&st->due_lock);
         free(st);
@@ -383,9 +392,8 @@ store_on_due(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->due_lock);
 }
 
-/* Calls the on_due callback, if any, with no store lock held. */
-static void
-due_notify(struct store *st)
+void
+store_due_notify(struct store *st)
 {
     void (*fn)(void *);
     void *arg;
@@ -489,9 +497,26 @@ store_endpoint_subscribed(struct store *st, const char *account_id, const char *
 }
 
 int
-store_endpoint_update(struct store *st, const struct endpoint *ep)
+store_endpoint_update(struct store *st, const char *account_id, const char *id,
+                      const struct endpoint_patch *p, int64_t now)
 {
-    return st->ops->endpoint_update(st, ep);
+    if (p == NULL || (p->url == NULL && p->description == NULL && p->event_types == NULL))
+        return p == NULL ? ERR_INVAL : 0;
+    return st->ops->endpoint_update(st, account_id, id, p, now);
+}
+
+int
+store_endpoint_rotate(struct store *st, const char *account_id, const char *id,
+                      const char *secret, int64_t prev_until, int64_t now, struct endpoint *out)
+{
+    int err;
+
+    if (secret == NULL || secret[0] == '\0' || prev_until < 0)
+        return ERR_INVAL;
+    err = st->ops->endpoint_rotate(st, account_id, id, secret, prev_until, now);
+    if (err == 0 && out != NULL)
+        err = st->ops->endpoint_get(st, account_id, id, out);
+    return err;
 }
 
 int
@@ -518,7 +543,7 @@ store_endpoint_enable(struct store *st, const char *account_id, const char *id, 
     if (resumed != NULL)
         *resumed = count;
     if (err == 0 && count > 0 && !skip_held)
-        due_notify(st);
+        store_due_notify(st);
     return err;
 }
 
@@ -531,7 +556,7 @@ store_event_publish(struct store *st, struct event *ev, const struct endpoint *e
         return ERR_INVAL;
     err = st->ops->event_publish(st, ev, eps, n);
     if (err == 0 && n > 0)
-        due_notify(st);
+        store_due_notify(st);
     return err;
 }
 
@@ -586,7 +611,7 @@ store_delivery_retry(struct store *st, const char *account_id, const char *id, i
 
     err = st->ops->delivery_retry(st, account_id, id, now);
     if (err == 0)
-        due_notify(st);
+        store_due_notify(st);
     return err;
 }
 
@@ -603,7 +628,7 @@ store_endpoint_replay(struct store *st, const char *account_id, const char *endp
     if (count != NULL)
         *count = c;
     if (err == 0 && c > 0)
-        due_notify(st);
+        store_due_notify(st);
     return err;
 }
 
@@ -623,17 +648,36 @@ store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_en
 int
 store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now)
 {
+    size_t fenced = 0;
+    int err;
+
     if (n == 0)
         return 0;
-    return st->ops->results_apply(st, rs, n, now);
+    err = st->ops->results_apply(st, rs, n, now, &fenced);
+    if (err == 0 && fenced > 0)
+        atomic_fetch_add(&st->fenced, (uint64_t)fenced);
+    return err;
+}
+
+uint64_t
+store_fenced_count(struct store *st)
+{
+    return atomic_load(&st->fenced);
 }
 
 int
-store_release(struct store *st, const char *const *delivery_ids, size_t n)
+store_ping(struct store *st)
+{
+    return st->ops->ping(st);
+}
+
+int
+store_release(struct store *st, const char *const *delivery_ids, const int64_t *tokens,
+              size_t n)
 {
     if (n == 0)
         return 0;
-    return st->ops->release(st, delivery_ids, n);
+    return st->ops->release(st, delivery_ids, tokens, n);
 }
 
 int

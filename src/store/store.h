@@ -5,7 +5,9 @@
  * Conventions:
  *  - Every function returns 0 or a negative ERR_* (util/err.h): ERR_NOTFOUND
  *    when the object does not exist *in the given account*, ERR_CONFLICT on a
- *    uniqueness clash, ERR_STORE when the database fails, ERR_NOMEM.
+ *    uniqueness clash, ERR_UNAVAILABLE while the database cannot be reached
+ *    (nothing was written; try again later), ERR_STORE when the database
+ *    fails otherwise, ERR_NOMEM.
  *  - Objects read from the store are filled into caller-provided structs whose
  *    strings the store allocates; the caller frees them with the matching
  *    *_cleanup() (lists: the matching *_list_free()).
@@ -88,6 +90,7 @@ struct delivery {
     int round_start;         /* attempts_made when this round began (retry, replay, enable) */
     int64_t next_attempt_at; /* when pending: due time */
     int64_t lease_until;     /* when delivering: the claim expires then */
+    int64_t lease_token;     /* grows with every claim; a result counts only with the current one */
     int64_t created_at;
     int64_t updated_at;
     int last_status_code;    /* of the latest attempt, 0 when none or no response */
@@ -118,6 +121,7 @@ struct claim {
 /* The outcome of one attempt, as the dispatcher decided it. */
 struct attempt_result {
     struct attempt attempt;       /* to append to the delivery's log */
+    int64_t lease_token;          /* of the claim the attempt was made under (fencing) */
     enum delivery_status status;  /* DELIVERED, FAILED or PENDING (retry at next_attempt_at) */
     int64_t next_attempt_at;      /* when status is PENDING */
     int disable_endpoint;         /* 1: retries exhausted; disable its endpoint */
@@ -209,8 +213,28 @@ int store_endpoint_list(struct store *st, const char *account_id, const char *af
 /* Every enabled or disabled endpoint of the account subscribed to type (fan-out). */
 int store_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
                               struct endpoint **out, size_t *n);
-/* Writes url, description, event_types, secrets and updated_at of ep. */
-int store_endpoint_update(struct store *st, const struct endpoint *ep);
+/* The fields a PATCH changes; NULL leaves a field as it is. */
+struct endpoint_patch {
+    const char *url;
+    const char *description;
+    const char *event_types;
+};
+
+/*
+ * Changes the given fields of the endpoint, and only those, in one atomic
+ * statement, so concurrent changes of other fields (on any host) stand.
+ */
+int store_endpoint_update(struct store *st, const char *account_id, const char *id,
+                          const struct endpoint_patch *p, int64_t now);
+/*
+ * Rotates the endpoint's secret in one atomic statement: secret becomes the
+ * current one; the old current one signs beside it until prev_until (0: no
+ * grace, the old secret is dropped at once). Fills *out (may be NULL) with
+ * the endpoint as it is after the rotation.
+ */
+int store_endpoint_rotate(struct store *st, const char *account_id, const char *id,
+                          const char *secret, int64_t prev_until, int64_t now,
+                          struct endpoint *out);
 /* Deletes the endpoint; its pending and held deliveries end as failed ("endpoint deleted"). */
 int store_endpoint_delete(struct store *st, const char *account_id, const char *id);
 /* Disables the endpoint: its pending deliveries become held. */
@@ -275,11 +299,14 @@ void attempt_list_free(struct attempt *as, size_t n);
 /*
  * Claims up to max due deliveries: pending ones with next_attempt_at <= now,
  * and delivering ones whose lease expired (a crashed dispatcher's). Each is
- * moved to delivering with lease_until = now + lease_ms. Taken in due-time
- * order, at most per_endpoint from one endpoint, none from the nexclude
- * endpoint ids in exclude (those at their in-flight cap). Works across
+ * moved to delivering with lease_until = now + lease_ms and a lease_token one
+ * greater than its last. Taken in due-time order, none from the nexclude
+ * endpoint ids in exclude. per_endpoint (> 0) is each endpoint's in-flight
+ * cap over every process sharing the store: an endpoint never has more than
+ * per_endpoint deliveries delivering under a live lease. Works across
  * processes and hosts sharing the store: no delivery is claimed twice while
- * its lease runs. ERR_INVAL unless lease_ms > 0.
+ * its lease runs. A claim need not be durable when it returns (a claim lost
+ * in a crash is a lease that expires). ERR_INVAL unless lease_ms > 0.
  */
 int store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
                 const char *const *exclude, size_t nexclude, struct claim **out, size_t *n);
@@ -289,12 +316,19 @@ void claim_list_free(struct claim *cs, size_t n);
  * Records n attempt outcomes in one transaction: appends each attempt, moves
  * its delivery to the result's status (held instead of pending when its
  * endpoint is disabled by then), and disables endpoints whose result asks
- * for it, holding their pending deliveries.
+ * for it, holding their pending deliveries. A result whose lease_token is no
+ * longer its delivery's (the lease ran out and another claim took it, or the
+ * delivery moved on) is fenced: discarded, logged and counted (see
+ * store_fenced_count()), never written over a newer attempt.
  */
 int store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now);
 
-/* Gives claimed deliveries back, pending and due now (a clean shutdown). */
-int store_release(struct store *st, const char *const *delivery_ids, size_t n);
+/*
+ * Gives claimed deliveries back, pending and due now (a clean shutdown): each
+ * of the n delivery_ids whose lease token is still tokens[i].
+ */
+int store_release(struct store *st, const char *const *delivery_ids, const int64_t *tokens,
+                  size_t n);
 
 /*
  * When store_claim() would next find work: the earliest next_attempt_at of a
@@ -311,6 +345,12 @@ struct store_writer_stats {
     uint64_t writes;  /* write calls they carried */
 };
 void store_writer_stats(struct store *st, struct store_writer_stats *out);
+
+/* Results discarded by fencing since the store was opened (for /metrics). */
+uint64_t store_fenced_count(struct store *st);
+
+/* 0 when the database answers now, else ERR_UNAVAILABLE or ERR_STORE (for /healthz). */
+int store_ping(struct store *st);
 
 /* Deliveries by status across all accounts (for /metrics). */
 int store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT]);

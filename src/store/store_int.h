@@ -15,9 +15,10 @@
 
 /* One backend. Every member is required; each mirrors the store_*() of the same name. */
 struct store_ops {
-    const char *scheme; /* "sqlite" */
-    int (*open)(struct store *st, const char *rest); /* rest: the URL after "scheme:" */
+    const char *scheme; /* "sqlite", "postgres" */
+    int (*open)(struct store *st, const char *url); /* the whole URL given to store_open() */
     void (*close)(struct store *st);
+    int (*ping)(struct store *st);
 
     int (*account_insert)(struct store *, const struct account *);
     int (*account_get)(struct store *, const char *, struct account *);
@@ -34,7 +35,10 @@ struct store_ops {
                          size_t *);
     int (*endpoint_subscribed)(struct store *, const char *, const char *, struct endpoint **,
                                size_t *);
-    int (*endpoint_update)(struct store *, const struct endpoint *);
+    int (*endpoint_update)(struct store *, const char *, const char *,
+                           const struct endpoint_patch *, int64_t);
+    int (*endpoint_rotate)(struct store *, const char *, const char *, const char *, int64_t,
+                           int64_t);
     int (*endpoint_delete)(struct store *, const char *, const char *);
     int (*endpoint_disable)(struct store *, const char *, const char *, const char *, int64_t);
     int (*endpoint_enable)(struct store *, const char *, const char *, int, int64_t,
@@ -55,8 +59,10 @@ struct store_ops {
 
     int (*claim)(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,
                  struct claim **, size_t *);
-    int (*results_apply)(struct store *, const struct attempt_result *, size_t, int64_t);
-    int (*release)(struct store *, const char *const *, size_t);
+    /* Sets *fenced to how many results it discarded as stale (fencing). */
+    int (*results_apply)(struct store *, const struct attempt_result *, size_t, int64_t,
+                         size_t *fenced);
+    int (*release)(struct store *, const char *const *, const int64_t *, size_t);
     int (*next_due)(struct store *, int64_t *);
 
     void (*writer_stats)(struct store *, struct store_writer_stats *);
@@ -72,9 +78,18 @@ struct store {
     pthread_mutex_t due_lock;    /* guards on_due and on_due_arg */
     void (*on_due)(void *arg);
     void *on_due_arg;
+    _Atomic uint64_t fenced;     /* results discarded as stale */
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
+
+/*
+ * Calls the callback registered with store_on_due(), if any, with no store
+ * lock held. Backends call it when another process made work due (a
+ * PostgreSQL NOTIFY); store.c calls it after this process's own changes.
+ */
+void store_due_notify(struct store *st);
 
 /*
  * Writes the smallest id with prefix ("dlv_") whose time part is ms, so that

@@ -16,6 +16,9 @@ int64_t clock_now_ms(void);
 /* Milliseconds from an arbitrary start, never going backwards. */
 int64_t clock_mono_ms(void);
 
+/* Sleeps ms milliseconds (the whole time, across signals); ms <= 0 returns at once. */
+void clock_sleep_ms(int64_t ms);
+
 /* Writes ms as "2024-01-01T12:00:00.123Z" (always with milliseconds) to out. */
 void clock_format_rfc3339(int64_t ms, char out[CLOCK_RFC3339_MAX]);
 

@@ -19,6 +19,7 @@
     X(FORBIDDEN, "not allowed for this key")                          \
     X(RATE, "rate limited")                                           \
     X(STORE, "store failure")                                         \
+    X(UNAVAILABLE, "store unreachable")                               \
     X(IO, "input/output error")                                       \
     X(NET, "network failure")                                         \
     X(BLOCKED, "address is blocked")                                  \
@@ -48,6 +49,7 @@ enum err_code {
 #define ERR_FORBIDDEN (-ERR__FORBIDDEN)
 #define ERR_RATE (-ERR__RATE)
 #define ERR_STORE (-ERR__STORE)
+#define ERR_UNAVAILABLE (-ERR__UNAVAILABLE)
 #define ERR_IO (-ERR__IO)
 #define ERR_NET (-ERR__NET)
 #define ERR_BLOCKED (-ERR__BLOCKED)

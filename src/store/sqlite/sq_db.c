@@ -591,6 +591,31 @@ jobs_done(struct sq_job *list, int err)
     }
 }
 
+/*
+ * Answers the jobs of list that need no sync and returns the others, in
+ * order, setting *tail to the last of them (NULL when none is left).
+ */
+static struct sq_job *
+jobs_nosync_done(struct sq_job *list, struct sq_job **tail)
+{
+    struct sq_job *keep = NULL, **link = &keep, *j, *next;
+
+    *tail = NULL;
+    for (j = list; j != NULL; j = next) {
+        next = j->next;
+        if (j->nosync) {
+            j->next = NULL;
+            jobs_done(j, 0);
+            continue;
+        }
+        j->next = NULL;
+        *link = j;
+        link = &j->next;
+        *tail = j;
+    }
+    return keep;
+}
+
 /* 1 when no sync is under way or waiting (always, without a syncer). */
 static int
 syncer_idle(const struct sq *s)
@@ -650,7 +675,7 @@ writer_main(void *arg)
         s->jobs += t.count;
         if (!s->syncer_started) {
             jobs_done(t.head, 0);
-        } else {
+        } else if ((t.head = jobs_nosync_done(t.head, &t.tail)) != NULL) {
             /* The syncer answers them once the WAL holding the commit is on disk. */
             if (s->sync_tail != NULL)
                 s->sync_tail->next = t.head;
@@ -745,10 +770,10 @@ syncer_main(void *arg)
     return NULL;
 }
 
-int
-sq_write(struct sq *s, sq_job_fn *fn, void *arg)
+static int
+write_job(struct sq *s, sq_job_fn *fn, void *arg, int nosync)
 {
-    struct sq_job job = { .fn = fn, .arg = arg };
+    struct sq_job job = { .fn = fn, .arg = arg, .nosync = nosync };
 
     pthread_cond_init(&job.cond, NULL);
     pthread_mutex_lock(&s->lock);
@@ -768,6 +793,18 @@ sq_write(struct sq *s, sq_job_fn *fn, void *arg)
     pthread_mutex_unlock(&s->lock);
     pthread_cond_destroy(&job.cond);
     return job.result;
+}
+
+int
+sq_write(struct sq *s, sq_job_fn *fn, void *arg)
+{
+    return write_job(s, fn, arg, 0);
+}
+
+int
+sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg)
+{
+    return write_job(s, fn, arg, 1);
 }
 
 int
@@ -806,6 +843,20 @@ sq_read(struct sq *s, sq_job_fn *fn, void *arg)
 }
 
 /* --- open and close --- */
+
+static int
+job_ping(struct sq_conn *c, void *arg)
+{
+    (void)arg;
+    return sq_exec(c, "SELECT 1");
+}
+
+/* SQLite's store_ops.ping: a read transaction answers. */
+static int
+sq_ping(struct store *st)
+{
+    return sq_read(st->impl, job_ping, NULL);
+}
 
 static void
 sq_free(struct sq *s)
@@ -854,13 +905,14 @@ threads_stop(struct sq *s)
 }
 
 static int
-sq_open(struct store *st, const char *rest)
+sq_open(struct store *st, const char *url)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const char *rest = url + strlen("sqlite:");
     struct sq *s = NULL;
     int i, err;
 
-    if (rest == NULL || rest[0] == '\0') {
+    if (rest[0] == '\0') {
         log_warnx("store: sqlite URL without a path: expected sqlite:PATH");
         return ERR_INVAL;
     }
@@ -952,6 +1004,7 @@ const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
     .close = sq_close,
+    .ping = sq_ping,
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_list = sq_account_list,
@@ -965,6 +1018,7 @@ const struct store_ops store_sqlite_ops = {
     .endpoint_list = sq_endpoint_list,
     .endpoint_subscribed = sq_endpoint_subscribed,
     .endpoint_update = sq_endpoint_update,
+    .endpoint_rotate = sq_endpoint_rotate,
     .endpoint_delete = sq_endpoint_delete,
     .endpoint_disable = sq_endpoint_disable,
     .endpoint_enable = sq_endpoint_enable,

@@ -28,19 +28,23 @@ static const char SQL_DUE_OF_EP[] =
 static const char SQL_CLAIM_EP[] =
     "SELECT status, deleted_at, url, secret, prev_secret, prev_secret_until "
     "FROM endpoints WHERE id = :ep";
+static const char SQL_IN_FLIGHT[] =
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
 static const char SQL_CLAIM_SET[] =
-    "UPDATE deliveries SET status = 'delivering', lease_until = :lease, updated_at = :now "
-    "WHERE id = :id";
+    "UPDATE deliveries SET status = 'delivering', lease_until = :lease, "
+    "lease_token = lease_token + 1, updated_at = :now WHERE id = :id";
 static const char SQL_CLAIM_SET_OTHER[] =
     "UPDATE deliveries SET status = :status, lease_until = 0, last_error = "
     "coalesce(:why, last_error), updated_at = :now WHERE id = :id";
 static const char SQL_CLAIM_READ[] =
     "SELECT d.id, d.event_id, d.endpoint_id, d.account_id, d.event_type, d.status, "
     "d.attempts_made, d.round_start, d.next_attempt_at, d.lease_until, d.created_at, "
-    "d.updated_at, d.last_status_code, d.last_error, e.body "
+    "d.updated_at, d.last_status_code, d.last_error, d.lease_token, e.body "
     "FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = :id";
 static const char SQL_RES_READ[] =
-    "SELECT d.status, d.attempts_made, d.account_id, d.endpoint_id, e.status, e.deleted_at "
+    "SELECT d.status, d.attempts_made, d.account_id, d.endpoint_id, e.status, e.deleted_at, "
+    "d.lease_token "
     "FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id";
 static const char SQL_RES_DISABLE[] =
     "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
@@ -55,7 +59,7 @@ static const char SQL_RES_ATTEMPT[] =
     "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :ms, :body, :outcome)";
 static const char SQL_RELEASE[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
-    "updated_at = :now WHERE id = :id AND status = 'delivering'";
+    "updated_at = :now WHERE id = :id AND status = 'delivering' AND lease_token = :token";
 static const char SQL_NEXT_DUE[] =
     "SELECT due_at FROM deliveries INDEXED BY deliveries_due "
     "WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1";
@@ -71,7 +75,8 @@ struct cand {
 /* An endpoint met during one claim: how many were taken from it, and how to send. */
 struct ep_info {
     char id[ID_MAX];
-    int taken;
+    int taken;          /* in flight under a live lease, plus those this claim took */
+    int counted;        /* taken holds the in-flight count read from the store */
     int loaded;
     int state;          /* 0 enabled, 1 disabled, 2 deleted */
     char *url;
@@ -104,20 +109,50 @@ excluded(const struct claim_args *a, const char *ep)
     return 0;
 }
 
-static struct ep_info *
-ep_find(struct claim_args *a, const char *ep, int add)
+/* How many deliveries of info's endpoint are delivering under a live lease (any process). */
+static int
+ep_count(struct sq_conn *c, const struct claim_args *a, struct ep_info *info)
 {
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_IN_FLIGHT);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", info->id);
+    sq_bind_int(stmt, ":now", a->now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        info->taken = sqlite3_column_int(stmt, 0);
+    else
+        err = sq_err(c, rc, "counting deliveries in flight");
+    sq_done(stmt);
+    info->counted = 1;
+    return err;
+}
+
+/*
+ * The claim's record of endpoint ep, added (with its in-flight count) when
+ * new. Returns 0 and *out, or ERR_*.
+ */
+static int
+ep_find(struct sq_conn *c, struct claim_args *a, const char *ep, struct ep_info **out)
+{
+    struct ep_info *info;
     size_t i;
 
     for (i = 0; i < a->neps; i++) {
-        if (strcmp(a->eps[i].id, ep) == 0)
-            return &a->eps[i];
+        if (strcmp(a->eps[i].id, ep) == 0) {
+            *out = &a->eps[i];
+            return 0;
+        }
     }
-    if (!add || sq_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
-        return NULL;
-    memset(&a->eps[a->neps], 0, sizeof(a->eps[0]));
-    snprintf(a->eps[a->neps].id, ID_MAX, "%s", ep);
-    return &a->eps[a->neps++];
+    if (sq_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
+        return ERR_NOMEM;
+    info = &a->eps[a->neps++];
+    memset(info, 0, sizeof(*info));
+    snprintf(info->id, ID_MAX, "%s", ep);
+    *out = info;
+    return a->per_endpoint > 0 ? ep_count(c, a, info) : 0;
 }
 
 static void
@@ -144,7 +179,7 @@ quota(const struct claim_args *a, const struct ep_info *info)
 
     if (a->per_endpoint <= 0)
         return left;
-    room = a->per_endpoint - (info != NULL ? info->taken : 0);
+    room = a->per_endpoint - info->taken;
     return room < left ? room : left;
 }
 
@@ -247,7 +282,7 @@ claim_one(struct sq_conn *c, struct claim_args *a, const struct cand *cd, struct
     a->n++; /* counted now so that claim_list_free() frees what is filled so far */
     err = sq_delivery_read(stmt, &cl->dlv);
     if (err == 0)
-        err = sq_col_bytes(stmt, 14, &cl->body, &cl->body_len);
+        err = sq_col_bytes(stmt, 15, &cl->body, &cl->body_len);
     if (err == 0)
         err = dup_or_null(info->url, &cl->url);
     if (err == 0)
@@ -288,10 +323,11 @@ cands_take(struct sq_conn *c, struct claim_args *a)
     int err = 0;
 
     for (i = 0; i < a->ncands && err == 0; i++) {
-        struct ep_info *info = ep_find(a, a->cands[i].ep, 1);
+        struct ep_info *info;
 
-        if (info == NULL)
-            return ERR_NOMEM;
+        err = ep_find(c, a, a->cands[i].ep, &info);
+        if (err != 0)
+            break;
         if (!info->loaded) {
             err = ep_load(c, a, info);
             if (err != 0)
@@ -333,11 +369,9 @@ claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
         cd.status = sq_status_parse((const char *)sqlite3_column_text(stmt, 3));
         if (excluded(a, cd.ep))
             continue;
-        info = ep_find(a, cd.ep, 1);
-        if (info == NULL) {
-            err = ERR_NOMEM;
+        err = ep_find(c, a, cd.ep, &info);
+        if (err != 0)
             goto out;
-        }
         if (quota(a, info) <= 0)
             continue;
         info->taken++;
@@ -384,9 +418,10 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
         sq_done(next);
         if (excluded(a, ep))
             continue;
-        info = ep_find(a, ep, 0);
-        q = a->per_endpoint > 0 ? a->per_endpoint - (info != NULL ? info->taken : 0)
-                                : (int)limit;
+        err = ep_find(c, a, ep, &info);
+        if (err != 0)
+            break;
+        q = a->per_endpoint > 0 ? a->per_endpoint - info->taken : (int)limit;
         if (q > (int)limit)
             q = (int)limit;
         if (q <= 0)
@@ -400,7 +435,7 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
             sq_col_copy(rows, 0, cd.id, sizeof(cd.id));
             sq_col_copy(rows, 1, cd.ep, sizeof(cd.ep));
             cd.due = sqlite3_column_int64(rows, 2);
-        cd.status = sq_status_parse((const char *)sqlite3_column_text(rows, 3));
+            cd.status = sq_status_parse((const char *)sqlite3_column_text(rows, 3));
             cand_offer(a, &cd, limit);
         }
         sq_done(rows);
@@ -447,7 +482,7 @@ sq_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
     args.cands = calloc((size_t)max, sizeof(*args.cands));
     if (args.cands == NULL)
         return ERR_NOMEM;
-    err = sq_write(st->impl, job_claim, &args);
+    err = sq_write_nosync(st->impl, job_claim, &args);
     free(args.cands);
     eps_free(&args);
     if (err != 0) {
@@ -465,6 +500,7 @@ struct results_args {
     const struct attempt_result *rs;
     size_t n;
     int64_t now;
+    size_t fenced; /* results discarded as stale */
 };
 
 static int
@@ -491,13 +527,19 @@ endpoint_disable_auto(struct sq_conn *c, const char *ep, const char *reason, int
     return err;
 }
 
+/*
+ * Applies one result; a stale one (its lease token is no longer the
+ * delivery's, or the delivery is no longer delivering) is logged and
+ * counted in *fenced instead.
+ */
 static int
-result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
+result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, size_t *fenced)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_READ);
     char acct[ID_MAX], ep[ID_MAX];
     enum delivery_status status = r->status;
     const char *last_error = r->attempt.error;
+    int64_t token;
     int cur, n, ep_disabled, ep_deleted, rc, err = 0;
 
     if (stmt == NULL)
@@ -517,7 +559,15 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
     sq_col_copy(stmt, 3, ep, sizeof(ep));
     ep_disabled = strcmp((const char *)sqlite3_column_text(stmt, 4), "disabled") == 0;
     ep_deleted = sqlite3_column_int64(stmt, 5) != 0;
+    token = sqlite3_column_int64(stmt, 6);
     sq_done(stmt);
+    if (cur != DELIVERY_DELIVERING || token != r->lease_token) {
+        log_warnx("store: stale result fenced delivery=%s token=%lld current=%lld status=%s",
+                  r->attempt.delivery_id, (long long)r->lease_token, (long long)token,
+                  sq_status(cur));
+        (*fenced)++;
+        return 0;
+    }
     if (r->attempt.n > n)
         n = r->attempt.n;
 
@@ -529,10 +579,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
     }
     if (status == DELIVERY_DELIVERING)
         status = DELIVERY_PENDING;
-    if (cur == DELIVERY_DELIVERED) {
-        /* A late duplicate (its lease ran out meanwhile) never undoes a success. */
-        status = DELIVERY_DELIVERED;
-    } else if (status == DELIVERY_PENDING && ep_deleted) {
+    if (status == DELIVERY_PENDING && ep_deleted) {
         status = DELIVERY_FAILED;
         last_error = "endpoint deleted";
     } else if (status == DELIVERY_PENDING && ep_disabled) {
@@ -546,9 +593,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now)
     sq_bind_int(stmt, ":n", n);
     sq_bind_int(stmt, ":next", status == DELIVERY_PENDING ? r->next_attempt_at : 0);
     sq_bind_int(stmt, ":code", r->attempt.status_code);
-    sq_bind_text(stmt, ":err", status == DELIVERY_DELIVERED && cur != DELIVERY_DELIVERED
-                                   ? NULL
-                                   : last_error);
+    sq_bind_text(stmt, ":err", status == DELIVERY_DELIVERED ? NULL : last_error);
     sq_bind_int(stmt, ":now", now);
     sq_bind_text(stmt, ":id", r->attempt.delivery_id);
     rc = sqlite3_step(stmt);
@@ -585,21 +630,28 @@ job_results(struct sq_conn *c, void *arg)
     size_t i;
     int err = 0;
 
+    /* A second run of the job (see batch_run()) counts from nothing. */
+    a->fenced = 0;
     for (i = 0; i < a->n && err == 0; i++)
-        err = result_apply(c, &a->rs[i], a->now);
+        err = result_apply(c, &a->rs[i], a->now, &a->fenced);
     return err;
 }
 
 int
-sq_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now)
+sq_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now,
+                 size_t *fenced)
 {
     struct results_args args = { .rs = rs, .n = n, .now = now };
+    int err;
 
-    return sq_write(st->impl, job_results, &args);
+    err = sq_write(st->impl, job_results, &args);
+    *fenced = err == 0 ? args.fenced : 0;
+    return err;
 }
 
 struct release_args {
     const char *const *ids;
+    const int64_t *tokens;
     size_t n;
     int64_t now;
 };
@@ -617,6 +669,7 @@ job_release(struct sq_conn *c, void *arg)
     for (i = 0; i < a->n && err == 0; i++) {
         sq_bind_int(stmt, ":now", a->now);
         sq_bind_text(stmt, ":id", a->ids[i]);
+        sq_bind_int(stmt, ":token", a->tokens[i]);
         rc = sqlite3_step(stmt);
         if (rc != SQLITE_DONE)
             err = sq_err(c, rc, "releasing a delivery");
@@ -628,9 +681,10 @@ job_release(struct sq_conn *c, void *arg)
 }
 
 int
-sq_release(struct store *st, const char *const *delivery_ids, size_t n)
+sq_release(struct store *st, const char *const *delivery_ids, const int64_t *tokens, size_t n)
 {
-    struct release_args args = { .ids = delivery_ids, .n = n, .now = clock_now_ms() };
+    struct release_args args = { .ids = delivery_ids, .tokens = tokens, .n = n,
+                                 .now = clock_now_ms() };
 
     return sq_write(st->impl, job_release, &args);
 }

@@ -33,10 +33,15 @@ static const char SQL_EP_SUBSCRIBED[] =
     "SELECT " EP_COLS ", 0 FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
     "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
     "ORDER BY e.id";
+/* A NULL parameter leaves its column as it is: a PATCH changes only what it names. */
 static const char SQL_EP_UPDATE[] =
-    "UPDATE endpoints SET url = :url, description = :desc, event_types = :types, "
-    "secret = :secret, prev_secret = :prev, prev_secret_until = :prev_until, "
-    "updated_at = :updated WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+    "UPDATE endpoints SET url = coalesce(:url, url), description = coalesce(:desc, description), "
+    "event_types = coalesce(:types, event_types), updated_at = :now "
+    "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+static const char SQL_EP_ROTATE[] =
+    "UPDATE endpoints SET prev_secret = CASE WHEN :prev_until > 0 THEN secret END, "
+    "prev_secret_until = :prev_until, secret = :secret, updated_at = :now "
+    "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_DELETE[] =
     "UPDATE endpoints SET deleted_at = :now, updated_at = :now "
     "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
@@ -129,16 +134,17 @@ run(struct sq_conn *c, const char *sql, const struct ep_args *a, int64_t *change
 }
 
 /* Writes the endpoint_types rows of ep (after deleting the old ones). */
+/* Replaces the fan-out rows of endpoint id with those of the comma list `list`. */
 static int
-types_write(struct sq_conn *c, const struct endpoint *ep)
+types_write(struct sq_conn *c, const char *account_id, const char *id, const char *list)
 {
     sqlite3_stmt *stmt;
     char **types = NULL;
     size_t ntypes = 0, i;
-    struct ep_args del = { .id = ep->id, .account_id = ep->account_id };
+    struct ep_args del = { .id = id, .account_id = account_id };
     int rc, err;
 
-    err = store_types_split(ep->event_types, &types, &ntypes);
+    err = store_types_split(list, &types, &ntypes);
     if (err != 0)
         goto out;
     err = run(c, SQL_EP_TYPE_DELETE, &del, NULL, "replacing endpoint types");
@@ -150,9 +156,9 @@ types_write(struct sq_conn *c, const struct endpoint *ep)
         goto out;
     }
     for (i = 0; i < (ntypes == 0 ? 1 : ntypes); i++) {
-        sq_bind_text(stmt, ":acct", ep->account_id);
+        sq_bind_text(stmt, ":acct", account_id);
         sq_bind_text(stmt, ":type", ntypes == 0 ? "" : types[i]);
-        sq_bind_text(stmt, ":id", ep->id);
+        sq_bind_text(stmt, ":id", id);
         rc = sqlite3_step(stmt);
         sq_done(stmt);
         if (rc != SQLITE_DONE) {
@@ -202,7 +208,7 @@ job_endpoint_insert(struct sq_conn *c, void *arg)
         err = sq_err(c, rc, "inserting an endpoint");
     sq_done(stmt);
     if (err == 0)
-        err = types_write(c, a->in);
+        err = types_write(c, a->in->account_id, a->in->id, a->in->event_types);
     return err;
 }
 
@@ -315,35 +321,81 @@ sq_endpoint_subscribed(struct store *st, const char *account_id, const char *typ
     return 0;
 }
 
+struct patch_args {
+    const char *account_id;
+    const char *id;
+    const struct endpoint_patch *p;
+    const char *secret;
+    int64_t prev_until;
+    int64_t now;
+};
+
 static int
 job_endpoint_update(struct sq_conn *c, void *arg)
 {
-    struct ep_args *a = arg;
+    struct patch_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_UPDATE);
     int rc, err = 0;
 
     if (stmt == NULL)
         return ERR_STORE;
-    endpoint_bind(stmt, a->in, a->now);
+    sq_bind_text(stmt, ":url", a->p->url);
+    sq_bind_text(stmt, ":desc", a->p->description);
+    sq_bind_text(stmt, ":types", a->p->event_types);
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "updating an endpoint");
     else if (sqlite3_changes(c->db) == 0)
         err = ERR_NOTFOUND;
     sq_done(stmt);
-    if (err == 0)
-        err = types_write(c, a->in);
+    if (err == 0 && a->p->event_types != NULL)
+        err = types_write(c, a->account_id, a->id, a->p->event_types);
     return err;
 }
 
 int
-sq_endpoint_update(struct store *st, const struct endpoint *ep)
+sq_endpoint_update(struct store *st, const char *account_id, const char *id,
+                   const struct endpoint_patch *p, int64_t now)
 {
-    struct ep_args args = { .in = ep, .now = clock_now_ms() };
+    struct patch_args args = { .account_id = account_id, .id = id, .p = p, .now = now };
 
-    if (ep == NULL || ep->url == NULL || ep->secret == NULL)
-        return ERR_INVAL;
     return sq_write(st->impl, job_endpoint_update, &args);
+}
+
+static int
+job_endpoint_rotate(struct sq_conn *c, void *arg)
+{
+    struct patch_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_ROTATE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":secret", a->secret);
+    sq_bind_int(stmt, ":prev_until", a->prev_until);
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_text(stmt, ":acct", a->account_id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "rotating a secret");
+    else if (sqlite3_changes(c->db) == 0)
+        err = ERR_NOTFOUND;
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_rotate(struct store *st, const char *account_id, const char *id, const char *secret,
+                   int64_t prev_until, int64_t now)
+{
+    struct patch_args args = { .account_id = account_id, .id = id, .secret = secret,
+                               .prev_until = prev_until, .now = now };
+
+    return sq_write(st->impl, job_endpoint_rotate, &args);
 }
 
 static int

@@ -107,6 +107,7 @@ sq_delivery_read(sqlite3_stmt *stmt, void *out)
     d->created_at = sqlite3_column_int64(stmt, 10);
     d->updated_at = sqlite3_column_int64(stmt, 11);
     d->last_status_code = sqlite3_column_int(stmt, 12);
+    d->lease_token = sqlite3_column_int64(stmt, 14);
     return sq_col_strdup(stmt, 13, &d->last_error);
 }
 

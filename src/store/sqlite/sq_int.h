@@ -57,6 +57,7 @@ struct sq_job {
     void *arg;
     int result;
     enum sq_job_state state;  /* the writer's, while it runs the batch */
+    int nosync;               /* answered once committed, before the sync (sq_write_nosync) */
     int done;                 /* set under sq.lock when result is final and durable */
     pthread_cond_t cond;      /* its caller waits on it: one wake-up per answer */
     struct sq_job *next;
@@ -93,6 +94,13 @@ struct sq {
  * fn may run twice (see batch_run()): it must set its outputs from scratch.
  */
 int sq_write(struct sq *s, sq_job_fn *fn, void *arg);
+
+/*
+ * Like sq_write(), but returns once the change is committed, without
+ * waiting for it to be durable: for changes whose loss in a crash is
+ * harmless (a claim lost is a lease that expired).
+ */
+int sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg);
 
 /* Runs fn(arg) on a read connection inside a read transaction. */
 int sq_read(struct sq *s, sq_job_fn *fn, void *arg);
@@ -163,7 +171,10 @@ int sq_endpoint_list(struct store *, const char *, const char *, int, struct end
                      size_t *);
 int sq_endpoint_subscribed(struct store *, const char *, const char *, struct endpoint **,
                            size_t *);
-int sq_endpoint_update(struct store *, const struct endpoint *);
+int sq_endpoint_update(struct store *, const char *, const char *, const struct endpoint_patch *,
+                       int64_t);
+int sq_endpoint_rotate(struct store *, const char *, const char *, const char *, int64_t,
+                       int64_t);
 int sq_endpoint_delete(struct store *, const char *, const char *);
 int sq_endpoint_disable(struct store *, const char *, const char *, const char *, int64_t);
 int sq_endpoint_enable(struct store *, const char *, const char *, int, int64_t, int64_t *);
@@ -180,8 +191,8 @@ int sq_endpoint_replay(struct store *, const char *, const char *, int64_t, int6
                        int64_t, int64_t *);
 int sq_claim(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,
              struct claim **, size_t *);
-int sq_results_apply(struct store *, const struct attempt_result *, size_t, int64_t);
-int sq_release(struct store *, const char *const *, size_t);
+int sq_results_apply(struct store *, const struct attempt_result *, size_t, int64_t, size_t *);
+int sq_release(struct store *, const char *const *, const int64_t *, size_t);
 int sq_next_due(struct store *, int64_t *);
 int sq_count_by_status(struct store *, int64_t[DELIVERY__COUNT]);
 int sq_stats(struct store *, const char *, const char *, int64_t, struct stats *);
@@ -192,7 +203,7 @@ int sq_stats_series(struct store *, const char *, const char *, int64_t, int64_t
 #define SQ_DELIVERY_COLS                                                                  \
     "id, event_id, endpoint_id, account_id, event_type, status, attempts_made, "          \
     "round_start, next_attempt_at, lease_until, created_at, updated_at, last_status_code, " \
-    "last_error"
+    "last_error, lease_token"
 sq_row_read_fn sq_delivery_read; /* into a struct delivery */
 
 /*

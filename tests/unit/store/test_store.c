@@ -285,6 +285,7 @@ test_endpoints_crud(void **state)
 {
     struct fx *fx = *state;
     struct endpoint e1, e2, e3, got, *list = NULL;
+    struct endpoint_patch patch = { 0 };
     size_t n = 0;
     int64_t until;
 
@@ -317,29 +318,45 @@ test_endpoints_crud(void **state)
     assert_int_equal(n, 0);
     endpoint_list_free(list, n);
 
-    /* Update: url, description, types and a rotation. */
+    /* Update: url, description and types; a field not given stays as it is. */
     until = clock_now_ms() + HOUR_MS;
-    free(e2.url);
-    e2.url = strdup("https://example.test/other");
-    free(e2.description);
-    e2.description = strdup("second");
-    free(e2.event_types);
-    e2.event_types = strdup("user.message, agent.response");
-    e2.prev_secret = e2.secret;
-    e2.prev_secret_until = until;
-    e2.secret = strdup("whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
-    e2.updated_at = clock_now_ms();
-    assert_int_equal(store_endpoint_update(fx->st, &e2), 0);
+    patch.url = "https://example.test/other";
+    patch.event_types = "user.message, agent.response";
+    assert_int_equal(store_endpoint_update(fx->st, "acct_a", e2.id, &patch, clock_now_ms()), 0);
+    patch.url = NULL;
+    patch.event_types = NULL;
+    patch.description = "second";
+    assert_int_equal(store_endpoint_update(fx->st, "acct_a", e2.id, &patch, clock_now_ms()), 0);
     assert_int_equal(store_endpoint_get(fx->st, "acct_a", e2.id, &got), 0);
     assert_string_equal(got.url, "https://example.test/other");
     assert_string_equal(got.description, "second");
     assert_string_equal(got.event_types, "user.message, agent.response");
-    assert_string_equal(got.secret, e2.secret);
+    endpoint_cleanup(&got);
+    assert_int_equal(store_endpoint_update(fx->st, "acct_b", e2.id, &patch, clock_now_ms()),
+                     ERR_NOTFOUND);
+
+    /* Rotation: the old secret signs beside the new one until the grace period ends. */
+    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", e2.id,
+                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0", until,
+                                           clock_now_ms(), &got),
+                     0);
+    assert_string_equal(got.secret, "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
     assert_string_equal(got.prev_secret, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0");
     assert_int_equal(got.prev_secret_until, until);
+    assert_string_equal(got.url, "https://example.test/other");
     endpoint_cleanup(&got);
-    snprintf(e2.account_id, sizeof(e2.account_id), "acct_b");
-    assert_int_equal(store_endpoint_update(fx->st, &e2), ERR_NOTFOUND);
+    /* Without grace the old one is dropped at once. */
+    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", e2.id,
+                                           "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", 0,
+                                           clock_now_ms(), &got),
+                     0);
+    assert_string_equal(got.secret, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0");
+    assert_null(got.prev_secret);
+    endpoint_cleanup(&got);
+    assert_int_equal(store_endpoint_rotate(fx->st, "acct_b", e2.id,
+                                           "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", 0,
+                                           clock_now_ms(), NULL),
+                     ERR_NOTFOUND);
 
     /* Delete: gone from get and list. */
     assert_int_equal(store_endpoint_delete(fx->st, "acct_a", e3.id), 0);
@@ -371,6 +388,7 @@ test_fanout_selection(void **state)
 {
     struct fx *fx = *state;
     struct endpoint e1, e2, e3, e4, eb, *eps = NULL;
+    struct endpoint_patch patch = { 0 };
     size_t n = 0;
 
     endpoint_make(fx->st, "acct_a", "conversation.started,agent.updated", &e1);
@@ -405,9 +423,8 @@ test_fanout_selection(void **state)
     endpoint_list_free(eps, n);
 
     /* Changing the types changes the fan-out; a deleted endpoint leaves it. */
-    free(e3.event_types);
-    e3.event_types = strdup("agent.updated");
-    assert_int_equal(store_endpoint_update(fx->st, &e3), 0);
+    patch.event_types = "agent.updated";
+    assert_int_equal(store_endpoint_update(fx->st, "acct_a", e3.id, &patch, clock_now_ms()), 0);
     assert_int_equal(store_endpoint_delete(fx->st, "acct_a", e2.id), 0);
     assert_int_equal(store_endpoint_subscribed(fx->st, "acct_a", "agent.updated", &eps, &n), 0);
     assert_int_equal(n, 2);
@@ -692,6 +709,7 @@ test_claim_leases(void **state)
     for (i = 0; i < n; i++) {
         assert_int_equal(cs[i].dlv.status, DELIVERY_DELIVERING);
         assert_int_equal(cs[i].dlv.lease_until, now + 30000);
+        assert_int_equal(cs[i].dlv.lease_token, 1);
         assert_string_equal(cs[i].url, ep.url);
         assert_string_equal(cs[i].secret, ep.secret);
         assert_null(cs[i].prev_secret);
@@ -712,14 +730,21 @@ test_claim_leases(void **state)
     assert_int_equal(store_claim(fx->st, now + 30000, 1000, 2, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(cs[0].dlv.lease_until, now + 31000);
+    /* Each claim of a delivery gets a greater token (fencing). */
+    assert_int_equal(cs[0].dlv.lease_token, 2);
     claim_list_free(cs, n);
 
-    /* Release gives claims back, pending and due now. */
+    /* Release gives claims back, pending and due now; a stale token releases nothing. */
     assert_int_equal(store_claim(fx->st, now + 30000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
     {
         const char *ids[1] = { cs[0].dlv.id };
-        assert_int_equal(store_release(fx->st, ids, 1), 0);
+        int64_t stale[1] = { cs[0].dlv.lease_token - 1 };
+        int64_t tokens[1] = { cs[0].dlv.lease_token };
+
+        assert_int_equal(store_release(fx->st, ids, stale, 1), 0);
+        assert_int_equal(status_of(fx->st, "acct_a", ids[0]), DELIVERY_DELIVERING);
+        assert_int_equal(store_release(fx->st, ids, tokens, 1), 0);
         assert_int_equal(status_of(fx->st, "acct_a", ids[0]), DELIVERY_PENDING);
     }
     claim_list_free(cs, n);
@@ -785,13 +810,22 @@ test_claim_fairness(void **state)
     assert_string_equal(cs[0].dlv.event_id, ev.id);
     claim_list_free(cs, n);
     event_cleanup(&ev);
-    /* The same with a per-endpoint share instead of an exclusion. */
+    /*
+     * The same with the in-flight cap instead of an exclusion: eps[0] has
+     * two under live leases, so a cap of three leaves it one; eps[2] gets
+     * both of its own (the first one's lease has run out).
+     */
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[2], 1, &ev), 0);
-    now = clock_now_ms() + 1;
-    assert_int_equal(store_claim(fx->st, now, 1000, 300, 1, NULL, 0, &cs, &n), 0);
-    assert_int_equal(n, 2);
-    assert_true(strcmp(cs[0].dlv.endpoint_id, eps[0].id) == 0);
-    assert_string_equal(cs[1].dlv.event_id, ev.id);
+    now = clock_now_ms() + 1001;
+    assert_int_equal(store_claim(fx->st, now, 1000, 300, 3, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 3);
+    from0 = from1 = 0;
+    for (i = 0; i < n; i++) {
+        from0 += strcmp(cs[i].dlv.endpoint_id, eps[0].id) == 0;
+        from1 += strcmp(cs[i].dlv.event_id, ev.id) == 0;
+    }
+    assert_int_equal(from0, 1);
+    assert_int_equal(from1, 1);
     claim_list_free(cs, n);
     event_cleanup(&ev);
 
@@ -803,18 +837,19 @@ static void
 test_claim_secrets_and_diverts(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, ep2;
+    struct endpoint ep, ep2, made;
     struct event ev, ev2;
     struct claim *cs = NULL;
     struct delivery *ds = NULL, d;
     size_t n = 0;
     int64_t now = clock_now_ms();
 
-    endpoint_make(fx->st, "acct_a", "", &ep);
-    ep.prev_secret = ep.secret;
-    ep.secret = strdup("whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
-    ep.prev_secret_until = now + HOUR_MS;
-    assert_int_equal(store_endpoint_update(fx->st, &ep), 0);
+    endpoint_make(fx->st, "acct_a", "", &made);
+    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", made.id,
+                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
+                                           now + HOUR_MS, now, &ep),
+                     0);
+    endpoint_cleanup(&made);
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
     assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
@@ -872,6 +907,99 @@ result_for(struct attempt_result *r, const struct claim *c, enum delivery_status
     r->attempt.error = (char *)error;
     r->attempt.duration_ms = ms;
     r->status = s;
+    r->lease_token = c->dlv.lease_token;
+}
+
+/*
+ * Fencing: a worker paused past its lease comes back with its result after
+ * another claim took the delivery; its stale result is discarded and
+ * counted, and the current claim's result stands.
+ */
+static void
+test_results_fenced(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    struct claim *old = NULL, *cur = NULL;
+    struct attempt_result r;
+    struct attempt *as = NULL;
+    size_t nold = 0, ncur = 0, na = 0;
+    int64_t now;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_claim(fx->st, now, 1000, 10, 0, NULL, 0, &old, &nold), 0);
+    assert_int_equal(nold, 1);
+    assert_int_equal(store_claim(fx->st, now + 1000, 1000, 10, 0, NULL, 0, &cur, &ncur), 0);
+    assert_int_equal(ncur, 1);
+    assert_true(cur[0].dlv.lease_token > old[0].dlv.lease_token);
+    assert_int_equal(store_fenced_count(fx->st), 0);
+
+    /* The stale worker's success is not recorded over the running attempt. */
+    result_for(&r, &old[0], DELIVERY_DELIVERED, 200, NULL, now, 5);
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1100), 0);
+    assert_int_equal(store_fenced_count(fx->st), 1);
+    assert_int_equal(status_of(fx->st, "acct_a", old[0].dlv.id), DELIVERY_DELIVERING);
+    assert_int_equal(store_attempt_list(fx->st, old[0].dlv.id, &as, &na), 0);
+    assert_int_equal(na, 0);
+    attempt_list_free(as, na);
+
+    /* The current claim's result is applied, once: replaying it is fenced too. */
+    result_for(&r, &cur[0], DELIVERY_PENDING, 503, "HTTP 503", now + 1000, 5);
+    r.next_attempt_at = now + MIN_MS;
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1200), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", cur[0].dlv.id), DELIVERY_PENDING);
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1300), 0);
+    assert_int_equal(store_fenced_count(fx->st), 2);
+    assert_int_equal(store_attempt_list(fx->st, cur[0].dlv.id, &as, &na), 0);
+    assert_int_equal(na, 1);
+    attempt_list_free(as, na);
+
+    claim_list_free(old, nold);
+    claim_list_free(cur, ncur);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * The per-endpoint cap counts what is in flight in the store, so it holds
+ * over several processes: a second handle on the same store (another
+ * process, another host) claims only what the first one left of the cap.
+ */
+static void
+test_claim_cap_across_handles(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep;
+    struct event ev;
+    struct claim *a = NULL, *b = NULL, *c = NULL;
+    size_t na = 0, nb = 0, nc = 0, i;
+    int64_t now;
+
+    assert_int_equal(store_open(fx->url, &other), 0);
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    now = clock_now_ms() + 1;
+    assert_int_equal(store_claim(fx->st, now, 5000, 10, 4, NULL, 0, &a, &na), 0);
+    assert_int_equal(na, 4);
+    assert_int_equal(store_claim(other, now, 5000, 10, 4, NULL, 0, &b, &nb), 0);
+    assert_int_equal(nb, 0);
+    /* Once a lease runs out its place in the cap is free again. */
+    assert_int_equal(store_claim(other, now + 5000, 5000, 10, 6, NULL, 0, &c, &nc), 0);
+    assert_int_equal(nc, 6);
+    for (i = 0; i < nc; i++)
+        assert_int_equal(c[i].dlv.status, DELIVERY_DELIVERING);
+    claim_list_free(a, na);
+    claim_list_free(b, nb);
+    claim_list_free(c, nc);
+    endpoint_cleanup(&ep);
+    store_close(other);
 }
 
 static void
@@ -1599,7 +1727,7 @@ test_reopen_keeps_everything(void **state)
     assert_memory_equal(gev.body, ev.body, ev.body_len);
     event_cleanup(&gev);
     /* The migrations ran once each. */
-    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM schema_version"), 3);
     assert_int_equal(sql_count(fx->path, "SELECT count(*) FROM sqlite_master WHERE type = "
                                          "'trigger'"),
                      0);
@@ -1712,6 +1840,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claim_fairness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_secrets_and_diverts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_cap_across_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_resume_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
