@@ -76,7 +76,7 @@ RATE = float(os.environ.get("FLUXHOOK_MULTIHOST_RATE", "60"))  # events/s
 PUBLISH_THREADS = 2
 PUBLISH_TIMEOUT = 5  # seconds for one publish request
 WARM_ACKS = 120  # events acknowledged before a fault
-POST_ACKS = 120  # events acknowledged after it
+POST_ACKS = 180  # events acknowledged after it
 IN_FLIGHT = 3  # attempts a worker has under way when it is killed or cut off
 START_TIMEOUT = 60
 DRAIN_TIMEOUT = 60
@@ -94,6 +94,12 @@ def wait_until(pred, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def shown_path(p):
+    """p relative to the repository when inside it, else absolute."""
+    p = os.path.abspath(p)
+    return os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p
 
 
 class Fluxhook:
@@ -243,7 +249,8 @@ class Publisher:
         self.addr = addr
         self.root_key = root_key
         self.interval = 1.0 / rate
-        self.max_events = int(rate * 900)  # a hard bound, far above a run's need
+        self.max_events = int(rate * 900)  # hard bounds, far above a run's need
+        self.deadline = time.monotonic() + 900
         self.acks = []  # (event id, phase, t_send, t_recv, deliveries)
         self.refused = []  # (phase, t_send, t_recv, status, Retry-After or None)
         self.errors = []  # (phase, t_send, t_recv, error): no answer at all
@@ -298,7 +305,7 @@ class Publisher:
 
     def _loop(self):
         conn = None
-        while not self._stop.is_set():
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
             if not self._on.wait(0.1):
                 continue
             taken = self._take_slot()
@@ -503,7 +510,7 @@ class MultihostFaults(unittest.TestCase):
         lines.append("")
         lines.append("binary %s, store %s, %g events/s to the api host, each to %d endpoints, "
                      "3 workers (--lease %ds); set-up %.0f s, run %.0f s"
-                     % (os.path.relpath(harness.find_bin(), ROOT), store, RATE, len(PATHS),
+                     % (shown_path(harness.find_bin()), store, RATE, len(PATHS),
                         LEASE_S, cls.setup_s, time.monotonic() - cls.t0))
         text = "\n".join(lines) + "\n"
         print("\n" + text, file=sys.stderr, flush=True)
@@ -541,10 +548,11 @@ class MultihostFaults(unittest.TestCase):
                       [e[3] for e in self.pub.errors[-3:]]))
 
     def wait_in_flight(self, w):
-        """Waits until worker w has attempts under way (so it holds leases)."""
-        return wait_until(lambda: (w.metric("fluxhook_in_flight") or 0) >= IN_FLIGHT,
-                          WAIT_TIMEOUT, "%s to have %d attempts in flight" % (w.name, IN_FLIGHT),
-                          interval=0.02)
+        """Waits until worker w has attempts under way (so it holds leases);
+        returns how many."""
+        return wait_until(lambda: (lambda n: n >= IN_FLIGHT and n)(
+            w.metric("fluxhook_in_flight") or 0), WAIT_TIMEOUT,
+            "%s to have %d attempts in flight" % (w.name, IN_FLIGHT), interval=0.02)
 
     def wait_others_deliver(self, since, not_from, n=40):
         """Waits until the receiver got n deliveries since `since` from hosts
@@ -706,6 +714,7 @@ class MultihostFaults(unittest.TestCase):
 
         def fault():
             pids = {h.name: h.proc.pid for h in self.hosts}
+            state["stop"] = time.time()
             self.pg.stop("fast")
             state["down"] = time.time()
             # While the store is down, publishing answers 503 and /healthz too.
@@ -731,7 +740,7 @@ class MultihostFaults(unittest.TestCase):
         r503 = [r for r in self.pub.refused if r[0] == "d" and r[3] == 503]
         other = collections.Counter(r[3] for r in self.pub.refused if r[0] == "d" and r[3] != 503)
         row["notes"] = "db down %.1f s; %d answered 503%s, %d no answer" % (
-            info["end"] - down, len(r503), " (others: %s)" % dict(other) if other else "",
+            info["end"] - state["stop"], len(r503), " (others: %s)" % dict(other) if other else "",
             len([e for e in self.pub.errors if e[0] == "d"]))
         # Never 202 for an event sent and answered while the store was down.
         during = [a for a in acks if a[2] >= down and a[3] <= up]
