@@ -141,7 +141,10 @@ class Fluxhook:
                 raise AssertionError("%s exited with %s before answering /healthz:\n%s"
                                      % (self.name, self.proc.returncode, self.log_tail()))
             return self.healthz() == 200
-        wait_until(ready, timeout, "%s /healthz 200" % self.name)
+        try:
+            wait_until(ready, timeout, "%s /healthz 200" % self.name)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s's log:\n%s" % (e, self.name, self.log_tail())) from None
 
     def start(self):
         self.spawn()
@@ -409,6 +412,11 @@ class MultihostFaults(unittest.TestCase):
     def setUpClass(cls):
         cls.t0 = time.monotonic()
         cls.rows = []
+        cls.hosts = []
+        fh = harness.find_bin()
+        if not os.access(fh, os.X_OK):
+            raise AssertionError("no fluxhook binary at %s: build it (ninja -C build-asan, "
+                                 "or set FLUXHOOK_BIN)" % fh)
         cls.workdir = tempfile.mkdtemp(prefix="fluxhook-multihost-")
         cls.addClassCleanup(cls._remove_workdir)
         cls.topo = topology.Topology()  # fails and says why without root or netns
@@ -419,6 +427,8 @@ class MultihostFaults(unittest.TestCase):
         cls.pg = PgCluster(host=ADDR["db"], port=PG_PORT, prefix=cls.topo.prefix("db"),
                            trust=[str(cls.topo.network)])
         cls.addClassCleanup(cls.pg.cleanup)
+        # Before the cluster goes (its log with it), after the processes are gone.
+        cls.addClassCleanup(cls._finish)
         cls.pg.start()
         cls.db_url = cls.pg.create_db("fluxhook")
 
@@ -441,6 +451,8 @@ class MultihostFaults(unittest.TestCase):
         cls.root_key = harness.new_api_key()
         # The api host first: it creates the schema and the admin key.
         cls.api = Fluxhook(cls.topo, "api", "api", cls.db_url, cls.root_key, cls.workdir)
+        cls.hosts.append(cls.api)
+        cls.addClassCleanup(cls._kill_hosts)
         cls.api.start()
         cls.endpoints = {}
         for p in PATHS:
@@ -452,12 +464,11 @@ class MultihostFaults(unittest.TestCase):
             cls.endpoints[p] = b["id"]
         cls.workers = {w: Fluxhook(cls.topo, w, "worker", cls.db_url, cls.root_key, cls.workdir)
                        for w in WORKERS}
+        cls.hosts += list(cls.workers.values())
         for w in cls.workers.values():
             w.spawn()
         for w in cls.workers.values():
             w.wait_ready()
-        cls.hosts = [cls.api] + list(cls.workers.values())
-        cls.addClassCleanup(cls._kill_hosts)
         cls.pub = Publisher(cls.topo, ADDR["api"], cls.root_key)
         cls.addClassCleanup(cls.pub.close)
         cls.setup_s = time.monotonic() - cls.t0
@@ -489,9 +500,9 @@ class MultihostFaults(unittest.TestCase):
         shutil.rmtree(cls.workdir, ignore_errors=True)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.pub.close()
-        cls.write_report()
+    def _finish(cls):
+        if cls.rows:
+            cls.write_report()
         cls.keep_logs()
 
     # --- the report ---
@@ -523,9 +534,9 @@ class MultihostFaults(unittest.TestCase):
         d = os.path.join(ARTIFACTS, "multihost")
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d, exist_ok=True)
-        for h in cls.hosts:
-            shutil.copy(h.log_path, d)
-        for src in (cls.pg.log_path, os.path.join(cls.workdir, "rcv.log"), cls.rcv_log):
+        srcs = [h.log_path for h in cls.hosts] + [cls.pg.log_path, os.path.join(
+            cls.workdir, "rcv.log"), os.path.join(cls.workdir, "deliveries.jsonl")]
+        for src in srcs:
             if src and os.path.exists(src):
                 shutil.copy(src, d)
 
@@ -569,6 +580,45 @@ class MultihostFaults(unittest.TestCase):
         if not all(k in m for k in keys):
             return None
         return int(m[keys[0]]), int(m[keys[1]])
+
+    def unanswered(self, w, t):
+        """Deliveries that reached /slow from worker w less than SLOW_DELAY
+        before t: at t their answer was still to come, so w had not recorded
+        them and still held their leases."""
+        return {r["delivery"] for r in self.deliveries.since(t - SLOW_DELAY + 0.05)
+                if r["peer"] == w.addr and r["path"] == "/slow" and r["t"] < t}
+
+    def wait_taken_over(self, w, t):
+        """After worker w is killed or cut off at t: waits until another worker
+        sends again one of the deliveries w held (its lease ran out and the
+        claim was taken over), and at least until the lease ran out. Returns
+        (how many w held unanswered, seconds until the first was sent again)."""
+        held = self.unanswered(w, t)
+
+        def again():
+            for r in self.deliveries.since(t):
+                if r["delivery"] in held and r["peer"] != w.addr:
+                    return r["t"]
+            return None
+
+        taken = None
+        if held:
+            taken = wait_until(again, LEASE_S + WAIT_TIMEOUT,
+                               "one of the %d deliveries %s held to be sent by another worker"
+                               % (len(held), w.name), interval=0.05) - t
+        else:
+            self.wait_others_deliver(t, w.addr)
+        hold = t + LEASE_S + 1 - time.time()
+        if hold > 0:
+            time.sleep(hold)  # the fault's length: longer than the lease in any case
+        return len(held), taken
+
+    @staticmethod
+    def taken_note(state):
+        n, taken = state.get("taken") or (0, None)
+        if taken is None:
+            return "no unanswered delivery seen"
+        return "%d it held re-sent by others from %.1f s" % (n, taken)
 
     def drain(self, event_ids):
         """Waits (bounded) until each event reached every endpoint and the
@@ -654,19 +704,27 @@ class MultihostFaults(unittest.TestCase):
 
     def test_2_worker_kill9(self):
         w = self.workers["w1"]
+        state = {}
 
         def fault():
-            self.wait_in_flight(w)
+            state["in_flight"] = self.wait_in_flight(w)
             w.kill9()
             t = time.time()
-            self.wait_others_deliver(t, w.addr)
+            # Down longer than the lease: the others take over what it held.
+            state["taken"] = self.wait_taken_over(w, t)
             w.start()
-            return {"end": time.time(), "down": time.time() - t}
+            end = time.time()
+            state["down"] = end - t
+            return {"end": end}
 
-        row, info, _ = self.run_phase("b", "b. worker kill -9", fault)
+        try:
+            row, info, _ = self.run_phase("b", "b. worker kill -9", fault)
+        finally:
+            self.rows[-1]["notes"] = "w1 held %d in flight, down %.1f s; %s" % (
+                state.get("in_flight") or 0, state.get("down", 0), self.taken_note(state))
         back = self.first_delivery_from(w.addr, info["end"])
-        row["notes"] = "w1 down %.1f s; delivers again after %s" % (
-            info["down"], "-" if back is None else "%.2f s" % back)
+        row["notes"] += "; w1 delivers again after %s" % (
+            "-" if back is None else "%.2f s" % back)
 
     def test_3_worker_cut_off(self):
         w = self.workers["w2"]
@@ -679,11 +737,8 @@ class MultihostFaults(unittest.TestCase):
             state["in_flight"] = self.wait_in_flight(w)
             self.topo.cut("w2")
             t = time.time()
-            self.wait_others_deliver(t, w.addr)
-            # The cut lasts longer than the lease: its claims are taken over.
-            hold = t + LEASE_S + 2 - time.time()
-            if hold > 0:
-                time.sleep(hold)
+            # Cut longer than the lease: the others take over what it held.
+            state["taken"] = self.wait_taken_over(w, t)
             self.topo.heal("w2")
             end = time.time()
             state["down"] = end - t
@@ -701,12 +756,12 @@ class MultihostFaults(unittest.TestCase):
         finally:
             fenced = (w.metric("fluxhook_results_fenced_total") or 0) - state.get("fenced0", 0)
             self.rows[-1]["notes"] = (
-                "w2 held %s in flight, cut %.1f s; %d results fenced, %d fence lines"
-                % (int(state.get("in_flight") or 0), state.get("down", 0), fenced,
-                   w.log_text().count(marker) - state.get("logged0", 0)))
+                "w2 held %d in flight, cut %.1f s; %s; %d results fenced (%d log lines)"
+                % (state.get("in_flight") or 0, state.get("down", 0), self.taken_note(state),
+                   fenced, w.log_text().count(marker) - state.get("logged0", 0)))
         self.assertTrue(state.get("fenced"))
         back = self.first_delivery_from(w.addr, info["end"])
-        self.rows[-1]["notes"] += "; delivers again after %s" % (
+        row["notes"] += "; w2 delivers again after %s" % (
             "-" if back is None else "%.2f s" % back)
 
     def test_4_postgres_restart(self):
