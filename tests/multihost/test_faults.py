@@ -6,8 +6,8 @@ Hosts (network namespaces on one bridge, see topology.py), all in 198.18.0.0/24:
     198.18.0.1   the bridge: this test's own sockets (publisher, API calls)
     198.18.0.10  db    PostgreSQL (tests/pgcluster.py), port 5432
     198.18.0.20  api   fluxhook serve --role api
-    198.18.0.31-33 w1-w3  fluxhook serve --role worker (--lease 4s, --attempt-timeout 2s)
-    198.18.0.40  rcv   receiver_host.py on port 8000: /a, /b answer at once, /slow after 0.5 s
+    198.18.0.31-33 w1-w3  fluxhook serve --role worker (--lease 5s, --attempt-timeout 3s)
+    198.18.0.40  rcv   receiver_host.py on port 8000: /a, /b answer at once, /slow after 0.3 s
 
 Every event fans out to the three endpoints. A publisher keeps RATE events/s
 going at the api host; what it gets 202 for must reach every endpoint. One
@@ -64,11 +64,13 @@ PG_PORT = 5432
 FH_PORT = 8080
 RCV_PORT = 8000
 PATHS = ("/a", "/b", "/slow")
-SLOW_DELAY = 0.5
+# /slow keeps attempts in flight; far below the attempt timeout, so that a
+# receiver slowed down by a busy machine does not time out (a duplicate)
+SLOW_DELAY = 0.3
 
-LEASE_S = 4
+LEASE_S = 5
 SERVE_ARGS = ["--allow-http", "--allow-networks", "198.18.0.0/15",
-              "--attempt-timeout", "2s", "--lease", "%ds" % LEASE_S,
+              "--attempt-timeout", "3s", "--lease", "%ds" % LEASE_S,
               # ~20 s of retries before an endpoint is disabled: longer than any fault here
               "--retry-schedule", "0ms,200ms,500ms,1s,2s,2s,3s,3s,3s,3s"]
 
@@ -700,7 +702,14 @@ class MultihostFaults(unittest.TestCase):
 
     def test_1_baseline(self):
         row, _, _ = self.run_phase("a", "a. baseline", lambda: {"end": time.time()})
-        self.assertEqual(row["dups"], 0, "duplicates without any fault")
+        self.assertEqual(row["dups"], 0, "duplicates without any fault; failed attempts:\n%s"
+                         % self.failed_attempts())
+
+    def failed_attempts(self, n=10):
+        """The workers' 'attempt failed' log lines (the first n), for a message."""
+        lines = [line for w in self.workers.values() for line in w.log_text().splitlines()
+                 if "dispatch: attempt failed" in line]
+        return "\n".join(sorted(lines)[:n])
 
     def test_2_worker_kill9(self):
         w = self.workers["w1"]
