@@ -22,6 +22,9 @@ test per fault, in order:
                          down, what got 202 before survives; every
                          process reconnects by itself
     5 api kill -9        the api host killed and restarted
+    6 db host cut off    the database host's link down for 10 s (its sessions
+                         stall rather than close), then up: publishes get 503
+                         (never 202) meanwhile; every process reconnects by itself
 
 After each: wait (bounded) until every acknowledged event reached every
 endpoint; count duplicates (an event delivered to an endpoint more than once)
@@ -37,6 +40,7 @@ import base64
 import collections
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -85,6 +89,8 @@ IN_FLIGHT = 3  # attempts a worker has under way when it is killed or cut off
 START_TIMEOUT = 60
 DRAIN_TIMEOUT = 60
 WAIT_TIMEOUT = 30
+FENCED = re.compile(r"store: stale result fenced delivery=(\S+) token=(\d+) current=(\d+)")
+DB_CUT_S = 10  # how long the db host is cut off
 
 
 def wait_until(pred, timeout, what, interval=0.05):
@@ -739,12 +745,16 @@ class MultihostFaults(unittest.TestCase):
 
     def test_3_worker_cut_off(self):
         w = self.workers["w2"]
-        marker = "stale result fenced"
         state = {}
+
+        def taken_over():
+            """w2's fence lines for a delivery another worker claimed since
+            (token older than the current one), not a result applied twice."""
+            return [m for m in FENCED.finditer(w.log_text()) if m.group(2) != m.group(3)]
 
         def fault():
             state["fenced0"] = w.metric("fluxhook_results_fenced_total") or 0
-            state["logged0"] = w.log_text().count(marker)
+            state["logged0"] = len(taken_over())
             state["in_flight"] = self.wait_in_flight(w)
             self.topo.cut("w2")
             t = time.time()
@@ -755,10 +765,10 @@ class MultihostFaults(unittest.TestCase):
             state["down"] = end - t
             # Its late results come back and must be fenced, not applied.
             state["fenced"] = wait_until(
-                lambda: ((w.metric("fluxhook_results_fenced_total") or 0) > state["fenced0"]
-                         or w.log_text().count(marker) > state["logged0"]) and time.time(),
-                WAIT_TIMEOUT, "'%s' in the log of w2 (or fluxhook_results_fenced_total > %d)"
-                % (marker, state["fenced0"]))
+                lambda: len(taken_over()) > state["logged0"], WAIT_TIMEOUT,
+                "'stale result fenced ... token=T current=C' with T != C in the log of w2 "
+                "(fluxhook_results_fenced_total went from %d to %s)"
+                % (state["fenced0"], w.metric("fluxhook_results_fenced_total")))
             wait_until(lambda: w.healthz() == 200, WAIT_TIMEOUT, "w2 /healthz 200 after heal")
             return {"end": end}
 
@@ -769,7 +779,7 @@ class MultihostFaults(unittest.TestCase):
             self.rows[-1]["notes"] = (
                 "w2 held %d in flight, cut %.1f s; %s; %d results fenced (%d log lines)"
                 % (state.get("in_flight") or 0, state.get("down", 0), self.taken_note(state),
-                   fenced, w.log_text().count(marker) - state.get("logged0", 0)))
+                   fenced, len(taken_over()) - state.get("logged0", 0)))
         self.assertTrue(state.get("fenced"))
         back = self.first_delivery_from(w.addr, info["end"])
         row["notes"] += "; w2 delivers again after %s" % (
@@ -829,7 +839,46 @@ class MultihostFaults(unittest.TestCase):
 
     # --- what must hold at the end ---
 
-    def test_6_nothing_failed_or_held(self):
+    def test_6_db_host_cut_off(self):
+        state = {}
+
+        def fault():
+            pids = {h.name: h.proc.pid for h in self.hosts}
+            # A partition, not a stop: the sessions stall instead of closing.
+            self.topo.cut("db")
+            state["cut"] = t = time.time()
+            wait_until(lambda: len(self.pub.refusals(t, 503)) >= 3, WAIT_TIMEOUT,
+                       "publishes answered 503 while the db host is cut off (refused %s, "
+                       "errors %s)" % (collections.Counter(r[3] for r in self.pub.refusals(t)),
+                                       [e[3] for e in self.pub.failures(t)[-3:]]))
+            hold = t + DB_CUT_S - time.time()
+            if hold > 0:
+                time.sleep(hold)  # the fault's length
+            state["heal"] = time.time()
+            self.topo.heal("db")
+            end = time.time()
+            for h in self.hosts:
+                wait_until(lambda h=h: h.healthz() == 200, WAIT_TIMEOUT,
+                           "%s /healthz 200 after the db host came back" % h.name)
+            self.assertEqual({h.name: h.proc.pid for h in self.hosts if h.running()}, pids,
+                             "a fluxhook process died while the db host was cut off")
+            return {"end": end}
+
+        try:
+            row, info, acks = self.run_phase("f", "f. db host cut off", fault)
+        finally:
+            mine = [a for a in self.pub.acks if a[1] == "f"]
+            slow = max([a[3] - a[2] for a in mine] + [r[2] - r[1] for r in self.pub.refused
+                                                      if r[0] == "f"] + [0])
+            self.rows[-1]["notes"] = (
+                "cut %.1f s; %d answered 503, %d no answer within %d s; slowest answer %.1f s"
+                % (state.get("heal", 0) - state.get("cut", 0),
+                   len([r for r in self.pub.refused if r[0] == "f" and r[3] == 503]),
+                   len([e for e in self.pub.errors if e[0] == "f"]), PUBLISH_TIMEOUT, slow))
+        during = [a for a in acks if a[2] >= state["cut"] and a[3] <= state["heal"]]
+        self.assertEqual(during, [], "202 while the db host was cut off")
+
+    def test_7_nothing_failed_or_held(self):
         for status in ("failed", "held"):
             st, b, _ = self.api.request("GET", "/v1/deliveries?status=%s&limit=20" % status)
             self.assertEqual(st, 200, b)
@@ -839,7 +888,7 @@ class MultihostFaults(unittest.TestCase):
         self.assertEqual(self.deliveries.bad[:5], [],
                          "deliveries with a bad signature or disagreeing ids")
 
-    def test_7_clean_stop(self):
+    def test_8_clean_stop(self):
         codes = {}
         for h in list(self.workers.values()) + [self.api]:
             codes[h.name] = h.stop()
