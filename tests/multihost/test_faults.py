@@ -29,8 +29,9 @@ test per fault, in order:
 After each: wait (bounded) until every acknowledged event reached every
 endpoint; count duplicates (an event delivered to an endpoint more than once)
 and the seconds from the fault's end to the first delivery of an event
-published after it. The table goes to stdout and tests/artifacts/multihost.txt,
-the hosts' logs to tests/artifacts/multihost/.
+published after it. The table (with a count of events delivered that never got
+a 202: stored, but the answer was lost) goes to stdout and
+tests/artifacts/multihost.txt, the hosts' logs to tests/artifacts/multihost/.
 
 Needs root and iproute2 (network namespaces); without them it fails and says
 why. The fluxhook binary is found as the e2e harness finds it ($FLUXHOOK_BIN,
@@ -528,7 +529,12 @@ class MultihostFaults(unittest.TestCase):
                 r["fault"], r["acked"], "-" if r["lost"] is None else r["lost"],
                 "-" if r["dups"] is None else r["dups"], resume, r["notes"]))
         store = "postgres" if cls.db_url.startswith("postgres") else cls.db_url
+        cls.deliveries.poll()
+        acked = {a[0] for a in cls.pub.acks}
+        unacked = {r["id"] for r in cls.deliveries.records} - acked
         lines.append("")
+        lines.append("events delivered without a 202 (stored, but the answer was lost or a 503): %d"
+                     % len(unacked))
         lines.append("binary %s, store %s, %g events/s to the api host, each to %d endpoints, "
                      "3 workers (--lease %ds); set-up %.0f s, run %.0f s"
                      % (shown_path(harness.find_bin()), store, RATE, len(PATHS),
