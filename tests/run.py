@@ -5,23 +5,39 @@ Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
+  multihost tests/multihost/test_*.py, each file in its own process, one at a
+           time: several fluxhook processes in network namespaces sharing
+           one PostgreSQL, under faults (needs root and iproute2); the fault
+           table goes to tests/artifacts/multihost.txt
   browser  tests/browser/*.test.mjs in headless Chromium (playwright-core)
   fuzz     each libFuzzer target of build-fuzz for a bounded time
 
 Counts are of test cases: each cmocka test, each unittest method, each
 browser test, each fuzz target.
+
+Stores (--store sqlite|postgres|both, default both): the store unit test
+(`store`) runs once per backend, as unit/store[sqlite] and
+unit/store[postgres], and so do the e2e files that exercise the server's
+store (test_api_*, test_deliver_*, test_serve; the postgres run is named
+e2e/test_x[postgres]); the other e2e files run on sqlite only. For postgres,
+one throwaway cluster (tests/pgcluster.py) serves the whole run, unless
+FLUXHOOK_TEST_PG_URL already names a server; each test makes its own
+databases in it.
 """
 import argparse
 import concurrent.futures
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
+STORE_UNIT = "store"  # the meson test that runs once per backend
+STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py"  # e2e files run once per backend
 
 
 class Tally:
@@ -65,18 +81,61 @@ def unit_tests(build):
             if any(s.split(":")[-1] == "unit" for s in t.get("suite", []))]
 
 
-def run_unit(tally, build, jobs):
+def unit_jobs(build, stores):
+    """(tally name, argv, extra environment, cwd) of each unit run: the store
+    test once per backend, every other test once, and with postgres the
+    self-test of the PostgreSQL fixture (a Python unittest, run from tests/)."""
+    jobs = []
+    for name, cmd, extra in unit_tests(build):
+        if name != STORE_UNIT:
+            jobs.append((name, cmd, extra, ROOT))
+            continue
+        for store in stores:
+            jobs.append((f"{name}[{store}]", cmd, dict(extra, FLUXHOOK_TEST_STORE=store), ROOT))
+    if "postgres" in stores:
+        jobs.append(("pgcluster", [sys.executable, "-m", "unittest", "-v", "test_pgcluster"],
+                     {"PYTHONDONTWRITEBYTECODE": "1"}, os.path.join(ROOT, "tests")))
+    return jobs
+
+
+def unittest_counts(code, out):
+    """(passed, failed) from the output of `python3 -m unittest -v`."""
+    m = re.search(r"^Ran (\d+) tests?", out, re.M)
+    ran = int(m.group(1)) if m else 0
+    m = re.search(r"^FAILED \((.*)\)", out, re.M)
+    failed = 0
+    skipped = 0
+    if m:
+        for k, v in re.findall(r"(\w+)=(\d+)", m.group(1)):
+            if k in ("failures", "errors"):
+                failed += int(v)
+            if k == "skipped":
+                skipped += int(v)
+    m = re.search(r"^OK \(.*skipped=(\d+)", out, re.M)
+    if m:
+        skipped = int(m.group(1))
+    if code != 0 and failed == 0:
+        failed = 1
+    if ran == 0 and failed == 0:
+        failed = 1  # a file that runs nothing is broken
+    return max(0, ran - failed - skipped), failed
+
+
+def run_unit(tally, build, jobs, stores):
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT",
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
 
     def one(t):
-        name, cmd, extra = t
-        code, out = run(cmd, 600, env=dict(env, **extra))
-        return name, code, out
+        name, cmd, extra, cwd = t
+        code, out = run(cmd, 600, env=dict(env, **extra), cwd=cwd)
+        return name, cwd, code, out
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for name, code, out in pool.map(one, unit_tests(build)):
+        for name, cwd, code, out in pool.map(one, unit_jobs(build, stores)):
+            if cwd != ROOT:
+                tally.add("unit/" + name, *unittest_counts(code, out), out)
+                continue
             passed = sum(int(n) for n in re.findall(r"\[  PASSED  \] (\d+) test", out))
             failed = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
             if code != 0 and failed == 0:
@@ -84,36 +143,67 @@ def run_unit(tally, build, jobs):
             tally.add("unit/" + name, passed, failed, out)
 
 
-def run_e2e(tally, jobs, pattern):
+def e2e_jobs(files, stores):
+    """(tally name, file, store) of each e2e run: the store-bound files once
+    per backend, the others on sqlite only."""
+    jobs = []
+    for f in files:
+        for store in stores:
+            if store == "sqlite":
+                jobs.append(("e2e/" + f[:-3], f, store))
+            elif re.fullmatch(STORE_E2E, f):
+                jobs.append((f"e2e/{f[:-3]}[{store}]", f, store))
+    return jobs
+
+
+def run_e2e(tally, jobs, files, stores):
     d = os.path.join(ROOT, "tests", "e2e")
-    files = sorted(f for f in os.listdir(d) if re.fullmatch(pattern, f))
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
 
-    def one(f):
-        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 1200, env=env, cwd=d)
-        return f, code, out
+    def one(job):
+        name, f, store = job
+        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 1200,
+                        env=dict(env, FLUXHOOK_TEST_STORE=store), cwd=d)
+        return name, code, out
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for f, code, out in pool.map(one, files):
-            m = re.search(r"^Ran (\d+) tests?", out, re.M)
-            ran = int(m.group(1)) if m else 0
-            m = re.search(r"^FAILED \((.*)\)", out, re.M)
-            failed = 0
-            skipped = 0
-            if m:
-                for k, v in re.findall(r"(\w+)=(\d+)", m.group(1)):
-                    if k in ("failures", "errors"):
-                        failed += int(v)
-                    if k == "skipped":
-                        skipped += int(v)
-            m = re.search(r"^OK \(.*skipped=(\d+)", out, re.M)
-            if m:
-                skipped = int(m.group(1))
-            if code != 0 and failed == 0:
-                failed = 1
-            if ran == 0 and failed == 0:
-                failed = 1  # a file that runs nothing is broken
-            tally.add("e2e/" + f[:-3], max(0, ran - failed - skipped), failed, out)
+        for name, code, out in pool.map(one, e2e_jobs(files, stores)):
+            tally.add(name, *unittest_counts(code, out), out)
+
+
+def start_postgres(tally):
+    """Starts the run's PostgreSQL cluster and exports FLUXHOOK_TEST_PG_URL;
+    returns False (after tallying a failure) when it cannot."""
+    if os.environ.get("FLUXHOOK_TEST_PG_URL"):
+        print("postgres: using FLUXHOOK_TEST_PG_URL=" + os.environ["FLUXHOOK_TEST_PG_URL"],
+              flush=True)
+        return True
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import pgcluster
+    t0 = time.monotonic()
+    try:
+        pg = pgcluster.PgCluster().start()
+    except (pgcluster.PgError, OSError) as e:
+        tally.add("pgcluster", 0, 1, f"cannot start PostgreSQL: {e}\n"
+                  "(scripts/setup.sh --test installs it)\n")
+        return False
+    os.environ["FLUXHOOK_TEST_PG_URL"] = pg.url("postgres")
+    print(f"postgres: {pg.url()} in {pg.dir} (started in {time.monotonic() - t0:.1f}s)",
+          flush=True)
+    return True
+
+
+def run_multihost(tally):
+    """Each tests/multihost/test_*.py in its own process, one after another:
+    they time faults and measure recovery, so they do not share the CPU with
+    each other."""
+    d = os.path.join(ROOT, "tests", "multihost")
+    if not os.path.isdir(d):
+        return
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    for f in sorted(f for f in os.listdir(d) if re.fullmatch(r"test_.*\.py", f)):
+        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 600, env=env, cwd=d)
+        tally.add("multihost/" + f[:-3], *unittest_counts(code, out), out)
 
 
 def run_browser(tally):
@@ -149,20 +239,34 @@ def run_fuzz(tally, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["unit", "e2e", "browser", "fuzz"])
+    ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
     ap.add_argument("--fuzz-seconds", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both",
+                    help="the store backends of the store unit test and the e2e suite")
     a = ap.parse_args()
+    # SIGTERM ends the run like Ctrl-C does, so the PostgreSQL cluster is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stores = ["sqlite", "postgres"] if a.store == "both" else [a.store]
     os.makedirs(ARTIFACTS, exist_ok=True)
     os.environ.setdefault("FLUXHOOK_BIN", os.path.join(ROOT, "build-asan", "fluxhook"))
     os.environ.setdefault("FLUXHOOK_RELEASE_BIN", os.path.join(ROOT, "build", "fluxhook"))
     tally = Tally()
     start = time.monotonic()
+    e2e_files = sorted(f for f in os.listdir(os.path.join(ROOT, "tests", "e2e"))
+                       if re.fullmatch(a.e2e, f))
+    needs_pg = a.only in (None, "unit") or (
+        a.only == "e2e" and any(re.fullmatch(STORE_E2E, f) for f in e2e_files))
+    if "postgres" in stores and needs_pg:
+        if not start_postgres(tally):
+            stores.remove("postgres")
     if a.only in (None, "unit"):
-        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs)
+        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)
     if a.only in (None, "e2e"):
-        run_e2e(tally, a.jobs, a.e2e)
+        run_e2e(tally, a.jobs, e2e_files, stores)
+    if a.only in (None, "multihost"):
+        run_multihost(tally)
     if a.only in (None, "browser"):
         run_browser(tally)
     if a.only in (None, "fuzz"):

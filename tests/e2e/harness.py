@@ -8,7 +8,14 @@ ephemeral loopback port and talks to its API (Python 3 standard library only).
     srv.stop()
 
 The binary is $FLUXHOOK_BIN (tests/run.py sets it to build-asan/fluxhook),
-else build-asan/fluxhook, else build/fluxhook. Every Server is stopped at the
+else build-asan/fluxhook, else build/fluxhook.
+
+The store backend is $FLUXHOOK_TEST_STORE: "sqlite" (the default; a file in
+the Server's temporary directory) or "postgres" (a fresh database per
+Server in the cluster of $FLUXHOOK_TEST_PG_URL, which tests/run.py starts;
+the databases are dropped when the test process exits). STORE names it;
+new_db() makes one more store of that backend, and a test of behaviour only
+SQLite has says so with self.skipTest("... sqlite only"). Every Server is stopped at the
 latest when the test ends (pass test=self, or call srv.stop() in
 tearDown / addCleanup) and, as a safety net, when the Python process exits.
 """
@@ -24,14 +31,19 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT = float(os.environ.get("FLUXHOOK_TEST_START_TIMEOUT", "60"))
 STOP_TIMEOUT = 30.0
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
+STORE = os.environ.get("FLUXHOOK_TEST_STORE") or "sqlite"
+PG_BIN = os.environ.get("FLUXHOOK_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+
 _live = set()
 _tmpdirs = []
+_pg_dbs = []
 
 
 def find_bin():
@@ -73,6 +85,78 @@ def clean_env(extra=None):
     return env
 
 
+def _pg_url(dbname):
+    """$FLUXHOOK_TEST_PG_URL with its database replaced by dbname."""
+    base = os.environ.get("FLUXHOOK_TEST_PG_URL")
+    if not base:
+        raise RuntimeError("FLUXHOOK_TEST_STORE=postgres needs FLUXHOOK_TEST_PG_URL "
+                           "(tests/run.py starts a cluster; or: python3 tests/pgcluster.py start)")
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, ""))
+
+
+def _pg_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+
+def psql(url, sql, timeout=60):
+    """Runs sql on the postgres database at url (stops at the first error, which
+    raises AssertionError); returns the unaligned, tuples-only output."""
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-v",
+                        "ON_ERROR_STOP=1", "-d", url, "-c", sql], env=_pg_env(),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql, p.stderr))
+    return p.stdout
+
+
+def new_pg_db():
+    """A new empty database in the test cluster (dropped at exit); returns its URL."""
+    name = "fh_%d_%d_%s" % (os.getpid(), len(_pg_dbs), uuid.uuid4().hex[:8])
+    p = subprocess.run([os.path.join(PG_BIN, "createdb"), "--maintenance-db",
+                        _pg_url("postgres"), name], env=_pg_env(), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("createdb %s: %s" % (name, p.stderr))
+    _pg_dbs.append(name)
+    return _pg_url(name)
+
+
+def new_db(directory=None):
+    """A store URL for a new, empty store of the backend under test: a sqlite
+    file in directory (default: a new temporary one), or a new database."""
+    if STORE == "postgres":
+        return new_pg_db()
+    if STORE != "sqlite":
+        raise RuntimeError("FLUXHOOK_TEST_STORE: sqlite or postgres, not %r" % STORE)
+    return "sqlite:" + os.path.join(directory or mkdtemp(), "fluxhook.db")
+
+
+def store_created(db):
+    """Whether serve created its store at db: the sqlite file exists, or the
+    postgres database has tables."""
+    if db.startswith("sqlite:"):
+        return os.path.exists(db[len("sqlite:"):])
+    n = psql(db, "SELECT count(*) FROM pg_tables "
+                 "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+    return int(n) > 0
+
+
+@atexit.register
+def _drop_pg_dbs():
+    # Registered before _reap below, so it runs after it: no server uses them now.
+    if not _pg_dbs or os.environ.get("FLUXHOOK_KEEP_TMP"):
+        return
+    script = "".join('DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % n for n in _pg_dbs)
+    try:
+        subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", _pg_url("postgres")],
+                       input=script, env=_pg_env(), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 def _has_flag(args, name):
     return any(a == name or a.startswith(name + "=") for a in args)
 
@@ -82,8 +166,9 @@ class Server:
 
     args      extra flags for serve (--listen and --db are added unless given)
     env       extra environment (a value None removes the variable)
-    db        store URL; default: a fresh sqlite file in a temporary directory.
-              Pass another Server's .db to share its store.
+    db        store URL; default: a fresh store of the backend under test (a
+              sqlite file in this Server's directory, or a new postgres
+              database). Pass another Server's .db to share its store.
     root_key  the admin key of acct_default, set as $FLUXHOOK_ROOT_KEY;
               None: a new random key; False: do not set it (serve generates
               one; .root_key is then read from the root.key file)
@@ -99,7 +184,7 @@ class Server:
         self.args = list(args or [])
         self.env = dict(env or {})
         self.dir = mkdtemp()
-        self.db = db or "sqlite:" + os.path.join(self.dir, "fluxhook.db")
+        self.db = db or new_db(self.dir)
         self.root_key = new_api_key() if root_key is None else (root_key or None)
         self._set_root_key = root_key is not False
         self.log_level = log_level
@@ -278,7 +363,8 @@ class Server:
             return ""
 
     def data_dir(self):
-        """The directory of a sqlite: store (where root.key lives)."""
+        """Where serve writes a generated root.key: beside a sqlite: file, else
+        ./var of its working directory."""
         if self.db.startswith("sqlite:"):
             return os.path.dirname(os.path.abspath(os.path.join(self.dir, self.db[7:])))
         return os.path.join(self.dir, "var")

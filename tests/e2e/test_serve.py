@@ -6,7 +6,7 @@ import socket
 import stat
 import unittest
 
-from harness import Server, mkdtemp, run_bin
+from harness import STORE, Server, mkdtemp, new_db, run_bin, store_created
 
 
 class FirstStart(unittest.TestCase):
@@ -62,13 +62,14 @@ class FirstStart(unittest.TestCase):
                                  key="fhk_second_key_0123456789abcdef")[0], 401)
 
     def test_too_short_root_key_is_refused(self):
-        d = mkdtemp()
-        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", "sqlite:%s/x.db" % d,
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", new_db(),
                     env={"FLUXHOOK_ROOT_KEY": "short"})
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("FLUXHOOK_ROOT_KEY", p.stderr)
 
     def test_creates_the_directory_of_the_database(self):
+        if STORE != "sqlite":
+            self.skipTest("the directory of a database file: sqlite only")
         d = mkdtemp()
         db = "sqlite:%s/deep/er/fluxhook.db" % d
         srv = Server(db=db, root_key=False, test=self)
@@ -81,7 +82,7 @@ class FirstStart(unittest.TestCase):
 class Flags(unittest.TestCase):
     def test_environment_twins(self):
         d = mkdtemp()
-        db = "sqlite:%s/env.db" % d
+        db = new_db(d)
         srv = Server(defaults=False, db=db, test=self,
                      env={"FLUXHOOK_LISTEN": "127.0.0.1:0", "FLUXHOOK_DB": db,
                           "FLUXHOOK_ALLOW_HTTP": "1", "FLUXHOOK_ROLE": "api",
@@ -89,7 +90,8 @@ class Flags(unittest.TestCase):
                           "FLUXHOOK_ATTEMPT_TIMEOUT": "2s",
                           "FLUXHOOK_ALLOW_NETWORKS": "127.0.0.0/8"})
         srv.start()
-        self.assertTrue(os.path.exists(os.path.join(d, "env.db")))
+        self.assertTrue(store_created(db))
+        self.assertFalse(os.path.exists(os.path.join(srv.dir, "var", "fluxhook.db")))
         self.assertIn("role=api", srv.log_text())
         # --allow-http came from the environment: an http:// endpoint is accepted.
         status, body, _ = srv.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/x"})
@@ -97,9 +99,8 @@ class Flags(unittest.TestCase):
         self.assertEqual(srv.stop(), 0)
 
     def test_flag_wins_over_environment(self):
-        d = mkdtemp()
         p = run_bin("serve", "--check", "--role", "worker", env={"FLUXHOOK_ROLE": "boss",
-                                                                "FLUXHOOK_DB": "sqlite:%s/x" % d})
+                                                                "FLUXHOOK_DB": new_db()})
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_bad_environment_value_names_the_twin(self):
@@ -113,11 +114,14 @@ class Flags(unittest.TestCase):
 
     def test_check(self):
         d = mkdtemp()
+        db = new_db(d)
         for flag in ("--check", "-n"):
-            p = run_bin("serve", flag, "--db", "sqlite:%s/never.db" % d, "--listen",
-                        "[::1]:9999", "--retry-schedule", "0s,1m,5m", "--allow-http")
+            p = run_bin("serve", flag, "--db", db, "--listen",
+                        "[::1]:9999", "--retry-schedule", "0s,1m,5m", "--allow-http", cwd=d)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(p.stdout, "configuration OK\n")
+        # The store is not even created.
+        self.assertFalse(store_created(db))
         self.assertEqual(os.listdir(d), [])
 
     def test_bad_flags_exit_2_naming_the_flag(self):
@@ -161,9 +165,8 @@ class Flags(unittest.TestCase):
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         try:
-            d = mkdtemp()
             p = run_bin("serve", "--listen", "127.0.0.1:%d" % s.getsockname()[1], "--db",
-                        "sqlite:%s/x.db" % d, "--role", "api",
+                        new_db(), "--role", "api",
                         env={"FLUXHOOK_ROOT_KEY": "fhk_0123456789abcdef0123"})
         finally:
             s.close()
@@ -174,9 +177,8 @@ class Flags(unittest.TestCase):
     def test_second_server_on_the_same_port_is_refused(self):
         first = Server(test=self)
         first.start()
-        d = mkdtemp()
         p = run_bin("serve", "--listen", "127.0.0.1:%d" % first.port, "--db",
-                    "sqlite:%s/x.db" % d, "--role", "api",
+                    new_db(), "--role", "api",
                     env={"FLUXHOOK_ROOT_KEY": "fhk_0123456789abcdef0123"})
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("cannot listen", p.stderr)
