@@ -836,13 +836,14 @@ params_init(struct pg *p)
     p->keys[n] = "keepalives";
     p->vals[n++] = "1";
     p->keys[n] = "keepalives_idle";
-    p->vals[n++] = "5";
-    p->keys[n] = "keepalives_interval";
     p->vals[n++] = "2";
+    p->keys[n] = "keepalives_interval";
+    p->vals[n++] = "1";
     p->keys[n] = "keepalives_count";
     p->vals[n++] = "3";
+    /* Data unacknowledged this long means the server is gone: answer 503 soon. */
     p->keys[n] = "tcp_user_timeout";
-    p->vals[n++] = "10000";
+    p->vals[n++] = "5000";
     p->keys[n] = "fallback_application_name";
     p->vals[n++] = "fluxhook";
     p->keys[n] = "dbname";
