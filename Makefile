@@ -7,7 +7,7 @@ MESON_RELEASE = --buildtype=release
 MESON_ASAN = --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 
-.PHONY: all setup run test unit e2e fuzz install clean bench check
+.PHONY: all setup run test unit e2e multihost fuzz install clean bench check
 
 all: setup build/build.ninja
 	ninja -C build
@@ -44,6 +44,10 @@ unit: build-asan/build.ninja
 e2e: build-asan/build.ninja
 	ninja -C build-asan
 	python3 tests/run.py --only e2e
+
+multihost: build-asan/build.ninja
+	ninja -C build-asan
+	python3 tests/run.py --only multihost
 
 fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz

@@ -5,6 +5,10 @@ Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
+  multihost tests/multihost/test_*.py, each file in its own process, one at a
+           time: several fluxhook processes in network namespaces sharing
+           one PostgreSQL, under faults (needs root and iproute2); the fault
+           table goes to tests/artifacts/multihost.txt
   browser  tests/browser/*.test.mjs in headless Chromium (playwright-core)
   fuzz     each libFuzzer target of build-fuzz for a bounded time
 
@@ -189,6 +193,19 @@ def start_postgres(tally):
     return True
 
 
+def run_multihost(tally):
+    """Each tests/multihost/test_*.py in its own process, one after another:
+    they time faults and measure recovery, so they do not share the CPU with
+    each other."""
+    d = os.path.join(ROOT, "tests", "multihost")
+    if not os.path.isdir(d):
+        return
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    for f in sorted(f for f in os.listdir(d) if re.fullmatch(r"test_.*\.py", f)):
+        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 600, env=env, cwd=d)
+        tally.add("multihost/" + f[:-3], *unittest_counts(code, out), out)
+
+
 def run_browser(tally):
     d = os.path.join(ROOT, "tests", "browser")
     if not os.path.isdir(d):
@@ -222,7 +239,7 @@ def run_fuzz(tally, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["unit", "e2e", "browser", "fuzz"])
+    ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
     ap.add_argument("--fuzz-seconds", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
@@ -248,6 +265,8 @@ def main():
         run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)
     if a.only in (None, "e2e"):
         run_e2e(tally, a.jobs, e2e_files, stores)
+    if a.only in (None, "multihost"):
+        run_multihost(tally)
     if a.only in (None, "browser"):
         run_browser(tally)
     if a.only in (None, "fuzz"):

@@ -51,13 +51,12 @@ class DeliverCrash(unittest.TestCase):
 
     def test_kill9_during_burst_loses_nothing(self):
         # Slow answers keep attempts under way when the crash comes: their leases
-        # must run out and the restarted server must claim them again (a short
-        # --lease, so that takes seconds rather than the default minute).
+        # must run out and the restarted server must claim them again.
         rcs = [Receiver(default={"status": 200, "delay": 0.05}) for _ in range(3)]
         for rc in rcs:
             self.addCleanup(rc.close)
         srv = Server(args=["--allow-http", "--allow-networks", "127.0.0.0/8",
-                           "--attempt-timeout", "1s", "--lease", "3s",
+                           "--attempt-timeout", "1s", "--lease", "5s",
                            "--retry-schedule", "0ms,100ms,200ms,400ms,800ms"], test=self)
         srv.start()
         for rc in rcs:
