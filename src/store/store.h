@@ -164,6 +164,12 @@ struct store;
  */
 int store_open(const char *url, struct store **out);
 
+/*
+ * The schema version of the open store's database, and how many migrations
+ * store_open() applied to reach it (0 when the schema was already current).
+ */
+void store_schema(struct store *st, int *version, int *applied);
+
 /* Finishes pending writes and closes; NULL is a no-op. */
 void store_close(struct store *st);
 

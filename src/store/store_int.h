@@ -79,6 +79,8 @@ struct store {
     void (*on_due)(void *arg);
     void *on_due_arg;
     _Atomic uint64_t fenced;     /* results discarded as stale */
+    int schema_version;          /* the database's schema version once open (backend sets it) */
+    int migrations_applied;      /* how many migrations this open applied (backend sets it) */
 };
 
 extern const struct store_ops store_sqlite_ops;
