@@ -86,6 +86,9 @@ struct store {
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
 
+/* The schema version the SQLite backend migrates to (its newest migration). */
+int store_sqlite_schema_version(void);
+
 /*
  * Calls the callback registered with store_on_due(), if any, with no store
  * lock held. Backends call it when another process made work due (a

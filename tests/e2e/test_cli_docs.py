@@ -47,7 +47,7 @@ class CliDocsTest(unittest.TestCase):
                 "event-types": {"list", "show"},
                 "accounts": {"list", "create", "show"},
                 "keys": {"list", "create", "delete"},
-                "db": {"migrate"}}
+                "db": {"migrate", "copy"}}
         for cmd, subs in want.items():
             self.assertEqual(set(self.table[cmd]), subs, cmd)
         self.assertIn("listen", self.table)

@@ -369,6 +369,17 @@ out:
     return err;
 }
 
+int
+store_sqlite_schema_version(void)
+{
+    const struct sq_migration *m;
+    int newest = 0;
+
+    for (m = sq_migrations; m->version != 0; m++)
+        newest = m->version;
+    return newest;
+}
+
 /*
  * Applies the migrations the database lacks, each in its own transaction.
  * Sets *version to the schema version reached and *applied to how many ran.
