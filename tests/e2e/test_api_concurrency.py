@@ -7,6 +7,7 @@ from harness import Server
 
 CLIENTS = 16
 PER_CLIENT = 40
+ROUNDS = 40  # concurrent PATCH + rotation pairs
 DATA = {"conversation_id": "c1", "message_id": "m1", "user_id": "u1", "content": "hi"}
 
 
@@ -67,6 +68,38 @@ class ApiConcurrency(unittest.TestCase):
         st, text, _ = srv.api("GET", "/metrics", key=False)
         self.assertIn('fluxhook_deliveries{status="pending"} %d' % expected, text)
         self.assertEqual(srv.stop(), 0)
+
+    def test_concurrent_patch_and_rotation_on_two_servers_keep_both(self):
+        """A PATCH on one server and a rotation on another, at the same moment,
+        on one store: neither change undoes the other (each is one atomic
+        change of its own fields, not a read-modify-write of the whole row)."""
+        a = Server(args=["--role", "api"], test=self)
+        a.start()
+        b = Server(args=["--role", "api"], db=a.db, root_key=a.root_key, test=self)
+        b.start()
+        st, ep, _ = a.api("POST", "/v1/endpoints", {"url": "https://example.com/hook"})
+        self.assertEqual(st, 201, ep)
+        path = "/v1/endpoints/" + ep["id"]
+        for i in range(ROUNDS):
+            out = {}
+
+            def patch():
+                out["patch"] = a.api("PATCH", path, {"description": "round %d" % i})
+
+            def rotate():
+                out["rotate"] = b.api("POST", path + "/secret/rotate", {"grace_seconds": 0})
+
+            threads = [threading.Thread(target=patch), threading.Thread(target=rotate)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            self.assertEqual(out["patch"][0], 200, out["patch"][1])
+            self.assertEqual(out["rotate"][0], 200, out["rotate"][1])
+            st, got, _ = a.api("GET", path)
+            self.assertEqual(got["description"], "round %d" % i)
+            st, sec, _ = a.api("GET", path + "/secret")
+            self.assertEqual(sec["secret"], out["rotate"][1]["secret"], "round %d" % i)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,9 @@ class Flags(unittest.TestCase):
             (["--retry-schedule", "1m,5x"], "--retry-schedule"),
             (["--attempt-timeout", "0s"], "--attempt-timeout"),
             (["--attempt-timeout", "soon"], "--attempt-timeout"),
+            (["--lease", "10s"], "--lease"),  # not longer than the 15 s attempt timeout
+            (["--lease", "20s", "--attempt-timeout", "20s"], "--lease"),
+            (["--lease", "forever"], "--lease"),
             (["--allow-networks", "300.0.0.0/8"], "--allow-networks"),
             (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
             (["--role", "boss"], "--role"),
@@ -153,7 +156,7 @@ class Flags(unittest.TestCase):
     def test_help(self):
         p = run_bin("serve", "--help")
         self.assertEqual(p.returncode, 0)
-        for flag in ("--listen", "--db", "--retry-schedule", "--attempt-timeout",
+        for flag in ("--listen", "--db", "--retry-schedule", "--attempt-timeout", "--lease",
                      "--allow-http", "--allow-networks", "--ca-file", "--role", "--check"):
             self.assertIn(flag, p.stdout)
 
