@@ -182,9 +182,8 @@ test_open_urls(void **state)
     struct store *st = NULL;
 
     (void)state;
-    assert_int_equal(store_open("postgres://localhost/x", &st), ERR_INVAL);
-    assert_null(st);
     assert_int_equal(store_open("mysql://x", &st), ERR_INVAL);
+    assert_null(st);
     assert_int_equal(store_open("sqlite:", &st), ERR_INVAL);
     assert_int_equal(store_open("sqlite:/nonexistent-dir/x/y.db", &st), ERR_STORE);
     assert_int_equal(store_open("sqlite::memory:", &st), 0);

@@ -1,0 +1,421 @@
+/*
+ * PostgreSQL backend: publishing (fluxhook_publish(): the event, its
+ * deliveries and its idempotency key in one statement), reading events,
+ * deliveries and attempts, and delivering again (retry, replay).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg/pg_int.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+#define EV_COLS "id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries"
+#define ARRAY_MAX (64u << 20) /* the longest array literal a call builds */
+
+static const char SQL_PUBLISH[] =
+    "SELECT " EV_COLS " FROM fluxhook_publish($1, $2, $3, $4, $5, $6, $7, $8, "
+    "$9::text[], $10::text[], $11::text[], $12::bigint[])";
+static const char SQL_EV_GET[] = "SELECT " EV_COLS " FROM events WHERE id = $1 AND account_id = $2";
+/* $2: the type, or NULL for every type. */
+static const char SQL_EV_LIST[] =
+    "SELECT " EV_COLS " FROM events WHERE account_id = $1 AND ($2::text IS NULL OR type = $2) "
+    "AND id < $3 ORDER BY id DESC LIMIT $4";
+static const char SQL_DLV_GET[] =
+    "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE id = $1 AND account_id = $2";
+static const char SQL_ATT_LIST[] =
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body "
+    "FROM attempts WHERE delivery_id = $1 ORDER BY n";
+/*
+ * A new round, due now (held while its endpoint is disabled); not while it
+ * is being delivered or when its endpoint is gone. Answers whether the
+ * delivery exists and whether it changed.
+ */
+static const char SQL_RETRY[] =
+    "WITH u AS (UPDATE deliveries d SET "
+    "status = CASE WHEN e.status = 'disabled' THEN 'held' ELSE 'pending' END, "
+    "next_attempt_at = $3, lease_until = 0, round_start = d.attempts_made, updated_at = $3 "
+    "FROM endpoints e WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id "
+    "AND d.status <> 'delivering' AND e.deleted_at = 0 RETURNING d.status) "
+    "SELECT (SELECT count(*) FROM deliveries WHERE id = $1 AND account_id = $2), "
+    "(SELECT count(*) FROM u), "
+    "fluxhook_due((SELECT count(*) FROM u WHERE status = 'pending'))";
+/* $6: the statuses to deliver again. Answers whether the endpoint exists, and how many. */
+static const char SQL_REPLAY[] =
+    "WITH e AS (SELECT id, status FROM endpoints "
+    "WHERE id = $1 AND account_id = $2 AND deleted_at = 0), "
+    "u AS (UPDATE deliveries d SET "
+    "status = CASE WHEN e.status = 'disabled' THEN 'held' ELSE 'pending' END, "
+    "next_attempt_at = $3, lease_until = 0, round_start = d.attempts_made, updated_at = $3 "
+    "FROM e WHERE d.endpoint_id = e.id AND d.id >= $4 AND d.id < $5 "
+    "AND d.status = ANY ($6::text[]) RETURNING d.status) "
+    "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM u), "
+    "fluxhook_due((SELECT count(*) FROM u WHERE status = 'pending'))";
+
+static int
+event_read(const PGresult *res, int row, void *out)
+{
+    struct event *ev = out;
+
+    memset(ev, 0, sizeof(*ev));
+    pg_col_copy(res, row, 0, ev->id, sizeof(ev->id));
+    pg_col_copy(res, row, 1, ev->account_id, sizeof(ev->account_id));
+    pg_col_copy(res, row, 2, ev->type, sizeof(ev->type));
+    pg_col_copy(res, row, 3, ev->timestamp, sizeof(ev->timestamp));
+    pg_col_copy(res, row, 5, ev->idempotency_key, sizeof(ev->idempotency_key));
+    ev->created_at = pg_col_int(res, row, 6);
+    ev->deliveries = (int)pg_col_int(res, row, 7);
+    return pg_col_bytes(res, row, 4, &ev->body, &ev->body_len);
+}
+
+/* --- publish --- */
+
+/* The deliveries of a publish as array literals, side by side. */
+struct fanout {
+    struct buf ids, eps, statuses, created;
+};
+
+static void
+fanout_cleanup(struct fanout *f)
+{
+    buf_cleanup(&f->ids);
+    buf_cleanup(&f->eps);
+    buf_cleanup(&f->statuses);
+    buf_cleanup(&f->created);
+}
+
+/* One new delivery id and the status of each of the n endpoints. */
+static int
+fanout_build(struct fanout *f, const struct endpoint *eps, size_t n)
+{
+    char did[ID_MAX];
+    size_t i;
+    int err;
+
+    buf_init(&f->ids, ARRAY_MAX);
+    buf_init(&f->eps, ARRAY_MAX);
+    buf_init(&f->statuses, ARRAY_MAX);
+    buf_init(&f->created, ARRAY_MAX);
+    err = pg_array_begin(&f->ids);
+    if (err == 0)
+        err = pg_array_begin(&f->eps);
+    if (err == 0)
+        err = pg_array_begin(&f->statuses);
+    if (err == 0)
+        err = pg_array_begin(&f->created);
+    for (i = 0; i < n && err == 0; i++) {
+        err = id_new("dlv_", did);
+        if (err == 0)
+            err = pg_array_add(&f->ids, did);
+        if (err == 0)
+            err = pg_array_add(&f->eps, eps[i].id);
+        if (err == 0)
+            err =
+                pg_array_add(&f->statuses, eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
+        if (err == 0)
+            err = buf_printf(&f->created, "%s%lld", i > 0 ? "," : "", (long long)id_time_ms(did));
+    }
+    if (err == 0)
+        err = pg_array_end(&f->ids);
+    if (err == 0)
+        err = pg_array_end(&f->eps);
+    if (err == 0)
+        err = pg_array_end(&f->statuses);
+    if (err == 0)
+        err = pg_array_end(&f->created);
+    return err;
+}
+
+int
+pg_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+{
+    struct fanout f;
+    struct pg_query q;
+    struct event earlier;
+    PGresult *res = NULL;
+    int err;
+
+    if (ev->account_id[0] == '\0' || ev->type[0] == '\0')
+        return ERR_INVAL;
+    if (ev->id[0] == '\0') {
+        err = id_new("evt_", ev->id);
+        if (err != 0)
+            return err;
+    }
+    if (ev->created_at == 0)
+        ev->created_at = clock_now_ms();
+    if (ev->timestamp[0] == '\0')
+        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
+    err = fanout_build(&f, eps, n);
+    if (err != 0)
+        goto out;
+    pg_query_init(&q, SQL_PUBLISH);
+    pg_arg_text(&q, ev->id);
+    pg_arg_text(&q, ev->account_id);
+    pg_arg_text(&q, ev->type);
+    pg_arg_text(&q, ev->timestamp);
+    pg_arg_bytes(&q, ev->body, ev->body_len);
+    pg_arg_text(&q, ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
+    pg_arg_int(&q, ev->created_at);
+    pg_arg_int(&q, STORE_IDEMPOTENCY_MS);
+    pg_arg_text(&q, buf_cstr(&f.ids));
+    pg_arg_text(&q, buf_cstr(&f.eps));
+    pg_arg_text(&q, buf_cstr(&f.statuses));
+    pg_arg_text(&q, buf_cstr(&f.created));
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "publishing an event");
+    if (err != 0)
+        goto out;
+    if (PQntuples(res) > 0) {
+        /* A live duplicate of its idempotency key: nothing was stored. */
+        err = event_read(res, 0, &earlier);
+        if (err == 0) {
+            event_cleanup(ev);
+            *ev = earlier;
+            err = ERR_CONFLICT;
+        } else {
+            event_cleanup(&earlier);
+        }
+        goto out;
+    }
+    ev->deliveries = (int)n;
+out:
+    PQclear(res);
+    fanout_cleanup(&f);
+    return err;
+}
+
+/* --- events --- */
+
+int
+pg_event_get(struct store *st, const char *account_id, const char *id, struct event *out)
+{
+    struct pg_query q;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    pg_query_init(&q, SQL_EV_GET);
+    pg_arg_text(&q, id);
+    pg_arg_text(&q, account_id);
+    err = pg_get_one(st->impl, &q, event_read, out, "reading an event");
+    if (err != 0)
+        event_cleanup(out);
+    return err;
+}
+
+int
+pg_event_list(struct store *st, const char *account_id, const char *type, const char *after,
+              int limit, struct event **out, size_t *n)
+{
+    struct event *list = NULL;
+    struct pg_query q;
+    size_t count = 0;
+    int err;
+
+    if (account_id == NULL)
+        return 0;
+    pg_query_init(&q, SQL_EV_LIST);
+    pg_arg_text(&q, account_id);
+    pg_arg_text(&q, type != NULL && type[0] != '\0' ? type : NULL);
+    /* "~" sorts after every id, so no cursor means "from the newest". */
+    pg_arg_text(&q, after != NULL && after[0] != '\0' ? after : "~");
+    pg_arg_int(&q, limit);
+    err = pg_get_all(st->impl, &q, event_read, &list, &count, sizeof(*list), "listing events");
+    if (err != 0) {
+        event_list_free(list, count);
+        return err;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* --- deliveries and attempts --- */
+
+int
+pg_delivery_get(struct store *st, const char *account_id, const char *id, struct delivery *out)
+{
+    struct pg_query q;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    pg_query_init(&q, SQL_DLV_GET);
+    pg_arg_text(&q, id);
+    pg_arg_text(&q, account_id);
+    err = pg_get_one(st->impl, &q, pg_delivery_read, out, "reading a delivery");
+    if (err != 0)
+        delivery_cleanup(out);
+    return err;
+}
+
+static int
+nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Appends " AND <cond> $N" with the next parameter v to sql and q. */
+static int
+filter_add(struct buf *sql, struct pg_query *q, const char *cond, const char *v)
+{
+    pg_arg_text(q, v);
+    return buf_printf(sql, " AND %s $%d", cond, q->n);
+}
+
+int
+pg_delivery_list(struct store *st, const char *account_id, const struct delivery_filter *f,
+                 struct delivery **out, size_t *n)
+{
+    struct delivery *list = NULL;
+    struct pg_query q;
+    struct buf sql;
+    size_t count = 0;
+    int err;
+
+    if (account_id == NULL)
+        return 0;
+    /* The SQL depends on which filters are set: each one adds a condition. */
+    buf_init(&sql, 4096);
+    pg_query_init(&q, NULL);
+    pg_arg_text(&q, account_id);
+    err = buf_puts(&sql, "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE account_id = $1");
+    if (err == 0 && nonempty(f->endpoint_id))
+        err = filter_add(&sql, &q, "endpoint_id =", f->endpoint_id);
+    if (err == 0 && nonempty(f->event_id))
+        err = filter_add(&sql, &q, "event_id =", f->event_id);
+    if (err == 0 && nonempty(f->event_type))
+        err = filter_add(&sql, &q, "event_type =", f->event_type);
+    if (err == 0 && f->status >= 0)
+        err =
+            filter_add(&sql, &q, "status =", delivery_status_name((enum delivery_status)f->status));
+    if (err == 0 && nonempty(f->after))
+        err = filter_add(&sql, &q, f->descending ? "id <" : "id >", f->after);
+    pg_arg_int(&q, f->limit);
+    if (err == 0)
+        err = buf_printf(&sql, " ORDER BY id%s LIMIT $%d", f->descending ? " DESC" : "", q.n);
+    if (err != 0)
+        goto out;
+    q.sql = buf_cstr(&sql);
+    err = pg_get_all(st->impl, &q, pg_delivery_read, &list, &count, sizeof(*list),
+                     "listing deliveries");
+    if (err != 0) {
+        delivery_list_free(list, count);
+        goto out;
+    }
+    *out = list;
+    *n = count;
+out:
+    buf_cleanup(&sql);
+    return err;
+}
+
+static int
+attempt_read(const PGresult *res, int row, void *out)
+{
+    struct attempt *at = out;
+    int err;
+
+    memset(at, 0, sizeof(*at));
+    pg_col_copy(res, row, 0, at->delivery_id, sizeof(at->delivery_id));
+    at->n = (int)pg_col_int(res, row, 1);
+    at->at = pg_col_int(res, row, 2);
+    at->status_code = (int)pg_col_int(res, row, 3);
+    at->duration_ms = pg_col_int(res, row, 5);
+    err = pg_col_strdup(res, row, 4, &at->error);
+    if (err == 0)
+        err = pg_col_bytes(res, row, 6, &at->response_body, &at->response_len);
+    return err;
+}
+
+int
+pg_attempt_list(struct store *st, const char *delivery_id, struct attempt **out, size_t *n)
+{
+    struct attempt *list = NULL;
+    struct pg_query q;
+    size_t count = 0;
+    int err;
+
+    if (delivery_id == NULL)
+        return 0;
+    pg_query_init(&q, SQL_ATT_LIST);
+    pg_arg_text(&q, delivery_id);
+    err = pg_get_all(st->impl, &q, attempt_read, &list, &count, sizeof(*list), "listing attempts");
+    if (err != 0) {
+        attempt_list_free(list, count);
+        return err;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* --- delivering again --- */
+
+int
+pg_delivery_retry(struct store *st, const char *account_id, const char *id, int64_t now)
+{
+    struct pg_query q;
+    PGresult *res = NULL;
+    int err;
+
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    pg_query_init(&q, SQL_RETRY);
+    pg_arg_text(&q, id);
+    pg_arg_text(&q, account_id);
+    pg_arg_int(&q, now);
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "retrying a delivery");
+    if (err == 0 && pg_col_int(res, 0, 0) == 0)
+        err = ERR_NOTFOUND;
+    else if (err == 0 && pg_col_int(res, 0, 1) == 0)
+        err = ERR_CONFLICT; /* being delivered, or its endpoint is gone */
+    PQclear(res);
+    return err;
+}
+
+int
+pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
+                   int64_t until, int status, int64_t now, int64_t *count)
+{
+    struct pg_query q;
+    PGresult *res = NULL;
+    char lo[ID_MAX], hi[ID_MAX], from[32];
+    int err;
+
+    *count = 0;
+    if (account_id == NULL || endpoint_id == NULL)
+        return ERR_NOTFOUND;
+    /* Deliveries under way cannot start again before they end. */
+    if (status < 0)
+        snprintf(from, sizeof(from), "{delivered,failed}");
+    else if (status == DELIVERY_DELIVERING)
+        snprintf(from, sizeof(from), "{}");
+    else
+        snprintf(from, sizeof(from), "{%s}", delivery_status_name((enum delivery_status)status));
+    err = store_id_floor("dlv_", since, lo);
+    if (err == 0 && until > 0)
+        err = store_id_floor("dlv_", until, hi);
+    else if (err == 0)
+        snprintf(hi, sizeof(hi), "dlv_~");
+    if (err != 0)
+        return err;
+    pg_query_init(&q, SQL_REPLAY);
+    pg_arg_text(&q, endpoint_id);
+    pg_arg_text(&q, account_id);
+    pg_arg_int(&q, now);
+    pg_arg_text(&q, lo);
+    pg_arg_text(&q, hi);
+    pg_arg_text(&q, from);
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "replaying deliveries");
+    if (err == 0 && pg_col_int(res, 0, 0) == 0)
+        err = ERR_NOTFOUND;
+    else if (err == 0)
+        *count = pg_col_int(res, 0, 1);
+    PQclear(res);
+    return err;
+}
