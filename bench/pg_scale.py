@@ -19,8 +19,11 @@ and synchronous_commit on) started for the run. Each set-up runs:
 The HTTP ends are build/bench/http_load (C), so Python measures nothing.
 Prints one table. Bounded: about two minutes, at most --budget seconds.
 
+The PostgreSQL set-ups get the drain backlog by `fluxhook db copy` of the
+SQLite store (which published it), so their time goes to what is measured.
+
 usage: python3 bench/pg_scale.py [--build DIR] [--budget S] [--publish-seconds S]
-                                 [--drain N] [--rate R] [--keep]
+                                 [--drain N] [--rate R] [--latency-seconds S] [--keep]
 """
 import argparse
 import http.client
@@ -141,67 +144,79 @@ def percentile(values, p):
     return v[max(0, min(len(v) - 1, -(-p * len(v) // 100) - 1))]
 
 
-def run_setup(name, binary, tool, db, roles, sink_port, sink_log, workdir, a, budget):
-    """Starts the processes of one set-up and runs the three workloads on it."""
+def start(binary, db, roles, workdir, tag):
+    """Starts the processes of a set-up; the first one's port is the API's."""
     procs = []
-    out = {}
     try:
         for i, role in enumerate(roles):
-            procs.append(Serve(binary, db, role, workdir, "%s-%d-%s" % (name, i, role)))
-            # The first one creates the account and key; the others find them.
+            procs.append(Serve(binary, db, role, workdir, "%s-%d-%s" % (tag, i, role)))
+            # The first one creates the account and key on a new store.
             procs[-1].wait_listening()
-        port = procs[0].port
-        eps = {}
-        for ep, types, enabled in (("hold", ["user.message"], False),
-                                   ("drain", ["integration.sync"], False),
-                                   ("lat", ["agent.response"], True)):
-            eps[ep] = api(port, "POST", "/v1/endpoints", {
-                "url": "http://127.0.0.1:%d/%s/%s" % (sink_port, name, ep if ep != "lat"
-                                                       else "log"),
-                "event_types": types, "enabled": enabled})["id"]
+    except BaseException:
+        stop(procs)
+        raise
+    return procs
 
-        r = load(tool, port, "--connections", "32", "--seconds", str(a.publish_seconds),
-                 "--event", "user.message")
-        out["publish"] = r["rate"]
 
-        load(tool, port, "--connections", "32", "--count", str(a.drain),
-             "--event", "integration.sync")
-        base = delivered(port)
-        t0 = time.monotonic()
-        api(port, "POST", "/v1/endpoints/%s/enable" % eps["drain"], {})
-        limit = min(60, max(5, budget.left() - 30))
-        done = base
-        while time.monotonic() - t0 < limit:
-            done = delivered(port)
-            if done - base >= a.drain:
-                break
-            time.sleep(0.02)
-        took = time.monotonic() - t0
-        out["drain"] = (done - base) / took
-        out["drain_partial"] = done - base < a.drain
+def stop(procs):
+    for p in reversed(procs):
+        p.stop()
 
-        pubs = os.path.join(workdir, name + "-pubs.txt")
-        seconds = max(2, min(8, budget.left() - 20))
-        r = load(tool, port, "--connections", "8", "--seconds", str(seconds), "--rate",
-                 str(a.rate), "--event", "agent.response", "--log", pubs)
-        with open(pubs) as f:
-            sent = dict(line.split() for line in f if line.strip())
-        deadline = time.monotonic() + 10
-        while True:
-            with open(sink_log) as f:
-                arrived = dict(line.split() for line in f if line.strip())
-            mine = [k for k in sent if k in arrived]
-            if len(mine) == len(sent) or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        lat = [(int(arrived[k]) - int(sent[k])) / 1000.0 for k in mine]
-        out["p50"] = percentile(lat, 50)
-        out["p99"] = percentile(lat, 99)
-        out["lost"] = len(sent) - len(mine)
-    finally:
-        for p in reversed(procs):
-            p.stop()
-    return out
+
+def endpoints(port, sink_port):
+    """hold: disabled, takes the publish workload; drain: disabled, for the backlog;
+    lat: enabled, for the latency workload (its path makes the sink log arrivals)."""
+    eps = {}
+    for ep, types, enabled in (("hold", ["user.message"], False),
+                               ("drain", ["integration.sync"], False),
+                               ("lat", ["agent.response"], True)):
+        eps[ep] = api(port, "POST", "/v1/endpoints", {
+            "url": "http://127.0.0.1:%d/%s" % (sink_port, ep if ep != "lat" else "lat/log"),
+            "event_types": types, "enabled": enabled})["id"]
+    return eps
+
+
+def publish(tool, port, a, out):
+    out["publish"] = load(tool, port, "--connections", "32", "--seconds",
+                          str(a.publish_seconds), "--event", "user.message")["rate"]
+
+
+def drain(port, eps, a, budget, out):
+    """Enables the drain endpoint; deliveries/s until the store counts its backlog delivered."""
+    base = delivered(port)
+    t0 = time.monotonic()
+    api(port, "POST", "/v1/endpoints/%s/enable" % eps["drain"], {})
+    limit = min(60, max(5, budget.left() - 30))
+    done = base
+    while time.monotonic() - t0 < limit:
+        done = delivered(port)
+        if done - base >= a.drain:
+            break
+        time.sleep(0.02)
+    out["drain"] = (done - base) / (time.monotonic() - t0)
+    out["drain_partial"] = done - base < a.drain
+
+
+def latency(tool, port, sink_log, workdir, tag, a, budget, out):
+    """Open-loop publishing at a.rate; p50 and p99 of publish -> arrival, in ms."""
+    pubs = os.path.join(workdir, tag + "-pubs.txt")
+    seconds = max(2, min(a.latency_seconds, budget.left() - 15))
+    load(tool, port, "--connections", "8", "--seconds", str(seconds), "--rate", str(a.rate),
+         "--event", "agent.response", "--log", pubs)
+    with open(pubs) as f:
+        sent = dict(line.split() for line in f if line.strip())
+    deadline = time.monotonic() + 10
+    while True:
+        with open(sink_log) as f:
+            arrived = dict(line.split() for line in f if line.strip())
+        mine = [k for k in sent if k in arrived]
+        if len(mine) == len(sent) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    lat = [(int(arrived[k]) - int(sent[k])) / 1000.0 for k in mine]
+    out["p50"] = percentile(lat, 50)
+    out["p99"] = percentile(lat, 99)
+    out["lost"] = len(sent) - len(mine)
 
 
 def fmt(v, unit="", partial=False):
@@ -215,9 +230,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--budget", type=float, default=180)
-    ap.add_argument("--publish-seconds", type=float, default=6)
+    ap.add_argument("--publish-seconds", type=float, default=5)
     ap.add_argument("--drain", type=int, default=20000)
     ap.add_argument("--rate", type=float, default=200)
+    ap.add_argument("--latency-seconds", type=float, default=6)
     ap.add_argument("--keep", action="store_true", help="keep the logs (their folder is printed)")
     a = ap.parse_args()
     budget = Budget(a.budget)
@@ -231,6 +247,7 @@ def main():
     pg = pgcluster.PgCluster(root=None)
     sink = None
     results = {}
+    copy_s = 0
     try:
         t = time.monotonic()
         pg.start()
@@ -239,16 +256,47 @@ def main():
         sink = subprocess.Popen([tool, "sink", "--log", sink_log], stdout=subprocess.PIPE,
                                 text=True)
         sink_port = int(sink.stdout.readline().split("=")[1])
-        setups = [("sqlite", "sqlite:%s/fluxhook.db" % work, ["all"]),
-                  ("postgres 1 worker", pg.create_db("pg1"), ["api", "worker"]),
-                  ("postgres 2 workers", pg.create_db("pg2"), ["api", "worker", "worker"])]
-        for i, (name, db, roles) in enumerate(setups):
+        # SQLite: publish, then the drain backlog (published), which the
+        # PostgreSQL set-ups get by a copy of this store rather than by
+        # publishing it again at their slower rate.
+        sq_db = "sqlite:%s/fluxhook.db" % work
+        procs = start(binary, sq_db, ["all"], work, "sqlite")
+        try:
+            port = procs[0].port
+            eps = endpoints(port, sink_port)
+            out = results["sqlite"] = {}
+            publish(tool, port, a, out)
+            load(tool, port, "--connections", "32", "--count", str(a.drain), "--event",
+                 "integration.sync")
+            pg_dbs = []
+            for name in ("pg1", "pg2"):
+                url = pg.create_db(name)
+                t = time.monotonic()
+                p = subprocess.run([binary, "db", "copy", "--from", sq_db, "--to", url],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   timeout=120)
+                if p.returncode != 0:
+                    raise RuntimeError("db copy: " + p.stderr[-2000:])
+                copy_s = time.monotonic() - t
+                pg_dbs.append(url)
+            drain(port, eps, a, budget, out)
+            latency(tool, port, sink_log, work, "sqlite", a, budget, out)
+        finally:
+            stop(procs)
+        for name, db, roles in (("postgres 1 worker", pg_dbs[0], ["api", "worker"]),
+                                ("postgres 2 workers", pg_dbs[1], ["api", "worker", "worker"])):
             if budget.left() < 30:
                 print("pg_scale: out of time before '%s'" % name, file=sys.stderr)
                 break
-            tag = "s%d" % i
-            results[name] = run_setup(tag, binary, tool, db, roles, sink_port, sink_log, work,
-                                      a, budget)
+            procs = start(binary, db, roles, work, name.replace(" ", "-"))
+            try:
+                port = procs[0].port
+                out = results[name] = {}
+                publish(tool, port, a, out)
+                drain(port, eps, a, budget, out)
+                latency(tool, port, sink_log, work, name.replace(" ", "-"), a, budget, out)
+            finally:
+                stop(procs)
     finally:
         if sink is not None:
             sink.send_signal(signal.SIGTERM)
@@ -270,7 +318,7 @@ def main():
     print("pg_scale: release build on loopback; %d cores (shared with the load tools and "
           "PostgreSQL); PostgreSQL started in %.1fs" % (os.cpu_count(), pg_start))
     print("sqlite: one serve --role all; postgres: one --role api + N --role worker, "
-          "one database")
+          "one database, its backlog from 'db copy' of the SQLite store (%.1fs each)" % copy_s)
     widths = [44] + [20] * len(names)
     line = "%-*s" % (widths[0], "workload") + "".join("%*s" % (w, n)
                                                       for w, n in zip(widths[1:], names))
