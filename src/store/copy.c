@@ -124,6 +124,8 @@ static const struct copy_table copy_tables[] = {
 #define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))
 
 static const char SQL_SRC_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+/* Generated columns (deliveries.due_at) are hidden from table_info, as they should be. */
+static const char SQL_SRC_COLUMNS[] = "SELECT name FROM pragma_table_info(?)";
 static const char SQL_SRC_BY_STATUS[] = "SELECT status, count(*) FROM deliveries GROUP BY status";
 static const char SQL_DST_BY_STATUS[] = "SELECT status, count(*) FROM deliveries GROUP BY status";
 static const char SQL_DST_COLUMNS[] =
@@ -204,6 +206,40 @@ out:
 }
 
 /*
+ * Checks that every column of the source table named like t (when there is
+ * one) goes to the target, so that a column added to the SQLite schema
+ * without a place in this copy stops it instead of being left behind.
+ */
+static int
+src_columns_check(struct copy *c, const struct copy_table *t)
+{
+    sqlite3_stmt *stmt = NULL;
+    const char *name;
+    int rc, i, err = 0;
+
+    rc = sqlite3_prepare_v2(c->src, SQL_SRC_COLUMNS, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_bind_text(stmt, 1, t->name, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        name = (const char *)sqlite3_column_text(stmt, 0);
+        for (i = 0; t->cols[i] != NULL && strcmp(t->cols[i], name) != 0; i++)
+            ;
+        if (t->cols[i] == NULL) {
+            why(c, "the source table %s has a column %s that this copy does not know", t->name,
+                name);
+            err = ERR_STORE;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        why(c, "cannot read the source's columns of %s: %s", t->name, sqlite3_errmsg(c->src));
+        err = ERR_STORE;
+    }
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+/*
  * Opens the source read-only and starts its read transaction; checks its
  * schema is the one this fluxhook writes, and counts its rows.
  */
@@ -249,7 +285,9 @@ src_open(struct copy *c, const char *path)
     }
     for (i = 0; i < COPY_NTABLES; i++) {
         c->r->tables[i].name = copy_tables[i].name;
-        err = src_int(c, copy_tables[i].count, &c->r->tables[i].source);
+        err = src_columns_check(c, &copy_tables[i]);
+        if (err == 0)
+            err = src_int(c, copy_tables[i].count, &c->r->tables[i].source);
         if (err != 0)
             goto out;
     }

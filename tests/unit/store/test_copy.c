@@ -224,6 +224,20 @@ test_source_of_another_version_is_refused(void **state)
 }
 
 static void
+test_source_column_without_a_place_is_refused(void **state)
+{
+    struct fx *fx = *state;
+    struct store_copy_report r;
+    struct event ev;
+
+    fill(fx, &ev);
+    event_cleanup(&ev);
+    sq_exec(fx, "ALTER TABLE deliveries ADD COLUMN surprise INTEGER");
+    assert_int_equal(store_copy(fx->src, "postgres://127.0.0.1:1/x", &r), ERR_STORE);
+    assert_non_null(strstr(r.why, "deliveries has a column surprise"));
+}
+
+static void
 test_copies_a_leased_delivery_whole(void **state)
 {
     struct fx *fx = *state;
@@ -313,6 +327,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refuses_other_schemes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_source_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_of_another_version_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_column_without_a_place_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_copies_a_leased_delivery_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_copy_writes_nothing, setup, teardown),
     };
