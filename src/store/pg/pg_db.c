@@ -28,15 +28,23 @@ pg_query_init(struct pg_query *q, const char *sql)
     q->n = 0;
 }
 
-/* Sets the next parameter; past PG_MAX_PARAMS the statement is broken: a bug. */
-static void
-arg_set(struct pg_query *q, const char *v, int len, int fmt)
+/* The index of the next parameter; past PG_MAX_PARAMS the statement is broken: a bug. */
+static int
+arg_next(const struct pg_query *q)
 {
     if (q->n >= PG_MAX_PARAMS)
         fatalx("store: more than %d parameters for '%.60s'", PG_MAX_PARAMS, q->sql);
-    q->values[q->n] = v;
-    q->lengths[q->n] = len;
-    q->formats[q->n] = fmt;
+    return q->n;
+}
+
+static void
+arg_set(struct pg_query *q, const char *v, int len, int fmt)
+{
+    int i = arg_next(q);
+
+    q->values[i] = v;
+    q->lengths[i] = len;
+    q->formats[i] = fmt;
     q->n++;
 }
 
@@ -49,9 +57,10 @@ pg_arg_text(struct pg_query *q, const char *s)
 void
 pg_arg_int(struct pg_query *q, int64_t v)
 {
-    if (q->n < PG_MAX_PARAMS)
-        snprintf(q->nums[q->n], sizeof(q->nums[q->n]), "%lld", (long long)v);
-    arg_set(q, q->nums[q->n < PG_MAX_PARAMS ? q->n : 0], 0, 0);
+    char *text = q->nums[arg_next(q)];
+
+    snprintf(text, sizeof(q->nums[0]), "%lld", (long long)v);
+    arg_set(q, text, 0, 0);
 }
 
 void

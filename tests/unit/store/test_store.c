@@ -3,7 +3,12 @@
  * or the backend named by FLUXHOOK_TEST_STORE ("sqlite" or "postgres", the
  * latter at FLUXHOOK_TEST_PG_URL).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -13,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -1822,6 +1829,644 @@ test_crash_keeps_acknowledged(void **state)
     endpoint_cleanup(&ep);
 }
 
+/* --- several store handles on one database, as several processes or hosts --- */
+
+#define CC_HANDLES 4       /* store handles, one thread each */
+#define CC_ENDPOINTS 4
+#define CC_EVENTS 50       /* each fans out to every endpoint */
+#define CC_CAP 3           /* in flight per endpoint, over all handles */
+
+struct cc_shared {
+    const struct endpoint *eps;
+    pthread_mutex_t lock;
+    char (*seen)[ID_MAX];  /* every delivery claimed so far */
+    size_t nseen;
+    int duplicates;        /* claimed while another claim's lease ran */
+    int over_cap;          /* an endpoint seen with more than CC_CAP delivering */
+    int errors;
+    int64_t deadline;      /* monotonic ms: give up */
+};
+
+struct cc_thread {
+    struct cc_shared *sh;
+    struct store *st;
+    pthread_t thread;
+};
+
+/* Records the claims in sh; counts a delivery claimed twice. */
+static void
+cc_record(struct cc_shared *sh, const struct claim *cs, size_t n)
+{
+    size_t i, j;
+
+    pthread_mutex_lock(&sh->lock);
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < sh->nseen; j++) {
+            if (strcmp(sh->seen[j], cs[i].dlv.id) == 0)
+                sh->duplicates++;
+        }
+        snprintf(sh->seen[sh->nseen++], ID_MAX, "%s", cs[i].dlv.id);
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Checks, as committed now, that no endpoint has more than CC_CAP deliveries delivering. */
+static void
+cc_check_cap(struct cc_shared *sh, struct store *st)
+{
+    struct delivery_filter f = { .status = DELIVERY_DELIVERING, .limit = STORE_MAX_PAGE };
+    struct delivery *ds = NULL;
+    size_t n = 0;
+    int i;
+
+    for (i = 0; i < CC_ENDPOINTS; i++) {
+        f.endpoint_id = sh->eps[i].id;
+        if (store_delivery_list(st, "acct_a", &f, &ds, &n) != 0) {
+            __atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        if (n > CC_CAP)
+            __atomic_add_fetch(&sh->over_cap, 1, __ATOMIC_SEQ_CST);
+        delivery_list_free(ds, n);
+    }
+}
+
+/* Claims (long leases, so none runs out), checks the cap, delivers, until all are done. */
+static void *
+cc_worker(void *arg)
+{
+    struct cc_thread *t = arg;
+    struct cc_shared *sh = t->sh;
+    size_t total = (size_t)CC_EVENTS * CC_ENDPOINTS, seen;
+
+    for (;;) {
+        struct claim *cs = NULL;
+        struct attempt_result rs[5];
+        size_t n = 0, i;
+        int64_t now = clock_now_ms();
+
+        pthread_mutex_lock(&sh->lock);
+        seen = sh->nseen;
+        pthread_mutex_unlock(&sh->lock);
+        if (seen >= total || clock_mono_ms() > sh->deadline)
+            break;
+        if (store_claim(t->st, now, HOUR_MS, 5, CC_CAP, NULL, 0, &cs, &n) != 0) {
+            __atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+            break;
+        }
+        cc_record(sh, cs, n);
+        cc_check_cap(sh, t->st);
+        for (i = 0; i < n; i++)
+            result_for(&rs[i], &cs[i], DELIVERY_DELIVERED, 200, NULL, now, 1);
+        if (n > 0 && store_results_apply(t->st, rs, n, now) != 0)
+            __atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+        claim_list_free(cs, n);
+        if (n == 0)
+            usleep(1000);
+    }
+    return NULL;
+}
+
+/*
+ * Handles claiming at the same time, as dispatchers of several processes
+ * do: each delivery is claimed once, no endpoint ever has more than its cap
+ * delivering, and every delivery ends delivered.
+ */
+static void
+test_claim_concurrent_handles(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[CC_ENDPOINTS];
+    struct cc_shared sh = { .eps = eps };
+    struct cc_thread ts[CC_HANDLES];
+    struct event ev;
+    int64_t counts[DELIVERY__COUNT];
+    size_t total = (size_t)CC_EVENTS * CC_ENDPOINTS;
+    int i;
+
+    for (i = 0; i < CC_ENDPOINTS; i++)
+        endpoint_make(fx->st, "acct_a", "", &eps[i]);
+    for (i = 0; i < CC_EVENTS; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, CC_ENDPOINTS, &ev),
+                         0);
+        event_cleanup(&ev);
+    }
+    sh.seen = calloc(total + 64, sizeof(*sh.seen));
+    assert_non_null(sh.seen);
+    pthread_mutex_init(&sh.lock, NULL);
+    sh.deadline = clock_mono_ms() + 60000;
+    for (i = 0; i < CC_HANDLES; i++) {
+        ts[i].sh = &sh;
+        if (i == 0)
+            ts[i].st = fx->st;
+        else
+            assert_int_equal(store_open(fx->url, &ts[i].st), 0);
+    }
+    for (i = 0; i < CC_HANDLES; i++)
+        assert_int_equal(pthread_create(&ts[i].thread, NULL, cc_worker, &ts[i]), 0);
+    for (i = 0; i < CC_HANDLES; i++)
+        pthread_join(ts[i].thread, NULL);
+    for (i = 1; i < CC_HANDLES; i++)
+        store_close(ts[i].st);
+
+    assert_int_equal(sh.errors, 0);
+    assert_int_equal(sh.duplicates, 0);
+    assert_int_equal(sh.over_cap, 0);
+    assert_int_equal(sh.nseen, total);
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_DELIVERED], (int64_t)total);
+    assert_int_equal(counts[DELIVERY_DELIVERING] + counts[DELIVERY_PENDING], 0);
+    pthread_mutex_destroy(&sh.lock);
+    free(sh.seen);
+    for (i = 0; i < CC_ENDPOINTS; i++)
+        endpoint_cleanup(&eps[i]);
+}
+
+#define IK_HANDLES 4
+#define IK_KEYS 20
+
+struct ik_thread {
+    struct store *st;
+    const struct endpoint *ep;
+    int results[IK_KEYS];            /* what each publish answered */
+    char ids[IK_KEYS][ID_MAX];       /* the event it stored, or the earlier one */
+    pthread_t thread;
+};
+
+static void *
+ik_worker(void *arg)
+{
+    struct ik_thread *t = arg;
+    char key[32];
+    int i;
+
+    for (i = 0; i < IK_KEYS; i++) {
+        struct event ev;
+
+        snprintf(key, sizeof(key), "key-%d", i);
+        t->results[i] = publish(t->st, "acct_a", "user.message", key, t->ep, 1, &ev);
+        snprintf(t->ids[i], ID_MAX, "%s", ev.id);
+        event_cleanup(&ev);
+    }
+    return NULL;
+}
+
+/*
+ * The same idempotency keys published at once through several handles (as
+ * on several hosts): each key stores one event, and every other publish of
+ * it answers ERR_CONFLICT with that event.
+ */
+static void
+test_idempotency_concurrent_handles(void **state)
+{
+    struct fx *fx = *state;
+    struct ik_thread ts[IK_HANDLES];
+    struct endpoint ep;
+    struct event *evs = NULL;
+    size_t n = 0;
+    int i, k, won;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    for (i = 0; i < IK_HANDLES; i++) {
+        ts[i].ep = &ep;
+        if (i == 0)
+            ts[i].st = fx->st;
+        else
+            assert_int_equal(store_open(fx->url, &ts[i].st), 0);
+    }
+    for (i = 0; i < IK_HANDLES; i++)
+        assert_int_equal(pthread_create(&ts[i].thread, NULL, ik_worker, &ts[i]), 0);
+    for (i = 0; i < IK_HANDLES; i++)
+        pthread_join(ts[i].thread, NULL);
+    for (i = 1; i < IK_HANDLES; i++)
+        store_close(ts[i].st);
+    for (k = 0; k < IK_KEYS; k++) {
+        const char *winner = NULL;
+
+        won = 0;
+        for (i = 0; i < IK_HANDLES; i++) {
+            assert_true(ts[i].results[k] == 0 || ts[i].results[k] == ERR_CONFLICT);
+            if (ts[i].results[k] == 0) {
+                won++;
+                winner = ts[i].ids[k];
+            }
+        }
+        assert_int_equal(won, 1);
+        for (i = 0; i < IK_HANDLES; i++)
+            assert_string_equal(ts[i].ids[k], winner);
+    }
+    assert_int_equal(store_event_list(fx->st, "acct_a", NULL, NULL, STORE_MAX_PAGE, &evs, &n), 0);
+    assert_int_equal(n, IK_KEYS);
+    event_list_free(evs, n);
+    endpoint_cleanup(&ep);
+}
+
+/* --- postgres: the server side of several processes (skipped on sqlite) --- */
+
+static void
+pgx_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Runs sql (one or more statements) on the database at url; 0 or -1 (printed). */
+static int
+pgx_sql(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = NULL;
+    int ok = 0;
+
+    if (PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c, pgx_quiet, NULL); /* "drop cascades to ..." */
+        r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    }
+    if (!ok)
+        print_error("postgres: %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+struct pgx_open {
+    const char *url;
+    struct store *st;
+    int err;
+    pthread_t thread;
+};
+
+static void *
+pgx_open_main(void *arg)
+{
+    struct pgx_open *o = arg;
+
+    o->err = store_open(o->url, &o->st);
+    return NULL;
+}
+
+/*
+ * Ten processes starting at once on an empty database: one migrates, under
+ * the advisory lock, and the others wait for it and find the schema ready.
+ */
+static void
+test_pg_open_concurrently(void **state)
+{
+    struct fx *fx = *state;
+    struct pgx_open os[10];
+    int i;
+
+    if (fx->sqlite)
+        skip();
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(pgx_sql(fx->url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);
+    for (i = 0; i < 10; i++) {
+        os[i].url = fx->url;
+        os[i].st = NULL;
+        assert_int_equal(pthread_create(&os[i].thread, NULL, pgx_open_main, &os[i]), 0);
+    }
+    for (i = 0; i < 10; i++)
+        pthread_join(os[i].thread, NULL);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(os[i].err, 0);
+        assert_int_equal(store_is_empty(os[i].st), 1);
+        if (i > 0)
+            store_close(os[i].st);
+    }
+    fx->st = os[0].st;
+    /* A database whose schema is newer than this build knows is refused. */
+    assert_int_equal(pgx_sql(fx->url, "INSERT INTO schema_version VALUES (999, 'future', 0)"), 0);
+    assert_int_equal(store_open(fx->url, &os[1].st), ERR_STORE);
+    assert_null(os[1].st);
+    assert_int_equal(pgx_sql(fx->url, "DELETE FROM schema_version WHERE version = 999"), 0);
+}
+
+static void
+pgx_count(void *arg)
+{
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Waits up to ms for *counter to reach at least want; returns its value. */
+static int
+pgx_wait(int *counter, int want, int ms)
+{
+    int64_t end = clock_mono_ms() + ms;
+
+    while (__atomic_load_n(counter, __ATOMIC_SEQ_CST) < want && clock_mono_ms() < end)
+        usleep(5000);
+    return __atomic_load_n(counter, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Work made due by another process wakes this one's dispatcher (NOTIFY and
+ * the listener); a process's own change wakes it once, not twice.
+ */
+static void
+test_pg_notify_other_handle(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep;
+    struct event ev;
+    int own = 0, theirs = 0;
+
+    if (fx->sqlite)
+        skip();
+    assert_int_equal(store_open(fx->url, &other), 0);
+    store_on_due(other, pgx_count, &theirs);
+    store_on_due(fx->st, pgx_count, &own);
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(pgx_wait(&theirs, 1, 5000), 1);
+    usleep(200000);
+    assert_int_equal(own, 1);
+    /* No delivery due, no wake-up. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, NULL, 0, &ev), 0);
+    event_cleanup(&ev);
+    usleep(200000);
+    assert_int_equal(theirs, 1);
+    /* Enable (of held deliveries) and replay wake the others too. */
+    assert_int_equal(store_endpoint_disable(other, "acct_a", ep.id, "x", clock_now_ms()), 0);
+    assert_int_equal(store_endpoint_enable(other, "acct_a", ep.id, 0, clock_now_ms(), NULL), 0);
+    assert_int_equal(pgx_wait(&own, 2, 5000), 2);
+    store_on_due(other, NULL, NULL);
+    store_on_due(fx->st, NULL, NULL);
+    store_close(other);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * The server ends every connection (a restart, an operator): the pool opens
+ * new ones on their next use, so calls go on succeeding, and the listener
+ * comes back and wakes the dispatcher once for what it may have missed.
+ */
+static void
+test_pg_reconnect(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, got;
+    struct event ev;
+    int woken = 0;
+
+    if (fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    store_on_due(fx->st, pgx_count, &woken);
+    assert_int_equal(pgx_sql(fx->url, "SELECT pg_terminate_backend(pid, 5000) "
+                                      "FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND pid <> pg_backend_pid()"),
+                     0);
+    assert_true(pgx_wait(&woken, 1, 5000) >= 1);
+    assert_int_equal(store_ping(fx->st), 0);
+    woken = 0;
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(woken, 1);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    endpoint_cleanup(&got);
+    store_on_due(fx->st, NULL, NULL);
+    endpoint_cleanup(&ep);
+}
+
+/* A TCP relay to the test server that can cut every connection and refuse new ones. */
+struct relay {
+    int lfd;               /* listening on 127.0.0.1:port */
+    int port;
+    char host[128];        /* the server */
+    char sport[16];
+    int wake[2];
+    int pairs[64][2];      /* client, server */
+    int npairs;
+    int cut;               /* refuse and drop: the database is unreachable */
+    int stop;
+    pthread_mutex_t lock;
+    pthread_t thread;
+};
+
+static void
+relay_drop(struct relay *r, int i)
+{
+    close(r->pairs[i][0]);
+    close(r->pairs[i][1]);
+    r->pairs[i][0] = r->pairs[--r->npairs][0];
+    r->pairs[i][1] = r->pairs[r->npairs][1];
+}
+
+static int
+relay_dial(const struct relay *r)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    int fd = -1;
+
+    if (getaddrinfo(r->host, r->sport, &hints, &ai) != 0)
+        return -1;
+    fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void
+relay_accept(struct relay *r)
+{
+    int c = accept(r->lfd, NULL, NULL), s;
+
+    if (c < 0)
+        return;
+    s = r->cut || r->npairs == 64 ? -1 : relay_dial(r);
+    if (s < 0) {
+        close(c);
+        return;
+    }
+    r->pairs[r->npairs][0] = c;
+    r->pairs[r->npairs][1] = s;
+    r->npairs++;
+}
+
+/* Moves what is readable on side `from` of pair i to the other side; 0 when it ended. */
+static int
+relay_move(struct relay *r, int i, int from)
+{
+    char buf[16384];
+    ssize_t n = read(r->pairs[i][from], buf, sizeof(buf)), off = 0;
+
+    while (n > 0 && off < n) {
+        ssize_t w = write(r->pairs[i][!from], buf + off, (size_t)(n - off));
+        if (w <= 0)
+            return 0;
+        off += w;
+    }
+    return n > 0;
+}
+
+static void *
+relay_main(void *arg)
+{
+    struct relay *r = arg;
+
+    for (;;) {
+        struct pollfd pfds[2 + 128];
+        int i, n = 2, ended;
+
+        pthread_mutex_lock(&r->lock);
+        if (r->stop) {
+            pthread_mutex_unlock(&r->lock);
+            break;
+        }
+        while (r->cut && r->npairs > 0)
+            relay_drop(r, 0);
+        pfds[0] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
+        pfds[1] = (struct pollfd){ .fd = r->wake[0], .events = POLLIN };
+        for (i = 0; i < r->npairs; i++) {
+            pfds[n++] = (struct pollfd){ .fd = r->pairs[i][0], .events = POLLIN };
+            pfds[n++] = (struct pollfd){ .fd = r->pairs[i][1], .events = POLLIN };
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (poll(pfds, (nfds_t)n, -1) < 0)
+            continue;
+        pthread_mutex_lock(&r->lock);
+        if (pfds[1].revents & POLLIN) {
+            char c;
+            while (read(r->wake[0], &c, 1) == 1)
+                ;
+        }
+        if (pfds[0].revents & POLLIN)
+            relay_accept(r);
+        /* Pairs are visited from the end, so dropping one never skips another. */
+        for (i = (n - 2) / 2 - 1; i >= 0; i--) {
+            ended = 0;
+            if (pfds[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))
+                ended |= !relay_move(r, i, 0);
+            if (!ended && pfds[3 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))
+                ended |= !relay_move(r, i, 1);
+            if (ended && i < r->npairs)
+                relay_drop(r, i);
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    while (r->npairs > 0)
+        relay_drop(r, 0);
+    return NULL;
+}
+
+/* Starts a relay to the server of url; fills relay_url with url through it. */
+static void
+relay_start(struct relay *r, const char *url, char *relay_url, size_t size)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL), *o;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t salen = sizeof(sa);
+    const char *user = "postgres", *db = "postgres";
+
+    assert_non_null(opts);
+    memset(r, 0, sizeof(*r));
+    snprintf(r->host, sizeof(r->host), "127.0.0.1");
+    snprintf(r->sport, sizeof(r->sport), "5432");
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            snprintf(r->host, sizeof(r->host), "%s", o->val);
+        else if (strcmp(o->keyword, "port") == 0)
+            snprintf(r->sport, sizeof(r->sport), "%s", o->val);
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+    }
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(r->lfd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(r->lfd, 64), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &salen), 0);
+    r->port = ntohs(sa.sin_port);
+    snprintf(relay_url, size, "postgres://%s@127.0.0.1:%d/%s?connect_timeout=2", user, r->port,
+             db);
+    PQconninfoFree(opts);
+    assert_int_equal(pipe2(r->wake, O_NONBLOCK), 0);
+    pthread_mutex_init(&r->lock, NULL);
+    assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void
+relay_set(struct relay *r, int cut, int stop)
+{
+    pthread_mutex_lock(&r->lock);
+    r->cut = cut;
+    r->stop = stop;
+    pthread_mutex_unlock(&r->lock);
+    assert_int_equal(write(r->wake[1], "x", 1), 1);
+}
+
+static void
+relay_stop(struct relay *r)
+{
+    relay_set(r, 1, 1);
+    pthread_join(r->thread, NULL);
+    close(r->lfd);
+    close(r->wake[0]);
+    close(r->wake[1]);
+    pthread_mutex_destroy(&r->lock);
+}
+
+/*
+ * The database becomes unreachable: calls fail with ERR_UNAVAILABLE, fast
+ * (the pool's backoff, not a connect timeout per call), a publish stores
+ * nothing and says so; once it is back, calls succeed again by themselves.
+ */
+static void
+test_pg_outage(void **state)
+{
+    struct fx *fx = *state;
+    struct relay r;
+    struct store *st = NULL;
+    struct endpoint ep;
+    struct event ev, *evs = NULL;
+    char url[600];
+    size_t n = 0;
+    int64_t t0;
+    int i, err;
+
+    if (fx->sqlite)
+        skip();
+    relay_start(&r, fx->url, url, sizeof(url));
+    assert_int_equal(store_open(url, &st), 0);
+    endpoint_make(st, "acct_a", "", &ep);
+    assert_int_equal(publish(st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+
+    relay_set(&r, 1, 0);
+    usleep(50000);
+    assert_int_equal(publish(st, "acct_a", "user.message", NULL, &ep, 1, &ev), ERR_UNAVAILABLE);
+    event_cleanup(&ev);
+    t0 = clock_mono_ms();
+    for (i = 0; i < 50; i++)
+        assert_int_equal(store_ping(st), ERR_UNAVAILABLE);
+    assert_true(clock_mono_ms() - t0 < 3000);
+    assert_int_equal(store_event_list(fx->st, "acct_a", NULL, NULL, 10, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    event_list_free(evs, n);
+
+    relay_set(&r, 0, 0);
+    t0 = clock_mono_ms();
+    while ((err = store_ping(st)) != 0 && clock_mono_ms() - t0 < 5000)
+        usleep(20000);
+    assert_int_equal(err, 0);
+    assert_int_equal(publish(st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    store_close(st);
+    relay_stop(&r);
+    endpoint_cleanup(&ep);
+}
+
 int
 main(void)
 {
@@ -1851,6 +2496,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_concurrent_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_open_concurrently, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_notify_other_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
