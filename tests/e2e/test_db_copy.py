@@ -22,7 +22,7 @@ from harness import Server, mkdtemp, new_pg_db, psql, run_bin
 from receiver import Receiver
 
 ARGS = ["--allow-http", "--allow-networks", "127.0.0.0/8", "--retry-schedule", "0s,1h,1h",
-        "--attempt-timeout", "4s", "--lease", "5s"]
+        "--attempt-timeout", "10s", "--lease", "12s"]
 
 
 def need_postgres(test):
@@ -205,7 +205,7 @@ class Copy(unittest.TestCase):
         worker = Server(args=ARGS + ["--role", "worker"], db=pg, root_key=sq.root_key,
                         test=self)
         worker.start()
-        reqs = self.receivers["slow"].wait_for(2, timeout=30)
+        reqs = self.receivers["slow"].wait_for(2, timeout=60)
         self.assertEqual(reqs[1].headers["x-workflux-delivery"], slow[0]["id"])
         self.assertEqual(reqs[1].body, reqs[0].body)
         secret = before["/v1/endpoints/%s/secret" % eps["slow"]]["secret"]
