@@ -778,7 +778,7 @@ listener_main(void *arg)
 {
     struct pg *p = arg;
     PGconn *db = p->listen_db; /* connected and listening by pg_open() */
-    char why[256];
+    char why[256], where[256];
     int backoff = 0;
 
     p->listen_db = NULL;
@@ -794,8 +794,13 @@ listener_main(void *arg)
                     break;
                 continue;
             }
-            log_info("store: listener reconnected where=%s", p->where);
+            db_where(db, where, sizeof(where));
+            log_info("store: listener reconnected where=%s", where);
             backoff = 0;
+            /* The database answers again: the pool need not wait out its backoff. */
+            pthread_mutex_lock(&p->lock);
+            p->retry_at = 0;
+            pthread_mutex_unlock(&p->lock);
             store_due_notify(p->st);
         }
         if (listener_wait(p, PQsocket(db), -1))
@@ -864,8 +869,32 @@ opt_value(const PQconninfoOption *opts, const char *keyword, const char *env, co
 }
 
 /*
- * Checks that libpq can parse the URL and writes "host:port/db" for log
- * lines (never the user's password). Returns 0 or ERR_INVAL.
+ * Writes "host:port,host:port/db" from libpq's comma lists of hosts and
+ * ports (one port may serve every host), as p->where for log lines.
+ */
+static void
+where_format(struct pg *p, const char *hosts, const char *ports, const char *db)
+{
+    size_t len = 0, hn, pn;
+    const char *port = ports;
+
+    p->where[0] = '\0';
+    while (*hosts != '\0' && len < sizeof(p->where)) {
+        hn = strcspn(hosts, ",");
+        pn = strcspn(port, ",");
+        len += (size_t)snprintf(p->where + len, sizeof(p->where) - len, "%s%.*s:%.*s",
+                                len > 0 ? "," : "", (int)hn, hosts, (int)pn, port);
+        hosts += hn + (hosts[hn] == ',');
+        if (port[pn] == ',')
+            port += pn + 1;
+    }
+    if (len < sizeof(p->where))
+        snprintf(p->where + len, sizeof(p->where) - len, "/%s", db);
+}
+
+/*
+ * Checks that libpq can parse the URL and sets p->where for log lines
+ * (never with the user's password). Returns 0 or ERR_INVAL.
  */
 static int
 url_where(struct pg *p)
@@ -880,9 +909,9 @@ url_where(struct pg *p)
         PQfreemem(msg);
         return ERR_INVAL;
     }
-    snprintf(p->where, sizeof(p->where), "%s:%s/%s", opt_value(opts, "host", "PGHOST", "localhost"),
-             opt_value(opts, "port", "PGPORT", "5432"),
-             opt_value(opts, "dbname", "PGDATABASE", "(default)"));
+    where_format(p, opt_value(opts, "host", "PGHOST", "localhost"),
+                 opt_value(opts, "port", "PGPORT", "5432"),
+                 opt_value(opts, "dbname", "PGDATABASE", "(default)"));
     PQconninfoFree(opts);
     return 0;
 }
