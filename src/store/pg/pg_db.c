@@ -673,15 +673,18 @@ migration_apply(PGconn *db, const struct pg_migration *m)
 /*
  * Brings the schema up to date. Processes starting together take turns on a
  * session advisory lock, so each migration runs once; a database whose
- * schema is newer than this fluxhook knows is refused.
+ * schema is newer than this fluxhook knows is refused. Sets *version to the
+ * schema version reached and *applied to how many migrations this call ran.
  */
 static int
-migrate(PGconn *db)
+migrate(PGconn *db, int *version, int *applied)
 {
     const struct pg_migration *m;
     int64_t newest = 0;
     int known = 0, err;
 
+    *version = 0;
+    *applied = 0;
     for (m = pg_migrations; m->version != 0; m++)
         known = m->version;
     err = db_exec(db, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", "waiting to migrate");
@@ -699,8 +702,13 @@ migrate(PGconn *db)
         err = ERR_STORE;
     }
     for (m = pg_migrations; m->version != 0 && err == 0; m++) {
-        if (m->version > newest)
+        if (m->version > newest) {
             err = migration_apply(db, m);
+            if (err == 0)
+                (*applied)++;
+        }
+        if (err == 0 && m->version > *version)
+            *version = m->version;
     }
     /* Counter shards of backends that are gone fold into one, under the same lock. */
     if (err == 0)
@@ -985,7 +993,7 @@ pg_open(struct store *st, const char *url)
         goto out;
     }
     p->conns[0].pid = PQbackendPID(p->conns[0].db);
-    err = migrate(p->conns[0].db);
+    err = migrate(p->conns[0].db, &st->schema_version, &st->migrations_applied);
     if (err != 0)
         goto out;
     /* Listening before open returns: no change made after it goes unheard. */
