@@ -7,7 +7,7 @@ MESON_RELEASE = --buildtype=release
 MESON_ASAN = --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 
-.PHONY: all setup run test unit e2e fuzz install clean bench check
+.PHONY: all setup run test unit e2e multihost fuzz install clean bench check
 
 all: setup build/build.ninja
 	ninja -C build
@@ -45,11 +45,16 @@ e2e: build-asan/build.ninja
 	ninja -C build-asan
 	python3 tests/run.py --only e2e
 
+multihost: build-asan/build.ninja
+	ninja -C build-asan
+	python3 tests/run.py --only multihost
+
 fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz
 	python3 tests/run.py --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
 
 bench: all
+	@./scripts/setup.sh --bench
 	python3 bench/run.py
 
 # The prefix is set again on every install, so `make install PREFIX=DIR`

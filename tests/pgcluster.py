@@ -156,11 +156,21 @@ class PgCluster:
     port   the TCP port; default: a free one
     host   the listen and connect address (loopback)
     root   where the temporary directory is made; default: the system's
+    prefix argv put before every command the cluster runs, server and clients
+           alike, such as ["ip", "netns", "exec", "fh-db"] to serve on host
+           inside that network namespace; needs port (a free one is looked
+           for in this process's namespace, not the prefix's)
+    trust  CIDRs whose clients may connect (trust authentication) besides
+           loopback's, such as ["198.18.0.0/24"] when other hosts connect
     """
 
-    def __init__(self, port=None, host="127.0.0.1", root=None):
+    def __init__(self, port=None, host="127.0.0.1", root=None, prefix=None, trust=()):
+        if prefix and port is None:
+            raise ValueError("PgCluster: a prefix needs a port")
         self.host = host
         self.port = port
+        self.prefix = list(prefix or [])
+        self.trust = list(trust)
         self._fixed_port = port is not None
         self.root = root
         self.dir = None
@@ -208,7 +218,7 @@ class PgCluster:
             w.wait()
 
     def _run(self, argv, timeout=STOP_TIMEOUT, check=True, owner=False):
-        cmd = _as_owner(argv) if owner else argv
+        cmd = self.prefix + (_as_owner(argv) if owner else argv)
         try:
             p = subprocess.run(cmd, env=_client_env(), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -271,6 +281,12 @@ class PgCluster:
         self._run([_bin("initdb"), "-D", self.datadir, "-A", "trust", "-U", "postgres",
                    "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
                   timeout=START_TIMEOUT, owner=True)
+        if self.trust:
+            with open(os.path.join(self.datadir, "pg_hba.conf"), "a") as f:
+                f.write("# written by tests/pgcluster.py\n")
+                for net in self.trust:
+                    f.write("host all all %s trust\nhost replication all %s trust\n"
+                            % (net, net))
         self._initialized = True
 
     def start(self):
@@ -432,6 +448,11 @@ class PgCluster:
         s = PgCluster(host=self.host, root=self.root)
         s.primary = self
         self.standbys.append(s)
+        if self.prefix:
+            # Inside the prefix's namespace: the next ports after the primary's.
+            s.prefix = self.prefix
+            s.port = self.port + len(self.standbys)
+            s._fixed_port = True
         _become_subreaper()
         try:
             s._make_dir()

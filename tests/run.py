@@ -5,6 +5,10 @@ Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
+  multihost tests/multihost/test_*.py, each file in its own process, one at a
+           time: several fluxhook processes in network namespaces sharing
+           one PostgreSQL, under faults (needs root and iproute2); the fault
+           table goes to tests/artifacts/multihost.txt
   browser  tests/browser/*.test.mjs in headless Chromium (playwright-core)
   fuzz     each libFuzzer target of build-fuzz for a bounded time
 
@@ -15,7 +19,8 @@ Stores (--store sqlite|postgres|both, default both): the store unit test
 (`store`) runs once per backend, as unit/store[sqlite] and
 unit/store[postgres], and so do the e2e files that exercise the server's
 store (test_api_*, test_deliver_*, test_serve; the postgres run is named
-e2e/test_x[postgres]); the other e2e files run on sqlite only. For postgres,
+e2e/test_x[postgres]); the other e2e files run on sqlite only, and those that
+need PostgreSQL themselves (test_db_copy) get the cluster whatever --store says. For postgres,
 one throwaway cluster (tests/pgcluster.py) serves the whole run, unless
 FLUXHOOK_TEST_PG_URL already names a server; each test makes its own
 databases in it.
@@ -34,6 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 STORE_UNIT = "store"  # the meson test that runs once per backend
 STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py"  # e2e files run once per backend
+PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
 
 
 class Tally:
@@ -189,6 +195,19 @@ def start_postgres(tally):
     return True
 
 
+def run_multihost(tally):
+    """Each tests/multihost/test_*.py in its own process, one after another:
+    they time faults and measure recovery, so they do not share the CPU with
+    each other."""
+    d = os.path.join(ROOT, "tests", "multihost")
+    if not os.path.isdir(d):
+        return
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    for f in sorted(f for f in os.listdir(d) if re.fullmatch(r"test_.*\.py", f)):
+        code, out = run([sys.executable, "-m", "unittest", "-v", f[:-3]], 600, env=env, cwd=d)
+        tally.add("multihost/" + f[:-3], *unittest_counts(code, out), out)
+
+
 def run_browser(tally):
     d = os.path.join(ROOT, "tests", "browser")
     if not os.path.isdir(d):
@@ -222,7 +241,7 @@ def run_fuzz(tally, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["unit", "e2e", "browser", "fuzz"])
+    ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
     ap.add_argument("--fuzz-seconds", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
@@ -241,13 +260,17 @@ def main():
                        if re.fullmatch(a.e2e, f))
     needs_pg = a.only in (None, "unit") or (
         a.only == "e2e" and any(re.fullmatch(STORE_E2E, f) for f in e2e_files))
-    if "postgres" in stores and needs_pg:
-        if not start_postgres(tally):
+    pg_files = a.only in (None, "e2e") and any(re.fullmatch(PG_E2E, f) for f in e2e_files)
+    if ("postgres" in stores and needs_pg) or pg_files:
+        # Without it the PG_E2E files fail, saying so.
+        if not start_postgres(tally) and "postgres" in stores:
             stores.remove("postgres")
     if a.only in (None, "unit"):
         run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)
     if a.only in (None, "e2e"):
         run_e2e(tally, a.jobs, e2e_files, stores)
+    if a.only in (None, "multihost"):
+        run_multihost(tally)
     if a.only in (None, "browser"):
         run_browser(tally)
     if a.only in (None, "fuzz"):

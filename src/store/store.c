@@ -384,6 +384,13 @@ store_close(struct store *st)
 }
 
 void
+store_schema(struct store *st, int *version, int *applied)
+{
+    *version = st->schema_version;
+    *applied = st->migrations_applied;
+}
+
+void
 store_on_due(struct store *st, void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&st->due_lock);

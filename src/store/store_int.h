@@ -79,10 +79,15 @@ struct store {
     void (*on_due)(void *arg);
     void *on_due_arg;
     _Atomic uint64_t fenced;     /* results discarded as stale */
+    int schema_version;          /* the database's schema version once open (backend sets it) */
+    int migrations_applied;      /* how many migrations this open applied (backend sets it) */
 };
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+
+/* The schema version the SQLite backend migrates to (its newest migration). */
+int store_sqlite_schema_version(void);
 
 /*
  * Calls the callback registered with store_on_due(), if any, with no store

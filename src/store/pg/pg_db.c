@@ -673,15 +673,18 @@ migration_apply(PGconn *db, const struct pg_migration *m)
 /*
  * Brings the schema up to date. Processes starting together take turns on a
  * session advisory lock, so each migration runs once; a database whose
- * schema is newer than this fluxhook knows is refused.
+ * schema is newer than this fluxhook knows is refused. Sets *version to the
+ * schema version reached and *applied to how many migrations this call ran.
  */
 static int
-migrate(PGconn *db)
+migrate(PGconn *db, int *version, int *applied)
 {
     const struct pg_migration *m;
     int64_t newest = 0;
     int known = 0, err;
 
+    *version = 0;
+    *applied = 0;
     for (m = pg_migrations; m->version != 0; m++)
         known = m->version;
     err = db_exec(db, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", "waiting to migrate");
@@ -699,8 +702,13 @@ migrate(PGconn *db)
         err = ERR_STORE;
     }
     for (m = pg_migrations; m->version != 0 && err == 0; m++) {
-        if (m->version > newest)
+        if (m->version > newest) {
             err = migration_apply(db, m);
+            if (err == 0)
+                (*applied)++;
+        }
+        if (err == 0 && m->version > *version)
+            *version = m->version;
     }
     /* Counter shards of backends that are gone fold into one, under the same lock. */
     if (err == 0)
@@ -937,13 +945,14 @@ params_init(struct pg *p)
     p->keys[n] = "keepalives";
     p->vals[n++] = "1";
     p->keys[n] = "keepalives_idle";
-    p->vals[n++] = "5";
-    p->keys[n] = "keepalives_interval";
     p->vals[n++] = "2";
+    p->keys[n] = "keepalives_interval";
+    p->vals[n++] = "1";
     p->keys[n] = "keepalives_count";
     p->vals[n++] = "3";
+    /* Data unacknowledged this long means the server is gone: answer 503 soon. */
     p->keys[n] = "tcp_user_timeout";
-    p->vals[n++] = "10000";
+    p->vals[n++] = "5000";
     p->keys[n] = "fallback_application_name";
     p->vals[n++] = "fluxhook";
     p->keys[n] = "dbname";
@@ -1084,7 +1093,7 @@ pg_open(struct store *st, const char *url)
         err = ERR_UNAVAILABLE;
         goto out;
     }
-    err = migrate(p->conns[0].db);
+    err = migrate(p->conns[0].db, &st->schema_version, &st->migrations_applied);
     if (err != 0)
         goto out;
     /* Listening before open returns: no change made after it goes unheard. */

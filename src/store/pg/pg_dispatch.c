@@ -225,7 +225,12 @@ results_report(const PGresult *res)
         const char *kind = PQgetvalue(res, row, 0);
         const char *id = PQgetvalue(res, row, 1);
 
-        if (strcmp(kind, "fenced") == 0) {
+        if (strcmp(kind, "fenced") == 0 &&
+            pg_col_int(res, row, 2) == pg_col_int(res, row, 3)) {
+            /* Its own claim's result, recorded before: an answer lost, the batch sent again. */
+            log_info("store: result already recorded delivery=%s token=%lld", id,
+                     (long long)pg_col_int(res, row, 2));
+        } else if (strcmp(kind, "fenced") == 0) {
             log_warnx("store: stale result fenced delivery=%s token=%lld current=%lld status=%s",
                       id, (long long)pg_col_int(res, row, 2), (long long)pg_col_int(res, row, 3),
                       PQgetvalue(res, row, 4));

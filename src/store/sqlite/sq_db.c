@@ -369,14 +369,31 @@ out:
     return err;
 }
 
+int
+store_sqlite_schema_version(void)
+{
+    const struct sq_migration *m;
+    int newest = 0;
+
+    for (m = sq_migrations; m->version != 0; m++)
+        newest = m->version;
+    return newest;
+}
+
+/*
+ * Applies the migrations the database lacks, each in its own transaction.
+ * Sets *version to the schema version reached and *applied to how many ran.
+ */
 static int
-migrate(struct sq_conn *c)
+migrate(struct sq_conn *c, int *version, int *applied_now)
 {
     const struct sq_migration *m;
     sqlite3_stmt *stmt = NULL;
     int64_t newest = 0;
     int known = 0, rc, err;
 
+    *version = 0;
+    *applied_now = 0;
     err = sq_exec(c, "CREATE TABLE IF NOT EXISTS schema_version ("
                      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                      "applied_at INTEGER NOT NULL)");
@@ -443,10 +460,12 @@ migrate(struct sq_conn *c)
                 goto out;
             }
             log_info("store: applied migration %03d_%s", m->version, m->name);
+            (*applied_now)++;
         }
         err = sq_exec(c, "COMMIT");
         if (err != 0)
             goto out;
+        *version = m->version;
     }
 out:
     sqlite3_finalize(stmt);
@@ -934,7 +953,7 @@ sq_open(struct store *st, const char *url)
     err = conn_open(&s->writer, s->path, 1);
     if (err != 0)
         goto out;
-    err = migrate(&s->writer);
+    err = migrate(&s->writer, &st->schema_version, &st->migrations_applied);
     if (err != 0)
         goto out;
     if (!s->memory) {

@@ -561,6 +561,12 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     ep_deleted = sqlite3_column_int64(stmt, 5) != 0;
     token = sqlite3_column_int64(stmt, 6);
     sq_done(stmt);
+    if (token == r->lease_token && cur != DELIVERY_DELIVERING) {
+        /* Its own claim's result, recorded before: an answer lost, the batch sent again. */
+        log_info("store: result already recorded delivery=%s token=%lld",
+                 r->attempt.delivery_id, (long long)token);
+        return 0;
+    }
     if (cur != DELIVERY_DELIVERING || token != r->lease_token) {
         log_warnx("store: stale result fenced delivery=%s token=%lld current=%lld status=%s",
                   r->attempt.delivery_id, (long long)r->lease_token, (long long)token,
