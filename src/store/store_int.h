@@ -111,6 +111,12 @@ int store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
 int store_types_split(const char *list, char ***types, size_t *n);
 void store_types_free(char **types, size_t n);
 
+/* Grows *arr (of elem-sized items, new ones zeroed) to hold at least need; 0 or ERR_NOMEM. */
+int store_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
+/* The delivery status named s, or -1 for an unknown name (rows of both backends). */
+int store_status_parse(const char *s);
+
 /* The nearest-rank position (1-based) of percentile p (1..100) among n values. */
 int64_t store_rank(int p, int64_t n);
 

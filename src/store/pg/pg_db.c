@@ -186,37 +186,6 @@ pg_array_end(struct buf *b)
 }
 
 int
-pg_status_parse(const char *s)
-{
-    enum delivery_status v;
-
-    if (delivery_status_parse(s, &v) != 0)
-        return -1;
-    return (int)v;
-}
-
-int
-pg_grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-    void **p = arr;
-    size_t ncap;
-    void *nv;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap == 0 ? 16 : *cap;
-    while (ncap < need)
-        ncap *= 2;
-    nv = realloc(*p, ncap * elem);
-    if (nv == NULL)
-        return ERR_NOMEM;
-    memset((char *)nv + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = nv;
-    *cap = ncap;
-    return 0;
-}
-
-int
 pg_delivery_read(const PGresult *res, int row, void *out)
 {
     struct delivery *d = out;
@@ -228,7 +197,7 @@ pg_delivery_read(const PGresult *res, int row, void *out)
     pg_col_copy(res, row, 2, d->endpoint_id, sizeof(d->endpoint_id));
     pg_col_copy(res, row, 3, d->account_id, sizeof(d->account_id));
     pg_col_copy(res, row, 4, d->event_type, sizeof(d->event_type));
-    status = pg_status_parse(PQgetvalue(res, row, 5));
+    status = store_status_parse(PQgetvalue(res, row, 5));
     d->status = status < 0 ? DELIVERY_FAILED : (enum delivery_status)status;
     d->attempts_made = (int)pg_col_int(res, row, 6);
     d->round_start = (int)pg_col_int(res, row, 7);
@@ -607,7 +576,7 @@ pg_get_all(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, void *i
     if (err != 0)
         goto out;
     rows = PQntuples(res);
-    err = pg_grow(arr, &cap, *n + (size_t)rows, elem);
+    err = store_grow(arr, &cap, *n + (size_t)rows, elem);
     for (row = 0; row < rows && err == 0; row++) {
         /* Counted before it is read, so a half-read row is freed with the rest. */
         err = read(res, row, *arr + (*n)++ * elem);

@@ -100,7 +100,7 @@ pg_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
      */
     err = pg_run(st->impl, &q, PG_WRITE, &res, "claiming deliveries");
     if (err == 0)
-        err = pg_grow(&list, &cap, (size_t)PQntuples(res), sizeof(*list));
+        err = store_grow(&list, &cap, (size_t)PQntuples(res), sizeof(*list));
     for (row = 0; err == 0 && row < PQntuples(res); row++)
         err = claim_read(res, row, &list[count++]);
 out:

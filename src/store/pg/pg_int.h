@@ -158,12 +158,6 @@ int pg_array_begin(struct buf *b);
 int pg_array_add(struct buf *b, const char *s);
 int pg_array_end(struct buf *b);
 
-/* The delivery status named s, or -1. */
-int pg_status_parse(const char *s);
-
-/* Grows *arr (of elem-sized items) so it holds at least need; 0 or ERR_NOMEM. */
-int pg_grow(void *arr, size_t *cap, size_t need, size_t elem);
-
 /* Reads a delivery row selected with PG_DELIVERY_COLS (first) into a struct delivery. */
 #define PG_DELIVERY_COLS                                                                           \
     "id, event_id, endpoint_id, account_id, event_type, status, attempts_made, "                   \
