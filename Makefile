@@ -54,6 +54,7 @@ fuzz: build-fuzz/build.ninja
 	python3 tests/run.py --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
 
 bench: all
+	@./scripts/setup.sh --bench
 	python3 bench/run.py
 
 # The prefix is set again on every install, so `make install PREFIX=DIR`

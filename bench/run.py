@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Runs every benchmark of build/bench (bench_*) in turn; each prints its own table.
+"""Runs every benchmark in turn; each prints its own table: the C ones of
+build/bench (bench_*), then the Python ones of bench/ (*.py but this file),
+which run the release binary as processes (pg_scale: SQLite against
+PostgreSQL with one and two workers).
 
-Usage: python3 bench/run.py [--build DIR] [NAME...]   (NAME: store_publish, ...)
+Usage: python3 bench/run.py [--build DIR] [NAME...]   (NAME: store_publish, pg_scale, ...)
 Each benchmark runs with its defaults and at most --timeout seconds.
 """
 import argparse
@@ -27,11 +30,18 @@ def main():
                    and os.path.isfile(os.path.join(bench_dir, f)))
     if args.names:
         found = [f for f in found if f[len("bench_"):] in args.names]
+    here = os.path.dirname(os.path.abspath(__file__))
+    scripts = sorted(f for f in os.listdir(here) if f.endswith(".py") and f != "run.py")
+    if args.names:
+        scripts = [f for f in scripts if f[:-3] in args.names]
+    runs = [(name, [os.path.join(bench_dir, name)]) for name in found]
+    runs += [(name, [sys.executable, os.path.join(here, name), "--build", args.build])
+             for name in scripts]
     status = 0
-    for name in found:
+    for name, argv in runs:
         print(f"== {name}", flush=True)
         try:
-            p = subprocess.run([os.path.join(bench_dir, name)], timeout=args.timeout)
+            p = subprocess.run(argv, timeout=args.timeout)
             if p.returncode != 0:
                 print(f"bench/run.py: {name} exited {p.returncode}", file=sys.stderr)
                 status = 1

@@ -1,10 +1,12 @@
 /*
  * Durable publish throughput of the store: N events with 2 deliveries each,
- * published from T threads at once into SQLite (WAL, fsynced before each
- * answer), then
- * the same from one thread, so group commit shows as a ratio of one run.
+ * published from T threads at once, then a twentieth of them from one
+ * thread, so group commit shows as a ratio of one run. Into SQLite (WAL,
+ * fsynced before each answer) in DIR, a temporary directory by default, or
+ * into the store at -u URL (postgres://...: each run publishes under an
+ * account of its own, so the database may be reused).
  *
- * usage: bench_store_publish [-n EVENTS] [-t THREADS] [-d DIR]
+ * usage: bench_store_publish [-n EVENTS] [-t THREADS] [-d DIR | -u URL]
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 
 struct worker {
     struct store *st;
+    const char *acct;
     const struct endpoint *eps;
     long count;
     long failures;
@@ -39,7 +42,7 @@ worker_main(void *arg)
         int len;
 
         memset(&ev, 0, sizeof(ev));
-        snprintf(ev.account_id, sizeof(ev.account_id), "acct_bench");
+        snprintf(ev.account_id, sizeof(ev.account_id), "%s", w->acct);
         snprintf(ev.type, sizeof(ev.type), "conversation.started");
         if (id_new("evt_", ev.id) != 0) {
             w->failures++;
@@ -73,8 +76,12 @@ struct result {
     double reopen_ms;   /* open with the pile waiting, then claim 100 */
 };
 
+/*
+ * One run of events from threads threads, into a new SQLite file in dir, or
+ * into the store at store_url (then dir is NULL) under a new account.
+ */
 static int
-run(const char *dir, int round, long events, int threads, struct result *r)
+run(const char *dir, const char *store_url, int round, long events, int threads, struct result *r)
 {
     struct store *st = NULL;
     struct account acct = { .name = "bench" };
@@ -86,16 +93,19 @@ run(const char *dir, int round, long events, int threads, struct result *r)
     long failures = 0;
     int i, err;
 
-    snprintf(url, sizeof(url), "sqlite:%s/bench-%d.db", dir, round);
+    if (dir != NULL)
+        snprintf(url, sizeof(url), "sqlite:%s/bench-%d.db", dir, round);
+    else
+        snprintf(url, sizeof(url), "%s", store_url);
     err = store_open(url, &st);
     if (err != 0)
         goto out;
-    snprintf(acct.id, sizeof(acct.id), "acct_bench");
+    snprintf(acct.id, sizeof(acct.id), "acct_bench_%d_%ld", round, (long)getpid());
     err = store_account_insert(st, &acct);
     for (i = 0; i < 2 && err == 0; i++) {
         memset(&eps[i], 0, sizeof(eps[i]));
         id_new("ep_", eps[i].id);
-        snprintf(eps[i].account_id, sizeof(eps[i].account_id), "acct_bench");
+        snprintf(eps[i].account_id, sizeof(eps[i].account_id), "%s", acct.id);
         eps[i].url = "https://receiver.test/hook";
         eps[i].description = "";
         eps[i].event_types = "";
@@ -113,6 +123,7 @@ run(const char *dir, int round, long events, int threads, struct result *r)
     t0 = clock_mono_ms();
     for (i = 0; i < threads; i++) {
         ws[i].st = st;
+        ws[i].acct = acct.id;
         ws[i].eps = eps;
         ws[i].count = events / threads + (i < events % threads ? 1 : 0);
         pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
@@ -180,9 +191,11 @@ run(const char *dir, int round, long events, int threads, struct result *r)
 out:
     free(ws);
     store_close(st);
-    snprintf(cmd, sizeof(cmd), "rm -f '%s'/bench-%d.db*", dir, round);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_store_publish: cannot remove the bench database\n");
+    if (dir != NULL) {
+        snprintf(cmd, sizeof(cmd), "rm -f '%s'/bench-%d.db*", dir, round);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_store_publish: cannot remove the bench database\n");
+    }
     return err;
 }
 
@@ -224,12 +237,12 @@ main(int argc, char **argv)
 {
     long events = 200000;
     int threads = 64, opt;
-    const char *dir = NULL;
+    const char *dir = NULL, *url = NULL;
     char tmp[] = "/tmp/fluxhook-bench-XXXXXX";
     struct result many = { 0 }, one = { 0 };
-    double disk_before, disk_after;
+    double disk_before = -1, disk_after = -1;
 
-    while ((opt = getopt(argc, argv, "n:t:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:d:u:")) != -1) {
         switch (opt) {
         case 'n':
             events = strtol(optarg, NULL, 10);
@@ -240,8 +253,12 @@ main(int argc, char **argv)
         case 'd':
             dir = optarg;
             break;
+        case 'u':
+            url = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: bench_store_publish [-n EVENTS] [-t THREADS] [-d DIR]\n");
+            fprintf(stderr, "usage: bench_store_publish [-n EVENTS] [-t THREADS] "
+                            "[-d DIR | -u URL]\n");
             return 2;
         }
     }
@@ -249,33 +266,41 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_store_publish: -n and -t must be positive\n");
         return 2;
     }
-    if (dir == NULL) {
+    if (url != NULL && dir != NULL) {
+        fprintf(stderr, "bench_store_publish: -d and -u exclude each other\n");
+        return 2;
+    }
+    if (url == NULL && dir == NULL) {
         dir = mkdtemp(tmp);
         if (dir == NULL) {
             perror("bench_store_publish: mkdtemp");
             return 1;
         }
     }
-    disk_before = fsync_ms(dir);
-    if (run(dir, 0, events, threads, &many) != 0)
+    if (dir != NULL)
+        disk_before = fsync_ms(dir);
+    if (run(dir, url, 0, events, threads, &many) != 0)
         return 1;
     /* One thread cannot share a commit: every publish pays its own fsync. */
-    if (run(dir, 1, events / 20 > 0 ? events / 20 : 1, 1, &one) != 0)
+    if (run(dir, url, 1, events / 20 > 0 ? events / 20 : 1, 1, &one) != 0)
         return 1;
-    disk_after = fsync_ms(dir);
+    if (dir != NULL)
+        disk_after = fsync_ms(dir);
     if (dir == tmp)
         rmdir(tmp);
 
-    printf("store publish, SQLite WAL, each call answered after the fsync that covers it,\n"
-           "2 deliveries per event\n\n");
+    printf("store publish, %s, each call answered after the fsync that covers it,\n"
+           "2 deliveries per event\n\n",
+           url != NULL ? "the store at -u" : "SQLite WAL");
     printf("| threads |   events | seconds |  events/s | commits/s |  fsyncs/s | mean batch |\n");
     printf("|--------:|---------:|--------:|----------:|----------:|----------:|-----------:|\n");
     row(&many);
     row(&one);
     printf("\ngroup commit: %.1fx the events/s of one thread\n",
            ((double)many.events / many.seconds) / ((double)one.events / one.seconds));
-    printf("disk: 4 KiB write + fdatasync %.2f ms before, %.2f ms after the runs\n",
-           disk_before, disk_after);
+    if (url == NULL)
+        printf("disk: 4 KiB write + fdatasync %.2f ms before, %.2f ms after the runs\n",
+               disk_before, disk_after);
     printf("claim of 100 with %ld deliveries due: %.2f ms; excluding one endpoint: %.2f ms\n",
            many.events * 2, many.claim_ms[0], many.claim_ms[1]);
     printf("reopen with them waiting and claim 100: %.1f ms\n", many.reopen_ms);

@@ -16,6 +16,11 @@ if [ "${1:-}" = "--test" ]; then
     command -v npm >/dev/null 2>&1 || debs="$debs npm"
 fi
 
+# The benchmarks compare SQLite with a real PostgreSQL server (bench/pg_scale.py).
+if [ "${1:-}" = "--bench" ]; then
+    debs="$debs postgresql"
+fi
+
 missing=""
 for p in $debs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -20,7 +20,9 @@ Stores (--store sqlite|postgres|both, default both): the store unit test
 unit/store[postgres], and so do the e2e files that exercise the server's
 store (test_api_*, test_deliver_*, test_serve; the postgres run is named
 e2e/test_x[postgres]); test_pg_* (PostgreSQL faults, on clusters of their
-own) runs with postgres only; the other e2e files run on sqlite only. For postgres,
+own) runs with postgres only; the other e2e files run on sqlite only, and those
+that need PostgreSQL themselves (test_db_copy) get the cluster whatever --store
+says. For postgres,
 one throwaway cluster (tests/pgcluster.py) serves the whole run, unless
 FLUXHOOK_TEST_PG_URL already names a server; each test makes its own
 databases in it.
@@ -39,7 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 STORE_UNIT = "store"  # the meson test that runs once per backend
 STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py"  # e2e files run once per backend
-PG_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
+PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
+PG_ONLY_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
 
 
 class Tally:
@@ -152,7 +155,7 @@ def e2e_jobs(files, stores):
     jobs = []
     for f in files:
         for store in stores:
-            if re.fullmatch(PG_E2E, f):
+            if re.fullmatch(PG_ONLY_E2E, f):
                 if store == "postgres":
                     jobs.append((f"e2e/{f[:-3]}[{store}]", f, store))
             elif store == "sqlite":
@@ -264,8 +267,11 @@ def main():
                        if re.fullmatch(a.e2e, f))
     needs_pg = a.only in (None, "unit") or (
         a.only == "e2e" and any(re.fullmatch(STORE_E2E, f) for f in e2e_files))
-    if "postgres" in stores and needs_pg:
-        if not start_postgres(tally):
+    pg_files = (a.only in (None, "e2e") and "sqlite" in stores  # they run with the sqlite pass
+                and any(re.fullmatch(PG_E2E, f) for f in e2e_files))
+    if ("postgres" in stores and needs_pg) or pg_files:
+        # Without it the PG_E2E files fail, saying so.
+        if not start_postgres(tally) and "postgres" in stores:
             stores.remove("postgres")
     if a.only in (None, "unit"):
         run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)

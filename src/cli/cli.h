@@ -28,6 +28,7 @@ struct cli_sub {
     int min_args;                  /* positional arguments it needs */
     int max_args;                  /* and accepts */
     int (*run)(struct cli_call *call); /* returns the exit status */
+    const char *description;           /* more for its --help and the man page, or NULL */
 };
 
 struct cli_cmd {
@@ -37,6 +38,8 @@ struct cli_cmd {
     const struct config_opt *opts; /* its options, NULL-name-terminated, or NULL */
     int (*run)(int argc, char **argv); /* argv[0] is the command's name */
     const struct cli_sub *subs;        /* subcommands, NULL-name-terminated, or NULL */
+    int local;                         /* 1: the subcommands work here, not through a server:
+                                          no client options, no --url */
 };
 
 /* the commands */
@@ -49,6 +52,7 @@ extern const struct cli_cmd cmd_event_types;
 extern const struct cli_cmd cmd_accounts;
 extern const struct cli_cmd cmd_keys;
 extern const struct cli_cmd cmd_listen;
+extern const struct cli_cmd cmd_db;
 
 /* Runs the command named by argv[1]; returns the process exit status. */
 int cli_run(int argc, char **argv);

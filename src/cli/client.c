@@ -63,10 +63,14 @@ sub_help(FILE *f, const struct cli_call *x)
 
     fprintf(f, "usage: fluxhook %s %s%s%s\n\n%s\n", x->cmd->name, x->sub->name,
             x->sub->usage[0] != '\0' ? " " : "", x->sub->usage, x->sub->summary);
+    if (x->sub->description != NULL)
+        fprintf(f, "\n%s\n", x->sub->description);
     if (x->sub->opts != NULL && x->sub->opts[0].name != NULL) {
         fprintf(f, "\noptions:\n");
         config_print_options(f, x->sub->opts);
     }
+    if (x->cmd->local)
+        return;
     fprintf(f, "\nclient options:\n");
     for (i = 0; client_opts[i].name != NULL; i++) {
         if (!sub_opt_has(x->sub, client_opts[i].name))
@@ -114,9 +118,12 @@ sub_opt_has(const struct cli_sub *sub, const char *name)
     return 0;
 }
 
-/* Joins the subcommand's options and the client options into one table. */
+/*
+ * Joins the subcommand's options and the client options (unless the command
+ * is local) into one table.
+ */
 static int
-opts_merge(const struct cli_sub *sub, struct config_opt *out, int max)
+opts_merge(const struct cli_cmd *cmd, const struct cli_sub *sub, struct config_opt *out, int max)
 {
     int n = 0, i;
 
@@ -125,7 +132,7 @@ opts_merge(const struct cli_sub *sub, struct config_opt *out, int max)
             return ERR_INVAL;
         out[n++] = sub->opts[i];
     }
-    for (i = 0; client_opts[i].name != NULL; i++) {
+    for (i = 0; !cmd->local && client_opts[i].name != NULL; i++) {
         if (n == max - 1)
             return ERR_INVAL;
         /* The subcommand's own meaning of a name wins (endpoints create --url). */
@@ -183,7 +190,7 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
         argc--;
         argv++;
     }
-    if (opts_merge(x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
+    if (opts_merge(cmd, x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
         config_parse(&x.conf, merged, argc, argv, err, sizeof(err)) != 0) {
         rc = client_usage(&x, "%s", err);
         goto out;
@@ -199,6 +206,10 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
     }
     if (x.conf.nargs > x.sub->max_args) {
         rc = client_usage(&x, "unexpected argument '%s'", x.conf.args[x.sub->max_args]);
+        goto out;
+    }
+    if (cmd->local) {
+        rc = x.sub->run(&x);
         goto out;
     }
     url = client_opt(&x, "server");

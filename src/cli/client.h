@@ -48,7 +48,8 @@ extern const struct config_opt client_opts[];
 /*
  * The run function of a client command: finds the subcommand in argv[1]
  * (the one named "list" when there is none), parses its options and runs
- * it. Returns the exit status.
+ * it. A local command's subcommands (cmd->local) run with their own
+ * options only, without a server. Returns the exit status.
  */
 int client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv);
 

@@ -62,10 +62,10 @@ static const struct config_opt create_opts[] = {
 
 static const struct cli_sub accounts_subs[] = {
     {"list", "[--limit N] [--after CURSOR]", "list the accounts (admin)", page_opts, 0, 0,
-     acct_list},
-    {"create", "--name NAME", "create an account (admin)", create_opts, 0, 0, acct_create},
-    {"show", "ID", "show one account", NULL, 1, 1, acct_show},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+     acct_list, NULL},
+    {"create", "--name NAME", "create an account (admin)", create_opts, 0, 0, acct_create, NULL},
+    {"show", "ID", "show one account", NULL, 1, 1, acct_show, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_cmd cmd_accounts = {

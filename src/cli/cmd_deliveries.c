@@ -442,13 +442,14 @@ static const struct cli_sub deliveries_subs[] = {
     {"list",
      "[--endpoint ID] [--event ID] [--status S] [--limit N] [--after CURSOR] "
      "[--follow [--until-delivered N] [--timeout DURATION] [--interval DURATION]]",
-     "list deliveries, newest first, or follow them as they happen", list_opts, 0, 0, dlv_list},
-    {"show", "ID", "show one delivery with every attempt", NULL, 1, 1, dlv_show},
-    {"retry", "ID", "deliver one delivery again now", NULL, 1, 1, dlv_retry},
+     "list deliveries, newest first, or follow them as they happen", list_opts, 0, 0, dlv_list,
+     NULL},
+    {"show", "ID", "show one delivery with every attempt", NULL, 1, 1, dlv_show, NULL},
+    {"retry", "ID", "deliver one delivery again now", NULL, 1, 1, dlv_retry, NULL},
     {"replay", "{--status S | --endpoint ID | --event ID} [--max N]",
      "deliver again every delivery that matches, with a progress bar", replay_opts, 0, 0,
-     dlv_replay},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+     dlv_replay, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_cmd cmd_deliveries = {

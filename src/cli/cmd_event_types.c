@@ -155,9 +155,9 @@ out:
 }
 
 static const struct cli_sub event_types_subs[] = {
-    {"list", "", "list the event catalog: each type with its fields", NULL, 0, 0, et_list},
-    {"show", "TYPE", "show one event type: its fields and its sample", NULL, 1, 1, et_show},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+    {"list", "", "list the event catalog: each type with its fields", NULL, 0, 0, et_list, NULL},
+    {"show", "TYPE", "show one event type: its fields and its sample", NULL, 1, 1, et_show, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_cmd cmd_event_types = {

@@ -223,11 +223,11 @@ static const struct config_opt list_opts[] = {
 static const struct cli_sub events_subs[] = {
     {"publish",
      "TYPE [--data JSON|@FILE|@-] [--timestamp TIME] [--idempotency-key KEY] | --file FILE",
-     "publish an event, or a file of events one per line", publish_opts, 0, 1, ev_publish},
+     "publish an event, or a file of events one per line", publish_opts, 0, 1, ev_publish, NULL},
     {"list", "[--type TYPE] [--limit N] [--after CURSOR]", "list events, newest first", list_opts,
-     0, 0, ev_list},
-    {"show", "ID", "show one event with its data", NULL, 1, 1, ev_show},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+     0, 0, ev_list, NULL},
+    {"show", "ID", "show one event with its data", NULL, 1, 1, ev_show, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_cmd cmd_events = {

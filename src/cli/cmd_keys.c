@@ -99,11 +99,12 @@ static const struct config_opt create_opts[] = {
 
 static const struct cli_sub keys_subs[] = {
     {"list", "[ACCOUNT]", "list an account's API keys (default: --account, else acct_default)",
-     NULL, 0, 1, key_list},
+     NULL, 0, 1, key_list, NULL},
     {"create", "[ACCOUNT] [--name NAME] [--admin]",
-     "make an API key for an account; its secret is shown once", create_opts, 0, 1, key_create},
-    {"delete", "KEY_ID", "delete an API key", NULL, 1, 1, key_delete},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+     "make an API key for an account; its secret is shown once", create_opts, 0, 1, key_create,
+     NULL},
+    {"delete", "KEY_ID", "delete an API key", NULL, 1, 1, key_delete, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_cmd cmd_keys = {

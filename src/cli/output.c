@@ -340,6 +340,27 @@ roff(FILE *f, const char *s)
     }
 }
 
+/* Writes text of several lines for roff: each line as roff() writes it. */
+static void
+roff_text(FILE *f, const char *text)
+{
+    char line[1024];
+    const char *p = text, *nl;
+    size_t len;
+
+    while (*p != '\0') {
+        nl = strchr(p, '\n');
+        len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        if (len >= sizeof(line))
+            len = sizeof(line) - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        roff(f, line);
+        fputc('\n', f);
+        p += nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
+    }
+}
+
 static void
 man_opts(FILE *f, const struct config_opt *opts)
 {
@@ -428,6 +449,10 @@ cli_man_write(FILE *f)
             fputc('\n', f);
             roff(f, cmd->subs[j].summary);
             fputc('\n', f);
+            if (cmd->subs[j].description != NULL) {
+                fputs(".IP\n", f);
+                roff_text(f, cmd->subs[j].description);
+            }
             if (cmd->subs[j].opts != NULL && cmd->subs[j].opts[0].name != NULL) {
                 fputs(".RS\n", f);
                 man_opts(f, cmd->subs[j].opts);
@@ -505,7 +530,8 @@ cli_completion_write(FILE *f)
             for (j = 0; cmd->subs[j].name != NULL; j++) {
                 fprintf(f, "            %s) words=\"--help", cmd->subs[j].name);
                 words_opts(f, cmd->subs[j].opts);
-                words_opts(f, client_opts);
+                if (!cmd->local)
+                    words_opts(f, client_opts);
                 fprintf(f, "\" ;;\n");
             }
             fprintf(f, "            *) words=\"\" ;;\n            esac\n        fi\n");

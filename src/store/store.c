@@ -143,6 +143,37 @@ out:
     return err;
 }
 
+int
+store_grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    void **p = arr;
+    size_t ncap;
+    void *nv;
+
+    if (need <= *cap)
+        return 0;
+    ncap = *cap == 0 ? 16 : *cap;
+    while (ncap < need)
+        ncap *= 2;
+    nv = realloc(*p, ncap * elem);
+    if (nv == NULL)
+        return ERR_NOMEM;
+    memset((char *)nv + *cap * elem, 0, (ncap - *cap) * elem);
+    *p = nv;
+    *cap = ncap;
+    return 0;
+}
+
+int
+store_status_parse(const char *s)
+{
+    enum delivery_status v;
+
+    if (delivery_status_parse(s, &v) != 0)
+        return -1;
+    return (int)v;
+}
+
 int64_t
 store_rank(int p, int64_t n)
 {
@@ -381,6 +412,13 @@ store_close(struct store *st)
     st->ops->close(st);
     pthread_mutex_destroy(&st->due_lock);
     free(st);
+}
+
+void
+store_schema(struct store *st, int *version, int *applied)
+{
+    *version = st->schema_version;
+    *applied = st->migrations_applied;
 }
 
 void

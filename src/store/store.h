@@ -164,6 +164,12 @@ struct store;
  */
 int store_open(const char *url, struct store **out);
 
+/*
+ * The schema version of the open store's database, and how many migrations
+ * store_open() applied to reach it (0 when the schema was already current).
+ */
+void store_schema(struct store *st, int *version, int *applied);
+
 /* Finishes pending writes and closes; NULL is a no-op. */
 void store_close(struct store *st);
 
@@ -335,6 +341,49 @@ int store_release(struct store *st, const char *const *delivery_ids, const int64
  * pending delivery or lease_until of a delivering one, or 0 when none.
  */
 int store_next_due(struct store *st, int64_t *when);
+
+/* --- copying a whole store --- */
+
+#define STORE_COPY_MAX_TABLES 16
+
+/* One table of a copy: its rows on each side. */
+struct store_copy_table {
+    const char *name;  /* "deliveries" (static) */
+    int64_t source;    /* rows in the source */
+    int64_t target;    /* rows in the target after the copy (before it, when it was refused) */
+};
+
+/* What store_copy() did, or why it did not. */
+struct store_copy_report {
+    struct store_copy_table tables[STORE_COPY_MAX_TABLES];
+    size_t ntables;
+    int64_t source_by_status[DELIVERY__COUNT]; /* deliveries by status in the source */
+    int64_t target_by_status[DELIVERY__COUNT]; /* and in the target after the copy */
+    int schema_version;  /* the target's, after its migrations */
+    int64_t ms;          /* how long the copy took */
+    char why[512];       /* on failure: what went wrong, for the user ("" when nothing to add) */
+};
+
+/*
+ * Copies the whole SQLite store at from_url ("sqlite:PATH") into the
+ * PostgreSQL database at to_url ("postgres://..."), which must hold no
+ * fluxhook data. The source is only read, in one read transaction, so a
+ * server may keep running on it (the copy is of one moment). The target is
+ * opened with store_open() first (its migrations run), then every table is
+ * streamed into it in one transaction (memory does not grow with the
+ * store), the row counts of every table and the deliveries by status are
+ * compared on both sides, and the transaction commits only when they all
+ * match. Rows are copied as they are: statuses, attempt logs, lease fields
+ * and lease tokens, so a delivery that was being delivered is claimed again
+ * by a worker of the new store once its lease has run out, and idempotency
+ * keys keep answering.
+ * Fills *out in every case. Returns 0; ERR_INVAL when a URL is not of those
+ * schemes; ERR_CONFLICT when the target already holds data (out->why and
+ * out->tables say what); ERR_UNAVAILABLE when a database cannot be reached;
+ * ERR_STORE when the copy failed or its counts differ (out->why says how;
+ * nothing was written); ERR_NOMEM.
+ */
+int store_copy(const char *from_url, const char *to_url, struct store_copy_report *out);
 
 /* --- observing --- */
 

@@ -79,10 +79,15 @@ struct store {
     void (*on_due)(void *arg);
     void *on_due_arg;
     _Atomic uint64_t fenced;     /* results discarded as stale */
+    int schema_version;          /* the database's schema version once open (backend sets it) */
+    int migrations_applied;      /* how many migrations this open applied (backend sets it) */
 };
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+
+/* The schema version the SQLite backend migrates to (its newest migration). */
+int store_sqlite_schema_version(void);
 
 /*
  * Calls the callback registered with store_on_due(), if any, with no store
@@ -105,6 +110,12 @@ int store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
  */
 int store_types_split(const char *list, char ***types, size_t *n);
 void store_types_free(char **types, size_t n);
+
+/* Grows *arr (of elem-sized items, new ones zeroed) to hold at least need; 0 or ERR_NOMEM. */
+int store_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
+/* The delivery status named s, or -1 for an unknown name (rows of both backends). */
+int store_status_parse(const char *s);
 
 /* The nearest-rank position (1-based) of percentile p (1..100) among n values. */
 int64_t store_rank(int p, int64_t n);

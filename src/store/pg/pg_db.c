@@ -1,6 +1,7 @@
 /*
  * PostgreSQL backend: the connection pool and its reconnects, the statement
- * helpers, migrations, the LISTEN thread, and open, close and ping.
+ * helpers, migrations, the listener thread (LISTEN, and NOTIFY after our
+ * commits), and open, close and ping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 /* Session advisory lock held while migrating ("fluxhook" in ASCII). */
 #define PG_MIGRATE_LOCK "7380973040433721195"
+#define PG_CLOSE_NOTIFY_MS 1000 /* longest close() waits to send the last NOTIFY */
 
 /* --- statements and their parameters --- */
 
@@ -184,37 +186,6 @@ pg_array_end(struct buf *b)
 }
 
 int
-pg_status_parse(const char *s)
-{
-    enum delivery_status v;
-
-    if (delivery_status_parse(s, &v) != 0)
-        return -1;
-    return (int)v;
-}
-
-int
-pg_grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-    void **p = arr;
-    size_t ncap;
-    void *nv;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap == 0 ? 16 : *cap;
-    while (ncap < need)
-        ncap *= 2;
-    nv = realloc(*p, ncap * elem);
-    if (nv == NULL)
-        return ERR_NOMEM;
-    memset((char *)nv + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = nv;
-    *cap = ncap;
-    return 0;
-}
-
-int
 pg_delivery_read(const PGresult *res, int row, void *out)
 {
     struct delivery *d = out;
@@ -226,7 +197,7 @@ pg_delivery_read(const PGresult *res, int row, void *out)
     pg_col_copy(res, row, 2, d->endpoint_id, sizeof(d->endpoint_id));
     pg_col_copy(res, row, 3, d->account_id, sizeof(d->account_id));
     pg_col_copy(res, row, 4, d->event_type, sizeof(d->event_type));
-    status = pg_status_parse(PQgetvalue(res, row, 5));
+    status = store_status_parse(PQgetvalue(res, row, 5));
     d->status = status < 0 ? DELIVERY_FAILED : (enum delivery_status)status;
     d->attempts_made = (int)pg_col_int(res, row, 6);
     d->round_start = (int)pg_col_int(res, row, 7);
@@ -378,7 +349,6 @@ conn_drop(struct pg *p, struct pg_conn *c, const char *why)
     PQfinish(c->db);
     pthread_mutex_lock(&p->lock);
     c->db = NULL;
-    c->pid = 0;
     if (why != NULL) {
         p->gen++;
         outage_begin(p, why);
@@ -430,7 +400,6 @@ conn_connect(struct pg *p, struct pg_conn *c)
     pthread_mutex_lock(&p->lock);
     if (db != NULL) {
         c->db = db;
-        c->pid = PQbackendPID(db);
         c->gen = p->gen;
         if (p->lost_at != 0) {
             db_where(db, where, sizeof(where));
@@ -607,7 +576,7 @@ pg_get_all(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, void *i
     if (err != 0)
         goto out;
     rows = PQntuples(res);
-    err = pg_grow(arr, &cap, *n + (size_t)rows, elem);
+    err = store_grow(arr, &cap, *n + (size_t)rows, elem);
     for (row = 0; row < rows && err == 0; row++) {
         /* Counted before it is read, so a half-read row is freed with the rest. */
         err = read(res, row, *arr + (*n)++ * elem);
@@ -673,15 +642,18 @@ migration_apply(PGconn *db, const struct pg_migration *m)
 /*
  * Brings the schema up to date. Processes starting together take turns on a
  * session advisory lock, so each migration runs once; a database whose
- * schema is newer than this fluxhook knows is refused.
+ * schema is newer than this fluxhook knows is refused. Sets *version to the
+ * schema version reached and *applied to how many migrations this call ran.
  */
 static int
-migrate(PGconn *db)
+migrate(PGconn *db, int *version, int *applied)
 {
     const struct pg_migration *m;
     int64_t newest = 0;
     int known = 0, err;
 
+    *version = 0;
+    *applied = 0;
     for (m = pg_migrations; m->version != 0; m++)
         known = m->version;
     err = db_exec(db, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", "waiting to migrate");
@@ -699,8 +671,13 @@ migrate(PGconn *db)
         err = ERR_STORE;
     }
     for (m = pg_migrations; m->version != 0 && err == 0; m++) {
-        if (m->version > newest)
+        if (m->version > newest) {
             err = migration_apply(db, m);
+            if (err == 0)
+                (*applied)++;
+        }
+        if (err == 0 && m->version > *version)
+            *version = m->version;
     }
     /* Counter shards of backends that are gone fold into one, under the same lock. */
     if (err == 0)
@@ -711,7 +688,34 @@ migrate(PGconn *db)
     return err;
 }
 
-/* --- the listener --- */
+/* --- the listener: wake-ups in and out --- */
+
+/*
+ * One thread per store, on a connection of its own, carries the wake-ups
+ * both ways. It LISTENs on PG_CHANNEL and wakes this process's dispatcher
+ * for each batch of notifications from other processes. And it sends the
+ * NOTIFY for work this process's calls made due (pg_due_mark()), after
+ * their commits: a transaction that NOTIFYs takes a cluster-wide lock at
+ * commit and holds it through its WAL flush, so NOTIFY inside the writing
+ * transactions kept concurrent commits from sharing flushes. A NOTIFY alone
+ * writes nothing before its commit, so its commit is not flushed under the
+ * lock (nor waited for). Marks made while one is under way share the next.
+ */
+struct listener {
+    PGconn *db;       /* NULL while disconnected */
+    int pid;          /* its server backend: our own NOTIFYs come back from it */
+    int sending;      /* a NOTIFY was sent and its result has not come yet */
+    int backoff;      /* ms before the next connection attempt after a failed one */
+    int64_t retry_at; /* no connection attempt before this (monotonic ms) */
+};
+
+void
+pg_due_mark(struct pg *p)
+{
+    /* Only the first mark since the listener last looked needs to wake it. */
+    if (atomic_exchange(&p->due, 1) == 0 && write(p->wake[1], "d", 1) < 0 && errno != EAGAIN)
+        log_warn("store: cannot wake the postgres listener");
+}
 
 /* Opens the listener's connection and LISTENs; NULL (and why) on failure. */
 static PGconn *
@@ -732,88 +736,162 @@ listen_open(struct pg *p, char *why, size_t whysize)
     return db;
 }
 
-/* 1 when one of the notifications read on db came from another process's change. */
+/*
+ * Connects again after a loss. Once connected it wakes the dispatcher,
+ * since work may have become due meanwhile unheard; after a failure it
+ * waits longer each time.
+ */
+static void
+listener_connect(struct pg *p, struct listener *l)
+{
+    char why[256], where[256];
+
+    l->db = listen_open(p, why, sizeof(why));
+    if (l->db == NULL) {
+        l->backoff = l->backoff == 0 ? PG_BACKOFF_MIN_MS : l->backoff * 2;
+        if (l->backoff > PG_BACKOFF_MAX_MS)
+            l->backoff = PG_BACKOFF_MAX_MS;
+        l->retry_at = clock_mono_ms() + l->backoff;
+        log_debug("store: listener cannot connect where=%s: %s", p->where, why);
+        return;
+    }
+    l->pid = PQbackendPID(l->db);
+    db_where(l->db, where, sizeof(where));
+    log_info("store: listener reconnected where=%s", where);
+    l->backoff = 0;
+    /* The database answers again: the pool need not wait out its backoff. */
+    pthread_mutex_lock(&p->lock);
+    p->retry_at = 0;
+    pthread_mutex_unlock(&p->lock);
+    store_due_notify(p->st);
+}
+
+/* Drops the broken connection; a NOTIFY it had under way is sent again on the next one. */
+static void
+listener_lost(struct pg *p, struct listener *l, const char *why)
+{
+    log_warnx("store: listener lost its connection where=%s: %s", p->where, why);
+    PQfinish(l->db);
+    l->db = NULL;
+    l->pid = 0;
+    if (l->sending)
+        atomic_store(&p->due, 1);
+    l->sending = 0;
+    l->retry_at = clock_mono_ms(); /* at once; the backoff starts if that fails */
+}
+
+/* Sends one NOTIFY for everything marked so far, when connected and none is under way. */
+static void
+listener_send(struct pg *p, struct listener *l)
+{
+    char why[256];
+
+    if (l->db == NULL || l->sending || !atomic_exchange(&p->due, 0))
+        return;
+    if (!PQsendQuery(l->db, "NOTIFY " PG_CHANNEL)) {
+        conn_why(l->db, why, sizeof(why));
+        atomic_store(&p->due, 1); /* for the next connection */
+        listener_lost(p, l, why);
+        return;
+    }
+    l->sending = 1;
+}
+
+/*
+ * Waits until the connection has something to read (returns 1), or until
+ * a wake-up through the pipe or the monotonic time until (0: none) (returns
+ * 0). Empties the pipe: the marks it announced are read after this.
+ */
 static int
-notified_by_others(struct pg *p, PGconn *db)
+listener_wait(struct pg *p, const struct listener *l, int64_t until)
+{
+    struct pollfd pfds[2] = {{.fd = p->wake[0], .events = POLLIN},
+                             {.fd = l->db != NULL ? PQsocket(l->db) : -1, .events = POLLIN}};
+    int64_t left = until - clock_mono_ms();
+    char buf[64];
+
+    /* A connection libpq already closed has no socket: listener_read() finds it broken. */
+    if (l->db != NULL && pfds[1].fd < 0)
+        return 1;
+    if (poll(pfds, 2, until == 0 ? -1 : left < 0 ? 0 : (int)left) < 0 && errno != EINTR)
+        log_warn("store: listener poll failed");
+    if (pfds[0].revents & POLLIN) {
+        while (read(p->wake[0], buf, sizeof(buf)) > 0)
+            continue;
+    }
+    return pfds[1].revents != 0;
+}
+
+/*
+ * Reads what arrived on the connection: the result of a NOTIFY under way,
+ * and notifications. Returns 1 when one of these came from another process.
+ */
+static int
+listener_read(struct pg *p, struct listener *l)
 {
     PGnotify *nf;
-    int others = 0, i, own;
+    PGresult *r;
+    char why[256];
+    int others = 0, broken = 0;
 
-    while ((nf = PQnotifies(db)) != NULL) {
-        own = 0;
-        /* This process's own changes already woke it (store.c calls store_due_notify()). */
-        pthread_mutex_lock(&p->lock);
-        for (i = 0; i < PG_POOL_SIZE; i++) {
-            if (p->conns[i].pid != 0 && p->conns[i].pid == nf->be_pid)
-                own = 1;
+    if (!PQconsumeInput(l->db) || PQstatus(l->db) != CONNECTION_OK) {
+        conn_why(l->db, why, sizeof(why));
+        listener_lost(p, l, why);
+        return 0;
+    }
+    while (l->sending && !broken && !PQisBusy(l->db)) {
+        r = PQgetResult(l->db);
+        if (r == NULL) {
+            l->sending = 0;
+            break;
         }
-        pthread_mutex_unlock(&p->lock);
-        others |= !own;
+        /* Any other failure is logged; the other hosts' next poll finds the work. */
+        (void)result_map(l->db, r, "notifying", &broken, why, sizeof(why));
+        PQclear(r);
+    }
+    if (broken) {
+        listener_lost(p, l, why);
+        return 0;
+    }
+    while ((nf = PQnotifies(l->db)) != NULL) {
+        /* Ours are sent for this process's own changes, which already woke it (store.c). */
+        others |= nf->be_pid != l->pid;
         PQfreemem(nf);
     }
     return others;
 }
 
-/* Waits for the connection db (-1: none) to be readable for up to ms. 1: stop. */
-static int
-listener_wait(struct pg *p, int fd, int ms)
-{
-    struct pollfd pfds[2] = {{.fd = p->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-
-    if (poll(pfds, fd >= 0 ? 2 : 1, ms) < 0 && errno != EINTR)
-        log_warn("store: listener poll failed");
-    return (pfds[0].revents & POLLIN) != 0;
-}
-
 /*
- * The listener: waits for NOTIFY fluxhook_due on its own connection and
- * wakes this process's dispatcher for each batch. On losing the connection
- * it connects again with backoff, LISTENs again, and wakes the dispatcher
- * once, since work may have become due meanwhile unheard.
+ * The listener thread (see struct listener). On losing its connection it
+ * connects again with backoff, LISTENs again, and wakes the dispatcher once.
+ * Asked to stop, it still sends what was marked before (at most
+ * PG_CLOSE_NOTIFY_MS), so that the releases of a clean shutdown wake the
+ * other hosts.
  */
 static void *
 listener_main(void *arg)
 {
     struct pg *p = arg;
-    PGconn *db = p->listen_db; /* connected and listening by pg_open() */
-    char why[256], where[256];
-    int backoff = 0;
+    struct listener l = {.db = p->listen_db}; /* connected and listening by pg_open() */
+    int64_t close_by = 0, until;
+    int stopping;
 
     p->listen_db = NULL;
+    l.pid = PQbackendPID(l.db);
     for (;;) {
-        if (db == NULL) {
-            db = listen_open(p, why, sizeof(why));
-            if (db == NULL) {
-                backoff = backoff == 0 ? PG_BACKOFF_MIN_MS : backoff * 2;
-                if (backoff > PG_BACKOFF_MAX_MS)
-                    backoff = PG_BACKOFF_MAX_MS;
-                log_debug("store: listener cannot connect where=%s: %s", p->where, why);
-                if (listener_wait(p, -1, backoff))
-                    break;
-                continue;
-            }
-            db_where(db, where, sizeof(where));
-            log_info("store: listener reconnected where=%s", where);
-            backoff = 0;
-            /* The database answers again: the pool need not wait out its backoff. */
-            pthread_mutex_lock(&p->lock);
-            p->retry_at = 0;
-            pthread_mutex_unlock(&p->lock);
-            store_due_notify(p->st);
-        }
-        if (listener_wait(p, PQsocket(db), -1))
+        stopping = atomic_load(&p->stopping);
+        if (stopping && close_by == 0)
+            close_by = clock_mono_ms() + PG_CLOSE_NOTIFY_MS;
+        if (!stopping && l.db == NULL && clock_mono_ms() >= l.retry_at)
+            listener_connect(p, &l);
+        listener_send(p, &l);
+        if (stopping && (l.db == NULL || !l.sending || clock_mono_ms() >= close_by))
             break;
-        if (!PQconsumeInput(db) || PQstatus(db) != CONNECTION_OK) {
-            conn_why(db, why, sizeof(why));
-            log_warnx("store: listener lost its connection where=%s: %s", p->where, why);
-            PQfinish(db);
-            db = NULL;
-            continue;
-        }
-        if (notified_by_others(p, db))
+        until = stopping ? close_by : l.db == NULL ? l.retry_at : 0;
+        if (listener_wait(p, &l, until) && listener_read(p, &l) && !stopping)
             store_due_notify(p->st);
     }
-    PQfinish(db);
+    PQfinish(l.db);
     return NULL;
 }
 
@@ -984,8 +1062,7 @@ pg_open(struct store *st, const char *url)
         err = ERR_UNAVAILABLE;
         goto out;
     }
-    p->conns[0].pid = PQbackendPID(p->conns[0].db);
-    err = migrate(p->conns[0].db);
+    err = migrate(p->conns[0].db, &st->schema_version, &st->migrations_applied);
     if (err != 0)
         goto out;
     /* Listening before open returns: no change made after it goes unheard. */
@@ -1017,6 +1094,7 @@ pg_close(struct store *st)
     if (p == NULL)
         return;
     if (p->listener_started) {
+        atomic_store(&p->stopping, 1);
         if (write(p->wake[1], "x", 1) < 0)
             log_warn("store: cannot wake the postgres listener");
         pthread_join(p->listener, NULL);

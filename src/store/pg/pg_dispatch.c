@@ -30,7 +30,7 @@ static const char SQL_RELEASE[] =
     "WHERE d.status = 'delivering' AND d.lease_token = r.token ORDER BY d.id FOR UPDATE), "
     "u AS (UPDATE deliveries d SET status = 'pending', next_attempt_at = $3, lease_until = 0, "
     "updated_at = $3 FROM l WHERE d.id = l.id AND d.status = 'delivering' RETURNING 1) "
-    "SELECT fluxhook_due((SELECT count(*) FROM u))";
+    "SELECT count(*) FROM u";
 static const char SQL_NEXT_DUE[] =
     "SELECT due_at FROM deliveries WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1";
 
@@ -100,7 +100,7 @@ pg_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
      */
     err = pg_run(st->impl, &q, PG_WRITE, &res, "claiming deliveries");
     if (err == 0)
-        err = pg_grow(&list, &cap, (size_t)PQntuples(res), sizeof(*list));
+        err = store_grow(&list, &cap, (size_t)PQntuples(res), sizeof(*list));
     for (row = 0; err == 0 && row < PQntuples(res); row++)
         err = claim_read(res, row, &list[count++]);
 out:
@@ -275,6 +275,7 @@ pg_release(struct store *st, const char *const *delivery_ids, const int64_t *tok
 {
     struct pg_query q;
     struct buf ids, toks;
+    PGresult *res = NULL;
     size_t i;
     int err;
 
@@ -298,8 +299,11 @@ pg_release(struct store *st, const char *const *delivery_ids, const int64_t *tok
     pg_arg_text(&q, buf_cstr(&ids));
     pg_arg_text(&q, buf_cstr(&toks));
     pg_arg_int(&q, clock_now_ms());
-    err = pg_exec(st->impl, &q, NULL, "releasing deliveries");
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "releasing deliveries");
+    if (err == 0 && pg_col_int(res, 0, 0) > 0)
+        pg_due_mark(st->impl); /* other hosts' dispatchers take them now */
 out:
+    PQclear(res);
     buf_cleanup(&ids);
     buf_cleanup(&toks);
     return err;

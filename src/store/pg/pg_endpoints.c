@@ -79,8 +79,7 @@ static const char SQL_EP_ENABLE[] =
     "round_start = CASE WHEN $3::boolean THEN d.round_start ELSE d.attempts_made END, "
     "lease_until = 0, updated_at = $4 "
     "FROM e WHERE d.endpoint_id = e.id AND d.status = 'held' RETURNING 1) "
-    "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM r), "
-    "fluxhook_due(CASE WHEN $3::boolean THEN 0 ELSE (SELECT count(*) FROM r) END)";
+    "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM r)";
 
 static int
 endpoint_read(const PGresult *res, int row, void *out)
@@ -354,6 +353,8 @@ pg_endpoint_enable(struct store *st, const char *account_id, const char *id, int
     err = endpoint_change(st, &q, &res, "enabling an endpoint");
     if (err == 0)
         *resumed = pg_col_int(res, 0, 1);
+    if (*resumed > 0 && !skip_held)
+        pg_due_mark(st->impl);
     PQclear(res);
     return err;
 }

@@ -31,7 +31,7 @@ static const char SQL_ATT_LIST[] =
 /*
  * A new round, due now (held while its endpoint is disabled); not while it
  * is being delivered or when its endpoint is gone. Answers whether the
- * delivery exists and whether it changed.
+ * delivery exists, whether it changed, and whether it became due.
  */
 static const char SQL_RETRY[] =
     "WITH u AS (UPDATE deliveries d SET "
@@ -40,9 +40,11 @@ static const char SQL_RETRY[] =
     "FROM endpoints e WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id "
     "AND d.status <> 'delivering' AND e.deleted_at = 0 RETURNING d.status) "
     "SELECT (SELECT count(*) FROM deliveries WHERE id = $1 AND account_id = $2), "
-    "(SELECT count(*) FROM u), "
-    "fluxhook_due((SELECT count(*) FROM u WHERE status = 'pending'))";
-/* $6: the statuses to deliver again. Answers whether the endpoint exists, and how many. */
+    "(SELECT count(*) FROM u), (SELECT count(*) FROM u WHERE status = 'pending')";
+/*
+ * $6: the statuses to deliver again. Answers whether the endpoint exists,
+ * how many, and how many of them became due (not held).
+ */
 static const char SQL_REPLAY[] =
     "WITH e AS (SELECT id, status FROM endpoints "
     "WHERE id = $1 AND account_id = $2 AND deleted_at = 0), "
@@ -52,7 +54,7 @@ static const char SQL_REPLAY[] =
     "FROM e WHERE d.endpoint_id = e.id AND d.id >= $4 AND d.id < $5 "
     "AND d.status = ANY ($6::text[]) RETURNING d.status) "
     "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM u), "
-    "fluxhook_due((SELECT count(*) FROM u WHERE status = 'pending'))";
+    "(SELECT count(*) FROM u WHERE status = 'pending')";
 
 static int
 event_read(const PGresult *res, int row, void *out)
@@ -75,6 +77,7 @@ event_read(const PGresult *res, int row, void *out)
 /* The deliveries of a publish as array literals, side by side. */
 struct fanout {
     struct buf ids, eps, statuses, created;
+    size_t pending; /* deliveries pending (due now), not held */
 };
 
 static void
@@ -98,6 +101,7 @@ fanout_build(struct fanout *f, const struct endpoint *eps, size_t n)
     buf_init(&f->eps, ARRAY_MAX);
     buf_init(&f->statuses, ARRAY_MAX);
     buf_init(&f->created, ARRAY_MAX);
+    f->pending = 0;
     err = pg_array_begin(&f->ids);
     if (err == 0)
         err = pg_array_begin(&f->eps);
@@ -114,6 +118,7 @@ fanout_build(struct fanout *f, const struct endpoint *eps, size_t n)
         if (err == 0)
             err =
                 pg_array_add(&f->statuses, eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
+        f->pending += eps[i].status != ENDPOINT_DISABLED;
         if (err == 0)
             err = buf_printf(&f->created, "%s%lld", i > 0 ? "," : "", (long long)id_time_ms(did));
     }
@@ -180,6 +185,8 @@ pg_event_publish(struct store *st, struct event *ev, const struct endpoint *eps,
         goto out;
     }
     ev->deliveries = (int)n;
+    if (f.pending > 0)
+        pg_due_mark(st->impl);
 out:
     PQclear(res);
     fanout_cleanup(&f);
@@ -374,6 +381,8 @@ pg_delivery_retry(struct store *st, const char *account_id, const char *id, int6
         err = ERR_NOTFOUND;
     else if (err == 0 && pg_col_int(res, 0, 1) == 0)
         err = ERR_CONFLICT; /* being delivered, or its endpoint is gone */
+    else if (err == 0 && pg_col_int(res, 0, 2) > 0)
+        pg_due_mark(st->impl);
     PQclear(res);
     return err;
 }
@@ -416,6 +425,8 @@ pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoin
         err = ERR_NOTFOUND;
     else if (err == 0)
         *count = pg_col_int(res, 0, 1);
+    if (err == 0 && pg_col_int(res, 0, 2) > 0)
+        pg_due_mark(st->impl);
     PQclear(res);
     return err;
 }

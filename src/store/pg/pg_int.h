@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,7 +48,6 @@ extern const struct pg_migration pg_migrations[]; /* ends with version 0 */
 struct pg_conn {
     PGconn *db;   /* NULL until connected, and after it broke */
     int busy;     /* handed out to a call */
-    int pid;      /* its server backend, to tell our own notifications apart */
     uint64_t gen; /* pg.gen when it connected */
 };
 
@@ -68,10 +68,13 @@ struct pg {
     int64_t lost_at;  /* when the outage began (monotonic ms), 0 if none */
     uint64_t commits; /* write statements committed */
 
-    pthread_t listener; /* LISTENs for work other processes made due */
+    /* The listener's: set before it starts, or atomic. */
+    pthread_t listener; /* LISTENs for work others made due, NOTIFYs for ours */
     int listener_started;
-    PGconn *listen_db; /* its first connection, until the thread takes it */
-    int wake[2];       /* a pipe: close() wakes the listener's poll() */
+    PGconn *listen_db;    /* its first connection, until the thread takes it */
+    int wake[2];          /* a pipe: pg_due_mark() and close() wake the listener's poll() */
+    _Atomic int due;      /* 1: calls committed due work the listener has not NOTIFYed yet */
+    _Atomic int stopping; /* 1: close() is waiting for the listener to end */
 };
 
 /* How pg_run() treats a statement. */
@@ -89,6 +92,15 @@ struct pg_query {
     int formats[PG_MAX_PARAMS];
     char nums[PG_MAX_PARAMS][24]; /* the text of integer parameters */
 };
+
+/*
+ * Says that a call just committed work that is due now (a publish with a
+ * pending delivery, a retry, replay, enable or release): the listener sends
+ * NOTIFY PG_CHANNEL for it, after the commit, to wake the other processes'
+ * dispatchers (this process's own is woken by store.c). Calls marked while a
+ * NOTIFY is under way share the next one. Never blocks.
+ */
+void pg_due_mark(struct pg *p);
 
 /* Starts a query of sql (a static string) with no parameters. */
 void pg_query_init(struct pg_query *q, const char *sql);
@@ -145,12 +157,6 @@ int pg_col_bytes(const PGresult *res, int row, int col, char **out, size_t *len)
 int pg_array_begin(struct buf *b);
 int pg_array_add(struct buf *b, const char *s);
 int pg_array_end(struct buf *b);
-
-/* The delivery status named s, or -1. */
-int pg_status_parse(const char *s);
-
-/* Grows *arr (of elem-sized items) so it holds at least need; 0 or ERR_NOMEM. */
-int pg_grow(void *arr, size_t *cap, size_t need, size_t elem);
 
 /* Reads a delivery row selected with PG_DELIVERY_COLS (first) into a struct delivery. */
 #define PG_DELIVERY_COLS                                                                           \

@@ -200,27 +200,6 @@ sq_col_bytes(sqlite3_stmt *stmt, int col, char **out, size_t *len)
 }
 
 int
-sq_grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-    void **p = arr;
-    size_t ncap;
-    void *nv;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap == 0 ? 16 : *cap;
-    while (ncap < need)
-        ncap *= 2;
-    nv = realloc(*p, ncap * elem);
-    if (nv == NULL)
-        return ERR_NOMEM;
-    memset((char *)nv + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = nv;
-    *cap = ncap;
-    return 0;
-}
-
-int
 sq_row_one(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *out,
            const char *what)
 {
@@ -247,7 +226,7 @@ sq_row_all(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *it
     if (stmt == NULL)
         return ERR_STORE;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        err = sq_grow(arr, &cap, *n + 1, elem);
+        err = store_grow(arr, &cap, *n + 1, elem);
         if (err != 0)
             return err;
         /* Counted before it is read, so a half-read row is freed with the rest. */
@@ -297,16 +276,6 @@ const char *
 sq_status(enum delivery_status s)
 {
     return delivery_status_name(s);
-}
-
-int
-sq_status_parse(const char *s)
-{
-    enum delivery_status v;
-
-    if (delivery_status_parse(s, &v) != 0)
-        return -1;
-    return (int)v;
 }
 
 /* --- connections --- */
@@ -369,14 +338,31 @@ out:
     return err;
 }
 
+int
+store_sqlite_schema_version(void)
+{
+    const struct sq_migration *m;
+    int newest = 0;
+
+    for (m = sq_migrations; m->version != 0; m++)
+        newest = m->version;
+    return newest;
+}
+
+/*
+ * Applies the migrations the database lacks, each in its own transaction.
+ * Sets *version to the schema version reached and *applied to how many ran.
+ */
 static int
-migrate(struct sq_conn *c)
+migrate(struct sq_conn *c, int *version, int *applied_now)
 {
     const struct sq_migration *m;
     sqlite3_stmt *stmt = NULL;
     int64_t newest = 0;
     int known = 0, rc, err;
 
+    *version = 0;
+    *applied_now = 0;
     err = sq_exec(c, "CREATE TABLE IF NOT EXISTS schema_version ("
                      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                      "applied_at INTEGER NOT NULL)");
@@ -443,10 +429,12 @@ migrate(struct sq_conn *c)
                 goto out;
             }
             log_info("store: applied migration %03d_%s", m->version, m->name);
+            (*applied_now)++;
         }
         err = sq_exec(c, "COMMIT");
         if (err != 0)
             goto out;
+        *version = m->version;
     }
 out:
     sqlite3_finalize(stmt);
@@ -934,7 +922,7 @@ sq_open(struct store *st, const char *url)
     err = conn_open(&s->writer, s->path, 1);
     if (err != 0)
         goto out;
-    err = migrate(&s->writer);
+    err = migrate(&s->writer, &st->schema_version, &st->migrations_applied);
     if (err != 0)
         goto out;
     if (!s->memory) {

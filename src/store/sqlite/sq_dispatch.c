@@ -146,7 +146,7 @@ ep_find(struct sq_conn *c, struct claim_args *a, const char *ep, struct ep_info 
             return 0;
         }
     }
-    if (sq_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
+    if (store_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
         return ERR_NOMEM;
     info = &a->eps[a->neps++];
     memset(info, 0, sizeof(*info));
@@ -265,7 +265,7 @@ claim_one(struct sq_conn *c, struct claim_args *a, const struct cand *cd, struct
         return sq_err(c, rc, "claiming a delivery");
     sq_count_move(c, cd->status, DELIVERY_DELIVERING, 1);
 
-    err = sq_grow(&a->out, &a->cap, a->n + 1, sizeof(*a->out));
+    err = store_grow(&a->out, &a->cap, a->n + 1, sizeof(*a->out));
     if (err != 0)
         return err;
     stmt = sq_stmt(c, SQL_CLAIM_READ);
@@ -366,7 +366,7 @@ claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
         sq_col_copy(stmt, 0, cd.id, sizeof(cd.id));
         sq_col_copy(stmt, 1, cd.ep, sizeof(cd.ep));
         cd.due = sqlite3_column_int64(stmt, 2);
-        cd.status = sq_status_parse((const char *)sqlite3_column_text(stmt, 3));
+        cd.status = store_status_parse((const char *)sqlite3_column_text(stmt, 3));
         if (excluded(a, cd.ep))
             continue;
         err = ep_find(c, a, cd.ep, &info);
@@ -435,7 +435,7 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
             sq_col_copy(rows, 0, cd.id, sizeof(cd.id));
             sq_col_copy(rows, 1, cd.ep, sizeof(cd.ep));
             cd.due = sqlite3_column_int64(rows, 2);
-            cd.status = sq_status_parse((const char *)sqlite3_column_text(rows, 3));
+            cd.status = store_status_parse((const char *)sqlite3_column_text(rows, 3));
             cand_offer(a, &cd, limit);
         }
         sq_done(rows);
@@ -553,7 +553,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
         sq_done(stmt);
         return err;
     }
-    cur = sq_status_parse((const char *)sqlite3_column_text(stmt, 0));
+    cur = store_status_parse((const char *)sqlite3_column_text(stmt, 0));
     n = sqlite3_column_int(stmt, 1) + 1;
     sq_col_copy(stmt, 2, acct, sizeof(acct));
     sq_col_copy(stmt, 3, ep, sizeof(ep));

@@ -98,7 +98,7 @@ sq_delivery_read(sqlite3_stmt *stmt, void *out)
     sq_col_copy(stmt, 2, d->endpoint_id, sizeof(d->endpoint_id));
     sq_col_copy(stmt, 3, d->account_id, sizeof(d->account_id));
     sq_col_copy(stmt, 4, d->event_type, sizeof(d->event_type));
-    status = sq_status_parse((const char *)sqlite3_column_text(stmt, 5));
+    status = store_status_parse((const char *)sqlite3_column_text(stmt, 5));
     d->status = status < 0 ? DELIVERY_FAILED : (enum delivery_status)status;
     d->attempts_made = sqlite3_column_int(stmt, 6);
     d->round_start = sqlite3_column_int(stmt, 7);
@@ -469,7 +469,7 @@ job_retry(struct sq_conn *c, void *arg)
         const char *status = (const char *)sqlite3_column_text(stmt, 0);
         const char *ep_status = (const char *)sqlite3_column_text(stmt, 1);
 
-        old = sq_status_parse(status);
+        old = store_status_parse(status);
         /* Being delivered, or its endpoint is gone: nothing to send it to now. */
         if (strcmp(status, "delivering") == 0 || sqlite3_column_int64(stmt, 2) != 0)
             err = ERR_CONFLICT;
@@ -568,7 +568,7 @@ job_replay(struct sq_conn *c, void *arg)
         } else {
             changed = sqlite3_changes64(c->db);
             a->count += changed;
-            sq_count_move(c, sq_status_parse(from),
+            sq_count_move(c, store_status_parse(from),
                           disabled ? DELIVERY_HELD : DELIVERY_PENDING, changed);
         }
         sq_done(stmt);

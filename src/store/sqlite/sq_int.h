@@ -130,9 +130,6 @@ void sq_col_copy(sqlite3_stmt *stmt, int col, char *out, size_t size);
 /* A BLOB/TEXT column as malloc'd bytes with a NUL after them (NULL for SQL NULL). */
 int sq_col_bytes(sqlite3_stmt *stmt, int col, char **out, size_t *len);
 
-/* Grows *arr (of elem-sized items) so it holds at least need; 0 or ERR_NOMEM. */
-int sq_grow(void *arr, size_t *cap, size_t need, size_t elem);
-
 /* Reads the current row of a statement into out, a struct of the reader's type. */
 typedef int sq_row_read_fn(sqlite3_stmt *stmt, void *out);
 
@@ -152,9 +149,8 @@ int sq_row_one(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void
 int sq_row_all(struct sq_conn *c, sqlite3_stmt *stmt, sq_row_read_fn *read, void *items,
                size_t *n, size_t elem, const char *what);
 
-/* "pending" and back; parse returns -1 for an unknown name. */
+/* "pending" for DELIVERY_PENDING. */
 const char *sq_status(enum delivery_status s);
-int sq_status_parse(const char *s);
 
 /* The sq_*.c files' operations, gathered into store_sqlite_ops by sq_db.c. */
 int sq_account_insert(struct store *, const struct account *);

@@ -63,7 +63,7 @@ job_counts(struct sq_conn *c, void *arg)
     if (stmt == NULL)
         return ERR_STORE;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int s = sq_status_parse((const char *)sqlite3_column_text(stmt, 0));
+        int s = store_status_parse((const char *)sqlite3_column_text(stmt, 0));
         if (s >= 0)
             a->counts[s] = sqlite3_column_int64(stmt, 1);
     }
@@ -135,7 +135,7 @@ job_stats(struct sq_conn *c, void *arg)
     sq_bind_text(stmt, ":ep", a->endpoint_id);
     sq_bind_text(stmt, ":lo", lo);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int s = sq_status_parse((const char *)sqlite3_column_text(stmt, 0));
+        int s = store_status_parse((const char *)sqlite3_column_text(stmt, 0));
         if (s >= 0)
             out->by_status[s] = sqlite3_column_int64(stmt, 1);
     }

@@ -24,8 +24,19 @@ static const struct config_opt fake_opts[] = {
 };
 
 static const struct cli_sub fake_subs[] = {
-    {"rotate-secret", "ID [--grace D]", "give it a new secret", fake_opts, 1, 1, fake_sub},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL},
+    {"rotate-secret", "ID [--grace D]", "give it a new secret", fake_opts, 1, 1, fake_sub, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const struct config_opt fake_copy_opts[] = {
+    {"from", "URL", NULL, "the source", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct cli_sub fake_local_subs[] = {
+    {"copy", "--from URL", "copy it", fake_copy_opts, 0, 0, fake_sub,
+     "First line of more.\n.second line starts with a dot"},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 static const struct cli_cmd fake_plain = {.name = "listen",
@@ -39,7 +50,15 @@ static const struct cli_cmd fake_parent = {.name = "endpoints",
                                            .run = fake_run,
                                            .subs = fake_subs};
 
-const struct cli_cmd *const cli_cmds[] = {&fake_plain, &fake_parent, NULL};
+/* Runs here, not through a server: no client options. */
+static const struct cli_cmd fake_local = {.name = "db",
+                                          .usage = "copy ...",
+                                          .summary = "work on a store",
+                                          .run = fake_run,
+                                          .subs = fake_local_subs,
+                                          .local = 1};
+
+const struct cli_cmd *const cli_cmds[] = {&fake_plain, &fake_parent, &fake_local, NULL};
 const struct config_opt client_opts[] = {
     {"json", NULL, NULL, "print JSON", 0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
@@ -199,6 +218,9 @@ test_man_escapes_and_lists_everything(void **state)
                                  "port \\- on loopback (default 9000)\n"));
     /* A summary starting with a dot would be a roff request: guarded. */
     assert_non_null(strstr(text, "\n\\&.starts with a dot\n"));
+    /* A subcommand's description follows its summary, each line guarded. */
+    assert_non_null(
+        strstr(text, "copy it\n.IP\nFirst line of more.\n\\&.second line starts with a dot\n"));
     free(text);
 }
 
@@ -213,8 +235,10 @@ test_completion_lists_commands_and_flags(void **state)
     assert_non_null(f);
     assert_int_equal(cli_completion_write(f), 0);
     fclose(f);
-    assert_non_null(strstr(text, "words=\"listen endpoints\""));
+    assert_non_null(strstr(text, "words=\"listen endpoints db\""));
     assert_non_null(strstr(text, "rotate-secret) words=\"--help --port --json\" ;;"));
+    /* A local command's subcommands take no client options. */
+    assert_non_null(strstr(text, "copy) words=\"--help --from\" ;;"));
     assert_non_null(strstr(text, "complete -o default -F _fluxhook fluxhook\n"));
     free(text);
 }

@@ -2415,6 +2415,118 @@ test_pg_notify_other_handle(void **state)
     endpoint_cleanup(&ep);
 }
 
+#define NB_THREADS 8
+#define NB_EVENTS 100 /* per thread */
+
+/* A wake-up counter that also keeps when it last fired. */
+struct nb_wakes {
+    int count;
+    int64_t last_ms; /* monotonic */
+};
+
+static void
+nb_count(void *arg)
+{
+    struct nb_wakes *w = arg;
+
+    __atomic_store_n(&w->last_ms, clock_mono_ms(), __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&w->count, 1, __ATOMIC_SEQ_CST);
+}
+
+struct nb_thread {
+    struct store *st;
+    const struct endpoint *eps;
+    int failures;
+    int64_t last_start; /* when its last publish began (monotonic ms) */
+    pthread_t thread;
+};
+
+static void *
+nb_publisher(void *arg)
+{
+    struct nb_thread *t = arg;
+    int i;
+
+    for (i = 0; i < NB_EVENTS; i++) {
+        struct event ev;
+
+        t->last_start = clock_mono_ms();
+        if (publish(t->st, "acct_a", "user.message", NULL, t->eps, 2, &ev) != 0)
+            t->failures++;
+        event_cleanup(&ev);
+    }
+    return NULL;
+}
+
+/*
+ * A burst of publishes from many threads of one process wakes the
+ * dispatcher of another: the NOTIFYs are sent after the commits, coalesced
+ * (never more than one per publish), and the last publishes are heard too.
+ * The publisher's own dispatcher is woken once per publish, by the store,
+ * never again by its own NOTIFYs. A release followed at once by close
+ * still wakes the others: close sends what was marked before it.
+ */
+static void
+test_pg_notify_burst(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL, *leaving = NULL;
+    struct endpoint eps[2];
+    struct nb_thread ts[NB_THREADS];
+    struct nb_wakes theirs = { 0 }, own = { 0 };
+    struct claim *cs = NULL;
+    const char *ids[10];
+    int64_t tokens[10], last_start = 0;
+    size_t n = 0, i;
+    int before;
+
+    if (fx->sqlite)
+        skip();
+    assert_int_equal(store_open(fx->url, &other), 0);
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    store_on_due(other, nb_count, &theirs);
+    store_on_due(fx->st, nb_count, &own);
+    for (i = 0; i < NB_THREADS; i++) {
+        ts[i] = (struct nb_thread){ .st = fx->st, .eps = eps };
+        assert_int_equal(pthread_create(&ts[i].thread, NULL, nb_publisher, &ts[i]), 0);
+    }
+    for (i = 0; i < NB_THREADS; i++) {
+        pthread_join(ts[i].thread, NULL);
+        assert_int_equal(ts[i].failures, 0);
+        if (ts[i].last_start > last_start)
+            last_start = ts[i].last_start;
+    }
+    assert_true(pgx_wait(&theirs.count, 1, 5000) >= 1);
+    /* Quiet: every NOTIFY sent for the burst has arrived. */
+    do {
+        before = __atomic_load_n(&theirs.count, __ATOMIC_SEQ_CST);
+        usleep(300000);
+    } while (__atomic_load_n(&theirs.count, __ATOMIC_SEQ_CST) != before);
+    assert_true(__atomic_load_n(&theirs.count, __ATOMIC_SEQ_CST) <= NB_THREADS * NB_EVENTS);
+    assert_true(__atomic_load_n(&theirs.last_ms, __ATOMIC_SEQ_CST) >= last_start);
+    assert_int_equal(__atomic_load_n(&own.count, __ATOMIC_SEQ_CST), NB_THREADS * NB_EVENTS);
+
+    /* A clean shutdown: claims given back, then the store closed at once. */
+    assert_int_equal(store_open(fx->url, &leaving), 0);
+    assert_int_equal(store_claim(leaving, clock_now_ms(), MIN_MS, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 10);
+    for (i = 0; i < n; i++) {
+        ids[i] = cs[i].dlv.id;
+        tokens[i] = cs[i].dlv.lease_token;
+    }
+    before = __atomic_load_n(&theirs.count, __ATOMIC_SEQ_CST);
+    assert_int_equal(store_release(leaving, ids, tokens, n), 0);
+    store_close(leaving);
+    assert_true(pgx_wait(&theirs.count, before + 1, 5000) > before);
+    claim_list_free(cs, n);
+    store_on_due(other, NULL, NULL);
+    store_on_due(fx->st, NULL, NULL);
+    store_close(other);
+    endpoint_cleanup(&eps[0]);
+    endpoint_cleanup(&eps[1]);
+}
+
 /*
  * The server ends every connection (a restart, an operator): the pool opens
  * new ones on their next use, so calls go on succeeding, and the listener
@@ -2756,6 +2868,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_open_concurrently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_notify_other_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_notify_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),

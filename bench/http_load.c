@@ -1,0 +1,430 @@
+/*
+ * The HTTP ends of bench/pg_scale.py, in C so that neither end is what the
+ * bench measures: a publisher that keeps N keep-alive connections busy (or
+ * paces requests at a fixed rate) and a receiver that answers every delivery
+ * 200 at once. Loopback only.
+ *
+ * usage:
+ *   http_load publish --port P --key KEY [--connections N] [--seconds S | --count C]
+ *                     [--rate R] [--event TYPE] [--log FILE]
+ *       POSTs /v1/events to 127.0.0.1:P. Without --rate each connection sends
+ *       its next request as soon as the answer came (closed loop); with it,
+ *       requests are scheduled R per second and go out on a free connection
+ *       (open loop). Prints one line: "sent=N ok=N failed=N seconds=S rate=R".
+ *       With --log, writes "EVENT_ID SCHEDULED_US" per accepted event (the
+ *       time the request was due, in CLOCK_REALTIME microseconds).
+ *   http_load sink [--port P] [--log FILE]
+ *       Answers every request 200. Prints "port=P" once listening. GET /count
+ *       answers the number of POSTs so far. With --log, writes
+ *       "EVENT_ID ARRIVAL_US" for each POST to a path ending in /log. Runs
+ *       until SIGTERM or SIGINT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOAD_MAX_CONNS 256
+#define LOAD_BUF 16384
+
+static int64_t
+now_us(clockid_t clk)
+{
+    struct timespec ts;
+
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --- publish --- */
+
+struct conn {
+    int fd;
+    int busy;          /* a request is out, its answer not read yet */
+    int64_t due_real;  /* when the request in flight was due (CLOCK_REALTIME us) */
+    size_t sent;       /* bytes of the request written */
+    char in[LOAD_BUF]; /* the answer so far */
+    size_t inlen;
+};
+
+struct load {
+    int port;
+    const char *key;
+    const char *event;
+    int nconns;
+    double seconds;
+    long count;  /* requests to send, 0: until seconds pass */
+    double rate; /* requests per second, 0: closed loop */
+    FILE *log;
+    char req[2048];
+    size_t reqlen;
+    long sent, ok, failed;
+};
+
+static int
+conn_open(int port)
+{
+    struct sockaddr_in sa;
+    int fd, one = 1;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+/* Writes the request; blocking is fine, it is small and the socket is fresh or idle. */
+static int
+conn_send(struct load *l, struct conn *c, int64_t due_real)
+{
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < l->reqlen) {
+        n = write(c->fd, l->req + off, l->reqlen - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        off += (size_t)n;
+    }
+    c->busy = 1;
+    c->inlen = 0;
+    c->due_real = due_real;
+    l->sent++;
+    return 0;
+}
+
+/*
+ * Reads what arrived. Returns 1 when a whole answer is in (and counts it),
+ * 0 when more is to come, -1 when the connection broke.
+ */
+static int
+conn_read(struct load *l, struct conn *c)
+{
+    char *hdr_end, *p, *id;
+    long status, clen = 0;
+    size_t head;
+    ssize_t n;
+
+    n = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+    if (n <= 0)
+        return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+    c->inlen += (size_t)n;
+    c->in[c->inlen] = '\0';
+    hdr_end = strstr(c->in, "\r\n\r\n");
+    if (hdr_end == NULL)
+        return c->inlen >= sizeof(c->in) - 1 ? -1 : 0;
+    head = (size_t)(hdr_end - c->in) + 4;
+    for (p = strstr(c->in, "\r\n"); p != NULL && p < hdr_end; p = strstr(p + 2, "\r\n")) {
+        if (strncasecmp(p + 2, "Content-Length:", 15) == 0)
+            clen = strtol(p + 17, NULL, 10);
+    }
+    if (c->inlen < head + (size_t)clen)
+        return 0;
+    status = strtol(c->in + 9, NULL, 10);
+    if (status == 202 || status == 200) {
+        l->ok++;
+        id = strstr(c->in + head, "\"id\":\"");
+        if (l->log != NULL && id != NULL) {
+            id += 6;
+            fprintf(l->log, "%.*s %lld\n", (int)strcspn(id, "\""), id, (long long)c->due_real);
+        }
+    } else {
+        l->failed++;
+    }
+    c->busy = 0;
+    c->inlen = 0;
+    return 1;
+}
+
+static int
+publish(struct load *l)
+{
+    struct conn *conns = calloc((size_t)l->nconns, sizeof(*conns));
+    struct epoll_event ev, evs[LOAD_MAX_CONNS];
+    char body[512];
+    int64_t start, end, next_due, now, start_real;
+    long scheduled = 0;
+    int ep = -1, i, n, blen, rc = 1;
+
+    if (conns == NULL)
+        return 1;
+    blen = snprintf(body, sizeof(body),
+                    "{\"event\":\"%s\",\"data\":{\"conversation_id\":\"conv-1\","
+                    "\"agent_id\":\"agent-7\",\"message_id\":\"msg-1\",\"user_id\":\"user-1\","
+                    "\"content\":\"Hello, I need help with my order that arrived damaged\","
+                    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","
+                    "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}}",
+                    l->event);
+    l->reqlen = (size_t)snprintf(l->req, sizeof(l->req),
+                                 "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: %d\r\n\r\n%s",
+                                 l->port, l->key, blen, body);
+    for (i = 0; i < l->nconns; i++)
+        conns[i].fd = -1;
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    for (i = 0; i < l->nconns; i++) {
+        conns[i].fd = conn_open(l->port);
+        if (conns[i].fd < 0) {
+            fprintf(stderr, "http_load: cannot connect to 127.0.0.1:%d: %s\n", l->port,
+                    strerror(errno));
+            goto out;
+        }
+        ev.events = EPOLLIN;
+        ev.data.ptr = &conns[i];
+        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+    }
+    start = now_us(CLOCK_MONOTONIC);
+    start_real = now_us(CLOCK_REALTIME);
+    end = start + (int64_t)(l->seconds * 1e6);
+    next_due = start;
+    for (;;) {
+        int timeout = 100;
+
+        now = now_us(CLOCK_MONOTONIC);
+        /* Hand out due requests to idle connections. */
+        for (i = 0; i < l->nconns; i++) {
+            int more = l->count > 0 ? scheduled < l->count : now < end;
+
+            if (!more)
+                break;
+            if (conns[i].busy || conns[i].fd < 0)
+                continue;
+            if (l->rate > 0 && next_due > now)
+                break;
+            if (conn_send(l, &conns[i],
+                          l->rate > 0 ? start_real + (next_due - start) : now_us(CLOCK_REALTIME)) !=
+                0) {
+                close(conns[i].fd);
+                conns[i].fd = -1;
+                l->failed++;
+                continue;
+            }
+            scheduled++;
+            if (l->rate > 0)
+                next_due = start + (int64_t)((double)scheduled * 1e6 / l->rate);
+        }
+        for (i = 0, n = 0; i < l->nconns; i++)
+            n += conns[i].busy;
+        if (n == 0 && (l->count > 0 ? scheduled >= l->count : now >= end))
+            break;
+        if (l->rate > 0 && next_due > now) {
+            timeout = (int)((next_due - now) / 1000);
+            if (timeout > 100)
+                timeout = 100;
+        }
+        n = epoll_wait(ep, evs, LOAD_MAX_CONNS, timeout);
+        for (i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+
+            if (conn_read(l, c) < 0) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                close(c->fd);
+                c->busy = 0;
+                c->fd = -1;
+                l->failed++;
+            }
+        }
+    }
+    now = now_us(CLOCK_MONOTONIC);
+    printf("sent=%ld ok=%ld failed=%ld seconds=%.3f rate=%.1f\n", l->sent, l->ok, l->failed,
+           (double)(now - start) / 1e6, (double)l->ok * 1e6 / (double)(now - start));
+    rc = l->failed > 0 ? 1 : 0;
+out:
+    for (i = 0; i < l->nconns; i++) {
+        if (conns[i].fd >= 0)
+            close(conns[i].fd);
+    }
+    if (ep >= 0)
+        close(ep);
+    free(conns);
+    return rc;
+}
+
+/* --- sink --- */
+
+static atomic_long sink_posts;
+static FILE *sink_log;
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum MHD_Result
+sink_answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+            const char *version, const char *upload, size_t *upload_size, void **req)
+{
+    static int first;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char text[32];
+    const char *id;
+    size_t len;
+
+    (void)cls;
+    (void)version;
+    (void)upload;
+    if (*req == NULL) {
+        *req = &first;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        *upload_size = 0; /* the body is not needed */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/count") == 0) {
+        snprintf(text, sizeof(text), "%ld\n", atomic_load(&sink_posts));
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    } else {
+        atomic_fetch_add(&sink_posts, 1);
+        len = strlen(url);
+        id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Event-Id");
+        if (sink_log != NULL && id != NULL && len >= 4 && strcmp(url + len - 4, "/log") == 0) {
+            pthread_mutex_lock(&sink_lock);
+            fprintf(sink_log, "%s %lld\n", id, (long long)now_us(CLOCK_REALTIME));
+            fflush(sink_log);
+            pthread_mutex_unlock(&sink_lock);
+        }
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static int
+sink(int port)
+{
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in sa;
+    sigset_t sigs;
+    int sig = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, (uint16_t)port,
+                         NULL, NULL, sink_answer, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2,
+                         MHD_OPTION_CONNECTION_LIMIT, 2000, MHD_OPTION_CONNECTION_TIMEOUT, 60,
+                         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&sa, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "http_load: cannot listen on port %d\n", port);
+        return 1;
+    }
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("port=%u\n", (unsigned)info->port);
+    fflush(stdout);
+    while (sig == 0) {
+        if (sigwait(&sigs, &sig) != 0)
+            sig = 0;
+    }
+    MHD_stop_daemon(d);
+    return 0;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: http_load publish --port P --key KEY [--connections N] "
+                    "[--seconds S | --count C] [--rate R] [--event TYPE] [--log FILE]\n"
+                    "       http_load sink [--port P] [--log FILE]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    struct load l;
+    const char *logpath = NULL;
+    int i, port = 0, rc;
+
+    memset(&l, 0, sizeof(l));
+    l.nconns = 32;
+    l.seconds = 5;
+    l.event = "user.message";
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    for (i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--port") == 0)
+            port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--key") == 0)
+            l.key = argv[i + 1];
+        else if (strcmp(argv[i], "--connections") == 0)
+            l.nconns = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--seconds") == 0)
+            l.seconds = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--count") == 0)
+            l.count = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--rate") == 0)
+            l.rate = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--event") == 0)
+            l.event = argv[i + 1];
+        else if (strcmp(argv[i], "--log") == 0)
+            logpath = argv[i + 1];
+        else
+            break;
+    }
+    if (i != argc || (strcmp(argv[1], "publish") != 0 && strcmp(argv[1], "sink") != 0) ||
+        l.nconns < 1 || l.nconns > LOAD_MAX_CONNS) {
+        usage();
+        return 2;
+    }
+    if (logpath != NULL) {
+        FILE *f = fopen(logpath, "w");
+
+        if (f == NULL) {
+            fprintf(stderr, "http_load: cannot write '%s': %s\n", logpath, strerror(errno));
+            return 1;
+        }
+        if (strcmp(argv[1], "sink") == 0)
+            sink_log = f;
+        else
+            l.log = f;
+    }
+    if (strcmp(argv[1], "sink") == 0) {
+        rc = sink(port);
+    } else {
+        l.port = port;
+        if (l.key == NULL || port <= 0) {
+            usage();
+            return 2;
+        }
+        rc = publish(&l);
+    }
+    if (l.log != NULL)
+        fclose(l.log);
+    if (sink_log != NULL)
+        fclose(sink_log);
+    return rc;
+}
