@@ -15,14 +15,13 @@ import threading
 import time
 import unittest
 
+import test_deliver_address_rules as rules
 from harness import Server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "multihost"))
 import topology  # noqa: E402  (tests/multihost)
 
-DATA = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content": "hi"}
 ANSWER = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
-WAIT = 20  # seconds for one delivery to end
 
 # (host of the URL, the address the error names, the reason): each embeds 127.0.0.1.
 LOOPBACK_FORMS = [
@@ -115,29 +114,12 @@ class AddrNetns(unittest.TestCase):
             os.close(cls.home)
             topology._ip("netns", "del", cls.netns, check=False)
 
-    def call(self, srv, method, path, body=None, status=200):
-        st, b, _ = srv.api(method, path, body)
-        self.assertEqual(st, status, b)
-        return b
-
-    def deliver(self, srv, url):
-        """One endpoint for url alone, one event; the delivery with its attempts
-        once it has ended."""
-        for old in self.call(srv, "GET", "/v1/endpoints")["data"]:
-            self.call(srv, "DELETE", "/v1/endpoints/" + old["id"], status=204)
-        self.call(srv, "POST", "/v1/endpoints", {"url": url}, 201)
-        ev = self.call(srv, "POST", "/v1/events", {"event": "user.message", "data": DATA}, 202)
-        box = {}
-
-        def done():
-            ds = self.call(srv, "GET", "/v1/deliveries?event_id=" + ev["id"])["data"]
-            box["d"] = ds[0] if ds else None
-            return ds and ds[0]["status"] in ("delivered", "failed")
-        srv.wait_for(done, timeout=WAIT, what="the delivery to %s to end" % url)
-        return self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
+    # One endpoint for a URL alone, one event: (endpoint, delivery once it has ended).
+    call = rules.DeliverAddressRules.call
+    deliver = rules.DeliverAddressRules.deliver
 
     def expect_blocked(self, srv, port, host, addr, why):
-        d = self.deliver(srv, "http://%s:%d/hook" % (host, port))
+        _, d = self.deliver(srv, "http://%s:%d/hook" % (host, port))
         self.assertEqual(d["status"], "failed", d)
         self.assertEqual(d["attempts_made"], 1, d)  # blocked is never retried
         a = d["attempts"][0]
@@ -167,7 +149,7 @@ class AddrNetns(unittest.TestCase):
         self.assertEqual(rc.seen(), (0, b""))
         # The listener does hear a delivery that may reach it; any connection
         # from the blocked ones before this one ends would be counted too.
-        d = self.deliver(srv, "http://127.0.0.1:%d/hook" % rc.port)
+        _, d = self.deliver(srv, "http://127.0.0.1:%d/hook" % rc.port)
         self.assertEqual(d["status"], "delivered", d)
         connections, data = rc.seen()
         self.assertEqual(connections, 1)
