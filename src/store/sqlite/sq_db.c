@@ -2,12 +2,14 @@
  * SQLite backend: connections, migrations, the group-commit writer thread,
  * the reader pool and the helpers the other sq_*.c files share.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
@@ -279,6 +281,65 @@ sq_status(enum delivery_status s)
 }
 
 /* --- connections --- */
+
+/*
+ * Takes every group and other permission from one existing file, or says
+ * why not (a file of another owner still opens). By path, never by opening it: closing
+ * a descriptor of a file drops every POSIX lock this process holds on it,
+ * SQLite's included (another handle may have it open).
+ */
+static void
+file_restrict(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return;
+    if (chmod(path, st.st_mode & 0700) != 0) {
+        log_warn("store: cannot narrow the mode of '%s'", path);
+        return;
+    }
+    log_info("store: mode of '%s' narrowed from 0%o to 0%o", path,
+             (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/*
+ * Makes the database, its -wal and its -shm SQ_FILE_MODE whatever the umask:
+ * creates the database file itself when missing (SQLite would create it
+ * 0644 less the umask) and takes group and other bits from the ones that
+ * exist. SQLite
+ * gives a -wal or -shm it creates the mode of the database file. Returns 0,
+ * ERR_INVAL (path too long) or ERR_STORE (cannot create the database).
+ */
+static int
+files_restrict(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char name[PATH_MAX];
+    size_t i;
+    int fd, err = 0;
+
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, SQ_FILE_MODE);
+    if (fd >= 0) {
+        /* A umask may have taken the owner's bits too. */
+        if (fchmod(fd, SQ_FILE_MODE) != 0)
+            log_warn("store: cannot set the mode of '%s'", path);
+        close(fd);
+    } else if (errno != EEXIST) {
+        log_warn("store: cannot create '%s'", path);
+        err = ERR_STORE;
+        goto out;
+    }
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (snprintf(name, sizeof(name), "%s%s", path, suffixes[i]) >= (int)sizeof(name)) {
+            err = ERR_INVAL;
+            goto out;
+        }
+        file_restrict(name);
+    }
+out:
+    return err;
+}
 
 static void
 conn_close(struct sq_conn *c)
@@ -919,6 +980,11 @@ sq_open(struct store *st, const char *url)
         goto out;
     }
     s->memory = strcmp(rest, ":memory:") == 0;
+    if (!s->memory) {
+        err = files_restrict(s->path);
+        if (err != 0)
+            goto out;
+    }
     err = conn_open(&s->writer, s->path, 1);
     if (err != 0)
         goto out;
