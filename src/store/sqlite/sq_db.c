@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
@@ -24,9 +25,23 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_PROBE[] = "UPDATE schema_version SET applied_at = applied_at "
+                                "WHERE version = (SELECT max(version) FROM schema_version)";
 static const char SQL_COUNTS_ADD[] = "UPDATE delivery_counts SET n = n + :d WHERE status = :s";
 
 /* --- small helpers --- */
+
+/*
+ * 1 when rc says the storage failed (a full disk, an I/O error, a file that
+ * cannot be opened) rather than the statement: the store is unavailable
+ * until the disk recovers, and a later try may succeed.
+ */
+static int
+sq_rc_fault(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN;
+}
 
 int
 sq_err(struct sq_conn *c, int rc, const char *what)
@@ -44,7 +59,7 @@ sq_err(struct sq_conn *c, int rc, const char *what)
     if ((rc & 0xff) == SQLITE_NOMEM)
         return ERR_NOMEM;
     log_warnx("store: %s failed: %s", what, sqlite3_errmsg(c->db));
-    return ERR_STORE;
+    return sq_rc_fault(rc) ? ERR_UNAVAILABLE : ERR_STORE;
 }
 
 sqlite3_stmt *
@@ -94,7 +109,7 @@ sq_exec(struct sq_conn *c, const char *sql)
     if (rc != SQLITE_OK) {
         log_warnx("store: '%.40s' failed: %s", sql, msg != NULL ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
-        return ERR_STORE;
+        return sq_rc_fault(rc) ? ERR_UNAVAILABLE : ERR_STORE;
     }
     return 0;
 }
@@ -546,10 +561,12 @@ txn_run(struct sq *s, struct txn *t, struct sq_job *from)
 {
     struct sq_conn *c = &s->writer;
     struct sq_job *j;
+    int err;
 
 again:
     if (!t->open) {
-        if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0)
+        err = exec_cached(c, SQL_BEGIN_IMMEDIATE);
+        if (err != 0)
             goto lost;
         t->open = 1;
     }
@@ -559,8 +576,11 @@ again:
 
         if (j->state != SQ_JOB_TODO)
             continue;
-        if (t->safe && exec_cached(c, SQL_SAVEPOINT) != 0)
-            goto lost;
+        if (t->safe) {
+            err = exec_cached(c, SQL_SAVEPOINT);
+            if (err != 0)
+                goto lost;
+        }
         before = sqlite3_total_changes64(c->db);
         memcpy(delta, c->delta, sizeof(delta));
         j->result = j->fn(c, j->arg);
@@ -571,12 +591,16 @@ again:
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
             log_warnx("store: transaction lost: %s", sqlite3_errmsg(c->db));
+            err = j->result == ERR_UNAVAILABLE || sq_rc_fault(sqlite3_extended_errcode(c->db))
+                      ? ERR_UNAVAILABLE
+                      : ERR_STORE;
             goto lost;
         }
         if (t->safe) {
-            if (j->result != 0 && exec_cached(c, SQL_ROLLBACK_TO) != 0)
-                goto lost;
-            if (exec_cached(c, SQL_RELEASE) != 0)
+            err = j->result != 0 ? exec_cached(c, SQL_ROLLBACK_TO) : 0;
+            if (err == 0)
+                err = exec_cached(c, SQL_RELEASE);
+            if (err != 0)
                 goto lost;
             j->state = j->result != 0 || sqlite3_total_changes64(c->db) == before ? SQ_JOB_KEPT
                                                                                  : SQ_JOB_WROTE;
@@ -588,7 +612,8 @@ again:
         }
         if (j->result != 0) {
             log_debug("store: a write failed halfway, running its transaction again");
-            if (exec_cached(c, SQL_ROLLBACK) != 0)
+            err = exec_cached(c, SQL_ROLLBACK);
+            if (err != 0)
                 goto lost;
             memset(c->delta, 0, sizeof(c->delta));
             t->open = 0;
@@ -599,29 +624,73 @@ again:
     }
     return 0;
 lost:
-    txn_fail(t, ERR_STORE);
+    txn_fail(t, err);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
     memset(c->delta, 0, sizeof(c->delta));
     t->open = 0;
-    return ERR_STORE;
+    return err;
 }
 
-/* Commits t. Returns 1 when it committed, else 0 (its jobs then failed). */
+/*
+ * Commits t, setting *committed to 1 when it did. Returns 0 (also when t
+ * was no longer open), or ERR_UNAVAILABLE or ERR_STORE when the commit
+ * failed: t is then rolled back and its jobs that wrote failed with it.
+ */
 static int
-txn_commit(struct sq *s, struct txn *t)
+txn_commit(struct sq *s, struct txn *t, int *committed)
 {
     struct sq_conn *c = &s->writer;
+    int err = 0;
 
+    *committed = 0;
     if (!t->open)
-        return 0;
+        goto out;
     t->open = 0;
-    if (counts_flush(c) == 0 && exec_cached(c, SQL_COMMIT) == 0)
-        return 1;
-    txn_fail(t, ERR_STORE);
+    err = counts_flush(c);
+    if (err == 0)
+        err = exec_cached(c, SQL_COMMIT);
+    if (err == 0) {
+        *committed = 1;
+        goto out;
+    }
+    txn_fail(t, err);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
-    return 0;
+out:
+    return err;
+}
+
+/*
+ * Under s->lock: remembers that a write failed (err, from a transaction, a
+ * commit or a WAL sync) after `commits` commits, for sq_ping(). Logs the
+ * start of a failing spell once.
+ */
+static void
+fault_note(struct sq *s, int err, uint64_t commits)
+{
+    if (err == 0 || err == ERR_NOMEM)
+        return;
+    if (s->fault == 0) {
+        log_warnx("store: writes to '%s' failing: %s", s->path, err_str(err));
+        s->fault_since = clock_now_ms();
+    }
+    s->fault = err;
+    s->fault_commits = commits;
+}
+
+/*
+ * Under s->lock: the first `commits` commits are durable now. One made after
+ * the last failure ends the failing spell.
+ */
+static void
+fault_clear(struct sq *s, uint64_t commits)
+{
+    if (s->fault == 0 || commits <= s->fault_commits)
+        return;
+    log_info("store: writes to '%s' succeed again after %lld ms", s->path,
+             (long long)(clock_now_ms() - s->fault_since));
+    s->fault = 0;
 }
 
 /* Marks the jobs answered (under the store's lock) and wakes their callers. */
@@ -678,7 +747,7 @@ writer_main(void *arg)
     struct sq *s = arg;
     struct txn t = { 0 };
     struct sq_job *fresh;
-    int idle, stopping, committed;
+    int idle, stopping, committed, err;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -706,8 +775,13 @@ writer_main(void *arg)
                 t.head = fresh;
             t.tail = last;
             t.count += n;
-            if (txn_run(s, &t, fresh) != 0)
+            err = txn_run(s, &t, fresh);
+            if (err != 0) {
                 t.open = 0;
+                pthread_mutex_lock(&s->lock);
+                fault_note(s, err, s->commits);
+                pthread_mutex_unlock(&s->lock);
+            }
         }
 
         pthread_mutex_lock(&s->lock);
@@ -717,12 +791,14 @@ writer_main(void *arg)
             continue;
         pthread_mutex_unlock(&s->lock);
 
-        committed = txn_commit(s, &t);
+        err = txn_commit(s, &t, &committed);
 
         pthread_mutex_lock(&s->lock);
         s->commits += (uint64_t)committed;
         s->jobs += t.count;
+        fault_note(s, err, s->commits);
         if (!s->syncer_started) {
+            fault_clear(s, s->commits);
             jobs_done(t.head, 0);
         } else if ((t.head = jobs_nosync_done(t.head, &t.tail)) != NULL) {
             /* The syncer answers them once the WAL holding the commit is on disk. */
@@ -758,7 +834,7 @@ wal_sync(struct sq *s)
         s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (s->wal_fd < 0) {
             log_warn("store: cannot open '%s'", path);
-            return ERR_STORE;
+            return ERR_UNAVAILABLE;
         }
         snprintf(path, sizeof(path), "%s", s->path);
         slash = strrchr(path, '/');
@@ -777,7 +853,7 @@ wal_sync(struct sq *s)
     }
     if (fdatasync(s->wal_fd) != 0) {
         log_warn("store: cannot sync the WAL of '%s'", s->path);
-        return ERR_STORE;
+        return ERR_UNAVAILABLE;
     }
     return 0;
 }
@@ -793,6 +869,7 @@ syncer_main(void *arg)
 {
     struct sq *s = arg;
     struct sq_job *list;
+    uint64_t commits;
     int err;
 
     pthread_mutex_lock(&s->lock);
@@ -804,6 +881,8 @@ syncer_main(void *arg)
         list = s->sync_head;
         s->sync_head = s->sync_tail = NULL;
         s->syncing = 1;
+        /* Every commit counted so far is in the WAL: the sync covers it. */
+        commits = s->commits;
         pthread_mutex_unlock(&s->lock);
 
         err = wal_sync(s);
@@ -811,6 +890,10 @@ syncer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
         s->syncs++;
+        if (err != 0)
+            fault_note(s, err, commits);
+        else
+            fault_clear(s, commits);
         jobs_done(list, err);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
@@ -900,11 +983,42 @@ job_ping(struct sq_conn *c, void *arg)
     return sq_exec(c, "SELECT 1");
 }
 
-/* SQLite's store_ops.ping: a read transaction answers. */
+/*
+ * The probe: a durable write as small as a commit gets, rewriting one row
+ * with its own value. It needs WAL space (one frame) and a WAL sync like
+ * any write, and changes nothing.
+ */
+static int
+job_probe(struct sq_conn *c, void *arg)
+{
+    (void)arg;
+    return exec_cached(c, SQL_PROBE);
+}
+
+/*
+ * SQLite's store_ops.ping: a read transaction answers, unless the last
+ * write failed. Then the file system must have SQ_PROBE_FREE bytes free
+ * (the space a failed commit took while failing may hold the probe's one
+ * frame but not the next real write), and a probe write runs through the
+ * writer like any write and answers: its success (a commit made durable)
+ * ends the failing spell.
+ */
 static int
 sq_ping(struct store *st)
 {
-    return sq_read(st->impl, job_ping, NULL);
+    struct sq *s = st->impl;
+    struct statvfs fs;
+    int fault;
+
+    pthread_mutex_lock(&s->lock);
+    fault = s->fault;
+    pthread_mutex_unlock(&s->lock);
+    if (fault == 0)
+        return sq_read(s, job_ping, NULL);
+    if (!s->memory && statvfs(s->path, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < SQ_PROBE_FREE)
+        return fault;
+    return sq_write(s, job_probe, NULL);
 }
 
 static void
