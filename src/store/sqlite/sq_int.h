@@ -71,7 +71,7 @@ struct sq {
     struct sq_conn writer;
     struct sq_conn readers[SQ_READERS];
     int nreaders;
-    int wal_fd;                    /* the WAL, opened by the syncer to fdatasync it; -1 */
+    sqlite3_file *wal_file;        /* the writer's WAL, which the syncer syncs; not ours */
 
     pthread_mutex_t lock;          /* guards everything below and the reader pool */
     pthread_cond_t queue_cond;     /* the writer waits for jobs */
@@ -81,7 +81,7 @@ struct sq {
     struct sq_job *sync_head, *sync_tail; /* committed, waiting for the WAL sync */
     int stopping;
     int writer_done;
-    int syncing;                   /* the syncer is in fdatasync() */
+    int syncing;                   /* the syncer is syncing the WAL */
     pthread_t writer_thread, syncer_thread;
     int writer_started, syncer_started;
 
@@ -94,6 +94,14 @@ struct sq {
     uint64_t syncs;
     uint64_t jobs;
 };
+
+/*
+ * Test only (tests/unit/store/test_powerloss.c): set before store_open, the
+ * syncer answers without syncing the WAL, leaving plain synchronous=NORMAL,
+ * to show that the power-loss test sees acknowledged writes lost then.
+ * Nothing else sets it.
+ */
+extern int sq_wal_sync_skip;
 
 /*
  * Runs fn(arg) as a write, in the next group commit; returns once durable.
