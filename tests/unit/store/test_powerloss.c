@@ -677,38 +677,47 @@ one_life(int cut_at, int *acked)
     return lost;
 }
 
+/*
+ * `iterations` lives with cut points drawn from PL_SEED, with the store's WAL
+ * sync skipped or not. Returns how many acknowledged events were lost and
+ * sets *acked to how many there were.
+ */
+static int
+cuts_run(int iterations, int skip_wal_sync, int *acked)
+{
+    uint32_t seed = PL_SEED;
+    int i, lost = 0;
+
+    *acked = 0;
+    sq_wal_sync_skip = skip_wal_sync;
+    for (i = 0; i < iterations; i++)
+        lost += one_life(1 + (int)(rnd_next(&seed) % PL_MAX_CUT), acked);
+    sq_wal_sync_skip = 0;
+    print_message("powerloss%s: %d cuts, %d events acknowledged, %d lost, %llu unsynced "
+                  "writes thrown away so far\n",
+                  skip_wal_sync ? " without the WAL sync" : "", iterations, *acked, lost,
+                  (unsigned long long)pl.undone);
+    return lost;
+}
+
 static void
 test_no_acknowledged_event_lost(void **state)
 {
-    uint32_t seed = PL_SEED;
-    int i, lost = 0, acked = 0;
+    int acked;
 
     (void)state;
-    sq_wal_sync_skip = 0;
-    for (i = 0; i < PL_ITERATIONS; i++)
-        lost += one_life(1 + (int)(rnd_next(&seed) % PL_MAX_CUT), &acked);
-    print_message("powerloss: %d cuts, %d events acknowledged, %d lost, %llu unsynced writes "
-                  "thrown away\n",
-                  PL_ITERATIONS, acked, lost, (unsigned long long)pl.undone);
+    assert_int_equal(cuts_run(PL_ITERATIONS, 0, &acked), 0);
     assert_true(acked > 0);
-    assert_int_equal(lost, 0);
 }
 
 /* Without the store's WAL sync, acknowledged events die with the power: the test sees it. */
 static void
 test_without_wal_sync_events_are_lost(void **state)
 {
-    uint32_t seed = PL_SEED;
-    int i, lost = 0, acked = 0;
+    int acked;
 
     (void)state;
-    sq_wal_sync_skip = 1;
-    for (i = 0; i < PL_ITERATIONS_NOSYNC; i++)
-        lost += one_life(1 + (int)(rnd_next(&seed) % PL_MAX_CUT), &acked);
-    sq_wal_sync_skip = 0;
-    print_message("powerloss without the WAL sync: %d cuts, %d events acknowledged, %d lost\n",
-                  PL_ITERATIONS_NOSYNC, acked, lost);
-    assert_true(lost > 0);
+    assert_true(cuts_run(PL_ITERATIONS_NOSYNC, 1, &acked) > 0);
 }
 
 int
