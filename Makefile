@@ -26,7 +26,7 @@ build-fuzz/build.ninja:
 		-Db_sanitize=address -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
 run: all
-	@mkdir -p var
+	@mkdir -p -m 0700 var
 	./build/fluxhook serve --db sqlite:./var/fluxhook.db
 
 test:
