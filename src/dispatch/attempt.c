@@ -514,23 +514,35 @@ os_reason(const struct attempt_ctx *ctx, char *out, size_t outlen)
     out[0] = (char)tolower((unsigned char)out[0]);
 }
 
-/* "cannot connect to 192.0.2.1 port 443: connection refused", or shorter when unknown. */
+/*
+ * "cannot connect to example.com port 443: connection refused", the host and
+ * port as the URL names them; shorter when they or the reason are unknown.
+ */
 static char *
 connect_error(const struct attempt_ctx *ctx)
 {
-    char *ip = NULL;
-    long port = 0;
+    CURLU *u = NULL;
+    char *host = NULL;
+    char *port = NULL;
+    char *s;
     char why[128];
 
     os_reason(ctx, why, sizeof(why));
-    if (ctx->easy != NULL) {
-        curl_easy_getinfo(ctx->easy, CURLINFO_PRIMARY_IP, &ip);
-        curl_easy_getinfo(ctx->easy, CURLINFO_PRIMARY_PORT, &port);
+    if (ctx->c.url != NULL)
+        u = curl_url();
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, ctx->c.url, 0) == CURLUE_OK) {
+        (void)curl_url_get(u, CURLUPART_HOST, &host, 0);
+        (void)curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
     }
-    if (ip != NULL && ip[0] != '\0')
-        return fmt_alloc("cannot connect to %s port %ld%s%s", ip, port, why[0] != '\0' ? ": " : "",
-                         why);
-    return fmt_alloc("cannot connect%s%s", why[0] != '\0' ? ": " : "", why);
+    if (host != NULL && port != NULL)
+        s = fmt_alloc("cannot connect to %s port %s%s%s", host, port, why[0] != '\0' ? ": " : "",
+                      why);
+    else
+        s = fmt_alloc("cannot connect%s%s", why[0] != '\0' ? ": " : "", why);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return s;
 }
 
 /*
