@@ -555,9 +555,9 @@ transport_error(const struct attempt_ctx *ctx, int rc, enum attempt_phase phase,
 {
     const struct dispatch_config *cfg = &ctx->sh->cfg;
     const char *detail = ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc);
-    long long connect_ms = (long long)(cfg->connect_timeout_ms < cfg->attempt_timeout_ms
-                                           ? cfg->connect_timeout_ms
-                                           : cfg->attempt_timeout_ms);
+    long long connect_ms =
+        (long long)(cfg->connect_timeout_ms < cfg->attempt_timeout_ms ? cfg->connect_timeout_ms
+                                                                      : cfg->attempt_timeout_ms);
     long long attempt_ms = (long long)cfg->attempt_timeout_ms;
     char why[128];
 
