@@ -137,9 +137,10 @@ class DeliverErrorClass(ApiCase):
         self.assertEqual(ev["deliveries"], 1)
         return ep, ev
 
-    def check_garbled(self, answer, eclass, message):
+    def check_garbled(self, answer, eclass, message, prefix=False):
         """Two garbled answers, then a good one: the delivery is retried on
-        the schedule and each garbled attempt says what went wrong."""
+        the schedule and each garbled attempt says what went wrong (message,
+        or what it starts with when prefix)."""
         rc = self.raw([answer, answer])
         ep, ev = self.send_one(rc.url)
         d = self.wait_event_deliveries(ev["id"], 1)[0]
@@ -153,7 +154,7 @@ class DeliverErrorClass(ApiCase):
         for a in (a1, a2):
             self.assertIsNone(a["status_code"], a)
             self.assertEqual(a["error_class"], eclass, a)
-            self.assertEqual(a["error"], message, a)
+            self.assertEqual(a["error"][:len(message)] if prefix else a["error"], message, a)
             self.assertNotIn("URL", a["error"])
         self.assertEqual(a3["status_code"], 200)
         self.assertIsNone(a3["error"])
@@ -185,16 +186,7 @@ class DeliverErrorClass(ApiCase):
         self.check_garbled(b"", "reset", "the receiver closed the connection without answering")
 
     def test_reset(self):
-        rc = self.raw(["reset", "reset"])
-        ep, ev = self.send_one(rc.url)
-        d = self.wait_event_deliveries(ev["id"], 1)[0]
-        self.assertEqual(d["status"], "delivered", d)
-        a1, a2, a3 = self.delivery(d["id"])["attempts"]
-        for a in (a1, a2):
-            self.assertIsNone(a["status_code"], a)
-            self.assertEqual(a["error_class"], "reset", a)
-            self.assertTrue(a["error"].startswith("the connection broke before an answer"), a)
-        self.assertEqual(a3["status_code"], 200)
+        self.check_garbled("reset", "reset", "the connection broke before an answer", prefix=True)
 
     def test_refused_port_is_connect(self):
         probe = socket.socket()

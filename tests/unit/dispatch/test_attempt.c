@@ -332,56 +332,53 @@ test_timeout_by_phase(void **state)
 static void
 test_error_classify(void **state)
 {
+    /* Results that name the class whatever the phase. */
     static const struct {
         int rc;
-        enum attempt_error_class resolve, connect, handshake, sent, answer;
-    } cases[] = {
-        {CURLE_COULDNT_RESOLVE_HOST, ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_DNS,
-         ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_DNS},
-        {CURLE_COULDNT_CONNECT, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT,
-         ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT},
-        {CURLE_OPERATION_TIMEDOUT, ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS,
-         ATTEMPT_ERROR_TIMEOUT, ATTEMPT_ERROR_TIMEOUT},
-        {CURLE_SSL_CONNECT_ERROR, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS,
-         ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS},
-        {CURLE_PEER_FAILED_VERIFICATION, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS,
-         ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TLS},
-        {CURLE_UNSUPPORTED_PROTOCOL, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE,
-         ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL},
-        {CURLE_WEIRD_SERVER_REPLY, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL,
-         ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL},
-        {CURLE_HTTP2, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL,
-         ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL},
-        {CURLE_BAD_CONTENT_ENCODING, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL,
-         ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL, ATTEMPT_ERROR_PROTOCOL},
-        {CURLE_GOT_NOTHING, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET},
-        {CURLE_RECV_ERROR, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET},
-        {CURLE_SEND_ERROR, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET},
-        {CURLE_HTTP2_STREAM, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET},
-        {CURLE_OK, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_RESET},
-        {CURLE_URL_MALFORMAT, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE,
-         ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE},
-        {CURLE_OUT_OF_MEMORY, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS,
-         ATTEMPT_ERROR_RESET, ATTEMPT_ERROR_PROTOCOL},
+        enum attempt_error_class cls;
+    } fixed[] = {
+        {CURLE_COULDNT_RESOLVE_HOST, ATTEMPT_ERROR_DNS},
+        {CURLE_COULDNT_CONNECT, ATTEMPT_ERROR_CONNECT},
+        {CURLE_SSL_CONNECT_ERROR, ATTEMPT_ERROR_TLS},
+        {CURLE_PEER_FAILED_VERIFICATION, ATTEMPT_ERROR_TLS},
+        {CURLE_WEIRD_SERVER_REPLY, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_HTTP2, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_BAD_CONTENT_ENCODING, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_GOT_NOTHING, ATTEMPT_ERROR_RESET},
+        {CURLE_RECV_ERROR, ATTEMPT_ERROR_RESET},
+        {CURLE_SEND_ERROR, ATTEMPT_ERROR_RESET},
+        {CURLE_HTTP2_STREAM, ATTEMPT_ERROR_RESET},
+        {CURLE_OK, ATTEMPT_ERROR_RESET},
+        {CURLE_URL_MALFORMAT, ATTEMPT_ERROR_NONE},
+    };
+    /* Results whose class depends on how far the attempt got, by phase. */
+    static const struct {
+        int rc;
+        enum attempt_error_class by_phase[5];
+    } phased[] = {
+        {CURLE_OPERATION_TIMEDOUT,
+         {ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TIMEOUT,
+          ATTEMPT_ERROR_TIMEOUT}},
+        {CURLE_UNSUPPORTED_PROTOCOL,
+         {ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_PROTOCOL,
+          ATTEMPT_ERROR_PROTOCOL}},
+        {CURLE_OUT_OF_MEMORY,
+         {ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_RESET,
+          ATTEMPT_ERROR_PROTOCOL}},
     };
     size_t i;
+    int p;
 
     (void)state;
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(attempt_error_classify(cases[i].rc, ATTEMPT_PHASE_RESOLVE),
-                         cases[i].resolve);
-        assert_int_equal(attempt_error_classify(cases[i].rc, ATTEMPT_PHASE_CONNECT),
-                         cases[i].connect);
-        assert_int_equal(attempt_error_classify(cases[i].rc, ATTEMPT_PHASE_HANDSHAKE),
-                         cases[i].handshake);
-        assert_int_equal(attempt_error_classify(cases[i].rc, ATTEMPT_PHASE_SENT), cases[i].sent);
-        assert_int_equal(attempt_error_classify(cases[i].rc, ATTEMPT_PHASE_ANSWER),
-                         cases[i].answer);
+    for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        for (p = ATTEMPT_PHASE_RESOLVE; p <= ATTEMPT_PHASE_ANSWER; p++)
+            assert_int_equal(attempt_error_classify(fixed[i].rc, (enum attempt_phase)p),
+                             fixed[i].cls);
+    }
+    for (i = 0; i < sizeof(phased) / sizeof(phased[0]); i++) {
+        for (p = ATTEMPT_PHASE_RESOLVE; p <= ATTEMPT_PHASE_ANSWER; p++)
+            assert_int_equal(attempt_error_classify(phased[i].rc, (enum attempt_phase)p),
+                             phased[i].by_phase[p]);
     }
     /* The names stored and served. */
     assert_string_equal(attempt_error_class_name(ATTEMPT_ERROR_PROTOCOL), "protocol");
