@@ -199,6 +199,10 @@ api_attempt_json(const struct attempt *a)
     json_object_set_new(o, "status_code",
                         a->status_code != 0 ? json_integer(a->status_code) : json_null());
     json_object_set_new(o, "error", str_or_null(a->error));
+    /* CONTRACT §6: absent when an answer came. */
+    if (attempt_error_class_name(a->error_class) != NULL)
+        json_object_set_new(o, "error_class",
+                            json_string(attempt_error_class_name(a->error_class)));
     json_object_set_new(o, "duration_ms", json_integer(a->duration_ms));
     json_object_set_new(o, "response_body",
                         a->response_body != NULL ? bytes_string(a->response_body, a->response_len)

@@ -235,9 +235,9 @@ dlv_list(struct cli_call *x)
 static void
 show_delivery(struct cli_call *x, json_t *o)
 {
-    static const char *const heads[] = {"N", "AT", "CODE", "ERROR", "MS", "RESPONSE"};
-    const char *key, *cells[6];
-    char scr[6][256];
+    static const char *const heads[] = {"N", "AT", "CODE", "CLASS", "ERROR", "MS", "RESPONSE"};
+    const char *key, *cells[7];
+    char scr[7][256];
     struct out_table t;
     json_t *v, *a, *attempts = NULL;
     json_t *copy;
@@ -256,21 +256,22 @@ show_delivery(struct cli_call *x, json_t *o)
     if (json_array_size(attempts) == 0)
         return;
     printf("\n");
-    out_table_init(&t, 6, heads);
+    out_table_init(&t, 7, heads);
     json_array_foreach(attempts, i, a)
     {
         cells[0] = out_field(a, "n", scr[0], sizeof(scr[0]));
         cells[1] = out_field(a, "at", scr[1], sizeof(scr[1]));
         cells[2] = out_field(a, "status_code", scr[2], sizeof(scr[2]));
-        cells[3] = out_field(a, "error", scr[3], sizeof(scr[3]));
-        cells[4] = out_field(a, "duration_ms", scr[4], sizeof(scr[4]));
+        cells[3] = out_field(a, "error_class", scr[3], sizeof(scr[3]));
+        cells[4] = out_field(a, "error", scr[4], sizeof(scr[4]));
+        cells[5] = out_field(a, "duration_ms", scr[5], sizeof(scr[5]));
         /* The kept body on one line, cut to keep the table readable. */
-        snprintf(scr[5], 61, "%s", out_field(a, "response_body", scr[5], sizeof(scr[5])));
-        for (char *p = scr[5]; *p != '\0'; p++) {
+        snprintf(scr[6], 61, "%s", out_field(a, "response_body", scr[6], sizeof(scr[6])));
+        for (char *p = scr[6]; *p != '\0'; p++) {
             if (*p == '\n' || *p == '\r' || *p == '\t')
                 *p = ' ';
         }
-        cells[5] = json_is_string(json_object_get(a, "response_body")) ? scr[5] : "-";
+        cells[6] = json_is_string(json_object_get(a, "response_body")) ? scr[6] : "-";
         if (out_table_add(&t, cells) != 0)
             break;
     }

@@ -3,6 +3,7 @@
  * address check at connect time, and the outcome (CONTRACT §2 and §3).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +131,26 @@ open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
         addr_format(&a->addr, ctx->blocked_addr, sizeof(ctx->blocked_addr));
         return CURL_SOCKET_BAD;
     }
+    ctx->opened = 1;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/*
+ * Called by curl once a connection, new or reused, is ready for the request:
+ * a timeout after this is the receiver's, not the connect's (a reused
+ * connection reports a connect time of 0).
+ */
+static int
+prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    struct attempt_ctx *ctx = arg;
+
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    ctx->ready = 1;
+    return CURL_PREREQFUNC_OK;
 }
 
 static size_t
@@ -143,6 +163,7 @@ header_cb(char *p, size_t size, size_t nitems, void *arg)
     const char *v;
     int code = 0;
 
+    ctx->answered = 1;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* A status line: "HTTP/1.1 503 Service Unavailable", "HTTP/2 200". */
         i = 5;
@@ -191,6 +212,7 @@ write_cb(char *p, size_t size, size_t nitems, void *arg)
     size_t len = size * nitems;
     size_t keep;
 
+    ctx->answered = 1;
     ctx->body_seen += len;
     if (ctx->body.len < DISPATCH_BODY_KEEP_MAX) {
         keep = DISPATCH_BODY_KEEP_MAX - ctx->body.len;
@@ -317,6 +339,8 @@ setup_easy(struct attempt_ctx *ctx)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, ctx);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, ctx);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, ctx);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ctx->errbuf);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (ctx->sh->ca_certs != NULL) {
@@ -383,28 +407,35 @@ out:
     return err;
 }
 
-/* Why a transfer without an HTTP answer failed, for the attempt's log. */
-static char *
-transport_error(struct attempt_ctx *ctx, int rc)
+enum attempt_error_class
+attempt_error_classify(int rc, enum attempt_phase phase)
 {
-    const struct dispatch_config *cfg = &ctx->sh->cfg;
-    const char *detail = ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc);
-    curl_off_t connect_us = 0;
-
     switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        if (ctx->easy != NULL)
-            curl_easy_getinfo(ctx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        if (connect_us == 0)
-            return fmt_alloc("connect timeout after %lld ms",
-                             (long long)(cfg->connect_timeout_ms < cfg->attempt_timeout_ms
-                                             ? cfg->connect_timeout_ms
-                                             : cfg->attempt_timeout_ms));
-        return fmt_alloc("timeout after %lld ms", (long long)cfg->attempt_timeout_ms);
+    case CURLE_URL_MALFORMAT:
+        return ATTEMPT_ERROR_NONE;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        /*
+         * Before a request went out, a URL scheme curl will not use; after,
+         * an answer without a valid status line (HTTP/0.9, garbage).
+         */
+        return phase >= ATTEMPT_PHASE_SENT ? ATTEMPT_ERROR_PROTOCOL : ATTEMPT_ERROR_NONE;
     case CURLE_COULDNT_RESOLVE_HOST:
-        return fmt_alloc("dns: %s", detail);
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return ATTEMPT_ERROR_DNS;
     case CURLE_COULDNT_CONNECT:
-        return fmt_alloc("connect: %s", detail);
+        return ATTEMPT_ERROR_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        /* The phase it timed out in names it: a reused connection is past connecting. */
+        switch (phase) {
+        case ATTEMPT_PHASE_RESOLVE:
+            return ATTEMPT_ERROR_DNS;
+        case ATTEMPT_PHASE_CONNECT:
+            return ATTEMPT_ERROR_CONNECT;
+        case ATTEMPT_PHASE_HANDSHAKE:
+            return ATTEMPT_ERROR_TLS;
+        default:
+            return ATTEMPT_ERROR_TIMEOUT;
+        }
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -416,14 +447,155 @@ transport_error(struct attempt_ctx *ctx, int rc)
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_SHUTDOWN_FAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
-        return fmt_alloc("tls: %s", detail);
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED:
+        return ATTEMPT_ERROR_TLS;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP3:
+    case CURLE_RANGE_ERROR:
+    case CURLE_TOO_MANY_REDIRECTS:
+        return ATTEMPT_ERROR_PROTOCOL;
+    case CURLE_OK: /* the connection closed inside the answer's headers */
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
-        return fmt_alloc("connection: %s", detail);
+    case CURLE_HTTP2_STREAM:
+        return ATTEMPT_ERROR_RESET;
     default:
-        return fmt_alloc("transport: %s", detail);
+        /* Anything else is named after how far the attempt got. */
+        switch (phase) {
+        case ATTEMPT_PHASE_RESOLVE:
+        case ATTEMPT_PHASE_CONNECT:
+            return ATTEMPT_ERROR_CONNECT;
+        case ATTEMPT_PHASE_HANDSHAKE:
+            return ATTEMPT_ERROR_TLS;
+        case ATTEMPT_PHASE_SENT:
+            return ATTEMPT_ERROR_RESET;
+        default:
+            return ATTEMPT_ERROR_PROTOCOL;
+        }
+    }
+}
+
+/* How far ctx's attempt got, from its callbacks and curl's timings. */
+static enum attempt_phase
+phase_get(const struct attempt_ctx *ctx)
+{
+    curl_off_t connect_us = 0;
+
+    if (ctx->answered)
+        return ATTEMPT_PHASE_ANSWER;
+    if (ctx->ready)
+        return ATTEMPT_PHASE_SENT;
+    if (ctx->easy != NULL)
+        curl_easy_getinfo(ctx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (connect_us > 0)
+        return ATTEMPT_PHASE_HANDSHAKE;
+    if (ctx->opened)
+        return ATTEMPT_PHASE_CONNECT;
+    return ATTEMPT_PHASE_RESOLVE;
+}
+
+/* Why the connection failed, from the system's errno: "connection refused". */
+static void
+os_reason(const struct attempt_ctx *ctx, char *out, size_t outlen)
+{
+    long os_errno = 0;
+
+    out[0] = '\0';
+    if (ctx->easy != NULL)
+        curl_easy_getinfo(ctx->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (os_errno != 0)
+        snprintf(out, outlen, "%s", strerror((int)os_errno));
+    out[0] = (char)tolower((unsigned char)out[0]);
+}
+
+/*
+ * "cannot connect to example.com port 443: connection refused", the host and
+ * port as the URL names them; shorter when they or the reason are unknown.
+ */
+static char *
+connect_error(const struct attempt_ctx *ctx)
+{
+    CURLU *u = NULL;
+    char *host = NULL;
+    char *port = NULL;
+    char *s;
+    char why[128];
+
+    os_reason(ctx, why, sizeof(why));
+    if (ctx->c.url != NULL)
+        u = curl_url();
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, ctx->c.url, 0) == CURLUE_OK) {
+        (void)curl_url_get(u, CURLUPART_HOST, &host, 0);
+        (void)curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    }
+    if (host != NULL && port != NULL)
+        s = fmt_alloc("cannot connect to %s port %s%s%s", host, port, why[0] != '\0' ? ": " : "",
+                      why);
+    else
+        s = fmt_alloc("cannot connect%s%s", why[0] != '\0' ? ": " : "", why);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return s;
+}
+
+/*
+ * Why a transfer without an HTTP answer failed, for the attempt's log: a
+ * plain sentence in the words of the class, never curl's own message alone.
+ */
+static char *
+transport_error(const struct attempt_ctx *ctx, int rc, enum attempt_phase phase,
+                enum attempt_error_class ecls)
+{
+    const struct dispatch_config *cfg = &ctx->sh->cfg;
+    const char *detail = ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc);
+    long long connect_ms =
+        (long long)(cfg->connect_timeout_ms < cfg->attempt_timeout_ms ? cfg->connect_timeout_ms
+                                                                      : cfg->attempt_timeout_ms);
+    long long attempt_ms = (long long)cfg->attempt_timeout_ms;
+    char why[128];
+
+    switch (ecls) {
+    case ATTEMPT_ERROR_DNS:
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            return fmt_alloc("DNS timeout after %lld ms", connect_ms);
+        return fmt_alloc("the host name does not resolve");
+    case ATTEMPT_ERROR_CONNECT:
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            return fmt_alloc("connect timeout after %lld ms", connect_ms);
+        return connect_error(ctx);
+    case ATTEMPT_ERROR_TLS:
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            return fmt_alloc("TLS handshake timeout after %lld ms", connect_ms);
+        /* What TLS refused (a certificate problem, a version) is the useful part. */
+        return fmt_alloc("TLS handshake failed: %s", detail);
+    case ATTEMPT_ERROR_TIMEOUT:
+        if (phase == ATTEMPT_PHASE_ANSWER)
+            return fmt_alloc("timeout after %lld ms in the middle of the answer's headers",
+                             attempt_ms);
+        return fmt_alloc("timeout after %lld ms without an answer", attempt_ms);
+    case ATTEMPT_ERROR_PROTOCOL:
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL)
+            return fmt_alloc("the receiver's answer is not HTTP: bad status line");
+        if (rc == CURLE_WEIRD_SERVER_REPLY)
+            return fmt_alloc("the receiver's answer is not HTTP: malformed status line or header");
+        return fmt_alloc("the receiver's answer is not valid HTTP");
+    case ATTEMPT_ERROR_RESET:
+        if (rc == CURLE_GOT_NOTHING)
+            return fmt_alloc("the receiver closed the connection without answering");
+        if (phase == ATTEMPT_PHASE_ANSWER)
+            return fmt_alloc("the connection closed in the middle of the answer's headers");
+        os_reason(ctx, why, sizeof(why));
+        return fmt_alloc("the connection broke before an answer%s%s", why[0] != '\0' ? ": " : "",
+                         why);
+    default:
+        return fmt_alloc("the endpoint URL cannot be used");
     }
 }
 
@@ -432,10 +604,13 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
                    struct attempt_result *r, int *outcome)
 {
     const struct dispatch_config *cfg = &ctx->sh->cfg;
+    enum attempt_error_class ecls = ATTEMPT_ERROR_NONE;
+    enum attempt_phase phase;
     enum attempt_class cls;
     int64_t retry_after = -1;
     int64_t delay;
-    int status = ctx->status_code >= 200 ? ctx->status_code : 0;
+    /* An answer is a status line whose header block ended; a broken one is no answer. */
+    int status = ctx->headers_done ? ctx->status_code : 0;
     int k;
 
     memset(r, 0, sizeof(*r));
@@ -453,6 +628,7 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
     if (rc == -1) {
         /* Never started: the claim itself cannot be attempted. */
         cls = ATTEMPT_FAIL;
+        ecls = ctx->blocked ? ATTEMPT_ERROR_BLOCKED : ATTEMPT_ERROR_NONE;
         *outcome = ctx->blocked ? 3 : 2;
     } else if (status != 0) {
         /* The status line decides, whatever happened to the body afterwards. */
@@ -468,21 +644,19 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
         free(ctx->error);
         ctx->error = fmt_alloc("address %s is blocked (%s); allow it with --allow-networks",
                                ctx->blocked_addr, ctx->blocked_why);
+        ecls = ATTEMPT_ERROR_BLOCKED;
         *outcome = 3;
-    } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
-        /* The URL itself is wrong: no retry can help. */
-        cls = ATTEMPT_FAIL;
-        free(ctx->error);
-        ctx->error =
-            fmt_alloc("bad URL: %s", ctx->errbuf[0] != '\0' ? ctx->errbuf : curl_easy_strerror(rc));
-        *outcome = 2;
     } else {
-        cls = ATTEMPT_RETRY;
+        /* Every transport and protocol failure may pass: retry it. */
+        phase = phase_get(ctx);
+        ecls = attempt_error_classify(rc, phase);
         free(ctx->error);
-        ctx->error = transport_error(ctx, rc);
-        *outcome = 1;
+        ctx->error = transport_error(ctx, rc, phase, ecls);
+        cls = ecls == ATTEMPT_ERROR_NONE ? ATTEMPT_FAIL : ATTEMPT_RETRY;
+        *outcome = ecls == ATTEMPT_ERROR_NONE ? 2 : 1;
     }
     r->attempt.error = ctx->error;
+    r->attempt.error_class = ecls;
 
     switch (cls) {
     case ATTEMPT_SUCCESS:

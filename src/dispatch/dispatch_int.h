@@ -109,6 +109,23 @@ enum attempt_class {
 /* The class of an HTTP status code (CONTRACT §3). */
 enum attempt_class attempt_status_class(int status);
 
+/* How far an attempt without an HTTP answer got. */
+enum attempt_phase {
+    ATTEMPT_PHASE_RESOLVE,   /* no socket opened: resolving the name, or nothing began */
+    ATTEMPT_PHASE_CONNECT,   /* a socket opened, no TCP connection yet */
+    ATTEMPT_PHASE_HANDSHAKE, /* TCP connected, the TLS handshake not done */
+    ATTEMPT_PHASE_SENT,      /* a connection, new or reused, took the request */
+    ATTEMPT_PHASE_ANSWER,    /* some of an answer came, not a whole header block */
+};
+
+/*
+ * The error class of an attempt that ended with curl's result rc, without a
+ * complete HTTP answer, having got as far as phase. ATTEMPT_ERROR_NONE means
+ * the request could not be made at all (a URL curl refuses before sending):
+ * no transport failure, no retry. The address rules are not judged here.
+ */
+enum attempt_error_class attempt_error_classify(int rc, enum attempt_phase phase);
+
 /* What attempts read and never change, shared by all dispatcher threads. */
 struct dispatch_shared {
     struct dispatch_config cfg;
@@ -138,6 +155,9 @@ struct attempt_ctx {
     int headers_done; /* 1 once a final header block ended */
     int64_t headers_done_mono;
     char retry_after[64]; /* Retry-After of the final response, "" when none */
+    int opened;           /* 1 once a socket was opened for it */
+    int ready;            /* 1 once a connection (new or reused) was ready for the request */
+    int answered;         /* 1 once any byte of an answer came */
     int blocked;          /* 1 when the address rules refused a target */
     char blocked_addr[64];
     const char *blocked_why;

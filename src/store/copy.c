@@ -114,11 +114,11 @@ static const struct copy_table copy_tables[] = {
       "round_start", "next_attempt_at", "lease_until", "lease_token", "created_at", "updated_at",
       "last_status_code", "last_error"}},
     {"attempts",
-     "SELECT delivery_id, n, account_id, endpoint_id, at, status_code, error, duration_ms, "
-     "response_body, outcome FROM attempts",
+     "SELECT delivery_id, n, account_id, endpoint_id, at, status_code, error, error_class, "
+     "duration_ms, response_body, outcome FROM attempts",
      "SELECT count(*) FROM attempts",
-     {"delivery_id", "n", "account_id", "endpoint_id", "at", "status_code", "error", "duration_ms",
-      "response_body", "outcome"}},
+     {"delivery_id", "n", "account_id", "endpoint_id", "at", "status_code", "error", "error_class",
+      "duration_ms", "response_body", "outcome"}},
 };
 
 #define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))

@@ -21,6 +21,17 @@ static const char *const delivery_names[DELIVERY__COUNT] = {
     [DELIVERY_HELD] = "held",
 };
 
+static const char *const error_class_names[ATTEMPT_ERROR__COUNT] = {
+    [ATTEMPT_ERROR_NONE] = NULL,
+    [ATTEMPT_ERROR_DNS] = "dns",
+    [ATTEMPT_ERROR_CONNECT] = "connect",
+    [ATTEMPT_ERROR_TLS] = "tls",
+    [ATTEMPT_ERROR_TIMEOUT] = "timeout",
+    [ATTEMPT_ERROR_PROTOCOL] = "protocol",
+    [ATTEMPT_ERROR_RESET] = "reset",
+    [ATTEMPT_ERROR_BLOCKED] = "blocked",
+};
+
 const char *
 delivery_status_name(enum delivery_status s)
 {
@@ -39,6 +50,31 @@ delivery_status_parse(const char *s, enum delivery_status *out)
     for (i = 0; i < DELIVERY__COUNT; i++) {
         if (strcmp(s, delivery_names[i]) == 0) {
             *out = (enum delivery_status)i;
+            return 0;
+        }
+    }
+    return ERR_INVAL;
+}
+
+const char *
+attempt_error_class_name(enum attempt_error_class c)
+{
+    if ((int)c < 0 || c >= ATTEMPT_ERROR__COUNT)
+        return NULL;
+    return error_class_names[c];
+}
+
+int
+attempt_error_class_parse(const char *s, enum attempt_error_class *out)
+{
+    int i;
+
+    *out = ATTEMPT_ERROR_NONE;
+    if (s == NULL)
+        return 0;
+    for (i = 1; i < ATTEMPT_ERROR__COUNT; i++) {
+        if (strcmp(s, error_class_names[i]) == 0) {
+            *out = (enum attempt_error_class)i;
             return 0;
         }
     }

@@ -47,6 +47,30 @@ const char *delivery_status_name(enum delivery_status s);
 int delivery_status_parse(const char *s, enum delivery_status *out);
 const char *endpoint_status_name(enum endpoint_status s);
 
+/*
+ * Why an attempt got no HTTP answer (CONTRACT §6, attempts' error_class). A
+ * transport or protocol failure is retried; a blocked target fails at once.
+ */
+enum attempt_error_class {
+    ATTEMPT_ERROR_NONE,     /* an answer came, or the attempt could not start at all */
+    ATTEMPT_ERROR_DNS,      /* the host name did not resolve, or not in time */
+    ATTEMPT_ERROR_CONNECT,  /* no TCP connection: refused, unreachable, connect timeout */
+    ATTEMPT_ERROR_TLS,      /* the TLS handshake or the receiver's certificate failed */
+    ATTEMPT_ERROR_TIMEOUT,  /* the request went out; no answer within the attempt timeout */
+    ATTEMPT_ERROR_PROTOCOL, /* what came back is not HTTP (bad status line, garbage) */
+    ATTEMPT_ERROR_RESET,    /* the connection was reset or closed before an answer */
+    ATTEMPT_ERROR_BLOCKED,  /* the address rules refused the target */
+    ATTEMPT_ERROR__COUNT
+};
+
+/*
+ * "dns" for ATTEMPT_ERROR_DNS and so on, NULL for ATTEMPT_ERROR_NONE (and
+ * out of range). Parse turns NULL into ATTEMPT_ERROR_NONE and returns 0, or
+ * ERR_INVAL for a name it does not know.
+ */
+const char *attempt_error_class_name(enum attempt_error_class c);
+int attempt_error_class_parse(const char *s, enum attempt_error_class *out);
+
 struct account {
     char id[ID_MAX]; /* "acct_..." */
     char *name;
@@ -103,6 +127,7 @@ struct attempt {
     int64_t at;           /* when it started */
     int status_code;      /* 0 when no response came */
     char *error;          /* NULL, or why it failed ("timeout after 15000 ms") */
+    enum attempt_error_class error_class; /* NONE when an answer came */
     int64_t duration_ms;
     char *response_body;  /* first bytes of the answer (at most 4 KiB), or NULL */
     size_t response_len;

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -609,6 +610,31 @@ test('enable, skipping the held deliveries', async () => {
   await page.locator('dl.summary .badge', { hasText: 'Failed' }).waitFor();
   if (d.last_error) assert((await page.locator('main').textContent()).includes(d.last_error), 'why it failed: ' + d.last_error);
   await shot(page, 'delivery-skipped');
+});
+
+test('an attempt without an answer shows its error class', async () => {
+  // A port nobody listens on: every attempt is a refused connection.
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const ep = await srv.api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:' + port + '/hook', event_types: ['integration.error'] });
+  eq(ep.status, 201, 'endpoint created');
+  const pub = await srv.api('POST', '/v1/events', { event: 'integration.error', data: { integration_id: 'int-1', integration_type: 'crm', error_code: 'E1', error_message: 'down' } });
+  eq(pub.status, 202, 'publish accepted');
+  const d = await until(async () => {
+    const r = await srv.api('GET', '/v1/deliveries?event_id=' + pub.body.id);
+    return r.body.data.length === 1 && r.body.data[0].attempts_made > 0 ? r.body.data[0] : null;
+  }, 'a first attempt made');
+  await goto('/deliveries/' + d.id);
+  const cls = page.locator('li.attempt').first().locator('.error-class');
+  await cls.waitFor();
+  eq(await cls.textContent(), 'connect', 'the class is shown');
+  assert((await cls.getAttribute('title')).includes('retried'), 'its meaning is in the title');
+  assert((await page.locator('li.attempt').first().textContent()).includes('connection refused'), 'the plain message');
+  await shot(page, 'delivery-error-class');
+  const del = await srv.api('DELETE', '/v1/endpoints/' + ep.body.id);
+  eq(del.status, 204, 'endpoint deleted');
 });
 
 test('a failed call shows the server\'s message, never a blank page', async () => {

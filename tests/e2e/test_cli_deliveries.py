@@ -3,6 +3,7 @@ with every attempt, retry, replay many, and --follow seeing deliveries go
 to delivered (and failed) as they happen."""
 import json
 import signal
+import socket
 import subprocess
 import threading
 import unittest
@@ -47,7 +48,7 @@ class CliDeliveriesTest(CliCase):
         shown = self.cli("deliveries", "show", dlv).stdout
         self.assertRegex(shown, r"(?m)^status\s+delivered$")
         attempts = table(shown.split("\n\n", 1)[1])
-        self.assertEqual([(a["N"], a["CODE"]) for a in attempts], [("1", "200")])
+        self.assertEqual([(a["N"], a["CODE"], a["CLASS"]) for a in attempts], [("1", "200", "-")])
         _, api_one, _ = self.srv.api("GET", "/v1/deliveries/" + dlv)
         self.assertEqual(self.cli_json("deliveries", "show", dlv)["attempts"], api_one["attempts"])
         p = self.cli("deliveries", "retry", dlv)
@@ -58,6 +59,23 @@ class CliDeliveriesTest(CliCase):
         p = self.cli("deliveries", "show", "dlv_nope", status=1)
         self.assertIn("HTTP 404", p.stderr)
         self.cli("deliveries", "retry", status=2)
+
+    def test_show_error_class(self):
+        # A port nobody listens on: each attempt is a refused connection.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        self.endpoint("http://127.0.0.1:%d/hook" % port)
+        ev = self.publish()
+        _, page, _ = self.srv.api("GET", "/v1/deliveries?event_id=" + ev["id"])
+        dlv = page["data"][0]["id"]
+        self.wait_status(dlv, "failed")
+        attempts = table(self.cli("deliveries", "show", dlv).stdout.split("\n\n", 1)[1])
+        self.assertEqual([(a["N"], a["CODE"], a["CLASS"]) for a in attempts],
+                         [("1", "-", "connect"), ("2", "-", "connect"), ("3", "-", "connect")])
+        self.assertTrue(all(a["ERROR"].startswith("cannot connect to 127.0.0.1 port %d" % port)
+                            for a in attempts), attempts)
 
     def test_replay_many(self):
         self.rc.set_responses([], default=410)  # fails at once, no retry

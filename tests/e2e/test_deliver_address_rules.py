@@ -71,6 +71,7 @@ class DeliverAddressRules(unittest.TestCase):
                 self.assertEqual(d["attempts_made"], 1)  # never retried
                 a = d["attempts"][0]
                 self.assertIsNone(a["status_code"])
+                self.assertEqual(a["error_class"], "blocked")
                 self.assertIn("is blocked (%s" % why, a["error"])
                 self.assertIn("--allow-networks", a["error"])
                 if addr:

@@ -145,7 +145,8 @@ class DeliverDns(unittest.TestCase):
         for ep in (nx, fail):
             for a in self.attempts(srv, ep, 2):
                 self.assertIsNone(a["status_code"], a)
-                self.assertTrue(a["error"], a)
+                self.assertEqual(a["error_class"], "dns", a)
+                self.assertEqual(a["error"], "the host name does not resolve", a)
         self.assertIn("nx.fluxhook.test", self.dns.asked)
         self.assertIn("fail.fluxhook.test", self.dns.asked)
 
@@ -174,7 +175,7 @@ class DeliverDns(unittest.TestCase):
         # The hanging lookup ends as a failed attempt that will be retried, not a stuck one.
         at = self.attempts(srv, hang, 1)
         self.assertIsNone(at[0]["status_code"], at[0])
-        self.assertTrue(at[0]["error"], at[0])
+        self.assertEqual(at[0]["error_class"], "dns", at[0])
 
 
 if __name__ == "__main__":

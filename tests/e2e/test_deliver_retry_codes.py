@@ -72,11 +72,12 @@ class DeliverRetryCodes(ApiCase):
         self.assertEqual(d["attempts_made"], 4)
         for a in self.delivery(d["id"])["attempts"]:
             self.assertIsNone(a["status_code"])
-            self.assertIn("connect", a["error"])
-            self.assertNotIn("blocked", a["error"])
+            self.assertEqual(a["error_class"], "connect")
+            self.assertEqual(a["error"],
+                             "cannot connect to 127.0.0.1 port %d: connection refused" % port)
         e = self.srv.wait_for(lambda: (lambda x: x if x["status"] == "disabled" else None)(
             self.call("GET", "/v1/endpoints/" + ep["id"])), what="endpoint disabled")
-        self.assertIn("4 consecutive failed attempts; last: connect", e["disabled_reason"])
+        self.assertIn("4 consecutive failed attempts; last: cannot connect", e["disabled_reason"])
 
     def test_final_codes_fail_at_once(self):
         rcs = {}

@@ -76,6 +76,7 @@ class DeliverTls(unittest.TestCase):
         self.assertEqual(d["attempts_made"], 2)
         for a in d["attempts"]:
             self.assertIsNone(a["status_code"])
+            self.assertEqual(a["error_class"], "tls")
             self.assertIn("tls", a["error"].lower())
             self.assertIn("certificate", a["error"].lower())
         self.assertEqual(rc.requests, [])

@@ -183,6 +183,7 @@ result_json(const struct attempt_result *r, size_t i)
     bad |= json_object_set_new(o, "at", json_integer(a->at));
     bad |= json_object_set_new(o, "code", json_integer(a->status_code));
     bad |= json_object_set_new(o, "error", json_text(a->error));
+    bad |= json_object_set_new(o, "eclass", json_text(attempt_error_class_name(a->error_class)));
     bad |= json_object_set_new(o, "ms", json_integer(a->duration_ms));
     bad |= json_object_set_new(o, "body", json_hex(a->response_body, a->response_len));
     bad |= json_object_set_new(o, "disable", json_boolean(r->disable_endpoint));

@@ -26,7 +26,7 @@ static const char SQL_EV_LIST[] =
 static const char SQL_DLV_GET[] =
     "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE id = $1 AND account_id = $2";
 static const char SQL_ATT_LIST[] =
-    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body "
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class "
     "FROM attempts WHERE delivery_id = $1 ORDER BY n";
 /*
  * A new round, due now (held while its endpoint is disabled); not while it
@@ -333,6 +333,9 @@ attempt_read(const PGresult *res, int row, void *out)
     at->at = pg_col_int(res, row, 2);
     at->status_code = (int)pg_col_int(res, row, 3);
     at->duration_ms = pg_col_int(res, row, 5);
+    /* A class this version does not know (written by a newer one) reads as none. */
+    (void)attempt_error_class_parse(PQgetisnull(res, row, 7) ? NULL : PQgetvalue(res, row, 7),
+                                    &at->error_class);
     err = pg_col_strdup(res, row, 4, &at->error);
     if (err == 0)
         err = pg_col_bytes(res, row, 6, &at->response_body, &at->response_len);

@@ -55,8 +55,8 @@ static const char SQL_RES_UPDATE[] =
     "WHERE id = :id";
 static const char SQL_RES_ATTEMPT[] =
     "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, error, "
-    "duration_ms, response_body, outcome) "
-    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :ms, :body, :outcome)";
+    "error_class, duration_ms, response_body, outcome) "
+    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :class, :ms, :body, :outcome)";
 static const char SQL_RELEASE[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
     "updated_at = :now WHERE id = :id AND status = 'delivering' AND lease_token = :token";
@@ -618,6 +618,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     sq_bind_int(stmt, ":at", r->attempt.at != 0 ? r->attempt.at : now);
     sq_bind_int(stmt, ":code", r->attempt.status_code);
     sq_bind_text(stmt, ":err", r->attempt.error);
+    sq_bind_text(stmt, ":class", attempt_error_class_name(r->attempt.error_class));
     sq_bind_int(stmt, ":ms", r->attempt.duration_ms);
     sq_bind_blob(stmt, ":body", r->attempt.response_body,
                  r->attempt.response_body != NULL ? r->attempt.response_len : 0);

@@ -35,7 +35,7 @@ static const char SQL_EV_LIST_TYPE[] =
 static const char SQL_DLV_GET[] =
     "SELECT " SQ_DELIVERY_COLS " FROM deliveries WHERE id = :id AND account_id = :acct";
 static const char SQL_ATT_LIST[] =
-    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body "
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class "
     "FROM attempts WHERE delivery_id = :id ORDER BY n";
 static const char SQL_DLV_RETRY_READ[] =
     "SELECT d.status, e.status, e.deleted_at FROM deliveries d "
@@ -412,6 +412,8 @@ attempt_read(sqlite3_stmt *stmt, void *out)
     at->at = sqlite3_column_int64(stmt, 2);
     at->status_code = sqlite3_column_int(stmt, 3);
     at->duration_ms = sqlite3_column_int64(stmt, 5);
+    /* A class this version does not know (written by a newer one) reads as none. */
+    (void)attempt_error_class_parse((const char *)sqlite3_column_text(stmt, 7), &at->error_class);
     err = sq_col_strdup(stmt, 4, &at->error);
     if (err == 0)
         err = sq_col_bytes(stmt, 6, &at->response_body, &at->response_len);

@@ -8,6 +8,23 @@ import { eventTypes, loadEndpoints } from './view_endpoints.js';
 
 const PAGE = 25;
 
+// An attempt's error_class (present only when no HTTP answer came), in words.
+const ERROR_CLASSES = {
+  dns: 'DNS: the host name did not resolve (retried)',
+  connect: 'Connect: no connection to the receiver (retried)',
+  tls: 'TLS: the handshake or the certificate failed (retried)',
+  timeout: 'Timeout: connected, but no answer in time (retried)',
+  protocol: 'Protocol: the answer was not valid HTTP (retried)',
+  reset: 'Reset: the connection broke before an answer (retried)',
+  blocked: 'Blocked: the address rules refused the target (not retried)',
+};
+
+function errorClassEl(a) {
+  if (!a.error_class) return null;
+  return h('span', { class: 'error-class', 'data-error-class': a.error_class,
+    title: ERROR_CLASSES[a.error_class] || a.error_class }, a.error_class);
+}
+
 function lastResult(d) {
   if (d.last_status_code) return 'HTTP ' + d.last_status_code;
   if (d.last_error) return d.last_error;
@@ -295,6 +312,7 @@ export async function detail(ctx) {
           timeEl(a.at),
           a.status_code ? h('span', { class: 'code ' + (ok ? 'code-ok' : 'code-bad') }, 'HTTP ' + a.status_code)
             : h('span', { class: 'code code-bad' }, 'no response'),
+          errorClassEl(a),
           h('span', { class: 'muted' }, fmtMs(a.duration_ms))),
         a.error ? h('p', { class: 'attempt-error' }, h('strong', { text: 'Error: ' }), a.error) : null,
         a.response_body

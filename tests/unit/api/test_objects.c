@@ -128,7 +128,8 @@ test_delivery_and_attempts(void **state)
     a[0].n = 1;
     a[0].at = T0;
     a[0].status_code = 0;
-    a[0].error = "connect: refused";
+    a[0].error = "cannot connect to 192.0.2.1 port 443: connection refused";
+    a[0].error_class = ATTEMPT_ERROR_CONNECT;
     a[1].n = 2;
     a[1].status_code = 503;
     a[1].response_body = "ok\xff\xc3(\xe2\x82\xac";
@@ -149,11 +150,15 @@ test_delivery_and_attempts(void **state)
     assert_int_equal(json_array_size(arr), 2);
     at = json_array_get(arr, 0);
     assert_true(json_is_null(json_object_get(at, "status_code")));
-    assert_string_equal(str(at, "error"), "connect: refused");
+    assert_string_equal(str(at, "error"),
+                        "cannot connect to 192.0.2.1 port 443: connection refused");
+    assert_string_equal(str(at, "error_class"), "connect");
     assert_true(json_is_null(json_object_get(at, "response_body")));
     at = json_array_get(arr, 1);
     assert_int_equal(json_integer_value(json_object_get(at, "status_code")), 503);
     assert_true(json_is_null(json_object_get(at, "error")));
+    /* An answer came: no error_class at all (CONTRACT §6). */
+    assert_null(json_object_get(at, "error_class"));
     /* 0xff and the broken 0xc3 become U+FFFD; the euro sign is kept. */
     assert_string_equal(str(at, "response_body"), "ok\xef\xbf\xbd\xef\xbf\xbd(\xe2\x82\xac");
     json_decref(o);

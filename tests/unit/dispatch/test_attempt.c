@@ -85,13 +85,17 @@ teardown(void **state)
     return 0;
 }
 
-/* Finishes f's attempt with status (or a curl code when status is 0). */
+/*
+ * Finishes f's attempt with status (or a curl code when status is 0); a
+ * final status came with its whole header block.
+ */
 static void
 run(struct fixture *f, int made, int round_start, int status, int rc)
 {
     f->ctx->c.dlv.attempts_made = made;
     f->ctx->c.dlv.round_start = round_start;
     f->ctx->status_code = status;
+    f->ctx->headers_done = status >= 200;
     attempt_ctx_finish(f->ctx, rc, 2000000, 0, &f->r, &f->outcome);
 }
 
@@ -213,36 +217,173 @@ test_retry_after(void **state)
     assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
 }
 
+/* Finishes f's attempt without an answer, having got as far as the flags say. */
+static void
+run_phase(struct fixture *f, int opened, int ready, int answered, int rc)
+{
+    f->ctx->opened = opened;
+    f->ctx->ready = ready;
+    f->ctx->answered = answered;
+    run(f, 0, 0, 0, rc);
+}
+
 static void
 test_transport_failures_retry(void **state)
 {
     struct fixture *f = *state;
 
-    run(f, 0, 0, 0, CURLE_OPERATION_TIMEDOUT);
+    run_phase(f, 1, 1, 0, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(f->r.status, DELIVERY_PENDING);
     assert_int_equal(f->r.attempt.status_code, 0);
-    assert_non_null(strstr(f->r.attempt.error, "timeout after"));
-    run(f, 0, 0, 0, CURLE_COULDNT_CONNECT);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TIMEOUT);
+    assert_string_equal(f->r.attempt.error, "timeout after 15000 ms without an answer");
+    run_phase(f, 1, 0, 0, CURLE_COULDNT_CONNECT);
     assert_int_equal(f->r.status, DELIVERY_PENDING);
-    assert_non_null(strstr(f->r.attempt.error, "connect"));
-    run(f, 0, 0, 0, CURLE_COULDNT_RESOLVE_HOST);
-    assert_non_null(strstr(f->r.attempt.error, "dns"));
-    run(f, 0, 0, 0, CURLE_PEER_FAILED_VERIFICATION);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_CONNECT);
+    assert_string_equal(f->r.attempt.error, "cannot connect");
+    run_phase(f, 0, 0, 0, CURLE_COULDNT_RESOLVE_HOST);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_DNS);
+    assert_string_equal(f->r.attempt.error, "the host name does not resolve");
+    strcpy(f->ctx->errbuf, "SSL certificate problem: self-signed certificate");
+    run_phase(f, 1, 0, 0, CURLE_PEER_FAILED_VERIFICATION);
     assert_int_equal(f->r.status, DELIVERY_PENDING);
-    assert_non_null(strstr(f->r.attempt.error, "tls"));
-    run(f, 0, 0, 0, CURLE_GOT_NOTHING);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TLS);
+    assert_string_equal(f->r.attempt.error,
+                        "TLS handshake failed: SSL certificate problem: self-signed certificate");
+    f->ctx->errbuf[0] = '\0';
+    run_phase(f, 1, 1, 0, CURLE_GOT_NOTHING);
     assert_int_equal(f->r.status, DELIVERY_PENDING);
-    assert_non_null(strstr(f->r.attempt.error, "connection"));
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_RESET);
+    assert_string_equal(f->r.attempt.error, "the receiver closed the connection without answering");
     /* An interim 1xx is no answer. */
     run(f, 0, 0, 100, CURLE_RECV_ERROR);
     assert_int_equal(f->r.status, DELIVERY_PENDING);
     assert_int_equal(f->r.attempt.status_code, 0);
     /* The last one disables, naming the error. */
+    f->ctx->ready = 1;
     run(f, 2, 0, 0, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(f->r.status, DELIVERY_FAILED);
     assert_int_equal(f->r.disable_endpoint, 1);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TIMEOUT);
     assert_non_null(strstr(f->r.disable_reason, "3 consecutive failed attempts; last: "));
     assert_non_null(strstr(f->r.disable_reason, "timeout"));
+}
+
+/* Garbled answers are protocol (or reset) failures to retry, in plain words. */
+static void
+test_garbled_answers_retry(void **state)
+{
+    struct fixture *f = *state;
+
+    /* HTTP/0.9-style bytes or garbage, and a status line of an unknown version. */
+    strcpy(f->ctx->errbuf, "Received HTTP/0.9 when not allowed");
+    run_phase(f, 1, 1, 0, CURLE_UNSUPPORTED_PROTOCOL);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->outcome, 1);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_PROTOCOL);
+    assert_string_equal(f->r.attempt.error, "the receiver's answer is not HTTP: bad status line");
+    f->ctx->errbuf[0] = '\0';
+    run_phase(f, 1, 1, 1, CURLE_WEIRD_SERVER_REPLY);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_PROTOCOL);
+    assert_null(strstr(f->r.attempt.error, "URL"));
+    /* A status line, then the connection closed before the header block ended. */
+    f->ctx->opened = f->ctx->ready = f->ctx->answered = 1;
+    f->ctx->c.dlv.attempts_made = 0;
+    f->ctx->status_code = 200;
+    f->ctx->headers_done = 0;
+    attempt_ctx_finish(f->ctx, CURLE_OK, 2000000, 0, &f->r, &f->outcome);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.status_code, 0);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_RESET);
+    assert_string_equal(f->r.attempt.error,
+                        "the connection closed in the middle of the answer's headers");
+    /* The same stalled until the attempt timeout. */
+    attempt_ctx_finish(f->ctx, CURLE_OPERATION_TIMEDOUT, 2000000, 0, &f->r, &f->outcome);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TIMEOUT);
+}
+
+/* A timeout is named by how far the attempt got, never by connect time alone. */
+static void
+test_timeout_by_phase(void **state)
+{
+    struct fixture *f = *state;
+
+    f->sh.cfg.connect_timeout_ms = 5000;
+    run_phase(f, 0, 0, 0, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_DNS);
+    assert_string_equal(f->r.attempt.error, "DNS timeout after 5000 ms");
+    run_phase(f, 1, 0, 0, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_CONNECT);
+    assert_string_equal(f->r.attempt.error, "connect timeout after 5000 ms");
+    /* A reused connection: no socket opened, no connect time, yet ready for the request. */
+    run_phase(f, 0, 1, 0, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TIMEOUT);
+    assert_string_equal(f->r.attempt.error, "timeout after 15000 ms without an answer");
+    run_phase(f, 0, 1, 1, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_TIMEOUT);
+    assert_string_equal(f->r.attempt.error,
+                        "timeout after 15000 ms in the middle of the answer's headers");
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+}
+
+/* The curl result to class table, phase by phase. */
+static void
+test_error_classify(void **state)
+{
+    /* Results that name the class whatever the phase. */
+    static const struct {
+        int rc;
+        enum attempt_error_class cls;
+    } fixed[] = {
+        {CURLE_COULDNT_RESOLVE_HOST, ATTEMPT_ERROR_DNS},
+        {CURLE_COULDNT_CONNECT, ATTEMPT_ERROR_CONNECT},
+        {CURLE_SSL_CONNECT_ERROR, ATTEMPT_ERROR_TLS},
+        {CURLE_PEER_FAILED_VERIFICATION, ATTEMPT_ERROR_TLS},
+        {CURLE_WEIRD_SERVER_REPLY, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_HTTP2, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_BAD_CONTENT_ENCODING, ATTEMPT_ERROR_PROTOCOL},
+        {CURLE_GOT_NOTHING, ATTEMPT_ERROR_RESET},
+        {CURLE_RECV_ERROR, ATTEMPT_ERROR_RESET},
+        {CURLE_SEND_ERROR, ATTEMPT_ERROR_RESET},
+        {CURLE_HTTP2_STREAM, ATTEMPT_ERROR_RESET},
+        {CURLE_OK, ATTEMPT_ERROR_RESET},
+        {CURLE_URL_MALFORMAT, ATTEMPT_ERROR_NONE},
+    };
+    /* Results whose class depends on how far the attempt got, by phase. */
+    static const struct {
+        int rc;
+        enum attempt_error_class by_phase[5];
+    } phased[] = {
+        {CURLE_OPERATION_TIMEDOUT,
+         {ATTEMPT_ERROR_DNS, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_TIMEOUT,
+          ATTEMPT_ERROR_TIMEOUT}},
+        {CURLE_UNSUPPORTED_PROTOCOL,
+         {ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_NONE, ATTEMPT_ERROR_PROTOCOL,
+          ATTEMPT_ERROR_PROTOCOL}},
+        {CURLE_OUT_OF_MEMORY,
+         {ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_CONNECT, ATTEMPT_ERROR_TLS, ATTEMPT_ERROR_RESET,
+          ATTEMPT_ERROR_PROTOCOL}},
+    };
+    size_t i;
+    int p;
+
+    (void)state;
+    for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        for (p = ATTEMPT_PHASE_RESOLVE; p <= ATTEMPT_PHASE_ANSWER; p++)
+            assert_int_equal(attempt_error_classify(fixed[i].rc, (enum attempt_phase)p),
+                             fixed[i].cls);
+    }
+    for (i = 0; i < sizeof(phased) / sizeof(phased[0]); i++) {
+        for (p = ATTEMPT_PHASE_RESOLVE; p <= ATTEMPT_PHASE_ANSWER; p++)
+            assert_int_equal(attempt_error_classify(phased[i].rc, (enum attempt_phase)p),
+                             phased[i].by_phase[p]);
+    }
+    /* The names stored and served. */
+    assert_string_equal(attempt_error_class_name(ATTEMPT_ERROR_PROTOCOL), "protocol");
+    assert_string_equal(attempt_error_class_name(ATTEMPT_ERROR_BLOCKED), "blocked");
+    assert_null(attempt_error_class_name(ATTEMPT_ERROR_NONE));
 }
 
 static void
@@ -250,11 +391,13 @@ test_bad_url_fails_at_once(void **state)
 {
     struct fixture *f = *state;
 
-    run(f, 0, 0, 0, CURLE_URL_MALFORMAT);
+    /* A URL curl refuses before any request went out: no retry can help. */
+    run_phase(f, 0, 0, 0, CURLE_URL_MALFORMAT);
     assert_int_equal(f->r.status, DELIVERY_FAILED);
     assert_int_equal(f->r.disable_endpoint, 0);
     assert_int_equal(f->outcome, 2);
-    assert_non_null(strstr(f->r.attempt.error, "bad URL"));
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_NONE);
+    assert_string_equal(f->r.attempt.error, "the endpoint URL cannot be used");
 }
 
 static void
@@ -271,6 +414,7 @@ test_blocked(void **state)
     assert_int_equal(f->outcome, 3);
     assert_string_equal(f->r.attempt.error, "address 10.1.2.3 is blocked (private network); "
                                             "allow it with --allow-networks");
+    assert_int_equal(f->r.attempt.error_class, ATTEMPT_ERROR_BLOCKED);
 }
 
 /* The value of header name in the request, or NULL. */
@@ -373,6 +517,7 @@ test_http_refused_without_allow_http(void **state)
     assert_int_equal(r.status, DELIVERY_FAILED);
     assert_int_equal(r.disable_endpoint, 0);
     assert_int_equal(outcome, 3);
+    assert_int_equal(r.attempt.error_class, ATTEMPT_ERROR_BLOCKED);
     assert_non_null(strstr(r.attempt.error, "--allow-http"));
     attempt_ctx_free(ctx);
 
@@ -400,6 +545,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_redirect_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_failures_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbled_answers_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_by_phase, setup, teardown),
+        cmocka_unit_test(test_error_classify),
         cmocka_unit_test_setup_teardown(test_bad_url_fails_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocked, setup, teardown),
         cmocka_unit_test(test_headers),

@@ -256,15 +256,20 @@ test_copies_a_leased_delivery_whole(void **state)
     sq_exec(fx, "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, "
                 "error, duration_ms, response_body, outcome) SELECT id, 1, account_id, "
                 "endpoint_id, 42, 503, NULL, 12, X'00FF0A', 'pending' FROM deliveries");
+    sq_exec(fx, "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, "
+                "error, error_class, duration_ms, response_body, outcome) SELECT id, 2, "
+                "account_id, endpoint_id, 43, 0, 'connection refused', 'connect', 1, NULL, "
+                "'pending' FROM deliveries");
     assert_int_equal(store_copy(fx->src, fx->dst, &r), 0);
     assert_string_equal(r.why, "");
     assert_true(r.ntables >= 8);
     for (i = 0; i < r.ntables; i++) {
         assert_int_equal(r.tables[i].source, r.tables[i].target);
         if (strcmp(r.tables[i].name, "deliveries") == 0 ||
-            strcmp(r.tables[i].name, "idempotency_keys") == 0 ||
-            strcmp(r.tables[i].name, "attempts") == 0)
+            strcmp(r.tables[i].name, "idempotency_keys") == 0)
             assert_int_equal(r.tables[i].target, 1);
+        if (strcmp(r.tables[i].name, "attempts") == 0)
+            assert_int_equal(r.tables[i].target, 2);
     }
     assert_int_equal(r.target_by_status[DELIVERY_DELIVERING], 1);
     assert_true(r.schema_version > 0);
@@ -276,7 +281,11 @@ test_copies_a_leased_delivery_whole(void **state)
                                        "due_at = 9000000000000"),
                      1);
     assert_int_equal(pg_value(fx->dst, "SELECT count(*) FROM attempts WHERE "
-                                       "response_body = '\\x00ff0a'::bytea AND error IS NULL"),
+                                       "response_body = '\\x00ff0a'::bytea AND error IS NULL "
+                                       "AND error_class IS NULL"),
+                     1);
+    assert_int_equal(pg_value(fx->dst, "SELECT count(*) FROM attempts WHERE n = 2 AND "
+                                       "error = 'connection refused' AND error_class = 'connect'"),
                      1);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM events e JOIN idempotency_keys k ON k.event_id = e.id "

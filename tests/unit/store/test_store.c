@@ -1309,6 +1309,7 @@ test_results_apply(void **state)
     assert_int_equal(as[0].status_code, 200);
     assert_int_equal(as[0].duration_ms, 12);
     assert_null(as[0].error);
+    assert_int_equal(as[0].error_class, ATTEMPT_ERROR_NONE);
     assert_int_equal(as[0].response_len, 2);
     assert_memory_equal(as[0].response_body, "ok", 2);
     attempt_list_free(as, na);
@@ -1336,6 +1337,7 @@ test_results_apply(void **state)
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[1], 1, &ev2), 0);
     assert_int_equal(cs[0].dlv.attempts_made, 1);
     result_for(&rs[0], &cs[0], DELIVERY_FAILED, 0, "timeout after 15000 ms", now + MIN_MS, 15000);
+    rs[0].attempt.error_class = ATTEMPT_ERROR_TIMEOUT;
     rs[0].disable_endpoint = 1;
     rs[0].disable_reason = "retries exhausted";
     assert_int_equal(store_results_apply(fx->st, rs, 1, now + MIN_MS + 1), 0);
@@ -1351,6 +1353,15 @@ test_results_apply(void **state)
     assert_int_equal(d.last_status_code, 0);
     assert_string_equal(d.last_error, "timeout after 15000 ms");
     delivery_cleanup(&d);
+    /* Each attempt keeps its own class: none for the 503, timeout for this one. */
+    assert_int_equal(store_attempt_list(fx->st, cs[0].dlv.id, &as, &na), 0);
+    assert_int_equal(na, 2);
+    assert_int_equal(as[0].status_code, 503);
+    assert_int_equal(as[0].error_class, ATTEMPT_ERROR_NONE);
+    assert_int_equal(as[1].status_code, 0);
+    assert_int_equal(as[1].error_class, ATTEMPT_ERROR_TIMEOUT);
+    assert_string_equal(as[1].error, "timeout after 15000 ms");
+    attempt_list_free(as, na);
     assert_int_equal(deliveries_of(fx->st, "acct_a", ev2.id, &ds), 1);
     assert_int_equal(ds[0].status, DELIVERY_HELD);
     claim_list_free(cs, n);
@@ -1977,7 +1988,7 @@ test_reopen_keeps_everything(void **state)
     /* The migrations ran once each: reopening ran none again. */
     assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version"), migrations);
     if (fx->sqlite) {
-        assert_int_equal(migrations, 3);
+        assert_int_equal(migrations, 4);
         assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_master WHERE type = "
                                        "'trigger'"),
                          0);
