@@ -6,7 +6,8 @@
  *  - Every function returns 0 or a negative ERR_* (util/err.h): ERR_NOTFOUND
  *    when the object does not exist *in the given account*, ERR_CONFLICT on a
  *    uniqueness clash, ERR_UNAVAILABLE while the database cannot be reached
- *    (nothing was written; try again later), ERR_STORE when the database
+ *    or written (a lost connection, a full disk, an I/O error: nothing was
+ *    written; try again later), ERR_STORE when the database
  *    fails otherwise, ERR_NOMEM.
  *  - Objects read from the store are filled into caller-provided structs whose
  *    strings the store allocates; the caller frees them with the matching

@@ -19,7 +19,7 @@
     X(FORBIDDEN, "not allowed for this key")                          \
     X(RATE, "rate limited")                                           \
     X(STORE, "store failure")                                         \
-    X(UNAVAILABLE, "store unreachable")                               \
+    X(UNAVAILABLE, "store unavailable")                               \
     X(IO, "input/output error")                                       \
     X(NET, "network failure")                                         \
     X(BLOCKED, "address is blocked")                                  \

@@ -132,7 +132,7 @@ class PgFaults(unittest.TestCase):
         pg.stop("fast")
         down = self.wait_unavailable(srv)
         body, _ = down["health"]
-        self.assertEqual(body["store"], "store unreachable", body)
+        self.assertEqual(body["store"], "store unavailable", body)
         st, body, hdrs = down["publish"]
         self.assertEqual(st, 503, body)
         self.assertEqual(body["error"]["type"], "unavailable", body)
