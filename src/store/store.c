@@ -392,8 +392,10 @@ store_open(const char *url, struct store **out)
     }
     st->ops = ops;
     pthread_mutex_init(&st->due_lock, NULL);
+    pthread_cond_init(&st->due_idle, NULL);
     err = ops->open(st, url);
     if (err != 0) {
+        pthread_cond_destroy(&st->due_idle);
         pthread_mutex_destroy(&st->due_lock);
         free(st);
         st = NULL;
@@ -410,6 +412,7 @@ store_close(struct store *st)
     if (st == NULL)
         return;
     st->ops->close(st);
+    pthread_cond_destroy(&st->due_idle);
     pthread_mutex_destroy(&st->due_lock);
     free(st);
 }
@@ -427,6 +430,13 @@ store_on_due(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&st->due_lock);
     st->on_due = fn;
     st->on_due_arg = arg;
+    /*
+     * A call that read the old callback may still be running it: wait, so
+     * that the caller can free what the old arg points to. New calls see
+     * the new callback; the count only drops, as none of them start on the old one.
+     */
+    while (st->due_calls > 0)
+        pthread_cond_wait(&st->due_idle, &st->due_lock);
     pthread_mutex_unlock(&st->due_lock);
 }
 
@@ -439,9 +449,17 @@ store_due_notify(struct store *st)
     pthread_mutex_lock(&st->due_lock);
     fn = st->on_due;
     arg = st->on_due_arg;
-    pthread_mutex_unlock(&st->due_lock);
     if (fn != NULL)
-        fn(arg);
+        st->due_calls++;
+    pthread_mutex_unlock(&st->due_lock);
+    if (fn == NULL)
+        return;
+    /* Called without due_lock, which store_on_due() may be waiting on. */
+    fn(arg);
+    pthread_mutex_lock(&st->due_lock);
+    if (--st->due_calls == 0)
+        pthread_cond_broadcast(&st->due_idle);
+    pthread_mutex_unlock(&st->due_lock);
 }
 
 /* --- forwarding --- */
