@@ -22,6 +22,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 enum attempt_class
 attempt_status_class(int status)
@@ -550,14 +551,8 @@ attempt_ctx_free(struct attempt_ctx *ctx)
     buf_cleanup(&ctx->body);
     free(ctx->error);
     free(ctx->c.url);
-    if (ctx->c.secret != NULL) {
-        OPENSSL_cleanse(ctx->c.secret, strlen(ctx->c.secret));
-        free(ctx->c.secret);
-    }
-    if (ctx->c.prev_secret != NULL) {
-        OPENSSL_cleanse(ctx->c.prev_secret, strlen(ctx->c.prev_secret));
-        free(ctx->c.prev_secret);
-    }
+    secret_free(ctx->c.secret);
+    secret_free(ctx->c.prev_secret);
     free(ctx->c.body);
     free(ctx->c.dlv.last_error); /* the one string a delivery owns */
     free(ctx);

@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "store/store_int.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 static const char *const delivery_names[DELIVERY__COUNT] = {
     [DELIVERY_PENDING] = "pending",
@@ -229,16 +228,6 @@ api_key_list_free(struct api_key *ks, size_t n)
     for (i = 0; i < n; i++)
         api_key_cleanup(&ks[i]);
     free(ks);
-}
-
-static void
-secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    /* Secrets are cleared before their memory goes back (STYLE §5). */
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
 }
 
 void
