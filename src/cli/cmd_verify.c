@@ -199,7 +199,7 @@ verify_run(int argc, char **argv)
     }
     if (err != 0) {
         fprintf(stderr, "fluxhook verify: cannot read '%s': %s\n", path,
-                err == ERR_IO      ? strerror(errno)
+                err == ERR_IO       ? strerror(errno)
                 : err == ERR_TOOBIG ? "larger than 64 MiB"
                                     : err_str(err));
         rc = CLI_USAGE;

@@ -1760,11 +1760,11 @@ struct due_race {
     pthread_cond_t cv;
     struct store *st;
     struct endpoint ep; /* the publisher's endpoint */
-    int entered;       /* 1: the callback is running */
-    int gate;          /* 1: the callback may return */
-    int left;          /* 1: the callback is about to return */
-    int unregistered;  /* 1: store_on_due(st, NULL, NULL) returned */
-    int left_at_unreg; /* left when it returned */
+    int entered;        /* 1: the callback is running */
+    int gate;           /* 1: the callback may return */
+    int left;           /* 1: the callback is about to return */
+    int unregistered;   /* 1: store_on_due(st, NULL, NULL) returned */
+    int left_at_unreg;  /* left when it returned */
     int publish_err;
 };
 
