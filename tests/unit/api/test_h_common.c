@@ -41,71 +41,55 @@ items_init(struct item *its, size_t n)
         snprintf(its[i].id, sizeof(its[i].id), "x_%zu", i);
 }
 
+/*
+ * Answers a page of limit from the first n of its, and checks that it shows
+ * the ids want_ids ("x_0,x_1") with the cursor want_next ("" for null).
+ */
 static void
-req_init(struct api_req *r)
+check_page(const struct item *its, int limit, size_t n, const char *want_ids, const char *want_next)
 {
-    memset(r, 0, sizeof(*r));
-    r->method = "GET";
-    r->path = "/v1/x";
-    buf_init(&r->out, 1 << 20);
-}
-
-/* The page r answered: the ids in data and next ("" when null). */
-static void
-page_of(struct api_req *r, char *ids, size_t idslen, char *next, size_t nextlen)
-{
-    json_t *j = json_loadb(r->out.data, r->out.len, 0, NULL);
+    struct api_req r;
+    char ids[256];
+    json_t *j;
     json_t *v;
     size_t i;
 
+    memset(&r, 0, sizeof(r));
+    r.method = "GET";
+    r.path = "/v1/x";
+    buf_init(&r.out, 1 << 20);
+    assert_int_equal(api_page_reply(&r, limit, its, n, item_of), 0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.out.data, r.out.len, 0, NULL);
     assert_non_null(j);
-    assert_int_equal(r->status, 200);
     ids[0] = '\0';
     json_array_foreach(json_object_get(j, "data"), i, v)
     {
-        snprintf(ids + strlen(ids), idslen - strlen(ids), "%s%s", i > 0 ? "," : "",
+        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s", i > 0 ? "," : "",
                  json_string_value(json_object_get(v, "id")));
     }
+    assert_string_equal(ids, want_ids);
     v = json_object_get(j, "next");
-    snprintf(next, nextlen, "%s", json_is_string(v) ? json_string_value(v) : "");
+    assert_string_equal(json_is_string(v) ? json_string_value(v) : "", want_next);
     json_decref(j);
+    buf_cleanup(&r.out);
 }
 
 static void
 test_page_and_cursor(void **state)
 {
     struct item its[NITEMS];
-    struct api_req r;
-    char ids[256], next[32];
 
     (void)state;
     items_init(its, NITEMS);
     assert_int_equal(api_page_fetch(3), 4);
     assert_int_equal(api_page_fetch(STORE_MAX_PAGE), STORE_MAX_PAGE);
-
     /* limit 3, the store gave 4: three shown, and a cursor at the third. */
-    req_init(&r);
-    assert_int_equal(api_page_reply(&r, 3, its, 4, item_of), 0);
-    page_of(&r, ids, sizeof(ids), next, sizeof(next));
-    assert_string_equal(ids, "x_0,x_1,x_2");
-    assert_string_equal(next, "x_2");
-    buf_cleanup(&r.out);
-
+    check_page(its, 3, 4, "x_0,x_1,x_2", "x_2");
     /* The last page: no cursor. */
-    req_init(&r);
-    assert_int_equal(api_page_reply(&r, 3, its, 3, item_of), 0);
-    page_of(&r, ids, sizeof(ids), next, sizeof(next));
-    assert_string_equal(ids, "x_0,x_1,x_2");
-    assert_string_equal(next, "");
-    buf_cleanup(&r.out);
-
+    check_page(its, 3, 3, "x_0,x_1,x_2", "");
     /* Nothing at all. */
-    req_init(&r);
-    assert_int_equal(api_page_reply(&r, 3, its, 0, item_of), 0);
-    page_of(&r, ids, sizeof(ids), next, sizeof(next));
-    assert_string_equal(ids, "");
-    assert_string_equal(next, "");
-    buf_cleanup(&r.out);
+    check_page(its, 3, 0, "", "");
 }
 
 static void
@@ -125,7 +109,8 @@ test_failed_item_answers_500(void **state)
     assert_int_equal(api_items_json(its, NITEMS, item_of, &arr), ERR_NOMEM);
     assert_null(arr);
 
-    req_init(&r);
+    memset(&r, 0, sizeof(r));
+    buf_init(&r.out, 1 << 20);
     assert_int_equal(api_page_reply(&r, 7, its, NITEMS, item_of), 0);
     assert_int_equal(r.status, 500);
     j = json_loadb(r.out.data, r.out.len, 0, NULL);
