@@ -26,7 +26,7 @@ build-fuzz/build.ninja:
 		-Db_sanitize=address -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
 run: all
-	@mkdir -p var
+	@mkdir -p -m 0700 var
 	./build/fluxhook serve --db sqlite:./var/fluxhook.db
 
 test:
@@ -48,6 +48,12 @@ e2e: build-asan/build.ninja
 multihost: build-asan/build.ninja
 	ninja -C build-asan
 	python3 tests/run.py --only multihost
+
+# The kill -9 loop of make test (10 cycles), for 200 cycles.
+soak: build-asan/build.ninja
+	ninja -C build-asan
+	FLUXHOOK_CRASH_CYCLES=200 python3 tests/run.py --only e2e --store sqlite \
+		--e2e 'test_deliver_crash_loop.py'
 
 fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz

@@ -13,8 +13,8 @@
  *       (open loop). Prints one line: "sent=N ok=N failed=N seconds=S rate=R".
  *       With --log, writes "EVENT_ID SCHEDULED_US" per accepted event (the
  *       time the request was due, in CLOCK_REALTIME microseconds).
- *   http_load sink [--port P] [--log FILE]
- *       Answers every request 200. Prints "port=P" once listening. GET /count
+ *   http_load sink [--port P] [--log FILE] [--status CODE]
+ *       Answers every request CODE (200). Prints "port=P" once listening. GET /count
  *       answers the number of POSTs so far. With --log, writes
  *       "EVENT_ID ARRIVAL_US" for each POST to a path ending in /log. Runs
  *       until SIGTERM or SIGINT.
@@ -268,6 +268,7 @@ out:
 /* --- sink --- */
 
 static atomic_long sink_posts;
+static unsigned int sink_status = 200; /* what every POST is answered */
 static FILE *sink_log;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -308,7 +309,7 @@ sink_answer(void *cls, struct MHD_Connection *conn, const char *url, const char 
         }
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     }
-    ret = MHD_queue_response(conn, 200, resp);
+    ret = MHD_queue_response(conn, strcmp(method, "GET") == 0 ? 200 : sink_status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -356,7 +357,7 @@ usage(void)
 {
     fprintf(stderr, "usage: http_load publish --port P --key KEY [--connections N] "
                     "[--seconds S | --count C] [--rate R] [--event TYPE] [--log FILE]\n"
-                    "       http_load sink [--port P] [--log FILE]\n");
+                    "       http_load sink [--port P] [--log FILE] [--status CODE]\n");
 }
 
 int
@@ -392,11 +393,13 @@ main(int argc, char **argv)
             l.event = argv[i + 1];
         else if (strcmp(argv[i], "--log") == 0)
             logpath = argv[i + 1];
+        else if (strcmp(argv[i], "--status") == 0)
+            sink_status = (unsigned int)atoi(argv[i + 1]);
         else
             break;
     }
     if (i != argc || (strcmp(argv[1], "publish") != 0 && strcmp(argv[1], "sink") != 0) ||
-        l.nconns < 1 || l.nconns > LOAD_MAX_CONNS) {
+        l.nconns < 1 || l.nconns > LOAD_MAX_CONNS || sink_status < 100 || sink_status > 599) {
         usage();
         return 2;
     }

@@ -19,8 +19,10 @@ Stores (--store sqlite|postgres|both, default both): the store unit test
 (`store`) runs once per backend, as unit/store[sqlite] and
 unit/store[postgres], and so do the e2e files that exercise the server's
 store (test_api_*, test_deliver_*, test_serve; the postgres run is named
-e2e/test_x[postgres]); the other e2e files run on sqlite only, and those that
-need PostgreSQL themselves (test_db_copy) get the cluster whatever --store says. For postgres,
+e2e/test_x[postgres]); test_pg_* (PostgreSQL faults, on clusters of their
+own) runs with postgres only; the other e2e files run on sqlite only, and those
+that need PostgreSQL themselves (test_db_copy) get the cluster whatever --store
+says. For postgres,
 one throwaway cluster (tests/pgcluster.py) serves the whole run, unless
 FLUXHOOK_TEST_PG_URL already names a server; each test makes its own
 databases in it.
@@ -40,6 +42,7 @@ ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 STORE_UNIT = "store"  # the meson test that runs once per backend
 STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py"  # e2e files run once per backend
 PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
+PG_ONLY_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
 
 
 class Tally:
@@ -147,11 +150,15 @@ def run_unit(tally, build, jobs, stores):
 
 def e2e_jobs(files, stores):
     """(tally name, file, store) of each e2e run: the store-bound files once
-    per backend, the others on sqlite only."""
+    per backend, the PostgreSQL ones with postgres only, the others on sqlite
+    only."""
     jobs = []
     for f in files:
         for store in stores:
-            if store == "sqlite":
+            if re.fullmatch(PG_ONLY_E2E, f):
+                if store == "postgres":
+                    jobs.append((f"e2e/{f[:-3]}[{store}]", f, store))
+            elif store == "sqlite":
                 jobs.append(("e2e/" + f[:-3], f, store))
             elif re.fullmatch(STORE_E2E, f):
                 jobs.append((f"e2e/{f[:-3]}[{store}]", f, store))
@@ -260,7 +267,8 @@ def main():
                        if re.fullmatch(a.e2e, f))
     needs_pg = a.only in (None, "unit") or (
         a.only == "e2e" and any(re.fullmatch(STORE_E2E, f) for f in e2e_files))
-    pg_files = a.only in (None, "e2e") and any(re.fullmatch(PG_E2E, f) for f in e2e_files)
+    pg_files = (a.only in (None, "e2e") and "sqlite" in stores  # they run with the sqlite pass
+                and any(re.fullmatch(PG_E2E, f) for f in e2e_files))
     if ("postgres" in stores and needs_pg) or pg_files:
         # Without it the PG_E2E files fail, saying so.
         if not start_postgres(tally) and "postgres" in stores:

@@ -200,7 +200,19 @@ conf_load(const struct config *c, struct serve_conf *sc)
     return 0;
 }
 
-/* mkdir -p of the directory that holds path. */
+/*
+ * mkdir of one directory, 0700 whatever the umask. A directory that exists
+ * keeps its mode: it may be one others share, such as /tmp.
+ */
+static int
+mkdir_private(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0)
+        return errno == EEXIST ? 0 : ERR_IO;
+    return chmod(dir, 0700) != 0 ? ERR_IO : 0;
+}
+
+/* mkdir -p of the directory that holds path; the ones it creates are 0700. */
 static int
 mkdir_parents(const char *path)
 {
@@ -217,13 +229,11 @@ mkdir_parents(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        if (mkdir_private(dir) != 0)
             return ERR_IO;
         *p = '/';
     }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ERR_IO;
-    return 0;
+    return mkdir_private(dir);
 }
 
 /* Where the generated root key goes: beside a sqlite file, else ./var/root.key. "" for none. */

@@ -13,35 +13,74 @@
 #include "dispatch/dispatch_int.h"
 #include "util/err.h"
 
-/* A blocked IPv4 range. */
-struct v4_rule {
-    uint32_t net;
-    int prefix;
-    const char *why;
+/* The network bytes of an IPv6 prefix, written as its eight 16-bit groups. */
+#define G(x) (unsigned char)((x) >> 8), (unsigned char)((x)&0xff)
+#define V6(a, b, c, d, e, f, g, h) G(a), G(b), G(c), G(d), G(e), G(f), G(g), G(h)
+
+/*
+ * The IANA IPv4 and IPv6 Special-Purpose Address Registries, plus multicast
+ * and the deprecated site-local prefix, which those registries leave out.
+ * The longest matching prefix decides, so the globally reachable exceptions
+ * inside 192.0.0.0/24 and 2001::/23 are listed as entries of their own.
+ * docs/internals/dispatch.md says why 6to4 and Teredo are blocked outright.
+ */
+static const struct addr_range ranges[] = {
+    /* IPv4 */
+    {AF_INET, {0, 0, 0, 0}, 8, 0, 0, "unspecified network"}, /* "this network" */
+    {AF_INET, {0, 0, 0, 0}, 32, 0, 0, "unspecified address"},
+    {AF_INET, {10, 0, 0, 0}, 8, 0, 0, "private network"},
+    {AF_INET, {100, 64, 0, 0}, 10, 0, 0, "carrier-grade NAT"}, /* shared address space */
+    {AF_INET, {127, 0, 0, 0}, 8, 0, 0, "loopback"},
+    {AF_INET, {169, 254, 0, 0}, 16, 0, 0, "link-local"},
+    {AF_INET, {172, 16, 0, 0}, 12, 0, 0, "private network"},
+    {AF_INET, {192, 0, 0, 0}, 24, 0, 0, "IETF protocol assignments"},
+    {AF_INET, {192, 0, 0, 0}, 29, 0, 0, "IPv4 service continuity"},
+    {AF_INET, {192, 0, 0, 8}, 32, 0, 0, "IPv4 dummy address"},
+    {AF_INET, {192, 0, 0, 9}, 32, 1, 0, "port control protocol anycast"},
+    {AF_INET, {192, 0, 0, 10}, 32, 1, 0, "TURN anycast"},
+    {AF_INET, {192, 0, 0, 170}, 32, 0, 0, "NAT64/DNS64 discovery"},
+    {AF_INET, {192, 0, 0, 171}, 32, 0, 0, "NAT64/DNS64 discovery"},
+    {AF_INET, {192, 0, 2, 0}, 24, 0, 0, "documentation"}, /* TEST-NET-1 */
+    {AF_INET, {192, 31, 196, 0}, 24, 1, 0, "AS112"},
+    {AF_INET, {192, 52, 193, 0}, 24, 1, 0, "AMT"},
+    {AF_INET, {192, 88, 99, 0}, 24, 0, 0, "6to4 relay anycast"}, /* deprecated */
+    {AF_INET, {192, 168, 0, 0}, 16, 0, 0, "private network"},
+    {AF_INET, {192, 175, 48, 0}, 24, 1, 0, "AS112 direct delegation"},
+    {AF_INET, {198, 18, 0, 0}, 15, 0, 0, "benchmarking"},
+    {AF_INET, {198, 51, 100, 0}, 24, 0, 0, "documentation"}, /* TEST-NET-2 */
+    {AF_INET, {203, 0, 113, 0}, 24, 0, 0, "documentation"},  /* TEST-NET-3 */
+    {AF_INET, {224, 0, 0, 0}, 4, 0, 0, "multicast"},         /* not in the registry */
+    {AF_INET, {240, 0, 0, 0}, 4, 0, 0, "reserved"},
+    {AF_INET, {255, 255, 255, 255}, 32, 0, 0, "broadcast"},
+    /* IPv6 */
+    {AF_INET6, {V6(0, 0, 0, 0, 0, 0, 0, 0)}, 128, 0, 0, "unspecified address"},
+    {AF_INET6, {V6(0, 0, 0, 0, 0, 0, 0, 1)}, 128, 0, 0, "loopback"},
+    {AF_INET6, {V6(0, 0, 0, 0, 0, 0, 0, 0)}, 96, 0, 1, "IPv4-compatible"}, /* deprecated */
+    {AF_INET6, {V6(0, 0, 0, 0, 0, 0xffff, 0, 0)}, 96, 0, 1, "IPv4-mapped"},
+    {AF_INET6, {V6(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)}, 96, 1, 1, "NAT64"},
+    {AF_INET6, {V6(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)}, 48, 0, 0, "NAT64 local-use"},
+    {AF_INET6, {V6(0x100, 0, 0, 0, 0, 0, 0, 0)}, 64, 0, 0, "discard-only"},
+    {AF_INET6, {V6(0x100, 0, 0, 1, 0, 0, 0, 0)}, 64, 0, 0, "dummy prefix"},
+    {AF_INET6, {V6(0x2001, 0, 0, 0, 0, 0, 0, 0)}, 23, 0, 0, "IETF protocol assignments"},
+    {AF_INET6, {V6(0x2001, 0, 0, 0, 0, 0, 0, 0)}, 32, 0, 0, "Teredo"},
+    {AF_INET6, {V6(0x2001, 1, 0, 0, 0, 0, 0, 1)}, 128, 1, 0, "port control protocol anycast"},
+    {AF_INET6, {V6(0x2001, 1, 0, 0, 0, 0, 0, 2)}, 128, 1, 0, "TURN anycast"},
+    {AF_INET6, {V6(0x2001, 2, 0, 0, 0, 0, 0, 0)}, 48, 0, 0, "benchmarking"},
+    {AF_INET6, {V6(0x2001, 3, 0, 0, 0, 0, 0, 0)}, 32, 1, 0, "AMT"},
+    {AF_INET6, {V6(0x2001, 4, 0x112, 0, 0, 0, 0, 0)}, 48, 1, 0, "AS112"},
+    {AF_INET6, {V6(0x2001, 0x10, 0, 0, 0, 0, 0, 0)}, 28, 0, 0, "ORCHID"}, /* deprecated */
+    {AF_INET6, {V6(0x2001, 0x20, 0, 0, 0, 0, 0, 0)}, 28, 1, 0, "ORCHIDv2"},
+    {AF_INET6, {V6(0x2001, 0x30, 0, 0, 0, 0, 0, 0)}, 28, 1, 0, "drone remote ID"},
+    {AF_INET6, {V6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)}, 32, 0, 0, "documentation"},
+    {AF_INET6, {V6(0x2002, 0, 0, 0, 0, 0, 0, 0)}, 16, 0, 0, "6to4"},
+    {AF_INET6, {V6(0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0)}, 48, 1, 0, "AS112 direct delegation"},
+    {AF_INET6, {V6(0x3fff, 0, 0, 0, 0, 0, 0, 0)}, 20, 0, 0, "documentation"},
+    {AF_INET6, {V6(0x5f00, 0, 0, 0, 0, 0, 0, 0)}, 16, 0, 0, "SRv6 SIDs"},
+    {AF_INET6, {V6(0xfc00, 0, 0, 0, 0, 0, 0, 0)}, 7, 0, 0, "private network"}, /* unique-local */
+    {AF_INET6, {V6(0xfe80, 0, 0, 0, 0, 0, 0, 0)}, 10, 0, 0, "link-local"},
+    {AF_INET6, {V6(0xfec0, 0, 0, 0, 0, 0, 0, 0)}, 10, 0, 0, "private network"}, /* site-local */
+    {AF_INET6, {V6(0xff00, 0, 0, 0, 0, 0, 0, 0)}, 8, 0, 0, "multicast"}, /* not in the registry */
 };
-
-/* Most specific first: the first match names the reason. */
-static const struct v4_rule v4_rules[] = {
-    {0x00000000u, 32, "unspecified address"},
-    {0xffffffffu, 32, "broadcast"},
-    {0x00000000u, 8, "unspecified network"},
-    {0x7f000000u, 8, "loopback"},
-    {0x0a000000u, 8, "private network"},
-    {0xac100000u, 12, "private network"},
-    {0xc0a80000u, 16, "private network"},
-    {0xa9fe0000u, 16, "link-local"},
-    {0x64400000u, 10, "carrier-grade NAT"},
-    {0xe0000000u, 4, "multicast"},
-    {0xf0000000u, 4, "reserved"},
-};
-
-static int
-v4_in(uint32_t a, uint32_t net, int prefix)
-{
-    uint32_t mask = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
-
-    return (a & mask) == (net & mask);
-}
 
 static int
 bytes_in(const unsigned char *a, const unsigned char *net, int prefix)
@@ -88,52 +127,49 @@ allowed(const struct addr_list *allow, int family, const unsigned char *a)
     return 0;
 }
 
-static const char *
-check_v4(const unsigned char *b, const struct addr_list *allow)
+const struct addr_range *
+addr_range_get(size_t i)
 {
-    uint32_t a = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-    size_t i;
-
-    if (allowed(allow, AF_INET, b))
-        return NULL;
-    for (i = 0; i < sizeof(v4_rules) / sizeof(v4_rules[0]); i++) {
-        if (v4_in(a, v4_rules[i].net, v4_rules[i].prefix))
-            return v4_rules[i].why;
-    }
-    return NULL;
+    return i < sizeof(ranges) / sizeof(ranges[0]) ? &ranges[i] : NULL;
 }
 
-static const char *
-check_v6(const unsigned char *b, const struct addr_list *allow)
+const struct addr_range *
+addr_range_find(int family, const unsigned char *a)
 {
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    static const unsigned char zero[16] = {0};
-    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-    const char *why;
+    const struct addr_range *best = NULL;
+    size_t i;
 
-    if (allowed(allow, AF_INET6, b))
-        return NULL;
-    if (memcmp(b, zero, 16) == 0)
-        return "unspecified address";
-    if (memcmp(b, zero, 15) == 0 && b[15] == 1)
-        return "loopback";
-    /*
-     * IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64
-     * (64:ff9b::a.b.c.d) forms reach the embedded IPv4 address: judge that.
-     */
-    if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, nat64, 12) == 0) {
-        why = check_v4(b + 12, allow);
-        return why;
+    for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        if (ranges[i].family != family || !bytes_in(a, ranges[i].net, ranges[i].prefix))
+            continue;
+        if (best == NULL || ranges[i].prefix > best->prefix)
+            best = &ranges[i];
     }
-    if ((b[0] & 0xfe) == 0xfc)
-        return "private network";
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-        return "link-local";
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-        return "private network"; /* site-local, deprecated */
-    if (b[0] == 0xff)
-        return "multicast";
-    return NULL;
+    return best;
+}
+
+/* addr_check() of the address a of family (4 or 16 bytes). */
+static const char *
+check_bytes(int family, const unsigned char *a, const struct addr_list *allow)
+{
+    const struct addr_range *r;
+    const char *why = NULL;
+
+    if (allowed(allow, family, a))
+        goto out;
+    r = addr_range_find(family, a);
+    if (r == NULL)
+        goto out;
+    /*
+     * The mapped, compatible and NAT64 forms reach the IPv4 address in their
+     * last 32 bits: judge that, so an allowed IPv4 range covers them too.
+     */
+    if (r->embeds_v4)
+        why = check_bytes(AF_INET, a + 12, allow);
+    else if (!r->global)
+        why = r->name;
+out:
+    return why;
 }
 
 const char *
@@ -141,16 +177,16 @@ addr_check(const struct sockaddr *sa, const struct addr_list *allow)
 {
     const struct sockaddr_in *s4;
     const struct sockaddr_in6 *s6;
+    const char *why = "not an internet address";
 
     if (sa->sa_family == AF_INET) {
         s4 = (const struct sockaddr_in *)(const void *)sa;
-        return check_v4((const unsigned char *)&s4->sin_addr, allow);
-    }
-    if (sa->sa_family == AF_INET6) {
+        why = check_bytes(AF_INET, (const unsigned char *)&s4->sin_addr, allow);
+    } else if (sa->sa_family == AF_INET6) {
         s6 = (const struct sockaddr_in6 *)(const void *)sa;
-        return check_v6(s6->sin6_addr.s6_addr, allow);
+        why = check_bytes(AF_INET6, s6->sin6_addr.s6_addr, allow);
     }
-    return "not an internet address";
+    return why;
 }
 
 void

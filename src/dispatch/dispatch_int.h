@@ -68,10 +68,30 @@ int addr_list_parse(const char *list, struct addr_list *out, char *err, size_t e
 /* Frees what l owns and empties it. */
 void addr_list_cleanup(struct addr_list *l);
 
+/* One entry of the address rules' table (addr.c). */
+struct addr_range {
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char net[16]; /* network bytes, host bits zero (4 used for AF_INET) */
+    int prefix;            /* prefix length in bits */
+    int global;            /* 1: the IANA registry calls it globally reachable */
+    int embeds_v4;         /* 1: judged by the IPv4 address in its last 32 bits */
+    const char *name;      /* the reason given when it is blocked */
+};
+
+/* The i-th entry of the table, or NULL past its end (for tests and tools). */
+const struct addr_range *addr_range_get(size_t i);
+
+/*
+ * The entry with the longest prefix that holds address a (4 bytes for AF_INET,
+ * 16 for AF_INET6), or NULL when none does (an ordinary public address).
+ */
+const struct addr_range *addr_range_find(int family, const unsigned char *a);
+
 /*
  * Applies the address rules to a resolved address. Returns NULL when it may be
  * connected to (a public address, or one inside allow), else why it is
- * refused ("loopback", "private network", ...). allow may be NULL.
+ * refused: the name of its addr_range ("loopback", "private network", "6to4",
+ * "documentation", ...). allow may be NULL.
  */
 const char *addr_check(const struct sockaddr *sa, const struct addr_list *allow);
 

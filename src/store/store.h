@@ -401,7 +401,12 @@ void store_writer_stats(struct store *st, struct store_writer_stats *out);
 /* Results discarded by fencing since the store was opened (for /metrics). */
 uint64_t store_fenced_count(struct store *st);
 
-/* 0 when the database answers now, else ERR_UNAVAILABLE or ERR_STORE (for /healthz). */
+/*
+ * 0 when the database answers now, else ERR_UNAVAILABLE or ERR_STORE (for
+ * /healthz). On SQLite, after a write failed (a full disk, an I/O error) it
+ * answers with a small probe write, so the store reports failing until a
+ * write succeeds again.
+ */
 int store_ping(struct store *st);
 
 /* Deliveries by status across all accounts (for /metrics). */

@@ -2,12 +2,15 @@
  * SQLite backend: connections, migrations, the group-commit writer thread,
  * the reader pool and the helpers the other sq_*.c files share.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
@@ -22,9 +25,23 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_PROBE[] = "UPDATE schema_version SET applied_at = applied_at "
+                                "WHERE version = (SELECT max(version) FROM schema_version)";
 static const char SQL_COUNTS_ADD[] = "UPDATE delivery_counts SET n = n + :d WHERE status = :s";
 
 /* --- small helpers --- */
+
+/*
+ * 1 when rc says the storage failed (a full disk, an I/O error, a file that
+ * cannot be opened) rather than the statement: the store is unavailable
+ * until the disk recovers, and a later try may succeed.
+ */
+static int
+sq_rc_fault(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN;
+}
 
 int
 sq_err(struct sq_conn *c, int rc, const char *what)
@@ -42,7 +59,7 @@ sq_err(struct sq_conn *c, int rc, const char *what)
     if ((rc & 0xff) == SQLITE_NOMEM)
         return ERR_NOMEM;
     log_warnx("store: %s failed: %s", what, sqlite3_errmsg(c->db));
-    return ERR_STORE;
+    return sq_rc_fault(rc) ? ERR_UNAVAILABLE : ERR_STORE;
 }
 
 sqlite3_stmt *
@@ -92,7 +109,7 @@ sq_exec(struct sq_conn *c, const char *sql)
     if (rc != SQLITE_OK) {
         log_warnx("store: '%.40s' failed: %s", sql, msg != NULL ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
-        return ERR_STORE;
+        return sq_rc_fault(rc) ? ERR_UNAVAILABLE : ERR_STORE;
     }
     return 0;
 }
@@ -279,6 +296,65 @@ sq_status(enum delivery_status s)
 }
 
 /* --- connections --- */
+
+/*
+ * Takes every group and other permission from one existing file, or says
+ * why not (a file of another owner still opens). By path, never by opening it: closing
+ * a descriptor of a file drops every POSIX lock this process holds on it,
+ * SQLite's included (another handle may have it open).
+ */
+static void
+file_restrict(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return;
+    if (chmod(path, st.st_mode & 0700) != 0) {
+        log_warn("store: cannot narrow the mode of '%s'", path);
+        return;
+    }
+    log_info("store: mode of '%s' narrowed from 0%o to 0%o", path,
+             (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/*
+ * Makes the database, its -wal and its -shm SQ_FILE_MODE whatever the umask:
+ * creates the database file itself when missing (SQLite would create it
+ * 0644 less the umask) and takes group and other bits from the ones that
+ * exist. SQLite
+ * gives a -wal or -shm it creates the mode of the database file. Returns 0,
+ * ERR_INVAL (path too long) or ERR_STORE (cannot create the database).
+ */
+static int
+files_restrict(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char name[PATH_MAX];
+    size_t i;
+    int fd, err = 0;
+
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, SQ_FILE_MODE);
+    if (fd >= 0) {
+        /* A umask may have taken the owner's bits too. */
+        if (fchmod(fd, SQ_FILE_MODE) != 0)
+            log_warn("store: cannot set the mode of '%s'", path);
+        close(fd);
+    } else if (errno != EEXIST) {
+        log_warn("store: cannot create '%s'", path);
+        err = ERR_STORE;
+        goto out;
+    }
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (snprintf(name, sizeof(name), "%s%s", path, suffixes[i]) >= (int)sizeof(name)) {
+            err = ERR_INVAL;
+            goto out;
+        }
+        file_restrict(name);
+    }
+out:
+    return err;
+}
 
 static void
 conn_close(struct sq_conn *c)
@@ -485,10 +561,12 @@ txn_run(struct sq *s, struct txn *t, struct sq_job *from)
 {
     struct sq_conn *c = &s->writer;
     struct sq_job *j;
+    int err;
 
 again:
     if (!t->open) {
-        if (exec_cached(c, SQL_BEGIN_IMMEDIATE) != 0)
+        err = exec_cached(c, SQL_BEGIN_IMMEDIATE);
+        if (err != 0)
             goto lost;
         t->open = 1;
     }
@@ -498,8 +576,11 @@ again:
 
         if (j->state != SQ_JOB_TODO)
             continue;
-        if (t->safe && exec_cached(c, SQL_SAVEPOINT) != 0)
-            goto lost;
+        if (t->safe) {
+            err = exec_cached(c, SQL_SAVEPOINT);
+            if (err != 0)
+                goto lost;
+        }
         before = sqlite3_total_changes64(c->db);
         memcpy(delta, c->delta, sizeof(delta));
         j->result = j->fn(c, j->arg);
@@ -510,12 +591,16 @@ again:
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
             log_warnx("store: transaction lost: %s", sqlite3_errmsg(c->db));
+            err = j->result == ERR_UNAVAILABLE || sq_rc_fault(sqlite3_extended_errcode(c->db))
+                      ? ERR_UNAVAILABLE
+                      : ERR_STORE;
             goto lost;
         }
         if (t->safe) {
-            if (j->result != 0 && exec_cached(c, SQL_ROLLBACK_TO) != 0)
-                goto lost;
-            if (exec_cached(c, SQL_RELEASE) != 0)
+            err = j->result != 0 ? exec_cached(c, SQL_ROLLBACK_TO) : 0;
+            if (err == 0)
+                err = exec_cached(c, SQL_RELEASE);
+            if (err != 0)
                 goto lost;
             j->state = j->result != 0 || sqlite3_total_changes64(c->db) == before ? SQ_JOB_KEPT
                                                                                  : SQ_JOB_WROTE;
@@ -527,7 +612,8 @@ again:
         }
         if (j->result != 0) {
             log_debug("store: a write failed halfway, running its transaction again");
-            if (exec_cached(c, SQL_ROLLBACK) != 0)
+            err = exec_cached(c, SQL_ROLLBACK);
+            if (err != 0)
                 goto lost;
             memset(c->delta, 0, sizeof(c->delta));
             t->open = 0;
@@ -538,29 +624,73 @@ again:
     }
     return 0;
 lost:
-    txn_fail(t, ERR_STORE);
+    txn_fail(t, err);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
     memset(c->delta, 0, sizeof(c->delta));
     t->open = 0;
-    return ERR_STORE;
+    return err;
 }
 
-/* Commits t. Returns 1 when it committed, else 0 (its jobs then failed). */
+/*
+ * Commits t, setting *committed to 1 when it did. Returns 0 (also when t
+ * was no longer open), or ERR_UNAVAILABLE or ERR_STORE when the commit
+ * failed: t is then rolled back and its jobs that wrote failed with it.
+ */
 static int
-txn_commit(struct sq *s, struct txn *t)
+txn_commit(struct sq *s, struct txn *t, int *committed)
 {
     struct sq_conn *c = &s->writer;
+    int err = 0;
 
+    *committed = 0;
     if (!t->open)
-        return 0;
+        goto out;
     t->open = 0;
-    if (counts_flush(c) == 0 && exec_cached(c, SQL_COMMIT) == 0)
-        return 1;
-    txn_fail(t, ERR_STORE);
+    err = counts_flush(c);
+    if (err == 0)
+        err = exec_cached(c, SQL_COMMIT);
+    if (err == 0) {
+        *committed = 1;
+        goto out;
+    }
+    txn_fail(t, err);
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
-    return 0;
+out:
+    return err;
+}
+
+/*
+ * Under s->lock: remembers that a write failed (err, from a transaction, a
+ * commit or a WAL sync) after `commits` commits, for sq_ping(). Logs the
+ * start of a failing spell once.
+ */
+static void
+fault_note(struct sq *s, int err, uint64_t commits)
+{
+    if (err == 0 || err == ERR_NOMEM)
+        return;
+    if (s->fault == 0) {
+        log_warnx("store: writes to '%s' failing: %s", s->path, err_str(err));
+        s->fault_since = clock_now_ms();
+    }
+    s->fault = err;
+    s->fault_commits = commits;
+}
+
+/*
+ * Under s->lock: the first `commits` commits are durable now. One made after
+ * the last failure ends the failing spell.
+ */
+static void
+fault_clear(struct sq *s, uint64_t commits)
+{
+    if (s->fault == 0 || commits <= s->fault_commits)
+        return;
+    log_info("store: writes to '%s' succeed again after %lld ms", s->path,
+             (long long)(clock_now_ms() - s->fault_since));
+    s->fault = 0;
 }
 
 /* Marks the jobs answered (under the store's lock) and wakes their callers. */
@@ -617,7 +747,7 @@ writer_main(void *arg)
     struct sq *s = arg;
     struct txn t = { 0 };
     struct sq_job *fresh;
-    int idle, stopping, committed;
+    int idle, stopping, committed, err;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -645,8 +775,13 @@ writer_main(void *arg)
                 t.head = fresh;
             t.tail = last;
             t.count += n;
-            if (txn_run(s, &t, fresh) != 0)
+            err = txn_run(s, &t, fresh);
+            if (err != 0) {
                 t.open = 0;
+                pthread_mutex_lock(&s->lock);
+                fault_note(s, err, s->commits);
+                pthread_mutex_unlock(&s->lock);
+            }
         }
 
         pthread_mutex_lock(&s->lock);
@@ -656,12 +791,14 @@ writer_main(void *arg)
             continue;
         pthread_mutex_unlock(&s->lock);
 
-        committed = txn_commit(s, &t);
+        err = txn_commit(s, &t, &committed);
 
         pthread_mutex_lock(&s->lock);
         s->commits += (uint64_t)committed;
         s->jobs += t.count;
+        fault_note(s, err, s->commits);
         if (!s->syncer_started) {
+            fault_clear(s, s->commits);
             jobs_done(t.head, 0);
         } else if ((t.head = jobs_nosync_done(t.head, &t.tail)) != NULL) {
             /* The syncer answers them once the WAL holding the commit is on disk. */
@@ -680,43 +817,27 @@ writer_main(void *arg)
     return NULL;
 }
 
+int sq_wal_sync_skip;
+
 /*
- * Makes the WAL durable: fdatasync() of the file flushes every commit
- * written to it so far. The first time, the directory is synced too, since
- * the WAL file may have just been created.
+ * Makes the WAL durable: syncs it through SQLite's own file object (the VFS's
+ * xSync: fdatasync() for the unix VFS, which also syncs the directory the
+ * first time after creating the WAL). It flushes every commit written to the
+ * WAL so far. Going through the VFS keeps one path for every byte and every
+ * sync SQLite's files see, so a VFS (a test's power-loss shim) sees this
+ * sync too. Returns 0 or ERR_UNAVAILABLE (logged).
  */
 static int
 wal_sync(struct sq *s)
 {
-    if (s->wal_fd < 0) {
-        char path[PATH_MAX + 8];
-        char *slash;
-        int dfd;
+    int rc;
 
-        snprintf(path, sizeof(path), "%s-wal", s->path);
-        s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (s->wal_fd < 0) {
-            log_warn("store: cannot open '%s'", path);
-            return ERR_STORE;
-        }
-        snprintf(path, sizeof(path), "%s", s->path);
-        slash = strrchr(path, '/');
-        if (slash == NULL)
-            snprintf(path, sizeof(path), ".");
-        else if (slash == path)
-            slash[1] = '\0';
-        else
-            *slash = '\0';
-        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0)
-                log_warn("store: cannot sync directory '%s'", path);
-            close(dfd);
-        }
-    }
-    if (fdatasync(s->wal_fd) != 0) {
-        log_warn("store: cannot sync the WAL of '%s'", s->path);
-        return ERR_STORE;
+    if (sq_wal_sync_skip)
+        return 0;
+    rc = s->wal_file->pMethods->xSync(s->wal_file, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK) {
+        log_warnx("store: cannot sync the WAL of '%s': %s", s->path, sqlite3_errstr(rc));
+        return ERR_UNAVAILABLE;
     }
     return 0;
 }
@@ -732,6 +853,7 @@ syncer_main(void *arg)
 {
     struct sq *s = arg;
     struct sq_job *list;
+    uint64_t commits;
     int err;
 
     pthread_mutex_lock(&s->lock);
@@ -743,6 +865,8 @@ syncer_main(void *arg)
         list = s->sync_head;
         s->sync_head = s->sync_tail = NULL;
         s->syncing = 1;
+        /* Every commit counted so far is in the WAL: the sync covers it. */
+        commits = s->commits;
         pthread_mutex_unlock(&s->lock);
 
         err = wal_sync(s);
@@ -750,6 +874,10 @@ syncer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
         s->syncs++;
+        if (err != 0)
+            fault_note(s, err, commits);
+        else
+            fault_clear(s, commits);
         jobs_done(list, err);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
@@ -839,11 +967,42 @@ job_ping(struct sq_conn *c, void *arg)
     return sq_exec(c, "SELECT 1");
 }
 
-/* SQLite's store_ops.ping: a read transaction answers. */
+/*
+ * The probe: a durable write as small as a commit gets, rewriting one row
+ * with its own value. It needs WAL space (one frame) and a WAL sync like
+ * any write, and changes nothing.
+ */
+static int
+job_probe(struct sq_conn *c, void *arg)
+{
+    (void)arg;
+    return exec_cached(c, SQL_PROBE);
+}
+
+/*
+ * SQLite's store_ops.ping: a read transaction answers, unless the last
+ * write failed. Then the file system must have SQ_PROBE_FREE bytes free
+ * (the space a failed commit took while failing may hold the probe's one
+ * frame but not the next real write), and a probe write runs through the
+ * writer like any write and answers: its success (a commit made durable)
+ * ends the failing spell.
+ */
 static int
 sq_ping(struct store *st)
 {
-    return sq_read(st->impl, job_ping, NULL);
+    struct sq *s = st->impl;
+    struct statvfs fs;
+    int fault;
+
+    pthread_mutex_lock(&s->lock);
+    fault = s->fault;
+    pthread_mutex_unlock(&s->lock);
+    if (fault == 0)
+        return sq_read(s, job_ping, NULL);
+    if (!s->memory && statvfs(s->path, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < SQ_PROBE_FREE)
+        return fault;
+    return sq_write(s, job_probe, NULL);
 }
 
 static void
@@ -856,8 +1015,6 @@ sq_free(struct sq *s)
     for (i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
     conn_close(&s->writer);
-    if (s->wal_fd >= 0)
-        close(s->wal_fd);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->queue_cond);
     pthread_cond_destroy(&s->reader_cond);
@@ -908,7 +1065,6 @@ sq_open(struct store *st, const char *url)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ERR_NOMEM;
-    s->wal_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->reader_cond, NULL);
@@ -919,6 +1075,11 @@ sq_open(struct store *st, const char *url)
         goto out;
     }
     s->memory = strcmp(rest, ":memory:") == 0;
+    if (!s->memory) {
+        err = files_restrict(s->path);
+        if (err != 0)
+            goto out;
+    }
     err = conn_open(&s->writer, s->path, 1);
     if (err != 0)
         goto out;
@@ -932,7 +1093,18 @@ sq_open(struct store *st, const char *url)
                 goto out;
             s->nreaders++;
         }
-        /* The WAL exists now (the migrations wrote it): the syncer takes over. */
+        /*
+         * The WAL is open now (the migrations wrote it): the syncer takes
+         * over, syncing it through the writer's own file object, which
+         * stays open as long as the writer connection does.
+         */
+        if (sqlite3_file_control(s->writer.db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+                                 &s->wal_file) != SQLITE_OK ||
+            s->wal_file == NULL || s->wal_file->pMethods == NULL) {
+            log_warnx("store: no WAL file to sync for '%s'", s->path);
+            err = ERR_STORE;
+            goto out;
+        }
         err = wal_sync(s);
         if (err == 0)
             err = sq_exec(&s->writer, "PRAGMA synchronous=NORMAL");

@@ -92,7 +92,10 @@ pg_notice_quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* Runs one statement outside a transaction on the database at url; 0 or -1 (printed). */
+/*
+ * Runs sql (one statement, or several as one implicit transaction) on a
+ * connection of its own to the database at url; 0 or -1 (printed).
+ */
 static int
 pg_exec(const char *url, const char *sql)
 {
@@ -105,7 +108,7 @@ pg_exec(const char *url, const char *sql)
         PQfinish(c);
         return -1;
     }
-    PQsetNoticeProcessor(c, pg_notice_quiet, NULL); /* "does not exist, skipping" */
+    PQsetNoticeProcessor(c, pg_notice_quiet, NULL); /* "does not exist, skipping", ... */
     r = PQexec(c, sql);
     ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
@@ -2415,33 +2418,6 @@ test_idempotency_concurrent_handles(void **state)
 
 /* --- postgres: the server side of several processes (skipped on sqlite) --- */
 
-static void
-pgx_quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
-/* Runs sql (one or more statements) on the database at url; 0 or -1 (printed). */
-static int
-pgx_sql(const char *url, const char *sql)
-{
-    PGconn *c = PQconnectdb(url);
-    PGresult *r = NULL;
-    int ok = 0;
-
-    if (PQstatus(c) == CONNECTION_OK) {
-        PQsetNoticeProcessor(c, pgx_quiet, NULL); /* "drop cascades to ..." */
-        r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    }
-    if (!ok)
-        print_error("postgres: %s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    return ok ? 0 : -1;
-}
-
 struct pgx_open {
     const char *url;
     struct store *st;
@@ -2473,7 +2449,7 @@ test_pg_open_concurrently(void **state)
         skip();
     store_close(fx->st);
     fx->st = NULL;
-    assert_int_equal(pgx_sql(fx->url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);
+    assert_int_equal(pg_exec(fx->url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);
     for (i = 0; i < 10; i++) {
         os[i].url = fx->url;
         os[i].st = NULL;
@@ -2489,10 +2465,10 @@ test_pg_open_concurrently(void **state)
     }
     fx->st = os[0].st;
     /* A database whose schema is newer than this build knows is refused. */
-    assert_int_equal(pgx_sql(fx->url, "INSERT INTO schema_version VALUES (999, 'future', 0)"), 0);
+    assert_int_equal(pg_exec(fx->url, "INSERT INTO schema_version VALUES (999, 'future', 0)"), 0);
     assert_int_equal(store_open(fx->url, &os[1].st), ERR_STORE);
     assert_null(os[1].st);
-    assert_int_equal(pgx_sql(fx->url, "DELETE FROM schema_version WHERE version = 999"), 0);
+    assert_int_equal(pg_exec(fx->url, "DELETE FROM schema_version WHERE version = 999"), 0);
 }
 
 static void
@@ -2680,7 +2656,7 @@ test_pg_reconnect(void **state)
         skip();
     endpoint_make(fx->st, "acct_a", "", &ep);
     store_on_due(fx->st, pgx_count, &woken);
-    assert_int_equal(pgx_sql(fx->url, "SELECT pg_terminate_backend(pid, 5000) "
+    assert_int_equal(pg_exec(fx->url, "SELECT pg_terminate_backend(pid, 5000) "
                                       "FROM pg_stat_activity WHERE datname = current_database() "
                                       "AND pid <> pg_backend_pid()"),
                      0);
@@ -2710,7 +2686,7 @@ test_pg_read_only(void **state)
 
     if (fx->sqlite)
         skip();
-    assert_int_equal(pgx_sql(fx->url, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "
+    assert_int_equal(pg_exec(fx->url, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "
                                       "default_transaction_read_only = on', current_database()); "
                                       "PERFORM pg_terminate_backend(pid, 5000) "
                                       "FROM pg_stat_activity WHERE datname = current_database() "
@@ -2720,7 +2696,7 @@ test_pg_read_only(void **state)
     assert_int_equal(store_account_insert(fx->st, &a), ERR_UNAVAILABLE);
     assert_int_equal(store_account_get(fx->st, "acct_a", &got), 0);
     account_cleanup(&got);
-    assert_int_equal(pgx_sql(fx->url, "BEGIN READ WRITE; DO $$ BEGIN EXECUTE format('ALTER "
+    assert_int_equal(pg_exec(fx->url, "BEGIN READ WRITE; DO $$ BEGIN EXECUTE format('ALTER "
                                       "DATABASE %I RESET default_transaction_read_only', "
                                       "current_database()); END $$; COMMIT"),
                      0);

@@ -1,0 +1,73 @@
+"""The SQLite store's files and the generated root key are 0600, and the
+directories serve creates 0700, whatever the umask: also when the data
+directory already exists, and for files an older run left wider."""
+import os
+import stat
+import unittest
+
+from harness import Server, mkdtemp
+
+STORE_FILES = ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm", "root.key")
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+class StoreFiles(unittest.TestCase):
+    def setUp(self):
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+
+    def serve(self, db):
+        srv = Server(db="sqlite:" + db, root_key=False, test=self)
+        srv.start()
+        # A write, so that the WAL has been written by the running server.
+        status, _, _ = srv.api("POST", "/v1/endpoints",
+                               {"url": "https://example.com/hook"}, key=srv.root_key)
+        self.assertEqual(status, 201)
+        return srv
+
+    def assert_private(self, directory):
+        for name in STORE_FILES:
+            path = os.path.join(directory, name)
+            self.assertTrue(os.path.exists(path), name)
+            self.assertEqual(oct(mode(path)), oct(0o600), name)
+
+    def test_existing_directory(self):
+        d = os.path.join(mkdtemp(), "data")
+        os.mkdir(d, 0o755)
+        srv = self.serve(os.path.join(d, "fluxhook.db"))
+        self.assertTrue(srv.read_root_key_file().startswith("fhk_"))
+        self.assert_private(d)
+        # A directory that existed keeps its mode (it may be shared, like /tmp).
+        self.assertEqual(oct(mode(d)), oct(0o755))
+
+    def test_new_directories(self):
+        top = mkdtemp()
+        d = os.path.join(top, "a", "b")
+        self.serve(os.path.join(d, "fluxhook.db"))
+        self.assert_private(d)
+        self.assertEqual(oct(mode(d)), oct(0o700))
+        self.assertEqual(oct(mode(os.path.join(top, "a"))), oct(0o700))
+
+    def test_wider_files_narrowed(self):
+        d = mkdtemp()
+        db = os.path.join(d, "fluxhook.db")
+        srv = self.serve(db)
+        srv.stop()
+        # As an older fluxhook left them (the WAL is gone after a clean stop).
+        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm"):
+            with open(os.path.join(d, name), "ab"):
+                pass
+            os.chmod(os.path.join(d, name), 0o644)
+        srv.start()
+        status, _, _ = srv.api("GET", "/v1/endpoints", key=srv.root_key)
+        self.assertEqual(status, 200)
+        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm"):
+            self.assertEqual(oct(mode(os.path.join(d, name))), oct(0o600), name)
+        self.assertIn("mode of '%s' narrowed from 0644 to 0600" % db, srv.log_since_start())
+
+
+if __name__ == "__main__":
+    unittest.main()
