@@ -59,6 +59,15 @@ fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz
 	python3 tests/run.py --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
 
+# STYLE §10: the format check, clang-tidy and cppcheck (scripts/check.sh), then
+# the unit and end-to-end tests, all against the ASan build.
+check: build-asan/build.ninja
+	@./scripts/setup.sh --check
+	ninja -C build-asan
+	./scripts/check.sh build-asan
+	python3 tests/run.py --only unit
+	python3 tests/run.py --only e2e
+
 bench: all
 	@./scripts/setup.sh --bench
 	python3 bench/run.py

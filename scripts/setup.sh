@@ -16,6 +16,12 @@ if [ "${1:-}" = "--test" ]; then
     command -v npm >/dev/null 2>&1 || debs="$debs npm"
 fi
 
+# `make check`: the format check, clang-tidy and cppcheck (scripts/check.sh),
+# and PostgreSQL for the store tests of both backends.
+if [ "${1:-}" = "--check" ]; then
+    debs="$debs clang-format clang-tidy cppcheck postgresql"
+fi
+
 # The benchmarks compare SQLite with a real PostgreSQL server (bench/pg_scale.py).
 if [ "${1:-}" = "--bench" ]; then
     debs="$debs postgresql"

@@ -199,6 +199,30 @@ int api_field_add(json_t *fields, const char *path, const char *fmt, ...)
 int api_cursor_param(struct api_req *r, const char *prefix, const char **after);
 
 /*
+ * Returns the id of item i of the array items (a page's cursor when it ends
+ * there) and, when json is not NULL, sets *json to the item as JSON, a new
+ * reference (NULL when out of memory).
+ */
+typedef const char *api_item_fn(const void *items, size_t i, json_t **json);
+
+/*
+ * Builds the JSON array of items 0..n-1 of items into *out (a new reference).
+ * Returns 0, or ERR_NOMEM when any item or the array cannot be made: a list
+ * never drops items silently.
+ */
+int api_items_json(const void *items, size_t n, api_item_fn *item, json_t **out);
+
+/* How many items to ask the store for a page of limit: one more tells whether another follows. */
+int api_page_fetch(int limit);
+
+/*
+ * Answers 200 {data, next} with the first limit of the n items the store
+ * returned for api_page_fetch(limit); next is the id of the page's last item
+ * when another page may follow. Answers 500 when out of memory. Returns 0.
+ */
+int api_page_reply(struct api_req *r, int limit, const void *items, size_t n, api_item_fn *item);
+
+/*
  * One window of statistics, a new reference: {since, counts: {pending, ...},
  * deliveries, attempts, attempts_ok, success_rate (null without attempts),
  * latency_ms: {p50, p95, p99} or null}.

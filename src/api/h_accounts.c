@@ -58,25 +58,33 @@ h_accounts_create(struct api_req *r)
     return api_reply_json(r, 201, api_account_json(&a));
 }
 
+/* api_item_fn of a page of accounts. */
+static const char *
+account_item(const void *items, size_t i, json_t **json)
+{
+    const struct account *a = (const struct account *)items + i;
+
+    if (json != NULL)
+        *json = api_account_json(a);
+    return a->id;
+}
+
 int
 h_accounts_list(struct api_req *r)
 {
     struct account *as = NULL;
     const char *after;
-    json_t *items;
-    size_t n = 0, i;
+    size_t n = 0;
     int limit, err;
 
     if (api_page_params(r, &limit, &after) != 0)
         return 0;
-    err = store_account_list(r->ctx->store, after != NULL ? after : "", limit, &as, &n);
+    err = store_account_list(r->ctx->store, after != NULL ? after : "", api_page_fetch(limit), &as,
+                             &n);
     if (err != 0)
-        return api_reply_error(r, err, NULL, "cannot list accounts: %s", err_str(err));
-    items = json_array();
-    for (i = 0; items != NULL && i < n; i++)
-        json_array_append_new(items, api_account_json(&as[i]));
-    err = api_reply_json(r, 200,
-                         api_list_json(items, n == (size_t)limit && n > 0 ? as[n - 1].id : NULL));
+        err = api_reply_error(r, err, NULL, "cannot list accounts: %s", err_str(err));
+    else
+        err = api_page_reply(r, limit, as, n, account_item);
     account_list_free(as, n);
     return err;
 }
@@ -160,13 +168,24 @@ out:
     return 0;
 }
 
+/* api_item_fn of an account's keys (never with their secrets). */
+static const char *
+key_item(const void *items, size_t i, json_t **json)
+{
+    const struct api_key *k = (const struct api_key *)items + i;
+
+    if (json != NULL)
+        *json = api_key_json(k, NULL);
+    return k->id;
+}
+
 int
 h_keys_list(struct api_req *r)
 {
     struct account a;
     struct api_key *ks = NULL;
-    json_t *items;
-    size_t n = 0, i;
+    json_t *items = NULL;
+    size_t n = 0;
     int err;
 
     memset(&a, 0, sizeof(a));
@@ -177,9 +196,10 @@ h_keys_list(struct api_req *r)
         api_reply_error(r, err, NULL, "cannot list keys: %s", err_str(err));
         goto out;
     }
-    items = json_array();
-    for (i = 0; items != NULL && i < n; i++)
-        json_array_append_new(items, api_key_json(&ks[i], NULL));
+    if (api_items_json(ks, n, key_item, &items) != 0) {
+        api_reply_error(r, ERR_NOMEM, NULL, "cannot list keys: out of memory");
+        goto out;
+    }
     api_reply_json(r, 200, api_list_json(items, NULL));
 out:
     api_key_list_free(ks, n);

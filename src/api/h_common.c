@@ -25,6 +25,63 @@ api_path_id(struct api_req *r, int i, const char *prefix, const char *what, cons
 }
 
 int
+api_items_json(const void *items, size_t n, api_item_fn *item, json_t **out)
+{
+    json_t *arr;
+    json_t *o;
+    size_t i;
+    int err = 0;
+
+    arr = json_array();
+    if (arr == NULL) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        o = NULL;
+        item(items, i, &o);
+        /* json_array_append_new() steals o, also when it fails; NULL fails it. */
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            err = ERR_NOMEM;
+            goto out;
+        }
+    }
+out:
+    if (err != 0) {
+        json_decref(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return err;
+}
+
+int
+api_page_fetch(int limit)
+{
+    return limit < STORE_MAX_PAGE ? limit + 1 : limit;
+}
+
+int
+api_page_reply(struct api_req *r, int limit, const void *items, size_t n, api_item_fn *item)
+{
+    json_t *arr = NULL;
+    const char *next = NULL;
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    int err;
+
+    err = api_items_json(items, shown, item, &arr);
+    if (err != 0)
+        return api_reply_error(r, err, NULL, "cannot build the list: out of memory");
+    /*
+     * More than limit came back: another page follows. Exactly limit came back
+     * when no more could be asked for (limit is STORE_MAX_PAGE): one may follow.
+     */
+    if (shown > 0 && (n > (size_t)limit || (api_page_fetch(limit) == limit && n == (size_t)limit)))
+        next = item(items, shown - 1, NULL);
+    return api_reply_json(r, 200, api_list_json(arr, next));
+}
+
+int
 api_field_add(json_t *fields, const char *path, const char *fmt, ...)
 {
     char problem[512];

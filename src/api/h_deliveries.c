@@ -15,16 +15,26 @@
 
 #define STATUS_NAMES "pending, delivering, delivered, failed, held"
 
+/* api_item_fn of a page of deliveries. */
+static const char *
+delivery_item(const void *items, size_t i, json_t **json)
+{
+    const struct delivery *d = (const struct delivery *)items + i;
+
+    if (json != NULL)
+        *json = api_delivery_json(d, NULL, 0, 0);
+    return d->id;
+}
+
 int
 h_deliveries_list(struct api_req *r)
 {
     struct delivery_filter f;
     struct delivery *ds = NULL;
-    size_t n = 0, i, shown;
+    size_t n = 0;
     enum delivery_status st;
     const char *after = NULL, *s;
     char names[512];
-    json_t *items = NULL;
     int limit, err;
 
     memset(&f, 0, sizeof(f));
@@ -47,29 +57,12 @@ h_deliveries_list(struct api_req *r)
                                catalog_type_names(names, sizeof(names)));
     f.after = after;
     f.descending = 1;
-    /* One more than asked tells whether another page follows. */
-    f.limit = limit < STORE_MAX_PAGE ? limit + 1 : limit;
+    f.limit = api_page_fetch(limit);
     err = store_delivery_list(r->ctx->store, r->account_id, &f, &ds, &n);
-    if (err != 0) {
+    if (err != 0)
         err = api_reply_error(r, err, NULL, "cannot list deliveries");
-        goto out;
-    }
-    items = json_array();
-    if (items == NULL) {
-        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
-        goto out;
-    }
-    shown = n > (size_t)limit ? (size_t)limit : n;
-    for (i = 0; i < shown; i++)
-        json_array_append_new(items, api_delivery_json(&ds[i], NULL, 0, 0));
-    err = api_reply_json(
-        r, 200,
-        api_list_json(items, (n > (size_t)limit || (f.limit == limit && n == (size_t)limit))
-                                 ? ds[shown - 1].id
-                                 : NULL));
-    items = NULL;
-out:
-    json_decref(items);
+    else
+        err = api_page_reply(r, limit, ds, n, delivery_item);
     delivery_list_free(ds, n);
     return err;
 }

@@ -323,46 +323,43 @@ out:
     return err;
 }
 
+/* api_item_fn of a page of endpoints, each with its count of held deliveries. */
+static const char *
+endpoint_item(const void *items, size_t i, json_t **json)
+{
+    const struct endpoint *ep = (const struct endpoint *)items + i;
+    json_t *o;
+
+    if (json != NULL) {
+        o = api_endpoint_json(ep, 0);
+        if (o != NULL && json_object_get(o, "held") == NULL &&
+            json_object_set_new(o, "held", json_integer(ep->held)) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        *json = o;
+    }
+    return ep->id;
+}
+
 int
 h_endpoints_list(struct api_req *r)
 {
     struct endpoint *eps = NULL;
-    size_t n = 0, i, shown;
+    size_t n = 0;
     const char *after = NULL;
-    json_t *items = NULL, *o;
-    int limit, fetch, err;
+    int limit, err;
 
     if (api_page_params(r, &limit, &after) != 0)
         return 0;
     if (api_cursor_param(r, "ep_", &after) != 0)
         return 0;
-    fetch = limit < STORE_MAX_PAGE ? limit + 1 : limit;
-    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "", fetch, &eps,
-                              &n);
-    if (err != 0) {
+    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "",
+                              api_page_fetch(limit), &eps, &n);
+    if (err != 0)
         err = api_reply_error(r, err, NULL, "cannot list endpoints");
-        goto out;
-    }
-    items = json_array();
-    if (items == NULL) {
-        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
-        goto out;
-    }
-    shown = n > (size_t)limit ? (size_t)limit : n;
-    for (i = 0; i < shown; i++) {
-        o = api_endpoint_json(&eps[i], 0);
-        if (o != NULL && json_object_get(o, "held") == NULL)
-            json_object_set_new(o, "held", json_integer(eps[i].held));
-        json_array_append_new(items, o);
-    }
-    err = api_reply_json(
-        r, 200,
-        api_list_json(items, (n > (size_t)limit || (fetch == limit && n == (size_t)limit))
-                                 ? eps[shown - 1].id
-                                 : NULL));
-    items = NULL;
-out:
-    json_decref(items);
+    else
+        err = api_page_reply(r, limit, eps, n, endpoint_item);
     endpoint_list_free(eps, n);
     return err;
 }

@@ -114,15 +114,25 @@ out:
     return err;
 }
 
+/* api_item_fn of a page of events. */
+static const char *
+event_item(const void *items, size_t i, json_t **json)
+{
+    const struct event *ev = (const struct event *)items + i;
+
+    if (json != NULL)
+        *json = api_event_json(ev);
+    return ev->id;
+}
+
 int
 h_events_list(struct api_req *r)
 {
     struct event *evs = NULL;
-    size_t n = 0, i, shown;
+    size_t n = 0;
     const char *after = NULL, *type;
     char names[512];
-    json_t *items = NULL;
-    int limit, fetch, err;
+    int limit, err;
 
     if (api_page_params(r, &limit, &after) != 0)
         return 0;
@@ -134,29 +144,12 @@ h_events_list(struct api_req *r)
     if (type != NULL && catalog_type_find(type) == NULL)
         return api_reply_error(r, ERR_INVAL, NULL, "event: expected one of %s",
                                catalog_type_names(names, sizeof(names)));
-    /* One more than asked tells whether another page follows. */
-    fetch = limit < STORE_MAX_PAGE ? limit + 1 : limit;
-    err = store_event_list(r->ctx->store, r->account_id, type, after, fetch, &evs, &n);
-    if (err != 0) {
+    err = store_event_list(r->ctx->store, r->account_id, type, after, api_page_fetch(limit), &evs,
+                           &n);
+    if (err != 0)
         err = api_reply_error(r, err, NULL, "cannot list events");
-        goto out;
-    }
-    items = json_array();
-    if (items == NULL) {
-        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
-        goto out;
-    }
-    shown = n > (size_t)limit ? (size_t)limit : n;
-    for (i = 0; i < shown; i++)
-        json_array_append_new(items, api_event_json(&evs[i]));
-    err = api_reply_json(
-        r, 200,
-        api_list_json(items, (n > (size_t)limit || (fetch == limit && n == (size_t)limit))
-                                 ? evs[shown - 1].id
-                                 : NULL));
-    items = NULL;
-out:
-    json_decref(items);
+    else
+        err = api_page_reply(r, limit, evs, n, event_item);
     event_list_free(evs, n);
     return err;
 }

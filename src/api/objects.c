@@ -100,8 +100,10 @@ types_array(const char *list)
     while (*p != '\0') {
         comma = strchr(p, ',');
         n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (n > 0)
-            json_array_append_new(arr, json_stringn(p, n));
+        if (n > 0 && json_array_append_new(arr, json_stringn(p, n)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
         p += n;
         if (*p == ',')
             p++;
@@ -121,7 +123,10 @@ api_endpoint_json(const struct endpoint *ep, int with_secret)
     json_object_set_new(o, "url", str_or_null(ep->url));
     json_object_set_new(o, "description",
                         json_string(ep->description != NULL ? ep->description : ""));
-    json_object_set_new(o, "event_types", types_array(ep->event_types));
+    if (json_object_set_new(o, "event_types", types_array(ep->event_types)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     json_object_set_new(o, "status", json_string(endpoint_status_name(ep->status)));
     json_object_set_new(o, "disabled_reason", str_or_null(ep->disabled_reason));
     json_object_set_new(o, "disabled_at", api_time_json(ep->disabled_at));
@@ -236,9 +241,17 @@ api_delivery_json(const struct delivery *d, const struct attempt *as, size_t nat
     json_object_set_new(o, "updated_at", api_time_json(d->updated_at));
     if (with_attempts) {
         arr = json_array();
-        for (i = 0; arr != NULL && i < nattempts; i++)
-            json_array_append_new(arr, api_attempt_json(&as[i]));
-        json_object_set_new(o, "attempts", arr);
+        for (i = 0; arr != NULL && i < nattempts; i++) {
+            if (json_array_append_new(arr, api_attempt_json(&as[i])) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        }
+        /* An attempt left out would misreport the delivery: no object rather than that. */
+        if (json_object_set_new(o, "attempts", arr) != 0) {
+            json_decref(o);
+            return NULL;
+        }
     }
     return o;
 }

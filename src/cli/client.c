@@ -435,44 +435,25 @@ client_path(struct cli_call *x, const char *fmt, ...)
     return buf_steal(&b);
 }
 
-/* Reads all of f into b. Returns 0, ERR_IO or ERR_TOOBIG. */
-static int
-file_read(FILE *f, struct buf *b)
-{
-    char chunk[16384];
-    size_t n;
-    int err;
-
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        err = buf_append(b, chunk, n);
-        if (err != 0)
-            return err;
-    }
-    return ferror(f) ? ERR_IO : 0;
-}
-
 int
 client_json_arg(const struct cli_call *x, const char *what, const char *value, json_t **out)
 {
     struct buf b;
     json_error_t je;
-    FILE *f = NULL;
     int rc = CLI_OK;
+    int err;
 
     *out = NULL;
     buf_init(&b, CLIENT_MAX_FILE);
     if (value[0] == '@') {
-        if (strcmp(value, "@-") == 0) {
-            f = stdin;
-        } else {
-            f = fopen(value + 1, "rb");
-            if (f == NULL) {
-                rc = client_usage(x, "%s: cannot open '%s': %s", what, value + 1, strerror(errno));
-                goto out;
-            }
+        err = buf_file_read(&b, value + 1);
+        if (err == ERR_NOTFOUND) {
+            rc = client_usage(x, "%s: cannot open '%s': %s", what, value + 1, strerror(errno));
+            goto out;
         }
-        if (file_read(f, &b) != 0) {
-            rc = client_usage(x, "%s: cannot read '%s'", what, value + 1);
+        if (err != 0) {
+            rc = client_usage(x, "%s: cannot read '%s': %s", what, value + 1,
+                              err == ERR_IO ? strerror(errno) : err_str(err));
             goto out;
         }
         *out = json_loadb(b.data != NULL ? b.data : "", b.len, JSON_DECODE_ANY, &je);
@@ -483,8 +464,6 @@ client_json_arg(const struct cli_call *x, const char *what, const char *value, j
         rc = client_usage(x, "%s: not JSON: %s (line %d, column %d)", what, je.text, je.line,
                           je.column);
 out:
-    if (f != NULL && f != stdin)
-        fclose(f);
     buf_cleanup(&b);
     return rc;
 }

@@ -44,22 +44,6 @@ const struct cli_cmd cmd_verify = {
     .run = verify_run,
 };
 
-/* Reads all of f into b. Returns 0, ERR_IO or ERR_TOOBIG. */
-static int
-body_read(FILE *f, struct buf *b)
-{
-    char chunk[16384];
-    size_t n;
-    int err;
-
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        err = buf_append(b, chunk, n);
-        if (err != 0)
-            return err;
-    }
-    return ferror(f) ? ERR_IO : 0;
-}
-
 /* X-Workflux-Signature. Returns 1 when valid, else 0 after saying why. */
 static int
 check_workflux(const char *secret, const struct buf *body, const char *hex)
@@ -170,7 +154,7 @@ verify_run(int argc, char **argv)
     struct config c;
     struct buf body;
     const char *secret, *hex, *id, *ts, *sigs, *tol, *path = "-";
-    FILE *f = NULL;
+    int err;
     int64_t tol_ms = 0;
     int rc, nstd, valid = 1;
 
@@ -207,15 +191,17 @@ verify_run(int argc, char **argv)
     }
     if (c.nargs == 1)
         path = c.args[0];
-    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL) {
+    err = buf_file_read(&body, path);
+    if (err == ERR_NOTFOUND) {
         fprintf(stderr, "fluxhook verify: cannot open '%s': %s\n", path, strerror(errno));
         rc = CLI_USAGE;
         goto out;
     }
-    if (body_read(f, &body) != 0) {
+    if (err != 0) {
         fprintf(stderr, "fluxhook verify: cannot read '%s': %s\n", path,
-                ferror(f) ? strerror(errno) : "larger than 64 MiB");
+                err == ERR_IO       ? strerror(errno)
+                : err == ERR_TOOBIG ? "larger than 64 MiB"
+                                    : err_str(err));
         rc = CLI_USAGE;
         goto out;
     }
@@ -225,8 +211,6 @@ verify_run(int argc, char **argv)
         valid = 0;
     rc = valid ? CLI_OK : CLI_REFUSED;
 out:
-    if (f != NULL && f != stdin)
-        fclose(f);
     buf_cleanup(&body);
     return rc;
 }

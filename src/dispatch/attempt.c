@@ -23,6 +23,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 enum attempt_class
 attempt_status_class(int status)
@@ -312,42 +313,69 @@ out:
     return err;
 }
 
-static void
+/*
+ * Sets one option unless an earlier one failed, remembering which option
+ * failed: every option matters (CURLOPT_PROTOCOLS_STR and CURLOPT_PROXY are
+ * security checks), so none may fail unnoticed.
+ */
+#define EASY_SET(opt, val)                                                                         \
+    do {                                                                                           \
+        if (rc == CURLE_OK) {                                                                      \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+            failed = #opt;                                                                         \
+        }                                                                                          \
+    } while (0)
+
+/*
+ * Resets ctx's easy handle and sets every option of the attempt. Returns 0,
+ * or ERR_INTERNAL with ctx->error naming the option curl refused.
+ */
+static int
 setup_easy(struct attempt_ctx *ctx)
 {
     const struct dispatch_config *cfg = &ctx->sh->cfg;
     CURL *e = ctx->easy;
     long connect_ms = (long)cfg->connect_timeout_ms;
+    const char *failed = "";
+    CURLcode rc = CURLE_OK;
+    int err = 0;
 
     if (connect_ms > (long)cfg->attempt_timeout_ms)
         connect_ms = (long)cfg->attempt_timeout_ms;
     curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, ctx->c.url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, ctx);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never through a proxy from the environment */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, ctx->c.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ctx->c.body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, ctx->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, ctx);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, ctx);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, ctx);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, ctx);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ctx->errbuf);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    EASY_SET(CURLOPT_URL, ctx->c.url);
+    EASY_SET(CURLOPT_PRIVATE, ctx);
+    EASY_SET(CURLOPT_NOSIGNAL, 1L);
+    EASY_SET(CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
+    EASY_SET(CURLOPT_FOLLOWLOCATION, 0L);
+    EASY_SET(CURLOPT_PROXY, ""); /* never through a proxy from the environment */
+    EASY_SET(CURLOPT_POSTFIELDS, ctx->c.body);
+    EASY_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ctx->c.body_len);
+    EASY_SET(CURLOPT_HTTPHEADER, ctx->headers);
+    EASY_SET(CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
+    EASY_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    EASY_SET(CURLOPT_HEADERFUNCTION, header_cb);
+    EASY_SET(CURLOPT_HEADERDATA, ctx);
+    EASY_SET(CURLOPT_WRITEFUNCTION, write_cb);
+    EASY_SET(CURLOPT_WRITEDATA, ctx);
+    EASY_SET(CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    EASY_SET(CURLOPT_OPENSOCKETDATA, ctx);
+    EASY_SET(CURLOPT_PREREQFUNCTION, prereq_cb);
+    EASY_SET(CURLOPT_PREREQDATA, ctx);
+    EASY_SET(CURLOPT_ERRORBUFFER, ctx->errbuf);
+    EASY_SET(CURLOPT_TCP_NODELAY, 1L);
     if (ctx->sh->ca_certs != NULL) {
-        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
+        EASY_SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+        EASY_SET(CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
     }
+    if (rc != CURLE_OK) {
+        ctx->error = fmt_alloc("internal: cannot set %s: %s", failed, curl_easy_strerror(rc));
+        err = ERR_INTERNAL;
+    }
+    return err;
 }
+
+#undef EASY_SET
 
 static int
 scheme_is(const char *url, const char *scheme)
@@ -402,7 +430,7 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, i
         ctx->error = fmt_alloc("cannot sign the request: %s", err_str(err));
         goto out;
     }
-    setup_easy(ctx);
+    err = setup_easy(ctx);
 out:
     return err;
 }
@@ -697,14 +725,8 @@ attempt_ctx_free(struct attempt_ctx *ctx)
     buf_cleanup(&ctx->body);
     free(ctx->error);
     free(ctx->c.url);
-    if (ctx->c.secret != NULL) {
-        OPENSSL_cleanse(ctx->c.secret, strlen(ctx->c.secret));
-        free(ctx->c.secret);
-    }
-    if (ctx->c.prev_secret != NULL) {
-        OPENSSL_cleanse(ctx->c.prev_secret, strlen(ctx->c.prev_secret));
-        free(ctx->c.prev_secret);
-    }
+    secret_free(ctx->c.secret);
+    secret_free(ctx->c.prev_secret);
     free(ctx->c.body);
     free(ctx->c.dlv.last_error); /* the one string a delivery owns */
     free(ctx);

@@ -456,9 +456,16 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         cap = t->caprecs ? t->caprecs * 2 : 64;
         grown = realloc(t->recs, cap * sizeof(*grown));
         if (grown == NULL) {
-            /* Unrecorded: its lease expires and it is attempted again. */
+            /*
+             * Unrecorded: its lease expires and it is attempted again. It no
+             * longer runs here, so it must stop counting against its
+             * endpoint's cap, or enough of these would shut the endpoint out.
+             */
             pthread_mutex_unlock(&t->mu);
             log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
+            pthread_mutex_lock(&d->lock);
+            slot_sub(d, ctx->c.dlv.endpoint_id);
+            pthread_mutex_unlock(&d->lock);
             attempt_ctx_free(ctx);
             return;
         }

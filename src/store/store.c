@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "store/store_int.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 static const char *const delivery_names[DELIVERY__COUNT] = {
     [DELIVERY_PENDING] = "pending",
@@ -267,16 +266,6 @@ api_key_list_free(struct api_key *ks, size_t n)
     free(ks);
 }
 
-static void
-secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    /* Secrets are cleared before their memory goes back (STYLE §5). */
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
-}
-
 void
 endpoint_cleanup(struct endpoint *ep)
 {
@@ -428,8 +417,10 @@ store_open(const char *url, struct store **out)
     }
     st->ops = ops;
     pthread_mutex_init(&st->due_lock, NULL);
+    pthread_cond_init(&st->due_idle, NULL);
     err = ops->open(st, url);
     if (err != 0) {
+        pthread_cond_destroy(&st->due_idle);
         pthread_mutex_destroy(&st->due_lock);
         free(st);
         st = NULL;
@@ -446,6 +437,7 @@ store_close(struct store *st)
     if (st == NULL)
         return;
     st->ops->close(st);
+    pthread_cond_destroy(&st->due_idle);
     pthread_mutex_destroy(&st->due_lock);
     free(st);
 }
@@ -463,6 +455,13 @@ store_on_due(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&st->due_lock);
     st->on_due = fn;
     st->on_due_arg = arg;
+    /*
+     * A call that read the old callback may still be running it: wait, so
+     * that the caller can free what the old arg points to. New calls see
+     * the new callback; the count only drops, as none of them start on the old one.
+     */
+    while (st->due_calls > 0)
+        pthread_cond_wait(&st->due_idle, &st->due_lock);
     pthread_mutex_unlock(&st->due_lock);
 }
 
@@ -475,9 +474,17 @@ store_due_notify(struct store *st)
     pthread_mutex_lock(&st->due_lock);
     fn = st->on_due;
     arg = st->on_due_arg;
-    pthread_mutex_unlock(&st->due_lock);
     if (fn != NULL)
-        fn(arg);
+        st->due_calls++;
+    pthread_mutex_unlock(&st->due_lock);
+    if (fn == NULL)
+        return;
+    /* Called without due_lock, which store_on_due() may be waiting on. */
+    fn(arg);
+    pthread_mutex_lock(&st->due_lock);
+    if (--st->due_calls == 0)
+        pthread_cond_broadcast(&st->due_idle);
+    pthread_mutex_unlock(&st->due_lock);
 }
 
 /* --- forwarding --- */

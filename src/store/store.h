@@ -203,6 +203,9 @@ void store_close(struct store *st);
  * Registers fn(arg), called (from any thread, without store locks held)
  * after a change makes deliveries due sooner: publish, retry, replay,
  * enable. A dispatcher uses it to wake up at once instead of polling.
+ * Returns once no call of the callback it replaces is under way, so after
+ * store_on_due(st, NULL, NULL) the old arg may be freed. fn must not call
+ * store_on_due() itself (it would wait for its own call).
  */
 void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
 

@@ -75,9 +75,11 @@ struct store_ops {
 struct store {
     const struct store_ops *ops;
     void *impl;                  /* the backend's state */
-    pthread_mutex_t due_lock;    /* guards on_due and on_due_arg */
+    pthread_mutex_t due_lock;    /* guards on_due, on_due_arg and due_calls */
+    pthread_cond_t due_idle;     /* signalled when due_calls drops to 0 */
     void (*on_due)(void *arg);
     void *on_due_arg;
+    int due_calls;               /* calls of on_due under way */
     _Atomic uint64_t fenced;     /* results discarded as stale */
     int schema_version;          /* the database's schema version once open (backend sets it) */
     int migrations_applied;      /* how many migrations this open applied (backend sets it) */
@@ -91,8 +93,9 @@ int store_sqlite_schema_version(void);
 
 /*
  * Calls the callback registered with store_on_due(), if any, with no store
- * lock held. Backends call it when another process made work due (a
- * PostgreSQL NOTIFY); store.c calls it after this process's own changes.
+ * lock held (due_calls counts the call, so that store_on_due() can wait for
+ * it). Backends call it when another process made work due (a PostgreSQL
+ * NOTIFY); store.c calls it after this process's own changes.
  */
 void store_due_notify(struct store *st);
 

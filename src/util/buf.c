@@ -127,3 +127,23 @@ buf_steal(struct buf *b)
     buf_init(b, b->max);
     return p;
 }
+
+int
+buf_file_read(struct buf *b, const char *path)
+{
+    char chunk[16384];
+    FILE *f;
+    size_t n;
+    int err = 0;
+
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL)
+        return ERR_NOTFOUND;
+    while (err == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        err = buf_append(b, chunk, n);
+    if (err == 0 && ferror(f))
+        err = ERR_IO;
+    if (f != stdin)
+        fclose(f);
+    return err;
+}

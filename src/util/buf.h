@@ -38,4 +38,11 @@ const char *buf_cstr(const struct buf *b);
 /* Takes the data out of the buffer (the caller frees it) and empties the buffer. */
 char *buf_steal(struct buf *b);
 
+/*
+ * Appends the whole file at path ("-": standard input) to b. Returns 0,
+ * ERR_NOTFOUND when it cannot be opened or ERR_IO when it cannot be read
+ * (errno says why), ERR_TOOBIG past b's max, or ERR_NOMEM.
+ */
+int buf_file_read(struct buf *b, const char *path);
+
 #endif

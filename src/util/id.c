@@ -85,7 +85,8 @@ make(const char *prefix, int64_t ms, int monotonic, char out[ID_MAX])
     memcpy(r, last_rand, sizeof(r));
     pthread_mutex_unlock(&lock);
 write:
-    memcpy(out, prefix, plen);
+    /* encode() writes the rest and the NUL. */
+    memcpy(out, prefix, plen); /* NOLINT(bugprone-not-null-terminated-result) */
     encode(ms, r, out + plen);
     return 0;
 }

@@ -21,6 +21,7 @@ static const char *const headers_asset[] = {
 static const char *const headers_html[] = {
     "Cache-Control", "no-cache",
     "Content-Security-Policy",
+        /* One value, split over lines. NOLINTNEXTLINE(bugprone-suspicious-missing-comma) */
         "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'",

@@ -129,6 +129,26 @@ class ApiCase(unittest.TestCase):
                           what="%d deliveries of %s to end" % (n, event_id))
         return box["ds"]
 
+    def assert_settled(self, rc, endpoint_id, n, timeout=15):
+        """Asserts that the receiver rc of endpoint_id got exactly n requests,
+        without sleeping: first waits until every delivery of the endpoint has
+        ended (delivered or failed, so none is left to send), then compares the
+        receiver's count with the attempts the store recorded. The receiver logs
+        a request before it answers and the store records an attempt after the
+        answer, so every request already counts by then; one sent late or never
+        recorded makes the two disagree."""
+        box = {}
+
+        def ended():
+            ds = self.deliveries(endpoint_id=endpoint_id, limit=500)
+            box["ds"] = ds
+            return all(d["status"] in DONE for d in ds)
+        self.srv.wait_for(ended, timeout=timeout,
+                          what="every delivery of %s to end" % endpoint_id)
+        made = sum(d["attempts_made"] for d in box["ds"])
+        self.assertEqual(made, n, box["ds"])
+        self.assertEqual(len(rc.requests), n)
+
     def new_account(self, name="other"):
         """A second account and a key for it; returns (account id, key secret)."""
         acct = self.call("POST", "/v1/accounts", {"name": name}, 201)

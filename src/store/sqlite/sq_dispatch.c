@@ -10,6 +10,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define CLAIM_SCAN_MIN 256          /* due rows the first pass looks at, at least */
 #define CLAIM_MAX_ENDPOINTS 10000   /* endpoints the second pass visits, at most */
@@ -162,8 +163,8 @@ eps_free(struct claim_args *a)
 
     for (i = 0; i < a->neps; i++) {
         free(a->eps[i].url);
-        free(a->eps[i].secret);
-        free(a->eps[i].prev_secret);
+        secret_free(a->eps[i].secret);
+        secret_free(a->eps[i].prev_secret);
     }
     free(a->eps);
     a->eps = NULL;

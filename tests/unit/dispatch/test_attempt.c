@@ -532,6 +532,44 @@ test_http_refused_without_allow_http(void **state)
     curl_easy_cleanup(e);
 }
 
+/*
+ * An option curl refuses fails the attempt before it starts, naming the
+ * option, instead of going out half set up: here a URL longer than curl
+ * accepts (CURL_MAX_INPUT_LENGTH, 8 MB).
+ */
+static void
+test_refused_option_fails_the_attempt(void **state)
+{
+    struct dispatch_shared sh;
+    struct attempt_result r;
+    struct attempt_ctx *ctx;
+    CURL *e = curl_easy_init();
+    size_t n = 8 * 1000 * 1000 + 64;
+    char *url = malloc(n + 1);
+    int outcome;
+    int err;
+
+    (void)state;
+    assert_non_null(e);
+    assert_non_null(url);
+    memset(&sh, 0, sizeof(sh));
+    dispatch_config_default(&sh.cfg);
+    strcpy(url, "https://example.com/");
+    memset(url + strlen(url), 'a', n - strlen(url));
+    url[n] = '\0';
+    ctx = new_ctx(&sh, url, NULL, e, &err);
+    assert_int_equal(err, ERR_INTERNAL);
+    assert_non_null(ctx->error);
+    assert_non_null(strstr(ctx->error, "CURLOPT_URL"));
+    attempt_ctx_finish(ctx, -1, 5, 5, &r, &outcome);
+    assert_int_equal(r.status, DELIVERY_FAILED);
+    assert_int_equal(outcome, 2);
+    assert_non_null(strstr(r.attempt.error, "CURLOPT_URL"));
+    attempt_ctx_free(ctx);
+    free(url);
+    curl_easy_cleanup(e);
+}
+
 int
 main(void)
 {
@@ -552,6 +590,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_blocked, setup, teardown),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_http_refused_without_allow_http),
+        cmocka_unit_test(test_refused_option_fails_the_attempt),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

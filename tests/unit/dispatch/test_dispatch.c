@@ -1,6 +1,7 @@
 /*
  * The dispatcher's own bookkeeping (src/dispatch/dispatch.c, included for its
- * statics): per-endpoint in-flight counts and the Prometheus lines.
+ * statics): per-endpoint in-flight counts, what finish() does when memory
+ * runs out, and the Prometheus lines.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +12,18 @@
 
 #include <cmocka.h>
 
+/* 1: realloc() answers NULL, as it does when memory runs out. */
+static int fail_realloc;
+
+static void *
+oom_realloc(void *p, size_t n)
+{
+    return fail_realloc ? NULL : realloc(p, n);
+}
+
+#define realloc oom_realloc
 #include "dispatch/dispatch.c"
+#undef realloc
 
 #define POOL 14
 
@@ -72,6 +84,59 @@ test_slots_random(void **state)
     slot_sub(&d, "ep_unknown");
     check_counts(&d, ids, want);
     free(d.slots);
+}
+
+/*
+ * An attempt that cannot be handed to the recorder (out of memory) is
+ * dropped, and must stop counting against its endpoint's cap: were it to
+ * leak its count, after per_endpoint of them the endpoint would never be
+ * claimed again.
+ */
+static void
+test_finish_out_of_memory_frees_the_slot(void **state)
+{
+    struct dispatch_shared sh;
+    struct dispatcher *d = calloc(1, sizeof(*d));
+    struct dthread t;
+    struct attempt_ctx *ctx;
+    struct claim c;
+    int k;
+
+    (void)state;
+    assert_non_null(d);
+    memset(&sh, 0, sizeof(sh));
+    dispatch_config_default(&sh.cfg);
+    d->sh.cfg = sh.cfg;
+    d->nslots = 16;
+    d->slots = calloc(d->nslots, sizeof(*d->slots));
+    assert_non_null(d->slots);
+    pthread_mutex_init(&d->lock, NULL);
+    memset(&t, 0, sizeof(t));
+    t.d = d;
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    for (k = 0; k < 2 * DISPATCH_DEFAULT_PER_ENDPOINT; k++) {
+        memset(&c, 0, sizeof(c));
+        snprintf(c.dlv.id, sizeof(c.dlv.id), "dlv_%d", k);
+        snprintf(c.dlv.endpoint_id, sizeof(c.dlv.endpoint_id), "ep_oom");
+        /* Claimed: it counts against its endpoint until recorded or dropped. */
+        slot_add(d, c.dlv.endpoint_id);
+        /* A claim without a URL is never started; finish() still has to hand it on. */
+        assert_int_not_equal(attempt_ctx_new(&c, &sh, NULL, 1000, &ctx), 0);
+        assert_non_null(ctx);
+        fail_realloc = 1;
+        finish(&t, ctx, -1, 1000, 1000);
+        fail_realloc = 0;
+        assert_int_equal(t.nrecs, 0);
+        if (slot_find(d, "ep_oom")->id[0] != '\0')
+            fail_msg("after %d dropped attempts ep_oom still counts %d", k + 1,
+                     slot_find(d, "ep_oom")->count);
+    }
+    pthread_mutex_destroy(&t.mu);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&d->lock);
+    free(d->slots);
+    free(d);
 }
 
 static void
@@ -152,6 +217,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slots_random),
+        cmocka_unit_test(test_finish_out_of_memory_frees_the_slot),
         cmocka_unit_test(test_metrics_without_dispatcher),
         cmocka_unit_test(test_metrics_histogram_cumulative),
         cmocka_unit_test(test_start_rejects_bad_config),

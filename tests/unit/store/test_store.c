@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1767,6 +1768,117 @@ test_on_due(void **state)
     endpoint_cleanup(&ep);
 }
 
+/* A callback that stays inside until the test lets it return. */
+struct due_race {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store *st;
+    struct endpoint ep; /* the publisher's endpoint */
+    int entered;        /* 1: the callback is running */
+    int gate;           /* 1: the callback may return */
+    int left;           /* 1: the callback is about to return */
+    int unregistered;   /* 1: store_on_due(st, NULL, NULL) returned */
+    int left_at_unreg;  /* left when it returned */
+    int publish_err;
+};
+
+/* Waits on r->cv until *flag is set or ms pass. Returns *flag. r->mu is held. */
+static int
+race_wait(struct due_race *r, const int *flag, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!*flag && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+        ;
+    return *flag;
+}
+
+static void
+race_on_due(void *arg)
+{
+    struct due_race *r = arg;
+
+    pthread_mutex_lock(&r->mu);
+    r->entered = 1;
+    pthread_cond_broadcast(&r->cv);
+    race_wait(r, &r->gate, 10000);
+    r->left = 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *
+race_publisher(void *arg)
+{
+    struct due_race *r = arg;
+    struct event ev;
+
+    r->publish_err = publish(r->st, "acct_a", "user.message", NULL, &r->ep, 1, &ev);
+    event_cleanup(&ev);
+    return NULL;
+}
+
+static void *
+race_unregister(void *arg)
+{
+    struct due_race *r = arg;
+
+    store_on_due(r->st, NULL, NULL);
+    pthread_mutex_lock(&r->mu);
+    r->unregistered = 1;
+    r->left_at_unreg = r->left;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/*
+ * Unregistering waits for a callback under way: the dispatcher frees what the
+ * callback uses right after store_on_due(st, NULL, NULL) returns. The
+ * callback is held inside for up to 300 ms after the unregistering starts; an
+ * unregistering that returns during that window, before the callback left,
+ * fails.
+ */
+static void
+test_on_due_unregister_waits(void **state)
+{
+    struct fx *fx = *state;
+    struct due_race r;
+    pthread_t pub, unreg;
+
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    r.st = fx->st;
+    endpoint_make(fx->st, "acct_a", "", &r.ep);
+    store_on_due(fx->st, race_on_due, &r);
+    assert_int_equal(pthread_create(&pub, NULL, race_publisher, &r), 0);
+    pthread_mutex_lock(&r.mu);
+    assert_true(race_wait(&r, &r.entered, 10000));
+    pthread_mutex_unlock(&r.mu);
+    assert_int_equal(pthread_create(&unreg, NULL, race_unregister, &r), 0);
+    pthread_mutex_lock(&r.mu);
+    race_wait(&r, &r.unregistered, 300);
+    r.gate = 1;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    pthread_join(unreg, NULL);
+    pthread_join(pub, NULL);
+    assert_int_equal(r.publish_err, 0);
+    assert_int_equal(r.unregistered, 1);
+    if (!r.left_at_unreg)
+        fail_msg("store_on_due(NULL) returned while the callback was still running");
+    endpoint_cleanup(&r.ep);
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
+}
+
 /* --- concurrency, durability --- */
 
 #define THREADS 8
@@ -2870,6 +2982,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_due_unregister_waits, setup, teardown),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),

@@ -2,8 +2,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -63,6 +65,43 @@ test_steal(void **state)
     free(s);
 }
 
+static void
+test_file_read(void **state)
+{
+    char path[] = "/tmp/fluxhook-test-buf-XXXXXX";
+    char big[40000];
+    struct buf b;
+    FILE *f;
+    int fd;
+
+    (void)state;
+    memset(big, 'x', sizeof(big));
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "wb");
+    assert_non_null(f);
+    /* More than one read's chunk, to cross its boundary. */
+    assert_int_equal(fwrite(big, 1, sizeof(big), f), sizeof(big));
+    assert_int_equal(fclose(f), 0);
+
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_puts(&b, "<"), 0);
+    assert_int_equal(buf_file_read(&b, path), 0);
+    assert_int_equal(b.len, 1 + sizeof(big));
+    assert_memory_equal(b.data + 1, big, sizeof(big));
+    buf_cleanup(&b);
+
+    buf_init(&b, sizeof(big) - 1);
+    assert_int_equal(buf_file_read(&b, path), ERR_TOOBIG);
+    buf_cleanup(&b);
+
+    buf_init(&b, 1 << 20);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(buf_file_read(&b, path), ERR_NOTFOUND);
+    assert_int_equal(b.len, 0);
+    buf_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -70,6 +109,7 @@ main(void)
         cmocka_unit_test(test_append_and_grow),
         cmocka_unit_test(test_cap_refuses_and_keeps_contents),
         cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_file_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

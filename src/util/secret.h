@@ -1,0 +1,14 @@
+/*
+ * Secrets in memory: the one way a secret's heap copy is given back, cleared
+ * first so that freed memory never holds it (STYLE §5).
+ */
+#ifndef FLUXHOOK_UTIL_SECRET_H
+#define FLUXHOOK_UTIL_SECRET_H
+
+/*
+ * Clears the NUL-terminated string s with OPENSSL_cleanse() and frees it
+ * (takes ownership). NULL is a no-op.
+ */
+void secret_free(char *s);
+
+#endif
