@@ -15,6 +15,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,15 @@
 #define SERVER_CONN_LIMIT 1024 /* connections at once */
 #define SERVER_CONN_TIMEOUT 60 /* seconds an idle connection is kept */
 #define SERVER_STACK_SIZE (1024 * 1024)
-#define SERVER_EARLY_413 (4 * API_MAX_BODY) /* larger announced bodies are not even read */
+/*
+ * Request heads: libmicrohttpd answers a head that does not fit in a
+ * connection's memory itself, with an HTML body, so the memory is larger than
+ * our own limits and the handler answers most oversize heads with JSON.
+ */
+#define SERVER_CONN_MEMORY (64 * 1024) /* bytes of libmicrohttpd memory per connection */
+#define SERVER_MAX_URI (8 * 1024)      /* longer URIs answer 414 */
+#define SERVER_MAX_HEAD (16 * 1024)    /* larger request heads answer 431 */
+#define SERVER_MAX_DRAIN API_MAX_BODY  /* chunked bytes read and dropped past the cap */
 
 struct api_server {
     struct MHD_Daemon *mhd;
@@ -50,6 +59,8 @@ struct server_req {
     char allow[64]; /* Allow header of a 405, or "" */
     const struct api_static *asset;
     struct api_static asset_store;
+    size_t dropped; /* body bytes read and dropped past API_MAX_BODY */
+    int close;      /* 1: answer with Connection: close (a refused head) */
 };
 
 /* --- listen addresses --- */
@@ -345,12 +356,128 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
         if (sr->allow[0] != '\0')
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, sr->allow);
-        if (r->status == MHD_HTTP_CONTENT_TOO_LARGE)
+        if (sr->close || r->status == MHD_HTTP_CONTENT_TOO_LARGE)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     count_status(srv, r->status);
     ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
+    return ret;
+}
+
+/* --- the request head --- */
+
+/* What head_scan_one() learns from the header fields of one request. */
+struct head_scan {
+    int n_length;            /* Content-Length fields */
+    int n_coding;            /* Transfer-Encoding fields */
+    const char *length;      /* the first Content-Length value */
+    const char *coding;      /* the first Transfer-Encoding value */
+    const char *bad_name;    /* the first field name that is not an RFC 9110 token, or NULL */
+};
+
+static int
+name_is_token(const char *name, size_t len)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    size_t i;
+    char c;
+
+    if (len == 0)
+        return 0;
+    for (i = 0; i < len; i++) {
+        c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != '\0' && strchr(extra, c) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result
+head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+              const char *value, size_t value_size)
+{
+    struct head_scan *hs = cls;
+
+    (void)kind;
+    (void)value_size;
+    /*
+     * libmicrohttpd 0.9.75 parses the head in place and glues an obsolete
+     * folded line (one starting with a space or tab) to the previous field's
+     * name, which it copies to memory allocated after the head. So a fold
+     * shows here as a name that is no longer a token, or as a name stored
+     * after its own value; a field from one line has its value after its name.
+     */
+    if (hs->bad_name == NULL &&
+        (!name_is_token(key, key_size) || (uintptr_t)value <= (uintptr_t)key + key_size))
+        hs->bad_name = key;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (hs->n_length++ == 0)
+            hs->length = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (hs->n_coding++ == 0)
+            hs->coding = value;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Checks the framing and the sizes of a request head before any of its body is
+ * read: the forms a proxy in front could read differently (request smuggling)
+ * answer 400, an oversize URI 414, an oversize head 431 and an announced body
+ * over the cap 413. Returns 0, or the ERR_* after answering (sr->close set).
+ */
+static int
+head_check(struct MHD_Connection *conn, struct server_req *sr, const char *url)
+{
+    struct api_req *r = &sr->r;
+    struct head_scan hs;
+    const union MHD_ConnectionInfo *info;
+    unsigned long long n;
+    char *end;
+    int ret = ERR_PARSE;
+
+    memset(&hs, 0, sizeof(hs));
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, head_scan_one, &hs);
+    if (hs.bad_name != NULL) {
+        api_reply_error(r, ERR_PARSE, NULL,
+                        "header name '%.60s' is not a token: obsolete line folding "
+                        "or a malformed header line",
+                        hs.bad_name);
+    } else if (hs.n_length > 1) {
+        api_reply_error(r, ERR_PARSE, NULL, "expected at most one Content-Length header, got %d",
+                        hs.n_length);
+    } else if (hs.n_coding > 1) {
+        api_reply_error(r, ERR_PARSE, NULL,
+                        "expected at most one Transfer-Encoding header, got %d", hs.n_coding);
+    } else if (hs.n_coding == 1 && hs.n_length == 1) {
+        api_reply_error(r, ERR_PARSE, NULL,
+                        "Content-Length and Transfer-Encoding together: send one of them");
+    } else if (hs.n_coding == 1 && strcasecmp(hs.coding, "chunked") != 0) {
+        api_reply_error(r, ERR_PARSE, NULL, "Transfer-Encoding: expected 'chunked', got '%.60s'",
+                        hs.coding);
+    } else if (strlen(url) > SERVER_MAX_URI) {
+        api_reply_error_status(r, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL,
+                               "the URI is longer than %d KiB", SERVER_MAX_URI / 1024);
+    } else if ((info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) !=
+                   NULL &&
+               info->header_size > SERVER_MAX_HEAD) {
+        api_reply_error_status(r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
+                               NULL, "the request head is larger than %d KiB",
+                               SERVER_MAX_HEAD / 1024);
+    } else {
+        ret = 0;
+        /* libmicrohttpd has checked that a lone Content-Length is a number. */
+        n = hs.length != NULL ? strtoull(hs.length, &end, 10) : 0;
+        if (n > API_MAX_BODY) {
+            ret = ERR_TOOBIG;
+            api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %d KiB",
+                            API_MAX_BODY / 1024);
+        }
+    }
+    if (ret != 0)
+        sr->close = 1;
     return ret;
 }
 
@@ -360,9 +487,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 {
     struct api_server *srv = cls;
     struct server_req *sr = *con_cls;
-    const char *cl;
-    char *end;
-    unsigned long long n;
 
     (void)version;
     if (sr == NULL) {
@@ -370,23 +494,26 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (sr == NULL)
             return MHD_NO;
         *con_cls = sr;
-        /* A body announced far past the cap is refused before it is read. */
-        cl = api_header(&sr->r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL) {
-            errno = 0;
-            n = strtoull(cl, &end, 10);
-            if (errno == 0 && n > SERVER_EARLY_413) {
-                sr->r.body_too_big = 1;
-                req_process(srv, sr);
-                return req_answer(srv, conn, sr);
-            }
-        }
+        /* A refused head is answered before its body is read, and the connection closed. */
+        if (head_check(conn, sr, url) != 0)
+            return req_answer(srv, conn, sr);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        /* Past the cap the rest is read and dropped, so the client gets its 413. */
-        if (!sr->r.body_too_big && buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
+        /*
+         * Only a chunked body can grow past the cap (a larger Content-Length is
+         * refused above). Some of the rest is read and dropped, so the client
+         * gets its 413; past that the connection is closed without an answer.
+         */
+        if (sr->r.body_too_big) {
+            sr->dropped += *upload_data_size;
+            if (sr->dropped > SERVER_MAX_DRAIN) {
+                log_warnx("api: chunked body far over the cap, closing path=%.200s", sr->r.path);
+                return MHD_NO;
+            }
+        } else if (buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
             sr->r.body_too_big = 1;
+            sr->close = 1;
             buf_cleanup(&sr->r.body);
         }
         *upload_data_size = 0;
@@ -475,6 +602,7 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
@@ -484,6 +612,7 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     }
     if (srv->mhd == NULL) {
