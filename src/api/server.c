@@ -9,6 +9,10 @@
  * not hold up the others; with a thread each, 64 clients give the store 64
  * requests to commit together. cfg->threads > 0 selects a pool of that many
  * epoll threads instead (for handlers that do not block).
+ *
+ * Connections: guard.c puts deadlines on request heads and bodies and sheds
+ * the oldest idle connections above the limit; head_check() refuses heads a
+ * proxy could frame differently (docs/internals/api.md).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -29,17 +34,18 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define SERVER_CONN_LIMIT 1024 /* connections at once */
-#define SERVER_CONN_TIMEOUT 60 /* seconds an idle connection is kept */
+#define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
+#define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
+#define SERVER_CONN_TIMEOUT 60     /* seconds a connection may stay silent (idle keep-alive) */
 #define SERVER_STACK_SIZE (1024 * 1024)
 /*
  * Request heads: libmicrohttpd answers a head that does not fit in a
  * connection's memory itself, with an HTML body, so the memory is larger than
  * our own limits and the handler answers most oversize heads with JSON.
  */
-#define SERVER_CONN_MEMORY (64 * 1024) /* bytes of libmicrohttpd memory per connection */
-#define SERVER_MAX_URI (8 * 1024)      /* longer URIs answer 414 */
-#define SERVER_MAX_HEAD (16 * 1024)    /* larger request heads answer 431 */
+#define SERVER_CONN_MEMORY (32 * 1024) /* bytes of libmicrohttpd memory per connection */
+#define SERVER_MAX_URI (4 * 1024)      /* longer URIs answer 414 */
+#define SERVER_MAX_HEAD (12 * 1024)    /* larger request heads answer 431 */
 #define SERVER_MAX_DRAIN API_MAX_BODY  /* chunked bytes read and dropped past the cap */
 
 struct api_server {
@@ -48,6 +54,7 @@ struct api_server {
     char *listen;
     struct api_server_ctx ctx;
     struct api_counters counters;
+    struct api_guard *guard;
     int port;
 };
 
@@ -59,6 +66,7 @@ struct server_req {
     char allow[64]; /* Allow header of a 405, or "" */
     const struct api_static *asset;
     struct api_static asset_store;
+    struct api_guard_conn *gc; /* the connection's deadlines (borrowed), or NULL */
     size_t dropped; /* body bytes read and dropped past API_MAX_BODY */
     int close;      /* 1: answer with Connection: close (a refused head) */
 };
@@ -223,6 +231,7 @@ method_static(const char *m)
 static struct server_req *
 req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method, const char *url)
 {
+    const union MHD_ConnectionInfo *info;
     struct server_req *sr;
 
     sr = calloc(1, sizeof(*sr));
@@ -233,6 +242,8 @@ req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method,
         free(sr);
         return NULL;
     }
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    sr->gc = info != NULL ? info->socket_context : NULL;
     sr->start_ms = clock_mono_ms();
     sr->r.ctx = &srv->ctx;
     sr->r.conn = conn;
@@ -494,6 +505,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (sr == NULL)
             return MHD_NO;
         *con_cls = sr;
+        api_guard_conn_head_done(srv->guard, sr->gc);
         /* A refused head is answered before its body is read, and the connection closed. */
         if (head_check(conn, sr, url) != 0)
             return req_answer(srv, conn, sr);
@@ -521,6 +533,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     }
     if (sr->r.status != 0)
         return MHD_YES; /* answered early */
+    api_guard_conn_body_done(srv->guard, sr->gc);
     req_process(srv, sr);
     return req_answer(srv, conn, sr);
 }
@@ -529,18 +542,69 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
+    struct api_server *srv = cls;
     struct server_req *sr = *con_cls;
 
-    (void)cls;
     (void)conn;
     if (sr == NULL)
         return;
+    api_guard_conn_idle(srv->guard, sr->gc);
     log_debug("api: request method=%s path=%.200s status=%d account=%s ms=%lld%s", sr->r.method,
               sr->r.path, sr->r.status, sr->r.account_id[0] != '\0' ? sr->r.account_id : "-",
               (long long)(clock_mono_ms() - sr->start_ms),
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     req_free(sr);
     *con_cls = NULL;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    struct api_server *srv = cls;
+    const union MHD_ConnectionInfo *info;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info != NULL ? api_guard_conn_open(srv->guard, info->connect_fd) : NULL;
+    } else {
+        /* Called before libmicrohttpd closes the socket (see guard.c). */
+        api_guard_conn_close(srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/*
+ * libmicrohttpd's own limit for a limit of n connections: connections shed by
+ * the guard count until libmicrohttpd has closed them, so a burst of new ones
+ * gets this headroom instead of being refused.
+ */
+static unsigned int
+conn_hard_limit(unsigned int n)
+{
+    return n + n / 8 + 64;
+}
+
+/*
+ * Connections kept open at once: cfg->max_conns, else what the open-file
+ * limit leaves room for (with the headroom above).
+ */
+static unsigned int
+conn_limit(const struct api_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t n = SERVER_CONN_MAX, avail;
+
+    if (cfg->max_conns > 0)
+        return (unsigned int)cfg->max_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        avail = rl.rlim_cur > 2 * SERVER_FD_RESERVE ? rl.rlim_cur - SERVER_FD_RESERVE
+                                                    : rl.rlim_cur / 2;
+        n = avail > 128 ? (avail - 64) * 8 / 9 : 8;
+        if (n > SERVER_CONN_MAX)
+            n = SERVER_CONN_MAX;
+    }
+    return (unsigned int)n;
 }
 
 __attribute__((format(printf, 2, 0))) static void
@@ -564,7 +628,8 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
     const union MHD_DaemonInfo *info;
-    unsigned int flags;
+    struct api_guard_config gcfg;
+    unsigned int flags, limit;
     char err[256];
     int ret;
 
@@ -591,29 +656,41 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     srv->ctx.started_at = clock_now_ms();
     srv->ctx.counters = &srv->counters;
 
+    limit = conn_limit(cfg);
+    gcfg.head_ms = cfg->head_timeout_ms;
+    gcfg.body_ms = cfg->body_timeout_ms;
+    /* Idle connections are shed above the limit, so new clients are not refused. */
+    gcfg.shed_at = limit;
+    ret = api_guard_new(&gcfg, &srv->guard);
+    if (ret != 0)
+        goto out;
+    srv->ctx.guard = srv->guard;
+
     flags = MHD_USE_ERROR_LOG | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (cfg->threads > 0) {
         flags |= MHD_USE_EPOLL;
-        srv->mhd =
-            MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                             on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        srv->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, conn_hard_limit(limit),
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, srv, MHD_OPTION_END);
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        srv->mhd =
-            MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                             on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SERVER_CONN_LIMIT,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        srv->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, conn_hard_limit(limit),
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
+            MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, srv, MHD_OPTION_END);
     }
     if (srv->mhd == NULL) {
         log_warnx("api: cannot listen on '%s' (address in use, or not permitted)", cfg->listen);
@@ -622,6 +699,9 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     }
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? (int)info->port : 0;
+    log_info("api: connections max=%u hard_max=%u per_ip=%d threads=%d head_timeout_ms=%d "
+             "body_timeout_ms=%d",
+             limit, conn_hard_limit(limit), cfg->per_ip, cfg->threads, cfg->head_timeout_ms, cfg->body_timeout_ms);
     (void)sslen;
     *out = srv;
     srv = NULL;
@@ -644,6 +724,7 @@ api_server_stop(struct api_server *srv)
         return;
     if (srv->mhd != NULL)
         MHD_stop_daemon(srv->mhd);
+    api_guard_free(srv->guard); /* after the daemon: it closes (and forgets) every connection */
     free(srv->listen);
     free(srv);
 }

@@ -185,16 +185,16 @@ class StrictHttp(unittest.TestCase):
                             "payload_too_large")
 
     def test_long_uri_is_414_json(self):
-        raw = b"GET /v1/" + b"a" * 12000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        raw = b"GET /v1/" + b"a" * 6000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
         self.assert_refused(raw, 414, "uri_too_long")
 
     def test_large_head_is_431_json(self):
         raw = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" +
-               b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(40)) + b"\r\n")
+               b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(16)) + b"\r\n")
         self.assert_refused(raw, 431, "header_too_large")
 
     def test_one_huge_header_line_is_431_json(self):
-        raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 40000 + b"\r\n\r\n"
+        raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n"
         self.assert_refused(raw, 431, "header_too_large")
 
     def test_well_formed_requests_still_pass(self):
