@@ -4,11 +4,13 @@
  * sending its answer. Everything a request allocates hangs off its struct
  * api_req, which the completion callback frees in one place.
  *
- * Threads: by default one thread per connection. Handlers block in the store
- * (a publish waits for the group commit that holds it), so a connection must
- * not hold up the others; with a thread each, 64 clients give the store 64
- * requests to commit together. cfg->threads > 0 selects a pool of that many
- * epoll threads instead (for handlers that do not block).
+ * Threads: handlers block in the store (a publish waits for the group commit
+ * that holds it), so a request must not hold up other connections. With
+ * cfg->threads > 0, that many epoll threads hold every connection and parse
+ * and send; a complete request is suspended and run on one of SERVER_WORKERS
+ * workers, then resumed to send its answer, so 64 clients still give the
+ * store 64 requests to commit together. cfg->threads == 0 is one thread per
+ * connection instead.
  *
  * Connections: guard.c puts deadlines on request heads and bodies and sheds
  * the oldest idle connections above the limit; head_check() refuses heads a
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
 #define SERVER_CONN_TIMEOUT 60     /* seconds a connection may stay silent (idle keep-alive) */
 #define SERVER_STACK_SIZE (1024 * 1024)
+#define SERVER_WORKERS 64 /* request workers beside an event loop: requests processed at once */
 /*
  * Request heads: libmicrohttpd answers a head that does not fit in a
  * connection's memory itself, with an HTML body, so the memory is larger than
@@ -56,6 +60,18 @@ struct api_server {
     struct api_counters counters;
     struct api_guard *guard;
     int port;
+
+    /*
+     * With an event loop (cfg.threads > 0) a request whose handler may block
+     * on the store is suspended and handed to these workers, so one slow
+     * request never holds up the other connections of its loop thread.
+     */
+    pthread_mutex_t work_mu;
+    pthread_cond_t work_cv;
+    struct server_req *work_head, *work_tail; /* requests waiting for a worker */
+    pthread_t workers[SERVER_WORKERS];
+    int nworkers;     /* workers started */
+    int work_stop;    /* 1: workers finish the queue and exit; requests run inline */
 };
 
 /* The per-request state that is not part of struct api_req. */
@@ -69,6 +85,8 @@ struct server_req {
     struct api_guard_conn *gc; /* the connection's deadlines (borrowed), or NULL */
     size_t dropped; /* body bytes read and dropped past API_MAX_BODY */
     int close;      /* 1: answer with Connection: close (a refused head) */
+    int processed;  /* 1: a worker has run req_process(); the answer is due */
+    struct server_req *work_next; /* in the server's work queue */
 };
 
 /* --- listen addresses --- */
@@ -492,6 +510,81 @@ head_check(struct MHD_Connection *conn, struct server_req *sr, const char *url)
     return ret;
 }
 
+/* --- request workers (event-loop mode) --- */
+
+static void *
+worker_main(void *arg)
+{
+    struct api_server *srv = arg;
+    struct server_req *sr;
+
+    pthread_mutex_lock(&srv->work_mu);
+    for (;;) {
+        while (srv->work_head == NULL && !srv->work_stop)
+            pthread_cond_wait(&srv->work_cv, &srv->work_mu);
+        sr = srv->work_head;
+        if (sr == NULL)
+            break; /* stopping, and the queue is empty */
+        srv->work_head = sr->work_next;
+        if (srv->work_head == NULL)
+            srv->work_tail = NULL;
+        pthread_mutex_unlock(&srv->work_mu);
+        req_process(srv, sr);
+        sr->processed = 1;
+        /* The loop thread calls on_request again, which sends the answer. */
+        MHD_resume_connection(sr->r.conn);
+        pthread_mutex_lock(&srv->work_mu);
+    }
+    pthread_mutex_unlock(&srv->work_mu);
+    return NULL;
+}
+
+/*
+ * Suspends sr's connection and queues sr for a worker. Returns 0, or -1 when
+ * there are no workers (thread per connection) or they are stopping: the
+ * caller then processes sr itself.
+ */
+static int
+work_push(struct api_server *srv, struct MHD_Connection *conn, struct server_req *sr)
+{
+    int ret = -1;
+
+    pthread_mutex_lock(&srv->work_mu);
+    if (srv->nworkers > 0 && !srv->work_stop) {
+        MHD_suspend_connection(conn);
+        sr->work_next = NULL;
+        if (srv->work_head == NULL) {
+            srv->work_head = srv->work_tail = sr;
+        } else if (strcmp(sr->r.path, "/healthz") == 0 || strcmp(sr->r.path, "/metrics") == 0) {
+            /* Health checks and scrapes go first, not behind a queue of publishes. */
+            sr->work_next = srv->work_head;
+            srv->work_head = sr;
+        } else {
+            srv->work_tail->work_next = sr;
+            srv->work_tail = sr;
+        }
+        pthread_cond_signal(&srv->work_cv);
+        ret = 0;
+    }
+    pthread_mutex_unlock(&srv->work_mu);
+    return ret;
+}
+
+/* Lets the workers finish what is queued, and joins them. */
+static void
+workers_stop(struct api_server *srv)
+{
+    int i;
+
+    pthread_mutex_lock(&srv->work_mu);
+    srv->work_stop = 1;
+    pthread_cond_broadcast(&srv->work_cv);
+    pthread_mutex_unlock(&srv->work_mu);
+    for (i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i], NULL);
+    srv->nworkers = 0;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -531,9 +624,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (sr->processed)
+        return req_answer(srv, conn, sr); /* back from a worker */
     if (sr->r.status != 0)
         return MHD_YES; /* answered early */
     api_guard_conn_body_done(srv->guard, sr->gc);
+    if (work_push(srv, conn, sr) == 0)
+        return MHD_YES;
     req_process(srv, sr);
     return req_answer(srv, conn, sr);
 }
@@ -644,6 +741,8 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         ret = ERR_NOMEM;
         goto out;
     }
+    pthread_mutex_init(&srv->work_mu, NULL);
+    pthread_cond_init(&srv->work_cv, NULL);
     srv->cfg = *cfg;
     srv->listen = strdup(cfg->listen);
     if (srv->listen == NULL) {
@@ -670,7 +769,7 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (cfg->threads > 0) {
-        flags |= MHD_USE_EPOLL;
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
         srv->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -697,6 +796,14 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         ret = ERR_IO;
         goto out;
     }
+    while (cfg->threads > 0 && srv->nworkers < SERVER_WORKERS) {
+        if (pthread_create(&srv->workers[srv->nworkers], NULL, worker_main, srv) != 0) {
+            log_warnx("api: cannot start request workers");
+            ret = ERR_INTERNAL;
+            goto out;
+        }
+        srv->nworkers++;
+    }
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? (int)info->port : 0;
     log_info("api: connections max=%u hard_max=%u per_ip=%d threads=%d head_timeout_ms=%d "
@@ -722,9 +829,17 @@ api_server_stop(struct api_server *srv)
 {
     if (srv == NULL)
         return;
+    /*
+     * The workers first: what they hold is answered (its connection resumed)
+     * before the daemon closes every connection; requests arriving meanwhile
+     * are processed on their loop thread.
+     */
+    workers_stop(srv);
     if (srv->mhd != NULL)
         MHD_stop_daemon(srv->mhd);
     api_guard_free(srv->guard); /* after the daemon: it closes (and forgets) every connection */
+    pthread_cond_destroy(&srv->work_cv);
+    pthread_mutex_destroy(&srv->work_mu);
     free(srv->listen);
     free(srv);
 }

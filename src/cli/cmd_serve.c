@@ -61,9 +61,10 @@ static const struct config_opt serve_opts[] = {
      "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
      "serves just /healthz and /metrics)",
      1, 0},
-    {"http-threads", "N", "0",
-     "0: one thread per HTTP connection (handlers wait on the store); N: a pool of N threads", 1,
-     0},
+    {"http-threads", "N", "4",
+     "N: event-loop threads that hold the HTTP connections (requests run on 64 workers); "
+     "0: one thread per connection",
+     1, 0},
     {"http-max-connections", "N", "0",
      "HTTP connections at once (0: what the open-file limit leaves room for, at most 16384); "
      "near the limit the oldest idle ones are closed first",
