@@ -301,26 +301,28 @@ api_guard_conn_open(struct api_guard *g, int fd)
     return c;
 }
 
-void
-api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c)
+/* Moves c (NULL: no-op) to state st unless the guard has shut it down. */
+static void
+conn_move(struct api_guard *g, struct api_guard_conn *c, enum guard_state st)
 {
     if (c == NULL)
         return;
     pthread_mutex_lock(&g->mu);
     if (c->state != GUARD_CLOSING)
-        move_to(g, c, GUARD_BODY, clock_mono_ms());
+        move_to(g, c, st, clock_mono_ms());
     pthread_mutex_unlock(&g->mu);
+}
+
+void
+api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c)
+{
+    conn_move(g, c, GUARD_BODY);
 }
 
 void
 api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c)
 {
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&g->mu);
-    if (c->state != GUARD_CLOSING)
-        move_to(g, c, GUARD_BUSY, clock_mono_ms());
-    pthread_mutex_unlock(&g->mu);
+    conn_move(g, c, GUARD_BUSY);
 }
 
 void

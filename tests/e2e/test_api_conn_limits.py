@@ -40,6 +40,15 @@ def wait_closed(s, timeout=WAIT_S, drip=None, every=0.5):
     raise AssertionError("the server kept the connection open for %ss" % timeout)
 
 
+def open_many(test, srv, n):
+    """n connections to srv, closed when the test ends."""
+    socks = []
+    test.addCleanup(lambda: [s.close() for s in socks])
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT_S))
+    return socks
+
+
 def is_open(s):
     """True when s has neither data nor EOF waiting right now (no waiting)."""
     s.setblocking(False)
@@ -110,10 +119,7 @@ class Shedding(unittest.TestCase):
     def test_oldest_idle_connections_are_shed_near_the_limit(self):
         srv = Server(args=["--allow-http", "--http-max-connections", str(self.LIMIT)], test=self)
         srv.start()
-        socks = []
-        self.addCleanup(lambda: [s.close() for s in socks])
-        for _ in range(self.OPEN):
-            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT_S))
+        socks = open_many(self, srv, self.OPEN)
         # New clients are served although more connections were opened than the limit.
         status, body, _ = srv.api("GET", "/healthz", key=False, timeout=WAIT_S)
         self.assertEqual(status, 200, body)
@@ -145,14 +151,10 @@ class PerAddressCap(unittest.TestCase):
     def test_connections_over_the_cap_are_refused_and_others_served(self):
         srv = Server(args=["--allow-http", "--http-per-ip", str(self.CAP)], test=self)
         srv.start()
-        socks = []
-        self.addCleanup(lambda: [s.close() for s in socks])
         srv.wait_for(lambda: srv.api("GET", "/metrics", key=False)[1].count(
             'fluxhook_http_connections{state="all"} 1\n') == 1, what="probe connections gone")
-        for _ in range(self.CAP):
-            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT_S))
-        extra = socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT_S)
-        socks.append(extra)
+        socks = open_many(self, srv, self.CAP + 1)
+        extra = socks[-1]
         took, got = wait_closed(extra)
         self.assertEqual(got, b"")
         # The connections under the cap still work.

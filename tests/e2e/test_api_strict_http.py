@@ -65,18 +65,10 @@ def parse_answers(data):
 
 
 class StrictHttp(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(args=["--allow-http"])
-        cls.srv.start()
-        cls.auth = b"Authorization: Bearer " + cls.srv.root_key.encode() + b"\r\n"
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop()
-        report = cls.srv.sanitizer_report()
-        if code != 0 or report:
-            raise AssertionError("serve exited %s\n%s" % (code, report))
+    def setUp(self):
+        self.srv = Server(args=["--allow-http"], test=self)
+        self.srv.start()
+        self.auth = b"Authorization: Bearer " + self.srv.root_key.encode() + b"\r\n"
 
     def assert_refused(self, raw, status, type_=None, msg=None):
         """One JSON error answer with that status, then the connection closed."""
