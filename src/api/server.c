@@ -613,7 +613,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (sr->r.body_too_big) {
             sr->dropped += *upload_data_size;
             if (sr->dropped > SERVER_MAX_DRAIN) {
-                log_warnx("api: chunked body far over the cap, closing path=%.200s", sr->r.path);
+                log_info("api: chunked body far over the cap, closing path=%.200s", sr->r.path);
                 return MHD_NO;
             }
         } else if (buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
