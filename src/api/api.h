@@ -24,7 +24,11 @@ struct api_config {
     api_static_fn *static_fn;      /* may be NULL */
     api_metrics_fn *metrics_fn;    /* may be NULL */
     void *metrics_arg;
-    int threads;                   /* 0: one thread per connection; N: a pool of N epoll threads */
+    int threads;                   /* 0: one thread per connection; N: N epoll loop threads + workers */
+    int max_conns;                 /* connections at once; 0: from the open-file limit */
+    int per_ip;                    /* connections at once from one client address; 0: no cap */
+    int head_timeout_ms;           /* a request head must arrive within this after its first byte */
+    int body_timeout_ms;           /* a request body must arrive within this after its head */
     int meta_only;                 /* 1: only /healthz, /metrics, /openapi.json (--role worker) */
 };
 

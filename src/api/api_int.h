@@ -33,6 +33,7 @@ struct api_server_ctx {
     struct store *store;
     int64_t started_at;
     struct api_counters *counters; /* owned by the server */
+    struct api_guard *guard;       /* owned by the server */
 };
 
 /* One request. Everything it allocates hangs off it and is freed in one place. */
@@ -90,6 +91,54 @@ const struct route *api_route_find(const char *method, const char *path, struct 
  * header) into out. Returns how many methods matched.
  */
 int api_route_allow(const char *path, char *out, size_t outlen);
+
+/* --- guard.c: deadlines for request heads and bodies, shedding idle connections --- */
+
+struct api_guard_config {
+    int head_ms;    /* a request head must arrive within this after its first byte */
+    int body_ms;    /* a request body must arrive within this after its head */
+    size_t shed_at; /* above this many open connections the oldest idle ones are shut down */
+};
+
+struct api_guard_stats {
+    int64_t open;          /* connections open now */
+    int64_t idle;          /* of which idle (waiting for a request) */
+    int64_t shed;          /* idle connections shut down to make room, since start */
+    int64_t head_timeouts; /* connections shut down for a late head, since start */
+    int64_t body_timeouts; /* connections shut down for a late body, since start */
+};
+
+struct api_guard;
+struct api_guard_conn;
+
+/* Starts a guard (and its thread). Returns 0 and *out, ERR_NOMEM or ERR_INTERNAL. */
+int api_guard_new(const struct api_guard_config *cfg, struct api_guard **out);
+
+/* Stops the thread and frees g with what it still tracks; NULL is a no-op. */
+void api_guard_free(struct api_guard *g);
+
+/*
+ * Tracks a new connection on socket fd (borrowed: the guard only shuts it
+ * down) and sheds idle ones if needed. Returns the tracking handle, or NULL
+ * when out of memory (the connection is then untracked; every call below
+ * accepts NULL).
+ */
+struct api_guard_conn *api_guard_conn_open(struct api_guard *g, int fd);
+
+/* The request head of c is complete: its body deadline starts. */
+void api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c);
+
+/* The request body of c is complete: no deadline while it is processed and answered. */
+void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
+
+/* c's request is over: it waits for the next one (idle). */
+void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c);
+
+/* libmicrohttpd is closing c: forget and free it (before its socket is closed). */
+void api_guard_conn_close(struct api_guard *g, struct api_guard_conn *c);
+
+/* Counts for /metrics. */
+void api_guard_stats_get(struct api_guard *g, struct api_guard_stats *out);
 
 /* --- auth.c --- */
 

@@ -41,6 +41,7 @@ h_metrics(struct api_req *r)
 {
     static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
     int64_t counts[DELIVERY__COUNT];
+    struct api_guard_stats gs;
     struct buf b;
     int i, err;
 
@@ -66,6 +67,23 @@ h_metrics(struct api_req *r)
     for (i = 1; i <= 5; i++)
         buf_printf(&b, "fluxhook_http_requests_total{code=\"%s\"} %lld\n", classes[i],
                    (long long)__atomic_load_n(&r->ctx->counters->by_class[i], __ATOMIC_RELAXED));
+    if (r->ctx->guard != NULL) {
+        api_guard_stats_get(r->ctx->guard, &gs);
+        buf_printf(&b,
+                   "# HELP fluxhook_http_connections HTTP connections open now.\n"
+                   "# TYPE fluxhook_http_connections gauge\n"
+                   "fluxhook_http_connections{state=\"all\"} %lld\n"
+                   "fluxhook_http_connections{state=\"idle\"} %lld\n"
+                   "# HELP fluxhook_http_connections_closed_total HTTP connections the server "
+                   "closed: idle ones shed near the connection limit, and those whose request "
+                   "head or body came too late.\n"
+                   "# TYPE fluxhook_http_connections_closed_total counter\n"
+                   "fluxhook_http_connections_closed_total{reason=\"shed\"} %lld\n"
+                   "fluxhook_http_connections_closed_total{reason=\"head_timeout\"} %lld\n"
+                   "fluxhook_http_connections_closed_total{reason=\"body_timeout\"} %lld\n",
+                   (long long)gs.open, (long long)gs.idle, (long long)gs.shed,
+                   (long long)gs.head_timeouts, (long long)gs.body_timeouts);
+    }
     buf_puts(&b, "# HELP fluxhook_uptime_seconds Seconds since this process started serving.\n"
                  "# TYPE fluxhook_uptime_seconds gauge\n");
     buf_printf(&b, "fluxhook_uptime_seconds %lld\n",

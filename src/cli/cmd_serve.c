@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,9 +61,20 @@ static const struct config_opt serve_opts[] = {
      "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
      "serves just /healthz and /metrics)",
      1, 0},
-    {"http-threads", "N", "0",
-     "0: one thread per HTTP connection (handlers wait on the store); N: a pool of N threads", 1,
+    {"http-threads", "N", "4",
+     "N: event-loop threads that hold the HTTP connections (requests run on 64 workers); "
+     "0: one thread per connection",
+     1, 0},
+    {"http-max-connections", "N", "0",
+     "HTTP connections at once (0: what the open-file limit leaves room for, at most 16384); "
+     "near the limit the oldest idle ones are closed first",
+     1, 0},
+    {"http-per-ip", "N", "512", "HTTP connections at once from one client address (0: no cap)", 1,
      0},
+    {"http-head-timeout", "DURATION", "10s",
+     "a request head must arrive whole within this after its first byte", 1, 0},
+    {"http-body-timeout", "DURATION", "30s",
+     "a request body must arrive whole within this after its head", 1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -72,7 +84,9 @@ const struct cli_cmd cmd_serve = {
     .usage = "[-n] [--listen HOST:PORT] [--db URL] [--retry-schedule LIST] "
              "[--attempt-timeout DURATION] [--lease DURATION] [--allow-http] "
              "[--allow-networks CIDRS] "
-             "[--ca-file PEM] [--role all|api|worker] [--http-threads N]",
+             "[--ca-file PEM] [--role all|api|worker] [--http-threads N] "
+             "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
+             "[--http-body-timeout DURATION]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -85,6 +99,10 @@ struct serve_conf {
     const char *db;
     enum serve_role role;
     int http_threads;
+    int http_max_conns;
+    int http_per_ip;
+    int http_head_ms;
+    int http_body_ms;
     struct dispatch_config dc;
 };
 
@@ -121,6 +139,39 @@ switch_ok(const struct config *c, const char *name)
 }
 
 /* Reads and checks every option into sc. Returns 0, or prints why and returns ERR_INVAL. */
+/* A count flag from 0 to max into *out. Returns 0 or ERR_INVAL (said on stderr). */
+static int
+conf_count(const struct config *c, const char *name, long max, int *out)
+{
+    const char *v = config_get(c, name);
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || errno != 0 || n < 0 || n > max) {
+        bad_option(name, "expected a number from 0 to %ld, got '%s'", max, v);
+        return ERR_INVAL;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+/* A duration flag from 1 ms to 1 h into *out (ms). Returns 0 or ERR_INVAL (said on stderr). */
+static int
+conf_timeout(const struct config *c, const char *name, int *out)
+{
+    const char *v = config_get(c, name);
+    int64_t ms;
+
+    if (clock_parse_duration(v, &ms) != 0 || ms <= 0 || ms > 3600 * 1000) {
+        bad_option(name, "expected a duration from 1ms to 1h such as 10s, got '%s'", v);
+        return ERR_INVAL;
+    }
+    *out = (int)ms;
+    return 0;
+}
+
 static int
 conf_load(const struct config *c, struct serve_conf *sc)
 {
@@ -161,6 +212,11 @@ conf_load(const struct config *c, struct serve_conf *sc)
         bad_option("http-threads", "expected a number from 0 to 1024, got '%s'", v);
         return ERR_INVAL;
     }
+    if (conf_count(c, "http-max-connections", 1000000, &sc->http_max_conns) != 0 ||
+        conf_count(c, "http-per-ip", 1000000, &sc->http_per_ip) != 0 ||
+        conf_timeout(c, "http-head-timeout", &sc->http_head_ms) != 0 ||
+        conf_timeout(c, "http-body-timeout", &sc->http_body_ms) != 0)
+        return ERR_INVAL;
     v = config_get(c, "retry-schedule");
     if (v != NULL && dispatch_schedule_parse(&sc->dc, v, err, sizeof(err)) != 0) {
         bad_option("retry-schedule", "%s", err);
@@ -400,6 +456,22 @@ role_name(enum serve_role r)
     return r == ROLE_ALL ? "all" : r == ROLE_API ? "api" : "worker";
 }
 
+/*
+ * Raises the open-file limit to its hard limit: every HTTP connection is a
+ * socket, and the server sizes its connection limit from this one.
+ */
+static void
+nofile_raise(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("serve: cannot raise the open-file limit to %llu", (unsigned long long)rl.rlim_max);
+}
+
 static int
 serve_run(int argc, char **argv)
 {
@@ -428,6 +500,7 @@ serve_run(int argc, char **argv)
         return CLI_OK;
     }
 
+    nofile_raise();
     /* Every thread started from here on inherits the blocked signals; this one waits. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -467,6 +540,10 @@ serve_run(int argc, char **argv)
     ac.metrics_arg = disp;
     ac.meta_only = sc.role == ROLE_WORKER;
     ac.threads = sc.http_threads;
+    ac.max_conns = sc.http_max_conns;
+    ac.per_ip = sc.http_per_ip;
+    ac.head_timeout_ms = sc.http_head_ms;
+    ac.body_timeout_ms = sc.http_body_ms;
     err = api_server_start(&ac, st, &srv);
     if (err != 0) {
         log_error("serve: cannot serve HTTP on '%s': %s", sc.listen, err_str(err));

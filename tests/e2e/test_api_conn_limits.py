@@ -1,0 +1,175 @@
+"""Connection limits of the HTTP front end (issue 10): deadlines for a request
+head and a body, whatever the client's pace; the oldest idle connections shed
+near the connection limit, so new clients are still served; a cap on
+connections from one client address."""
+import select
+import socket
+import time
+import unittest
+
+from harness import Server
+
+WAIT_S = 10  # every wait below ends with the event it expects, or fails after this
+
+
+def wait_closed(s, timeout=WAIT_S, drip=None, every=0.5):
+    """Waits until the server closes s (EOF or reset). drip: bytes sent one at a
+    time every `every` seconds meanwhile. Returns (seconds, bytes answered)."""
+    t0 = time.monotonic()
+    s.settimeout(0.05)
+    got = b""
+    sent = 0
+    next_send = t0
+    while time.monotonic() - t0 < timeout:
+        if drip is not None and sent < len(drip) and time.monotonic() >= next_send:
+            try:
+                s.send(drip[sent:sent + 1])
+            except OSError:
+                return time.monotonic() - t0, got
+            sent += 1
+            next_send += every
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - t0, got
+        if not chunk:
+            return time.monotonic() - t0, got
+        got += chunk
+    raise AssertionError("the server kept the connection open for %ss" % timeout)
+
+
+def open_many(test, srv, n):
+    """n connections to srv, closed when the test ends."""
+    socks = []
+    test.addCleanup(lambda: [s.close() for s in socks])
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT_S))
+    return socks
+
+
+def is_open(s):
+    """True when s has neither data nor EOF waiting right now (no waiting)."""
+    s.setblocking(False)
+    try:
+        return s.recv(1, socket.MSG_PEEK) is None
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+class Deadlines(unittest.TestCase):
+    def setUp(self):
+        self.srv = Server(args=["--allow-http", "--http-head-timeout", "2s",
+                                "--http-body-timeout", "2s"], test=self)
+        self.srv.start()
+        self.auth = b"Authorization: Bearer " + self.srv.root_key.encode() + b"\r\n"
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=WAIT_S)
+        self.addCleanup(s.close)
+        return s
+
+    def test_a_dripped_head_is_cut_at_the_head_deadline(self):
+        idle = self.connect()
+        s = self.connect()
+        took, got = wait_closed(s, drip=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", every=0.5)
+        self.assertEqual(got, b"")
+        self.assertGreaterEqual(took, 1.5)
+        # An idle connection (no byte sent) is not held to the head deadline.
+        self.assertTrue(is_open(idle))
+
+    def test_a_dripped_body_is_cut_at_the_body_deadline(self):
+        s = self.connect()
+        s.sendall(b"POST /v1/accounts HTTP/1.1\r\nHost: x\r\n" + self.auth +
+                  b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"name\"")
+        took, got = wait_closed(s, drip=b":" * 30, every=0.5)
+        self.assertEqual(got, b"")
+        self.assertGreaterEqual(took, 1.5)
+
+    def test_a_huge_announced_chunk_is_cut_at_the_body_deadline(self):
+        s = self.connect()
+        s.sendall(b"POST /v1/accounts HTTP/1.1\r\nHost: x\r\n" + self.auth +
+                  b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"ffffffffffffffff\r\n{\"name\"")
+        took, got = wait_closed(s)
+        self.assertEqual(got, b"")
+        self.assertGreaterEqual(took, 1.5)
+
+    def test_keep_alive_connection_serves_again_after_the_deadlines(self):
+        s = self.connect()
+        req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        for _ in range(2):
+            s.sendall(req)
+            data = b""
+            while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                data += s.recv(4096)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+
+
+class Shedding(unittest.TestCase):
+    LIMIT = 100
+    OPEN = 150
+    # Four loop threads accept in batches of up to ten, so connections opened
+    # one after another may register with the guard a little out of order.
+    REORDER = 40
+
+    def test_oldest_idle_connections_are_shed_near_the_limit(self):
+        srv = Server(args=["--allow-http", "--http-max-connections", str(self.LIMIT)], test=self)
+        srv.start()
+        socks = open_many(self, srv, self.OPEN)
+        # New clients are served although more connections were opened than the limit.
+        status, body, _ = srv.api("GET", "/healthz", key=False, timeout=WAIT_S)
+        self.assertEqual(status, 200, body)
+        # Wait until the server has closed as many as were over the limit.
+        n_shed = self.OPEN - self.LIMIT
+        closed = set()
+        deadline = time.monotonic() + WAIT_S
+        while len(closed) < n_shed and time.monotonic() < deadline:
+            ready, _, _ = select.select([s for i, s in enumerate(socks) if i not in closed],
+                                        [], [], 0.2)
+            for s in ready:
+                self.assertEqual(s.recv(4096), b"", "an idle connection got an answer")
+                closed.add(socks.index(s))
+        self.assertGreaterEqual(len(closed), n_shed)
+        # The oldest went: every closed one is among the first opened, and the
+        # newest are all still open.
+        self.assertLess(max(closed), n_shed + self.REORDER, sorted(closed))
+        for s in socks[n_shed + self.REORDER:]:
+            self.assertTrue(is_open(s))
+        status, text, _ = srv.api("GET", "/metrics", key=False, timeout=WAIT_S)
+        line = [l for l in text.splitlines()
+                if l.startswith('fluxhook_http_connections_closed_total{reason="shed"}')]
+        self.assertGreaterEqual(float(line[0].split()[1]), n_shed, line)
+
+
+class PerAddressCap(unittest.TestCase):
+    CAP = 10
+
+    def test_connections_over_the_cap_are_refused_and_others_served(self):
+        srv = Server(args=["--allow-http", "--http-per-ip", str(self.CAP)], test=self)
+        srv.start()
+        srv.wait_for(lambda: srv.api("GET", "/metrics", key=False)[1].count(
+            'fluxhook_http_connections{state="all"} 1\n') == 1, what="probe connections gone")
+        socks = open_many(self, srv, self.CAP + 1)
+        extra = socks[-1]
+        took, got = wait_closed(extra)
+        self.assertEqual(got, b"")
+        # The connections under the cap still work.
+        socks[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        _, got = wait_closed(socks[0])
+        self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:200])
+
+        # Once one is closed, a new connection from the same address is served.
+        def served():
+            try:
+                return srv.api("GET", "/healthz", key=False, timeout=WAIT_S)[0] == 200
+            except OSError:
+                return False
+        srv.wait_for(served, timeout=WAIT_S, what="a connection under the cap served")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,150 @@
+"""The HTTP front end cannot be starved (issue 10): 10,000 idle connections
+plus 1,000 that drip one byte of a request head every 2 seconds, while new
+clients publish and ask /healthz, each answered within a second. The drips
+are closed by the head deadline; the idle connections stay open (the server
+is below its limit, so nothing is shed)."""
+import resource
+import selectors
+import socket
+import time
+import unittest
+
+from harness import Server
+
+IDLE = 10000
+DRIPS = 1000
+HEAD_TIMEOUT_S = 4
+DRIP_EVERY_S = 2
+PROBE_EVERY_S = 0.25
+DRIP_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+EVENT = {"event": "user.message",
+         "data": {"conversation_id": "c1", "message_id": "m1", "user_id": "u1", "content": "hi"}}
+
+
+def raise_nofile(want):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def metric(srv, name):
+    status, text, _ = srv.api("GET", "/metrics", key=False, timeout=5)
+    assert status == 200, text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+class Flood(unittest.TestCase):
+    def setUp(self):
+        need = IDLE + DRIPS + 500
+        if raise_nofile(need) < need:
+            self.skipTest("the open-file limit is below %d" % need)
+        self.socks = []
+        self.addCleanup(self.close_all)
+        self.srv = Server(args=["--allow-http", "--http-per-ip", "0",
+                                "--http-head-timeout", "%ds" % HEAD_TIMEOUT_S],
+                          log_level="info", test=self)
+        self.srv.start()
+
+    def close_all(self):
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+    def connect_many(self, n, deadline):
+        out = []
+        for _ in range(n):
+            self.assertLess(time.monotonic(), deadline, "connecting took too long")
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            s.setblocking(False)
+            self.socks.append(s)
+            out.append(s)
+        return out
+
+    def probe(self, lat):
+        """A new client: GET /healthz and a publish, each timed."""
+        t0 = time.monotonic()
+        status, body, _ = self.srv.api("GET", "/healthz", key=False, timeout=5)
+        lat.append(time.monotonic() - t0)
+        self.assertEqual(status, 200, body)
+        t0 = time.monotonic()
+        status, body, _ = self.srv.api("POST", "/v1/events", EVENT, timeout=5)
+        lat.append(time.monotonic() - t0)
+        self.assertEqual(status, 202, body)
+
+    def test_idle_and_dripping_connections_do_not_starve_new_clients(self):
+        start = time.monotonic()
+        idle = self.connect_many(IDLE, start + 120)
+        drips = self.connect_many(DRIPS, start + 150)
+        # Every one of them is held (the last ones may still be in the accept queue).
+        self.srv.wait_for(lambda: metric(self.srv, 'fluxhook_http_connections{state="all"}')
+                          > IDLE + DRIPS, what="all connections accepted")
+
+        sel = selectors.DefaultSelector()
+        sent = {}
+        for s in drips:
+            sel.register(s, selectors.EVENT_READ)
+            sent[s] = 0
+        closed_at = {}
+        lat = []
+        t_drip = time.monotonic()
+        next_drip = next_probe = t_drip
+        deadline = t_drip + HEAD_TIMEOUT_S + 15
+        while len(closed_at) < DRIPS and time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_drip:
+                for s in drips:
+                    if s not in closed_at and sent[s] < len(DRIP_HEAD) - 4:
+                        try:
+                            s.send(DRIP_HEAD[sent[s]:sent[s] + 1])
+                            sent[s] += 1
+                        except OSError:
+                            closed_at[s] = now
+                next_drip += DRIP_EVERY_S
+            if now >= next_probe:
+                self.probe(lat)
+                next_probe = time.monotonic() + PROBE_EVERY_S
+            for key, _ in sel.select(timeout=0.05):
+                s = key.fileobj
+                try:
+                    got = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    got = b""
+                self.assertEqual(got, b"", "a drip got an answer: %r" % got[:200])
+                sel.unregister(s)
+                closed_at.setdefault(s, time.monotonic())
+        sel.close()
+
+        self.assertEqual(len(closed_at), DRIPS, "drips still open after %ss" % (deadline - t_drip))
+        # Each drip had sent more than one byte (so an idle timer alone never fired)
+        # and was closed near the head deadline, not before it.
+        self.assertTrue(all(sent[s] >= 2 for s in drips), sorted(sent.values())[:10])
+        first = min(closed_at.values()) - t_drip
+        last = max(closed_at.values()) - t_drip
+        self.assertGreaterEqual(first, HEAD_TIMEOUT_S - 0.5)
+        self.assertLess(last, HEAD_TIMEOUT_S + 5)
+        self.assertGreaterEqual(len(lat), 20)
+        self.assertLess(max(lat), 1.0, "slowest answer %.3fs" % max(lat))
+        self.assertGreaterEqual(
+            metric(self.srv, 'fluxhook_http_connections_closed_total{reason="head_timeout"}'),
+            DRIPS)
+
+        # The idle connections are all still open: none got an answer or an EOF.
+        sel = selectors.DefaultSelector()
+        for s in idle:
+            sel.register(s, selectors.EVENT_READ)
+        ready = sel.select(timeout=0)
+        sel.close()
+        self.assertEqual(len(ready), 0, "%d idle connections were closed" % len(ready))
+        print("flood: idle=%d drips=%d probes=%d max_latency_ms=%.1f drips_closed_s=%.1f..%.1f "
+              "setup_s=%.1f" % (IDLE, DRIPS, len(lat), 1000 * max(lat), first, last,
+                                t_drip - start))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,229 @@
+/*
+ * The connection guard on real loopback TCP connections: a head or body past
+ * its deadline is shut down, an idle connection is not held to the head
+ * deadline, and the oldest idle connections are shed above the limit.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/api_int.h"
+#include "util/clock.h"
+
+#define WAIT_MS 5000 /* every wait ends with the event it expects, or fails after this */
+
+struct pair {
+    int client; /* the test's end */
+    int server; /* the end the guard watches */
+};
+
+static int listener = -1;
+
+static int
+setup(void **state)
+{
+    struct sockaddr_in sa;
+
+    (void)state;
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(listener, 64) != 0)
+        return -1;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    close(listener);
+    return 0;
+}
+
+static void
+pair_open(struct pair *p)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+
+    assert_int_equal(getsockname(listener, (struct sockaddr *)&sa, &len), 0);
+    p->client = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(p->client >= 0);
+    assert_int_equal(connect(p->client, (struct sockaddr *)&sa, len), 0);
+    p->server = accept(listener, NULL, NULL);
+    assert_true(p->server >= 0);
+}
+
+static void
+pair_close(struct pair *p)
+{
+    close(p->client);
+    close(p->server);
+}
+
+/* Milliseconds until the peer of p->client shuts down (EOF), or -1 after ms. */
+static int64_t
+wait_eof(struct pair *p, int ms)
+{
+    struct pollfd pfd = {.fd = p->client, .events = POLLIN};
+    int64_t t0 = clock_mono_ms();
+    char c;
+
+    if (poll(&pfd, 1, ms) != 1 || recv(p->client, &c, 1, 0) != 0)
+        return -1;
+    return clock_mono_ms() - t0;
+}
+
+/* 1 when p->client sees neither data nor EOF right now (no waiting). */
+static int
+still_open(struct pair *p)
+{
+    struct pollfd pfd = {.fd = p->client, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) == 0;
+}
+
+static struct api_guard *
+guard_start(int head_ms, int body_ms, size_t shed_at)
+{
+    struct api_guard_config cfg = {.head_ms = head_ms, .body_ms = body_ms, .shed_at = shed_at};
+    struct api_guard *g = NULL;
+
+    assert_int_equal(api_guard_new(&cfg, &g), 0);
+    return g;
+}
+
+static void
+test_started_head_is_cut_at_its_deadline(void **state)
+{
+    struct api_guard *g = guard_start(300, 60000, 100);
+    struct api_guard_conn *c, *ci;
+    struct api_guard_stats st;
+    struct pair p, idle;
+    int64_t ms;
+
+    (void)state;
+    pair_open(&idle);
+    pair_open(&p);
+    ci = api_guard_conn_open(g, idle.server);
+    c = api_guard_conn_open(g, p.server);
+    assert_int_equal(send(p.client, "G", 1, 0), 1);
+    ms = wait_eof(&p, WAIT_MS);
+    assert_true(ms >= 0);
+    /* The idle one has sent nothing: the head deadline does not apply to it. */
+    assert_true(still_open(&idle));
+    api_guard_stats_get(g, &st);
+    assert_int_equal(st.head_timeouts, 1);
+    assert_int_equal(st.idle, 1);
+    api_guard_conn_close(g, c);
+    api_guard_conn_close(g, ci);
+    api_guard_free(g);
+    pair_close(&p);
+    pair_close(&idle);
+}
+
+static void
+test_body_is_cut_at_its_deadline_and_busy_is_not(void **state)
+{
+    struct api_guard *g = guard_start(60000, 300, 100);
+    struct api_guard_conn *c, *cb;
+    struct api_guard_stats st;
+    struct pair p, busy;
+
+    (void)state;
+    pair_open(&p);
+    pair_open(&busy);
+    c = api_guard_conn_open(g, p.server);
+    cb = api_guard_conn_open(g, busy.server);
+    api_guard_conn_head_done(g, c);
+    api_guard_conn_head_done(g, cb);
+    api_guard_conn_body_done(g, cb);
+    assert_true(wait_eof(&p, WAIT_MS) >= 0);
+    assert_true(still_open(&busy));
+    api_guard_stats_get(g, &st);
+    assert_int_equal(st.body_timeouts, 1);
+    /* Back to idle after its answer, with the bytes already received counted. */
+    api_guard_conn_idle(g, cb);
+    api_guard_stats_get(g, &st);
+    assert_int_equal(st.idle, 1);
+    api_guard_conn_close(g, c);
+    api_guard_conn_close(g, cb);
+    api_guard_free(g);
+    pair_close(&p);
+    pair_close(&busy);
+}
+
+static void
+test_oldest_idle_is_shed_above_the_limit(void **state)
+{
+    struct api_guard *g = guard_start(60000, 60000, 2);
+    struct api_guard_conn *c[4];
+    struct api_guard_stats st;
+    struct pair p[4];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 4; i++)
+        pair_open(&p[i]);
+    c[0] = api_guard_conn_open(g, p[0].server);
+    c[1] = api_guard_conn_open(g, p[1].server);
+    /* A busy connection is never shed, whatever its age. */
+    api_guard_conn_head_done(g, c[1]);
+    api_guard_conn_body_done(g, c[1]);
+    c[2] = api_guard_conn_open(g, p[2].server);
+    c[3] = api_guard_conn_open(g, p[3].server);
+    /* Four open, two allowed: the two oldest idle ones (0 and 2) go at once. */
+    assert_true(wait_eof(&p[0], WAIT_MS) >= 0);
+    assert_true(wait_eof(&p[2], WAIT_MS) >= 0);
+    assert_true(still_open(&p[1]));
+    assert_true(still_open(&p[3]));
+    api_guard_stats_get(g, &st);
+    assert_int_equal(st.shed, 2);
+    assert_int_equal(st.open, 2);
+    for (i = 0; i < 4; i++)
+        api_guard_conn_close(g, c[i]);
+    api_guard_stats_get(g, &st);
+    assert_int_equal(st.open, 0);
+    api_guard_free(g);
+    for (i = 0; i < 4; i++)
+        pair_close(&p[i]);
+}
+
+static void
+test_null_handles_are_no_ops(void **state)
+{
+    struct api_guard *g = guard_start(1000, 1000, 10);
+
+    (void)state;
+    api_guard_conn_head_done(g, NULL);
+    api_guard_conn_body_done(g, NULL);
+    api_guard_conn_idle(g, NULL);
+    api_guard_conn_close(g, NULL);
+    api_guard_free(g);
+    api_guard_free(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_started_head_is_cut_at_its_deadline),
+        cmocka_unit_test(test_body_is_cut_at_its_deadline_and_busy_is_not),
+        cmocka_unit_test(test_oldest_idle_is_shed_above_the_limit),
+        cmocka_unit_test(test_null_handles_are_no_ops),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
