@@ -12,6 +12,7 @@
 #include "dispatch/dispatch.h"
 #include "dispatch/dispatch_int.h"
 #include "util/err.h"
+#include "util/strlist.h"
 
 /* The network bytes of an IPv6 prefix, written as its eight 16-bit groups. */
 #define G(x) (unsigned char)((x) >> 8), (unsigned char)((x)&0xff)
@@ -261,7 +262,7 @@ addr_list_parse(const char *list, struct addr_list *out, char *err, size_t errle
     struct addr_net *grown;
     char item[128];
     const char *p = list;
-    const char *end;
+    const char *start;
     size_t n = 0;
     size_t len;
     int index = 0;
@@ -275,16 +276,8 @@ addr_list_parse(const char *list, struct addr_list *out, char *err, size_t errle
         p++;
     if (*p == '\0')
         return 0;
-    for (;;) {
+    while (strlist_next(&p, &start, &len)) {
         index++;
-        end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        while (p < end && isspace((unsigned char)*p))
-            p++;
-        len = (size_t)(end - p);
-        while (len > 0 && isspace((unsigned char)p[len - 1]))
-            len--;
         if (len == 0) {
             snprintf(err, errlen, "--allow-networks item %d is empty", index);
             rc = ERR_PARSE;
@@ -295,7 +288,7 @@ addr_list_parse(const char *list, struct addr_list *out, char *err, size_t errle
             rc = ERR_PARSE;
             goto out;
         }
-        memcpy(item, p, len);
+        memcpy(item, start, len);
         item[len] = '\0';
         grown = realloc(nets, (n + 1) * sizeof(*nets));
         if (grown == NULL) {
@@ -307,9 +300,6 @@ addr_list_parse(const char *list, struct addr_list *out, char *err, size_t errle
         if (rc != 0)
             goto out;
         n++;
-        if (*end == '\0')
-            break;
-        p = end + 1;
     }
     out->nets = nets;
     out->n = n;

@@ -11,6 +11,7 @@
 #include "dispatch/dispatch_int.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/strlist.h"
 
 /* The WorkFlux schedule: at once, then 1 min, 5 min, 15 min and 1 h. */
 static const int64_t workflux_schedule[] = {0, 60000, 300000, 900000, 3600000};
@@ -38,7 +39,7 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
     int64_t sched[DISPATCH_MAX_ATTEMPTS];
     char item[64];
     const char *p = list;
-    const char *end;
+    const char *start;
     size_t len;
     int n = 0;
     int i;
@@ -49,15 +50,7 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
                  "like 0ms,1m,5m,15m,1h");
         return ERR_PARSE;
     }
-    for (;;) {
-        end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        while (p < end && isspace((unsigned char)*p))
-            p++;
-        len = (size_t)(end - p);
-        while (len > 0 && isspace((unsigned char)p[len - 1]))
-            len--;
+    while (strlist_next(&p, &start, &len)) {
         if (n == DISPATCH_MAX_ATTEMPTS) {
             snprintf(err, errlen, "retry schedule has more than %d items", DISPATCH_MAX_ATTEMPTS);
             return ERR_PARSE;
@@ -70,7 +63,7 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
             snprintf(err, errlen, "retry schedule item %d is too long", n + 1);
             return ERR_PARSE;
         }
-        memcpy(item, p, len);
+        memcpy(item, start, len);
         item[len] = '\0';
         if (clock_parse_duration(item, &sched[n]) != 0) {
             snprintf(err, errlen,
@@ -84,9 +77,6 @@ dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char *err
             return ERR_PARSE;
         }
         n++;
-        if (*end == '\0')
-            break;
-        p = end + 1;
     }
     for (i = 0; i < n; i++)
         cfg->schedule[i] = sched[i];

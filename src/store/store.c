@@ -11,6 +11,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/strlist.h"
 
 static const char *const delivery_names[DELIVERY__COUNT] = {
     [DELIVERY_PENDING] = "pending",
@@ -120,24 +121,14 @@ int
 store_types_split(const char *list, char ***types, size_t *n)
 {
     char **v = NULL;
-    size_t count = 0, cap = 0;
-    const char *p = list == NULL ? "" : list;
+    size_t count = 0, cap = 0, len;
+    const char *p = list == NULL ? "" : list, *start;
     int err = 0;
 
-    while (*p != '\0') {
-        const char *start, *end;
-        size_t len, i;
+    while (strlist_next(&p, &start, &len)) {
+        size_t i;
         int dup = 0;
 
-        while (*p == ' ' || *p == ',')
-            p++;
-        start = p;
-        while (*p != '\0' && *p != ',')
-            p++;
-        end = p;
-        while (end > start && end[-1] == ' ')
-            end--;
-        len = (size_t)(end - start);
         if (len == 0)
             continue;
         if (len >= EVENT_TYPE_MAX) {

@@ -1,0 +1,26 @@
+/*
+ * Walking comma lists.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "util/strlist.h"
+
+int
+strlist_next(const char **p, const char **item, size_t *len)
+{
+    const char *start = *p, *end, *comma;
+
+    if (start == NULL)
+        return 0;
+    comma = strchr(start, ',');
+    end = comma != NULL ? comma : start + strlen(start);
+    *p = comma != NULL ? comma + 1 : NULL;
+    while (start < end && isspace((unsigned char)*start))
+        start++;
+    while (end > start && isspace((unsigned char)end[-1]))
+        end--;
+    *item = start;
+    *len = (size_t)(end - start);
+    return 1;
+}
