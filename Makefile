@@ -52,7 +52,7 @@ multihost: build-asan/build.ninja
 # The kill -9 loop of make test (10 cycles), for 200 cycles.
 soak: build-asan/build.ninja
 	ninja -C build-asan
-	FLUXHOOK_CRASH_CYCLES=200 python3 tests/run.py --only e2e --store sqlite \
+	FLUXHOOK_CRASH_CYCLES=200 python3 tests/run.py --only e2e --store both \
 		--e2e 'test_deliver_crash_loop.py'
 
 fuzz: build-fuzz/build.ninja

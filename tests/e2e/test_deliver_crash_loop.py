@@ -1,7 +1,10 @@
 """At least once across repeated crashes: a steady publish load to several
 receivers while the server is killed with SIGKILL and started again, cycle
 after cycle. Every event answered 202 reaches every receiver (lost must be
-0); duplicates are counted and reported, never required to be 0.
+0); duplicates are counted and reported, never required to be 0. On
+PostgreSQL the loop runs a second time while the database also ends every
+connection of the store a few times a second, so the dispatcher's claims
+and result writes fail intermittently.
 
 FLUXHOOK_CRASH_CYCLES sets the cycles (10 in `make test`, 200 in
 `make soak`); the table goes to stdout and tests/artifacts/crash_loop.txt."""
@@ -13,6 +16,7 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import ROOT, Server
 from receiver import Receiver
 
@@ -66,9 +70,37 @@ class Publisher(threading.Thread):
             return len(self.acked)
 
 
+class StoreFaults(threading.Thread):
+    """Ends every connection to the store's database every `every` seconds."""
+
+    def __init__(self, db, every=0.3):
+        super().__init__(daemon=True)
+        self.db = db
+        self.every = every
+        self.ended = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        sql = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        while not self.halt.wait(self.every):
+            try:
+                self.ended += int(harness.psql(self.db, sql, timeout=10).strip() or 0)
+            except (AssertionError, OSError, ValueError):
+                pass
+
+
 class DeliverCrashLoop(unittest.TestCase):
 
     def test_kill9_loop_under_load_loses_nothing(self):
+        self.crash_loop("kill -9 loop", faults=False)
+
+    def test_kill9_loop_with_failing_store_writes(self):
+        if os.environ.get("FLUXHOOK_TEST_STORE") != "postgres":
+            self.skipTest("ends the database's connections: postgres only")
+        self.crash_loop("kill -9 loop, store connections ended every 0.3 s", faults=True)
+
+    def crash_loop(self, name, faults):
         rcs = [Receiver(default={"status": 200, "delay": 0.02}) for _ in range(RECEIVERS)]
         for rc in rcs:
             self.addCleanup(rc.close)
@@ -83,6 +115,9 @@ class DeliverCrashLoop(unittest.TestCase):
         pubs = [Publisher(srv, limit=CYCLES * 20 + 60) for _ in range(PUBLISHERS)]
         for p in pubs:
             p.start()
+        chaos = StoreFaults(srv.db) if faults else None
+        if chaos is not None:
+            chaos.start()
         started = time.monotonic()
         try:
             for cycle in range(CYCLES):
@@ -98,6 +133,9 @@ class DeliverCrashLoop(unittest.TestCase):
         finally:
             for p in pubs:
                 p.halt.set()
+            if chaos is not None:
+                chaos.halt.set()
+                chaos.join(30)
             for p in pubs:
                 p.join(60)
         acked = [i for p in pubs for i in p.acked]
@@ -122,15 +160,19 @@ class DeliverCrashLoop(unittest.TestCase):
                 copies[(rc.url, r.headers["x-workflux-event-id"])] += 1
         lost = sum(1 for rc in rcs for i in want if copies[(rc.url, i)] == 0)
         dups = sum(n - 1 for n in copies.values() if n > 1)
-        table = ("kill -9 loop: cycles %d, events acknowledged %d, deliveries expected %d, "
-                 "lost %d, duplicates %d, %.0f s\n"
-                 % (CYCLES, len(acked), len(acked) * RECEIVERS, lost, dups,
+        table = ("%s: cycles %d, events acknowledged %d, deliveries expected %d, "
+                 "lost %d, duplicates %d%s, %.0f s\n"
+                 % (name, CYCLES, len(acked), len(acked) * RECEIVERS, lost, dups,
+                    ", connections ended %d" % chaos.ended if chaos is not None else "",
                     time.monotonic() - started))
         print("\n" + table)
         os.makedirs(os.path.join(ROOT, "tests", "artifacts"), exist_ok=True)
-        with open(os.path.join(ROOT, "tests", "artifacts", "crash_loop.txt"), "w") as f:
+        with open(os.path.join(ROOT, "tests", "artifacts", "crash_loop.txt"), "a") as f:
             f.write(table)
         self.assertEqual(lost, 0)
+        if chaos is not None:
+            self.assertGreater(chaos.ended, 0)
+            self.assertIn("postgres connection lost", srv.log_text())
         self.assertEqual(srv.stop(), 0)
 
 
