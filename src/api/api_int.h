@@ -178,7 +178,7 @@ int api_reply_raw(struct api_req *r, int status, const char *content_type, const
 int api_err_status(int err);
 const char *api_err_type(int err);
 
-/* --- request.c --- */
+/* --- request.c (api_query() and api_header() are in server.c) --- */
 
 /* A query parameter, or NULL. */
 const char *api_query(struct api_req *r, const char *name);
