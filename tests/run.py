@@ -10,7 +10,10 @@ Suites:
            one PostgreSQL, under faults (needs root and iproute2); the fault
            table goes to tests/artifacts/multihost.txt
   browser  tests/browser/*.test.mjs in headless Chromium (playwright-core)
-  fuzz     each libFuzzer target of build-fuzz for a bounded time
+  fuzz     each libFuzzer target of build-fuzz replays its seed corpus
+           (fuzz/corpus/NAME/), then fuzzes for --fuzz-seconds (default 30)
+           or --fuzz-runs inputs, --jobs targets at a time; runs and exec/s
+           per target go to tests/artifacts/fuzz.txt
 
 Counts are of test cases: each cmocka test, each unittest method, each
 browser test, each fuzz target.
@@ -229,28 +232,65 @@ def run_browser(tally):
         tally.add("browser/" + f, passed, failed, out)
 
 
-def run_fuzz(tally, seconds):
+def fuzz_one(build, t, seconds, runs):
+    """Replays t's seed corpus input by input, then fuzzes it for seconds (or runs inputs)."""
+    corpus = os.path.join(ROOT, "fuzz", "corpus", t[len("fuzz_"):])
+    work = os.path.join(ARTIFACTS, "fuzz", t)
+    os.makedirs(work, exist_ok=True)
+    exe = os.path.join(build, t)
+    common = ["-max_len=65536", "-rss_limit_mb=2048", "-timeout=10", f"-artifact_prefix={work}/"]
+    seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus)) if os.path.isdir(corpus) else []
+    if not seeds:
+        return 1, f"{corpus}: no seed corpus\n", ""
+    code, out = run([exe] + common + seeds, 120)
+    if code != 0 or (runs is None and seconds <= 0):
+        return code, out, f"{len(seeds)} seeds replayed"
+    limit = [f"-runs={runs}"] if runs is not None else [f"-max_total_time={seconds}"]
+    code, fout = run([exe] + common + limit + [work, corpus],
+                     None if runs is not None else seconds + 120)
+    out += fout
+    m = re.findall(r"^Done (\d+) runs in (\d+) second", fout, re.M)
+    rate = re.findall(r"exec/s: (\d+)", fout)
+    stats = f"{len(seeds)} seeds replayed"
+    if m:
+        stats += f", {int(m[-1][0]):,} runs in {m[-1][1]} s"
+    if rate:
+        stats += f", {int(rate[-1]):,} exec/s"
+    return code, out, stats
+
+
+def run_fuzz(tally, seconds, runs, jobs):
+    """
+    Each target of build-fuzz replays its seed corpus (fuzz/corpus/NAME/, every
+    input once), then fuzzes for `seconds` (or `runs` inputs, the nightly
+    budget), jobs targets at a time. Counts land in tests/artifacts/fuzz.txt.
+    """
     build = os.path.join(ROOT, "build-fuzz", "fuzz")
     if not os.path.isdir(build):
         tally.add("fuzz", 0, 1, "build-fuzz/fuzz is missing: run `make test` or `make fuzz`\n")
         return
     targets = sorted(f for f in os.listdir(build) if f.startswith("fuzz_") and
                      os.access(os.path.join(build, f), os.X_OK) and "." not in f)
-    for t in targets:
-        corpus = os.path.join(ROOT, "fuzz", "corpus", t[len("fuzz_"):])
-        work = os.path.join(ARTIFACTS, "fuzz", t)
-        os.makedirs(work, exist_ok=True)
-        cmd = [os.path.join(build, t), f"-max_total_time={seconds}", "-max_len=65536",
-               "-rss_limit_mb=2048", "-timeout=10", f"-artifact_prefix={work}/", work, corpus]
-        code, out = run(cmd, seconds + 120)
-        tally.add("fuzz/" + t, 1 if code == 0 else 0, 0 if code == 0 else 1, out)
+    lines = []
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        futs = {t: pool.submit(fuzz_one, build, t, seconds, runs) for t in targets}
+        for t in targets:
+            code, out, stats = futs[t].result()
+            tally.add("fuzz/" + t, 1 if code == 0 else 0, 0 if code == 0 else 1, out)
+            print(f"     {stats}", flush=True)
+            lines.append(f"{t}: {stats}{'' if code == 0 else ' (FAILED)'}")
+    with open(os.path.join(ARTIFACTS, "fuzz.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
-    ap.add_argument("--fuzz-seconds", type=int, default=30)
+    ap.add_argument("--fuzz-seconds", type=int, default=30,
+                    help="seconds of fuzzing per target after its seeds (0: replay the seeds only)")
+    ap.add_argument("--fuzz-runs", type=int,
+                    help="inputs per target instead of seconds (the nightly budget: 10000000)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both",
                     help="the store backends of the store unit test and the e2e suite")
@@ -282,7 +322,7 @@ def main():
     if a.only in (None, "browser"):
         run_browser(tally)
     if a.only in (None, "fuzz"):
-        run_fuzz(tally, a.fuzz_seconds)
+        run_fuzz(tally, a.fuzz_seconds, a.fuzz_runs, a.jobs)
     print(f"\ntook {time.monotonic() - start:.0f}s", flush=True)
     if tally.failures:
         print("failed: " + ", ".join(tally.failures))

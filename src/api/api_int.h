@@ -178,7 +178,7 @@ int api_reply_raw(struct api_req *r, int status, const char *content_type, const
 int api_err_status(int err);
 const char *api_err_type(int err);
 
-/* --- request.c --- */
+/* --- request.c (api_query() and api_header() are in server.c) --- */
 
 /* A query parameter, or NULL. */
 const char *api_query(struct api_req *r, const char *name);
@@ -203,6 +203,45 @@ json_t *api_list_json(json_t *items, const char *next);
 int api_json_str(struct api_req *r, const char *name, const char **out);
 int api_json_bool(struct api_req *r, const char *name, int *out);
 int api_json_int(struct api_req *r, const char *name, int64_t *out);
+
+/* --- h_endpoints.c: readers of request bodies (also driven by fuzz/fuzz_body.c) --- */
+
+/* What an endpoint create or change asks for; strings borrowed from r->json. */
+struct api_endpoint_input {
+    const char *url;
+    const char *description;
+    char *event_types; /* owned: comma list, "" for all types; NULL when absent */
+    const char *secret;
+    int enabled; /* -1 when absent */
+    int url_bad; /* 1: url is a string that url_check() refused */
+};
+
+/*
+ * Reads the endpoint fields of r->json into in (r->ctx->cfg->allow_http
+ * decides whether http:// is a problem), adding every problem to the array
+ * fields. creating: url is required and secret allowed. Returns 0 or
+ * ERR_NOMEM (problems are not errors here).
+ */
+int api_endpoint_input_read(struct api_req *r, int creating, struct api_endpoint_input *in,
+                            json_t *fields);
+
+/*
+ * Reads a rotation's {grace_seconds, secret} of r->json: *grace (seconds)
+ * and secret (SIGN_SECRET_MAX bytes) are set only when given and valid; a
+ * secret equal to current (may be NULL) is a problem. Problems go to
+ * fields. Returns 0 or ERR_NOMEM.
+ */
+int api_rotate_input_read(struct api_req *r, const char *current, int64_t *grace, char *secret,
+                          json_t *fields);
+
+/*
+ * Reads a replay's {since (required), until, status} of r->json into *since,
+ * *until (ms, 0 when absent) and *status (DELIVERY_DELIVERED or
+ * DELIVERY_FAILED, -1 when absent). Problems go to fields. Returns 0 or
+ * ERR_NOMEM.
+ */
+int api_replay_input_read(struct api_req *r, int64_t *since, int64_t *until, int *status,
+                          json_t *fields);
 
 /* --- objects.c: the API's JSON objects (CONTRACT §4 field names) --- */
 

@@ -22,16 +22,6 @@
 #define GRACE_MAX_S (7 * 86400)
 #define USER_DISABLED_REASON "disabled by user"
 
-/* What a create or change asks for; strings borrowed from r->json. */
-struct ep_input {
-    const char *url;
-    const char *description;
-    char *event_types; /* owned: comma list, "" for all types; NULL when absent */
-    const char *secret;
-    int enabled; /* -1 when absent */
-    int url_bad; /* 1: url is a string that url_check() refused */
-};
-
 static json_t *
 member(struct api_req *r, const char *name)
 {
@@ -113,13 +103,9 @@ out:
     return err;
 }
 
-/*
- * Reads the endpoint fields of r->json into in, adding every problem to
- * fields. creating: url is required and secret allowed. Returns 0 or
- * ERR_NOMEM (problems are not errors here).
- */
-static int
-read_input(struct api_req *r, int creating, struct ep_input *in, json_t *fields)
+int
+api_endpoint_input_read(struct api_req *r, int creating, struct api_endpoint_input *in,
+                        json_t *fields)
 {
     char errbuf[256];
     json_t *v;
@@ -205,7 +191,7 @@ out:
 
 /* Answers the problems in fields: 400 for a bad URL (CONTRACT §4), else 422. */
 static int
-reply_problems(struct api_req *r, const struct ep_input *in, json_t *fields)
+reply_problems(struct api_req *r, const struct api_endpoint_input *in, json_t *fields)
 {
     size_t n = json_array_size(fields);
 
@@ -261,7 +247,7 @@ reply_endpoint(struct api_req *r, const char *id, int status, json_t *extra)
 int
 h_endpoints_create(struct api_req *r)
 {
-    struct ep_input in;
+    struct api_endpoint_input in;
     struct endpoint ep;
     char secret[SIGN_SECRET_MAX];
     int64_t now = clock_now_ms();
@@ -272,7 +258,7 @@ h_endpoints_create(struct api_req *r)
     memset(&in, 0, sizeof(in));
     secret[0] = '\0';
     fields = json_array();
-    if (fields == NULL || read_input(r, 1, &in, fields) != 0) {
+    if (fields == NULL || api_endpoint_input_read(r, 1, &in, fields) != 0) {
         err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
         goto out;
     }
@@ -385,7 +371,7 @@ h_endpoints_get(struct api_req *r)
 int
 h_endpoints_update(struct api_req *r)
 {
-    struct ep_input in;
+    struct api_endpoint_input in;
     struct endpoint ep;
     struct endpoint_patch patch;
     json_t *fields = NULL;
@@ -399,7 +385,7 @@ h_endpoints_update(struct api_req *r)
         goto out;
     }
     fields = json_array();
-    if (fields == NULL || read_input(r, 0, &in, fields) != 0) {
+    if (fields == NULL || api_endpoint_input_read(r, 0, &in, fields) != 0) {
         err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
         goto out;
     }
@@ -544,12 +530,42 @@ h_endpoints_secret(struct api_req *r)
 }
 
 int
+api_rotate_input_read(struct api_req *r, const char *current, int64_t *grace, char *secret,
+                      json_t *fields)
+{
+    char errbuf[256];
+    json_t *v;
+    int err = 0;
+
+    v = member(r, "grace_seconds");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > GRACE_MAX_S)
+            err = api_field_add(fields, "grace_seconds",
+                                "expected an integer from 0 to %d (7 days)", GRACE_MAX_S);
+        else
+            *grace = json_integer_value(v);
+    }
+    v = member(r, "secret");
+    if (err == 0 && v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v))
+            err = api_field_add(fields, "secret", "expected a string 'whsec_<base64>'");
+        else if (sign_secret_check(json_string_value(v), errbuf, sizeof(errbuf)) != 0)
+            err = api_field_add(fields, "secret", "%s", errbuf);
+        else if (current != NULL && strcmp(current, json_string_value(v)) == 0)
+            err = api_field_add(fields, "secret", "expected a secret other than the current one");
+        else
+            snprintf(secret, SIGN_SECRET_MAX, "%s", json_string_value(v));
+    }
+    return err;
+}
+
+int
 h_endpoints_rotate(struct api_req *r)
 {
     struct endpoint ep;
-    char secret[SIGN_SECRET_MAX], errbuf[256], id[ID_MAX];
+    char secret[SIGN_SECRET_MAX], id[ID_MAX];
     int64_t grace = GRACE_DEFAULT_S, now = clock_now_ms();
-    json_t *v, *fields = NULL;
+    json_t *fields = NULL;
     int err;
 
     memset(&ep, 0, sizeof(ep));
@@ -561,24 +577,9 @@ h_endpoints_rotate(struct api_req *r)
         err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
         goto out;
     }
-    v = member(r, "grace_seconds");
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > GRACE_MAX_S)
-            api_field_add(fields, "grace_seconds", "expected an integer from 0 to %d (7 days)",
-                          GRACE_MAX_S);
-        else
-            grace = json_integer_value(v);
-    }
-    v = member(r, "secret");
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_string(v))
-            api_field_add(fields, "secret", "expected a string 'whsec_<base64>'");
-        else if (sign_secret_check(json_string_value(v), errbuf, sizeof(errbuf)) != 0)
-            api_field_add(fields, "secret", "%s", errbuf);
-        else if (ep.secret != NULL && strcmp(ep.secret, json_string_value(v)) == 0)
-            api_field_add(fields, "secret", "expected a secret other than the current one");
-        else
-            snprintf(secret, sizeof(secret), "%s", json_string_value(v));
+    if (api_rotate_input_read(r, ep.secret, &grace, secret, fields) != 0) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
     }
     if (json_array_size(fields) > 0) {
         err = api_reply_error(r, ERR_VALIDATION, fields, "invalid rotation");
@@ -709,32 +710,45 @@ read_time(struct api_req *r, const char *name, int required, json_t *fields, int
 }
 
 int
+api_replay_input_read(struct api_req *r, int64_t *since, int64_t *until, int *status,
+                      json_t *fields)
+{
+    enum delivery_status st;
+    json_t *v;
+    int err;
+
+    err = read_time(r, "since", 1, fields, since);
+    if (err == 0)
+        err = read_time(r, "until", 0, fields, until);
+    if (err == 0 && json_array_size(fields) == 0 && *until != 0 && *until <= *since)
+        err = api_field_add(fields, "until", "expected a time after 'since'");
+    v = member(r, "status");
+    if (err == 0 && v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v) || delivery_status_parse(json_string_value(v), &st) != 0 ||
+            (st != DELIVERY_DELIVERED && st != DELIVERY_FAILED))
+            err =
+                api_field_add(fields, "status", "expected 'delivered' or 'failed' (absent: both)");
+        else
+            *status = (int)st;
+    }
+    return err;
+}
+
+int
 h_endpoints_replay(struct api_req *r)
 {
     struct endpoint ep;
     int64_t since = 0, until = 0, count = 0, now = clock_now_ms();
-    enum delivery_status st;
     int status = -1, err;
-    json_t *v, *fields = NULL;
+    json_t *fields = NULL;
 
     memset(&ep, 0, sizeof(ep));
     if (load(r, &ep) != 0)
         return 0;
     fields = json_array();
-    if (fields == NULL || read_time(r, "since", 1, fields, &since) != 0 ||
-        read_time(r, "until", 0, fields, &until) != 0) {
+    if (fields == NULL || api_replay_input_read(r, &since, &until, &status, fields) != 0) {
         err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
         goto out;
-    }
-    if (json_array_size(fields) == 0 && until != 0 && until <= since)
-        api_field_add(fields, "until", "expected a time after 'since'");
-    v = member(r, "status");
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_string(v) || delivery_status_parse(json_string_value(v), &st) != 0 ||
-            (st != DELIVERY_DELIVERED && st != DELIVERY_FAILED))
-            api_field_add(fields, "status", "expected 'delivered' or 'failed' (absent: both)");
-        else
-            status = (int)st;
     }
     if (json_array_size(fields) > 0) {
         err = api_reply_error(r, ERR_VALIDATION, fields, "invalid replay");

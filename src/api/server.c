@@ -167,6 +167,21 @@ api_listen_check(const char *listen, char *err, size_t errlen)
     return listen_parse(listen, NULL, NULL, err, errlen);
 }
 
+/* --- what a request carries, as libmicrohttpd parsed it --- */
+
+const char *
+api_query(struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+const char *
+api_header(struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_HEADER_KIND, name);
+}
+
 /* --- the JSON body --- */
 
 static int

@@ -154,17 +154,18 @@ prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int loc
     return CURL_PREREQFUNC_OK;
 }
 
-static size_t
-header_cb(char *p, size_t size, size_t nitems, void *arg)
+void
+attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len)
 {
-    struct attempt_ctx *ctx = arg;
-    size_t len = size * nitems;
     size_t i;
     size_t vlen;
     const char *v;
     int code = 0;
 
     ctx->answered = 1;
+    /* The final header block decided the answer: trailers change nothing. */
+    if (ctx->headers_done)
+        return;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* A status line: "HTTP/1.1 503 Service Unavailable", "HTTP/2 200". */
         i = 5;
@@ -177,7 +178,7 @@ header_cb(char *p, size_t size, size_t nitems, void *arg)
             code = (p[i] - '0') * 100 + (p[i + 1] - '0') * 10 + (p[i + 2] - '0');
         ctx->status_code = code;
         ctx->retry_after[0] = '\0';
-        return len;
+        return;
     }
     if (len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) {
         /* The end of a header block; a 1xx one is followed by the real answer. */
@@ -187,7 +188,7 @@ header_cb(char *p, size_t size, size_t nitems, void *arg)
             if (ctx->grace_count != NULL)
                 (*ctx->grace_count)++;
         }
-        return len;
+        return;
     }
     if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
         v = p + 12;
@@ -203,7 +204,13 @@ header_cb(char *p, size_t size, size_t nitems, void *arg)
         memcpy(ctx->retry_after, v, vlen);
         ctx->retry_after[vlen] = '\0';
     }
-    return len;
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t nitems, void *arg)
+{
+    attempt_header_line(arg, p, size * nitems);
+    return size * nitems;
 }
 
 static size_t

@@ -180,6 +180,17 @@ int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *eas
                     struct attempt_ctx **out);
 
 /*
+ * Takes one line of the receiver's answer head as curl hands it over (len
+ * bytes of p, not NUL-terminated, with its CRLF): a status line sets the
+ * status code (0 when it has no three digits) and forgets an earlier
+ * Retry-After, an empty line ends a header block (a final one once the
+ * status is 200 or more), a Retry-After header is kept (cut to fit).
+ * Other lines, and every line after the final block (trailers), are
+ * ignored. The header callback's work, apart for the fuzzer.
+ */
+void attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len);
+
+/*
  * Decides the outcome of a finished attempt (rc: curl's result, or -1 when
  * it was never started, or -2 when it was cut short after its headers) and
  * fills r, whose pointers stay owned by ctx. *outcome gets the metric class:

@@ -217,6 +217,46 @@ test_retry_after(void **state)
     assert_int_equal(f->r.next_attempt_at, 2000000 + 100);
 }
 
+/* Hands the lines of an answer head to the header parser, as curl's callback does. */
+static void
+head(struct fixture *f, const char *const *lines)
+{
+    for (; *lines != NULL; lines++)
+        attempt_header_line(f->ctx, *lines, strlen(*lines));
+}
+
+static void
+test_header_lines(void **state)
+{
+    static const char *const answer[] = {
+        "HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 503 Busy\r\n", "Retry-After:  30 \r\n",
+        "\r\n",
+        /* Trailers after the final block (the fuzzer's find): they change nothing. */
+        "HTTP/1.1 200 OK\r\n", "Retry-After: 1\r\n", "\r\n", NULL};
+    struct fixture *f = *state;
+
+    head(f, answer);
+    assert_int_equal(f->ctx->status_code, 503);
+    assert_int_equal(f->ctx->headers_done, 1);
+    assert_string_equal(f->ctx->retry_after, "30");
+    attempt_ctx_finish(f->ctx, 0, 2000000, 0, &f->r, &f->outcome);
+    assert_int_equal(f->r.status, DELIVERY_PENDING);
+    assert_int_equal(f->r.attempt.status_code, 503);
+    assert_int_equal(f->r.next_attempt_at, 2000000 + 30000);
+}
+
+static void
+test_header_lines_garbled(void **state)
+{
+    static const char *const answer[] = {"HTTP/1.1 2x0 OK\r\n", "\r\n", NULL};
+    struct fixture *f = *state;
+
+    /* No three digits: status 0, so the block never counts as an answer. */
+    head(f, answer);
+    assert_int_equal(f->ctx->status_code, 0);
+    assert_int_equal(f->ctx->headers_done, 0);
+}
+
 /* Finishes f's attempt without an answer, having got as far as the flags say. */
 static void
 run_phase(struct fixture *f, int opened, int ready, int answered, int rc)
@@ -582,6 +622,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fail_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirect_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_lines_garbled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_failures_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbled_answers_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_by_phase, setup, teardown),
