@@ -176,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data + 1, size - 1);
     copy[size - 1] = '\0';
     args[n++] = opts == cmd_serve.opts ? "serve" : "cmd";
-    for (p = copy; p != NULL && n < MAX_ITEMS; p = nl) {
+    for (p = copy; p != NULL && n < MAX_ITEMS && nenv < MAX_ITEMS; p = nl) {
         nl = strchr(p, '\n');
         if (nl != NULL)
             *nl++ = '\0';
