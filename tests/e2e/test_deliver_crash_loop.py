@@ -9,7 +9,6 @@ and result writes fail intermittently.
 FLUXHOOK_CRASH_CYCLES sets the cycles (10 in `make test`, 200 in
 `make soak`); the table goes to stdout and tests/artifacts/crash_loop.txt."""
 import collections
-import http.client
 import json
 import os
 import threading
@@ -18,6 +17,7 @@ import unittest
 
 import harness
 from harness import ROOT, Server
+from loadgen import Publisher
 from receiver import Receiver
 
 CYCLES = int(os.environ.get("FLUXHOOK_CRASH_CYCLES", "10"))
@@ -25,49 +25,6 @@ RECEIVERS = 3
 PUBLISHERS = 2
 PER_CYCLE = 25          # events acknowledged between two kills, at least
 RATE = 200              # events/s each publisher aims at
-DATA = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content": "hi"}
-
-
-class Publisher(threading.Thread):
-    """Publishes at about RATE/s until stopped (at most for `limit` seconds);
-    keeps the ids answered 202. A refused or broken request is not acked."""
-
-    def __init__(self, srv, limit):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.limit = limit
-        self.acked = []
-        self.lock = threading.Lock()
-        self.halt = threading.Event()
-
-    def run(self):
-        deadline = time.monotonic() + self.limit
-        conn = None
-        body = json.dumps({"event": "user.message", "data": DATA})
-        while not self.halt.is_set() and time.monotonic() < deadline:
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
-                conn.request("POST", "/v1/events", body=body,
-                             headers={"Authorization": "Bearer " + self.srv.root_key,
-                                      "Content-Type": "application/json"})
-                r = conn.getresponse()
-                payload = r.read()
-                if r.status == 202:
-                    with self.lock:
-                        self.acked.append(json.loads(payload)["id"])
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
-                self.halt.wait(0.02)
-            self.halt.wait(1.0 / RATE)
-        if conn is not None:
-            conn.close()
-
-    def count(self):
-        with self.lock:
-            return len(self.acked)
 
 
 class StoreFaults(threading.Thread):
@@ -112,7 +69,7 @@ class DeliverCrashLoop(unittest.TestCase):
             st, b, _ = srv.api("POST", "/v1/endpoints", {"url": rc.url})
             self.assertEqual(st, 201, b)
 
-        pubs = [Publisher(srv, limit=CYCLES * 20 + 60) for _ in range(PUBLISHERS)]
+        pubs = [Publisher(srv, rate=RATE, limit=CYCLES * 20 + 60) for _ in range(PUBLISHERS)]
         for p in pubs:
             p.start()
         chaos = StoreFaults(srv.db) if faults else None

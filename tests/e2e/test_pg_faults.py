@@ -6,78 +6,18 @@ before, during and after the fault reaches its receiver.
 
 Each test starts its own throwaway cluster (tests/pgcluster.py), since it
 stops and restarts it."""
-import http.client
-import json
 import os
 import sys
-import threading
-import time
 import unittest
 
 from harness import Server
+from loadgen import DATA, Publisher
 from receiver import Receiver
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pgcluster import PgCluster  # noqa: E402
 
-DATA = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content": "hi"}
-RATE = 100          # events/s the publisher aims at
-LOAD_SECONDS = 60   # the publisher stops by itself after this long at the latest
 DELIVERED_WITHIN = 90
-
-
-class Publisher(threading.Thread):
-    """Publishes at about RATE events/s until stop() or LOAD_SECONDS; records the
-    ids answered 202 and every other answer (status, Retry-After)."""
-
-    def __init__(self, srv):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.acked = []
-        self.refused = []   # (status, retry_after) of answers other than 202
-        self.errors = 0     # connections that failed
-        self._halt = threading.Event()
-
-    def run(self):
-        deadline = time.monotonic() + LOAD_SECONDS
-        conn = None
-        hdrs = {"Authorization": "Bearer " + self.srv.root_key,
-                "Content-Type": "application/json"}
-        body = json.dumps({"event": "user.message", "data": DATA})
-        while not self._halt.is_set() and time.monotonic() < deadline:
-            t0 = time.monotonic()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
-                conn.request("POST", "/v1/events", body=body, headers=hdrs)
-                r = conn.getresponse()
-                payload = r.read()
-                if r.status == 202:
-                    self.acked.append(json.loads(payload)["id"])
-                else:
-                    self.refused.append((r.status, r.getheader("Retry-After")))
-            except (OSError, http.client.HTTPException):
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-            self._halt.wait(max(0.0, 1.0 / RATE - (time.monotonic() - t0)))
-        if conn is not None:
-            conn.close()
-
-    def stop(self):
-        self._halt.set()
-        self.join(60)
-
-    def wait_acked(self, n, timeout=30):
-        """Waits until n more events than now are acknowledged."""
-        target = len(self.acked) + n
-        deadline = time.monotonic() + timeout
-        while len(self.acked) < target:
-            if time.monotonic() > deadline:
-                raise AssertionError("publishing did not resume: %d acked, wanted %d"
-                                     % (len(self.acked), target))
-            time.sleep(0.02)
 
 
 class PgFaults(unittest.TestCase):
