@@ -161,7 +161,34 @@ def _has_flag(args, name):
     return any(a == name or a.startswith(name + "=") for a in args)
 
 
-class Server:
+class LogFile:
+    """Reading a process's log file (self.log_path): shared by Server and the
+    multihost suite's processes."""
+
+    def log_text(self):
+        """Everything the server logged (stderr) so far, over all its starts."""
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, chars=4000):
+        """The end of the log without the per-request debug lines, for failure messages."""
+        lines = [l for l in self.log_text().splitlines() if "api: request method=" not in l]
+        return "\n".join(lines)[-chars:]
+
+    def sanitizer_report(self):
+        """The first sanitizer report in the log, or ""."""
+        text = self.log_text()
+        for m in SANITIZER_MARKS:
+            i = text.find(m)
+            if i >= 0:
+                return text[max(0, i - 200):i + 4000]
+        return ""
+
+
+class Server(LogFile):
     """One `fluxhook serve` process.
 
     args      extra flags for serve (--listen and --db are added unless given)
@@ -318,29 +345,7 @@ class Server:
         if bad:
             test.fail("sanitizer report in the server log:\n" + bad)
 
-    def sanitizer_report(self):
-        """The first sanitizer report in the log, or ""."""
-        text = self.log_text()
-        for m in SANITIZER_MARKS:
-            i = text.find(m)
-            if i >= 0:
-                return text[max(0, i - 200):i + 4000]
-        return ""
-
     # --- output ---
-
-    def log_text(self):
-        """Everything the server logged (stderr) so far, over all its starts."""
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, chars=4000):
-        """The end of the log without the per-request debug lines, for failure messages."""
-        lines = [l for l in self.log_text().splitlines() if "api: request method=" not in l]
-        return "\n".join(lines)[-chars:]
 
     def _log_since_start(self):
         try:

@@ -113,7 +113,7 @@ def shown_path(p):
     return os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p
 
 
-class Fluxhook:
+class Fluxhook(harness.LogFile):
     """One `fluxhook serve` on a host of the topology."""
 
     def __init__(self, topo, name, role, db_url, root_key, workdir):
@@ -234,24 +234,6 @@ class Fluxhook:
     def metric(self, name):
         """The value of one metric line of /metrics, None when unreachable."""
         return self.metrics().get(name)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, chars=3000):
-        return self.log_text()[-chars:]
-
-    def sanitizer_report(self):
-        text = self.log_text()
-        for m in harness.SANITIZER_MARKS:
-            i = text.find(m)
-            if i >= 0:
-                return text[max(0, i - 200):i + 3000]
-        return ""
 
 
 class Publisher:
