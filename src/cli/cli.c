@@ -32,6 +32,7 @@ const struct cli_cmd *const cli_cmds[] = {
     &cmd_event_types,
     &cmd_accounts,
     &cmd_keys,
+    &cmd_oauth_clients,
     &cmd_listen,
     &cmd_db,
     NULL,
