@@ -235,7 +235,7 @@ h_keys_rotate(struct api_req *r)
 {
     struct api_key k;
     const char *id;
-    char secret[API_KEY_MAX];
+    char secret[API_KEY_MAX], hash[65];
     int64_t grace = KEY_GRACE_DEFAULT_S, now = clock_now_ms();
     int err;
 
@@ -253,8 +253,8 @@ h_keys_rotate(struct api_req *r)
     }
     err = api_key_new(secret);
     if (err == 0) {
-        api_key_hash(secret, k.hash);
-        err = store_key_rotate(r->ctx->store, r->account_id, id, k.hash, now + grace * 1000);
+        api_key_hash(secret, hash);
+        err = store_key_rotate(r->ctx->store, r->account_id, id, hash, now + grace * 1000);
     }
     if (err == ERR_NOTFOUND) {
         api_reply_error(r, err, NULL,
@@ -264,7 +264,7 @@ h_keys_rotate(struct api_req *r)
         goto out;
     }
     if (err == 0)
-        err = store_key_find(r->ctx->store, k.hash, &k);
+        err = store_key_find(r->ctx->store, hash, &k);
     if (err != 0) {
         api_reply_error(r, err, NULL, "cannot rotate the key: %s", err_str(err));
         goto out;
