@@ -249,12 +249,13 @@ int api_secret_new(const char *prefix, char out[API_KEY_MAX]);
 
 /*
  * Issues a token of kind for account_id (no OAuth client) in family (NULL: a
- * new family, the token's own id) with scopes, living ttl_ms; stores its hash
- * and fills *t, writing its secret to out. Returns 0 or an ERR_*.
+ * new family, the token's own id) with scopes, valid until expires_at (ms);
+ * stores its hash and fills *t, writing its secret to out. Returns 0 or an
+ * ERR_*.
  */
 int api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-                    const char *family, unsigned scopes, int64_t ttl_ms, char out[API_KEY_MAX],
-                    struct token *t);
+                    const char *family, unsigned scopes, int64_t expires_at,
+                    char out[API_KEY_MAX], struct token *t);
 
 /*
  * Answers 200 {data, next: null} with the account's keys (kind CRED_KEY) or

@@ -292,7 +292,7 @@ client_authenticate(struct api_req *r, const struct form *f, struct client_auth 
 /* Hashes and stores one new token of kind for the grant; writes its secret to out. */
 static int
 token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-            const char *client_id, const char *family, unsigned scopes, int64_t ttl_ms,
+            const char *client_id, const char *family, unsigned scopes, int64_t expires_at,
             char out[API_KEY_MAX], struct token *t)
 {
     static const char *const prefixes[] = {"fha_", "fhr_", "fhl_", "fhs_"};
@@ -311,16 +311,16 @@ token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
     snprintf(t->family, sizeof(t->family), "%s", family != NULL ? family : t->id);
     api_scopes_format(scopes, t->scopes, sizeof(t->scopes));
     t->created_at = clock_now_ms();
-    t->expires_at = t->created_at + ttl_ms;
+    t->expires_at = expires_at;
     return store_token_insert(r->ctx->store, t);
 }
 
 int
 api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-                const char *family, unsigned scopes, int64_t ttl_ms, char out[API_KEY_MAX],
+                const char *family, unsigned scopes, int64_t expires_at, char out[API_KEY_MAX],
                 struct token *t)
 {
-    return token_issue(r, kind, account_id, "", family, scopes, ttl_ms, out, t);
+    return token_issue(r, kind, account_id, "", family, scopes, expires_at, out, t);
 }
 
 /* Issues an access token and a refresh token of family and answers them (RFC 6749 §5.1). */
@@ -330,14 +330,15 @@ grant_answer(struct api_req *r, const struct api_key *client, const char *family
 {
     char access[API_KEY_MAX], refresh[API_KEY_MAX];
     struct token at, rt;
+    int64_t now = clock_now_ms();
     int err;
 
     err = token_issue(r, TOKEN_ACCESS, client->account_id, client->id, family, scopes,
-                      r->ctx->cfg->token_ttl_ms, access, &at);
+                      now + r->ctx->cfg->token_ttl_ms, access, &at);
     if (err == 0)
         err = token_issue(r, TOKEN_REFRESH, client->account_id, client->id,
                           family != NULL ? family : at.family, scopes,
-                          r->ctx->cfg->refresh_ttl_ms, refresh, &rt);
+                          now + r->ctx->cfg->refresh_ttl_ms, refresh, &rt);
     if (err != 0) {
         OPENSSL_cleanse(access, sizeof(access));
         return api_reply_error(r, err, NULL, "cannot issue a token: %s", err_str(err));

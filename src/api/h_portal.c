@@ -84,7 +84,8 @@ h_portal_links_create(struct api_req *r)
         goto out;
     }
     if (err == 0)
-        err = api_token_issue(r, TOKEN_PORTAL_LINK, a.id, NULL, scopes, ttl * 1000, secret, &t);
+        err = api_token_issue(r, TOKEN_PORTAL_LINK, a.id, NULL, scopes,
+                              clock_now_ms() + ttl * 1000, secret, &t);
     if (err != 0) {
         api_reply_error(r, err, NULL, "cannot make the portal link: %s", err_str(err));
         goto out;
@@ -140,7 +141,7 @@ h_portal_sessions_create(struct api_req *r)
     api_scopes_parse(link.scopes, &scopes, bad, sizeof(bad));
     if (err == 0)
         err = api_token_issue(r, TOKEN_PORTAL_SESSION, link.account_id, link.family, scopes,
-                              link.expires_at - now, secret, &sess);
+                              link.expires_at, secret, &sess);
     if (err != 0)
         return api_reply_error(r, err, NULL, "cannot open the portal session: %s", err_str(err));
     log_info("api: portal session opened session=%s link=%s account=%s", sess.id, link.id,
