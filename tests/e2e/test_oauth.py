@@ -128,6 +128,11 @@ class OAuth(unittest.TestCase):
             400, "invalid_request", "twice")
         self.assert_oauth_error(self.grant(c, grant_type="refresh_token"), 400,
                                 "invalid_request", "refresh_token")
+        for raw in ("grant_type=client_credentials&scope=%zz", "grant_type=client%00",
+                    "&".join("p%d=1" % i for i in range(17))):
+            self.assert_oauth_error(form_post(self.srv, "/oauth/token", None, raw=raw,
+                                              basic=(c["client_id"], c["client_secret"])),
+                                    400, "invalid_request")
         # invalid_client: none, unknown, wrong secret, another client's secret, a key.
         self.assert_oauth_error(form_post(self.srv, "/oauth/token",
                                           {"grant_type": "client_credentials"}),
