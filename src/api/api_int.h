@@ -401,6 +401,13 @@ int api_field_add(json_t *fields, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * When the array *fields holds problems, answers 422 "cannot <what>: <path>:
+ * <problem>" (of the first) listing them all, steals *fields (setting it to
+ * NULL) and returns ERR_VALIDATION; else returns 0.
+ */
+int api_problems_reply(struct api_req *r, const char *what, json_t **fields);
+
+/*
  * Checks a page cursor from api_page_params(): "" becomes NULL; anything but
  * an id with prefix answers 400 and returns ERR_INVAL.
  */

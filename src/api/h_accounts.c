@@ -180,12 +180,8 @@ h_keys_create(struct api_req *r)
     key_input_read(r, &k, fields);
     if (r->status != 0)
         goto out;
-    if (json_array_size(fields) > 0) {
-        api_reply_error(r, ERR_VALIDATION, fields, "cannot create the key: %s",
-                        json_string_value(json_object_get(json_array_get(fields, 0), "problem")));
-        fields = NULL;
+    if (api_problems_reply(r, "create the key", &fields) != 0)
         goto out;
-    }
     if (account_visible(r, r->params[0], &a) != 0)
         goto out;
     err = id_new("key_", k.id);

@@ -35,12 +35,8 @@ h_clients_create(struct api_req *r)
     api_scopes_read(r, "scopes", &scopes, fields);
     if (scopes == 0)
         api_field_add(fields, "scopes", "expected at least one scope");
-    if (json_array_size(fields) > 0) {
-        api_reply_error(r, ERR_VALIDATION, fields, "cannot create the OAuth client: %s",
-                        json_string_value(json_object_get(json_array_get(fields, 0), "problem")));
-        fields = NULL;
+    if (api_problems_reply(r, "create the OAuth client", &fields) != 0)
         goto out;
-    }
     err = id_new("oc_", k.id);
     if (err == 0)
         err = api_secret_new("fhc_", secret);

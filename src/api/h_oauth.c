@@ -7,6 +7,7 @@
  * use and replaced; presenting a spent one revokes its whole family (the
  * OAuth 2.0 Security BCP's reuse detection).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +40,14 @@ struct client_auth {
     int basic; /* 1: by HTTP Basic (a failure then answers WWW-Authenticate: Basic) */
 };
 
+/* The value of hex digit c, either case, or -1. */
 static int
 hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char digits[] = "0123456789abcdef";
+    const char *d = c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
+
+    return d != NULL ? (int)(d - digits) : -1;
 }
 
 /* Decodes s (len bytes of form encoding) into out, NUL-terminated. Returns 0 or ERR_PARSE. */
@@ -168,6 +167,7 @@ oauth_form(struct api_req *r, struct form *f)
     const char *ct = api_header(r, "Content-Type");
     int err;
 
+    memset(f, 0, sizeof(*f)); /* form_free() is then safe whatever happens */
     if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
         (ct[33] != '\0' && ct[33] != ';' && ct[33] != ' ')) {
         oauth_error(r, 400, "invalid_request",
@@ -460,6 +460,26 @@ out:
     return 0;
 }
 
+/*
+ * Reads an RFC 7009 / 7662 request: the form, its client and its "token"
+ * parameter. On failure answers and returns the ERR_*.
+ */
+static int
+token_request(struct api_req *r, struct form *f, struct client_auth *ca)
+{
+    int err;
+
+    memset(ca, 0, sizeof(*ca));
+    err = oauth_form(r, f);
+    if (err == 0)
+        err = client_authenticate(r, f, ca);
+    if (err == 0 && form_get(f, "token") == NULL) {
+        oauth_error(r, 400, "invalid_request", "token is required");
+        err = ERR_INVAL;
+    }
+    return err;
+}
+
 /* The client's own token whose text is the form's "token", or ERR_NOTFOUND. */
 static int
 client_token(struct api_req *r, const struct form *f, const struct api_key *client,
@@ -484,13 +504,8 @@ h_oauth_revoke(struct api_req *r)
     struct token t;
     int err;
 
-    memset(&ca, 0, sizeof(ca));
-    if (oauth_form(r, &f) != 0 || client_authenticate(r, &f, &ca) != 0)
+    if (token_request(r, &f, &ca) != 0)
         goto out;
-    if (form_get(&f, "token") == NULL) {
-        oauth_error(r, 400, "invalid_request", "token is required");
-        goto out;
-    }
     err = client_token(r, &f, &ca.client, &t);
     if (err == 0 && t.kind == TOKEN_REFRESH)
         err = store_token_revoke(r->ctx->store, TOKEN_BY_FAMILY, t.family, clock_now_ms());
@@ -520,13 +535,8 @@ h_oauth_introspect(struct api_req *r)
     json_t *o;
     int err;
 
-    memset(&ca, 0, sizeof(ca));
-    if (oauth_form(r, &f) != 0 || client_authenticate(r, &f, &ca) != 0)
+    if (token_request(r, &f, &ca) != 0)
         goto out;
-    if (form_get(&f, "token") == NULL) {
-        oauth_error(r, 400, "invalid_request", "token is required");
-        goto out;
-    }
     err = client_token(r, &f, &ca.client, &t);
     if (err != 0 && err != ERR_NOTFOUND) {
         api_reply_error(r, err, NULL, "cannot read the token: %s", err_str(err));

@@ -65,12 +65,8 @@ h_portal_links_create(struct api_req *r)
     link_input_read(r, &account, &ttl, &scopes, fields);
     if (r->status != 0)
         goto out;
-    if (json_array_size(fields) > 0) {
-        api_reply_error(r, ERR_VALIDATION, fields, "cannot make the portal link: %s",
-                        json_string_value(json_object_get(json_array_get(fields, 0), "problem")));
-        fields = NULL;
+    if (api_problems_reply(r, "make the portal link", &fields) != 0)
         goto out;
-    }
     if (account == NULL)
         account = r->account_id;
     /* Only an admin may make a link to another account; others are told it does not exist. */

@@ -9,6 +9,7 @@
 
 #include "api/api_int.h"
 #include "util/err.h"
+#include "util/strlist.h"
 
 static const char *const scope_names[] = {
     "events:write",    "events:read",      "endpoints:read", "endpoints:write",
@@ -31,19 +32,11 @@ api_scope_name(unsigned bit)
 int
 api_scopes_parse(const char *list, unsigned *out, char *bad, size_t badlen)
 {
-    const char *p = list, *start;
+    const char *p = list != NULL ? list : "", *start;
     size_t len, i;
     unsigned bits = 0;
 
-    while (p != NULL && *p != '\0') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        start = p;
-        while (*p != '\0' && *p != ' ' && *p != ',')
-            p++;
-        len = (size_t)(p - start);
-        if (len == 0)
-            break;
+    while (strlist_next_word(&p, &start, &len)) {
         for (i = 0; i < SCOPE_COUNT; i++) {
             if (strlen(scope_names[i]) == len && strncmp(scope_names[i], start, len) == 0)
                 break;

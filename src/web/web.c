@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/strlist.h"
 #include "web/web.h"
 #include "web/web_int.h"
 
@@ -75,15 +76,7 @@ web_frame_ancestors_set(const char *list, char *err, size_t errlen)
         return ERR_INVAL;
     }
     n = (size_t)snprintf(csp_embed, sizeof(csp_embed), "%sframe-ancestors", WEB_CSP_BASE);
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        start = p;
-        while (*p != '\0' && *p != ' ' && *p != ',')
-            p++;
-        len = (size_t)(p - start);
-        if (len == 0)
-            break;
+    while (strlist_next_word(&p, &start, &len)) {
         if (!origin_ok(start, len)) {
             snprintf(err, errlen,
                      "expected origins such as https://app.example.com or 'self', got '%.*s'",

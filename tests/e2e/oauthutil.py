@@ -1,8 +1,30 @@
-"""Helpers of the OAuth, scope, portal and rate-limit tests: form posts to
-/oauth/*, OAuth clients and tokens made through the API."""
+"""Helpers of the OAuth, scope, portal and rate-limit tests: one server per
+test class, form posts to /oauth/*, OAuth clients and tokens made through
+the API."""
 import base64
-import json
+import unittest
 import urllib.parse
+
+from harness import Server
+
+
+class SharedServerCase(unittest.TestCase):
+    """One server (started with serve_args) for all the tests of a class,
+    stopped after them and checked for a clean exit and sanitizer reports."""
+
+    serve_args = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(args=list(cls.serve_args))
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        report = cls.srv.sanitizer_report()
+        if code != 0 or report:
+            raise AssertionError("serve exited %s\n%s" % (code, report))
 
 
 def form_post(srv, path, fields, basic=None, headers=None, raw=None):
@@ -39,7 +61,3 @@ def token(srv, client, scope=None):
                                 basic=(client["client_id"], client["client_secret"]))
     assert status == 200, body
     return body
-
-
-def dumps(obj):
-    return json.dumps(obj, sort_keys=True)

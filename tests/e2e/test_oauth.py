@@ -10,23 +10,13 @@ import subprocess
 import unittest
 
 from harness import ROOT, Server
-from oauthutil import form_post, new_client, token
+from oauthutil import SharedServerCase, form_post, new_client, token
 
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 
 
-class OAuth(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(args=["--oauth-token-ttl", "2s"])
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop()
-        report = cls.srv.sanitizer_report()
-        if code != 0 or report:
-            raise AssertionError("serve exited %s\n%s" % (code, report))
+class OAuth(SharedServerCase):
+    serve_args = ["--oauth-token-ttl", "2s"]
 
     def assert_oauth_error(self, got, status, code, in_desc=None):
         st, body, headers = got

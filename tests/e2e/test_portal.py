@@ -6,13 +6,15 @@ import unittest
 import urllib.parse
 
 from harness import Server, run_bin
+from oauthutil import SharedServerCase
 
 
-class Portal(unittest.TestCase):
+class Portal(SharedServerCase):
+    serve_args = ["--allow-http"]
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(args=["--allow-http"])
-        cls.srv.start()
+        super().setUpClass()
         st, cls.acct, _ = cls.srv.api("POST", "/v1/accounts", {"name": "customer"})
         hdr = {"X-Workflux-Account": cls.acct["id"]}
         st, cls.ep, _ = cls.srv.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/c"},
@@ -20,13 +22,6 @@ class Portal(unittest.TestCase):
         assert st == 201, cls.ep
         st, cls.root_ep, _ = cls.srv.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/r"})
         assert st == 201, cls.root_ep
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop()
-        report = cls.srv.sanitizer_report()
-        if code != 0 or report:
-            raise AssertionError("serve exited %s\n%s" % (code, report))
 
     def link(self, body, key=None, status=201):
         st, b, _ = self.srv.api("POST", "/v1/portal-links", body, key=key)

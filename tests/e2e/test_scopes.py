@@ -6,8 +6,7 @@ import re
 import time
 import unittest
 
-from harness import Server
-from oauthutil import new_client, token
+from oauthutil import SharedServerCase, new_client, token
 
 ACCOUNT_SCOPES = ["events:write", "events:read", "endpoints:read", "endpoints:write",
                   "deliveries:read", "deliveries:write"]
@@ -26,18 +25,8 @@ def concrete(path):
     return path
 
 
-class Scopes(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(args=["--allow-http"])
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop()
-        report = cls.srv.sanitizer_report()
-        if code != 0 or report:
-            raise AssertionError("serve exited %s\n%s" % (code, report))
+class Scopes(SharedServerCase):
+    serve_args = ["--allow-http"]
 
     def test_matrix_over_every_route_of_openapi(self):
         st, doc, _ = self.srv.api("GET", "/openapi.json", key=False)
