@@ -121,7 +121,11 @@ auth_fail(struct api_req *r, int invalid_token, const char *fmt, ...)
     return ERR_AUTH;
 }
 
-/* Fills r->key from an access token or portal session (tok, "fha_..." or "fhs_..."). */
+/*
+ * Fills r->key from an access token or portal session (tok, "fha_..." or
+ * "fhs_..."). Returns ERR_NOTFOUND without answering when no token has that
+ * hash; else answers any failure itself.
+ */
 static int
 auth_token(struct api_req *r, const char *tok, const char *hash, int64_t now)
 {
@@ -131,7 +135,7 @@ auth_token(struct api_req *r, const char *tok, const char *hash, int64_t now)
 
     err = store_token_find(r->ctx->store, hash, &t);
     if (err == ERR_NOTFOUND)
-        return auth_fail(r, 1, "invalid %s: no such token", what);
+        return err; /* perhaps a key that looks like one (FLUXHOOK_ROOT_KEY is free-form) */
     if (err != 0) {
         api_reply_error(r, err, NULL, "cannot check the %s: %s", what, err_str(err));
         return err;
@@ -202,9 +206,10 @@ api_auth(struct api_req *r)
     if (tok[0] == '\0')
         return auth_fail(r, 0, "Authorization: the API key after 'Bearer' is empty");
     api_key_hash(tok, hash);
+    err = ERR_NOTFOUND;
     if (strncmp(tok, "fha_", 4) == 0 || strncmp(tok, "fhs_", 4) == 0)
         err = auth_token(r, tok, hash, now);
-    else
+    if (err == ERR_NOTFOUND)
         err = auth_key(r, hash, now);
     if (err != 0)
         return err;
