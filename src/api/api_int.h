@@ -149,6 +149,39 @@ int api_scopes_read(struct api_req *r, const char *name, unsigned *out, json_t *
 int api_header_add(struct api_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* --- form.c: what OAuth clients send --- */
+
+#define API_FORM_MAX_ITEMS 16 /* parameters one form may hold */
+#define API_FORM_ID_MAX 128   /* room for a client_id or client_secret from HTTP Basic */
+
+/* A decoded application/x-www-form-urlencoded body. */
+struct api_form {
+    char *buf; /* owned: the decoded names and values, NUL-separated */
+    const char *names[API_FORM_MAX_ITEMS];
+    const char *values[API_FORM_MAX_ITEMS];
+    int n;
+    const char *dup; /* the first name given twice, or NULL */
+};
+
+/*
+ * Parses body (len bytes, may be NULL) as a form into f ('+' is a space,
+ * %XX escapes; %00 and malformed escapes are refused). Returns 0, ERR_PARSE,
+ * ERR_TOOBIG (over API_FORM_MAX_ITEMS) or ERR_NOMEM; free f with
+ * api_form_free() in every case.
+ */
+int api_form_parse(const char *body, size_t len, struct api_form *f);
+/* The value of name, or NULL. */
+const char *api_form_get(const struct api_form *f, const char *name);
+/* Frees what f holds and zeroes it. */
+void api_form_free(struct api_form *f);
+
+/*
+ * Decodes an Authorization value "Basic base64(id:secret)" into id and
+ * secret, each form-decoded (RFC 6749 §2.3.1) and shorter than
+ * API_FORM_ID_MAX. Returns 0 or ERR_PARSE.
+ */
+int api_basic_decode(const char *h, char id[API_FORM_ID_MAX], char secret[API_FORM_ID_MAX]);
+
 /* --- ratelimit.c: token buckets per credential and per account --- */
 
 struct api_rate_config {

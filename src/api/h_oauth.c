@@ -7,14 +7,12 @@
  * use and replaced; presenting a spent one revokes its whole family (the
  * OAuth 2.0 Security BCP's reuse detection).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "api/api_int.h"
 #include "api/handlers.h"
@@ -22,122 +20,11 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define FORM_MAX_ITEMS 16
-#define OAUTH_ID_MAX 128 /* longest client_id or secret read from a request */
-
-/* A decoded application/x-www-form-urlencoded body. */
-struct form {
-    char *buf; /* owned: the decoded names and values, NUL-separated */
-    const char *names[FORM_MAX_ITEMS];
-    const char *values[FORM_MAX_ITEMS];
-    int n;
-    const char *dup; /* the first name given twice, or NULL */
-};
-
 /* The client a request authenticated as, and how. */
 struct client_auth {
     struct api_key client;
     int basic; /* 1: by HTTP Basic (a failure then answers WWW-Authenticate: Basic) */
 };
-
-/* The value of hex digit c, either case, or -1. */
-static int
-hexval(char c)
-{
-    static const char digits[] = "0123456789abcdef";
-    const char *d = c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
-
-    return d != NULL ? (int)(d - digits) : -1;
-}
-
-/* Decodes s (len bytes of form encoding) into out, NUL-terminated. Returns 0 or ERR_PARSE. */
-static int
-form_decode(const char *s, size_t len, char *out)
-{
-    size_t i, n = 0;
-    int hi, lo;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[n++] = ' ';
-        } else if (s[i] == '%') {
-            hi = i + 1 < len ? hexval(s[i + 1]) : -1;
-            lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return ERR_PARSE;
-            out[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[n++] = s[i];
-        }
-    }
-    out[n] = '\0';
-    return 0;
-}
-
-static void
-form_free(struct form *f)
-{
-    free(f->buf);
-    memset(f, 0, sizeof(*f));
-}
-
-/* Parses r's body as a form. Returns 0, ERR_PARSE, ERR_TOOBIG (too many items) or ERR_NOMEM. */
-static int
-form_parse(struct api_req *r, struct form *f)
-{
-    const char *p = r->body.data != NULL ? r->body.data : "", *end = p + r->body.len, *amp, *eq;
-    char *w;
-    int i;
-
-    memset(f, 0, sizeof(*f));
-    f->buf = malloc(2 * r->body.len + 2);
-    if (f->buf == NULL)
-        return ERR_NOMEM;
-    w = f->buf;
-    while (p < end) {
-        amp = memchr(p, '&', (size_t)(end - p));
-        if (amp == NULL)
-            amp = end;
-        if (amp == p) {
-            p++;
-            continue;
-        }
-        if (f->n == FORM_MAX_ITEMS)
-            return ERR_TOOBIG;
-        eq = memchr(p, '=', (size_t)(amp - p));
-        if (eq == NULL)
-            eq = amp;
-        if (form_decode(p, (size_t)(eq - p), w) != 0)
-            return ERR_PARSE;
-        f->names[f->n] = w;
-        w += strlen(w) + 1;
-        if (form_decode(eq < amp ? eq + 1 : amp, eq < amp ? (size_t)(amp - eq - 1) : 0, w) != 0)
-            return ERR_PARSE;
-        f->values[f->n] = w;
-        w += strlen(w) + 1;
-        for (i = 0; i < f->n && f->dup == NULL; i++) {
-            if (strcmp(f->names[i], f->names[f->n]) == 0)
-                f->dup = f->names[i];
-        }
-        f->n++;
-        p = amp + 1;
-    }
-    return 0;
-}
-
-/* The value of name, or NULL. */
-static const char *
-form_get(const struct form *f, const char *name)
-{
-    int i;
-
-    for (i = 0; i < f->n; i++) {
-        if (strcmp(f->names[i], name) == 0)
-            return f->values[i];
-    }
-    return NULL;
-}
 
 /*
  * Answers an RFC 6749 §5.2 error: {"error": code, "error_description"} with
@@ -162,19 +49,19 @@ oauth_error(struct api_req *r, int status, const char *code, const char *fmt, ..
 
 /* Reads the form of an /oauth POST, answering invalid_request when it is not one. */
 static int
-oauth_form(struct api_req *r, struct form *f)
+oauth_form(struct api_req *r, struct api_form *f)
 {
     const char *ct = api_header(r, "Content-Type");
     int err;
 
-    memset(f, 0, sizeof(*f)); /* form_free() is then safe whatever happens */
+    memset(f, 0, sizeof(*f)); /* api_form_free() is then safe whatever happens */
     if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
         (ct[33] != '\0' && ct[33] != ';' && ct[33] != ' ')) {
         oauth_error(r, 400, "invalid_request",
                     "expected a body of Content-Type application/x-www-form-urlencoded");
         return ERR_MEDIA;
     }
-    err = form_parse(r, f);
+    err = api_form_parse(r->body.data, r->body.len, f);
     if (err == ERR_NOMEM)
         return api_reply_error(r, err, NULL, "out of memory"), err;
     if (err != 0) {
@@ -191,53 +78,17 @@ oauth_form(struct api_req *r, struct form *f)
     return 0;
 }
 
-/* Decodes "Basic base64(id:secret)" into id and secret (form-decoded, RFC 6749 §2.3.1). */
-static int
-basic_decode(const char *h, char *id, char *secret)
-{
-    unsigned char raw[3 * OAUTH_ID_MAX];
-    const char *b64 = h + 6, *colon;
-    size_t len;
-    int n, pad = 0;
-
-    while (*b64 == ' ')
-        b64++;
-    len = strlen(b64);
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 >= sizeof(raw))
-        return ERR_PARSE;
-    n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-    if (n < 0)
-        return ERR_PARSE;
-    if (b64[len - 1] == '=')
-        pad++;
-    if (b64[len - 2] == '=')
-        pad++;
-    n -= pad;
-    raw[n] = '\0';
-    if (memchr(raw, '\0', (size_t)n) != NULL)
-        return ERR_PARSE;
-    colon = strchr((const char *)raw, ':');
-    if (colon == NULL || colon - (const char *)raw >= OAUTH_ID_MAX ||
-        strlen(colon + 1) >= OAUTH_ID_MAX)
-        return ERR_PARSE;
-    if (form_decode((const char *)raw, (size_t)(colon - (const char *)raw), id) != 0 ||
-        form_decode(colon + 1, strlen(colon + 1), secret) != 0)
-        return ERR_PARSE;
-    OPENSSL_cleanse(raw, sizeof(raw));
-    return 0;
-}
-
 /*
  * Authenticates the client of an /oauth request by HTTP Basic or by
  * client_id and client_secret in the form (one way only). On failure answers
  * invalid_client (or invalid_request) and returns the ERR_*.
  */
 static int
-client_authenticate(struct api_req *r, const struct form *f, struct client_auth *ca)
+client_authenticate(struct api_req *r, const struct api_form *f, struct client_auth *ca)
 {
     const char *h = api_header(r, "Authorization");
-    const char *fid = form_get(f, "client_id"), *fsecret = form_get(f, "client_secret");
-    char id[3 * OAUTH_ID_MAX], secret[3 * OAUTH_ID_MAX], hash[65];
+    const char *fid = api_form_get(f, "client_id"), *fsecret = api_form_get(f, "client_secret");
+    char id[API_FORM_ID_MAX], secret[API_FORM_ID_MAX], hash[65];
     int err;
 
     memset(ca, 0, sizeof(*ca));
@@ -250,7 +101,7 @@ client_authenticate(struct api_req *r, const struct form *f, struct client_auth 
                         "the body; use one");
             return ERR_INVAL;
         }
-        if (basic_decode(h, id, secret) != 0) {
+        if (api_basic_decode(h, id, secret) != 0) {
             oauth_error(r, 401, "invalid_client",
                         "Authorization: expected 'Basic base64(client_id:client_secret)'");
             return ERR_AUTH;
@@ -265,10 +116,10 @@ client_authenticate(struct api_req *r, const struct form *f, struct client_auth 
                     "client_id and client_secret in the body");
         return ERR_AUTH;
     } else {
-        snprintf(id, sizeof(id), "%.*s", OAUTH_ID_MAX, fid);
-        snprintf(secret, sizeof(secret), "%.*s", OAUTH_ID_MAX, fsecret);
+        snprintf(id, sizeof(id), "%s", fid);
+        snprintf(secret, sizeof(secret), "%s", fsecret);
     }
-    if (fid != NULL && strcmp(fid, id) != 0) {
+    if (ca->basic && fid != NULL && strcmp(fid, id) != 0) {
         OPENSSL_cleanse(secret, sizeof(secret));
         oauth_error(r, 400, "invalid_request", "client_id in the body is not the one of HTTP Basic");
         return ERR_INVAL;
@@ -357,9 +208,9 @@ grant_answer(struct api_req *r, const struct api_key *client, const char *family
 
 /* Reads the optional scope parameter, which must lie within allowed; else answers invalid_scope. */
 static int
-scope_param(struct api_req *r, const struct form *f, unsigned allowed, unsigned *out)
+scope_param(struct api_req *r, const struct api_form *f, unsigned allowed, unsigned *out)
 {
-    const char *s = form_get(f, "scope");
+    const char *s = api_form_get(f, "scope");
     char bad[72];
     unsigned bits;
 
@@ -385,9 +236,9 @@ scope_param(struct api_req *r, const struct form *f, unsigned allowed, unsigned 
 
 /* The refresh_token grant: spends the refresh token, replaces it, answers new tokens. */
 static int
-grant_refresh(struct api_req *r, const struct form *f, const struct api_key *client)
+grant_refresh(struct api_req *r, const struct api_form *f, const struct api_key *client)
 {
-    const char *rt_text = form_get(f, "refresh_token");
+    const char *rt_text = api_form_get(f, "refresh_token");
     struct token t;
     unsigned have = 0, want;
     char hash[65], bad[8];
@@ -428,7 +279,7 @@ grant_refresh(struct api_req *r, const struct form *f, const struct api_key *cli
 int
 h_oauth_token(struct api_req *r)
 {
-    struct form f;
+    struct api_form f;
     struct client_auth ca;
     const char *grant;
     unsigned want;
@@ -436,7 +287,7 @@ h_oauth_token(struct api_req *r)
     memset(&ca, 0, sizeof(ca));
     if (oauth_form(r, &f) != 0)
         goto out;
-    grant = form_get(&f, "grant_type");
+    grant = api_form_get(&f, "grant_type");
     if (grant == NULL || grant[0] == '\0') {
         oauth_error(r, 400, "invalid_request",
                     "grant_type is required: client_credentials or refresh_token");
@@ -456,7 +307,7 @@ h_oauth_token(struct api_req *r)
     }
 out:
     api_key_cleanup(&ca.client);
-    form_free(&f);
+    api_form_free(&f);
     return 0;
 }
 
@@ -465,7 +316,7 @@ out:
  * parameter. On failure answers and returns the ERR_*.
  */
 static int
-token_request(struct api_req *r, struct form *f, struct client_auth *ca)
+token_request(struct api_req *r, struct api_form *f, struct client_auth *ca)
 {
     int err;
 
@@ -473,7 +324,7 @@ token_request(struct api_req *r, struct form *f, struct client_auth *ca)
     err = oauth_form(r, f);
     if (err == 0)
         err = client_authenticate(r, f, ca);
-    if (err == 0 && form_get(f, "token") == NULL) {
+    if (err == 0 && api_form_get(f, "token") == NULL) {
         oauth_error(r, 400, "invalid_request", "token is required");
         err = ERR_INVAL;
     }
@@ -482,10 +333,10 @@ token_request(struct api_req *r, struct form *f, struct client_auth *ca)
 
 /* The client's own token whose text is the form's "token", or ERR_NOTFOUND. */
 static int
-client_token(struct api_req *r, const struct form *f, const struct api_key *client,
+client_token(struct api_req *r, const struct api_form *f, const struct api_key *client,
              struct token *t)
 {
-    const char *text = form_get(f, "token");
+    const char *text = api_form_get(f, "token");
     char hash[65];
     int err;
 
@@ -499,7 +350,7 @@ client_token(struct api_req *r, const struct form *f, const struct api_key *clie
 int
 h_oauth_revoke(struct api_req *r)
 {
-    struct form f;
+    struct api_form f;
     struct client_auth ca;
     struct token t;
     int err;
@@ -522,14 +373,14 @@ h_oauth_revoke(struct api_req *r)
     api_reply_raw(r, 200, NULL, NULL, 0);
 out:
     api_key_cleanup(&ca.client);
-    form_free(&f);
+    api_form_free(&f);
     return 0;
 }
 
 int
 h_oauth_introspect(struct api_req *r)
 {
-    struct form f;
+    struct api_form f;
     struct client_auth ca;
     struct token t;
     json_t *o;
@@ -556,7 +407,7 @@ h_oauth_introspect(struct api_req *r)
     api_reply_json(r, 200, o);
 out:
     api_key_cleanup(&ca.client);
-    form_free(&f);
+    api_form_free(&f);
     return 0;
 }
 
