@@ -287,8 +287,8 @@ int api_secret_new(const char *prefix, char out[API_KEY_MAX]);
  * ERR_*.
  */
 int api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-                    const char *family, unsigned scopes, int64_t expires_at,
-                    char out[API_KEY_MAX], struct token *t);
+                    const char *family, unsigned scopes, int64_t expires_at, char out[API_KEY_MAX],
+                    struct token *t);
 
 /*
  * Answers 200 {data, next: null} with the account's keys (kind CRED_KEY) or

@@ -146,7 +146,8 @@ auth_token(struct api_req *r, const char *tok, const char *hash, int64_t now)
         return auth_fail(r, 1, "invalid %s: it was revoked", what);
     if (t.expires_at <= now)
         return auth_fail(r, 1, "invalid %s: it expired%s", what,
-                         portal ? "; open a new portal link" : "; get a new one at POST /oauth/token");
+                         portal ? "; open a new portal link"
+                                : "; get a new one at POST /oauth/token");
     memset(&r->key, 0, sizeof(r->key));
     snprintf(r->key.id, sizeof(r->key.id), "%s", t.id);
     snprintf(r->key.account_id, sizeof(r->key.account_id), "%s", t.account_id);
@@ -173,11 +174,13 @@ auth_key(struct api_req *r, const char *hash, int64_t now)
         return err;
     }
     if (r->key.kind == CRED_CLIENT)
-        return auth_fail(r, 1, "an OAuth client secret is not an API key: exchange it for an "
-                               "access token at POST /oauth/token");
+        return auth_fail(r, 1,
+                         "an OAuth client secret is not an API key: exchange it for an "
+                         "access token at POST /oauth/token");
     if (strcmp(r->key.hash, hash) != 0 && r->key.prev_until <= now)
-        return auth_fail(r, 1, "invalid API key: key '%s' was rotated and the old secret's "
-                               "grace period is over",
+        return auth_fail(r, 1,
+                         "invalid API key: key '%s' was rotated and the old secret's "
+                         "grace period is over",
                          r->key.id);
     if (r->key.expires_at != 0 && r->key.expires_at <= now)
         return auth_fail(r, 1, "invalid API key: key '%s' expired", r->key.id);
@@ -197,7 +200,8 @@ api_auth(struct api_req *r)
 
     h = api_header(r, "Authorization");
     if (h == NULL || h[0] == '\0')
-        return auth_fail(r, 0, "missing API key: send the header 'Authorization: Bearer <api key>'");
+        return auth_fail(r, 0,
+                         "missing API key: send the header 'Authorization: Bearer <api key>'");
     if (strncasecmp(h, "Bearer ", 7) != 0)
         return auth_fail(r, 0, "Authorization: expected 'Bearer <api key>'");
     tok = h + 7;

@@ -223,7 +223,7 @@ h_keys_list(struct api_req *r)
     return 0;
 }
 
-#define KEY_GRACE_DEFAULT_S 86400     /* the old secret of a rotated key works this long */
+#define KEY_GRACE_DEFAULT_S 86400 /* the old secret of a rotated key works this long */
 #define KEY_GRACE_MAX_S (30 * 86400)
 
 int

@@ -56,8 +56,7 @@ h_clients_create(struct api_req *r)
         api_reply_error(r, err, NULL, "cannot store the client: %s", err_str(err));
         goto out;
     }
-    log_info("api: oauth client created client=%s account=%s by=%s", k.id, k.account_id,
-             r->key.id);
+    log_info("api: oauth client created client=%s account=%s by=%s", k.id, k.account_id, r->key.id);
     snprintf(r->location, sizeof(r->location), "/v1/oauth-clients/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:
@@ -140,7 +139,6 @@ h_clients_delete(struct api_req *r)
         err = store_token_revoke(r->ctx->store, TOKEN_BY_CLIENT, id, clock_now_ms());
     if (err != 0)
         return api_reply_error(r, err, NULL, "cannot delete the client: %s", err_str(err));
-    log_info("api: oauth client deleted client=%s account=%s by=%s", id, r->account_id,
-             r->key.id);
+    log_info("api: oauth client deleted client=%s account=%s by=%s", id, r->account_id, r->key.id);
     return api_reply_raw(r, 204, NULL, NULL, 0);
 }

@@ -43,8 +43,8 @@ oauth_error(struct api_req *r, int status, const char *code, const char *fmt, ..
     if (status == 401)
         api_header_add(r, "WWW-Authenticate", "Basic realm=\"fluxhook\", charset=\"UTF-8\"");
     api_header_add(r, "Pragma", "no-cache");
-    return api_reply_json(r, status, json_pack("{s:s, s:s}", "error", code, "error_description",
-                                               desc));
+    return api_reply_json(r, status,
+                          json_pack("{s:s, s:s}", "error", code, "error_description", desc));
 }
 
 /* Reads the form of an /oauth POST, answering invalid_request when it is not one. */
@@ -71,8 +71,7 @@ oauth_form(struct api_req *r, struct api_form *f)
         return err;
     }
     if (f->dup != NULL) {
-        oauth_error(r, 400, "invalid_request", "parameter '%.64s' is given more than once",
-                    f->dup);
+        oauth_error(r, 400, "invalid_request", "parameter '%.64s' is given more than once", f->dup);
         return ERR_PARSE;
     }
     return 0;
@@ -121,7 +120,8 @@ client_authenticate(struct api_req *r, const struct api_form *f, struct client_a
     }
     if (ca->basic && fid != NULL && strcmp(fid, id) != 0) {
         OPENSSL_cleanse(secret, sizeof(secret));
-        oauth_error(r, 400, "invalid_request", "client_id in the body is not the one of HTTP Basic");
+        oauth_error(r, 400, "invalid_request",
+                    "client_id in the body is not the one of HTTP Basic");
         return ERR_INVAL;
     }
     api_key_hash(secret, hash);
@@ -142,9 +142,9 @@ client_authenticate(struct api_req *r, const struct api_form *f, struct client_a
 
 /* Hashes and stores one new token of kind for the grant; writes its secret to out. */
 static int
-token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-            const char *client_id, const char *family, unsigned scopes, int64_t expires_at,
-            char out[API_KEY_MAX], struct token *t)
+token_issue(struct api_req *r, enum token_kind kind, const char *account_id, const char *client_id,
+            const char *family, unsigned scopes, int64_t expires_at, char out[API_KEY_MAX],
+            struct token *t)
 {
     static const char *const prefixes[] = {"fha_", "fhr_", "fhl_", "fhs_"};
     int err;
@@ -167,17 +167,15 @@ token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
 }
 
 int
-api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
-                const char *family, unsigned scopes, int64_t expires_at, char out[API_KEY_MAX],
-                struct token *t)
+api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id, const char *family,
+                unsigned scopes, int64_t expires_at, char out[API_KEY_MAX], struct token *t)
 {
     return token_issue(r, kind, account_id, "", family, scopes, expires_at, out, t);
 }
 
 /* Issues an access token and a refresh token of family and answers them (RFC 6749 §5.1). */
 static int
-grant_answer(struct api_req *r, const struct api_key *client, const char *family,
-             unsigned scopes)
+grant_answer(struct api_req *r, const struct api_key *client, const char *family, unsigned scopes)
 {
     char access[API_KEY_MAX], refresh[API_KEY_MAX];
     struct token at, rt;
@@ -263,8 +261,8 @@ grant_refresh(struct api_req *r, const struct api_form *f, const struct api_key 
     if (err == ERR_CONFLICT) {
         /* Reuse: someone holds a copy. End the whole grant, the thief's tokens with it. */
         err = store_token_revoke(r->ctx->store, TOKEN_BY_FAMILY, t.family, clock_now_ms());
-        log_warnx("api: refresh token reused token=%s client=%s family=%s: family revoked%s",
-                  t.id, client->id, t.family, err != 0 ? " (failed)" : "");
+        log_warnx("api: refresh token reused token=%s client=%s family=%s: family revoked%s", t.id,
+                  client->id, t.family, err != 0 ? " (failed)" : "");
         if (err != 0)
             return api_reply_error(r, err, NULL, "cannot revoke the tokens: %s", err_str(err));
         return oauth_error(r, 400, "invalid_grant",
@@ -421,10 +419,10 @@ h_oauth_metadata(struct api_req *r)
     snprintf(tok, sizeof(tok), "%s/oauth/token", base);
     snprintf(rev, sizeof(rev), "%s/oauth/revoke", base);
     snprintf(intro, sizeof(intro), "%s/oauth/introspect", base);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:[ss], s:[ss], s:[ss], s:[ss], s:o, s:[]}",
-                  "issuer", base, "token_endpoint", tok, "revocation_endpoint", rev,
-                  "introspection_endpoint", intro, "grant_types_supported", "client_credentials",
-                  "refresh_token", "token_endpoint_auth_methods_supported", "client_secret_basic",
+    o = json_pack("{s:s, s:s, s:s, s:s, s:[ss], s:[ss], s:[ss], s:[ss], s:o, s:[]}", "issuer", base,
+                  "token_endpoint", tok, "revocation_endpoint", rev, "introspection_endpoint",
+                  intro, "grant_types_supported", "client_credentials", "refresh_token",
+                  "token_endpoint_auth_methods_supported", "client_secret_basic",
                   "client_secret_post", "revocation_endpoint_auth_methods_supported",
                   "client_secret_basic", "client_secret_post",
                   "introspection_endpoint_auth_methods_supported", "client_secret_basic",

@@ -74,14 +74,15 @@ h_portal_links_create(struct api_req *r)
               ? ERR_NOTFOUND
               : store_account_get(r->ctx->store, account, &a);
     if (err == ERR_NOTFOUND) {
-        api_reply_error(r, ERR_NOTFOUND,
-                        json_pack("[{s:s, s:s}]", "path", "account_id", "problem", "no such account"),
-                        "account_id: no account with id '%.64s'", account);
+        api_reply_error(
+            r, ERR_NOTFOUND,
+            json_pack("[{s:s, s:s}]", "path", "account_id", "problem", "no such account"),
+            "account_id: no account with id '%.64s'", account);
         goto out;
     }
     if (err == 0)
-        err = api_token_issue(r, TOKEN_PORTAL_LINK, a.id, NULL, scopes,
-                              clock_now_ms() + ttl * 1000, secret, &t);
+        err = api_token_issue(r, TOKEN_PORTAL_LINK, a.id, NULL, scopes, clock_now_ms() + ttl * 1000,
+                              secret, &t);
     if (err != 0) {
         api_reply_error(r, err, NULL, "cannot make the portal link: %s", err_str(err));
         goto out;

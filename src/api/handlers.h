@@ -23,15 +23,15 @@ api_handler_fn h_keys_delete;        /* DELETE /v1/api-keys/{id} */
 api_handler_fn h_keys_rotate;        /* POST /v1/api-keys/{id}/rotate */
 
 /* h_clients.c */
-api_handler_fn h_clients_create;     /* POST /v1/oauth-clients */
-api_handler_fn h_clients_list;       /* GET /v1/oauth-clients */
-api_handler_fn h_clients_delete;     /* DELETE /v1/oauth-clients/{id} */
+api_handler_fn h_clients_create; /* POST /v1/oauth-clients */
+api_handler_fn h_clients_list;   /* GET /v1/oauth-clients */
+api_handler_fn h_clients_delete; /* DELETE /v1/oauth-clients/{id} */
 
 /* h_oauth.c: RFC 6749, 7009, 7662, 8414 */
-api_handler_fn h_oauth_token;        /* POST /oauth/token */
-api_handler_fn h_oauth_revoke;       /* POST /oauth/revoke */
-api_handler_fn h_oauth_introspect;   /* POST /oauth/introspect */
-api_handler_fn h_oauth_metadata;     /* GET /.well-known/oauth-authorization-server */
+api_handler_fn h_oauth_token;      /* POST /oauth/token */
+api_handler_fn h_oauth_revoke;     /* POST /oauth/revoke */
+api_handler_fn h_oauth_introspect; /* POST /oauth/introspect */
+api_handler_fn h_oauth_metadata;   /* GET /.well-known/oauth-authorization-server */
 
 /* h_portal.c */
 api_handler_fn h_portal_links_create;    /* POST /v1/portal-links */

@@ -268,12 +268,11 @@ api_key_json(const struct api_key *k, const char *secret)
 {
     json_t *o;
 
-    o = json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "id", k->id, "account_id",
-                  k->account_id, "name", str_or_null(k->name), "admin",
-                  (api_key_scopes(k) & SCOPE_ADMIN) ? 1 : 0, "created_at",
-                  api_time_json(k->created_at), "scopes", api_scopes_json(api_key_scopes(k)),
-                  "expires_at", api_time_json(k->expires_at), "last_used_at",
-                  api_time_json(k->last_used_at));
+    o = json_pack(
+        "{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "id", k->id, "account_id", k->account_id,
+        "name", str_or_null(k->name), "admin", (api_key_scopes(k) & SCOPE_ADMIN) ? 1 : 0,
+        "created_at", api_time_json(k->created_at), "scopes", api_scopes_json(api_key_scopes(k)),
+        "expires_at", api_time_json(k->expires_at), "last_used_at", api_time_json(k->last_used_at));
     if (o == NULL)
         return NULL;
     if (k->prev_until != 0)

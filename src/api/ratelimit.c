@@ -22,7 +22,7 @@
 struct bucket {
     char key[RATE_KEY_MAX]; /* "k:<credential id>" or "a:<account id>"; "" when free */
     double tokens;
-    int64_t at_ms;          /* when tokens was last brought up to date */
+    int64_t at_ms; /* when tokens was last brought up to date */
 };
 
 struct api_rate {
@@ -76,7 +76,8 @@ bucket_get(struct api_rate *rl, const char *key, int rate, int64_t now)
         b = &rl->slots[(h + (uint32_t)i) % RATE_SLOTS];
         if (strcmp(b->key, key) == 0)
             goto found;
-        if (oldest == NULL || b->key[0] == '\0' || (oldest->key[0] != '\0' && b->at_ms < oldest->at_ms))
+        if (oldest == NULL || b->key[0] == '\0' ||
+            (oldest->key[0] != '\0' && b->at_ms < oldest->at_ms))
             oldest = b;
     }
     b = oldest;

@@ -53,8 +53,7 @@ const struct route api_routes[] = {
      "Deliver again every matching delivery of an endpoint", DW},
 
     {"GET", "/v1/deliveries", h_deliveries_list, 0, "List deliveries, newest first", DR},
-    {"GET", "/v1/deliveries/{id}", h_deliveries_get, 0, "Read one delivery with its attempts",
-     DR},
+    {"GET", "/v1/deliveries/{id}", h_deliveries_get, 0, "Read one delivery with its attempts", DR},
     {"POST", "/v1/deliveries/{id}/retry", h_deliveries_retry, OPT, "Deliver again now", DW},
 
     {"GET", "/v1/stats", h_stats_account, 0, "Delivery counts and latency of the account", DR},

@@ -117,15 +117,19 @@ api_scopes_read(struct api_req *r, const char *name, unsigned *out, json_t *fiel
         return 0;
     }
     if (!json_is_array(v))
-        return api_field_add(fields, name, "expected an array of scope names such as "
-                                           "[\"events:write\", \"deliveries:read\"]");
-    json_array_foreach(v, i, item) {
+        return api_field_add(fields, name,
+                             "expected an array of scope names such as "
+                             "[\"events:write\", \"deliveries:read\"]");
+    json_array_foreach(v, i, item)
+    {
         if (!json_is_string(item) || strchr(json_string_value(item), ' ') != NULL ||
             strchr(json_string_value(item), ',') != NULL ||
             api_scopes_parse(json_string_value(item), &one, bad, sizeof(bad)) != 0 || one == 0)
-            return api_field_add(fields, name, "item %zu: expected one of events:write, "
-                                               "events:read, endpoints:read, endpoints:write, "
-                                               "deliveries:read, deliveries:write, admin", i);
+            return api_field_add(fields, name,
+                                 "item %zu: expected one of events:write, "
+                                 "events:read, endpoints:read, endpoints:write, "
+                                 "deliveries:read, deliveries:write, admin",
+                                 i);
         bits |= one;
     }
     *out = bits;

@@ -22,20 +22,9 @@ static const struct cli_cmd cmd_version = {
 };
 
 const struct cli_cmd *const cli_cmds[] = {
-    &cmd_help,
-    &cmd_version,
-    &cmd_serve,
-    &cmd_verify,
-    &cmd_endpoints,
-    &cmd_events,
-    &cmd_deliveries,
-    &cmd_event_types,
-    &cmd_accounts,
-    &cmd_keys,
-    &cmd_oauth_clients,
-    &cmd_listen,
-    &cmd_db,
-    NULL,
+    &cmd_help,          &cmd_version,    &cmd_serve,       &cmd_verify,   &cmd_endpoints,
+    &cmd_events,        &cmd_deliveries, &cmd_event_types, &cmd_accounts, &cmd_keys,
+    &cmd_oauth_clients, &cmd_listen,     &cmd_db,          NULL,
 };
 
 static const struct cli_cmd *

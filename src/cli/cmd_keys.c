@@ -16,9 +16,15 @@
 static int keys_run(int argc, char **argv);
 
 static const struct out_col key_cols[] = {
-    {"ID", "id", NULL},         {"ACCOUNT", "account_id", NULL},    {"NAME", "name", NULL},
-    {"ADMIN", "admin", NULL},   {"SCOPES", "scopes", NULL},         {"EXPIRES", "expires_at", NULL},
-    {"LAST USED", "last_used_at", NULL}, {"CREATED", "created_at", NULL}, {NULL, NULL, NULL},
+    {"ID", "id", NULL},
+    {"ACCOUNT", "account_id", NULL},
+    {"NAME", "name", NULL},
+    {"ADMIN", "admin", NULL},
+    {"SCOPES", "scopes", NULL},
+    {"EXPIRES", "expires_at", NULL},
+    {"LAST USED", "last_used_at", NULL},
+    {"CREATED", "created_at", NULL},
+    {NULL, NULL, NULL},
 };
 
 /* The account a key command is about: ACCOUNT, else --account, else acct_default. */
@@ -128,8 +134,7 @@ static const struct config_opt create_opts[] = {
      "what the key may do, such as events:write,deliveries:read (default: everything its "
      "account may)",
      0, 0},
-    {"expires", "TIME", NULL, "when the key stops working: RFC 3339, or a duration from now", 0,
-     0},
+    {"expires", "TIME", NULL, "when the key stops working: RFC 3339, or a duration from now", 0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
@@ -146,8 +151,8 @@ static const struct cli_sub keys_subs[] = {
      "Scopes: events:write, events:read, endpoints:read, endpoints:write, deliveries:read, "
      "deliveries:write, admin."},
     {"rotate", "KEY_ID [--grace DURATION]",
-     "give a key a new secret (shown once); the old one works for the grace period",
-     rotate_opts, 1, 1, key_rotate, NULL},
+     "give a key a new secret (shown once); the old one works for the grace period", rotate_opts, 1,
+     1, key_rotate, NULL},
     {"delete", "KEY_ID", "delete an API key", NULL, 1, 1, key_delete, NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };

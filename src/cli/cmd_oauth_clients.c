@@ -14,9 +14,8 @@
 static int clients_run(int argc, char **argv);
 
 static const struct out_col client_cols[] = {
-    {"CLIENT_ID", "client_id", NULL}, {"ACCOUNT", "account_id", NULL},
-    {"NAME", "name", NULL},           {"SCOPES", "scopes", NULL},
-    {"CREATED", "created_at", NULL},  {NULL, NULL, NULL},
+    {"CLIENT_ID", "client_id", NULL}, {"ACCOUNT", "account_id", NULL}, {"NAME", "name", NULL},
+    {"SCOPES", "scopes", NULL},       {"CREATED", "created_at", NULL}, {NULL, NULL, NULL},
 };
 
 static void
@@ -74,8 +73,8 @@ static const struct cli_sub clients_subs[] = {
      "Exchange client_id and client_secret for tokens at POST /oauth/token "
      "(grant_type=client_credentials)."},
     {"list", "", "list the account's OAuth clients", NULL, 0, 0, client_list_run, NULL},
-    {"delete", "CLIENT_ID", "delete an OAuth client and revoke every token issued to it", NULL,
-     1, 1, client_delete, NULL},
+    {"delete", "CLIENT_ID", "delete an OAuth client and revoke every token issued to it", NULL, 1,
+     1, client_delete, NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 

@@ -82,10 +82,10 @@ struct account {
 
 /* What a credential is. Keys and OAuth clients are api_keys rows; the others are tokens. */
 enum cred_kind {
-    CRED_KEY,     /* an API key */
-    CRED_CLIENT,  /* an OAuth client: its secret authenticates only at /oauth/token */
-    CRED_TOKEN,   /* an OAuth access token (only as a request's auth context) */
-    CRED_PORTAL,  /* a portal session (only as a request's auth context) */
+    CRED_KEY,    /* an API key */
+    CRED_CLIENT, /* an OAuth client: its secret authenticates only at /oauth/token */
+    CRED_TOKEN,  /* an OAuth access token (only as a request's auth context) */
+    CRED_PORTAL, /* a portal session (only as a request's auth context) */
 };
 
 /*
@@ -94,7 +94,7 @@ enum cred_kind {
  * times unused.
  */
 struct api_key {
-    char id[ID_MAX];         /* "key_...", "oc_...", "tok_..." */
+    char id[ID_MAX]; /* "key_...", "oc_...", "tok_..." */
     char account_id[ID_MAX];
     char *name;
     int admin;               /* 1: may manage accounts and act for any account */
@@ -102,10 +102,10 @@ struct api_key {
     int64_t created_at;
     enum cred_kind kind;
     char scopes[STORE_SCOPES_MAX]; /* space-separated; "" = every scope (keys made before scopes) */
-    int64_t expires_at;      /* 0: never */
-    int64_t last_used_at;    /* 0: never; kept to the minute */
-    char prev_hash[65];      /* after a rotation: the old secret's hash, "" when none */
-    int64_t prev_until;      /* the old secret authenticates until then */
+    int64_t expires_at;            /* 0: never */
+    int64_t last_used_at;          /* 0: never; kept to the minute */
+    char prev_hash[65];            /* after a rotation: the old secret's hash, "" when none */
+    int64_t prev_until;            /* the old secret authenticates until then */
 };
 
 enum token_kind {
@@ -117,17 +117,17 @@ enum token_kind {
 
 /* An issued token; only the hash of its secret is stored. */
 struct token {
-    char id[ID_MAX];               /* "tok_..." */
+    char id[ID_MAX]; /* "tok_..." */
     enum token_kind kind;
-    char hash[65];                 /* hex SHA-256 of the token */
+    char hash[65]; /* hex SHA-256 of the token */
     char account_id[ID_MAX];
     char client_id[ID_MAX];        /* the OAuth client it was issued to, "" for portal tokens */
     char family[ID_MAX];           /* the grant it belongs to (refresh reuse revokes them all) */
     char scopes[STORE_SCOPES_MAX]; /* space-separated */
     int64_t created_at;
     int64_t expires_at;
-    int64_t used_at;               /* a refresh token or portal link: when it was spent, or 0 */
-    int64_t revoked_at;            /* 0 while valid */
+    int64_t used_at;    /* a refresh token or portal link: when it was spent, or 0 */
+    int64_t revoked_at; /* 0 while valid */
 };
 
 /* Which tokens store_token_revoke() revokes. */
@@ -278,8 +278,8 @@ int store_key_touch(struct store *st, const char *id, int64_t now);
  * Rotates a key of the account: hash_hex becomes its hash, the old hash stays
  * valid until prev_until. ERR_NOTFOUND when no such key.
  */
-int store_key_rotate(struct store *st, const char *account_id, const char *id,
-                     const char *hash_hex, int64_t prev_until);
+int store_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
+                     int64_t prev_until);
 
 /* --- tokens (OAuth and portal) --- */
 

@@ -160,8 +160,8 @@ web_asset_find(const char *path, struct api_static *out)
     out->data = f->data;
     out->len = f->len;
     out->headers = strncmp(f->content_type, "text/html", 9) != 0 ? headers_asset
-                   : embed_allowed                              ? headers_html_embed
-                                                                : headers_html;
+                   : embed_allowed                               ? headers_html_embed
+                                                                 : headers_html;
 out:
     return f != NULL ? 0 : ERR_NOTFOUND;
 }

@@ -11,7 +11,7 @@
 
 #define ACCOUNT_COLS "id, name, created_at"
 #define KEY_COLS                                                                                   \
-    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "     \
+    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "      \
     "prev_hash, prev_until"
 
 static const char SQL_ACCOUNT_INSERT[] =
@@ -23,9 +23,8 @@ static const char SQL_ACCOUNT_ANY[] = "SELECT EXISTS (SELECT 1 FROM accounts)";
 static const char SQL_KEY_INSERT[] =
     "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at, kind, scopes, "
     "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-static const char SQL_KEY_FIND[] =
-    "SELECT " KEY_COLS " FROM api_keys WHERE hash = $1 UNION ALL "
-    "SELECT " KEY_COLS " FROM api_keys WHERE prev_hash = $1 LIMIT 1";
+static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = $1 UNION ALL "
+                                   "SELECT " KEY_COLS " FROM api_keys WHERE prev_hash = $1 LIMIT 1";
 static const char SQL_KEY_TOUCH[] = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
 static const char SQL_KEY_ROTATE[] =
     "UPDATE api_keys SET prev_hash = hash, prev_until = $4, hash = $3 "

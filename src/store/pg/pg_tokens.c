@@ -8,7 +8,7 @@
 #include "util/err.h"
 
 #define TOKEN_COLS                                                                                 \
-    "id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, used_at, "    \
+    "id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, used_at, "     \
     "revoked_at"
 
 static const char SQL_TOKEN_INSERT[] =

@@ -19,7 +19,7 @@ static const char SQL_KEY_INSERT[] =
     "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at, kind, scopes, "
     "expires_at) VALUES (:id, :acct, :name, :admin, :hash, :at, :kind, :scopes, :exp)";
 #define KEY_COLS                                                                                   \
-    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "     \
+    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "      \
     "prev_hash, prev_until"
 static const char SQL_KEY_FIND[] =
     "SELECT " KEY_COLS " FROM api_keys WHERE hash = :hash OR prev_hash = :hash";
@@ -361,7 +361,7 @@ job_key_touch(struct sq_conn *c, void *arg)
 int
 sq_key_touch(struct store *st, const char *id, int64_t now)
 {
-    struct acct_args args = { .id = id, .at = now };
+    struct acct_args args = {.id = id, .at = now};
     int err;
 
     if (id == NULL)
@@ -381,8 +381,8 @@ int
 sq_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
               int64_t prev_until)
 {
-    struct acct_args args = { .account_id = account_id, .id = id, .hash = hash_hex,
-                              .at = prev_until };
+    struct acct_args args = {
+        .account_id = account_id, .id = id, .hash = hash_hex, .at = prev_until};
 
     return sq_write(st->impl, job_key_rotate, &args);
 }

@@ -8,7 +8,7 @@
 #include "util/err.h"
 
 #define TOKEN_COLS                                                                                 \
-    "id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, used_at, "    \
+    "id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, used_at, "     \
     "revoked_at"
 
 static const char SQL_TOKEN_INSERT[] =
@@ -85,7 +85,7 @@ job_token_insert(struct sq_conn *c, void *arg)
 int
 sq_token_insert(struct store *st, const struct token *t)
 {
-    struct token_args args = { .in = t };
+    struct token_args args = {.in = t};
 
     return sq_write(st->impl, job_token_insert, &args);
 }
@@ -107,7 +107,7 @@ job_token_find(struct sq_conn *c, void *arg)
 int
 sq_token_find(struct store *st, const char *hash_hex, struct token *out)
 {
-    struct token_args args = { .key = hash_hex, .out = out };
+    struct token_args args = {.key = hash_hex, .out = out};
 
     return sq_read(st->impl, job_token_find, &args);
 }
@@ -165,7 +165,7 @@ job_token_use(struct sq_conn *c, void *arg)
 int
 sq_token_use(struct store *st, const char *id, int64_t now)
 {
-    struct token_args args = { .key = id, .at = now };
+    struct token_args args = {.key = id, .at = now};
 
     return sq_write(st->impl, job_token_use, &args);
 }
@@ -181,7 +181,7 @@ job_token_revoke(struct sq_conn *c, void *arg)
 int
 sq_token_revoke(struct store *st, enum token_by by, const char *key, int64_t now)
 {
-    struct token_args args = { .key = key, .at = now };
+    struct token_args args = {.key = key, .at = now};
 
     args.sql = by == TOKEN_BY_FAMILY   ? SQL_TOKEN_REVOKE_FAMILY
                : by == TOKEN_BY_CLIENT ? SQL_TOKEN_REVOKE_CLIENT
