@@ -149,6 +149,10 @@ api_rate_check(struct api_req *r)
         tight = acct;
         limit = rl->cfg.per_account;
     }
+    if (tight == NULL) { /* both limits 0: api_server_start() makes no buckets then */
+        pthread_mutex_unlock(&rl->mu);
+        return 0;
+    }
     remaining = tight->tokens < 0 ? 0 : tight->tokens;
     retry = wait_s(tight, limit);
     pthread_mutex_unlock(&rl->mu);
