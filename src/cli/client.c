@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/suggest.h"
 
 #define CLIENT_MAX_FILE (16 * 1024 * 1024) /* largest --data @FILE */
 
@@ -144,6 +145,25 @@ opts_merge(const struct cli_cmd *cmd, const struct cli_sub *sub, struct config_o
     return 0;
 }
 
+/* "unknown subcommand 'lst'" with "did you mean ..." when one is close. */
+static void
+unknown_sub(const struct cli_cmd *cmd, const char *name)
+{
+    struct suggest sg;
+    const char *best;
+    int i;
+
+    suggest_init(&sg, name);
+    for (i = 0; cmd->subs[i].name != NULL; i++)
+        suggest_add(&sg, cmd->subs[i].name);
+    best = suggest_best(&sg);
+    if (best != NULL)
+        fprintf(stderr, "fluxhook %s: unknown subcommand '%s'; did you mean 'fluxhook %s %s'?\n",
+                cmd->name, name, cmd->name, best);
+    else
+        fprintf(stderr, "fluxhook %s: unknown subcommand '%s'\n", cmd->name, name);
+}
+
 int
 client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -182,7 +202,7 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
     } else {
         x.sub = sub_find(cmd, argv[1]);
         if (x.sub == NULL) {
-            fprintf(stderr, "fluxhook %s: unknown subcommand '%s'\n", cmd->name, argv[1]);
+            unknown_sub(cmd, argv[1]);
             cmd_usage(stderr, cmd);
             rc = CLI_USAGE;
             goto out;
@@ -396,6 +416,21 @@ client_call(struct cli_call *x, const char *method, const char *path, json_t *bo
         return CLI_UNREACHABLE;
     if (err != 0) {
         fprintf(stderr, "fluxhook: %s\n", err_str(err));
+        return CLI_REFUSED;
+    }
+    if (rep->status == 401 && (x->key == NULL || x->key[0] == '\0')) {
+        fprintf(stderr,
+                "fluxhook: no API key: set FLUXHOOK_API_KEY (or pass --api-key KEY); the admin "
+                "key of a new server is in var/root.key:\n"
+                "  export FLUXHOOK_API_KEY=$(cat var/root.key)\n");
+        return CLI_REFUSED;
+    }
+    if (rep->status == 401) {
+        client_error_print(rep);
+        fprintf(stderr, "fluxhook: the server refused the key in %s\n",
+                client_opt(x, "api-key") != NULL && getenv("FLUXHOOK_API_KEY") == NULL
+                    ? "--api-key"
+                    : "FLUXHOOK_API_KEY (or --api-key)");
         return CLI_REFUSED;
     }
     if (rep->status < 200 || rep->status > 299) {
