@@ -33,6 +33,7 @@ const struct cli_cmd *const cli_cmds[] = {
     &cmd_event_types,
     &cmd_accounts,
     &cmd_keys,
+    &cmd_trigger,
     &cmd_listen,
     &cmd_db,
     NULL,

@@ -62,8 +62,8 @@ sub_help(FILE *f, const struct cli_call *x)
     struct config_opt shown[CONFIG_MAX_OPTS + 1];
     int i, n = 0;
 
-    fprintf(f, "usage: fluxhook %s %s%s%s\n\n%s\n", x->cmd->name, x->sub->name,
-            x->sub->usage[0] != '\0' ? " " : "", x->sub->usage, x->sub->summary);
+    fprintf(f, "usage: fluxhook %s%s%s%s%s\n\n%s\n", x->cmd->name, x->sub->name[0] != '\0' ? " " : "",
+            x->sub->name, x->sub->usage[0] != '\0' ? " " : "", x->sub->usage, x->sub->summary);
     if (x->sub->description != NULL)
         fprintf(f, "\n%s\n", x->sub->description);
     if (x->sub->opts != NULL && x->sub->opts[0].name != NULL) {
@@ -86,12 +86,14 @@ client_usage(const struct cli_call *x, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "fluxhook %s %s: ", x->cmd->name, x->sub->name);
+    fprintf(stderr, "fluxhook %s%s%s: ", x->cmd->name, x->sub->name[0] != '\0' ? " " : "",
+            x->sub->name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: fluxhook %s %s%s%s\n", x->cmd->name, x->sub->name,
-            x->sub->usage[0] != '\0' ? " " : "", x->sub->usage);
+    fprintf(stderr, "\nusage: fluxhook %s%s%s%s%s\n", x->cmd->name,
+            x->sub->name[0] != '\0' ? " " : "", x->sub->name, x->sub->usage[0] != '\0' ? " " : "",
+            x->sub->usage);
     return CLI_USAGE;
 }
 
@@ -145,6 +147,8 @@ opts_merge(const struct cli_cmd *cmd, const struct cli_sub *sub, struct config_o
     return 0;
 }
 
+static int sub_run(struct cli_call *xp, int argc, char **argv);
+
 /* "unknown subcommand 'lst'" with "did you mean ..." when one is close. */
 static void
 unknown_sub(const struct cli_cmd *cmd, const char *name)
@@ -167,12 +171,8 @@ unknown_sub(const struct cli_cmd *cmd, const char *name)
 int
 client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
 {
-    struct config_opt merged[CONFIG_MAX_OPTS + 1];
     struct cli_call x;
-    char err[256];
     char *list_argv[CONFIG_MAX_ARGS + 2];
-    const char *url;
-    size_t len;
     int rc, i;
 
     memset(&x, 0, sizeof(x));
@@ -210,7 +210,34 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
         argc--;
         argv++;
     }
-    if (opts_merge(cmd, x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
+    rc = sub_run(&x, argc, argv);
+out:
+    return rc;
+}
+
+int
+client_sub_run(const struct cli_cmd *cmd, const struct cli_sub *sub, int argc, char **argv)
+{
+    struct cli_call x;
+
+    memset(&x, 0, sizeof(x));
+    x.cmd = cmd;
+    x.sub = sub;
+    return sub_run(&x, argc, argv);
+}
+
+/* Parses argv (argv[0] is the subcommand's name) for x->sub, connects and runs it. */
+static int
+sub_run(struct cli_call *xp, int argc, char **argv)
+{
+    struct config_opt merged[CONFIG_MAX_OPTS + 1];
+    struct cli_call x = *xp;
+    char err[256];
+    const char *url;
+    size_t len;
+    int rc;
+
+    if (opts_merge(x.cmd, x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
         config_parse(&x.conf, merged, argc, argv, err, sizeof(err)) != 0) {
         rc = client_usage(&x, "%s", err);
         goto out;
@@ -228,7 +255,7 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
         rc = client_usage(&x, "unexpected argument '%s'", x.conf.args[x.sub->max_args]);
         goto out;
     }
-    if (cmd->local) {
+    if (x.cmd->local) {
         rc = x.sub->run(&x);
         goto out;
     }
