@@ -659,6 +659,15 @@ int
 client_list(struct cli_call *x, const char *base, const char *const *params,
             const struct out_col *cols)
 {
+    return client_list_prep(x, base, params, cols, NULL);
+}
+
+int
+client_list_prep(struct cli_call *x, const char *base, const char *const *params,
+                 const struct out_col *cols, void (*prep)(json_t *item))
+{
+    json_t *it;
+    size_t i;
     struct client_reply rep;
     const char *next;
     char *path;
@@ -677,6 +686,11 @@ client_list(struct cli_call *x, const char *base, const char *const *params,
     if (x->json) {
         client_json_print(&rep);
         goto out;
+    }
+    json_array_foreach(json_object_get(rep.json, "data"), i, it)
+    {
+        if (prep != NULL)
+            prep(it);
     }
     if (out_list(stdout, x->color, json_object_get(rep.json, "data"), cols) != 0) {
         rc = CLI_REFUSED;

@@ -147,6 +147,13 @@ int client_list(struct cli_call *x, const char *base, const char *const *params,
                 const struct out_col *cols);
 
 /*
+ * client_list, calling prep (or nothing when NULL) on each item of the page
+ * before the table is printed, so that it can add members for cols to show.
+ */
+int client_list_prep(struct cli_call *x, const char *base, const char *const *params,
+                     const struct out_col *cols, void (*prep)(json_t *item));
+
+/*
  * Builds base plus a query of params (as for client_list) into a new string.
  * Returns NULL when out of memory.
  */
