@@ -447,8 +447,8 @@ client_call(struct cli_call *x, const char *method, const char *path, json_t *bo
     }
     if (rep->status == 401 && (x->key == NULL || x->key[0] == '\0')) {
         fprintf(stderr,
-                "fluxhook: no API key: set FLUXHOOK_API_KEY (or pass --api-key KEY); the admin "
-                "key of a new server is in var/root.key:\n"
+                "fluxhook: no API key (HTTP 401): set FLUXHOOK_API_KEY (or pass --api-key "
+                "KEY); the admin key of a new server is in var/root.key:\n"
                 "  export FLUXHOOK_API_KEY=$(cat var/root.key)\n");
         return CLI_REFUSED;
     }

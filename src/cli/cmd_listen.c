@@ -214,12 +214,13 @@ header_json(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 
 /*
  * --print json: the request as one line, {"method", "path", "headers", "body",
- * "answer"}, which `fluxhook verify --request` reads. A body that is not
- * UTF-8 text is printed as null, with its length.
+ * "length", "answer"} and, when forwarding, "forwarded_to" and "app" (the
+ * app's status, or its error), which `fluxhook verify --request` reads. A
+ * body that is not UTF-8 text is printed as null, with its length.
  */
 static void
 json_print(struct listener *l, struct MHD_Connection *conn, const char *method, const char *url,
-           const struct listen_req *rq, int status)
+           const struct listen_req *rq, int status, const struct forward_answer *ans)
 {
     json_t *o, *h, *b;
     char *line;
@@ -230,6 +231,11 @@ json_print(struct listener *l, struct MHD_Connection *conn, const char *method, 
     o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:i}", "method", method, "path", url, "headers",
                   h != NULL ? h : json_null(), "body", b != NULL ? b : json_null(), "length",
                   (json_int_t)rq->body.len, "answer", status);
+    if (o != NULL && l->forward_to != NULL) {
+        json_object_set_new(o, "forwarded_to", json_string(l->forward_to));
+        json_object_set_new(o, "app", ans->status > 0 ? json_integer(ans->status)
+                                                      : json_string(ans->error));
+    }
     line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     pthread_mutex_lock(&l->out);
     printf("%s\n", line != NULL ? line : "{\"error\":\"out of memory\"}");
@@ -381,7 +387,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         status = ans.status >= 100 && ans.status <= 599 ? (int)ans.status : 502;
     }
     if (l->print == PRINT_JSON)
-        json_print(l, conn, method, url, rq, status);
+        json_print(l, conn, method, url, rq, status, &ans);
     else
         block_print(l, conn, method, url, rq, n, status, &ans);
     if (l->delay_ms > 0)

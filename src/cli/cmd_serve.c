@@ -582,8 +582,10 @@ first_steps_print(const struct serve_conf *sc, const char *url, const char *key)
             printf("    export FLUXHOOK_API_KEY=$(cat %s)\n", path);
         else
             printf("    export FLUXHOOK_API_KEY=<the admin key>\n");
-        printf("\n  Then: fluxhook listen --forward-to http://127.0.0.1:3000/webhooks\n"
-               "        fluxhook trigger conversation.started\n");
+        printf("\n  Then, to see a delivery reach your own app (here on port 3000):\n"
+               "    fluxhook listen --forward-to http://127.0.0.1:3000/webhooks\n"
+               "    fluxhook endpoints create --url http://127.0.0.1:9000/\n"
+               "    fluxhook trigger conversation.started\n");
     }
     printf("\n");
     fflush(stdout);
