@@ -32,7 +32,7 @@ struct api_config {
     api_static_fn *static_fn;      /* may be NULL */
     api_metrics_fn *metrics_fn;    /* may be NULL */
     api_url_address_fn *url_address_fn; /* refuses literal private addresses; may be NULL */
-    int max_attempts;              /* attempts in a round (the retry schedule's length), or 0 */
+    int max_attempts; /* attempts in a round (the retry schedule's length), or 0 */
     void *metrics_arg;
     int threads;                   /* 0: one thread per connection; N: N epoll loop threads + workers */
     int max_conns;                 /* connections at once; 0: from the open-file limit */

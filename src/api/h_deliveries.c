@@ -189,8 +189,8 @@ h_deliveries_retry(struct api_req *r)
         goto out;
     }
     log_info("api: retry delivery=%s status=%s", id, delivery_status_name(d.status));
-    err = api_reply_json(r, 202, with_config(api_delivery_json(&d, NULL, 0, 0),
-                                             r->ctx->cfg->max_attempts));
+    err = api_reply_json(r, 202,
+                         with_config(api_delivery_json(&d, NULL, 0, 0), r->ctx->cfg->max_attempts));
 out:
     delivery_cleanup(&d);
     return err;

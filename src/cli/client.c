@@ -62,8 +62,9 @@ sub_help(FILE *f, const struct cli_call *x)
     struct config_opt shown[CONFIG_MAX_OPTS + 1];
     int i, n = 0;
 
-    fprintf(f, "usage: fluxhook %s%s%s%s%s\n\n%s\n", x->cmd->name, x->sub->name[0] != '\0' ? " " : "",
-            x->sub->name, x->sub->usage[0] != '\0' ? " " : "", x->sub->usage, x->sub->summary);
+    fprintf(f, "usage: fluxhook %s%s%s%s%s\n\n%s\n", x->cmd->name,
+            x->sub->name[0] != '\0' ? " " : "", x->sub->name, x->sub->usage[0] != '\0' ? " " : "",
+            x->sub->usage, x->sub->summary);
     if (x->sub->description != NULL)
         fprintf(f, "\n%s\n", x->sub->description);
     if (x->sub->opts != NULL && x->sub->opts[0].name != NULL) {
@@ -446,10 +447,9 @@ client_call(struct cli_call *x, const char *method, const char *path, json_t *bo
         return CLI_REFUSED;
     }
     if (rep->status == 401 && (x->key == NULL || x->key[0] == '\0')) {
-        fprintf(stderr,
-                "fluxhook: no API key (HTTP 401): set FLUXHOOK_API_KEY (or pass --api-key "
-                "KEY); the admin key of a new server is in var/root.key:\n"
-                "  export FLUXHOOK_API_KEY=$(cat var/root.key)\n");
+        fprintf(stderr, "fluxhook: no API key (HTTP 401): set FLUXHOOK_API_KEY (or pass --api-key "
+                        "KEY); the admin key of a new server is in var/root.key:\n"
+                        "  export FLUXHOOK_API_KEY=$(cat var/root.key)\n");
         return CLI_REFUSED;
     }
     if (rep->status == 401) {

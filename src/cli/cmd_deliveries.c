@@ -39,8 +39,7 @@ static const struct out_col dlv_cols[] = {
 static int
 retryable(long long code)
 {
-    return code == 408 || code == 429 || code == 500 || code == 502 || code == 503 ||
-           code == 504;
+    return code == 408 || code == 429 || code == 500 || code == 502 || code == 503 || code == 504;
 }
 
 /*
@@ -101,8 +100,8 @@ state_add(json_t *d)
 {
     char words[256];
 
-    json_object_set_new(d, "state", json_string(state_words(d, clock_now_ms(), words,
-                                                            sizeof(words))));
+    json_object_set_new(d, "state",
+                        json_string(state_words(d, clock_now_ms(), words, sizeof(words))));
 }
 
 /* What follow remembers of a delivery it printed. */
@@ -323,9 +322,9 @@ show_delivery(struct cli_call *x, json_t *o)
             attempts = v;
         else if (copy != NULL && json_is_string(v) && strlen(key) > 3 &&
                  strcmp(key + strlen(key) - 3, "_at") == 0)
-            json_object_set_new(copy, key,
-                                json_string(out_time_local(json_string_value(v), scr[0],
-                                                           sizeof(scr[0]))));
+            json_object_set_new(
+                copy, key,
+                json_string(out_time_local(json_string_value(v), scr[0], sizeof(scr[0]))));
         else if (copy != NULL)
             json_object_set(copy, key, v);
     }
@@ -342,8 +341,8 @@ show_delivery(struct cli_call *x, json_t *o)
     json_array_foreach(attempts, i, a)
     {
         cells[0] = out_field(a, "n", scr[0], sizeof(scr[0]));
-        cells[1] = out_time_local(json_string_value(json_object_get(a, "at")), scr[1],
-                                  sizeof(scr[1]));
+        cells[1] =
+            out_time_local(json_string_value(json_object_get(a, "at")), scr[1], sizeof(scr[1]));
         cells[2] = out_field(a, "status_code", scr[2], sizeof(scr[2]));
         cells[3] = out_field(a, "error_class", scr[3], sizeof(scr[3]));
         cells[4] = out_field(a, "error", scr[4], sizeof(scr[4]));
@@ -469,8 +468,7 @@ replay_preview(struct cli_call *x, json_t *ids, const char *what)
     }
     printf("dry run: %zu deliver%s (%s) would be replayed; nothing was changed\n",
            json_array_size(ids), json_array_size(ids) == 1 ? "y" : "ies", what);
-    json_array_foreach(ids, i, id)
-        printf("  %s\n", json_string_value(id));
+    json_array_foreach(ids, i, id) printf("  %s\n", json_string_value(id));
     return CLI_OK;
 }
 
@@ -492,8 +490,9 @@ replay_confirm(struct cli_call *x, size_t n, const char *what)
                             "without asking (standard input is not a terminal), or --dry-run "
                             "to list them",
                             n, what);
-    fprintf(stderr, "Replay %zu deliveries (%s)? They are delivered again to their endpoints. "
-                    "[y/N] ",
+    fprintf(stderr,
+            "Replay %zu deliveries (%s)? They are delivered again to their endpoints. "
+            "[y/N] ",
             n, what);
     fflush(stderr);
     if (fgets(answer, sizeof(answer), stdin) == NULL ||

@@ -34,9 +34,10 @@
 
 #define LISTEN_MAX_BODY (4 * 1024 * 1024) /* larger bodies are answered 413 */
 #define LISTEN_MAX_CODES 32
-#define LISTEN_MAX_ANSWER (64 * 1024)  /* the forwarded app's answer kept, as the dispatcher does */
+#define LISTEN_MAX_ANSWER (64 * 1024)   /* the forwarded app's answer kept, as the dispatcher does \
+                                         */
 #define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
-#define LISTEN_SHOWN_ANSWER 200          /* characters of the app's answer printed */
+#define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
 
 enum listen_print { PRINT_NONE, PRINT_HEADERS, PRINT_BODY, PRINT_JSON };
 
@@ -90,9 +91,9 @@ struct listen_req {
 
 /* The developer's app's answer to a forwarded delivery. */
 struct forward_answer {
-    long status;        /* 0 when no answer came */
-    struct buf body;    /* capped at LISTEN_MAX_ANSWER */
-    char ctype[128];    /* its Content-Type, or "" */
+    long status;                      /* 0 when no answer came */
+    struct buf body;                  /* capped at LISTEN_MAX_ANSWER */
+    char ctype[128];                  /* its Content-Type, or "" */
     char error[CURL_ERROR_SIZE + 64]; /* why no answer came */
     int64_t ms;
 };
@@ -107,9 +108,10 @@ verdict(int code)
 static int
 hop_header(const char *name)
 {
-    static const char *const hop[] = {"Host", "Content-Length", "Connection", "Keep-Alive",
-                                      "Transfer-Encoding", "TE", "Upgrade", "Expect",
-                                      "Proxy-Connection", "Proxy-Authorization", "Trailer"};
+    static const char *const hop[] = {
+        "Host",   "Content-Length", "Connection", "Keep-Alive",       "Transfer-Encoding",
+        "TE",     "Upgrade",        "Expect",     "Proxy-Connection", "Proxy-Authorization",
+        "Trailer"};
     size_t i;
 
     for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
@@ -131,7 +133,7 @@ header_forward(void *cls, enum MHD_ValueKind kind, const char *key, const char *
         return MHD_YES;
     /* "Name;" is how curl sends a header with an empty value. */
     if ((value == NULL || value[0] == '\0' ? asprintf(&line, "%s;", key)
-                                            : asprintf(&line, "%s: %s", key, value)) < 0)
+                                           : asprintf(&line, "%s: %s", key, value)) < 0)
         return MHD_NO;
     grown = curl_slist_append(*list, line);
     free(line);
@@ -233,8 +235,8 @@ json_print(struct listener *l, struct MHD_Connection *conn, const char *method, 
                   (json_int_t)rq->body.len, "answer", status);
     if (o != NULL && l->forward_to != NULL) {
         json_object_set_new(o, "forwarded_to", json_string(l->forward_to));
-        json_object_set_new(o, "app", ans->status > 0 ? json_integer(ans->status)
-                                                      : json_string(ans->error));
+        json_object_set_new(o, "app",
+                            ans->status > 0 ? json_integer(ans->status) : json_string(ans->error));
     }
     line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     pthread_mutex_lock(&l->out);

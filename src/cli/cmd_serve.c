@@ -107,8 +107,8 @@ struct serve_conf {
     int http_per_ip;
     int http_head_ms;
     int http_body_ms;
-    int dev;         /* --dev: http:// and loopback receivers allowed */
-    char *nets_own;  /* --allow-networks plus the loopback ranges of --dev, owned */
+    int dev;        /* --dev: http:// and loopback receivers allowed */
+    char *nets_own; /* --allow-networks plus the loopback ranges of --dev, owned */
     struct dispatch_config dc;
 };
 
@@ -509,7 +509,9 @@ path_writable_check(const char *path, char *err, size_t errlen)
         }
         if (stat(dir, &sb) == 0)
             break;
-        if (errno != ENOENT || strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0) {
+        /* ENOTDIR: a file on the way up, which the next step names. */
+        if ((errno != ENOENT && errno != ENOTDIR) || strcmp(dir, ".") == 0 ||
+            strcmp(dir, "/") == 0) {
             snprintf(err, errlen, "cannot use the directory '%s': %s", dir, strerror(errno));
             return ERR_IO;
         }
@@ -569,8 +571,7 @@ first_steps_print(const struct serve_conf *sc, const char *url, const char *key)
     if (sc->role != ROLE_WORKER)
         printf("  Dashboard   %s/\n", url);
     if (key[0] != '\0')
-        printf("  Admin key   %s\n              (shown once; also in %s, mode 0600)\n", key,
-               path);
+        printf("  Admin key   %s\n              (shown once; also in %s, mode 0600)\n", key, path);
     else if (path[0] != '\0')
         printf("  Admin key   in %s\n", path);
     else

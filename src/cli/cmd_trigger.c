@@ -28,8 +28,12 @@ static const struct config_opt trigger_opts[] = {
 };
 
 static const struct cli_sub trigger_sub = {
-    "", "TYPE [--data JSON|@FILE|@-] [--set PATH=VALUE]...",
-    "publish the catalog's sample of an event type, optionally changed", trigger_opts, 1, 1,
+    "",
+    "TYPE [--data JSON|@FILE|@-] [--set PATH=VALUE]...",
+    "publish the catalog's sample of an event type, optionally changed",
+    trigger_opts,
+    1,
+    1,
     trigger_send,
     "The event is validated as 'fluxhook events publish' validates it: a field that breaks the "
     "catalog is refused with its path. See the samples with 'fluxhook event-types show TYPE'.",
@@ -64,8 +68,10 @@ set_apply(json_t *data, const char *assign)
     size_t len;
 
     if (eq == NULL || eq == assign) {
-        fprintf(stderr, "fluxhook trigger: --set '%s': expected PATH=VALUE, such as "
-                        "channel=email\n", assign);
+        fprintf(stderr,
+                "fluxhook trigger: --set '%s': expected PATH=VALUE, such as "
+                "channel=email\n",
+                assign);
         return ERR_INVAL;
     }
     v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
@@ -79,8 +85,10 @@ set_apply(json_t *data, const char *assign)
         dot = memchr(p, '.', (size_t)(eq - p));
         len = (size_t)((dot != NULL ? dot : eq) - p);
         if (len == 0 || len >= sizeof(key)) {
-            fprintf(stderr, "fluxhook trigger: --set '%s': expected a path of field names "
-                            "joined by dots\n", assign);
+            fprintf(stderr,
+                    "fluxhook trigger: --set '%s': expected a path of field names "
+                    "joined by dots\n",
+                    assign);
             json_decref(v);
             return ERR_INVAL;
         }
@@ -152,7 +160,8 @@ trigger_send(struct cli_call *x)
     printf("  data %s\n", dump != NULL ? dump : "");
     if (json_integer_value(json_object_get(rep.json, "deliveries")) == 0)
         printf("  no endpoint is subscribed to %s: create one with 'fluxhook endpoints create "
-               "--url URL'\n", type);
+               "--url URL'\n",
+               type);
 out:
     free(dump);
     client_reply_cleanup(&rep);

@@ -97,9 +97,8 @@ out_status_color(const char *status)
         const char *word;
         const char *color;
     } colors[] = {
-        {"delivered", C_GREEN}, {"enabled", C_GREEN}, {"failed", C_RED},
-        {"disabled", C_RED},    {"held", C_YELLOW},   {"pending", C_CYAN},
-        {"delivering", C_CYAN}, {"retrying", C_CYAN},
+        {"delivered", C_GREEN}, {"enabled", C_GREEN}, {"failed", C_RED},      {"disabled", C_RED},
+        {"held", C_YELLOW},     {"pending", C_CYAN},  {"delivering", C_CYAN}, {"retrying", C_CYAN},
     };
     size_t i, len = strcspn(status, " ");
 
@@ -145,11 +144,11 @@ out_table_print(const struct out_table *t, FILE *f, int color)
         for (i = 0; i < t->ncols; i++) {
             const char *s = t->cells[r * t->ncols + i];
 
-            cell_print(f, s, width[i], i == t->ncols - 1,
-                       color && (strcmp(t->heads[i], "STATUS") == 0 ||
-                                 strcmp(t->heads[i], "STATE") == 0)
-                           ? out_status_color(s)
-                           : NULL);
+            cell_print(
+                f, s, width[i], i == t->ncols - 1,
+                color && (strcmp(t->heads[i], "STATUS") == 0 || strcmp(t->heads[i], "STATE") == 0)
+                    ? out_status_color(s)
+                    : NULL);
         }
         fputc('\n', f);
     }

@@ -178,17 +178,17 @@ class Flags(unittest.TestCase):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         s.listen(1)
+        port = s.getsockname()[1]
         d = mkdtemp()
         db = new_db(os.path.join(d, "data")) if STORE == "sqlite" else new_db()
         try:
-            p = run_bin("serve", "--listen", "127.0.0.1:%d" % s.getsockname()[1], "--db", db,
-                        cwd=d)
+            p = run_bin("serve", "--listen", "127.0.0.1:%d" % port, "--db", db, cwd=d)
         finally:
             s.close()
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("fluxhook serve: --listen (or FLUXHOOK_LISTEN): cannot listen on "
                       "'127.0.0.1:%d': another program is listening on this port; stop it, or "
-                      "pick another port such as --listen 127.0.0.1:8081" % s.getsockname()[1],
+                      "pick another port such as --listen 127.0.0.1:8081" % port,
                       p.stderr)
         self.assertNotIn("input/output error", p.stderr)
         # Checked before anything was made: no store, no directory, no key file.

@@ -9,9 +9,9 @@
 
 #include "util/suggest.h"
 
-static const char *const commands[] = {"help",   "version", "serve",       "verify", "endpoints",
-                                       "events", "deliveries", "event-types", "accounts",
-                                       "keys",   "listen",  "db",          "trigger"};
+static const char *const commands[] = {
+    "help",        "version",  "serve", "verify", "endpoints", "events", "deliveries",
+    "event-types", "accounts", "keys",  "listen", "db",        "trigger"};
 
 static const char *
 best(const char *typed)
@@ -45,8 +45,8 @@ test_best(void **state)
     assert_string_equal(best("delivery"), "deliveries");
     assert_string_equal(best("triger"), "trigger");
     assert_string_equal(best("evnets"), "events");
-    assert_null(best("listen"));  /* an exact match is no suggestion */
-    assert_null(best("cp"));      /* too far from anything */
+    assert_null(best("listen")); /* an exact match is no suggestion */
+    assert_null(best("cp"));     /* too far from anything */
     assert_null(best("frobnicate"));
 }
 
