@@ -174,25 +174,22 @@ out:
 static int
 trigger_run(int argc, char **argv)
 {
+    const char *v;
     int i;
 
     nsets = 0;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if ((strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "-s") == 0) && i + 1 < argc) {
-            if (nsets == TRIGGER_MAX_SETS) {
-                fprintf(stderr, "fluxhook trigger: at most %d --set\n", TRIGGER_MAX_SETS);
-                return CLI_USAGE;
-            }
-            sets[nsets++] = argv[++i];
-        } else if (strncmp(argv[i], "--set=", 6) == 0) {
-            if (nsets == TRIGGER_MAX_SETS) {
-                fprintf(stderr, "fluxhook trigger: at most %d --set\n", TRIGGER_MAX_SETS);
-                return CLI_USAGE;
-            }
-            sets[nsets++] = argv[i] + 6;
+    for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if ((strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "-s") == 0) && i + 1 < argc)
+            v = argv[++i];
+        else if (strncmp(argv[i], "--set=", 6) == 0)
+            v = argv[i] + 6;
+        else
+            continue;
+        if (nsets == TRIGGER_MAX_SETS) {
+            fprintf(stderr, "fluxhook trigger: at most %d --set\n", TRIGGER_MAX_SETS);
+            return CLI_USAGE;
         }
+        sets[nsets++] = v;
     }
     return client_sub_run(&cmd_trigger, &trigger_sub, argc, argv);
 }
