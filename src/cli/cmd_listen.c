@@ -34,7 +34,8 @@
 
 #define LISTEN_MAX_BODY (4 * 1024 * 1024) /* larger bodies are answered 413 */
 #define LISTEN_MAX_CODES 32
-#define LISTEN_MAX_ANSWER (64 * 1024)   /* the forwarded app's answer kept, as the dispatcher does \
+#define LISTEN_MAX_ANSWER                                                                          \
+    (64 * 1024)                         /* the forwarded app's answer kept, as the dispatcher does \
                                          */
 #define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
 #define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
