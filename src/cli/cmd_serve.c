@@ -665,12 +665,20 @@ serve_run(int argc, char **argv)
     if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0 &&
         mkdir_parents(sc.db + 7) != 0) {
         log_error("serve: cannot create the directory of '%s'", sc.db + 7);
+        bad_option("db", "cannot create the directory of '%s'; choose a place you may write, "
+                         "such as --db sqlite:./var/fluxhook.db",
+                   sc.db + 7);
         rc = CLI_REFUSED;
         goto out;
     }
     err = store_open(sc.db, &st);
     if (err != 0) {
         log_error("serve: cannot open the store: %s", err_str(err));
+        bad_option("db", "cannot open the store '%s' (%s; the lines above say why): %s",
+                   strncmp(sc.db, "sqlite:", 7) == 0 ? sc.db : "postgres://...", err_str(err),
+                   strncmp(sc.db, "sqlite:", 7) == 0
+                       ? "give the path of a fluxhook SQLite file, or of one to create"
+                       : "check the host, port, database, user and password in the URL");
         rc = CLI_REFUSED;
         goto out;
     }

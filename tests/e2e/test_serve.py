@@ -216,6 +216,24 @@ class Flags(unittest.TestCase):
             self.assertIn("cannot create files in the directory '%s'" % ro, p.stderr)
             self.assertEqual(os.listdir(ro), [])
 
+    def test_store_that_cannot_open_names_the_flag(self):
+        d = mkdtemp()
+        junk = os.path.join(d, "junk.db")
+        with open(junk, "w") as f:
+            f.write("this is not a database\n")
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + junk, cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store 'sqlite:%s'"
+                      % junk, p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["junk.db"])
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db",
+                    "postgres://fluxhook@127.0.0.1:1/none?connect_timeout=5", cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store "
+                      "'postgres://...' (store unavailable; ", p.stderr)
+        self.assertIn("check the host, port, database, user and password in the URL", p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["junk.db"])
+
     def test_dev_is_announced_and_changes_nothing_else(self):
         srv = Server(args=["--dev"], root_key=False, test=self)
         srv.start()
