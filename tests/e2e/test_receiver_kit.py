@@ -1,8 +1,8 @@
 """The receiver kit: libfluxhook-verify, its header and pkg-config file, as
-`meson install` lays them out, and examples/receiver.c built against them with
+`meson install` lays them out, and examples/receivers/c/receiver.c built against them with
 the line the man page gives:
 
-    cc examples/receiver.c $(pkg-config --cflags --libs fluxhook-verify)
+    cc examples/receivers/c/receiver.c $(pkg-config --cflags --libs fluxhook-verify)
 
 The install goes to a temporary DESTDIR (so the build directory's prefix is
 left alone); PKG_CONFIG_SYSROOT_DIR points pkg-config into it, and
@@ -12,23 +12,21 @@ the one of $FLUXHOOK_RELEASE_BIN, else build/.
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
+
+from example_receiver import ExampleReceiver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 OTHER_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-LINE_TIMEOUT = 30
 
 
 def build_dir():
@@ -92,12 +90,12 @@ class Kit:
                         PKG_CONFIG_SYSROOT_DIR=self.destdir,
                         LD_LIBRARY_PATH=self.libdir)
         self.receiver = os.path.join(self.tmp, "receiver")
-        p = subprocess.run(["sh", "-c", 'cc examples/receiver.c '
+        p = subprocess.run(["sh", "-c", 'cc examples/receivers/c/receiver.c '
                             '$(pkg-config --cflags --libs fluxhook-verify) -o "$1"', "sh",
                             self.receiver], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
         if p.returncode != 0:
-            raise AssertionError("building examples/receiver.c failed:\n" + p.stdout)
+            raise AssertionError("building examples/receivers/c/receiver.c failed:\n" + p.stdout)
 
     @classmethod
     def cleanup(cls):
@@ -106,49 +104,14 @@ class Kit:
             cls._made = None
 
 
-class Receiver:
+class Receiver(ExampleReceiver):
     """The example receiver, running on an ephemeral loopback port."""
 
     def __init__(self, kit, secret, test):
-        env = dict(kit.env, WEBHOOK_SECRET=secret)
-        self.proc = subprocess.Popen([kit.receiver, "0"], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        test.addCleanup(self.stop)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        first = self.line()
-        test.assertTrue(first.startswith("listening on 127.0.0.1:"), first)
-        self.port = int(first.rsplit(":", 1)[1])
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def line(self, timeout=LINE_TIMEOUT):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("the receiver printed nothing within %ss" % timeout)
-        if line is None:
-            raise AssertionError("the receiver exited with %s" % self.proc.wait())
-        return line
+        super().__init__([kit.receiver, "0"], dict(kit.env, WEBHOOK_SECRET=secret), test)
 
     def post(self, body, headers):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request("POST", "/hook", body=body.encode(),
-                         headers=dict({"Content-Type": "application/json"}, **headers))
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode()
-        finally:
-            conn.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc.stdout.close()
+        return super().post(body.encode(), headers)
 
 
 def signed_headers(secret, event_id, body, attempt=1, ts=None):
