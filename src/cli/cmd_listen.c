@@ -31,6 +31,7 @@
 #include "util/clock.h"
 #include "util/config.h"
 #include "util/err.h"
+#include "util/strlist.h"
 
 #define LISTEN_MAX_BODY (4 * 1024 * 1024) /* larger bodies are answered 413 */
 #define LISTEN_MAX_CODES 32
@@ -40,7 +41,8 @@
 #define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
 #define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
 
-enum listen_print { PRINT_NONE, PRINT_HEADERS, PRINT_BODY, PRINT_JSON };
+/* What --print adds (bits; json goes alone). */
+enum listen_print { PRINT_HEADERS = 1, PRINT_BODY = 2, PRINT_JSON = 4 };
 
 static int listen_run(int argc, char **argv);
 
@@ -57,8 +59,8 @@ static const struct config_opt listen_opts[] = {
      "answer and answer the delivery with it",
      0, 'f'},
     {"print", "WHAT", NULL,
-     "headers or body: add them to each block; json: print each request as one JSON line "
-     "instead, which 'fluxhook verify --request' reads",
+     "headers, body or headers,body: add them to each block; json: print each request as one "
+     "JSON line instead. 'fluxhook verify --request' reads a block with both, or a JSON line",
      0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -66,7 +68,7 @@ static const struct config_opt listen_opts[] = {
 const struct cli_cmd cmd_listen = {
     .name = "listen",
     .usage = "[--port P] [--secret S] [--respond CODE[,CODE...]] [--delay DURATION] "
-             "[--forward-to URL] [--print headers|body|json]",
+             "[--forward-to URL] [--print headers,body|json]",
     .summary = "a local receiver for development: print each delivery and check its signatures",
     .opts = listen_opts,
     .run = listen_run,
@@ -77,7 +79,7 @@ struct listener {
     int codes[LISTEN_MAX_CODES]; /* answers in order; the last repeats */
     int ncodes;
     int64_t delay_ms;
-    enum listen_print print;
+    int print;              /* enum listen_print bits */
     const char *forward_to; /* borrowed, or NULL */
     atomic_long count; /* requests seen */
     atomic_int stopping;
@@ -324,11 +326,11 @@ block_print(struct listener *l, struct MHD_Connection *conn, const char *method,
     printf("  attempt               %s\n", att != NULL ? att : "-");
     printf("  X-Workflux-Signature  %s\n", line1);
     printf("  webhook-signature     %s\n", line2);
-    if (l->print == PRINT_HEADERS) {
+    if (l->print & PRINT_HEADERS) {
         printf("  headers\n");
         MHD_get_connection_values(conn, MHD_HEADER_KIND, header_print, NULL);
     }
-    if (l->print == PRINT_BODY)
+    if (l->print & PRINT_BODY)
         printf("  body                  %.*s\n", (int)rq->body.len,
                rq->body.data != NULL ? rq->body.data : "");
     if (l->forward_to != NULL)
@@ -389,7 +391,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         forward(l, conn, method, rq, &ans);
         status = ans.status >= 100 && ans.status <= 599 ? (int)ans.status : 502;
     }
-    if (l->print == PRINT_JSON)
+    if (l->print & PRINT_JSON)
         json_print(l, conn, method, url, rq, status, &ans);
     else
         block_print(l, conn, method, url, rq, n, status, &ans);
@@ -428,6 +430,27 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_cleanup(&rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Adds the --print list v ("headers,body", "json") to *bits. Returns 0 or ERR_PARSE. */
+static int
+print_parse(const char *v, int *bits)
+{
+    const char *p = v, *item;
+    size_t len;
+
+    while (strlist_next(&p, &item, &len)) {
+        if (len == 7 && strncmp(item, "headers", 7) == 0)
+            *bits |= PRINT_HEADERS;
+        else if (len == 4 && strncmp(item, "body", 4) == 0)
+            *bits |= PRINT_BODY;
+        else if (len == 4 && strncmp(item, "json", 4) == 0)
+            *bits |= PRINT_JSON;
+        else
+            return ERR_PARSE;
+    }
+    /* json replaces the block: it goes alone. */
+    return (*bits & PRINT_JSON) != 0 && (*bits & ~PRINT_JSON) != 0 ? ERR_PARSE : 0;
 }
 
 /* Parses "200" or "503,503,200" into l->codes. Returns 0 or ERR_PARSE. */
@@ -496,22 +519,14 @@ listen_run(int argc, char **argv)
         return CLI_USAGE;
     }
     l.secret = config_get(&c, "secret");
-    l.print = config_bool(&c, "body") ? PRINT_BODY : PRINT_NONE;
+    l.print = config_bool(&c, "body") ? PRINT_BODY : 0;
     v = config_get(&c, "print");
-    if (v != NULL) {
-        if (strcmp(v, "headers") == 0) {
-            l.print = PRINT_HEADERS;
-        } else if (strcmp(v, "body") == 0) {
-            l.print = PRINT_BODY;
-        } else if (strcmp(v, "json") == 0) {
-            l.print = PRINT_JSON;
-        } else {
-            fprintf(stderr,
-                    "fluxhook listen: --print: expected headers, body or json, got '%s'\n"
-                    "usage: fluxhook listen %s\n",
-                    v, cmd_listen.usage);
-            return CLI_USAGE;
-        }
+    if (v != NULL && print_parse(v, &l.print) != 0) {
+        fprintf(stderr,
+                "fluxhook listen: --print: expected headers, body, headers,body or json, got "
+                "'%s'\nusage: fluxhook listen %s\n",
+                v, cmd_listen.usage);
+        return CLI_USAGE;
     }
     l.forward_to = config_get(&c, "forward-to");
     if (l.forward_to != NULL && strncmp(l.forward_to, "http://", 7) != 0 &&

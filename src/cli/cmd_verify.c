@@ -35,8 +35,9 @@ static const struct config_opt verify_opts[] = {
     {.name = "webhook-signature", .metavar = "SIGS", .help = "the webhook-signature header"},
     {.name = "request",
      .metavar = "FILE",
-     .help = "a request captured by 'fluxhook listen --print json' (its last line; - for "
-             "standard input): its body and signature headers, unless given as flags"},
+     .help = "a request captured by 'fluxhook listen --print json' or '--print headers,body' "
+             "(the last one in FILE; - for standard input): its body and signature headers, "
+             "unless given as flags"},
     {.name = "tolerance",
      .metavar = "D",
      .def = "5m",
@@ -164,9 +165,51 @@ header_get(json_t *headers, const char *name)
 }
 
 /*
- * Reads a capture of `listen --print json` from path (its last line that is
- * a JSON object) into *out (new reference). Returns 0, or CLI_USAGE after
- * saying why.
+ * The last block of `listen --print headers,body` in text (NUL-terminated;
+ * changed in place): its "    Name: value" lines and its "  body" line,
+ * whose length must be the block's "(N bytes)". Returns a new {"headers",
+ * "body"} object, or NULL when text holds no such block.
+ */
+static json_t *
+block_read(char *text)
+{
+    static const char body_tag[] = "  body                  ";
+    json_t *hs = NULL, *o = NULL;
+    const char *body = NULL;
+    char *line, *next, *colon, *paren;
+    long want = -1;
+
+    for (line = text; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        paren = strrchr(line, '(');
+        if (line[0] != ' ' && strstr(line, "  #") != NULL && paren != NULL &&
+            strstr(paren, " bytes)") != NULL) {
+            /* A block's first line: "TIME  #N POST /path (313 bytes)". */
+            json_decref(hs);
+            hs = json_object();
+            body = NULL;
+            want = strtol(paren + 1, NULL, 10);
+        } else if (hs != NULL && strncmp(line, "    ", 4) == 0 && line[4] != ' ' &&
+                   (colon = strstr(line + 4, ": ")) != NULL) {
+            *colon = '\0';
+            json_object_set_new(hs, line + 4, json_string(colon + 2));
+        } else if (hs != NULL && strncmp(line, body_tag, sizeof(body_tag) - 1) == 0) {
+            body = line + sizeof(body_tag) - 1;
+        }
+    }
+    /* A body with a line break in it cannot be read back from a block: refuse. */
+    if (hs != NULL && body != NULL && want == (long)strlen(body))
+        o = json_pack("{s:O, s:s}", "headers", hs, "body", body);
+    json_decref(hs);
+    return o;
+}
+
+/*
+ * Reads a capture of `listen --print json` (its last line that is a JSON
+ * object) or, without one, of `listen --print headers,body` (block_read) from
+ * path into *out (new reference). Returns 0, or CLI_USAGE after saying why.
  */
 static int
 request_read(const char *path, json_t **out)
@@ -196,12 +239,13 @@ request_read(const char *path, json_t **out)
     }
     if (last != NULL && (p = strchr(last, '\n')) != NULL)
         *p = '\0';
-    *out = last != NULL ? json_loads(last, 0, &je) : NULL;
+    *out = last != NULL ? json_loads(last, 0, &je) : block_read(text.data);
     if (*out == NULL || !json_is_object(json_object_get(*out, "headers")) ||
         !json_is_string(json_object_get(*out, "body"))) {
         fprintf(stderr,
                 "fluxhook verify: --request: '%s' holds no request captured by 'fluxhook listen "
-                "--print json' (a line {\"headers\": {...}, \"body\": \"...\"})\n",
+                "--print json' (a line {\"headers\": {...}, \"body\": \"...\"}) or "
+                "'--print headers,body' (a block with both)\n",
                 path);
         json_decref(*out);
         *out = NULL;

@@ -97,12 +97,34 @@ class CliListenForwardTest(CliCase):
         out = ln2.wait_for(lambda t: "  answer" in t)
         body = [l for l in out.splitlines() if l.startswith("  body ")][0].split(None, 1)[1]
         self.assertEqual(json.loads(body)["id"], ev["id"])
-        p = self.srv.run_cli("listen", "--print", "yaml")
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("--print: expected headers, body or json", p.stderr)
+        for bad in ("yaml", "json,body", "headers,"):
+            p = self.srv.run_cli("listen", "--print", bad)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--print: expected headers, body, headers,body or json", p.stderr)
         p = self.srv.run_cli("listen", "--forward-to", "localhost:3000")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--forward-to: expected your app's URL", p.stderr)
+
+    def test_captured_block_verifies(self):
+        ln = Listener(self, "--print", "headers,body")
+        self.endpoint(ln.url + "/hook", "--secret", SECRET)
+        ev = self.publish()
+        out = ln.wait_for(lambda t: "  answer" in t, what="one block")
+        self.assertRegex(out, r"(?m)^    X-Workflux-Event-Id: %s$" % ev["id"])
+        path = os.path.join(mkdtemp(), "capture.txt")
+        with open(path, "w") as f:
+            f.write(out)
+        p = self.cli("verify", "--secret", SECRET, "--request", path)
+        self.assertEqual(p.stdout, "X-Workflux-Signature: valid\nwebhook-signature: valid\n")
+        # The body line must hold the block's byte count: a changed one is refused.
+        with open(path, "w") as f:
+            f.write(out.replace("conv-1", "conv-22"))
+        p = self.cli("verify", "--secret", SECRET, "--request", path, status=2)
+        self.assertIn("or '--print headers,body' (a block with both)", p.stderr)
+        with open(path, "w") as f:
+            f.write(out.replace("conv-1", "conv-2"))
+        p = self.cli("verify", "--secret", SECRET, "--request", path, status=1)
+        self.assertIn("X-Workflux-Signature: does not match the body", p.stderr)
 
     def test_captured_request_verifies(self):
         app = self.app()
