@@ -260,5 +260,66 @@ class ServeToReceiverTest(unittest.TestCase):
                      what="the refused delivery to be failed")
 
 
+def readme_kit_lines():
+    """The README's receiver-kit commands, as written (the block after the
+    "receiver-kit: tested" marker)."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    block = text.split("<!-- receiver-kit: tested -->", 1)[1].split("```sh\n", 1)[1]
+    return [l for l in block.split("```", 1)[0].splitlines() if l.strip()]
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(HERE, "harness.py")), "no harness.py")
+class ReadmeKitTest(unittest.TestCase):
+    """The README's commands, run as written with HOME a temporary directory:
+    make install into $HOME/.local, both cc lines, then each program, with
+    no LD_LIBRARY_PATH, verifying a real delivery from fluxhook serve."""
+
+    def test_readme_commands(self):
+        from harness import Server
+
+        if not os.path.isfile(os.path.join(build_dir(), "build.ninja")):
+            raise unittest.SkipTest("no release build directory at %s" % build_dir())
+        lines = readme_kit_lines()
+        self.assertEqual(lines[0], "make install PREFIX=$HOME/.local")
+        self.assertTrue(lines[-1].startswith("WEBHOOK_SECRET=whsec_... ./receiver "))
+        home = tempfile.mkdtemp(prefix="fluxhook-home-")
+        self.addCleanup(shutil.rmtree, home, True)
+        work = os.path.join(home, "work")
+        shutil.copytree(os.path.join(ROOT, "examples"), os.path.join(work, "examples"))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LD_LIBRARY_PATH", "PKG_CONFIG_PATH", "PKG_CONFIG_SYSROOT_DIR",
+                            "MAKEFLAGS", "MAKELEVEL")}
+        env["HOME"] = home
+        # make runs in the source tree; the cc lines where a user keeps examples/.
+        script = "set -e\ncd %s\n%s\ncd %s\n%s\n" % (
+            ROOT, lines[0], work, "\n".join(lines[1:-1]))
+        p = subprocess.run(["sh", "-c", script], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=900)
+        self.assertEqual(p.returncode, 0, p.stdout[-4000:])
+        prefix = os.path.join(home, ".local")
+        for f in ("libfluxhook-verify.a", "libfluxhook-verify.so.0"):
+            self.assertTrue(os.path.exists(os.path.join(prefix, "lib", f)), f)
+        ldd = subprocess.run(["ldd", os.path.join(work, "receiver")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+        self.assertIn("libfluxhook-verify.so.0 => %s/lib/" % prefix, ldd)
+        for prog in ("receiver", "receiver-static"):
+            with self.subTest(program=prog):
+                kit = type("K", (), {})()
+                kit.env = dict(env, WEBHOOK_SECRET=SECRET)
+                kit.receiver = os.path.join(work, prog)
+                r = Receiver(kit, SECRET, self)
+                srv = Server(args=["--dev"], test=self)
+                srv.start()
+                st, ep, _ = srv.api("POST", "/v1/endpoints", {
+                    "url": "http://127.0.0.1:%d/hook" % r.port, "secret": SECRET})
+                self.assertEqual(st, 201, ep)
+                st, ev, _ = srv.api("POST", "/v1/events", {
+                    "event": "conversation.started",
+                    "data": {"conversation_id": "c-1", "agent_id": "a-1", "channel": "chat"}})
+                self.assertEqual(st, 202, ev)
+                self.assertEqual(r.line(), "delivery event=%s attempt=1 verified" % ev["id"])
+
+
 if __name__ == "__main__":
     unittest.main()
