@@ -307,6 +307,8 @@ static const char openapi_components[] =
     "\"event\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"pending\","
     "\"delivering\",\"delivered\",\"failed\",\"held\"]},"
     "\"attempts_made\":{\"type\":\"integer\"},"
+    "\"max_attempts\":{\"type\":\"integer\",\"description\":\"attempts in a round: the length of "
+    "the server's retry schedule\"},"
     "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
     "\"last_error\":{\"type\":\"string\",\"nullable\":true},"

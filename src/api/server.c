@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -165,6 +166,46 @@ int
 api_listen_check(const char *listen, char *err, size_t errlen)
 {
     return listen_parse(listen, NULL, NULL, err, errlen);
+}
+
+int
+api_listen_probe(const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    int fd, one = 1, ret = 0;
+
+    if (listen_parse(listen, &ss, &sslen, err, errlen) != 0)
+        return ERR_INVAL;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "'%s': cannot make a socket: %s", listen, strerror(errno));
+        return ERR_IO;
+    }
+    /* As libmicrohttpd binds: a port left in TIME_WAIT by a stopped server is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+        ret = ERR_IO;
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': another program is listening on this port; "
+                     "stop it, or pick another port such as --listen 127.0.0.1:8081",
+                     listen);
+        else if (errno == EACCES)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': ports below 1024 need privileges; pick a port "
+                     "from 1024 up, such as --listen 127.0.0.1:8080",
+                     listen);
+        else if (errno == EADDRNOTAVAIL)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': this host has no such address; use one of its "
+                     "own, such as --listen 127.0.0.1:8080",
+                     listen);
+        else
+            snprintf(err, errlen, "cannot listen on '%s': %s", listen, strerror(errno));
+    }
+    close(fd);
+    return ret;
 }
 
 /* --- what a request carries, as libmicrohttpd parsed it --- */
