@@ -47,7 +47,7 @@ function serve(dir, rootKey, args) {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLUXHOOK_')) env[k] = v;
   env.FLUXHOOK_ROOT_KEY = rootKey;
   const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite:' + path.join(dir, 'db'),
-    '--allow-http', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--allow-http', '--allow-networks', '127.0.0.0/8', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('serve did not start:\n' + proc.log.slice(-2000))), 60000);

@@ -10,7 +10,7 @@ from oauthutil import SharedServerCase
 
 
 class Portal(SharedServerCase):
-    serve_args = ["--allow-http"]
+    serve_args = ["--allow-http", "--allow-networks", "127.0.0.0/8"]
 
     @classmethod
     def setUpClass(cls):

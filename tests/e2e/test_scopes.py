@@ -26,7 +26,7 @@ def concrete(path):
 
 
 class Scopes(SharedServerCase):
-    serve_args = ["--allow-http"]
+    serve_args = ["--allow-http", "--allow-networks", "127.0.0.0/8"]
 
     def test_matrix_over_every_route_of_openapi(self):
         st, doc, _ = self.srv.api("GET", "/openapi.json", key=False)
