@@ -40,6 +40,11 @@ struct api_config {
     int head_timeout_ms;           /* a request head must arrive within this after its first byte */
     int body_timeout_ms;           /* a request body must arrive within this after its head */
     int meta_only;                 /* 1: only /healthz, /metrics, /openapi.json (--role worker) */
+    int rate_limit;                /* requests per second per credential; 0: no limit */
+    int rate_limit_account;        /* requests per second per account; 0: no limit */
+    int64_t token_ttl_ms;          /* lifetime of OAuth access tokens */
+    int64_t refresh_ttl_ms;        /* lifetime of OAuth refresh tokens */
+    const char *public_url;        /* base URL for portal links and OAuth metadata, or NULL */
 };
 
 struct api_server;

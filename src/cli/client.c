@@ -704,3 +704,18 @@ out:
     free(path);
     return rc;
 }
+
+int
+client_grace_body(struct cli_call *x, json_t **body)
+{
+    const char *g = client_opt(x, "grace");
+    int64_t ms;
+
+    *body = NULL;
+    if (g == NULL)
+        return 0;
+    if (clock_parse_duration(g, &ms) != 0)
+        return client_usage(x, "--grace: expected a duration such as 0s, 30m or 24h");
+    *body = json_pack("{s:I}", "grace_seconds", (json_int_t)(ms / 1000));
+    return 0;
+}

@@ -124,6 +124,13 @@ int client_json_arg(const struct cli_call *x, const char *what, const char *valu
  */
 int client_time_arg(const char *s, char *out, size_t outlen);
 
+/*
+ * The body of a rotation: {"grace_seconds"} from --grace (a duration) into
+ * *body (new reference), or NULL without --grace. Returns 0, or prints the
+ * usage error and returns CLI_USAGE.
+ */
+int client_grace_body(struct cli_call *x, json_t **body);
+
 /* Prints the API answer as JSON (the bytes the server sent) to stdout. */
 void client_json_print(const struct client_reply *rep);
 

@@ -32,6 +32,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/url.h"
 #include "web/web.h"
 
 #define SERVE_GRACE_MS 5000 /* how long attempts under way may finish on shutdown */
@@ -79,6 +80,22 @@ static const struct config_opt serve_opts[] = {
      "a request head must arrive whole within this after its first byte", 1, 0},
     {"http-body-timeout", "DURATION", "30s",
      "a request body must arrive whole within this after its head", 1, 0},
+    {"rate-limit", "N", "10000",
+     "API requests per second (and burst) of one key, OAuth token or portal session; 0: no limit",
+     1, 0},
+    {"rate-limit-account", "N", "20000",
+     "API requests per second (and burst) of one account over all its credentials; 0: no limit", 1,
+     0},
+    {"oauth-token-ttl", "DURATION", "1h", "lifetime of OAuth access tokens", 1, 0},
+    {"oauth-refresh-ttl", "DURATION", "720h", "lifetime of OAuth refresh tokens", 1, 0},
+    {"public-url", "URL", NULL,
+     "base URL clients reach this server at, for portal links and OAuth metadata "
+     "(default: http:// and the request's Host)",
+     1, 0},
+    {"portal-frame-ancestors", "ORIGINS", NULL,
+     "space-separated origins allowed to embed the dashboard in a frame, such as "
+     "https://app.example.com (default: none)",
+     1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -90,7 +107,9 @@ const struct cli_cmd cmd_serve = {
              "[--allow-networks CIDRS] [--dev] "
              "[--ca-file PEM] [--role all|api|worker] [--http-threads N] "
              "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
-             "[--http-body-timeout DURATION]",
+             "[--http-body-timeout DURATION] [--rate-limit N] [--rate-limit-account N] "
+             "[--oauth-token-ttl DURATION] [--oauth-refresh-ttl DURATION] [--public-url URL] "
+             "[--portal-frame-ancestors ORIGINS]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -107,6 +126,11 @@ struct serve_conf {
     int http_per_ip;
     int http_head_ms;
     int http_body_ms;
+    int rate_limit;
+    int rate_limit_account;
+    int64_t token_ttl_ms;
+    int64_t refresh_ttl_ms;
+    const char *public_url;
     int dev;        /* --dev: http:// and loopback receivers allowed */
     char *nets_own; /* --allow-networks plus the loopback ranges of --dev, owned */
     struct dispatch_config dc;
@@ -177,6 +201,42 @@ conf_timeout(const struct config *c, const char *name, int *out)
         return ERR_INVAL;
     }
     *out = (int)ms;
+    return 0;
+}
+
+/* The access options: rate limits, OAuth lifetimes, portal URL and framing. */
+static int
+conf_access(const struct config *c, struct serve_conf *sc)
+{
+    const char *v;
+    char err[256];
+
+    if (conf_count(c, "rate-limit", 1000000, &sc->rate_limit) != 0 ||
+        conf_count(c, "rate-limit-account", 1000000, &sc->rate_limit_account) != 0)
+        return ERR_INVAL;
+    v = config_get(c, "oauth-token-ttl");
+    if (clock_parse_duration(v, &sc->token_ttl_ms) != 0 || sc->token_ttl_ms < 1000 ||
+        sc->token_ttl_ms > 86400LL * 1000) {
+        bad_option("oauth-token-ttl", "expected a duration from 1s to 24h such as 1h, got '%s'", v);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "oauth-refresh-ttl");
+    if (clock_parse_duration(v, &sc->refresh_ttl_ms) != 0 ||
+        sc->refresh_ttl_ms < sc->token_ttl_ms || sc->refresh_ttl_ms > 365LL * 86400 * 1000) {
+        bad_option("oauth-refresh-ttl",
+                   "expected a duration from --oauth-token-ttl to 8760h such as 720h, got '%s'", v);
+        return ERR_INVAL;
+    }
+    sc->public_url = config_get(c, "public-url");
+    if (sc->public_url != NULL && url_check(sc->public_url, 1, err, sizeof(err)) != 0) {
+        bad_option("public-url", "%s", err);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "portal-frame-ancestors");
+    if (web_frame_ancestors_set(v, err, sizeof(err)) != 0) {
+        bad_option("portal-frame-ancestors", "%s", err);
+        return ERR_INVAL;
+    }
     return 0;
 }
 
@@ -273,7 +333,7 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     sc->dc.ca_file = v;
-    return 0;
+    return conf_access(c, sc);
 }
 
 /*
@@ -709,6 +769,11 @@ serve_run(int argc, char **argv)
     ac.per_ip = sc.http_per_ip;
     ac.head_timeout_ms = sc.http_head_ms;
     ac.body_timeout_ms = sc.http_body_ms;
+    ac.rate_limit = sc.rate_limit;
+    ac.rate_limit_account = sc.rate_limit_account;
+    ac.token_ttl_ms = sc.token_ttl_ms;
+    ac.refresh_ttl_ms = sc.refresh_ttl_ms;
+    ac.public_url = sc.public_url;
     err = api_server_start(&ac, st, &srv);
     if (err != 0) {
         log_error("serve: cannot serve HTTP on '%s': %s", sc.listen, err_str(err));
