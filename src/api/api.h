@@ -30,6 +30,7 @@ struct api_config {
     int head_timeout_ms;           /* a request head must arrive within this after its first byte */
     int body_timeout_ms;           /* a request body must arrive within this after its head */
     int meta_only;                 /* 1: only /healthz, /metrics, /openapi.json (--role worker) */
+    int attempts_per_round;        /* the retry schedule's length, for "attempt 3 of 5"; 0: unknown */
 };
 
 struct api_server;

@@ -2,6 +2,7 @@
  * /v1/deliveries: the delivery log (filtered pages, one delivery with every
  * attempt and the headers it was sent with) and manual retries.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "api/handlers.h"
@@ -15,6 +16,24 @@
 
 #define STATUS_NAMES "pending, delivering, delivered, failed, held"
 
+/*
+ * The server's attempts per round, when known (the dispatcher's schedule):
+ * api_config's, copied by each handler because a page's item callback gets
+ * no request. Every request writes the same value.
+ */
+static _Atomic int per_round;
+
+/* api_delivery_json() with what only the server knows: how many attempts a round has. */
+static json_t *
+delivery_json(const struct delivery *d, const struct attempt *as, size_t n, int with_attempts)
+{
+    json_t *o = api_delivery_json(d, as, n, with_attempts);
+
+    if (o != NULL && per_round > 0)
+        json_object_set_new(o, "round_max_attempts", json_integer(per_round));
+    return o;
+}
+
 /* api_item_fn of a page of deliveries. */
 static const char *
 delivery_item(const void *items, size_t i, json_t **json)
@@ -22,8 +41,25 @@ delivery_item(const void *items, size_t i, json_t **json)
     const struct delivery *d = (const struct delivery *)items + i;
 
     if (json != NULL)
-        *json = api_delivery_json(d, NULL, 0, 0);
+        *json = delivery_json(d, NULL, 0, 0);
     return d->id;
+}
+
+/* Reads the RFC 3339 query parameter name into *ms (0 when absent); 0 or -1 (answered). */
+static int
+time_param(struct api_req *r, const char *name, int64_t *ms)
+{
+    const char *s = api_query(r, name);
+
+    *ms = 0;
+    if (s == NULL || *s == '\0')
+        return 0;
+    if (clock_parse_rfc3339(s, ms) != 0 || *ms <= 0) {
+        api_reply_error(r, ERR_INVAL, NULL,
+                        "%s: expected an RFC 3339 time such as '2024-01-01T12:00:00Z'", name);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -39,8 +75,14 @@ h_deliveries_list(struct api_req *r)
 
     memset(&f, 0, sizeof(f));
     f.status = -1;
+    per_round = r->ctx->cfg->attempts_per_round;
     if (api_page_params(r, &limit, &after) != 0)
         return 0;
+    if (time_param(r, "since", &f.created_from) != 0 ||
+        time_param(r, "until", &f.created_before) != 0)
+        return 0;
+    if (f.created_from > 0 && f.created_before > 0 && f.created_before <= f.created_from)
+        return api_reply_error(r, ERR_INVAL, NULL, "until: expected a time after 'since'");
     if (api_cursor_param(r, "dlv_", &after) != 0)
         return 0;
     s = api_query(r, "status");
@@ -104,7 +146,8 @@ h_deliveries_get(struct api_req *r)
         err = api_reply_error(r, err, NULL, "cannot read the attempts of '%s'", id);
         goto out;
     }
-    o = api_delivery_json(&d, as, n, 1);
+    per_round = r->ctx->cfg->attempts_per_round;
+    o = delivery_json(&d, as, n, 1);
     if (o != NULL)
         json_object_set_new(o, "headers", headers_json(&d));
     err = api_reply_json(r, 200, o);

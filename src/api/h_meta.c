@@ -148,8 +148,10 @@ static const struct route_doc route_docs[] = {
     {"GET", "/v1/deliveries",
      "endpoint_id:string:only deliveries to this endpoint;event_id:string:only deliveries of "
      "this event;event:string:only deliveries of this event type;status:string:pending, "
-     "delivering, delivered, failed or held;limit:integer:page size, 1..500 (default 50);"
-     "after:string:the next cursor of the previous page",
+     "delivering, delivered, failed or held;since:string:only deliveries created then or later "
+     "(RFC 3339);until:string:only deliveries created before then (RFC 3339);"
+     "limit:integer:page size, 1..500 (default 50);after:string:the next cursor of the previous "
+     "page",
      NULL, 200, "DeliveryList"},
     {"GET", "/v1/deliveries/{id}", NULL, NULL, 200, "DeliveryWithAttempts"},
     {"POST", "/v1/deliveries/{id}/retry", NULL, NULL, 202, "Delivery"},
@@ -277,12 +279,24 @@ static const char openapi_components[] =
     "\"protocol\",\"reset\",\"blocked\"],\"description\":\"why no HTTP answer came; absent "
     "when one came. blocked fails the delivery at once, every other class is retried\"},"
     "\"duration_ms\":{\"type\":\"integer\"},"
-    "\"response_body\":{\"type\":\"string\",\"nullable\":true}}},"
+    "\"response_body\":{\"type\":\"string\",\"nullable\":true},"
+    "\"request_headers\":{\"type\":\"array\",\"nullable\":true,\"description\":\"the "
+    "headers the attempt was sent with, signatures included, in order; null for attempts "
+    "recorded before they were kept\",\"items\":{\"$ref\":\"#/components/schemas/Header\"}},"
+    "\"response_headers\":{\"type\":\"array\",\"nullable\":true,\"description\":\"the "
+    "header lines of the receiver's answer, the first 4 KiB; null without an answer\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Header\"}}}},"
+    "\"Header\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+    "\"value\":{\"type\":\"string\"}}},"
     "\"Delivery\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
     "\"event_id\":{\"type\":\"string\"},\"endpoint_id\":{\"type\":\"string\"},"
     "\"event\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"pending\","
     "\"delivering\",\"delivered\",\"failed\",\"held\"]},"
     "\"attempts_made\":{\"type\":\"integer\"},"
+    "\"round_attempts\":{\"type\":\"integer\",\"description\":\"attempts of the current "
+    "round; a retry, a replay or enabling the endpoint starts a new round\"},"
+    "\"round_max_attempts\":{\"type\":\"integer\",\"description\":\"attempts a round may "
+    "make (the retry schedule's length); absent when the server does not know it\"},"
     "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
     "\"last_error\":{\"type\":\"string\",\"nullable\":true},"
