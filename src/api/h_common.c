@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "events/schema.h"
 #include "util/err.h"
 
 int
@@ -167,4 +168,12 @@ api_stats_reply(struct api_req *r, const char *endpoint_id)
     if (o == NULL)
         return api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
     return api_reply_json(r, 200, o);
+}
+
+int
+api_reply_report(struct api_req *r, const struct schema_report *rep)
+{
+    return api_reply_error(r, ERR_VALIDATION, schema_report_json(rep),
+                           "the event breaks the catalog: %d%s problem%s, listed in fields", rep->n,
+                           rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
 }
