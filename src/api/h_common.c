@@ -115,7 +115,7 @@ json_t *
 api_stats_json(const struct stats *s, int64_t since)
 {
     json_t *o = NULL, *counts = NULL, *lat = NULL, *rate;
-    int64_t total = 0;
+    int64_t total = 0, ended;
     int i;
 
     counts = json_object();
@@ -135,7 +135,15 @@ api_stats_json(const struct stats *s, int64_t since)
     } else {
         lat = json_null();
     }
-    rate = s->attempts > 0 ? json_real((double)s->attempts_ok / (double)s->attempts) : json_null();
+    /*
+     * The success rate is one of deliveries, the same unit as the counts
+     * beside it: the share of the window's deliveries that ended (delivered
+     * or failed) which were delivered. Pending, delivering and held ones have
+     * no outcome yet; attempts are counted apart (attempts, attempts_ok).
+     */
+    ended = s->by_status[DELIVERY_DELIVERED] + s->by_status[DELIVERY_FAILED];
+    rate = ended > 0 ? json_real((double)s->by_status[DELIVERY_DELIVERED] / (double)ended)
+                     : json_null();
     o = json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "since", api_time_json(since), "counts",
                   counts, "deliveries", (json_int_t)total, "attempts", (json_int_t)s->attempts,
                   "attempts_ok", (json_int_t)s->attempts_ok, "success_rate", rate, "latency_ms",
