@@ -54,7 +54,9 @@ export function checkData(t, text) {
     return [{ path: 'data', problem: 'must be an object' }];
   }
   const out = [];
-  for (const f of typeFields(t)) {
+  // The catalog's own field list carries the constraints; typeFields() only the names.
+  const list = Array.isArray(t.fields) ? t.fields.map((f) => ({ ...f, required: !!f.required })) : typeFields(t);
+  for (const f of list) {
     const path = 'data.' + f.name;
     if (!(f.name in data)) {
       if (f.required) out.push({ path, problem: 'is required' });

@@ -22,7 +22,7 @@ const TABS = [
 
 export async function page(ctx) {
   const epId = ctx.params[0];
-  const tab = ctx.params[1] || '';
+  const tab = TABS.some((t) => t.key && t.key === ctx.params[1]) ? ctx.params[1] : '';
   const base = '/endpoints/' + encodeURIComponent(epId);
   let ep = await api('GET', base.replace('/endpoints/', '/v1/endpoints/'));
   const root = ctx.root;
