@@ -466,8 +466,8 @@ test('success rate is one of deliveries, beside the counts it comes from', async
   const c = s.counts;
   const ended = c.delivered + c.failed;
   assert(c.failed >= 1 && c.delivered >= 1, 'both outcomes present: ' + JSON.stringify(c));
-  const pct = Math.round((c.delivered / ended) * 1000) / 10;
-  const want = (pct === Math.round(pct) ? String(pct) : pct.toFixed(1)) + '% (' + c.delivered + ' of ' + ended + ')';
+  const r = c.delivered / ended;
+  const want = (r * 100).toFixed(r === 0 || r === 1 ? 0 : 1) + '% (' + c.delivered + ' of ' + ended + ')';
   const tile = page.locator('#ep-health .tile.rate strong');
   await until(async () => (await tile.textContent()) === want, 'rate tile ' + want);
   assert(Math.abs(s.success_rate - c.delivered / ended) < 1e-9, 'the API\'s rate is the same definition');

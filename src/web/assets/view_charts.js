@@ -120,7 +120,7 @@ function lineChart(data, title) {
 function dataTable(data) {
   const rows = data.filter((b) => b.delivered || b.failed || b.retried);
   return h('details', { class: 'data' }, h('summary', {}, 'Show the numbers (' + rows.length + ' non-empty buckets)'),
-    h('div', { class: 'table-wrap' }, h('table', {},
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'The numbers per bucket' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Start', 'Delivered', 'Retried', 'Failed', 'p50', 'p95'].map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', {}, rows.map((b) => h('tr', {},
         h('td', { text: hhmm(startMs(b)) }), h('td', { class: 'num', text: String(b.delivered || 0) }),

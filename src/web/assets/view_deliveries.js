@@ -214,7 +214,7 @@ export async function list(ctx) {
         h('td', { class: 'num', 'data-label': 'Attempts' }, String(d.attempts_made)),
         h('td', { 'data-label': 'Last result' }, lastResult(d, url)));
     });
-    tableWrap.appendChild(h('div', { class: 'table-wrap cards-narrow' }, h('table', { class: 'deliveries' },
+    tableWrap.appendChild(h('div', { class: 'table-wrap cards-narrow', tabindex: '0', role: 'region', 'aria-label': 'Deliveries' }, h('table', { class: 'deliveries' },
       h('caption', { class: 'sr-only', text: 'Deliveries, newest first' }),
       h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', {}, rows))));
@@ -249,7 +249,7 @@ export function curlFor(url, headers, body) {
 }
 
 function headerTable(list, caption) {
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'headers' },
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption }, h('table', { class: 'headers' },
     h('caption', { class: 'sr-only', text: caption }),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Header' }), h('th', { scope: 'col', text: 'Value' }))),
     h('tbody', {}, list.map((x) => h('tr', {}, h('th', { scope: 'row' }, h('code', { text: x.name })),

@@ -79,7 +79,7 @@ export async function list(ctx) {
     const sig = JSON.stringify([eps, stats]);
     if (sig === drawn) return;
     drawn = sig;
-    clear(listEl).appendChild(h('div', { class: 'table-wrap cards-narrow' }, h('table', { class: 'endpoints' },
+    clear(listEl).appendChild(h('div', { class: 'table-wrap cards-narrow', tabindex: '0', role: 'region', 'aria-label': 'Endpoints' }, h('table', { class: 'endpoints' },
       h('caption', { class: 'sr-only', text: 'Endpoints, oldest first' }),
       h('thead', {}, h('tr', {}, ['Endpoint', 'Status', 'Success rate (24 h)', 'Deliveries (24 h)', 'Held']
         .map((c) => h('th', { scope: 'col', text: c })))),
