@@ -273,7 +273,9 @@ function start() {
   const boot = document.getElementById('boot');
   if (boot) boot.remove();
   if (session.key()) {
-    loadAccounts().finally(() => route(false));
+    // The account switcher fills in beside the first view, not before it.
+    loadAccounts();
+    route(false);
   } else {
     route(false);
   }

@@ -160,22 +160,36 @@ export async function render(ctx) {
   root.appendChild(charts);
 
   let drawn = '';
+  let lastStats = null;
+  // The charts draw as soon as the series comes; the tiles fill in when the
+  // statistics do (counting a day of deliveries takes the store a while).
   async function load(force) {
+    if (force) lastStats = null;
+    const statsP = endpoint ? api('GET', '/v1/endpoints/' + encodeURIComponent(endpoint) + '/stats')
+      : api('GET', '/v1/stats');
     let series;
-    let stats;
     try {
-      [series, stats] = await Promise.all([
-        api('GET', '/v1/stats/series' + qs({ endpoint_id: endpoint, window: win })),
-        endpoint ? api('GET', '/v1/endpoints/' + encodeURIComponent(endpoint) + '/stats')
-          : api('GET', '/v1/stats'),
-      ]);
+      series = await api('GET', '/v1/stats/series' + qs({ endpoint_id: endpoint, window: win }));
     } catch (e) {
+      statsP.catch(() => {});
       if (!ctx.alive()) return;
       clear(err).appendChild(errorBox(e, () => load(true)));
       return;
     }
     if (!ctx.alive()) return;
     clear(err);
+    draw(series, lastStats, force);
+    const later = statsP.then((st) => {
+      if (!ctx.alive()) return;
+      lastStats = st;
+      draw(series, st, false);
+    }).catch((e) => {
+      if (ctx.alive()) clear(err).appendChild(errorBox(e, () => load(true)));
+    });
+    if (!force) await later;
+  }
+
+  function draw(series, stats, force) {
     const sig = JSON.stringify([series, stats, endpoint, win]);
     if (!force && sig === drawn) return;
     drawn = sig;

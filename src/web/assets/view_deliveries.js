@@ -50,8 +50,11 @@ function guessClass(err) {
 export async function list(ctx) {
   const root = ctx.root;
   const fixed = ctx.endpoint || null;
-  const [types, eps] = await Promise.all([eventTypes(ctx), fixed ? Promise.resolve([fixed]) : loadEndpoints()]);
-  const byId = new Map(eps.map((e) => [e.id, e]));
+  // The endpoints name the rows' URLs; the rows do not wait for them.
+  const epsP = fixed ? Promise.resolve([fixed]) : loadEndpoints();
+  epsP.catch(() => {});
+  const types = await eventTypes(ctx);
+  const byId = new Map(fixed ? [[fixed.id, fixed]] : []);
   const q = ctx.query;
   const filter = {
     endpoint_id: fixed ? fixed.id : q.get('endpoint_id') || '',
@@ -64,6 +67,8 @@ export async function list(ctx) {
   let cursors = [''];
   let next = null;
   let topIds = '';
+  let lastData = null;
+  let lastNotFound = null;
 
   function syncQuery() {
     const p = new URLSearchParams();
@@ -80,8 +85,21 @@ export async function list(ctx) {
   fields.push(h('div', { class: 'field search' }, h('label', { for: searchId, text: 'Event or delivery id' }), search,
     h('p', { class: 'help', id: searchId + '-help', text: 'Paste an event id (evt_…) or a delivery id (dlv_…) and press Enter.' })));
   if (!fixed) {
-    const epOpts = [{ value: '', label: 'All endpoints' }].concat(eps.map((e) => ({ value: e.id, label: e.url })));
-    fields.push(selectField('Endpoint', epOpts, filter.endpoint_id, onFilter('endpoint_id'), { id: 'flt-endpoint' }).el);
+    const known = filter.endpoint_id ? [{ value: filter.endpoint_id, label: filter.endpoint_id }] : [];
+    const sel = selectField('Endpoint', [{ value: '', label: 'All endpoints' }].concat(known), filter.endpoint_id,
+      onFilter('endpoint_id'), { id: 'flt-endpoint' });
+    fields.push(sel.el);
+    epsP.then((eps) => {
+      if (!ctx.alive()) return;
+      for (const e of eps) byId.set(e.id, e);
+      for (const o of [...sel.select.options]) if (o.value) o.remove();
+      for (const e of eps) {
+        const o = h('option', { value: e.id }, e.url);
+        if (e.id === filter.endpoint_id) o.selected = true;
+        sel.select.appendChild(o);
+      }
+      if (lastData) drawTable(lastData, lastNotFound);
+    }).catch(() => {});
   }
   const stOpts = [{ value: '', label: 'Any status' }].concat(DELIVERY_STATUSES.map((s) => ({ value: s, label: STATUS_WORDS[s] })));
   fields.push(selectField('Status', stOpts, filter.status, onFilter('status'), { id: 'flt-status' }).el);
@@ -193,6 +211,8 @@ export async function list(ctx) {
   }
 
   function drawTable(data, notFound) {
+    lastData = data;
+    lastNotFound = notFound;
     clear(tableWrap);
     if (data.length === 0) {
       const any = Object.entries(filter).some(([k, v]) => v && !(fixed && k === 'endpoint_id'));

@@ -69,21 +69,33 @@ export async function list(ctx) {
       return;
     }
     clear(status);
-    const stats = await loadStats(eps);
     if (!ctx.alive()) return;
+    // Rows at once; each endpoint's statistics fill in when they come
+    // (counting a day of a busy endpoint's deliveries takes the store a while).
+    draw(eps, stats);
+    const later = loadStats(eps).then((fresh) => {
+      if (!ctx.alive()) return;
+      stats = fresh;
+      draw(eps, stats);
+    });
+    if (!first) await later;
+  }
+
+  let stats = {};
+  function draw(eps, st) {
     if (eps.length === 0) {
       if (!listEl.querySelector('.empty')) clear(listEl).appendChild(gettingStarted());
       drawn = '';
       return;
     }
-    const sig = JSON.stringify([eps, stats]);
+    const sig = JSON.stringify([eps, st]);
     if (sig === drawn) return;
     drawn = sig;
     clear(listEl).appendChild(h('div', { class: 'table-wrap cards-narrow', tabindex: '0', role: 'region', 'aria-label': 'Endpoints' }, h('table', { class: 'endpoints' },
       h('caption', { class: 'sr-only', text: 'Endpoints, oldest first' }),
       h('thead', {}, h('tr', {}, ['Endpoint', 'Status', 'Success rate (24 h)', 'Deliveries (24 h)', 'Held']
         .map((c) => h('th', { scope: 'col', text: c })))),
-      h('tbody', {}, eps.map((ep) => row(ep, stats[ep.id]))))));
+      h('tbody', {}, eps.map((ep) => row(ep, st[ep.id]))))));
   }
 
   await load(true);
