@@ -474,6 +474,10 @@ test('success rate is one of deliveries, beside the counts it comes from', async
   assert((await page.locator('#ep-health .tile.ok strong').textContent()) === String(c.delivered), 'delivered count beside it');
   assert((await page.locator('#ep-health .tile.bad strong').textContent()) === String(c.failed), 'failed count beside it');
   assert((await page.locator('main').textContent()).includes('delivered ÷ (delivered + failed)'), 'the definition is written');
+  await shots('endpoint-overview');
+  await openEndpoint('deliveries');
+  await page.locator('table.deliveries tbody tr').first().waitFor();
+  await shots('endpoint-deliveries');
   await nav('Endpoints');
   await until(async () => (await epRow().locator('.success-rate').textContent()) === want, 'the list uses the same rate');
 });
