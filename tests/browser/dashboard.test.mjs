@@ -557,6 +557,20 @@ test('retry a failed delivery from its page', async () => {
   assert((await page.locator('li.attempt[data-attempt="6"]').textContent()).includes('Accepted: HTTP 200'), 'the retry got 200');
 });
 
+test('an answer that is not retried says so', async () => {
+  rc.status = 404;
+  try {
+    const t = await srv.api('POST', '/v1/endpoints/' + st.endpoint + '/test', { event: 'conversation.started' });
+    eq(t.status, 202, 'test accepted');
+    await until(async () => (await srv.api('GET', '/v1/deliveries/' + t.body.delivery_id)).body.status === 'failed', 'failed at once');
+    await goto('/deliveries/' + t.body.delivery_id);
+    await page.locator('.state-line .badge', { hasText: /^Failed — 404, not retried$/ }).waitFor();
+    eq(await page.locator('li.attempt').count(), 1, 'one attempt only');
+  } finally {
+    rc.status = 200;
+  }
+});
+
 test('find deliveries by event id, by delivery id, and by date range', async () => {
   await goto('/deliveries');
   const rows = page.locator('table.deliveries tbody tr');
