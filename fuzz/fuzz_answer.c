@@ -34,6 +34,8 @@ check(const struct dispatch_shared *sh, const struct attempt_ctx *ctx,
         abort();
     if (memchr(ctx->retry_after, '\0', sizeof(ctx->retry_after)) == NULL)
         abort();
+    if (ctx->resp_headers.len > DISPATCH_HEADERS_KEEP_MAX)
+        abort();
     if (!ctx->headers_done) {
         if (r->attempt.status_code != 0 || r->status == DELIVERY_DELIVERED)
             abort(); /* a head that never ended is no answer */
@@ -85,6 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx->started_ms = NOW_MS - 100;
     ctx->opened = ctx->ready = 1;
     buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
+    buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
 
     /* Each line with its '\n', as curl passes them; the last may lack one. */
     p = (const char *)data + 1;

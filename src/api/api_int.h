@@ -480,4 +480,8 @@ json_t *api_stats_json(const struct stats *s, int64_t since);
 /* Answers {"hour": stats, "day": stats} of the account (endpoint_id may be NULL). */
 int api_stats_reply(struct api_req *r, const char *endpoint_id);
 
+/* Answers 422 with every problem of a catalog check (events/schema.h), listed in fields. */
+struct schema_report;
+int api_reply_report(struct api_req *r, const struct schema_report *rep);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "events/schema.h"
 #include "util/err.h"
 
 int
@@ -114,7 +115,7 @@ json_t *
 api_stats_json(const struct stats *s, int64_t since)
 {
     json_t *o = NULL, *counts = NULL, *lat = NULL, *rate;
-    int64_t total = 0;
+    int64_t total = 0, ended;
     int i;
 
     counts = json_object();
@@ -134,7 +135,15 @@ api_stats_json(const struct stats *s, int64_t since)
     } else {
         lat = json_null();
     }
-    rate = s->attempts > 0 ? json_real((double)s->attempts_ok / (double)s->attempts) : json_null();
+    /*
+     * The success rate is one of deliveries, the same unit as the counts
+     * beside it: the share of the window's deliveries that ended (delivered
+     * or failed) which were delivered. Pending, delivering and held ones have
+     * no outcome yet; attempts are counted apart (attempts, attempts_ok).
+     */
+    ended = s->by_status[DELIVERY_DELIVERED] + s->by_status[DELIVERY_FAILED];
+    rate = ended > 0 ? json_real((double)s->by_status[DELIVERY_DELIVERED] / (double)ended)
+                     : json_null();
     o = json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "since", api_time_json(since), "counts",
                   counts, "deliveries", (json_int_t)total, "attempts", (json_int_t)s->attempts,
                   "attempts_ok", (json_int_t)s->attempts_ok, "success_rate", rate, "latency_ms",
@@ -179,4 +188,12 @@ api_problems_reply(struct api_req *r, const char *what, json_t **fields)
                     json_string_value(json_object_get(json_array_get(*fields, 0), "problem")));
     *fields = NULL;
     return ERR_VALIDATION;
+}
+
+int
+api_reply_report(struct api_req *r, const struct schema_report *rep)
+{
+    return api_reply_error(r, ERR_VALIDATION, schema_report_json(rep),
+                           "the event breaks the catalog: %d%s problem%s, listed in fields", rep->n,
+                           rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
 }

@@ -2,6 +2,7 @@
  * /v1/deliveries: the delivery log (filtered pages, one delivery with every
  * attempt and the headers it was sent with) and manual retries.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "api/handlers.h"
@@ -46,6 +47,23 @@ delivery_item(const void *items, size_t i, json_t **json)
     return d->id;
 }
 
+/* Reads the RFC 3339 query parameter name into *ms (0 when absent); 0 or -1 (answered). */
+static int
+time_param(struct api_req *r, const char *name, int64_t *ms)
+{
+    const char *s = api_query(r, name);
+
+    *ms = 0;
+    if (s == NULL || *s == '\0')
+        return 0;
+    if (clock_parse_rfc3339(s, ms) != 0 || *ms <= 0) {
+        api_reply_error(r, ERR_INVAL, NULL,
+                        "%s: expected an RFC 3339 time such as '2024-01-01T12:00:00Z'", name);
+        return -1;
+    }
+    return 0;
+}
+
 int
 h_deliveries_list(struct api_req *r)
 {
@@ -62,6 +80,11 @@ h_deliveries_list(struct api_req *r)
     f.status = -1;
     if (api_page_params(r, &limit, &after) != 0)
         return 0;
+    if (time_param(r, "since", &f.created_from) != 0 ||
+        time_param(r, "until", &f.created_before) != 0)
+        return 0;
+    if (f.created_from > 0 && f.created_before > 0 && f.created_before <= f.created_from)
+        return api_reply_error(r, ERR_INVAL, NULL, "until: expected a time after 'since'");
     if (api_cursor_param(r, "dlv_", &after) != 0)
         return 0;
     s = api_query(r, "status");

@@ -11,6 +11,7 @@
 #include "api/handlers.h"
 #include "events/catalog.h"
 #include "events/envelope.h"
+#include "events/schema.h"
 #include "sign/sign.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -620,8 +621,10 @@ h_endpoints_test(struct api_req *r)
     struct delivery *ds = NULL;
     size_t nds = 0;
     const struct catalog_type *ct = NULL;
+    struct schema_report rep;
     const char *type = NULL;
     char names[512];
+    char *data = NULL;
     json_t *v, *fields;
     int err;
 
@@ -643,9 +646,24 @@ h_endpoints_test(struct api_req *r)
                               catalog_type_names(names, sizeof(names)));
         goto out;
     }
-    err = envelope_build(ct->name, ct->sample, strlen(ct->sample), NULL, clock_now_ms(), &ev);
+    /* data, when given, replaces the sample and must pass the catalog as a publish would. */
+    v = member(r, "data");
+    if (v != NULL && !json_is_null(v)) {
+        schema_report_init(&rep);
+        if (schema_data_check(ct, v, "data", &rep) != 0) {
+            err = api_reply_report(r, &rep);
+            goto out;
+        }
+        data = json_dumps(v, JSON_COMPACT);
+        if (data == NULL) {
+            err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+            goto out;
+        }
+    }
+    err = envelope_build(ct->name, data != NULL ? data : ct->sample,
+                         strlen(data != NULL ? data : ct->sample), NULL, clock_now_ms(), &ev);
     if (err != 0) {
-        err = api_reply_error(r, err, NULL, "cannot build the sample event");
+        err = api_reply_error(r, err, NULL, "cannot build the test event");
         goto out;
     }
     snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
@@ -672,6 +690,7 @@ h_endpoints_test(struct api_req *r)
                          json_pack("{s:s, s:s, s:s}", "event_id", ev.id, "delivery_id", ds[0].id,
                                    "event", ct->name));
 out:
+    free(data);
     delivery_list_free(ds, nds);
     event_cleanup(&ev);
     endpoint_cleanup(&ep);

@@ -21,15 +21,6 @@ published_json(const struct event *ev)
                      ev->timestamp, "deliveries", ev->deliveries);
 }
 
-/* Answers 422 with every problem of the report. */
-static int
-reply_report(struct api_req *r, const struct schema_report *rep)
-{
-    return api_reply_error(r, ERR_VALIDATION, schema_report_json(rep),
-                           "the event breaks the catalog: %d%s problem%s, listed in fields", rep->n,
-                           rep->truncated ? "+" : "", rep->n == 1 ? "" : "s");
-}
-
 int
 h_events_publish(struct api_req *r)
 {
@@ -54,7 +45,7 @@ h_events_publish(struct api_req *r)
     err = envelope_parse_publish(r->body.data != NULL ? r->body.data : "", r->body.len,
                                  clock_now_ms(), &ev, &rep, errbuf, sizeof(errbuf));
     if (err == ERR_VALIDATION) {
-        err = reply_report(r, &rep);
+        err = api_reply_report(r, &rep);
         goto out;
     }
     if (err != 0) {

@@ -191,6 +191,38 @@ api_event_json(const struct event *ev)
     return o;
 }
 
+/*
+ * "Name: value" lines separated by CRLF as [{name, value}, ...] in order
+ * (a name may repeat); null for NULL. Lines without a colon are left out.
+ */
+static json_t *
+header_lines_json(const char *lines)
+{
+    const char *p, *eol, *colon, *v;
+    json_t *arr, *item;
+
+    if (lines == NULL)
+        return json_null();
+    arr = json_array();
+    for (p = lines; arr != NULL && *p != '\0'; p = *eol != '\0' ? eol + 1 : eol) {
+        eol = strchr(p, '\n');
+        if (eol == NULL)
+            eol = p + strlen(p);
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL)
+            continue;
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+            ;
+        item = json_pack("{s:s%, s:s%}", "name", p, (size_t)(colon - p), "value", v,
+                         (size_t)(eol - v - (eol > v && eol[-1] == '\r')));
+        if (item == NULL || json_array_append_new(arr, item) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
 json_t *
 api_attempt_json(const struct attempt *a)
 {
@@ -212,6 +244,8 @@ api_attempt_json(const struct attempt *a)
     json_object_set_new(o, "response_body",
                         a->response_body != NULL ? bytes_string(a->response_body, a->response_len)
                                                  : json_null());
+    json_object_set_new(o, "request_headers", header_lines_json(a->request_headers));
+    json_object_set_new(o, "response_headers", header_lines_json(a->response_headers));
     return o;
 }
 
@@ -231,6 +265,8 @@ api_delivery_json(const struct delivery *d, const struct attempt *as, size_t nat
     json_object_set_new(o, "event", json_string(d->event_type));
     json_object_set_new(o, "status", json_string(delivery_status_name(d->status)));
     json_object_set_new(o, "attempts_made", json_integer(d->attempts_made));
+    /* Attempts of the current round (a retry, replay or enable starts a new one). */
+    json_object_set_new(o, "round_attempts", json_integer(d->attempts_made - d->round_start));
     json_object_set_new(o, "next_attempt_at",
                         d->status == DELIVERY_PENDING ? api_time_json(d->next_attempt_at)
                                                       : json_null());

@@ -53,7 +53,9 @@ state_words(json_t *d, int64_t now_ms, char *out, size_t n)
     const char *st = json_string_value(json_object_get(d, "status"));
     const char *next = json_string_value(json_object_get(d, "next_attempt_at"));
     const char *err = json_string_value(json_object_get(d, "last_error"));
-    long long made = json_integer_value(json_object_get(d, "attempts_made"));
+    json_t *roundj = json_object_get(d, "round_attempts");
+    long long made = json_integer_value(json_is_integer(roundj) ? roundj
+                                                                : json_object_get(d, "attempts_made"));
     long long max = json_integer_value(json_object_get(d, "max_attempts"));
     json_t *codej = json_object_get(d, "last_status_code");
     long long code = json_integer_value(codej);

@@ -154,6 +154,25 @@ prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int loc
     return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * Appends one header line to b for the log, printable ASCII only (anything
+ * else reads as '?', so the log stays valid text), with CRLF; a line that no
+ * longer fits is left out, and so are all after it.
+ */
+static void
+keep_header_line(struct buf *b, const char *p, size_t len)
+{
+    size_t i;
+
+    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+        len--;
+    if (len == 0 || b->len + len + 2 > b->max)
+        return;
+    for (i = 0; i < len; i++)
+        (void)buf_putc(b, (p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\t' ? p[i] : '?');
+    (void)buf_puts(b, "\r\n");
+}
+
 void
 attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len)
 {
@@ -178,6 +197,7 @@ attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len)
             code = (p[i] - '0') * 100 + (p[i + 1] - '0') * 10 + (p[i + 2] - '0');
         ctx->status_code = code;
         ctx->retry_after[0] = '\0';
+        buf_reset(&ctx->resp_headers);
         return;
     }
     if (len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) {
@@ -190,6 +210,7 @@ attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len)
         }
         return;
     }
+    keep_header_line(&ctx->resp_headers, p, len);
     if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
         v = p + 12;
         vlen = len - 12;
@@ -268,6 +289,9 @@ add_header(struct attempt_ctx *ctx, const char *fmt, ...)
     l = curl_slist_append(ctx->headers, line);
     if (l == NULL)
         return ERR_NOMEM;
+    /* "Expect:" only stops curl adding one: it is not sent. */
+    if (line[n - 1] != ':')
+        keep_header_line(&ctx->req_headers, line, (size_t)n);
     ctx->headers = l;
     return 0;
 }
@@ -414,6 +438,8 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, i
     ctx->started_ms = now_ms;
     ctx->started_mono = clock_mono_ms();
     buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
+    buf_init(&ctx->req_headers, DISPATCH_HEADERS_KEEP_MAX);
+    buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
     *out = ctx;
 
     if (ctx->c.url == NULL || ctx->c.body == NULL || ctx->c.secret == NULL) {
@@ -659,6 +685,9 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
     r->attempt.status_code = rc == -1 ? 0 : status;
     r->attempt.response_body = ctx->body.len > 0 ? ctx->body.data : NULL;
     r->attempt.response_len = ctx->body.len;
+    r->attempt.request_headers = ctx->req_headers.len > 0 ? ctx->req_headers.data : NULL;
+    r->attempt.response_headers =
+        ctx->headers_done && ctx->resp_headers.len > 0 ? ctx->resp_headers.data : NULL;
 
     if (rc == -1) {
         /* Never started: the claim itself cannot be attempted. */
@@ -730,6 +759,8 @@ attempt_ctx_free(struct attempt_ctx *ctx)
         return;
     curl_slist_free_all(ctx->headers);
     buf_cleanup(&ctx->body);
+    buf_cleanup(&ctx->req_headers);
+    buf_cleanup(&ctx->resp_headers);
     free(ctx->error);
     free(ctx->c.url);
     secret_free(ctx->c.secret);

@@ -26,6 +26,7 @@
 #define DISPATCH_DELAY_MAX_MS (366LL * 86400000) /* longest delay a schedule may hold */
 #define DISPATCH_BODY_READ_MAX (64 * 1024)       /* response bytes read at most */
 #define DISPATCH_BODY_KEEP_MAX 4096              /* response bytes kept for the log */
+#define DISPATCH_HEADERS_KEEP_MAX 4096           /* response header bytes kept for the log */
 #define DISPATCH_BODY_GRACE_MS 2000              /* body time after the headers came */
 
 /* --- backoff.c: pure schedule arithmetic --- */
@@ -162,6 +163,8 @@ struct attempt_ctx {
     char blocked_addr[64];
     const char *blocked_why;
     struct buf body;  /* the first DISPATCH_BODY_KEEP_MAX bytes */
+    struct buf req_headers;  /* the request's header lines as sent, CRLF after each */
+    struct buf resp_headers; /* the final answer's header lines, at most DISPATCH_HEADERS_KEEP_MAX */
     size_t body_seen; /* bytes read */
     char errbuf[CURL_ERROR_SIZE];
     char *error;                     /* why it failed, owned, or NULL */
@@ -183,8 +186,10 @@ int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *eas
  * Takes one line of the receiver's answer head as curl hands it over (len
  * bytes of p, not NUL-terminated, with its CRLF): a status line sets the
  * status code (0 when it has no three digits) and forgets an earlier
- * Retry-After, an empty line ends a header block (a final one once the
- * status is 200 or more), a Retry-After header is kept (cut to fit).
+ * Retry-After and header lines, an empty line ends a header block (a final
+ * one once the status is 200 or more), a Retry-After header is kept (cut to
+ * fit), and every header line is kept for the log while it fits
+ * DISPATCH_HEADERS_KEEP_MAX (bytes outside printable ASCII read as '?').
  * Other lines, and every line after the final block (trailers), are
  * ignored. The header callback's work, apart for the fuzzer.
  */

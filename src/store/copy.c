@@ -123,10 +123,10 @@ static const struct copy_table copy_tables[] = {
       "last_status_code", "last_error"}},
     {"attempts",
      "SELECT delivery_id, n, account_id, endpoint_id, at, status_code, error, error_class, "
-     "duration_ms, response_body, outcome FROM attempts",
+     "duration_ms, response_body, outcome, request_headers, response_headers FROM attempts",
      "SELECT count(*) FROM attempts",
      {"delivery_id", "n", "account_id", "endpoint_id", "at", "status_code", "error", "error_class",
-      "duration_ms", "response_body", "outcome"}},
+      "duration_ms", "response_body", "outcome", "request_headers", "response_headers"}},
 };
 
 #define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))

@@ -323,6 +323,8 @@ attempt_cleanup(struct attempt *a)
         return;
     free(a->error);
     free(a->response_body);
+    free(a->request_headers);
+    free(a->response_headers);
     memset(a, 0, sizeof(*a));
 }
 

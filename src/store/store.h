@@ -182,6 +182,8 @@ struct attempt {
     int64_t duration_ms;
     char *response_body;  /* first bytes of the answer (at most 4 KiB), or NULL */
     size_t response_len;
+    char *request_headers;  /* "Name: value\r\n" lines as sent (signatures too), or NULL */
+    char *response_headers; /* the answer's final header block (at most 4 KiB), or NULL */
 };
 
 /* What a dispatcher needs to send one claimed delivery. */
@@ -210,6 +212,8 @@ struct delivery_filter {
     const char *event_id;
     const char *event_type;
     int status;          /* an enum delivery_status, or -1 for any */
+    int64_t created_from;   /* ms: only deliveries created then or later; 0: no bound */
+    int64_t created_before; /* ms: only deliveries created before then; 0: no bound */
     const char *after;   /* cursor: only ids greater than this (ids sort by time) */
     int limit;           /* 1..STORE_MAX_PAGE */
     int descending;      /* 1: newest first; the cursor then means "older than" */

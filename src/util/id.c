@@ -104,6 +104,19 @@ id_new_at(const char *prefix, int64_t ms, char out[ID_MAX])
 }
 
 int
+id_floor(const char *prefix, int64_t ms, char out[ID_MAX])
+{
+    static const unsigned char zero[10];
+    size_t plen = strlen(prefix);
+
+    if (plen + ID_BODY + 1 > ID_MAX || ms < 0 || ms >= ((int64_t)1 << 48))
+        return ERR_INVAL;
+    memcpy(out, prefix, plen); /* NOLINT(bugprone-not-null-terminated-result) */
+    encode(ms, zero, out + plen);
+    return 0;
+}
+
+int
 id_valid(const char *prefix, const char *s)
 {
     size_t plen = strlen(prefix);

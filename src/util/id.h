@@ -18,6 +18,13 @@ int id_new(const char *prefix, char out[ID_MAX]);
 /* Like id_new() for a given creation time, without the in-process ordering. */
 int id_new_at(const char *prefix, int64_t ms, char out[ID_MAX]);
 
+/*
+ * The smallest id with that prefix created at ms: every id created at ms or
+ * later sorts at or after it, every earlier one before it. For time ranges
+ * over ids. Returns 0 or ERR_INVAL.
+ */
+int id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
+
 /* 1 when s is a well-formed id with that prefix, else 0. */
 int id_valid(const char *prefix, const char *s);
 

@@ -1,6 +1,7 @@
 """/v1/deliveries: filtered pages, one delivery with every attempt and the
 headers sent, and manual retries (409 while an attempt is under way)."""
 import socket
+import time
 import unittest
 
 from apiutil import ApiCase, GUIDE_SAMPLES, SERVE_ARGS
@@ -57,6 +58,36 @@ class ReadTest(ApiCase):
             self.assertEqual(req.headers[k.lower()], v, k)
         # Lists do not carry the attempts.
         self.assertNotIn("attempts", self.deliveries(event_id=ev["id"])[0])
+
+    def test_each_attempt_keeps_the_headers_sent_and_answered(self):
+        rc = self.receiver([{"status": 503, "body": b"busy",
+                             "headers": {"X-Request-Id": "req-1", "Retry-After": "0"}},
+                            {"status": 200, "headers": {"X-Request-Id": "req-2"}}])
+        self.endpoint(rc.url)
+        ev = self.publish("agent.response", RESPONSE)
+        dlv = self.deliveries(event_id=ev["id"])[0]
+        d = self.wait_status(dlv["id"], ("delivered",))
+        reqs = rc.wait_for(2)
+        self.assertEqual(d["round_attempts"], 2)
+        for a, req, rid in zip(d["attempts"], reqs, ("req-1", "req-2")):
+            sent = {h["name"]: h["value"] for h in a["request_headers"]}
+            # Every header the receiver got, signatures and timestamps included, with its value.
+            for name in ("X-Workflux-Signature", "webhook-signature", "webhook-timestamp",
+                         "X-Workflux-Attempt", "X-Workflux-Delivery", "webhook-id"):
+                self.assertEqual(sent[name], req.headers[name.lower()], name)
+            self.assertEqual(sent["X-Workflux-Attempt"], str(a["n"]))
+            self.assertNotIn("Expect", sent)
+            got = {h["name"].lower(): h["value"] for h in a["response_headers"]}
+            self.assertEqual(got["x-request-id"], rid)
+
+    def test_no_answer_keeps_no_response_headers(self):
+        self.endpoint("http://127.0.0.1:%d/hook" % closed_port())
+        ev = self.publish("agent.response", RESPONSE)
+        dlv = self.deliveries(event_id=ev["id"])[0]
+        d = self.wait_status(dlv["id"], ("failed", "held"))
+        for a in d["attempts"]:
+            self.assertIsNone(a["response_headers"])
+            self.assertIn("X-Workflux-Signature", [h["name"] for h in a["request_headers"]])
 
     def test_transport_failure_has_no_status_code(self):
         ep = self.endpoint("http://127.0.0.1:%d/hook" % closed_port())
@@ -116,6 +147,26 @@ class ListTest(ApiCase):
         self.assertEqual([d["endpoint_id"] for d in got], [ep_ok["id"]])
         got = self.deliveries(endpoint_id=ep_ok["id"], event="agent.response")
         self.assertEqual([d["event_id"] for d in got], [e1["id"]])
+
+    def test_date_range(self):
+        self.endpoint("https://a.example.com/", enabled=False)
+        first = self.publish("agent.response", RESPONSE)
+        time.sleep(0.05)  # creation times apart, not a wait for an outcome
+        second = self.publish("agent.response", RESPONSE)
+        d1 = self.deliveries(event_id=first["id"])[0]
+        d2 = self.deliveries(event_id=second["id"])[0]
+        cut = d2["created_at"]
+        got = self.deliveries(since=cut)
+        self.assertEqual([d["id"] for d in got], [d2["id"]])
+        got = self.deliveries(until=cut)
+        self.assertEqual([d["id"] for d in got], [d1["id"]])
+        got = self.deliveries(since=d1["created_at"], until=cut)
+        self.assertEqual([d["id"] for d in got], [d1["id"]])
+        self.assertEqual(len(self.deliveries(since="2000-01-01T00:00:00Z")), 2)
+        err = self.error("GET", "/v1/deliveries?since=yesterday", status=400)
+        self.assertIn("since", err["message"])
+        err = self.error("GET", "/v1/deliveries?since=%s&until=%s" % (cut, cut), status=400)
+        self.assertIn("until", err["message"])
 
     def test_bad_filters_answer_400(self):
         err = self.error("GET", "/v1/deliveries?status=done", status=400)

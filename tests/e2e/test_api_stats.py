@@ -38,11 +38,15 @@ class StatsTest(ApiCase):
         self.assertEqual(counts["held"], held)
         self.assertEqual(counts["pending"] + counts["delivering"], 0)
         self.assertEqual(w["attempts"], attempts)
-        if attempts == 0:
+        self.assertEqual(w["attempts_ok"], ok)
+        # One unit with the counts: the share of ended deliveries that were delivered.
+        if delivered + failed == 0:
             self.assertIsNone(w["success_rate"])
+        else:
+            self.assertAlmostEqual(w["success_rate"], delivered / (delivered + failed), places=6)
+        if attempts == 0:
             self.assertIsNone(w["latency_ms"])
             return
-        self.assertAlmostEqual(w["success_rate"], ok / attempts, places=6)
         lat = w["latency_ms"]
         self.assertEqual(set(lat), {"p50", "p95", "p99"})
         self.assertTrue(0 <= lat["p50"] <= lat["p95"] <= lat["p99"], lat)

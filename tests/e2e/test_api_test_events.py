@@ -72,6 +72,25 @@ class TestEventTest(ApiCase):
         self.wait_status(b["delivery_id"], ("delivered",))
         self.assertEqual(json.loads(rc.wait_for(1)[0].body)["event"], "user.message")
 
+    def test_edited_data_is_sent_and_checked_like_a_publish(self):
+        rc = self.receiver()
+        ep = self.endpoint(rc.url)
+        p = "/v1/endpoints/%s/test" % ep["id"]
+        data = dict(GUIDE_SAMPLES["conversation.started"], conversation_id="conv-edited")
+        b = self.call("POST", p, {"event": "conversation.started", "data": data}, 202)
+        self.wait_status(b["delivery_id"], ("delivered",))
+        self.assertEqual(json.loads(rc.wait_for(1)[0].body)["data"], data)
+        # The catalog's rules, with field paths, exactly as POST /v1/events answers.
+        bad = dict(data)
+        del bad["conversation_id"]
+        err = self.error("POST", p, {"event": "conversation.started", "data": bad}, 422)
+        pub = self.error("POST", "/v1/events", {"event": "conversation.started", "data": bad}, 422)
+        self.assertEqual(self.paths(err), self.paths(pub))
+        self.assertIn("data.conversation_id", self.paths(err))
+        err = self.error("POST", p, {"event": "conversation.started", "data": [1]}, 422)
+        self.assertEqual(self.paths(err), ["data"])
+        self.assertEqual(len(self.deliveries(endpoint_id=ep["id"])), 1)
+
     def test_errors(self):
         ep = self.endpoint("https://a.example.com/")
         p = "/v1/endpoints/%s/test" % ep["id"]

@@ -186,6 +186,8 @@ result_json(const struct attempt_result *r, size_t i)
     bad |= json_object_set_new(o, "eclass", json_text(attempt_error_class_name(a->error_class)));
     bad |= json_object_set_new(o, "ms", json_integer(a->duration_ms));
     bad |= json_object_set_new(o, "body", json_hex(a->response_body, a->response_len));
+    bad |= json_object_set_new(o, "reqh", json_text(a->request_headers));
+    bad |= json_object_set_new(o, "resh", json_text(a->response_headers));
     bad |= json_object_set_new(o, "disable", json_boolean(r->disable_endpoint));
     bad |= json_object_set_new(o, "reason", json_text(r->disable_reason));
     if (bad) {

@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/id.h"
 
 #define EV_COLS "id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries"
 #define ARRAY_MAX (64u << 20) /* the longest array literal a call builds */
@@ -26,7 +27,8 @@ static const char SQL_EV_LIST[] =
 static const char SQL_DLV_GET[] =
     "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE id = $1 AND account_id = $2";
 static const char SQL_ATT_LIST[] =
-    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class "
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class, "
+    "request_headers, response_headers "
     "FROM attempts WHERE delivery_id = $1 ORDER BY n";
 /*
  * A new round, due now (held while its endpoint is disabled); not while it
@@ -281,6 +283,8 @@ pg_delivery_list(struct store *st, const char *account_id, const struct delivery
     struct delivery *list = NULL;
     struct pg_query q;
     struct buf sql;
+    /* The date range as ids: they sort by creation time (util/id.h). */
+    char from[ID_MAX], before[ID_MAX];
     size_t count = 0;
     int err;
 
@@ -300,6 +304,14 @@ pg_delivery_list(struct store *st, const char *account_id, const struct delivery
     if (err == 0 && f->status >= 0)
         err =
             filter_add(&sql, &q, "status =", delivery_status_name((enum delivery_status)f->status));
+    if (err == 0 && f->created_from > 0)
+        err = id_floor("dlv_", f->created_from, from);
+    if (err == 0 && f->created_from > 0)
+        err = filter_add(&sql, &q, "id >=", from);
+    if (err == 0 && f->created_before > 0)
+        err = id_floor("dlv_", f->created_before, before);
+    if (err == 0 && f->created_before > 0)
+        err = filter_add(&sql, &q, "id <", before);
     if (err == 0 && nonempty(f->after))
         err = filter_add(&sql, &q, f->descending ? "id <" : "id >", f->after);
     pg_arg_int(&q, f->limit);
@@ -339,6 +351,10 @@ attempt_read(const PGresult *res, int row, void *out)
     err = pg_col_strdup(res, row, 4, &at->error);
     if (err == 0)
         err = pg_col_bytes(res, row, 6, &at->response_body, &at->response_len);
+    if (err == 0)
+        err = pg_col_strdup(res, row, 8, &at->request_headers);
+    if (err == 0)
+        err = pg_col_strdup(res, row, 9, &at->response_headers);
     return err;
 }
 

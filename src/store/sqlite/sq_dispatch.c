@@ -56,8 +56,8 @@ static const char SQL_RES_UPDATE[] =
     "WHERE id = :id";
 static const char SQL_RES_ATTEMPT[] =
     "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, error, "
-    "error_class, duration_ms, response_body, outcome) "
-    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :class, :ms, :body, :outcome)";
+    "error_class, duration_ms, response_body, outcome, request_headers, response_headers) "
+    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :class, :ms, :body, :outcome, :reqh, :resh)";
 static const char SQL_RELEASE[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
     "updated_at = :now WHERE id = :id AND status = 'delivering' AND lease_token = :token";
@@ -624,6 +624,8 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     sq_bind_blob(stmt, ":body", r->attempt.response_body,
                  r->attempt.response_body != NULL ? r->attempt.response_len : 0);
     sq_bind_text(stmt, ":outcome", sq_status(status));
+    sq_bind_text(stmt, ":reqh", r->attempt.request_headers);
+    sq_bind_text(stmt, ":resh", r->attempt.response_headers);
     rc = sqlite3_step(stmt);
     sq_done(stmt);
     if (rc != SQLITE_DONE)

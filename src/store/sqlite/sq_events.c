@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/id.h"
 #include "util/log.h"
 
 #define EV_COLS "id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries"
@@ -35,8 +36,8 @@ static const char SQL_EV_LIST_TYPE[] =
 static const char SQL_DLV_GET[] =
     "SELECT " SQ_DELIVERY_COLS " FROM deliveries WHERE id = :id AND account_id = :acct";
 static const char SQL_ATT_LIST[] =
-    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class "
-    "FROM attempts WHERE delivery_id = :id ORDER BY n";
+    "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class, "
+    "request_headers, response_headers FROM attempts WHERE delivery_id = :id ORDER BY n";
 static const char SQL_DLV_RETRY_READ[] =
     "SELECT d.status, e.status, e.deleted_at FROM deliveries d "
     "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id AND d.account_id = :acct";
@@ -342,6 +343,8 @@ job_delivery_list(struct sq_conn *c, void *arg)
     const struct delivery_filter *f = a->filter;
     sqlite3_stmt *stmt = NULL;
     struct buf sql;
+    /* The date range as ids: they sort by creation time (util/id.h). */
+    char from[ID_MAX], before[ID_MAX];
     int rc, err = 0;
 
     buf_init(&sql, 4096);
@@ -354,6 +357,10 @@ job_delivery_list(struct sq_conn *c, void *arg)
         err = buf_puts(&sql, " AND event_type = :type");
     if (err == 0 && f->status >= 0)
         err = buf_puts(&sql, " AND status = :status");
+    if (err == 0 && f->created_from > 0)
+        err = buf_puts(&sql, " AND id >= :from");
+    if (err == 0 && f->created_before > 0)
+        err = buf_puts(&sql, " AND id < :before");
     if (err == 0 && nonempty(f->after))
         err = buf_puts(&sql, f->descending ? " AND id < :after" : " AND id > :after");
     if (err == 0)
@@ -372,6 +379,10 @@ job_delivery_list(struct sq_conn *c, void *arg)
     if (f->status >= 0)
         sq_bind_text(stmt, ":status", sq_status((enum delivery_status)f->status));
     sq_bind_text(stmt, ":after", f->after);
+    if (f->created_from > 0 && id_floor("dlv_", f->created_from, from) == 0)
+        sq_bind_text(stmt, ":from", from);
+    if (f->created_before > 0 && id_floor("dlv_", f->created_before, before) == 0)
+        sq_bind_text(stmt, ":before", before);
     sq_bind_int(stmt, ":limit", f->limit);
     err = sq_row_all(c, stmt, sq_delivery_read, &a->dlvs, &a->n, sizeof(*a->dlvs),
                      "listing deliveries");
@@ -417,6 +428,10 @@ attempt_read(sqlite3_stmt *stmt, void *out)
     err = sq_col_strdup(stmt, 4, &at->error);
     if (err == 0)
         err = sq_col_bytes(stmt, 6, &at->response_body, &at->response_len);
+    if (err == 0)
+        err = sq_col_strdup(stmt, 8, &at->request_headers);
+    if (err == 0)
+        err = sq_col_strdup(stmt, 9, &at->response_headers);
     return err;
 }
 

@@ -49,6 +49,20 @@ export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 // Calls the API. Returns the parsed JSON body (or null for an empty one);
 // throws ApiError carrying the server's message for anything else.
 export async function api(method, path, body, opts = {}) {
+  const { json } = await request(method, path, body, opts);
+  return json;
+}
+
+// Like api(), but returns the body's text exactly as it came (for bytes that
+// must stay byte for byte, such as an event's envelope).
+export async function apiText(method, path, body, opts = {}) {
+  const { text } = await request(method, path, body, opts);
+  return text;
+}
+
+// Every call goes through here: the credentials of the session (the one
+// place a sign-in method plugs in), the account, errors as ApiError.
+async function request(method, path, body, opts) {
   const headers = { Accept: 'application/json' };
   const key = opts.key !== undefined ? opts.key : session.key();
   if (key) headers.Authorization = 'Bearer ' + key;
@@ -71,7 +85,7 @@ export async function api(method, path, body, opts = {}) {
   if (text) {
     try { json = JSON.parse(text); } catch (e) { json = null; }
   }
-  if (res.ok) return json;
+  if (res.ok) return { json, text };
   const err = json && json.error ? json.error : null;
   const message = err && err.message ? err.message
     : (res.status + ' ' + (res.statusText || 'error') + (text && !json ? ': ' + text.slice(0, 200) : ''));

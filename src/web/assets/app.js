@@ -4,6 +4,7 @@
 import { api, session, setUnauthorizedHandler, ApiError } from './api.js';
 import { h, clear, errorBox, announce, id } from './ui.js';
 import * as endpoints from './view_endpoints.js';
+import * as endpoint from './view_endpoint.js';
 import * as testView from './view_test.js';
 import * as deliveries from './view_deliveries.js';
 import * as charts from './view_charts.js';
@@ -16,6 +17,7 @@ const routes = [
   { re: /^\/(?:endpoints)?$/, view: endpoints.list, title: 'Endpoints', nav: '/endpoints' },
   { re: /^\/endpoints\/new$/, view: endpoints.form, title: 'New endpoint', nav: '/endpoints' },
   { re: /^\/endpoints\/([^/]+)\/edit$/, view: endpoints.form, title: 'Edit endpoint', nav: '/endpoints' },
+  { re: /^\/endpoints\/([^/]+)(?:\/(deliveries|charts|test|settings))?$/, view: endpoint.page, title: 'Endpoint', nav: '/endpoints' },
   { re: /^\/test$/, view: testView.render, title: 'Test', nav: '/test' },
   { re: /^\/deliveries$/, view: deliveries.list, title: 'Deliveries', nav: '/deliveries' },
   { re: /^\/deliveries\/([^/]+)$/, view: deliveries.detail, title: 'Delivery', nav: '/deliveries' },
@@ -74,6 +76,7 @@ async function route(moveFocus) {
     return;
   }
   document.getElementById('top').hidden = false;
+  setMenu(false);
   const path = location.pathname;
   let match = null;
   let r = null;
@@ -240,7 +243,18 @@ function onClick(ev) {
   else route(true);
 }
 
+// Below 700 px the main navigation folds behind a Menu button.
+function setMenu(open) {
+  const btn = document.getElementById('menu');
+  if (!btn) return;
+  btn.setAttribute('aria-expanded', open ? 'true' : 'false');
+  document.getElementById('top').classList.toggle('menu-open', open);
+}
+
 function start() {
+  document.getElementById('menu').addEventListener('click', (ev) => {
+    setMenu(ev.currentTarget.getAttribute('aria-expanded') !== 'true');
+  });
   setUnauthorizedHandler((e) => {
     session.signOut();
     showSignIn('Your key is no longer accepted: ' + e.message);
@@ -261,7 +275,9 @@ function start() {
   const boot = document.getElementById('boot');
   if (boot) boot.remove();
   if (session.key()) {
-    loadAccounts().finally(() => route(false));
+    // The account switcher fills in beside the first view, not before it.
+    loadAccounts();
+    route(false);
   } else {
     route(false);
   }

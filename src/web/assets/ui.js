@@ -73,18 +73,51 @@ export function errorBox(err, retry) {
 
 export function pad(n) { return String(n).padStart(2, '0'); }
 
-// "2026-11-28 10:31:05" in local time, or "—".
+// The browser's time zone as a short name ("CET", "GMT+2"), for labels.
+export function zoneName(d = new Date()) {
+  try {
+    const p = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(d)
+      .find((x) => x.type === 'timeZoneName');
+    if (p) return p.value;
+  } catch (e) { /* below */ }
+  const off = -d.getTimezoneOffset();
+  return 'UTC' + (off >= 0 ? '+' : '-') + pad(Math.floor(Math.abs(off) / 60)) + ':' + pad(Math.abs(off) % 60);
+}
+
+// "2026-11-28 10:31:05 CET" in local time with its zone, or "—".
 export function fmtTime(v) {
   if (!v) return '—';
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) return String(v);
   return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
-    pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+    pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + ' ' + zoneName(d);
 }
 
+// "2026-11-28 09:31:05.123 UTC": what a hover shows beside the local time.
+export function fmtUtc(v) {
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) return String(v);
+  return d.toISOString().replace('T', ' ').replace('Z', ' UTC');
+}
+
+// A local time with its zone; the UTC time on hover (title) and for machines (datetime).
 export function timeEl(v) {
   if (!v) return h('span', { text: '—' });
-  return h('time', { datetime: String(v), title: String(v) }, fmtTime(v));
+  return h('time', { datetime: String(v), title: fmtUtc(v) }, fmtTime(v));
+}
+
+// "in 8 s", "in 3 min", "now", "5 min ago": a short distance from now.
+export function fromNow(v, now = Date.now()) {
+  const ms = new Date(v).getTime() - now;
+  if (Number.isNaN(ms)) return '';
+  const a = Math.abs(ms);
+  let t;
+  if (a < 1000) return 'now';
+  if (a < 60000) t = Math.round(a / 1000) + ' s';
+  else if (a < 3600000) t = Math.round(a / 60000) + ' min';
+  else if (a < 86400000) t = Math.round(a / 3600000) + ' h';
+  else t = Math.round(a / 86400000) + ' d';
+  return ms > 0 ? 'in ' + t : t + ' ago';
 }
 
 export function fmtMs(v) {

@@ -78,7 +78,7 @@ export async function render(ctx) {
       h('div', { class: 'card-head' }, h('h3', { id: 'et-' + name }, h('code', { text: name })),
         h('a', { href: '/test?event=' + encodeURIComponent(name), class: 'button small', 'data-nav': true }, 'Send a test')),
       t.description ? h('p', { text: t.description }) : null,
-      fields.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'fields' },
+      fields.length ? h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Fields of ' + name }, h('table', { class: 'fields' },
         h('caption', { class: 'sr-only', text: 'Fields of ' + name }),
         h('thead', {}, h('tr', {}, ['Field', 'Type', 'Required'].concat(fields.some((f) => f.note) ? ['Notes'] : [])
           .map((c) => h('th', { scope: 'col', text: c })))),

@@ -1,10 +1,12 @@
-// Charts: deliveries per bucket by outcome, and attempt latency p50/p95, for
-// the whole account or one endpoint, over the last hour or day. Inline SVG,
-// each chart with a text summary and its numbers as a table.
+// Charts: attempts per bucket by outcome, and attempt latency p50/p95, for
+// the whole account or one endpoint, over the last hour or day; beside them
+// the window's deliveries (counts and the success rate, both in deliveries).
+// Inline SVG, each chart with a text summary, its numbers as a table, and an
+// empty state when the window holds no attempt.
 
 import { api, qs, statsWindow } from './api.js';
-import { h, s, clear, errorBox, fmtMs, fmtRate, selectField, pad } from './ui.js';
-import { loadEndpoints } from './view_endpoints.js';
+import { h, s, clear, errorBox, fmtMs, selectField, pad } from './ui.js';
+import { loadEndpoints, successOf, rateText } from './view_endpoints.js';
 
 const W = 720;
 const H = 240;
@@ -118,7 +120,7 @@ function lineChart(data, title) {
 function dataTable(data) {
   const rows = data.filter((b) => b.delivered || b.failed || b.retried);
   return h('details', { class: 'data' }, h('summary', {}, 'Show the numbers (' + rows.length + ' non-empty buckets)'),
-    h('div', { class: 'table-wrap' }, h('table', {},
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'The numbers per bucket' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Start', 'Delivered', 'Retried', 'Failed', 'p50', 'p95'].map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', {}, rows.map((b) => h('tr', {},
         h('td', { text: hhmm(startMs(b)) }), h('td', { class: 'num', text: String(b.delivered || 0) }),
@@ -129,12 +131,13 @@ function dataTable(data) {
 
 export async function render(ctx) {
   const root = ctx.root;
-  const eps = await loadEndpoints();
-  let endpoint = ctx.query.get('endpoint_id') || '';
+  const fixed = ctx.endpoint || null;
+  const eps = fixed ? [fixed] : await loadEndpoints();
+  let endpoint = fixed ? fixed.id : ctx.query.get('endpoint_id') || '';
   let win = ctx.query.get('window') === '24h' ? '24h' : '1h';
   const sync = () => {
     const p = new URLSearchParams();
-    if (endpoint) p.set('endpoint_id', endpoint);
+    if (endpoint && !fixed) p.set('endpoint_id', endpoint);
     if (win !== '1h') p.set('window', win);
     ctx.setQuery(p);
   };
@@ -149,30 +152,44 @@ export async function render(ctx) {
   const tiles = h('div', { class: 'tiles', 'aria-live': 'polite' });
   const charts = h('div', { class: 'charts' });
   const err = h('div', {});
-  root.appendChild(h('div', { class: 'view-head' }, h('h1', { text: 'Charts' }), h('span', { class: 'live muted' }, 'Live: updates every 2 seconds')));
+  root.appendChild(h('div', { class: 'view-head' }, h(ctx.embedded ? 'h2' : 'h1', { text: 'Charts' }), h('span', { class: 'live muted' }, 'Live: updates every 2 seconds')));
   root.appendChild(h('form', { class: 'filters', 'aria-label': 'Chart options', onsubmit: (e) => e.preventDefault() },
-    epSel.el, h('fieldset', { class: 'inline' }, h('legend', { text: 'Window' }), radios)));
+    fixed ? null : epSel.el, h('fieldset', { class: 'inline' }, h('legend', { text: 'Window' }), radios)));
   root.appendChild(err);
   root.appendChild(tiles);
   root.appendChild(charts);
 
   let drawn = '';
+  let lastStats = null;
+  // The charts draw as soon as the series comes; the tiles fill in when the
+  // statistics do (counting a day of deliveries takes the store a while).
   async function load(force) {
+    if (force) lastStats = null;
+    const statsP = endpoint ? api('GET', '/v1/endpoints/' + encodeURIComponent(endpoint) + '/stats')
+      : api('GET', '/v1/stats');
     let series;
-    let stats;
     try {
-      [series, stats] = await Promise.all([
-        api('GET', '/v1/stats/series' + qs({ endpoint_id: endpoint, window: win })),
-        endpoint ? api('GET', '/v1/endpoints/' + encodeURIComponent(endpoint) + '/stats')
-          : api('GET', '/v1/stats'),
-      ]);
+      series = await api('GET', '/v1/stats/series' + qs({ endpoint_id: endpoint, window: win }));
     } catch (e) {
+      statsP.catch(() => {});
       if (!ctx.alive()) return;
       clear(err).appendChild(errorBox(e, () => load(true)));
       return;
     }
     if (!ctx.alive()) return;
     clear(err);
+    draw(series, lastStats, force);
+    const later = statsP.then((st) => {
+      if (!ctx.alive()) return;
+      lastStats = st;
+      draw(series, st, false);
+    }).catch((e) => {
+      if (ctx.alive()) clear(err).appendChild(errorBox(e, () => load(true)));
+    });
+    if (!force) await later;
+  }
+
+  function draw(series, stats, force) {
     const sig = JSON.stringify([series, stats, endpoint, win]);
     if (!force && sig === drawn) return;
     drawn = sig;
@@ -180,29 +197,39 @@ export async function render(ctx) {
     const w = statsWindow(stats, win);
     const by = (w && w.by_status) || {};
     const tile = (label, value, cls) => h('div', { class: 'tile ' + (cls || '') }, h('span', { class: 'tile-label', text: label }), h('strong', { text: value }));
+    const sr = w ? successOf(w) : { rate: null };
+    const period = win === '1h' ? 'last hour' : 'last day';
     clear(tiles).append(
-      tile('Success rate', w ? fmtRate(w.success_rate) : '—'),
+      h('h2', { class: 'tiles-title', text: 'Deliveries created in the ' + period }),
+      tile('Success rate (deliveries)', sr.rate === null ? '—' : rateText(sr), 'rate'),
       tile('Delivered', String(by.delivered ?? 0), 'ok'),
       tile('Failed', String(by.failed ?? 0), 'bad'),
-      tile('Pending', String((by.pending ?? 0) + (by.delivering ?? 0))),
+      tile('In progress', String((by.pending ?? 0) + (by.delivering ?? 0))),
       tile('Held', String(by.held ?? 0)),
-      tile('p50', w ? fmtMs(w.p50) : '—'),
-      tile('p95', w ? fmtMs(w.p95) : '—'),
-      tile('p99', w ? fmtMs(w.p99) : '—'));
+      h('h2', { class: 'tiles-title', text: 'Attempts in the ' + period }),
+      tile('Attempts', String(w && w.attempts !== null ? w.attempts : 0)),
+      tile('p50 latency', w ? fmtMs(w.p50) : '—'),
+      tile('p95 latency', w ? fmtMs(w.p95) : '—'),
+      tile('p99 latency', w ? fmtMs(w.p99) : '—'));
     const scope = endpoint ? (eps.find((e) => e.id === endpoint) || { url: endpoint }).url : 'whole account';
     const bs = series && series.bucket_seconds;
     const per = bs === 60 ? 'minute' : bs === 3600 ? 'hour' : bs ? (bs >= 60 ? bs / 60 + ' minutes' : bs + ' seconds') : 'bucket';
-    const period = win === '1h' ? 'last hour' : 'last day';
     const bars = barChart(data, 'Attempts per ' + per + ' by outcome, ' + period + ', ' + scope);
     const lines = lineChart(data, 'Attempt latency p50 and p95, ' + period + ', ' + scope);
+    const none = !data.some((b) => b.delivered || b.failed || b.retried);
+    const empty = (what) => h('p', { class: 'chart-empty', role: 'status' },
+      'No attempt in the ' + period + (endpoint ? ' for this endpoint' : '') + ', so no ' + what + ' to draw. ' +
+      'Send a test event and it shows up here within seconds.');
     clear(charts).append(
       h('section', { class: 'card chart-card', 'aria-labelledby': 'h-out' },
-        h('h2', { id: 'h-out', text: 'Deliveries per ' + per + ' by outcome' }),
-        legend(OUTCOMES), h('div', { class: 'chart-box' }, bars.svg), h('p', { class: 'help', text: bars.desc }), dataTable(data)),
+        h('h2', { id: 'h-out', text: 'Attempts per ' + per + ' by outcome' }),
+        h('p', { class: 'help', text: 'Each attempt counts once: a delivery retried three times counts three attempts. ' +
+          'Delivered: answered 2xx; retried: failed and rescheduled; failed: failed for good.' }),
+        none ? empty('attempts') : h('div', {}, legend(OUTCOMES), h('div', { class: 'chart-box' }, bars.svg), h('p', { class: 'help', text: bars.desc }), dataTable(data))),
       h('section', { class: 'card chart-card', 'aria-labelledby': 'h-lat' },
         h('h2', { id: 'h-lat', text: 'Attempt latency' }),
-        legend([{ label: 'p50', cls: 'l-p50' }, { label: 'p95', cls: 'l-p95' }]),
-        h('div', { class: 'chart-box' }, lines.svg), h('p', { class: 'help', text: lines.desc })));
+        none ? empty('latency') : h('div', {}, legend([{ label: 'p50', cls: 'l-p50' }, { label: 'p95', cls: 'l-p95' }]),
+          h('div', { class: 'chart-box' }, lines.svg), h('p', { class: 'help', text: lines.desc }))));
   }
   await load(true);
   return { refresh: () => load(false) };

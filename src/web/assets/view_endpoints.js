@@ -1,9 +1,8 @@
-// Endpoints: the list (status, held count, last hour's success rate and p95,
-// secret, enable/disable, delete) and the create/edit form.
+// Endpoints: the list (status, the last day's success rate, held count; each
+// links to its endpoint page) and the create/edit form.
 
 import { api, listAll, endpointTypes, heldCount, statsWindow, typeName } from './api.js';
-import { h, clear, errorBox, badge, timeEl, fmtMs, fmtRate, fmtTime, copyButton, confirm, dialog,
-         toast, announce, id } from './ui.js';
+import { h, clear, errorBox, badge, fmtRate, toast } from './ui.js';
 
 export async function eventTypes(ctx) {
   if (!ctx.cache.types) {
@@ -52,13 +51,13 @@ function gettingStarted() {
 export async function list(ctx) {
   const root = ctx.root;
   const status = h('div', { class: 'view-error' });
-  const listEl = h('div', { class: 'cards', id: 'endpoint-list' });
-  const cards = new Map();
+  const listEl = h('div', { id: 'endpoint-list' });
   root.appendChild(h('div', { class: 'view-head' },
     h('h1', { text: 'Endpoints' }),
     h('a', { href: '/endpoints/new', class: 'button primary', 'data-nav': true }, 'New endpoint')));
   root.appendChild(status);
   root.appendChild(listEl);
+  let drawn = '';
 
   async function load(first) {
     let eps;
@@ -70,225 +69,72 @@ export async function list(ctx) {
       return;
     }
     clear(status);
-    const stats = await loadStats(eps);
     if (!ctx.alive()) return;
+    // Rows at once; each endpoint's statistics fill in when they come
+    // (counting a day of a busy endpoint's deliveries takes the store a while).
+    draw(eps, stats);
+    const later = loadStats(eps).then((fresh) => {
+      if (!ctx.alive()) return;
+      stats = fresh;
+      draw(eps, stats);
+    });
+    if (!first) await later;
+  }
+
+  let stats = {};
+  function draw(eps, st) {
     if (eps.length === 0) {
       if (!listEl.querySelector('.empty')) clear(listEl).appendChild(gettingStarted());
-      cards.clear();
+      drawn = '';
       return;
     }
-    const empty = listEl.querySelector('.empty');
-    if (empty) empty.remove();
-    const seen = new Set();
-    for (const ep of eps) {
-      seen.add(ep.id);
-      let c = cards.get(ep.id);
-      if (!c) {
-        c = card(ep, ctx, () => load(false));
-        cards.set(ep.id, c);
-        listEl.appendChild(c.el);
-      }
-      c.update(ep, stats[ep.id]);
-    }
-    for (const [k, c] of cards) {
-      if (!seen.has(k)) { c.el.remove(); cards.delete(k); }
-    }
+    const sig = JSON.stringify([eps, st]);
+    if (sig === drawn) return;
+    drawn = sig;
+    clear(listEl).appendChild(h('div', { class: 'table-wrap cards-narrow', tabindex: '0', role: 'region', 'aria-label': 'Endpoints' }, h('table', { class: 'endpoints' },
+      h('caption', { class: 'sr-only', text: 'Endpoints, oldest first' }),
+      h('thead', {}, h('tr', {}, ['Endpoint', 'Status', 'Success rate (24 h)', 'Deliveries (24 h)', 'Held']
+        .map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', {}, eps.map((ep) => row(ep, st[ep.id]))))));
   }
 
   await load(true);
   return { refresh: () => load(false) };
 }
 
-function card(ep0, ctx, reload) {
-  let ep = ep0;
-  const hid = id('ep');
-  const statusEl = h('div', { class: 'ep-status' });
-  const statsEl = h('div', { class: 'ep-stats' });
-  const typesEl = h('div', { class: 'ep-types' });
-  const descEl = h('p', { class: 'ep-desc' });
-  const urlEl = h('span', { class: 'ep-url' });
-  const toggle = h('button', { type: 'button' });
-  const secretValue = h('code', { class: 'secret', 'aria-label': 'signing secret, hidden', text: 'whsec_••••••••••••••••' });
-  let secret = null;
-  const reveal = h('button', { type: 'button', class: 'small', 'aria-pressed': 'false' }, 'Reveal');
-  const errEl = h('div', { class: 'card-error' });
-
-  const prevNote = h('p', { class: 'help prev-secret', hidden: true });
-  // During a rotation's grace period the old secret still signs webhook-signature.
-  function showPrevious(r) {
-    const prev = r && r.previous;
-    prevNote.hidden = !(prev && prev.expires_at);
-    prevNote.textContent = prevNote.hidden ? ''
-      : 'The previous secret also signs webhook-signature until ' + fmtTime(prev.expires_at) + '.';
-  }
-  async function fetchSecret() {
-    const r = await api('GET', '/v1/endpoints/' + encodeURIComponent(ep.id) + '/secret');
-    showPrevious(r);
-    return (r && (r.secret || r.current || (r.data && r.data.secret))) || '';
-  }
-  reveal.addEventListener('click', async () => {
-    clear(errEl);
-    if (secret !== null) {
-      secret = null;
-      secretValue.textContent = 'whsec_••••••••••••••••';
-      secretValue.setAttribute('aria-label', 'signing secret, hidden');
-      reveal.textContent = 'Reveal';
-      reveal.setAttribute('aria-pressed', 'false');
-      return;
-    }
-    try {
-      secret = await fetchSecret();
-      secretValue.textContent = secret;
-      secretValue.setAttribute('aria-label', 'signing secret');
-      reveal.textContent = 'Hide';
-      reveal.setAttribute('aria-pressed', 'true');
-    } catch (e) {
-      errEl.appendChild(errorBox(e));
-    }
-  });
-  const copy = copyButton(async () => secret || fetchSecret(), 'Copy secret');
-  const rotate = h('button', { type: 'button', class: 'small' }, 'Rotate…');
-  rotate.addEventListener('click', async () => {
-    clear(errEl);
-    const gid = id('grace');
-    const sel = h('select', { id: gid },
-      h('option', { value: '0' }, 'Stop at once'),
-      h('option', { value: '3600' }, '1 hour'),
-      h('option', { value: '86400', selected: true }, '24 hours'),
-      h('option', { value: '604800' }, '7 days'));
-    const body = h('div', {},
-      h('p', {}, 'A new secret signs every delivery from now on. During the grace period the old ' +
-        'secret also signs webhook-signature, so receivers can switch without losing events. ' +
-        'X-Workflux-Signature uses the new secret at once.'),
-      h('div', { class: 'field' }, h('label', { for: gid, text: 'Keep the old secret valid for' }), sel));
-    const v = await dialog('Rotate the signing secret?', body,
-      [{ label: 'Cancel', value: 'cancel' }, { label: 'Rotate secret', value: 'ok', cls: 'primary' }]);
-    if (v !== 'ok') return;
-    try {
-      const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(ep.id) + '/secret/rotate',
-        { grace_seconds: Number(sel.value) });
-      secret = (r && (r.secret || r.current)) || await fetchSecret();
-      if (r && r.secret) showPrevious(r);
-      secretValue.textContent = secret;
-      secretValue.setAttribute('aria-label', 'signing secret');
-      reveal.textContent = 'Hide';
-      reveal.setAttribute('aria-pressed', 'true');
-      toast('Secret rotated');
-      announce('Secret rotated; the new secret is shown');
-    } catch (e) {
-      errEl.appendChild(errorBox(e));
-    }
-  });
-
-  toggle.addEventListener('click', async () => {
-    clear(errEl);
-    const path = '/v1/endpoints/' + encodeURIComponent(ep.id);
-    try {
-      if (ep.status === 'disabled') {
-        const held = heldCount(ep);
-        let skip = false;
-        if (held > 0) {
-          const name = id('held');
-          const body = h('fieldset', {},
-            h('legend', { text: 'This endpoint holds ' + held + ' ' + (held === 1 ? 'delivery' : 'deliveries') + '.' }),
-            h('label', { class: 'radio' }, h('input', { type: 'radio', name, value: 'resume', checked: true }),
-              ' Resume: deliver the held deliveries now'),
-            h('label', { class: 'radio' }, h('input', { type: 'radio', name, value: 'skip' }),
-              ' Skip: leave them undelivered and deliver only new events'));
-          const v = await dialog('Enable this endpoint?', body,
-            [{ label: 'Cancel', value: 'cancel' }, { label: 'Enable', value: 'ok', cls: 'primary' }]);
-          if (v !== 'ok') return;
-          skip = body.querySelector('input[value=skip]').checked;
-        }
-        await api('POST', path + '/enable', { skip_held: skip });
-        toast('Endpoint enabled');
-        announce('Endpoint enabled' + (held > 0 ? (skip ? ', held deliveries skipped' : ', held deliveries resumed') : ''));
-      } else {
-        const ok = await confirm('Disable this endpoint?',
-          'While it is disabled, its deliveries are held (never dropped) until you enable it again.',
-          'Disable', true);
-        if (!ok) return;
-        await api('POST', path + '/disable', {});
-        toast('Endpoint disabled');
-        announce('Endpoint disabled');
-      }
-      await reload();
-    } catch (e) {
-      errEl.appendChild(errorBox(e));
-    }
-  });
-
-  const del = h('button', { type: 'button', class: 'danger' }, 'Delete…');
-  del.addEventListener('click', async () => {
-    clear(errEl);
-    const ok = await confirm('Delete this endpoint?',
-      'Delete ' + ep.url + '? Its pending and held deliveries end as failed. This cannot be undone.',
-      'Delete endpoint', true);
-    if (!ok) return;
-    try {
-      await api('DELETE', '/v1/endpoints/' + encodeURIComponent(ep.id));
-      toast('Endpoint deleted');
-      announce('Endpoint deleted');
-      await reload();
-      const first = document.querySelector('#endpoint-list a, .view-head a');
-      if (first) first.focus();
-    } catch (e) {
-      errEl.appendChild(errorBox(e));
-    }
-  });
-
+// One endpoint's row: its URL links to its page, where everything else is.
+function row(ep, st) {
+  const w = st && !st.error ? statsWindow(st, '24h') : null;
+  const h24 = w ? successOf(w) : null;
+  const held = heldCount(ep);
   const q = encodeURIComponent(ep.id);
-  const el = h('article', { class: 'card endpoint', 'aria-labelledby': hid, 'data-endpoint': ep.id },
-    h('div', { class: 'card-head' },
-      h('h2', { id: hid }, urlEl),
-      statusEl),
-    descEl,
-    typesEl,
-    statsEl,
-    h('div', { class: 'secret-row' },
-      h('span', { class: 'label', text: 'Signing secret' }), secretValue, reveal, copy, rotate),
-    prevNote,
-    errEl,
-    h('div', { class: 'actions' },
-      h('a', { href: '/endpoints/' + q + '/edit', class: 'button', 'data-nav': true }, 'Edit'),
-      h('a', { href: '/test?endpoint=' + q, class: 'button', 'data-nav': true }, 'Send test'),
-      h('a', { href: '/deliveries?endpoint_id=' + q, class: 'button', 'data-nav': true }, 'Deliveries'),
-      h('a', { href: '/charts?endpoint_id=' + q, class: 'button', 'data-nav': true }, 'Charts'),
-      toggle, del));
+  return h('tr', { 'data-endpoint': ep.id },
+    h('th', { scope: 'row', 'data-label': 'Endpoint' },
+      h('a', { href: '/endpoints/' + q, 'data-nav': true, class: 'ep-url' }, ep.url),
+      ep.description ? h('span', { class: 'muted ep-desc' }, ep.description) : null),
+    h('td', { 'data-label': 'Status' }, badge(ep.status),
+      ep.status === 'disabled' && ep.disabled_reason ? h('span', { class: 'why' }, ' ', ep.disabled_reason) : null),
+    h('td', { 'data-label': 'Success rate (24 h)', class: 'success-rate' }, h24 ? rateText(h24) : '—'),
+    h('td', { 'data-label': 'Deliveries (24 h)', class: 'num' }, h24 ? String(h24.total) : '—'),
+    h('td', { 'data-label': 'Held', class: 'num' },
+      h('span', { class: 'held' + (held > 0 ? ' held-some' : '') }, held + ' held')));
+}
 
-  function update(e, st) {
-    ep = e;
-    urlEl.textContent = ep.url;
-    descEl.textContent = ep.description || '';
-    descEl.hidden = !ep.description;
-    const types = endpointTypes(ep);
-    clear(typesEl).appendChild(h('span', { class: 'label', text: 'Events' }));
-    if (types.length === 0) typesEl.appendChild(h('span', { class: 'chip' }, 'all event types'));
-    for (const t of types) typesEl.appendChild(h('span', { class: 'chip' }, t));
-    const held = heldCount(ep);
-    clear(statusEl).appendChild(badge(ep.status));
-    if (ep.status === 'disabled') {
-      statusEl.appendChild(h('span', { class: 'why' },
-        ep.disabled_reason ? ep.disabled_reason : 'disabled', ' · since ', timeEl(ep.disabled_at)));
-    }
-    statusEl.appendChild(h('span', { class: 'held' + (held > 0 ? ' held-some' : '') },
-      held + ' held'));
-    toggle.textContent = ep.status === 'disabled' ? 'Enable…' : 'Disable…';
-    toggle.className = ep.status === 'disabled' ? 'primary' : '';
-    clear(statsEl);
-    if (st && st.error) {
-      statsEl.appendChild(h('span', { class: 'muted' }, 'Stats unavailable: ' + st.error.message));
-    } else {
-      const w = statsWindow(st, '1h');
-      statsEl.append(
-        h('span', { class: 'label', text: 'Last hour' }),
-        h('span', { class: 'stat' }, 'success ', h('strong', { class: 'success-rate' }, w ? fmtRate(w.success_rate) : '—')),
-        h('span', { class: 'stat' }, 'p95 ', h('strong', { class: 'p95' }, w ? fmtMs(w.p95) : '—')),
-        w && w.attempts !== null ? h('span', { class: 'stat' }, h('strong', {}, String(w.attempts)), ' attempts') : null);
-    }
-  }
+// The success rate, defined once: of the window's deliveries that ended
+// (delivered or failed), the share delivered. {rate, delivered, ended, total}.
+export function successOf(w) {
+  const by = w.by_status || {};
+  const delivered = by.delivered || 0;
+  const ended = delivered + (by.failed || 0);
+  let total = 0;
+  for (const v of Object.values(by)) total += typeof v === 'number' ? v : 0;
+  return { rate: ended > 0 ? delivered / ended : null, delivered, ended, total };
+}
 
-  return { el, update };
+// "20% (1 of 5)", the rate beside the counts it comes from.
+export function rateText(s) {
+  if (s.rate === null) return 'no ended delivery';
+  return fmtRate(s.rate) + ' (' + s.delivered + ' of ' + s.ended + ')';
 }
 
 // --- the create/edit form ---
@@ -348,7 +194,7 @@ export async function form(ctx) {
     typesSet,
     ep ? null : h('div', { class: 'field' }, h('label', { class: 'check', for: 'ep-enabled' }, enabled, ' Start delivering at once (enabled)'), errs.enabled),
     h('div', { class: 'actions' }, submit,
-      h('a', { href: '/endpoints', class: 'button', 'data-nav': true }, 'Cancel')));
+      h('a', { href: ep ? '/endpoints/' + encodeURIComponent(ep.id) + '/settings' : '/endpoints', class: 'button', 'data-nav': true }, 'Cancel')));
   root.appendChild(h('h1', { text: ep ? 'Edit endpoint' : 'New endpoint' }));
   if (ep) root.appendChild(h('p', { class: 'muted' }, 'Endpoint ', h('code', { text: ep.id })));
   root.appendChild(f);
@@ -370,10 +216,14 @@ export async function form(ctx) {
         await api('PATCH', '/v1/endpoints/' + encodeURIComponent(ep.id), body);
         toast('Endpoint saved');
       } else {
-        await api('POST', '/v1/endpoints', body);
-        toast('Endpoint created: send it a test event from the Test page');
+        const made = await api('POST', '/v1/endpoints', body);
+        toast('Endpoint created: send it a test event');
+        if (made && made.id) {
+          ctx.navigate('/endpoints/' + encodeURIComponent(made.id) + '/test');
+          return;
+        }
       }
-      ctx.navigate('/endpoints');
+      ctx.navigate(ep ? '/endpoints/' + encodeURIComponent(ep.id) + '/settings' : '/endpoints');
     } catch (e) {
       showErrors(e);
     } finally {

@@ -1,59 +1,92 @@
-// Test: pick an endpoint and an event type, see the sample, send it, and
-// watch the delivery it made until it ends (no reload).
+// Test: pick an endpoint and an event type, edit the sample (checked against
+// the catalog as you type), send it, and watch the delivery it made until it
+// ends (no reload).
 
 import { api, typeName, typeSample, FINAL } from './api.js';
-import { h, clear, errorBox, badge, timeEl, fmtMs, prettyJson, codeBlock, selectField,
-         announce } from './ui.js';
+import { h, clear, errorBox, timeEl, fmtMs, prettyJson, selectField, announce } from './ui.js';
 import { eventTypes, loadEndpoints } from './view_endpoints.js';
+import { stateBadge, attemptWords } from './status.js';
+import { checkData } from './validate.js';
 
 const sent = []; // this tab's test sends, newest first: {endpoint, event, delivery_id, event_id, delivery}
 
 export async function render(ctx) {
   const root = ctx.root;
-  const [types, eps] = await Promise.all([eventTypes(ctx), loadEndpoints()]);
-  root.appendChild(h('h1', { text: 'Send a test event' }));
+  const fixed = ctx.endpoint || null;
+  const [types, eps] = await Promise.all([eventTypes(ctx), fixed ? Promise.resolve([fixed]) : loadEndpoints()]);
+  root.appendChild(h(ctx.embedded ? 'h2' : 'h1', { text: 'Send a test event' }));
   if (eps.length === 0) {
     root.appendChild(h('div', { class: 'card empty' },
       h('p', {}, 'There is no endpoint to send to yet. ',
         h('a', { href: '/endpoints/new', 'data-nav': true }, 'Create an endpoint'), ' first.')));
     return null;
   }
-  const want = ctx.query.get('endpoint');
+  const want = fixed ? fixed.id : ctx.query.get('endpoint');
   const epSel = selectField('Endpoint', eps.map((e) => ({ value: e.id, label: e.url + (e.status === 'disabled' ? ' (disabled)' : '') })),
     want && eps.some((e) => e.id === want) ? want : eps[0].id, null, { id: 'test-endpoint' });
   const names = types.map(typeName);
   const typeSel = selectField('Event type', names.map((n) => ({ value: n, label: n })),
     ctx.query.get('event') || names[0], null, { id: 'test-event' });
   const sampleBox = h('div', { class: 'sample' });
+  const payloadId = 'test-payload';
+  const payload = h('textarea', { id: payloadId, name: 'data', class: 'code-edit', rows: '12', spellcheck: 'false',
+    autocomplete: 'off', 'aria-describedby': payloadId + '-help ' + payloadId + '-check' });
+  const check = h('div', { id: payloadId + '-check', class: 'check-result', 'aria-live': 'polite' });
+  const reset = h('button', { type: 'button', class: 'small' }, 'Reset to the sample');
   const err = h('div', { 'aria-live': 'polite' });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send test event');
   const results = h('div', { class: 'results', 'aria-live': 'polite', id: 'test-results' });
 
+  const current = () => types.find((x) => typeName(x) === typeSel.select.value);
+  // Live check against the catalog entry the dashboard already loaded.
+  function validate() {
+    const problems = checkData(current(), payload.value);
+    clear(check);
+    payload.setAttribute('aria-invalid', problems.length ? 'true' : 'false');
+    send.disabled = problems.length > 0;
+    if (problems.length === 0) {
+      check.appendChild(h('p', { class: 'ok', text: 'Matches the catalog for ' + typeSel.select.value + '.' }));
+    } else {
+      check.appendChild(h('div', { class: 'field-error' },
+        h('p', { text: problems.length + (problems.length === 1 ? ' problem' : ' problems') + ' to fix before sending:' }),
+        h('ul', {}, problems.map((x) => h('li', {}, h('code', { text: x.path }), ' ', x.problem)))));
+    }
+    return problems;
+  }
   function showSample() {
-    const t = types.find((x) => typeName(x) === typeSel.select.value);
-    const sample = typeSample(t);
-    clear(sampleBox).append(
-      h('h2', { text: 'Sample payload' }),
-      h('p', { class: 'help', text: 'This is the data of the event that will be sent; the envelope adds its id and timestamp.' }),
-      codeBlock(sample === null ? '(no sample)' : prettyJson(sample), 'sample payload'));
+    const sample = typeSample(current());
+    payload.value = sample === null ? '{}' : prettyJson(sample);
+    validate();
   }
   typeSel.select.addEventListener('change', showSample);
+  payload.addEventListener('input', validate);
+  reset.addEventListener('click', () => { showSample(); payload.focus(); });
+  sampleBox.append(
+    h('div', { class: 'field' },
+      h('label', { for: payloadId, text: 'Event data (JSON)' }),
+      h('p', { class: 'help', id: payloadId + '-help', text: 'Starts as the catalog sample; edit it freely. The envelope adds the event id and timestamp.' }),
+      payload, check, h('div', {}, reset)));
   showSample();
 
   const form = h('form', { class: 'card form test-form' },
-    h('div', { class: 'row' }, epSel.el, typeSel.el),
+    h('div', { class: 'row' }, fixed ? null : epSel.el, typeSel.el),
     sampleBox, err,
     h('div', { class: 'actions' }, send));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clear(err);
+    if (validate().length > 0) {
+      payload.focus();
+      return;
+    }
     send.disabled = true;
     const epId = epSel.select.value;
     const event = typeSel.select.value;
     try {
-      const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(epId) + '/test', { event });
+      const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(epId) + '/test',
+        { event, data: JSON.parse(payload.value) });
       const ep = eps.find((e) => e.id === epId);
-      sent.unshift({ endpoint: ep ? ep.url : epId, event, delivery_id: r.delivery_id,
+      sent.unshift({ endpoint: ep ? ep.url : epId, url: ep ? ep.url : '', event, delivery_id: r.delivery_id,
                      event_id: r.event_id, delivery: null, error: null });
       announce('Test event sent; waiting for the delivery');
       await refresh();
@@ -65,11 +98,11 @@ export async function render(ctx) {
     } catch (e) {
       err.appendChild(errorBox(e));
     } finally {
-      send.disabled = false;
+      validate();
     }
   });
   root.appendChild(form);
-  root.appendChild(h('h2', { text: 'Sent from this page' }));
+  root.appendChild(h(ctx.embedded ? 'h3' : 'h2', { text: 'Sent from this page' }));
   root.appendChild(results);
 
   let drawn = '';
@@ -91,10 +124,10 @@ export async function render(ctx) {
         h('div', { class: 'card-head' },
           h('a', { href: '/deliveries/' + encodeURIComponent(s.delivery_id), 'data-nav': true },
             h('code', { text: s.event })),
-          d ? badge(d.status) : h('span', { class: 'badge badge-pending' }, 'Sent')),
+          d ? stateBadge(d) : h('span', { class: 'badge state tone-info' }, 'Sent')),
         h('p', { class: 'muted' }, 'to ', h('span', { class: 'ep-url', text: s.endpoint })),
         last ? h('p', { class: 'attempt-line' }, 'Attempt ', String(last.n), ': ',
-          last.status_code ? h('strong', { class: 'code', text: 'HTTP ' + last.status_code }) : h('strong', { text: last.error || 'no response' }),
+          h('strong', { class: 'code', text: attemptWords(last, s.url) }),
           ' in ', fmtMs(last.duration_ms), ' at ', timeEl(last.at)) : h('p', { class: 'muted', text: 'Waiting for the first attempt…' }),
         s.error ? errorBox(s.error) : null));
     }

@@ -71,6 +71,7 @@ setup(void **state)
     strcpy(f->ctx->c.dlv.endpoint_id, "ep_1");
     f->ctx->started_ms = 1000000;
     buf_init(&f->ctx->body, DISPATCH_BODY_KEEP_MAX);
+    buf_init(&f->ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
     *state = f;
     return 0;
 }
@@ -243,6 +244,34 @@ test_header_lines(void **state)
     assert_int_equal(f->r.status, DELIVERY_PENDING);
     assert_int_equal(f->r.attempt.status_code, 503);
     assert_int_equal(f->r.next_attempt_at, 2000000 + 30000);
+    /* The final block's header lines are kept for the log, not the 1xx one's. */
+    assert_string_equal(f->r.attempt.response_headers, "Retry-After:  30 \r\n");
+}
+
+/* Response headers are kept up to the cap, as printable text, whole lines only. */
+static void
+test_header_lines_kept(void **state)
+{
+    static const char *const answer[] = {"HTTP/1.1 404 Not Found\r\n", "Server: t\x01\xe9st\r\n",
+                                         "X-Request-Id: abc\r\n", NULL};
+    struct fixture *f = *state;
+    char line[600];
+    int i;
+
+    head(f, answer);
+    /* Lines that would pass the cap are left out, whole. */
+    memset(line, 'a', sizeof(line) - 3);
+    memcpy(line, "X-Pad: ", 7);
+    strcpy(line + sizeof(line) - 3, "\r\n");
+    for (i = 0; i < 10; i++)
+        attempt_header_line(f->ctx, line, strlen(line));
+    attempt_header_line(f->ctx, "\r\n", 2);
+    attempt_ctx_finish(f->ctx, 0, 2000000, 0, &f->r, &f->outcome);
+    assert_non_null(f->r.attempt.response_headers);
+    assert_true(strncmp(f->r.attempt.response_headers,
+                        "Server: t??st\r\nX-Request-Id: abc\r\nX-Pad: ", 41) == 0);
+    assert_true(strlen(f->r.attempt.response_headers) <= DISPATCH_HEADERS_KEEP_MAX);
+    assert_int_equal(f->r.attempt.response_headers[strlen(f->r.attempt.response_headers) - 1], '\n');
 }
 
 static void
@@ -525,6 +554,11 @@ test_headers(void **state)
     assert_string_equal(header(ctx, "webhook-id"), "evt_01");
     assert_string_equal(header(ctx, "webhook-timestamp"), "1700000000");
     assert_string_equal(header(ctx, "webhook-signature"), std);
+    /* The log keeps the headers as sent, signatures included, without "Expect:". */
+    assert_non_null(strstr(buf_cstr(&ctx->req_headers), "X-Workflux-Signature: "));
+    assert_non_null(strstr(buf_cstr(&ctx->req_headers), hex));
+    assert_non_null(strstr(buf_cstr(&ctx->req_headers), std));
+    assert_null(strstr(buf_cstr(&ctx->req_headers), "Expect"));
     attempt_ctx_free(ctx);
 
     /* During a rotation both secrets sign webhook-signature. */
@@ -624,6 +658,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_lines_garbled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_lines_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_failures_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbled_answers_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_by_phase, setup, teardown),

@@ -938,6 +938,32 @@ test_delivery_list_pages(void **state)
     f.limit = 0;
     assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), ERR_INVAL);
 
+    /* A date range [from, before) keeps exactly the deliveries created in it. */
+    memset(&f, 0, sizeof(f));
+    f.status = -1;
+    f.limit = 100;
+    f.created_from = id_time_ms(all[3].id);
+    f.created_before = id_time_ms(all[7].id) + 1;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    {
+        size_t want = 0, j;
+
+        for (i = 0; i < nall; i++)
+            want += id_time_ms(all[i].id) >= f.created_from &&
+                    id_time_ms(all[i].id) < f.created_before;
+        assert_int_equal(n, want);
+        assert_true(n >= 5);
+        for (j = 0; j < n; j++)
+            assert_true(id_time_ms(ds[j].id) >= f.created_from &&
+                        id_time_ms(ds[j].id) < f.created_before);
+    }
+    delivery_list_free(ds, n);
+    f.created_from = id_time_ms(all[nall - 1].id) + 1;
+    f.created_before = 0;
+    assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &n), 0);
+    assert_int_equal(n, 0);
+    delivery_list_free(ds, n);
+
     /* Tenancy of single reads. */
     assert_int_equal(store_delivery_get(fx->st, "acct_b", all[0].id, &all[0]), ERR_NOTFOUND);
     delivery_list_free(all, nall);
@@ -1294,6 +1320,8 @@ test_results_apply(void **state)
     result_for(&rs[0], &cs[0], DELIVERY_DELIVERED, 200, NULL, now, 12);
     rs[0].attempt.response_body = "ok";
     rs[0].attempt.response_len = 2;
+    rs[0].attempt.request_headers = "X-Workflux-Signature: abc\r\nwebhook-signature: v1,x\r\n";
+    rs[0].attempt.response_headers = "Content-Type: text/plain\r\n";
     result_for(&rs[1], &cs[1], DELIVERY_PENDING, 503, "HTTP 503", now, 30);
     rs[1].next_attempt_at = now + MIN_MS;
     assert_int_equal(store_results_apply(fx->st, rs, 2, now + 50), 0);
@@ -1314,6 +1342,9 @@ test_results_apply(void **state)
     assert_int_equal(as[0].error_class, ATTEMPT_ERROR_NONE);
     assert_int_equal(as[0].response_len, 2);
     assert_memory_equal(as[0].response_body, "ok", 2);
+    assert_string_equal(as[0].request_headers,
+                        "X-Workflux-Signature: abc\r\nwebhook-signature: v1,x\r\n");
+    assert_string_equal(as[0].response_headers, "Content-Type: text/plain\r\n");
     attempt_list_free(as, na);
 
     assert_int_equal(store_delivery_get(fx->st, "acct_a", cs[1].dlv.id, &d), 0);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/id.h"
 
 #define N 20000
@@ -34,6 +35,29 @@ test_format_and_time(void **state)
     assert_true(id_time_ms(id) >= now - 1000 && id_time_ms(id) <= now + 1000);
     assert_int_equal(id_new_at("acct_", 1704110400000LL, id), 0);
     assert_int_equal(id_time_ms(id), 1704110400000LL);
+}
+
+/* id_floor() bounds every id of its millisecond from below, and no earlier one. */
+static void
+test_floor(void **state)
+{
+    char floor[ID_MAX], id[ID_MAX];
+    int64_t ms = 1704110400000LL;
+    int i;
+
+    (void)state;
+    assert_int_equal(id_floor("dlv_", ms, floor), 0);
+    assert_true(id_valid("dlv_", floor));
+    assert_int_equal(id_time_ms(floor), ms);
+    for (i = 0; i < 200; i++) {
+        assert_int_equal(id_new_at("dlv_", ms, id), 0);
+        assert_true(strcmp(floor, id) <= 0);
+        assert_int_equal(id_new_at("dlv_", ms - 1, id), 0);
+        assert_true(strcmp(id, floor) < 0);
+        assert_int_equal(id_new_at("dlv_", ms + 1, id), 0);
+        assert_true(strcmp(floor, id) < 0);
+    }
+    assert_int_equal(id_floor("dlv_", -1, floor), ERR_INVAL);
 }
 
 static void
@@ -92,6 +116,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_and_time),
+        cmocka_unit_test(test_floor),
         cmocka_unit_test(test_unique_and_increasing),
         cmocka_unit_test(test_unique_across_threads),
     };

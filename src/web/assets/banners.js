@@ -1,0 +1,32 @@
+// Banners above every page: a generic hook for messages that concern the
+// whole dashboard (an endpoint disabled, an operational notice). Each banner
+// has a key; setting a key again replaces its banner, null removes it.
+
+import { h, clear } from './ui.js';
+
+const shown = new Map(); // key -> element
+
+function region() { return document.getElementById('banners'); }
+
+// Shows (or replaces) the banner key: {tone: 'warn'|'bad'|'info', text, link: {href, label}}.
+export function setBanner(key, b) {
+  const box = region();
+  if (!box) return;
+  const old = shown.get(key);
+  if (!b) {
+    if (old) old.remove();
+    shown.delete(key);
+    return;
+  }
+  const el = h('div', { class: 'banner tone-' + (b.tone || 'info'), 'data-banner': key },
+    h('span', { text: b.text }),
+    b.link ? h('a', { href: b.link.href, 'data-nav': true }, b.link.label) : null);
+  if (old) old.replaceWith(el); else box.appendChild(el);
+  shown.set(key, el);
+}
+
+// Removes every banner whose key starts with prefix ('' for all).
+export function clearBanners(prefix = '') {
+  for (const k of [...shown.keys()]) if (k.startsWith(prefix)) setBanner(k, null);
+  if (!prefix) clear(region() || document.createElement('div'));
+}
