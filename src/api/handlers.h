@@ -23,6 +23,7 @@ api_handler_fn h_keys_delete;        /* DELETE /v1/api-keys/{id} */
 
 /* h_events.c */
 api_handler_fn h_events_publish;     /* POST /v1/events */
+api_handler_fn h_events_publish_batch; /* POST /v1/events/batch */
 api_handler_fn h_events_list;        /* GET /v1/events */
 api_handler_fn h_events_get;         /* GET /v1/events/{id} */
 

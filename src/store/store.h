@@ -297,6 +297,26 @@ void endpoint_list_free(struct endpoint *eps, size_t n);
  * nothing stored) when an endpoint or the account does not exist.
  */
 int store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n);
+
+#define STORE_MAX_BATCH 500 /* most events one store_event_publish_batch() call takes */
+
+/* One event of store_event_publish_batch(). */
+struct store_publish {
+    struct event *ev;           /* as for store_event_publish() */
+    const struct endpoint *eps; /* its fan-out */
+    size_t neps;
+    int err; /* out: 0 published, ERR_CONFLICT a repeated key (ev holds the earlier event) */
+};
+
+/*
+ * Publishes n (1..STORE_MAX_BATCH) events of one account like
+ * store_event_publish(), all in
+ * one durable transaction: returns 0 once every one is committed (each
+ * item's err says whether it was published or was a repeat of its
+ * idempotency key, also of an earlier item of the same batch), or an error
+ * with nothing stored.
+ */
+int store_event_publish_batch(struct store *st, struct store_publish *items, size_t n);
 int store_event_get(struct store *st, const char *account_id, const char *id, struct event *out);
 /* Events of the account, newest first, older than `after` when given; type may be NULL. */
 int store_event_list(struct store *st, const char *account_id, const char *type,

@@ -51,6 +51,7 @@ static const char SQL_REPLAY[] =
     "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from";
 
 struct ev_args {
+    struct store_publish *items;
     struct event *ev;
     const struct endpoint *eps;
     size_t neps;
@@ -142,11 +143,10 @@ idempotent_find(struct sq_conn *c, struct event *ev)
     return err;
 }
 
+/* Inserts one event and its fan-out; ERR_CONFLICT (ev then the earlier event) on a live key. */
 static int
-job_publish(struct sq_conn *c, void *arg)
+publish_one(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps)
 {
-    struct ev_args *a = arg;
-    struct event *ev = a->ev;
     enum delivery_status status;
     sqlite3_stmt *stmt;
     char did[ID_MAX];
@@ -168,7 +168,7 @@ job_publish(struct sq_conn *c, void *arg)
     sq_bind_blob(stmt, ":body", ev->body, ev->body_len);
     sq_bind_text(stmt, ":key", ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
     sq_bind_int(stmt, ":at", ev->created_at);
-    sq_bind_int(stmt, ":n", (int64_t)a->neps);
+    sq_bind_int(stmt, ":n", (int64_t)neps);
     rc = sqlite3_step(stmt);
     sq_done(stmt);
     if (rc != SQLITE_DONE)
@@ -177,16 +177,16 @@ job_publish(struct sq_conn *c, void *arg)
     stmt = sq_stmt(c, SQL_DLV_INSERT);
     if (stmt == NULL)
         return ERR_STORE;
-    for (i = 0; i < a->neps; i++) {
+    for (i = 0; i < neps; i++) {
         err = id_new("dlv_", did);
         if (err != 0)
             return err;
         sq_bind_text(stmt, ":id", did);
         sq_bind_text(stmt, ":acct", ev->account_id);
         sq_bind_text(stmt, ":event", ev->id);
-        sq_bind_text(stmt, ":ep", a->eps[i].id);
+        sq_bind_text(stmt, ":ep", eps[i].id);
         sq_bind_text(stmt, ":type", ev->type);
-        status = a->eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
+        status = eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
         sq_bind_text(stmt, ":status", sq_status(status));
         sq_bind_int(stmt, ":next", ev->created_at);
         sq_bind_int(stmt, ":created", id_time_ms(did));
@@ -196,27 +196,32 @@ job_publish(struct sq_conn *c, void *arg)
             return sq_err(c, rc, "inserting a delivery");
         sq_count_move(c, -1, status, 1);
     }
-    ev->deliveries = (int)a->neps;
+    ev->deliveries = (int)neps;
+    return 0;
+}
+
+/* Every event of a batch in the writer's one transaction; sets each err afresh. */
+static int
+job_publish(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    size_t i;
+    int err;
+
+    for (i = 0; i < a->n; i++) {
+        err = publish_one(c, a->items[i].ev, a->items[i].eps, a->items[i].neps);
+        if (err != 0 && err != ERR_CONFLICT)
+            return err;
+        a->items[i].err = err;
+    }
     return 0;
 }
 
 int
-sq_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+sq_event_publish(struct store *st, struct store_publish *items, size_t n)
 {
-    struct ev_args args = { .ev = ev, .eps = eps, .neps = n };
-    int err;
+    struct ev_args args = {.items = items, .n = n};
 
-    if (ev->account_id[0] == '\0' || ev->type[0] == '\0')
-        return ERR_INVAL;
-    if (ev->id[0] == '\0') {
-        err = id_new("evt_", ev->id);
-        if (err != 0)
-            return err;
-    }
-    if (ev->created_at == 0)
-        ev->created_at = clock_now_ms();
-    if (ev->timestamp[0] == '\0')
-        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
     return sq_write(st->impl, job_publish, &args);
 }
 
