@@ -374,7 +374,9 @@ void claim_list_free(struct claim *cs, size_t n);
  * for it, holding their pending deliveries. A result whose lease_token is no
  * longer its delivery's (the lease ran out and another claim took it, or the
  * delivery moved on) is fenced: discarded, logged and counted (see
- * store_fenced_count()), never written over a newer attempt.
+ * store_fenced_count()), never written over a newer attempt. Like a claim,
+ * a result need not be durable when this returns: one lost in a crash
+ * leaves its delivery to be delivered again once its lease runs out.
  */
 int store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now);
 
