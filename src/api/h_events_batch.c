@@ -11,21 +11,13 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* The endpoints subscribed to one event type, looked up once per batch. */
-struct batch_fanout {
-    const char *type; /* points into an event of the batch */
-    struct endpoint *eps;
-    size_t neps;
-};
-
 struct batch {
     struct api_req *r;
     struct event evs[STORE_MAX_BATCH];        /* the events that passed their checks */
     json_t *results[STORE_MAX_BATCH];         /* an error result, or NULL */
     struct store_publish items[STORE_MAX_BATCH];
     size_t item_of[STORE_MAX_BATCH];          /* items[k] is event item_of[k] of the body */
-    struct batch_fanout fanout[STORE_MAX_BATCH];
-    size_t n, nitems, nfanout;
+    size_t n, nitems;
 };
 
 /* envelope_item_fn: keeps a valid event, or the error result of an invalid one. */
@@ -52,30 +44,6 @@ batch_take(void *ctx, size_t i, struct event *ev, int err, const struct schema_r
                               api_error_json(api_err_type(err), fields,
                                              why != NULL ? why : err_str(err)));
     return b->results[i] != NULL ? 0 : ERR_NOMEM;
-}
-
-/* The fan-out of type, from the store the first time a batch meets it. */
-static int
-batch_fanout_find(struct batch *b, const char *type, struct batch_fanout **out)
-{
-    struct batch_fanout *f;
-    size_t i;
-    int err;
-
-    for (i = 0; i < b->nfanout; i++) {
-        if (strcmp(b->fanout[i].type, type) == 0) {
-            *out = &b->fanout[i];
-            return 0;
-        }
-    }
-    f = &b->fanout[b->nfanout];
-    f->type = type;
-    err = store_endpoint_subscribed(b->r->ctx->store, b->r->account_id, type, &f->eps, &f->neps);
-    if (err != 0)
-        return err;
-    b->nfanout++;
-    *out = f;
-    return 0;
 }
 
 /* Answers the results, in order: each published event or its error. */
@@ -112,7 +80,6 @@ int
 h_events_publish_batch(struct api_req *r)
 {
     struct schema_report rep;
-    struct batch_fanout *f;
     struct batch *b;
     char errbuf[256];
     size_t i;
@@ -137,14 +104,8 @@ h_events_publish_batch(struct api_req *r)
     for (i = 0; i < b->n; i++) {
         if (b->results[i] != NULL)
             continue;
-        err = batch_fanout_find(b, b->evs[i].type, &f);
-        if (err != 0) {
-            err = api_reply_error(r, err, NULL, "cannot find the endpoints for '%s'",
-                                  b->evs[i].type);
-            goto out;
-        }
-        b->items[b->nitems] = (struct store_publish){
-            .ev = &b->evs[i], .eps = f->eps, .neps = f->neps};
+        /* The store fans out in the batch's own transaction. */
+        b->items[b->nitems] = (struct store_publish){.ev = &b->evs[i], .fanout = 1};
         b->item_of[b->nitems++] = i;
     }
     if (b->nitems > 0) {
@@ -162,8 +123,6 @@ out:
         event_cleanup(&b->evs[i]);
         json_decref(b->results[i]);
     }
-    for (i = 0; i < b->nfanout; i++)
-        endpoint_list_free(b->fanout[i].eps, b->fanout[i].neps);
     free(b);
     return err;
 }

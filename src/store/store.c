@@ -626,6 +626,10 @@ publish_prepare(struct store_publish *it)
     struct event *ev = it->ev;
     int err;
 
+    if (it->fanout) {
+        it->eps = NULL;
+        it->neps = 0;
+    }
     if (ev == NULL || ev->body == NULL || (it->neps > 0 && it->eps == NULL) ||
         ev->account_id[0] == '\0' || ev->type[0] == '\0')
         return ERR_INVAL;
@@ -660,7 +664,7 @@ store_event_publish_batch(struct store *st, struct store_publish *items, size_t 
     }
     err = st->ops->event_publish(st, items, n);
     for (i = 0; i < n && err == 0; i++)
-        due += items[i].err == 0 ? items[i].neps : 0;
+        due += items[i].err == 0 ? (size_t)items[i].ev->deliveries : 0;
     if (due > 0)
         store_due_notify(st);
     return err;

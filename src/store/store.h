@@ -303,8 +303,11 @@ int store_event_publish(struct store *st, struct event *ev, const struct endpoin
 /* One event of store_event_publish_batch(). */
 struct store_publish {
     struct event *ev;           /* as for store_event_publish() */
-    const struct endpoint *eps; /* its fan-out */
+    const struct endpoint *eps; /* its fan-out, unless fanout is set */
     size_t neps;
+    int fanout; /* 1: the store fans out to every endpoint of the account subscribed to
+                   the event's type (store_endpoint_subscribed()) itself, in the
+                   publish's transaction; eps and neps are then ignored */
     int err; /* out: 0 published, ERR_CONFLICT a repeated key (ev holds the earlier event) */
 };
 

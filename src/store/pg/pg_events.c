@@ -193,9 +193,44 @@ batch_build(struct batch_arrays *a, const struct store_publish *items, size_t n)
     return err;
 }
 
+/*
+ * Looks up the fan-out of the items that leave it to the store (once per
+ * event type), before the statement: fanout[] gets what to free after.
+ */
+static int
+fanout_resolve(struct store *st, struct store_publish *items, size_t n, struct endpoint **fanout,
+               size_t *nfanout)
+{
+    size_t i, k;
+    int err;
+
+    for (i = 0; i < n; i++) {
+        if (!items[i].fanout)
+            continue;
+        for (k = 0; k < i; k++) {
+            if (items[k].fanout && strcmp(items[k].ev->type, items[i].ev->type) == 0)
+                break;
+        }
+        if (k < i) {
+            items[i].eps = items[k].eps;
+            items[i].neps = items[k].neps;
+            continue;
+        }
+        err = pg_endpoint_subscribed(st, items[i].ev->account_id, items[i].ev->type, &fanout[i],
+                                     &nfanout[i]);
+        if (err != 0)
+            return err;
+        items[i].eps = fanout[i];
+        items[i].neps = nfanout[i];
+    }
+    return 0;
+}
+
 int
 pg_event_publish(struct store *st, struct store_publish *items, size_t n)
 {
+    struct endpoint *fanout[STORE_MAX_BATCH] = {0};
+    size_t nfanout[STORE_MAX_BATCH] = {0};
     struct batch_arrays a;
     struct pg_query q;
     struct event earlier;
@@ -204,7 +239,10 @@ pg_event_publish(struct store *st, struct store_publish *items, size_t n)
     size_t i;
     int err, row;
 
-    err = batch_build(&a, items, n);
+    memset(&a, 0, sizeof(a));
+    err = fanout_resolve(st, items, n, fanout, nfanout);
+    if (err == 0)
+        err = batch_build(&a, items, n);
     if (err != 0)
         goto out;
     pg_query_init(&q, SQL_PUBLISH);
@@ -250,6 +288,13 @@ pg_event_publish(struct store *st, struct store_publish *items, size_t n)
 out:
     PQclear(res);
     batch_cleanup(&a);
+    for (i = 0; i < n; i++) {
+        endpoint_list_free(fanout[i], nfanout[i]);
+        if (items[i].fanout) {
+            items[i].eps = NULL;
+            items[i].neps = 0;
+        }
+    }
     return err;
 }
 

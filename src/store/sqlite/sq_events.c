@@ -25,6 +25,11 @@ static const char SQL_DLV_INSERT[] =
     "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, event_type, status, "
     "next_attempt_at, created_at, updated_at) "
     "VALUES (:id, :acct, :event, :ep, :type, :status, :next, :created, :created)";
+/* The fan-out of a publish, inside its transaction: ids and status only. */
+static const char SQL_EV_FANOUT[] =
+    "SELECT e.id, e.status FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
+    "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
+    "ORDER BY e.id";
 static const char SQL_EV_GET[] =
     "SELECT " EV_COLS " FROM events WHERE id = :id AND account_id = :acct";
 static const char SQL_EV_LIST[] = "SELECT " EV_COLS " FROM events WHERE account_id = :acct "
@@ -143,9 +148,56 @@ idempotent_find(struct sq_conn *c, struct event *ev)
     return err;
 }
 
-/* Inserts one event and its fan-out; ERR_CONFLICT (ev then the earlier event) on a live key. */
+/*
+ * The endpoints of the account subscribed to ev's type, as endpoints with
+ * only id and status set, in *eps (a new array, free() it; NULL when none).
+ */
 static int
-publish_one(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps)
+fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, size_t *neps)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_FANOUT);
+    struct endpoint *list = NULL, *more;
+    size_t n = 0, cap = 0;
+    int rc, err = 0;
+
+    *eps = NULL;
+    *neps = 0;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", ev->account_id);
+    sq_bind_text(stmt, ":type", ev->type);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap == 0 ? 4 : cap * 2;
+            more = realloc(list, cap * sizeof(*list));
+            if (more == NULL) {
+                err = ERR_NOMEM;
+                break;
+            }
+            list = more;
+        }
+        memset(&list[n], 0, sizeof(list[n]));
+        sq_col_copy(stmt, 0, list[n].id, sizeof(list[n].id));
+        list[n].status = strcmp((const char *)sqlite3_column_text(stmt, 1), "disabled") == 0
+                             ? ENDPOINT_DISABLED
+                             : ENDPOINT_ENABLED;
+        n++;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = sq_err(c, rc, "selecting subscribed endpoints");
+    sq_done(stmt);
+    if (err != 0) {
+        free(list);
+        return err;
+    }
+    *eps = list;
+    *neps = n;
+    return 0;
+}
+
+/* Inserts one event and its fan-out (its idempotency key already checked). */
+static int
+publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps)
 {
     enum delivery_status status;
     sqlite3_stmt *stmt;
@@ -153,11 +205,6 @@ publish_one(struct sq_conn *c, struct event *ev, const struct endpoint *eps, siz
     size_t i;
     int rc, err = 0;
 
-    if (ev->idempotency_key[0] != '\0') {
-        err = idempotent_find(c, ev);
-        if (err != 0)
-            return err;
-    }
     stmt = sq_stmt(c, SQL_EV_INSERT);
     if (stmt == NULL)
         return ERR_STORE;
@@ -205,14 +252,34 @@ static int
 job_publish(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
-    size_t i;
+    struct store_publish *it;
+    struct endpoint *found;
+    size_t i, nfound;
     int err;
 
     for (i = 0; i < a->n; i++) {
-        err = publish_one(c, a->items[i].ev, a->items[i].eps, a->items[i].neps);
-        if (err != 0 && err != ERR_CONFLICT)
+        it = &a->items[i];
+        it->err = 0;
+        if (it->ev->idempotency_key[0] != '\0') {
+            /* A live key: ev becomes the earlier event and nothing is stored. */
+            err = idempotent_find(c, it->ev);
+            if (err == ERR_CONFLICT) {
+                it->err = err;
+                continue;
+            }
+            if (err != 0)
+                return err;
+        }
+        if (it->fanout) {
+            err = fanout_find(c, it->ev, &found, &nfound);
+            if (err == 0)
+                err = publish_insert(c, it->ev, found, nfound);
+            free(found);
+        } else {
+            err = publish_insert(c, it->ev, it->eps, it->neps);
+        }
+        if (err != 0)
             return err;
-        a->items[i].err = err;
     }
     return 0;
 }
