@@ -23,11 +23,9 @@ Bounded: the whole suite stops starting workloads after --budget seconds
 (default 540) and never runs past 10 minutes.
 """
 import argparse
-import http.client
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -39,8 +37,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
-KEY = "fhk_bench_" + secrets.token_hex(16)
-SERVE_ARGS = ["--allow-http", "--allow-networks", "127.0.0.0/8"]
+sys.path.insert(0, HERE)
+
+# The server process, the API client, the bench key and the percentile of bench/pg_scale.py.
+import pg_scale  # noqa: E402
+from pg_scale import KEY, api, percentile as pct  # noqa: E402
 HARD_LIMIT = 600  # seconds: the suite never runs longer
 
 
@@ -51,14 +52,6 @@ class Row:
                  met=None):
         self.workload, self.figure, self.value = workload, figure, value
         self.ref, self.ratio, self.target, self.met = ref, ratio, target, met
-
-
-def pct(values, p):
-    """Nearest-rank percentile, None when empty."""
-    if not values:
-        return None
-    v = sorted(values)
-    return v[max(0, min(len(v) - 1, -(-p * len(v) // 100) - 1))]
 
 
 def free_port():
@@ -95,55 +88,22 @@ def proc_rss_mib(pid):
     return int(m.group(1)) / 1024.0
 
 
-class Serve:
-    """One `fluxhook serve` on its own fresh SQLite store; its log goes to a file."""
+class Serve(pg_scale.Serve):
+    """One `fluxhook serve` (--role all) on its own fresh SQLite store; its log goes to a file."""
 
-    def __init__(self, ctx, name, args=()):
+    def __init__(self, ctx, name):
         self.dir = tempfile.mkdtemp(prefix=name + "-", dir=ctx.work)
         self.db_path = os.path.join(self.dir, "fluxhook.db")
-        self.log_path = os.path.join(self.dir, "serve.log")
-        self.log = open(self.log_path, "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOOK_")}
-        env.update(FLUXHOOK_ROOT_KEY=KEY, FLUXHOOK_LOG_LEVEL="info")
-        self.proc = subprocess.Popen(
-            [ctx.binary, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + self.db_path]
-            + SERVE_ARGS + list(args), env=env, cwd=self.dir, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=self.log)
+        super().__init__(ctx.binary, "sqlite:" + self.db_path, "all", self.dir, "serve")
         ctx.procs.append(self)
-        deadline = time.monotonic() + 60
-        self.port = None
-        while time.monotonic() < deadline and self.port is None:
-            with open(self.log_path, "rb") as f:
-                m = re.search(rb"serve: listening url=http://[^:]+:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-            elif self.proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.02)
-        if self.port is None:
-            raise RuntimeError("serve did not start:\n" + open(self.log_path).read()[-3000:])
+        self.wait_listening()
 
     @property
     def pid(self):
         return self.proc.pid
 
     def api(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        try:
-            hdrs = {"Authorization": "Bearer " + KEY}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                hdrs["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            text = resp.read().decode()
-            if resp.status >= 300:
-                raise RuntimeError("%s %s: %d %s" % (method, path, resp.status, text))
-            return json.loads(text) if text.startswith("{") else text
-        finally:
-            conn.close()
+        return api(self.port, method, path, body)
 
     def endpoint(self, url, **fields):
         return self.api("POST", "/v1/endpoints", dict(url=url, **fields))["id"]
@@ -160,16 +120,6 @@ class Serve:
     def store_bytes(self):
         return sum(os.path.getsize(self.db_path + s) for s in ("", "-wal", "-shm")
                    if os.path.exists(self.db_path + s))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Sink:
@@ -285,8 +235,8 @@ class Context:
 
     # --- helpers for workloads ---
 
-    def serve(self, name, args=()):
-        return Serve(self, name, args)
+    def serve(self, name):
+        return Serve(self, name)
 
     def sink(self, status=200, log=None):
         return Sink(self, status, log)
@@ -406,7 +356,8 @@ def arrivals(sent_path, arrived_path, expect, timeout=15):
     deadline = time.monotonic() + timeout
     while True:
         with open(arrived_path) as f:
-            lines = [line.split() for line in f if line.strip()]
+            # The sink may be writing the last line as it is read: whole lines only.
+            lines = [line.split() for line in f if line.endswith("\n") and len(line.split()) == 2]
         got = [(i, t) for i, t in lines if i in sent]
         if len(got) >= len(sent) * expect or time.monotonic() > deadline:
             break

@@ -194,18 +194,26 @@ publish_build(const char *s, struct rawjson_span span, json_t *root, int as_real
 }
 
 /*
- * Loads a whole request body (s, len bytes) that must be a JSON object: sets
- * *root (a new reference) and *as_real, or returns ERR_PARSE or
- * ERR_VALIDATION (a duplicate key, in rep) with a reason in err or *why.
+ * Loads a whole request body (*body, len bytes; NULL becomes "") that must be
+ * a JSON object, after resetting rep and err: sets *root (a new reference)
+ * and *as_real, or returns ERR_PARSE or ERR_VALIDATION (a duplicate key, in
+ * rep) with a reason in err or *why.
  */
 static int
-body_load(const char *s, size_t len, json_t **root, int *as_real, struct schema_report *rep,
+body_load(const char **body, size_t len, json_t **root, int *as_real, struct schema_report *rep,
           char *err, size_t errlen, const char **why)
 {
     char path[SCHEMA_PATH_MAX];
+    const char *s;
     json_error_t je;
     int line, column;
 
+    schema_report_init(rep);
+    if (*body == NULL)
+        *body = "";
+    s = *body;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
     *root = NULL;
     if (nul_find(s, len, &line, &column) >= 0) {
         if (err != NULL)
@@ -246,12 +254,7 @@ envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct even
     const char *why = NULL;
     int rc, as_real;
 
-    schema_report_init(rep);
-    if (body == NULL)
-        body = "";
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    rc = body_load(body, len, &root, &as_real, rep, err, errlen, &why);
+    rc = body_load(&body, len, &root, &as_real, rep, err, errlen, &why);
     if (rc == 0)
         rc = publish_build(body, whole, root, as_real, now_ms, ev, rep, &why);
     if (why != NULL && err != NULL)
@@ -342,12 +345,7 @@ envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_ms,
     int rc, as_real;
 
     memset(&w, 0, sizeof(w));
-    schema_report_init(rep);
-    if (body == NULL)
-        body = "";
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    rc = body_load(body, len, &root, &as_real, rep, err, errlen, &why);
+    rc = body_load(&body, len, &root, &as_real, rep, err, errlen, &why);
     if (rc != 0)
         goto out;
     json_object_foreach(root, key, v) {

@@ -2,10 +2,9 @@
 answered on its own and in order, the valid ones published in one commit;
 idempotency keys per item; the body as a whole refused when it is not a batch."""
 import json
-import socket
 import unittest
 
-from apiutil import ApiCase, GUIDE_SAMPLES
+from apiutil import ApiCase, GUIDE_SAMPLES, announce_body
 
 STARTED = GUIDE_SAMPLES["conversation.started"]
 RESPONSE = GUIDE_SAMPLES["agent.response"]
@@ -121,20 +120,7 @@ class BatchTest(ApiCase):
         self.error("POST", "/v1/events/batch", raw="{}", status=415,
                    headers={"Content-Type": "text/plain"})
         # Refused from its announced length, before the body is sent.
-        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
-        try:
-            s.sendall(b"POST /v1/events/batch HTTP/1.1\r\nHost: x\r\n"
-                      b"Authorization: Bearer " + self.srv.root_key.encode() + b"\r\n"
-                      b"Content-Type: application/json\r\n"
-                      b"Content-Length: %d\r\n\r\n{" % ((8 << 20) + 1))
-            data = b""
-            while b"8192 KiB" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
+        data = announce_body(self.srv, "/v1/events/batch", (8 << 20) + 1, until=b"8192 KiB")
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:200])
         self.assertIn(b"8192 KiB", data)
         self.assertEqual(self.call("GET", "/v1/events")["data"], [])
