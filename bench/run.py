@@ -414,10 +414,14 @@ def bad_neighbours(ctx):
                 e.stop()
         p99s[bad] = (pct(lat, 50), pct(lat, 99))
     ratio = p99s[True][1] / p99s[False][1]
+    # The ratio says something only while the healthy endpoints keep up at all.
+    kept_up = p99s[False][1] <= 100
     return [Row("20 healthy + black hole + 500: healthy p99",
-                "%.1f ms vs %.1f ms alone (p50 %.1f vs %.1f)"
-                % (p99s[True][1], p99s[False][1], p99s[True][0], p99s[False][0]),
-                p99s[True][1], "%.1f ms" % p99s[False][1], ratio, "≤ 1.2 ×", ratio <= 1.2)]
+                "%.1f ms vs %.1f ms alone (p50 %.1f vs %.1f)%s"
+                % (p99s[True][1], p99s[False][1], p99s[True][0], p99s[False][0],
+                   "" if kept_up else "; 10k deliveries/s not kept up alone"),
+                p99s[True][1], "%.1f ms" % p99s[False][1], ratio,
+                "≤ 1.2 × (alone ≤ 100 ms)", ratio <= 1.2 and kept_up)]
 
 
 def backlog_footprint(ctx):
