@@ -6,11 +6,14 @@
  *
  * usage:
  *   http_load publish --port P --key KEY [--connections N] [--seconds S | --count C]
- *                     [--rate R] [--event TYPE] [--log FILE]
+ *                     [--rate R] [--event TYPE] [--log FILE] [--batch N]
  *       POSTs /v1/events to 127.0.0.1:P. Without --rate each connection sends
  *       its next request as soon as the answer came (closed loop); with it,
  *       requests are scheduled R per second and go out on a free connection
- *       (open loop). Prints one line: "sent=N ok=N failed=N seconds=S rate=R".
+ *       (open loop). With --batch N each request is a POST /v1/events/batch of
+ *       N events (counted as N). Prints one line: "sent=N ok=N failed=N
+ *       seconds=S rate=R p50_ms=X p99_ms=Y" (rate in events per second; the
+ *       percentiles of request round trips, from when it was due).
  *       With --log, writes "EVENT_ID SCHEDULED_US" per accepted event (the
  *       time the request was due, in CLOCK_REALTIME microseconds).
  *   http_load sink [--port P] [--log FILE] [--status CODE]
@@ -38,7 +41,9 @@
 #include <unistd.h>
 
 #define LOAD_MAX_CONNS 256
-#define LOAD_BUF 16384
+#define LOAD_BUF 262144
+#define LOAD_MAX_LAT (4 * 1024 * 1024) /* round trips whose time is kept */
+#define LOAD_MAX_BATCH 500
 
 static int64_t
 now_us(clockid_t clk)
@@ -55,6 +60,7 @@ struct conn {
     int fd;
     int busy;          /* a request is out, its answer not read yet */
     int64_t due_real;  /* when the request in flight was due (CLOCK_REALTIME us) */
+    int64_t due_mono;  /* the same in CLOCK_MONOTONIC us */
     size_t sent;       /* bytes of the request written */
     char in[LOAD_BUF]; /* the answer so far */
     size_t inlen;
@@ -69,9 +75,12 @@ struct load {
     long count;  /* requests to send, 0: until seconds pass */
     double rate; /* requests per second, 0: closed loop */
     FILE *log;
-    char req[2048];
+    int batch;    /* events per request, 0: POST /v1/events */
+    char *req;
     size_t reqlen;
     long sent, ok, failed;
+    int64_t *lat; /* round trips in us */
+    long nlat;
 };
 
 static int
@@ -97,7 +106,7 @@ conn_open(int port)
 
 /* Writes the request; blocking is fine, it is small and the socket is fresh or idle. */
 static int
-conn_send(struct load *l, struct conn *c, int64_t due_real)
+conn_send(struct load *l, struct conn *c, int64_t due_real, int64_t due_mono)
 {
     size_t off = 0;
     ssize_t n;
@@ -113,6 +122,7 @@ conn_send(struct load *l, struct conn *c, int64_t due_real)
     c->busy = 1;
     c->inlen = 0;
     c->due_real = due_real;
+    c->due_mono = due_mono;
     l->sent++;
     return 0;
 }
@@ -145,7 +155,17 @@ conn_read(struct load *l, struct conn *c)
     if (c->inlen < head + (size_t)clen)
         return 0;
     status = strtol(c->in + 9, NULL, 10);
-    if (status == 202 || status == 200) {
+    if (l->lat != NULL && l->nlat < LOAD_MAX_LAT)
+        l->lat[l->nlat++] = now_us(CLOCK_MONOTONIC) - c->due_mono;
+    if (l->batch > 0 && status == 200) {
+        /* Each event of the batch answers on its own. */
+        for (p = c->in + head; (p = strstr(p, "\"status\":")) != NULL; p += 9) {
+            if (strncmp(p + 9, "202", 3) == 0 || strncmp(p + 9, "200", 3) == 0)
+                l->ok++;
+            else
+                l->failed++;
+        }
+    } else if (status == 202 || status == 200) {
         l->ok++;
         id = strstr(c->in + head, "\"id\":\"");
         if (l->log != NULL && id != NULL) {
@@ -161,29 +181,87 @@ conn_read(struct load *l, struct conn *c)
 }
 
 static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (nearest rank) of the round trips, in ms. */
+static double
+lat_pct(struct load *l, int p)
+{
+    long i;
+
+    if (l->nlat == 0)
+        return 0;
+    i = (l->nlat * p + 99) / 100 - 1;
+    return (double)l->lat[i < 0 ? 0 : i] / 1000.0;
+}
+
+/*
+ * The request every connection sends: one event of about 600 bytes (a
+ * user.message whose content pads it), or a batch of l->batch of them.
+ */
+static int
+request_build(struct load *l)
+{
+    char one[1024];
+    size_t cap, blen = 0;
+    char *body;
+    int n, i, olen;
+
+    olen = snprintf(one, sizeof(one),
+                    "{\"event\":\"%s\",\"data\":{\"conversation_id\":\"conv-1\","
+                    "\"agent_id\":\"agent-7\",\"message_id\":\"msg-1\",\"user_id\":\"user-1\","
+                    "\"content\":\"Hello, I need help with my order that arrived damaged. "
+                    "The box was crushed on one side and the item inside is cracked along the "
+                    "edge; I would like a replacement or a refund, whichever is quicker. The order "
+                    "number is on the packing slip and I can send photos of the damage if that "
+                    "helps. Thank you for looking into this so quickly.\","
+                    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","
+                    "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}}",
+                    l->event);
+    cap = ((size_t)olen + 1) * (size_t)(l->batch > 0 ? l->batch : 1) + 64;
+    body = malloc(cap);
+    l->req = malloc(cap + 512);
+    if (body == NULL || l->req == NULL) {
+        free(body);
+        return -1;
+    }
+    if (l->batch > 0) {
+        blen += (size_t)snprintf(body, cap, "{\"events\":[");
+        for (i = 0; i < l->batch; i++)
+            blen += (size_t)snprintf(body + blen, cap - blen, "%s%s", i > 0 ? "," : "", one);
+        blen += (size_t)snprintf(body + blen, cap - blen, "]}");
+    } else {
+        blen = (size_t)snprintf(body, cap, "%s", one);
+    }
+    n = snprintf(l->req, cap + 512,
+                 "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 l->batch > 0 ? "/v1/events/batch" : "/v1/events", l->port, l->key, blen, body);
+    free(body);
+    l->reqlen = (size_t)n;
+    return 0;
+}
+
+static int
 publish(struct load *l)
 {
     struct conn *conns = calloc((size_t)l->nconns, sizeof(*conns));
     struct epoll_event ev, evs[LOAD_MAX_CONNS];
-    char body[512];
     int64_t start, end, next_due, now, start_real;
     long scheduled = 0;
-    int ep = -1, i, n, blen, rc = 1;
+    int ep = -1, i, n, rc = 1;
 
-    if (conns == NULL)
+    l->lat = malloc(LOAD_MAX_LAT * sizeof(*l->lat));
+    if (conns == NULL || l->lat == NULL || request_build(l) != 0) {
+        free(conns);
         return 1;
-    blen = snprintf(body, sizeof(body),
-                    "{\"event\":\"%s\",\"data\":{\"conversation_id\":\"conv-1\","
-                    "\"agent_id\":\"agent-7\",\"message_id\":\"msg-1\",\"user_id\":\"user-1\","
-                    "\"content\":\"Hello, I need help with my order that arrived damaged\","
-                    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","
-                    "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}}",
-                    l->event);
-    l->reqlen = (size_t)snprintf(l->req, sizeof(l->req),
-                                 "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %d\r\n\r\n%s",
-                                 l->port, l->key, blen, body);
+    }
     for (i = 0; i < l->nconns; i++)
         conns[i].fd = -1;
     ep = epoll_create1(EPOLL_CLOEXEC);
@@ -217,8 +295,8 @@ publish(struct load *l)
             if (l->rate > 0 && next_due > now)
                 break;
             if (conn_send(l, &conns[i],
-                          l->rate > 0 ? start_real + (next_due - start) : now_us(CLOCK_REALTIME)) !=
-                0) {
+                          l->rate > 0 ? start_real + (next_due - start) : now_us(CLOCK_REALTIME),
+                          l->rate > 0 ? next_due : now_us(CLOCK_MONOTONIC)) != 0) {
                 close(conns[i].fd);
                 conns[i].fd = -1;
                 l->failed++;
@@ -251,8 +329,10 @@ publish(struct load *l)
         }
     }
     now = now_us(CLOCK_MONOTONIC);
-    printf("sent=%ld ok=%ld failed=%ld seconds=%.3f rate=%.1f\n", l->sent, l->ok, l->failed,
-           (double)(now - start) / 1e6, (double)l->ok * 1e6 / (double)(now - start));
+    qsort(l->lat, (size_t)l->nlat, sizeof(*l->lat), cmp_i64);
+    printf("sent=%ld ok=%ld failed=%ld seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f\n",
+           l->sent, l->ok, l->failed, (double)(now - start) / 1e6,
+           (double)l->ok * 1e6 / (double)(now - start), lat_pct(l, 50), lat_pct(l, 99));
     rc = l->failed > 0 ? 1 : 0;
 out:
     for (i = 0; i < l->nconns; i++) {
@@ -262,6 +342,8 @@ out:
     if (ep >= 0)
         close(ep);
     free(conns);
+    free(l->lat);
+    free(l->req);
     return rc;
 }
 
@@ -356,7 +438,8 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: http_load publish --port P --key KEY [--connections N] "
-                    "[--seconds S | --count C] [--rate R] [--event TYPE] [--log FILE]\n"
+                    "[--seconds S | --count C] [--rate R] [--event TYPE] [--log FILE] "
+                    "[--batch N]\n"
                     "       http_load sink [--port P] [--log FILE] [--status CODE]\n");
 }
 
@@ -393,13 +476,16 @@ main(int argc, char **argv)
             l.event = argv[i + 1];
         else if (strcmp(argv[i], "--log") == 0)
             logpath = argv[i + 1];
+        else if (strcmp(argv[i], "--batch") == 0)
+            l.batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--status") == 0)
             sink_status = (unsigned int)atoi(argv[i + 1]);
         else
             break;
     }
     if (i != argc || (strcmp(argv[1], "publish") != 0 && strcmp(argv[1], "sink") != 0) ||
-        l.nconns < 1 || l.nconns > LOAD_MAX_CONNS || sink_status < 100 || sink_status > 599) {
+        l.nconns < 1 || l.nconns > LOAD_MAX_CONNS || sink_status < 100 || sink_status > 599 ||
+        l.batch < 0 || l.batch > LOAD_MAX_BATCH) {
         usage();
         return 2;
     }

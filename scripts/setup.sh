@@ -27,9 +27,10 @@ if [ "${1:-}" = "--check" ]; then
     debs="$debs clang-format clang-tidy cppcheck postgresql"
 fi
 
-# The benchmarks compare SQLite with a real PostgreSQL server (bench/pg_scale.py).
+# The benchmarks: nginx and wrk are the same-run reference of make bench
+# (bench/run.py); bench/pg_scale.py compares SQLite with a real PostgreSQL server.
 if [ "${1:-}" = "--bench" ]; then
-    debs="$debs postgresql"
+    debs="$debs nginx-light wrk postgresql"
 fi
 
 missing=""

@@ -19,6 +19,7 @@
 #define API_RETRY_AFTER_S "2"
 
 #define API_MAX_BODY (256 * 1024) /* larger request bodies answer 413 */
+#define API_MAX_BULK_BODY (8 * 1024 * 1024) /* the same for ROUTE_BULK routes */
 #define API_MAX_PARAMS 4
 #define API_DEFAULT_LIMIT 50
 #define API_PARAMS_MAX 256 /* bytes for all of a request's path parameters */
@@ -56,8 +57,8 @@ struct api_req {
     const char *params[API_MAX_PARAMS];/* the route's {id}s, in order */
     int nparams;
     char params_buf[API_PARAMS_MAX];   /* where params point */
-    struct buf body;                   /* the raw request body, capped at API_MAX_BODY */
-    int body_too_big;                  /* 1 when the body passed API_MAX_BODY */
+    struct buf body;                   /* the raw request body, capped at api_body_cap() */
+    int body_too_big;                  /* 1 when the body passed its cap */
     json_t *json;                      /* the parsed body for ROUTE_JSON routes, else NULL */
     struct api_key key;                /* the caller's credential (after authentication): key,
                                           token or portal session; key.id is the actor */
@@ -81,6 +82,8 @@ enum route_flags {
     ROUTE_ADMIN = 1 << 1,  /* only admin keys */
     ROUTE_JSON = 1 << 2,   /* a JSON object body is required: 415 / 400 otherwise */
     ROUTE_JSON_OPT = 1 << 3, /* a JSON object body is optional (empty body = {}) */
+    ROUTE_RAW = 1 << 4,  /* with ROUTE_JSON: the handler parses r->body itself (r->json NULL) */
+    ROUTE_BULK = 1 << 5, /* bodies up to API_MAX_BULK_BODY instead of API_MAX_BODY */
 };
 
 struct route {
@@ -203,6 +206,9 @@ int api_rate_check(struct api_req *r);
 
 /* routes.c: the table, terminated by a NULL method. */
 extern const struct route api_routes[];
+
+/* The most body bytes a request to method and path may send: API_MAX_BULK_BODY or API_MAX_BODY. */
+size_t api_body_cap(const char *method, const char *path);
 
 /*
  * Finds the route for method and path, filling r->params. Returns the route,
@@ -330,6 +336,12 @@ int api_reply_raw(struct api_req *r, int status, const char *content_type, const
 /* The HTTP status and the error type ("not_found") for an ERR_* code. */
 int api_err_status(int err);
 const char *api_err_type(int err);
+
+/*
+ * The "error" member of an error body, {type, message, fields?}, as a new
+ * reference (NULL when out of memory). Steals fields (may be NULL).
+ */
+json_t *api_error_json(const char *type, json_t *fields, const char *msg);
 
 /* --- request.c (api_query() and api_header() are in server.c) --- */
 

@@ -26,8 +26,7 @@ h_events_publish(struct api_req *r)
 {
     struct schema_report rep;
     struct event ev;
-    struct endpoint *eps = NULL;
-    size_t neps = 0;
+    struct store_publish it = {.ev = &ev, .fanout = 1};
     const char *key;
     char errbuf[256];
     int err, status;
@@ -55,12 +54,10 @@ h_events_publish(struct api_req *r)
     snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
     if (key != NULL)
         snprintf(ev.idempotency_key, sizeof(ev.idempotency_key), "%s", key);
-    err = store_endpoint_subscribed(r->ctx->store, r->account_id, ev.type, &eps, &neps);
-    if (err != 0) {
-        err = api_reply_error(r, err, NULL, "cannot find the endpoints for '%s'", ev.type);
-        goto out;
-    }
-    err = store_event_publish(r->ctx->store, &ev, eps, neps);
+    /* The store fans out in the publish's own transaction. */
+    err = store_event_publish_batch(r->ctx->store, &it, 1);
+    if (err == 0)
+        err = it.err;
     if (err == ERR_CONFLICT) {
         /* A repeated key: ev now holds the first event; nothing was published. */
         status = 200;
@@ -75,7 +72,6 @@ h_events_publish(struct api_req *r)
     snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev.id);
     err = api_reply_json(r, status, published_json(&ev));
 out:
-    endpoint_list_free(eps, neps);
     event_cleanup(&ev);
     return err;
 }

@@ -125,6 +125,7 @@ static const struct route_doc route_docs[] = {
     {"GET", "/openapi.json", NULL, NULL, 200, "Object"},
     {"GET", "/v1/event-types", NULL, NULL, 200, "EventTypeList"},
     {"POST", "/v1/events", NULL, "EventPublish", 202, "EventPublished"},
+    {"POST", "/v1/events/batch", NULL, "EventBatch", 200, "EventBatchResults"},
     {"GET", "/v1/events",
      "event:string:only events of this type;limit:integer:page size, 1..500 (default 50);"
      "after:string:the next cursor of the previous page",
@@ -220,6 +221,18 @@ static const char openapi_components[] =
     "\"event\":{\"type\":\"string\",\"example\":\"conversation.started\"},"
     "\"data\":{\"type\":\"object\"},"
     "\"timestamp\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"EventBatch\":{\"type\":\"object\",\"required\":[\"events\"],\"properties\":{"
+    "\"events\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":500,\"items\":{"
+    "\"allOf\":[{\"$ref\":\"#/components/schemas/EventPublish\"},{\"type\":\"object\","
+    "\"properties\":{\"idempotency_key\":{\"type\":\"string\",\"maxLength\":255,"
+    "\"description\":\"like the Idempotency-Key header of a single publish\"}}}]}}}},"
+    "\"EventBatchResults\":{\"type\":\"object\",\"properties\":{\"results\":{"
+    "\"type\":\"array\",\"description\":\"one per event, in order: the published event "
+    "(status 202, or 200 for a repeated idempotency_key) or why it was refused (status and "
+    "error, as the single publish would answer)\",\"items\":{\"type\":\"object\","
+    "\"properties\":{\"status\":{\"type\":\"integer\"},\"id\":{\"type\":\"string\"},"
+    "\"event\":{\"type\":\"string\"},\"timestamp\":{\"type\":\"string\"},"
+    "\"deliveries\":{\"type\":\"integer\"},\"error\":{\"type\":\"object\"}}}}}},"
     "\"EventPublished\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
     "\"event\":{\"type\":\"string\"},\"timestamp\":{\"type\":\"string\"},"
     "\"deliveries\":{\"type\":\"integer\"}}},"
@@ -567,7 +580,9 @@ op_json(const struct route *rt, const struct route_doc *d)
     if (strchr(rt->pattern, '{') != NULL)
         op_error(responses, "404", "no such object in this account");
     if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT)) {
-        op_error(responses, "413", "the body is larger than 256 KiB");
+        op_error(responses, "413",
+                 (rt->flags & ROUTE_BULK) ? "the body is larger than 8 MiB"
+                                          : "the body is larger than 256 KiB");
         op_error(responses, "415", "the body is not application/json");
         op_error(responses, "422", "valid JSON that breaks the rules; every problem listed");
     }

@@ -39,6 +39,7 @@ api_handler_fn h_portal_sessions_create; /* POST /v1/portal-sessions */
 
 /* h_events.c */
 api_handler_fn h_events_publish;     /* POST /v1/events */
+api_handler_fn h_events_publish_batch; /* POST /v1/events/batch */
 api_handler_fn h_events_list;        /* GET /v1/events */
 api_handler_fn h_events_get;         /* GET /v1/events/{id} */
 

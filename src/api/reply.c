@@ -194,6 +194,18 @@ api_reply_json(struct api_req *r, int status, json_t *obj)
     return 0;
 }
 
+json_t *
+api_error_json(const char *type, json_t *fields, const char *msg)
+{
+    json_t *err;
+
+    err = json_pack("{s:s, s:s}", "type", type, "message", msg);
+    if (err != NULL && fields != NULL && json_is_array(fields) && json_array_size(fields) > 0)
+        json_object_set(err, "fields", fields);
+    json_decref(fields);
+    return err;
+}
+
 __attribute__((format(printf, 5, 0))) static int
 reply_error_v(struct api_req *r, int status, const char *type, json_t *fields, const char *fmt,
               va_list ap)
@@ -202,10 +214,7 @@ reply_error_v(struct api_req *r, int status, const char *type, json_t *fields, c
     json_t *err, *body;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    err = json_pack("{s:s, s:s}", "type", type, "message", msg);
-    if (err != NULL && fields != NULL && json_is_array(fields) && json_array_size(fields) > 0)
-        json_object_set(err, "fields", fields);
-    json_decref(fields);
+    err = api_error_json(type, fields, msg);
     body = err != NULL ? json_pack("{s:o}", "error", err) : NULL;
     if (status >= 500)
         log_warnx("api: answered %d method=%s path=%.200s: %s", status, r->method, r->path, msg);

@@ -12,6 +12,8 @@
 #define ADM ROUTE_ADMIN
 #define JSN ROUTE_JSON
 #define OPT ROUTE_JSON_OPT
+#define RAW ROUTE_RAW
+#define BLK ROUTE_BULK
 
 /* The scope each route needs (routes without one need admin). */
 #define EW SCOPE_EVENTS_WRITE
@@ -29,7 +31,9 @@ const struct route api_routes[] = {
     {"GET", "/v1/event-types", h_event_types_list, 0,
      "The event catalog: each type with its fields and sample", ER},
 
-    {"POST", "/v1/events", h_events_publish, JSN, "Publish an event", EW},
+    {"POST", "/v1/events", h_events_publish, JSN | RAW, "Publish an event", EW},
+    {"POST", "/v1/events/batch", h_events_publish_batch, JSN | RAW | BLK,
+     "Publish up to 500 events in one durable commit, each answered on its own", EW},
     {"GET", "/v1/events", h_events_list, 0, "List events, newest first", ER},
     {"GET", "/v1/events/{id}", h_events_get, 0, "Read one event", ER},
 
@@ -158,6 +162,16 @@ api_route_find(const char *method, const char *path, struct api_req *r, int *pat
         return rt;
     }
     return NULL;
+}
+
+size_t
+api_body_cap(const char *method, const char *path)
+{
+    const struct route *rt;
+    int matched;
+
+    rt = api_route_find(method, path, NULL, &matched);
+    return rt != NULL && (rt->flags & ROUTE_BULK) ? API_MAX_BULK_BODY : API_MAX_BODY;
 }
 
 int

@@ -84,7 +84,8 @@ struct server_req {
     const struct api_static *asset;
     struct api_static asset_store;
     struct api_guard_conn *gc; /* the connection's deadlines (borrowed), or NULL */
-    size_t dropped; /* body bytes read and dropped past API_MAX_BODY */
+    size_t dropped; /* body bytes read and dropped past the cap */
+    size_t body_cap; /* api_body_cap() of the request */
     int close;      /* 1: answer with Connection: close (a refused head) */
     int processed;  /* 1: a worker has run req_process(); the answer is due */
     struct server_req *work_next; /* in the server's work queue */
@@ -239,9 +240,13 @@ content_type_is_json(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-/* Parses the body of a ROUTE_JSON or ROUTE_JSON_OPT route into r->json, or answers. */
+/*
+ * Parses the body of a ROUTE_JSON or ROUTE_JSON_OPT route into r->json, or
+ * answers. With raw, only checks the Content-Type and that there is a body:
+ * the handler parses it (once) itself.
+ */
 static int
-parse_body(struct api_req *r, int optional)
+parse_body(struct api_req *r, int optional, int raw)
 {
     json_error_t jerr;
     const char *ct;
@@ -260,6 +265,8 @@ parse_body(struct api_req *r, int optional)
         api_reply_error(r, ERR_PARSE, NULL, "the request body is empty: expected a JSON object");
         return ERR_PARSE;
     }
+    if (raw)
+        return 0;
     r->json =
         json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (r->json == NULL) {
@@ -323,7 +330,8 @@ req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method,
     sr->r.conn = conn;
     sr->r.method = method_static(method);
     sr->r.path = sr->path;
-    buf_init(&sr->r.body, API_MAX_BODY);
+    sr->body_cap = api_body_cap(sr->r.method, sr->path);
+    buf_init(&sr->r.body, sr->body_cap);
     buf_init(&sr->r.out, 64 * 1024 * 1024);
     return sr;
 }
@@ -337,8 +345,8 @@ req_process(struct api_server *srv, struct server_req *sr)
     int matched = 0, err, is_v1;
 
     if (r->body_too_big) {
-        api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %d KiB",
-                        API_MAX_BODY / 1024);
+        api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %zu KiB",
+                        sr->body_cap / 1024);
         return;
     }
     is_v1 = strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/v1") == 0;
@@ -374,7 +382,7 @@ req_process(struct api_server *srv, struct server_req *sr)
             return;
     }
     if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT)) {
-        if (parse_body(r, !(rt->flags & ROUTE_JSON)) != 0) {
+        if (parse_body(r, !(rt->flags & ROUTE_JSON), rt->flags & ROUTE_RAW) != 0) {
             if (r->status == 0)
                 api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
             return;
@@ -555,10 +563,10 @@ head_check(struct MHD_Connection *conn, struct server_req *sr, const char *url)
         ret = 0;
         /* libmicrohttpd has checked that a lone Content-Length is a number. */
         n = hs.length != NULL ? strtoull(hs.length, &end, 10) : 0;
-        if (n > API_MAX_BODY) {
+        if (n > sr->body_cap) {
             ret = ERR_TOOBIG;
-            api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %d KiB",
-                            API_MAX_BODY / 1024);
+            api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %zu KiB",
+                            sr->body_cap / 1024);
         }
     }
     if (ret != 0)

@@ -1,6 +1,7 @@
 /*
  * fluxhook events: publish one event (data from --data JSON, @FILE or @-),
- * publish a file of events one per line with a progress bar, list and show.
+ * publish a file of events one per line (500 to a POST /v1/events/batch)
+ * with a progress bar, list and show.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "util/err.h"
 
 #define EVENTS_MAX_LINE (1024 * 1024) /* longest line of a bulk file */
+#define EVENTS_MAX_BATCH 500          /* lines sent in one POST /v1/events/batch */
 
 static int events_run(int argc, char **argv);
 
@@ -65,70 +67,130 @@ lines_count(FILE *f)
     return n;
 }
 
+/* Lines of a bulk file on their way in one POST /v1/events/batch. */
+struct bulk {
+    struct cli_call *x;
+    json_t *events;             /* the batch being filled */
+    long lines[EVENTS_MAX_BATCH]; /* the line number of each of its events */
+    long ok, failed;
+};
+
+/*
+ * Sends the batch and reports each line: its result with --json, or why it
+ * was refused. Returns CLI_OK or CLI_UNREACHABLE.
+ */
+static int
+bulk_send(struct bulk *b)
+{
+    struct client_reply rep, item;
+    json_t *body, *results, *res;
+    size_t i, n = json_array_size(b->events);
+    long status;
+    int r;
+
+    if (n == 0)
+        return CLI_OK;
+    memset(&rep, 0, sizeof(rep));
+    body = json_pack("{s:O}", "events", b->events);
+    r = body != NULL ? client_request(b->x, "POST", "/v1/events/batch", body, NULL, &rep) : ERR_NOMEM;
+    json_decref(body);
+    json_array_clear(b->events);
+    if (r == ERR_NET) {
+        client_reply_cleanup(&rep);
+        return CLI_UNREACHABLE;
+    }
+    results = json_object_get(rep.json, "results");
+    for (i = 0; i < n; i++) {
+        res = json_array_get(results, i);
+        status = (long)json_integer_value(json_object_get(res, "status"));
+        if (r != 0 || rep.status != 200 || res == NULL) {
+            /* The batch as a whole was refused: so was each of its lines. */
+            if (r != 0)
+                fprintf(stderr, "line %ld: fluxhook: %s\n", b->lines[i], err_str(r));
+            else
+                line_error(b->lines[i], &rep);
+            b->failed++;
+        } else if (status < 200 || status > 299) {
+            memset(&item, 0, sizeof(item));
+            item.status = status;
+            item.json = res;
+            line_error(b->lines[i], &item);
+            b->failed++;
+        } else {
+            b->ok++;
+            if (b->x->json && json_dumpf(res, stdout, JSON_COMPACT) == 0)
+                fputc('\n', stdout);
+        }
+    }
+    client_reply_cleanup(&rep);
+    return CLI_OK;
+}
+
 static int
 publish_file(struct cli_call *x, const char *path)
 {
     struct out_progress bar;
-    struct client_reply rep;
+    struct bulk b;
     json_error_t je;
-    json_t *body;
+    json_t *ev;
     FILE *f = NULL;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    long lineno = 0, done = 0, ok = 0, failed = 0;
-    int rc = CLI_OK, r;
+    long lineno = 0, done = 0;
+    int rc = CLI_OK;
 
-    memset(&rep, 0, sizeof(rep));
+    memset(&b, 0, sizeof(b));
+    b.x = x;
+    b.events = json_array();
+    if (b.events == NULL) {
+        fprintf(stderr, "fluxhook: out of memory\n");
+        return CLI_REFUSED;
+    }
     f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (f == NULL) {
         rc = client_usage(x, "--file: cannot open '%s': %s", path, strerror(errno));
         goto out;
     }
     out_progress_start(&bar, "publishing", f != stdin ? lines_count(f) : 0);
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((len = getline(&line, &cap, f)) >= 0 && !client_stopped()) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (strspn(line, " \t") == (size_t)len)
             continue;
-        if (len > EVENTS_MAX_LINE) {
-            fprintf(stderr, "line %ld: longer than %d bytes\n", lineno, EVENTS_MAX_LINE);
-            failed++;
-            continue;
-        }
-        body = json_loadb(line, (size_t)len, 0, &je);
-        if (body == NULL) {
-            fprintf(stderr, "line %ld: not JSON: %s (column %d)\n", lineno, je.text, je.column);
-            failed++;
+        ev = len > EVENTS_MAX_LINE ? NULL : json_loadb(line, (size_t)len, 0, &je);
+        if (ev == NULL) {
+            if (len > EVENTS_MAX_LINE)
+                fprintf(stderr, "line %ld: longer than %d bytes\n", lineno, EVENTS_MAX_LINE);
+            else
+                fprintf(stderr, "line %ld: not JSON: %s (column %d)\n", lineno, je.text,
+                        je.column);
+            b.failed++;
             out_progress_set(&bar, ++done);
             continue;
         }
-        r = client_request(x, "POST", "/v1/events", body, NULL, &rep);
-        json_decref(body);
-        if (r == ERR_NET) {
-            rc = CLI_UNREACHABLE;
-            goto out;
+        b.lines[json_array_size(b.events)] = lineno;
+        json_array_append_new(b.events, ev);
+        if (json_array_size(b.events) == EVENTS_MAX_BATCH) {
+            rc = bulk_send(&b);
+            if (rc != CLI_OK)
+                goto out;
+            done += EVENTS_MAX_BATCH;
+            out_progress_set(&bar, done);
         }
-        if (r != 0 || rep.status < 200 || rep.status > 299) {
-            line_error(lineno, &rep);
-            failed++;
-        } else {
-            ok++;
-            if (x->json)
-                client_json_print(&rep);
-        }
-        client_reply_cleanup(&rep);
-        out_progress_set(&bar, ++done);
-        if (client_stopped())
-            break;
     }
+    done += (long)json_array_size(b.events);
+    rc = bulk_send(&b);
+    if (rc != CLI_OK)
+        goto out;
+    out_progress_set(&bar, done);
     out_progress_end(&bar);
-    fprintf(x->json ? stderr : stdout, "published %ld events, %ld refused\n", ok, failed);
-    if (failed > 0)
+    fprintf(x->json ? stderr : stdout, "published %ld events, %ld refused\n", b.ok, b.failed);
+    if (b.failed > 0)
         rc = CLI_REFUSED;
 out:
-    client_reply_cleanup(&rep);
+    json_decref(b.events);
     if (f != NULL && f != stdin)
         fclose(f);
     free(line);
@@ -209,7 +271,9 @@ static const struct config_opt publish_opts[] = {
     {"timestamp", "TIME", NULL, "the producer's RFC 3339 time (default: now)", 0, 0},
     {"idempotency-key", "KEY", NULL, "a repeat within 24 h publishes nothing", 0, 0},
     {"file", "FILE", NULL,
-     "publish every line of FILE (- for standard input), each {\"event\", \"data\"}", 0, 'f'},
+     "publish every line of FILE (- for standard input), each {\"event\", \"data\"} with "
+     "an optional \"idempotency_key\", 500 lines per request",
+     0, 'f'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 

@@ -87,6 +87,7 @@ struct dthread {
 
     /* The recorder's own. */
     const char **exclude;           /* for store_claim, max_in_flight of them */
+    char (*exclude_ids)[ID_MAX];    /* what exclude points to: copies, so no lock is held */
     long claims, claimed, claim_ms; /* store round trips, for the log at stop */
     long records, recorded, record_ms;
 };
@@ -304,22 +305,31 @@ claim(struct dthread *t, int want)
     pthread_mutex_lock(&d->lock);
     /*
      * The store holds each endpoint to its cap over every process; endpoints
-     * this process alone has at their cap need not even be looked at.
+     * this process alone has at their cap need not even be looked at. Their
+     * ids are copied, so the lock is not held across the store's round trip:
+     * the other threads' claims and results go to the store meanwhile (and
+     * join its transaction). A count that moves in between only makes the
+     * list a little stale; the store enforces the cap.
      */
     for (i = 0; i < d->nslots; i++) {
-        if (d->slots[i].id[0] != '\0' && d->slots[i].count >= per_ep)
-            t->exclude[nex++] = d->slots[i].id;
+        if (d->slots[i].id[0] != '\0' && d->slots[i].count >= per_ep) {
+            memcpy(t->exclude_ids[nex], d->slots[i].id, ID_MAX);
+            t->exclude[nex] = t->exclude_ids[nex];
+            nex++;
+        }
     }
+    pthread_mutex_unlock(&d->lock);
     t0 = clock_mono_ms();
     err = store_claim(d->st, now_ms, d->lease_ms, want, per_ep, t->exclude, nex, &cs, &n);
     t->claims++;
     t->claim_ms += (long)(clock_mono_ms() - t0);
     if (err == 0) {
         t->claimed += (long)n;
+        pthread_mutex_lock(&d->lock);
         for (i = 0; i < n; i++)
             slot_add(d, cs[i].dlv.endpoint_id);
+        pthread_mutex_unlock(&d->lock);
     }
-    pthread_mutex_unlock(&d->lock);
     if (err != 0) {
         log_warnx("dispatch: claim failed thread=%d err=%s", t->index, err_name(err));
         cs = NULL;
@@ -766,6 +776,7 @@ dispatcher_free(struct dispatcher *d)
         claim_list_free(t->inbox, t->ninbox);
         free(t->pool);
         free(t->exclude);
+        free(t->exclude_ids);
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
     }
@@ -790,8 +801,9 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
     pthread_cond_init(&t->cv, NULL);
     t->pool = calloc((size_t)cap, sizeof(*t->pool));
     t->exclude = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude));
+    t->exclude_ids = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude_ids));
     t->multi = curl_multi_init();
-    if (t->pool == NULL || t->exclude == NULL || t->multi == NULL)
+    if (t->pool == NULL || t->exclude == NULL || t->exclude_ids == NULL || t->multi == NULL)
         return ERR_NOMEM;
     /* Keep-alive: room in the connection cache for every attempt this thread may run. */
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);

@@ -158,78 +158,236 @@ out:
     return err == ERR_TOOBIG || err == ERR_PARSE ? ERR_INTERNAL : err;
 }
 
-int
-envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct event *ev,
-                       struct schema_report *rep, char *err, size_t errlen)
+/*
+ * Checks one publish object, root, whose text is s[span], and builds ev from
+ * it. *why gets a one-line reason on failure.
+ */
+static int
+publish_build(const char *s, struct rawjson_span span, json_t *root, int as_real, int64_t now_ms,
+              struct event *ev, struct schema_report *rep, const char **why)
 {
-    struct rawjson_span whole = {0, len}, data_span = {0, 0};
-    char path[SCHEMA_PATH_MAX];
-    json_t *root = NULL, *data, *ts;
-    const char *why = NULL;
-    json_error_t je;
-    int rc, as_real, line, column;
+    struct rawjson_span data_span = {0, 0};
+    json_t *data, *ts;
+    int rc;
 
-    schema_report_init(rep);
-    if (body == NULL)
-        body = "";
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (nul_find(body, len, &line, &column) >= 0) {
-        if (err != NULL)
-            snprintf(err, errlen, "malformed JSON at line %d column %d: NUL byte", line, column);
-        rc = ERR_PARSE;
-        goto out;
-    }
-    root = load(body, len, &as_real, &je);
-    if (root == NULL && json_error_code(&je) == json_error_duplicate_key) {
-        if (rawjson_path_at(body, len, (size_t)je.position, path, sizeof(path)) != 0)
-            snprintf(path, sizeof(path), "%s", "body");
-        schema_report_add(rep, path, "duplicate key");
-        why = "a key appears twice in one object";
-        rc = ERR_VALIDATION;
-        goto out;
-    }
-    if (root == NULL && len == 0) {
-        why = "request body is empty; expected a JSON object";
-        rc = ERR_PARSE;
-        goto out;
-    }
-    if (root == NULL) {
-        if (err != NULL)
-            snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
-                     je.text);
-        rc = ERR_PARSE;
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        why = "request body must be a JSON object";
-        rc = ERR_PARSE;
-        goto out;
-    }
     data = json_object_get(root, "data");
     if (json_is_object(data)) {
-        rc = rawjson_member_find(body, whole, "data", &data_span);
+        rc = rawjson_member_find(s, span, "data", &data_span);
         if (rc == 0 && as_real)
-            rc = retype_integers(body, data_span, data);
+            rc = retype_integers(s, data_span, data);
         if (rc != 0) {
-            why = "cannot read the data member";
-            rc = rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL;
-            goto out;
+            *why = "cannot read the data member";
+            return rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL;
         }
     }
     rc = schema_publish_check(root, rep);
     if (rc != 0) {
-        why = "the event breaks the catalog";
-        goto out;
+        *why = "the event breaks the catalog";
+        return rc;
     }
     ts = json_object_get(root, "timestamp");
     rc = body_build(ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
-                    json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, body, data_span);
+                    json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, s, data_span);
     if (rc != 0)
-        why = err_str(rc);
+        *why = err_str(rc);
+    return rc;
+}
+
+/*
+ * Loads a whole request body (*body, len bytes; NULL becomes "") that must be
+ * a JSON object, after resetting rep and err: sets *root (a new reference)
+ * and *as_real, or returns ERR_PARSE or ERR_VALIDATION (a duplicate key, in
+ * rep) with a reason in err or *why.
+ */
+static int
+body_load(const char **body, size_t len, json_t **root, int *as_real, struct schema_report *rep,
+          char *err, size_t errlen, const char **why)
+{
+    char path[SCHEMA_PATH_MAX];
+    const char *s;
+    json_error_t je;
+    int line, column;
+
+    schema_report_init(rep);
+    if (*body == NULL)
+        *body = "";
+    s = *body;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    *root = NULL;
+    if (nul_find(s, len, &line, &column) >= 0) {
+        if (err != NULL)
+            snprintf(err, errlen, "malformed JSON at line %d column %d: NUL byte", line, column);
+        return ERR_PARSE;
+    }
+    *root = load(s, len, as_real, &je);
+    if (*root == NULL && json_error_code(&je) == json_error_duplicate_key) {
+        if (rawjson_path_at(s, len, (size_t)je.position, path, sizeof(path)) != 0)
+            snprintf(path, sizeof(path), "%s", "body");
+        schema_report_add(rep, path, "duplicate key");
+        *why = "a key appears twice in one object";
+        return ERR_VALIDATION;
+    }
+    if (*root == NULL && len == 0) {
+        *why = "request body is empty; expected a JSON object";
+        return ERR_PARSE;
+    }
+    if (*root == NULL) {
+        if (err != NULL)
+            snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                     je.text);
+        return ERR_PARSE;
+    }
+    if (!json_is_object(*root)) {
+        *why = "request body must be a JSON object";
+        return ERR_PARSE;
+    }
+    return 0;
+}
+
+int
+envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct event *ev,
+                       struct schema_report *rep, char *err, size_t errlen)
+{
+    struct rawjson_span whole = {0, len};
+    json_t *root = NULL;
+    const char *why = NULL;
+    int rc, as_real;
+
+    rc = body_load(&body, len, &root, &as_real, rep, err, errlen, &why);
+    if (rc == 0)
+        rc = publish_build(body, whole, root, as_real, now_ms, ev, rep, &why);
+    if (why != NULL && err != NULL)
+        snprintf(err, errlen, "%s", why);
+    json_decref(root);
+    return rc;
+}
+
+/* The walk over a batch's events: the parsed array beside the raw text. */
+struct batch_walk {
+    json_t *events;
+    int as_real;
+    int64_t now_ms;
+    size_t i;
+    struct schema_report *rep;
+    envelope_item_fn *fn;
+    void *ctx;
+};
+
+/*
+ * Takes the item's idempotency_key out of item (schema_publish_check()
+ * knows only the members of a single publish) into ev. Returns 0 or
+ * ERR_VALIDATION (in rep).
+ */
+static int
+item_key_take(json_t *item, struct event *ev, struct schema_report *rep)
+{
+    json_t *key = json_object_get(item, "idempotency_key");
+    size_t n;
+
+    if (key == NULL || json_is_null(key)) {
+        json_object_del(item, "idempotency_key");
+        return 0;
+    }
+    n = json_is_string(key) ? json_string_length(key) : 0;
+    if (n == 0 || n >= sizeof(ev->idempotency_key) ||
+        strlen(json_string_value(key)) != n) {
+        schema_report_add(rep, "idempotency_key", "must be a string of 1 to %zu characters",
+                          sizeof(ev->idempotency_key) - 1);
+        return ERR_VALIDATION;
+    }
+    memcpy(ev->idempotency_key, json_string_value(key), n + 1);
+    json_object_del(item, "idempotency_key");
+    return 0;
+}
+
+/* rawjson_element_fn over the events array: builds and hands out one event. */
+static int
+batch_item(const char *s, struct rawjson_span span, void *ctx)
+{
+    struct batch_walk *w = ctx;
+    json_t *item = json_array_get(w->events, w->i);
+    const char *why = NULL;
+    struct event ev;
+    int rc;
+
+    memset(&ev, 0, sizeof(ev));
+    schema_report_init(w->rep);
+    if (!json_is_object(item)) {
+        why = "an event must be a JSON object";
+        rc = ERR_INVAL;
+    } else {
+        rc = item_key_take(item, &ev, w->rep);
+        if (rc != 0)
+            why = "the event breaks the catalog";
+        else
+            rc = publish_build(s, span, item, w->as_real, w->now_ms, &ev, w->rep, &why);
+    }
+    if (rc == ERR_NOMEM || rc == ERR_INTERNAL) {
+        event_cleanup(&ev);
+        return rc;
+    }
+    rc = w->fn(w->ctx, w->i++, rc == 0 ? &ev : NULL, rc, w->rep, why);
+    event_cleanup(&ev);
+    return rc;
+}
+
+int
+envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_ms,
+                     envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                     size_t errlen)
+{
+    struct rawjson_span whole = {0, len}, span;
+    struct batch_walk w;
+    json_t *root = NULL, *events;
+    const char *why = NULL, *key;
+    json_t *v;
+    int rc, as_real;
+
+    memset(&w, 0, sizeof(w));
+    rc = body_load(&body, len, &root, &as_real, rep, err, errlen, &why);
+    if (rc != 0)
+        goto out;
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "events") != 0)
+            schema_report_add(rep, key, "unknown field; expected events");
+    }
+    events = json_object_get(root, "events");
+    if (!json_is_array(events) || json_array_size(events) == 0 ||
+        json_array_size(events) > max)
+        schema_report_add(rep, "events", "must be an array of 1 to %zu events", max);
+    if (rep->n > 0) {
+        why = "the batch is not {\"events\": [...]}";
+        rc = ERR_VALIDATION;
+        goto out;
+    }
+    rc = rawjson_member_find(body, whole, "events", &span);
+    if (rc != 0) {
+        rc = rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL;
+        why = "cannot read the events member";
+        goto out;
+    }
+    w.rep = malloc(sizeof(*w.rep));
+    if (w.rep == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    w.events = events;
+    w.as_real = as_real;
+    w.now_ms = now_ms;
+    w.fn = fn;
+    w.ctx = ctx;
+    rc = rawjson_elements(body, span, batch_item, &w);
+    if (rc == 0 && w.i != json_array_size(events))
+        rc = ERR_PARSE; /* the scanner disagreed with jansson */
+    if (rc == ERR_PARSE) {
+        rc = ERR_INTERNAL;
+        why = "cannot read the events array";
+    }
 out:
     if (why != NULL && err != NULL)
         snprintf(err, errlen, "%s", why);
+    free(w.rep);
     json_decref(root);
     return rc;
 }

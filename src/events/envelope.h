@@ -46,6 +46,33 @@ int envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct 
                            struct schema_report *rep, char *err, size_t errlen);
 
 /*
+ * Called once per item of a batch, in order, with its index i: on success
+ * ev is the event (its body is the callee's to take: copy *ev and clear
+ * ev->body), else ev is NULL and err says why: ERR_VALIDATION (rep holds
+ * every problem, paths relative to the item) or ERR_INVAL (not an object),
+ * with a one-line reason in why. A non-zero return stops the walk and is
+ * returned by envelope_parse_batch().
+ */
+typedef int envelope_item_fn(void *ctx, size_t i, struct event *ev, int err,
+                             const struct schema_report *rep, const char *why);
+
+/*
+ * Parses a POST /v1/events/batch body (len bytes), {"events": [item, ...]}
+ * with 1 to max items, each a publish object as above that may also hold
+ * "idempotency_key" (a string of 1 to EVENT_IDEMPOTENCY_MAX - 1 bytes, set
+ * in ev->idempotency_key). The body is parsed once; each item is checked on
+ * its own and handed to fn, in order.
+ *
+ * Returns 0 when every item went to fn; for the body as a whole ERR_PARSE
+ * (err says why), ERR_VALIDATION (rep: a duplicate key, an unknown member,
+ * events missing, empty or longer than max), ERR_NOMEM, ERR_INTERNAL, or
+ * what fn returned.
+ */
+int envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_ms,
+                         envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                         size_t errlen);
+
+/*
  * Builds the envelope of a test event (POST /v1/endpoints/{id}/test) the same
  * way: type must be in the catalog; data_json (data_len bytes) must be a JSON
  * object that passes the catalog, or NULL for the type's catalog sample;

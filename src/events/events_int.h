@@ -31,6 +31,16 @@ typedef int rawjson_member_fn(const char *s, struct rawjson_span key, struct raw
  */
 int rawjson_members(const char *s, struct rawjson_span obj, rawjson_member_fn *fn, void *ctx);
 
+/* Called once per element of an array: value is a span of the text. */
+typedef int rawjson_element_fn(const char *s, struct rawjson_span value, void *ctx);
+
+/*
+ * Calls fn for each element of the array that starts at s[arr.start] (after
+ * optional whitespace), in order; stops at the first non-zero return and
+ * returns it. Returns 0 or ERR_PARSE.
+ */
+int rawjson_elements(const char *s, struct rawjson_span arr, rawjson_element_fn *fn, void *ctx);
+
 /*
  * The decoded text of the JSON string token s[key] as a new jansson string,
  * or NULL (invalid token or out of memory).

@@ -112,6 +112,36 @@ rawjson_members(const char *s, struct rawjson_span obj, rawjson_member_fn *fn, v
     }
 }
 
+int
+rawjson_elements(const char *s, struct rawjson_span arr, rawjson_element_fn *fn, void *ctx)
+{
+    struct rawjson_span value;
+    size_t i, end = arr.end;
+    int err;
+
+    i = skip_ws(s, arr.start, end);
+    if (i >= end || s[i] != '[')
+        return ERR_PARSE;
+    i = skip_ws(s, i + 1, end);
+    if (i < end && s[i] == ']')
+        return 0;
+    for (;;) {
+        value.start = i;
+        err = scan_value(s, value.start, end, &value.end);
+        if (err != 0)
+            return err;
+        err = fn(s, value, ctx);
+        if (err != 0)
+            return err;
+        i = skip_ws(s, value.end, end);
+        if (i < end && s[i] == ']')
+            return 0;
+        if (i >= end || s[i] != ',')
+            return ERR_PARSE;
+        i = skip_ws(s, i + 1, end);
+    }
+}
+
 json_t *
 rawjson_string_decode(const char *s, struct rawjson_span key)
 {

@@ -689,17 +689,65 @@ store_endpoint_enable(struct store *st, const char *account_id, const char *id, 
     return err;
 }
 
+/* Fills in what a publish leaves to the store: id, created_at and timestamp. */
+static int
+publish_prepare(struct store_publish *it)
+{
+    struct event *ev = it->ev;
+    int err;
+
+    if (it->fanout) {
+        it->eps = NULL;
+        it->neps = 0;
+    }
+    if (ev == NULL || ev->body == NULL || (it->neps > 0 && it->eps == NULL) ||
+        ev->account_id[0] == '\0' || ev->type[0] == '\0')
+        return ERR_INVAL;
+    if (ev->id[0] == '\0') {
+        err = id_new("evt_", ev->id);
+        if (err != 0)
+            return err;
+    }
+    if (ev->created_at == 0)
+        ev->created_at = clock_now_ms();
+    if (ev->timestamp[0] == '\0')
+        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
+    it->err = 0;
+    return 0;
+}
+
+int
+store_event_publish_batch(struct store *st, struct store_publish *items, size_t n)
+{
+    size_t i, due = 0;
+    int err;
+
+    if (n < 1 || n > STORE_MAX_BATCH)
+        return ERR_INVAL;
+    for (i = 0; i < n; i++) {
+        err = publish_prepare(&items[i]);
+        if (err != 0)
+            return err;
+        /* One account per batch: the backends take it from the first event. */
+        if (strcmp(items[i].ev->account_id, items[0].ev->account_id) != 0)
+            return ERR_INVAL;
+    }
+    err = st->ops->event_publish(st, items, n);
+    for (i = 0; i < n && err == 0; i++)
+        due += items[i].err == 0 ? (size_t)items[i].ev->deliveries : 0;
+    if (due > 0)
+        store_due_notify(st);
+    return err;
+}
+
 int
 store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
 {
+    struct store_publish it = {.ev = ev, .eps = eps, .neps = n};
     int err;
 
-    if (ev == NULL || ev->body == NULL || (n > 0 && eps == NULL))
-        return ERR_INVAL;
-    err = st->ops->event_publish(st, ev, eps, n);
-    if (err == 0 && n > 0)
-        store_due_notify(st);
-    return err;
+    err = store_event_publish_batch(st, &it, 1);
+    return err != 0 ? err : it.err;
 }
 
 int

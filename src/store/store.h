@@ -375,6 +375,29 @@ void endpoint_list_free(struct endpoint *eps, size_t n);
  * nothing stored) when an endpoint or the account does not exist.
  */
 int store_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n);
+
+#define STORE_MAX_BATCH 500 /* most events one store_event_publish_batch() call takes */
+
+/* One event of store_event_publish_batch(). */
+struct store_publish {
+    struct event *ev;           /* as for store_event_publish() */
+    const struct endpoint *eps; /* its fan-out, unless fanout is set */
+    size_t neps;
+    int fanout; /* 1: the store fans out to every endpoint of the account subscribed to
+                   the event's type (store_endpoint_subscribed()) itself, in the
+                   publish's transaction; eps and neps are then ignored */
+    int err; /* out: 0 published, ERR_CONFLICT a repeated key (ev holds the earlier event) */
+};
+
+/*
+ * Publishes n (1..STORE_MAX_BATCH) events of one account like
+ * store_event_publish(), all in
+ * one durable transaction: returns 0 once every one is committed (each
+ * item's err says whether it was published or was a repeat of its
+ * idempotency key, also of an earlier item of the same batch), or an error
+ * with nothing stored.
+ */
+int store_event_publish_batch(struct store *st, struct store_publish *items, size_t n);
 int store_event_get(struct store *st, const char *account_id, const char *id, struct event *out);
 /* Events of the account, newest first, older than `after` when given; type may be NULL. */
 int store_event_list(struct store *st, const char *account_id, const char *type,
@@ -432,7 +455,9 @@ void claim_list_free(struct claim *cs, size_t n);
  * for it, holding their pending deliveries. A result whose lease_token is no
  * longer its delivery's (the lease ran out and another claim took it, or the
  * delivery moved on) is fenced: discarded, logged and counted (see
- * store_fenced_count()), never written over a newer attempt.
+ * store_fenced_count()), never written over a newer attempt. Like a claim,
+ * a result need not be durable when this returns: one lost in a crash
+ * leaves its delivery to be delivered again once its lease runs out.
  */
 int store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now);
 

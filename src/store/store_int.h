@@ -50,7 +50,8 @@ struct store_ops {
     int (*endpoint_enable)(struct store *, const char *, const char *, int, int64_t,
                            int64_t *);
 
-    int (*event_publish)(struct store *, struct event *, const struct endpoint *, size_t);
+    /* Every ev is filled (id, created_at, timestamp) and checked; sets each err. */
+    int (*event_publish)(struct store *, struct store_publish *, size_t);
     int (*event_get)(struct store *, const char *, const char *, struct event *);
     int (*event_list)(struct store *, const char *, const char *, const char *, int,
                       struct event **, size_t *);

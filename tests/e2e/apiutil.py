@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import time
 import unittest
 
@@ -46,6 +47,27 @@ def standard_signatures(secret, msg_id, timestamp, body):
     mac = hmac.new(key, b"%s.%s.%s" % (msg_id.encode(), timestamp.encode(), body),
                    hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
+
+
+def announce_body(srv, path, length, until=b"\r\n\r\n"):
+    """Sends only the head of a POST announcing a body of length bytes (and its
+    first byte); returns what the server answered, read until `until` came or
+    it closed the connection."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    try:
+        s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer " + srv.root_key.encode() + b"\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n{" % length)
+        data = b""
+        while until not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    return data
 
 
 def rfc3339(t):

@@ -3,6 +3,7 @@ shape of every error body."""
 import socket
 import unittest
 
+from apiutil import announce_body
 from harness import Server
 
 
@@ -44,20 +45,7 @@ class ApiErrors(unittest.TestCase):
         error_of(self, status, body, 422, "validation_failed")
 
     def test_huge_announced_body_is_refused_without_reading_it(self):
-        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
-        try:
-            s.sendall(b"POST /v1/accounts HTTP/1.1\r\nHost: x\r\n"
-                      b"Authorization: Bearer " + self.srv.root_key.encode() + b"\r\n"
-                      b"Content-Type: application/json\r\n"
-                      b"Content-Length: 10000000000\r\n\r\n{")
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
+        data = announce_body(self.srv, "/v1/accounts", 10000000000)
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:200])
 
     def test_chunked_body_over_the_cap_is_413(self):

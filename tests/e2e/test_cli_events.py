@@ -113,6 +113,27 @@ class CliEventsTest(CliCase):
         self.assertIn("published 1 events, 0 refused", p.stdout)
         self.cli("events", "publish", "x", "--file", good, status=2)
 
+    def test_bulk_publish_in_batches_with_keys(self):
+        # 1,201 lines: three POST /v1/events/batch; a key repeated across batches
+        # publishes once, and a refused line is named by its number in its batch.
+        lines = [json.dumps({"event": "conversation.started",
+                             "data": dict(STARTED, conversation_id="b-%d" % i),
+                             "idempotency_key": "key-%d" % (i % 1100)})
+                 for i in range(1200)]
+        lines.insert(700, json.dumps({"event": "conversation.started", "data": {}}))
+        path = self.tmpfile("\n".join(lines) + "\n")
+        p = self.cli("events", "publish", "--file", path, "--json", status=1)
+        answers = [json.loads(ln) for ln in p.stdout.splitlines()]
+        self.assertEqual(len(answers), 1200)
+        self.assertEqual(sum(1 for a in answers if a["status"] == 202), 1100)
+        self.assertEqual(sum(1 for a in answers if a["status"] == 200), 100)
+        self.assertEqual(answers[1100]["id"], answers[0]["id"])
+        self.assertRegex(p.stderr, r"line 701: .*HTTP 422")
+        self.assertIn("published 1200 events, 1 refused", p.stderr)
+        _, page, _ = self.srv.api("GET", "/v1/events?limit=500")
+        self.assertEqual(len(page["data"]), 500)
+        self.assertIsNotNone(page["next"])
+
 
 if __name__ == "__main__":
     unittest.main()

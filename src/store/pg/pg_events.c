@@ -16,9 +16,23 @@
 #define EV_COLS "id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries"
 #define ARRAY_MAX (64u << 20) /* the longest array literal a call builds */
 
+/*
+ * A batch of events in one statement, so in one transaction: fluxhook_publish()
+ * for each item in order ($3.. side by side; item i's deliveries are the
+ * slice [first, first + count) of $11..$14). Each call takes its own
+ * snapshot, so a key repeated inside the batch finds the earlier item. Rows
+ * come back only for items whose idempotency key was live: the earlier event
+ * and the item's number (from 1).
+ */
 static const char SQL_PUBLISH[] =
-    "SELECT " EV_COLS " FROM fluxhook_publish($1, $2, $3, $4, $5, $6, $7, $8, "
-    "$9::text[], $10::text[], $11::text[], $12::bigint[])";
+    "SELECT f.id, f.account_id, f.type, f.timestamp, f.body, f.idempotency_key, f.created_at, "
+    "f.deliveries, u.i FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], "
+    "$7::text[], $8::bigint[], $9::int[], $10::int[]) WITH ORDINALITY "
+    "AS u (id, type, ts, body, key, at, first, cnt, i) "
+    "CROSS JOIN LATERAL fluxhook_publish(u.id, $1, u.type, u.ts, u.body, u.key, u.at, $2, "
+    "($11::text[])[u.first:u.first + u.cnt - 1], ($12::text[])[u.first:u.first + u.cnt - 1], "
+    "($13::text[])[u.first:u.first + u.cnt - 1], ($14::bigint[])[u.first:u.first + u.cnt - 1]) AS f "
+    "ORDER BY u.i";
 static const char SQL_EV_GET[] = "SELECT " EV_COLS " FROM events WHERE id = $1 AND account_id = $2";
 /* $2: the type, or NULL for every type. */
 static const char SQL_EV_LIST[] =
@@ -76,122 +90,213 @@ event_read(const PGresult *res, int row, void *out)
 
 /* --- publish --- */
 
-/* The deliveries of a publish as array literals, side by side. */
-struct fanout {
-    struct buf ids, eps, statuses, created;
+/* A batch as array literals, side by side: one entry per event, one per delivery. */
+struct batch_arrays {
+    struct buf ids, types, ts, bodies, keys, at, first, count; /* per event */
+    struct buf dlv, eps, statuses, created;                    /* per delivery */
     size_t pending; /* deliveries pending (due now), not held */
 };
 
+#define BATCH_BUFS(a)                                                                           \
+    {&(a)->ids, &(a)->types, &(a)->ts, &(a)->bodies, &(a)->keys, &(a)->at, &(a)->first,        \
+     &(a)->count, &(a)->dlv, &(a)->eps, &(a)->statuses, &(a)->created}
+
 static void
-fanout_cleanup(struct fanout *f)
+batch_cleanup(struct batch_arrays *a)
 {
-    buf_cleanup(&f->ids);
-    buf_cleanup(&f->eps);
-    buf_cleanup(&f->statuses);
-    buf_cleanup(&f->created);
+    struct buf *bufs[] = BATCH_BUFS(a);
+    size_t i;
+
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        buf_cleanup(bufs[i]);
 }
 
-/* One new delivery id and the status of each of the n endpoints. */
+/* Appends the integer v to the array literal b. */
 static int
-fanout_build(struct fanout *f, const struct endpoint *eps, size_t n)
+array_int(struct buf *b, int64_t v)
 {
+    return buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)v);
+}
+
+/* Appends body as a bytea element ("\\x" and hex digits) to the array literal b. */
+static int
+array_bytea(struct buf *b, const char *body, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    int err;
+
+    err = buf_puts(b, b->len > 1 ? ",\"\\\\x" : "\"\\\\x");
+    for (i = 0; i < len && err == 0; i++) {
+        err = buf_putc(b, hex[(unsigned char)body[i] >> 4]);
+        if (err == 0)
+            err = buf_putc(b, hex[(unsigned char)body[i] & 15]);
+    }
+    return err != 0 ? err : buf_putc(b, '"');
+}
+
+/* One event of a batch and its new deliveries, appended to a. */
+static int
+batch_add(struct batch_arrays *a, const struct store_publish *it, size_t *ndlv)
+{
+    const struct event *ev = it->ev;
     char did[ID_MAX];
     size_t i;
     int err;
 
-    buf_init(&f->ids, ARRAY_MAX);
-    buf_init(&f->eps, ARRAY_MAX);
-    buf_init(&f->statuses, ARRAY_MAX);
-    buf_init(&f->created, ARRAY_MAX);
-    f->pending = 0;
-    err = pg_array_begin(&f->ids);
+    err = pg_array_add(&a->ids, ev->id);
     if (err == 0)
-        err = pg_array_begin(&f->eps);
+        err = pg_array_add(&a->types, ev->type);
     if (err == 0)
-        err = pg_array_begin(&f->statuses);
+        err = pg_array_add(&a->ts, ev->timestamp);
     if (err == 0)
-        err = pg_array_begin(&f->created);
-    for (i = 0; i < n && err == 0; i++) {
+        err = array_bytea(&a->bodies, ev->body, ev->body_len);
+    if (err == 0)
+        err = pg_array_add(&a->keys, ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
+    if (err == 0)
+        err = array_int(&a->at, ev->created_at);
+    if (err == 0)
+        err = array_int(&a->first, (int64_t)*ndlv + 1);
+    if (err == 0)
+        err = array_int(&a->count, (int64_t)it->neps);
+    for (i = 0; i < it->neps && err == 0; i++) {
         err = id_new("dlv_", did);
         if (err == 0)
-            err = pg_array_add(&f->ids, did);
+            err = pg_array_add(&a->dlv, did);
         if (err == 0)
-            err = pg_array_add(&f->eps, eps[i].id);
+            err = pg_array_add(&a->eps, it->eps[i].id);
         if (err == 0)
-            err =
-                pg_array_add(&f->statuses, eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
-        f->pending += eps[i].status != ENDPOINT_DISABLED;
+            err = pg_array_add(&a->statuses,
+                               it->eps[i].status == ENDPOINT_DISABLED ? "held" : "pending");
         if (err == 0)
-            err = buf_printf(&f->created, "%s%lld", i > 0 ? "," : "", (long long)id_time_ms(did));
+            err = array_int(&a->created, id_time_ms(did));
+        a->pending += it->eps[i].status != ENDPOINT_DISABLED;
     }
-    if (err == 0)
-        err = pg_array_end(&f->ids);
-    if (err == 0)
-        err = pg_array_end(&f->eps);
-    if (err == 0)
-        err = pg_array_end(&f->statuses);
-    if (err == 0)
-        err = pg_array_end(&f->created);
+    *ndlv += it->neps;
     return err;
 }
 
-int
-pg_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+static int
+batch_build(struct batch_arrays *a, const struct store_publish *items, size_t n)
 {
-    struct fanout f;
+    struct buf *bufs[] = BATCH_BUFS(a);
+    size_t i, ndlv = 0;
+    int err = 0;
+
+    a->pending = 0;
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        buf_init(bufs[i], ARRAY_MAX);
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]) && err == 0; i++)
+        err = pg_array_begin(bufs[i]);
+    for (i = 0; i < n && err == 0; i++)
+        err = batch_add(a, &items[i], &ndlv);
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]) && err == 0; i++)
+        err = pg_array_end(bufs[i]);
+    return err;
+}
+
+/*
+ * Looks up the fan-out of the items that leave it to the store (once per
+ * event type), before the statement: fanout[] gets what to free after.
+ */
+static int
+fanout_resolve(struct store *st, struct store_publish *items, size_t n, struct endpoint **fanout,
+               size_t *nfanout)
+{
+    size_t i, k;
+    int err;
+
+    for (i = 0; i < n; i++) {
+        if (!items[i].fanout)
+            continue;
+        for (k = 0; k < i; k++) {
+            if (items[k].fanout && strcmp(items[k].ev->type, items[i].ev->type) == 0)
+                break;
+        }
+        if (k < i) {
+            items[i].eps = items[k].eps;
+            items[i].neps = items[k].neps;
+            continue;
+        }
+        err = pg_endpoint_subscribed(st, items[i].ev->account_id, items[i].ev->type, &fanout[i],
+                                     &nfanout[i]);
+        if (err != 0)
+            return err;
+        items[i].eps = fanout[i];
+        items[i].neps = nfanout[i];
+    }
+    return 0;
+}
+
+int
+pg_event_publish(struct store *st, struct store_publish *items, size_t n)
+{
+    struct endpoint *fanout[STORE_MAX_BATCH] = {0};
+    size_t nfanout[STORE_MAX_BATCH] = {0};
+    struct batch_arrays a;
     struct pg_query q;
     struct event earlier;
     PGresult *res = NULL;
-    int err;
+    int64_t item;
+    size_t i;
+    int err, row;
 
-    if (ev->account_id[0] == '\0' || ev->type[0] == '\0')
-        return ERR_INVAL;
-    if (ev->id[0] == '\0') {
-        err = id_new("evt_", ev->id);
-        if (err != 0)
-            return err;
-    }
-    if (ev->created_at == 0)
-        ev->created_at = clock_now_ms();
-    if (ev->timestamp[0] == '\0')
-        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
-    err = fanout_build(&f, eps, n);
+    memset(&a, 0, sizeof(a));
+    err = fanout_resolve(st, items, n, fanout, nfanout);
+    if (err == 0)
+        err = batch_build(&a, items, n);
     if (err != 0)
         goto out;
     pg_query_init(&q, SQL_PUBLISH);
-    pg_arg_text(&q, ev->id);
-    pg_arg_text(&q, ev->account_id);
-    pg_arg_text(&q, ev->type);
-    pg_arg_text(&q, ev->timestamp);
-    pg_arg_bytes(&q, ev->body, ev->body_len);
-    pg_arg_text(&q, ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
-    pg_arg_int(&q, ev->created_at);
+    pg_arg_text(&q, items[0].ev->account_id);
     pg_arg_int(&q, STORE_IDEMPOTENCY_MS);
-    pg_arg_text(&q, buf_cstr(&f.ids));
-    pg_arg_text(&q, buf_cstr(&f.eps));
-    pg_arg_text(&q, buf_cstr(&f.statuses));
-    pg_arg_text(&q, buf_cstr(&f.created));
-    err = pg_run(st->impl, &q, PG_WRITE, &res, "publishing an event");
+    pg_arg_text(&q, buf_cstr(&a.ids));
+    pg_arg_text(&q, buf_cstr(&a.types));
+    pg_arg_text(&q, buf_cstr(&a.ts));
+    pg_arg_text(&q, buf_cstr(&a.bodies));
+    pg_arg_text(&q, buf_cstr(&a.keys));
+    pg_arg_text(&q, buf_cstr(&a.at));
+    pg_arg_text(&q, buf_cstr(&a.first));
+    pg_arg_text(&q, buf_cstr(&a.count));
+    pg_arg_text(&q, buf_cstr(&a.dlv));
+    pg_arg_text(&q, buf_cstr(&a.eps));
+    pg_arg_text(&q, buf_cstr(&a.statuses));
+    pg_arg_text(&q, buf_cstr(&a.created));
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "publishing events");
     if (err != 0)
         goto out;
-    if (PQntuples(res) > 0) {
-        /* A live duplicate of its idempotency key: nothing was stored. */
-        err = event_read(res, 0, &earlier);
+    for (i = 0; i < n; i++) {
+        items[i].err = 0;
+        items[i].ev->deliveries = (int)items[i].neps;
+    }
+    /* A live duplicate of its idempotency key: nothing was stored for that item. */
+    for (row = 0; row < PQntuples(res) && err == 0; row++) {
+        item = pg_col_int(res, row, 8);
+        if (item < 1 || (size_t)item > n) {
+            err = ERR_STORE;
+            break;
+        }
+        err = event_read(res, row, &earlier);
         if (err == 0) {
-            event_cleanup(ev);
-            *ev = earlier;
-            err = ERR_CONFLICT;
+            event_cleanup(items[item - 1].ev);
+            *items[item - 1].ev = earlier;
+            items[item - 1].err = ERR_CONFLICT;
         } else {
             event_cleanup(&earlier);
         }
-        goto out;
     }
-    ev->deliveries = (int)n;
-    if (f.pending > 0)
+    if (a.pending > 0)
         pg_due_mark(st->impl);
 out:
     PQclear(res);
-    fanout_cleanup(&f);
+    batch_cleanup(&a);
+    for (i = 0; i < n; i++) {
+        endpoint_list_free(fanout[i], nfanout[i]);
+        if (items[i].fanout) {
+            items[i].eps = NULL;
+            items[i].neps = 0;
+        }
+    }
     return err;
 }
 

@@ -530,6 +530,7 @@ struct txn {
     size_t count;
     int open;      /* BEGIN done, not committed or rolled back */
     int safe;      /* jobs run inside savepoints (after a job failed halfway) */
+    int nosync;    /* jobs that are answered at commit, without a sync (claims, results) */
 };
 
 /* Fails every job of the transaction whose answer depended on its commit. */
@@ -767,8 +768,10 @@ writer_main(void *arg)
                 last = last->next;
                 n++;
             }
-            for (struct sq_job *j = fresh; j != NULL; j = j->next)
+            for (struct sq_job *j = fresh; j != NULL; j = j->next) {
                 j->state = SQ_JOB_TODO;
+                t.nosync += j->nosync;
+            }
             if (t.tail != NULL)
                 t.tail->next = fresh;
             else
@@ -787,7 +790,12 @@ writer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         idle = syncer_idle(s);
         stopping = s->stopping;
-        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open))
+        /*
+         * A transaction holding a claim or a result commits at once: they
+         * need no sync, and the dispatcher must not wait for one (under
+         * full ingest that starved delivery behind publishes).
+         */
+        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || t.nosync > 0))
             continue;
         pthread_mutex_unlock(&s->lock);
 

@@ -654,7 +654,12 @@ sq_results_apply(struct store *st, const struct attempt_result *rs, size_t n, in
     struct results_args args = { .rs = rs, .n = n, .now = now };
     int err;
 
-    err = sq_write(st->impl, job_results, &args);
+    /*
+     * Like a claim, a result need not be durable: one lost in a crash leaves
+     * its delivery delivering until the lease runs out, and it is delivered
+     * again (at least once). So the dispatcher never waits for a WAL sync.
+     */
+    err = sq_write_nosync(st->impl, job_results, &args);
     *fenced = err == 0 ? args.fenced : 0;
     return err;
 }

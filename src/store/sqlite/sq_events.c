@@ -26,6 +26,11 @@ static const char SQL_DLV_INSERT[] =
     "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, event_type, status, "
     "next_attempt_at, created_at, updated_at) "
     "VALUES (:id, :acct, :event, :ep, :type, :status, :next, :created, :created)";
+/* The fan-out of a publish, inside its transaction: ids and status only. */
+static const char SQL_EV_FANOUT[] =
+    "SELECT e.id, e.status FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
+    "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
+    "ORDER BY e.id";
 static const char SQL_EV_GET[] =
     "SELECT " EV_COLS " FROM events WHERE id = :id AND account_id = :acct";
 static const char SQL_EV_LIST[] = "SELECT " EV_COLS " FROM events WHERE account_id = :acct "
@@ -52,6 +57,7 @@ static const char SQL_REPLAY[] =
     "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from";
 
 struct ev_args {
+    struct store_publish *items;
     struct event *ev;
     const struct endpoint *eps;
     size_t neps;
@@ -143,22 +149,63 @@ idempotent_find(struct sq_conn *c, struct event *ev)
     return err;
 }
 
+/*
+ * The endpoints of the account subscribed to ev's type, as endpoints with
+ * only id and status set, in *eps (a new array, free() it; NULL when none).
+ */
 static int
-job_publish(struct sq_conn *c, void *arg)
+fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, size_t *neps)
 {
-    struct ev_args *a = arg;
-    struct event *ev = a->ev;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_FANOUT);
+    struct endpoint *list = NULL, *more;
+    size_t n = 0, cap = 0;
+    int rc, err = 0;
+
+    *eps = NULL;
+    *neps = 0;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":acct", ev->account_id);
+    sq_bind_text(stmt, ":type", ev->type);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap == 0 ? 4 : cap * 2;
+            more = realloc(list, cap * sizeof(*list));
+            if (more == NULL) {
+                err = ERR_NOMEM;
+                break;
+            }
+            list = more;
+        }
+        memset(&list[n], 0, sizeof(list[n]));
+        sq_col_copy(stmt, 0, list[n].id, sizeof(list[n].id));
+        list[n].status = strcmp((const char *)sqlite3_column_text(stmt, 1), "disabled") == 0
+                             ? ENDPOINT_DISABLED
+                             : ENDPOINT_ENABLED;
+        n++;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = sq_err(c, rc, "selecting subscribed endpoints");
+    sq_done(stmt);
+    if (err != 0) {
+        free(list);
+        return err;
+    }
+    *eps = list;
+    *neps = n;
+    return 0;
+}
+
+/* Inserts one event and its fan-out (its idempotency key already checked). */
+static int
+publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps)
+{
     enum delivery_status status;
     sqlite3_stmt *stmt;
     char did[ID_MAX];
     size_t i;
     int rc, err = 0;
 
-    if (ev->idempotency_key[0] != '\0') {
-        err = idempotent_find(c, ev);
-        if (err != 0)
-            return err;
-    }
     stmt = sq_stmt(c, SQL_EV_INSERT);
     if (stmt == NULL)
         return ERR_STORE;
@@ -169,7 +216,7 @@ job_publish(struct sq_conn *c, void *arg)
     sq_bind_blob(stmt, ":body", ev->body, ev->body_len);
     sq_bind_text(stmt, ":key", ev->idempotency_key[0] != '\0' ? ev->idempotency_key : NULL);
     sq_bind_int(stmt, ":at", ev->created_at);
-    sq_bind_int(stmt, ":n", (int64_t)a->neps);
+    sq_bind_int(stmt, ":n", (int64_t)neps);
     rc = sqlite3_step(stmt);
     sq_done(stmt);
     if (rc != SQLITE_DONE)
@@ -178,16 +225,16 @@ job_publish(struct sq_conn *c, void *arg)
     stmt = sq_stmt(c, SQL_DLV_INSERT);
     if (stmt == NULL)
         return ERR_STORE;
-    for (i = 0; i < a->neps; i++) {
+    for (i = 0; i < neps; i++) {
         err = id_new("dlv_", did);
         if (err != 0)
             return err;
         sq_bind_text(stmt, ":id", did);
         sq_bind_text(stmt, ":acct", ev->account_id);
         sq_bind_text(stmt, ":event", ev->id);
-        sq_bind_text(stmt, ":ep", a->eps[i].id);
+        sq_bind_text(stmt, ":ep", eps[i].id);
         sq_bind_text(stmt, ":type", ev->type);
-        status = a->eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
+        status = eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
         sq_bind_text(stmt, ":status", sq_status(status));
         sq_bind_int(stmt, ":next", ev->created_at);
         sq_bind_int(stmt, ":created", id_time_ms(did));
@@ -197,27 +244,52 @@ job_publish(struct sq_conn *c, void *arg)
             return sq_err(c, rc, "inserting a delivery");
         sq_count_move(c, -1, status, 1);
     }
-    ev->deliveries = (int)a->neps;
+    ev->deliveries = (int)neps;
+    return 0;
+}
+
+/* Every event of a batch in the writer's one transaction; sets each err afresh. */
+static int
+job_publish(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    struct store_publish *it;
+    struct endpoint *found;
+    size_t i, nfound;
+    int err;
+
+    for (i = 0; i < a->n; i++) {
+        it = &a->items[i];
+        it->err = 0;
+        if (it->ev->idempotency_key[0] != '\0') {
+            /* A live key: ev becomes the earlier event and nothing is stored. */
+            err = idempotent_find(c, it->ev);
+            if (err == ERR_CONFLICT) {
+                it->err = err;
+                continue;
+            }
+            if (err != 0)
+                return err;
+        }
+        if (it->fanout) {
+            err = fanout_find(c, it->ev, &found, &nfound);
+            if (err == 0)
+                err = publish_insert(c, it->ev, found, nfound);
+            free(found);
+        } else {
+            err = publish_insert(c, it->ev, it->eps, it->neps);
+        }
+        if (err != 0)
+            return err;
+    }
     return 0;
 }
 
 int
-sq_event_publish(struct store *st, struct event *ev, const struct endpoint *eps, size_t n)
+sq_event_publish(struct store *st, struct store_publish *items, size_t n)
 {
-    struct ev_args args = { .ev = ev, .eps = eps, .neps = n };
-    int err;
+    struct ev_args args = {.items = items, .n = n};
 
-    if (ev->account_id[0] == '\0' || ev->type[0] == '\0')
-        return ERR_INVAL;
-    if (ev->id[0] == '\0') {
-        err = id_new("evt_", ev->id);
-        if (err != 0)
-            return err;
-    }
-    if (ev->created_at == 0)
-        ev->created_at = clock_now_ms();
-    if (ev->timestamp[0] == '\0')
-        clock_format_rfc3339_s(ev->created_at, ev->timestamp);
     return sq_write(st->impl, job_publish, &args);
 }
 

@@ -33,9 +33,21 @@ test_table_is_well_formed(void **state)
             fail_msg("route %s %s declares no scope", a->method, a->pattern);
         if ((a->flags & ROUTE_ADMIN) && a->scope != SCOPE_ADMIN)
             fail_msg("admin route %s %s needs the admin scope", a->method, a->pattern);
+        /* A handler that parses its body itself still takes a required JSON one. */
+        assert_true(!(a->flags & ROUTE_RAW) || (a->flags & ROUTE_JSON));
     }
     /* Every handler of handlers.h is routed. */
-    assert_int_equal(n, 40);
+    assert_int_equal(n, 41);
+}
+
+static void
+test_body_cap(void **state)
+{
+    (void)state;
+    assert_int_equal(api_body_cap("POST", "/v1/events/batch"), API_MAX_BULK_BODY);
+    assert_int_equal(api_body_cap("POST", "/v1/events"), API_MAX_BODY);
+    assert_int_equal(api_body_cap("GET", "/v1/events/batch"), API_MAX_BODY);
+    assert_int_equal(api_body_cap("POST", "/nowhere"), API_MAX_BODY);
 }
 
 static void
@@ -128,6 +140,7 @@ main(void)
         cmocka_unit_test(test_not_found_and_wrong_method),
         cmocka_unit_test(test_long_parameter_is_no_match),
         cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_body_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -481,6 +481,97 @@ test_envelope_data_shape(void **state)
 }
 
 /* The scanner on its own, including text that is not JSON: it must fail cleanly. */
+/* What test_batch saw of each item. */
+struct batch_seen {
+    int n;
+    int errs[8];
+    char data[8][256];
+    char keys[8][EVENT_IDEMPOTENCY_MAX];
+    char paths[8][SCHEMA_PATH_MAX];
+};
+
+static int
+batch_seen_item(void *ctx, size_t i, struct event *ev, int err, const struct schema_report *rep,
+                const char *why)
+{
+    struct batch_seen *seen = ctx;
+    const char *d;
+    size_t dlen;
+
+    assert_int_equal(i, seen->n);
+    assert_true(i < 8);
+    seen->errs[i] = err;
+    if (ev != NULL) {
+        d = envelope_data(ev->body, ev->body_len, &dlen);
+        assert_non_null(d);
+        snprintf(seen->data[i], sizeof(seen->data[i]), "%.*s", (int)dlen, d);
+        snprintf(seen->keys[i], sizeof(seen->keys[i]), "%s", ev->idempotency_key);
+    } else {
+        assert_non_null(why);
+        if (rep->n > 0)
+            snprintf(seen->paths[i], sizeof(seen->paths[i]), "%s", rep->items[0].path);
+    }
+    seen->n++;
+    return 0;
+}
+
+static int
+batch(const char *text, struct batch_seen *seen, struct schema_report *rep, char *err)
+{
+    size_t len = strlen(text);
+    char *copy = malloc(len > 0 ? len : 1);
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    memset(seen, 0, sizeof(*seen));
+    rc = envelope_parse_batch(copy, len, 4, NOW, batch_seen_item, seen, rep, err, 256);
+    free(copy);
+    return rc;
+}
+
+static void
+test_batch(void **state)
+{
+    static struct schema_report rep;
+    struct batch_seen seen;
+    char err[256];
+
+    (void)state;
+    /* Items in order, each with its own bytes, key and problems. */
+    assert_int_equal(batch(dq("{'events': [{'event':'agent.response','data':{'conversation_id':"
+                              "'c','agent_id':'a','message_id':'m','content':'x', 'n': 1.50e1}"
+                              ",'idempotency_key':'k-1'}, 7, {'event':'agent.response','data'"
+                              ":{}}, {'event':'agent.response','data':{'conversation_id':'c',"
+                              "'agent_id':'a','message_id':'m','content':'x'},"
+                              "'idempotency_key':''}]}"),
+                           &seen, &rep, err),
+                     0);
+    assert_int_equal(seen.n, 4);
+    assert_int_equal(seen.errs[0], 0);
+    assert_string_equal(seen.data[0],
+                        dq("{'conversation_id':'c','agent_id':'a','message_id':'m','content':'x',"
+                           "'n':1.50e1}"));
+    assert_string_equal(seen.keys[0], "k-1");
+    assert_int_equal(seen.errs[1], ERR_INVAL);
+    assert_int_equal(seen.errs[2], ERR_VALIDATION);
+    assert_string_equal(seen.paths[2], "data.conversation_id");
+    assert_int_equal(seen.errs[3], ERR_VALIDATION);
+    assert_string_equal(seen.paths[3], "idempotency_key");
+    /* The body as a whole. */
+    assert_int_equal(batch("{\"events\": [", &seen, &rep, err), ERR_PARSE);
+    assert_int_equal(batch("[]", &seen, &rep, err), ERR_PARSE);
+    assert_int_equal(batch("{\"events\": []}", &seen, &rep, err), ERR_VALIDATION);
+    assert_string_equal(rep.items[0].path, "events");
+    assert_int_equal(batch("{\"events\": [1,2,3,4,5]}", &seen, &rep, err), ERR_VALIDATION);
+    assert_int_equal(batch("{\"events\": [1], \"x\": 1}", &seen, &rep, err), ERR_VALIDATION);
+    assert_string_equal(rep.items[0].path, "x");
+    assert_int_equal(batch("{\"events\": [{\"a\":1,\"a\":2}]}", &seen, &rep, err),
+                     ERR_VALIDATION);
+    assert_string_equal(rep.items[0].path, "events[0].a");
+    assert_int_equal(seen.n, 0);
+}
+
 static void
 test_rawjson(void **state)
 {
@@ -542,6 +633,7 @@ main(void)
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_envelope_data_shape),
         cmocka_unit_test(test_rawjson),
+        cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
