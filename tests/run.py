@@ -3,6 +3,9 @@
 
 Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
+  torture  the store (SQLite), events and sign programs again, each test with
+           its n-th allocation failing, --torture runs per test (default 20;
+           0: every n); see tests/unit/torture.h
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
   multihost tests/multihost/test_*.py, each file in its own process, one at a
@@ -82,11 +85,20 @@ def run(cmd, timeout, env=None, cwd=ROOT):
         return -1, out + f"\n[timed out after {timeout}s]\n"
 
 
-def unit_tests(build):
+def unit_tests(build, suite="unit"):
     intro = subprocess.run(["meson", "introspect", "--tests", build], cwd=ROOT,
                            stdout=subprocess.PIPE, text=True, check=True)
     return [(t["name"], t["cmd"], t.get("env", {})) for t in json.loads(intro.stdout)
-            if any(s.split(":")[-1] == "unit" for s in t.get("suite", []))]
+            if any(s.split(":")[-1] == suite for s in t.get("suite", []))]
+
+
+def torture_jobs(build, cap):
+    """The unit programs of suite 'torture' in allocation-failure mode
+    (tests/unit/torture.h), at most cap runs per test (0: every allocation);
+    the store on SQLite (libpq's own allocations cannot be made to fail)."""
+    return [(f"torture/{name}", cmd,
+             dict(extra, FLUXHOOK_TORTURE=str(cap), FLUXHOOK_TEST_STORE="sqlite"), ROOT)
+            for name, cmd, extra in unit_tests(build, "torture")]
 
 
 def unit_jobs(build, stores):
@@ -129,7 +141,7 @@ def unittest_counts(code, out):
     return max(0, ran - failed - skipped), failed
 
 
-def run_unit(tally, build, jobs, stores):
+def run_unit(tally, build, jobs, stores, torture=None):
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT",
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
@@ -140,7 +152,10 @@ def run_unit(tally, build, jobs, stores):
         return name, cwd, code, out
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for name, cwd, code, out in pool.map(one, unit_jobs(build, stores)):
+        todo = unit_jobs(build, stores) if torture is None or torture[0] else []
+        if torture is not None:
+            todo += torture_jobs(build, torture[1])
+        for name, cwd, code, out in pool.map(one, todo):
             if cwd != ROOT:
                 tally.add("unit/" + name, *unittest_counts(code, out), out)
                 continue
@@ -148,6 +163,12 @@ def run_unit(tally, build, jobs, stores):
             failed = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
             if code != 0 and failed == 0:
                 failed = 1  # crashed, sanitizer report, or timeout
+            if name.startswith("torture/"):
+                allocs = sum(int(n) for n in re.findall(r"\] \S+: (\d+) allocations", out))
+                runs = sum(int(n) for n in re.findall(r" (\d+) runs with one failing", out))
+                tally.add(f"{name} ({allocs} allocations, {runs} runs with one failing)",
+                          passed, failed, out)
+                continue
             tally.add("unit/" + name, passed, failed, out)
 
 
@@ -285,7 +306,10 @@ def run_fuzz(tally, seconds, runs, jobs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
+    ap.add_argument("--only", choices=["unit", "torture", "e2e", "multihost", "browser", "fuzz"])
+    ap.add_argument("--torture", type=int, default=20,
+                    help="allocation-failure runs per test of the store, events and sign unit "
+                         "programs (0: one per allocation, the full sweep of make torture)")
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
     ap.add_argument("--fuzz-seconds", type=int, default=30,
                     help="seconds of fuzzing per target after its seeds (0: replay the seeds only)")
@@ -313,8 +337,9 @@ def main():
         # Without it the PG_E2E files fail, saying so.
         if not start_postgres(tally) and "postgres" in stores:
             stores.remove("postgres")
-    if a.only in (None, "unit"):
-        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)
+    if a.only in (None, "unit", "torture"):
+        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores,
+                 None if a.only == "unit" else (a.only is None, a.torture))
     if a.only in (None, "e2e"):
         run_e2e(tally, a.jobs, e2e_files, stores)
     if a.only in (None, "multihost"):

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "events/catalog.h"
 #include "events/envelope.h"
 #include "events/events_int.h"
@@ -543,5 +545,5 @@ main(void)
         cmocka_unit_test(test_envelope_data_shape),
         cmocka_unit_test(test_rawjson),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("envelope", tests, NULL, NULL);
 }

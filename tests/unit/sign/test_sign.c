@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "sign/sign.h"
 #include "sign/sign_int.h"
 #include "util/err.h"
@@ -293,5 +295,5 @@ main(void)
         cmocka_unit_test(test_b64_strict),
         cmocka_unit_test(test_mac_parts_equal_whole),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("sign", tests, NULL, NULL);
 }

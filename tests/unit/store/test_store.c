@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../torture.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -2998,5 +3000,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
     };
 
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return torture_run_group_tests("store", tests, NULL, NULL);
 }
