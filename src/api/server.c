@@ -36,6 +36,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
@@ -282,8 +283,9 @@ req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method,
     sr->r.conn = conn;
     sr->r.method = method_static(method);
     sr->r.path = sr->path;
-    buf_init(&sr->r.body, API_MAX_BODY);
-    buf_init(&sr->r.out, 64 * 1024 * 1024);
+    /* Bodies and answers may carry secrets (endpoints, rotations, keys). */
+    buf_init_wipe(&sr->r.body, API_MAX_BODY);
+    buf_init_wipe(&sr->r.out, 64 * 1024 * 1024);
     return sr;
 }
 
@@ -383,10 +385,11 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
     } else {
         len = r->out.len;
         data = buf_steal(&r->out);
-        resp = MHD_create_response_from_buffer(
-            len, data, data != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        resp = data != NULL
+                   ? MHD_create_response_from_buffer_with_free_callback(len, data, secret_heap_free)
+                   : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         if (resp == NULL) {
-            free(data);
+            secret_heap_free(data);
             return MHD_NO;
         }
         if (r->content_type != NULL)

@@ -1,4 +1,5 @@
 /* Secrets in memory: clearing before freeing. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,4 +15,13 @@ secret_free(char *s)
     /* OPENSSL_cleanse, unlike memset, is not optimized away before free(). */
     OPENSSL_cleanse(s, strlen(s));
     free(s);
+}
+
+void
+secret_heap_free(void *p)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
 }

@@ -11,4 +11,12 @@
  */
 void secret_free(char *s);
 
+/*
+ * Clears the whole heap block p (as much as malloc_usable_size() says it
+ * holds) and frees it (takes ownership). NULL is a no-op. For memory that may
+ * have held a secret without anyone knowing where: jansson's values, request
+ * and answer buffers.
+ */
+void secret_heap_free(void *p);
+
 #endif
