@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -438,6 +439,16 @@ __wrap__skip(const char *const file, const int line)
     __real__skip(file, line);
 }
 
+/*
+ * A process a test forks (a publisher it kills, say) has its own count and
+ * no failing allocation: the outcome that counts is the test's.
+ */
+static void
+fork_child_disarmed(void)
+{
+    atomic_store(&armed, 0);
+}
+
 /* The test's own fixtures run with no allocation failing. */
 static int
 setup_armed(void **state)
@@ -594,6 +605,7 @@ torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count
     if (mode == NULL || mode[0] == '\0')
         return _cmocka_run_group_tests(name, tests, count, group_setup, group_teardown);
     hook_libraries();
+    pthread_atfork(NULL, NULL, fork_child_disarmed);
 #ifdef TORTURE_LSAN
     /* The children's stderr goes to /dev/null; sanitizer reports still show. */
     __sanitizer_set_report_fd((void *)(intptr_t)dup(STDERR_FILENO));
