@@ -44,7 +44,7 @@ unit: build-asan/build.ninja
 
 # Allocation-failure mode (tests/unit/torture.h): every store (SQLite), events and sign
 # unit test once per allocation it makes, with that allocation failing; `make test`
-# runs 20 evenly spaced ones per test.
+# runs 20 evenly spaced ones per test (5 for the store's). Hours, not minutes.
 torture: build-asan/build.ninja
 	ninja -C build-asan
 	python3 tests/run.py --only torture --torture 0

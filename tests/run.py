@@ -4,8 +4,9 @@
 Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
   torture  the store (SQLite), events and sign programs again, each test with
-           its n-th allocation failing, --torture runs per test (default 20;
-           0: every n); see tests/unit/torture.h
+           its n-th allocation failing, --torture runs per test (default 20,
+           a quarter of it for the store programs; 0: every n); see
+           tests/unit/torture.h
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
   multihost tests/multihost/test_*.py, each file in its own process, one at a
@@ -49,6 +50,7 @@ STORE_UNIT = "store"  # the meson test that runs once per backend
 STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py"  # e2e files run once per backend
 PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
 PG_ONLY_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
+STORE_TORTURE_DIVISOR = 4  # the store programs get --torture / 4 runs per test (0 stays all)
 
 
 class Tally:
@@ -96,9 +98,16 @@ def torture_jobs(build, cap):
     """The unit programs of suite 'torture' in allocation-failure mode
     (tests/unit/torture.h), at most cap runs per test (0: every allocation);
     the store on SQLite (libpq's own allocations cannot be made to fail)."""
-    return [(f"torture/{name}", cmd,
-             dict(extra, FLUXHOOK_TORTURE=str(cap), FLUXHOOK_TEST_STORE="sqlite"), ROOT)
-            for name, cmd, extra in unit_tests(build, "torture")]
+    tmp = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"  # runs are many; no disk waits
+    jobs = []
+    for name, cmd, extra in unit_tests(build, "torture"):
+        n = cap
+        if name.startswith("store") and cap != 0:
+            n = max(1, cap // STORE_TORTURE_DIVISOR)  # each store run opens a database
+        jobs.append((f"torture/{name}", cmd,
+                     dict(extra, FLUXHOOK_TORTURE=str(n), FLUXHOOK_TEST_STORE="sqlite", TMPDIR=tmp),
+                     ROOT))
+    return jobs
 
 
 def unit_jobs(build, stores):

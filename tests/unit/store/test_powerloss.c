@@ -29,8 +29,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-#include "../torture.h"
 #include <sqlite3.h>
 
 #include "store/sqlite/sq_int.h"
@@ -737,5 +735,5 @@ main(void)
     pl_vfs.szOsFile = (int)sizeof(struct pl_file) + pl.real->szOsFile;
     if (sqlite3_vfs_register(&pl_vfs, 1) != SQLITE_OK)
         return 1;
-    return torture_run_group_tests("store_powerloss", tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

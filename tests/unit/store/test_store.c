@@ -61,6 +61,15 @@ backend_sqlite(void)
     return -1;
 }
 
+/* $TMPDIR (tests/run.py gives the allocation-failure runs a tmpfs), else /tmp. */
+static const char *
+tmp_dir(void)
+{
+    const char *d = getenv("TMPDIR");
+
+    return d != NULL && d[0] != '\0' && strlen(d) < 32 ? d : "/tmp";
+}
+
 static void
 rm_tree(const char *dir)
 {
@@ -205,7 +214,7 @@ setup(void **state)
         goto fail;
     }
     if (fx->sqlite) {
-        snprintf(fx->dir, sizeof(fx->dir), "/tmp/fluxhook-store-XXXXXX");
+        snprintf(fx->dir, sizeof(fx->dir), "%s/fluxhook-store-XXXXXX", tmp_dir());
         if (mkdtemp(fx->dir) == NULL) {
             fx->dir[0] = '\0';
             goto fail;
