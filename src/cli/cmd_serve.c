@@ -338,8 +338,7 @@ data_dir_private(const char *path)
         return;
     if (stat(dir, &st) != 0 || (st.st_mode & 077) == 0)
         return;
-    if (st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0 ||
-        !dir_holds_store_only(dir, name)) {
+    if (st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0 || !dir_holds_store_only(dir, name)) {
         log_warnx("serve: directory '%s' of the store is mode %04o and %s: it keeps its mode; "
                   "give the store a directory of its own to have it 0700",
                   dir, (unsigned)(st.st_mode & 07777),

@@ -44,13 +44,13 @@ enum {
     RUN_ERROR = 72,    /* the test failed without a failed assertion (a caught signal) */
 };
 
-static atomic_int armed;     /* count (and maybe fail) allocations */
-static atomic_long counted;  /* allocations since armed */
-static long fail_at;         /* the allocation that fails, 0 for none */
-static atomic_int injected;  /* the allocation fail_at has failed */
-static atomic_int asserted;  /* an assertion failed */
-static atomic_int skipped;   /* the test skipped itself */
-static atomic_int leaked;    /* LeakSanitizer reported memory lost */
+static atomic_int armed;    /* count (and maybe fail) allocations */
+static atomic_long counted; /* allocations since armed */
+static long fail_at;        /* the allocation that fails, 0 for none */
+static atomic_int injected; /* the allocation fail_at has failed */
+static atomic_int asserted; /* an assertion failed */
+static atomic_int skipped;  /* the test skipped itself */
+static atomic_int leaked;   /* LeakSanitizer reported memory lost */
 static const struct CMUnitTest *current;
 
 #ifdef TORTURE_LSAN
@@ -306,8 +306,8 @@ void __real__assert_int_equal(const LargestIntegralType a, const LargestIntegral
                               const char *const file, const int line);
 void __real__assert_int_not_equal(const LargestIntegralType a, const LargestIntegralType b,
                                   const char *const file, const int line);
-void __real__assert_string_equal(const char *const a, const char *const b,
-                                 const char *const file, const int line);
+void __real__assert_string_equal(const char *const a, const char *const b, const char *const file,
+                                 const int line);
 void __real__assert_string_not_equal(const char *const a, const char *const b, const char *file,
                                      const int line);
 void __real__assert_memory_equal(const void *const a, const void *const b, const size_t size,
@@ -322,8 +322,8 @@ void __wrap__assert_int_equal(const LargestIntegralType a, const LargestIntegral
                               const char *const file, const int line);
 void __wrap__assert_int_not_equal(const LargestIntegralType a, const LargestIntegralType b,
                                   const char *const file, const int line);
-void __wrap__assert_string_equal(const char *const a, const char *const b,
-                                 const char *const file, const int line);
+void __wrap__assert_string_equal(const char *const a, const char *const b, const char *const file,
+                                 const int line);
 void __wrap__assert_string_not_equal(const char *const a, const char *const b, const char *file,
                                      const int line);
 void __wrap__assert_memory_equal(const void *const a, const void *const b, const size_t size,
@@ -559,8 +559,8 @@ torture_test(const struct CMUnitTest *test, long total, long cap, long offset, i
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         if (run_verdict(status, why, sizeof(why))[0] != '\0') {
-            fprintf(stderr, "[ TORTURE  ] %s: allocation %ld of %ld failing: %s\n", test->name,
-                    n, total, run_verdict(status, why, sizeof(why)));
+            fprintf(stderr, "[ TORTURE  ] %s: allocation %ld of %ld failing: %s\n", test->name, n,
+                    total, run_verdict(status, why, sizeof(why)));
             bad++;
         }
     }
@@ -610,8 +610,7 @@ torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count
     /* The children's stderr goes to /dev/null; sanitizer reports still show. */
     __sanitizer_set_report_fd((void *)(intptr_t)dup(STDERR_FILENO));
 #endif
-    printf("[==========] %s: allocation failures, at most %ld runs per test (0: all)\n", name,
-           cap);
+    printf("[==========] %s: allocation failures, at most %ld runs per test (0: all)\n", name, cap);
     if (group_setup != NULL && group_setup(&state) != 0) {
         printf("[  FAILED  ] %zu test(s): group setup failed\n", count);
         return (int)count;

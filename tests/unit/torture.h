@@ -28,7 +28,7 @@
 int torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count,
                       CMFixtureFunction group_setup, CMFixtureFunction group_teardown);
 
-#define torture_run_group_tests(name, tests, setup, teardown)                                     \
+#define torture_run_group_tests(name, tests, setup, teardown)                                      \
     torture_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
 
 #endif
