@@ -7,6 +7,7 @@
  * that do too.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -486,6 +487,19 @@ run_one(const struct CMUnitTest *test, long n)
     return _cmocka_run_group_tests(test->name, &one, 1, NULL, NULL);
 }
 
+static int report_fd = -1; /* the driver's stderr, kept when a child's goes to /dev/null */
+
+/* A child that calls exit() (cmocka does, for an assertion outside a test): where from. */
+static void
+child_exit_trace(void)
+{
+    void *frames[32];
+    int n = backtrace(frames, 32);
+
+    dprintf(report_fd, "[ TORTURE  ] exit() called from:\n");
+    backtrace_symbols_fd(frames, n, report_fd);
+}
+
 /* In a child process: the outcome of one run with allocation n failing, as an exit code. */
 static int
 child_run(const struct CMUnitTest *test, long n, int quiet)
@@ -500,6 +514,7 @@ child_run(const struct CMUnitTest *test, long n, int quiet)
         close(null);
     }
     alarm(TORTURE_HANG_S);
+    atexit(child_exit_trace);
     failed = run_one(test, n);
     if (atomic_load(&asserted) && !atomic_load(&injected))
         return RUN_UNFORCED;
@@ -569,6 +584,34 @@ torture_test(const struct CMUnitTest *test, long total, long cap, long offset, i
     return bad;
 }
 
+/*
+ * The counting run of test, in this process, its output to /dev/null (stderr
+ * too when quiet). Sets leaked to 1 for memory lost, -1 for a failed test.
+ */
+static void
+run_quiet(const struct CMUnitTest *test, int quiet)
+{
+    int out, err, null;
+
+    fflush(NULL);
+    out = dup(STDOUT_FILENO);
+    err = dup(STDERR_FILENO);
+    null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    if (quiet)
+        dup2(null, STDERR_FILENO);
+    close(null);
+    if (run_one(test, 0) == 0)
+        leak_check();
+    else
+        atomic_store(&leaked, -1);
+    fflush(NULL);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    close(out);
+    close(err);
+}
+
 static long
 env_long(const char *name, long def)
 {
@@ -597,7 +640,7 @@ torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count
     long cap = env_long("FLUXHOOK_TORTURE", 0);
     long offset = env_long("FLUXHOOK_TORTURE_OFFSET", 0);
     int quiet = env_long("FLUXHOOK_TORTURE_VERBOSE", 0) == 0;
-    int passed = 0, failed = 0, out, err, null;
+    int passed = 0, failed = 0;
     long total;
     void *state = NULL;
     size_t i;
@@ -606,9 +649,10 @@ torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count
         return _cmocka_run_group_tests(name, tests, count, group_setup, group_teardown);
     hook_libraries();
     pthread_atfork(NULL, NULL, fork_child_disarmed);
+    report_fd = dup(STDERR_FILENO);
 #ifdef TORTURE_LSAN
     /* The children's stderr goes to /dev/null; sanitizer reports still show. */
-    __sanitizer_set_report_fd((void *)(intptr_t)dup(STDERR_FILENO));
+    __sanitizer_set_report_fd((void *)(intptr_t)report_fd);
 #endif
     printf("[==========] %s: allocation failures, at most %ld runs per test (0: all)\n", name, cap);
     if (group_setup != NULL && group_setup(&state) != 0) {
@@ -616,26 +660,16 @@ torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count
         return (int)count;
     }
     for (i = 0; i < count; i++) {
-        if (only != NULL && strcmp(only, tests[i].name) != 0)
+        /*
+         * The counting run, in this process: it also makes the libraries' one-time
+         * state. The tests before the one FLUXHOOK_TORTURE_TEST names have theirs
+         * too, so that its allocations are counted as in a whole run.
+         */
+        if (only != NULL && strcmp(only, tests[i].name) != 0) {
+            run_quiet(&tests[i], quiet);
             continue;
-        /* The counting run, in this process: it also makes the libraries' one-time state. */
-        fflush(NULL);
-        out = dup(STDOUT_FILENO);
-        err = dup(STDERR_FILENO);
-        null = open("/dev/null", O_WRONLY);
-        dup2(null, STDOUT_FILENO);
-        if (quiet)
-            dup2(null, STDERR_FILENO);
-        close(null);
-        if (run_one(&tests[i], 0) == 0)
-            leak_check();
-        else
-            atomic_store(&leaked, -1);
-        fflush(NULL);
-        dup2(out, STDOUT_FILENO);
-        dup2(err, STDERR_FILENO);
-        close(out);
-        close(err);
+        }
+        run_quiet(&tests[i], quiet);
         if (atomic_load(&leaked)) {
             printf("[ TORTURE  ] %s: %s with no allocation failing, FAILED\n", tests[i].name,
                    atomic_load(&leaked) < 0 ? "fails" : "loses memory");
