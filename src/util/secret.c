@@ -10,11 +10,8 @@
 void
 secret_free(char *s)
 {
-    if (s == NULL)
-        return;
-    /* OPENSSL_cleanse, unlike memset, is not optimized away before free(). */
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
+    /* The whole block: the string may once have been longer than it is now. */
+    secret_heap_free(s);
 }
 
 void
@@ -22,6 +19,7 @@ secret_heap_free(void *p)
 {
     if (p == NULL)
         return;
+    /* OPENSSL_cleanse, unlike memset, is not optimized away before free(). */
     OPENSSL_cleanse(p, malloc_usable_size(p));
     free(p);
 }

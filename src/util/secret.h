@@ -6,8 +6,8 @@
 #define FLUXHOOK_UTIL_SECRET_H
 
 /*
- * Clears the NUL-terminated string s with OPENSSL_cleanse() and frees it
- * (takes ownership). NULL is a no-op.
+ * Clears the heap string s (the whole block it was allocated in) with
+ * OPENSSL_cleanse() and frees it (takes ownership). NULL is a no-op.
  */
 void secret_free(char *s);
 

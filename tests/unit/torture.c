@@ -92,18 +92,17 @@ leak_check(void)
 }
 
 /* -Wl,--wrap: the C library's functions as __real_*, ours as __wrap_*. */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-int __real_vasprintf(char **out, const char *fmt, va_list ap);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-int __wrap_vasprintf(char **out, const char *fmt, va_list ap);
+/* The prototypes of a function f wrapped by -Wl,--wrap=f: the library's and ours. */
+#define WRAPPED(ret, f, params)                                                                    \
+    ret __real_##f params;                                                                         \
+    ret __wrap_##f params
+
+WRAPPED(void *, malloc, (size_t size));
+WRAPPED(void *, calloc, (size_t n, size_t size));
+WRAPPED(void *, realloc, (void *p, size_t size));
+WRAPPED(char *, strdup, (const char *s));
+WRAPPED(char *, strndup, (const char *s, size_t n));
+WRAPPED(int, vasprintf, (char **out, const char *fmt, va_list ap));
 int __wrap_asprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void *
@@ -161,10 +160,8 @@ __wrap_asprintf(char **out, const char *fmt, ...)
  * reader that handles it would: NULL with "out of memory", and nothing
  * counted or failed inside it.
  */
-json_t *__real_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
-json_t *__real_json_loads(const char *s, size_t flags, json_error_t *error);
-json_t *__wrap_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
-json_t *__wrap_json_loads(const char *s, size_t flags, json_error_t *error);
+WRAPPED(json_t *, json_loadb, (const char *buf, size_t len, size_t flags, json_error_t *error));
+WRAPPED(json_t *, json_loads, (const char *s, size_t flags, json_error_t *error));
 static _Thread_local int in_loader;
 
 static json_t *
@@ -301,38 +298,27 @@ static const sqlite3_mem_methods sq_methods = {
 };
 
 /* cmocka's assertions, noting a failure before cmocka leaves the test. */
-void __real__assert_true(const LargestIntegralType result, const char *const expression,
-                         const char *const file, const int line);
-void __real__assert_int_equal(const LargestIntegralType a, const LargestIntegralType b,
-                              const char *const file, const int line);
-void __real__assert_int_not_equal(const LargestIntegralType a, const LargestIntegralType b,
-                                  const char *const file, const int line);
-void __real__assert_string_equal(const char *const a, const char *const b, const char *const file,
-                                 const int line);
-void __real__assert_string_not_equal(const char *const a, const char *const b, const char *file,
-                                     const int line);
-void __real__assert_memory_equal(const void *const a, const void *const b, const size_t size,
-                                 const char *const file, const int line);
-void __real__assert_memory_not_equal(const void *const a, const void *const b, const size_t size,
-                                     const char *const file, const int line);
-void __real__fail(const char *const file, const int line);
-void __real__skip(const char *const file, const int line);
-void __wrap__assert_true(const LargestIntegralType result, const char *const expression,
-                         const char *const file, const int line);
-void __wrap__assert_int_equal(const LargestIntegralType a, const LargestIntegralType b,
-                              const char *const file, const int line);
-void __wrap__assert_int_not_equal(const LargestIntegralType a, const LargestIntegralType b,
-                                  const char *const file, const int line);
-void __wrap__assert_string_equal(const char *const a, const char *const b, const char *const file,
-                                 const int line);
-void __wrap__assert_string_not_equal(const char *const a, const char *const b, const char *file,
-                                     const int line);
-void __wrap__assert_memory_equal(const void *const a, const void *const b, const size_t size,
-                                 const char *const file, const int line);
-void __wrap__assert_memory_not_equal(const void *const a, const void *const b, const size_t size,
-                                     const char *const file, const int line);
-void __wrap__fail(const char *const file, const int line);
-void __wrap__skip(const char *const file, const int line);
+WRAPPED(void, _assert_true,
+        (const LargestIntegralType result, const char *const expression, const char *const file,
+         const int line));
+WRAPPED(void, _assert_int_equal,
+        (const LargestIntegralType a, const LargestIntegralType b, const char *const file,
+         const int line));
+WRAPPED(void, _assert_int_not_equal,
+        (const LargestIntegralType a, const LargestIntegralType b, const char *const file,
+         const int line));
+WRAPPED(void, _assert_string_equal,
+        (const char *const a, const char *const b, const char *const file, const int line));
+WRAPPED(void, _assert_string_not_equal,
+        (const char *const a, const char *const b, const char *file, const int line));
+WRAPPED(void, _assert_memory_equal,
+        (const void *const a, const void *const b, const size_t size, const char *const file,
+         const int line));
+WRAPPED(void, _assert_memory_not_equal,
+        (const void *const a, const void *const b, const size_t size, const char *const file,
+         const int line));
+WRAPPED(void, _fail, (const char *const file, const int line));
+WRAPPED(void, _skip, (const char *const file, const int line));
 
 /*
  * An assertion is failing. After a failed allocation that is the test's
