@@ -222,6 +222,10 @@ parse_body(struct api_req *r, int optional)
     }
     r->json =
         json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (r->json == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+        api_reply_error(r, ERR_NOMEM, NULL, "out of memory reading the body");
+        return ERR_NOMEM;
+    }
     if (r->json == NULL) {
         api_reply_error(r, ERR_PARSE, NULL, "malformed JSON at line %d column %d: %s", jerr.line,
                         jerr.column, jerr.text);

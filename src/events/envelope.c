@@ -189,6 +189,12 @@ envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct even
         rc = ERR_VALIDATION;
         goto out;
     }
+    if (root == NULL && json_error_code(&je) == json_error_out_of_memory) {
+        /* Not the client's fault: no "malformed JSON" for it. */
+        why = "out of memory reading the body";
+        rc = ERR_NOMEM;
+        goto out;
+    }
     if (root == NULL && len == 0) {
         why = "request body is empty; expected a JSON object";
         rc = ERR_PARSE;

@@ -53,6 +53,7 @@ static atomic_int asserted; /* an assertion failed */
 static atomic_int skipped;  /* the test skipped itself */
 static atomic_int leaked;   /* LeakSanitizer reported memory lost */
 static const struct CMUnitTest *current;
+static atomic_int one_shot; /* torture_fail_next(): disarm once the allocation failed */
 
 #ifdef TORTURE_LSAN
 const char *__asan_default_options(void);
@@ -77,6 +78,8 @@ alloc_fails(void)
     if (n != fail_at)
         return 0;
     atomic_store(&injected, 1);
+    if (atomic_load(&one_shot))
+        atomic_store(&armed, 0);
     errno = ENOMEM;
     return 1;
 }
@@ -596,6 +599,21 @@ run_quiet(const struct CMUnitTest *test, int quiet)
     dup2(err, STDERR_FILENO);
     close(out);
     close(err);
+}
+
+int
+torture_fail_next(long n)
+{
+    const char *mode = getenv("FLUXHOOK_TORTURE");
+
+    if (mode != NULL && mode[0] != '\0')
+        return -1;
+    fail_at = n;
+    atomic_store(&counted, 0);
+    atomic_store(&injected, 0);
+    atomic_store(&one_shot, 1);
+    atomic_store(&armed, 1);
+    return 0;
 }
 
 static long

@@ -28,6 +28,13 @@
 int torture_run_group(const char *name, const struct CMUnitTest *tests, size_t count,
                       CMFixtureFunction group_setup, CMFixtureFunction group_teardown);
 
+/*
+ * For a test of one error path in a normal run: the n-th allocation from now
+ * (1: the next one) fails, then none. Returns 0, or -1 in torture mode, where
+ * the test should skip() (the sweep already fails every allocation).
+ */
+int torture_fail_next(long n);
+
 #define torture_run_group_tests(name, tests, setup, teardown)                                      \
     torture_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
 
