@@ -13,7 +13,11 @@ class Migrate(unittest.TestCase):
         db = "sqlite:%s/fluxhook.db" % d
         p = run_bin("db", "migrate", "--db", db)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertRegex(p.stdout, r"^schema version (\d+): applied \1 migrations\n$")
+        # The newest version, and one migration per file (numbers may have gaps).
+        files = sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "src",
+                                               "store", "migrations")))
+        self.assertEqual(p.stdout, "schema version %d: applied %d migrations\n"
+                         % (int(files[-1][:3]), len(files)))
         version = p.stdout.split()[2].rstrip(":")
         self.assertIn("applied migration 001_initial", p.stderr)
         p = run_bin("db", "migrate", "--db", db)

@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "store/sqlite/sq_int.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -2136,7 +2137,12 @@ test_reopen_keeps_everything(void **state)
     /* The migrations ran once each: reopening ran none again. */
     assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version"), migrations);
     if (fx->sqlite) {
-        assert_int_equal(migrations, 4);
+        int embedded = 0;
+
+        /* One row per embedded migration (their numbers may have gaps). */
+        while (sq_migrations[embedded].version != 0)
+            embedded++;
+        assert_int_equal(migrations, embedded);
         assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_master WHERE type = "
                                        "'trigger'"),
                          0);
