@@ -3,6 +3,10 @@
 
 Suites:
   unit     the cmocka programs of build-asan (AddressSanitizer + UBSan)
+  torture  the store (SQLite), events and sign programs again, each test with
+           its n-th allocation failing, --torture runs per test (default 20,
+           a quarter of it for the store programs; 0: every n); see
+           tests/unit/torture.h
   e2e      tests/e2e/test_*.py, each file in its own process, against the
            ASan build of the real binary
   multihost tests/multihost/test_*.py, each file in its own process, one at a
@@ -46,6 +50,7 @@ STORE_UNIT = "store"  # the meson test that runs once per backend
 STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py|test_(oauth.*|scopes|rate_limit|portal.*)\.py"  # e2e files run once per backend
 PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
 PG_ONLY_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
+STORE_TORTURE_DIVISOR = 4  # the store programs get --torture / 4 runs per test (0 stays all)
 
 
 class Tally:
@@ -82,11 +87,27 @@ def run(cmd, timeout, env=None, cwd=ROOT):
         return -1, out + f"\n[timed out after {timeout}s]\n"
 
 
-def unit_tests(build):
+def unit_tests(build, suite="unit"):
     intro = subprocess.run(["meson", "introspect", "--tests", build], cwd=ROOT,
                            stdout=subprocess.PIPE, text=True, check=True)
     return [(t["name"], t["cmd"], t.get("env", {})) for t in json.loads(intro.stdout)
-            if any(s.split(":")[-1] == "unit" for s in t.get("suite", []))]
+            if any(s.split(":")[-1] == suite for s in t.get("suite", []))]
+
+
+def torture_jobs(build, cap):
+    """The unit programs of suite 'torture' in allocation-failure mode
+    (tests/unit/torture.h), at most cap runs per test (0: every allocation);
+    the store on SQLite (libpq's own allocations cannot be made to fail)."""
+    tmp = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"  # runs are many; no disk waits
+    jobs = []
+    for name, cmd, extra in unit_tests(build, "torture"):
+        n = cap
+        if name.startswith("store") and cap != 0:
+            n = max(1, cap // STORE_TORTURE_DIVISOR)  # each store run opens a database
+        jobs.append((f"torture/{name}", cmd,
+                     dict(extra, FLUXHOOK_TORTURE=str(n), FLUXHOOK_TEST_STORE="sqlite", TMPDIR=tmp),
+                     ROOT))
+    return jobs
 
 
 def unit_jobs(build, stores):
@@ -129,7 +150,7 @@ def unittest_counts(code, out):
     return max(0, ran - failed - skipped), failed
 
 
-def run_unit(tally, build, jobs, stores):
+def run_unit(tally, build, jobs, stores, torture=None):
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT",
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
@@ -140,7 +161,10 @@ def run_unit(tally, build, jobs, stores):
         return name, cwd, code, out
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for name, cwd, code, out in pool.map(one, unit_jobs(build, stores)):
+        todo = unit_jobs(build, stores) if torture is None or torture[0] else []
+        if torture is not None:
+            todo += torture_jobs(build, torture[1])
+        for name, cwd, code, out in pool.map(one, todo):
             if cwd != ROOT:
                 tally.add("unit/" + name, *unittest_counts(code, out), out)
                 continue
@@ -148,6 +172,12 @@ def run_unit(tally, build, jobs, stores):
             failed = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
             if code != 0 and failed == 0:
                 failed = 1  # crashed, sanitizer report, or timeout
+            if name.startswith("torture/"):
+                allocs = sum(int(n) for n in re.findall(r"\] \S+: (\d+) allocations", out))
+                runs = sum(int(n) for n in re.findall(r" (\d+) runs with one failing", out))
+                tally.add(f"{name} ({allocs} allocations, {runs} runs with one failing)",
+                          passed, failed, out)
+                continue
             tally.add("unit/" + name, passed, failed, out)
 
 
@@ -285,7 +315,10 @@ def run_fuzz(tally, seconds, runs, jobs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["unit", "e2e", "multihost", "browser", "fuzz"])
+    ap.add_argument("--only", choices=["unit", "torture", "e2e", "multihost", "browser", "fuzz"])
+    ap.add_argument("--torture", type=int, default=20,
+                    help="allocation-failure runs per test of the store, events and sign unit "
+                         "programs (0: one per allocation, the full sweep of make torture)")
     ap.add_argument("--e2e", default=r"test_.*\.py", help="regex of e2e files to run")
     ap.add_argument("--fuzz-seconds", type=int, default=30,
                     help="seconds of fuzzing per target after its seeds (0: replay the seeds only)")
@@ -313,8 +346,9 @@ def main():
         # Without it the PG_E2E files fail, saying so.
         if not start_postgres(tally) and "postgres" in stores:
             stores.remove("postgres")
-    if a.only in (None, "unit"):
-        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores)
+    if a.only in (None, "unit", "torture"):
+        run_unit(tally, os.path.join(ROOT, "build-asan"), a.jobs, stores,
+                 None if a.only == "unit" else (a.only is None, a.torture))
     if a.only in (None, "e2e"):
         run_e2e(tally, a.jobs, e2e_files, stores)
     if a.only in (None, "multihost"):

@@ -13,6 +13,7 @@
 
 #include "api/api_int.h"
 #include "util/err.h"
+#include "util/secret.h"
 
 /* The value of hex digit c, either case, or -1. */
 static int
@@ -52,7 +53,7 @@ form_decode(const char *s, size_t len, char *out)
 void
 api_form_free(struct api_form *f)
 {
-    free(f->buf);
+    secret_heap_free(f->buf); /* client_secret, refresh tokens, codes */
     memset(f, 0, sizeof(*f));
 }
 

@@ -37,6 +37,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
@@ -269,6 +270,10 @@ parse_body(struct api_req *r, int optional, int raw)
         return 0;
     r->json =
         json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (r->json == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+        api_reply_error(r, ERR_NOMEM, NULL, "out of memory reading the body");
+        return ERR_NOMEM;
+    }
     if (r->json == NULL) {
         api_reply_error(r, ERR_PARSE, NULL, "malformed JSON at line %d column %d: %s", jerr.line,
                         jerr.column, jerr.text);
@@ -331,8 +336,9 @@ req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method,
     sr->r.method = method_static(method);
     sr->r.path = sr->path;
     sr->body_cap = api_body_cap(sr->r.method, sr->path);
-    buf_init(&sr->r.body, sr->body_cap);
-    buf_init(&sr->r.out, 64 * 1024 * 1024);
+    /* Bodies and answers may carry secrets (endpoints, rotations, keys). */
+    buf_init_wipe(&sr->r.body, sr->body_cap);
+    buf_init_wipe(&sr->r.out, 64 * 1024 * 1024);
     return sr;
 }
 
@@ -430,10 +436,11 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
     } else {
         len = r->out.len;
         data = buf_steal(&r->out);
-        resp = MHD_create_response_from_buffer(
-            len, data, data != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        resp = data != NULL
+                   ? MHD_create_response_from_buffer_with_free_callback(len, data, secret_heap_free)
+                   : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         if (resp == NULL) {
-            free(data);
+            secret_heap_free(data);
             return MHD_NO;
         }
         if (r->content_type != NULL)

@@ -9,6 +9,7 @@
  * health-checked and scraped like any other process (the /v1 API answers 404
  * there).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -338,7 +339,7 @@ conf_load(const struct config *c, struct serve_conf *sc)
 
 /*
  * mkdir of one directory, 0700 whatever the umask. A directory that exists
- * keeps its mode: it may be one others share, such as /tmp.
+ * is left to data_dir_private().
  */
 static int
 mkdir_private(const char *dir)
@@ -370,6 +371,68 @@ mkdir_parents(const char *path)
         *p = '/';
     }
     return mkdir_private(dir);
+}
+
+/* 1 if dir holds nothing but the SQLite store at db (its name alone) and root.key. */
+static int
+dir_holds_store_only(const char *dir, const char *db)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    struct dirent *de;
+    size_t i, len = strlen(db);
+    DIR *d = opendir(dir);
+    int only = d != NULL;
+
+    while (only && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strcmp(de->d_name, "root.key") == 0)
+            continue;
+        only = 0;
+        for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+            if (strncmp(de->d_name, db, len) == 0 && strcmp(de->d_name + len, suffixes[i]) == 0)
+                only = 1;
+    }
+    if (d != NULL)
+        closedir(d);
+    return only;
+}
+
+/*
+ * Makes the directory of the SQLite file path 0700 when it is the store's own:
+ * owned by this user, not sticky, and holding nothing but the store's files and
+ * root.key. One shared or holding other files keeps its mode, with a warning,
+ * since narrowing it would lock others out of what is theirs.
+ */
+static void
+data_dir_private(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    struct stat st;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+             (int)sizeof(dir))
+        return;
+    if (stat(dir, &st) != 0 || (st.st_mode & 077) == 0)
+        return;
+    if (st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0 || !dir_holds_store_only(dir, name)) {
+        log_warnx("serve: directory '%s' of the store is mode %04o and %s: it keeps its mode; "
+                  "give the store a directory of its own to have it 0700",
+                  dir, (unsigned)(st.st_mode & 07777),
+                  st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0
+                      ? "shared with other users"
+                      : "holds other files than the store's");
+        return;
+    }
+    if (chmod(dir, 0700) != 0) {
+        log_warn("serve: cannot narrow the mode of directory '%s'", dir);
+        return;
+    }
+    log_info("serve: mode of directory '%s' narrowed from %04o to 0700", dir,
+             (unsigned)(st.st_mode & 07777));
 }
 
 /* Where the generated root key goes: beside a sqlite file, else ./var/root.key. "" for none. */
@@ -731,6 +794,8 @@ serve_run(int argc, char **argv)
         rc = CLI_REFUSED;
         goto out;
     }
+    if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0)
+        data_dir_private(sc.db + 7);
     err = store_open(sc.db, &st);
     if (err != 0) {
         log_error("serve: cannot open the store: %s", err_str(err));

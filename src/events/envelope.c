@@ -228,6 +228,11 @@ body_load(const char **body, size_t len, json_t **root, int *as_real, struct sch
         *why = "a key appears twice in one object";
         return ERR_VALIDATION;
     }
+    if (*root == NULL && json_error_code(&je) == json_error_out_of_memory) {
+        /* Not the client's fault: no "malformed JSON" for it. */
+        *why = "out of memory reading the body";
+        return ERR_NOMEM;
+    }
     if (*root == NULL && len == 0) {
         *why = "request body is empty; expected a JSON object";
         return ERR_PARSE;

@@ -4,6 +4,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/secret.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -12,13 +13,33 @@ buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->wipe = 0;
+}
+
+void
+buf_init_wipe(struct buf *b, size_t max)
+{
+    buf_init(b, max);
+    b->wipe = 1;
+}
+
+void
+buf_stolen_free(const struct buf *b, void *p)
+{
+    if (b->wipe)
+        secret_heap_free(p);
+    else
+        free(p);
 }
 
 void
 buf_cleanup(struct buf *b)
 {
-    free(b->data);
+    int wipe = b->wipe;
+
+    buf_stolen_free(b, b->data);
     buf_init(b, b->max);
+    b->wipe = wipe;
 }
 
 void
@@ -44,7 +65,16 @@ grow(struct buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    p = realloc(b->data, cap);
+    if (!b->wipe) {
+        p = realloc(b->data, cap);
+    } else {
+        /* realloc would leave the old block behind as it was. */
+        p = malloc(cap);
+        if (p != NULL && b->data != NULL) {
+            memcpy(p, b->data, b->len + 1);
+            secret_heap_free(b->data);
+        }
+    }
     if (p == NULL)
         return ERR_NOMEM;
     b->data = p;
@@ -121,10 +151,12 @@ char *
 buf_steal(struct buf *b)
 {
     char *p = b->data;
+    int wipe = b->wipe;
 
     if (p == NULL)
         p = calloc(1, 1);
     buf_init(b, b->max);
+    b->wipe = wipe;
     return p;
 }
 

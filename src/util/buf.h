@@ -13,10 +13,17 @@ struct buf {
     size_t len;  /* bytes used, without the trailing NUL */
     size_t cap;  /* bytes allocated */
     size_t max;  /* most bytes it may ever hold */
+    int wipe;    /* cleared before its memory is given back (buf_init_wipe) */
 };
 
 /* Prepares an empty buffer that refuses to grow past max bytes. */
 void buf_init(struct buf *b, size_t max);
+
+/*
+ * The same for bytes that may hold a secret (a request or an answer): every
+ * block it lets go of, when growing, stolen and freed, is cleared first.
+ */
+void buf_init_wipe(struct buf *b, size_t max);
 
 /* Frees the data; the buffer may be used again after buf_init(). */
 void buf_cleanup(struct buf *b);
@@ -37,6 +44,9 @@ const char *buf_cstr(const struct buf *b);
 
 /* Takes the data out of the buffer (the caller frees it) and empties the buffer. */
 char *buf_steal(struct buf *b);
+
+/* free() for what buf_steal() returned: secret_heap_free() if b wipes, else free(). */
+void buf_stolen_free(const struct buf *b, void *p);
 
 /*
  * Appends the whole file at path ("-": standard input) to b. Returns 0,

@@ -1,4 +1,5 @@
 /* Secrets in memory: clearing before freeing. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +10,16 @@
 void
 secret_free(char *s)
 {
-    if (s == NULL)
+    /* The whole block: the string may once have been longer than it is now. */
+    secret_heap_free(s);
+}
+
+void
+secret_heap_free(void *p)
+{
+    if (p == NULL)
         return;
     /* OPENSSL_cleanse, unlike memset, is not optimized away before free(). */
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
 }

@@ -6,9 +6,17 @@
 #define FLUXHOOK_UTIL_SECRET_H
 
 /*
- * Clears the NUL-terminated string s with OPENSSL_cleanse() and frees it
- * (takes ownership). NULL is a no-op.
+ * Clears the heap string s (the whole block it was allocated in) with
+ * OPENSSL_cleanse() and frees it (takes ownership). NULL is a no-op.
  */
 void secret_free(char *s);
+
+/*
+ * Clears the whole heap block p (as much as malloc_usable_size() says it
+ * holds) and frees it (takes ownership). NULL is a no-op. For memory that may
+ * have held a secret without anyone knowing where: jansson's values, request
+ * and answer buffers.
+ */
+void secret_heap_free(void *p);
 
 #endif

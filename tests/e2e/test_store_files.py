@@ -1,6 +1,7 @@
 """The SQLite store's files and the generated root key are 0600, and the
-directories serve creates 0700, whatever the umask: also when the data
-directory already exists, and for files an older run left wider."""
+data directory 0700, whatever the umask: also when the data directory already
+exists (unless it holds other files or is shared: then a warning), and for
+files an older run left wider."""
 import os
 import stat
 import unittest
@@ -35,13 +36,38 @@ class StoreFiles(unittest.TestCase):
             self.assertEqual(oct(mode(path)), oct(0o600), name)
 
     def test_existing_directory(self):
+        # As `mkdir` or a service manager leaves it, empty or with the store alone.
         d = os.path.join(mkdtemp(), "data")
         os.mkdir(d, 0o755)
         srv = self.serve(os.path.join(d, "fluxhook.db"))
         self.assertTrue(srv.read_root_key_file().startswith("fhk_"))
         self.assert_private(d)
-        # A directory that existed keeps its mode (it may be shared, like /tmp).
-        self.assertEqual(oct(mode(d)), oct(0o755))
+        self.assertEqual(oct(mode(d)), oct(0o700))
+        self.assertIn("mode of directory '%s' narrowed from 0755 to 0700" % d,
+                      srv.log_since_start())
+        srv.stop()
+        os.chmod(d, 0o750)
+        srv.start()
+        self.assertEqual(oct(mode(d)), oct(0o700))
+        self.assertIn("narrowed from 0750 to 0700", srv.log_since_start())
+
+    def test_directory_of_others_kept_with_warning(self):
+        # A directory holding other files than the store's, and a sticky one
+        # shared like /tmp: narrowing them would lock others out.
+        for name, dmode, other in (("project", 0o755, "notes.txt"), ("shared", 0o1777, None)):
+            d = os.path.join(mkdtemp(), name)
+            os.mkdir(d)
+            os.chmod(d, dmode)
+            if other is not None:
+                with open(os.path.join(d, other), "w") as f:
+                    f.write("not fluxhook's\n")
+            srv = self.serve(os.path.join(d, "fluxhook.db"))
+            self.assert_private(d)
+            self.assertEqual(oct(mode(d)), oct(dmode), name)
+            log = srv.log_since_start()
+            self.assertIn("directory '%s' of the store is mode %04o and " % (d, dmode), log)
+            self.assertIn("give the store a directory of its own to have it 0700", log)
+            srv.stop()
 
     def test_new_directories(self):
         top = mkdtemp()

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "store/pg/pg_int.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -73,6 +75,17 @@ pg_arg_bytes(struct pg_query *q, const void *p, size_t len)
 }
 
 /* --- columns, arrays, small helpers --- */
+
+void
+pg_result_clear(PGresult *res)
+{
+    int row, col, rows = PQntuples(res), cols = PQnfields(res);
+
+    for (row = 0; row < rows; row++)
+        for (col = 0; col < cols; col++)
+            OPENSSL_cleanse(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+    PQclear(res);
+}
 
 int
 pg_col_strdup(const PGresult *res, int row, int col, char **out)
@@ -559,7 +572,7 @@ pg_get_one(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, void *o
     err = pg_run(p, q, PG_READ, &res, what);
     if (err == 0)
         err = PQntuples(res) > 0 ? read(res, 0, out) : ERR_NOTFOUND;
-    PQclear(res);
+    pg_result_clear(res);
     return err;
 }
 
@@ -582,7 +595,7 @@ pg_get_all(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, void *i
         err = read(res, row, *arr + (*n)++ * elem);
     }
 out:
-    PQclear(res);
+    pg_result_clear(res);
     return err;
 }
 

@@ -104,7 +104,7 @@ pg_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
     for (row = 0; err == 0 && row < PQntuples(res); row++)
         err = claim_read(res, row, &list[count++]);
 out:
-    PQclear(res);
+    pg_result_clear(res);
     buf_cleanup(&excl);
     if (err != 0) {
         claim_list_free(list, count);
@@ -266,7 +266,7 @@ pg_results_apply(struct store *st, const struct attempt_result *rs, size_t n, in
     err = pg_run(st->impl, &q, PG_WRITE, &res, "recording attempt results");
     if (err == 0)
         *fenced = results_report(res);
-    PQclear(res);
+    pg_result_clear(res);
     free(json);
     return err;
 }
@@ -306,7 +306,7 @@ pg_release(struct store *st, const char *const *delivery_ids, const int64_t *tok
     if (err == 0 && pg_col_int(res, 0, 0) > 0)
         pg_due_mark(st->impl); /* other hosts' dispatchers take them now */
 out:
-    PQclear(res);
+    pg_result_clear(res);
     buf_cleanup(&ids);
     buf_cleanup(&toks);
     return err;
@@ -323,6 +323,6 @@ pg_next_due(struct store *st, int64_t *when)
     err = pg_run(st->impl, &q, PG_READ, &res, "reading the next due time");
     if (err == 0 && PQntuples(res) > 0)
         *when = pg_col_int(res, 0, 0);
-    PQclear(res);
+    pg_result_clear(res);
     return err;
 }

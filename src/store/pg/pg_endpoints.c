@@ -249,7 +249,7 @@ endpoint_change(struct store *st, const struct pg_query *q, PGresult **res, cons
         *res = r;
         r = NULL;
     }
-    PQclear(r);
+    pg_result_clear(r);
     return err;
 }
 
@@ -355,6 +355,6 @@ pg_endpoint_enable(struct store *st, const char *account_id, const char *id, int
         *resumed = pg_col_int(res, 0, 1);
     if (*resumed > 0 && !skip_held)
         pg_due_mark(st->impl);
-    PQclear(res);
+    pg_result_clear(res);
     return err;
 }

@@ -142,6 +142,12 @@ int pg_get_one(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, voi
 int pg_get_all(struct pg *p, const struct pg_query *q, pg_row_read_fn *read, void *items, size_t *n,
                size_t elem, const char *what);
 
+/*
+ * PQclear() after clearing every value of res (NULL is a no-op): results
+ * carry endpoints' secrets, and libpq frees them as they are.
+ */
+void pg_result_clear(PGresult *res);
+
 /* Column readers: NULL for SQL NULL, a copy into a fixed array, integers. */
 int pg_col_strdup(const PGresult *res, int row, int col, char **out);
 void pg_col_copy(const PGresult *res, int row, int col, char *out, size_t size);

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "events/catalog.h"
 #include "events/schema.h"
 #include "util/buf.h"
@@ -367,5 +369,5 @@ main(void)
         cmocka_unit_test(test_catalog_json),
         cmocka_unit_test(test_catalog_json_text),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("catalog", tests, NULL, NULL);
 }

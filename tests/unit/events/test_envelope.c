@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "events/catalog.h"
 #include "events/envelope.h"
 #include "events/events_int.h"
@@ -256,6 +258,28 @@ test_other_members_untouched(void **state)
     assert_string_equal(ev.account_id, "acct_x");
     assert_string_equal(ev.idempotency_key, "k1");
     assert_int_equal(ev.deliveries, 7);
+    event_cleanup(&ev);
+}
+
+/* A body that cannot be read for want of memory is not the client's malformed JSON. */
+static void
+test_out_of_memory_is_not_malformed(void **state)
+{
+    static struct schema_report rep;
+    const char *body = "{\"event\":\"agent.updated\",\"data\":{\"agent_id\":\"a\","
+                       "\"updated_fields\":[\"x\"]}}";
+    char err[200];
+    struct event ev;
+
+    (void)state;
+    memset(&ev, 0, sizeof(ev));
+    if (torture_fail_next(1) != 0)
+        skip();
+    assert_int_equal(envelope_parse_publish(body, strlen(body), NOW, &ev, &rep, err, sizeof(err)),
+                     ERR_NOMEM);
+    assert_null(strstr(err, "malformed"));
+    event_cleanup(&ev);
+    assert_int_equal(envelope_parse_publish(body, strlen(body), NOW, &ev, &rep, NULL, 0), 0);
     event_cleanup(&ev);
 }
 
@@ -625,6 +649,7 @@ main(void)
         cmocka_unit_test(test_every_sample_publishes),
         cmocka_unit_test(test_guide_example_exact),
         cmocka_unit_test(test_id_and_generated_timestamp),
+        cmocka_unit_test(test_out_of_memory_is_not_malformed),
         cmocka_unit_test(test_other_members_untouched),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_validation_problems),
@@ -635,5 +660,5 @@ main(void)
         cmocka_unit_test(test_rawjson),
         cmocka_unit_test(test_batch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("envelope", tests, NULL, NULL);
 }

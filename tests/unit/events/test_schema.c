@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "events/catalog.h"
 #include "events/schema.h"
 #include "util/err.h"
@@ -685,5 +687,5 @@ main(void)
         cmocka_unit_test(test_publish_unknown_members_and_order),
         cmocka_unit_test(test_report_add_limits),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("schema", tests, NULL, NULL);
 }

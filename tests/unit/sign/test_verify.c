@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "../torture.h"
+
 #include "fluxhook/verify.h"
 #include "sign/sign.h"
 
@@ -392,5 +394,5 @@ main(void)
         cmocka_unit_test(test_standard_round_trip),
         cmocka_unit_test(test_strerror),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("verify", tests, NULL, NULL);
 }

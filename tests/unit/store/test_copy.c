@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../torture.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -343,5 +345,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_failed_copy_writes_nothing, setup, teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return torture_run_group_tests("store_copy", tests, NULL, NULL);
 }

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../torture.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -58,6 +60,15 @@ backend_sqlite(void)
     if (strcmp(kind, "postgres") == 0)
         return 0;
     return -1;
+}
+
+/* $TMPDIR (tests/run.py gives the allocation-failure runs a tmpfs), else /tmp. */
+static const char *
+tmp_dir(void)
+{
+    const char *d = getenv("TMPDIR");
+
+    return d != NULL && d[0] != '\0' && strlen(d) < 32 ? d : "/tmp";
 }
 
 static void
@@ -204,7 +215,7 @@ setup(void **state)
         goto fail;
     }
     if (fx->sqlite) {
-        snprintf(fx->dir, sizeof(fx->dir), "/tmp/fluxhook-store-XXXXXX");
+        snprintf(fx->dir, sizeof(fx->dir), "%s/fluxhook-store-XXXXXX", tmp_dir());
         if (mkdtemp(fx->dir) == NULL) {
             fx->dir[0] = '\0';
             goto fail;
@@ -329,18 +340,27 @@ static int
 publish(struct store *st, const char *acct, const char *type, const char *key,
         const struct endpoint *eps, size_t n, struct event *ev)
 {
+    int len, err;
+
     memset(ev, 0, sizeof(*ev));
     snprintf(ev->account_id, sizeof(ev->account_id), "%s", acct);
     snprintf(ev->type, sizeof(ev->type), "%s", type);
     if (key != NULL)
         snprintf(ev->idempotency_key, sizeof(ev->idempotency_key), "%s", key);
-    assert_int_equal(id_new("evt_", ev->id), 0);
+    /* Publishers run in threads too, where an assertion cannot leave the test. */
+    err = id_new("evt_", ev->id);
+    if (err != 0)
+        return err;
     ev->created_at = clock_now_ms();
     clock_format_rfc3339_s(ev->created_at, ev->timestamp);
-    ev->body_len = (size_t)asprintf(&ev->body,
-                                    "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\","
-                                    "\"data\":{\"n\":1}}",
-                                    ev->id, type, ev->timestamp);
+    len = asprintf(&ev->body,
+                   "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"n\":1}}",
+                   ev->id, type, ev->timestamp);
+    if (len < 0) {
+        ev->body = NULL;
+        return ERR_NOMEM;
+    }
+    ev->body_len = (size_t)len;
     return store_event_publish(st, ev, eps, n);
 }
 
@@ -1853,6 +1873,13 @@ race_publisher(void *arg)
 
     r->publish_err = publish(r->st, "acct_a", "user.message", NULL, &r->ep, 1, &ev);
     event_cleanup(&ev);
+    if (r->publish_err != 0) {
+        /* No callback comes (out of memory): the test goes on to fail on publish_err. */
+        pthread_mutex_lock(&r->mu);
+        r->entered = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
     return NULL;
 }
 
@@ -1883,6 +1910,7 @@ test_on_due_unregister_waits(void **state)
     struct fx *fx = *state;
     struct due_race r;
     pthread_t pub, unreg;
+    int entered;
 
     memset(&r, 0, sizeof(r));
     pthread_mutex_init(&r.mu, NULL);
@@ -1892,8 +1920,15 @@ test_on_due_unregister_waits(void **state)
     store_on_due(fx->st, race_on_due, &r);
     assert_int_equal(pthread_create(&pub, NULL, race_publisher, &r), 0);
     pthread_mutex_lock(&r.mu);
-    assert_true(race_wait(&r, &r.entered, 10000));
+    entered = race_wait(&r, &r.entered, 10000);
     pthread_mutex_unlock(&r.mu);
+    if (!entered) {
+        /* No callback came (an allocation failed on its way): end the thread before failing. */
+        store_on_due(fx->st, NULL, NULL);
+        pthread_join(pub, NULL);
+        endpoint_cleanup(&r.ep);
+        fail_msg("no callback for the publish (publish_err=%d)", r.publish_err);
+    }
     assert_int_equal(pthread_create(&unreg, NULL, race_unregister, &r), 0);
     pthread_mutex_lock(&r.mu);
     race_wait(&r, &r.unregistered, 300);
@@ -1953,10 +1988,11 @@ test_group_commit_threads(void **state)
         ts[i] = (struct pub_thread){ .st = fx->st, .eps = eps };
         assert_int_equal(pthread_create(&th[i], NULL, publisher, &ts[i]), 0);
     }
-    for (i = 0; i < THREADS; i++) {
+    /* Every thread joined before any assertion may leave the test. */
+    for (i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
+    for (i = 0; i < THREADS; i++)
         assert_int_equal(ts[i].failures, 0);
-    }
     assert_int_equal(store_count_by_status(fx->st, counts), 0);
     assert_int_equal(counts[DELIVERY_PENDING], THREADS * PER_THREAD * 2);
     /* Durable: a separate connection sees every row. */
@@ -2651,8 +2687,9 @@ test_pg_notify_burst(void **state)
         ts[i] = (struct nb_thread){ .st = fx->st, .eps = eps };
         assert_int_equal(pthread_create(&ts[i].thread, NULL, nb_publisher, &ts[i]), 0);
     }
-    for (i = 0; i < NB_THREADS; i++) {
+    for (i = 0; i < NB_THREADS; i++)
         pthread_join(ts[i].thread, NULL);
+    for (i = 0; i < NB_THREADS; i++) {
         assert_int_equal(ts[i].failures, 0);
         if (ts[i].last_start > last_start)
             last_start = ts[i].last_start;
@@ -3035,5 +3072,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
     };
 
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return torture_run_group_tests("store", tests, NULL, NULL);
 }

@@ -30,6 +30,33 @@ test_append_and_grow(void **state)
     buf_cleanup(&b);
 }
 
+/* A wiping buffer (bodies and answers) grows, is stolen and reused like any other. */
+static void
+test_wipe_grows_steals_and_stays_wiping(void **state)
+{
+    struct buf b;
+    char *p;
+    int i;
+
+    (void)state;
+    buf_init_wipe(&b, 1 << 20);
+    for (i = 0; i < 1000; i++)
+        assert_int_equal(buf_printf(&b, "%03d", i), 0);
+    assert_int_equal(b.len, 3000);
+    assert_memory_equal(buf_cstr(&b), "000001002", 9);
+    assert_string_equal(buf_cstr(&b) + 2997, "999");
+    p = buf_steal(&b);
+    assert_int_equal(strlen(p), 3000);
+    assert_int_equal(b.wipe, 1);
+    buf_stolen_free(&b, p);
+    assert_int_equal(buf_puts(&b, "whsec_x"), 0);
+    buf_cleanup(&b);
+    assert_int_equal(b.wipe, 1);
+    assert_string_equal(buf_cstr(&b), "");
+    buf_init(&b, 16);
+    assert_int_equal(b.wipe, 0);
+}
+
 static void
 test_cap_refuses_and_keeps_contents(void **state)
 {
@@ -107,6 +134,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_grow),
+        cmocka_unit_test(test_wipe_grows_steals_and_stays_wiping),
         cmocka_unit_test(test_cap_refuses_and_keeps_contents),
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_file_read),
