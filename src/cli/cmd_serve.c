@@ -27,7 +27,9 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/masterkey.h"
 #include "dispatch/dispatch.h"
+#include "dispatch/retention.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -75,6 +77,14 @@ static const struct config_opt serve_opts[] = {
      "a request head must arrive whole within this after its first byte", 1, 0},
     {"http-body-timeout", "DURATION", "30s",
      "a request body must arrive whole within this after its head", 1, 0},
+    {"master-key-file", "FILE", NULL,
+     "the master key ring that seals endpoint secrets (default: FLUXHOOK_MASTER_KEY, else "
+     "master.key beside the SQLite file, made on first start)",
+     1, 0},
+    {"retention", "DURATION", "30d",
+     "delete finished events (and their deliveries) older than this, such as 30d or 12h; "
+     "0 or off keeps everything",
+     1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -86,7 +96,7 @@ const struct cli_cmd cmd_serve = {
              "[--allow-networks CIDRS] "
              "[--ca-file PEM] [--role all|api|worker] [--http-threads N] "
              "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
-             "[--http-body-timeout DURATION]",
+             "[--http-body-timeout DURATION] [--master-key-file FILE] [--retention DURATION]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -103,6 +113,8 @@ struct serve_conf {
     int http_per_ip;
     int http_head_ms;
     int http_body_ms;
+    const char *master_key_file;
+    int64_t retention_ms; /* 0: keep everything */
     struct dispatch_config dc;
 };
 
@@ -253,6 +265,14 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     sc->dc.ca_file = v;
+    sc->master_key_file = config_get(c, "master-key-file");
+    v = config_get(c, "retention");
+    if (retention_parse(v, &sc->retention_ms) != 0 ||
+        (sc->retention_ms > 0 && sc->retention_ms < 1000)) {
+        bad_option("retention", "expected a duration of 1s or more such as 30d, or off, got '%s'",
+                   v);
+        return ERR_INVAL;
+    }
     return 0;
 }
 
@@ -292,9 +312,9 @@ mkdir_parents(const char *path)
     return mkdir_private(dir);
 }
 
-/* Where the generated root key goes: beside a sqlite file, else ./var/root.key. "" for none. */
+/* Where a generated key file goes: beside a sqlite file, else ./var/NAME. "" for none. */
 static void
-root_key_path(const char *db, char *out, size_t outlen)
+key_file_path(const char *db, const char *name, char *out, size_t outlen)
 {
     const char *file, *slash;
 
@@ -305,12 +325,12 @@ root_key_path(const char *db, char *out, size_t outlen)
             return;
         slash = strrchr(file, '/');
         if (slash == NULL)
-            snprintf(out, outlen, "root.key");
+            snprintf(out, outlen, "%s", name);
         else
-            snprintf(out, outlen, "%.*s/root.key", (int)(slash - file), file);
+            snprintf(out, outlen, "%.*s/%s", (int)(slash - file), file, name);
         return;
     }
-    snprintf(out, outlen, "./var/root.key");
+    snprintf(out, outlen, "./var/%s", name);
 }
 
 static int
@@ -354,7 +374,7 @@ bootstrap(struct store *st, const char *db)
     memset(&a, 0, sizeof(a));
     memset(&k, 0, sizeof(k));
     memset(key, 0, sizeof(key));
-    root_key_path(db, path, sizeof(path));
+    key_file_path(db, "root.key", path, sizeof(path));
     empty = store_is_empty(st);
     if (empty < 0) {
         log_error("serve: cannot read the store: %s", err_str(empty));
@@ -479,10 +499,12 @@ serve_run(int argc, char **argv)
     struct serve_conf sc;
     struct store *st = NULL;
     struct dispatcher *disp = NULL;
+    struct retention *ret = NULL;
+    struct keyring *keys = NULL;
     struct api_server *srv = NULL;
     struct api_config ac;
     sigset_t sigs;
-    char host[256];
+    char host[256], key_path[PATH_MAX];
     int rc, sig = 0, err;
 
     rc = cli_parse(&cmd_serve, &c, argc, argv);
@@ -519,6 +541,17 @@ serve_run(int argc, char **argv)
         rc = CLI_REFUSED;
         goto out;
     }
+    key_file_path(sc.db, "master.key", key_path, sizeof(key_path));
+    if (sc.master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
+        log_error("serve: cannot create the directory of '%s'", key_path);
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    if (masterkey_attach("serve", sc.master_key_file, key_path[0] != '\0' ? key_path : NULL, st,
+                         &keys) != 0) {
+        rc = CLI_REFUSED;
+        goto out;
+    }
     if (bootstrap(st, sc.db) != 0) {
         rc = CLI_REFUSED;
         goto out;
@@ -530,6 +563,12 @@ serve_run(int argc, char **argv)
             rc = CLI_REFUSED;
             goto out;
         }
+    }
+    if (sc.role != ROLE_API && sc.retention_ms > 0 &&
+        (err = retention_start(st, sc.retention_ms, &ret)) != 0) {
+        log_error("serve: cannot start retention: %s", err_str(err));
+        rc = CLI_REFUSED;
+        goto out;
     }
     memset(&ac, 0, sizeof(ac));
     ac.listen = sc.listen;
@@ -569,7 +608,9 @@ serve_run(int argc, char **argv)
 out:
     api_server_stop(srv);
     dispatch_stop(disp, SERVE_GRACE_MS);
+    retention_stop(ret);
     store_close(st);
+    keyring_free(keys);
     if (rc == CLI_OK)
         log_info("serve: stopped");
     return rc;

@@ -1170,4 +1170,11 @@ const struct store_ops store_pg_ops = {
     .count_by_status = pg_count_by_status,
     .stats = pg_stats,
     .stats_series = pg_stats_series,
+    .secret_scan = pg_secret_scan,
+    .secret_swap = pg_secret_swap,
+    .keycheck_get = pg_keycheck_get,
+    .keycheck_set = pg_keycheck_set,
+    .audit_insert = pg_audit_insert,
+    .audit_list = pg_audit_list,
+    .purge = pg_purge,
 };

@@ -1198,4 +1198,11 @@ const struct store_ops store_sqlite_ops = {
     .count_by_status = sq_count_by_status,
     .stats = sq_stats,
     .stats_series = sq_stats_series,
+    .secret_scan = sq_secret_scan,
+    .secret_swap = sq_secret_swap,
+    .keycheck_get = sq_keycheck_get,
+    .keycheck_set = sq_keycheck_set,
+    .audit_insert = sq_audit_insert,
+    .audit_list = sq_audit_list,
+    .purge = sq_purge,
 };
