@@ -312,27 +312,6 @@ mkdir_parents(const char *path)
     return mkdir_private(dir);
 }
 
-/* Where a generated key file goes: beside a sqlite file, else ./var/NAME. "" for none. */
-static void
-key_file_path(const char *db, const char *name, char *out, size_t outlen)
-{
-    const char *file, *slash;
-
-    out[0] = '\0';
-    if (strncmp(db, "sqlite:", 7) == 0) {
-        file = db + 7;
-        if (strcmp(file, ":memory:") == 0)
-            return;
-        slash = strrchr(file, '/');
-        if (slash == NULL)
-            snprintf(out, outlen, "%s", name);
-        else
-            snprintf(out, outlen, "%.*s/%s", (int)(slash - file), file, name);
-        return;
-    }
-    snprintf(out, outlen, "./var/%s", name);
-}
-
 static int
 root_key_write(const char *path, const char *key)
 {
@@ -374,7 +353,7 @@ bootstrap(struct store *st, const char *db)
     memset(&a, 0, sizeof(a));
     memset(&k, 0, sizeof(k));
     memset(key, 0, sizeof(key));
-    key_file_path(db, "root.key", path, sizeof(path));
+    masterkey_default_path(db, "root.key", path, sizeof(path));
     empty = store_is_empty(st);
     if (empty < 0) {
         log_error("serve: cannot read the store: %s", err_str(empty));
@@ -541,7 +520,7 @@ serve_run(int argc, char **argv)
         rc = CLI_REFUSED;
         goto out;
     }
-    key_file_path(sc.db, "master.key", key_path, sizeof(key_path));
+    masterkey_default_path(sc.db, "master.key", key_path, sizeof(key_path));
     if (sc.master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
         log_error("serve: cannot create the directory of '%s'", key_path);
         rc = CLI_REFUSED;

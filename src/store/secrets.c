@@ -104,10 +104,10 @@ check_verify(struct store *st, const char *value, char *why, size_t whylen)
     if (err != 0) {
         keyring_current_kid(st->keys, cur);
         snprintf(why, whylen,
-                 "wrong master key: the store's secrets are sealed with master key id %s, and "
-                 "the key given (id %s)%s does not open them; start with the key file this "
-                 "store was created with (--master-key-file or FLUXHOOK_MASTER_KEY)",
-                 kid, cur, err == ERR_NOTFOUND ? " is another key" : "");
+                 "wrong master key: this store's secrets are sealed with master key id %s, and "
+                 "the key given (id %s) %s; start with the key this store was sealed with "
+                 "(--master-key-file or FLUXHOOK_MASTER_KEY)",
+                 kid, cur, err == ERR_NOTFOUND ? "is another key" : "does not open them");
         return ERR_AUTH;
     }
     return 0;

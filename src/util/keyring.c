@@ -37,6 +37,8 @@ struct keyring {
     struct stat seen;     /* the file as last read */
 };
 
+static const struct ring_key *find(const struct keyring *kr, const char *kid);
+
 static void
 kid_make(struct ring_key *k)
 {
@@ -252,6 +254,39 @@ keyring_file_write(const char *path, const struct keyring *a, const struct keyri
         unlink(tmp);
     }
     return err;
+}
+
+int
+keyring_merge(struct keyring *a, struct keyring *b, struct keyring **out)
+{
+    struct keyring *kr;
+    int i, err = 0;
+
+    *out = NULL;
+    kr = calloc(1, sizeof(*kr));
+    if (kr == NULL)
+        return ERR_NOMEM;
+    pthread_mutex_init(&kr->lock, NULL);
+    pthread_mutex_lock(&a->lock);
+    memcpy(kr->keys, a->keys, sizeof(a->keys[0]) * (size_t)a->n);
+    kr->n = a->n;
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_lock(&b->lock);
+    for (i = 0; err == 0 && i < b->n; i++) {
+        if (find(kr, b->keys[i].kid) != NULL)
+            continue;
+        if (kr->n == KEYRING_MAX_KEYS)
+            err = ERR_INVAL;
+        else
+            kr->keys[kr->n++] = b->keys[i];
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (err != 0) {
+        keyring_free(kr);
+        return err;
+    }
+    *out = kr;
+    return 0;
 }
 
 void

@@ -53,6 +53,13 @@ int keyring_file_create(const char *path, char *why, size_t whylen);
  */
 int keyring_file_write(const char *path, const struct keyring *a, const struct keyring *b);
 
+/*
+ * A new ring (never read again) of a's keys, then those of b that a lacks:
+ * a's current key is its current key. Returns 0 and *out, or ERR_NOMEM /
+ * ERR_INVAL (more than KEYRING_MAX_KEYS keys).
+ */
+int keyring_merge(struct keyring *a, struct keyring *b, struct keyring **out);
+
 /* Frees the ring, clearing its keys; NULL is a no-op. */
 void keyring_free(struct keyring *kr);
 
