@@ -320,4 +320,16 @@ json_t *api_stats_json(const struct stats *s, int64_t since);
 /* Answers {"hour": stats, "day": stats} of the account (endpoint_id may be NULL). */
 int api_stats_reply(struct api_req *r, const char *endpoint_id);
 
+/* --- h_audit.c --- */
+
+/*
+ * Records a change this request made, after it succeeded: actor r->key.id
+ * (the credential), account account_id (NULL: r->account_id), action
+ * ("endpoint.created"), target (an id, or NULL), details (a JSON object of
+ * the changed fields, never a secret; stolen, may be NULL). A failure to
+ * record is logged; the change stands.
+ */
+void api_audit(struct api_req *r, const char *account_id, const char *action, const char *target,
+               json_t *details);
+
 #endif

@@ -57,6 +57,8 @@ const struct route api_routes[] = {
      "Create an API key for an account; its secret is shown once (admin)"},
     {"GET", "/v1/accounts/{id}/api-keys", h_keys_list, ADM, "List an account's API keys (admin)"},
     {"DELETE", "/v1/api-keys/{id}", h_keys_delete, ADM, "Delete an API key (admin)"},
+    {"GET", "/v1/audit-log", h_audit_list, 0,
+     "List the account's audit log, newest first: who changed what, and when"},
     {NULL, NULL, NULL, 0, NULL},
 };
 

@@ -34,6 +34,7 @@ const struct cli_cmd *const cli_cmds[] = {
     &cmd_keys,
     &cmd_listen,
     &cmd_db,
+    &cmd_audit,
     NULL,
 };
 
