@@ -329,6 +329,7 @@ refresh(struct keyring *kr)
     }
     if (parse(buf, keys, &n, why, sizeof(why)) != 0) {
         log_warnx("keyring: '%s': %s; keeping the keys read before", kr->path, why);
+        kr->seen = stbuf; /* said once per change of the file */
     } else {
         memcpy(kr->keys, keys, sizeof(keys));
         kr->n = n;
