@@ -146,6 +146,9 @@ class SealedTest(ApiCase):
         self.assertIn("sealed_now=1", self.srv.log_since_start())
         self.assertTrue(raw_secrets(self.srv)[0][0].startswith("fhk1.%s." % key_id(self.key)))
         self.assertEqual(self.call("GET", "/v1/endpoints/%s/secret" % ep["id"])["secret"], clear)
+        # The clear text is gone from the files too, not only from the row.
+        self.srv.stop()
+        self.assertNotIn(b"whsec_", stored_bytes(self.srv))
 
 
 class RekeyTest(unittest.TestCase):
