@@ -47,7 +47,8 @@ class CliDocsTest(unittest.TestCase):
                 "event-types": {"list", "show"},
                 "accounts": {"list", "create", "show"},
                 "keys": {"list", "create", "delete"},
-                "db": {"migrate", "copy"}}
+                "db": {"migrate", "copy", "rekey"},
+                "audit": {"list"}}
         for cmd, subs in want.items():
             self.assertEqual(set(self.table[cmd]), subs, cmd)
         self.assertIn("listen", self.table)
