@@ -52,18 +52,6 @@ kid_make(struct ring_key *k)
         snprintf(k->kid + 2 * i, 3, "%02x", mac[i]);
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses text into keys (at most KEYRING_MAX_KEYS); 0 or ERR_INVAL with why set. */
 static int
 parse(const char *text, struct ring_key *keys, int *n, char *why, size_t whylen)
@@ -96,7 +84,8 @@ parse(const char *text, struct ring_key *keys, int *n, char *why, size_t whylen)
             return ERR_INVAL;
         }
         for (i = 0; i < KEYRING_KEY_LEN; i++)
-            keys[count].key[i] = (unsigned char)(hexval(p[2 * i]) << 4 | hexval(p[2 * i + 1]));
+            keys[count].key[i] = (unsigned char)(OPENSSL_hexchar2int((unsigned char)p[2 * i]) << 4 |
+                                                 OPENSSL_hexchar2int((unsigned char)p[2 * i + 1]));
         kid_make(&keys[count]);
         for (j = 0; j < count; j++) {
             if (strcmp(keys[j].kid, keys[count].kid) == 0)
