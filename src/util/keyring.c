@@ -366,17 +366,34 @@ keyring_has(struct keyring *kr, const char *kid)
     return has;
 }
 
+static EVP_CIPHER *aes_gcm;
+static pthread_once_t aes_gcm_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Fetches AES-256-GCM once: EVP_aes_256_gcm() would look the implementation
+ * up again at every init, which costs more than sealing a secret.
+ */
+static void
+aes_gcm_fetch(void)
+{
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
 /* AES-256-GCM of in (len bytes) into out (len bytes) and tag; 0 or ERR_INTERNAL / ERR_SIGNATURE. */
 static int
 gcm(int enc, const unsigned char *key, const unsigned char *nonce, const char *aad,
     const unsigned char *in, int len, unsigned char *out, unsigned char *tag)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx;
     int n, err = ERR_INTERNAL;
 
+    pthread_once(&aes_gcm_once, aes_gcm_fetch);
+    if (aes_gcm == NULL)
+        return ERR_INTERNAL;
+    ctx = EVP_CIPHER_CTX_new();
     if (ctx == NULL)
         return ERR_NOMEM;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+    if (EVP_CipherInit_ex(ctx, aes_gcm, NULL, NULL, NULL, enc) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1 ||
         EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
