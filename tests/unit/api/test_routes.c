@@ -30,7 +30,7 @@ test_table_is_well_formed(void **state)
         assert_false((a->flags & ROUTE_JSON) && (a->flags & ROUTE_JSON_OPT));
     }
     /* Every handler of handlers.h is routed. */
-    assert_int_equal(n, 30);
+    assert_int_equal(n, 31);
 }
 
 static void
