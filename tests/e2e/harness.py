@@ -466,7 +466,12 @@ class Server(LogFile):
 
 
 def run_bin(*args, env=None, input=None, timeout=60, cwd=None):
-    """Runs the binary with a clean FLUXHOOK_* environment plus env."""
+    """Runs the binary with a clean FLUXHOOK_* environment plus env (on
+    PostgreSQL with the test's master key, unless env gives one, so that a
+    serve started here makes no key file in the working directory)."""
+    env = dict(env or {})
+    if STORE == "postgres":
+        env.setdefault("FLUXHOOK_MASTER_KEY", TEST_MASTER_KEY)
     return subprocess.run([find_bin()] + [str(a) for a in args], env=clean_env(env),
                           input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, timeout=timeout, cwd=cwd)
