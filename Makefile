@@ -26,9 +26,17 @@ build-fuzz/build.ninja:
 	CC=clang meson setup build-fuzz --buildtype=debug -Dfuzz=true -Dtests=false \
 		-Db_sanitize=address -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
-run: all
-	@mkdir -p -m 0700 var
-	./build/fluxhook serve --db sqlite:./var/fluxhook.db
+# The build's output goes to $(RUN_DIR)/build.log (shown only when it fails), so
+# that what serve prints last is the block that says what to do next.
+# RUN_DIR and RUN_LISTEN move the data and the port: make run RUN_LISTEN=127.0.0.1:8081
+RUN_DIR ?= var
+RUN_LISTEN ?= 127.0.0.1:8080
+run:
+	@mkdir -p -m 0700 $(RUN_DIR)
+	@echo "building fluxhook (the output goes to $(RUN_DIR)/build.log) ..."
+	@$(MAKE) --no-print-directory all >$(RUN_DIR)/build.log 2>&1 || \
+		{ cat $(RUN_DIR)/build.log; echo "make run: the build failed (above)"; exit 1; }
+	@exec ./build/fluxhook serve --dev --listen $(RUN_LISTEN) --db sqlite:$(RUN_DIR)/fluxhook.db
 
 test:
 	@./scripts/setup.sh --test

@@ -7,10 +7,15 @@ debs="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
 libjansson-dev libcmocka-dev openssl python3 curl"
 
-# Test-only packages: a real PostgreSQL server, a real browser, and Node for
-# the browser driver.
+# Test-only packages: a real PostgreSQL server, a real browser, Node for the
+# browser driver, the toolchains that build and run the receiver examples
+# (examples/receivers/: Go, Ruby, PHP, Java, C# with Mono), and an OAuth 2.0
+# client written elsewhere (Debian's oauthlib, run with /usr/bin/python3 by
+# tests/e2e/test_oauth_client.py).
 if [ "${1:-}" = "--test" ]; then
     debs="$debs postgresql chromium nodejs iproute2"
+    debs="$debs golang-go ruby php-cli default-jdk-headless mono-mcs"
+    debs="$debs python3-oauthlib python3-requests-oauthlib"
     # Debian's npm only when there is no npm yet: a Node.js built elsewhere
     # (NodeSource's nodejs) brings its own, and Debian's npm conflicts with it.
     command -v npm >/dev/null 2>&1 || debs="$debs npm"

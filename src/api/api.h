@@ -17,12 +17,22 @@ struct store;
 struct buf;
 typedef void api_metrics_fn(struct buf *out, void *arg);
 
+/*
+ * Judges an endpoint URL's literal address against the address rules and
+ * allow_networks: 0, or ERR_INVAL with err saying why, starting "url: "
+ * (dispatch_url_address_check).
+ */
+typedef int api_url_address_fn(const char *url, const char *allow_networks, char *err,
+                               size_t errlen);
+
 struct api_config {
     const char *listen;            /* "127.0.0.1:8080", "[::1]:0" */
     int allow_http;                /* accept http:// endpoint URLs */
     const char *allow_networks;    /* CIDRs allowed although private, or NULL (for messages) */
     api_static_fn *static_fn;      /* may be NULL */
     api_metrics_fn *metrics_fn;    /* may be NULL */
+    api_url_address_fn *url_address_fn; /* refuses literal private addresses; may be NULL */
+    int max_attempts; /* attempts in a round (the retry schedule's length), or 0 */
     void *metrics_arg;
     int threads;                   /* 0: one thread per connection; N: N epoll loop threads + workers */
     int max_conns;                 /* connections at once; 0: from the open-file limit */
@@ -30,6 +40,11 @@ struct api_config {
     int head_timeout_ms;           /* a request head must arrive within this after its first byte */
     int body_timeout_ms;           /* a request body must arrive within this after its head */
     int meta_only;                 /* 1: only /healthz, /metrics, /openapi.json (--role worker) */
+    int rate_limit;                /* requests per second per credential; 0: no limit */
+    int rate_limit_account;        /* requests per second per account; 0: no limit */
+    int64_t token_ttl_ms;          /* lifetime of OAuth access tokens */
+    int64_t refresh_ttl_ms;        /* lifetime of OAuth refresh tokens */
+    const char *public_url;        /* base URL for portal links and OAuth metadata, or NULL */
 };
 
 struct api_server;
@@ -45,6 +60,13 @@ int api_server_start(const struct api_config *cfg, struct store *st, struct api_
  * Returns 0, or ERR_INVAL with err (errlen bytes) saying what was expected.
  */
 int api_listen_check(const char *listen, char *err, size_t errlen);
+
+/*
+ * Checks that listen can be bound now (binds a socket and closes it), so
+ * that serve can refuse to start before it creates anything. Returns 0, or
+ * ERR_INVAL / ERR_IO with err saying in plain words why and what to do.
+ */
+int api_listen_probe(const char *listen, char *err, size_t errlen);
 
 #define API_KEY_MAX 64 /* "fhk_" + 43 base64url characters + NUL, rounded up */
 

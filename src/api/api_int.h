@@ -28,12 +28,23 @@ struct api_counters {
     int64_t by_class[6]; /* [2] counts 2xx; updated atomically */
 };
 
+struct api_rate;
+
 struct api_server_ctx {
     const struct api_config *cfg;
     struct store *store;
     int64_t started_at;
     struct api_counters *counters; /* owned by the server */
     struct api_guard *guard;       /* owned by the server */
+    struct api_rate *rate;         /* owned by the server; NULL when rate limits are off */
+};
+
+#define API_MAX_HEADERS 6 /* extra response headers one answer may carry */
+
+/* A response header a handler adds (WWW-Authenticate, RateLimit-*). */
+struct api_resp_header {
+    const char *name; /* a static string */
+    char value[200];
 };
 
 /* One request. Everything it allocates hangs off it and is freed in one place. */
@@ -48,7 +59,9 @@ struct api_req {
     struct buf body;                   /* the raw request body, capped at API_MAX_BODY */
     int body_too_big;                  /* 1 when the body passed API_MAX_BODY */
     json_t *json;                      /* the parsed body for ROUTE_JSON routes, else NULL */
-    struct api_key key;                /* the caller's key (after authentication) */
+    struct api_key key;                /* the caller's credential (after authentication): key,
+                                          token or portal session; key.id is the actor */
+    unsigned scopes;                   /* what it may do (enum api_scope bits) */
     char account_id[ID_MAX];           /* the account acted for (X-Workflux-Account for admins) */
 
     /* The answer, filled by api_reply_*(). */
@@ -57,6 +70,8 @@ struct api_req {
     struct buf out;
     char location[256];                /* Location header, or "" */
     char retry_after[16];              /* Retry-After header, or "" */
+    struct api_resp_header headers[API_MAX_HEADERS];
+    int nheaders;
 };
 
 typedef int api_handler_fn(struct api_req *r);
@@ -74,7 +89,117 @@ struct route {
     api_handler_fn *fn;
     int flags;            /* enum route_flags */
     const char *summary;  /* one line, also used by /openapi.json */
+    unsigned scope;       /* the enum api_scope a caller needs; 0 on a non-public route
+                             means admin (a route that forgot its scope fails closed) */
 };
+
+/* --- scope.c: what a credential may do --- */
+
+enum api_scope {
+    SCOPE_EVENTS_WRITE = 1u << 0,
+    SCOPE_EVENTS_READ = 1u << 1,
+    SCOPE_ENDPOINTS_READ = 1u << 2,
+    SCOPE_ENDPOINTS_WRITE = 1u << 3,
+    SCOPE_DELIVERIES_READ = 1u << 4,
+    SCOPE_DELIVERIES_WRITE = 1u << 5,
+    SCOPE_ADMIN = 1u << 6, /* everything, for every account */
+};
+#define SCOPE_ACCOUNT 0x3fu /* every scope but admin: what an account's own key may do */
+#define SCOPE_ALL 0x7fu
+
+/* "events:write" for SCOPE_EVENTS_WRITE (one bit); NULL for anything else. */
+const char *api_scope_name(unsigned bit);
+
+/*
+ * Parses a list of scope names separated by spaces or commas into *out.
+ * Returns 0, or ERR_INVAL with the first unknown name in bad (badlen bytes).
+ */
+int api_scopes_parse(const char *list, unsigned *out, char *bad, size_t badlen);
+
+/* Writes bits as space-separated names (the stored and OAuth form) into out. */
+void api_scopes_format(unsigned bits, char *out, size_t outlen);
+
+/* The scopes a stored key or client grants: its list, or "" = its account's (and admin). */
+unsigned api_key_scopes(const struct api_key *k);
+
+/*
+ * Checks that r's credential holds rt's scope; else answers 403 naming the
+ * missing scope (with WWW-Authenticate: Bearer error="insufficient_scope")
+ * and returns ERR_FORBIDDEN.
+ */
+int api_scope_check(struct api_req *r, const struct route *rt);
+
+/* 1 when have covers need (admin covers everything). */
+int api_scopes_cover(unsigned have, unsigned need);
+
+/* bits as a JSON array of names, a new reference. */
+json_t *api_scopes_json(unsigned bits);
+
+/*
+ * Reads the optional member name of r->json, an array of scope names (or a
+ * string of them), into *out (left alone when absent). Problems go to
+ * fields. Returns 0 or ERR_NOMEM.
+ */
+int api_scopes_read(struct api_req *r, const char *name, unsigned *out, json_t *fields);
+
+/*
+ * Adds a response header (name is a static string; value printf-style).
+ * Returns 0, or ERR_TOOBIG when the answer has API_MAX_HEADERS already.
+ */
+int api_header_add(struct api_req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* --- form.c: what OAuth clients send --- */
+
+#define API_FORM_MAX_ITEMS 16 /* parameters one form may hold */
+#define API_FORM_ID_MAX 128   /* room for a client_id or client_secret from HTTP Basic */
+
+/* A decoded application/x-www-form-urlencoded body. */
+struct api_form {
+    char *buf; /* owned: the decoded names and values, NUL-separated */
+    const char *names[API_FORM_MAX_ITEMS];
+    const char *values[API_FORM_MAX_ITEMS];
+    int n;
+    const char *dup; /* the first name given twice, or NULL */
+};
+
+/*
+ * Parses body (len bytes, may be NULL) as a form into f ('+' is a space,
+ * %XX escapes; %00 and malformed escapes are refused). Returns 0, ERR_PARSE,
+ * ERR_TOOBIG (over API_FORM_MAX_ITEMS) or ERR_NOMEM; free f with
+ * api_form_free() in every case.
+ */
+int api_form_parse(const char *body, size_t len, struct api_form *f);
+/* The value of name, or NULL. */
+const char *api_form_get(const struct api_form *f, const char *name);
+/* Frees what f holds and zeroes it. */
+void api_form_free(struct api_form *f);
+
+/*
+ * Decodes an Authorization value "Basic base64(id:secret)" into id and
+ * secret, each form-decoded (RFC 6749 §2.3.1) and shorter than
+ * API_FORM_ID_MAX. Returns 0 or ERR_PARSE.
+ */
+int api_basic_decode(const char *h, char id[API_FORM_ID_MAX], char secret[API_FORM_ID_MAX]);
+
+/* --- ratelimit.c: token buckets per credential and per account --- */
+
+struct api_rate_config {
+    int per_credential; /* requests per second (and burst) of one key, token or session */
+    int per_account;    /* requests per second (and burst) of all of an account's credentials */
+};
+
+/* A new set of buckets. Returns 0 and *out, or ERR_NOMEM. */
+int api_rate_new(const struct api_rate_config *cfg, struct api_rate **out);
+void api_rate_free(struct api_rate *rl);
+
+/*
+ * Takes one request from r's credential and account buckets, adding the
+ * RateLimit-* headers. When either is empty, answers 429 with Retry-After
+ * and returns ERR_RATE (nothing else of the request runs). Returns 0 when
+ * rate limits are off.
+ */
+int api_rate_check(struct api_req *r);
 
 /* routes.c: the table, terminated by a NULL method. */
 extern const struct route api_routes[];
@@ -148,6 +273,34 @@ void api_guard_stats_get(struct api_guard *g, struct api_guard_stats *out);
  * 401/403/404 and returns the ERR_*.
  */
 int api_auth(struct api_req *r);
+
+/*
+ * A new secret: prefix ("fhk_", "fha_", ...) + base64url of 32 random bytes,
+ * into out (API_KEY_MAX bytes). Returns 0 or ERR_INTERNAL.
+ */
+int api_secret_new(const char *prefix, char out[API_KEY_MAX]);
+
+/*
+ * Issues a token of kind for account_id (no OAuth client) in family (NULL: a
+ * new family, the token's own id) with scopes, valid until expires_at (ms);
+ * stores its hash and fills *t, writing its secret to out. Returns 0 or an
+ * ERR_*.
+ */
+int api_token_issue(struct api_req *r, enum token_kind kind, const char *account_id,
+                    const char *family, unsigned scopes, int64_t expires_at, char out[API_KEY_MAX],
+                    struct token *t);
+
+/*
+ * Answers 200 {data, next: null} with the account's keys (kind CRED_KEY) or
+ * OAuth clients (CRED_CLIENT), without secrets. Returns 0.
+ */
+int api_keys_reply(struct api_req *r, const char *account_id, enum cred_kind kind);
+
+/*
+ * The base URL of this server as its clients reach it: --public-url, else
+ * http:// and the request's Host. Writes it without a trailing slash.
+ */
+void api_base_url(struct api_req *r, char *out, size_t outlen);
 
 /* --- reply.c --- */
 
@@ -279,6 +432,13 @@ int api_path_id(struct api_req *r, int i, const char *prefix, const char *what,
 /* Appends {"path", "problem" (printf-style)} to the array fields. Returns 0 or ERR_NOMEM. */
 int api_field_add(json_t *fields, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * When the array *fields holds problems, answers 422 "cannot <what>: <path>:
+ * <problem>" (of the first) listing them all, steals *fields (setting it to
+ * NULL) and returns ERR_VALIDATION; else returns 0.
+ */
+int api_problems_reply(struct api_req *r, const char *what, json_t **fields);
 
 /*
  * Checks a page cursor from api_page_params(): "" becomes NULL; anything but

@@ -1,8 +1,11 @@
 /*
- * API keys: making them, hashing them, and authenticating a request by its
- * Authorization header. Only the hex SHA-256 of a key is stored; a key
- * itself is shown once, when it is made, and never logged.
+ * Credentials: making secrets, hashing them, and authenticating a request by
+ * its Authorization header: an API key ("fhk_"), an OAuth access token
+ * ("fha_") or a portal session ("fhs_"). Only the hex SHA-256 of a secret is
+ * stored; a secret itself is shown once, when it is made, and never logged.
+ * Tokens are looked up on every request, so a revocation holds at once.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -12,12 +15,20 @@
 #include <openssl/rand.h>
 
 #include "api/api_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 #define KEY_RANDOM_BYTES 32
+#define KEY_TOUCH_MS 60000 /* last_used_at is kept to this precision */
 
 int
 api_key_new(char out[API_KEY_MAX])
+{
+    return api_secret_new("fhk_", out);
+}
+
+int
+api_secret_new(const char *prefix, char out[API_KEY_MAX])
 {
     static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char rnd[KEY_RANDOM_BYTES + 2];
@@ -27,8 +38,10 @@ api_key_new(char out[API_KEY_MAX])
     memset(rnd, 0, sizeof(rnd));
     if (RAND_bytes(rnd, KEY_RANDOM_BYTES) != 1)
         return ERR_INTERNAL;
-    memcpy(out, "fhk_", 4);
-    n = 4;
+    n = strlen(prefix);
+    if (n > 8)
+        return ERR_INTERNAL;
+    memcpy(out, prefix, n);
     /* base64url without padding: 32 bytes give 43 characters. */
     for (i = 0; i < KEY_RANDOM_BYTES; i += 3) {
         v = (unsigned int)rnd[i] << 16 | (unsigned int)rnd[i + 1] << 8 | rnd[i + 2];
@@ -68,7 +81,7 @@ act_for(struct api_req *r, const char *acct)
     int err;
 
     memset(&a, 0, sizeof(a));
-    if (!r->key.admin) {
+    if (!(r->scopes & SCOPE_ADMIN)) {
         api_reply_error(r, ERR_FORBIDDEN, NULL,
                         "X-Workflux-Account: only an admin key may act for another account");
         return ERR_FORBIDDEN;
@@ -92,43 +105,136 @@ act_for(struct api_req *r, const char *acct)
     return 0;
 }
 
+/* Answers 401 with WWW-Authenticate (RFC 6750 §3) and message. Returns ERR_AUTH. */
+__attribute__((format(printf, 3, 4))) static int
+auth_fail(struct api_req *r, int invalid_token, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_header_add(r, "WWW-Authenticate", "Bearer realm=\"fluxhook\"%s",
+                   invalid_token ? ", error=\"invalid_token\"" : "");
+    api_reply_error(r, ERR_AUTH, NULL, "%s", msg);
+    return ERR_AUTH;
+}
+
+/*
+ * Fills r->key from an access token or portal session (tok, "fha_..." or
+ * "fhs_..."). Returns ERR_NOTFOUND without answering when no token has that
+ * hash; else answers any failure itself.
+ */
+static int
+auth_token(struct api_req *r, const char *tok, const char *hash, int64_t now)
+{
+    struct token t;
+    int err, portal = strncmp(tok, "fhs_", 4) == 0;
+    const char *what = portal ? "portal session" : "access token";
+
+    err = store_token_find(r->ctx->store, hash, &t);
+    if (err == ERR_NOTFOUND)
+        return err; /* perhaps a key that looks like one (FLUXHOOK_ROOT_KEY is free-form) */
+    if (err != 0) {
+        api_reply_error(r, err, NULL, "cannot check the %s: %s", what, err_str(err));
+        return err;
+    }
+    if (t.kind != (portal ? TOKEN_PORTAL_SESSION : TOKEN_ACCESS))
+        return auth_fail(r, 1, "invalid %s: no such token", what);
+    if (t.revoked_at != 0)
+        return auth_fail(r, 1, "invalid %s: it was revoked", what);
+    if (t.expires_at <= now)
+        return auth_fail(r, 1, "invalid %s: it expired%s", what,
+                         portal ? "; open a new portal link"
+                                : "; get a new one at POST /oauth/token");
+    memset(&r->key, 0, sizeof(r->key));
+    snprintf(r->key.id, sizeof(r->key.id), "%s", t.id);
+    snprintf(r->key.account_id, sizeof(r->key.account_id), "%s", t.account_id);
+    snprintf(r->key.scopes, sizeof(r->key.scopes), "%s", t.scopes);
+    r->key.kind = portal ? CRED_PORTAL : CRED_TOKEN;
+    r->key.expires_at = t.expires_at;
+    r->key.created_at = t.created_at;
+    r->scopes = api_key_scopes(&r->key);
+    r->key.admin = (r->scopes & SCOPE_ADMIN) != 0;
+    return 0;
+}
+
+/* Fills r->key from an API key (tok). */
+static int
+auth_key(struct api_req *r, const char *hash, int64_t now)
+{
+    int err;
+
+    err = store_key_find(r->ctx->store, hash, &r->key);
+    if (err == ERR_NOTFOUND)
+        return auth_fail(r, 1, "invalid API key: no such key, or it was deleted");
+    if (err != 0) {
+        api_reply_error(r, err, NULL, "cannot check the API key: %s", err_str(err));
+        return err;
+    }
+    if (r->key.kind == CRED_CLIENT)
+        return auth_fail(r, 1,
+                         "an OAuth client secret is not an API key: exchange it for an "
+                         "access token at POST /oauth/token");
+    if (strcmp(r->key.hash, hash) != 0 && r->key.prev_until <= now)
+        return auth_fail(r, 1,
+                         "invalid API key: key '%s' was rotated and the old secret's "
+                         "grace period is over",
+                         r->key.id);
+    if (r->key.expires_at != 0 && r->key.expires_at <= now)
+        return auth_fail(r, 1, "invalid API key: key '%s' expired", r->key.id);
+    r->scopes = api_key_scopes(&r->key);
+    if (r->key.last_used_at < now - KEY_TOUCH_MS)
+        store_key_touch(r->ctx->store, r->key.id, now); /* a failure only leaves it older */
+    return 0;
+}
+
 int
 api_auth(struct api_req *r)
 {
     const char *h, *tok, *acct;
     char hash[65];
+    int64_t now = clock_now_ms();
     int err;
 
     h = api_header(r, "Authorization");
-    if (h == NULL || h[0] == '\0') {
-        api_reply_error(r, ERR_AUTH, NULL,
-                        "missing API key: send the header 'Authorization: Bearer <api key>'");
-        return ERR_AUTH;
-    }
-    if (strncasecmp(h, "Bearer ", 7) != 0) {
-        api_reply_error(r, ERR_AUTH, NULL, "Authorization: expected 'Bearer <api key>'");
-        return ERR_AUTH;
-    }
+    if (h == NULL || h[0] == '\0')
+        return auth_fail(r, 0,
+                         "missing API key: send the header 'Authorization: Bearer <api key>'");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return auth_fail(r, 0, "Authorization: expected 'Bearer <api key>'");
     tok = h + 7;
     while (*tok == ' ')
         tok++;
-    if (tok[0] == '\0') {
-        api_reply_error(r, ERR_AUTH, NULL, "Authorization: the API key after 'Bearer' is empty");
-        return ERR_AUTH;
-    }
+    if (tok[0] == '\0')
+        return auth_fail(r, 0, "Authorization: the API key after 'Bearer' is empty");
     api_key_hash(tok, hash);
-    err = store_key_find(r->ctx->store, hash, &r->key);
-    if (err == ERR_NOTFOUND) {
-        api_reply_error(r, ERR_AUTH, NULL, "invalid API key: no such key, or it was deleted");
-        return ERR_AUTH;
-    }
-    if (err != 0) {
-        api_reply_error(r, err, NULL, "cannot check the API key: %s", err_str(err));
+    err = ERR_NOTFOUND;
+    if (strncmp(tok, "fha_", 4) == 0 || strncmp(tok, "fhs_", 4) == 0)
+        err = auth_token(r, tok, hash, now);
+    if (err == ERR_NOTFOUND)
+        err = auth_key(r, hash, now);
+    if (err != 0)
         return err;
-    }
     snprintf(r->account_id, sizeof(r->account_id), "%s", r->key.account_id);
     acct = api_header(r, "X-Workflux-Account");
     if (acct == NULL || acct[0] == '\0' || strcmp(acct, r->key.account_id) == 0)
         return 0;
     return act_for(r, acct);
+}
+
+void
+api_base_url(struct api_req *r, char *out, size_t outlen)
+{
+    const char *host = api_header(r, "Host");
+    size_t n;
+
+    if (r->ctx->cfg->public_url != NULL && r->ctx->cfg->public_url[0] != '\0')
+        snprintf(out, outlen, "%s", r->ctx->cfg->public_url);
+    else
+        snprintf(out, outlen, "http://%s", host != NULL && host[0] != '\0' ? host : "localhost");
+    n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
 }

@@ -126,6 +126,39 @@ h_accounts_get(struct api_req *r)
     return err;
 }
 
+/*
+ * Reads a key's optional scopes (an array of names; admin: true adds admin)
+ * and expires_at (RFC 3339, in the future) into k. Problems go to fields.
+ */
+static void
+key_input_read(struct api_req *r, struct api_key *k, json_t *fields)
+{
+    const char *exp = NULL;
+    unsigned scopes = 0;
+    int64_t ms = 0;
+    int admin = 0;
+
+    if (api_json_bool(r, "admin", &admin) != 0)
+        return;
+    k->admin = admin;
+    if (json_object_get(r->json, "scopes") != NULL &&
+        !json_is_null(json_object_get(r->json, "scopes"))) {
+        api_scopes_read(r, "scopes", &scopes, fields);
+        if (admin)
+            scopes |= SCOPE_ADMIN;
+        if (scopes == 0 && json_array_size(fields) == 0)
+            api_field_add(fields, "scopes", "expected at least one scope");
+        k->admin = (scopes & SCOPE_ADMIN) != 0;
+        api_scopes_format(scopes, k->scopes, sizeof(k->scopes));
+    }
+    if (api_json_str(r, "expires_at", &exp) != 0)
+        return;
+    if (exp != NULL && (clock_parse_rfc3339(exp, &ms) != 0 || ms <= clock_now_ms()))
+        api_field_add(fields, "expires_at",
+                      "expected an RFC 3339 UTC time in the future, such as 2030-01-01T00:00:00Z");
+    k->expires_at = ms;
+}
+
 int
 h_keys_create(struct api_req *r)
 {
@@ -133,12 +166,22 @@ h_keys_create(struct api_req *r)
     struct api_key k;
     const char *name = NULL;
     char secret[API_KEY_MAX];
-    int admin = 0, err;
+    json_t *fields = json_array();
+    int err;
 
     memset(&a, 0, sizeof(a));
     memset(&k, 0, sizeof(k));
     memset(secret, 0, sizeof(secret));
-    if (name_param(r, 0, &name) != 0 || api_json_bool(r, "admin", &admin) != 0)
+    if (fields == NULL || r->json == NULL) {
+        api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    if (name_param(r, 0, &name) != 0)
+        goto out;
+    key_input_read(r, &k, fields);
+    if (r->status != 0)
+        goto out;
+    if (api_problems_reply(r, "create the key", &fields) != 0)
         goto out;
     if (account_visible(r, r->params[0], &a) != 0)
         goto out;
@@ -151,7 +194,6 @@ h_keys_create(struct api_req *r)
     }
     snprintf(k.account_id, sizeof(k.account_id), "%s", a.id);
     k.name = (char *)(name != NULL ? name : "");
-    k.admin = admin;
     k.created_at = clock_now_ms();
     api_key_hash(secret, k.hash);
     err = store_key_insert(r->ctx->store, &k);
@@ -159,63 +201,93 @@ h_keys_create(struct api_req *r)
         api_reply_error(r, err, NULL, "cannot store the key: %s", err_str(err));
         goto out;
     }
-    log_info("api: key created key=%s account=%s admin=%d by_key=%s", k.id, k.account_id, k.admin,
-             r->key.id);
+    log_info("api: key created key=%s account=%s admin=%d scopes='%s' by_key=%s", k.id,
+             k.account_id, k.admin, k.scopes, r->key.id);
     api_audit(r, k.account_id, "api_key.created", k.id,
-              json_pack("{s:s, s:b}", "name", k.name, "admin", k.admin));
+              json_pack("{s:s, s:b, s:s}", "name", k.name, "admin", k.admin, "scopes",
+                        k.scopes));
     snprintf(r->location, sizeof(r->location), "/v1/api-keys/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:
+    json_decref(fields);
     OPENSSL_cleanse(secret, sizeof(secret));
     account_cleanup(&a);
     return 0;
-}
-
-/* api_item_fn of an account's keys (never with their secrets). */
-static const char *
-key_item(const void *items, size_t i, json_t **json)
-{
-    const struct api_key *k = (const struct api_key *)items + i;
-
-    if (json != NULL)
-        *json = api_key_json(k, NULL);
-    return k->id;
 }
 
 int
 h_keys_list(struct api_req *r)
 {
     struct account a;
-    struct api_key *ks = NULL;
-    json_t *items = NULL;
-    size_t n = 0;
-    int err;
 
     memset(&a, 0, sizeof(a));
-    if (account_visible(r, r->params[0], &a) != 0)
-        goto out;
-    err = store_key_list(r->ctx->store, a.id, &ks, &n);
-    if (err != 0) {
-        api_reply_error(r, err, NULL, "cannot list keys: %s", err_str(err));
-        goto out;
-    }
-    if (api_items_json(ks, n, key_item, &items) != 0) {
-        api_reply_error(r, ERR_NOMEM, NULL, "cannot list keys: out of memory");
-        goto out;
-    }
-    api_reply_json(r, 200, api_list_json(items, NULL));
-out:
-    api_key_list_free(ks, n);
+    if (account_visible(r, r->params[0], &a) == 0)
+        api_keys_reply(r, a.id, CRED_KEY);
     account_cleanup(&a);
+    return 0;
+}
+
+#define KEY_GRACE_DEFAULT_S 86400 /* the old secret of a rotated key works this long */
+#define KEY_GRACE_MAX_S (30 * 86400)
+
+int
+h_keys_rotate(struct api_req *r)
+{
+    struct api_key k;
+    const char *id;
+    char secret[API_KEY_MAX], hash[65];
+    int64_t grace = KEY_GRACE_DEFAULT_S, now = clock_now_ms();
+    int err;
+
+    memset(&k, 0, sizeof(k));
+    memset(secret, 0, sizeof(secret));
+    if (api_path_id(r, 0, "key_", "API key", &id) != 0 ||
+        api_json_int(r, "grace_seconds", &grace) != 0)
+        goto out;
+    if (grace < 0 || grace > KEY_GRACE_MAX_S) {
+        api_reply_error(r, ERR_VALIDATION,
+                        json_pack("[{s:s, s:s}]", "path", "grace_seconds", "problem",
+                                  "expected 0 to 2592000 (30 days)"),
+                        "grace_seconds: expected 0 to %d (30 days)", KEY_GRACE_MAX_S);
+        goto out;
+    }
+    err = api_key_new(secret);
+    if (err == 0) {
+        api_key_hash(secret, hash);
+        err = store_key_rotate(r->ctx->store, r->account_id, id, hash, now + grace * 1000);
+    }
+    if (err == ERR_NOTFOUND) {
+        api_reply_error(r, err, NULL,
+                        "no API key with id '%.64s' in account '%s' (for another account's key, "
+                        "send X-Workflux-Account)",
+                        id, r->account_id);
+        goto out;
+    }
+    if (err == 0)
+        err = store_key_find(r->ctx->store, hash, &k);
+    if (err != 0) {
+        api_reply_error(r, err, NULL, "cannot rotate the key: %s", err_str(err));
+        goto out;
+    }
+    log_info("api: key rotated key=%s account=%s grace_s=%lld by=%s", k.id, k.account_id,
+             (long long)grace, r->key.id);
+    api_audit(r, k.account_id, "api_key.rotated", k.id,
+              json_pack("{s:I}", "grace_seconds", (json_int_t)grace));
+    api_reply_json(r, 200, api_key_json(&k, secret));
+out:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    api_key_cleanup(&k);
     return 0;
 }
 
 int
 h_keys_delete(struct api_req *r)
 {
-    const char *id = r->params[0];
+    const char *id;
     int err;
 
+    if (api_path_id(r, 0, "key_", "API key", &id) != 0)
+        return 0;
     if (strcmp(id, r->key.id) == 0)
         return api_reply_error(r, ERR_CONFLICT, NULL,
                                "key '%s' is the one making this request; delete it with "

@@ -168,3 +168,15 @@ api_stats_reply(struct api_req *r, const char *endpoint_id)
         return api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
     return api_reply_json(r, 200, o);
 }
+
+int
+api_problems_reply(struct api_req *r, const char *what, json_t **fields)
+{
+    if (*fields == NULL || json_array_size(*fields) == 0)
+        return 0;
+    api_reply_error(r, ERR_VALIDATION, *fields, "cannot %s: %s: %s", what,
+                    json_string_value(json_object_get(json_array_get(*fields, 0), "path")),
+                    json_string_value(json_object_get(json_array_get(*fields, 0), "problem")));
+    *fields = NULL;
+    return ERR_VALIDATION;
+}

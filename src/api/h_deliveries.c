@@ -15,14 +15,34 @@
 
 #define STATUS_NAMES "pending, delivering, delivered, failed, held"
 
-/* api_item_fn of a page of deliveries. */
+/* A page of deliveries and what each of its objects adds from the configuration. */
+struct delivery_page {
+    const struct delivery *ds;
+    int max_attempts;
+};
+
+/*
+ * Adds to a delivery object what the server's configuration says about it:
+ * max_attempts, the attempts of a round (so a reader can say "attempt 3 of
+ * 5"). o may be NULL. Returns o.
+ */
+static json_t *
+with_config(json_t *o, int max_attempts)
+{
+    if (o != NULL && max_attempts > 0)
+        json_object_set_new(o, "max_attempts", json_integer(max_attempts));
+    return o;
+}
+
+/* api_item_fn of a page of deliveries (items is a struct delivery_page). */
 static const char *
 delivery_item(const void *items, size_t i, json_t **json)
 {
-    const struct delivery *d = (const struct delivery *)items + i;
+    const struct delivery_page *pg = items;
+    const struct delivery *d = pg->ds + i;
 
     if (json != NULL)
-        *json = api_delivery_json(d, NULL, 0, 0);
+        *json = with_config(api_delivery_json(d, NULL, 0, 0), pg->max_attempts);
     return d->id;
 }
 
@@ -30,6 +50,7 @@ int
 h_deliveries_list(struct api_req *r)
 {
     struct delivery_filter f;
+    struct delivery_page pg;
     struct delivery *ds = NULL;
     size_t n = 0;
     enum delivery_status st;
@@ -59,10 +80,12 @@ h_deliveries_list(struct api_req *r)
     f.descending = 1;
     f.limit = api_page_fetch(limit);
     err = store_delivery_list(r->ctx->store, r->account_id, &f, &ds, &n);
+    pg.ds = ds;
+    pg.max_attempts = r->ctx->cfg->max_attempts;
     if (err != 0)
         err = api_reply_error(r, err, NULL, "cannot list deliveries");
     else
-        err = api_page_reply(r, limit, ds, n, delivery_item);
+        err = api_page_reply(r, limit, &pg, n, delivery_item);
     delivery_list_free(ds, n);
     return err;
 }
@@ -104,7 +127,7 @@ h_deliveries_get(struct api_req *r)
         err = api_reply_error(r, err, NULL, "cannot read the attempts of '%s'", id);
         goto out;
     }
-    o = api_delivery_json(&d, as, n, 1);
+    o = with_config(api_delivery_json(&d, as, n, 1), r->ctx->cfg->max_attempts);
     if (o != NULL)
         json_object_set_new(o, "headers", headers_json(&d));
     err = api_reply_json(r, 200, o);
@@ -169,7 +192,8 @@ h_deliveries_retry(struct api_req *r)
     api_audit(r, NULL, "delivery.retried", id,
               json_pack("{s:s, s:s}", "endpoint_id", d.endpoint_id, "status",
                         delivery_status_name(d.status)));
-    err = api_reply_json(r, 202, api_delivery_json(&d, NULL, 0, 0));
+    err = api_reply_json(r, 202,
+                         with_config(api_delivery_json(&d, NULL, 0, 0), r->ctx->cfg->max_attempts));
 out:
     delivery_cleanup(&d);
     return err;

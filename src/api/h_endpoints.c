@@ -122,7 +122,10 @@ api_endpoint_input_read(struct api_req *r, int creating, struct api_endpoint_inp
         err = api_field_add(fields, "url", "expected a string");
     } else {
         errbuf[0] = '\0';
-        if (url_check(json_string_value(v), r->ctx->cfg->allow_http, errbuf, sizeof(errbuf)) != 0) {
+        if (url_check(json_string_value(v), r->ctx->cfg->allow_http, errbuf, sizeof(errbuf)) != 0 ||
+            (r->ctx->cfg->url_address_fn != NULL &&
+             r->ctx->cfg->url_address_fn(json_string_value(v), r->ctx->cfg->allow_networks, errbuf,
+                                         sizeof(errbuf)) != 0)) {
             in->url_bad = 1;
             /* url_check() words start with "url: ", which the path already says. */
             err = api_field_add(fields, "url", "%s",

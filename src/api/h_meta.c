@@ -165,6 +165,16 @@ static const struct route_doc route_docs[] = {
     {"POST", "/v1/accounts/{id}/api-keys", NULL, "ApiKeyCreate", 201, "ApiKeyWithSecret"},
     {"GET", "/v1/accounts/{id}/api-keys", NULL, NULL, 200, "ApiKeyList"},
     {"DELETE", "/v1/api-keys/{id}", NULL, NULL, 204, NULL},
+    {"POST", "/v1/api-keys/{id}/rotate", NULL, "ApiKeyRotate", 200, "ApiKeyWithSecret"},
+    {"POST", "/v1/oauth-clients", NULL, "OAuthClientCreate", 201, "OAuthClientWithSecret"},
+    {"GET", "/v1/oauth-clients", NULL, NULL, 200, "OAuthClientList"},
+    {"DELETE", "/v1/oauth-clients/{id}", NULL, NULL, 204, NULL},
+    {"POST", "/oauth/token", NULL, "form:TokenRequest", 200, "TokenResponse"},
+    {"POST", "/oauth/revoke", NULL, "form:TokenRevoke", 200, NULL},
+    {"POST", "/oauth/introspect", NULL, "form:TokenRevoke", 200, "Introspection"},
+    {"GET", "/.well-known/oauth-authorization-server", NULL, NULL, 200, "ServerMetadata"},
+    {"POST", "/v1/portal-links", NULL, "PortalLinkCreate", 201, "PortalLink"},
+    {"POST", "/v1/portal-sessions", NULL, "PortalSessionCreate", 201, "PortalSession"},
     {"GET", "/v1/audit-log",
      "action:string:only entries of this action, such as endpoint.updated;target:string:only "
      "entries about this object id;actor:string:only changes made by this credential id;"
@@ -179,9 +189,23 @@ static const struct route_doc route_docs[] = {
 static const char openapi_components[] =
     "{"
     "\"securitySchemes\":{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\","
-    "\"description\":\"An API key: fhk_...\"}},"
+    "\"description\":\"An API key (fhk_...), an OAuth access token (fha_...) or a portal "
+    "session (fhs_...). Each operation needs the scope named in x-fluxhook-scope (admin "
+    "covers every scope); without it the answer is 403 naming the scope.\"},"
+    "\"oauth2\":{\"type\":\"oauth2\",\"flows\":{\"clientCredentials\":{"
+    "\"tokenUrl\":\"/oauth/token\",\"refreshUrl\":\"/oauth/token\",\"scopes\":{"
+    "\"events:write\":\"publish events\",\"events:read\":\"read events and the event catalog\","
+    "\"endpoints:read\":\"read endpoints and the account\","
+    "\"endpoints:write\":\"create, change, delete, test endpoints; read and rotate secrets; "
+    "make portal links\","
+    "\"deliveries:read\":\"read deliveries, attempts and statistics\","
+    "\"deliveries:write\":\"retry and replay deliveries\","
+    "\"admin\":\"everything, for every account: accounts, keys, OAuth clients\"}}}}},"
     "\"schemas\":{"
     "\"Object\":{\"type\":\"object\"},"
+    "\"OAuthError\":{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{"
+    "\"error\":{\"type\":\"string\",\"example\":\"invalid_grant\"},"
+    "\"error_description\":{\"type\":\"string\"}}},"
     "\"Time\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
     "\"Error\":{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{\"error\":{"
     "\"type\":\"object\",\"required\":[\"type\",\"message\"],\"properties\":{"
@@ -290,6 +314,8 @@ static const char openapi_components[] =
     "\"event\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"pending\","
     "\"delivering\",\"delivered\",\"failed\",\"held\"]},"
     "\"attempts_made\":{\"type\":\"integer\"},"
+    "\"max_attempts\":{\"type\":\"integer\",\"description\":\"attempts in a round: the length of "
+    "the server's retry schedule\"},"
     "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
     "\"last_error\":{\"type\":\"string\",\"nullable\":true},"
@@ -311,11 +337,72 @@ static const char openapi_components[] =
     "\"AccountList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/Account\"}},\"next\":{\"type\":\"string\","
     "\"nullable\":true}}},"
+    "\"Scopes\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":["
+    "\"events:write\",\"events:read\",\"endpoints:read\",\"endpoints:write\","
+    "\"deliveries:read\",\"deliveries:write\",\"admin\"]}},"
     "\"ApiKeyCreate\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
-    "\"admin\":{\"type\":\"boolean\",\"default\":false}}},"
+    "\"admin\":{\"type\":\"boolean\",\"default\":false},"
+    "\"scopes\":{\"allOf\":[{\"$ref\":\"#/components/schemas/Scopes\"}],"
+    "\"description\":\"default: every scope of the account (and admin with admin: true)\"},"
+    "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"ApiKeyRotate\":{\"type\":\"object\",\"properties\":{\"grace_seconds\":{"
+    "\"type\":\"integer\",\"minimum\":0,\"maximum\":2592000,\"default\":86400,"
+    "\"description\":\"how long the old secret keeps working\"}}},"
     "\"ApiKey\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
     "\"account_id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"nullable\":true},"
-    "\"admin\":{\"type\":\"boolean\"},\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"admin\":{\"type\":\"boolean\"},\"created_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"},"
+    "\"expires_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"last_used_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"previous_secret_expires_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"OAuthClientCreate\":{\"type\":\"object\",\"properties\":{\"name\":{"
+    "\"type\":\"string\"},\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"}}},"
+    "\"OAuthClient\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"client_id\":{\"type\":\"string\"},\"account_id\":{\"type\":\"string\"},"
+    "\"name\":{\"type\":\"string\",\"nullable\":true},"
+    "\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"},"
+    "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"OAuthClientWithSecret\":{\"allOf\":[{\"$ref\":\"#/components/schemas/OAuthClient\"},"
+    "{\"type\":\"object\",\"properties\":{\"client_secret\":{\"type\":\"string\","
+    "\"description\":\"shown only in this answer\"}}}]},"
+    "\"OAuthClientList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/OAuthClient\"}}}},"
+    "\"TokenRequest\":{\"type\":\"object\",\"required\":[\"grant_type\"],\"properties\":{"
+    "\"grant_type\":{\"type\":\"string\",\"enum\":[\"client_credentials\","
+    "\"refresh_token\"]},\"scope\":{\"type\":\"string\"},"
+    "\"refresh_token\":{\"type\":\"string\"},\"client_id\":{\"type\":\"string\"},"
+    "\"client_secret\":{\"type\":\"string\"}}},"
+    "\"TokenRevoke\":{\"type\":\"object\",\"required\":[\"token\"],\"properties\":{"
+    "\"token\":{\"type\":\"string\"},\"token_type_hint\":{\"type\":\"string\"},"
+    "\"client_id\":{\"type\":\"string\"},\"client_secret\":{\"type\":\"string\"}}},"
+    "\"TokenResponse\":{\"type\":\"object\",\"properties\":{"
+    "\"access_token\":{\"type\":\"string\"},\"token_type\":{\"type\":\"string\"},"
+    "\"expires_in\":{\"type\":\"integer\"},\"refresh_token\":{\"type\":\"string\"},"
+    "\"scope\":{\"type\":\"string\"}}},"
+    "\"Introspection\":{\"type\":\"object\",\"required\":[\"active\"],\"properties\":{"
+    "\"active\":{\"type\":\"boolean\"},\"scope\":{\"type\":\"string\"},"
+    "\"client_id\":{\"type\":\"string\"},\"token_type\":{\"type\":\"string\"},"
+    "\"exp\":{\"type\":\"integer\"},\"iat\":{\"type\":\"integer\"},"
+    "\"sub\":{\"type\":\"string\"},\"jti\":{\"type\":\"string\"}}},"
+    "\"ServerMetadata\":{\"type\":\"object\",\"properties\":{\"issuer\":{"
+    "\"type\":\"string\"},\"token_endpoint\":{\"type\":\"string\"},"
+    "\"revocation_endpoint\":{\"type\":\"string\"},"
+    "\"introspection_endpoint\":{\"type\":\"string\"},"
+    "\"grant_types_supported\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"scopes_supported\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}},"
+    "\"PortalLinkCreate\":{\"type\":\"object\",\"properties\":{"
+    "\"account_id\":{\"type\":\"string\",\"description\":\"default: the caller's account; "
+    "another one needs admin\"},\"expires_in\":{\"type\":\"integer\",\"minimum\":60,"
+    "\"maximum\":86400,\"default\":3600},\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"}}},"
+    "\"PortalLink\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"url\":{\"type\":\"string\"},\"expires_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"account_id\":{\"type\":\"string\"},\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"}}},"
+    "\"PortalSessionCreate\":{\"type\":\"object\",\"required\":[\"token\"],\"properties\":{"
+    "\"token\":{\"type\":\"string\",\"description\":\"the fhl_ token of a portal link\"}}},"
+    "\"PortalSession\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"access_token\":{\"type\":\"string\"},\"token_type\":{\"type\":\"string\"},"
+    "\"account_id\":{\"type\":\"string\"},\"scopes\":{\"$ref\":\"#/components/schemas/Scopes\"},"
+    "\"expires_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
     "\"ApiKeyWithSecret\":{\"allOf\":[{\"$ref\":\"#/components/schemas/ApiKey\"},"
     "{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\","
     "\"description\":\"the key itself, shown only in this answer\"}}}]},"
@@ -328,7 +415,8 @@ static const char openapi_components[] =
     "portal session)\"},\"action\":{\"type\":\"string\",\"description\":\"endpoint.created, "
     "endpoint.updated, endpoint.deleted, endpoint.enabled, endpoint.disabled, "
     "endpoint.secret_revealed, endpoint.secret_rotated, endpoint.replayed, delivery.retried, "
-    "account.created, api_key.created, api_key.deleted, ...\"},\"target\":{\"type\":"
+    "account.created, api_key.created, api_key.rotated, api_key.deleted, oauth_client.created, "
+    "oauth_client.deleted, portal_link.issued\"},\"target\":{\"type\":"
     "\"string\",\"nullable\":true},\"details\":{\"type\":\"object\",\"description\":"
     "\"the changed fields; never a secret\"},"
     "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
@@ -414,7 +502,7 @@ op_json(const struct route *rt, const struct route_doc *d)
 {
     json_t *op, *responses, *ok, *params;
     char status[8], opid[160];
-    const char *p;
+    const char *p, *scope;
     size_t n = 0;
     int first = 1;
 
@@ -437,9 +525,20 @@ op_json(const struct route *rt, const struct route_doc *d)
         json_object_set_new(op, "parameters", params);
     else
         json_decref(params);
-    if (rt->flags & ROUTE_PUBLIC)
+    if (rt->flags & ROUTE_PUBLIC) {
         json_object_set_new(op, "security", json_array());
-    if (d != NULL && d->request != NULL)
+    } else {
+        scope = api_scope_name(rt->scope != 0 ? rt->scope : SCOPE_ADMIN);
+        json_object_set_new(op, "security",
+                            json_pack("[{s:[]}, {s:[s]}]", "bearer", "oauth2", scope));
+        json_object_set_new(op, "x-fluxhook-scope", json_string(scope));
+    }
+    if (d != NULL && d->request != NULL && strncmp(d->request, "form:", 5) == 0)
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content",
+                                      "application/x-www-form-urlencoded", "schema",
+                                      schema_ref(d->request + 5)));
+    else if (d != NULL && d->request != NULL)
         json_object_set_new(op, "requestBody",
                             json_pack("{s:b, s:o}", "required", (rt->flags & ROUTE_JSON) ? 1 : 0,
                                       "content", json_content(d->request)));
@@ -455,8 +554,21 @@ op_json(const struct route *rt, const struct route_doc *d)
     if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT) || (d != NULL && d->query != NULL))
         op_error(responses, "400", "malformed JSON or an invalid parameter");
     if (!(rt->flags & ROUTE_PUBLIC)) {
-        op_error(responses, "401", "no API key, or an invalid one");
-        op_error(responses, "403", "this key may not do that");
+        op_error(responses, "401", "no credential, or an invalid, expired or revoked one");
+        op_error(responses, "403", "the credential lacks the scope in x-fluxhook-scope");
+        op_error(responses, "429",
+                 "over the rate limit (RateLimit-* headers; Retry-After says when to retry)");
+    } else if (strncmp(rt->pattern, "/oauth/", 7) == 0) {
+        json_object_set_new(responses, "400",
+                            json_pack("{s:s, s:{s:{s:o}}}", "description",
+                                      "an RFC 6749 §5.2 error: invalid_request, invalid_grant, "
+                                      "invalid_scope, unsupported_grant_type",
+                                      "content", "application/json", "schema",
+                                      schema_ref("OAuthError")));
+        json_object_set_new(responses, "401",
+                            json_pack("{s:s, s:{s:{s:o}}}", "description",
+                                      "invalid_client (with WWW-Authenticate: Basic)", "content",
+                                      "application/json", "schema", schema_ref("OAuthError")));
     }
     if (strchr(rt->pattern, '{') != NULL)
         op_error(responses, "404", "no such object in this account");

@@ -20,6 +20,22 @@ api_handler_fn h_accounts_get;       /* GET /v1/accounts/{id} */
 api_handler_fn h_keys_create;        /* POST /v1/accounts/{id}/api-keys */
 api_handler_fn h_keys_list;          /* GET /v1/accounts/{id}/api-keys */
 api_handler_fn h_keys_delete;        /* DELETE /v1/api-keys/{id} */
+api_handler_fn h_keys_rotate;        /* POST /v1/api-keys/{id}/rotate */
+
+/* h_clients.c */
+api_handler_fn h_clients_create; /* POST /v1/oauth-clients */
+api_handler_fn h_clients_list;   /* GET /v1/oauth-clients */
+api_handler_fn h_clients_delete; /* DELETE /v1/oauth-clients/{id} */
+
+/* h_oauth.c: RFC 6749, 7009, 7662, 8414 */
+api_handler_fn h_oauth_token;      /* POST /oauth/token */
+api_handler_fn h_oauth_revoke;     /* POST /oauth/revoke */
+api_handler_fn h_oauth_introspect; /* POST /oauth/introspect */
+api_handler_fn h_oauth_metadata;   /* GET /.well-known/oauth-authorization-server */
+
+/* h_portal.c */
+api_handler_fn h_portal_links_create;    /* POST /v1/portal-links */
+api_handler_fn h_portal_sessions_create; /* POST /v1/portal-sessions */
 
 /* h_events.c */
 api_handler_fn h_events_publish;     /* POST /v1/events */

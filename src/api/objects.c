@@ -268,10 +268,21 @@ api_key_json(const struct api_key *k, const char *secret)
 {
     json_t *o;
 
-    o = json_pack("{s:s, s:s, s:o, s:b, s:o}", "id", k->id, "account_id", k->account_id, "name",
-                  str_or_null(k->name), "admin", k->admin ? 1 : 0, "created_at",
-                  api_time_json(k->created_at));
-    if (o != NULL && secret != NULL)
-        json_object_set_new(o, "secret", json_string(secret));
+    o = json_pack(
+        "{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "id", k->id, "account_id", k->account_id,
+        "name", str_or_null(k->name), "admin", (api_key_scopes(k) & SCOPE_ADMIN) ? 1 : 0,
+        "created_at", api_time_json(k->created_at), "scopes", api_scopes_json(api_key_scopes(k)),
+        "expires_at", api_time_json(k->expires_at), "last_used_at", api_time_json(k->last_used_at));
+    if (o == NULL)
+        return NULL;
+    if (k->prev_until != 0)
+        json_object_set_new(o, "previous_secret_expires_at", api_time_json(k->prev_until));
+    if (k->kind == CRED_CLIENT) {
+        json_object_del(o, "admin");
+        json_object_set_new(o, "client_id", json_string(k->id));
+    }
+    if (secret != NULL)
+        json_object_set_new(o, k->kind == CRED_CLIENT ? "client_secret" : "secret",
+                            json_string(secret));
     return o;
 }

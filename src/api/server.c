@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -165,6 +166,46 @@ int
 api_listen_check(const char *listen, char *err, size_t errlen)
 {
     return listen_parse(listen, NULL, NULL, err, errlen);
+}
+
+int
+api_listen_probe(const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    int fd, one = 1, ret = 0;
+
+    if (listen_parse(listen, &ss, &sslen, err, errlen) != 0)
+        return ERR_INVAL;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "'%s': cannot make a socket: %s", listen, strerror(errno));
+        return ERR_IO;
+    }
+    /* As libmicrohttpd binds: a port left in TIME_WAIT by a stopped server is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+        ret = ERR_IO;
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': another program is listening on this port; "
+                     "stop it, or pick another port such as --listen 127.0.0.1:8081",
+                     listen);
+        else if (errno == EACCES)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': ports below 1024 need privileges; pick a port "
+                     "from 1024 up, such as --listen 127.0.0.1:8080",
+                     listen);
+        else if (errno == EADDRNOTAVAIL)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': this host has no such address; use one of its "
+                     "own, such as --listen 127.0.0.1:8080",
+                     listen);
+        else
+            snprintf(err, errlen, "cannot listen on '%s': %s", listen, strerror(errno));
+    }
+    close(fd);
+    return ret;
 }
 
 /* --- what a request carries, as libmicrohttpd parsed it --- */
@@ -329,11 +370,8 @@ req_process(struct api_server *srv, struct server_req *sr)
     if (!(rt->flags & ROUTE_PUBLIC)) {
         if (api_auth(r) != 0)
             return;
-        if ((rt->flags & ROUTE_ADMIN) && !r->key.admin) {
-            api_reply_error(r, ERR_FORBIDDEN, NULL, "%s %s needs an admin key", rt->method,
-                            rt->pattern);
+        if (api_scope_check(r, rt) != 0 || api_rate_check(r) != 0)
             return;
-        }
     }
     if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT)) {
         if (parse_body(r, !(rt->flags & ROUTE_JSON)) != 0) {
@@ -371,6 +409,7 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
     const char *const *h;
     size_t len;
     char *data;
+    int i;
 
     if (sr->asset != NULL) {
         resp = MHD_create_response_from_buffer(sr->asset->len, (void *)sr->asset->data,
@@ -400,6 +439,8 @@ req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_re
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
         if (sr->allow[0] != '\0')
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, sr->allow);
+        for (i = 0; i < r->nheaders; i++)
+            MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
         if (sr->close || r->status == MHD_HTTP_CONTENT_TOO_LARGE)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     }
@@ -779,6 +820,13 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     if (ret != 0)
         goto out;
     srv->ctx.guard = srv->guard;
+    if (cfg->rate_limit > 0 || cfg->rate_limit_account > 0) {
+        struct api_rate_config rc = {cfg->rate_limit, cfg->rate_limit_account};
+
+        ret = api_rate_new(&rc, &srv->ctx.rate);
+        if (ret != 0)
+            goto out;
+    }
 
     flags = MHD_USE_ERROR_LOG | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ss.ss_family == AF_INET6)
@@ -853,6 +901,7 @@ api_server_stop(struct api_server *srv)
     if (srv->mhd != NULL)
         MHD_stop_daemon(srv->mhd);
     api_guard_free(srv->guard); /* after the daemon: it closes (and forgets) every connection */
+    api_rate_free(srv->ctx.rate);
     pthread_cond_destroy(&srv->work_cv);
     pthread_mutex_destroy(&srv->work_mu);
     free(srv->listen);

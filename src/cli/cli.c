@@ -3,6 +3,7 @@
 
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "util/suggest.h"
 
 static int help_run(int argc, char **argv);
 static int version_run(int argc, char **argv);
@@ -22,21 +23,30 @@ static const struct cli_cmd cmd_version = {
 };
 
 const struct cli_cmd *const cli_cmds[] = {
-    &cmd_help,
-    &cmd_version,
-    &cmd_serve,
-    &cmd_verify,
-    &cmd_endpoints,
-    &cmd_events,
-    &cmd_deliveries,
-    &cmd_event_types,
-    &cmd_accounts,
-    &cmd_keys,
-    &cmd_listen,
-    &cmd_db,
-    &cmd_audit,
+    &cmd_help,          &cmd_version,    &cmd_serve,       &cmd_verify,   &cmd_endpoints,
+    &cmd_events,        &cmd_deliveries, &cmd_event_types, &cmd_accounts, &cmd_keys,
+    &cmd_oauth_clients, &cmd_trigger,    &cmd_listen,      &cmd_db,       &cmd_audit,
     NULL,
 };
+
+/* "unknown command 'lisen'" with "did you mean 'listen'?" when one is close. */
+static void
+unknown_command(const char *name)
+{
+    struct suggest sg;
+    const char *best;
+    int i;
+
+    suggest_init(&sg, name);
+    for (i = 0; cli_cmds[i] != NULL; i++)
+        suggest_add(&sg, cli_cmds[i]->name);
+    best = suggest_best(&sg);
+    if (best != NULL)
+        fprintf(stderr, "fluxhook: unknown command '%s'; did you mean 'fluxhook %s'?\n", name,
+                best);
+    else
+        fprintf(stderr, "fluxhook: unknown command '%s'\n", name);
+}
 
 static const struct cli_cmd *
 lookup(const char *name)
@@ -111,7 +121,7 @@ help_run(int argc, char **argv)
         return cli_completion_write(stdout);
     cmd = lookup(argv[1]);
     if (cmd == NULL) {
-        fprintf(stderr, "fluxhook: unknown command '%s'\n", argv[1]);
+        unknown_command(argv[1]);
         return CLI_USAGE;
     }
     cli_cmd_help(stdout, cmd);
@@ -138,7 +148,7 @@ cli_run(int argc, char **argv)
     }
     cmd = lookup(argv[1]);
     if (cmd == NULL) {
-        fprintf(stderr, "fluxhook: unknown command '%s'\n", argv[1]);
+        unknown_command(argv[1]);
         overview(stderr);
         return CLI_USAGE;
     }

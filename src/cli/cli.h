@@ -51,7 +51,9 @@ extern const struct cli_cmd cmd_deliveries;
 extern const struct cli_cmd cmd_event_types;
 extern const struct cli_cmd cmd_accounts;
 extern const struct cli_cmd cmd_keys;
+extern const struct cli_cmd cmd_oauth_clients;
 extern const struct cli_cmd cmd_listen;
+extern const struct cli_cmd cmd_trigger;
 extern const struct cli_cmd cmd_db;
 extern const struct cli_cmd cmd_audit;
 

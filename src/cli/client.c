@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/suggest.h"
 
 #define CLIENT_MAX_FILE (16 * 1024 * 1024) /* largest --data @FILE */
 
@@ -61,8 +62,9 @@ sub_help(FILE *f, const struct cli_call *x)
     struct config_opt shown[CONFIG_MAX_OPTS + 1];
     int i, n = 0;
 
-    fprintf(f, "usage: fluxhook %s %s%s%s\n\n%s\n", x->cmd->name, x->sub->name,
-            x->sub->usage[0] != '\0' ? " " : "", x->sub->usage, x->sub->summary);
+    fprintf(f, "usage: fluxhook %s%s%s%s%s\n\n%s\n", x->cmd->name,
+            x->sub->name[0] != '\0' ? " " : "", x->sub->name, x->sub->usage[0] != '\0' ? " " : "",
+            x->sub->usage, x->sub->summary);
     if (x->sub->description != NULL)
         fprintf(f, "\n%s\n", x->sub->description);
     if (x->sub->opts != NULL && x->sub->opts[0].name != NULL) {
@@ -85,12 +87,14 @@ client_usage(const struct cli_call *x, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "fluxhook %s %s: ", x->cmd->name, x->sub->name);
+    fprintf(stderr, "fluxhook %s%s%s: ", x->cmd->name, x->sub->name[0] != '\0' ? " " : "",
+            x->sub->name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: fluxhook %s %s%s%s\n", x->cmd->name, x->sub->name,
-            x->sub->usage[0] != '\0' ? " " : "", x->sub->usage);
+    fprintf(stderr, "\nusage: fluxhook %s%s%s%s%s\n", x->cmd->name,
+            x->sub->name[0] != '\0' ? " " : "", x->sub->name, x->sub->usage[0] != '\0' ? " " : "",
+            x->sub->usage);
     return CLI_USAGE;
 }
 
@@ -144,15 +148,32 @@ opts_merge(const struct cli_cmd *cmd, const struct cli_sub *sub, struct config_o
     return 0;
 }
 
+static int sub_run(struct cli_call *xp, int argc, char **argv);
+
+/* "unknown subcommand 'lst'" with "did you mean ..." when one is close. */
+static void
+unknown_sub(const struct cli_cmd *cmd, const char *name)
+{
+    struct suggest sg;
+    const char *best;
+    int i;
+
+    suggest_init(&sg, name);
+    for (i = 0; cmd->subs[i].name != NULL; i++)
+        suggest_add(&sg, cmd->subs[i].name);
+    best = suggest_best(&sg);
+    if (best != NULL)
+        fprintf(stderr, "fluxhook %s: unknown subcommand '%s'; did you mean 'fluxhook %s %s'?\n",
+                cmd->name, name, cmd->name, best);
+    else
+        fprintf(stderr, "fluxhook %s: unknown subcommand '%s'\n", cmd->name, name);
+}
+
 int
 client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
 {
-    struct config_opt merged[CONFIG_MAX_OPTS + 1];
     struct cli_call x;
-    char err[256];
     char *list_argv[CONFIG_MAX_ARGS + 2];
-    const char *url;
-    size_t len;
     int rc, i;
 
     memset(&x, 0, sizeof(x));
@@ -182,7 +203,7 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
     } else {
         x.sub = sub_find(cmd, argv[1]);
         if (x.sub == NULL) {
-            fprintf(stderr, "fluxhook %s: unknown subcommand '%s'\n", cmd->name, argv[1]);
+            unknown_sub(cmd, argv[1]);
             cmd_usage(stderr, cmd);
             rc = CLI_USAGE;
             goto out;
@@ -190,7 +211,34 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
         argc--;
         argv++;
     }
-    if (opts_merge(cmd, x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
+    rc = sub_run(&x, argc, argv);
+out:
+    return rc;
+}
+
+int
+client_sub_run(const struct cli_cmd *cmd, const struct cli_sub *sub, int argc, char **argv)
+{
+    struct cli_call x;
+
+    memset(&x, 0, sizeof(x));
+    x.cmd = cmd;
+    x.sub = sub;
+    return sub_run(&x, argc, argv);
+}
+
+/* Parses argv (argv[0] is the subcommand's name) for x->sub, connects and runs it. */
+static int
+sub_run(struct cli_call *xp, int argc, char **argv)
+{
+    struct config_opt merged[CONFIG_MAX_OPTS + 1];
+    struct cli_call x = *xp;
+    char err[256];
+    const char *url;
+    size_t len;
+    int rc;
+
+    if (opts_merge(x.cmd, x.sub, merged, CONFIG_MAX_OPTS + 1) != 0 ||
         config_parse(&x.conf, merged, argc, argv, err, sizeof(err)) != 0) {
         rc = client_usage(&x, "%s", err);
         goto out;
@@ -208,7 +256,7 @@ client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv)
         rc = client_usage(&x, "unexpected argument '%s'", x.conf.args[x.sub->max_args]);
         goto out;
     }
-    if (cmd->local) {
+    if (x.cmd->local) {
         rc = x.sub->run(&x);
         goto out;
     }
@@ -396,6 +444,20 @@ client_call(struct cli_call *x, const char *method, const char *path, json_t *bo
         return CLI_UNREACHABLE;
     if (err != 0) {
         fprintf(stderr, "fluxhook: %s\n", err_str(err));
+        return CLI_REFUSED;
+    }
+    if (rep->status == 401 && (x->key == NULL || x->key[0] == '\0')) {
+        fprintf(stderr, "fluxhook: no API key (HTTP 401): set FLUXHOOK_API_KEY (or pass --api-key "
+                        "KEY); the admin key of a new server is in var/root.key:\n"
+                        "  export FLUXHOOK_API_KEY=$(cat var/root.key)\n");
+        return CLI_REFUSED;
+    }
+    if (rep->status == 401) {
+        client_error_print(rep);
+        fprintf(stderr, "fluxhook: the server refused the key in %s\n",
+                client_opt(x, "api-key") != NULL && getenv("FLUXHOOK_API_KEY") == NULL
+                    ? "--api-key"
+                    : "FLUXHOOK_API_KEY (or --api-key)");
         return CLI_REFUSED;
     }
     if (rep->status < 200 || rep->status > 299) {
@@ -597,6 +659,15 @@ int
 client_list(struct cli_call *x, const char *base, const char *const *params,
             const struct out_col *cols)
 {
+    return client_list_prep(x, base, params, cols, NULL);
+}
+
+int
+client_list_prep(struct cli_call *x, const char *base, const char *const *params,
+                 const struct out_col *cols, void (*prep)(json_t *item))
+{
+    json_t *it;
+    size_t i;
     struct client_reply rep;
     const char *next;
     char *path;
@@ -616,6 +687,11 @@ client_list(struct cli_call *x, const char *base, const char *const *params,
         client_json_print(&rep);
         goto out;
     }
+    json_array_foreach(json_object_get(rep.json, "data"), i, it)
+    {
+        if (prep != NULL)
+            prep(it);
+    }
     if (out_list(stdout, x->color, json_object_get(rep.json, "data"), cols) != 0) {
         rc = CLI_REFUSED;
         goto out;
@@ -627,4 +703,19 @@ out:
     client_reply_cleanup(&rep);
     free(path);
     return rc;
+}
+
+int
+client_grace_body(struct cli_call *x, json_t **body)
+{
+    const char *g = client_opt(x, "grace");
+    int64_t ms;
+
+    *body = NULL;
+    if (g == NULL)
+        return 0;
+    if (clock_parse_duration(g, &ms) != 0)
+        return client_usage(x, "--grace: expected a duration such as 0s, 30m or 24h");
+    *body = json_pack("{s:I}", "grace_seconds", (json_int_t)(ms / 1000));
+    return 0;
 }

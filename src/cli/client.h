@@ -54,6 +54,14 @@ extern const struct config_opt client_opts[];
 int client_cmd_run(const struct cli_cmd *cmd, int argc, char **argv);
 
 /*
+ * Runs sub as the whole of cmd (fluxhook trigger TYPE): argv[0] is the
+ * command's name and the rest its arguments, parsed against sub's options
+ * and the client options. sub->name is "" so that messages say "fluxhook
+ * trigger". Returns the exit status.
+ */
+int client_sub_run(const struct cli_cmd *cmd, const struct cli_sub *sub, int argc, char **argv);
+
+/*
  * Sends method path (relative to the base URL, starting "/") with body
  * (borrowed; NULL for none) and the extra header line hdr (or NULL).
  * Fills rep, which the caller cleans up with client_reply_cleanup. Returns
@@ -71,6 +79,13 @@ int client_request(struct cli_call *x, const char *method, const char *path, jso
  */
 int client_call(struct cli_call *x, const char *method, const char *path, json_t *body,
                 const char *hdr, struct client_reply *rep);
+
+/*
+ * Reads the catalog and finds event type name in it: *out is its object
+ * (new reference: name, description, fields, sample). Returns CLI_OK, or the
+ * exit status after saying why (an unknown type with "did you mean").
+ */
+int client_event_type_get(struct cli_call *x, const char *name, json_t **out);
 
 /* Frees what rep holds; rep may be zeroed or filled. */
 void client_reply_cleanup(struct client_reply *rep);
@@ -109,6 +124,13 @@ int client_json_arg(const struct cli_call *x, const char *what, const char *valu
  */
 int client_time_arg(const char *s, char *out, size_t outlen);
 
+/*
+ * The body of a rotation: {"grace_seconds"} from --grace (a duration) into
+ * *body (new reference), or NULL without --grace. Returns 0, or prints the
+ * usage error and returns CLI_USAGE.
+ */
+int client_grace_body(struct cli_call *x, json_t **body);
+
 /* Prints the API answer as JSON (the bytes the server sent) to stdout. */
 void client_json_print(const struct client_reply *rep);
 
@@ -130,6 +152,13 @@ int client_simple(struct cli_call *x, const char *method, char *path, json_t *bo
  */
 int client_list(struct cli_call *x, const char *base, const char *const *params,
                 const struct out_col *cols);
+
+/*
+ * client_list, calling prep (or nothing when NULL) on each item of the page
+ * before the table is printed, so that it can add members for cols to show.
+ */
+int client_list_prep(struct cli_call *x, const char *base, const char *const *params,
+                     const struct out_col *cols, void (*prep)(json_t *item));
 
 /*
  * Builds base plus a query of params (as for client_list) into a new string.

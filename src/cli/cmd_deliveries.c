@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
@@ -30,9 +31,78 @@ static const struct out_col dlv_cols[] = {
     {"ENDPOINT", "endpoint_id", NULL},
     {"ATTEMPTS", "attempts_made", "0"},
     {"CODE", "last_status_code", NULL},
-    {"NEXT ATTEMPT", "next_attempt_at", NULL},
+    {"STATE", "state", NULL},
     {NULL, NULL, NULL},
 };
+
+/* The statuses a receiver's answer may be retried on (CONTRACT §3). */
+static int
+retryable(long long code)
+{
+    return code == 408 || code == 429 || code == 500 || code == 502 || code == 503 || code == 504;
+}
+
+/*
+ * A delivery's status in words, as the dashboard says it: "retrying —
+ * attempt 3 of 5, next in 8 s", "held — endpoint disabled", "failed — 404,
+ * not retried". now_ms places next_attempt_at. Returns out.
+ */
+static const char *
+state_words(json_t *d, int64_t now_ms, char *out, size_t n)
+{
+    const char *st = json_string_value(json_object_get(d, "status"));
+    const char *next = json_string_value(json_object_get(d, "next_attempt_at"));
+    const char *err = json_string_value(json_object_get(d, "last_error"));
+    long long made = json_integer_value(json_object_get(d, "attempts_made"));
+    long long max = json_integer_value(json_object_get(d, "max_attempts"));
+    json_t *codej = json_object_get(d, "last_status_code");
+    long long code = json_integer_value(codej);
+    char of[32] = "", in[32], last[96];
+    int64_t due = 0;
+
+    if (max > 0)
+        snprintf(of, sizeof(of), " of %lld", max);
+    if (json_is_integer(codej))
+        snprintf(last, sizeof(last), "%lld", code);
+    else if (err != NULL && strstr(err, "blocked") != NULL)
+        snprintf(last, sizeof(last), "address blocked");
+    else
+        snprintf(last, sizeof(last), "%.80s", err != NULL ? err : "no answer");
+    if (st == NULL) {
+        snprintf(out, n, "-");
+    } else if (strcmp(st, "delivered") == 0) {
+        snprintf(out, n, "delivered — %s on attempt %lld%s", last, made, of);
+    } else if (strcmp(st, "held") == 0) {
+        snprintf(out, n, "held — endpoint disabled, resumes when it is enabled");
+    } else if (strcmp(st, "delivering") == 0) {
+        snprintf(out, n, "delivering — attempt %lld%s under way", made + 1, of);
+    } else if (strcmp(st, "pending") == 0) {
+        if (next != NULL && clock_parse_rfc3339(next, &due) == 0 && due > now_ms)
+            snprintf(in, sizeof(in), "next in %s", out_duration(due - now_ms, last, sizeof(last)));
+        else
+            snprintf(in, sizeof(in), "due now");
+        snprintf(out, n, "%s — attempt %lld%s, %s", made > 0 ? "retrying" : "pending", made + 1, of,
+                 in);
+    } else if (strcmp(st, "failed") == 0) {
+        if (max > 0 && made >= max && (!json_is_integer(codej) || retryable(code)))
+            snprintf(out, n, "failed — all %lld attempts failed, last: %s", made, last);
+        else
+            snprintf(out, n, "failed — %s, not retried", last);
+    } else {
+        snprintf(out, n, "%s", st);
+    }
+    return out;
+}
+
+/* Adds "state" (state_words) to a delivery object for the table and the detail view. */
+static void
+state_add(json_t *d)
+{
+    char words[256];
+
+    json_object_set_new(d, "state",
+                        json_string(state_words(d, clock_now_ms(), words, sizeof(words))));
+}
 
 /* What follow remembers of a delivery it printed. */
 struct seen {
@@ -95,7 +165,7 @@ follow_cleanup(struct follow *fw)
 static void
 follow_print(struct cli_call *x, json_t *d)
 {
-    char now[CLOCK_RFC3339_MAX], scr[3][256];
+    char now[CLOCK_RFC3339_MAX], scr[4][256];
     const char *status = json_string_value(json_object_get(d, "status"));
     const char *color = x->color && status != NULL ? out_status_color(status) : "";
     const char *err;
@@ -111,14 +181,16 @@ follow_print(struct cli_call *x, json_t *d)
     }
     clock_format_rfc3339_s(clock_now_ms(), now);
     err = json_string_value(json_object_get(d, "last_error"));
-    printf("%s  %s  %s%-10s%s  %s  %s  %s  attempts=%s  code=%s%s%s%s\n", now + 11,
+    state_words(d, clock_now_ms(), scr[3], sizeof(scr[3]));
+    printf("%s  %s  %s%-10s%s  %s  %s  %s  attempts=%s  code=%s%s%s%s  %s\n", now + 11,
            out_field(d, "id", scr[0], sizeof(scr[0])), color, status != NULL ? status : "?",
            color[0] != '\0' ? "\033[0m" : "", json_string_value(json_object_get(d, "event")),
            json_string_value(json_object_get(d, "event_id")),
            json_string_value(json_object_get(d, "endpoint_id")),
            out_field(d, "attempts_made", scr[1], sizeof(scr[1])),
            out_field(d, "last_status_code", scr[2], sizeof(scr[2])),
-           err != NULL ? "  error=\"" : "", err != NULL ? err : "", err != NULL ? "\"" : "");
+           err != NULL ? "  error=\"" : "", err != NULL ? err : "", err != NULL ? "\"" : "",
+           scr[3]);
     fflush(stdout);
 }
 
@@ -229,7 +301,7 @@ dlv_list(struct cli_call *x)
         return dlv_follow(x);
     if (client_opt(x, "until-delivered") != NULL || client_opt(x, "timeout") != NULL)
         return client_usage(x, "--until-delivered and --timeout go with --follow");
-    return client_list(x, "/v1/deliveries", filter_params, dlv_cols);
+    return client_list_prep(x, "/v1/deliveries", filter_params, dlv_cols, state_add);
 }
 
 static void
@@ -248,9 +320,18 @@ show_delivery(struct cli_call *x, json_t *o)
     {
         if (strcmp(key, "attempts") == 0)
             attempts = v;
+        else if (copy != NULL && json_is_string(v) && strlen(key) > 3 &&
+                 strcmp(key + strlen(key) - 3, "_at") == 0)
+            json_object_set_new(
+                copy, key,
+                json_string(out_time_local(json_string_value(v), scr[0], sizeof(scr[0]))));
         else if (copy != NULL)
             json_object_set(copy, key, v);
     }
+    /* Judged on o, whose times are still the API's. */
+    if (copy != NULL)
+        json_object_set_new(copy, "state",
+                            json_string(state_words(o, clock_now_ms(), scr[1], sizeof(scr[1]))));
     out_object(stdout, x->color, copy);
     json_decref(copy);
     if (json_array_size(attempts) == 0)
@@ -260,7 +341,8 @@ show_delivery(struct cli_call *x, json_t *o)
     json_array_foreach(attempts, i, a)
     {
         cells[0] = out_field(a, "n", scr[0], sizeof(scr[0]));
-        cells[1] = out_field(a, "at", scr[1], sizeof(scr[1]));
+        cells[1] =
+            out_time_local(json_string_value(json_object_get(a, "at")), scr[1], sizeof(scr[1]));
         cells[2] = out_field(a, "status_code", scr[2], sizeof(scr[2]));
         cells[3] = out_field(a, "error_class", scr[3], sizeof(scr[3]));
         cells[4] = out_field(a, "error", scr[4], sizeof(scr[4]));
@@ -349,6 +431,79 @@ out:
     return rc;
 }
 
+/* What the filters of a replay say, for its messages: "status failed, endpoint ep_1". */
+static void
+filters_words(struct cli_call *x, char *out, size_t n)
+{
+    static const char *const names[] = {"status", "endpoint", "event"};
+    size_t i, used = 0;
+    const char *v;
+
+    out[0] = '\0';
+    for (i = 0; i < sizeof(names) / sizeof(names[0]) && used < n; i++) {
+        v = client_opt(x, names[i]);
+        if (v != NULL)
+            used += (size_t)snprintf(out + used, n - used, "%s%s %s", used > 0 ? ", " : "",
+                                     names[i], v);
+    }
+}
+
+/*
+ * --dry-run: says how many deliveries and which would be replayed, and
+ * changes nothing. Returns CLI_OK.
+ */
+static int
+replay_preview(struct cli_call *x, json_t *ids, const char *what)
+{
+    json_t *id;
+    size_t i;
+    char *dump;
+
+    if (x->json) {
+        dump = json_dumps(ids, JSON_COMPACT);
+        printf("{\"would_replay\":%zu,\"ids\":%s}\n", json_array_size(ids),
+               dump != NULL ? dump : "[]");
+        free(dump);
+        return CLI_OK;
+    }
+    printf("dry run: %zu deliver%s (%s) would be replayed; nothing was changed\n",
+           json_array_size(ids), json_array_size(ids) == 1 ? "y" : "ies", what);
+    json_array_foreach(ids, i, id) printf("  %s\n", json_string_value(id));
+    return CLI_OK;
+}
+
+/*
+ * Asks before replaying more than one delivery: on a terminal, "Replay N
+ * deliveries? [y/N]"; elsewhere it refuses unless --yes. Returns CLI_OK to go
+ * on, or the exit status after saying why not.
+ */
+static int
+replay_confirm(struct cli_call *x, size_t n, const char *what)
+{
+    char answer[16];
+
+    if (n <= 1 || config_bool(&x->conf, "yes"))
+        return CLI_OK;
+    if (!isatty(STDIN_FILENO))
+        return client_usage(x,
+                            "%zu deliveries (%s) would be replayed; add --yes to replay them "
+                            "without asking (standard input is not a terminal), or --dry-run "
+                            "to list them",
+                            n, what);
+    fprintf(stderr,
+            "Replay %zu deliveries (%s)? They are delivered again to their endpoints. "
+            "[y/N] ",
+            n, what);
+    fflush(stderr);
+    if (fgets(answer, sizeof(answer), stdin) == NULL ||
+        (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0 &&
+         strcmp(answer, "Y\n") != 0)) {
+        fprintf(stderr, "nothing replayed\n");
+        return CLI_REFUSED;
+    }
+    return CLI_OK;
+}
+
 static int
 dlv_replay(struct cli_call *x)
 {
@@ -357,7 +512,7 @@ dlv_replay(struct cli_call *x)
     struct client_reply rep;
     json_t *ids = json_array(), *id;
     long max = REPLAY_DEFAULT_MAX, ok = 0, refused = 0;
-    char *path, *end;
+    char *path, *end, what[256];
     size_t i;
     int rc;
 
@@ -377,6 +532,14 @@ dlv_replay(struct cli_call *x)
     if (ids == NULL)
         return CLI_REFUSED;
     rc = replay_collect(x, ids, max);
+    if (rc != CLI_OK)
+        goto out;
+    filters_words(x, what, sizeof(what));
+    if (config_bool(&x->conf, "dry-run")) {
+        rc = replay_preview(x, ids, what);
+        goto out;
+    }
+    rc = replay_confirm(x, json_array_size(ids), what);
     if (rc != CLI_OK)
         goto out;
     client_signals();
@@ -436,6 +599,12 @@ static const struct config_opt replay_opts[] = {
     {"event", "ID", NULL, "only this event's deliveries", 0, 0},
     {"status", "S", NULL, "only deliveries in this status, such as failed", 0, 0},
     {"max", "N", NULL, "retry at most N deliveries (default 10000)", 0, 0},
+    {"dry-run", NULL, NULL, "say how many deliveries and which would be replayed; change nothing",
+     0, 'n'},
+    {"yes", NULL, NULL,
+     "replay more than one delivery without asking (needed when standard input is not a "
+     "terminal)",
+     0, 'y'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
@@ -447,9 +616,11 @@ static const struct cli_sub deliveries_subs[] = {
      NULL},
     {"show", "ID", "show one delivery with every attempt", NULL, 1, 1, dlv_show, NULL},
     {"retry", "ID", "deliver one delivery again now", NULL, 1, 1, dlv_retry, NULL},
-    {"replay", "{--status S | --endpoint ID | --event ID} [--max N]",
+    {"replay", "{--status S | --endpoint ID | --event ID} [--max N] [--dry-run | --yes]",
      "deliver again every delivery that matches, with a progress bar", replay_opts, 0, 0,
-     dlv_replay, NULL},
+     dlv_replay,
+     "More than one delivery is replayed only after a yes on the terminal, or with --yes; "
+     "--dry-run lists them and changes nothing."},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 

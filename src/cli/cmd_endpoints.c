@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
-#include "util/clock.h"
 
 static int endpoints_run(int argc, char **argv);
 
@@ -183,15 +182,11 @@ ep_secret(struct cli_call *x)
 static int
 ep_rotate(struct cli_call *x)
 {
-    const char *g = client_opt(x, "grace");
-    json_t *body = NULL;
-    int64_t ms;
+    json_t *body;
+    int rc = client_grace_body(x, &body);
 
-    if (g != NULL) {
-        if (clock_parse_duration(g, &ms) != 0)
-            return client_usage(x, "--grace: expected a duration such as 0s, 30m or 24h");
-        body = json_pack("{s:I}", "grace_seconds", (json_int_t)(ms / 1000));
-    }
+    if (rc != 0)
+        return rc;
     return client_simple(x, "POST",
                          client_path(x, "/v1/endpoints/%s/secret/rotate", client_arg(x, 0)), body,
                          show_secret);

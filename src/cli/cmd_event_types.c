@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "util/suggest.h"
 
 static int event_types_run(int argc, char **argv);
 
@@ -118,30 +119,50 @@ show_type(struct cli_call *x, json_t *t)
     free(dump);
 }
 
-static int
-et_show(struct cli_call *x)
+int
+client_event_type_get(struct cli_call *x, const char *want, json_t **out)
 {
-    const char *want = client_arg(x, 0), *n;
     struct client_reply rep;
-    json_t *it, *found = NULL;
-    char *dump;
+    struct suggest sg;
+    const char *n;
+    json_t *it;
     size_t i;
     int rc;
 
+    *out = NULL;
     rc = client_call(x, "GET", "/v1/event-types", NULL, NULL, &rep);
     if (rc != CLI_OK)
         goto out;
+    suggest_init(&sg, want);
     json_array_foreach(types_of(rep.json), i, it)
     {
         n = type_name(it);
         if (n != NULL && strcmp(n, want) == 0)
-            found = it;
+            *out = json_incref(it);
+        suggest_add(&sg, n);
     }
-    if (found == NULL) {
-        fprintf(stderr, "fluxhook: unknown event type '%s' (see 'fluxhook event-types')\n", want);
+    if (*out == NULL) {
+        n = suggest_best(&sg);
+        fprintf(stderr, "fluxhook: unknown event type '%s'%s%s%s (see 'fluxhook event-types')\n",
+                want, n != NULL ? "; did you mean '" : "", n != NULL ? n : "",
+                n != NULL ? "'?" : "");
         rc = CLI_REFUSED;
-        goto out;
     }
+out:
+    client_reply_cleanup(&rep);
+    return rc;
+}
+
+static int
+et_show(struct cli_call *x)
+{
+    json_t *found = NULL;
+    char *dump;
+    int rc;
+
+    rc = client_event_type_get(x, client_arg(x, 0), &found);
+    if (rc != CLI_OK)
+        goto out;
     if (x->json) {
         dump = json_dumps(found, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", dump != NULL ? dump : "null");
@@ -150,7 +171,7 @@ et_show(struct cli_call *x)
         show_type(x, found);
     }
 out:
-    client_reply_cleanup(&rep);
+    json_decref(found);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
- * fluxhook keys: list, create and delete an account's API keys (admin). A
- * key's secret is shown once, when it is created.
+ * fluxhook keys: list, create, rotate and delete an account's API keys
+ * (admin). A key's secret is shown once, when it is created or rotated.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,14 +9,22 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "util/clock.h"
 
 #define KEYS_DEFAULT_ACCOUNT "acct_default"
 
 static int keys_run(int argc, char **argv);
 
 static const struct out_col key_cols[] = {
-    {"ID", "id", NULL},       {"ACCOUNT", "account_id", NULL}, {"NAME", "name", NULL},
-    {"ADMIN", "admin", NULL}, {"CREATED", "created_at", NULL}, {NULL, NULL, NULL},
+    {"ID", "id", NULL},
+    {"ACCOUNT", "account_id", NULL},
+    {"NAME", "name", NULL},
+    {"ADMIN", "admin", NULL},
+    {"SCOPES", "scopes", NULL},
+    {"EXPIRES", "expires_at", NULL},
+    {"LAST USED", "last_used_at", NULL},
+    {"CREATED", "created_at", NULL},
+    {NULL, NULL, NULL},
 };
 
 /* The account a key command is about: ACCOUNT, else --account, else acct_default. */
@@ -66,13 +74,29 @@ key_list(struct cli_call *x)
 static int
 key_create(struct cli_call *x)
 {
-    const char *name = client_opt(x, "name");
-    json_t *body = json_object();
+    const char *name = client_opt(x, "name"), *scopes = client_opt(x, "scopes");
+    const char *expires = client_opt(x, "expires");
+    char at[CLOCK_RFC3339_MAX];
+    json_t *body;
+    int64_t ms;
 
+    if (expires != NULL && clock_parse_rfc3339(expires, &ms) != 0) {
+        if (clock_parse_duration(expires, &ms) != 0 || ms <= 0)
+            return client_usage(x, "--expires: expected an RFC 3339 time such as "
+                                   "2030-01-01T00:00:00Z or a duration from now such as 720h");
+        clock_format_rfc3339(clock_now_ms() + ms, at);
+        expires = at;
+    }
+    body = json_object();
     if (body != NULL && name != NULL)
         json_object_set_new(body, "name", json_string(name));
     if (body != NULL && config_bool(&x->conf, "admin"))
         json_object_set_new(body, "admin", json_true());
+    /* The server reads a string of scope names and says which one it does not know. */
+    if (body != NULL && scopes != NULL)
+        json_object_set_new(body, "scopes", json_string(scopes));
+    if (body != NULL && expires != NULL)
+        json_object_set_new(body, "expires_at", json_string(expires));
     return client_simple(x, "POST", client_path(x, "/v1/accounts/%s/api-keys", account_of(x)), body,
                          show_key);
 }
@@ -91,18 +115,44 @@ key_delete(struct cli_call *x)
                          show_deleted);
 }
 
+static int
+key_rotate(struct cli_call *x)
+{
+    json_t *body;
+    int rc = client_grace_body(x, &body);
+
+    if (rc != 0)
+        return rc;
+    return client_simple(x, "POST", client_path(x, "/v1/api-keys/%s/rotate", client_arg(x, 0)),
+                         body, show_key);
+}
+
 static const struct config_opt create_opts[] = {
     {"name", "NAME", NULL, "what the key is for", 0, 'n'},
     {"admin", NULL, NULL, "an admin key (may manage accounts and keys)", 0, 0},
+    {"scopes", "LIST", NULL,
+     "what the key may do, such as events:write,deliveries:read (default: everything its "
+     "account may)",
+     0, 0},
+    {"expires", "TIME", NULL, "when the key stops working: RFC 3339, or a duration from now", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt rotate_opts[] = {
+    {"grace", "DURATION", NULL, "how long the old secret keeps working (default 24h)", 0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
 static const struct cli_sub keys_subs[] = {
     {"list", "[ACCOUNT]", "list an account's API keys (default: --account, else acct_default)",
      NULL, 0, 1, key_list, NULL},
-    {"create", "[ACCOUNT] [--name NAME] [--admin]",
+    {"create", "[ACCOUNT] [--name NAME] [--admin] [--scopes LIST] [--expires TIME]",
      "make an API key for an account; its secret is shown once", create_opts, 0, 1, key_create,
-     NULL},
+     "Scopes: events:write, events:read, endpoints:read, endpoints:write, deliveries:read, "
+     "deliveries:write, admin."},
+    {"rotate", "KEY_ID [--grace DURATION]",
+     "give a key a new secret (shown once); the old one works for the grace period", rotate_opts, 1,
+     1, key_rotate, NULL},
     {"delete", "KEY_ID", "delete an API key", NULL, 1, 1, key_delete, NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };

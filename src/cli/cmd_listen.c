@@ -3,8 +3,12 @@
  * delivery that arrives (event, ids, attempt, and whether each signature
  * verifies, with libfluxhook-verify's own functions) and answers with the
  * chosen status after the chosen delay, so that retries and disabling can be
- * watched. It listens on 127.0.0.1 only and stops cleanly on SIGINT or
- * SIGTERM.
+ * watched; or, with --forward-to, passes each delivery on to the
+ * developer's own app with the same headers and body and answers with that
+ * app's answer. --print headers|body adds what arrived to each block, and
+ * --print json prints each request as one JSON line that `fluxhook verify
+ * --request` reads. It listens on 127.0.0.1 only and stops cleanly on
+ * SIGINT or SIGTERM.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -12,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
@@ -24,9 +31,18 @@
 #include "util/clock.h"
 #include "util/config.h"
 #include "util/err.h"
+#include "util/strlist.h"
 
 #define LISTEN_MAX_BODY (4 * 1024 * 1024) /* larger bodies are answered 413 */
 #define LISTEN_MAX_CODES 32
+#define LISTEN_MAX_ANSWER                                                                          \
+    (64 * 1024)                         /* the forwarded app's answer kept, as the dispatcher does \
+                                         */
+#define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
+#define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
+
+/* What --print adds (bits; json goes alone). */
+enum listen_print { PRINT_HEADERS = 1, PRINT_BODY = 2, PRINT_JSON = 4 };
 
 static int listen_run(int argc, char **argv);
 
@@ -37,13 +53,22 @@ static const struct config_opt listen_opts[] = {
     {"respond", "CODE[,CODE...]", "200",
      "status to answer; a list answers the Nth request with the Nth code, then the last", 0, 'r'},
     {"delay", "DURATION", "0ms", "wait this long before answering, such as 2s", 0, 'd'},
-    {"body", NULL, NULL, "print each delivery's body too", 0, 'b'},
+    {"body", NULL, NULL, "print each delivery's body too (as --print body)", 0, 'b'},
+    {"forward-to", "URL", NULL,
+     "pass each delivery on to your app at URL (same method, headers and body), print its "
+     "answer and answer the delivery with it",
+     0, 'f'},
+    {"print", "WHAT", NULL,
+     "headers, body or headers,body: add them to each block; json: print each request as one "
+     "JSON line instead. 'fluxhook verify --request' reads a block with both, or a JSON line",
+     0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
 const struct cli_cmd cmd_listen = {
     .name = "listen",
-    .usage = "[--port P] [--secret S] [--respond CODE[,CODE...]] [--delay DURATION] [--body]",
+    .usage = "[--port P] [--secret S] [--respond CODE[,CODE...]] [--delay DURATION] "
+             "[--forward-to URL] [--print headers,body|json]",
     .summary = "a local receiver for development: print each delivery and check its signatures",
     .opts = listen_opts,
     .run = listen_run,
@@ -54,7 +79,8 @@ struct listener {
     int codes[LISTEN_MAX_CODES]; /* answers in order; the last repeats */
     int ncodes;
     int64_t delay_ms;
-    int print_body;
+    int print;              /* enum listen_print bits */
+    const char *forward_to; /* borrowed, or NULL */
     atomic_long count; /* requests seen */
     atomic_int stopping;
     pthread_mutex_t out; /* one block at a time on stdout */
@@ -66,16 +92,197 @@ struct listen_req {
     int too_big;
 };
 
+/* The developer's app's answer to a forwarded delivery. */
+struct forward_answer {
+    long status;                      /* 0 when no answer came */
+    struct buf body;                  /* capped at LISTEN_MAX_ANSWER */
+    char ctype[128];                  /* its Content-Type, or "" */
+    char error[CURL_ERROR_SIZE + 64]; /* why no answer came */
+    int64_t ms;
+};
+
 static const char *
 verdict(int code)
 {
     return code == FLUXHOOK_VERIFY_OK ? "verified" : fluxhook_verify_strerror(code);
 }
 
+/* Request headers that belong to one hop and are not passed on (RFC 9110 §7.6.1). */
+static int
+hop_header(const char *name)
+{
+    static const char *const hop[] = {
+        "Host",   "Content-Length", "Connection", "Keep-Alive",       "Transfer-Encoding",
+        "TE",     "Upgrade",        "Expect",     "Proxy-Connection", "Proxy-Authorization",
+        "Trailer"};
+    size_t i;
+
+    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (strcasecmp(name, hop[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* MHD_KeyValueIterator: appends "Name: value" to the curl_slist at cls. */
+static enum MHD_Result
+header_forward(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct curl_slist **list = cls, *grown;
+    char *line = NULL;
+
+    (void)kind;
+    if (hop_header(key))
+        return MHD_YES;
+    /* "Name;" is how curl sends a header with an empty value. */
+    if ((value == NULL || value[0] == '\0' ? asprintf(&line, "%s;", key)
+                                           : asprintf(&line, "%s: %s", key, value)) < 0)
+        return MHD_NO;
+    grown = curl_slist_append(*list, line);
+    free(line);
+    if (grown == NULL)
+        return MHD_NO;
+    *list = grown;
+    return MHD_YES;
+}
+
+static size_t
+answer_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+
+    /* Past the cap the rest is read and dropped, so the app is not cut off. */
+    (void)buf_append(b, p, size * n);
+    return size * n;
+}
+
+/*
+ * Passes the request on to l->forward_to with the same method, headers and
+ * body; fills ans with the answer, or ans->status 0 and ans->error.
+ */
+static void
+forward(struct listener *l, struct MHD_Connection *conn, const char *method,
+        const struct listen_req *rq, struct forward_answer *ans)
+{
+    struct curl_slist *hdrs = NULL;
+    const char *ct = NULL;
+    int64_t start = clock_mono_ms();
+    CURLcode cc;
+    CURL *h;
+
+    h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(ans->error, sizeof(ans->error), "cannot start libcurl");
+        return;
+    }
+    if (MHD_get_connection_values(conn, MHD_HEADER_KIND, header_forward, &hdrs) < 0 ||
+        (hdrs = curl_slist_append(hdrs, "Expect:")) == NULL) {
+        snprintf(ans->error, sizeof(ans->error), "out of memory");
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, l->forward_to);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body.data != NULL ? rq->body.data : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body.len);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, answer_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans->body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)LISTEN_FORWARD_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ans->error);
+    cc = curl_easy_perform(h);
+    ans->ms = clock_mono_ms() - start;
+    if (cc != CURLE_OK) {
+        if (ans->error[0] == '\0')
+            snprintf(ans->error, sizeof(ans->error), "%s", curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ans->status);
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
+        snprintf(ans->ctype, sizeof(ans->ctype), "%s", ct);
+out:
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+}
+
+/* MHD_KeyValueIterator: sets key to value in the JSON object at cls. */
+static enum MHD_Result
+header_json(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    json_object_set_new(cls, key, json_string(value != NULL ? value : ""));
+    return MHD_YES;
+}
+
+/*
+ * --print json: the request as one line, {"method", "path", "headers", "body",
+ * "length", "answer"} and, when forwarding, "forwarded_to" and "app" (the
+ * app's status, or its error), which `fluxhook verify --request` reads. A
+ * body that is not UTF-8 text is printed as null, with its length.
+ */
+static void
+json_print(struct listener *l, struct MHD_Connection *conn, const char *method, const char *url,
+           const struct listen_req *rq, int status, const struct forward_answer *ans)
+{
+    json_t *o, *h, *b;
+    char *line;
+
+    h = json_object();
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, header_json, h);
+    b = json_stringn(rq->body.data != NULL ? rq->body.data : "", rq->body.len);
+    o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:i}", "method", method, "path", url, "headers",
+                  h != NULL ? h : json_null(), "body", b != NULL ? b : json_null(), "length",
+                  (json_int_t)rq->body.len, "answer", status);
+    if (o != NULL && l->forward_to != NULL) {
+        json_object_set_new(o, "forwarded_to", json_string(l->forward_to));
+        json_object_set_new(o, "app",
+                            ans->status > 0 ? json_integer(ans->status) : json_string(ans->error));
+    }
+    line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    pthread_mutex_lock(&l->out);
+    printf("%s\n", line != NULL ? line : "{\"error\":\"out of memory\"}");
+    fflush(stdout);
+    pthread_mutex_unlock(&l->out);
+    free(line);
+    json_decref(o);
+}
+
+/* MHD_KeyValueIterator: prints "    Name: value". */
+static enum MHD_Result
+header_print(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)cls;
+    (void)kind;
+    printf("    %s: %s\n", key, value != NULL ? value : "");
+    return MHD_YES;
+}
+
+/* The forwarding lines of a block: where it went and what the app answered. */
+static void
+forward_print(const struct listener *l, const struct forward_answer *ans)
+{
+    size_t shown = ans->body.len < LISTEN_SHOWN_ANSWER ? ans->body.len : LISTEN_SHOWN_ANSWER;
+    size_t i;
+
+    printf("  forwarded to          %s\n", l->forward_to);
+    if (ans->status == 0) {
+        printf("  your app              FAILED: %s; answered 502\n", ans->error);
+        return;
+    }
+    printf("  your app answered     %ld in %lld ms%s", ans->status, (long long)ans->ms,
+           shown > 0 ? ": " : "");
+    for (i = 0; i < shown; i++)
+        putchar(ans->body.data[i] == '\n' || ans->body.data[i] == '\r' ? ' ' : ans->body.data[i]);
+    printf("%s\n", ans->body.len > shown ? "..." : "");
+}
+
 /* Prints one delivery's block. */
 static void
 block_print(struct listener *l, struct MHD_Connection *conn, const char *method, const char *url,
-            const struct listen_req *rq, long n, int status)
+            const struct listen_req *rq, long n, int status, const struct forward_answer *ans)
 {
     const char *ev, *evid, *dlv, *att, *xsig, *wid, *wts, *wsig;
     char now[CLOCK_RFC3339_MAX], line1[128], line2[128];
@@ -119,9 +326,15 @@ block_print(struct listener *l, struct MHD_Connection *conn, const char *method,
     printf("  attempt               %s\n", att != NULL ? att : "-");
     printf("  X-Workflux-Signature  %s\n", line1);
     printf("  webhook-signature     %s\n", line2);
-    if (l->print_body)
+    if (l->print & PRINT_HEADERS) {
+        printf("  headers\n");
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, header_print, NULL);
+    }
+    if (l->print & PRINT_BODY)
         printf("  body                  %.*s\n", (int)rq->body.len,
                rq->body.data != NULL ? rq->body.data : "");
+    if (l->forward_to != NULL)
+        forward_print(l, ans);
     if (l->delay_ms > 0)
         printf("  answer                %d after %lldms\n", status, (long long)l->delay_ms);
     else
@@ -148,6 +361,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     struct listener *l = cls;
     struct listen_req *rq = *con_cls;
     struct MHD_Response *resp;
+    struct forward_answer ans;
     enum MHD_Result ret;
     long n;
     int status;
@@ -169,17 +383,36 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     }
     n = atomic_fetch_add(&l->count, 1) + 1;
     status = l->codes[n - 1 < l->ncodes ? n - 1 : l->ncodes - 1];
-    if (rq->too_big)
+    memset(&ans, 0, sizeof(ans));
+    buf_init(&ans.body, LISTEN_MAX_ANSWER);
+    if (rq->too_big) {
         status = 413;
-    block_print(l, conn, method, url, rq, n, status);
+    } else if (l->forward_to != NULL) {
+        forward(l, conn, method, rq, &ans);
+        status = ans.status >= 100 && ans.status <= 599 ? (int)ans.status : 502;
+    }
+    if (l->print & PRINT_JSON)
+        json_print(l, conn, method, url, rq, status, &ans);
+    else
+        block_print(l, conn, method, url, rq, n, status, &ans);
     if (l->delay_ms > 0)
         delay_wait(l, l->delay_ms);
-    resp = MHD_create_response_from_buffer(3, (void *)"ok\n", MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL)
+    if (l->forward_to != NULL && ans.status > 0 && !rq->too_big)
+        resp = MHD_create_response_from_buffer(ans.body.len,
+                                               ans.body.data != NULL ? ans.body.data : (void *)"",
+                                               MHD_RESPMEM_MUST_COPY);
+    else if (l->forward_to != NULL && !rq->too_big)
+        resp = MHD_create_response_from_buffer(strlen(ans.error), ans.error, MHD_RESPMEM_MUST_COPY);
+    else
+        resp = MHD_create_response_from_buffer(3, (void *)"ok\n", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        buf_cleanup(&ans.body);
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/plain");
+    }
+    MHD_add_response_header(resp, "Content-Type", ans.ctype[0] != '\0' ? ans.ctype : "text/plain");
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
+    buf_cleanup(&ans.body);
     return ret;
 }
 
@@ -197,6 +430,27 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_cleanup(&rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Adds the --print list v ("headers,body", "json") to *bits. Returns 0 or ERR_PARSE. */
+static int
+print_parse(const char *v, int *bits)
+{
+    const char *p = v, *item;
+    size_t len;
+
+    while (strlist_next(&p, &item, &len)) {
+        if (len == 7 && strncmp(item, "headers", 7) == 0)
+            *bits |= PRINT_HEADERS;
+        else if (len == 4 && strncmp(item, "body", 4) == 0)
+            *bits |= PRINT_BODY;
+        else if (len == 4 && strncmp(item, "json", 4) == 0)
+            *bits |= PRINT_JSON;
+        else
+            return ERR_PARSE;
+    }
+    /* json replaces the block: it goes alone. */
+    return (*bits & PRINT_JSON) != 0 && (*bits & ~PRINT_JSON) != 0 ? ERR_PARSE : 0;
 }
 
 /* Parses "200" or "503,503,200" into l->codes. Returns 0 or ERR_PARSE. */
@@ -232,7 +486,7 @@ listen_run(int argc, char **argv)
     const char *v;
     char *end;
     long port;
-    int rc, sig, mutex_ok = 0;
+    int rc, sig, mutex_ok = 0, curl_ok = 0;
 
     memset(&l, 0, sizeof(l));
     rc = cli_parse(&cmd_listen, &c, argc, argv);
@@ -265,7 +519,29 @@ listen_run(int argc, char **argv)
         return CLI_USAGE;
     }
     l.secret = config_get(&c, "secret");
-    l.print_body = config_bool(&c, "body");
+    l.print = config_bool(&c, "body") ? PRINT_BODY : 0;
+    v = config_get(&c, "print");
+    if (v != NULL && print_parse(v, &l.print) != 0) {
+        fprintf(stderr,
+                "fluxhook listen: --print: expected headers, body, headers,body or json, got "
+                "'%s'\nusage: fluxhook listen %s\n",
+                v, cmd_listen.usage);
+        return CLI_USAGE;
+    }
+    l.forward_to = config_get(&c, "forward-to");
+    if (l.forward_to != NULL && strncmp(l.forward_to, "http://", 7) != 0 &&
+        strncmp(l.forward_to, "https://", 8) != 0) {
+        fprintf(stderr,
+                "fluxhook listen: --forward-to: expected your app's URL, such as "
+                "http://127.0.0.1:3000/webhooks, got '%s'\nusage: fluxhook listen %s\n",
+                l.forward_to, cmd_listen.usage);
+        return CLI_USAGE;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "fluxhook listen: cannot start libcurl\n");
+        return CLI_REFUSED;
+    }
+    curl_ok = 1;
     atomic_init(&l.count, 0);
     atomic_init(&l.stopping, 0);
     if (pthread_mutex_init(&l.out, NULL) != 0) {
@@ -296,6 +572,9 @@ listen_run(int argc, char **argv)
            info != NULL ? (unsigned)info->port : (unsigned)port);
     if (l.secret == NULL)
         printf("listen: no --secret: signatures are not checked\n");
+    if (l.forward_to != NULL)
+        printf("listen: forwarding each delivery to %s and answering with its answer\n",
+               l.forward_to);
     fflush(stdout);
     sig = 0;
     sigwait(&set, &sig);
@@ -312,5 +591,7 @@ out:
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_mutex_destroy(&l.out);
     }
+    if (curl_ok)
+        curl_global_cleanup();
     return rc;
 }

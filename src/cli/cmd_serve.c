@@ -34,6 +34,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/url.h"
 #include "web/web.h"
 
 #define SERVE_GRACE_MS 5000 /* how long attempts under way may finish on shutdown */
@@ -59,6 +60,10 @@ static const struct config_opt serve_opts[] = {
     {"allow-networks", "CIDRS", NULL,
      "comma list of private ranges deliveries may reach anyway, such as 10.0.0.0/8", 1, 0},
     {"ca-file", "PEM", NULL, "extra CA certificates trusted for deliveries", 1, 0},
+    {"dev", NULL, NULL,
+     "development: also accept http:// endpoint URLs and loopback receivers (127.0.0.0/8, "
+     "::1), said loudly at start; never in production",
+     1, 0},
     {"role", "ROLE", "all",
      "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
      "serves just /healthz and /metrics)",
@@ -77,6 +82,22 @@ static const struct config_opt serve_opts[] = {
      "a request head must arrive whole within this after its first byte", 1, 0},
     {"http-body-timeout", "DURATION", "30s",
      "a request body must arrive whole within this after its head", 1, 0},
+    {"rate-limit", "N", "10000",
+     "API requests per second (and burst) of one key, OAuth token or portal session; 0: no limit",
+     1, 0},
+    {"rate-limit-account", "N", "20000",
+     "API requests per second (and burst) of one account over all its credentials; 0: no limit", 1,
+     0},
+    {"oauth-token-ttl", "DURATION", "1h", "lifetime of OAuth access tokens", 1, 0},
+    {"oauth-refresh-ttl", "DURATION", "720h", "lifetime of OAuth refresh tokens", 1, 0},
+    {"public-url", "URL", NULL,
+     "base URL clients reach this server at, for portal links and OAuth metadata "
+     "(default: http:// and the request's Host)",
+     1, 0},
+    {"portal-frame-ancestors", "ORIGINS", NULL,
+     "space-separated origins allowed to embed the dashboard in a frame, such as "
+     "https://app.example.com (default: none)",
+     1, 0},
     {"master-key-file", "FILE", NULL,
      "the master key ring that seals endpoint secrets (default: FLUXHOOK_MASTER_KEY, else "
      "master.key beside the SQLite file, made on first start)",
@@ -93,10 +114,12 @@ const struct cli_cmd cmd_serve = {
     .name = "serve",
     .usage = "[-n] [--listen HOST:PORT] [--db URL] [--retry-schedule LIST] "
              "[--attempt-timeout DURATION] [--lease DURATION] [--allow-http] "
-             "[--allow-networks CIDRS] "
+             "[--allow-networks CIDRS] [--dev] "
              "[--ca-file PEM] [--role all|api|worker] [--http-threads N] "
              "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
-             "[--http-body-timeout DURATION] [--master-key-file FILE] [--retention DURATION]",
+             "[--http-body-timeout DURATION] [--rate-limit N] [--rate-limit-account N] "
+             "[--oauth-token-ttl DURATION] [--oauth-refresh-ttl DURATION] [--public-url URL] "
+             "[--portal-frame-ancestors ORIGINS] [--master-key-file FILE] [--retention DURATION]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -113,10 +136,19 @@ struct serve_conf {
     int http_per_ip;
     int http_head_ms;
     int http_body_ms;
+    int rate_limit;
+    int rate_limit_account;
+    int64_t token_ttl_ms;
+    int64_t refresh_ttl_ms;
+    const char *public_url;
+    int dev;        /* --dev: http:// and loopback receivers allowed */
+    char *nets_own; /* --allow-networks plus the loopback ranges of --dev, owned */
     const char *master_key_file;
     int64_t retention_ms; /* 0: keep everything */
     struct dispatch_config dc;
 };
+
+#define SERVE_DEV_NETWORKS "127.0.0.0/8,::1/128"
 
 /* Names the flag and its environment twin in an error message. */
 __attribute__((format(printf, 2, 3))) static void
@@ -181,6 +213,42 @@ conf_timeout(const struct config *c, const char *name, int *out)
         return ERR_INVAL;
     }
     *out = (int)ms;
+    return 0;
+}
+
+/* The access options: rate limits, OAuth lifetimes, portal URL and framing. */
+static int
+conf_access(const struct config *c, struct serve_conf *sc)
+{
+    const char *v;
+    char err[256];
+
+    if (conf_count(c, "rate-limit", 1000000, &sc->rate_limit) != 0 ||
+        conf_count(c, "rate-limit-account", 1000000, &sc->rate_limit_account) != 0)
+        return ERR_INVAL;
+    v = config_get(c, "oauth-token-ttl");
+    if (clock_parse_duration(v, &sc->token_ttl_ms) != 0 || sc->token_ttl_ms < 1000 ||
+        sc->token_ttl_ms > 86400LL * 1000) {
+        bad_option("oauth-token-ttl", "expected a duration from 1s to 24h such as 1h, got '%s'", v);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "oauth-refresh-ttl");
+    if (clock_parse_duration(v, &sc->refresh_ttl_ms) != 0 ||
+        sc->refresh_ttl_ms < sc->token_ttl_ms || sc->refresh_ttl_ms > 365LL * 86400 * 1000) {
+        bad_option("oauth-refresh-ttl",
+                   "expected a duration from --oauth-token-ttl to 8760h such as 720h, got '%s'", v);
+        return ERR_INVAL;
+    }
+    sc->public_url = config_get(c, "public-url");
+    if (sc->public_url != NULL && url_check(sc->public_url, 1, err, sizeof(err)) != 0) {
+        bad_option("public-url", "%s", err);
+        return ERR_INVAL;
+    }
+    v = config_get(c, "portal-frame-ancestors");
+    if (web_frame_ancestors_set(v, err, sizeof(err)) != 0) {
+        bad_option("portal-frame-ancestors", "%s", err);
+        return ERR_INVAL;
+    }
     return 0;
 }
 
@@ -259,6 +327,18 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     sc->dc.allow_networks = v;
+    if (!switch_ok(c, "dev"))
+        return ERR_INVAL;
+    sc->dev = config_bool(c, "dev");
+    if (sc->dev) {
+        sc->dc.allow_http = 1;
+        if (asprintf(&sc->nets_own, "%s%s" SERVE_DEV_NETWORKS, v != NULL ? v : "",
+                     v != NULL && v[0] != '\0' ? "," : "") < 0) {
+            sc->nets_own = NULL;
+            return ERR_NOMEM;
+        }
+        sc->dc.allow_networks = sc->nets_own;
+    }
     v = config_get(c, "ca-file");
     if (v != NULL && access(v, R_OK) != 0) {
         bad_option("ca-file", "cannot read '%s'", v);
@@ -273,7 +353,7 @@ conf_load(const struct config *c, struct serve_conf *sc)
                    v);
         return ERR_INVAL;
     }
-    return 0;
+    return conf_access(c, sc);
 }
 
 /*
@@ -338,10 +418,11 @@ root_key_write(const char *path, const char *key)
 
 /*
  * On an empty store: creates acct_default and its admin key, from
- * $FLUXHOOK_ROOT_KEY or newly made (then printed once and written to a file).
+ * $FLUXHOOK_ROOT_KEY or newly made (then written to a file and copied into
+ * shown for the start-up block, or printed at once when there is no file).
  */
 static int
-bootstrap(struct store *st, const char *db)
+bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
 {
     struct account a;
     struct api_key k;
@@ -409,11 +490,14 @@ bootstrap(struct store *st, const char *db)
     }
     if (path[0] != '\0' && root_key_write(path, key) != 0)
         path[0] = '\0';
-    printf("fluxhook: first start: created account %s and its admin key (shown once):\n%s\n",
-           ROOT_ACCOUNT, key);
-    if (path[0] != '\0')
-        printf("fluxhook: the key is also in %s (mode 0600)\n", path);
-    fflush(stdout);
+    if (path[0] != '\0') {
+        /* The start-up block shows it once the server listens (first_steps_print). */
+        snprintf(shown, API_KEY_MAX + 256, "%s", key);
+    } else {
+        printf("fluxhook: first start: created account %s and its admin key (shown once):\n%s\n",
+               ROOT_ACCOUNT, key);
+        fflush(stdout);
+    }
     if (path[0] != '\0')
         log_info("serve: first start: created account %s; its admin key is in %s key=%s",
                  ROOT_ACCOUNT, path, k.id);
@@ -447,6 +531,124 @@ root_key_env_check(void)
         }
     }
     return 0;
+}
+
+/*
+ * Whether serve can create the file path: the nearest directory above it
+ * that exists must be one this process may write in (mkdir_parents makes the
+ * rest), and the file, when it exists, writable. Returns 0, or ERR_IO with
+ * err saying which directory and why.
+ */
+static int
+path_writable_check(const char *path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    struct stat sb;
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "'%s': the path is too long", path);
+        return ERR_IO;
+    }
+    if (access(path, F_OK) == 0) {
+        if (access(path, R_OK | W_OK) != 0) {
+            snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+            return ERR_IO;
+        }
+        return 0;
+    }
+    for (;;) {
+        slash = strrchr(dir, '/');
+        if (slash == NULL) {
+            snprintf(dir, sizeof(dir), ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(dir, &sb) == 0)
+            break;
+        /* ENOTDIR: a file on the way up, which the next step names. */
+        if ((errno != ENOENT && errno != ENOTDIR) || strcmp(dir, ".") == 0 ||
+            strcmp(dir, "/") == 0) {
+            snprintf(err, errlen, "cannot use the directory '%s': %s", dir, strerror(errno));
+            return ERR_IO;
+        }
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(err, errlen, "'%s' is not a directory", dir);
+        return ERR_IO;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot create files in the directory '%s': %s", dir,
+                 strerror(errno));
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/*
+ * What can be checked before anything is created: the listen address can be
+ * bound, and the store's directory written. Says why and which flag fixes it
+ * on stderr. Returns 0 or ERR_IO.
+ */
+static int
+start_check(const struct serve_conf *sc)
+{
+    char err[PATH_MAX + 256];
+
+    if (api_listen_probe(sc->listen, err, sizeof(err)) != 0) {
+        bad_option("listen", "%s", err);
+        return ERR_IO;
+    }
+    if (strncmp(sc->db, "sqlite:", 7) == 0 && strcmp(sc->db + 7, ":memory:") != 0 &&
+        path_writable_check(sc->db + 7, err, sizeof(err)) != 0) {
+        bad_option("db", "%s; choose a place you may write, such as --db sqlite:./var/fluxhook.db",
+                   err);
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/*
+ * The block a person reads after start: where the dashboard is, the admin
+ * key (or its file), and the two variables the client commands read.
+ */
+static void
+first_steps_print(const struct serve_conf *sc, const char *url, const char *key)
+{
+    char path[PATH_MAX];
+
+    masterkey_default_path(sc->db, "root.key", path, sizeof(path));
+    if (path[0] != '\0' && access(path, R_OK) != 0)
+        path[0] = '\0';
+    printf("\n");
+    if (sc->dev)
+        printf("  DEVELOPMENT MODE (--dev): http:// and loopback receivers are allowed.\n"
+               "  Never use --dev on a server that others can reach.\n\n");
+    printf("  fluxhook is running.\n\n");
+    if (sc->role != ROLE_WORKER)
+        printf("  Dashboard   %s/\n", url);
+    if (key[0] != '\0')
+        printf("  Admin key   %s\n              (shown once; also in %s, mode 0600)\n", key, path);
+    else if (path[0] != '\0')
+        printf("  Admin key   in %s\n", path);
+    else
+        printf("  Admin key   the one given in FLUXHOOK_ROOT_KEY at the first start\n");
+    if (sc->role != ROLE_WORKER) {
+        printf("\n  In another terminal, for the fluxhook command:\n");
+        printf("    export FLUXHOOK_URL=%s\n", url);
+        if (path[0] != '\0')
+            printf("    export FLUXHOOK_API_KEY=$(cat %s)\n", path);
+        else
+            printf("    export FLUXHOOK_API_KEY=<the admin key>\n");
+        printf("\n  Then, to see a delivery reach your own app (here on port 3000):\n"
+               "    fluxhook listen --forward-to http://127.0.0.1:3000/webhooks\n"
+               "    fluxhook endpoints create --url http://127.0.0.1:9000/\n"
+               "    fluxhook trigger conversation.started\n");
+    }
+    printf("\n");
+    fflush(stdout);
 }
 
 static const char *
@@ -483,7 +685,8 @@ serve_run(int argc, char **argv)
     struct api_server *srv = NULL;
     struct api_config ac;
     sigset_t sigs;
-    char host[256], key_path[PATH_MAX];
+    char host[256], url[320], key_path[PATH_MAX];
+    char shown[API_KEY_MAX + 256];
     int rc, sig = 0, err;
 
     rc = cli_parse(&cmd_serve, &c, argc, argv);
@@ -494,12 +697,24 @@ serve_run(int argc, char **argv)
         fprintf(stderr, "usage: fluxhook serve %s\n", cmd_serve.usage);
         return CLI_USAGE;
     }
-    if (!switch_ok(&c, "check") || conf_load(&c, &sc) != 0 || root_key_env_check() != 0)
+    memset(&sc, 0, sizeof(sc));
+    memset(shown, 0, sizeof(shown));
+    if (!switch_ok(&c, "check") || conf_load(&c, &sc) != 0 || root_key_env_check() != 0) {
+        free(sc.nets_own);
         return CLI_USAGE;
+    }
     if (config_bool(&c, "check")) {
         printf("configuration OK\n");
+        free(sc.nets_own);
         return CLI_OK;
     }
+    if (start_check(&sc) != 0) {
+        free(sc.nets_own);
+        return CLI_REFUSED;
+    }
+    if (sc.dev)
+        log_warnx("serve: DEVELOPMENT MODE (--dev): http:// endpoint URLs and loopback receivers "
+                  "(" SERVE_DEV_NETWORKS ") are allowed; never use --dev in production");
 
     nofile_raise();
     /* Every thread started from here on inherits the blocked signals; this one waits. */
@@ -511,12 +726,20 @@ serve_run(int argc, char **argv)
     if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0 &&
         mkdir_parents(sc.db + 7) != 0) {
         log_error("serve: cannot create the directory of '%s'", sc.db + 7);
+        bad_option("db", "cannot create the directory of '%s'; choose a place you may write, "
+                         "such as --db sqlite:./var/fluxhook.db",
+                   sc.db + 7);
         rc = CLI_REFUSED;
         goto out;
     }
     err = store_open(sc.db, &st);
     if (err != 0) {
         log_error("serve: cannot open the store: %s", err_str(err));
+        bad_option("db", "cannot open the store '%s' (%s; the lines above say why): %s",
+                   strncmp(sc.db, "sqlite:", 7) == 0 ? sc.db : "postgres://...", err_str(err),
+                   strncmp(sc.db, "sqlite:", 7) == 0
+                       ? "give the path of a fluxhook SQLite file, or of one to create"
+                       : "check the host, port, database, user and password in the URL");
         rc = CLI_REFUSED;
         goto out;
     }
@@ -531,7 +754,7 @@ serve_run(int argc, char **argv)
         rc = CLI_REFUSED;
         goto out;
     }
-    if (bootstrap(st, sc.db) != 0) {
+    if (bootstrap(st, sc.db, shown) != 0) {
         rc = CLI_REFUSED;
         goto out;
     }
@@ -553,6 +776,8 @@ serve_run(int argc, char **argv)
     ac.listen = sc.listen;
     ac.allow_http = sc.dc.allow_http;
     ac.allow_networks = sc.dc.allow_networks;
+    ac.url_address_fn = dispatch_url_address_check;
+    ac.max_attempts = sc.dc.nschedule;
     ac.static_fn = web_asset_find;
     ac.metrics_fn = disp != NULL ? dispatch_metrics : NULL;
     ac.metrics_arg = disp;
@@ -562,6 +787,11 @@ serve_run(int argc, char **argv)
     ac.per_ip = sc.http_per_ip;
     ac.head_timeout_ms = sc.http_head_ms;
     ac.body_timeout_ms = sc.http_body_ms;
+    ac.rate_limit = sc.rate_limit;
+    ac.rate_limit_account = sc.rate_limit_account;
+    ac.token_ttl_ms = sc.token_ttl_ms;
+    ac.refresh_ttl_ms = sc.refresh_ttl_ms;
+    ac.public_url = sc.public_url;
     err = api_server_start(&ac, st, &srv);
     if (err != 0) {
         log_error("serve: cannot serve HTTP on '%s': %s", sc.listen, err_str(err));
@@ -577,6 +807,13 @@ serve_run(int argc, char **argv)
     log_info("serve: listening url=http://%s:%d role=%s db=%s version=%s",
              host[0] != '\0' ? host : "0.0.0.0", api_server_port(srv), role_name(sc.role),
              strncmp(sc.db, "sqlite:", 7) == 0 ? sc.db : "postgres", FLUXHOOK_VERSION);
+    snprintf(url, sizeof(url), "http://%s:%d",
+             host[0] != '\0' && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "[::]") != 0
+                 ? host
+                 : "127.0.0.1",
+             api_server_port(srv));
+    first_steps_print(&sc, url, shown);
+    OPENSSL_cleanse(shown, sizeof(shown));
 
     while (sig == 0) {
         if (sigwait(&sigs, &sig) != 0)
@@ -592,5 +829,7 @@ out:
     keyring_free(keys);
     if (rc == CLI_OK)
         log_info("serve: stopped");
+    OPENSSL_cleanse(shown, sizeof(shown));
+    free(sc.nets_own);
     return rc;
 }

@@ -93,14 +93,20 @@ text_width(const char *s)
 const char *
 out_status_color(const char *status)
 {
-    if (strcmp(status, "delivered") == 0 || strcmp(status, "enabled") == 0)
-        return C_GREEN;
-    if (strcmp(status, "failed") == 0 || strcmp(status, "disabled") == 0)
-        return C_RED;
-    if (strcmp(status, "held") == 0)
-        return C_YELLOW;
-    if (strcmp(status, "pending") == 0 || strcmp(status, "delivering") == 0)
-        return C_CYAN;
+    static const struct {
+        const char *word;
+        const char *color;
+    } colors[] = {
+        {"delivered", C_GREEN}, {"enabled", C_GREEN}, {"failed", C_RED},      {"disabled", C_RED},
+        {"held", C_YELLOW},     {"pending", C_CYAN},  {"delivering", C_CYAN}, {"retrying", C_CYAN},
+    };
+    size_t i, len = strcspn(status, " ");
+
+    /* The first word decides: "retrying — attempt 3 of 5, next in 8 s" is cyan. */
+    for (i = 0; i < sizeof(colors) / sizeof(colors[0]); i++) {
+        if (strlen(colors[i].word) == len && strncmp(status, colors[i].word, len) == 0)
+            return colors[i].color;
+    }
     return "";
 }
 
@@ -138,8 +144,11 @@ out_table_print(const struct out_table *t, FILE *f, int color)
         for (i = 0; i < t->ncols; i++) {
             const char *s = t->cells[r * t->ncols + i];
 
-            cell_print(f, s, width[i], i == t->ncols - 1,
-                       color && strcmp(t->heads[i], "STATUS") == 0 ? out_status_color(s) : NULL);
+            cell_print(
+                f, s, width[i], i == t->ncols - 1,
+                color && (strcmp(t->heads[i], "STATUS") == 0 || strcmp(t->heads[i], "STATE") == 0)
+                    ? out_status_color(s)
+                    : NULL);
         }
         fputc('\n', f);
     }
@@ -461,7 +470,7 @@ cli_man_write(FILE *f)
         }
     }
     fprintf(f, ".SH CLIENT OPTIONS\nEvery subcommand of endpoints, events, deliveries, "
-               "event\\-types, accounts and keys also takes:\n");
+               "event\\-types, accounts and keys, and trigger, also take:\n");
     man_opts(f, client_opts);
     fprintf(f,
             ".SH ENVIRONMENT\n"
@@ -544,4 +553,37 @@ cli_completion_write(FILE *f)
                "}\n"
                "complete -o default -F _fluxhook fluxhook\n");
     return CLI_OK;
+}
+
+const char *
+out_time_local(const char *iso, char *out, size_t n)
+{
+    struct tm tm;
+    int64_t ms;
+    time_t t;
+
+    if (iso == NULL || clock_parse_rfc3339(iso, &ms) != 0)
+        return iso != NULL ? iso : "-";
+    t = (time_t)(ms / 1000);
+    if (localtime_r(&t, &tm) == NULL || strftime(out, n, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        return iso;
+    return out;
+}
+
+const char *
+out_duration(int64_t ms, char *out, size_t n)
+{
+    int64_t s = (ms + 999) / 1000;
+
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(out, n, "%lld s", (long long)s);
+    else if (s < 600 && s % 60 != 0)
+        snprintf(out, n, "%lld min %lld s", (long long)(s / 60), (long long)(s % 60));
+    else if (s < 3600)
+        snprintf(out, n, "%lld min", (long long)(s / 60));
+    else
+        snprintf(out, n, "%lld h %lld min", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    return out;
 }

@@ -91,6 +91,16 @@ void out_progress_set(struct out_progress *p, long done);
 /* Draws the final state and ends the line. */
 void out_progress_end(struct out_progress *p);
 
+/*
+ * An RFC 3339 time from the API as local time with its zone, "2026-01-02
+ * 10:00:05 CET", into out (n bytes). Returns out, or iso itself when it
+ * cannot be read ("-" for NULL).
+ */
+const char *out_time_local(const char *iso, char *out, size_t n);
+
+/* A duration for people: "8 s", "4 min", "1 h 5 min". Returns out. */
+const char *out_duration(int64_t ms, char *out, size_t n);
+
 /* Writes fluxhook(1) in roff, from the command table. Returns CLI_OK. */
 int cli_man_write(FILE *f);
 

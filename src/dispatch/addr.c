@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "dispatch/dispatch.h"
 #include "dispatch/dispatch_int.h"
 #include "util/err.h"
@@ -325,5 +327,59 @@ dispatch_networks_check(const char *list, char *err, size_t errlen)
 
     rc = addr_list_parse(list, &l, err, errlen);
     addr_list_cleanup(&l);
+    return rc;
+}
+
+int
+dispatch_url_address_check(const char *url, const char *allow_networks, char *err, size_t errlen)
+{
+    unsigned char a[16];
+    char host[INET6_ADDRSTRLEN + 8];
+    struct addr_list allow;
+    const char *why = NULL;
+    char *h = NULL, *pct;
+    size_t len;
+    int family = 0, rc = 0;
+    CURLU *u;
+
+    memset(&allow, 0, sizeof(allow));
+    u = curl_url();
+    if (u == NULL)
+        return ERR_NOMEM;
+    /* A URL curl cannot read has no literal address to judge; url_check() says the rest. */
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h == NULL)
+        goto out;
+    len = strlen(h);
+    if (len >= 2 && h[0] == '[' && h[len - 1] == ']' && len - 2 < sizeof(host)) {
+        snprintf(host, sizeof(host), "%.*s", (int)(len - 2), h + 1);
+        pct = strchr(host, '%'); /* a zone id: fe80::1%25eth0 */
+        if (pct != NULL)
+            *pct = '\0';
+        if (inet_pton(AF_INET6, host, a) == 1)
+            family = AF_INET6;
+    } else if (len < sizeof(host) && inet_pton(AF_INET, h, a) == 1) {
+        /* curl has already written 127.1 and 0x7f000001 as 127.0.0.1. */
+        snprintf(host, sizeof(host), "%s", h);
+        family = AF_INET;
+    }
+    if (family == 0)
+        goto out; /* a name: judged after DNS, at connect time */
+    rc = addr_list_parse(allow_networks, &allow, err, errlen);
+    if (rc != 0)
+        goto out;
+    why = check_bytes(family, a, &allow);
+    if (why != NULL) {
+        snprintf(err, errlen,
+                 "url: %s is a literal address in the address rule \"%s\": deliveries may "
+                 "not reach it; start serve with --allow-networks and a range that holds it "
+                 "(or --dev for loopback)",
+                 host, why);
+        rc = ERR_INVAL;
+    }
+out:
+    addr_list_cleanup(&allow);
+    curl_free(h);
+    curl_url_cleanup(u);
     return rc;
 }

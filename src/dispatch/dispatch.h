@@ -46,6 +46,17 @@ int dispatch_schedule_parse(struct dispatch_config *cfg, const char *list, char 
  */
 int dispatch_networks_check(const char *list, char *err, size_t errlen);
 
+/*
+ * The address rules at the time an endpoint is created or changed: when
+ * url's host is a literal IP address outside the globally reachable ones
+ * (https://10.1.2.3/, https://[::1]/) and outside allow_networks (a comma
+ * list of CIDRs, or NULL), returns ERR_INVAL with err (errlen bytes, starting
+ * "url: ") naming the address and the rule. Names return 0: they are judged
+ * after DNS, when a delivery connects. Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int dispatch_url_address_check(const char *url, const char *allow_networks, char *err,
+                               size_t errlen);
+
 /* Starts the dispatcher threads on st (borrowed). Returns 0 and *out, or ERR_*. */
 int dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispatcher **out);
 

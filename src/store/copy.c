@@ -70,9 +70,17 @@ static const struct copy_table copy_tables[] = {
      "SELECT count(*) FROM accounts",
      {"id", "name", "created_at"}},
     {"api_keys",
-     "SELECT id, account_id, name, admin, hash, created_at FROM api_keys",
+     "SELECT id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, "
+     "last_used_at, prev_hash, prev_until FROM api_keys",
      "SELECT count(*) FROM api_keys",
-     {"id", "account_id", "name", "admin", "hash", "created_at"}},
+     {"id", "account_id", "name", "admin", "hash", "created_at", "kind", "scopes", "expires_at",
+      "last_used_at", "prev_hash", "prev_until"}},
+    {"tokens",
+     "SELECT id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, "
+     "used_at, revoked_at FROM tokens",
+     "SELECT count(*) FROM tokens",
+     {"id", "kind", "hash", "account_id", "client_id", "family", "scopes", "created_at",
+      "expires_at", "used_at", "revoked_at"}},
     {"endpoints",
      "SELECT id, account_id, url, description, event_types, status, disabled_reason, "
      "disabled_at, secret, prev_secret, prev_secret_until, created_at, updated_at, deleted_at "

@@ -551,6 +551,74 @@ endpoints_open(struct store *st, struct endpoint *eps, size_t n)
 }
 
 int
+store_key_touch(struct store *st, const char *id, int64_t now)
+{
+    return st->ops->key_touch(st, id, now);
+}
+
+int
+store_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
+                 int64_t prev_until)
+{
+    if (account_id == NULL || id == NULL || hash_hex == NULL || hash_hex[0] == '\0')
+        return ERR_NOTFOUND;
+    return st->ops->key_rotate(st, account_id, id, hash_hex, prev_until);
+}
+
+int
+store_token_insert(struct store *st, const struct token *t)
+{
+    if (t == NULL || t->id[0] == '\0' || t->hash[0] == '\0' || t->family[0] == '\0')
+        return ERR_INVAL;
+    return st->ops->token_insert(st, t);
+}
+
+int
+store_token_find(struct store *st, const char *hash_hex, struct token *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (hash_hex == NULL)
+        return ERR_NOTFOUND;
+    return st->ops->token_find(st, hash_hex, out);
+}
+
+int
+store_token_use(struct store *st, const char *id, int64_t now)
+{
+    if (id == NULL)
+        return ERR_NOTFOUND;
+    return st->ops->token_use(st, id, now);
+}
+
+int
+store_token_revoke(struct store *st, enum token_by by, const char *key, int64_t now)
+{
+    if (key == NULL || key[0] == '\0')
+        return 0;
+    return st->ops->token_revoke(st, by, key, now);
+}
+
+static const char *const token_kinds[] = {"access", "refresh", "portal_link", "portal_session"};
+
+const char *
+store_token_kind_name(enum token_kind k)
+{
+    return (unsigned)k < sizeof(token_kinds) / sizeof(token_kinds[0]) ? token_kinds[k] : "access";
+}
+
+enum token_kind
+store_token_kind_parse(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s != NULL && i < sizeof(token_kinds) / sizeof(token_kinds[0]); i++) {
+        if (strcmp(s, token_kinds[i]) == 0)
+            return (enum token_kind)i;
+    }
+    return TOKEN_ACCESS;
+}
+
+int
 store_endpoint_insert(struct store *st, const struct endpoint *ep)
 {
     struct endpoint sealed = *ep;

@@ -78,13 +78,63 @@ struct account {
     int64_t created_at;
 };
 
+#define STORE_SCOPES_MAX 128 /* every scope, space-separated, with room to spare */
+
+/* What a credential is. Keys and OAuth clients are api_keys rows; the others are tokens. */
+enum cred_kind {
+    CRED_KEY,    /* an API key */
+    CRED_CLIENT, /* an OAuth client: its secret authenticates only at /oauth/token */
+    CRED_TOKEN,  /* an OAuth access token (only as a request's auth context) */
+    CRED_PORTAL, /* a portal session (only as a request's auth context) */
+};
+
+/*
+ * A key or OAuth client as stored, and the auth context of a request: for a
+ * token or portal session, id is the token's, name NULL, hash and the key
+ * times unused.
+ */
 struct api_key {
-    char id[ID_MAX];         /* "key_..." */
+    char id[ID_MAX]; /* "key_...", "oc_...", "tok_..." */
     char account_id[ID_MAX];
     char *name;
     int admin;               /* 1: may manage accounts and act for any account */
     char hash[65];           /* hex SHA-256 of the key's secret; the secret is never stored */
     int64_t created_at;
+    enum cred_kind kind;
+    char scopes[STORE_SCOPES_MAX]; /* space-separated; "" = every scope (keys made before scopes) */
+    int64_t expires_at;            /* 0: never */
+    int64_t last_used_at;          /* 0: never; kept to the minute */
+    char prev_hash[65];            /* after a rotation: the old secret's hash, "" when none */
+    int64_t prev_until;            /* the old secret authenticates until then */
+};
+
+enum token_kind {
+    TOKEN_ACCESS,         /* an OAuth bearer access token */
+    TOKEN_REFRESH,        /* an OAuth refresh token: used once, then replaced */
+    TOKEN_PORTAL_LINK,    /* the one-time token of a portal link */
+    TOKEN_PORTAL_SESSION, /* what a portal link is exchanged for: the dashboard's bearer */
+};
+
+/* An issued token; only the hash of its secret is stored. */
+struct token {
+    char id[ID_MAX]; /* "tok_..." */
+    enum token_kind kind;
+    char hash[65]; /* hex SHA-256 of the token */
+    char account_id[ID_MAX];
+    char client_id[ID_MAX];        /* the OAuth client it was issued to, "" for portal tokens */
+    char family[ID_MAX];           /* the grant it belongs to (refresh reuse revokes them all) */
+    char scopes[STORE_SCOPES_MAX]; /* space-separated */
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t used_at;    /* a refresh token or portal link: when it was spent, or 0 */
+    int64_t revoked_at; /* 0 while valid */
+};
+
+/* Which tokens store_token_revoke() revokes. */
+enum token_by {
+    TOKEN_BY_ID,     /* the one token */
+    TOKEN_BY_FAMILY, /* every token of a family */
+    TOKEN_BY_CLIENT, /* every token of an OAuth client */
 };
 
 struct endpoint {
@@ -222,6 +272,30 @@ int store_key_find(struct store *st, const char *hash_hex, struct api_key *out);
 int store_key_delete(struct store *st, const char *account_id, const char *id);
 /* Keys of the account, oldest first. */
 int store_key_list(struct store *st, const char *account_id, struct api_key **out, size_t *n);
+/* Sets a key's last_used_at to now (nothing when it is gone). */
+int store_key_touch(struct store *st, const char *id, int64_t now);
+/*
+ * Rotates a key of the account: hash_hex becomes its hash, the old hash stays
+ * valid until prev_until. ERR_NOTFOUND when no such key.
+ */
+int store_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
+                     int64_t prev_until);
+
+/* --- tokens (OAuth and portal) --- */
+
+/* Inserts a (filled) token. */
+int store_token_insert(struct store *st, const struct token *t);
+/* Finds the token whose hash is hash_hex, whatever its state. ERR_NOTFOUND when none. */
+int store_token_find(struct store *st, const char *hash_hex, struct token *out);
+/*
+ * Spends a refresh token or portal link: sets used_at to now when it was
+ * neither used nor revoked. Returns 0 when this call spent it, ERR_CONFLICT
+ * when it was already spent or revoked, ERR_NOTFOUND when no such token.
+ */
+int store_token_use(struct store *st, const char *id, int64_t now);
+/* Revokes (revoked_at = now) the tokens that `by` picks with key. Revoking none is not an error. */
+int store_token_revoke(struct store *st, enum token_by by, const char *key, int64_t now);
+
 /* Every account, oldest first, ids after `after` ("" for the start). */
 int store_account_list(struct store *st, const char *after, int limit, struct account **out,
                        size_t *n);

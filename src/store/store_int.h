@@ -44,6 +44,12 @@ struct store_ops {
     int (*key_find)(struct store *, const char *, struct api_key *);
     int (*key_delete)(struct store *, const char *, const char *);
     int (*key_list)(struct store *, const char *, struct api_key **, size_t *);
+    int (*key_touch)(struct store *, const char *, int64_t);
+    int (*key_rotate)(struct store *, const char *, const char *, const char *, int64_t);
+    int (*token_insert)(struct store *, const struct token *);
+    int (*token_find)(struct store *, const char *, struct token *);
+    int (*token_use)(struct store *, const char *, int64_t);
+    int (*token_revoke)(struct store *, enum token_by, const char *, int64_t);
 
     int (*endpoint_insert)(struct store *, const struct endpoint *);
     int (*endpoint_get)(struct store *, const char *, const char *, struct endpoint *);
@@ -144,6 +150,10 @@ void store_types_free(char **types, size_t n);
 
 /* Grows *arr (of elem-sized items, new ones zeroed) to hold at least need; 0 or ERR_NOMEM. */
 int store_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
+/* "access" for TOKEN_ACCESS and so on, and back (an unknown name reads as TOKEN_ACCESS). */
+const char *store_token_kind_name(enum token_kind k);
+enum token_kind store_token_kind_parse(const char *s);
 
 /*
  * Secrets at rest, for store.c's wrappers (secrets.c). secrets_seal sets

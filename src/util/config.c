@@ -4,6 +4,7 @@
 
 #include "util/config.h"
 #include "util/err.h"
+#include "util/suggest.h"
 
 void
 config_env_name(const char *name, char *out, size_t outlen)
@@ -38,6 +39,28 @@ find_short(const struct config *c, char s)
             return i;
     }
     return -1;
+}
+
+/* "unknown option '--endpont'", and "(did you mean --endpoint?)" when one is close. */
+static void
+unknown_option(const struct config *c, const char *a, char *err, size_t errlen)
+{
+    char typed[72];
+    struct suggest sg;
+    const char *best;
+    size_t len;
+    int i;
+
+    len = strcspn(a + 2, "=");
+    snprintf(typed, sizeof(typed), "%.*s", (int)(len < 64 ? len : 64), a + 2);
+    suggest_init(&sg, typed);
+    for (i = 0; a[1] == '-' && i < c->nopts; i++)
+        suggest_add(&sg, c->opts[i].name);
+    best = suggest_best(&sg);
+    if (best != NULL)
+        snprintf(err, errlen, "unknown option '%s' (did you mean --%s?)", a, best);
+    else
+        snprintf(err, errlen, "unknown option '%s'", a);
 }
 
 int
@@ -86,7 +109,7 @@ config_parse(struct config *c, const struct config_opt *opts, int argc, char **a
             k = find(c, a + 2, len);
         }
         if (k < 0) {
-            snprintf(err, errlen, "unknown option '%s'", a);
+            unknown_option(c, a, err, errlen);
             return ERR_INVAL;
         }
         if (opts[k].metavar == NULL) {

@@ -1,5 +1,5 @@
 /*
- * Walking comma lists.
+ * Walking comma lists, and lists of words.
  */
 #include <ctype.h>
 #include <string.h>
@@ -23,4 +23,19 @@ strlist_next(const char **p, const char **item, size_t *len)
     *item = start;
     *len = (size_t)(end - start);
     return 1;
+}
+
+int
+strlist_next_word(const char **p, const char **item, size_t *len)
+{
+    const char *s = *p;
+
+    while (*s == ' ' || *s == ',' || *s == '\t')
+        s++;
+    *item = s;
+    while (*s != '\0' && *s != ' ' && *s != ',' && *s != '\t')
+        s++;
+    *len = (size_t)(s - *item);
+    *p = s;
+    return *len > 0;
 }

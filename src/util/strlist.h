@@ -16,4 +16,12 @@
  */
 int strlist_next(const char **p, const char **item, size_t *len);
 
+/*
+ * Takes the next word of a list separated by spaces, tabs or commas (OAuth
+ * scopes, CSP sources): *p walks the list from its start. Sets *item and
+ * *len to the word. Returns 1 when a word was taken, 0 at the end. Nothing
+ * is copied; the list is borrowed.
+ */
+int strlist_next_word(const char **p, const char **item, size_t *len);
+
 #endif

@@ -20,4 +20,13 @@
  */
 int web_asset_find(const char *path, struct api_static *out);
 
+/*
+ * Lets the origins of list (space- or comma-separated, such as
+ * "https://app.example.com 'self'") embed the dashboard in a frame: its
+ * pages then send CSP frame-ancestors with them and no X-Frame-Options.
+ * NULL or "" keeps the default, frame-ancestors 'none' and DENY. Call before
+ * serving. Returns 0, or ERR_INVAL with err saying what was expected.
+ */
+int web_frame_ancestors_set(const char *list, char *err, size_t errlen);
+
 #endif

@@ -461,6 +461,29 @@ test('event catalog lists the nine types with samples and snippets', async () =>
   await shot(page, 'catalog');
 });
 
+test('the receiving guide: success, schedule, idempotency, libraries; fits and passes axe at both widths', async () => {
+  await nav('Receiving');
+  await page.getByRole('heading', { name: 'Receiving fluxhook deliveries', level: 1 }).waitFor();
+  const text = await page.locator('main').textContent();
+  for (const want of ['Any 2xx status is success.', 'The time limit is 15 seconds', '1 hour after attempt 4 failed',
+    'Order is not guaranteed', 'X-Workflux-Event-Id', 'A worked example', 'more than 5 minutes away',
+    'com.standardwebhooks:standardwebhooks', 'examples/receivers/csharp/Receiver.cs']) {
+    assert(text.includes(want), 'the guide says: ' + want);
+  }
+  await page.getByRole('navigation', { name: 'Sections of the guide' }).getByRole('link', { name: 'Duplicates and idempotency' }).click();
+  await until(() => page.evaluate(() => location.hash === '#idempotency'), 'the section link to work');
+  const found = [];
+  for (const size of [WIDE, NARROW]) {
+    await page.setViewportSize(size);
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(over <= 1, 'no sideways scrolling at ' + size.width + ' px (' + over + ' px too wide)');
+    for (const v of await axeViolations()) found.push(size.width + ' px: ' + v);
+    await shot(page, 'receiving-' + size.width);
+  }
+  await page.setViewportSize(WIDE);
+  eq(found.length, 0, 'violations:\n  ' + found.join('\n  '));
+});
+
 test('delete an endpoint, after a confirmation', async () => {
   const mk = await srv.api('POST', '/v1/endpoints', { url: rc.url + '/second', description: 'to delete' });
   eq(mk.status, 201, 'second endpoint created');

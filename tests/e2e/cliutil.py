@@ -96,7 +96,14 @@ class Listener:
         self.url = m.group(1)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
-        test.addCleanup(self.stop)
+        test.addCleanup(self._stop_checked, test)
+
+    def _stop_checked(self, test):
+        """The cleanup: stops listen and fails the test on a sanitizer report."""
+        _, err = self.stop()
+        for m in SANITIZER_MARKS:
+            if m in err:
+                test.fail("sanitizer report from fluxhook listen:\n" + err)
 
     def _read(self):
         for line in self.proc.stdout:

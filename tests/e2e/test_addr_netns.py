@@ -116,6 +116,7 @@ class AddrNetns(unittest.TestCase):
 
     # One endpoint for a URL alone, one event: (endpoint, delivery once it has ended).
     call = rules.DeliverAddressRules.call
+    create = rules.DeliverAddressRules.create
     deliver = rules.DeliverAddressRules.deliver
 
     def expect_blocked(self, srv, port, host, addr, why):

@@ -87,7 +87,7 @@ class CliDeliveriesTest(CliCase):
         self.rc.set_responses([], default=200)
         p = self.cli("deliveries", "replay", "--status", "failed", "--limit", "2",
                      status=2)  # --limit is not a replay option
-        p = self.cli("deliveries", "replay", "--status", "failed")
+        p = self.cli("deliveries", "replay", "--status", "failed", "--yes")
         self.assertEqual(p.stdout, "6 deliveries replayed, 0 refused\n")
         self.assertNotIn("\r", p.stderr)  # no bar when stderr is not a terminal
         self.rc.wait_for(12)

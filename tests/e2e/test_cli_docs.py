@@ -46,7 +46,8 @@ class CliDocsTest(unittest.TestCase):
                 "deliveries": {"list", "show", "retry", "replay"},
                 "event-types": {"list", "show"},
                 "accounts": {"list", "create", "show"},
-                "keys": {"list", "create", "delete"},
+                "keys": {"list", "create", "rotate", "delete"},
+                "oauth-clients": {"create", "list", "delete"},
                 "db": {"migrate", "copy", "rekey"},
                 "audit": {"list"}}
         for cmd, subs in want.items():

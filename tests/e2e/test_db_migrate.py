@@ -1,11 +1,10 @@
 """fluxhook db migrate on SQLite, and the usage errors of db migrate and db copy
 that need no database server (the PostgreSQL side is in test_db_copy)."""
 import os
-import re
 import sqlite3
 import unittest
 
-from harness import ROOT, Server, mkdtemp, run_bin
+from harness import Server, mkdtemp, run_bin
 
 
 class Migrate(unittest.TestCase):
@@ -14,13 +13,12 @@ class Migrate(unittest.TestCase):
         db = "sqlite:%s/fluxhook.db" % d
         p = run_bin("db", "migrate", "--db", db)
         self.assertEqual(p.returncode, 0, p.stderr)
-        m = re.fullmatch(r"schema version (\d+): applied (\d+) migrations\n", p.stdout)
-        self.assertTrue(m, p.stdout)
-        # Every migration ran; the version is the newest (numbers may have gaps).
-        files = os.listdir(os.path.join(ROOT, "src", "store", "migrations"))
-        self.assertEqual(int(m.group(2)), len(files))
-        self.assertEqual(int(m.group(1)), max(int(f[:3]) for f in files))
-        version = m.group(1)
+        # The newest version, and one migration per file (numbers may have gaps).
+        files = sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "src",
+                                               "store", "migrations")))
+        self.assertEqual(p.stdout, "schema version %d: applied %d migrations\n"
+                         % (int(files[-1][:3]), len(files)))
+        version = p.stdout.split()[2].rstrip(":")
         self.assertIn("applied migration 001_initial", p.stderr)
         p = run_bin("db", "migrate", "--db", db)
         self.assertEqual(p.returncode, 0, p.stderr)

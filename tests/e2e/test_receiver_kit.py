@@ -1,8 +1,8 @@
 """The receiver kit: libfluxhook-verify, its header and pkg-config file, as
-`meson install` lays them out, and examples/receiver.c built against them with
+`meson install` lays them out, and examples/receivers/c/receiver.c built against them with
 the line the man page gives:
 
-    cc examples/receiver.c $(pkg-config --cflags --libs fluxhook-verify)
+    cc examples/receivers/c/receiver.c $(pkg-config --cflags --libs fluxhook-verify)
 
 The install goes to a temporary DESTDIR (so the build directory's prefix is
 left alone); PKG_CONFIG_SYSROOT_DIR points pkg-config into it, and
@@ -12,23 +12,21 @@ the one of $FLUXHOOK_RELEASE_BIN, else build/.
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
+
+from example_receiver import ExampleReceiver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 OTHER_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-LINE_TIMEOUT = 30
 
 
 def build_dir():
@@ -92,12 +90,12 @@ class Kit:
                         PKG_CONFIG_SYSROOT_DIR=self.destdir,
                         LD_LIBRARY_PATH=self.libdir)
         self.receiver = os.path.join(self.tmp, "receiver")
-        p = subprocess.run(["sh", "-c", 'cc examples/receiver.c '
+        p = subprocess.run(["sh", "-c", 'cc examples/receivers/c/receiver.c '
                             '$(pkg-config --cflags --libs fluxhook-verify) -o "$1"', "sh",
                             self.receiver], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
         if p.returncode != 0:
-            raise AssertionError("building examples/receiver.c failed:\n" + p.stdout)
+            raise AssertionError("building examples/receivers/c/receiver.c failed:\n" + p.stdout)
 
     @classmethod
     def cleanup(cls):
@@ -106,49 +104,14 @@ class Kit:
             cls._made = None
 
 
-class Receiver:
+class Receiver(ExampleReceiver):
     """The example receiver, running on an ephemeral loopback port."""
 
     def __init__(self, kit, secret, test):
-        env = dict(kit.env, WEBHOOK_SECRET=secret)
-        self.proc = subprocess.Popen([kit.receiver, "0"], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        test.addCleanup(self.stop)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        first = self.line()
-        test.assertTrue(first.startswith("listening on 127.0.0.1:"), first)
-        self.port = int(first.rsplit(":", 1)[1])
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def line(self, timeout=LINE_TIMEOUT):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("the receiver printed nothing within %ss" % timeout)
-        if line is None:
-            raise AssertionError("the receiver exited with %s" % self.proc.wait())
-        return line
+        super().__init__([kit.receiver, "0"], dict(kit.env, WEBHOOK_SECRET=secret), test)
 
     def post(self, body, headers):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request("POST", "/hook", body=body.encode(),
-                         headers=dict({"Content-Type": "application/json"}, **headers))
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode()
-        finally:
-            conn.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc.stdout.close()
+        return super().post(body.encode(), headers)
 
 
 def signed_headers(secret, event_id, body, attempt=1, ts=None):
@@ -295,6 +258,67 @@ class ServeToReceiverTest(unittest.TestCase):
                      what="the verified delivery to be delivered")
         srv.wait_for(lambda: status_of(other["id"]) == "failed", timeout=30,
                      what="the refused delivery to be failed")
+
+
+def readme_kit_lines():
+    """The README's receiver-kit commands, as written (the block after the
+    "receiver-kit: tested" marker)."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    block = text.split("<!-- receiver-kit: tested -->", 1)[1].split("```sh\n", 1)[1]
+    return [l for l in block.split("```", 1)[0].splitlines() if l.strip()]
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(HERE, "harness.py")), "no harness.py")
+class ReadmeKitTest(unittest.TestCase):
+    """The README's commands, run as written with HOME a temporary directory:
+    make install into $HOME/.local, both cc lines, then each program, with
+    no LD_LIBRARY_PATH, verifying a real delivery from fluxhook serve."""
+
+    def test_readme_commands(self):
+        from harness import Server
+
+        if not os.path.isfile(os.path.join(build_dir(), "build.ninja")):
+            raise unittest.SkipTest("no release build directory at %s" % build_dir())
+        lines = readme_kit_lines()
+        self.assertEqual(lines[0], "make install PREFIX=$HOME/.local")
+        self.assertTrue(lines[-1].startswith("WEBHOOK_SECRET=whsec_... ./receiver "))
+        home = tempfile.mkdtemp(prefix="fluxhook-home-")
+        self.addCleanup(shutil.rmtree, home, True)
+        work = os.path.join(home, "work")
+        shutil.copytree(os.path.join(ROOT, "examples"), os.path.join(work, "examples"))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LD_LIBRARY_PATH", "PKG_CONFIG_PATH", "PKG_CONFIG_SYSROOT_DIR",
+                            "MAKEFLAGS", "MAKELEVEL")}
+        env["HOME"] = home
+        # make runs in the source tree; the cc lines where a user keeps examples/.
+        script = "set -e\ncd %s\n%s\ncd %s\n%s\n" % (
+            ROOT, lines[0], work, "\n".join(lines[1:-1]))
+        p = subprocess.run(["sh", "-c", script], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=900)
+        self.assertEqual(p.returncode, 0, p.stdout[-4000:])
+        prefix = os.path.join(home, ".local")
+        for f in ("libfluxhook-verify.a", "libfluxhook-verify.so.0"):
+            self.assertTrue(os.path.exists(os.path.join(prefix, "lib", f)), f)
+        ldd = subprocess.run(["ldd", os.path.join(work, "receiver")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+        self.assertIn("libfluxhook-verify.so.0 => %s/lib/" % prefix, ldd)
+        for prog in ("receiver", "receiver-static"):
+            with self.subTest(program=prog):
+                kit = type("K", (), {})()
+                kit.env = dict(env, WEBHOOK_SECRET=SECRET)
+                kit.receiver = os.path.join(work, prog)
+                r = Receiver(kit, SECRET, self)
+                srv = Server(args=["--dev"], test=self)
+                srv.start()
+                st, ep, _ = srv.api("POST", "/v1/endpoints", {
+                    "url": "http://127.0.0.1:%d/hook" % r.port, "secret": SECRET})
+                self.assertEqual(st, 201, ep)
+                st, ev, _ = srv.api("POST", "/v1/events", {
+                    "event": "conversation.started",
+                    "data": {"conversation_id": "c-1", "agent_id": "a-1", "channel": "chat"}})
+                self.assertEqual(st, 202, ev)
+                self.assertEqual(r.line(), "delivery event=%s attempt=1 verified" % ev["id"])
 
 
 if __name__ == "__main__":

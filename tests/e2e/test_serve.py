@@ -174,6 +174,84 @@ class Flags(unittest.TestCase):
         self.assertIn("127.0.0.1:", p.stderr)
 
 
+    def test_busy_port_creates_nothing_and_names_the_flag(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        d = mkdtemp()
+        db = new_db(os.path.join(d, "data")) if STORE == "sqlite" else new_db()
+        try:
+            p = run_bin("serve", "--listen", "127.0.0.1:%d" % port, "--db", db, cwd=d)
+        finally:
+            s.close()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --listen (or FLUXHOOK_LISTEN): cannot listen on "
+                      "'127.0.0.1:%d': another program is listening on this port; stop it, or "
+                      "pick another port such as --listen 127.0.0.1:8081" % port,
+                      p.stderr)
+        self.assertNotIn("input/output error", p.stderr)
+        # Checked before anything was made: no store, no directory, no key file.
+        self.assertFalse(store_created(db))
+        self.assertEqual(os.listdir(d), [])
+        self.assertEqual(p.stdout, "")
+
+    def test_unwritable_data_dir_creates_nothing_and_names_the_flag(self):
+        d = mkdtemp()
+        blocker = os.path.join(d, "not-a-dir")
+        with open(blocker, "w") as f:
+            f.write("x")
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db",
+                    "sqlite:%s/data/fluxhook.db" % blocker, cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): '%s' is not a directory; choose "
+                      "a place you may write, such as --db sqlite:./var/fluxhook.db" % blocker,
+                      p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["not-a-dir"])
+        if os.geteuid() != 0:  # root may write anywhere
+            ro = os.path.join(d, "ro")
+            os.mkdir(ro, 0o500)
+            p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", "sqlite:%s/f.db" % ro)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("cannot create files in the directory '%s'" % ro, p.stderr)
+            self.assertEqual(os.listdir(ro), [])
+
+    def test_store_that_cannot_open_names_the_flag(self):
+        d = mkdtemp()
+        junk = os.path.join(d, "junk.db")
+        with open(junk, "w") as f:
+            f.write("this is not a database\n")
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + junk, cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store 'sqlite:%s'"
+                      % junk, p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["junk.db"])
+        p = run_bin("serve", "--listen", "127.0.0.1:0", "--db",
+                    "postgres://fluxhook@127.0.0.1:1/none?connect_timeout=5", cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store "
+                      "'postgres://...' (store unavailable; ", p.stderr)
+        self.assertIn("check the host, port, database, user and password in the URL", p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["junk.db"])
+
+    def test_dev_is_announced_and_changes_nothing_else(self):
+        srv = Server(args=["--dev"], root_key=False, test=self)
+        srv.start()
+        self.assertIn("DEVELOPMENT MODE (--dev): http:// endpoint URLs and loopback receivers",
+                      srv.log_text())
+        out = srv.stdout_text()
+        self.assertIn("DEVELOPMENT MODE (--dev)", out)
+        self.assertIn("  Dashboard   %s/\n" % srv.url, out)
+        self.assertIn("    export FLUXHOOK_URL=%s\n" % srv.url, out)
+        self.assertIn("    export FLUXHOOK_API_KEY=$(cat ", out)
+        st, b, _ = srv.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/x"})
+        self.assertEqual(st, 201, b)
+        plain = Server(test=self)
+        plain.start()
+        self.assertNotIn("DEVELOPMENT MODE", plain.log_text() + plain.stdout_text())
+        self.assertEqual(plain.api("POST", "/v1/endpoints", {"url": "http://127.0.0.1:9/x"})[0],
+                         400)
+
     def test_second_server_on_the_same_port_is_refused(self):
         first = Server(test=self)
         first.start()

@@ -1,5 +1,6 @@
 /*
- * PostgreSQL backend: accounts and API keys.
+ * PostgreSQL backend: accounts, API keys and OAuth clients (api_keys rows
+ * of kind 'client').
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,9 @@
 #include "util/err.h"
 
 #define ACCOUNT_COLS "id, name, created_at"
-#define KEY_COLS "id, account_id, name, admin, hash, created_at"
+#define KEY_COLS                                                                                   \
+    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "      \
+    "prev_hash, prev_until"
 
 static const char SQL_ACCOUNT_INSERT[] =
     "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)";
@@ -18,9 +21,14 @@ static const char SQL_ACCOUNT_LIST[] =
     "SELECT " ACCOUNT_COLS " FROM accounts WHERE id > $1 ORDER BY id LIMIT $2";
 static const char SQL_ACCOUNT_ANY[] = "SELECT EXISTS (SELECT 1 FROM accounts)";
 static const char SQL_KEY_INSERT[] =
-    "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
-static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = $1";
+    "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at, kind, scopes, "
+    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = $1 UNION ALL "
+                                   "SELECT " KEY_COLS " FROM api_keys WHERE prev_hash = $1 LIMIT 1";
+static const char SQL_KEY_TOUCH[] = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+static const char SQL_KEY_ROTATE[] =
+    "UPDATE api_keys SET prev_hash = hash, prev_until = $4, hash = $3 "
+    "WHERE id = $1 AND account_id = $2";
 static const char SQL_KEY_DELETE[] = "DELETE FROM api_keys WHERE id = $1 AND account_id = $2";
 static const char SQL_KEY_LIST[] =
     "SELECT " KEY_COLS " FROM api_keys WHERE account_id = $1 ORDER BY id";
@@ -47,6 +55,12 @@ key_read(const PGresult *res, int row, void *out)
     k->admin = strcmp(PQgetvalue(res, row, 3), "t") == 0;
     pg_col_copy(res, row, 4, k->hash, sizeof(k->hash));
     k->created_at = pg_col_int(res, row, 5);
+    k->kind = strcmp(PQgetvalue(res, row, 6), "client") == 0 ? CRED_CLIENT : CRED_KEY;
+    pg_col_copy(res, row, 7, k->scopes, sizeof(k->scopes));
+    k->expires_at = pg_col_int(res, row, 8);
+    k->last_used_at = pg_col_int(res, row, 9);
+    pg_col_copy(res, row, 10, k->prev_hash, sizeof(k->prev_hash));
+    k->prev_until = pg_col_int(res, row, 11);
     return pg_col_strdup(res, row, 2, &k->name);
 }
 
@@ -131,6 +145,9 @@ pg_key_insert(struct store *st, const struct api_key *key)
     pg_arg_text(&q, key->admin ? "true" : "false");
     pg_arg_text(&q, key->hash);
     pg_arg_int(&q, key->created_at != 0 ? key->created_at : clock_now_ms());
+    pg_arg_text(&q, key->kind == CRED_CLIENT ? "client" : "key");
+    pg_arg_text(&q, key->scopes);
+    pg_arg_int(&q, key->expires_at);
     return pg_exec(st->impl, &q, NULL, "inserting an API key");
 }
 
@@ -189,4 +206,36 @@ pg_key_list(struct store *st, const char *account_id, struct api_key **out, size
     *out = keys;
     *n = count;
     return 0;
+}
+
+int
+pg_key_touch(struct store *st, const char *id, int64_t now)
+{
+    struct pg_query q;
+
+    if (id == NULL)
+        return 0;
+    pg_query_init(&q, SQL_KEY_TOUCH);
+    pg_arg_text(&q, id);
+    pg_arg_int(&q, now);
+    return pg_exec(st->impl, &q, NULL, "touching an API key");
+}
+
+int
+pg_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
+              int64_t prev_until)
+{
+    struct pg_query q;
+    int64_t rows = 0;
+    int err;
+
+    pg_query_init(&q, SQL_KEY_ROTATE);
+    pg_arg_text(&q, id);
+    pg_arg_text(&q, account_id);
+    pg_arg_text(&q, hash_hex);
+    pg_arg_int(&q, prev_until);
+    err = pg_exec(st->impl, &q, &rows, "rotating an API key");
+    if (err == 0 && rows == 0)
+        err = ERR_NOTFOUND;
+    return err;
 }

@@ -173,6 +173,12 @@ int pg_account_list(struct store *, const char *, int, struct account **, size_t
 int pg_is_empty(struct store *);
 int pg_key_insert(struct store *, const struct api_key *);
 int pg_key_find(struct store *, const char *, struct api_key *);
+int pg_key_touch(struct store *, const char *, int64_t);
+int pg_key_rotate(struct store *, const char *, const char *, const char *, int64_t);
+int pg_token_insert(struct store *, const struct token *);
+int pg_token_find(struct store *, const char *, struct token *);
+int pg_token_use(struct store *, const char *, int64_t);
+int pg_token_revoke(struct store *, enum token_by, const char *, int64_t);
 int pg_key_delete(struct store *, const char *, const char *);
 int pg_key_list(struct store *, const char *, struct api_key **, size_t *);
 int pg_endpoint_insert(struct store *, const struct endpoint *);

@@ -1,5 +1,6 @@
 /*
- * SQLite backend: accounts and API keys.
+ * SQLite backend: accounts, API keys and OAuth clients (api_keys rows of
+ * kind 'client').
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,17 @@ static const char SQL_ACCOUNT_LIST[] =
     "SELECT id, name, created_at FROM accounts WHERE id > :after ORDER BY id LIMIT :limit";
 static const char SQL_ACCOUNT_ANY[] = "SELECT 1 FROM accounts LIMIT 1";
 static const char SQL_KEY_INSERT[] =
-    "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at) "
-    "VALUES (:id, :acct, :name, :admin, :hash, :at)";
-#define KEY_COLS "id, account_id, name, admin, hash, created_at"
-static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = :hash";
+    "INSERT INTO api_keys (id, account_id, name, admin, hash, created_at, kind, scopes, "
+    "expires_at) VALUES (:id, :acct, :name, :admin, :hash, :at, :kind, :scopes, :exp)";
+#define KEY_COLS                                                                                   \
+    "id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, last_used_at, "      \
+    "prev_hash, prev_until"
+static const char SQL_KEY_FIND[] =
+    "SELECT " KEY_COLS " FROM api_keys WHERE hash = :hash OR prev_hash = :hash";
+static const char SQL_KEY_TOUCH[] = "UPDATE api_keys SET last_used_at = :at WHERE id = :id";
+static const char SQL_KEY_ROTATE[] =
+    "UPDATE api_keys SET prev_hash = hash, prev_until = :until, hash = :hash "
+    "WHERE id = :id AND account_id = :acct";
 static const char SQL_KEY_DELETE[] = "DELETE FROM api_keys WHERE id = :id AND account_id = :acct";
 static const char SQL_KEY_LIST[] =
     "SELECT " KEY_COLS " FROM api_keys WHERE account_id = :acct ORDER BY id";
@@ -30,6 +38,8 @@ struct acct_args {
     const char *id;
     const char *account_id;
     const char *after;
+    const char *hash;
+    int64_t at;
     int limit;
     struct account *out;
     struct account *list;
@@ -54,6 +64,7 @@ static int
 key_read(sqlite3_stmt *stmt, void *out)
 {
     struct api_key *k = out;
+    char kind[8];
 
     memset(k, 0, sizeof(*k));
     sq_col_copy(stmt, 0, k->id, sizeof(k->id));
@@ -61,6 +72,13 @@ key_read(sqlite3_stmt *stmt, void *out)
     k->admin = sqlite3_column_int(stmt, 3);
     sq_col_copy(stmt, 4, k->hash, sizeof(k->hash));
     k->created_at = sqlite3_column_int64(stmt, 5);
+    sq_col_copy(stmt, 6, kind, sizeof(kind));
+    k->kind = strcmp(kind, "client") == 0 ? CRED_CLIENT : CRED_KEY;
+    sq_col_copy(stmt, 7, k->scopes, sizeof(k->scopes));
+    k->expires_at = sqlite3_column_int64(stmt, 8);
+    k->last_used_at = sqlite3_column_int64(stmt, 9);
+    sq_col_copy(stmt, 10, k->prev_hash, sizeof(k->prev_hash));
+    k->prev_until = sqlite3_column_int64(stmt, 11);
     return sq_col_strdup(stmt, 2, &k->name);
 }
 
@@ -199,6 +217,9 @@ job_key_insert(struct sq_conn *c, void *arg)
     sq_bind_int(stmt, ":admin", a->key->admin ? 1 : 0);
     sq_bind_text(stmt, ":hash", a->key->hash);
     sq_bind_int(stmt, ":at", a->key->created_at != 0 ? a->key->created_at : clock_now_ms());
+    sq_bind_text(stmt, ":kind", a->key->kind == CRED_CLIENT ? "client" : "key");
+    sq_bind_text(stmt, ":scopes", a->key->scopes);
+    sq_bind_int(stmt, ":exp", a->key->expires_at);
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "inserting an API key");
@@ -305,4 +326,63 @@ sq_key_list(struct store *st, const char *account_id, struct api_key **out, size
     *out = args.keys;
     *n = args.n;
     return 0;
+}
+
+/* Runs an UPDATE of one key (touch or rotate); ERR_NOTFOUND when it changed no row. */
+static int
+job_key_update(struct sq_conn *c, void *arg, const char *sql, const char *what)
+{
+    struct acct_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, sql);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_int(stmt, ":at", a->at); /* unbound names are skipped: one job for both */
+    sq_bind_text(stmt, ":acct", a->account_id);
+    sq_bind_text(stmt, ":hash", a->hash);
+    sq_bind_int(stmt, ":until", a->at);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, what);
+    else if (sqlite3_changes(c->db) == 0)
+        err = ERR_NOTFOUND;
+    sq_done(stmt);
+    return err;
+}
+
+static int
+job_key_touch(struct sq_conn *c, void *arg)
+{
+    return job_key_update(c, arg, SQL_KEY_TOUCH, "touching an API key");
+}
+
+int
+sq_key_touch(struct store *st, const char *id, int64_t now)
+{
+    struct acct_args args = {.id = id, .at = now};
+    int err;
+
+    if (id == NULL)
+        return 0;
+    /* A lost touch is harmless: do not wait for the disk. */
+    err = sq_write_nosync(st->impl, job_key_touch, &args);
+    return err == ERR_NOTFOUND ? 0 : err;
+}
+
+static int
+job_key_rotate(struct sq_conn *c, void *arg)
+{
+    return job_key_update(c, arg, SQL_KEY_ROTATE, "rotating an API key");
+}
+
+int
+sq_key_rotate(struct store *st, const char *account_id, const char *id, const char *hash_hex,
+              int64_t prev_until)
+{
+    struct acct_args args = {
+        .account_id = account_id, .id = id, .hash = hash_hex, .at = prev_until};
+
+    return sq_write(st->impl, job_key_rotate, &args);
 }

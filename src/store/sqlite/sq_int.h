@@ -182,6 +182,12 @@ int sq_key_insert(struct store *, const struct api_key *);
 int sq_key_find(struct store *, const char *, struct api_key *);
 int sq_key_delete(struct store *, const char *, const char *);
 int sq_key_list(struct store *, const char *, struct api_key **, size_t *);
+int sq_key_touch(struct store *, const char *, int64_t);
+int sq_key_rotate(struct store *, const char *, const char *, const char *, int64_t);
+int sq_token_insert(struct store *, const struct token *);
+int sq_token_find(struct store *, const char *, struct token *);
+int sq_token_use(struct store *, const char *, int64_t);
+int sq_token_revoke(struct store *, enum token_by, const char *, int64_t);
 int sq_endpoint_insert(struct store *, const struct endpoint *);
 int sq_endpoint_get(struct store *, const char *, const char *, struct endpoint *);
 int sq_endpoint_list(struct store *, const char *, const char *, int, struct endpoint **,

@@ -4,15 +4,33 @@
 
 const KEY = 'fluxhook.key';
 const ACCOUNT = 'fluxhook.account';
+const PORTAL = 'fluxhook.portal';
 
 export const session = {
   key() { return sessionStorage.getItem(KEY) || ''; },
   account() { return sessionStorage.getItem(ACCOUNT) || ''; },
-  signIn(key) { sessionStorage.setItem(KEY, key); sessionStorage.removeItem(ACCOUNT); },
+  signIn(key) {
+    sessionStorage.setItem(KEY, key);
+    sessionStorage.removeItem(ACCOUNT);
+    sessionStorage.removeItem(PORTAL);
+  },
   setAccount(id) {
     if (id) sessionStorage.setItem(ACCOUNT, id); else sessionStorage.removeItem(ACCOUNT);
   },
-  signOut() { sessionStorage.removeItem(KEY); sessionStorage.removeItem(ACCOUNT); },
+  signOut() {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(ACCOUNT);
+    sessionStorage.removeItem(PORTAL);
+  },
+  // A portal session ({account_id, scopes, expires_at}), or null for a key.
+  portal() {
+    try { return JSON.parse(sessionStorage.getItem(PORTAL) || 'null'); } catch (e) { return null; }
+  },
+  // Whether the session may use scope (a key may try anything; the server decides).
+  allows(scope) {
+    const p = session.portal();
+    return !p || (Array.isArray(p.scopes) && p.scopes.includes(scope));
+  },
 };
 
 // An answer other than 2xx, in the server's words.
@@ -181,3 +199,58 @@ export function statsWindow(stats, win) {
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed', 'held'];
 export const FINAL = new Set(['delivered', 'failed']);
+
+// --- portal links ---
+
+// The pages a portal session sees only with these scopes.
+const PORTAL_PAGES = {
+  '/endpoints': 'endpoints:read', '/test': 'endpoints:write', '/deliveries': 'deliveries:read',
+  '/charts': 'deliveries:read', '/catalog': 'events:read',
+};
+
+// Hides the navigation to pages the portal session's scopes do not allow.
+function portalTrimNav() {
+  for (const [href, scope] of Object.entries(PORTAL_PAGES)) {
+    if (session.allows(scope)) continue;
+    for (const a of document.querySelectorAll('header nav a[href="' + href + '"]')) {
+      (a.closest('li') || a).hidden = true;
+    }
+  }
+}
+
+// A portal link (/#portal=fhl_...) signs in as a portal session: its one-time
+// token leaves the address bar at once and is exchanged for a session limited
+// to one account and some scopes; only that session is kept, in this tab.
+async function portalSignIn() {
+  const m = /^#portal=(fhl_[A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!m) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  session.signOut();
+  let message = '';
+  try {
+    const res = await fetch('/v1/portal-sessions', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ token: m[1] }), cache: 'no-store', credentials: 'omit',
+      referrerPolicy: 'no-referrer' });
+    const json = await res.json().catch(() => null);
+    if (res.ok && json && json.access_token) {
+      sessionStorage.setItem(KEY, json.access_token);
+      sessionStorage.setItem(ACCOUNT, json.account_id);
+      sessionStorage.setItem(PORTAL, JSON.stringify({
+        account_id: json.account_id, scopes: json.scopes, expires_at: json.expires_at }));
+      return;
+    }
+    message = json && json.error && json.error.message ? json.error.message : 'status ' + res.status;
+  } catch (e) {
+    message = e.message;
+  }
+  const box = document.createElement('p');
+  box.className = 'error';
+  box.setAttribute('role', 'alert');
+  box.id = 'portal-error';
+  box.textContent = 'This portal link did not sign you in: ' + message;
+  document.body.prepend(box);
+}
+
+await portalSignIn();
+portalTrimNav();

@@ -8,6 +8,7 @@ import * as testView from './view_test.js';
 import * as deliveries from './view_deliveries.js';
 import * as charts from './view_charts.js';
 import * as catalog from './view_catalog.js';
+import * as receiving from './view_receiving.js';
 import * as audit from './view_audit.js';
 
 const POLL_MS = 2000;
@@ -21,6 +22,7 @@ const routes = [
   { re: /^\/deliveries\/([^/]+)$/, view: deliveries.detail, title: 'Delivery', nav: '/deliveries' },
   { re: /^\/charts$/, view: charts.render, title: 'Charts', nav: '/charts' },
   { re: /^\/catalog$/, view: catalog.render, title: 'Event catalog', nav: '/catalog' },
+  { re: /^\/receiving$/, view: receiving.render, title: 'Receiving deliveries', nav: '/receiving' },
   { re: /^\/audit$/, view: audit.render, title: 'Audit log', nav: '/audit' },
 ];
 

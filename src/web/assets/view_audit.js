@@ -19,7 +19,11 @@ const ACTIONS = {
   'delivery.retried': 'Delivery retried',
   'account.created': 'Account created',
   'api_key.created': 'API key created',
+  'api_key.rotated': 'API key rotated',
   'api_key.deleted': 'API key deleted',
+  'oauth_client.created': 'OAuth client created',
+  'oauth_client.deleted': 'OAuth client deleted',
+  'portal_link.issued': 'Portal link issued',
 };
 
 // The changed fields as "name: value" pairs (details never hold secrets).

@@ -28,9 +28,14 @@ test_table_is_well_formed(void **state)
         }
         /* A body-taking route says whether the body is required or optional, not both. */
         assert_false((a->flags & ROUTE_JSON) && (a->flags & ROUTE_JSON_OPT));
+        /* Every route but the public ones declares the one scope it needs. */
+        if (!(a->flags & ROUTE_PUBLIC) && (a->scope == 0 || api_scope_name(a->scope) == NULL))
+            fail_msg("route %s %s declares no scope", a->method, a->pattern);
+        if ((a->flags & ROUTE_ADMIN) && a->scope != SCOPE_ADMIN)
+            fail_msg("admin route %s %s needs the admin scope", a->method, a->pattern);
     }
     /* Every handler of handlers.h is routed. */
-    assert_int_equal(n, 31);
+    assert_int_equal(n, 41);
 }
 
 static void

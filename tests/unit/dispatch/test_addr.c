@@ -566,6 +566,54 @@ test_format(void **state)
     assert_string_equal(out, "::ffff:10.1.2.3");
 }
 
+/* dispatch_url_address_check(): literal hosts judged at create time, names left to DNS. */
+static void
+test_url_literal(void **state)
+{
+    char err[512];
+
+    (void)state;
+    assert_int_equal(dispatch_url_address_check("https://10.1.2.3/hook", NULL, err, sizeof(err)),
+                     ERR_INVAL);
+    assert_non_null(strstr(err, "url: 10.1.2.3 is a literal address in the address rule "
+                                "\"private network\""));
+    assert_non_null(strstr(err, "--allow-networks"));
+    assert_int_equal(dispatch_url_address_check("https://[::1]:8443/", NULL, err, sizeof(err)),
+                     ERR_INVAL);
+    assert_non_null(strstr(err, "::1 is a literal address in the address rule \"loopback\""));
+    /* curl's short and numeric IPv4 forms are the address they name. */
+    assert_int_equal(dispatch_url_address_check("http://127.1/", NULL, err, sizeof(err)),
+                     ERR_INVAL);
+    assert_non_null(strstr(err, "127.0.0.1 is"));
+    assert_int_equal(dispatch_url_address_check("http://2130706433/", NULL, err, sizeof(err)),
+                     ERR_INVAL);
+    assert_int_equal(
+        dispatch_url_address_check("https://[fe80::1%25eth0]/", NULL, err, sizeof(err)), ERR_INVAL);
+    assert_non_null(strstr(err, "\"link-local\""));
+    assert_int_equal(
+        dispatch_url_address_check("https://[::ffff:192.168.1.1]/", NULL, err, sizeof(err)),
+        ERR_INVAL);
+    /* Allowed ranges, public addresses and names pass. */
+    assert_int_equal(
+        dispatch_url_address_check("https://10.1.2.3/", "10.0.0.0/8", err, sizeof(err)), 0);
+    assert_int_equal(
+        dispatch_url_address_check("https://[::ffff:10.1.2.3]/", "10.0.0.0/8", err, sizeof(err)),
+        0);
+    assert_int_equal(dispatch_url_address_check("https://8.8.8.8/", NULL, err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_address_check("https://[2606:4700::1]/", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(dispatch_url_address_check("https://localhost/", NULL, err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_address_check("https://10.example.com/", NULL, err, sizeof(err)),
+                     0);
+    /* What curl cannot read is url_check()'s to refuse. */
+    assert_int_equal(dispatch_url_address_check("not a url", NULL, err, sizeof(err)), 0);
+    /* 6to4 is blocked even when its embedded IPv4 range is allowed. */
+    assert_int_equal(
+        dispatch_url_address_check("https://[2002:7f00:1::1]/", "127.0.0.0/8", err, sizeof(err)),
+        ERR_INVAL);
+    assert_non_null(strstr(err, "\"6to4\""));
+}
+
 int
 main(void)
 {
@@ -581,6 +629,7 @@ main(void)
         cmocka_unit_test(test_registry_boundaries),
         cmocka_unit_test(test_table_boundaries),
         cmocka_unit_test(test_tunnels),
+        cmocka_unit_test(test_url_literal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

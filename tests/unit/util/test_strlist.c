@@ -56,12 +56,35 @@ test_empty_items_are_items(void **state)
     assert_string_equal(out, "");
 }
 
+/* Words: spaces, tabs and commas all separate, runs of them count once. */
+static void
+test_words(void **state)
+{
+    const char *p = " events:write,deliveries:read\t, admin ", *item;
+    size_t len;
+
+    (void)state;
+    assert_true(strlist_next_word(&p, &item, &len));
+    assert_int_equal(len, 12);
+    assert_memory_equal(item, "events:write", 12);
+    assert_true(strlist_next_word(&p, &item, &len));
+    assert_memory_equal(item, "deliveries:read", len);
+    assert_true(strlist_next_word(&p, &item, &len));
+    assert_int_equal(len, 5);
+    assert_memory_equal(item, "admin", 5);
+    assert_false(strlist_next_word(&p, &item, &len));
+    assert_false(strlist_next_word(&p, &item, &len));
+    p = "";
+    assert_false(strlist_next_word(&p, &item, &len));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_items_trimmed),
         cmocka_unit_test(test_empty_items_are_items),
+        cmocka_unit_test(test_words),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * A small webhook receiver that checks every delivery with libfluxhook-verify.
  *
- *   cc examples/receiver.c $(pkg-config --cflags --libs fluxhook-verify) -o receiver
+ *   cc examples/receivers/c/receiver.c $(pkg-config --cflags --libs fluxhook-verify) -o receiver
  *   WEBHOOK_SECRET=whsec_... ./receiver 9000
  *
  * It listens on 127.0.0.1:PORT (PORT 0 picks a free one; the line
