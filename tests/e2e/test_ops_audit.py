@@ -14,7 +14,7 @@ DATA = {"conversation_id": "c", "message_id": "m", "user_id": "u", "content": "h
 
 class AuditTest(ApiCase):
 
-    def log(self, key=None, **query):
+    def log(self, key=None, headers=None, **query):
         """Every entry matching query, following next cursors with small pages."""
         out, after = [], None
         while True:
@@ -22,7 +22,7 @@ class AuditTest(ApiCase):
             if after:
                 q["after"] = after
             page = self.call("GET", "/v1/audit-log?" + "&".join("%s=%s" % kv for kv in q.items()),
-                             key=key)
+                             key=key, headers=headers)
             out += page["data"]
             after = page["next"]
             if not after:
@@ -126,6 +126,37 @@ class AuditTest(ApiCase):
         err = self.error("GET", "/v1/audit-log?since=yesterday", status=400)
         self.assertIn("since: expected an RFC 3339", err["message"])
         self.error("GET", "/v1/audit-log?after=ep_123", status=400)
+
+    def test_access_changes_and_token_actors(self):
+        from oauthutil import new_client, token
+        acct, key = self.new_account("access")
+        hdr = {"X-Workflux-Account": acct}
+        keys = self.call("GET", "/v1/accounts/%s/api-keys" % acct)["data"]
+        self.call("POST", "/v1/api-keys/%s/rotate" % keys[0]["id"], {"grace_seconds": 60},
+                  headers=hdr)
+        client = new_client(self.srv, scopes=["endpoints:read", "endpoints:write"], account=acct)
+        tok = token(self.srv, client)
+        # A change made with an OAuth token is recorded with the token's credential id.
+        ep = self.endpoint("https://t.example.com/", key=tok["access_token"])
+        link = self.call("POST", "/v1/portal-links",
+                         {"account_id": acct, "expires_in": 600, "scopes": ["endpoints:read"]},
+                         201)
+        self.call("DELETE", "/v1/oauth-clients/%s" % client["id"], status=204, headers=hdr)
+        got = self.log(headers=hdr)
+        by = {e["action"]: e for e in got}
+        for action in ("api_key.rotated", "oauth_client.created", "endpoint.created",
+                       "portal_link.issued", "oauth_client.deleted"):
+            self.assertIn(action, by, [e["action"] for e in got])
+        self.assertEqual(by["api_key.rotated"]["details"], {"grace_seconds": 60})
+        self.assertEqual(by["oauth_client.created"]["target"], client["id"])
+        self.assertEqual(by["portal_link.issued"]["details"]["scopes"], "endpoints:read")
+        self.assertEqual(by["endpoint.created"]["target"], ep["id"])
+        actor = by["endpoint.created"]["actor"]
+        self.assertNotEqual(actor, self.root_key_id())
+        self.assertNotIn(actor, [k["id"] for k in keys])
+        self.assertNotIn(tok["access_token"], json.dumps(got))
+        self.assertNotIn(client["client_secret"], json.dumps(got))
+        self.assertNotIn(link["url"].split("#")[-1], json.dumps(got))
 
     def test_cli(self):
         ep = self.endpoint("https://a.example.com/")
