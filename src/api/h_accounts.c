@@ -204,8 +204,7 @@ h_keys_create(struct api_req *r)
     log_info("api: key created key=%s account=%s admin=%d scopes='%s' by_key=%s", k.id,
              k.account_id, k.admin, k.scopes, r->key.id);
     api_audit(r, k.account_id, "api_key.created", k.id,
-              json_pack("{s:s, s:b, s:s}", "name", k.name, "admin", k.admin, "scopes",
-                        k.scopes));
+              json_pack("{s:s, s:b, s:s}", "name", k.name, "admin", k.admin, "scopes", k.scopes));
     snprintf(r->location, sizeof(r->location), "/v1/api-keys/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:

@@ -43,8 +43,8 @@ entry_json(const struct audit_entry *e)
     json_t *o, *details;
 
     details = json_loads(e->details != NULL ? e->details : "{}", 0, NULL);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", e->id, "account_id",
-                  e->account_id, "actor", e->actor, "action", e->action, "target",
+    o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", e->id, "account_id", e->account_id,
+                  "actor", e->actor, "action", e->action, "target",
                   e->target[0] != '\0' ? json_string(e->target) : json_null(), "details",
                   details != NULL ? details : json_object(), "created_at",
                   api_time_json(e->created_at));

@@ -66,6 +66,6 @@ api_handler_fn h_stats_account;      /* GET /v1/stats: like endpoint stats, whol
 api_handler_fn h_stats_series;       /* GET /v1/stats/series?endpoint_id=&window=1h|24h */
 
 /* h_audit.c */
-api_handler_fn h_audit_list;         /* GET /v1/audit-log */
+api_handler_fn h_audit_list; /* GET /v1/audit-log */
 
 #endif

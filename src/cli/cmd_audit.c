@@ -17,11 +17,8 @@
 static int audit_run(int argc, char **argv);
 
 static const struct out_col audit_cols[] = {
-    {"TIME", "created_at", NULL},
-    {"ACTOR", "actor", NULL},
-    {"ACTION", "action", NULL},
-    {"TARGET", "target", NULL},
-    {NULL, NULL, NULL},
+    {"TIME", "created_at", NULL}, {"ACTOR", "actor", NULL}, {"ACTION", "action", NULL},
+    {"TARGET", "target", NULL},   {NULL, NULL, NULL},
 };
 
 /* Appends "&name=<RFC 3339 of option name>" to b when the option is set; CLI_OK or CLI_USAGE. */
@@ -76,8 +73,8 @@ static const struct cli_sub audit_subs[] = {
     {"list",
      "[--action ACTION] [--target ID] [--actor ID] [--since TIME] [--until TIME] [--limit N] "
      "[--after CURSOR]",
-     "list the account's audit log, newest first (--json shows each change's details)",
-     list_opts, 0, 0, audit_list,
+     "list the account's audit log, newest first (--json shows each change's details)", list_opts,
+     0, 0, audit_list,
      "Every change made through the API is recorded with the credential that made it:\n"
      "endpoints created, updated, deleted, enabled and disabled, secrets revealed and\n"
      "rotated, replays and retries, accounts and API keys created and deleted."},

@@ -47,8 +47,8 @@ static const struct config_opt rekey_opts[] = {
      "the key ring the servers read (default: FLUXHOOK_MASTER_KEY, else master.key beside the "
      "SQLite file)",
      1, 0},
-    {"new-key-file", "FILE", NULL, "the new key (made, mode 0600, when the file does not exist)",
-     0, 0},
+    {"new-key-file", "FILE", NULL, "the new key (made, mode 0600, when the file does not exist)", 0,
+     0},
     {"settle", "DURATION", "2s",
      "how long servers get to see the rewritten key file before the second pass", 0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
@@ -258,8 +258,8 @@ db_rekey(struct cli_call *x)
         goto out;
     }
     if (clock_parse_duration(settle, &settle_ms) != 0 || settle_ms > 600000) {
-        rc = client_usage(x, "--settle: expected a duration up to 10m such as 2s, got '%s'",
-                          settle);
+        rc =
+            client_usage(x, "--settle: expected a duration up to 10m such as 2s, got '%s'", settle);
         goto out;
     }
     err = store_open(url, &st);
@@ -277,11 +277,10 @@ db_rekey(struct cli_call *x)
     }
     if (r.new_file_made)
         printf("made a new key in %s (mode 0600)\n", fresh);
-    printf("sealed %lld endpoint secret row%s again: master key %s -> %s\n",
-           (long long)r.resealed, r.resealed == 1 ? "" : "s", r.old_kid, r.new_kid);
+    printf("sealed %lld endpoint secret row%s again: master key %s -> %s\n", (long long)r.resealed,
+           r.resealed == 1 ? "" : "s", r.old_kid, r.new_kid);
     if (r.file_rewritten)
-        printf("%s now holds the new key alone\n",
-               file != NULL ? file : def);
+        printf("%s now holds the new key alone\n", file != NULL ? file : def);
     else
         printf("FLUXHOOK_MASTER_KEY: give the servers the new key (%s) alone now\n", r.new_kid);
     rc = CLI_OK;

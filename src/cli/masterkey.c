@@ -96,9 +96,11 @@ masterkey_attach(const char *cmd, const char *file, const char *default_path, st
     }
     keyring_current_kid(ring, kid);
     log_info("%s: endpoint secrets sealed with master key key_id=%s from=%s sealed_now=%lld", cmd,
-             kid, path != NULL                       ? path
+             kid,
+             path != NULL                    ? path
              : env != NULL && env[0] != '\0' ? "FLUXHOOK_MASTER_KEY"
-                                              : "memory", (long long)sealed);
+                                             : "memory",
+             (long long)sealed);
     *out = ring;
     return 0;
 }
@@ -139,8 +141,8 @@ rekey_pass(struct store *st, struct masterkey_rekey_report *r)
 }
 
 int
-masterkey_rekey(struct store *st, const char *file, const char *default_path,
-                const char *new_file, int64_t settle_ms, struct masterkey_rekey_report *r)
+masterkey_rekey(struct store *st, const char *file, const char *default_path, const char *new_file,
+                int64_t settle_ms, struct masterkey_rekey_report *r)
 {
     struct keyring *old = NULL, *fresh = NULL, *both = NULL;
     const char *env = getenv("FLUXHOOK_MASTER_KEY");

@@ -19,8 +19,8 @@
  * "fluxhook CMD: ...". Returns 0 and *out (free with keyring_free() after
  * store_close()), or an ERR_*.
  */
-int masterkey_attach(const char *cmd, const char *file, const char *default_path,
-                     struct store *st, struct keyring **out);
+int masterkey_attach(const char *cmd, const char *file, const char *default_path, struct store *st,
+                     struct keyring **out);
 
 /*
  * Where serve keeps a generated key file named name ("root.key",

@@ -12,8 +12,8 @@
 
 #include "store/store.h"
 
-#define RETENTION_BATCH 200        /* events one transaction deletes, at most */
-#define RETENTION_PAUSE_MS 20      /* between two batches: publishes go first */
+#define RETENTION_BATCH 200          /* events one transaction deletes, at most */
+#define RETENTION_PAUSE_MS 20        /* between two batches: publishes go first */
 #define RETENTION_MAX_ROUND_MS 10000 /* rounds start at least this often */
 
 struct retention;

@@ -52,8 +52,7 @@ secrets_open(struct store *st, const char *ep_id, char **field)
     if (!keyring_is_sealed(*field))
         return 0;
     if (st->keys == NULL) {
-        log_warnx("store: the secret of endpoint=%s is sealed, and no master key was given",
-                  ep_id);
+        log_warnx("store: the secret of endpoint=%s is sealed, and no master key was given", ep_id);
         return ERR_STORE;
     }
     err = keyring_open(st->keys, ep_id, *field, &plain);
@@ -172,8 +171,8 @@ reseal_one(struct store *st, const char *id, const char *field, const char *cur,
         err = keyring_open(st->keys, id, field, &plain);
         if (err != 0) {
             snprintf(why, whylen,
-                     "the secret of endpoint %s is sealed with master key id %s, which %s",
-                     id, keyring_kid_of(field, kid) == 0 ? kid : "?",
+                     "the secret of endpoint %s is sealed with master key id %s, which %s", id,
+                     keyring_kid_of(field, kid) == 0 ? kid : "?",
                      err == ERR_NOTFOUND ? "the key ring lacks" : "does not open it");
             return err == ERR_NOMEM ? err : ERR_AUTH;
         }
@@ -204,8 +203,8 @@ reseal_pass(struct store *st, const char *cur, int64_t *changed, char *why, size
             snprintf(fresh.id, sizeof(fresh.id), "%s", rows[i].id);
             err = reseal_one(st, rows[i].id, rows[i].secret, cur, &fresh.secret, why, whylen);
             if (err == 0)
-                err = reseal_one(st, rows[i].id, rows[i].prev_secret, cur, &fresh.prev_secret,
-                                 why, whylen);
+                err = reseal_one(st, rows[i].id, rows[i].prev_secret, cur, &fresh.prev_secret, why,
+                                 whylen);
             if (err == 0 && (fresh.secret != NULL || fresh.prev_secret != NULL)) {
                 /* A column already right is written back as it is. */
                 if (fresh.secret == NULL && (fresh.secret = strdup(rows[i].secret)) == NULL)

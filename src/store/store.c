@@ -669,9 +669,9 @@ store_endpoint_list(struct store *st, const char *account_id, const char *after,
     *n = 0;
     if (limit < 1 || limit > STORE_MAX_PAGE)
         return ERR_INVAL;
-    return endpoints_read(st, st->ops->endpoint_list(st, account_id, after == NULL ? "" : after,
-                                                     limit, out, n),
-                          out, n);
+    return endpoints_read(
+        st, st->ops->endpoint_list(st, account_id, after == NULL ? "" : after, limit, out, n), out,
+        n);
 }
 
 int

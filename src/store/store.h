@@ -480,12 +480,12 @@ int store_keys_reseal(struct store *st, int64_t *count, char *why, size_t whylen
 
 /* One recorded change. */
 struct audit_entry {
-    char id[ID_MAX];                /* "aud_..." (sorts by time) */
-    char account_id[ID_MAX];        /* whose object changed */
-    char actor[AUDIT_ACTOR_MAX];    /* the credential that changed it: key_..., tok_..., ... */
-    char action[AUDIT_ACTION_MAX];  /* "endpoint.created", ... */
-    char target[ID_MAX];            /* the object's id, "" for none */
-    char *details;                  /* a JSON object text: the changed fields, no secret */
+    char id[ID_MAX];               /* "aud_..." (sorts by time) */
+    char account_id[ID_MAX];       /* whose object changed */
+    char actor[AUDIT_ACTOR_MAX];   /* the credential that changed it: key_..., tok_..., ... */
+    char action[AUDIT_ACTION_MAX]; /* "endpoint.created", ... */
+    char target[ID_MAX];           /* the object's id, "" for none */
+    char *details;                 /* a JSON object text: the changed fields, no secret */
     int64_t created_at;
 };
 
@@ -494,10 +494,10 @@ struct audit_filter {
     const char *action;
     const char *target;
     const char *actor;
-    int64_t since;      /* created at or after (ms) */
-    int64_t until;      /* created before (ms) */
-    const char *after;  /* cursor: entries older than this id */
-    int limit;          /* 1..STORE_MAX_PAGE */
+    int64_t since;     /* created at or after (ms) */
+    int64_t until;     /* created before (ms) */
+    const char *after; /* cursor: entries older than this id */
+    int limit;         /* 1..STORE_MAX_PAGE */
 };
 
 /* Appends e (id and created_at filled in when empty or 0). */

@@ -33,8 +33,8 @@ struct keyring {
     pthread_mutex_t lock; /* guards everything below */
     struct ring_key keys[KEYRING_MAX_KEYS];
     int n;
-    char *path;           /* the file it came from, or NULL */
-    struct stat seen;     /* the file as last read */
+    char *path;       /* the file it came from, or NULL */
+    struct stat seen; /* the file as last read */
 };
 
 static const struct ring_key *find(const struct keyring *kr, const char *kid);
@@ -46,8 +46,8 @@ kid_make(struct ring_key *k)
     unsigned int len = sizeof(mac);
     int i;
 
-    HMAC(EVP_sha256(), k->key, KEYRING_KEY_LEN, (const unsigned char *)KID_LABEL,
-         strlen(KID_LABEL), mac, &len);
+    HMAC(EVP_sha256(), k->key, KEYRING_KEY_LEN, (const unsigned char *)KID_LABEL, strlen(KID_LABEL),
+         mac, &len);
     for (i = 0; i < 4; i++)
         snprintf(k->kid + 2 * i, 3, "%02x", mac[i]);
 }
@@ -497,8 +497,8 @@ keyring_open(struct keyring *kr, const char *context, const char *sealed, char *
     b64len = strlen(b64);
     if (b64len % 4 != 0 || b64len > 8192)
         return ERR_INVAL;
-    pad = b64len >= 1 && b64[b64len - 1] == '=' ? (b64len >= 2 && b64[b64len - 2] == '=' ? 2 : 1)
-                                                 : 0;
+    pad =
+        b64len >= 1 && b64[b64len - 1] == '=' ? (b64len >= 2 && b64[b64len - 2] == '=' ? 2 : 1) : 0;
     pthread_mutex_lock(&kr->lock);
     k = find(kr, kid);
     if (k == NULL) {

@@ -24,9 +24,9 @@
 
 #include <stddef.h>
 
-#define KEYRING_KEY_LEN 32    /* bytes of one AES-256 key */
-#define KEYRING_KID_LEN 9     /* key id: 8 hex digits and a NUL */
-#define KEYRING_MAX_KEYS 8    /* keys one ring holds, at most */
+#define KEYRING_KEY_LEN 32     /* bytes of one AES-256 key */
+#define KEYRING_KID_LEN 9      /* key id: 8 hex digits and a NUL */
+#define KEYRING_MAX_KEYS 8     /* keys one ring holds, at most */
 #define KEYRING_PREFIX "fhk1." /* how every sealed value begins */
 
 struct keyring;

@@ -614,8 +614,8 @@ version_recorded(PGconn *db, int v, int *yes)
 
     snprintf(version, sizeof(version), "%d", v);
     values[0] = version;
-    r = PQexecParams(db, "SELECT count(*) FROM schema_version WHERE version = $1", 1, NULL,
-                     values, NULL, NULL, 0);
+    r = PQexecParams(db, "SELECT count(*) FROM schema_version WHERE version = $1", 1, NULL, values,
+                     NULL, NULL, 0);
     err = result_map(db, r, "reading schema_version", &broken, why, sizeof(why));
     if (err == 0)
         *yes = strtoll(PQgetvalue(r, 0, 0), NULL, 10) > 0;

@@ -217,8 +217,8 @@ int pg_secret_swap(struct store *, const struct store_secret *, const struct sto
 int pg_keycheck_get(struct store *, char **);
 int pg_keycheck_set(struct store *, const char *, const char *);
 int pg_audit_insert(struct store *, const struct audit_entry *);
-int pg_audit_list(struct store *, const char *, const struct audit_filter *,
-                 struct audit_entry **, size_t *);
+int pg_audit_list(struct store *, const char *, const struct audit_filter *, struct audit_entry **,
+                  size_t *);
 int pg_purge(struct store *, int64_t, int, struct store_purge_report *);
 
 #endif

@@ -33,8 +33,7 @@ secret_read(const PGresult *res, int row, void *out)
 }
 
 int
-pg_secret_scan(struct store *st, const char *after, int limit, struct store_secret **out,
-               size_t *n)
+pg_secret_scan(struct store *st, const char *after, int limit, struct store_secret **out, size_t *n)
 {
     struct pg_query q;
     int err;
@@ -44,8 +43,7 @@ pg_secret_scan(struct store *st, const char *after, int limit, struct store_secr
     pg_query_init(&q, SQL_SECRET_SCAN);
     pg_arg_text(&q, after);
     pg_arg_int(&q, limit);
-    err = pg_get_all(st->impl, &q, secret_read, out, n, sizeof(**out),
-                     "reading endpoint secrets");
+    err = pg_get_all(st->impl, &q, secret_read, out, n, sizeof(**out), "reading endpoint secrets");
     if (err != 0) {
         store_secret_list_free(*out, *n);
         *out = NULL;

@@ -102,8 +102,8 @@ job_list(struct sq_conn *c, void *arg)
         sq_bind_text(stmt, ":after", nz(a->f->after));
         sq_bind_int(stmt, ":limit", a->f->limit);
     }
-    err = sq_row_all(c, stmt, audit_read, &a->list, &a->n, sizeof(*a->list),
-                     "listing the audit log");
+    err =
+        sq_row_all(c, stmt, audit_read, &a->list, &a->n, sizeof(*a->list), "listing the audit log");
     sq_done(stmt);
     return err;
 }

@@ -226,8 +226,8 @@ int sq_secret_swap(struct store *, const struct store_secret *, const struct sto
 int sq_keycheck_get(struct store *, char **);
 int sq_keycheck_set(struct store *, const char *, const char *);
 int sq_audit_insert(struct store *, const struct audit_entry *);
-int sq_audit_list(struct store *, const char *, const struct audit_filter *,
-                 struct audit_entry **, size_t *);
+int sq_audit_list(struct store *, const char *, const struct audit_filter *, struct audit_entry **,
+                  size_t *);
 int sq_purge(struct store *, int64_t, int, struct store_purge_report *);
 
 /* Reads one delivery row selected with SQ_DELIVERY_COLS into d. */

@@ -65,7 +65,7 @@ static int
 job_purge(struct sq_conn *c, void *arg)
 {
     struct purge_args *a = arg;
-    char (*ids)[ID_MAX] = NULL;
+    char(*ids)[ID_MAX] = NULL;
     sqlite3_stmt *stmt;
     size_t n = 0, i;
     int rc, err;

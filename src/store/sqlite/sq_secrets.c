@@ -10,9 +10,8 @@
 
 static const char SQL_SECRET_SCAN[] =
     "SELECT id, secret, prev_secret FROM endpoints WHERE id > :after ORDER BY id LIMIT :limit";
-static const char SQL_SECRET_SWAP[] =
-    "UPDATE endpoints SET secret = :ns, prev_secret = :np "
-    "WHERE id = :id AND secret = :os AND prev_secret IS :op";
+static const char SQL_SECRET_SWAP[] = "UPDATE endpoints SET secret = :ns, prev_secret = :np "
+                                      "WHERE id = :id AND secret = :os AND prev_secret IS :op";
 static const char SQL_CHECK_GET[] = "SELECT value FROM master_key_check WHERE id = 1";
 static const char SQL_CHECK_INSERT[] =
     "INSERT INTO master_key_check (id, value) VALUES (1, :new) ON CONFLICT DO NOTHING";
@@ -60,8 +59,7 @@ job_scan(struct sq_conn *c, void *arg)
 }
 
 int
-sq_secret_scan(struct store *st, const char *after, int limit, struct store_secret **out,
-               size_t *n)
+sq_secret_scan(struct store *st, const char *after, int limit, struct store_secret **out, size_t *n)
 {
     struct secret_args a = {.after = after, .limit = limit};
     int err;

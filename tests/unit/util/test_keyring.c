@@ -103,9 +103,8 @@ test_parse(void **state)
     assert_int_equal(keyring_from_text(KEY_A "\n" KEY_A "x\n", &kr, why, sizeof(why)), ERR_INVAL);
     assert_non_null(strstr(why, "line 2"));
     /* Several keys, by lines, commas or blanks, with comments: the first is current. */
-    assert_int_equal(keyring_from_text("# ring\n" KEY_B ", " KEY_A " # old\n", &kr, why,
-                                       sizeof(why)),
-                     0);
+    assert_int_equal(
+        keyring_from_text("# ring\n" KEY_B ", " KEY_A " # old\n", &kr, why, sizeof(why)), 0);
     keyring_free(kr);
 }
 
