@@ -47,7 +47,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 STORE_UNIT = "store"  # the meson test that runs once per backend
-STORE_E2E = r"test_(api|deliver)_.*\.py|test_serve\.py|test_(oauth.*|scopes|rate_limit|portal.*)\.py"  # e2e files run once per backend
+STORE_E2E = r"test_(api|deliver|ops)_.*\.py|test_serve\.py|test_(oauth.*|scopes|rate_limit|portal.*)\.py"  # e2e files run once per backend
 PG_E2E = r"test_db_copy\.py"  # e2e files that need PostgreSQL whatever --store says
 PG_ONLY_E2E = r"test_pg_.*\.py"  # e2e files about PostgreSQL itself: with postgres only
 STORE_TORTURE_DIVISOR = 4  # the store programs get --torture / 4 runs per test (0 stays all)

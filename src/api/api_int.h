@@ -496,4 +496,16 @@ int api_stats_reply(struct api_req *r, const char *endpoint_id);
 struct schema_report;
 int api_reply_report(struct api_req *r, const struct schema_report *rep);
 
+/* --- h_audit.c --- */
+
+/*
+ * Records a change this request made, after it succeeded: actor r->key.id
+ * (the credential), account account_id (NULL: r->account_id), action
+ * ("endpoint.created"), target (an id, or NULL), details (a JSON object of
+ * the changed fields, never a secret; stolen, may be NULL). A failure to
+ * record is logged; the change stands.
+ */
+void api_audit(struct api_req *r, const char *account_id, const char *action, const char *target,
+               json_t *details);
+
 #endif

@@ -54,6 +54,7 @@ h_accounts_create(struct api_req *r)
     if (err != 0)
         return api_reply_error(r, err, NULL, "cannot create the account: %s", err_str(err));
     log_info("api: account created account=%s by_key=%s", a.id, r->key.id);
+    api_audit(r, a.id, "account.created", a.id, json_pack("{s:s}", "name", a.name));
     snprintf(r->location, sizeof(r->location), "/v1/accounts/%s", a.id);
     return api_reply_json(r, 201, api_account_json(&a));
 }
@@ -202,6 +203,8 @@ h_keys_create(struct api_req *r)
     }
     log_info("api: key created key=%s account=%s admin=%d scopes='%s' by_key=%s", k.id,
              k.account_id, k.admin, k.scopes, r->key.id);
+    api_audit(r, k.account_id, "api_key.created", k.id,
+              json_pack("{s:s, s:b, s:s}", "name", k.name, "admin", k.admin, "scopes", k.scopes));
     snprintf(r->location, sizeof(r->location), "/v1/api-keys/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:
@@ -267,6 +270,8 @@ h_keys_rotate(struct api_req *r)
     }
     log_info("api: key rotated key=%s account=%s grace_s=%lld by=%s", k.id, k.account_id,
              (long long)grace, r->key.id);
+    api_audit(r, k.account_id, "api_key.rotated", k.id,
+              json_pack("{s:I}", "grace_seconds", (json_int_t)grace));
     api_reply_json(r, 200, api_key_json(&k, secret));
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -297,5 +302,6 @@ h_keys_delete(struct api_req *r)
     if (err != 0)
         return api_reply_error(r, err, NULL, "cannot delete the key: %s", err_str(err));
     log_info("api: key deleted key=%.64s account=%s by_key=%s", id, r->account_id, r->key.id);
+    api_audit(r, NULL, "api_key.deleted", id, NULL);
     return api_reply_raw(r, 204, NULL, NULL, 0);
 }

@@ -57,6 +57,8 @@ h_clients_create(struct api_req *r)
         goto out;
     }
     log_info("api: oauth client created client=%s account=%s by=%s", k.id, k.account_id, r->key.id);
+    api_audit(r, k.account_id, "oauth_client.created", k.id,
+              json_pack("{s:s, s:s}", "name", k.name, "scopes", k.scopes));
     snprintf(r->location, sizeof(r->location), "/v1/oauth-clients/%s", k.id);
     api_reply_json(r, 201, api_key_json(&k, secret));
 out:
@@ -140,5 +142,6 @@ h_clients_delete(struct api_req *r)
     if (err != 0)
         return api_reply_error(r, err, NULL, "cannot delete the client: %s", err_str(err));
     log_info("api: oauth client deleted client=%s account=%s by=%s", id, r->account_id, r->key.id);
+    api_audit(r, NULL, "oauth_client.deleted", id, NULL);
     return api_reply_raw(r, 204, NULL, NULL, 0);
 }

@@ -212,6 +212,9 @@ h_deliveries_retry(struct api_req *r)
         goto out;
     }
     log_info("api: retry delivery=%s status=%s", id, delivery_status_name(d.status));
+    api_audit(r, NULL, "delivery.retried", id,
+              json_pack("{s:s, s:s}", "endpoint_id", d.endpoint_id, "status",
+                        delivery_status_name(d.status)));
     err = api_reply_json(r, 202,
                          with_config(api_delivery_json(&d, NULL, 0, 0), r->ctx->cfg->max_attempts));
 out:

@@ -301,6 +301,9 @@ h_endpoints_create(struct api_req *r)
         goto out;
     }
     log_info("api: endpoint created endpoint=%s account=%s", ep.id, r->account_id);
+    api_audit(r, NULL, "endpoint.created", ep.id,
+              json_pack("{s:s, s:s, s:s, s:b}", "url", ep.url, "description", ep.description,
+                        "event_types", ep.event_types, "enabled", ep.status == ENDPOINT_ENABLED));
     o = api_endpoint_json(&ep, 1);
     if (o != NULL && json_object_get(o, "held") == NULL)
         json_object_set_new(o, "held", json_integer(0));
@@ -372,6 +375,25 @@ h_endpoints_get(struct api_req *r)
     return err;
 }
 
+/* The fields a PATCH named, for the audit log: a new reference. */
+static json_t *
+patch_details(const struct endpoint_patch *p, int enabled)
+{
+    json_t *o = json_object();
+
+    if (o == NULL)
+        return NULL;
+    if (p->url != NULL)
+        json_object_set_new(o, "url", json_string(p->url));
+    if (p->description != NULL)
+        json_object_set_new(o, "description", json_string(p->description));
+    if (p->event_types != NULL)
+        json_object_set_new(o, "event_types", json_string(p->event_types));
+    if (enabled >= 0)
+        json_object_set_new(o, "enabled", json_boolean(enabled));
+    return o;
+}
+
 int
 h_endpoints_update(struct api_req *r)
 {
@@ -413,6 +435,7 @@ h_endpoints_update(struct api_req *r)
         goto out;
     }
     log_info("api: endpoint updated endpoint=%s", ep.id);
+    api_audit(r, NULL, "endpoint.updated", ep.id, patch_details(&patch, in.enabled));
     err = reply_endpoint(r, ep.id, 200, NULL);
 out:
     free(in.event_types);
@@ -433,6 +456,7 @@ h_endpoints_delete(struct api_req *r)
     if (err != 0)
         return api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
     log_info("api: endpoint deleted endpoint=%s", id);
+    api_audit(r, NULL, "endpoint.deleted", id, NULL);
     return api_reply_raw(r, 204, "application/json", "", 0);
 }
 
@@ -469,6 +493,7 @@ h_endpoints_disable(struct api_req *r)
         goto out;
     }
     log_info("api: endpoint disabled endpoint=%s by=user", ep.id);
+    api_audit(r, NULL, "endpoint.disabled", ep.id, json_pack("{s:s}", "reason", reason));
     err = reply_endpoint(r, ep.id, 200, NULL);
 out:
     endpoint_cleanup(&ep);
@@ -496,6 +521,9 @@ h_endpoints_enable(struct api_req *r)
     }
     log_info("api: endpoint enabled endpoint=%s %s=%lld", ep.id, skip ? "skipped" : "resumed",
              (long long)count);
+    api_audit(r, NULL, "endpoint.enabled", ep.id,
+              json_pack("{s:b, s:I}", "skip_held", skip, skip ? "skipped" : "resumed",
+                        (json_int_t)count));
     err = reply_endpoint(r, ep.id, 200,
                          json_pack("{s:I, s:I}", "resumed", (json_int_t)(skip ? 0 : count),
                                    "skipped", (json_int_t)(skip ? count : 0)));
@@ -529,6 +557,7 @@ h_endpoints_secret(struct api_req *r)
     if (load(r, &ep) != 0)
         return 0;
     err = api_reply_json(r, 200, secret_json(&ep, clock_now_ms()));
+    api_audit(r, NULL, "endpoint.secret_revealed", ep.id, NULL);
     endpoint_cleanup(&ep);
     return err;
 }
@@ -604,6 +633,8 @@ h_endpoints_rotate(struct api_req *r)
         goto out;
     }
     log_info("api: secret rotated endpoint=%s grace_s=%lld", ep.id, (long long)grace);
+    api_audit(r, NULL, "endpoint.secret_rotated", ep.id,
+              json_pack("{s:I}", "grace_seconds", (json_int_t)grace));
     err = api_reply_json(r, 200, secret_json(&ep, now));
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -784,6 +815,11 @@ h_endpoints_replay(struct api_req *r)
         goto out;
     }
     log_info("api: replay endpoint=%s count=%lld", ep.id, (long long)count);
+    api_audit(r, NULL, "endpoint.replayed", ep.id,
+              json_pack("{s:o, s:o, s:s?, s:I}", "since", api_time_json(since), "until",
+                        api_time_json(until), "status",
+                        status >= 0 ? delivery_status_name(status) : NULL, "replayed",
+                        (json_int_t)count));
     err = api_reply_json(r, 202, json_pack("{s:I}", "replayed", (json_int_t)count));
 out:
     json_decref(fields);

@@ -178,6 +178,13 @@ static const struct route_doc route_docs[] = {
     {"GET", "/.well-known/oauth-authorization-server", NULL, NULL, 200, "ServerMetadata"},
     {"POST", "/v1/portal-links", NULL, "PortalLinkCreate", 201, "PortalLink"},
     {"POST", "/v1/portal-sessions", NULL, "PortalSessionCreate", 201, "PortalSession"},
+    {"GET", "/v1/audit-log",
+     "action:string:only entries of this action, such as endpoint.updated;target:string:only "
+     "entries about this object id;actor:string:only changes made by this credential id;"
+     "since:string:only entries at or after this RFC 3339 time;until:string:only entries "
+     "before this RFC 3339 time;limit:integer:page size, 1..500 (default 50);"
+     "after:string:the next cursor of the previous page",
+     NULL, 200, "AuditLog"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -429,6 +436,20 @@ static const char openapi_components[] =
     "\"description\":\"the key itself, shown only in this answer\"}}}]},"
     "\"ApiKeyList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/ApiKey\"}},\"next\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"AuditEntry\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"account_id\":{\"type\":\"string\"},\"actor\":{\"type\":\"string\","
+    "\"description\":\"the id of the credential that made the change (API key, token or "
+    "portal session)\"},\"action\":{\"type\":\"string\",\"description\":\"endpoint.created, "
+    "endpoint.updated, endpoint.deleted, endpoint.enabled, endpoint.disabled, "
+    "endpoint.secret_revealed, endpoint.secret_rotated, endpoint.replayed, delivery.retried, "
+    "account.created, api_key.created, api_key.rotated, api_key.deleted, oauth_client.created, "
+    "oauth_client.deleted, portal_link.issued\"},\"target\":{\"type\":"
+    "\"string\",\"nullable\":true},\"details\":{\"type\":\"object\",\"description\":"
+    "\"the changed fields; never a secret\"},"
+    "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"AuditLog\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/AuditEntry\"}},\"next\":{\"type\":\"string\","
     "\"nullable\":true}}}"
     "}}";
 

@@ -91,6 +91,9 @@ h_portal_links_create(struct api_req *r)
     snprintf(url, sizeof(url), "%s/#portal=%s", base, secret);
     log_info("api: portal link issued link=%s account=%s scopes='%s' by=%s", t.id, a.id, t.scopes,
              r->key.id);
+    api_audit(
+        r, a.id, "portal_link.issued", t.id,
+        json_pack("{s:s, s:o}", "scopes", t.scopes, "expires_at", api_time_json(t.expires_at)));
     api_reply_json(r, 201,
                    json_pack("{s:s, s:s, s:o, s:s, s:o}", "id", t.id, "url", url, "expires_at",
                              api_time_json(t.expires_at), "account_id", a.id, "scopes",

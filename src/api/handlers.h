@@ -66,4 +66,7 @@ api_handler_fn h_deliveries_retry;   /* POST /v1/deliveries/{id}/retry */
 api_handler_fn h_stats_account;      /* GET /v1/stats: like endpoint stats, whole account */
 api_handler_fn h_stats_series;       /* GET /v1/stats/series?endpoint_id=&window=1h|24h */
 
+/* h_audit.c */
+api_handler_fn h_audit_list; /* GET /v1/audit-log */
+
 #endif

@@ -94,6 +94,8 @@ const struct route api_routes[] = {
      "Make a dashboard sign-in link limited to one account and some scopes", NW},
     {"POST", "/v1/portal-sessions", h_portal_sessions_create, PUB | JSN,
      "Exchange a portal link's token for a dashboard session (once)", 0},
+    {"GET", "/v1/audit-log", h_audit_list, 0,
+     "List the account's audit log, newest first: who changed what, and when", NR},
     {NULL, NULL, NULL, 0, NULL, 0},
 };
 

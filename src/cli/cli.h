@@ -55,6 +55,7 @@ extern const struct cli_cmd cmd_oauth_clients;
 extern const struct cli_cmd cmd_listen;
 extern const struct cli_cmd cmd_trigger;
 extern const struct cli_cmd cmd_db;
+extern const struct cli_cmd cmd_audit;
 
 /* Runs the command named by argv[1]; returns the process exit status. */
 int cli_run(int argc, char **argv);

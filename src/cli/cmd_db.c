@@ -8,6 +8,10 @@
  *                                copies a whole SQLite store into an empty
  *                                PostgreSQL database (store_copy())
  *
+ *   db rekey --db URL [--master-key-file F] --new-key-file N
+ *                                seals every endpoint secret again under a
+ *                                new master key while servers keep running
+ *
  * Exit statuses as for every command: 0 done, 1 refused or failed, 2 bad
  * usage (an unknown URL scheme included), 3 a database could not be reached.
  */
@@ -16,12 +20,15 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/masterkey.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 static int db_run(int argc, char **argv);
 static int db_migrate(struct cli_call *x);
 static int db_copy(struct cli_call *x);
+static int db_rekey(struct cli_call *x);
 
 static const struct config_opt migrate_opts[] = {
     {"db", "URL", NULL, "the store: sqlite:PATH or postgres://... (or FLUXHOOK_DB)", 1, 0},
@@ -31,6 +38,19 @@ static const struct config_opt migrate_opts[] = {
 static const struct config_opt copy_opts[] = {
     {"from", "URL", NULL, "the SQLite store to copy: sqlite:PATH", 0, 0},
     {"to", "URL", NULL, "the empty PostgreSQL database to fill: postgres://...", 0, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
+};
+
+static const struct config_opt rekey_opts[] = {
+    {"db", "URL", NULL, "the store: sqlite:PATH or postgres://... (or FLUXHOOK_DB)", 1, 0},
+    {"master-key-file", "FILE", NULL,
+     "the key ring the servers read (default: FLUXHOOK_MASTER_KEY, else master.key beside the "
+     "SQLite file)",
+     1, 0},
+    {"new-key-file", "FILE", NULL, "the new key (made, mode 0600, when the file does not exist)", 0,
+     0},
+    {"settle", "DURATION", "2s",
+     "how long servers get to see the rewritten key file before the second pass", 0, 0},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
@@ -60,13 +80,26 @@ static const struct cli_sub db_subs[] = {
          "twice, as at-least-once delivery allows).",
      .opts = copy_opts,
      .run = db_copy},
+    {.name = "rekey",
+     .usage = "--db URL [--master-key-file FILE] --new-key-file FILE [--settle DURATION]",
+     .summary = "seal every endpoint secret again under a new master key, servers running",
+     .description =
+         "Checks the current key against the store, rewrites the key file to hold the new key\n"
+         "first and the old one after it (running servers read the file again when it changes:\n"
+         "they seal with the new key and open both), seals every secret again under the new\n"
+         "key, waits --settle and seals once more what a server sealed with the old key\n"
+         "meanwhile, then rewrites the key file with the new key alone. Deliveries go on all\n"
+         "along. With FLUXHOOK_MASTER_KEY instead of a file, give the servers the ring\n"
+         "\"NEW,OLD\" first and the new key alone after (docs/operations.md).",
+     .opts = rekey_opts,
+     .run = db_rekey},
     {0},
 };
 
 const struct cli_cmd cmd_db = {
     .name = "db",
-    .usage = "migrate|copy ...",
-    .summary = "migrate a store, or copy a SQLite store into PostgreSQL",
+    .usage = "migrate|copy|rekey ...",
+    .summary = "migrate a store, copy a SQLite store into PostgreSQL, or change its master key",
     .run = db_run,
     .subs = db_subs,
     .local = 1,
@@ -200,5 +233,58 @@ db_copy(struct cli_call *x)
     }
     rc = exit_status(err);
 out:
+    return rc;
+}
+
+static int
+db_rekey(struct cli_call *x)
+{
+    struct masterkey_rekey_report r;
+    struct store *st = NULL;
+    const char *url = client_opt(x, "db");
+    const char *file = client_opt(x, "master-key-file");
+    const char *fresh = client_opt(x, "new-key-file");
+    const char *settle = client_opt(x, "settle");
+    char def[4096];
+    int64_t settle_ms = 0;
+    int err, rc;
+
+    if (url == NULL || url[0] == '\0' || fresh == NULL || fresh[0] == '\0') {
+        rc = client_usage(x, "--db (or FLUXHOOK_DB) and --new-key-file are required");
+        goto out;
+    }
+    if (!url_is(url, "sqlite") && !url_is(url, "postgres")) {
+        rc = client_usage(x, "--db: expected sqlite:PATH or postgres://..., got '%s'", url);
+        goto out;
+    }
+    if (clock_parse_duration(settle, &settle_ms) != 0 || settle_ms > 600000) {
+        rc =
+            client_usage(x, "--settle: expected a duration up to 10m such as 2s, got '%s'", settle);
+        goto out;
+    }
+    err = store_open(url, &st);
+    if (err != 0) {
+        fprintf(stderr, "fluxhook db rekey: cannot open the store: %s\n",
+                err == ERR_UNAVAILABLE ? "the database cannot be reached" : err_str(err));
+        rc = exit_status(err);
+        goto out;
+    }
+    masterkey_default_path(url, "master.key", def, sizeof(def));
+    err = masterkey_rekey(st, file, def[0] != '\0' ? def : NULL, fresh, settle_ms, &r);
+    if (err != 0) {
+        rc = exit_status(err);
+        goto out;
+    }
+    if (r.new_file_made)
+        printf("made a new key in %s (mode 0600)\n", fresh);
+    printf("sealed %lld endpoint secret row%s again: master key %s -> %s\n", (long long)r.resealed,
+           r.resealed == 1 ? "" : "s", r.old_kid, r.new_kid);
+    if (r.file_rewritten)
+        printf("%s now holds the new key alone\n", file != NULL ? file : def);
+    else
+        printf("FLUXHOOK_MASTER_KEY: give the servers the new key (%s) alone now\n", r.new_kid);
+    rc = CLI_OK;
+out:
+    store_close(st);
     return rc;
 }

@@ -28,7 +28,9 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/masterkey.h"
 #include "dispatch/dispatch.h"
+#include "dispatch/retention.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -97,6 +99,14 @@ static const struct config_opt serve_opts[] = {
      "space-separated origins allowed to embed the dashboard in a frame, such as "
      "https://app.example.com (default: none)",
      1, 0},
+    {"master-key-file", "FILE", NULL,
+     "the master key ring that seals endpoint secrets (default: FLUXHOOK_MASTER_KEY, else "
+     "master.key beside the SQLite file, made on first start)",
+     1, 0},
+    {"retention", "DURATION", "30d",
+     "delete finished events (and their deliveries) older than this, such as 30d or 12h; "
+     "0 or off keeps everything",
+     1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -110,7 +120,7 @@ const struct cli_cmd cmd_serve = {
              "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
              "[--http-body-timeout DURATION] [--rate-limit N] [--rate-limit-account N] "
              "[--oauth-token-ttl DURATION] [--oauth-refresh-ttl DURATION] [--public-url URL] "
-             "[--portal-frame-ancestors ORIGINS]",
+             "[--portal-frame-ancestors ORIGINS] [--master-key-file FILE] [--retention DURATION]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -134,6 +144,8 @@ struct serve_conf {
     const char *public_url;
     int dev;        /* --dev: http:// and loopback receivers allowed */
     char *nets_own; /* --allow-networks plus the loopback ranges of --dev, owned */
+    const char *master_key_file;
+    int64_t retention_ms; /* 0: keep everything */
     struct dispatch_config dc;
 };
 
@@ -334,6 +346,14 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     sc->dc.ca_file = v;
+    sc->master_key_file = config_get(c, "master-key-file");
+    v = config_get(c, "retention");
+    if (retention_parse(v, &sc->retention_ms) != 0 ||
+        (sc->retention_ms > 0 && sc->retention_ms < 1000)) {
+        bad_option("retention", "expected a duration of 1s or more such as 30d, or off, got '%s'",
+                   v);
+        return ERR_INVAL;
+    }
     return conf_access(c, sc);
 }
 
@@ -373,7 +393,7 @@ mkdir_parents(const char *path)
     return mkdir_private(dir);
 }
 
-/* 1 if dir holds nothing but the SQLite store at db (its name alone) and root.key. */
+/* 1 if dir holds nothing but the SQLite store at db (its name alone), root.key and master.key. */
 static int
 dir_holds_store_only(const char *dir, const char *db)
 {
@@ -385,7 +405,7 @@ dir_holds_store_only(const char *dir, const char *db)
 
     while (only && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strcmp(de->d_name, "root.key") == 0)
+            strcmp(de->d_name, "root.key") == 0 || strcmp(de->d_name, "master.key") == 0)
             continue;
         only = 0;
         for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
@@ -399,8 +419,8 @@ dir_holds_store_only(const char *dir, const char *db)
 
 /*
  * Makes the directory of the SQLite file path 0700 when it is the store's own:
- * owned by this user, not sticky, and holding nothing but the store's files and
- * root.key. One shared or holding other files keeps its mode, with a warning,
+ * owned by this user, not sticky, and holding nothing but the store's files,
+ * root.key and master.key. One shared or holding other files keeps its mode, with a warning,
  * since narrowing it would lock others out of what is theirs.
  */
 static void
@@ -433,27 +453,6 @@ data_dir_private(const char *path)
     }
     log_info("serve: mode of directory '%s' narrowed from %04o to 0700", dir,
              (unsigned)(st.st_mode & 07777));
-}
-
-/* Where the generated root key goes: beside a sqlite file, else ./var/root.key. "" for none. */
-static void
-root_key_path(const char *db, char *out, size_t outlen)
-{
-    const char *file, *slash;
-
-    out[0] = '\0';
-    if (strncmp(db, "sqlite:", 7) == 0) {
-        file = db + 7;
-        if (strcmp(file, ":memory:") == 0)
-            return;
-        slash = strrchr(file, '/');
-        if (slash == NULL)
-            snprintf(out, outlen, "root.key");
-        else
-            snprintf(out, outlen, "%.*s/root.key", (int)(slash - file), file);
-        return;
-    }
-    snprintf(out, outlen, "./var/root.key");
 }
 
 static int
@@ -498,7 +497,7 @@ bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
     memset(&a, 0, sizeof(a));
     memset(&k, 0, sizeof(k));
     memset(key, 0, sizeof(key));
-    root_key_path(db, path, sizeof(path));
+    masterkey_default_path(db, "root.key", path, sizeof(path));
     empty = store_is_empty(st);
     if (empty < 0) {
         log_error("serve: cannot read the store: %s", err_str(empty));
@@ -683,7 +682,7 @@ first_steps_print(const struct serve_conf *sc, const char *url, const char *key)
 {
     char path[PATH_MAX];
 
-    root_key_path(sc->db, path, sizeof(path));
+    masterkey_default_path(sc->db, "root.key", path, sizeof(path));
     if (path[0] != '\0' && access(path, R_OK) != 0)
         path[0] = '\0';
     printf("\n");
@@ -744,10 +743,12 @@ serve_run(int argc, char **argv)
     struct serve_conf sc;
     struct store *st = NULL;
     struct dispatcher *disp = NULL;
+    struct retention *ret = NULL;
+    struct keyring *keys = NULL;
     struct api_server *srv = NULL;
     struct api_config ac;
     sigset_t sigs;
-    char host[256], url[320];
+    char host[256], url[320], key_path[PATH_MAX];
     char shown[API_KEY_MAX + 256];
     int rc, sig = 0, err;
 
@@ -807,6 +808,17 @@ serve_run(int argc, char **argv)
         rc = CLI_REFUSED;
         goto out;
     }
+    masterkey_default_path(sc.db, "master.key", key_path, sizeof(key_path));
+    if (sc.master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
+        log_error("serve: cannot create the directory of '%s'", key_path);
+        rc = CLI_REFUSED;
+        goto out;
+    }
+    if (masterkey_attach("serve", sc.master_key_file, key_path[0] != '\0' ? key_path : NULL, st,
+                         &keys) != 0) {
+        rc = CLI_REFUSED;
+        goto out;
+    }
     if (bootstrap(st, sc.db, shown) != 0) {
         rc = CLI_REFUSED;
         goto out;
@@ -818,6 +830,12 @@ serve_run(int argc, char **argv)
             rc = CLI_REFUSED;
             goto out;
         }
+    }
+    if (sc.role != ROLE_API && sc.retention_ms > 0 &&
+        (err = retention_start(st, sc.retention_ms, &ret)) != 0) {
+        log_error("serve: cannot start retention: %s", err_str(err));
+        rc = CLI_REFUSED;
+        goto out;
     }
     memset(&ac, 0, sizeof(ac));
     ac.listen = sc.listen;
@@ -871,7 +889,9 @@ serve_run(int argc, char **argv)
 out:
     api_server_stop(srv);
     dispatch_stop(disp, SERVE_GRACE_MS);
+    retention_stop(ret);
     store_close(st);
+    keyring_free(keys);
     if (rc == CLI_OK)
         log_info("serve: stopped");
     OPENSSL_cleanse(shown, sizeof(shown));

@@ -127,6 +127,15 @@ static const struct copy_table copy_tables[] = {
      "SELECT count(*) FROM attempts",
      {"delivery_id", "n", "account_id", "endpoint_id", "at", "status_code", "error", "error_class",
       "duration_ms", "response_body", "outcome", "request_headers", "response_headers"}},
+    /* Sealed secrets are copied as they are: the copy opens with the same master key. */
+    {"master_key_check",
+     "SELECT id, value FROM master_key_check",
+     "SELECT count(*) FROM master_key_check",
+     {"id", "value"}},
+    {"audit_log",
+     "SELECT id, account_id, actor, action, target, details, created_at FROM audit_log",
+     "SELECT count(*) FROM audit_log",
+     {"id", "account_id", "actor", "action", "target", "details", "created_at"}},
 };
 
 #define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))

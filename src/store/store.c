@@ -537,6 +537,21 @@ store_key_list(struct store *st, const char *account_id, struct api_key **out, s
     return st->ops->key_list(st, account_id, out, n);
 }
 
+/* Opens the sealed secrets of eps (n of them) in place; 0 or ERR_*. */
+static int
+endpoints_open(struct store *st, struct endpoint *eps, size_t n)
+{
+    size_t i;
+    int err = 0;
+
+    for (i = 0; err == 0 && i < n; i++) {
+        err = secrets_open(st, eps[i].id, &eps[i].secret);
+        if (err == 0)
+            err = secrets_open(st, eps[i].id, &eps[i].prev_secret);
+    }
+    return err;
+}
+
 int
 store_key_touch(struct store *st, const char *id, int64_t now)
 {
@@ -608,14 +623,44 @@ store_token_kind_parse(const char *s)
 int
 store_endpoint_insert(struct store *st, const struct endpoint *ep)
 {
-    return st->ops->endpoint_insert(st, ep);
+    struct endpoint sealed = *ep;
+    int err;
+
+    sealed.secret = sealed.prev_secret = NULL;
+    err = secrets_seal(st, ep->id, ep->secret, &sealed.secret);
+    if (err == 0)
+        err = secrets_seal(st, ep->id, ep->prev_secret, &sealed.prev_secret);
+    if (err == 0)
+        err = st->ops->endpoint_insert(st, &sealed);
+    secret_free(sealed.secret);
+    secret_free(sealed.prev_secret);
+    return err;
 }
 
 int
 store_endpoint_get(struct store *st, const char *account_id, const char *id,
                    struct endpoint *out)
 {
-    return st->ops->endpoint_get(st, account_id, id, out);
+    int err;
+
+    err = st->ops->endpoint_get(st, account_id, id, out);
+    if (err == 0 && (err = endpoints_open(st, out, 1)) != 0)
+        endpoint_cleanup(out);
+    return err;
+}
+
+/* After a list read that returned err: opens the secrets, or frees the list on failure. */
+static int
+endpoints_read(struct store *st, int err, struct endpoint **out, size_t *n)
+{
+    if (err == 0)
+        err = endpoints_open(st, *out, *n);
+    if (err != 0) {
+        endpoint_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return err;
 }
 
 int
@@ -626,7 +671,9 @@ store_endpoint_list(struct store *st, const char *account_id, const char *after,
     *n = 0;
     if (limit < 1 || limit > STORE_MAX_PAGE)
         return ERR_INVAL;
-    return st->ops->endpoint_list(st, account_id, after == NULL ? "" : after, limit, out, n);
+    return endpoints_read(
+        st, st->ops->endpoint_list(st, account_id, after == NULL ? "" : after, limit, out, n), out,
+        n);
 }
 
 int
@@ -635,7 +682,7 @@ store_endpoint_subscribed(struct store *st, const char *account_id, const char *
 {
     *out = NULL;
     *n = 0;
-    return st->ops->endpoint_subscribed(st, account_id, type, out, n);
+    return endpoints_read(st, st->ops->endpoint_subscribed(st, account_id, type, out, n), out, n);
 }
 
 int
@@ -651,13 +698,17 @@ int
 store_endpoint_rotate(struct store *st, const char *account_id, const char *id,
                       const char *secret, int64_t prev_until, int64_t now, struct endpoint *out)
 {
+    char *sealed = NULL;
     int err;
 
     if (secret == NULL || secret[0] == '\0' || prev_until < 0)
         return ERR_INVAL;
-    err = st->ops->endpoint_rotate(st, account_id, id, secret, prev_until, now);
+    err = secrets_seal(st, id, secret, &sealed);
+    if (err == 0)
+        err = st->ops->endpoint_rotate(st, account_id, id, sealed, prev_until, now);
+    secret_free(sealed);
     if (err == 0 && out != NULL)
-        err = st->ops->endpoint_get(st, account_id, id, out);
+        err = store_endpoint_get(st, account_id, id, out);
     return err;
 }
 
@@ -822,17 +873,54 @@ store_endpoint_replay(struct store *st, const char *account_id, const char *endp
     return err;
 }
 
+/*
+ * A claim whose secret does not open cannot be signed: gives the whole batch
+ * back (due now; the dispatcher tries again at its next poll, by when a
+ * key ring file may hold the key) and frees it.
+ */
+static void
+claim_give_back(struct store *st, struct claim **cs, size_t *n)
+{
+    const char **ids = calloc(*n, sizeof(*ids));
+    int64_t *tokens = calloc(*n, sizeof(*tokens));
+    size_t i;
+
+    if (ids != NULL && tokens != NULL) {
+        for (i = 0; i < *n; i++) {
+            ids[i] = (*cs)[i].dlv.id;
+            tokens[i] = (*cs)[i].dlv.lease_token;
+        }
+        st->ops->release(st, ids, tokens, *n);
+    }
+    free(ids);
+    free(tokens);
+    claim_list_free(*cs, *n);
+    *cs = NULL;
+    *n = 0;
+}
+
 int
 store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
             const char *const *exclude, size_t nexclude, struct claim **out, size_t *n)
 {
+    size_t i;
+    int err;
+
     *out = NULL;
     *n = 0;
     if (max <= 0)
         return 0;
     if ((nexclude > 0 && exclude == NULL) || lease_ms <= 0)
         return ERR_INVAL;
-    return st->ops->claim(st, now, lease_ms, max, per_endpoint, exclude, nexclude, out, n);
+    err = st->ops->claim(st, now, lease_ms, max, per_endpoint, exclude, nexclude, out, n);
+    for (i = 0; err == 0 && i < *n; i++) {
+        err = secrets_open(st, (*out)[i].dlv.endpoint_id, &(*out)[i].secret);
+        if (err == 0)
+            err = secrets_open(st, (*out)[i].dlv.endpoint_id, &(*out)[i].prev_secret);
+    }
+    if (err != 0 && *n > 0)
+        claim_give_back(st, out, n);
+    return err;
 }
 
 int
@@ -910,4 +998,40 @@ store_stats_series(struct store *st, const char *account_id, const char *endpoin
     if (bucket_ms <= 0 || now < since || (now - since) / bucket_ms >= STORE_MAX_BUCKETS)
         return ERR_INVAL;
     return st->ops->stats_series(st, account_id, endpoint_id, since, bucket_ms, now, out, n);
+}
+
+int
+store_audit_insert(struct store *st, const struct audit_entry *e)
+{
+    return st->ops->audit_insert(st, e);
+}
+
+int
+store_audit_list(struct store *st, const char *account_id, const struct audit_filter *f,
+                 struct audit_entry **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (f == NULL || f->limit < 1 || f->limit > STORE_MAX_PAGE)
+        return ERR_INVAL;
+    return st->ops->audit_list(st, account_id, f, out, n);
+}
+
+void
+audit_entry_list_free(struct audit_entry *es, size_t n)
+{
+    size_t i;
+
+    for (i = 0; es != NULL && i < n; i++)
+        free(es[i].details);
+    free(es);
+}
+
+int
+store_purge(struct store *st, int64_t before, int limit, struct store_purge_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (limit < 1)
+        return ERR_INVAL;
+    return st->ops->purge(st, before, limit, out);
 }

@@ -474,6 +474,87 @@ int store_release(struct store *st, const char *const *delivery_ids, const int64
  */
 int store_next_due(struct store *st, int64_t *when);
 
+/* --- secrets at rest (store/secrets.c) --- */
+
+struct keyring;
+
+/*
+ * Seals endpoint secrets with ring (borrowed: it must outlive the store)
+ * from now on: a secret is sealed before it is written and opened after it
+ * is read, so callers only ever see clear text. Checks ring against the
+ * store's key check value first (sealing one with the current key when the
+ * store has none yet). Returns 0; ERR_AUTH when no key of the ring opens the
+ * check value (a wrong master key: why says which key id the store needs);
+ * ERR_UNAVAILABLE, ERR_STORE, ERR_NOMEM. Without a ring (ring NULL detaches
+ * one), secrets are written as given and sealed ones cannot be read (ERR_STORE).
+ */
+int store_keys_attach(struct store *st, struct keyring *ring, char *why, size_t whylen);
+
+/*
+ * Seals under the ring's current key every endpoint secret (current and
+ * previous, of deleted endpoints too) that is not sealed under it yet: clear
+ * text ones (a store from before sealing) and those of other keys of the
+ * ring (a rekey), in small batches, each row changed only if no one changed
+ * it meanwhile; then seals the key check value with the current key. Safe
+ * while servers run on the store. *count (may be NULL) gets how many rows
+ * it changed. Returns 0; ERR_AUTH when a secret is sealed with a key the
+ * ring lacks (why names the endpoint and key id); other ERR_*.
+ */
+int store_keys_reseal(struct store *st, int64_t *count, char *why, size_t whylen);
+
+/* --- the audit log --- */
+
+#define AUDIT_ACTION_MAX 48
+#define AUDIT_ACTOR_MAX 64
+
+/* One recorded change. */
+struct audit_entry {
+    char id[ID_MAX];               /* "aud_..." (sorts by time) */
+    char account_id[ID_MAX];       /* whose object changed */
+    char actor[AUDIT_ACTOR_MAX];   /* the credential that changed it: key_..., tok_..., ... */
+    char action[AUDIT_ACTION_MAX]; /* "endpoint.created", ... */
+    char target[ID_MAX];           /* the object's id, "" for none */
+    char *details;                 /* a JSON object text: the changed fields, no secret */
+    int64_t created_at;
+};
+
+/* Filters of store_audit_list(); NULL, "" and 0 fields do not filter. */
+struct audit_filter {
+    const char *action;
+    const char *target;
+    const char *actor;
+    int64_t since;     /* created at or after (ms) */
+    int64_t until;     /* created before (ms) */
+    const char *after; /* cursor: entries older than this id */
+    int limit;         /* 1..STORE_MAX_PAGE */
+};
+
+/* Appends e (id and created_at filled in when empty or 0). */
+int store_audit_insert(struct store *st, const struct audit_entry *e);
+/* Entries of the account, newest first. */
+int store_audit_list(struct store *st, const char *account_id, const struct audit_filter *f,
+                     struct audit_entry **out, size_t *n);
+void audit_entry_list_free(struct audit_entry *es, size_t n);
+
+/* --- retention --- */
+
+/* What one store_purge() call deleted. */
+struct store_purge_report {
+    int64_t events;
+    int64_t deliveries;
+    int64_t attempts;
+};
+
+/*
+ * Deletes up to limit of the oldest events created before `before` whose
+ * deliveries are all finished (delivered or failed; an event with none
+ * counts as finished), with their deliveries, attempts and idempotency keys,
+ * in one short transaction. Events with a pending, delivering or held
+ * delivery are never deleted (they are skipped, and later ones may go).
+ * Fills *out. Returns 0 or ERR_*.
+ */
+int store_purge(struct store *st, int64_t before, int limit, struct store_purge_report *out);
+
 /* --- copying a whole store --- */
 
 #define STORE_COPY_MAX_TABLES 16

@@ -13,6 +13,22 @@
 #define STORE_IDEMPOTENCY_MS (24LL * 60 * 60 * 1000) /* a key is unique for this long */
 #define STORE_MAX_BUCKETS 10000                     /* most buckets one series returns */
 
+/*
+ * One endpoint's secret columns as stored (sealed or clear text), for the
+ * sealing passes of secrets.c. secret_scan fills rows of every endpoint,
+ * deleted ones too, with ids after its `after`, in id order. secret_swap
+ * writes the new row's two columns only where both still hold the old row's
+ * values: ERR_CONFLICT when they changed meanwhile (or the row is gone).
+ * keycheck_get gives ERR_NOTFOUND when there is no check value; keycheck_set
+ * replaces old (NULL: none yet) with the new value, ERR_CONFLICT when the
+ * stored one is not old.
+ */
+struct store_secret {
+    char id[ID_MAX];
+    char *secret;
+    char *prev_secret; /* NULL when none */
+};
+
 /* One backend. Every member is required; each mirrors the store_*() of the same name. */
 struct store_ops {
     const char *scheme; /* "sqlite", "postgres" */
@@ -77,10 +93,22 @@ struct store_ops {
     int (*stats)(struct store *, const char *, const char *, int64_t, struct stats *);
     int (*stats_series)(struct store *, const char *, const char *, int64_t, int64_t, int64_t,
                         struct stats_bucket **, size_t *);
+
+    /* Secrets at rest (secrets.c): raw rows and the key check value, never opened. */
+    int (*secret_scan)(struct store *, const char *, int, struct store_secret **, size_t *);
+    int (*secret_swap)(struct store *, const struct store_secret *, const struct store_secret *);
+    int (*keycheck_get)(struct store *, char **);
+    int (*keycheck_set)(struct store *, const char *, const char *);
+
+    int (*audit_insert)(struct store *, const struct audit_entry *);
+    int (*audit_list)(struct store *, const char *, const struct audit_filter *,
+                      struct audit_entry **, size_t *);
+    int (*purge)(struct store *, int64_t, int, struct store_purge_report *);
 };
 
 struct store {
     const struct store_ops *ops;
+    struct keyring *keys;        /* seals endpoint secrets; NULL: none (store_keys_attach) */
     void *impl;                  /* the backend's state */
     pthread_mutex_t due_lock;    /* guards on_due, on_due_arg and due_calls */
     pthread_cond_t due_idle;     /* signalled when due_calls drops to 0 */
@@ -127,6 +155,18 @@ int store_grow(void *arr, size_t *cap, size_t need, size_t elem);
 /* "access" for TOKEN_ACCESS and so on, and back (an unknown name reads as TOKEN_ACCESS). */
 const char *store_token_kind_name(enum token_kind k);
 enum token_kind store_token_kind_parse(const char *s);
+
+/*
+ * Secrets at rest, for store.c's wrappers (secrets.c). secrets_seal sets
+ * *out to a malloc'd copy of plain, sealed for endpoint ep_id when the store
+ * has a ring (else a plain copy; NULL stays NULL). secrets_open replaces
+ * *field, when sealed, by its clear text (freeing the sealed text); clear
+ * text stays. Both return 0, ERR_STORE (logged: a secret that does not open,
+ * or no ring for a sealed one) or ERR_NOMEM.
+ */
+int secrets_seal(struct store *st, const char *ep_id, const char *plain, char **out);
+int secrets_open(struct store *st, const char *ep_id, char **field);
+void store_secret_list_free(struct store_secret *rows, size_t n);
 
 /* The delivery status named s, or -1 for an unknown name (rows of both backends). */
 int store_status_parse(const char *s);

@@ -776,6 +776,29 @@ test('delete an endpoint from its settings, after a confirmation', async () => {
   eq((await srv.api('GET', '/v1/endpoints/' + mk.body.id)).status, 404, 'deleted');
 });
 
+test('the audit log lists the changes made, filters them and shows no secret', async () => {
+  await nav('Audit log');
+  const rows = page.locator('table.audit tbody tr');
+  await page.locator('tr[data-action="endpoint.deleted"]').first().waitFor();
+  await page.locator('tr[data-action="endpoint.secret_rotated"]').first().waitFor();
+  const text = await page.locator('main').innerText();
+  assert(!text.includes('whsec_'), 'no secret on the audit page');
+  await page.getByLabel('Change').selectOption('endpoint.created');
+  await until(async () => {
+    const acts = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.action));
+    return acts.length > 0 && acts.every((a) => a === 'endpoint.created');
+  }, 'only endpoint.created rows');
+  assert(page.url().includes('action=endpoint.created'), 'the filter is in the URL');
+  await page.getByLabel('Change').selectOption('');
+  await page.getByLabel('Object id').fill(st.endpoint);
+  await page.getByLabel('Object id').press('Enter');
+  await until(async () => {
+    const targets = await rows.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td code').textContent));
+    return targets.length > 1 && targets.every((t) => t === st.endpoint);
+  }, 'only the endpoint\'s rows');
+  await shot(page, 'audit-log');
+});
+
 test('an admin switches accounts', async () => {
   const acct = await srv.api('POST', '/v1/accounts', { name: 'second' });
   eq(acct.status, 201, 'account created');
@@ -814,6 +837,7 @@ function axePages() {
     ['/deliveries/' + st.failedDelivery, () => page.locator('li.attempt').first().waitFor()],
     ['/charts', () => page.locator('svg.chart').first().waitFor()],
     ['/catalog', () => page.locator('section.event-type').first().waitFor()],
+    ['/audit', () => page.locator('table.audit tbody tr').first().waitFor()],
   ];
 }
 

@@ -70,6 +70,12 @@ def mkdtemp(prefix="fluxhook-e2e-"):
     return d
 
 
+# The master key every server of this test process shares on PostgreSQL: the
+# processes of one test share a database, so they need one key (on SQLite each
+# store gets its own master.key file beside it on first start).
+TEST_MASTER_KEY = secrets.token_hex(32)
+
+
 def clean_env(extra=None):
     """os.environ without FLUXHOOK_* settings (so the caller's shell cannot leak
     into a test), plus sanitizer defaults, plus extra (a value None removes)."""
@@ -242,6 +248,8 @@ class Server(LogFile):
         extra = {"FLUXHOOK_LOG_LEVEL": self.log_level}
         if self._set_root_key and self.root_key:
             extra["FLUXHOOK_ROOT_KEY"] = self.root_key
+        if self.db.startswith("postgres") and not _has_flag(self.args, "--master-key-file"):
+            extra["FLUXHOOK_MASTER_KEY"] = TEST_MASTER_KEY
         extra.update(self.env)
         return clean_env(extra)
 
@@ -458,7 +466,12 @@ class Server(LogFile):
 
 
 def run_bin(*args, env=None, input=None, timeout=60, cwd=None):
-    """Runs the binary with a clean FLUXHOOK_* environment plus env."""
+    """Runs the binary with a clean FLUXHOOK_* environment plus env (on
+    PostgreSQL with the test's master key, unless env gives one, so that a
+    serve started here makes no key file in the working directory)."""
+    env = dict(env or {})
+    if STORE == "postgres":
+        env.setdefault("FLUXHOOK_MASTER_KEY", TEST_MASTER_KEY)
     return subprocess.run([find_bin()] + [str(a) for a in args], env=clean_env(env),
                           input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, timeout=timeout, cwd=cwd)

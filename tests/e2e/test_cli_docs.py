@@ -48,7 +48,8 @@ class CliDocsTest(unittest.TestCase):
                 "accounts": {"list", "create", "show"},
                 "keys": {"list", "create", "rotate", "delete"},
                 "oauth-clients": {"create", "list", "delete"},
-                "db": {"migrate", "copy"}}
+                "db": {"migrate", "copy", "rekey"},
+                "audit": {"list"}}
         for cmd, subs in want.items():
             self.assertEqual(set(self.table[cmd]), subs, cmd)
         self.assertIn("listen", self.table)

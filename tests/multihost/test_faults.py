@@ -140,7 +140,8 @@ class Fluxhook(harness.LogFile):
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()
             env = harness.clean_env({"FLUXHOOK_LOG_LEVEL": "info",
-                                     "FLUXHOOK_ROOT_KEY": self.root_key})
+                                     "FLUXHOOK_ROOT_KEY": self.root_key,
+                                     "FLUXHOOK_MASTER_KEY": harness.TEST_MASTER_KEY})
             self.proc = self.topo.spawn(self.name, self.argv(), env=env, stdout=log,
                                         stderr=subprocess.STDOUT, cwd=os.path.dirname(
                                             self.log_path))

@@ -616,6 +616,26 @@ schema_version(PGconn *db, int64_t *version)
     return err;
 }
 
+/* Sets *yes to 1 when migration version v is recorded in the database, else 0. */
+static int
+version_recorded(PGconn *db, int v, int *yes)
+{
+    const char *values[1];
+    char version[16], why[256];
+    PGresult *r;
+    int broken, err;
+
+    snprintf(version, sizeof(version), "%d", v);
+    values[0] = version;
+    r = PQexecParams(db, "SELECT count(*) FROM schema_version WHERE version = $1", 1, NULL, values,
+                     NULL, NULL, 0);
+    err = result_map(db, r, "reading schema_version", &broken, why, sizeof(why));
+    if (err == 0)
+        *yes = strtoll(PQgetvalue(r, 0, 0), NULL, 10) > 0;
+    PQclear(r);
+    return err;
+}
+
 /* Applies migration m in one transaction. */
 static int
 migration_apply(PGconn *db, const struct pg_migration *m)
@@ -663,7 +683,7 @@ migrate(PGconn *db, int *version, int *applied)
 {
     const struct pg_migration *m;
     int64_t newest = 0;
-    int known = 0, err;
+    int known = 0, recorded = 0, err;
 
     *version = 0;
     *applied = 0;
@@ -683,8 +703,13 @@ migrate(PGconn *db, int *version, int *applied)
                   (long long)newest, known);
         err = ERR_STORE;
     }
+    /*
+     * Every migration not recorded yet runs, in order, also one numbered
+     * below the newest recorded: branches number their migrations apart.
+     */
     for (m = pg_migrations; m->version != 0 && err == 0; m++) {
-        if (m->version > newest) {
+        err = version_recorded(db, m->version, &recorded);
+        if (err == 0 && !recorded) {
             err = migration_apply(db, m);
             if (err == 0)
                 (*applied)++;
@@ -1189,4 +1214,11 @@ const struct store_ops store_pg_ops = {
     .count_by_status = pg_count_by_status,
     .stats = pg_stats,
     .stats_series = pg_stats_series,
+    .secret_scan = pg_secret_scan,
+    .secret_swap = pg_secret_swap,
+    .keycheck_get = pg_keycheck_get,
+    .keycheck_set = pg_keycheck_set,
+    .audit_insert = pg_audit_insert,
+    .audit_list = pg_audit_list,
+    .purge = pg_purge,
 };

@@ -218,5 +218,13 @@ int pg_count_by_status(struct store *, int64_t[DELIVERY__COUNT]);
 int pg_stats(struct store *, const char *, const char *, int64_t, struct stats *);
 int pg_stats_series(struct store *, const char *, const char *, int64_t, int64_t, int64_t,
                     struct stats_bucket **, size_t *);
+int pg_secret_scan(struct store *, const char *, int, struct store_secret **, size_t *);
+int pg_secret_swap(struct store *, const struct store_secret *, const struct store_secret *);
+int pg_keycheck_get(struct store *, char **);
+int pg_keycheck_set(struct store *, const char *, const char *);
+int pg_audit_insert(struct store *, const struct audit_entry *);
+int pg_audit_list(struct store *, const char *, const struct audit_filter *, struct audit_entry **,
+                  size_t *);
+int pg_purge(struct store *, int64_t, int, struct store_purge_report *);
 
 #endif

@@ -394,10 +394,12 @@ conn_open(struct sq_conn *c, const char *path, int writer)
          * SQLite (NORMAL) but by the syncer thread before any caller is
          * answered, which is as durable as FULL and lets the next batch run
          * during the sync. The migrations at open run with FULL, before the
-         * syncer starts.
+         * syncer starts. secure_delete zeroes what a change frees, so a
+         * secret sealed over its clear text (an upgrade) leaves no copy in
+         * the file (Debian's SQLite does so by default; other builds may not).
          */
         err = sq_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                         "PRAGMA foreign_keys=ON; "
+                         "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; "
                          "PRAGMA cache_size=-8192; PRAGMA journal_size_limit=67108864");
     } else {
         /*
@@ -1212,4 +1214,11 @@ const struct store_ops store_sqlite_ops = {
     .count_by_status = sq_count_by_status,
     .stats = sq_stats,
     .stats_series = sq_stats_series,
+    .secret_scan = sq_secret_scan,
+    .secret_swap = sq_secret_swap,
+    .keycheck_get = sq_keycheck_get,
+    .keycheck_set = sq_keycheck_set,
+    .audit_insert = sq_audit_insert,
+    .audit_list = sq_audit_list,
+    .purge = sq_purge,
 };

@@ -221,6 +221,14 @@ int sq_count_by_status(struct store *, int64_t[DELIVERY__COUNT]);
 int sq_stats(struct store *, const char *, const char *, int64_t, struct stats *);
 int sq_stats_series(struct store *, const char *, const char *, int64_t, int64_t, int64_t,
                     struct stats_bucket **, size_t *);
+int sq_secret_scan(struct store *, const char *, int, struct store_secret **, size_t *);
+int sq_secret_swap(struct store *, const struct store_secret *, const struct store_secret *);
+int sq_keycheck_get(struct store *, char **);
+int sq_keycheck_set(struct store *, const char *, const char *);
+int sq_audit_insert(struct store *, const struct audit_entry *);
+int sq_audit_list(struct store *, const char *, const struct audit_filter *, struct audit_entry **,
+                  size_t *);
+int sq_purge(struct store *, int64_t, int, struct store_purge_report *);
 
 /* Reads one delivery row selected with SQ_DELIVERY_COLS into d. */
 #define SQ_DELIVERY_COLS                                                                  \

@@ -10,6 +10,7 @@ import * as deliveries from './view_deliveries.js';
 import * as charts from './view_charts.js';
 import * as catalog from './view_catalog.js';
 import * as receiving from './view_receiving.js';
+import * as audit from './view_audit.js';
 
 const POLL_MS = 2000;
 
@@ -24,6 +25,7 @@ const routes = [
   { re: /^\/charts$/, view: charts.render, title: 'Charts', nav: '/charts' },
   { re: /^\/catalog$/, view: catalog.render, title: 'Event catalog', nav: '/catalog' },
   { re: /^\/receiving$/, view: receiving.render, title: 'Receiving deliveries', nav: '/receiving' },
+  { re: /^\/audit$/, view: audit.render, title: 'Audit log', nav: '/audit' },
 ];
 
 const state = {
