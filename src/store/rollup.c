@@ -111,24 +111,130 @@ rollup_plan_make(int64_t since, struct rollup_plan *out)
     out->hour_lo = (since + ROLLUP_HOUR_MS - 1) / ROLLUP_HOUR_MS * ROLLUP_HOUR_MS;
 }
 
-int
-rollup_buckets_new(int64_t since, int64_t bucket_ms, int64_t now, struct stats_bucket **out,
-                   size_t *n)
+void
+rollup_stats_add(struct stats *out, const int64_t d[ROLLUP__CLASSES], int64_t attempts,
+                 int64_t attempts_ok)
 {
-    struct stats_bucket *bs;
-    size_t nb, i;
+    out->by_status[DELIVERY_PENDING] += d[ROLLUP_OPEN];
+    out->by_status[DELIVERY_DELIVERED] += d[ROLLUP_DELIVERED];
+    out->by_status[DELIVERY_FAILED] += d[ROLLUP_FAILED];
+    out->by_status[DELIVERY_HELD] += d[ROLLUP_HELD];
+    out->attempts += attempts;
+    out->attempts_ok += attempts_ok;
+}
 
-    nb = (size_t)((now - since + bucket_ms - 1) / bucket_ms);
-    if (nb == 0)
-        nb = 1;
-    bs = calloc(nb, sizeof(*bs));
-    if (bs == NULL)
+void
+rollup_stats_delivering(struct stats *out, int64_t n)
+{
+    out->by_status[DELIVERY_PENDING] -= n;
+    out->by_status[DELIVERY_DELIVERING] += n;
+}
+
+void
+rollup_stats_ranks(struct stats *out, const struct rollup_hist *h)
+{
+    static const int ps[3] = { 50, 95, 99 };
+    int64_t vs[3];
+
+    rollup_hist_ranks(h, ps, 3, vs);
+    out->p50_ms = vs[0];
+    out->p95_ms = vs[1];
+    out->p99_ms = vs[2];
+}
+
+int
+rollup_series_init(struct rollup_series *s, int64_t since, int64_t bucket_ms, int64_t now)
+{
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    s->n = (size_t)((now - since + bucket_ms - 1) / bucket_ms);
+    if (s->n == 0)
+        s->n = 1;
+    s->since = since;
+    s->bucket_ms = bucket_ms;
+    s->until = since + (int64_t)s->n * bucket_ms;
+    s->cur = -1;
+    s->buckets = calloc(s->n, sizeof(*s->buckets));
+    s->totals = calloc(s->n, sizeof(*s->totals));
+    if (s->buckets == NULL || s->totals == NULL) {
+        rollup_series_cleanup(s);
         return ERR_NOMEM;
-    for (i = 0; i < nb; i++) {
-        bs[i].start = since + (int64_t)i * bucket_ms;
-        bs[i].p50_ms = bs[i].p95_ms = -1;
     }
-    *out = bs;
-    *n = nb;
+    for (i = 0; i < s->n; i++) {
+        s->buckets[i].start = since + (int64_t)i * bucket_ms;
+        s->buckets[i].p50_ms = s->buckets[i].p95_ms = -1;
+    }
     return 0;
+}
+
+/* The index of the bucket holding start, or -1 outside the series. */
+static int64_t
+series_index(const struct rollup_series *s, int64_t start)
+{
+    int64_t b;
+
+    if (start < s->since)
+        return -1;
+    b = (start - s->since) / s->bucket_ms;
+    return b < (int64_t)s->n ? b : -1;
+}
+
+void
+rollup_series_count(struct rollup_series *s, int64_t start, int64_t total, int64_t ok,
+                    int64_t failed, int64_t retried)
+{
+    int64_t b = series_index(s, start);
+
+    if (b < 0)
+        return;
+    s->totals[b] += total;
+    s->buckets[b].delivered += ok;
+    s->buckets[b].failed += failed;
+    s->buckets[b].retried += retried;
+}
+
+/* Sets the percentiles of the bucket whose latency rows were just read. */
+static void
+series_close(struct rollup_series *s)
+{
+    if (s->cur < 0)
+        return;
+    s->buckets[s->cur].p50_ms = s->r.out[0];
+    s->buckets[s->cur].p95_ms = s->r.out[1];
+}
+
+void
+rollup_series_latency(struct rollup_series *s, int64_t start, int bucket, int64_t n)
+{
+    static const int ps[2] = { 50, 95 };
+    int64_t b = series_index(s, start);
+
+    if (b < 0)
+        return;
+    if (b != s->cur) {
+        series_close(s);
+        s->cur = b;
+        rollup_ranks_init(&s->r, ps, 2, s->totals[b]);
+    }
+    rollup_ranks_feed(&s->r, bucket, n);
+}
+
+void
+rollup_series_take(struct rollup_series *s, struct stats_bucket **out, size_t *n)
+{
+    series_close(s);
+    *out = s->buckets;
+    *n = s->n;
+    s->buckets = NULL;
+    rollup_series_cleanup(s);
+}
+
+void
+rollup_series_cleanup(struct rollup_series *s)
+{
+    free(s->buckets);
+    free(s->totals);
+    s->buckets = NULL;
+    s->totals = NULL;
 }

@@ -86,13 +86,42 @@ struct rollup_plan {
 
 void rollup_plan_make(int64_t since, struct rollup_plan *out);
 
-/*
- * The empty buckets of a series from since to now (at least one), each
- * bucket_ms long, latencies -1: a new array into *out, its length into *n.
- * Returns 0 or ERR_NOMEM.
- */
+struct stats;
 struct stats_bucket;
-int rollup_buckets_new(int64_t since, int64_t bucket_ms, int64_t now, struct stats_bucket **out,
-                       size_t *n);
+
+/*
+ * Adds one rollup sum to *out: deliveries by class (open ones as pending)
+ * and attempts. Then rollup_stats_delivering() moves the n of them being
+ * delivered (counted from their rows) from pending to delivering.
+ */
+void rollup_stats_add(struct stats *out, const int64_t d[ROLLUP__CLASSES], int64_t attempts,
+                      int64_t attempts_ok);
+void rollup_stats_delivering(struct stats *out, int64_t n);
+/* Sets out's percentiles from h. */
+void rollup_stats_ranks(struct stats *out, const struct rollup_hist *h);
+
+/* A series being read from rollup rows of span bucket_ms. */
+struct rollup_series {
+    struct stats_bucket *buckets;
+    int64_t *totals;   /* attempts of each bucket */
+    size_t n;
+    int64_t since, bucket_ms, until;
+    int64_t cur;       /* the bucket whose latency rows are being read, -1 before */
+    struct rollup_ranks r;
+};
+
+/*
+ * The empty buckets from since to now (at least one), latencies -1.
+ * Returns 0 or ERR_NOMEM; rollup_series_take() or _cleanup() frees them.
+ */
+int rollup_series_init(struct rollup_series *s, int64_t since, int64_t bucket_ms, int64_t now);
+/* One rollup row (or the sum of a start's rows): its attempts by outcome. */
+void rollup_series_count(struct rollup_series *s, int64_t start, int64_t total, int64_t ok,
+                         int64_t failed, int64_t retried);
+/* One latency row; after every count, in ascending (start, bucket) order. */
+void rollup_series_latency(struct rollup_series *s, int64_t start, int bucket, int64_t n);
+/* Hands the buckets over (the caller frees *out) and frees the rest. */
+void rollup_series_take(struct rollup_series *s, struct stats_bucket **out, size_t *n);
+void rollup_series_cleanup(struct rollup_series *s);
 
 #endif

@@ -79,13 +79,11 @@ static const char SQL_SERIES_LAT_EP[] =
 struct stats_args {
     const char *account_id;
     const char *endpoint_id;  /* NULL: the whole account */
-    int64_t since, bucket, now;
+    int64_t since;
     int64_t *counts;
     struct stats *out;
     struct rollup_hist *hist;
-    struct stats_bucket *buckets;
-    int64_t *totals;          /* attempts of each bucket */
-    size_t n;
+    struct rollup_series series;
 };
 
 static int
@@ -195,14 +193,12 @@ stats_head(struct sq_conn *c, struct stats_args *a, const struct rollup_plan *p)
 static void
 row_roll(struct stats_args *a, sqlite3_stmt *stmt)
 {
-    struct stats *out = a->out;
+    int64_t d[ROLLUP__CLASSES];
+    int i;
 
-    out->by_status[DELIVERY_PENDING] += sqlite3_column_int64(stmt, 0);
-    out->by_status[DELIVERY_DELIVERED] += sqlite3_column_int64(stmt, 1);
-    out->by_status[DELIVERY_FAILED] += sqlite3_column_int64(stmt, 2);
-    out->by_status[DELIVERY_HELD] += sqlite3_column_int64(stmt, 3);
-    out->attempts += sqlite3_column_int64(stmt, 4);
-    out->attempts_ok += sqlite3_column_int64(stmt, 5);
+    for (i = 0; i < ROLLUP__CLASSES; i++)
+        d[i] = sqlite3_column_int64(stmt, i);
+    rollup_stats_add(a->out, d, sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5));
 }
 
 static void
@@ -241,21 +237,15 @@ stats_span(struct sq_conn *c, struct stats_args *a, int64_t span, int64_t lo, in
 static void
 row_delivering(struct stats_args *a, sqlite3_stmt *stmt)
 {
-    int64_t n = sqlite3_column_int64(stmt, 0);
-
-    /* The rollups counted them as pending. */
-    a->out->by_status[DELIVERY_PENDING] -= n;
-    a->out->by_status[DELIVERY_DELIVERING] += n;
+    rollup_stats_delivering(a->out, sqlite3_column_int64(stmt, 0));
 }
 
 static int
 job_stats(struct sq_conn *c, void *arg)
 {
     struct stats_args *a = arg;
-    static const int ps[3] = { 50, 95, 99 };
     struct rollup_plan p;
     sqlite3_stmt *stmt;
-    int64_t vs[3];
     char lo[ID_MAX];
     int err;
 
@@ -277,10 +267,7 @@ job_stats(struct sq_conn *c, void *arg)
         err = stats_head(c, a, &p);
     if (err != 0)
         return err;
-    rollup_hist_ranks(a->hist, ps, 3, vs);
-    a->out->p50_ms = vs[0];
-    a->out->p95_ms = vs[1];
-    a->out->p99_ms = vs[2];
+    rollup_stats_ranks(a->out, a->hist);
     return 0;
 }
 
@@ -312,68 +299,43 @@ sq_stats(struct store *st, const char *account_id, const char *endpoint_id, int6
 static void
 row_series(struct stats_args *a, sqlite3_stmt *stmt)
 {
-    int64_t b = (sqlite3_column_int64(stmt, 0) - a->since) / a->bucket;
-    struct stats_bucket *sb;
+    rollup_series_count(&a->series, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
+                        sqlite3_column_int64(stmt, 2), sqlite3_column_int64(stmt, 3),
+                        sqlite3_column_int64(stmt, 4));
+}
 
-    if (b < 0 || b >= (int64_t)a->n)
-        return;
-    sb = &a->buckets[b];
-    a->totals[b] = sqlite3_column_int64(stmt, 1);
-    sb->delivered = sqlite3_column_int64(stmt, 2);
-    sb->failed = sqlite3_column_int64(stmt, 3);
-    sb->retried = sqlite3_column_int64(stmt, 4);
+static void
+row_series_lat(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    rollup_series_latency(&a->series, sqlite3_column_int64(stmt, 0), sqlite3_column_int(stmt, 1),
+                          sqlite3_column_int64(stmt, 2));
+}
+
+/* Binds the span and the range of the series to stmt (may be NULL). */
+static sqlite3_stmt *
+series_bind(sqlite3_stmt *stmt, const struct rollup_series *s)
+{
+    if (stmt != NULL) {
+        sq_bind_int(stmt, ":span", s->bucket_ms);
+        sq_bind_int(stmt, ":lo", s->since);
+        sq_bind_int(stmt, ":hi", s->until);
+    }
+    return stmt;
 }
 
 static int
 job_series(struct sq_conn *c, void *arg)
 {
-    static const int ps[2] = { 50, 95 };
     struct stats_args *a = arg;
-    struct rollup_ranks r;
-    sqlite3_stmt *stmt;
-    int64_t until = a->since + (int64_t)a->n * a->bucket, cur = -1;
-    int rc, err;
+    int err;
 
-    stmt = stmt_for(c, a, SQL_SERIES, SQL_SERIES_EP);
-    if (stmt != NULL) {
-        sq_bind_int(stmt, ":span", a->bucket);
-        sq_bind_int(stmt, ":lo", a->since);
-        sq_bind_int(stmt, ":hi", until);
-    }
-    err = each_row(c, stmt, a, row_series, "reading the series");
-    if (err != 0)
-        return err;
-    stmt = stmt_for(c, a, SQL_SERIES_LAT, SQL_SERIES_LAT_EP);
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_int(stmt, ":span", a->bucket);
-    sq_bind_int(stmt, ":lo", a->since);
-    sq_bind_int(stmt, ":hi", until);
-    /* Rows come by bucket, then latency: one bucket's percentiles at a time. */
-    memset(&r, 0, sizeof(r));
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t b = (sqlite3_column_int64(stmt, 0) - a->since) / a->bucket;
-
-        if (b < 0 || b >= (int64_t)a->n)
-            continue;
-        if (b != cur) {
-            if (cur >= 0) {
-                a->buckets[cur].p50_ms = r.out[0];
-                a->buckets[cur].p95_ms = r.out[1];
-            }
-            cur = b;
-            rollup_ranks_init(&r, ps, 2, a->totals[b]);
-        }
-        rollup_ranks_feed(&r, sqlite3_column_int(stmt, 1), sqlite3_column_int64(stmt, 2));
-    }
-    sq_done(stmt);
-    if (rc != SQLITE_DONE)
-        return sq_err(c, rc, "reading the latency");
-    if (cur >= 0) {
-        a->buckets[cur].p50_ms = r.out[0];
-        a->buckets[cur].p95_ms = r.out[1];
-    }
-    return 0;
+    err = each_row(c, series_bind(stmt_for(c, a, SQL_SERIES, SQL_SERIES_EP), &a->series), a,
+                   row_series, "reading the series");
+    if (err == 0)
+        err = each_row(c,
+                       series_bind(stmt_for(c, a, SQL_SERIES_LAT, SQL_SERIES_LAT_EP), &a->series),
+                       a, row_series_lat, "reading the latency");
+    return err;
 }
 
 int
@@ -382,23 +344,18 @@ sq_stats_series(struct store *st, const char *account_id, const char *endpoint_i
                 size_t *n)
 {
     struct stats_args args = { .account_id = account_id,
-                               .endpoint_id = endpoint_or_null(endpoint_id),
-                               .since = since, .bucket = bucket_ms, .now = now };
+                               .endpoint_id = endpoint_or_null(endpoint_id) };
     int err;
 
     if (account_id == NULL)
         return ERR_NOTFOUND;
-    err = rollup_buckets_new(since, bucket_ms, now, &args.buckets, &args.n);
-    if (err != 0)
-        return err;
-    args.totals = calloc(args.n, sizeof(*args.totals));
-    err = args.totals != NULL ? sq_read(st->impl, job_series, &args) : ERR_NOMEM;
-    free(args.totals);
+    err = rollup_series_init(&args.series, since, bucket_ms, now);
+    if (err == 0)
+        err = sq_read(st->impl, job_series, &args);
     if (err != 0) {
-        free(args.buckets);
+        rollup_series_cleanup(&args.series);
         return err;
     }
-    *out = args.buckets;
-    *n = args.n;
+    rollup_series_take(&args.series, out, n);
     return 0;
 }
