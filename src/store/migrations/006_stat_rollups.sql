@@ -1,5 +1,6 @@
 -- Statistics rollups (src/store/rollup.h): per endpoint, one row per minute
--- and one per hour (span, in ms; start is a multiple of it). d_* count the
+-- and one per hour (span, in ms; start is a multiple of it), and the same
+-- for the whole account under endpoint_id = its account id. d_* count the
 -- deliveries created in the span by the class of their status now (open:
 -- pending or delivering), a_* the attempts made in it. The writer adds each
 -- transaction's changes before it commits, as it does for delivery_counts.
@@ -19,7 +20,6 @@ CREATE TABLE stat_rollups (
     a_retried INTEGER NOT NULL DEFAULT 0, -- the delivery was rescheduled or held
     PRIMARY KEY (endpoint_id, span, start)
 ) WITHOUT ROWID;
-CREATE INDEX stat_rollups_account ON stat_rollups (account_id, span, start);
 
 -- The attempts' latency histogram of each rollup row: n attempts in bucket.
 CREATE TABLE stat_latency (
@@ -31,22 +31,25 @@ CREATE TABLE stat_latency (
     n INTEGER NOT NULL,
     PRIMARY KEY (endpoint_id, span, start, bucket)
 ) WITHOUT ROWID;
-CREATE INDEX stat_latency_account ON stat_latency (account_id, span, start, bucket);
 
 -- What the store already holds.
 INSERT INTO stat_rollups (endpoint_id, span, start, account_id, d_open, d_delivered, d_failed,
                           d_held)
-SELECT d.endpoint_id, s.span, d.created_at - d.created_at % s.span, min(d.account_id),
+SELECT CASE l.level WHEN 0 THEN d.endpoint_id ELSE d.account_id END,
+       s.span, d.created_at - d.created_at % s.span, min(d.account_id),
        sum(d.status = 'pending' OR d.status = 'delivering'), sum(d.status = 'delivered'),
        sum(d.status = 'failed'), sum(d.status = 'held')
-FROM deliveries d, (SELECT 60000 AS span UNION ALL SELECT 3600000) s
+FROM deliveries d, (SELECT 60000 AS span UNION ALL SELECT 3600000) s,
+     (SELECT 0 AS level UNION ALL SELECT 1) l
 GROUP BY 1, 2, 3;
 INSERT INTO stat_rollups (endpoint_id, span, start, account_id, a_total, a_ok, a_failed,
                           a_retried)
-SELECT a.endpoint_id, s.span, a.at - a.at % s.span, min(a.account_id), count(*),
+SELECT CASE l.level WHEN 0 THEN a.endpoint_id ELSE a.account_id END,
+       s.span, a.at - a.at % s.span, min(a.account_id), count(*),
        sum(a.status_code BETWEEN 200 AND 299), sum(a.outcome = 'failed'),
        sum(a.outcome = 'pending' OR a.outcome = 'held')
-FROM attempts a, (SELECT 60000 AS span UNION ALL SELECT 3600000) s
+FROM attempts a, (SELECT 60000 AS span UNION ALL SELECT 3600000) s,
+     (SELECT 0 AS level UNION ALL SELECT 1) l
 WHERE true
 GROUP BY 1, 2, 3
 ON CONFLICT (endpoint_id, span, start) DO UPDATE SET
@@ -54,7 +57,8 @@ ON CONFLICT (endpoint_id, span, start) DO UPDATE SET
     a_retried = excluded.a_retried;
 -- rollup_bucket() of src/store/rollup.c.
 INSERT INTO stat_latency (endpoint_id, span, start, bucket, account_id, n)
-SELECT a.endpoint_id, s.span, a.at - a.at % s.span,
+SELECT CASE l.level WHEN 0 THEN a.endpoint_id ELSE a.account_id END,
+       s.span, a.at - a.at % s.span,
        CASE WHEN a.duration_ms < 0 THEN 0 WHEN a.duration_ms < 128 THEN a.duration_ms
             WHEN a.duration_ms < 256 THEN 96 + (a.duration_ms >> 2)
             WHEN a.duration_ms < 512 THEN 128 + (a.duration_ms >> 3)
@@ -83,7 +87,8 @@ SELECT a.endpoint_id, s.span, a.at - a.at % s.span,
             WHEN a.duration_ms < 4294967296 THEN 864 + (a.duration_ms >> 26)
             ELSE 927 END,
        min(a.account_id), count(*)
-FROM attempts a, (SELECT 60000 AS span UNION ALL SELECT 3600000) s
+FROM attempts a, (SELECT 60000 AS span UNION ALL SELECT 3600000) s,
+     (SELECT 0 AS level UNION ALL SELECT 1) l
 GROUP BY 1, 2, 3, 4;
 
 -- Every filter of GET /v1/deliveries reads a page through an index, even

@@ -21,11 +21,12 @@ static const char SQL_COUNTS[] =
 /*
  * The rollup rows of a window (store/rollup.h): $1 the account, $2 the
  * endpoint or NULL, $3 the first whole minute, $4 the first whole hour;
- * minute rows before $4, hour rows from it. A NULL $2 folds away when the
- * statement is planned.
+ * minute rows before $4, hour rows from it. The account's own rows carry
+ * its id as their endpoint_id. A NULL $2 folds away when the statement is
+ * planned.
  */
 #define ROLL_WHERE                                                                      \
-    "account_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) "                       \
+    "endpoint_id = coalesce($2, $1) AND account_id = $1 "                               \
     "AND ((span = 60000 AND start >= $3 AND start < $4) OR (span = 3600000 AND start >= $4))"
 /* The part of the window before $3, from the rows: deliveries from id $6, attempts from $7. */
 #define HEAD_WHERE "account_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) "
@@ -64,10 +65,10 @@ static const char SQL_LATENCY[] =
 static const char SQL_SERIES[] =
     "SELECT * FROM (SELECT start, -1 AS bucket, sum(a_total) AS n, sum(a_ok) AS ok, "
     "sum(a_failed) AS failed, sum(a_retried) AS retried "
-    "FROM stat_rollups WHERE account_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) "
+    "FROM stat_rollups WHERE endpoint_id = coalesce($2, $1) AND account_id = $1 "
     "AND span = $3 AND start >= $4 AND start < $5 GROUP BY start "
     "UNION ALL SELECT start, bucket, sum(n), 0, 0, 0 "
-    "FROM stat_latency WHERE account_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) "
+    "FROM stat_latency WHERE endpoint_id = coalesce($2, $1) AND account_id = $1 "
     "AND span = $3 AND start >= $4 AND start < $5 GROUP BY start, bucket "
     ") x ORDER BY bucket >= 0, start, bucket";
 

@@ -11,10 +11,13 @@
 #include "store/sqlite/sq_int.h"
 #include "util/err.h"
 
+/* Each note adds to its endpoint's row and to its account's (keyed by the account id). */
 static const char SQL_ROLL_ADD[] =
     "INSERT INTO stat_rollups (endpoint_id, span, start, account_id, d_open, d_delivered, "
     "d_failed, d_held, a_total, a_ok, a_failed, a_retried) "
     "SELECT :ep, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
+    "FROM endpoints WHERE id = :ep UNION ALL "
+    "SELECT account_id, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
     "FROM endpoints WHERE id = :ep "
     "ON CONFLICT (endpoint_id, span, start) DO UPDATE SET "
     "d_open = d_open + excluded.d_open, d_delivered = d_delivered + excluded.d_delivered, "
@@ -24,6 +27,8 @@ static const char SQL_ROLL_ADD[] =
 static const char SQL_LAT_ADD[] =
     "INSERT INTO stat_latency (endpoint_id, span, start, bucket, account_id, n) "
     "SELECT :ep, :span, :start, :bucket, account_id, :n FROM endpoints WHERE id = :ep "
+    "UNION ALL SELECT account_id, :span, :start, :bucket, account_id, :n FROM endpoints "
+    "WHERE id = :ep "
     "ON CONFLICT (endpoint_id, span, start, bucket) DO UPDATE SET n = n + excluded.n";
 
 static const char *const roll_params[SQ_ROLL_NV] = {

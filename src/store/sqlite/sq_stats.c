@@ -29,24 +29,19 @@ static const char SQL_HEAD_ATT_EP[] =
     "INDEXED BY attempts_endpoint_at "
     "WHERE endpoint_id = :ep AND at >= :lo AND at < :hi AND account_id = :acct";
 /* Rollup rows of one span in [lo, hi). */
+/*
+ * Rollup rows of one span in [lo, hi), of :key: the endpoint, or the
+ * account (whose own rows carry its id as their endpoint_id).
+ */
 static const char SQL_ROLL[] =
     "SELECT coalesce(sum(d_open), 0), coalesce(sum(d_delivered), 0), "
     "coalesce(sum(d_failed), 0), coalesce(sum(d_held), 0), coalesce(sum(a_total), 0), "
-    "coalesce(sum(a_ok), 0) FROM stat_rollups INDEXED BY stat_rollups_account "
-    "WHERE account_id = :acct AND span = :span AND start >= :lo AND start < :hi";
-static const char SQL_ROLL_EP[] =
-    "SELECT coalesce(sum(d_open), 0), coalesce(sum(d_delivered), 0), "
-    "coalesce(sum(d_failed), 0), coalesce(sum(d_held), 0), coalesce(sum(a_total), 0), "
     "coalesce(sum(a_ok), 0) FROM stat_rollups "
-    "WHERE endpoint_id = :ep AND span = :span AND start >= :lo AND start < :hi "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct";
 static const char SQL_LAT[] =
-    "SELECT bucket, sum(n) FROM stat_latency INDEXED BY stat_latency_account "
-    "WHERE account_id = :acct AND span = :span AND start >= :lo AND start < :hi "
-    "GROUP BY bucket";
-static const char SQL_LAT_EP[] =
     "SELECT bucket, sum(n) FROM stat_latency "
-    "WHERE endpoint_id = :ep AND span = :span AND start >= :lo AND start < :hi "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct GROUP BY bucket";
 /*
  * The rollups count pending and delivering deliveries together (a claim
@@ -60,20 +55,12 @@ static const char SQL_DELIVERING_EP[] =
     "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
     "WHERE endpoint_id = :ep AND status = 'delivering' AND id >= :lo AND account_id = :acct";
 static const char SQL_SERIES[] =
-    "SELECT start, sum(a_total), sum(a_ok), sum(a_failed), sum(a_retried) "
-    "FROM stat_rollups INDEXED BY stat_rollups_account "
-    "WHERE account_id = :acct AND span = :span AND start >= :lo AND start < :hi GROUP BY start";
-static const char SQL_SERIES_EP[] =
     "SELECT start, a_total, a_ok, a_failed, a_retried FROM stat_rollups "
-    "WHERE endpoint_id = :ep AND span = :span AND start >= :lo AND start < :hi "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct";
 static const char SQL_SERIES_LAT[] =
-    "SELECT start, bucket, sum(n) FROM stat_latency INDEXED BY stat_latency_account "
-    "WHERE account_id = :acct AND span = :span AND start >= :lo AND start < :hi "
-    "GROUP BY start, bucket ORDER BY start, bucket";
-static const char SQL_SERIES_LAT_EP[] =
     "SELECT start, bucket, n FROM stat_latency "
-    "WHERE endpoint_id = :ep AND span = :span AND start >= :lo AND start < :hi "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct ORDER BY start, bucket";
 
 struct stats_args {
@@ -123,6 +110,7 @@ stmt_for(struct sq_conn *c, const struct stats_args *a, const char *acct_sql, co
     if (stmt != NULL) {
         sq_bind_text(stmt, ":acct", a->account_id);
         sq_bind_text(stmt, ":ep", a->endpoint_id);
+        sq_bind_text(stmt, ":key", a->endpoint_id != NULL ? a->endpoint_id : a->account_id);
     }
     return stmt;
 }
@@ -216,7 +204,7 @@ stats_span(struct sq_conn *c, struct stats_args *a, int64_t span, int64_t lo, in
 
     if (lo >= hi)
         return 0;
-    stmt = stmt_for(c, a, SQL_ROLL, SQL_ROLL_EP);
+    stmt = stmt_for(c, a, SQL_ROLL, SQL_ROLL);
     if (stmt != NULL) {
         sq_bind_int(stmt, ":span", span);
         sq_bind_int(stmt, ":lo", lo);
@@ -225,7 +213,7 @@ stats_span(struct sq_conn *c, struct stats_args *a, int64_t span, int64_t lo, in
     err = each_row(c, stmt, a, row_roll, "reading the statistics");
     if (err != 0)
         return err;
-    stmt = stmt_for(c, a, SQL_LAT, SQL_LAT_EP);
+    stmt = stmt_for(c, a, SQL_LAT, SQL_LAT);
     if (stmt != NULL) {
         sq_bind_int(stmt, ":span", span);
         sq_bind_int(stmt, ":lo", lo);
@@ -329,11 +317,11 @@ job_series(struct sq_conn *c, void *arg)
     struct stats_args *a = arg;
     int err;
 
-    err = each_row(c, series_bind(stmt_for(c, a, SQL_SERIES, SQL_SERIES_EP), &a->series), a,
+    err = each_row(c, series_bind(stmt_for(c, a, SQL_SERIES, SQL_SERIES), &a->series), a,
                    row_series, "reading the series");
     if (err == 0)
         err = each_row(c,
-                       series_bind(stmt_for(c, a, SQL_SERIES_LAT, SQL_SERIES_LAT_EP), &a->series),
+                       series_bind(stmt_for(c, a, SQL_SERIES_LAT, SQL_SERIES_LAT), &a->series),
                        a, row_series_lat, "reading the latency");
     return err;
 }

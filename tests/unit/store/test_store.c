@@ -361,7 +361,7 @@ static void
 stats_check(struct fx *fx, const char *acct, const char *ep, int64_t since)
 {
     struct stats s;
-    char where[256], sql[768];
+    char where[1024], sql[2048];
     int64_t *vs = malloc(CHECK_MAX_ROWS * sizeof(*vs));
     size_t n;
     int i;
@@ -405,7 +405,7 @@ series_check(struct fx *fx, const char *acct, const char *ep, int64_t since, int
              int64_t now)
 {
     struct stats_bucket *bs = NULL;
-    char where[256], sql[768];
+    char where[1024], sql[2048];
     int64_t *vs = malloc(CHECK_MAX_ROWS * sizeof(*vs)), *ds;
     size_t nb = 0, n, i, j, k;
 

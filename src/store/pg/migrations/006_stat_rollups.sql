@@ -1,5 +1,6 @@
 -- Statistics rollups (src/store/rollup.h): per endpoint, one row per minute
--- and one per hour (span, in ms; start is a multiple of it). d_* count the
+-- and one per hour (span, in ms; start is a multiple of it), and the same
+-- for the whole account under endpoint_id = its account id. d_* count the
 -- deliveries created in the span by the class of their status now (open:
 -- pending or delivering), a_* the attempts made in it. Statement triggers
 -- keep them in the transaction that changes deliveries or adds attempts.
@@ -22,7 +23,6 @@ CREATE TABLE stat_rollups (
     a_retried BIGINT NOT NULL DEFAULT 0, -- the delivery was rescheduled or held
     PRIMARY KEY (endpoint_id, span, start, shard)
 );
-CREATE INDEX stat_rollups_account ON stat_rollups (account_id, span, start);
 
 -- The attempts' latency histogram of each rollup row: n attempts in bucket.
 CREATE TABLE stat_latency (
@@ -35,7 +35,6 @@ CREATE TABLE stat_latency (
     n BIGINT NOT NULL,
     PRIMARY KEY (endpoint_id, span, start, bucket, shard)
 );
-CREATE INDEX stat_latency_account ON stat_latency (account_id, span, start, bucket);
 
 -- rollup_bucket() of src/store/rollup.c.
 CREATE FUNCTION fluxhook_latency_bucket(v BIGINT) RETURNS INTEGER
@@ -83,13 +82,15 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO stat_rollups AS r (endpoint_id, span, start, shard, account_id, d_open,
                                        d_delivered, d_failed, d_held)
-        SELECT x.endpoint_id, s.span, x.created_at - x.created_at % s.span, pg_backend_pid(),
+        SELECT CASE lv.level WHEN 0 THEN x.endpoint_id ELSE x.account_id END,
+       s.span, x.created_at - x.created_at % s.span, pg_backend_pid(),
                min(x.account_id),
                count(*) FILTER (WHERE fluxhook_status_class(x.status) = 0),
                count(*) FILTER (WHERE fluxhook_status_class(x.status) = 1),
                count(*) FILTER (WHERE fluxhook_status_class(x.status) = 2),
                count(*) FILTER (WHERE fluxhook_status_class(x.status) = 3)
         FROM new_rows x CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
         GROUP BY 1, 2, 3
         ON CONFLICT (endpoint_id, span, start, shard) DO UPDATE SET
             d_open = r.d_open + EXCLUDED.d_open,
@@ -100,7 +101,8 @@ BEGIN
     INSERT INTO stat_rollups AS r (endpoint_id, span, start, shard, account_id, d_open,
                                    d_delivered, d_failed, d_held)
     SELECT g.* FROM (
-        SELECT x.endpoint_id, s.span, x.created_at - x.created_at % s.span, pg_backend_pid(),
+        SELECT CASE lv.level WHEN 0 THEN x.endpoint_id ELSE x.account_id END,
+       s.span, x.created_at - x.created_at % s.span, pg_backend_pid(),
                min(x.account_id),
                coalesce(sum(x.d) FILTER (WHERE x.k = 0), 0) AS d0,
                coalesce(sum(x.d) FILTER (WHERE x.k = 1), 0) AS d1,
@@ -112,6 +114,7 @@ BEGIN
               SELECT o.endpoint_id, o.account_id, o.created_at,
                      fluxhook_status_class(o.status), -1 FROM old_rows o) x
         CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
         GROUP BY 1, 2, 3) g
     WHERE g.d0 <> 0 OR g.d1 <> 0 OR g.d2 <> 0 OR g.d3 <> 0
     ON CONFLICT (endpoint_id, span, start, shard) DO UPDATE SET
@@ -126,19 +129,23 @@ CREATE FUNCTION fluxhook_rollup_attempts() RETURNS trigger LANGUAGE plpgsql AS $
 BEGIN
     INSERT INTO stat_rollups AS r (endpoint_id, span, start, shard, account_id, a_total, a_ok,
                                    a_failed, a_retried)
-    SELECT x.endpoint_id, s.span, x.at - x.at % s.span, pg_backend_pid(), min(x.account_id),
+    SELECT CASE lv.level WHEN 0 THEN x.endpoint_id ELSE x.account_id END,
+       s.span, x.at - x.at % s.span, pg_backend_pid(), min(x.account_id),
            count(*), count(*) FILTER (WHERE x.status_code BETWEEN 200 AND 299),
            count(*) FILTER (WHERE x.outcome = 'failed'),
            count(*) FILTER (WHERE x.outcome IN ('pending', 'held'))
     FROM new_rows x CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
     GROUP BY 1, 2, 3
     ON CONFLICT (endpoint_id, span, start, shard) DO UPDATE SET
         a_total = r.a_total + EXCLUDED.a_total, a_ok = r.a_ok + EXCLUDED.a_ok,
         a_failed = r.a_failed + EXCLUDED.a_failed, a_retried = r.a_retried + EXCLUDED.a_retried;
     INSERT INTO stat_latency AS r (endpoint_id, span, start, bucket, shard, account_id, n)
-    SELECT x.endpoint_id, s.span, x.at - x.at % s.span, fluxhook_latency_bucket(x.duration_ms),
+    SELECT CASE lv.level WHEN 0 THEN x.endpoint_id ELSE x.account_id END,
+       s.span, x.at - x.at % s.span, fluxhook_latency_bucket(x.duration_ms),
            pg_backend_pid(), min(x.account_id), count(*)
     FROM new_rows x CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
     GROUP BY 1, 2, 3, 4
     ON CONFLICT (endpoint_id, span, start, bucket, shard) DO UPDATE SET n = r.n + EXCLUDED.n;
     RETURN NULL;
@@ -147,28 +154,34 @@ END $$;
 -- What the store already holds, in shard 0.
 INSERT INTO stat_rollups (endpoint_id, span, start, shard, account_id, d_open, d_delivered,
                           d_failed, d_held)
-SELECT d.endpoint_id, s.span, d.created_at - d.created_at % s.span, 0, min(d.account_id),
+SELECT CASE lv.level WHEN 0 THEN d.endpoint_id ELSE d.account_id END,
+       s.span, d.created_at - d.created_at % s.span, 0, min(d.account_id),
        count(*) FILTER (WHERE fluxhook_status_class(d.status) = 0),
        count(*) FILTER (WHERE fluxhook_status_class(d.status) = 1),
        count(*) FILTER (WHERE fluxhook_status_class(d.status) = 2),
        count(*) FILTER (WHERE fluxhook_status_class(d.status) = 3)
 FROM deliveries d CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
 GROUP BY 1, 2, 3;
 INSERT INTO stat_rollups AS r (endpoint_id, span, start, shard, account_id, a_total, a_ok,
                                a_failed, a_retried)
-SELECT a.endpoint_id, s.span, a.at - a.at % s.span, 0, min(a.account_id), count(*),
+SELECT CASE lv.level WHEN 0 THEN a.endpoint_id ELSE a.account_id END,
+       s.span, a.at - a.at % s.span, 0, min(a.account_id), count(*),
        count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299),
        count(*) FILTER (WHERE a.outcome = 'failed'),
        count(*) FILTER (WHERE a.outcome IN ('pending', 'held'))
 FROM attempts a CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
 GROUP BY 1, 2, 3
 ON CONFLICT (endpoint_id, span, start, shard) DO UPDATE SET
     a_total = EXCLUDED.a_total, a_ok = EXCLUDED.a_ok, a_failed = EXCLUDED.a_failed,
     a_retried = EXCLUDED.a_retried;
 INSERT INTO stat_latency (endpoint_id, span, start, bucket, shard, account_id, n)
-SELECT a.endpoint_id, s.span, a.at - a.at % s.span, fluxhook_latency_bucket(a.duration_ms), 0,
+SELECT CASE lv.level WHEN 0 THEN a.endpoint_id ELSE a.account_id END,
+       s.span, a.at - a.at % s.span, fluxhook_latency_bucket(a.duration_ms), 0,
        min(a.account_id), count(*)
 FROM attempts a CROSS JOIN (VALUES (60000::BIGINT), (3600000::BIGINT)) s (span)
+        CROSS JOIN (VALUES (0), (1)) lv (level)
 GROUP BY 1, 2, 3, 4;
 
 CREATE TRIGGER deliveries_rollup_insert AFTER INSERT ON deliveries
