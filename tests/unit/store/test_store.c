@@ -353,6 +353,16 @@ rank_check(int64_t got, const int64_t *vs, size_t n, int p)
 
 #define CHECK_MAX_ROWS 200000
 
+/* The SQL condition selecting the rows of acct (and of endpoint ep, unless NULL). */
+static void
+where_of(char *out, size_t size, const char *acct, const char *ep)
+{
+    if (ep != NULL)
+        snprintf(out, size, "account_id = '%s' AND endpoint_id = '%s'", acct, ep);
+    else
+        snprintf(out, size, "account_id = '%s'", acct);
+}
+
 /*
  * store_stats() of acct (and endpoint ep, or NULL) since `since`, read from
  * the rollups, against a count of the rows themselves.
@@ -367,8 +377,7 @@ stats_check(struct fx *fx, const char *acct, const char *ep, int64_t since)
     int i;
 
     assert_non_null(vs);
-    snprintf(where, sizeof(where), "account_id = '%s'%s%s%s", acct, ep != NULL ? " AND endpoint_id = '" : "",
-             ep != NULL ? ep : "", ep != NULL ? "'" : "");
+    where_of(where, sizeof(where), acct, ep);
     assert_int_equal(store_stats(fx->st, acct, ep, since, &s), 0);
     for (i = 0; i < DELIVERY__COUNT; i++) {
         snprintf(sql, sizeof(sql),
@@ -412,8 +421,7 @@ series_check(struct fx *fx, const char *acct, const char *ep, int64_t since, int
     assert_non_null(vs);
     ds = malloc(CHECK_MAX_ROWS * sizeof(*ds));
     assert_non_null(ds);
-    snprintf(where, sizeof(where), "account_id = '%s'%s%s%s", acct, ep != NULL ? " AND endpoint_id = '" : "",
-             ep != NULL ? ep : "", ep != NULL ? "'" : "");
+    where_of(where, sizeof(where), acct, ep);
     assert_int_equal(store_stats_series(fx->st, acct, ep, since, bucket_ms, now, &bs, &nb), 0);
     /* Per attempt: its bucket, 2xx, failed, retried, duration; by bucket and duration. */
     snprintf(sql, sizeof(sql),
