@@ -198,19 +198,38 @@ struct pg_ctx {
     int table;
 };
 
+/* Ends the COPY under way, if any, and checks how it went. */
+static void
+pg_copy_end(struct pg_ctx *c)
+{
+    PGresult *r;
+
+    if (c->table < 0)
+        return;
+    if (PQputCopyEnd(c->conn, NULL) != 1)
+        die(PQerrorMessage(c->conn), ERR_STORE);
+    while ((r = PQgetResult(c->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            die(PQresultErrorMessage(r), ERR_STORE);
+        PQclear(r);
+    }
+    c->table = -1;
+}
+
 static void
 pg_row(void *arg, int table, const char *line)
 {
     struct pg_ctx *c = arg;
+    PGresult *r;
     char buf[520];
     int len;
 
     if (table != c->table) {
-        if (c->table >= 0 && PQputCopyEnd(c->conn, NULL) != 1)
-            die("ending a copy", ERR_STORE);
-        if (c->table >= 0)
-            PQclear(PQgetResult(c->conn));
-        PQclear(PQexec(c->conn, pg_copy[table]));
+        pg_copy_end(c);
+        r = PQexec(c->conn, pg_copy[table]);
+        if (PQresultStatus(r) != PGRES_COPY_IN)
+            die(PQresultErrorMessage(r), ERR_STORE);
+        PQclear(r);
         c->table = table;
     }
     len = snprintf(buf, sizeof(buf), "%s\n", line);
@@ -218,19 +237,13 @@ pg_row(void *arg, int table, const char *line)
         die(PQerrorMessage(c->conn), ERR_STORE);
 }
 
-/* One COPY per table: rows of a table come together (see fill_pg()). */
-struct pg_split {
-    struct pg_ctx *c;
-    int only;
-};
-
+/* The history goes to one temporary file per table first (its ids are made once). */
 static void
-pg_split_row(void *arg, int table, const char *line)
+file_row(void *arg, int table, const char *line)
 {
-    struct pg_split *s = arg;
+    FILE **fs = arg;
 
-    if (table == s->only)
-        pg_row(s->c, table, line);
+    fprintf(fs[table], "%s\n", line);
 }
 
 /* Writes the history into PostgreSQL in one transaction; its triggers keep the rollups. */
@@ -238,22 +251,30 @@ static void
 fill_pg(const char *url, const struct gen *g)
 {
     struct pg_ctx c = { .table = -1 };
-    struct pg_split s = { .c = &c };
+    FILE *fs[3];
+    char line[512];
     PGresult *r;
+    int t;
 
+    for (t = 0; t < 3; t++) {
+        fs[t] = tmpfile();
+        if (fs[t] == NULL)
+            die("making a temporary file", ERR_INTERNAL);
+    }
+    history(g, file_row, fs);
     c.conn = PQconnectdb(url);
     if (PQstatus(c.conn) != CONNECTION_OK)
         die(PQerrorMessage(c.conn), ERR_STORE);
     PQclear(PQexec(c.conn, "BEGIN"));
-    for (s.only = 0; s.only < 3; s.only++)
-        history(g, pg_split_row, &s);
-    if (PQputCopyEnd(c.conn, NULL) != 1)
-        die("ending a copy", ERR_STORE);
-    while ((r = PQgetResult(c.conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            die(PQresultErrorMessage(r), ERR_STORE);
-        PQclear(r);
+    for (t = 0; t < 3; t++) {
+        rewind(fs[t]);
+        while (fgets(line, sizeof(line), fs[t]) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            pg_row(&c, t, line);
+        }
+        fclose(fs[t]);
     }
+    pg_copy_end(&c);
     r = PQexec(c.conn, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         die(PQresultErrorMessage(r), ERR_STORE);
