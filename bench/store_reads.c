@@ -279,7 +279,8 @@ fill_pg(const char *url, const struct gen *g)
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         die(PQresultErrorMessage(r), ERR_STORE);
     PQclear(r);
-    PQclear(PQexec(c.conn, "ANALYZE"));
+    /* As autovacuum would after such a load: statistics and the visibility map. */
+    PQclear(PQexec(c.conn, "VACUUM ANALYZE"));
     PQfinish(c.conn);
 }
 

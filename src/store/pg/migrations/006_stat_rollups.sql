@@ -33,7 +33,8 @@ CREATE TABLE stat_latency (
     shard INTEGER NOT NULL,
     account_id TEXT NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (endpoint_id, span, start, bucket, shard)
+    -- A window's histogram rows are read from the index alone.
+    PRIMARY KEY (endpoint_id, span, start, bucket, shard) INCLUDE (account_id, n)
 );
 
 -- rollup_bucket() of src/store/rollup.c.
