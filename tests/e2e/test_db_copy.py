@@ -265,7 +265,8 @@ class Migrate(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         m = re.fullmatch(r"schema version (\d+): applied (\d+) migrations?\n", p.stdout)
         self.assertTrue(m, p.stdout)
-        self.assertEqual(m.group(1), m.group(2))
+        # Every migration ran once; versions may have gaps (numbered apart on branches).
+        self.assertTrue(0 < int(m.group(2)) <= int(m.group(1)), p.stdout)
         self.assertGreater(int(m.group(1)), 0)
         self.assertEqual(psql(pg, "SELECT max(version) FROM schema_version").strip(), m.group(1))
         p = run_bin("db", "migrate", "--db", pg)

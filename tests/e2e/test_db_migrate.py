@@ -1,6 +1,7 @@
 """fluxhook db migrate on SQLite, and the usage errors of db migrate and db copy
 that need no database server (the PostgreSQL side is in test_db_copy)."""
 import os
+import re
 import sqlite3
 import unittest
 
@@ -13,7 +14,10 @@ class Migrate(unittest.TestCase):
         db = "sqlite:%s/fluxhook.db" % d
         p = run_bin("db", "migrate", "--db", db)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertRegex(p.stdout, r"^schema version (\d+): applied \1 migrations\n$")
+        m = re.fullmatch(r"schema version (\d+): applied (\d+) migrations\n", p.stdout)
+        self.assertTrue(m, p.stdout)
+        # Every migration ran once; versions may have gaps (numbered apart on branches).
+        self.assertTrue(0 < int(m.group(2)) <= int(m.group(1)), p.stdout)
         version = p.stdout.split()[2].rstrip(":")
         self.assertIn("applied migration 001_initial", p.stderr)
         p = run_bin("db", "migrate", "--db", db)
