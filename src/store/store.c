@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/rollup.h"
 #include "store/store_int.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -996,6 +997,9 @@ store_stats_series(struct store *st, const char *account_id, const char *endpoin
     *out = NULL;
     *n = 0;
     if (bucket_ms <= 0 || now < since || (now - since) / bucket_ms >= STORE_MAX_BUCKETS)
+        return ERR_INVAL;
+    /* The rollups hold minutes and hours. */
+    if ((bucket_ms != ROLLUP_MINUTE_MS && bucket_ms != ROLLUP_HOUR_MS) || since % bucket_ms != 0)
         return ERR_INVAL;
     return st->ops->stats_series(st, account_id, endpoint_id, since, bucket_ms, now, out, n);
 }

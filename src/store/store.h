@@ -621,10 +621,18 @@ int store_ping(struct store *st);
 
 /* Deliveries by status across all accounts (for /metrics). */
 int store_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT]);
-/* Counts and latency of the account (endpoint_id may be NULL) since `since`. */
+/*
+ * Counts and latency of the account (endpoint_id may be NULL) since `since`,
+ * read from per-minute and per-hour rollups: the cost is that of their rows,
+ * not of the deliveries and attempts in the window. Percentiles are those
+ * of a latency histogram (exact below 128 ms, within 1.6 % above).
+ */
 int store_stats(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
                 struct stats *out);
-/* Buckets of bucket_ms from since to now, oldest first, for charts. */
+/*
+ * Buckets of bucket_ms from since to now, oldest first, for charts. bucket_ms
+ * is a minute or an hour and since a multiple of it, else ERR_INVAL.
+ */
 int store_stats_series(struct store *st, const char *account_id, const char *endpoint_id,
                        int64_t since, int64_t bucket_ms, int64_t now, struct stats_bucket **out,
                        size_t *n);

@@ -1,6 +1,7 @@
 """fluxhook db migrate on SQLite, and the usage errors of db migrate and db copy
 that need no database server (the PostgreSQL side is in test_db_copy)."""
 import os
+import re
 import sqlite3
 import unittest
 

@@ -369,6 +369,9 @@ conn_close(struct sq_conn *c)
     if (c->db != NULL)
         sqlite3_close(c->db);
     c->db = NULL;
+    free(c->roll);
+    c->roll = NULL;
+    c->roll_n = c->roll_cap = c->roll_mark = 0;
 }
 
 static int
@@ -586,10 +589,12 @@ again:
         }
         before = sqlite3_total_changes64(c->db);
         memcpy(delta, c->delta, sizeof(delta));
+        sq_roll_mark(c);
         j->result = j->fn(c, j->arg);
         if (j->result != 0) {
             /* Whatever it counted is undone below, with its writes. */
             memcpy(c->delta, delta, sizeof(delta));
+            sq_roll_undo(c);
         }
         if (sqlite3_get_autocommit(c->db)) {
             /* A hard error (I/O, full disk) rolled the whole transaction back. */
@@ -619,6 +624,7 @@ again:
             if (err != 0)
                 goto lost;
             memset(c->delta, 0, sizeof(c->delta));
+            sq_roll_reset(c);
             t->open = 0;
             t->safe = 1;
             from = t->head;
@@ -631,6 +637,7 @@ lost:
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK);
     memset(c->delta, 0, sizeof(c->delta));
+    sq_roll_reset(c);
     t->open = 0;
     return err;
 }
@@ -651,6 +658,10 @@ txn_commit(struct sq *s, struct txn *t, int *committed)
         goto out;
     t->open = 0;
     err = counts_flush(c);
+    if (err == 0)
+        err = sq_roll_flush(c);
+    else
+        sq_roll_reset(c);
     if (err == 0)
         err = exec_cached(c, SQL_COMMIT);
     if (err == 0) {

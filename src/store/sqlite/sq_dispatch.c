@@ -311,8 +311,11 @@ claim_divert(struct sq_conn *c, struct claim_args *a, const struct cand *cd, int
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "diverting a delivery");
-    else
+    else {
         sq_count_move(c, cd->status, state == 1 ? DELIVERY_HELD : DELIVERY_FAILED, 1);
+        sq_roll_move(c, cd->ep, id_time_ms(cd->id), cd->status,
+                     state == 1 ? DELIVERY_HELD : DELIVERY_FAILED, 1);
+    }
     sq_done(stmt);
     return err;
 }
@@ -608,6 +611,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "updating a delivery");
     sq_count_move(c, cur, status, 1);
+    sq_roll_move(c, ep, id_time_ms(r->attempt.delivery_id), cur, status, 1);
 
     stmt = sq_stmt(c, SQL_RES_ATTEMPT);
     if (stmt == NULL)
@@ -630,6 +634,8 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     sq_done(stmt);
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "recording an attempt");
+    sq_roll_attempt(c, ep, r->attempt.at != 0 ? r->attempt.at : now, r->attempt.status_code,
+                    status, r->attempt.duration_ms);
     return 0;
 }
 

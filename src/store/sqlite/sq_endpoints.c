@@ -47,22 +47,25 @@ static const char SQL_EP_DELETE[] =
     "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_END_PENDING[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
-    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending'";
+    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending' "
+    "RETURNING created_at";
 static const char SQL_EP_END_HELD[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
-    "WHERE endpoint_id = :id AND status = 'held'";
+    "WHERE endpoint_id = :id AND status = 'held' RETURNING created_at";
 static const char SQL_EP_DISABLE[] =
     "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_HOLD_PENDING[] =
     "UPDATE deliveries SET status = 'held', updated_at = :now "
-    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending'";
+    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending' "
+    "RETURNING created_at";
 static const char SQL_EP_ENABLE[] =
     "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_RESUME_HELD[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
-    "round_start = attempts_made, updated_at = :now WHERE endpoint_id = :id AND status = 'held'";
+    "round_start = attempts_made, updated_at = :now WHERE endpoint_id = :id AND status = 'held' "
+    "RETURNING created_at";
 
 struct ep_args {
     const struct endpoint *in;
@@ -129,6 +132,28 @@ run(struct sq_conn *c, const char *sql, const struct ep_args *a, int64_t *change
         err = sq_err(c, rc, what);
     else if (changes != NULL)
         *changes = sqlite3_changes64(c->db);
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * Runs a cached UPDATE of the deliveries of endpoint a->id that returns
+ * their created_at, moving them from status `from` to `to`; *changes gets
+ * the row count.
+ */
+static int
+run_moving(struct sq_conn *c, const char *sql, const struct ep_args *a, int from, int to,
+           int64_t *changes, const char *what)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, sql);
+    int err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":why", a->reason);
+    err = sq_roll_update(c, stmt, a->id, from, to, changes, what);
     sq_done(stmt);
     return err;
 }
@@ -412,13 +437,11 @@ job_endpoint_delete(struct sq_conn *c, void *arg)
         err = run(c, SQL_EP_TYPE_DELETE, a, NULL, "deleting endpoint types");
     a->reason = "endpoint deleted";
     if (err == 0)
-        err = run(c, SQL_EP_END_PENDING, a, &changed, "ending deliveries");
-    if (err == 0) {
-        sq_count_move(c, DELIVERY_PENDING, DELIVERY_FAILED, changed);
-        err = run(c, SQL_EP_END_HELD, a, &changed, "ending deliveries");
-    }
+        err = run_moving(c, SQL_EP_END_PENDING, a, DELIVERY_PENDING, DELIVERY_FAILED, &changed,
+                         "ending deliveries");
     if (err == 0)
-        sq_count_move(c, DELIVERY_HELD, DELIVERY_FAILED, changed);
+        err = run_moving(c, SQL_EP_END_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &changed,
+                         "ending deliveries");
     return err;
 }
 
@@ -437,12 +460,9 @@ sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now)
 {
     struct ep_args a = { .id = endpoint_id, .now = now };
     int64_t changed = 0;
-    int err;
 
-    err = run(c, SQL_EP_HOLD_PENDING, &a, &changed, "holding deliveries");
-    if (err == 0)
-        sq_count_move(c, DELIVERY_PENDING, DELIVERY_HELD, changed);
-    return err;
+    return run_moving(c, SQL_EP_HOLD_PENDING, &a, DELIVERY_PENDING, DELIVERY_HELD, &changed,
+                      "holding deliveries");
 }
 
 static int
@@ -485,13 +505,12 @@ job_endpoint_enable(struct sq_conn *c, void *arg)
         return err;
     if (a->skip_held) {
         a->reason = "skipped";
-        err = run(c, SQL_EP_END_HELD, a, &a->count, "skipping held deliveries");
+        err = run_moving(c, SQL_EP_END_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &a->count,
+                         "skipping held deliveries");
     } else {
-        err = run(c, SQL_EP_RESUME_HELD, a, &a->count, "resuming held deliveries");
+        err = run_moving(c, SQL_EP_RESUME_HELD, a, DELIVERY_HELD, DELIVERY_PENDING, &a->count,
+                         "resuming held deliveries");
     }
-    if (err == 0)
-        sq_count_move(c, DELIVERY_HELD, a->skip_held ? DELIVERY_FAILED : DELIVERY_PENDING,
-                      a->count);
     return err;
 }
 

@@ -44,7 +44,7 @@ static const char SQL_ATT_LIST[] =
     "SELECT delivery_id, n, at, status_code, error, duration_ms, response_body, error_class, "
     "request_headers, response_headers FROM attempts WHERE delivery_id = :id ORDER BY n";
 static const char SQL_DLV_RETRY_READ[] =
-    "SELECT d.status, e.status, e.deleted_at FROM deliveries d "
+    "SELECT d.status, e.status, e.deleted_at, d.endpoint_id FROM deliveries d "
     "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id AND d.account_id = :acct";
 static const char SQL_DLV_AGAIN[] =
     "UPDATE deliveries SET status = :status, next_attempt_at = :now, lease_until = 0, "
@@ -54,7 +54,8 @@ static const char SQL_EP_STATUS[] =
 static const char SQL_REPLAY[] =
     "UPDATE deliveries SET status = :status, next_attempt_at = :now, lease_until = 0, "
     "round_start = attempts_made, updated_at = :now "
-    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from";
+    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from "
+    "RETURNING created_at";
 
 struct ev_args {
     struct store_publish *items;
@@ -243,6 +244,7 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
         if (rc != SQLITE_DONE)
             return sq_err(c, rc, "inserting a delivery");
         sq_count_move(c, -1, status, 1);
+        sq_roll_move(c, eps[i].id, id_time_ms(did), -1, status, 1);
     }
     ev->deliveries = (int)neps;
     return 0;
@@ -547,6 +549,7 @@ job_retry(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_DLV_RETRY_READ);
+    char ep[ID_MAX] = "";
     int disabled = 0, old = -1, rc, err = 0;
 
     if (stmt == NULL)
@@ -563,6 +566,7 @@ job_retry(struct sq_conn *c, void *arg)
         if (strcmp(status, "delivering") == 0 || sqlite3_column_int64(stmt, 2) != 0)
             err = ERR_CONFLICT;
         disabled = strcmp(ep_status, "disabled") == 0;
+        sq_col_copy(stmt, 3, ep, sizeof(ep));
     } else if (rc == SQLITE_DONE) {
         err = ERR_NOTFOUND;
     } else {
@@ -580,8 +584,11 @@ job_retry(struct sq_conn *c, void *arg)
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "retrying a delivery");
-    else
+    if (err == 0) {
         sq_count_move(c, old, disabled ? DELIVERY_HELD : DELIVERY_PENDING, 1);
+        sq_roll_move(c, ep, id_time_ms(a->id), old, disabled ? DELIVERY_HELD : DELIVERY_PENDING,
+                     1);
+    }
     sq_done(stmt);
     return err;
 }
@@ -651,15 +658,10 @@ job_replay(struct sq_conn *c, void *arg)
         sq_bind_text(stmt, ":lo", lo);
         sq_bind_text(stmt, ":hi", hi);
         sq_bind_text(stmt, ":from", from);
-        rc = sqlite3_step(stmt);
-        if (rc != SQLITE_DONE) {
-            err = sq_err(c, rc, "replaying deliveries");
-        } else {
-            changed = sqlite3_changes64(c->db);
-            a->count += changed;
-            sq_count_move(c, store_status_parse(from),
-                          disabled ? DELIVERY_HELD : DELIVERY_PENDING, changed);
-        }
+        err = sq_roll_update(c, stmt, a->id, store_status_parse(from),
+                             disabled ? DELIVERY_HELD : DELIVERY_PENDING, &changed,
+                             "replaying deliveries");
+        a->count += changed;
         sq_done(stmt);
     }
     return err;

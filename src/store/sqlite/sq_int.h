@@ -37,12 +37,26 @@ struct sq_stmt_slot {
     sqlite3_stmt *stmt;
 };
 
+#define SQ_ROLL_NV 8 /* values of a rollup note: stat_rollups' d_* and a_* columns */
+
+/* A change to a rollup row (or, with bucket >= 0, to its latency bucket: v[0]). */
+struct sq_roll_note {
+    char ep[ID_MAX];
+    int64_t start;          /* the minute */
+    int bucket;             /* latency bucket, or -1 for the counts */
+    int64_t v[SQ_ROLL_NV];  /* d_open, d_delivered, d_failed, d_held, a_total, a_ok, a_failed, a_retried */
+};
+
 /* One connection with its cache of prepared statements. */
 struct sq_conn {
     sqlite3 *db;
     struct sq_stmt_slot cache[SQ_STMT_CACHE];
     int busy;             /* reader pool: handed out */
     int64_t delta[DELIVERY__COUNT]; /* writer: delivery_counts changes of the open transaction */
+    struct sq_roll_note *roll;      /* writer: rollup changes of the open transaction */
+    size_t roll_n, roll_cap;
+    size_t roll_mark;               /* roll_n when the running job began */
+    int roll_lost;                  /* a note could not be kept: the commit must fail */
 };
 
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
@@ -243,6 +257,31 @@ sq_row_read_fn sq_delivery_read; /* into a struct delivery */
  * before the commit. Every write that changes a delivery's status calls it.
  */
 void sq_count_move(struct sq_conn *c, int from, int to, int64_t n);
+
+/*
+ * Statistics rollups (sq_rollup.c). sq_roll_move notes that n deliveries of
+ * endpoint ep created at `created` moved from status `from` to `to` (-1:
+ * inserted); sq_roll_attempt notes an attempt made at `at` whose delivery
+ * went on to status outcome. Every write that does either calls them.
+ */
+void sq_roll_move(struct sq_conn *c, const char *ep, int64_t created, int from, int to,
+                  int64_t n);
+void sq_roll_attempt(struct sq_conn *c, const char *ep, int64_t at, int status_code, int outcome,
+                     int64_t duration_ms);
+/* The writer's bookkeeping: a job begins; it failed (drop its notes); all dropped. */
+void sq_roll_mark(struct sq_conn *c);
+void sq_roll_undo(struct sq_conn *c);
+void sq_roll_reset(struct sq_conn *c);
+/* Adds the notes of the open transaction to the rollup rows and drops them. */
+int sq_roll_flush(struct sq_conn *c);
+
+/*
+ * Runs the bound stmt, an UPDATE of deliveries of endpoint ep that returns
+ * each row's created_at, noting each as moved from `from` to `to`; *n gets
+ * the rows changed. Returns 0 or ERR_* (logged under what).
+ */
+int sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int from, int to,
+                   int64_t *n, const char *what);
 
 /* Sets endpoint id's pending deliveries to held (after disabling it). */
 int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);

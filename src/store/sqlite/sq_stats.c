@@ -1,56 +1,76 @@
 /*
  * SQLite backend: counts for /metrics and the statistics of the API and the
- * dashboard. Percentiles are nearest-rank over the attempts in the window.
+ * dashboard, read from the rollups (store/rollup.h) that sq_rollup.c keeps:
+ * a window costs its minute and hour rows, never its deliveries or attempts.
+ * Only a window that starts inside a minute reads that minute's first part
+ * from the rows themselves.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/rollup.h"
 #include "store/sqlite/sq_int.h"
 #include "util/err.h"
 
 static const char SQL_COUNTS[] = "SELECT status, n FROM delivery_counts";
-static const char SQL_DLV_BY_STATUS[] =
+/* The part of a window before its first whole minute. */
+static const char SQL_HEAD_DLV[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_account "
-    "WHERE account_id = :acct AND id >= :lo GROUP BY status";
-static const char SQL_DLV_BY_STATUS_EP[] =
+    "WHERE account_id = :acct AND id >= :lo AND id < :hi GROUP BY status";
+static const char SQL_HEAD_DLV_EP[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint "
-    "WHERE endpoint_id = :ep AND id >= :lo AND account_id = :acct GROUP BY status";
-static const char SQL_ATT_COUNT[] =
-    "SELECT count(*), coalesce(sum(status_code BETWEEN 200 AND 299), 0) "
-    "FROM attempts INDEXED BY attempts_account_at WHERE account_id = :acct AND at >= :since";
-static const char SQL_ATT_COUNT_EP[] =
-    "SELECT count(*), coalesce(sum(status_code BETWEEN 200 AND 299), 0) "
-    "FROM attempts INDEXED BY attempts_endpoint_at "
-    "WHERE endpoint_id = :ep AND at >= :since AND account_id = :acct";
-static const char SQL_ATT_RANK[] =
-    "SELECT duration_ms FROM attempts INDEXED BY attempts_account_at "
-    "WHERE account_id = :acct AND at >= :since AND at < :until "
-    "ORDER BY duration_ms LIMIT :limit";
-static const char SQL_ATT_RANK_EP[] =
-    "SELECT duration_ms FROM attempts INDEXED BY attempts_endpoint_at "
-    "WHERE endpoint_id = :ep AND at >= :since AND at < :until AND account_id = :acct "
-    "ORDER BY duration_ms LIMIT :limit";
+    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND account_id = :acct GROUP BY status";
+static const char SQL_HEAD_ATT[] =
+    "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
+    "INDEXED BY attempts_account_at WHERE account_id = :acct AND at >= :lo AND at < :hi";
+static const char SQL_HEAD_ATT_EP[] =
+    "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
+    "INDEXED BY attempts_endpoint_at "
+    "WHERE endpoint_id = :ep AND at >= :lo AND at < :hi AND account_id = :acct";
+/* Rollup rows of one span in [lo, hi). */
+/*
+ * Rollup rows of one span in [lo, hi), of :key: the endpoint, or the
+ * account (whose own rows carry its id as their endpoint_id).
+ */
+static const char SQL_ROLL[] =
+    "SELECT coalesce(sum(d_open), 0), coalesce(sum(d_delivered), 0), "
+    "coalesce(sum(d_failed), 0), coalesce(sum(d_held), 0), coalesce(sum(a_total), 0), "
+    "coalesce(sum(a_ok), 0) FROM stat_rollups "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
+    "AND account_id = :acct";
+static const char SQL_LAT[] =
+    "SELECT bucket, sum(n) FROM stat_latency "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
+    "AND account_id = :acct GROUP BY bucket";
+/*
+ * The rollups count pending and delivering deliveries together (a claim
+ * does not touch them); those being delivered are few, under a lease.
+ */
+static const char SQL_DELIVERING[] =
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "WHERE endpoint_id IN (SELECT id FROM endpoints WHERE account_id = :acct) "
+    "AND status = 'delivering' AND id >= :lo";
+static const char SQL_DELIVERING_EP[] =
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "WHERE endpoint_id = :ep AND status = 'delivering' AND id >= :lo AND account_id = :acct";
 static const char SQL_SERIES[] =
-    "SELECT (at - :since) / :bucket, count(*), sum(status_code BETWEEN 200 AND 299), "
-    "sum(outcome = 'failed'), sum(outcome IN ('pending', 'held')) "
-    "FROM attempts INDEXED BY attempts_account_at "
-    "WHERE account_id = :acct AND at >= :since AND at < :until GROUP BY 1";
-static const char SQL_SERIES_EP[] =
-    "SELECT (at - :since) / :bucket, count(*), sum(status_code BETWEEN 200 AND 299), "
-    "sum(outcome = 'failed'), sum(outcome IN ('pending', 'held')) "
-    "FROM attempts INDEXED BY attempts_endpoint_at "
-    "WHERE endpoint_id = :ep AND at >= :since AND at < :until AND account_id = :acct "
-    "GROUP BY 1";
+    "SELECT start, a_total, a_ok, a_failed, a_retried FROM stat_rollups "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
+    "AND account_id = :acct";
+static const char SQL_SERIES_LAT[] =
+    "SELECT start, bucket, n FROM stat_latency "
+    "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
+    "AND account_id = :acct ORDER BY start, bucket";
 
 struct stats_args {
     const char *account_id;
     const char *endpoint_id;  /* NULL: the whole account */
-    int64_t since, bucket, now;
+    int64_t since;
     int64_t *counts;
     struct stats *out;
-    struct stats_bucket *buckets;
-    size_t n;
+    struct rollup_hist *hist;
+    struct rollup_series series;
 };
 
 static int
@@ -81,89 +101,168 @@ sq_count_by_status(struct store *st, int64_t out[DELIVERY__COUNT])
     return sq_read(st->impl, job_counts, &args);
 }
 
-/*
- * The nearest-rank percentiles ps[0..np) (ascending) of the n attempt
- * durations in [since, until), into out[], from one sorted pass.
- */
-static int
-rank_values(struct sq_conn *c, const struct stats_args *a, int64_t since, int64_t until,
-            int64_t n, const int *ps, int np, int64_t *out)
+/* A cached statement of the account's or the endpoint's variant, bound to both ids. */
+static sqlite3_stmt *
+stmt_for(struct sq_conn *c, const struct stats_args *a, const char *acct_sql, const char *ep_sql)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, a->endpoint_id != NULL ? SQL_ATT_RANK_EP : SQL_ATT_RANK);
-    int64_t row = 0;
-    int k = 0, rc = SQLITE_DONE, err = 0;
+    sqlite3_stmt *stmt = sq_stmt(c, a->endpoint_id != NULL ? ep_sql : acct_sql);
 
-    for (k = 0; k < np; k++)
-        out[k] = -1;
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":acct", a->account_id);
+        sq_bind_text(stmt, ":ep", a->endpoint_id);
+        sq_bind_text(stmt, ":key", a->endpoint_id != NULL ? a->endpoint_id : a->account_id);
+    }
+    return stmt;
+}
+
+/* Steps stmt to its end; each row goes to row(a, stmt). */
+static int
+each_row(struct sq_conn *c, sqlite3_stmt *stmt, struct stats_args *a,
+         void (*row)(struct stats_args *, sqlite3_stmt *), const char *what)
+{
+    int rc;
+
     if (stmt == NULL)
         return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":ep", a->endpoint_id);
-    sq_bind_int(stmt, ":since", since);
-    sq_bind_int(stmt, ":until", until);
-    sq_bind_int(stmt, ":limit", store_rank(ps[np - 1], n));
-    k = 0;
-    while (k < np && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        row++;
-        while (k < np && store_rank(ps[k], n) == row)
-            out[k++] = sqlite3_column_int64(stmt, 0);
-    }
-    if (k < np && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = sq_err(c, rc, "reading attempt latency");
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        row(a, stmt);
     sq_done(stmt);
-    return err;
+    return rc == SQLITE_DONE ? 0 : sq_err(c, rc, what);
+}
+
+static void
+row_head_dlv(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    int s = store_status_parse((const char *)sqlite3_column_text(stmt, 0));
+
+    if (s >= 0)
+        a->out->by_status[s] += sqlite3_column_int64(stmt, 1);
+}
+
+static void
+row_head_att(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    a->out->attempts++;
+    a->out->attempts_ok += sqlite3_column_int64(stmt, 1);
+    rollup_hist_add(a->hist, rollup_bucket(sqlite3_column_int64(stmt, 0)), 1);
+}
+
+/* The window's part before its first whole minute, from the rows. */
+static int
+stats_head(struct sq_conn *c, struct stats_args *a, const struct rollup_plan *p)
+{
+    sqlite3_stmt *stmt;
+    char lo[ID_MAX], hi[ID_MAX];
+    int err;
+
+    if (p->since >= p->minute_lo)
+        return 0;
+    err = store_id_floor("dlv_", p->since, lo);
+    if (err == 0)
+        err = store_id_floor("dlv_", p->minute_lo, hi);
+    if (err != 0)
+        return err;
+    stmt = stmt_for(c, a, SQL_HEAD_DLV, SQL_HEAD_DLV_EP);
+    if (stmt != NULL) {
+        sq_bind_text(stmt, ":lo", lo);
+        sq_bind_text(stmt, ":hi", hi);
+    }
+    err = each_row(c, stmt, a, row_head_dlv, "counting deliveries");
+    if (err != 0)
+        return err;
+    stmt = stmt_for(c, a, SQL_HEAD_ATT, SQL_HEAD_ATT_EP);
+    if (stmt != NULL) {
+        sq_bind_int(stmt, ":lo", p->since);
+        sq_bind_int(stmt, ":hi", p->minute_lo);
+    }
+    return each_row(c, stmt, a, row_head_att, "counting attempts");
+}
+
+static void
+row_roll(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    int64_t d[ROLLUP__CLASSES];
+    int i;
+
+    for (i = 0; i < ROLLUP__CLASSES; i++)
+        d[i] = sqlite3_column_int64(stmt, i);
+    rollup_stats_add(a->out, d, sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5));
+}
+
+static void
+row_lat(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    rollup_hist_add(a->hist, sqlite3_column_int(stmt, 0), sqlite3_column_int64(stmt, 1));
+}
+
+/* Rollup rows of one span with start in [lo, hi): counts, then the histogram. */
+static int
+stats_span(struct sq_conn *c, struct stats_args *a, int64_t span, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *stmt;
+    int err;
+
+    if (lo >= hi)
+        return 0;
+    stmt = stmt_for(c, a, SQL_ROLL, SQL_ROLL);
+    if (stmt != NULL) {
+        sq_bind_int(stmt, ":span", span);
+        sq_bind_int(stmt, ":lo", lo);
+        sq_bind_int(stmt, ":hi", hi);
+    }
+    err = each_row(c, stmt, a, row_roll, "reading the statistics");
+    if (err != 0)
+        return err;
+    stmt = stmt_for(c, a, SQL_LAT, SQL_LAT);
+    if (stmt != NULL) {
+        sq_bind_int(stmt, ":span", span);
+        sq_bind_int(stmt, ":lo", lo);
+        sq_bind_int(stmt, ":hi", hi);
+    }
+    return each_row(c, stmt, a, row_lat, "reading the latency");
+}
+
+static void
+row_delivering(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    rollup_stats_delivering(a->out, sqlite3_column_int64(stmt, 0));
 }
 
 static int
 job_stats(struct sq_conn *c, void *arg)
 {
     struct stats_args *a = arg;
-    static const int ps[3] = { 50, 95, 99 };
-    struct stats *out = a->out;
+    struct rollup_plan p;
     sqlite3_stmt *stmt;
-    int64_t vs[3];
     char lo[ID_MAX];
-    int rc, err;
+    int err;
 
-    err = store_id_floor("dlv_", a->since, lo);
+    memset(a->out, 0, sizeof(*a->out));
+    memset(a->hist, 0, sizeof(*a->hist));
+    rollup_plan_make(a->since, &p);
+    err = stats_span(c, a, ROLLUP_MINUTE_MS, p.minute_lo, p.hour_lo);
+    if (err == 0)
+        err = stats_span(c, a, ROLLUP_HOUR_MS, p.hour_lo, INT64_MAX);
+    if (err == 0)
+        err = store_id_floor("dlv_", p.minute_lo, lo);
     if (err != 0)
         return err;
-    stmt = sq_stmt(c, a->endpoint_id != NULL ? SQL_DLV_BY_STATUS_EP : SQL_DLV_BY_STATUS);
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":ep", a->endpoint_id);
-    sq_bind_text(stmt, ":lo", lo);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int s = store_status_parse((const char *)sqlite3_column_text(stmt, 0));
-        if (s >= 0)
-            out->by_status[s] = sqlite3_column_int64(stmt, 1);
-    }
-    sq_done(stmt);
-    if (rc != SQLITE_DONE)
-        return sq_err(c, rc, "counting deliveries");
+    stmt = stmt_for(c, a, SQL_DELIVERING, SQL_DELIVERING_EP);
+    if (stmt != NULL)
+        sq_bind_text(stmt, ":lo", lo);
+    err = each_row(c, stmt, a, row_delivering, "counting deliveries");
+    if (err == 0)
+        err = stats_head(c, a, &p);
+    if (err != 0)
+        return err;
+    rollup_stats_ranks(a->out, a->hist);
+    return 0;
+}
 
-    stmt = sq_stmt(c, a->endpoint_id != NULL ? SQL_ATT_COUNT_EP : SQL_ATT_COUNT);
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":ep", a->endpoint_id);
-    sq_bind_int(stmt, ":since", a->since);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        out->attempts = sqlite3_column_int64(stmt, 0);
-        out->attempts_ok = sqlite3_column_int64(stmt, 1);
-    }
-    sq_done(stmt);
-    if (rc != SQLITE_ROW)
-        return sq_err(c, rc, "counting attempts");
-    if (out->attempts == 0)
-        return 0;
-    err = rank_values(c, a, a->since, INT64_MAX, out->attempts, ps, 3, vs);
-    out->p50_ms = vs[0];
-    out->p95_ms = vs[1];
-    out->p99_ms = vs[2];
-    return err;
+static const char *
+endpoint_or_null(const char *endpoint_id)
+{
+    return endpoint_id != NULL && endpoint_id[0] != '\0' ? endpoint_id : NULL;
 }
 
 int
@@ -171,62 +270,59 @@ sq_stats(struct store *st, const char *account_id, const char *endpoint_id, int6
          struct stats *out)
 {
     struct stats_args args = { .account_id = account_id,
-                               .endpoint_id =
-                                   endpoint_id != NULL && endpoint_id[0] != '\0' ? endpoint_id
-                                                                                 : NULL,
+                               .endpoint_id = endpoint_or_null(endpoint_id),
                                .since = since, .out = out };
+    int err;
 
     if (account_id == NULL)
         return ERR_NOTFOUND;
-    return sq_read(st->impl, job_stats, &args);
+    args.hist = malloc(sizeof(*args.hist));
+    if (args.hist == NULL)
+        return ERR_NOMEM;
+    err = sq_read(st->impl, job_stats, &args);
+    free(args.hist);
+    return err;
+}
+
+static void
+row_series(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    rollup_series_count(&a->series, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
+                        sqlite3_column_int64(stmt, 2), sqlite3_column_int64(stmt, 3),
+                        sqlite3_column_int64(stmt, 4));
+}
+
+static void
+row_series_lat(struct stats_args *a, sqlite3_stmt *stmt)
+{
+    rollup_series_latency(&a->series, sqlite3_column_int64(stmt, 0), sqlite3_column_int(stmt, 1),
+                          sqlite3_column_int64(stmt, 2));
+}
+
+/* Binds the span and the range of the series to stmt (may be NULL). */
+static sqlite3_stmt *
+series_bind(sqlite3_stmt *stmt, const struct rollup_series *s)
+{
+    if (stmt != NULL) {
+        sq_bind_int(stmt, ":span", s->bucket_ms);
+        sq_bind_int(stmt, ":lo", s->since);
+        sq_bind_int(stmt, ":hi", s->until);
+    }
+    return stmt;
 }
 
 static int
 job_series(struct sq_conn *c, void *arg)
 {
     struct stats_args *a = arg;
-    sqlite3_stmt *stmt = sq_stmt(c, a->endpoint_id != NULL ? SQL_SERIES_EP : SQL_SERIES);
-    int64_t *counts = NULL;
-    int64_t until = a->since + (int64_t)a->n * a->bucket;
-    size_t i;
-    int rc, err = 0;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    counts = calloc(a->n, sizeof(*counts));
-    if (counts == NULL)
-        return ERR_NOMEM;
-    sq_bind_text(stmt, ":acct", a->account_id);
-    sq_bind_text(stmt, ":ep", a->endpoint_id);
-    sq_bind_int(stmt, ":since", a->since);
-    sq_bind_int(stmt, ":bucket", a->bucket);
-    sq_bind_int(stmt, ":until", until);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t b = sqlite3_column_int64(stmt, 0);
-        if (b < 0 || b >= (int64_t)a->n)
-            continue;
-        counts[b] = sqlite3_column_int64(stmt, 1);
-        a->buckets[b].delivered = sqlite3_column_int64(stmt, 2);
-        a->buckets[b].failed = sqlite3_column_int64(stmt, 3);
-        a->buckets[b].retried = sqlite3_column_int64(stmt, 4);
-    }
-    sq_done(stmt);
-    if (rc != SQLITE_DONE) {
-        err = sq_err(c, rc, "reading the series");
-        goto out;
-    }
-    for (i = 0; i < a->n && err == 0; i++) {
-        static const int ps[2] = { 50, 95 };
-        int64_t start = a->buckets[i].start, vs[2];
-
-        if (counts[i] == 0)
-            continue;
-        err = rank_values(c, a, start, start + a->bucket, counts[i], ps, 2, vs);
-        a->buckets[i].p50_ms = vs[0];
-        a->buckets[i].p95_ms = vs[1];
-    }
-out:
-    free(counts);
+    err = each_row(c, series_bind(stmt_for(c, a, SQL_SERIES, SQL_SERIES), &a->series), a,
+                   row_series, "reading the series");
+    if (err == 0)
+        err = each_row(c,
+                       series_bind(stmt_for(c, a, SQL_SERIES_LAT, SQL_SERIES_LAT), &a->series),
+                       a, row_series_lat, "reading the latency");
     return err;
 }
 
@@ -236,31 +332,18 @@ sq_stats_series(struct store *st, const char *account_id, const char *endpoint_i
                 size_t *n)
 {
     struct stats_args args = { .account_id = account_id,
-                               .endpoint_id =
-                                   endpoint_id != NULL && endpoint_id[0] != '\0' ? endpoint_id
-                                                                                 : NULL,
-                               .since = since, .bucket = bucket_ms, .now = now };
-    size_t i;
+                               .endpoint_id = endpoint_or_null(endpoint_id) };
     int err;
 
     if (account_id == NULL)
         return ERR_NOTFOUND;
-    args.n = (size_t)((now - since + bucket_ms - 1) / bucket_ms);
-    if (args.n == 0)
-        args.n = 1;
-    args.buckets = calloc(args.n, sizeof(*args.buckets));
-    if (args.buckets == NULL)
-        return ERR_NOMEM;
-    for (i = 0; i < args.n; i++) {
-        args.buckets[i].start = since + (int64_t)i * bucket_ms;
-        args.buckets[i].p50_ms = args.buckets[i].p95_ms = -1;
-    }
-    err = sq_read(st->impl, job_series, &args);
+    err = rollup_series_init(&args.series, since, bucket_ms, now);
+    if (err == 0)
+        err = sq_read(st->impl, job_series, &args);
     if (err != 0) {
-        free(args.buckets);
+        rollup_series_cleanup(&args.series);
         return err;
     }
-    *out = args.buckets;
-    *n = args.n;
+    rollup_series_take(&args.series, out, n);
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "store/rollup.h"
 #include "store/sqlite/sq_int.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -289,6 +290,181 @@ sql_count(const struct fx *fx, const char *sql)
     return v;
 }
 
+/* Every integer of sql's rows, row by row, into out[0..max); returns how many. */
+static size_t
+sql_ints(const struct fx *fx, const char *sql, int64_t *out, size_t max)
+{
+    size_t n = 0;
+
+    if (fx->sqlite) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *stmt = NULL;
+        int rc = sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), i;
+
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+        if (rc != SQLITE_OK)
+            print_error("sqlite: %s: %s\n", sql, sqlite3_errmsg(db));
+        while (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+            for (i = 0; i < sqlite3_column_count(stmt) && n < max; i++)
+                out[n++] = sqlite3_column_int64(stmt, i);
+        }
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+        assert_int_equal(rc, SQLITE_OK);
+    } else {
+        PGconn *c = PQconnectdb(fx->url);
+        PGresult *r = NULL;
+        ExecStatusType rs = PGRES_FATAL_ERROR;
+        int row, i;
+
+        if (PQstatus(c) == CONNECTION_OK) {
+            r = PQexec(c, sql);
+            rs = PQresultStatus(r);
+        }
+        if (rs != PGRES_TUPLES_OK)
+            print_error("postgres: %s: %s", sql, PQerrorMessage(c));
+        for (row = 0; rs == PGRES_TUPLES_OK && row < PQntuples(r); row++) {
+            for (i = 0; i < PQnfields(r) && n < max; i++)
+                out[n++] = PQgetisnull(r, row, i) ? 0 : strtoll(PQgetvalue(r, row, i), NULL, 10);
+        }
+        PQclear(r);
+        PQfinish(c);
+        assert_int_equal(rs, PGRES_TUPLES_OK);
+    }
+    return n;
+}
+
+/* The nearest-rank percentile p of the n sorted values vs. */
+static int64_t
+exact_rank(const int64_t *vs, size_t n, int p)
+{
+    int64_t r = ((int64_t)p * (int64_t)n + 99) / 100;
+
+    if (n == 0)
+        return -1;
+    if (r < 1)
+        r = 1;
+    return vs[r - 1];
+}
+
+/* A percentile read from the rollups must fall in the exact value's bucket. */
+static void
+rank_check(int64_t got, const int64_t *vs, size_t n, int p)
+{
+    int64_t want = exact_rank(vs, n, p);
+
+    if (want < 0) {
+        assert_int_equal(got, -1);
+        return;
+    }
+    if (rollup_bucket(got) != rollup_bucket(want))
+        print_error("p%d: rollups say %lld, the rows %lld\n", p, (long long)got, (long long)want);
+    assert_int_equal(rollup_bucket(got), rollup_bucket(want));
+}
+
+#define CHECK_MAX_ROWS 200000
+
+/* The SQL condition selecting the rows of acct (and of endpoint ep, unless NULL). */
+static void
+where_of(char *out, size_t size, const char *acct, const char *ep)
+{
+    if (ep != NULL)
+        snprintf(out, size, "account_id = '%s' AND endpoint_id = '%s'", acct, ep);
+    else
+        snprintf(out, size, "account_id = '%s'", acct);
+}
+
+/*
+ * store_stats() of acct (and endpoint ep, or NULL) since `since`, read from
+ * the rollups, against a count of the rows themselves.
+ */
+static void
+stats_check(struct fx *fx, const char *acct, const char *ep, int64_t since)
+{
+    struct stats s;
+    char where[1024], sql[2048];
+    int64_t *vs = malloc(CHECK_MAX_ROWS * sizeof(*vs));
+    size_t n;
+    int i;
+
+    assert_non_null(vs);
+    where_of(where, sizeof(where), acct, ep);
+    assert_int_equal(store_stats(fx->st, acct, ep, since, &s), 0);
+    for (i = 0; i < DELIVERY__COUNT; i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM deliveries WHERE %s AND created_at >= %lld AND status = '%s'",
+                 where, (long long)since, delivery_status_name((enum delivery_status)i));
+        if (s.by_status[i] != sql_count(fx, sql))
+            print_error("%s since %lld: %lld %s, the rows say %lld\n", ep != NULL ? ep : acct,
+                        (long long)since, (long long)s.by_status[i],
+                        delivery_status_name((enum delivery_status)i),
+                        (long long)sql_count(fx, sql));
+        assert_int_equal(s.by_status[i], sql_count(fx, sql));
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM attempts WHERE %s AND at >= %lld", where,
+             (long long)since);
+    assert_int_equal(s.attempts, sql_count(fx, sql));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM attempts WHERE %s AND at >= %lld "
+             "AND status_code BETWEEN 200 AND 299",
+             where, (long long)since);
+    assert_int_equal(s.attempts_ok, sql_count(fx, sql));
+    snprintf(sql, sizeof(sql),
+             "SELECT duration_ms FROM attempts WHERE %s AND at >= %lld ORDER BY duration_ms",
+             where, (long long)since);
+    n = sql_ints(fx, sql, vs, CHECK_MAX_ROWS);
+    rank_check(s.p50_ms, vs, n, 50);
+    rank_check(s.p95_ms, vs, n, 95);
+    rank_check(s.p99_ms, vs, n, 99);
+    free(vs);
+}
+
+/* store_stats_series() against the rows, bucket by bucket. */
+static void
+series_check(struct fx *fx, const char *acct, const char *ep, int64_t since, int64_t bucket_ms,
+             int64_t now)
+{
+    struct stats_bucket *bs = NULL;
+    char where[1024], sql[2048];
+    int64_t *vs = malloc(CHECK_MAX_ROWS * sizeof(*vs)), *ds;
+    size_t nb = 0, n, i, j, k;
+
+    assert_non_null(vs);
+    ds = malloc(CHECK_MAX_ROWS * sizeof(*ds));
+    assert_non_null(ds);
+    where_of(where, sizeof(where), acct, ep);
+    assert_int_equal(store_stats_series(fx->st, acct, ep, since, bucket_ms, now, &bs, &nb), 0);
+    /* Per attempt: its bucket, 2xx, failed, retried, duration; by bucket and duration. */
+    snprintf(sql, sizeof(sql),
+             "SELECT (at - %lld) / %lld, CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 "
+             "END, CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END, "
+             "CASE WHEN outcome IN ('pending', 'held') THEN 1 ELSE 0 END, duration_ms "
+             "FROM attempts WHERE %s AND at >= %lld AND at < %lld ORDER BY 1, 5",
+             (long long)since, (long long)bucket_ms, where, (long long)since,
+             (long long)(since + (int64_t)nb * bucket_ms));
+    n = sql_ints(fx, sql, vs, CHECK_MAX_ROWS) / 5;
+    for (i = 0, j = 0; i < nb; i++) {
+        int64_t ok = 0, failed = 0, retried = 0;
+
+        for (k = 0; j < n && vs[j * 5] == (int64_t)i; j++, k++) {
+            ok += vs[j * 5 + 1];
+            failed += vs[j * 5 + 2];
+            retried += vs[j * 5 + 3];
+            ds[k] = vs[j * 5 + 4];
+        }
+        assert_int_equal(bs[i].start, since + (int64_t)i * bucket_ms);
+        assert_int_equal(bs[i].delivered, ok);
+        assert_int_equal(bs[i].failed, failed);
+        assert_int_equal(bs[i].retried, retried);
+        rank_check(bs[i].p50_ms, ds, k, 50);
+        rank_check(bs[i].p95_ms, ds, k, 95);
+    }
+    free(bs);
+    free(ds);
+    free(vs);
+}
+
 /* delivery_counts (kept by the writer) must match a count of the rows. */
 static void
 counts_check(struct fx *fx)
@@ -308,6 +484,10 @@ counts_check(struct fx *fx)
     assert_int_equal(store_count_by_status(fx->st, counts), 0);
     for (i = 0; i < DELIVERY__COUNT; i++)
         assert_int_equal(counts[i], sql_count(fx, sql[i]));
+    /* And so must the statistics' rollups, whatever the test did. */
+    stats_check(fx, "acct_a", NULL, 0);
+    stats_check(fx, "acct_b", NULL, 0);
+    stats_check(fx, "acct_a", NULL, clock_now_ms() - HOUR_MS);
 }
 
 static int
@@ -1738,6 +1918,168 @@ test_stats(void **state)
     endpoint_cleanup(&eps[1]);
 }
 
+static uint64_t rnd_state;
+
+static uint64_t
+rnd(uint64_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return n == 0 ? 0 : (rnd_state >> 33) % n;
+}
+
+/* A duration as receivers give them: mostly fast, some slow, a few very slow. */
+static int64_t
+rnd_duration(void)
+{
+    uint64_t k = rnd(100);
+
+    if (k < 50)
+        return (int64_t)rnd(128);
+    if (k < 95)
+        return 128 + (int64_t)rnd(5000);
+    return 5000 + (int64_t)rnd(200000);
+}
+
+/* Claims some due deliveries and gives each a random outcome, at random times of the last day. */
+static void
+random_results(struct fx *fx, int64_t now)
+{
+    struct claim *cs = NULL;
+    struct attempt_result *rs;
+    const char **rel;
+    int64_t *tokens;
+    size_t n = 0, i, nr = 0, nrel = 0;
+
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 60000, 1 + (int)rnd(60), 0, NULL, 0,
+                                 &cs, &n),
+                     0);
+    rs = calloc(n + 1, sizeof(*rs));
+    rel = calloc(n + 1, sizeof(*rel));
+    tokens = calloc(n + 1, sizeof(*tokens));
+    assert_true(rs != NULL && rel != NULL && tokens != NULL);
+    for (i = 0; i < n; i++) {
+        uint64_t k = rnd(10);
+        int64_t at = now - (int64_t)rnd(26 * HOUR_MS);
+
+        if (k == 0)
+            continue; /* stays delivering */
+        if (k == 1) {
+            rel[nrel] = cs[i].dlv.id;
+            tokens[nrel++] = cs[i].dlv.lease_token;
+            continue;
+        }
+        if (k < 5)
+            result_for(&rs[nr], &cs[i], DELIVERY_DELIVERED, k == 2 ? 204 : 200, NULL, at,
+                       rnd_duration());
+        else if (k < 7)
+            result_for(&rs[nr], &cs[i], DELIVERY_FAILED, 410, "HTTP 410", at, rnd_duration());
+        else
+            result_for(&rs[nr], &cs[i], DELIVERY_PENDING, k == 9 ? 0 : 503,
+                       k == 9 ? "timeout" : "HTTP 503", at, rnd_duration());
+        rs[nr].next_attempt_at = clock_now_ms();
+        nr++;
+    }
+    if (nr > 0)
+        assert_int_equal(store_results_apply(fx->st, rs, nr, clock_now_ms()), 0);
+    if (nrel > 0)
+        assert_int_equal(store_release(fx->st, rel, tokens, nrel), 0);
+    free(tokens);
+    free(rel);
+    free(rs);
+    claim_list_free(cs, n);
+}
+
+/*
+ * Random histories: publishes, claims, results at random times of the last
+ * day, releases, disables, enables (resuming or skipping), retries, replays
+ * and a deletion. After each round the statistics read from the rollups
+ * match a count of the rows, for the account and each endpoint, over
+ * windows on and off whole minutes, and so does each bucket of both series.
+ */
+static void
+test_stats_random_histories(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[4];
+    struct event ev;
+    struct delivery *ds = NULL;
+    struct delivery_filter f = { .status = -1, .limit = 50 };
+    int64_t now, count, sinces[5];
+    size_t nd = 0, i, j;
+    int round;
+
+    rnd_state = (uint64_t)time(NULL);
+    print_message("random histories: seed %llu\n", (unsigned long long)rnd_state);
+    for (i = 0; i < 3; i++)
+        endpoint_make(fx->st, "acct_a", "", &eps[i]);
+    endpoint_make(fx->st, "acct_b", "", &eps[3]);
+    for (round = 0; round < 6; round++) {
+        int npub = 20 + (int)rnd(60);
+
+        for (i = 0; i < (size_t)npub; i++) {
+            size_t first = (size_t)rnd(3), k = 1 + (size_t)rnd(3 - first);
+
+            assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &eps[first], k, &ev),
+                             0);
+            event_cleanup(&ev);
+        }
+        assert_int_equal(publish(fx->st, "acct_b", "user.message", NULL, &eps[3], 1, &ev), 0);
+        event_cleanup(&ev);
+        now = clock_now_ms();
+        for (i = 0; i < 3; i++)
+            random_results(fx, now);
+        i = (size_t)rnd(round > 4 ? 2 : 3); /* eps[2] is deleted in round 4 */
+        switch (rnd(5)) {
+        case 0:
+            assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[i].id, "test", now), 0);
+            break;
+        case 1:
+            assert_int_equal(store_endpoint_enable(fx->st, "acct_a", eps[i].id, (int)rnd(2), now,
+                                                   &count),
+                             0);
+            break;
+        case 2:
+            assert_int_equal(store_endpoint_replay(fx->st, "acct_a", eps[i].id, 0, 0, -1, now,
+                                                   &count),
+                             0);
+            break;
+        default:
+            f.status = rnd(2) ? DELIVERY_FAILED : DELIVERY_DELIVERED;
+            assert_int_equal(store_delivery_list(fx->st, "acct_a", &f, &ds, &nd), 0);
+            for (j = 0; j < nd; j += 2) {
+                int err = store_delivery_retry(fx->st, "acct_a", ds[j].id, now);
+
+                /* Those of the deleted endpoint cannot be sent again. */
+                assert_true(err == 0 || (err == ERR_CONFLICT &&
+                                         strcmp(ds[j].endpoint_id, eps[2].id) == 0));
+            }
+            delivery_list_free(ds, nd);
+            ds = NULL;
+            break;
+        }
+        if (round == 4)
+            assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[2].id), 0);
+
+        now = clock_now_ms();
+        sinces[0] = 0;
+        sinces[1] = now - HOUR_MS;
+        sinces[2] = now - 24 * HOUR_MS;
+        sinces[3] = (now - 37 * MIN_MS) / MIN_MS * MIN_MS;
+        sinces[4] = now - 90 * MIN_MS - 17123;
+        for (j = 0; j < 5; j++) {
+            stats_check(fx, "acct_a", NULL, sinces[j]);
+            for (i = 0; i < 4; i++)
+                stats_check(fx, i == 3 ? "acct_b" : "acct_a", eps[i].id, sinces[j]);
+        }
+        series_check(fx, "acct_a", NULL, (now / MIN_MS - 59) * MIN_MS, MIN_MS, now);
+        series_check(fx, "acct_a", eps[0].id, (now / MIN_MS - 59) * MIN_MS, MIN_MS, now);
+        series_check(fx, "acct_a", NULL, (now / HOUR_MS - 23) * HOUR_MS, HOUR_MS, now);
+        series_check(fx, "acct_a", eps[1].id, (now / HOUR_MS - 23) * HOUR_MS, HOUR_MS, now);
+    }
+    for (i = 0; i < 4; i++)
+        endpoint_cleanup(&eps[i]);
+}
+
 /*
  * "sqlite::memory:" runs everything on one connection: reads go through the
  * writer. SQLite only.
@@ -3055,6 +3397,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_random_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due_unregister_waits, setup, teardown),
         cmocka_unit_test(test_memory_store),

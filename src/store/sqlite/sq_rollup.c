@@ -1,0 +1,222 @@
+/*
+ * SQLite backend: keeping the statistics rollups (store/rollup.h). Writes
+ * note what they change on the writer's connection; the notes of a job that
+ * fails are dropped with its writes, and the rest are summed into the
+ * rollup rows (minute and hour) just before the transaction commits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/rollup.h"
+#include "store/sqlite/sq_int.h"
+#include "util/err.h"
+
+/* Each note adds to its endpoint's row and to its account's (keyed by the account id). */
+static const char SQL_ROLL_ADD[] =
+    "INSERT INTO stat_rollups (endpoint_id, span, start, account_id, d_open, d_delivered, "
+    "d_failed, d_held, a_total, a_ok, a_failed, a_retried) "
+    "SELECT :ep, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
+    "FROM endpoints WHERE id = :ep UNION ALL "
+    "SELECT account_id, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
+    "FROM endpoints WHERE id = :ep "
+    "ON CONFLICT (endpoint_id, span, start) DO UPDATE SET "
+    "d_open = d_open + excluded.d_open, d_delivered = d_delivered + excluded.d_delivered, "
+    "d_failed = d_failed + excluded.d_failed, d_held = d_held + excluded.d_held, "
+    "a_total = a_total + excluded.a_total, a_ok = a_ok + excluded.a_ok, "
+    "a_failed = a_failed + excluded.a_failed, a_retried = a_retried + excluded.a_retried";
+static const char SQL_LAT_ADD[] =
+    "INSERT INTO stat_latency (endpoint_id, span, start, bucket, account_id, n) "
+    "SELECT :ep, :span, :start, :bucket, account_id, :n FROM endpoints WHERE id = :ep "
+    "UNION ALL SELECT account_id, :span, :start, :bucket, account_id, :n FROM endpoints "
+    "WHERE id = :ep "
+    "ON CONFLICT (endpoint_id, span, start, bucket) DO UPDATE SET n = n + excluded.n";
+
+static const char *const roll_params[SQ_ROLL_NV] = {
+    ":v0", ":v1", ":v2", ":v3", ":v4", ":v5", ":v6", ":v7",
+};
+
+static int
+same_key(const struct sq_roll_note *a, const struct sq_roll_note *b)
+{
+    return a->start == b->start && a->bucket == b->bucket && strcmp(a->ep, b->ep) == 0;
+}
+
+/*
+ * Appends a note, or adds it to the last one when they share a key (a set
+ * of rows in id order mostly falls in one minute).
+ */
+static void
+note_add(struct sq_conn *c, const char *ep, int64_t at, int bucket, const int64_t *v)
+{
+    struct sq_roll_note key, *last;
+    int i;
+
+    memset(&key, 0, sizeof(key));
+    strncpy(key.ep, ep, sizeof(key.ep) - 1);
+    key.start = at - at % ROLLUP_MINUTE_MS;
+    key.bucket = bucket;
+    last = c->roll_n > 0 ? &c->roll[c->roll_n - 1] : NULL;
+    if (last == NULL || c->roll_n == c->roll_mark || !same_key(last, &key)) {
+        if (store_grow(&c->roll, &c->roll_cap, c->roll_n + 1, sizeof(*c->roll)) != 0) {
+            /* Counted as lost: the commit fails rather than the rollup drifting. */
+            c->roll_lost = 1;
+            return;
+        }
+        last = &c->roll[c->roll_n++];
+        *last = key;
+    }
+    for (i = 0; i < SQ_ROLL_NV; i++)
+        last->v[i] += v[i];
+}
+
+void
+sq_roll_move(struct sq_conn *c, const char *ep, int64_t created, int from, int to, int64_t n)
+{
+    int64_t v[SQ_ROLL_NV] = { 0 };
+    int cf = rollup_class(from), ct = rollup_class(to);
+
+    if (cf == ct || n == 0)
+        return;
+    if (cf >= 0)
+        v[cf] -= n;
+    if (ct >= 0)
+        v[ct] += n;
+    note_add(c, ep, created, -1, v);
+}
+
+void
+sq_roll_attempt(struct sq_conn *c, const char *ep, int64_t at, int status_code, int outcome,
+                int64_t duration_ms)
+{
+    int64_t v[SQ_ROLL_NV] = { 0 };
+
+    v[4] = 1;
+    v[5] = status_code >= 200 && status_code <= 299;
+    v[6] = outcome == DELIVERY_FAILED;
+    v[7] = outcome == DELIVERY_PENDING || outcome == DELIVERY_HELD;
+    note_add(c, ep, at, -1, v);
+    memset(v, 0, sizeof(v));
+    v[0] = 1;
+    note_add(c, ep, at, rollup_bucket(duration_ms), v);
+}
+
+void
+sq_roll_mark(struct sq_conn *c)
+{
+    c->roll_mark = c->roll_n;
+}
+
+void
+sq_roll_undo(struct sq_conn *c)
+{
+    c->roll_n = c->roll_mark;
+}
+
+void
+sq_roll_reset(struct sq_conn *c)
+{
+    c->roll_n = c->roll_mark = 0;
+    c->roll_lost = 0;
+}
+
+static int
+note_cmp(const void *pa, const void *pb)
+{
+    const struct sq_roll_note *a = pa, *b = pb;
+    int r = strcmp(a->ep, b->ep);
+
+    if (r != 0)
+        return r;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return a->bucket < b->bucket ? -1 : a->bucket > b->bucket;
+}
+
+/* Sums the notes on the same key (after sorting), leaving the sums in front. */
+static size_t
+notes_merge(struct sq_roll_note *ns, size_t n)
+{
+    size_t i, out = 0;
+    int k;
+
+    if (n == 0)
+        return 0;
+    qsort(ns, n, sizeof(*ns), note_cmp);
+    for (i = 0; i < n; i++) {
+        if (out > 0 && same_key(&ns[out - 1], &ns[i])) {
+            for (k = 0; k < SQ_ROLL_NV; k++)
+                ns[out - 1].v[k] += ns[i].v[k];
+        } else {
+            ns[out++] = ns[i];
+        }
+    }
+    return out;
+}
+
+static int
+note_write(struct sq_conn *c, const struct sq_roll_note *nt, int64_t span)
+{
+    sqlite3_stmt *stmt;
+    int i, rc, zero = 1;
+
+    for (i = 0; i < SQ_ROLL_NV; i++)
+        zero = zero && nt->v[i] == 0;
+    if (zero)
+        return 0;
+    stmt = sq_stmt(c, nt->bucket < 0 ? SQL_ROLL_ADD : SQL_LAT_ADD);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", nt->ep);
+    sq_bind_int(stmt, ":span", span);
+    sq_bind_int(stmt, ":start", nt->start);
+    if (nt->bucket < 0) {
+        for (i = 0; i < SQ_ROLL_NV; i++)
+            sq_bind_int(stmt, roll_params[i], nt->v[i]);
+    } else {
+        sq_bind_int(stmt, ":bucket", nt->bucket);
+        sq_bind_int(stmt, ":n", nt->v[0]);
+    }
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    return rc == SQLITE_DONE ? 0 : sq_err(c, rc, "adding to the statistics");
+}
+
+int
+sq_roll_flush(struct sq_conn *c)
+{
+    size_t n, i;
+    int err = 0;
+
+    if (c->roll_lost) {
+        sq_roll_reset(c);
+        return ERR_NOMEM;
+    }
+    n = notes_merge(c->roll, c->roll_n);
+    for (i = 0; i < n && err == 0; i++)
+        err = note_write(c, &c->roll[i], ROLLUP_MINUTE_MS);
+    /* The same notes again, by hour. */
+    for (i = 0; i < n; i++)
+        c->roll[i].start -= c->roll[i].start % ROLLUP_HOUR_MS;
+    n = notes_merge(c->roll, n);
+    for (i = 0; i < n && err == 0; i++)
+        err = note_write(c, &c->roll[i], ROLLUP_HOUR_MS);
+    sq_roll_reset(c);
+    return err;
+}
+
+int
+sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int from, int to,
+               int64_t *n, const char *what)
+{
+    int rc;
+
+    *n = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        sq_roll_move(c, ep, sqlite3_column_int64(stmt, 0), from, to, 1);
+        (*n)++;
+    }
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, what);
+    sq_count_move(c, from, to, *n);
+    return 0;
+}
