@@ -362,12 +362,11 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     v = config_get(c, "store-open-timeout");
-    if (strcmp(v, "0") == 0)
+    if (strcmp(v, "0") == 0) {
         sc->open_timeout_ms = 0;
-    else if (clock_parse_duration(v, &sc->open_timeout_ms) != 0) {
-        bad_option("store-open-timeout", "expected a duration such as 30s, or 0 to try once, "
-                                         "got '%s'",
-                   v);
+    } else if (clock_parse_duration(v, &sc->open_timeout_ms) != 0) {
+        bad_option("store-open-timeout",
+                   "expected a duration such as 30s, or 0 to try once, got '%s'", v);
         return ERR_INVAL;
     }
     return conf_access(c, sc);
@@ -821,8 +820,8 @@ start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struc
         return ERR_IO;
     }
     *step = "checking the master key";
-    err = masterkey_attach("serve", sc->master_key_file, key_path[0] != '\0' ? key_path : NULL,
-                           *st, keys);
+    err = masterkey_attach("serve", sc->master_key_file, key_path[0] != '\0' ? key_path : NULL, *st,
+                           keys);
     if (err != 0)
         return err;
     *step = "creating the first account";

@@ -329,8 +329,8 @@ static int
 conn_refused_for_good(PGconn *db)
 {
     static const char *const says[] = {
-        "authentication failed", "does not exist", "no pg_hba.conf entry",
-        "no password supplied", "not permitted to log in", "permission denied",
+        "authentication failed", "does not exist",          "no pg_hba.conf entry",
+        "no password supplied",  "not permitted to log in", "permission denied",
     };
     const char *msg;
     size_t i;
