@@ -45,36 +45,6 @@ def metric(srv, name):
     raise AssertionError("no %s in /metrics" % name)
 
 
-
-
-class Flood(unittest.TestCase):
-    def setUp(self):
-        need = IDLE + DRIPS + 500
-        if raise_nofile(need) < need:
-            self.skipTest("the open-file limit is below %d" % need)
-        self.socks = []
-        self.addCleanup(self.close_all)
-        self.srv = Server(args=["--allow-http", "--http-per-ip", "0",
-                                "--http-head-timeout", "%ds" % HEAD_TIMEOUT_S],
-                          log_level="info", test=self)
-        self.srv.start()
-
-    def close_all(self):
-        for s in self.socks:
-            s.close()
-        self.socks = []
-
-    def connect_many(self, n, deadline):
-        out = []
-        for _ in range(n):
-            self.assertLess(time.monotonic(), deadline, "connecting took too long")
-            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
-            s.setblocking(False)
-            self.socks.append(s)
-            out.append(s)
-        return out
-
-
 class Prober(threading.Thread):
     """New clients, one every PROBE_EVERY_S until halted or one fails: each
     a GET /healthz and a publish, timed. .done holds the
@@ -107,6 +77,35 @@ class Prober(threading.Thread):
                 self.done.append((time.monotonic(), lat))
             if self.halt.wait(PROBE_EVERY_S):
                 return
+
+
+class Flood(unittest.TestCase):
+    def setUp(self):
+        need = IDLE + DRIPS + 500
+        if raise_nofile(need) < need:
+            self.skipTest("the open-file limit is below %d" % need)
+        self.socks = []
+        self.addCleanup(self.close_all)
+        self.srv = Server(args=["--allow-http", "--http-per-ip", "0",
+                                "--http-head-timeout", "%ds" % HEAD_TIMEOUT_S],
+                          log_level="info", test=self)
+        self.srv.start()
+
+    def close_all(self):
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+    def connect_many(self, n, deadline):
+        out = []
+        for _ in range(n):
+            self.assertLess(time.monotonic(), deadline, "connecting took too long")
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            s.setblocking(False)
+            self.socks.append(s)
+            out.append(s)
+        return out
+
 
     def test_idle_and_dripping_connections_do_not_starve_new_clients(self):
         start = time.monotonic()
