@@ -107,6 +107,11 @@ static const struct config_opt serve_opts[] = {
      "delete finished events (and their deliveries) older than this, such as 30d or 12h; "
      "0 or off keeps everything",
      1, 0},
+    {"store-open-timeout", "DURATION", "30s",
+     "at start, keep trying to open the store this long while the database is unreachable "
+     "or drops the connection (0: try once); a refused user or database, a newer schema or "
+     "a wrong master key fail at once",
+     1, 0},
     {"check", NULL, NULL, "check the configuration, print \"configuration OK\" and exit", 0, 'n'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
@@ -120,7 +125,8 @@ const struct cli_cmd cmd_serve = {
              "[--http-max-connections N] [--http-per-ip N] [--http-head-timeout DURATION] "
              "[--http-body-timeout DURATION] [--rate-limit N] [--rate-limit-account N] "
              "[--oauth-token-ttl DURATION] [--oauth-refresh-ttl DURATION] [--public-url URL] "
-             "[--portal-frame-ancestors ORIGINS] [--master-key-file FILE] [--retention DURATION]",
+             "[--portal-frame-ancestors ORIGINS] [--master-key-file FILE] [--retention DURATION] "
+             "[--store-open-timeout DURATION]",
     .summary = "run the HTTP API and the dispatcher (every option also as FLUXHOOK_<OPTION>)",
     .opts = serve_opts,
     .run = serve_run,
@@ -145,7 +151,8 @@ struct serve_conf {
     int dev;        /* --dev: http:// and loopback receivers allowed */
     char *nets_own; /* --allow-networks plus the loopback ranges of --dev, owned */
     const char *master_key_file;
-    int64_t retention_ms; /* 0: keep everything */
+    int64_t retention_ms;    /* 0: keep everything */
+    int64_t open_timeout_ms; /* --store-open-timeout; 0: one try */
     struct dispatch_config dc;
 };
 
@@ -354,6 +361,14 @@ conf_load(const struct config *c, struct serve_conf *sc)
                    v);
         return ERR_INVAL;
     }
+    v = config_get(c, "store-open-timeout");
+    if (strcmp(v, "0") == 0) {
+        sc->open_timeout_ms = 0;
+    } else if (clock_parse_duration(v, &sc->open_timeout_ms) != 0) {
+        bad_option("store-open-timeout",
+                   "expected a duration such as 30s, or 0 to try once, got '%s'", v);
+        return ERR_INVAL;
+    }
     return conf_access(c, sc);
 }
 
@@ -480,23 +495,66 @@ root_key_write(const char *path, const char *key)
 }
 
 /*
+ * What bootstrap() keeps from one try to the next while the store is being
+ * opened again: the admin key it means to store, and whether an earlier try
+ * began writing, whose outcome a lost connection left unknown.
+ */
+struct boot {
+    char key[API_KEY_MAX + 256];
+    int generated; /* key was made here, not taken from $FLUXHOOK_ROOT_KEY */
+    int tried;     /* an earlier try began creating the account */
+};
+
+/* Where an earlier try of bootstrap() left the admin key, when its outcome was unknown. */
+enum boot_left { BOOT_KEY_MISSING, BOOT_KEY_STORED, BOOT_KEY_OTHERS };
+
+/*
+ * On a store that already has accounts, after an earlier try of ours began
+ * creating acct_default: whether the key of hash was stored (its id into
+ * id), is still missing (the account came but the key did not), or another
+ * process made the account with keys of its own. Returns 0 or ERR_*.
+ */
+static int
+boot_key_left(struct store *st, const char *hash, char id[ID_MAX], enum boot_left *left)
+{
+    struct api_key found, *ks = NULL;
+    size_t n = 0;
+    int err;
+
+    memset(&found, 0, sizeof(found));
+    err = store_key_find(st, hash, &found);
+    if (err == 0) {
+        snprintf(id, ID_MAX, "%s", found.id);
+        *left = BOOT_KEY_STORED;
+    }
+    api_key_cleanup(&found);
+    if (err != ERR_NOTFOUND)
+        return err;
+    err = store_key_list(st, ROOT_ACCOUNT, &ks, &n);
+    api_key_list_free(ks, n);
+    *left = n == 0 ? BOOT_KEY_MISSING : BOOT_KEY_OTHERS;
+    return err;
+}
+
+/*
  * On an empty store: creates acct_default and its admin key, from
  * $FLUXHOOK_ROOT_KEY or newly made (then written to a file and copied into
  * shown for the start-up block, or printed at once when there is no file).
+ * Safe to call again with the same b after ERR_UNAVAILABLE: it finishes
+ * what the earlier try left, with the same key.
  */
 static int
-bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
+bootstrap(struct store *st, const char *db, struct boot *b, char shown[API_KEY_MAX + 256])
 {
     struct account a;
     struct api_key k;
-    char key[API_KEY_MAX + 256];
     char path[PATH_MAX];
     const char *env;
-    int empty, err, generated = 0;
+    enum boot_left left = BOOT_KEY_MISSING;
+    int empty, err;
 
     memset(&a, 0, sizeof(a));
     memset(&k, 0, sizeof(k));
-    memset(key, 0, sizeof(key));
     masterkey_default_path(db, "root.key", path, sizeof(path));
     empty = store_is_empty(st);
     if (empty < 0) {
@@ -504,26 +562,34 @@ bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
         err = empty;
         goto out;
     }
-    if (!empty) {
+    if (!empty && !b->tried) {
         if (path[0] != '\0' && access(path, F_OK) == 0)
             log_info("serve: the admin key of %s is in %s", ROOT_ACCOUNT, path);
         err = 0;
         goto out;
     }
-    env = getenv("FLUXHOOK_ROOT_KEY");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(key, sizeof(key), "%s", env);
-    } else {
-        err = api_key_new(key);
-        if (err != 0)
-            goto out;
-        generated = 1;
+    if (b->key[0] == '\0') {
+        env = getenv("FLUXHOOK_ROOT_KEY");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(b->key, sizeof(b->key), "%s", env);
+        } else {
+            err = api_key_new(b->key);
+            if (err != 0)
+                goto out;
+            b->generated = 1;
+        }
     }
-    snprintf(a.id, sizeof(a.id), "%s", ROOT_ACCOUNT);
-    a.name = "default";
-    a.created_at = clock_now_ms();
-    err = store_account_insert(st, &a);
-    if (err == ERR_CONFLICT) {
+    api_key_hash(b->key, k.hash);
+    b->tried = 1;
+    if (empty) {
+        snprintf(a.id, sizeof(a.id), "%s", ROOT_ACCOUNT);
+        a.name = "default";
+        a.created_at = clock_now_ms();
+        err = store_account_insert(st, &a);
+    } else {
+        err = boot_key_left(st, k.hash, k.id, &left);
+    }
+    if (err == ERR_CONFLICT || (err == 0 && left == BOOT_KEY_OTHERS)) {
         /* Another process sharing the store did it first. */
         err = 0;
         goto out;
@@ -532,33 +598,34 @@ bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
         log_error("serve: cannot create account %s: %s", ROOT_ACCOUNT, err_str(err));
         goto out;
     }
-    err = id_new("key_", k.id);
-    if (err != 0)
-        goto out;
-    snprintf(k.account_id, sizeof(k.account_id), "%s", ROOT_ACCOUNT);
-    k.name = "root";
-    k.admin = 1;
-    k.created_at = a.created_at;
-    api_key_hash(key, k.hash);
-    err = store_key_insert(st, &k);
-    if (err != 0) {
-        log_error("serve: cannot store the admin key: %s", err_str(err));
-        goto out;
+    if (left == BOOT_KEY_MISSING) {
+        err = id_new("key_", k.id);
+        if (err != 0)
+            goto out;
+        snprintf(k.account_id, sizeof(k.account_id), "%s", ROOT_ACCOUNT);
+        k.name = "root";
+        k.admin = 1;
+        k.created_at = clock_now_ms();
+        err = store_key_insert(st, &k);
+        if (err != 0) {
+            log_error("serve: cannot store the admin key: %s", err_str(err));
+            goto out;
+        }
     }
-    if (!generated) {
+    if (!b->generated) {
         log_info("serve: first start: created account %s with the admin key from "
                  "FLUXHOOK_ROOT_KEY key=%s",
                  ROOT_ACCOUNT, k.id);
         goto out;
     }
-    if (path[0] != '\0' && root_key_write(path, key) != 0)
+    if (path[0] != '\0' && root_key_write(path, b->key) != 0)
         path[0] = '\0';
     if (path[0] != '\0') {
         /* The start-up block shows it once the server listens (first_steps_print). */
-        snprintf(shown, API_KEY_MAX + 256, "%s", key);
+        snprintf(shown, API_KEY_MAX + 256, "%s", b->key);
     } else {
         printf("fluxhook: first start: created account %s and its admin key (shown once):\n%s\n",
-               ROOT_ACCOUNT, key);
+               ROOT_ACCOUNT, b->key);
         fflush(stdout);
     }
     if (path[0] != '\0')
@@ -569,7 +636,6 @@ bootstrap(struct store *st, const char *db, char shown[API_KEY_MAX + 256])
                  "key=%s",
                  ROOT_ACCOUNT, k.id);
 out:
-    OPENSSL_cleanse(key, sizeof(key));
     return err;
 }
 
@@ -736,6 +802,84 @@ nofile_raise(void)
         log_warn("serve: cannot raise the open-file limit to %llu", (unsigned long long)rl.rlim_max);
 }
 
+/* One try of store_start(): a step that fails, named for the log, gives its ERR_*. */
+static int
+start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struct keyring **keys,
+           char shown[API_KEY_MAX + 256], const char **step)
+{
+    char key_path[PATH_MAX];
+    int err;
+
+    *step = "opening the store";
+    err = store_open(sc->db, st);
+    if (err != 0)
+        return err;
+    masterkey_default_path(sc->db, "master.key", key_path, sizeof(key_path));
+    if (sc->master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
+        log_error("serve: cannot create the directory of '%s'", key_path);
+        return ERR_IO;
+    }
+    *step = "checking the master key";
+    err = masterkey_attach("serve", sc->master_key_file, key_path[0] != '\0' ? key_path : NULL, *st,
+                           keys);
+    if (err != 0)
+        return err;
+    *step = "creating the first account";
+    return bootstrap(*st, sc->db, b, shown);
+}
+
+/*
+ * Opens the store, attaches the master key and makes the first account.
+ * While a step fails with ERR_UNAVAILABLE (the database unreachable, or it
+ * dropped a connection meanwhile) it closes what it opened and starts over,
+ * waiting longer each time, until sc->open_timeout_ms has passed; every step
+ * is safe to run again. A signal in sigs during a wait ends it with
+ * ERR_SHUTDOWN. Returns 0 with *st and *keys, or the last ERR_* with
+ * *opened saying whether the store itself had opened in the last try.
+ */
+static int
+store_start(const struct serve_conf *sc, const sigset_t *sigs, struct boot *b, struct store **st,
+            struct keyring **keys, char shown[API_KEY_MAX + 256], int *opened)
+{
+    int64_t deadline = clock_mono_ms() + sc->open_timeout_ms, wait_ms = 100, left;
+    struct timespec ts;
+    const char *step;
+    int tries = 0, err;
+
+    for (;;) {
+        tries++;
+        err = start_once(sc, b, st, keys, shown, &step);
+        *opened = *st != NULL;
+        if (err == 0) {
+            if (tries > 1)
+                log_info("serve: store open after %d tries", tries);
+            return 0;
+        }
+        store_close(*st);
+        *st = NULL;
+        keyring_free(*keys);
+        *keys = NULL;
+        left = deadline - clock_mono_ms();
+        if (err != ERR_UNAVAILABLE || left <= 0) {
+            if (*opened)
+                log_error("serve: %s failed: %s", step, err_str(err));
+            return err;
+        }
+        if (wait_ms > left)
+            wait_ms = left;
+        log_warnx("serve: %s failed (%s; the lines above say why), try %d; trying again in "
+                  "%lld ms, for %lld ms more (--store-open-timeout)",
+                  step, err_str(err), tries, (long long)wait_ms, (long long)left);
+        ts.tv_sec = (time_t)(wait_ms / 1000);
+        ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
+        if (sigtimedwait(sigs, NULL, &ts) > 0) {
+            log_info("serve: stopping while the store opens");
+            return ERR_SHUTDOWN;
+        }
+        wait_ms = wait_ms * 2 > 2000 ? 2000 : wait_ms * 2;
+    }
+}
+
 static int
 serve_run(int argc, char **argv)
 {
@@ -748,9 +892,10 @@ serve_run(int argc, char **argv)
     struct api_server *srv = NULL;
     struct api_config ac;
     sigset_t sigs;
-    char host[256], url[320], key_path[PATH_MAX];
+    struct boot boot;
+    char host[256], url[320];
     char shown[API_KEY_MAX + 256];
-    int rc, sig = 0, err;
+    int rc, sig = 0, opened, err;
 
     rc = cli_parse(&cmd_serve, &c, argc, argv);
     if (rc >= 0)
@@ -797,7 +942,17 @@ serve_run(int argc, char **argv)
     }
     if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0)
         data_dir_private(sc.db + 7);
-    err = store_open(sc.db, &st);
+    memset(&boot, 0, sizeof(boot));
+    err = store_start(&sc, &sigs, &boot, &st, &keys, shown, &opened);
+    OPENSSL_cleanse(&boot, sizeof(boot));
+    if (err == ERR_SHUTDOWN) {
+        rc = CLI_OK;
+        goto out;
+    }
+    if (err != 0 && opened) {
+        rc = CLI_REFUSED; /* the master key or the first account: said above */
+        goto out;
+    }
     if (err != 0) {
         log_error("serve: cannot open the store: %s", err_str(err));
         bad_option("db", "cannot open the store '%s' (%s; the lines above say why): %s",
@@ -805,21 +960,6 @@ serve_run(int argc, char **argv)
                    strncmp(sc.db, "sqlite:", 7) == 0
                        ? "give the path of a fluxhook SQLite file, or of one to create"
                        : "check the host, port, database, user and password in the URL");
-        rc = CLI_REFUSED;
-        goto out;
-    }
-    masterkey_default_path(sc.db, "master.key", key_path, sizeof(key_path));
-    if (sc.master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
-        log_error("serve: cannot create the directory of '%s'", key_path);
-        rc = CLI_REFUSED;
-        goto out;
-    }
-    if (masterkey_attach("serve", sc.master_key_file, key_path[0] != '\0' ? key_path : NULL, st,
-                         &keys) != 0) {
-        rc = CLI_REFUSED;
-        goto out;
-    }
-    if (bootstrap(st, sc.db, shown) != 0) {
         rc = CLI_REFUSED;
         goto out;
     }

@@ -85,11 +85,14 @@ masterkey_attach(const char *cmd, const char *file, const char *default_path, st
     err = store_keys_attach(st, ring, why, sizeof(why));
     if (err == 0)
         err = store_keys_reseal(st, &sealed, why, sizeof(why));
-    if (err != 0) {
+    if (err != 0 && err != ERR_UNAVAILABLE) {
         fprintf(stderr, "fluxhook %s: %s\n", cmd, why);
         log_error("%s: %s", cmd, why);
         if (made)
             unlink(path);
+    }
+    if (err != 0) {
+        /* A lost connection keeps a file just made: the store may have taken its key. */
         store_keys_attach(st, NULL, why, sizeof(why));
         keyring_free(ring);
         return err;

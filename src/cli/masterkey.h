@@ -15,7 +15,9 @@
  * (created the same way). Attaches it to st (store_keys_attach()), which
  * refuses a wrong key, then seals every secret not yet sealed under its
  * current key (store_keys_reseal()). A file this call created is removed
- * again when the store refuses its key. Says what failed on stderr, as
+ * again when the store refuses its key, and kept when the store became
+ * unreachable (ERR_UNAVAILABLE, not said: the caller may try again, and the
+ * store may have taken the key). Says what failed on stderr, as
  * "fluxhook CMD: ...". Returns 0 and *out (free with keyring_free() after
  * store_close()), or an ERR_*.
  */

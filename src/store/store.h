@@ -240,7 +240,9 @@ struct store;
 /*
  * Opens the store named by url ("sqlite:PATH", "sqlite::memory:",
  * "postgres://..."), creating and migrating it as needed. Returns 0 and
- * *out, ERR_INVAL for an unknown scheme, ERR_STORE otherwise (logged).
+ * *out, ERR_INVAL for an unknown scheme, ERR_UNAVAILABLE when the database
+ * is unreachable or dropped the connection meanwhile (opening again may
+ * succeed), ERR_STORE otherwise (logged).
  */
 int store_open(const char *url, struct store **out);
 

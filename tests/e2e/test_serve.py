@@ -226,9 +226,14 @@ class Flags(unittest.TestCase):
         self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store 'sqlite:%s'"
                       % junk, p.stderr)
         self.assertEqual(sorted(os.listdir(d)), ["junk.db"])
+        # Unreachable: tried again until --store-open-timeout, each try said.
         p = run_bin("serve", "--listen", "127.0.0.1:0", "--db",
-                    "postgres://fluxhook@127.0.0.1:1/none?connect_timeout=5", cwd=d)
+                    "postgres://fluxhook@127.0.0.1:1/none?connect_timeout=5",
+                    "--store-open-timeout", "1s", cwd=d)
         self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("serve: opening the store failed (store unavailable; the lines above say "
+                      "why), try 1; trying again in 100 ms", p.stderr)
+        self.assertIn("cannot connect to postgres where=127.0.0.1:1/none", p.stderr)
         self.assertIn("fluxhook serve: --db (or FLUXHOOK_DB): cannot open the store "
                       "'postgres://...' (store unavailable; ", p.stderr)
         self.assertIn("check the host, port, database, user and password in the URL", p.stderr)

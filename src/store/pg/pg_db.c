@@ -318,19 +318,62 @@ notice_log(void *arg, const char *msg)
     log_debug("store: postgres says: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-/* Opens a connection with p's parameters; NULL (and why) on failure. */
+/*
+ * 1 when the failure to connect db is one that trying again cannot fix: the
+ * server refused the user or the database (a password that fails, a user
+ * or database it does not know, no pg_hba.conf entry) or wants a password
+ * the URL lacks. libpq gives no SQLSTATE for a failed connection, so this
+ * reads its message; one it does not recognise counts as passing.
+ */
+static int
+conn_refused_for_good(PGconn *db)
+{
+    static const char *const says[] = {
+        "authentication failed", "does not exist",          "no pg_hba.conf entry",
+        "no password supplied",  "not permitted to log in", "permission denied",
+    };
+    const char *msg;
+    size_t i;
+
+    if (db == NULL)
+        return 0;
+    if (PQconnectionNeedsPassword(db))
+        return 1;
+    msg = PQerrorMessage(db);
+    for (i = 0; i < sizeof(says) / sizeof(says[0]); i++) {
+        if (strstr(msg, says[i]) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Opens a connection with p's parameters; NULL (and why) on failure, with
+ * *lasting set when trying again cannot help (conn_refused_for_good()).
+ */
 static PGconn *
-db_open(struct pg *p, char *why, size_t whysize)
+db_connect(struct pg *p, char *why, size_t whysize, int *lasting)
 {
     PGconn *db = PQconnectdbParams(p->keys, p->vals, 1);
 
+    *lasting = 0;
     if (db == NULL || PQstatus(db) != CONNECTION_OK) {
         conn_why(db, why, whysize);
+        *lasting = conn_refused_for_good(db);
         PQfinish(db);
         return NULL;
     }
     PQsetNoticeProcessor(db, notice_log, NULL);
     return db;
+}
+
+/* db_connect() for callers that try again whatever the failure. */
+static PGconn *
+db_open(struct pg *p, char *why, size_t whysize)
+{
+    int lasting;
+
+    return db_connect(p, why, whysize, &lasting);
 }
 
 /* "host:port/db" of a live connection (after a failover: the new primary). */
@@ -683,7 +726,7 @@ migrate(PGconn *db, int *version, int *applied)
 {
     const struct pg_migration *m;
     int64_t newest = 0;
-    int known = 0, recorded = 0, err;
+    int known = 0, recorded = 0, unlock, err;
 
     *version = 0;
     *applied = 0;
@@ -720,9 +763,10 @@ migrate(PGconn *db, int *version, int *applied)
     /* Counter shards of backends that are gone fold into one, under the same lock. */
     if (err == 0)
         err = db_exec(db, "SELECT fluxhook_counts_fold()", "folding delivery counts");
-    if (db_exec(db, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", "ending a migration") != 0 &&
-        err == 0)
-        err = ERR_STORE;
+    /* The lock dies with a lost connection: then the loss is the error to report. */
+    unlock = db_exec(db, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", "ending a migration");
+    if (err == 0 && unlock != 0)
+        err = unlock == ERR_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_STORE;
     return err;
 }
 
@@ -1079,14 +1123,17 @@ pg_new(struct store *st, const char *url)
  * PostgreSQL's store_ops.open: url is the whole postgres:// or
  * postgresql:// URL, handed to libpq as it is. Connects, migrates and starts
  * the listener. Returns 0, ERR_INVAL for a malformed URL, ERR_UNAVAILABLE
- * when the database cannot be reached, ERR_STORE or ERR_NOMEM.
+ * when the database cannot be reached or drops the connection meanwhile
+ * (opening again may succeed: each migration is its own transaction),
+ * ERR_STORE when it refuses the user or the database or holds a newer
+ * schema, or ERR_NOMEM.
  */
 static int
 pg_open(struct store *st, const char *url)
 {
     struct pg *p;
     char why[256];
-    int err;
+    int lasting, err;
 
     p = pg_new(st, url);
     if (p == NULL)
@@ -1094,10 +1141,10 @@ pg_open(struct store *st, const char *url)
     err = url_where(p);
     if (err != 0)
         goto out;
-    p->conns[0].db = db_open(p, why, sizeof(why));
+    p->conns[0].db = db_connect(p, why, sizeof(why), &lasting);
     if (p->conns[0].db == NULL) {
         log_warnx("store: cannot connect to postgres where=%s: %s", p->where, why);
-        err = ERR_UNAVAILABLE;
+        err = lasting ? ERR_STORE : ERR_UNAVAILABLE;
         goto out;
     }
     err = migrate(p->conns[0].db, &st->schema_version, &st->migrations_applied);
