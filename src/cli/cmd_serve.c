@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@
 #define SERVE_GRACE_MS 5000 /* how long attempts under way may finish on shutdown */
 #define ROOT_ACCOUNT "acct_default"
 #define ROOT_KEY_MIN 16
+#define SERVE_MALLOC_ARENAS 2 /* glibc malloc arenas: see malloc_arenas_bound() */
 
 static int serve_run(int argc, char **argv);
 
@@ -880,6 +882,22 @@ store_start(const struct serve_conf *sc, const sigset_t *sigs, struct boot *b, s
     }
 }
 
+/*
+ * Bounds glibc's malloc arenas. glibc gives a thread that meets a busy arena
+ * one of its own, up to 8 per core, and memory freed in an arena stays with
+ * it: with 64 request workers parsing publish bodies, each arena kept its own
+ * high-water mark, 40 % of the RSS of a serve with 200k deliveries waiting.
+ * Two arenas cut that with no measurable cost on the hot path
+ * (docs/performance.md). MALLOC_ARENA_MAX or glibc.malloc tunables in the
+ * environment still decide.
+ */
+static void
+malloc_arenas_bound(void)
+{
+    if (getenv("MALLOC_ARENA_MAX") == NULL && getenv("GLIBC_TUNABLES") == NULL)
+        mallopt(M_ARENA_MAX, SERVE_MALLOC_ARENAS);
+}
+
 static int
 serve_run(int argc, char **argv)
 {
@@ -925,6 +943,7 @@ serve_run(int argc, char **argv)
                   "(" SERVE_DEV_NETWORKS ") are allowed; never use --dev in production");
 
     nofile_raise();
+    malloc_arenas_bound();
     /* Every thread started from here on inherits the blocked signals; this one waits. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
