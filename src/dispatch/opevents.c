@@ -63,6 +63,7 @@ int
 opevents_disabled(struct store *st, const struct endpoint *ep, int by_dispatcher)
 {
     struct audit_entry e;
+    json_t *o;
     char *details;
     const char *reason = ep->disabled_reason != NULL ? ep->disabled_reason : "";
     int err;
@@ -73,7 +74,9 @@ opevents_disabled(struct store *st, const struct endpoint *ep, int by_dispatcher
         snprintf(e.actor, sizeof(e.actor), "%s", OPEVENTS_ACTOR);
         snprintf(e.action, sizeof(e.action), "endpoint.disabled");
         snprintf(e.target, sizeof(e.target), "%s", ep->id);
-        details = json_dumps(json_pack("{s:s}", "reason", reason), JSON_COMPACT | JSON_SORT_KEYS);
+        o = json_pack("{s:s}", "reason", reason);
+        details = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
         e.details = details != NULL ? details : "{}";
         err = store_audit_insert(st, &e);
         if (err != 0)
@@ -107,11 +110,10 @@ opevents_after_result(struct store *st, const struct claim *c, const struct atte
     struct endpoint ep;
     json_t *data;
     int failed_before = d->attempts_made - d->round_start;
-
     /* Own types go only to operational endpoints: no events about those. */
-    if (catalog_own_find(d->event_type) != NULL)
-        return;
-    if (r->status == DELIVERY_FAILED) {
+    int own = catalog_own_find(d->event_type) != NULL;
+
+    if (!own && r->status == DELIVERY_FAILED) {
         data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "delivery_id", d->id, "event_id",
                          d->event_id, "event_type", d->event_type, "endpoint_id", d->endpoint_id,
                          "url", c->url, "attempts", r->attempt.n, "last_status_code",
@@ -119,7 +121,7 @@ opevents_after_result(struct store *st, const struct claim *c, const struct atte
         if (data != NULL && r->attempt.error != NULL && r->attempt.error[0] != '\0')
             json_object_set_new(data, "last_error", json_string(r->attempt.error));
         publish(st, d->account_id, "delivery.failed", data);
-    } else if (r->status == DELIVERY_DELIVERED && failed_before > 0) {
+    } else if (!own && r->status == DELIVERY_DELIVERED && failed_before > 0) {
         publish(st, d->account_id, "endpoint.recovered",
                 json_pack("{s:s, s:s, s:s, s:i}", "endpoint_id", d->endpoint_id, "url", c->url,
                           "delivery_id", d->id, "failed_attempts", failed_before));
