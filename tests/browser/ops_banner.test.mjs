@@ -1,0 +1,152 @@
+// Operational webhooks in the dashboard, in real headless Chromium against
+// the real fluxhook binary: an endpoint the dispatcher disabled shows a
+// banner on every page of its account (but not of another account), which
+// goes once it is enabled; the Operational webhooks page adds one.
+//
+//   cd tests/browser && node ops_banner.test.mjs
+//
+// $FLUXHOOK_BIN picks the binary (default ../../build/fluxhook). Prints one
+// line per check, then `browser: N passed, M failed`; exits non-zero on failure.
+
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const BIN = path.resolve(HERE, process.env.FLUXHOOK_BIN || path.join(ROOT, 'build', 'fluxhook'));
+
+function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
+
+function serve(dir, rootKey) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLUXHOOK_')) env[k] = v;
+  env.FLUXHOOK_ROOT_KEY = rootKey;
+  const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite:' + path.join(dir, 'db'),
+    '--allow-http', '--allow-networks', '127.0.0.0/8', '--retry-schedule', '0ms,20ms'],
+  { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.log = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('serve did not start:\n' + proc.log.slice(-2000))), 60000);
+    const onData = (c) => {
+      proc.log += c.toString();
+      const m = proc.log.match(/serve: listening url=(http:\/\/127\.0\.0\.1:\d+)/);
+      if (m && !proc.url) { proc.url = m[1]; clearTimeout(timer); resolve(proc); }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => { if (!proc.url) { clearTimeout(timer); reject(new Error('serve exited ' + code + ':\n' + proc.log)); } });
+  });
+}
+
+async function main() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fluxhook-opsbanner-'));
+  const rootKey = 'fhk_' + crypto.randomBytes(32).toString('base64url');
+  let srv = null;
+  let browser = null;
+  let passed = 0;
+  let failed = 0;
+  const check = async (name, fn) => {
+    try { await fn(); passed += 1; console.log('ok - ' + name); } catch (e) { failed += 1; console.log('not ok - ' + name + ': ' + (e.message || e)); }
+  };
+  try {
+    srv = await serve(dir, rootKey);
+    const api = async (method, p, body, acct) => {
+      const h = { Authorization: 'Bearer ' + rootKey };
+      if (acct) h['X-Workflux-Account'] = acct;
+      if (body !== undefined) h['Content-Type'] = 'application/json';
+      const res = await fetch(srv.url + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+      const json = await res.json().catch(() => null);
+      if (!res.ok) throw new Error(method + ' ' + p + ': ' + res.status + ' ' + JSON.stringify(json));
+      return json;
+    };
+    // Port 9 on loopback refuses: the schedule (two attempts) ends, the dispatcher disables it.
+    const ep = await api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/down-hook' });
+    const other = await api('POST', '/v1/accounts', { name: 'Other Co' });
+    await api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/other-hook' }, other.id);
+    await api('POST', '/v1/events', { event: 'user.message', data: { conversation_id: 'c', message_id: 'm', user_id: 'u', content: 'hi' } });
+    for (let i = 0; (await api('GET', '/v1/endpoints/' + ep.id)).status !== 'disabled'; i++) {
+      assert(i < 300, 'the dispatcher disabled the endpoint');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await page.goto(srv.url + '/');
+    await page.getByLabel('API key').fill(rootKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const banner = page.locator('[data-banner="disabled:' + ep.id + '"]');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+
+    await check('the banner shows on every page of the account', async () => {
+      for (const name of ['Endpoints', 'Deliveries', 'Charts', 'Event catalog', 'Audit log', 'Operational webhooks']) {
+        await nav.getByRole('link', { name, exact: true }).click();
+        await page.getByRole('heading', { name, level: 1 }).waitFor();
+        await banner.waitFor();
+        const text = await banner.textContent();
+        assert(text.includes('http://127.0.0.1:9/down-hook') && text.includes('2 consecutive failed attempts'),
+          name + ': the banner names the endpoint and the reason: ' + text);
+      }
+    });
+    await check('the banner links to the endpoint, whose own page says it once', async () => {
+      await banner.getByRole('link', { name: 'Enable it' }).click();
+      await page.getByRole('button', { name: /Enable/ }).first().waitFor();
+      assert(page.url().endsWith('/endpoints/' + ep.id + '/settings'), 'on its settings: ' + page.url());
+      await page.locator('[data-banner="endpoint-disabled"]').waitFor();
+      assert(!(await banner.count()), 'no second banner for the same endpoint on its page');
+    });
+    await check('another account\'s pages show no banner', async () => {
+      await nav.getByRole('link', { name: 'Endpoints', exact: true }).click();
+      await banner.waitFor();
+      await page.locator('#account-box select').selectOption(other.id);
+      await page.getByText('http://127.0.0.1:9/other-hook').first().waitFor();
+      await banner.waitFor({ state: 'detached' });
+      await page.locator('#account-box select').selectOption('');
+      await page.getByText('http://127.0.0.1:9/down-hook').first().waitFor();
+      await banner.waitFor();
+    });
+    await check('enabling the endpoint removes the banner', async () => {
+      await api('POST', '/v1/endpoints/' + ep.id + '/enable', {});
+      await banner.waitFor({ state: 'detached' });
+    });
+    await check('the Operational webhooks page adds one and shows its secret', async () => {
+      await nav.getByRole('link', { name: 'Operational webhooks', exact: true }).click();
+      await page.getByLabel('URL').fill('http://127.0.0.1:9/ops-hook');
+      await page.getByLabel(/^endpoint\.disabled/).check();
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+      await page.locator('code.secret').waitFor();
+      const secret = await page.locator('code.secret').textContent();
+      const list = await api('GET', '/v1/operational-endpoints');
+      assert(list.data.length === 1 && list.data[0].url === 'http://127.0.0.1:9/ops-hook', 'created: ' + JSON.stringify(list));
+      assert(list.data[0].event_types.join() === 'endpoint.disabled', 'its types: ' + list.data[0].event_types);
+      const shown = await api('GET', '/v1/operational-endpoints/' + list.data[0].id + '/secret');
+      assert(secret === shown.secret, 'the secret shown is its secret');
+      await page.locator('[data-op="' + list.data[0].id + '"]').waitFor();
+    });
+  } catch (e) {
+    failed += 1;
+    console.log('not ok - setup: ' + (e.stack || e));
+  }
+  if (browser) await browser.close();
+  if (srv) {
+    srv.kill('SIGTERM');
+    await new Promise((r) => srv.on('exit', r));
+    if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(srv.log)) {
+      failed += 1;
+      console.log('not ok - sanitizer report in the server log');
+    }
+    if (failed) console.log('--- server log (tail) ---\n' + srv.log.slice(-3000));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  console.log('browser: ' + passed + ' passed, ' + failed + ' failed');
+  process.exit(failed ? 1 : 0);
+}
+
+main();
