@@ -550,6 +550,7 @@ struct store_purge_report {
     int64_t events;
     int64_t deliveries;
     int64_t attempts;
+    int64_t tokens; /* expired OAuth and portal tokens */
 };
 
 /*
@@ -558,6 +559,8 @@ struct store_purge_report {
  * counts as finished), with their deliveries, attempts and idempotency keys,
  * in one short transaction. Events with a pending, delivering or held
  * delivery are never deleted (they are skipped, and later ones may go).
+ * In the same transaction, up to limit tokens (OAuth access and refresh
+ * tokens, portal links and sessions) that expired before `before` go too.
  * Fills *out. Returns 0 or ERR_*.
  */
 int store_purge(struct store *st, int64_t before, int limit, struct store_purge_report *out);
