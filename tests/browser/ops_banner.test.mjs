@@ -8,40 +8,15 @@
 // $FLUXHOOK_BIN picks the binary (default ../../build/fluxhook). Prints one
 // line per check, then `browser: N passed, M failed`; exits non-zero on failure.
 
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serve, api as call } from './serve.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const BIN = path.resolve(HERE, process.env.FLUXHOOK_BIN || path.join(ROOT, 'build', 'fluxhook'));
 
 function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
-
-function serve(dir, rootKey) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLUXHOOK_')) env[k] = v;
-  env.FLUXHOOK_ROOT_KEY = rootKey;
-  const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite:' + path.join(dir, 'db'),
-    '--allow-http', '--allow-networks', '127.0.0.0/8', '--retry-schedule', '0ms,20ms'],
-  { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('serve did not start:\n' + proc.log.slice(-2000))), 60000);
-    const onData = (c) => {
-      proc.log += c.toString();
-      const m = proc.log.match(/serve: listening url=(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m && !proc.url) { proc.url = m[1]; clearTimeout(timer); resolve(proc); }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('exit', (code) => { if (!proc.url) { clearTimeout(timer); reject(new Error('serve exited ' + code + ':\n' + proc.log)); } });
-  });
-}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fluxhook-opsbanner-'));
@@ -54,16 +29,9 @@ async function main() {
     try { await fn(); passed += 1; console.log('ok - ' + name); } catch (e) { failed += 1; console.log('not ok - ' + name + ': ' + (e.message || e)); }
   };
   try {
-    srv = await serve(dir, rootKey);
-    const api = async (method, p, body, acct) => {
-      const h = { Authorization: 'Bearer ' + rootKey };
-      if (acct) h['X-Workflux-Account'] = acct;
-      if (body !== undefined) h['Content-Type'] = 'application/json';
-      const res = await fetch(srv.url + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-      const json = await res.json().catch(() => null);
-      if (!res.ok) throw new Error(method + ' ' + p + ': ' + res.status + ' ' + JSON.stringify(json));
-      return json;
-    };
+    srv = await serve(dir, rootKey, ['--retry-schedule', '0ms,20ms']);
+    const api = (method, p, body, acct) =>
+      call(srv, rootKey, method, p, body, acct ? { 'X-Workflux-Account': acct } : {});
     // Port 9 on loopback refuses: the schedule (two attempts) ends, the dispatcher disables it.
     const ep = await api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/down-hook' });
     const other = await api('POST', '/v1/accounts', { name: 'Other Co' });
