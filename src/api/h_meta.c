@@ -355,7 +355,7 @@ static const char openapi_components[] =
     "the server's retry schedule\"},"
     "\"round_attempts\":{\"type\":\"integer\",\"description\":\"attempts of the current "
     "round; a retry, a replay or enabling the endpoint starts a new round\"},"
-        "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
     "\"last_error\":{\"type\":\"string\",\"nullable\":true},"
     "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"},"

@@ -116,8 +116,7 @@ ep_create(struct cli_call *x)
 static int
 ep_show(struct cli_call *x)
 {
-    return client_simple(x, "GET", one_path(x, 0), NULL,
-                         show_endpoint);
+    return client_simple(x, "GET", one_path(x, 0), NULL, show_endpoint);
 }
 
 static int
@@ -133,8 +132,7 @@ ep_update(struct cli_call *x)
         json_decref(body);
         return client_usage(x, "nothing to change: give --url, --description or --event-types");
     }
-    return client_simple(x, "PATCH", one_path(x, 0), body,
-                         show_endpoint);
+    return client_simple(x, "PATCH", one_path(x, 0), body, show_endpoint);
 }
 
 static void
@@ -147,8 +145,7 @@ show_deleted(struct cli_call *x, json_t *o)
 static int
 ep_delete(struct cli_call *x)
 {
-    return client_simple(x, "DELETE", one_path(x, 0), NULL,
-                         show_deleted);
+    return client_simple(x, "DELETE", one_path(x, 0), NULL, show_deleted);
 }
 
 static void
@@ -196,8 +193,7 @@ show_secret(struct cli_call *x, json_t *o)
 static int
 ep_secret(struct cli_call *x)
 {
-    return client_simple(x, "GET", one_path(x, 1),
-                         NULL, show_secret);
+    return client_simple(x, "GET", one_path(x, 1), NULL, show_secret);
 }
 
 static int

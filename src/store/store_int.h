@@ -147,7 +147,8 @@ int store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
  * for an over-long type, or ERR_NOMEM.
  */
 int store_types_split(const char *list, char ***types, size_t *n);
-/* The endpoints.kind a type fans out to: "operational" for fluxhook's own types, else "customer". */
+/* The endpoints.kind a type fans out to: "operational" for fluxhook's own types, else "customer".
+ */
 const char *store_fanout_kind(const char *type);
 void store_types_free(char **types, size_t n);
 

@@ -12,7 +12,7 @@
 
 #define EP_COLS                                                                                    \
     "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
-    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, " \
+    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
     "e.kind"
 #define EP_HELD                                                                                    \
     "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"

@@ -9,9 +9,9 @@
 #include "util/clock.h"
 #include "util/err.h"
 
-#define EP_COLS                                                                          \
-    "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, " \
-    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, " \
+#define EP_COLS                                                                                    \
+    "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
+    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
     "e.kind"
 #define EP_HELD                                                                            \
     "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
@@ -294,10 +294,10 @@ int
 sq_endpoint_list(struct store *st, const char *account_id, int operational, const char *after,
                  int limit, struct endpoint **out, size_t *n)
 {
-    struct ep_args args = { .account_id = account_id,
-                            .after = after,
-                            .limit = limit,
-                            .kind = operational ? "operational" : "customer" };
+    struct ep_args args = {.account_id = account_id,
+                           .after = after,
+                           .limit = limit,
+                           .kind = operational ? "operational" : "customer"};
     int err;
 
     if (account_id == NULL)
@@ -316,9 +316,7 @@ int
 sq_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
                        struct endpoint **out, size_t *n)
 {
-    struct ep_args args = { .account_id = account_id,
-                            .type = type,
-                            .kind = store_fanout_kind(type) };
+    struct ep_args args = {.account_id = account_id, .type = type, .kind = store_fanout_kind(type)};
     int err;
 
     if (account_id == NULL || type == NULL || type[0] == '\0')
