@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { serve, api as call } from './serve.mjs';
+import { serve, api as call, finish } from './serve.mjs';
 
 
 function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
@@ -103,18 +103,7 @@ async function main() {
     console.log('not ok - setup: ' + (e.stack || e));
   }
   if (browser) await browser.close();
-  if (srv) {
-    srv.kill('SIGTERM');
-    await new Promise((r) => srv.on('exit', r));
-    if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(srv.log)) {
-      failed += 1;
-      console.log('not ok - sanitizer report in the server log');
-    }
-    if (failed) console.log('--- server log (tail) ---\n' + srv.log.slice(-3000));
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-  console.log('browser: ' + passed + ' passed, ' + failed + ' failed');
-  process.exit(failed ? 1 : 0);
+  await finish(srv, dir, passed, failed);
 }
 
 main();

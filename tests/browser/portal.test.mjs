@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { serve, api } from './serve.mjs';
+import { serve, api, finish } from './serve.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -150,18 +150,9 @@ async function main() {
     console.log(results[results.length - 1]);
   }
   await browser.close();
-  srv.kill('SIGTERM');
-  await new Promise((r) => srv.on('exit', r));
   allowed.close();
   other.close();
-  if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(srv.log)) {
-    failed += 1;
-    console.log('not ok - sanitizer report in the server log');
-  }
-  if (failed) console.log('--- server log (tail) ---\n' + srv.log.slice(-3000));
-  fs.rmSync(dir, { recursive: true, force: true });
-  console.log('browser: ' + passed + ' passed, ' + failed + ' failed');
-  process.exit(failed ? 1 : 0);
+  await finish(srv, dir, passed, failed);
 }
 
 main();

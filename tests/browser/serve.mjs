@@ -4,6 +4,7 @@
 // $FLUXHOOK_BIN picks the binary (default ../../build/fluxhook).
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,4 +41,22 @@ export async function api(srv, key, method, p, body, headers = {}) {
   const json = await res.json().catch(() => null);
   if (!res.ok) throw new Error(method + ' ' + p + ': ' + res.status + ' ' + JSON.stringify(json));
   return json;
+}
+
+// Stops srv (may be null), then prints the tally (a sanitizer report in its
+// log counts as one more failure; any failure prints the log's tail), removes
+// dir and exits with the outcome.
+export async function finish(srv, dir, passed, failed) {
+  if (srv) {
+    srv.kill('SIGTERM');
+    await new Promise((r) => srv.on('exit', r));
+    if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(srv.log)) {
+      failed += 1;
+      console.log('not ok - sanitizer report in the server log');
+    }
+    if (failed) console.log('--- server log (tail) ---\n' + srv.log.slice(-3000));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  console.log('browser: ' + passed + ' passed, ' + failed + ' failed');
+  process.exit(failed ? 1 : 0);
 }
