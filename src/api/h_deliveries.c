@@ -96,7 +96,7 @@ h_deliveries_list(struct api_req *r)
     f.endpoint_id = api_query(r, "endpoint_id");
     f.event_id = api_query(r, "event_id");
     f.event_type = api_query(r, "event");
-    if (f.event_type != NULL && *f.event_type != '\0' && catalog_type_find(f.event_type) == NULL)
+    if (f.event_type != NULL && *f.event_type != '\0' && catalog_any_find(f.event_type) == NULL)
         return api_reply_error(r, ERR_INVAL, NULL, "event: expected one of %s",
                                catalog_type_names(names, sizeof(names)));
     f.after = after;

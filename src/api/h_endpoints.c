@@ -1,7 +1,9 @@
 /*
  * /v1/endpoints and everything under one endpoint: create, list, read,
  * change, delete, the manual switch, secrets and their rotation, test
- * events, statistics and replay.
+ * events, statistics and replay. /v1/operational-endpoints are endpoints too
+ * (kind operational: they receive fluxhook's own types, and only those); the
+ * same handlers serve them, each path seeing only its own kind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "api/handlers.h"
+#include "dispatch/opevents.h"
 #include "events/catalog.h"
 #include "events/envelope.h"
 #include "events/schema.h"
@@ -41,12 +44,30 @@ utf8_chars(const char *s)
     return n;
 }
 
+/* 1 for a request under /v1/operational-endpoints, 0 under /v1/endpoints. */
+static int
+operational(const struct api_req *r)
+{
+    static const char prefix[] = "/v1/operational-endpoints";
+
+    return strncmp(r->path, prefix, sizeof(prefix) - 1) == 0;
+}
+
+/* The audit action "endpoint.<what>", or "operational_endpoint.<what>", into buf. */
+static const char *
+action(const struct api_req *r, const char *what, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.%s", operational(r) ? "operational_endpoint" : "endpoint", what);
+    return buf;
+}
+
 /*
  * Reads event_types (an array of catalog types, or null) into a comma list
- * without repeats, adding a problem per bad item to fields.
+ * without repeats, adding a problem per bad item to fields. own: the types
+ * are fluxhook's own (an operational endpoint's), else the producers'.
  */
 static int
-read_event_types(json_t *v, json_t *fields, char **out)
+read_event_types(json_t *v, int own, json_t *fields, char **out)
 {
     struct buf b;
     size_t i;
@@ -65,9 +86,10 @@ read_event_types(json_t *v, json_t *fields, char **out)
     {
         snprintf(path, sizeof(path), "event_types[%zu]", i);
         s = json_string_value(item);
-        if (s == NULL || catalog_type_find(s) == NULL) {
+        if (s == NULL || (own ? catalog_own_find(s) : catalog_type_find(s)) == NULL) {
             err = api_field_add(fields, path, "expected one of %s",
-                                catalog_type_names(names, sizeof(names)));
+                                own ? catalog_own_names(names, sizeof(names))
+                                    : catalog_type_names(names, sizeof(names)));
             if (err != 0)
                 goto out;
             bad = 1;
@@ -160,7 +182,7 @@ api_endpoint_input_read(struct api_req *r, int creating, struct api_endpoint_inp
         if (in->event_types == NULL)
             err = ERR_NOMEM;
     } else if (v != NULL) {
-        err = read_event_types(v, fields, &in->event_types);
+        err = read_event_types(v, operational(r), fields, &in->event_types);
     }
     if (err != 0)
         goto out;
@@ -217,6 +239,10 @@ load(struct api_req *r, struct endpoint *ep)
     if (api_path_id(r, 0, "ep_", "endpoint", &id) != 0)
         return ERR_NOTFOUND;
     err = store_endpoint_get(r->ctx->store, r->account_id, id, ep);
+    if (err == 0 && ep->operational != operational(r)) {
+        endpoint_cleanup(ep);
+        err = ERR_NOTFOUND;
+    }
     if (err != 0) {
         api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
         return err;
@@ -253,7 +279,7 @@ h_endpoints_create(struct api_req *r)
 {
     struct api_endpoint_input in;
     struct endpoint ep;
-    char secret[SIGN_SECRET_MAX];
+    char secret[SIGN_SECRET_MAX], act[AUDIT_ACTION_MAX];
     int64_t now = clock_now_ms();
     json_t *fields = NULL, *o;
     int err;
@@ -288,6 +314,7 @@ h_endpoints_create(struct api_req *r)
     ep.event_types = in.event_types != NULL ? in.event_types : "";
     ep.status = ENDPOINT_ENABLED;
     ep.secret = secret;
+    ep.operational = operational(r);
     ep.created_at = now;
     ep.updated_at = now;
     if (in.enabled == 0) {
@@ -300,14 +327,16 @@ h_endpoints_create(struct api_req *r)
         err = api_reply_error(r, err, NULL, "cannot store the endpoint");
         goto out;
     }
-    log_info("api: endpoint created endpoint=%s account=%s", ep.id, r->account_id);
-    api_audit(r, NULL, "endpoint.created", ep.id,
+    log_info("api: endpoint created endpoint=%s account=%s operational=%d", ep.id, r->account_id,
+             ep.operational);
+    api_audit(r, NULL, action(r, "created", act, sizeof(act)), ep.id,
               json_pack("{s:s, s:s, s:s, s:b}", "url", ep.url, "description", ep.description,
                         "event_types", ep.event_types, "enabled", ep.status == ENDPOINT_ENABLED));
     o = api_endpoint_json(&ep, 1);
     if (o != NULL && json_object_get(o, "held") == NULL)
         json_object_set_new(o, "held", json_integer(0));
-    snprintf(r->location, sizeof(r->location), "/v1/endpoints/%s", ep.id);
+    snprintf(r->location, sizeof(r->location), "%s/%s",
+             ep.operational ? "/v1/operational-endpoints" : "/v1/endpoints", ep.id);
     err = api_reply_json(r, 201, o);
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -347,8 +376,8 @@ h_endpoints_list(struct api_req *r)
         return 0;
     if (api_cursor_param(r, "ep_", &after) != 0)
         return 0;
-    err = store_endpoint_list(r->ctx->store, r->account_id, after != NULL ? after : "",
-                              api_page_fetch(limit), &eps, &n);
+    err = store_endpoint_list_kind(r->ctx->store, r->account_id, operational(r),
+                                   after != NULL ? after : "", api_page_fetch(limit), &eps, &n);
     if (err != 0)
         err = api_reply_error(r, err, NULL, "cannot list endpoints");
     else
@@ -394,6 +423,27 @@ patch_details(const struct endpoint_patch *p, int enabled)
     return o;
 }
 
+/*
+ * After the caller enabled or disabled endpoint id: endpoint.enabled or
+ * endpoint.disabled for the account's operational endpoints, with the
+ * endpoint as it now is. count: the held deliveries resumed, or, below 0,
+ * -count - 1 skipped.
+ */
+static void
+switched(struct api_req *r, const char *id, int enabled, int64_t count)
+{
+    struct endpoint ep;
+
+    memset(&ep, 0, sizeof(ep));
+    if (store_endpoint_get(r->ctx->store, r->account_id, id, &ep) != 0)
+        return;
+    if (enabled)
+        opevents_enabled(r->ctx->store, &ep, count < 0 ? -count - 1 : count, count < 0);
+    else
+        opevents_disabled(r->ctx->store, &ep, 0);
+    endpoint_cleanup(&ep);
+}
+
 int
 h_endpoints_update(struct api_req *r)
 {
@@ -401,7 +451,8 @@ h_endpoints_update(struct api_req *r)
     struct endpoint ep;
     struct endpoint_patch patch;
     json_t *fields = NULL;
-    int64_t now = clock_now_ms();
+    int64_t now = clock_now_ms(), count = 0;
+    char act[AUDIT_ACTION_MAX];
     int err;
 
     memset(&ep, 0, sizeof(ep));
@@ -429,13 +480,16 @@ h_endpoints_update(struct api_req *r)
         err =
             store_endpoint_disable(r->ctx->store, r->account_id, ep.id, USER_DISABLED_REASON, now);
     else if (err == 0 && in.enabled == 1 && ep.status == ENDPOINT_DISABLED)
-        err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, 0, now, NULL);
+        err = store_endpoint_enable(r->ctx->store, r->account_id, ep.id, 0, now, &count);
     if (err != 0) {
         err = api_reply_error(r, err, NULL, "cannot update endpoint '%s'", ep.id);
         goto out;
     }
     log_info("api: endpoint updated endpoint=%s", ep.id);
-    api_audit(r, NULL, "endpoint.updated", ep.id, patch_details(&patch, in.enabled));
+    api_audit(r, NULL, action(r, "updated", act, sizeof(act)), ep.id,
+              patch_details(&patch, in.enabled));
+    if (in.enabled >= 0 && in.enabled != (ep.status == ENDPOINT_ENABLED))
+        switched(r, ep.id, in.enabled, count);
     err = reply_endpoint(r, ep.id, 200, NULL);
 out:
     free(in.event_types);
@@ -447,17 +501,24 @@ out:
 int
 h_endpoints_delete(struct api_req *r)
 {
-    const char *id;
+    struct endpoint ep;
+    char act[AUDIT_ACTION_MAX];
     int err;
 
-    if (api_path_id(r, 0, "ep_", "endpoint", &id) != 0)
+    memset(&ep, 0, sizeof(ep));
+    if (load(r, &ep) != 0)
         return 0;
-    err = store_endpoint_delete(r->ctx->store, r->account_id, id);
-    if (err != 0)
-        return api_reply_error(r, err, NULL, "no endpoint with id '%s'", id);
-    log_info("api: endpoint deleted endpoint=%s", id);
-    api_audit(r, NULL, "endpoint.deleted", id, NULL);
-    return api_reply_raw(r, 204, "application/json", "", 0);
+    err = store_endpoint_delete(r->ctx->store, r->account_id, ep.id);
+    if (err != 0) {
+        err = api_reply_error(r, err, NULL, "no endpoint with id '%s'", ep.id);
+        goto out;
+    }
+    log_info("api: endpoint deleted endpoint=%s", ep.id);
+    api_audit(r, NULL, action(r, "deleted", act, sizeof(act)), ep.id, NULL);
+    err = api_reply_raw(r, 204, "application/json", "", 0);
+out:
+    endpoint_cleanup(&ep);
+    return err;
 }
 
 int
@@ -494,6 +555,7 @@ h_endpoints_disable(struct api_req *r)
     }
     log_info("api: endpoint disabled endpoint=%s by=user", ep.id);
     api_audit(r, NULL, "endpoint.disabled", ep.id, json_pack("{s:s}", "reason", reason));
+    switched(r, ep.id, 0, 0);
     err = reply_endpoint(r, ep.id, 200, NULL);
 out:
     endpoint_cleanup(&ep);
@@ -524,6 +586,7 @@ h_endpoints_enable(struct api_req *r)
     api_audit(r, NULL, "endpoint.enabled", ep.id,
               json_pack("{s:b, s:I}", "skip_held", skip, skip ? "skipped" : "resumed",
                         (json_int_t)count));
+    switched(r, ep.id, 1, skip ? -count - 1 : count);
     err = reply_endpoint(r, ep.id, 200,
                          json_pack("{s:I, s:I}", "resumed", (json_int_t)(skip ? 0 : count),
                                    "skipped", (json_int_t)(skip ? count : 0)));

@@ -128,7 +128,7 @@ h_events_list(struct api_req *r)
     type = api_query(r, "event");
     if (type != NULL && *type == '\0')
         type = NULL;
-    if (type != NULL && catalog_type_find(type) == NULL)
+    if (type != NULL && catalog_any_find(type) == NULL)
         return api_reply_error(r, ERR_INVAL, NULL, "event: expected one of %s",
                                catalog_type_names(names, sizeof(names)));
     err = store_event_list(r->ctx->store, r->account_id, type, after, api_page_fetch(limit), &evs,

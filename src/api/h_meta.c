@@ -146,6 +146,15 @@ static const struct route_doc route_docs[] = {
     {"POST", "/v1/endpoints/{id}/test", NULL, "EndpointTest", 202, "TestSent"},
     {"GET", "/v1/endpoints/{id}/stats", NULL, NULL, 200, "Stats"},
     {"POST", "/v1/endpoints/{id}/replay", NULL, "Replay", 202, "Replayed"},
+    {"POST", "/v1/operational-endpoints", NULL, "EndpointCreate", 201, "EndpointWithSecret"},
+    {"GET", "/v1/operational-endpoints",
+     "limit:integer:page size, 1..500 (default 50);after:string:the next cursor of the "
+     "previous page",
+     NULL, 200, "EndpointList"},
+    {"GET", "/v1/operational-endpoints/{id}", NULL, NULL, 200, "Endpoint"},
+    {"PATCH", "/v1/operational-endpoints/{id}", NULL, "EndpointUpdate", 200, "Endpoint"},
+    {"DELETE", "/v1/operational-endpoints/{id}", NULL, NULL, 204, NULL},
+    {"GET", "/v1/operational-endpoints/{id}/secret", NULL, NULL, 200, "Secret"},
     {"GET", "/v1/deliveries",
      "endpoint_id:string:only deliveries to this endpoint;event_id:string:only deliveries of "
      "this event;event:string:only deliveries of this event type;status:string:pending, "
@@ -223,7 +232,9 @@ static const char openapi_components[] =
     "\"EventTypeList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
     "\"items\":{\"type\":\"object\",\"properties\":{\"event\":{\"type\":\"string\"},"
     "\"description\":{\"type\":\"string\"},\"fields\":{\"type\":\"array\",\"items\":{"
-    "\"type\":\"object\"}},\"sample\":{\"type\":\"object\"}}}}}},"
+    "\"type\":\"object\"}},\"sample\":{\"type\":\"object\"},"
+    "\"source\":{\"type\":\"string\",\"enum\":[\"fluxhook\"],\"description\":\"present on "
+    "fluxhook's own types, sent only to operational endpoints\"}}}}}},"
     "\"EventPublish\":{\"type\":\"object\",\"required\":[\"event\",\"data\"],\"properties\":{"
     "\"event\":{\"type\":\"string\",\"example\":\"conversation.started\"},"
     "\"data\":{\"type\":\"object\"},"
@@ -344,7 +355,7 @@ static const char openapi_components[] =
     "the server's retry schedule\"},"
     "\"round_attempts\":{\"type\":\"integer\",\"description\":\"attempts of the current "
     "round; a retry, a replay or enabling the endpoint starts a new round\"},"
-        "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+    "\"next_attempt_at\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"last_status_code\":{\"type\":\"integer\",\"nullable\":true},"
     "\"last_error\":{\"type\":\"string\",\"nullable\":true},"
     "\"created_at\":{\"$ref\":\"#/components/schemas/Time\"},"

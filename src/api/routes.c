@@ -56,6 +56,20 @@ const struct route api_routes[] = {
     {"POST", "/v1/endpoints/{id}/replay", h_endpoints_replay, JSN,
      "Deliver again every matching delivery of an endpoint", DW},
 
+    {"POST", "/v1/operational-endpoints", h_endpoints_create, JSN,
+     "Create an operational endpoint: it receives fluxhook's own events about the account's "
+     "endpoints",
+     NW},
+    {"GET", "/v1/operational-endpoints", h_endpoints_list, 0, "List operational endpoints", NR},
+    {"GET", "/v1/operational-endpoints/{id}", h_endpoints_get, 0, "Read one operational endpoint",
+     NR},
+    {"PATCH", "/v1/operational-endpoints/{id}", h_endpoints_update, JSN,
+     "Change an operational endpoint", NW},
+    {"DELETE", "/v1/operational-endpoints/{id}", h_endpoints_delete, 0,
+     "Delete an operational endpoint", NW},
+    {"GET", "/v1/operational-endpoints/{id}/secret", h_endpoints_secret, 0,
+     "Read an operational endpoint's secret", NW},
+
     {"GET", "/v1/deliveries", h_deliveries_list, 0, "List deliveries, newest first", DR},
     {"GET", "/v1/deliveries/{id}", h_deliveries_get, 0, "Read one delivery with its attempts", DR},
     {"POST", "/v1/deliveries/{id}/retry", h_deliveries_retry, OPT, "Deliver again now", DW},

@@ -25,7 +25,8 @@ static const struct cli_cmd cmd_version = {
 const struct cli_cmd *const cli_cmds[] = {
     &cmd_help,       &cmd_version,     &cmd_serve,    &cmd_verify, &cmd_endpoints,     &cmd_events,
     &cmd_deliveries, &cmd_event_types, &cmd_accounts, &cmd_keys,   &cmd_oauth_clients, &cmd_trigger,
-    &cmd_listen,     &cmd_db,          &cmd_audit,    NULL,
+    &cmd_listen,     &cmd_db,          &cmd_audit,    &cmd_operational_endpoints,
+    NULL,
 };
 
 /* "unknown command 'lisen'" with "did you mean 'listen'?" when one is close. */

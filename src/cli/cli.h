@@ -46,6 +46,7 @@ struct cli_cmd {
 extern const struct cli_cmd cmd_serve;
 extern const struct cli_cmd cmd_verify;
 extern const struct cli_cmd cmd_endpoints;
+extern const struct cli_cmd cmd_operational_endpoints;
 extern const struct cli_cmd cmd_events;
 extern const struct cli_cmd cmd_deliveries;
 extern const struct cli_cmd cmd_event_types;

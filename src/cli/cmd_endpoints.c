@@ -1,6 +1,8 @@
 /*
  * fluxhook endpoints: list, create, show, change, switch, test, measure and
- * replay the account's endpoints through the REST API.
+ * replay the account's endpoints through the REST API. fluxhook
+ * operational-endpoints: the same calls (list, create, show, update, delete,
+ * secret) on /v1/operational-endpoints.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,25 @@
 #include "cli/output.h"
 
 static int endpoints_run(int argc, char **argv);
+static int operational_run(int argc, char **argv);
+
+/* The collection the call works on: "/v1/endpoints" or "/v1/operational-endpoints". */
+static const char *
+base(const struct cli_call *x)
+{
+    return x->cmd == &cmd_operational_endpoints ? "/v1/operational-endpoints" : "/v1/endpoints";
+}
+
+/* The path of the endpoint named by the first argument (secret: its secret's), or NULL. */
+static char *
+one_path(struct cli_call *x, int secret)
+{
+    if (x->cmd == &cmd_operational_endpoints)
+        return secret ? client_path(x, "/v1/operational-endpoints/%s/secret", client_arg(x, 0))
+                      : client_path(x, "/v1/operational-endpoints/%s", client_arg(x, 0));
+    return secret ? client_path(x, "/v1/endpoints/%s/secret", client_arg(x, 0))
+                  : client_path(x, "/v1/endpoints/%s", client_arg(x, 0));
+}
 
 static const struct out_col ep_cols[] = {
     {"ID", "id", NULL},    {"STATUS", "status", NULL},
@@ -48,7 +69,7 @@ show_endpoint(struct cli_call *x, json_t *o)
 static int
 ep_list(struct cli_call *x)
 {
-    return client_list(x, "/v1/endpoints", NULL, ep_cols);
+    return client_list(x, base(x), NULL, ep_cols);
 }
 
 /* Adds --url, --description and --event-types, when given, to body. */
@@ -89,14 +110,13 @@ ep_create(struct cli_call *x)
         json_object_set_new(body, "secret", json_string(v));
     if (config_bool(&x->conf, "disabled"))
         json_object_set_new(body, "enabled", json_false());
-    return client_simple(x, "POST", strdup("/v1/endpoints"), body, show_endpoint);
+    return client_simple(x, "POST", strdup(base(x)), body, show_endpoint);
 }
 
 static int
 ep_show(struct cli_call *x)
 {
-    return client_simple(x, "GET", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), NULL,
-                         show_endpoint);
+    return client_simple(x, "GET", one_path(x, 0), NULL, show_endpoint);
 }
 
 static int
@@ -112,8 +132,7 @@ ep_update(struct cli_call *x)
         json_decref(body);
         return client_usage(x, "nothing to change: give --url, --description or --event-types");
     }
-    return client_simple(x, "PATCH", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), body,
-                         show_endpoint);
+    return client_simple(x, "PATCH", one_path(x, 0), body, show_endpoint);
 }
 
 static void
@@ -126,8 +145,7 @@ show_deleted(struct cli_call *x, json_t *o)
 static int
 ep_delete(struct cli_call *x)
 {
-    return client_simple(x, "DELETE", client_path(x, "/v1/endpoints/%s", client_arg(x, 0)), NULL,
-                         show_deleted);
+    return client_simple(x, "DELETE", one_path(x, 0), NULL, show_deleted);
 }
 
 static void
@@ -175,8 +193,7 @@ show_secret(struct cli_call *x, json_t *o)
 static int
 ep_secret(struct cli_call *x)
 {
-    return client_simple(x, "GET", client_path(x, "/v1/endpoints/%s/secret", client_arg(x, 0)),
-                         NULL, show_secret);
+    return client_simple(x, "GET", one_path(x, 1), NULL, show_secret);
 }
 
 static int
@@ -364,4 +381,34 @@ static int
 endpoints_run(int argc, char **argv)
 {
     return client_cmd_run(&cmd_endpoints, argc, argv);
+}
+
+static const struct cli_sub operational_subs[] = {
+    {"list", "[--limit N] [--after CURSOR]", "list the operational endpoints", page_opts, 0, 0,
+     ep_list, NULL},
+    {"create", "--url URL [--description TEXT] [--event-types A,B] [--secret S] [--disabled]",
+     "create an operational endpoint; prints it with its secret", create_opts, 0, 0, ep_create,
+     "It receives fluxhook's own events about the account's endpoints: endpoint.disabled, "
+     "endpoint.enabled, delivery.failed and endpoint.recovered (--event-types picks among "
+     "them), signed like any delivery."},
+    {"show", "ID", "show one operational endpoint", NULL, 1, 1, ep_show, NULL},
+    {"update", "ID [--url URL] [--description TEXT] [--event-types A,B]",
+     "change an operational endpoint", update_opts, 1, 1, ep_update, NULL},
+    {"delete", "ID", "delete an operational endpoint", NULL, 1, 1, ep_delete, NULL},
+    {"secret", "ID", "show an operational endpoint's secret", NULL, 1, 1, ep_secret, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+};
+
+const struct cli_cmd cmd_operational_endpoints = {
+    .name = "operational-endpoints",
+    .usage = "SUBCOMMAND [ARGS]",
+    .summary = "manage the endpoints that receive fluxhook's own events about the others",
+    .run = operational_run,
+    .subs = operational_subs,
+};
+
+static int
+operational_run(int argc, char **argv)
+{
+    return client_cmd_run(&cmd_operational_endpoints, argc, argv);
 }

@@ -14,6 +14,7 @@
 
 #include "dispatch/dispatch.h"
 #include "dispatch/dispatch_int.h"
+#include "dispatch/opevents.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -240,7 +241,7 @@ static void
 record(struct dthread *t, struct record *recs, size_t n)
 {
     struct attempt_result *rs;
-    int64_t t0, backoff = RECORD_BACKOFF_MIN_MS;
+    int64_t t0, now = 0, backoff = RECORD_BACKOFF_MIN_MS;
     size_t i;
     int retry = 0;
     int err;
@@ -253,7 +254,8 @@ record(struct dthread *t, struct record *recs, size_t n)
             rs[i] = recs[i].r;
         for (;;) {
             t0 = clock_mono_ms();
-            err = store_results_apply(t->d->st, rs, n, clock_now_ms());
+            now = clock_now_ms();
+            err = store_results_apply(t->d->st, rs, n, now);
             t->records++;
             t->record_ms += (long)(clock_mono_ms() - t0);
             if (err == 0 || !record_again(t, err))
@@ -276,6 +278,9 @@ record(struct dthread *t, struct record *recs, size_t n)
     pthread_mutex_unlock(&t->d->lock);
     for (i = 0; i < n; i++) {
         log_result(recs[i].ctx, &recs[i].r, recs[i].outcome);
+        /* After the result is durable: what it tells the operational endpoints. */
+        if (err == 0)
+            opevents_after_result(t->d->st, &recs[i].ctx->c, &recs[i].r, now);
         if (recs[i].r.status == DELIVERY_PENDING)
             retry = 1;
         attempt_ctx_free(recs[i].ctx);

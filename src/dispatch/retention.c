@@ -84,13 +84,16 @@ round_run(struct retention *r)
         sum.events += one.events;
         sum.deliveries += one.deliveries;
         sum.attempts += one.attempts;
-        if (one.events < RETENTION_BATCH || pause_ms(r, RETENTION_PAUSE_MS))
+        sum.tokens += one.tokens;
+        if ((one.events < RETENTION_BATCH && one.tokens < RETENTION_BATCH) ||
+            pause_ms(r, RETENTION_PAUSE_MS))
             break;
     }
-    if (sum.events > 0)
-        log_info("retention: deleted events=%lld deliveries=%lld attempts=%lld ms=%lld",
+    if (sum.events > 0 || sum.tokens > 0)
+        log_info("retention: deleted events=%lld deliveries=%lld attempts=%lld tokens=%lld "
+                 "ms=%lld",
                  (long long)sum.events, (long long)sum.deliveries, (long long)sum.attempts,
-                 (long long)(clock_mono_ms() - t0));
+                 (long long)sum.tokens, (long long)(clock_mono_ms() - t0));
 }
 
 static void *

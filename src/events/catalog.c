@@ -135,18 +135,83 @@ static const struct catalog_type types[] = {
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
-const struct catalog_type *
-catalog_type_find(const char *name)
+/*
+ * fluxhook's own types: what the dispatcher and the API tell an account's
+ * operational endpoints about its other endpoints. Never published by a
+ * producer, never sent to a customer endpoint.
+ */
+static const struct catalog_type own_types[] = {
+    {
+        .name = "endpoint.disabled",
+        .description = "fluxhook disabled an endpoint (or its owner did); its deliveries are held",
+        .sample = "{\"endpoint_id\": \"ep_2k1Xq\", \"url\": \"https://example.com/hooks\", "
+                  "\"reason\": \"retries exhausted\", \"held\": 12}",
+        FIELDS(STR("endpoint_id", REQ), STR("url", REQ), STR("reason", REQ),
+               INT_MIN_("held", REQ, 0)),
+    },
+    {
+        .name = "endpoint.enabled",
+        .description = "An endpoint was enabled again; its held deliveries resume (or are skipped)",
+        .sample = "{\"endpoint_id\": \"ep_2k1Xq\", \"url\": \"https://example.com/hooks\", "
+                  "\"resumed\": 12, \"skipped\": false}",
+        FIELDS(STR("endpoint_id", REQ), STR("url", REQ), INT_MIN_("resumed", REQ, 0),
+               BOOL("skipped", REQ)),
+    },
+    {
+        .name = "delivery.failed",
+        .description = "A delivery ended failed: retries exhausted or a non-retryable answer",
+        .sample = "{\"delivery_id\": \"dlv_2k1Xr\", \"event_id\": \"evt_2k1Xs\", "
+                  "\"event_type\": \"conversation.started\", \"endpoint_id\": \"ep_2k1Xq\", "
+                  "\"url\": \"https://example.com/hooks\", \"attempts\": 8, "
+                  "\"last_status_code\": 500, \"last_error\": \"HTTP 500\"}",
+        FIELDS(STR("delivery_id", REQ), STR("event_id", REQ), STR("event_type", REQ),
+               STR("endpoint_id", REQ), STR("url", REQ), INT_MIN_("attempts", REQ, 1),
+               INT_RANGE("last_status_code", REQ, 0, 599, 0), STR("last_error", OPT)),
+    },
+    {
+        .name = "endpoint.recovered",
+        .description = "An endpoint answered 2xx again after failed attempts",
+        .sample = "{\"endpoint_id\": \"ep_2k1Xq\", \"url\": \"https://example.com/hooks\", "
+                  "\"delivery_id\": \"dlv_2k1Xr\", \"failed_attempts\": 3}",
+        FIELDS(STR("endpoint_id", REQ), STR("url", REQ), STR("delivery_id", REQ),
+               INT_MIN_("failed_attempts", REQ, 1)),
+    },
+};
+
+#define NOWN (sizeof(own_types) / sizeof(own_types[0]))
+
+static const struct catalog_type *
+find_in(const struct catalog_type *list, size_t n, const char *name)
 {
     size_t i;
 
     if (name == NULL)
         return NULL;
-    for (i = 0; i < NTYPES; i++) {
-        if (strcmp(types[i].name, name) == 0)
-            return &types[i];
+    for (i = 0; i < n; i++) {
+        if (strcmp(list[i].name, name) == 0)
+            return &list[i];
     }
     return NULL;
+}
+
+const struct catalog_type *
+catalog_type_find(const char *name)
+{
+    return find_in(types, NTYPES, name);
+}
+
+const struct catalog_type *
+catalog_own_find(const char *name)
+{
+    return find_in(own_types, NOWN, name);
+}
+
+const struct catalog_type *
+catalog_any_find(const char *name)
+{
+    const struct catalog_type *t = catalog_type_find(name);
+
+    return t != NULL ? t : catalog_own_find(name);
 }
 
 size_t
@@ -161,8 +226,8 @@ catalog_type_at(size_t i)
     return i < NTYPES ? &types[i] : NULL;
 }
 
-const char *
-catalog_type_names(char *out, size_t outlen)
+static const char *
+names_of(const struct catalog_type *list, size_t count, char *out, size_t outlen)
 {
     size_t i, used = 0;
     int n;
@@ -170,13 +235,25 @@ catalog_type_names(char *out, size_t outlen)
     if (outlen == 0)
         return out;
     out[0] = '\0';
-    for (i = 0; i < NTYPES && used < outlen; i++) {
-        n = snprintf(out + used, outlen - used, "%s%s", i > 0 ? ", " : "", types[i].name);
+    for (i = 0; i < count && used < outlen; i++) {
+        n = snprintf(out + used, outlen - used, "%s%s", i > 0 ? ", " : "", list[i].name);
         if (n < 0)
             break;
         used += (size_t)n;
     }
     return out;
+}
+
+const char *
+catalog_type_names(char *out, size_t outlen)
+{
+    return names_of(types, NTYPES, out, outlen);
+}
+
+const char *
+catalog_own_names(char *out, size_t outlen)
+{
+    return names_of(own_types, NOWN, out, outlen);
 }
 
 /* Appends "a, b, c" (the enum values) to out at *used. */
@@ -309,6 +386,8 @@ type_json(const struct catalog_type *t, int with_sample)
     bad |= json_object_set_new(o, "description", json_string(t->description));
     bad |= json_object_set_new(o, "fields", fields);
     fields = NULL;
+    if (t >= own_types && t < own_types + NOWN)
+        bad |= json_object_set_new(o, "source", json_string("fluxhook"));
     if (with_sample) {
         bad |= json_object_set_new(o, "sample", sample);
         sample = NULL;
@@ -337,8 +416,8 @@ catalog_json(void)
         bad = 1;
         goto out;
     }
-    for (i = 0; i < NTYPES && !bad; i++) {
-        t = type_json(&types[i], 1);
+    for (i = 0; i < NTYPES + NOWN && !bad; i++) {
+        t = type_json(i < NTYPES ? &types[i] : &own_types[i - NTYPES], 1);
         bad = t == NULL || json_array_append_new(list, t) != 0;
     }
     if (!bad) {
@@ -359,6 +438,7 @@ catalog_json_text(size_t *len)
 {
     struct buf b;
     struct rawjson_span span;
+    const struct catalog_type *ct;
     json_t *t = NULL;
     char *text = NULL, *out = NULL;
     size_t i, n;
@@ -366,8 +446,9 @@ catalog_json_text(size_t *len)
 
     buf_init(&b, (size_t)1 << 20);
     err = buf_puts(&b, "{\"data\":[");
-    for (i = 0; i < NTYPES && err == 0; i++) {
-        t = type_json(&types[i], 0);
+    for (i = 0; i < NTYPES + NOWN && err == 0; i++) {
+        ct = i < NTYPES ? &types[i] : &own_types[i - NTYPES];
+        t = type_json(ct, 0);
         text = t != NULL ? json_dumps(t, JSON_COMPACT) : NULL;
         if (text == NULL) {
             err = ERR_NOMEM;
@@ -377,9 +458,9 @@ catalog_json_text(size_t *len)
         n = strlen(text);
         err = buf_printf(&b, "%s%.*s,\"sample\":", i > 0 ? "," : "", (int)(n - 1), text);
         span.start = 0;
-        span.end = strlen(types[i].sample);
+        span.end = strlen(ct->sample);
         if (err == 0)
-            err = rawjson_compact(types[i].sample, span, &b);
+            err = rawjson_compact(ct->sample, span, &b);
         if (err == 0)
             err = buf_putc(&b, '}');
         free(text);

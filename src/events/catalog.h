@@ -47,6 +47,17 @@ struct catalog_type {
 /* The type called name, or NULL when the catalog has none. */
 const struct catalog_type *catalog_type_find(const char *name);
 
+/*
+ * fluxhook's own types (endpoint.disabled, endpoint.enabled, delivery.failed,
+ * endpoint.recovered), sent only to operational endpoints; NULL for any other
+ * name. catalog_type_find() and the count, at and names calls below cover
+ * the producers' types only; catalog_any_find() finds either kind.
+ */
+const struct catalog_type *catalog_own_find(const char *name);
+const struct catalog_type *catalog_any_find(const char *name);
+/* "endpoint.disabled, endpoint.enabled, ..." like catalog_type_names(). */
+const char *catalog_own_names(char *out, size_t outlen);
+
 /* How many types the catalog holds (9). */
 size_t catalog_type_count(void);
 
@@ -68,7 +79,8 @@ const char *catalog_field_describe(const struct catalog_field *f, char *out, siz
 /*
  * The whole catalog for GET /v1/event-types, a new reference:
  * {"data":[{"event","description","fields":[{"name","type","required",
- * "constraint"?}],"sample":{...}}]}. "constraint" appears when the field has
+ * "constraint"?}],"sample":{...}}]}, fluxhook's own types last, marked
+ * "source":"fluxhook". "constraint" appears when the field has
  * bounds, values or is nullable: {"min"?, "max"?, "nullable"?, "values"?}.
  * Returns NULL when out of memory.
  */

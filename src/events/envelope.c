@@ -408,7 +408,7 @@ envelope_build(const char *type, const char *data_json, size_t data_len,
     json_error_t je;
     int rc, as_real, line, column;
 
-    t = catalog_type_find(type);
+    t = catalog_any_find(type);
     if (t == NULL) {
         rc = ERR_INVAL;
         goto out;

@@ -74,7 +74,8 @@ int envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_m
 
 /*
  * Builds the envelope of a test event (POST /v1/endpoints/{id}/test) the same
- * way: type must be in the catalog; data_json (data_len bytes) must be a JSON
+ * way: type must be in the catalog (or one of fluxhook's own types); data_json
+ * (data_len bytes) must be a JSON
  * object that passes the catalog, or NULL for the type's catalog sample;
  * timestamp_or_null must pass schema_timestamp_ok() or be NULL for now_ms.
  * Fills ev like envelope_parse_publish(). Returns 0, ERR_INVAL (unknown

@@ -83,12 +83,12 @@ static const struct copy_table copy_tables[] = {
       "expires_at", "used_at", "revoked_at"}},
     {"endpoints",
      "SELECT id, account_id, url, description, event_types, status, disabled_reason, "
-     "disabled_at, secret, prev_secret, prev_secret_until, created_at, updated_at, deleted_at "
-     "FROM endpoints",
+     "disabled_at, secret, prev_secret, prev_secret_until, created_at, updated_at, deleted_at, "
+     "kind FROM endpoints",
      "SELECT count(*) FROM endpoints",
      {"id", "account_id", "url", "description", "event_types", "status", "disabled_reason",
       "disabled_at", "secret", "prev_secret", "prev_secret_until", "created_at", "updated_at",
-      "deleted_at"}},
+      "deleted_at", "kind"}},
     {"endpoint_types",
      "SELECT account_id, event_type, endpoint_id FROM endpoint_types",
      "SELECT count(*) FROM endpoint_types",

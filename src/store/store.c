@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events/catalog.h"
 #include "store/rollup.h"
 #include "store/store_int.h"
 #include "util/err.h"
@@ -665,16 +666,30 @@ endpoints_read(struct store *st, int err, struct endpoint **out, size_t *n)
 }
 
 int
-store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
-                    struct endpoint **out, size_t *n)
+store_endpoint_list_kind(struct store *st, const char *account_id, int operational,
+                         const char *after, int limit, struct endpoint **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     if (limit < 1 || limit > STORE_MAX_PAGE)
         return ERR_INVAL;
-    return endpoints_read(
-        st, st->ops->endpoint_list(st, account_id, after == NULL ? "" : after, limit, out, n), out,
-        n);
+    return endpoints_read(st,
+                          st->ops->endpoint_list(st, account_id, operational,
+                                                 after == NULL ? "" : after, limit, out, n),
+                          out, n);
+}
+
+int
+store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
+                    struct endpoint **out, size_t *n)
+{
+    return store_endpoint_list_kind(st, account_id, 0, after, limit, out, n);
+}
+
+const char *
+store_fanout_kind(const char *type)
+{
+    return catalog_own_find(type) != NULL ? "operational" : "customer";
 }
 
 int

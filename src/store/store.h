@@ -152,6 +152,7 @@ struct endpoint {
     int64_t created_at;
     int64_t updated_at;
     int64_t held;               /* deliveries held for it (filled by get and list) */
+    int operational;            /* 1: receives fluxhook's own types, and only those */
 };
 
 struct delivery {
@@ -325,7 +326,13 @@ int store_endpoint_get(struct store *st, const char *account_id, const char *id,
 /* Endpoints of the account with ids after `after` ("" for the start), oldest first. */
 int store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
                         struct endpoint **out, size_t *n);
-/* Every enabled or disabled endpoint of the account subscribed to type (fan-out). */
+/* The same for one kind: customer endpoints (operational 0) or operational ones (1). */
+int store_endpoint_list_kind(struct store *st, const char *account_id, int operational,
+                             const char *after, int limit, struct endpoint **out, size_t *n);
+/*
+ * Every enabled or disabled endpoint of the account subscribed to type
+ * (fan-out): operational ones for fluxhook's own types, customer ones else.
+ */
 int store_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
                               struct endpoint **out, size_t *n);
 /* The fields a PATCH changes; NULL leaves a field as it is. */
@@ -545,6 +552,7 @@ struct store_purge_report {
     int64_t events;
     int64_t deliveries;
     int64_t attempts;
+    int64_t tokens; /* expired OAuth and portal tokens */
 };
 
 /*
@@ -553,6 +561,8 @@ struct store_purge_report {
  * counts as finished), with their deliveries, attempts and idempotency keys,
  * in one short transaction. Events with a pending, delivering or held
  * delivery are never deleted (they are skipped, and later ones may go).
+ * In the same transaction, up to limit tokens (OAuth access and refresh
+ * tokens, portal links and sessions) that expired before `before` go too.
  * Fills *out. Returns 0 or ERR_*.
  */
 int store_purge(struct store *st, int64_t before, int limit, struct store_purge_report *out);

@@ -53,7 +53,7 @@ struct store_ops {
 
     int (*endpoint_insert)(struct store *, const struct endpoint *);
     int (*endpoint_get)(struct store *, const char *, const char *, struct endpoint *);
-    int (*endpoint_list)(struct store *, const char *, const char *, int, struct endpoint **,
+    int (*endpoint_list)(struct store *, const char *, int, const char *, int, struct endpoint **,
                          size_t *);
     int (*endpoint_subscribed)(struct store *, const char *, const char *, struct endpoint **,
                                size_t *);
@@ -147,6 +147,9 @@ int store_id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
  * for an over-long type, or ERR_NOMEM.
  */
 int store_types_split(const char *list, char ***types, size_t *n);
+/* The endpoints.kind a type fans out to: "operational" for fluxhook's own types, else "customer".
+ */
+const char *store_fanout_kind(const char *type);
 void store_types_free(char **types, size_t n);
 
 /* Grows *arr (of elem-sized items, new ones zeroed) to hold at least need; 0 or ERR_NOMEM. */

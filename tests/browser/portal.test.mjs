@@ -8,7 +8,6 @@
 // $FLUXHOOK_BIN picks the binary (default ../../build/fluxhook). Prints one
 // line per test, then `browser: N passed, M failed`; exits non-zero on failure.
 
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,10 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serve, api, finish } from './serve.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
-const BIN = path.resolve(HERE, process.env.FLUXHOOK_BIN || path.join(ROOT, 'build', 'fluxhook'));
 const SHOTS = path.join(ROOT, 'tests', 'artifacts', 'screenshots');
 const TIMEOUT_MS = 30000;
 
@@ -39,36 +38,6 @@ function framingPage() {
     srv.origin = 'http://127.0.0.1:' + srv.address().port;
     resolve(srv);
   }));
-}
-
-// fluxhook serve on a free port with args; resolves once it listens.
-function serve(dir, rootKey, args) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLUXHOOK_')) env[k] = v;
-  env.FLUXHOOK_ROOT_KEY = rootKey;
-  const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite:' + path.join(dir, 'db'),
-    '--allow-http', '--allow-networks', '127.0.0.0/8', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('serve did not start:\n' + proc.log.slice(-2000))), 60000);
-    const onData = (c) => {
-      proc.log += c.toString();
-      const m = proc.log.match(/serve: listening url=(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m && !proc.url) { proc.url = m[1]; clearTimeout(timer); resolve(proc); }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('exit', (code) => { if (!proc.url) { clearTimeout(timer); reject(new Error('serve exited ' + code + ':\n' + proc.log)); } });
-  });
-}
-
-async function api(srv, key, method, p, body, headers = {}) {
-  const h = { Authorization: 'Bearer ' + key, ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  const res = await fetch(srv.url + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const json = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(method + ' ' + p + ': ' + res.status + ' ' + JSON.stringify(json));
-  return json;
 }
 
 async function main() {
@@ -181,18 +150,9 @@ async function main() {
     console.log(results[results.length - 1]);
   }
   await browser.close();
-  srv.kill('SIGTERM');
-  await new Promise((r) => srv.on('exit', r));
   allowed.close();
   other.close();
-  if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(srv.log)) {
-    failed += 1;
-    console.log('not ok - sanitizer report in the server log');
-  }
-  if (failed) console.log('--- server log (tail) ---\n' + srv.log.slice(-3000));
-  fs.rmSync(dir, { recursive: true, force: true });
-  console.log('browser: ' + passed + ' passed, ' + failed + ' failed');
-  process.exit(failed ? 1 : 0);
+  await finish(srv, dir, passed, failed);
 }
 
 main();

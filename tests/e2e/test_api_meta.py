@@ -140,9 +140,14 @@ class ApiMeta(unittest.TestCase):
         status, body, _ = self.srv.api("GET", "/v1/event-types")
         self.assertEqual(status, 200, body)
         names = [t["event"] for t in body["data"]]
-        self.assertEqual(len(names), 9)
+        # The nine producers' types, then fluxhook's own four, marked as such.
+        self.assertEqual(len(names), 13)
         self.assertIn("conversation.started", names)
         self.assertIn("agent.updated", names)
+        own = [t["event"] for t in body["data"] if t.get("source") == "fluxhook"]
+        self.assertEqual(own, ["endpoint.disabled", "endpoint.enabled", "delivery.failed",
+                               "endpoint.recovered"])
+        self.assertEqual(names[9:], own)
         status, body, _ = self.srv.api("GET", "/v1/event-types", key=False)
         self.assertEqual(status, 401)
 

@@ -12,7 +12,8 @@
 
 #define EP_COLS                                                                                    \
     "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
-    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at"
+    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
+    "e.kind"
 #define EP_HELD                                                                                    \
     "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
 
@@ -20,7 +21,7 @@
 static const char SQL_EP_INSERT[] =
     "WITH e AS (INSERT INTO endpoints (id, account_id, url, description, event_types, status, "
     "disabled_reason, disabled_at, secret, prev_secret, prev_secret_until, created_at, "
-    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+    "updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15) "
     "RETURNING id, account_id) "
     "INSERT INTO endpoint_types (account_id, event_type, endpoint_id) "
     "SELECT e.account_id, t, e.id FROM e, unnest($14::text[]) t";
@@ -28,11 +29,11 @@ static const char SQL_EP_GET[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints
                                  "WHERE e.id = $1 AND e.account_id = $2 AND e.deleted_at = 0";
 static const char SQL_EP_LIST[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                   "WHERE e.account_id = $1 AND e.deleted_at = 0 "
-                                  "AND e.id > $2 ORDER BY e.id LIMIT $3";
+                                  "AND e.id > $2 AND e.kind = $4 ORDER BY e.id LIMIT $3";
 static const char SQL_EP_SUBSCRIBED[] =
     "SELECT " EP_COLS ", 0 FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
     "WHERE t.account_id = $1 AND t.event_type IN ($2, '') AND e.deleted_at = 0 "
-    "ORDER BY e.id";
+    "AND e.kind = $3 ORDER BY e.id";
 /*
  * A NULL parameter leaves its column as it is: a PATCH changes only what it
  * names. New types ($6, an array; NULL when unchanged) replace the fan-out
@@ -96,7 +97,8 @@ endpoint_read(const PGresult *res, int row, void *out)
     ep->prev_secret_until = pg_col_int(res, row, 10);
     ep->created_at = pg_col_int(res, row, 11);
     ep->updated_at = pg_col_int(res, row, 12);
-    ep->held = pg_col_int(res, row, 13);
+    ep->operational = strcmp(PQgetvalue(res, row, 13), "operational") == 0;
+    ep->held = pg_col_int(res, row, 14);
     if ((err = pg_col_strdup(res, row, 2, &ep->url)) != 0 ||
         (err = pg_col_strdup(res, row, 3, &ep->description)) != 0 ||
         (err = pg_col_strdup(res, row, 4, &ep->event_types)) != 0 ||
@@ -159,6 +161,7 @@ pg_endpoint_insert(struct store *st, const struct endpoint *ep)
     pg_arg_int(&q, ep->created_at != 0 ? ep->created_at : now);
     pg_arg_int(&q, ep->updated_at != 0 ? ep->updated_at : now);
     pg_arg_text(&q, buf_cstr(&types));
+    pg_arg_text(&q, ep->operational ? "operational" : "customer");
     err = pg_exec(st->impl, &q, NULL, "inserting an endpoint");
 out:
     buf_cleanup(&types);
@@ -203,8 +206,8 @@ endpoint_rows(struct store *st, const struct pg_query *q, struct endpoint **out,
 }
 
 int
-pg_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
-                 struct endpoint **out, size_t *n)
+pg_endpoint_list(struct store *st, const char *account_id, int operational, const char *after,
+                 int limit, struct endpoint **out, size_t *n)
 {
     struct pg_query q;
 
@@ -214,6 +217,7 @@ pg_endpoint_list(struct store *st, const char *account_id, const char *after, in
     pg_arg_text(&q, account_id);
     pg_arg_text(&q, after);
     pg_arg_int(&q, limit);
+    pg_arg_text(&q, operational ? "operational" : "customer");
     return endpoint_rows(st, &q, out, n, "listing endpoints");
 }
 
@@ -228,6 +232,7 @@ pg_endpoint_subscribed(struct store *st, const char *account_id, const char *typ
     pg_query_init(&q, SQL_EP_SUBSCRIBED);
     pg_arg_text(&q, account_id);
     pg_arg_text(&q, type);
+    pg_arg_text(&q, store_fanout_kind(type));
     return endpoint_rows(st, &q, out, n, "selecting subscribed endpoints");
 }
 

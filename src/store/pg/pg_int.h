@@ -189,7 +189,8 @@ int pg_key_delete(struct store *, const char *, const char *);
 int pg_key_list(struct store *, const char *, struct api_key **, size_t *);
 int pg_endpoint_insert(struct store *, const struct endpoint *);
 int pg_endpoint_get(struct store *, const char *, const char *, struct endpoint *);
-int pg_endpoint_list(struct store *, const char *, const char *, int, struct endpoint **, size_t *);
+int pg_endpoint_list(struct store *, const char *, int, const char *, int, struct endpoint **,
+                     size_t *);
 int pg_endpoint_subscribed(struct store *, const char *, const char *, struct endpoint **,
                            size_t *);
 int pg_endpoint_update(struct store *, const char *, const char *, const struct endpoint_patch *,

@@ -15,7 +15,8 @@
  * committed first) is no longer finished when its lock is re-checked: it is
  * not deleted, its event's delete then breaks the foreign key and the whole
  * statement is undone, to be tried again at the next round. An event whose
- * idempotency key still holds stays.
+ * idempotency key still holds stays. Tokens that expired before the
+ * window go in the same statement.
  */
 static const char SQL_PURGE[] =
     "WITH ev AS ("
@@ -29,8 +30,11 @@ static const char SQL_PURGE[] =
     " a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM dl) RETURNING 1),"
     " k AS (DELETE FROM idempotency_keys WHERE event_id IN (SELECT id FROM ev) RETURNING 1),"
     " d AS (DELETE FROM deliveries WHERE id IN (SELECT id FROM dl) RETURNING 1),"
-    " e AS (DELETE FROM events WHERE id IN (SELECT id FROM ev) RETURNING 1)"
-    " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM d), (SELECT count(*) FROM a)";
+    " e AS (DELETE FROM events WHERE id IN (SELECT id FROM ev) RETURNING 1),"
+    " t AS (DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE expires_at > 0"
+    " AND expires_at < $2 ORDER BY expires_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM d), (SELECT count(*) FROM a),"
+    " (SELECT count(*) FROM t)";
 
 static void
 report_read(const PGresult *res, int row, struct store_purge_report *r)
@@ -38,6 +42,7 @@ report_read(const PGresult *res, int row, struct store_purge_report *r)
     r->events = pg_col_int(res, row, 0);
     r->deliveries = pg_col_int(res, row, 1);
     r->attempts = pg_col_int(res, row, 2);
+    r->tokens = pg_col_int(res, row, 3);
 }
 
 int

@@ -9,17 +9,18 @@
 #include "util/clock.h"
 #include "util/err.h"
 
-#define EP_COLS                                                                          \
-    "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, " \
-    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at"
+#define EP_COLS                                                                                    \
+    "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
+    "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
+    "e.kind"
 #define EP_HELD                                                                            \
     "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
 
 static const char SQL_EP_INSERT[] =
     "INSERT INTO endpoints (id, account_id, url, description, event_types, status, "
     "disabled_reason, disabled_at, secret, prev_secret, prev_secret_until, created_at, "
-    "updated_at) VALUES (:id, :acct, :url, :desc, :types, :status, :reason, :disabled_at, "
-    ":secret, :prev, :prev_until, :created, :updated)";
+    "updated_at, kind) VALUES (:id, :acct, :url, :desc, :types, :status, :reason, :disabled_at, "
+    ":secret, :prev, :prev_until, :created, :updated, :kind)";
 static const char SQL_EP_TYPE_INSERT[] =
     "INSERT INTO endpoint_types (account_id, event_type, endpoint_id) VALUES (:acct, :type, :id)";
 static const char SQL_EP_TYPE_DELETE[] =
@@ -28,11 +29,12 @@ static const char SQL_EP_GET[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints
                                  "WHERE e.id = :id AND e.account_id = :acct AND e.deleted_at = 0";
 static const char SQL_EP_LIST[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                   "WHERE e.account_id = :acct AND e.deleted_at = 0 "
-                                  "AND e.id > :after ORDER BY e.id LIMIT :limit";
+                                  "AND e.kind = :kind AND e.id > :after "
+                                  "ORDER BY e.id LIMIT :limit";
 static const char SQL_EP_SUBSCRIBED[] =
     "SELECT " EP_COLS ", 0 FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
     "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
-    "ORDER BY e.id";
+    "AND e.kind = :kind ORDER BY e.id";
 /* A NULL parameter leaves its column as it is: a PATCH changes only what it names. */
 static const char SQL_EP_UPDATE[] =
     "UPDATE endpoints SET url = coalesce(:url, url), description = coalesce(:desc, description), "
@@ -74,6 +76,7 @@ struct ep_args {
     const char *after;
     const char *type;
     const char *reason;
+    const char *kind;
     int limit;
     int skip_held;
     int64_t now;
@@ -101,7 +104,9 @@ endpoint_read(sqlite3_stmt *stmt, void *out)
     ep->prev_secret_until = sqlite3_column_int64(stmt, 10);
     ep->created_at = sqlite3_column_int64(stmt, 11);
     ep->updated_at = sqlite3_column_int64(stmt, 12);
-    ep->held = sqlite3_column_int64(stmt, 13);
+    status = sqlite3_column_text(stmt, 13);
+    ep->operational = status != NULL && strcmp((const char *)status, "operational") == 0;
+    ep->held = sqlite3_column_int64(stmt, 14);
     if ((err = sq_col_strdup(stmt, 2, &ep->url)) != 0 ||
         (err = sq_col_strdup(stmt, 3, &ep->description)) != 0 ||
         (err = sq_col_strdup(stmt, 4, &ep->event_types)) != 0 ||
@@ -216,6 +221,7 @@ endpoint_bind(sqlite3_stmt *stmt, const struct endpoint *ep, int64_t now)
     sq_bind_int(stmt, ":prev_until", ep->prev_secret != NULL ? ep->prev_secret_until : 0);
     sq_bind_int(stmt, ":created", ep->created_at != 0 ? ep->created_at : now);
     sq_bind_int(stmt, ":updated", ep->updated_at != 0 ? ep->updated_at : now);
+    sq_bind_text(stmt, ":kind", ep->operational ? "operational" : "customer");
 }
 
 static int
@@ -290,6 +296,7 @@ job_endpoint_rows(struct sq_conn *c, void *arg, const char *sql, const char *wha
         sq_bind_text(stmt, ":after", a->after);
         sq_bind_int(stmt, ":limit", a->limit);
         sq_bind_text(stmt, ":type", a->type);
+        sq_bind_text(stmt, ":kind", a->kind);
     }
     err = sq_row_all(c, stmt, endpoint_read, &a->list, &a->n, sizeof(*a->list), what);
     sq_done(stmt);
@@ -309,10 +316,13 @@ job_endpoint_subscribed(struct sq_conn *c, void *arg)
 }
 
 int
-sq_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
-                 struct endpoint **out, size_t *n)
+sq_endpoint_list(struct store *st, const char *account_id, int operational, const char *after,
+                 int limit, struct endpoint **out, size_t *n)
 {
-    struct ep_args args = { .account_id = account_id, .after = after, .limit = limit };
+    struct ep_args args = {.account_id = account_id,
+                           .after = after,
+                           .limit = limit,
+                           .kind = operational ? "operational" : "customer"};
     int err;
 
     if (account_id == NULL)
@@ -331,7 +341,7 @@ int
 sq_endpoint_subscribed(struct store *st, const char *account_id, const char *type,
                        struct endpoint **out, size_t *n)
 {
-    struct ep_args args = { .account_id = account_id, .type = type };
+    struct ep_args args = {.account_id = account_id, .type = type, .kind = store_fanout_kind(type)};
     int err;
 
     if (account_id == NULL || type == NULL || type[0] == '\0')

@@ -30,7 +30,7 @@ static const char SQL_DLV_INSERT[] =
 static const char SQL_EV_FANOUT[] =
     "SELECT e.id, e.status FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
     "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
-    "ORDER BY e.id";
+    "AND e.kind = :kind ORDER BY e.id";
 static const char SQL_EV_GET[] =
     "SELECT " EV_COLS " FROM events WHERE id = :id AND account_id = :acct";
 static const char SQL_EV_LIST[] = "SELECT " EV_COLS " FROM events WHERE account_id = :acct "
@@ -168,6 +168,7 @@ fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, si
         return ERR_STORE;
     sq_bind_text(stmt, ":acct", ev->account_id);
     sq_bind_text(stmt, ":type", ev->type);
+    sq_bind_text(stmt, ":kind", store_fanout_kind(ev->type));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap == 0 ? 4 : cap * 2;

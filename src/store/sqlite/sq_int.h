@@ -204,7 +204,7 @@ int sq_token_use(struct store *, const char *, int64_t);
 int sq_token_revoke(struct store *, enum token_by, const char *, int64_t);
 int sq_endpoint_insert(struct store *, const struct endpoint *);
 int sq_endpoint_get(struct store *, const char *, const char *, struct endpoint *);
-int sq_endpoint_list(struct store *, const char *, const char *, int, struct endpoint **,
+int sq_endpoint_list(struct store *, const char *, int, const char *, int, struct endpoint **,
                      size_t *);
 int sq_endpoint_subscribed(struct store *, const char *, const char *, struct endpoint **,
                            size_t *);

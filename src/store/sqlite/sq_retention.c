@@ -26,6 +26,9 @@ static const char SQL_PURGE_ATTEMPTS[] =
     "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id = :id)";
 static const char SQL_PURGE_DELIVERIES[] = "DELETE FROM deliveries WHERE event_id = :id";
 static const char SQL_PURGE_EVENT[] = "DELETE FROM events WHERE id = :id";
+static const char SQL_PURGE_TOKENS[] =
+    "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE expires_at > 0 "
+    "AND expires_at < :before ORDER BY expires_at LIMIT :limit)";
 
 struct purge_args {
     char floor[ID_MAX];
@@ -103,6 +106,18 @@ job_purge(struct sq_conn *c, void *arg)
             err = purge_del(c, SQL_PURGE_EVENT, ids[i], &a->r.events);
     }
     free(ids);
+    if (err == 0 && (stmt = sq_stmt(c, SQL_PURGE_TOKENS)) == NULL)
+        err = ERR_STORE;
+    if (err == 0) {
+        sq_bind_int(stmt, ":before", a->before);
+        sq_bind_int(stmt, ":limit", a->limit);
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE)
+            err = sq_err(c, rc, "deleting expired tokens");
+        else
+            a->r.tokens = sqlite3_changes64(c->db);
+        sq_done(stmt);
+    }
     return err;
 }
 

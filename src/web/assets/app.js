@@ -11,6 +11,8 @@ import * as charts from './view_charts.js';
 import * as catalog from './view_catalog.js';
 import * as receiving from './view_receiving.js';
 import * as audit from './view_audit.js';
+import * as operational from './view_operational.js';
+import { refreshDisabled, clearBanners } from './banners.js';
 
 const POLL_MS = 2000;
 
@@ -26,6 +28,7 @@ const routes = [
   { re: /^\/catalog$/, view: catalog.render, title: 'Event catalog', nav: '/catalog' },
   { re: /^\/receiving$/, view: receiving.render, title: 'Receiving deliveries', nav: '/receiving' },
   { re: /^\/audit$/, view: audit.render, title: 'Audit log', nav: '/audit' },
+  { re: /^\/operational$/, view: operational.render, title: 'Operational webhooks', nav: '/operational' },
 ];
 
 const state = {
@@ -79,6 +82,7 @@ async function route(moveFocus) {
   }
   document.getElementById('top').hidden = false;
   setMenu(false);
+  refreshDisabled(api);
   const path = location.pathname;
   let match = null;
   let r = null;
@@ -126,6 +130,7 @@ function focusHeading(root, moveFocus) {
 }
 
 async function poll() {
+  if (!document.hidden && session.key()) refreshDisabled(api);
   if (document.hidden || state.polling || !state.current || !state.current.refresh) return;
   state.polling = true;
   const seq = state.renderSeq;
@@ -265,6 +270,7 @@ function start() {
   window.addEventListener('popstate', () => route(true));
   document.getElementById('sign-out').addEventListener('click', () => {
     session.signOut();
+    clearBanners('disabled:');
     state.cache = {};
     history.replaceState(null, '', '/');
     announce('Signed out');

@@ -4,12 +4,21 @@
 import { api, listAll, endpointTypes, heldCount, statsWindow, typeName } from './api.js';
 import { h, clear, errorBox, badge, fmtRate, toast } from './ui.js';
 
-export async function eventTypes(ctx) {
+async function catalogTypes(ctx) {
   if (!ctx.cache.types) {
     const res = await api('GET', '/v1/event-types');
     ctx.cache.types = res && Array.isArray(res.data) ? res.data : (Array.isArray(res) ? res : []);
   }
   return ctx.cache.types;
+}
+
+// The producers' types; ownTypes: fluxhook's own, for operational endpoints.
+export async function eventTypes(ctx) {
+  return (await catalogTypes(ctx)).filter((t) => t.source !== 'fluxhook');
+}
+
+export async function ownTypes(ctx) {
+  return (await catalogTypes(ctx)).filter((t) => t.source === 'fluxhook');
 }
 
 export async function loadEndpoints() {

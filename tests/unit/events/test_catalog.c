@@ -284,11 +284,16 @@ test_catalog_json(void **state)
     assert_non_null(root);
     list = json_object_get(root, "data");
     assert_true(json_is_array(list));
-    assert_int_equal(json_array_size(list), 9);
+    /* The nine producers' types, then fluxhook's own four, marked as such. */
+    assert_int_equal(json_array_size(list), 13);
     json_array_foreach(list, i, t)
     {
-        ct = catalog_type_at(i);
-        assert_int_equal(json_object_size(t), 4);
+        ct = i < 9 ? catalog_type_at(i)
+                   : catalog_own_find(json_string_value(json_object_get(t, "event")));
+        assert_non_null(ct);
+        assert_int_equal(json_object_size(t), i < 9 ? 4 : 5);
+        if (i >= 9)
+            assert_string_equal(json_string_value(json_object_get(t, "source")), "fluxhook");
         assert_string_equal(json_string_value(json_object_get(t, "event")), ct->name);
         assert_string_equal(json_string_value(json_object_get(t, "description")), ct->description);
         assert_int_equal(json_array_size(json_object_get(t, "fields")), ct->nfields);
