@@ -656,10 +656,20 @@ test('replay shows how many first, asks, and sends only when confirmed', async (
   }
   assert(want >= 30, 'many to replay: ' + want);
   const before = rc.requests.length;
+  // The count is the server's dry run (one request), not pages of the list.
+  const asked = [];
+  const watch = (req) => { if (req.url().includes('/v1/')) asked.push(req.method() + ' ' + req.url().replace(/^.*?\/v1\//, '/v1/') + ' ' + (req.postData() || '')); };
+  page.on('request', watch);
+  const preview = page.waitForResponse((r) => r.url().endsWith('/replay') && (r.request().postData() || '').includes('"dry_run":true'));
   await form.getByRole('button', { name: 'Replay…' }).click();
   let dlg = page.getByRole('dialog', { name: /^Replay \d+ deliveries\?$/ });
   await dlg.waitFor();
+  page.off('request', watch);
+  const dry = await (await preview).json();
   const n = Number((await dlg.getByRole('heading').textContent()).match(/\d+/)[0]);
+  eq(n, dry.would_replay, 'the dialog shows the exact count of the dry run');
+  assert(!(await dlg.textContent()).includes('at least'), 'an exact count, not "at least"');
+  eq(asked.filter((a) => a.startsWith('GET /v1/deliveries')).length, 0, 'no paging of the list: ' + asked.join('; '));
   assert(Math.abs(n - want) <= 2, 'the count matches the deliveries (' + n + ' vs ' + want + ')');
   await shots('dialog-replay');
   await dlg.getByRole('button', { name: 'Cancel' }).click();
