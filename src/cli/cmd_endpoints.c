@@ -415,7 +415,7 @@ static const struct cli_sub endpoints_subs[] = {
     {"replay", "ID --since TIME [--until TIME] [--status delivered|failed] [--dry-run | --yes]",
      "deliver again every matching delivery of an endpoint", replay_opts, 1, 1, ep_replay,
      "More than one delivery is replayed only after a yes on the terminal, or with --yes; "
-     "--dry-run says how many and which, and changes nothing."},
+     "--dry-run says how many and the first of them, and changes nothing."},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 

@@ -4,7 +4,9 @@ disabled", "failed — 404, not retried"), times with their zone, and
 `deliveries replay`'s --dry-run and confirmation."""
 import json
 import os
+import re
 import subprocess
+import time
 import unittest
 
 from cliutil import CliCase, STARTED, table
@@ -72,9 +74,19 @@ class CliDeliveriesWordsTest(CliCase):
         self.rc.set_responses([], default=200)
         self.endpoint(self.rc.url)
         self.publish()
+        before = time.gmtime()
         p = self.cli("deliveries", "list", "--follow", "--until-delivered", "1", "--timeout",
-                     "30s", "--interval", "50ms")
+                     "30s", "--interval", "50ms", env={"TZ": "Asia/Tokyo"})
+        after = time.gmtime()
         self.assertRegex(p.stdout, r"(?m)  delivered — 200 on attempt 1 of 3$")
+        # Each line starts with the local time of day and its zone, as show prints times.
+        for line in p.stdout.splitlines():
+            m = re.match(r"(\d\d):\d\d:\d\d JST  dlv_", line)
+            self.assertIsNotNone(m, line)
+            self.assertIn(int(m.group(1)), {(before.tm_hour + 9) % 24, (after.tm_hour + 9) % 24})
+        p = self.cli("deliveries", "list", "--follow", "--until-delivered", "1", "--timeout",
+                     "30s", env={"TZ": "UTC"})
+        self.assertRegex(p.stdout.splitlines()[-1], r"^\d\d:\d\d:\d\d UTC  dlv_\S+\s+delivered ")
 
 
 class CliReplayConfirmTest(CliCase):
