@@ -738,14 +738,22 @@ test('charts count attempts as attempts, deliveries as deliveries', async () => 
   await shots('endpoint-charts');
 });
 
-test('event catalog lists the nine types with samples and snippets', async () => {
+test('event catalog lists the nine types with samples and links to the receiving guide', async () => {
   await nav('Event catalog');
   eq(await page.locator('section.event-type').count(), 9, 'nine event types');
   const text = await page.locator('main').textContent();
-  assert(text.includes('def verify_webhook_signature(payload, signature, secret):'), 'the guide\'s Python');
-  assert(text.includes('webhook-signature'), 'the webhook-signature check');
   assert(text.includes('data.conversation_id'), 'fields listed');
+  // No code of its own: the receiving guide holds the verification examples.
+  assert(!text.includes('def verify_webhook'), 'no Python snippets of its own');
+  eq(await page.evaluate(() => [...document.querySelectorAll('main pre')].filter((p) => !p.closest('section.event-type')).length), 0,
+    'code blocks only for the samples');
   await shots('catalog');
+  await page.getByRole('link', { name: 'how to verify both signatures' }).click();
+  await page.getByRole('heading', { name: 'Receiving fluxhook deliveries', level: 1 }).waitFor();
+  eq(new URL(page.url()).pathname + new URL(page.url()).hash, '/receiving#verify', 'the guide\'s verify section');
+  await until(() => page.evaluate(() => document.activeElement && document.activeElement.id === 'verify'), 'the section has the focus');
+  assert(await page.locator('#verify').isVisible(), 'the section in view');
+  assert((await page.locator('#verify').textContent()).includes('webhook-signature'), 'it explains webhook-signature');
 });
 
 test('the receiving guide: success, schedule, idempotency, libraries; fits and passes axe at both widths', async () => {
