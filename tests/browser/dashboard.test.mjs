@@ -756,6 +756,17 @@ test('event catalog lists the nine types with samples and links to the receiving
   assert((await page.locator('#verify').textContent()).includes('webhook-signature'), 'it explains webhook-signature');
 });
 
+test('index.html preloads every module the dashboard loads (no second round of fetches)', async () => {
+  await page.reload();
+  await page.locator('main h1').first().waitFor();
+  const r = await page.evaluate(() => ({
+    loaded: performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.js')),
+    listed: [...document.querySelectorAll('link[rel=modulepreload], script[type=module]')].map((l) => new URL(l.href || l.src).pathname),
+  }));
+  assert(r.loaded.length >= 10, 'the modules loaded: ' + r.loaded.join(' '));
+  for (const p of r.loaded) assert(r.listed.includes(p), p + ' is in index.html\'s modulepreload list');
+});
+
 test('the receiving guide: success, schedule, idempotency, libraries; fits and passes axe at both widths', async () => {
   await nav('Receiving');
   await page.getByRole('heading', { name: 'Receiving fluxhook deliveries', level: 1 }).waitFor();
