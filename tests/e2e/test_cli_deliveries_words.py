@@ -3,7 +3,6 @@
 disabled", "failed — 404, not retried"), times with their zone, and
 `deliveries replay`'s --dry-run and confirmation."""
 import json
-import os
 import re
 import subprocess
 import time
@@ -135,22 +134,11 @@ class CliReplayConfirmTest(CliCase):
         self.srv.wait_for(lambda: self.attempts() == [2, 2, 2], what="three replayed")
 
     def test_asks_on_a_terminal(self):
-        import pty
         for answer, status in ((b"n\n", 1), (b"y\n", 0)):
             with self.subTest(answer=answer):
-                master, slave = pty.openpty()
-                try:
-                    env = clean_env({"FLUXHOOK_URL": self.srv.url,
-                                     "FLUXHOOK_API_KEY": self.srv.root_key})
-                    proc = subprocess.Popen([self.srv.bin, "deliveries", "replay", "--status",
-                                             "failed"], stdin=slave, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, env=env)
-                    os.write(master, answer)
-                    out, err = proc.communicate(timeout=60)
-                finally:
-                    os.close(slave)
-                    os.close(master)
-                self.assertEqual(proc.returncode, status, err)
+                rc, out, err = self.cli_on_terminal("deliveries", "replay", "--status", "failed",
+                                                    answer=answer)
+                self.assertEqual(rc, status, err)
                 self.assertIn(b"Replay 3 deliveries (status failed)? They are delivered again "
                               b"to their endpoints. [y/N]", err)
                 if status == 1:

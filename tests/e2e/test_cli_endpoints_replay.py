@@ -2,8 +2,6 @@
 (counted by the server) and the first of them, and changes nothing; more
 than one is replayed only after a yes on a terminal, or with --yes."""
 import json
-import os
-import pty
 import re
 import subprocess
 import unittest
@@ -75,20 +73,9 @@ class CliEndpointsReplayTest(CliCase):
     def test_asks_on_a_terminal(self):
         for answer, status in ((b"n\n", 1), (b"y\n", 0)):
             with self.subTest(answer=answer):
-                master, slave = pty.openpty()
-                try:
-                    env = clean_env({"FLUXHOOK_URL": self.srv.url,
-                                     "FLUXHOOK_API_KEY": self.srv.root_key})
-                    proc = subprocess.Popen([self.srv.bin, "endpoints", "replay", self.ep["id"],
-                                             "--since", "1h"], stdin=slave,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            env=env)
-                    os.write(master, answer)
-                    out, err = proc.communicate(timeout=60)
-                finally:
-                    os.close(slave)
-                    os.close(master)
-                self.assertEqual(proc.returncode, status, err)
+                rc, out, err = self.cli_on_terminal("endpoints", "replay", self.ep["id"],
+                                                    "--since", "1h", answer=answer)
+                self.assertEqual(rc, status, err)
                 self.assertRegex(err, rb"Replay 12 deliveries \(endpoint \S+, since \S+\)\? They "
                                       rb"are delivered again to their endpoints. \[y/N\]")
                 if status == 1:
