@@ -850,18 +850,52 @@ api_replay_input_read(struct api_req *r, int64_t *since, int64_t *until, int *st
     return err;
 }
 
+/* "dry_run": true: how many deliveries the replay would take and the first of them. */
+static int
+replay_preview_reply(struct api_req *r, const struct endpoint *ep, int64_t since, int64_t until,
+                     int status)
+{
+    struct replay_preview p;
+    json_t *ids;
+    size_t i;
+    int err;
+
+    err = store_endpoint_replay_preview(r->ctx->store, r->account_id, ep->id, since, until, status,
+                                        &p);
+    if (err != 0)
+        return api_reply_error(r, err, NULL, "cannot count the replay of endpoint '%s'", ep->id);
+    ids = json_array();
+    for (i = 0; ids != NULL && i < p.nids; i++)
+        if (json_array_append_new(ids, json_string(p.ids[i])) != 0) {
+            json_decref(ids);
+            ids = NULL;
+        }
+    if (ids == NULL)
+        return api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+    return api_reply_json(r, 200,
+                          json_pack("{s:b, s:I, s:o}", "dry_run", 1, "would_replay",
+                                    (json_int_t)p.count, "ids", ids));
+}
+
 int
 h_endpoints_replay(struct api_req *r)
 {
     struct endpoint ep;
     int64_t since = 0, until = 0, count = 0, now = clock_now_ms();
-    int status = -1, err;
-    json_t *fields = NULL;
+    int status = -1, dry_run = 0, err;
+    json_t *fields = NULL, *v;
 
     memset(&ep, 0, sizeof(ep));
     if (load(r, &ep) != 0)
         return 0;
     fields = json_array();
+    v = member(r, "dry_run");
+    if (v != NULL && !json_is_null(v) && !json_is_boolean(v) && fields != NULL &&
+        api_field_add(fields, "dry_run", "expected true or false") != 0) {
+        err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    dry_run = json_is_true(v);
     if (fields == NULL || api_replay_input_read(r, &since, &until, &status, fields) != 0) {
         err = api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
         goto out;
@@ -869,6 +903,10 @@ h_endpoints_replay(struct api_req *r)
     if (json_array_size(fields) > 0) {
         err = api_reply_error(r, ERR_VALIDATION, fields, "invalid replay");
         fields = NULL;
+        goto out;
+    }
+    if (dry_run) {
+        err = replay_preview_reply(r, &ep, since, until, status);
         goto out;
     }
     err = store_endpoint_replay(r->ctx->store, r->account_id, ep.id, since, until, status, now,

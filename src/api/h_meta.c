@@ -303,8 +303,17 @@ static const char openapi_components[] =
     "\"Replay\":{\"type\":\"object\",\"required\":[\"since\"],\"properties\":{"
     "\"since\":{\"type\":\"string\",\"format\":\"date-time\"},"
     "\"until\":{\"type\":\"string\",\"format\":\"date-time\"},"
-    "\"status\":{\"type\":\"string\"}}},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"delivered\",\"failed\"],\"description\":"
+    "\"absent: both\"},"
+    "\"dry_run\":{\"type\":\"boolean\",\"default\":false,\"description\":\"true: answer "
+    "200 with how many deliveries the replay would take (counted, not listed) and the first "
+    "ids, and change nothing\"}}},"
     "\"Replayed\":{\"type\":\"object\",\"properties\":{\"replayed\":{\"type\":\"integer\"}}},"
+    "\"ReplayPreview\":{\"type\":\"object\",\"properties\":{"
+    "\"dry_run\":{\"type\":\"boolean\"},"
+    "\"would_replay\":{\"type\":\"integer\",\"description\":\"exactly how many\"},"
+    "\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":"
+    "\"the first (oldest) of them, up to 10\"}}},"
     "\"StatsWindow\":{\"type\":\"object\",\"properties\":{"
     "\"since\":{\"$ref\":\"#/components/schemas/Time\"},"
     "\"counts\":{\"type\":\"object\",\"description\":\"deliveries created in the window, "
@@ -590,6 +599,11 @@ op_json(const struct route *rt, const struct route_doc *d)
     else if (d == NULL || d->response != NULL)
         json_object_set_new(ok, "content", json_content(d != NULL ? d->response : "Object"));
     json_object_set_new(responses, status, ok);
+    if (d != NULL && d->request != NULL && strcmp(d->request, "Replay") == 0)
+        json_object_set_new(responses, "200",
+                            json_pack("{s:s, s:o}", "description",
+                                      "dry_run: what the replay would take; nothing changed",
+                                      "content", json_content("ReplayPreview")));
     if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPT) || (d != NULL && d->query != NULL))
         op_error(responses, "400", "malformed JSON or an invalid parameter");
     if (!(rt->flags & ROUTE_PUBLIC)) {

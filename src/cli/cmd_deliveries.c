@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "cli/replay.h"
 #include "util/clock.h"
 #include "util/err.h"
 
@@ -167,7 +168,7 @@ follow_cleanup(struct follow *fw)
 static void
 follow_print(struct cli_call *x, json_t *d)
 {
-    char now[CLOCK_RFC3339_MAX], scr[4][256];
+    char now[CLOCK_RFC3339_MAX], local[64], scr[4][256];
     const char *status = json_string_value(json_object_get(d, "status"));
     const char *color = x->color && status != NULL ? out_status_color(status) : "";
     const char *err;
@@ -181,10 +182,13 @@ follow_print(struct cli_call *x, json_t *d)
         fflush(stdout);
         return;
     }
+    /* The time of day in local time with its zone, as show prints times. */
     clock_format_rfc3339_s(clock_now_ms(), now);
+    out_time_local(now, local, sizeof(local));
     err = json_string_value(json_object_get(d, "last_error"));
     state_words(d, clock_now_ms(), scr[3], sizeof(scr[3]));
-    printf("%s  %s  %s%-10s%s  %s  %s  %s  attempts=%s  code=%s%s%s%s  %s\n", now + 11,
+    printf("%s  %s  %s%-10s%s  %s  %s  %s  attempts=%s  code=%s%s%s%s  %s\n",
+           strlen(local) > 11 ? local + 11 : now + 11,
            out_field(d, "id", scr[0], sizeof(scr[0])), color, status != NULL ? status : "?",
            color[0] != '\0' ? "\033[0m" : "", json_string_value(json_object_get(d, "event")),
            json_string_value(json_object_get(d, "event_id")),
@@ -450,62 +454,6 @@ filters_words(struct cli_call *x, char *out, size_t n)
     }
 }
 
-/*
- * --dry-run: says how many deliveries and which would be replayed, and
- * changes nothing. Returns CLI_OK.
- */
-static int
-replay_preview(struct cli_call *x, json_t *ids, const char *what)
-{
-    json_t *id;
-    size_t i;
-    char *dump;
-
-    if (x->json) {
-        dump = json_dumps(ids, JSON_COMPACT);
-        printf("{\"would_replay\":%zu,\"ids\":%s}\n", json_array_size(ids),
-               dump != NULL ? dump : "[]");
-        free(dump);
-        return CLI_OK;
-    }
-    printf("dry run: %zu deliver%s (%s) would be replayed; nothing was changed\n",
-           json_array_size(ids), json_array_size(ids) == 1 ? "y" : "ies", what);
-    json_array_foreach(ids, i, id) printf("  %s\n", json_string_value(id));
-    return CLI_OK;
-}
-
-/*
- * Asks before replaying more than one delivery: on a terminal, "Replay N
- * deliveries? [y/N]"; elsewhere it refuses unless --yes. Returns CLI_OK to go
- * on, or the exit status after saying why not.
- */
-static int
-replay_confirm(struct cli_call *x, size_t n, const char *what)
-{
-    char answer[16];
-
-    if (n <= 1 || config_bool(&x->conf, "yes"))
-        return CLI_OK;
-    if (!isatty(STDIN_FILENO))
-        return client_usage(x,
-                            "%zu deliveries (%s) would be replayed; add --yes to replay them "
-                            "without asking (standard input is not a terminal), or --dry-run "
-                            "to list them",
-                            n, what);
-    fprintf(stderr,
-            "Replay %zu deliveries (%s)? They are delivered again to their endpoints. "
-            "[y/N] ",
-            n, what);
-    fflush(stderr);
-    if (fgets(answer, sizeof(answer), stdin) == NULL ||
-        (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0 &&
-         strcmp(answer, "Y\n") != 0)) {
-        fprintf(stderr, "nothing replayed\n");
-        return CLI_REFUSED;
-    }
-    return CLI_OK;
-}
-
 static int
 dlv_replay(struct cli_call *x)
 {
@@ -538,10 +486,10 @@ dlv_replay(struct cli_call *x)
         goto out;
     filters_words(x, what, sizeof(what));
     if (config_bool(&x->conf, "dry-run")) {
-        rc = replay_preview(x, ids, what);
+        rc = replay_preview_print(x, (int64_t)json_array_size(ids), ids, what);
         goto out;
     }
-    rc = replay_confirm(x, json_array_size(ids), what);
+    rc = replay_confirm(x, (int64_t)json_array_size(ids), what);
     if (rc != CLI_OK)
         goto out;
     client_signals();

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "cli/replay.h"
 
 static int endpoints_run(int argc, char **argv);
 static int operational_run(int argc, char **argv);
@@ -274,13 +275,58 @@ show_replayed(struct cli_call *x, json_t *o)
            (long long)json_integer_value(json_object_get(o, "replayed")));
 }
 
+/* The replay's filters in words, for its messages: "endpoint ep_1, since ..., status failed". */
+static void
+replay_words(struct cli_call *x, const char *since, char *out, size_t n)
+{
+    const char *u = client_opt(x, "until"), *st = client_opt(x, "status");
+
+    snprintf(out, n, "endpoint %s, since %s%s%s%s%s", client_arg(x, 0), since,
+             u != NULL ? ", until " : "", u != NULL ? u : "", st != NULL ? ", status " : "",
+             st != NULL ? st : "");
+}
+
+/*
+ * Asks the server what the replay would take (it counts; nothing changes).
+ * With --dry-run that is the answer (*done set); otherwise it is what
+ * replay_confirm() asks about. Returns CLI_OK to go on, or the exit status.
+ */
+static int
+ep_replay_preview(struct cli_call *x, json_t *body, const char *what, int *done)
+{
+    struct client_reply rep;
+    json_t *dry = json_deep_copy(body);
+    char *path = client_path(x, "/v1/endpoints/%s/replay", client_arg(x, 0));
+    int64_t n;
+    int rc = CLI_REFUSED;
+
+    memset(&rep, 0, sizeof(rep));
+    if (dry == NULL || path == NULL || json_object_set_new(dry, "dry_run", json_true()) != 0)
+        goto out;
+    rc = client_call(x, "POST", path, dry, NULL, &rep);
+    if (rc != CLI_OK)
+        goto out;
+    n = (int64_t)json_integer_value(json_object_get(rep.json, "would_replay"));
+    *done = config_bool(&x->conf, "dry-run");
+    if (*done)
+        rc = replay_preview_print(x, n, json_object_get(rep.json, "ids"), what);
+    else
+        rc = replay_confirm(x, n, what);
+out:
+    client_reply_cleanup(&rep);
+    json_decref(dry);
+    free(path);
+    return rc;
+}
+
 static int
 ep_replay(struct cli_call *x)
 {
-    char since[64], until[64];
+    char since[64], until[64], what[256];
     const char *s = client_opt(x, "since"), *u = client_opt(x, "until");
     const char *st = client_opt(x, "status");
     json_t *body;
+    int rc = CLI_OK, done = 0;
 
     if (s == NULL)
         return client_usage(x, "missing --since TIME");
@@ -288,11 +334,22 @@ ep_replay(struct cli_call *x)
         return client_usage(x, "--since: expected an RFC 3339 time or a duration ago (2h)");
     if (u != NULL && client_time_arg(u, until, sizeof(until)) != 0)
         return client_usage(x, "--until: expected an RFC 3339 time or a duration ago (5m)");
+    if (config_bool(&x->conf, "dry-run") && config_bool(&x->conf, "yes"))
+        return client_usage(x, "--dry-run and --yes: choose one");
     body = json_pack("{s:s}", "since", since);
     if (body != NULL && u != NULL)
         json_object_set_new(body, "until", json_string(until));
     if (body != NULL && st != NULL)
         json_object_set_new(body, "status", json_string(st));
+    if (body == NULL)
+        return CLI_REFUSED;
+    replay_words(x, since, what, sizeof(what));
+    if (!config_bool(&x->conf, "yes"))
+        rc = ep_replay_preview(x, body, what, &done);
+    if (rc != CLI_OK || done) {
+        json_decref(body);
+        return rc;
+    }
     return client_simple(x, "POST", client_path(x, "/v1/endpoints/%s/replay", client_arg(x, 0)),
                          body, show_replayed);
 }
@@ -342,6 +399,14 @@ static const struct config_opt replay_opts[] = {
      0},
     {"until", "TIME", NULL, "and before then", 0, 0},
     {"status", "S", NULL, "only delivered or only failed ones (default both)", 0, 0},
+    {"dry-run", NULL, NULL,
+     "say how many deliveries would be replayed (counted by the server) and the first of them; "
+     "change nothing",
+     0, 'n'},
+    {"yes", NULL, NULL,
+     "replay more than one delivery without asking (needed when standard input is not a "
+     "terminal)",
+     0, 'y'},
     {NULL, NULL, NULL, NULL, 0, 0},
 };
 
@@ -364,8 +429,10 @@ static const struct cli_sub endpoints_subs[] = {
      1, ep_test, NULL},
     {"stats", "ID", "delivery counts, success rate and latency over the last hour and day", NULL, 1,
      1, ep_stats, NULL},
-    {"replay", "ID --since TIME [--until TIME] [--status delivered|failed]",
-     "deliver again every matching delivery of an endpoint", replay_opts, 1, 1, ep_replay, NULL},
+    {"replay", "ID --since TIME [--until TIME] [--status delivered|failed] [--dry-run | --yes]",
+     "deliver again every matching delivery of an endpoint", replay_opts, 1, 1, ep_replay,
+     "More than one delivery is replayed only after a yes on the terminal, or with --yes; "
+     "--dry-run says how many and the first of them, and changes nothing."},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 

@@ -889,6 +889,18 @@ store_endpoint_replay(struct store *st, const char *account_id, const char *endp
     return err;
 }
 
+int
+store_endpoint_replay_preview(struct store *st, const char *account_id, const char *endpoint_id,
+                              int64_t since, int64_t until, int status, struct replay_preview *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (status < -1 || status >= DELIVERY__COUNT)
+        return ERR_INVAL;
+    if (account_id == NULL || endpoint_id == NULL)
+        return ERR_NOTFOUND;
+    return st->ops->endpoint_replay_preview(st, account_id, endpoint_id, since, until, status, out);
+}
+
 /*
  * A claim whose secret does not open cannot be signed: gives the whole batch
  * back (due now; the dispatcher tries again at its next poll, by when a

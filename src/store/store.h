@@ -434,6 +434,20 @@ int store_delivery_retry(struct store *st, const char *account_id, const char *i
  */
 int store_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
                           int64_t since, int64_t until, int status, int64_t now, int64_t *count);
+/* How many deliveries a replay would take, and the first (oldest) of them. */
+#define STORE_REPLAY_PREVIEW_IDS 10
+struct replay_preview {
+    int64_t count; /* counted by the store, not listed */
+    size_t nids;
+    char ids[STORE_REPLAY_PREVIEW_IDS][ID_MAX];
+};
+/*
+ * What store_endpoint_replay() with the same arguments would deliver again,
+ * changing nothing. ERR_NOTFOUND when the endpoint is not the account's.
+ */
+int store_endpoint_replay_preview(struct store *st, const char *account_id,
+                                  const char *endpoint_id, int64_t since, int64_t until, int status,
+                                  struct replay_preview *out);
 void delivery_cleanup(struct delivery *d);
 void delivery_list_free(struct delivery *ds, size_t n);
 void attempt_cleanup(struct attempt *a);

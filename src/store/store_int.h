@@ -79,6 +79,8 @@ struct store_ops {
     int (*delivery_retry)(struct store *, const char *, const char *, int64_t);
     int (*endpoint_replay)(struct store *, const char *, const char *, int64_t, int64_t, int,
                            int64_t, int64_t *);
+    int (*endpoint_replay_preview)(struct store *, const char *, const char *, int64_t, int64_t,
+                                   int, struct replay_preview *);
 
     int (*claim)(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,
                  struct claim **, size_t *);

@@ -656,10 +656,20 @@ test('replay shows how many first, asks, and sends only when confirmed', async (
   }
   assert(want >= 30, 'many to replay: ' + want);
   const before = rc.requests.length;
+  // The count is the server's dry run (one request), not pages of the list.
+  const asked = [];
+  const watch = (req) => { if (req.url().includes('/v1/')) asked.push(req.method() + ' ' + req.url().replace(/^.*?\/v1\//, '/v1/') + ' ' + (req.postData() || '')); };
+  page.on('request', watch);
+  const preview = page.waitForResponse((r) => r.url().endsWith('/replay') && (r.request().postData() || '').includes('"dry_run":true'));
   await form.getByRole('button', { name: 'Replay…' }).click();
   let dlg = page.getByRole('dialog', { name: /^Replay \d+ deliveries\?$/ });
   await dlg.waitFor();
+  page.off('request', watch);
+  const dry = await (await preview).json();
   const n = Number((await dlg.getByRole('heading').textContent()).match(/\d+/)[0]);
+  eq(n, dry.would_replay, 'the dialog shows the exact count of the dry run');
+  assert(!(await dlg.textContent()).includes('at least'), 'an exact count, not "at least"');
+  eq(asked.filter((a) => a.startsWith('GET /v1/deliveries')).length, 0, 'no paging of the list: ' + asked.join('; '));
   assert(Math.abs(n - want) <= 2, 'the count matches the deliveries (' + n + ' vs ' + want + ')');
   await shots('dialog-replay');
   await dlg.getByRole('button', { name: 'Cancel' }).click();
@@ -728,14 +738,33 @@ test('charts count attempts as attempts, deliveries as deliveries', async () => 
   await shots('endpoint-charts');
 });
 
-test('event catalog lists the nine types with samples and snippets', async () => {
+test('event catalog lists the nine types with samples and links to the receiving guide', async () => {
   await nav('Event catalog');
   eq(await page.locator('section.event-type').count(), 9, 'nine event types');
   const text = await page.locator('main').textContent();
-  assert(text.includes('def verify_webhook_signature(payload, signature, secret):'), 'the guide\'s Python');
-  assert(text.includes('webhook-signature'), 'the webhook-signature check');
   assert(text.includes('data.conversation_id'), 'fields listed');
+  // No code of its own: the receiving guide holds the verification examples.
+  assert(!text.includes('def verify_webhook'), 'no Python snippets of its own');
+  eq(await page.evaluate(() => [...document.querySelectorAll('main pre')].filter((p) => !p.closest('section.event-type')).length), 0,
+    'code blocks only for the samples');
   await shots('catalog');
+  await page.getByRole('link', { name: 'how to verify both signatures' }).click();
+  await page.getByRole('heading', { name: 'Receiving fluxhook deliveries', level: 1 }).waitFor();
+  eq(new URL(page.url()).pathname + new URL(page.url()).hash, '/receiving#verify', 'the guide\'s verify section');
+  await until(() => page.evaluate(() => document.activeElement && document.activeElement.id === 'verify'), 'the section has the focus');
+  assert(await page.locator('#verify').isVisible(), 'the section in view');
+  assert((await page.locator('#verify').textContent()).includes('webhook-signature'), 'it explains webhook-signature');
+});
+
+test('index.html preloads every module the dashboard loads (no second round of fetches)', async () => {
+  await page.reload();
+  await page.locator('main h1').first().waitFor();
+  const r = await page.evaluate(() => ({
+    loaded: performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.js')),
+    listed: [...document.querySelectorAll('link[rel=modulepreload], script[type=module]')].map((l) => new URL(l.href || l.src).pathname),
+  }));
+  assert(r.loaded.length >= 10, 'the modules loaded: ' + r.loaded.join(' '));
+  for (const p of r.loaded) assert(r.listed.includes(p), p + ' is in index.html\'s modulepreload list');
 });
 
 test('the receiving guide: success, schedule, idempotency, libraries; fits and passes axe at both widths', async () => {

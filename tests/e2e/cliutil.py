@@ -71,6 +71,22 @@ class CliCase(unittest.TestCase):
         p = self.cli(*args, "--json", status=status, input=input)
         return json.loads(p.stdout)
 
+    def cli_on_terminal(self, *args, answer):
+        """Runs fluxhook args... with a terminal as standard input that has answer
+        typed into it; returns (exit status, stdout bytes, stderr bytes)."""
+        import pty
+        master, slave = pty.openpty()
+        try:
+            env = clean_env({"FLUXHOOK_URL": self.srv.url, "FLUXHOOK_API_KEY": self.srv.root_key})
+            proc = subprocess.Popen([self.srv.bin, *args], stdin=slave, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
+            os.write(master, answer)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(slave)
+            os.close(master)
+        return proc.returncode, out, err
+
     def endpoint(self, url, *extra):
         """Creates an endpoint through the CLI; returns the API's object."""
         return self.cli_json("endpoints", "create", "--url", url, *extra)

@@ -91,6 +91,43 @@ class ReplayTest(ApiCase):
             self.assertEqual(self.deliveries(event_id=e)[0]["status"], "held")
         self.assertEqual(len(rc.requests), 2)
 
+    def test_dry_run_counts_and_changes_nothing(self):
+        rc = self.receiver(default=400)
+        ep = self.endpoint(rc.url)
+        other = self.endpoint(rc.url)
+        p = "/v1/endpoints/%s/replay" % ep["id"]
+        since = rfc3339(time.time() - 1)
+        events = [self.publish("agent.response", RESPONSE)["id"] for _ in range(12)]
+        for e in events:                   # failed, at both endpoints
+            self.wait_event_deliveries(e, 2)
+        mine = sorted(self.deliveries(event_id=e, endpoint_id=ep["id"])[0]["id"] for e in events)
+        rc.wait_for(24)
+        b = self.call("POST", p, {"since": since, "status": "failed", "dry_run": True}, 200)
+        # Counted exactly (more than the ids it lists), the first ten ids oldest first.
+        self.assertEqual(b, {"dry_run": True, "would_replay": 12, "ids": mine[:10]})
+        self.assertEqual(self.call("POST", p, {"since": since, "status": "delivered",
+                                               "dry_run": True}, 200)["would_replay"], 0)
+        self.assertEqual(self.call("POST", p, {"since": since, "until": rfc3339(time.time() + 60),
+                                               "dry_run": True}, 200)["would_replay"], 12)
+        # Nothing changed: still failed after one attempt, and no audit entry.
+        for d in self.deliveries(endpoint_id=ep["id"]):
+            self.assertEqual((d["status"], d["attempts_made"]), ("failed", 1))
+        audit = self.call("GET", "/v1/audit-log?action=endpoint.replayed")["data"]
+        self.assertEqual(audit, [])
+        # false is a replay; what it replays is what the dry run counted.
+        rc.set_responses([], default=200)
+        b = self.call("POST", p, {"since": since, "status": "failed", "dry_run": False}, 202)
+        self.assertEqual(b, {"replayed": 12})
+        got = rc.wait_for(36)[24:]
+        self.assertEqual(sorted(r.headers["x-workflux-event-id"] for r in got), sorted(events))
+        # The other endpoint's deliveries were neither counted nor replayed.
+        for d in self.deliveries(endpoint_id=other["id"]):
+            self.assertEqual(d["attempts_made"], 1)
+        err = self.error("POST", p, {"since": since, "dry_run": "yes"}, 422)
+        self.assertEqual(self.paths(err), ["dry_run"])
+        self.error("POST", "/v1/endpoints/ep_nope/replay",
+                   {"since": since, "dry_run": True}, 404)
+
     def test_validation(self):
         ep = self.endpoint("https://a.example.com/")
         p = "/v1/endpoints/%s/replay" % ep["id"]

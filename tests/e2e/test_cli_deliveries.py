@@ -128,7 +128,7 @@ class CliDeliveriesTest(CliCase):
         self.assertEqual(follow.returncode, 0, err)
         delivered = [ln for ln in out.splitlines() if " delivered " in ln]
         self.assertEqual(len(delivered), 2, out)
-        self.assertEqual({a["id"], b["id"]}, {ln.split()[4] for ln in delivered})
+        self.assertEqual({a["id"], b["id"]}, {ln.split()[5] for ln in delivered})
         # Nothing more to come: --timeout ends it with status 1.
         p = self.cli("deliveries", "list", "--follow", "--until-delivered", "3", "--timeout",
                      "300ms", status=1)

@@ -3,8 +3,9 @@
 disabled", "failed — 404, not retried"), times with their zone, and
 `deliveries replay`'s --dry-run and confirmation."""
 import json
-import os
+import re
 import subprocess
+import time
 import unittest
 
 from cliutil import CliCase, STARTED, table
@@ -72,9 +73,19 @@ class CliDeliveriesWordsTest(CliCase):
         self.rc.set_responses([], default=200)
         self.endpoint(self.rc.url)
         self.publish()
+        before = time.gmtime()
         p = self.cli("deliveries", "list", "--follow", "--until-delivered", "1", "--timeout",
-                     "30s", "--interval", "50ms")
+                     "30s", "--interval", "50ms", env={"TZ": "Asia/Tokyo"})
+        after = time.gmtime()
         self.assertRegex(p.stdout, r"(?m)  delivered — 200 on attempt 1 of 3$")
+        # Each line starts with the local time of day and its zone, as show prints times.
+        for line in p.stdout.splitlines():
+            m = re.match(r"(\d\d):\d\d:\d\d JST  dlv_", line)
+            self.assertIsNotNone(m, line)
+            self.assertIn(int(m.group(1)), {(before.tm_hour + 9) % 24, (after.tm_hour + 9) % 24})
+        p = self.cli("deliveries", "list", "--follow", "--until-delivered", "1", "--timeout",
+                     "30s", env={"TZ": "UTC"})
+        self.assertRegex(p.stdout.splitlines()[-1], r"^\d\d:\d\d:\d\d UTC  dlv_\S+\s+delivered ")
 
 
 class CliReplayConfirmTest(CliCase):
@@ -123,22 +134,11 @@ class CliReplayConfirmTest(CliCase):
         self.srv.wait_for(lambda: self.attempts() == [2, 2, 2], what="three replayed")
 
     def test_asks_on_a_terminal(self):
-        import pty
         for answer, status in ((b"n\n", 1), (b"y\n", 0)):
             with self.subTest(answer=answer):
-                master, slave = pty.openpty()
-                try:
-                    env = clean_env({"FLUXHOOK_URL": self.srv.url,
-                                     "FLUXHOOK_API_KEY": self.srv.root_key})
-                    proc = subprocess.Popen([self.srv.bin, "deliveries", "replay", "--status",
-                                             "failed"], stdin=slave, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, env=env)
-                    os.write(master, answer)
-                    out, err = proc.communicate(timeout=60)
-                finally:
-                    os.close(slave)
-                    os.close(master)
-                self.assertEqual(proc.returncode, status, err)
+                rc, out, err = self.cli_on_terminal("deliveries", "replay", "--status", "failed",
+                                                    answer=answer)
+                self.assertEqual(rc, status, err)
                 self.assertIn(b"Replay 3 deliveries (status failed)? They are delivered again "
                               b"to their endpoints. [y/N]", err)
                 if status == 1:

@@ -1253,6 +1253,7 @@ const struct store_ops store_pg_ops = {
     .attempt_list = pg_attempt_list,
     .delivery_retry = pg_delivery_retry,
     .endpoint_replay = pg_endpoint_replay,
+    .endpoint_replay_preview = pg_endpoint_replay_preview,
     .claim = pg_claim,
     .results_apply = pg_results_apply,
     .release = pg_release,

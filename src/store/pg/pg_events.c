@@ -71,6 +71,17 @@ static const char SQL_REPLAY[] =
     "AND d.status = ANY ($6::text[]) RETURNING d.status) "
     "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM u), "
     "(SELECT count(*) FROM u WHERE status = 'pending')";
+/*
+ * What SQL_REPLAY would take ($3, $4: the id range; $5: the statuses),
+ * changing nothing: whether the endpoint exists, how many, and the first $6
+ * ids joined by commas.
+ */
+static const char SQL_REPLAY_PREVIEW[] =
+    "SELECT (SELECT count(*) FROM endpoints WHERE id = $1 AND account_id = $2 AND deleted_at = 0), "
+    "(SELECT count(*) FROM deliveries WHERE endpoint_id = $1 AND account_id = $2 "
+    "AND id >= $3 AND id < $4 AND status = ANY ($5::text[])), "
+    "array_to_string(ARRAY(SELECT id FROM deliveries WHERE endpoint_id = $1 AND account_id = $2 "
+    "AND id >= $3 AND id < $4 AND status = ANY ($5::text[]) ORDER BY id LIMIT $6), ',')";
 
 static int
 event_read(const PGresult *res, int row, void *out)
@@ -511,6 +522,28 @@ pg_delivery_retry(struct store *st, const char *account_id, const char *id, int6
     return err;
 }
 
+/* A replay's statuses as an array literal, and its ids as [lo, hi). */
+static int
+replay_range(int64_t since, int64_t until, int status, char from[32], char lo[ID_MAX],
+             char hi[ID_MAX])
+{
+    int err;
+
+    /* Deliveries under way cannot start again before they end. */
+    if (status < 0)
+        snprintf(from, 32, "{delivered,failed}");
+    else if (status == DELIVERY_DELIVERING)
+        snprintf(from, 32, "{}");
+    else
+        snprintf(from, 32, "{%s}", delivery_status_name((enum delivery_status)status));
+    err = store_id_floor("dlv_", since, lo);
+    if (err == 0 && until > 0)
+        err = store_id_floor("dlv_", until, hi);
+    else if (err == 0)
+        snprintf(hi, ID_MAX, "dlv_~");
+    return err;
+}
+
 int
 pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
                    int64_t until, int status, int64_t now, int64_t *count)
@@ -523,18 +556,7 @@ pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoin
     *count = 0;
     if (account_id == NULL || endpoint_id == NULL)
         return ERR_NOTFOUND;
-    /* Deliveries under way cannot start again before they end. */
-    if (status < 0)
-        snprintf(from, sizeof(from), "{delivered,failed}");
-    else if (status == DELIVERY_DELIVERING)
-        snprintf(from, sizeof(from), "{}");
-    else
-        snprintf(from, sizeof(from), "{%s}", delivery_status_name((enum delivery_status)status));
-    err = store_id_floor("dlv_", since, lo);
-    if (err == 0 && until > 0)
-        err = store_id_floor("dlv_", until, hi);
-    else if (err == 0)
-        snprintf(hi, sizeof(hi), "dlv_~");
+    err = replay_range(since, until, status, from, lo, hi);
     if (err != 0)
         return err;
     pg_query_init(&q, SQL_REPLAY);
@@ -551,6 +573,44 @@ pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoin
         *count = pg_col_int(res, 0, 1);
     if (err == 0 && pg_col_int(res, 0, 2) > 0)
         pg_due_mark(st->impl);
+    PQclear(res);
+    return err;
+}
+
+int
+pg_endpoint_replay_preview(struct store *st, const char *account_id, const char *endpoint_id,
+                           int64_t since, int64_t until, int status, struct replay_preview *out)
+{
+    struct pg_query q;
+    PGresult *res = NULL;
+    char lo[ID_MAX], hi[ID_MAX], from[32];
+    const char *ids, *end;
+    size_t len;
+    int err;
+
+    err = replay_range(since, until, status, from, lo, hi);
+    if (err != 0)
+        return err;
+    pg_query_init(&q, SQL_REPLAY_PREVIEW);
+    pg_arg_text(&q, endpoint_id);
+    pg_arg_text(&q, account_id);
+    pg_arg_text(&q, lo);
+    pg_arg_text(&q, hi);
+    pg_arg_text(&q, from);
+    pg_arg_int(&q, STORE_REPLAY_PREVIEW_IDS);
+    err = pg_run(st->impl, &q, PG_READ, &res, "counting deliveries to replay");
+    if (err == 0 && pg_col_int(res, 0, 0) == 0)
+        err = ERR_NOTFOUND;
+    if (err == 0) {
+        out->count = pg_col_int(res, 0, 1);
+        for (ids = PQgetvalue(res, 0, 2); *ids != '\0' && out->nids < STORE_REPLAY_PREVIEW_IDS;
+             ids = *end == ',' ? end + 1 : end) {
+            end = ids + strcspn(ids, ",");
+            len = (size_t)(end - ids) < ID_MAX - 1 ? (size_t)(end - ids) : ID_MAX - 1;
+            memcpy(out->ids[out->nids], ids, len);
+            out->ids[out->nids++][len] = '\0';
+        }
+    }
     PQclear(res);
     return err;
 }

@@ -1217,6 +1217,7 @@ const struct store_ops store_sqlite_ops = {
     .attempt_list = sq_attempt_list,
     .delivery_retry = sq_delivery_retry,
     .endpoint_replay = sq_endpoint_replay,
+    .endpoint_replay_preview = sq_endpoint_replay_preview,
     .claim = sq_claim,
     .results_apply = sq_results_apply,
     .release = sq_release,

@@ -56,6 +56,13 @@ static const char SQL_REPLAY[] =
     "round_start = attempts_made, updated_at = :now "
     "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from "
     "RETURNING created_at";
+/* What a replay would take (:s1, :s2: its statuses), counted and the first few. */
+static const char SQL_REPLAY_COUNT[] =
+    "SELECT count(*) FROM deliveries "
+    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status IN (:s1, :s2)";
+static const char SQL_REPLAY_IDS[] =
+    "SELECT id FROM deliveries WHERE endpoint_id = :ep AND id >= :lo AND id < :hi "
+    "AND status IN (:s1, :s2) ORDER BY id LIMIT :n";
 
 struct ev_args {
     struct store_publish *items;
@@ -71,6 +78,7 @@ struct ev_args {
     int64_t now, since, until;
     int status;
     int64_t count;
+    struct replay_preview *preview;
     struct event *events;
     struct delivery *dlv;
     struct delivery *dlvs;
@@ -604,14 +612,18 @@ sq_delivery_retry(struct store *st, const char *account_id, const char *id, int6
     return sq_write(st->impl, job_retry, &args);
 }
 
+/*
+ * What a replay covers: whether its endpoint is disabled, the statuses it
+ * takes (*s1, *s2; the same one twice for one status) and its ids [lo, hi).
+ * 1 when it takes none (deliveries under way cannot start again before they
+ * end), 0, or an error.
+ */
 static int
-job_replay(struct sq_conn *c, void *arg)
+replay_range(struct sq_conn *c, const struct ev_args *a, int *disabled, const char **s1,
+             const char **s2, char lo[ID_MAX], char hi[ID_MAX])
 {
-    struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_STATUS);
-    char lo[ID_MAX], hi[ID_MAX];
-    const char *s1, *s2;
-    int disabled = 0, i, rc, err = 0;
+    int rc, err = 0;
 
     if (stmt == NULL)
         return ERR_STORE;
@@ -619,7 +631,7 @@ job_replay(struct sq_conn *c, void *arg)
     sq_bind_text(stmt, ":acct", a->account_id);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
-        disabled = strcmp((const char *)sqlite3_column_text(stmt, 0), "disabled") == 0;
+        *disabled = strcmp((const char *)sqlite3_column_text(stmt, 0), "disabled") == 0;
     else if (rc == SQLITE_DONE)
         err = ERR_NOTFOUND;
     else
@@ -627,23 +639,35 @@ job_replay(struct sq_conn *c, void *arg)
     sq_done(stmt);
     if (err != 0)
         return err;
-    /* Deliveries under way cannot start again before they end. */
     if (a->status == DELIVERY_DELIVERING)
-        return 0;
+        return 1;
     if (a->status < 0) {
-        s1 = "delivered";
-        s2 = "failed";
+        *s1 = "delivered";
+        *s2 = "failed";
     } else {
-        s1 = s2 = sq_status((enum delivery_status)a->status);
+        *s1 = *s2 = sq_status((enum delivery_status)a->status);
     }
     err = store_id_floor("dlv_", a->since, lo);
     if (err == 0 && a->until > 0)
         err = store_id_floor("dlv_", a->until, hi);
     else if (err == 0)
-        snprintf(hi, sizeof(hi), "dlv_~");
-    if (err != 0)
-        return err;
+        snprintf(hi, ID_MAX, "dlv_~");
+    return err;
+}
+
+static int
+job_replay(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt;
+    char lo[ID_MAX], hi[ID_MAX];
+    const char *s1 = NULL, *s2 = NULL;
+    int disabled = 0, i, err;
+
     a->count = 0;
+    err = replay_range(c, a, &disabled, &s1, &s2, lo, hi);
+    if (err != 0)
+        return err > 0 ? 0 : err;
     for (i = 0; i < 2 && err == 0; i++) {
         const char *from = i == 0 ? s1 : s2;
         int64_t changed;
@@ -666,6 +690,66 @@ job_replay(struct sq_conn *c, void *arg)
         sq_done(stmt);
     }
     return err;
+}
+
+/* Binds what both preview statements share. */
+static void
+replay_bind(sqlite3_stmt *stmt, const struct ev_args *a, const char *s1, const char *s2,
+            const char *lo, const char *hi)
+{
+    sq_bind_text(stmt, ":ep", a->id);
+    sq_bind_text(stmt, ":lo", lo);
+    sq_bind_text(stmt, ":hi", hi);
+    sq_bind_text(stmt, ":s1", s1);
+    sq_bind_text(stmt, ":s2", s2);
+}
+
+static int
+job_replay_preview(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    struct replay_preview *p = a->preview;
+    sqlite3_stmt *stmt;
+    char lo[ID_MAX], hi[ID_MAX];
+    const char *s1 = NULL, *s2 = NULL;
+    int disabled = 0, rc, err;
+
+    err = replay_range(c, a, &disabled, &s1, &s2, lo, hi);
+    if (err != 0)
+        return err > 0 ? 0 : err;
+    stmt = sq_stmt(c, SQL_REPLAY_COUNT);
+    if (stmt == NULL)
+        return ERR_STORE;
+    replay_bind(stmt, a, s1, s2, lo, hi);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        p->count = sqlite3_column_int64(stmt, 0);
+    else
+        err = sq_err(c, rc, "counting deliveries to replay");
+    sq_done(stmt);
+    if (err != 0 || p->count == 0)
+        return err;
+    stmt = sq_stmt(c, SQL_REPLAY_IDS);
+    if (stmt == NULL)
+        return ERR_STORE;
+    replay_bind(stmt, a, s1, s2, lo, hi);
+    sq_bind_int(stmt, ":n", STORE_REPLAY_PREVIEW_IDS);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && p->nids < STORE_REPLAY_PREVIEW_IDS)
+        sq_col_copy(stmt, 0, p->ids[p->nids++], ID_MAX);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = sq_err(c, rc, "listing deliveries to replay");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_replay_preview(struct store *st, const char *account_id, const char *endpoint_id,
+                           int64_t since, int64_t until, int status, struct replay_preview *out)
+{
+    struct ev_args args = { .account_id = account_id, .id = endpoint_id, .since = since,
+                            .until = until, .status = status, .preview = out };
+
+    return sq_read(st->impl, job_replay_preview, &args);
 }
 
 int

@@ -226,6 +226,8 @@ int sq_attempt_list(struct store *, const char *, struct attempt **, size_t *);
 int sq_delivery_retry(struct store *, const char *, const char *, int64_t);
 int sq_endpoint_replay(struct store *, const char *, const char *, int64_t, int64_t, int,
                        int64_t, int64_t *);
+int sq_endpoint_replay_preview(struct store *, const char *, const char *, int64_t, int64_t,
+                               int, struct replay_preview *);
 int sq_claim(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,
              struct claim **, size_t *);
 int sq_results_apply(struct store *, const struct attempt_result *, size_t, int64_t, size_t *);

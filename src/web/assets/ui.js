@@ -209,6 +209,14 @@ export function prettyJson(v) {
   return JSON.stringify(v, null, 2);
 }
 
+// After a view is drawn: brings the element the URL's #fragment names into
+// view and gives it the focus (after the view's heading took it).
+export function showHash() {
+  if (!location.hash) return;
+  const el = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  if (el) setTimeout(() => { el.focus(); el.scrollIntoView(); }, 0);
+}
+
 export function codeBlock(text, label) {
   const pre = h('pre', { class: 'code', tabindex: '0', 'aria-label': label || 'code' }, h('code', { text }));
   return pre;

@@ -1,57 +1,9 @@
-// The event catalog: each type with its fields and sample, and receiver
-// snippets that verify both signatures.
+// The event catalog: each type with its fields and sample. How a receiver
+// verifies them is the receiving guide's (view_receiving.js), linked here.
 
 import { typeName, typeFields, typeSample } from './api.js';
-import { h, prettyJson, codeBlock, copyButton } from './ui.js';
+import { h, prettyJson, codeBlock, copyButton, showHash } from './ui.js';
 import { eventTypes } from './view_endpoints.js';
-
-// The WorkFlux guide's own check of X-Workflux-Signature, as the guide gives it.
-const GUIDE_PYTHON = `import hmac
-import hashlib
-def verify_webhook_signature(payload, signature, secret):
-    expected_signature = hmac.new(
-        secret.encode(),
-        payload.encode(),
-        hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(expected_signature, signature)
-# In your webhook handler:
-signature = request.headers.get('X-Workflux-Signature')
-if not verify_webhook_signature(request.body, signature, WEBHOOK_SECRET):
-    return Response('Invalid signature', status=401)
-`;
-
-// The Standard Webhooks headers (webhook-id, webhook-timestamp,
-// webhook-signature), checked with the Python standard library.
-const STANDARD_PYTHON = `import base64
-import hashlib
-import hmac
-import time
-
-def verify_webhook_standard(body: bytes, headers, secret: str, tolerance=300):
-    """body: the raw request body; headers: a case-insensitive mapping."""
-    msg_id = headers["webhook-id"]
-    timestamp = headers["webhook-timestamp"]
-    if abs(time.time() - int(timestamp)) > tolerance:
-        return False  # too old or from the future: maybe a replay
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    # During a secret rotation several signatures are sent, space-separated.
-    for item in headers["webhook-signature"].split(" "):
-        version, _, signature = item.partition(",")
-        if version == "v1" and hmac.compare_digest(signature, expected):
-            return True
-    return False
-`;
-
-function snippet(title, text, note) {
-  const hid = 'sn-' + title.replace(/[^a-z0-9]/gi, '-').toLowerCase();
-  return h('section', { class: 'card snippet', 'aria-labelledby': hid },
-    h('div', { class: 'card-head' }, h('h3', { id: hid, text: title }), copyButton(text, 'Copy code')),
-    note ? h('p', { class: 'help', text: note }) : null,
-    codeBlock(text, title));
-}
 
 export async function render(ctx) {
   const root = ctx.root;
@@ -63,12 +15,10 @@ export async function render(ctx) {
   const toc = h('nav', { 'aria-label': 'Event types', class: 'toc' },
     h('ul', {}, types.map((t) => h('li', {}, h('a', { href: '#' + typeName(t) }, typeName(t))))));
   root.appendChild(toc);
-  root.appendChild(h('h2', { text: 'Verify signatures in your receiver' }));
-  root.appendChild(h('div', { class: 'snippets' },
-    snippet('X-Workflux-Signature (the guide\'s Python)', GUIDE_PYTHON,
-      'payload is the raw request body as text, exactly as received: do not parse and re-serialize it first.'),
-    snippet('webhook-signature (Standard Webhooks, Python)', STANDARD_PYTHON,
-      'Uses webhook-id, webhook-timestamp and webhook-signature; the key is the base64 part of the secret after whsec_.')));
+  root.appendChild(h('p', { class: 'card verify-link' }, 'To check that a delivery came from fluxhook, verify its signatures: ',
+    h('a', { href: '/receiving#verify', 'data-nav': true }, 'how to verify both signatures'),
+    ', with ', h('a', { href: '/receiving#examples', 'data-nav': true }, 'complete receivers in eight languages'),
+    ' and the Standard Webhooks libraries, in the receiving guide.'));
   root.appendChild(h('h2', { text: 'Event types' }));
   for (const t of types) {
     const name = typeName(t);
@@ -90,9 +40,6 @@ export async function render(ctx) {
       sample !== null ? h('div', {}, h('div', { class: 'card-head' }, h('h4', { text: 'Sample' }),
         copyButton(prettyJson(sample), 'Copy sample')), codeBlock(prettyJson(sample), 'sample of ' + name)) : null));
   }
-  if (location.hash) {
-    const el = document.getElementById(decodeURIComponent(location.hash.slice(1)));
-    if (el) setTimeout(() => { el.scrollIntoView(); }, 0);
-  }
+  showHash();
   return null;
 }

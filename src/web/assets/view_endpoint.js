@@ -309,22 +309,12 @@ function localInputValue(date) {
     pad(date.getHours()) + ':' + pad(date.getMinutes());
 }
 
-// How many deliveries of the endpoint created since t with one of statuses
-// a replay would take; counted by pages, at most cap. {n, more}.
-async function countMatching(epId, since, statuses, cap = 10000) {
-  let n = 0;
-  for (const status of statuses) {
-    let after = '';
-    for (;;) {
-      const page = await api('GET', '/v1/deliveries' + qs({ endpoint_id: epId, status, since, limit: 500, after }));
-      const data = page && Array.isArray(page.data) ? page.data : [];
-      n += data.length;
-      if (n >= cap) return { n: cap, more: true };
-      if (!page || !page.next) break;
-      after = page.next;
-    }
-  }
-  return { n, more: false };
+// What a replay with body would take, counted by the server (a dry run:
+// nothing changes). {n, ids}.
+async function replayPreview(epId, body) {
+  const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(epId) + '/replay',
+    Object.assign({ dry_run: true }, body));
+  return { n: r && typeof r.would_replay === 'number' ? r.would_replay : 0, ids: (r && r.ids) || [] };
 }
 
 // Replay: choose a start time and which outcomes, see how many that is, confirm.
@@ -355,14 +345,15 @@ function replayPanel(ctx, ep) {
     }
     go.disabled = true;
     try {
-      const statuses = st.value ? [st.value] : ['delivered', 'failed'];
-      const c = await countMatching(ep().id, t.toISOString(), statuses);
+      const body = { since: t.toISOString() };
+      if (st.value) body.status = st.value;
+      const c = await replayPreview(ep().id, body);
       if (c.n === 0) {
         out.appendChild(h('p', { class: 'ok', text: 'Nothing to replay: no ' + (st.value ? 'failed ' : 'ended ') +
           'delivery of this endpoint was created since ' + fmtTime(t) + '.' }));
         return;
       }
-      const what = (c.more ? 'at least ' : '') + c.n + ' ' + (c.n === 1 ? 'delivery' : 'deliveries');
+      const what = c.n + ' ' + (c.n === 1 ? 'delivery' : 'deliveries');
       const ok = await confirm('Replay ' + what + '?',
         'Deliver again ' + what + ' (' + (st.value ? 'failed' : 'delivered and failed') + ') of ' + ep().url +
         ' created since ' + fmtTime(t) + '. Each is sent again with fresh signatures and a new round of retries.',
@@ -371,8 +362,6 @@ function replayPanel(ctx, ep) {
         out.appendChild(h('p', { class: 'muted', text: 'Replay cancelled; nothing was sent.' }));
         return;
       }
-      const body = { since: t.toISOString() };
-      if (st.value) body.status = st.value;
       const r = await api('POST', '/v1/endpoints/' + encodeURIComponent(ep().id) + '/replay', body);
       const n = r && typeof r.replayed === 'number' ? r.replayed : null;
       const msg = n === null ? 'Replay started.' : 'Replaying ' + n + (n === 1 ? ' delivery.' : ' deliveries.');

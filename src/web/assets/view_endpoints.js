@@ -52,8 +52,8 @@ function gettingStarted() {
         ' with its URL and the event types it wants.'),
       h('li', {}, 'Send it a sample event from the ', h('a', { href: '/test', 'data-nav': true }, 'Test'),
         ' page and watch the delivery arrive.'),
-      h('li', {}, 'Verify signatures in your receiver with the snippets of the ',
-        h('a', { href: '/catalog', 'data-nav': true }, 'event catalog'), '.')),
+      h('li', {}, 'Verify signatures in your receiver: the ',
+        h('a', { href: '/receiving#verify', 'data-nav': true }, 'receiving guide'), ' shows how, in eight languages.')),
     h('p', {}, h('a', { href: '/endpoints/new', class: 'button primary', 'data-nav': true }, 'Create your first endpoint')));
 }
 

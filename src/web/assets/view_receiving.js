@@ -3,7 +3,7 @@
 // docs/receiving.md (what counts as success, retries, disabling, ordering,
 // deduplication, replay, signatures and timestamps). Static: no API calls.
 
-import { h, codeBlock, copyButton } from './ui.js';
+import { h, codeBlock, copyButton, showHash } from './ui.js';
 
 const SCHEDULE = [
   ['1', 'at once'],
@@ -158,5 +158,6 @@ export async function render(ctx) {
   root.appendChild(h('nav', { 'aria-label': 'Sections of the guide', class: 'toc' },
     h('ul', {}, SECTIONS.map(([key, title]) => h('li', {}, h('a', { href: '#' + key }, title))))));
   for (const [key, title, body] of SECTIONS) root.appendChild(section(key, title, body()));
+  showHash();
   return null;
 }
