@@ -51,7 +51,7 @@ struct api_resp_header {
 /* One request. Everything it allocates hangs off it and is freed in one place. */
 struct api_req {
     const struct api_server_ctx *ctx;
-    void *conn;                        /* struct MHD_Connection * */
+    void *conn;                        /* the server's request (server.c) */
     const char *method;                /* "GET" */
     const char *path;                  /* "/v1/endpoints/ep_123", without the query */
     const char *params[API_MAX_PARAMS];/* the route's {id}s, in order */
@@ -228,6 +228,7 @@ int api_route_allow(const char *path, char *out, size_t outlen);
 struct api_guard_config {
     int head_ms;    /* a request head must arrive within this after its first byte */
     int body_ms;    /* a request body must arrive within this after its head */
+    int idle_ms;    /* an idle connection (no byte of a next request) is closed after this */
     size_t shed_at; /* above this many open connections the oldest idle ones are shut down */
 };
 
@@ -265,7 +266,7 @@ void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
 /* c's request is over: it waits for the next one (idle). */
 void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c);
 
-/* libmicrohttpd is closing c: forget and free it (before its socket is closed). */
+/* The server is closing c: forget and free it (before its socket is closed). */
 void api_guard_conn_close(struct api_guard *g, struct api_guard_conn *c);
 
 /* Counts for /metrics. */

@@ -186,6 +186,8 @@ tick(struct api_guard *g)
         log_info("api: closed connections that sent no complete request head in %d ms count=%lld",
                  g->cfg.head_ms, (long long)n);
     }
+    if (g->cfg.idle_ms > 0)
+        (void)expire(g, GUARD_IDLE, g->cfg.idle_ms, now);
     n = expire(g, GUARD_BODY, g->cfg.body_ms, now);
     if (n > 0) {
         g->stats.body_timeouts += n;
