@@ -346,6 +346,14 @@ json_t *api_error_json(const char *type, json_t *fields, const char *msg);
 
 /* --- request.c (api_query() and api_header() are in server.c) --- */
 
+/*
+ * Splits the query string s (changed in place) at '&' and the first '=',
+ * decoding %XX escapes (a malformed one is kept as it is); "name" alone has
+ * the value "". Fills at most max names and values, pointing into s, and
+ * returns how many.
+ */
+int api_query_split(char *s, const char **names, const char **values, int max);
+
 /* A query parameter, or NULL. */
 const char *api_query(struct api_req *r, const char *name);
 /* A request header, or NULL. */

@@ -352,6 +352,7 @@ enum conn_state {
     CS_BUSY,
     CS_WRITE,
     CS_LINGER,
+    CS_DEAD, /* closed; freed once the loop is done with the events it already holds */
 };
 
 struct ip_count {
@@ -364,7 +365,7 @@ struct http_loop;
 
 struct http_conn {
     struct http_loop *loop;
-    struct http_conn *prev, *next; /* the loop's connections */
+    struct http_conn *prev, *next; /* the loop's connections, or next in its dead list */
     int fd;
     void *gc;                      /* the guard's handle */
     struct ip_count *ip;           /* NULL when per-IP caps are off */
@@ -388,6 +389,7 @@ struct http_loop {
     int ep;
     int evfd;                      /* wakes the loop: answers done, stop */
     struct http_conn *conns;
+    struct http_conn *dead;        /* closed, to be freed after this round of events */
     pthread_mutex_t mu;
     struct http_exchange *done_head, *done_tail; /* answers made by workers */
 };
@@ -523,8 +525,24 @@ conn_close(struct http_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     free(c->in);
+    c->in = NULL;
     buf_cleanup(&c->out);
-    free(c);
+    /* events for c may still be in the loop's current batch: freed after it */
+    c->st = CS_DEAD;
+    c->prev = NULL;
+    c->next = lp->dead;
+    lp->dead = c;
+}
+
+static void
+loop_free_dead(struct http_loop *lp)
+{
+    struct http_conn *c;
+
+    while ((c = lp->dead) != NULL) {
+        lp->dead = c->next;
+        free(c);
+    }
 }
 
 /* Builds the answer's head; c->st becomes CS_WRITE. */
@@ -929,7 +947,7 @@ conn_drive(struct http_conn *c)
     int r;
 
     for (;;) {
-        if (c->st == CS_BUSY)
+        if (c->st == CS_BUSY || c->st == CS_DEAD)
             return;
         if (c->st == CS_WRITE) {
             r = conn_write(c);
@@ -1112,6 +1130,7 @@ loop_main(void *arg)
             last = clock_mono_ms();
             loop_linger(lp);
         }
+        loop_free_dead(lp);
     }
     return NULL;
 }
@@ -1252,6 +1271,7 @@ http_server_stop(struct http_server *s)
                     lp->conns->st = CS_LINGER; /* cannot be: the workers are done */
                 conn_close(lp->conns);
             }
+            loop_free_dead(lp);
         }
         if (lp->ep > 0)
             close(lp->ep);

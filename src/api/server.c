@@ -207,56 +207,6 @@ api_header(struct api_req *r, const char *name)
     return sr->x != NULL ? http_head_field(&sr->x->head, name) : NULL;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX in s in place (a malformed escape is kept as it is). */
-static void
-unescape(char *s)
-{
-    char *w = s;
-
-    for (; *s != '\0'; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *w++ = *s;
-        }
-    }
-    *w = '\0';
-}
-
-/* Splits sr->query (changed in place) at '&' and the first '=', decoded. */
-static void
-query_split(struct server_req *sr)
-{
-    char *pair, *save = NULL, *eq;
-
-    for (pair = strtok_r(sr->query, "&", &save); pair != NULL && sr->nquery < SERVER_MAX_QUERY;
-         pair = strtok_r(NULL, "&", &save)) {
-        eq = strchr(pair, '=');
-        if (eq != NULL)
-            *eq++ = '\0';
-        else
-            eq = pair + strlen(pair);
-        unescape(pair);
-        unescape(eq);
-        sr->qnames[sr->nquery] = pair;
-        sr->qvalues[sr->nquery] = eq;
-        sr->nquery++;
-    }
-}
-
 /* --- the JSON body --- */
 
 static int
@@ -364,7 +314,7 @@ req_new(struct api_server *srv, struct http_exchange *x, const char *method, con
         free(sr);
         return NULL;
     }
-    query_split(sr);
+    sr->nquery = api_query_split(sr->query, sr->qnames, sr->qvalues, SERVER_MAX_QUERY);
     sr->x = x;
     sr->start_ms = clock_mono_ms();
     sr->r.ctx = &srv->ctx;
