@@ -346,6 +346,9 @@ json_t *api_error_json(const char *type, json_t *fields, const char *msg);
 
 /* --- request.c (api_query() and api_header() are in server.c) --- */
 
+/* The value of hex digit c, either case, or -1 (form.c). */
+int api_hexval(char c);
+
 /*
  * Splits the query string s (changed in place) at '&' and the first '=',
  * decoding %XX escapes (a malformed one is kept as it is); "name" alone has

@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "api/api_int.h" /* api_hexval */
 #include "api/http.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -768,15 +769,9 @@ conn_parse(struct http_conn *c)
         v = 0;
         digits = 0;
         for (i = 0; i < c->in_len; i++) {
-            int d, ch = (unsigned char)c->in[i];
+            int d = api_hexval(c->in[i]);
 
-            if (ch >= '0' && ch <= '9')
-                d = ch - '0';
-            else if (ch >= 'a' && ch <= 'f')
-                d = ch - 'a' + 10;
-            else if (ch >= 'A' && ch <= 'F')
-                d = ch - 'A' + 10;
-            else
+            if (d < 0)
                 break;
             if (++digits > 16) {
                 chunk_too_big(c);

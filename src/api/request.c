@@ -12,18 +12,6 @@
 #include "api/api_int.h"
 #include "util/err.h"
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX in s in place (a malformed escape is kept as it is). */
 static void
 unescape(char *s)
@@ -31,8 +19,8 @@ unescape(char *s)
     char *w = s;
 
     for (; *s != '\0'; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+        if (*s == '%' && api_hexval(s[1]) >= 0 && api_hexval(s[2]) >= 0) {
+            *w++ = (char)(api_hexval(s[1]) * 16 + api_hexval(s[2]));
             s += 2;
         } else {
             *w++ = *s;
