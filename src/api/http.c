@@ -765,7 +765,7 @@ conn_parse(struct http_conn *c)
             conn_run(c);
         return 1;
     case CS_CHUNK_SIZE:
-        room = x->body != NULL ? x->body->max - x->body->len : 0;
+        room = x->body != NULL ? x->body->max - x->body->len : SIZE_MAX; /* NULL: dropped */
         v = 0;
         digits = 0;
         for (i = 0; i < c->in_len; i++) {
@@ -824,7 +824,7 @@ conn_parse(struct http_conn *c)
         n = c->in_len < c->remaining ? c->in_len : (size_t)c->remaining;
         if (n == 0)
             return 0;
-        if (x->body == NULL || buf_append(x->body, c->in, n) != 0) {
+        if (x->body != NULL && buf_append(x->body, c->in, n) != 0) {
             chunk_too_big(c);
             return 1;
         }
@@ -1164,6 +1164,31 @@ worker_main(void *arg)
     }
     pthread_mutex_unlock(&s->work_mu);
     return NULL;
+}
+
+int
+http_listen_socket(const struct sockaddr *sa, unsigned int len, int backlog, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd, one = 1, e;
+
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A port left in TIME_WAIT by a stopped server is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, sa, (socklen_t)len) != 0 || listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (port != NULL)
+        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
 }
 
 int

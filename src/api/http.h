@@ -57,7 +57,8 @@ const char *http_head_field(const struct http_head *h, const char *name);
 struct http_exchange {
     struct http_head head;
     void *user;          /* the handler's request (set by head_fn), or NULL */
-    struct buf *body;    /* where the body goes (set by head_fn); its cap is the body's */
+    struct buf *body;    /* where the body goes (set by head_fn; its cap is the body's),
+                            or NULL: the body is read and dropped */
     int run_inline;      /* 1 (set by head_fn): run on the loop thread, not a worker */
     int close;           /* 1: answer with Connection: close and close after */
 
@@ -111,6 +112,14 @@ struct http_config {
 };
 
 struct http_server;
+struct sockaddr;
+
+/*
+ * A non-blocking socket bound to sa (len bytes) and listening with backlog,
+ * for http_server_start(); *port (may be NULL) is the port bound. Returns the
+ * socket, or -1 with errno set.
+ */
+int http_listen_socket(const struct sockaddr *sa, unsigned int len, int backlog, int *port);
 
 /* Starts serving on the bound, listening socket fd (taken). Returns 0, ERR_NOMEM or ERR_INTERNAL. */
 int http_server_start(const struct http_config *cfg, const struct http_handler *h, int fd,

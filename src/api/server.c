@@ -573,26 +573,6 @@ conn_limit(const struct api_config *cfg)
     return (unsigned int)n;
 }
 
-/* A bound, listening, non-blocking socket for ss, or -1 (logged). */
-static int
-listen_socket(const struct sockaddr_storage *ss, socklen_t sslen, const char *addr)
-{
-    int fd, one = 1;
-
-    fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        log_warn("api: cannot make a socket for '%s'", addr);
-        return -1;
-    }
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, sslen) != 0 || listen(fd, SERVER_BACKLOG) != 0) {
-        log_warn("api: cannot listen on '%s'", addr);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 int
 api_server_start(const struct api_config *cfg, struct store *st, struct api_server **out)
 {
@@ -646,15 +626,12 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         if (ret != 0)
             goto out;
     }
-    fd = listen_socket(&ss, sslen, cfg->listen);
+    fd = http_listen_socket((struct sockaddr *)&ss, sslen, SERVER_BACKLOG, &srv->port);
     if (fd < 0) {
+        log_warn("api: cannot listen on '%s'", cfg->listen);
         ret = ERR_IO;
         goto out;
     }
-    sslen = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-        srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
     memset(&hcfg, 0, sizeof(hcfg));
     hcfg.threads = cfg->threads;
     hcfg.workers = SERVER_WORKERS;

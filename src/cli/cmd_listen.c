@@ -23,8 +23,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "api/http.h"
 #include "cli/cli.h"
@@ -500,12 +498,11 @@ listen_run(int argc, char **argv)
     struct http_config hc;
     struct http_handler hh;
     struct sockaddr_in sa;
-    socklen_t salen = sizeof(sa);
     sigset_t set, old;
     const char *v;
     char *end;
     long port;
-    int rc, sig, mutex_ok = 0, curl_ok = 0, fd = -1, one = 1;
+    int rc, sig, mutex_ok = 0, curl_ok = 0, fd, bound = 0;
 
     memset(&l, 0, sizeof(l));
     rc = cli_parse(&cmd_listen, &c, argc, argv);
@@ -587,19 +584,13 @@ listen_run(int argc, char **argv)
     hh.error_fn = on_error;
     hh.done_fn = on_done;
     hh.arg = &l;
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &salen) != 0 ||
-        http_server_start(&hc, &hh, fd, &d) != 0) {
-        if (fd >= 0 && d == NULL)
-            close(fd);
+    fd = http_listen_socket((struct sockaddr *)&sa, sizeof(sa), 128, &bound);
+    if (fd < 0 || http_server_start(&hc, &hh, fd, &d) != 0) {
         fprintf(stderr, "fluxhook listen: cannot listen on 127.0.0.1:%ld (in use?)\n", port);
         rc = CLI_REFUSED;
         goto out;
     }
-    printf("listen: listening url=http://127.0.0.1:%u\n", (unsigned)ntohs(sa.sin_port));
+    printf("listen: listening url=http://127.0.0.1:%d\n", bound);
     if (l.secret == NULL)
         printf("listen: no --secret: signatures are not checked\n");
     if (l.forward_to != NULL)
