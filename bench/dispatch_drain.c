@@ -2,8 +2,8 @@
  * Delivery throughput of the dispatcher: N events fanned out to E endpoints
  * are queued in a SQLite store (WAL, synchronous=FULL), then the dispatcher
  * drains the backlog to a keep-alive HTTP sink on loopback (fluxhook's own
- * HTTP server, src/api/http.c, in this process, answering 204). Prints one row per thread count, so the
- * numbers compare as ratios measured in one run.
+ * HTTP server, src/api/http.c, in this process, answering 204). Prints one row per thread count, so
+ * the numbers compare as ratios measured in one run.
  *
  * usage: bench_dispatch_drain [-n EVENTS] [-e ENDPOINTS] [-t THREADS,...] [-d DIR|:memory:]
  * (-d :memory: takes the store's disk out of the measurement)

@@ -150,7 +150,8 @@ http_head_parse(char *buf, size_t len, struct http_head *h, const char **type, c
              HTTP_MAX_HEAD / 1024);
     for (n = buf; n < end; n++) {
         if (*n == '\n' && (n == buf || n[-1] != '\r'))
-            FAIL(400, "invalid_request", "a line of the request head ends with LF alone: expected CRLF");
+            FAIL(400, "invalid_request",
+                 "a line of the request head ends with LF alone: expected CRLF");
         if (*n == '\r' && (n + 1 >= end || n[1] != '\n') && n + 1 < end)
             FAIL(400, "invalid_request", "a CR in the request head not followed by LF");
         if (*n == '\0')
@@ -309,35 +310,64 @@ static const char *
 reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -368,17 +398,17 @@ struct http_conn {
     struct http_loop *loop;
     struct http_conn *prev, *next; /* the loop's connections, or next in its dead list */
     int fd;
-    void *gc;                      /* the guard's handle */
-    struct ip_count *ip;           /* NULL when per-IP caps are off */
+    void *gc;            /* the guard's handle */
+    struct ip_count *ip; /* NULL when per-IP caps are off */
     enum conn_state st;
-    char *in;                      /* HTTP_IN_SIZE bytes while a request is read, else NULL */
+    char *in; /* HTTP_IN_SIZE bytes while a request is read, else NULL */
     size_t in_len;
-    struct http_exchange *x;       /* the request being read, run or answered */
-    uint64_t remaining;            /* body or chunk bytes still to come */
-    size_t trailer;                /* trailer bytes read */
-    struct buf out;                /* status line and header block of the answer */
-    size_t sent;                   /* bytes of out + body written */
-    int keep;                      /* 1: keep the connection after this answer */
+    struct http_exchange *x; /* the request being read, run or answered */
+    uint64_t remaining;      /* body or chunk bytes still to come */
+    size_t trailer;          /* trailer bytes read */
+    struct buf out;          /* status line and header block of the answer */
+    size_t sent;             /* bytes of out + body written */
+    int keep;                /* 1: keep the connection after this answer */
     int64_t linger_until;
     size_t lingered;
 };
@@ -388,9 +418,9 @@ struct http_loop {
     pthread_t thread;
     int started;
     int ep;
-    int evfd;                      /* wakes the loop: answers done, stop */
+    int evfd; /* wakes the loop: answers done, stop */
     struct http_conn *conns;
-    struct http_conn *dead;        /* closed, to be freed after this round of events */
+    struct http_conn *dead; /* closed, to be freed after this round of events */
     pthread_mutex_t mu;
     struct http_exchange *done_head, *done_tail; /* answers made by workers */
 };
@@ -399,8 +429,8 @@ struct http_server {
     struct http_config cfg;
     struct http_handler h;
     int lfd;
-    int stop;                      /* read by the loops (atomically) */
-    unsigned int nconns;           /* open connections (atomic) */
+    int stop;            /* read by the loops (atomically) */
+    unsigned int nconns; /* open connections (atomic) */
     struct http_loop *loops;
     int nloops;
 
@@ -791,8 +821,8 @@ conn_parse(struct http_conn *c)
             }
             return 0;
         }
-        if (digits == 0 || (c->in[i] != '\r' && c->in[i] != ';' && c->in[i] != ' ' &&
-                            c->in[i] != '\t')) {
+        if (digits == 0 ||
+            (c->in[i] != '\r' && c->in[i] != ';' && c->in[i] != ' ' && c->in[i] != '\t')) {
             conn_error(c, 400, "invalid_request",
                        "malformed chunked body: expected a chunk size in hex");
             return 1;

@@ -15,9 +15,9 @@
 
 #include "util/buf.h"
 
-#define HTTP_MAX_URI (4 * 1024)    /* longer request targets answer 414 */
-#define HTTP_MAX_HEAD (12 * 1024)  /* larger request heads answer 431 */
-#define HTTP_MAX_FIELDS 100        /* more header fields answer 431 */
+#define HTTP_MAX_URI (4 * 1024)   /* longer request targets answer 414 */
+#define HTTP_MAX_HEAD (12 * 1024) /* larger request heads answer 431 */
+#define HTTP_MAX_FIELDS 100       /* more header fields answer 431 */
 
 struct http_field {
     const char *name;  /* as sent (a token) */
@@ -32,10 +32,10 @@ struct http_head {
     int minor;         /* HTTP/1.minor: 0 or 1 */
     struct http_field fields[HTTP_MAX_FIELDS];
     int nfields;
-    int chunked;             /* Transfer-Encoding: chunked */
-    uint64_t length;         /* Content-Length, or 0 */
-    int keep_alive;          /* the client may send another request on the connection */
-    int expect_continue;     /* Expect: 100-continue */
+    int chunked;         /* Transfer-Encoding: chunked */
+    uint64_t length;     /* Content-Length, or 0 */
+    int keep_alive;      /* the client may send another request on the connection */
+    int expect_continue; /* Expect: 100-continue */
 };
 
 /*
@@ -56,16 +56,16 @@ const char *http_head_field(const struct http_head *h, const char *name);
 /* One request on a connection and its answer. */
 struct http_exchange {
     struct http_head head;
-    void *user;          /* the handler's request (set by head_fn), or NULL */
-    struct buf *body;    /* where the body goes (set by head_fn; its cap is the body's),
-                            or NULL: the body is read and dropped */
-    int run_inline;      /* 1 (set by head_fn): run on the loop thread, not a worker */
-    int close;           /* 1: answer with Connection: close and close after */
+    void *user;       /* the handler's request (set by head_fn), or NULL */
+    struct buf *body; /* where the body goes (set by head_fn; its cap is the body's),
+                         or NULL: the body is read and dropped */
+    int run_inline;   /* 1 (set by head_fn): run on the loop thread, not a worker */
+    int close;        /* 1: answer with Connection: close and close after */
 
     /* The answer, made by http_answer_*(). */
     int status;
-    struct buf hdrs;     /* header lines, each ending with CRLF */
-    const void *data;    /* the body */
+    struct buf hdrs;  /* header lines, each ending with CRLF */
+    const void *data; /* the body */
     size_t len;
     void (*data_free)(void *); /* frees data_owned after sending, or NULL */
     void *data_owned;
@@ -98,10 +98,10 @@ struct http_handler {
 };
 
 struct http_config {
-    int threads;          /* epoll loops; 0: one loop that runs every request itself */
-    int workers;          /* threads running requests that are not run_inline */
+    int threads;            /* epoll loops; 0: one loop that runs every request itself */
+    int workers;            /* threads running requests that are not run_inline */
     unsigned int max_conns; /* connections at once; past it a new one is closed at once */
-    int per_ip;           /* connections at once from one address; 0: no cap */
+    int per_ip;             /* connections at once from one address; 0: no cap */
     /* Connection events for the guard (guard.c); any may be NULL. */
     void *(*conn_open)(void *arg, int fd);
     void (*conn_head)(void *arg, void *gc);
@@ -121,7 +121,8 @@ struct sockaddr;
  */
 int http_listen_socket(const struct sockaddr *sa, unsigned int len, int backlog, int *port);
 
-/* Starts serving on the bound, listening socket fd (taken). Returns 0, ERR_NOMEM or ERR_INTERNAL. */
+/* Starts serving on the bound, listening socket fd (taken). Returns 0, ERR_NOMEM or ERR_INTERNAL.
+ */
 int http_server_start(const struct http_config *cfg, const struct http_handler *h, int fd,
                       struct http_server **out);
 

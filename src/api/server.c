@@ -35,7 +35,7 @@
 #define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
 #define SERVER_IDLE_MS 60000       /* an idle keep-alive connection is closed after this */
-#define SERVER_WORKERS 64 /* request workers beside the loops: requests processed at once */
+#define SERVER_WORKERS 64   /* request workers beside the loops: requests processed at once */
 #define SERVER_MAX_QUERY 64 /* query parameters kept (the rest are ignored) */
 #define SERVER_BACKLOG 4096
 
@@ -63,7 +63,7 @@ struct server_req {
     const struct api_static *asset;
     struct api_static asset_store;
     size_t body_cap; /* api_body_cap() of the request */
-    int close;      /* 1: answer with Connection: close (a refused head) */
+    int close;       /* 1: answer with Connection: close (a refused head) */
 };
 
 /* --- listen addresses --- */

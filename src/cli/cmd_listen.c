@@ -40,7 +40,7 @@
                                          */
 #define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
 #define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
-#define LISTEN_WORKERS 32 /* deliveries answered at once (each may wait --delay) */
+#define LISTEN_WORKERS 32               /* deliveries answered at once (each may wait --delay) */
 #define LISTEN_MAX_CONNS 1024
 
 /* What --print adds (bits; json goes alone). */
@@ -181,8 +181,7 @@ forward(struct listener *l, const struct http_head *hd, const char *method,
         snprintf(ans->error, sizeof(ans->error), "cannot start libcurl");
         return;
     }
-    if (headers_forward(hd, &hdrs) != 0 ||
-        (hdrs = curl_slist_append(hdrs, "Expect:")) == NULL) {
+    if (headers_forward(hd, &hdrs) != 0 || (hdrs = curl_slist_append(hdrs, "Expect:")) == NULL) {
         snprintf(ans->error, sizeof(ans->error), "out of memory");
         goto out;
     }
