@@ -1053,6 +1053,7 @@ loop_accept(struct http_loop *lp)
 
     for (i = 0; i < HTTP_ACCEPT_BATCH; i++) {
         sl = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
         fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -1203,6 +1204,7 @@ http_listen_socket(const struct sockaddr *sa, unsigned int len, int backlog, int
     socklen_t sl = sizeof(ss);
     int fd, one = 1, e;
 
+    memset(&ss, 0, sizeof(ss));
     fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
