@@ -31,30 +31,13 @@
 
 static atomic_long sink_count;
 
-/* The sink's http.c handler: the body is read and dropped (x->body stays NULL). */
-static int
-sink_head(void *arg, struct http_exchange *x)
-{
-    (void)arg;
-    x->run_inline = 1;
-    return 0;
-}
-
+/* The sink's http.c handler (http_head_inline_drop: the body is read and dropped). */
 static void
 sink_run(void *arg, struct http_exchange *x)
 {
     (void)arg;
     http_answer_start(x, 204);
     atomic_fetch_add(&sink_count, 1);
-}
-
-static void
-sink_error(void *arg, struct http_exchange *x, int status, const char *type, const char *msg)
-{
-    (void)arg;
-    (void)type;
-    (void)msg;
-    http_answer_start(x, status);
 }
 
 struct publisher {
@@ -209,7 +192,8 @@ main(int argc, char **argv)
 {
     struct sockaddr_in sa;
     struct http_config hc = {.threads = 2, .max_conns = 4096};
-    struct http_handler hh = {.head_fn = sink_head, .run_fn = sink_run, .error_fn = sink_error};
+    struct http_handler hh = {
+        .head_fn = http_head_inline_drop, .run_fn = sink_run, .error_fn = http_error_bare};
     struct http_server *sinkd = NULL;
     int fd;
     const char *dir = "/tmp";

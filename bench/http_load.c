@@ -355,15 +355,7 @@ static unsigned int sink_status = 200; /* what every POST is answered */
 static FILE *sink_log;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The sink's http.c handler: the body is read and dropped (x->body stays NULL). */
-static int
-sink_head(void *arg, struct http_exchange *x)
-{
-    (void)arg;
-    x->run_inline = 1;
-    return 0;
-}
-
+/* The sink's http.c handler (http_head_inline_drop: the body is read and dropped). */
 static void
 sink_run(void *arg, struct http_exchange *x)
 {
@@ -393,20 +385,12 @@ sink_run(void *arg, struct http_exchange *x)
     }
 }
 
-static void
-sink_error(void *arg, struct http_exchange *x, int status, const char *type, const char *msg)
-{
-    (void)arg;
-    (void)type;
-    (void)msg;
-    http_answer_start(x, status);
-}
-
 static int
 sink(int port)
 {
     struct http_config hc = {.threads = 2, .max_conns = 2000};
-    struct http_handler hh = {.head_fn = sink_head, .run_fn = sink_run, .error_fn = sink_error};
+    struct http_handler hh = {
+        .head_fn = http_head_inline_drop, .run_fn = sink_run, .error_fn = http_error_bare};
     struct http_server *d = NULL;
     struct sockaddr_in sa;
     sigset_t sigs;

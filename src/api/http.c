@@ -306,6 +306,23 @@ http_answer_body(struct http_exchange *x, const void *data, size_t len, void (*f
     x->data_owned = free_fn != NULL ? (void *)data : NULL;
 }
 
+int
+http_head_inline_drop(void *arg, struct http_exchange *x)
+{
+    (void)arg;
+    x->run_inline = 1;
+    return 0;
+}
+
+void
+http_error_bare(void *arg, struct http_exchange *x, int status, const char *type, const char *msg)
+{
+    (void)arg;
+    (void)type;
+    (void)msg;
+    http_answer_start(x, status);
+}
+
 static const char *
 reason(int status)
 {
@@ -738,6 +755,28 @@ chunk_too_big(struct http_conn *c)
 }
 
 /*
+ * Moves up to c->remaining buffered bytes into the body (or drops them when
+ * x->body is NULL). Returns 1 after progress (c->st is no longer a reading
+ * state when the body passed its cap), 0 when nothing is buffered.
+ */
+static int
+body_take(struct http_conn *c)
+{
+    struct http_exchange *x = c->x;
+    size_t n = c->in_len < c->remaining ? c->in_len : (size_t)c->remaining;
+
+    if (n == 0)
+        return 0;
+    if (x->body != NULL && buf_append(x->body, c->in, n) != 0) {
+        chunk_too_big(c);
+        return 1;
+    }
+    consume(c, n);
+    c->remaining -= n;
+    return 1;
+}
+
+/*
  * Parses what c->in holds in a reading state. Returns 1 after progress, 0
  * when more bytes are needed, -1 to close without an answer.
  */
@@ -748,7 +787,7 @@ conn_parse(struct http_conn *c)
     size_t i, n, room;
     char *eol, *p;
     uint64_t v;
-    int digits;
+    int digits, r;
 
     switch (c->st) {
     case CS_HEAD:
@@ -782,18 +821,10 @@ conn_parse(struct http_conn *c)
         }
         return 0;
     case CS_BODY:
-        n = c->in_len < c->remaining ? c->in_len : (size_t)c->remaining;
-        if (n == 0)
-            return 0;
-        if (x->body != NULL && buf_append(x->body, c->in, n) != 0) {
-            chunk_too_big(c);
-            return 1;
-        }
-        consume(c, n);
-        c->remaining -= n;
-        if (c->remaining == 0)
+        r = body_take(c);
+        if (r > 0 && c->st == CS_BODY && c->remaining == 0)
             conn_run(c);
-        return 1;
+        return r;
     case CS_CHUNK_SIZE:
         room = x->body != NULL ? x->body->max - x->body->len : SIZE_MAX; /* NULL: dropped */
         v = 0;
@@ -851,18 +882,10 @@ conn_parse(struct http_conn *c)
         }
         return 1;
     case CS_CHUNK_DATA:
-        n = c->in_len < c->remaining ? c->in_len : (size_t)c->remaining;
-        if (n == 0)
-            return 0;
-        if (x->body != NULL && buf_append(x->body, c->in, n) != 0) {
-            chunk_too_big(c);
-            return 1;
-        }
-        consume(c, n);
-        c->remaining -= n;
-        if (c->remaining == 0)
+        r = body_take(c);
+        if (r > 0 && c->st == CS_CHUNK_DATA && c->remaining == 0)
             c->st = CS_CHUNK_END;
-        return 1;
+        return r;
     case CS_CHUNK_END:
         if (c->in_len < 2)
             return 0;

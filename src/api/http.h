@@ -129,6 +129,13 @@ int http_server_start(const struct http_config *cfg, const struct http_handler *
 /* Stops accepting, runs what the workers hold, closes every connection, frees; NULL is a no-op. */
 void http_server_stop(struct http_server *s);
 
+/* A head_fn for servers that read no body: x runs inline, its body is read and dropped. */
+int http_head_inline_drop(void *arg, struct http_exchange *x);
+
+/* An error_fn that answers the status alone, without a body. */
+void http_error_bare(void *arg, struct http_exchange *x, int status, const char *type,
+                     const char *msg);
+
 /* Begins x's answer with status (resets what was made before). */
 void http_answer_start(struct http_exchange *x, int status);
 
