@@ -1,15 +1,14 @@
 /*
  * Delivery throughput of the dispatcher: N events fanned out to E endpoints
  * are queued in a SQLite store (WAL, synchronous=FULL), then the dispatcher
- * drains the backlog to a keep-alive HTTP sink on loopback (libmicrohttpd in
- * this process, answering 204). Prints one row per thread count, so the
- * numbers compare as ratios measured in one run.
+ * drains the backlog to a keep-alive HTTP sink on loopback (fluxhook's own
+ * HTTP server, src/api/http.c, in this process, answering 204). Prints one row per thread count, so
+ * the numbers compare as ratios measured in one run.
  *
  * usage: bench_dispatch_drain [-n EVENTS] [-e ENDPOINTS] [-t THREADS,...] [-d DIR|:memory:]
  * (-d :memory: takes the store's disk out of the measurement)
  */
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/http.h"
 #include "dispatch/dispatch.h"
 #include "sign/sign.h"
 #include "store/store.h"
@@ -31,30 +31,13 @@
 
 static atomic_long sink_count;
 
-static enum MHD_Result
-sink_answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-            const char *version, const char *upload, size_t *upload_size, void **req)
+/* The sink's http.c handler (http_head_inline_drop: the body is read and dropped). */
+static void
+sink_run(void *arg, struct http_exchange *x)
 {
-    static struct MHD_Response *resp;
-    static int first;
-
-    (void)cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    (void)upload;
-    if (*req == NULL) {
-        *req = &first;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        *upload_size = 0; /* discard the body */
-        return MHD_YES;
-    }
-    if (resp == NULL)
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    (void)arg;
+    http_answer_start(x, 204);
     atomic_fetch_add(&sink_count, 1);
-    return MHD_queue_response(conn, 204, resp);
 }
 
 struct publisher {
@@ -208,8 +191,11 @@ int
 main(int argc, char **argv)
 {
     struct sockaddr_in sa;
-    struct MHD_Daemon *mhd;
-    const union MHD_DaemonInfo *info;
+    struct http_config hc = {.threads = 2, .max_conns = 4096};
+    struct http_handler hh = {
+        .head_fn = http_head_inline_drop, .run_fn = sink_run, .error_fn = http_error_bare};
+    struct http_server *sinkd = NULL;
+    int fd;
     const char *dir = "/tmp";
     char tlist[128] = "1,2";
     char *tok;
@@ -247,27 +233,22 @@ main(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* traffic stays on loopback */
-    mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-                           sink_answer, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2,
-                           MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_CONNECTION_TIMEOUT, 60,
-                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
-    if (mhd == NULL) {
+    fd = http_listen_socket((struct sockaddr *)&sa, sizeof(sa), 1024, &port);
+    if (fd < 0 || http_server_start(&hc, &hh, fd, &sinkd) != 0) {
         fprintf(stderr, "bench_dispatch_drain: cannot start the sink\n");
         return 1;
     }
-    info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
-    port = info->port;
     printf("%-8s %-10s %-8s %-10s %-14s\n", "threads", "endpoints", "events", "seconds",
            "deliveries/s");
     for (tok = strtok_r(tlist, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         if (run(dir, round++, events, neps, atoi(tok), port, &secs) != 0) {
-            MHD_stop_daemon(mhd);
+            http_server_stop(sinkd);
             return 1;
         }
         printf("%-8s %-10d %-8ld %-10.2f %-14.0f\n", tok, neps, events, secs,
                (double)(events * neps) / secs);
         fflush(stdout);
     }
-    MHD_stop_daemon(mhd);
+    http_server_stop(sinkd);
     return 0;
 }

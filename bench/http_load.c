@@ -24,7 +24,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -38,6 +37,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "api/http.h"
 #include <unistd.h>
 
 #define LOAD_MAX_CONNS 256
@@ -354,56 +355,46 @@ static unsigned int sink_status = 200; /* what every POST is answered */
 static FILE *sink_log;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static enum MHD_Result
-sink_answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-            const char *version, const char *upload, size_t *upload_size, void **req)
+/* The sink's http.c handler (http_head_inline_drop: the body is read and dropped). */
+static void
+sink_run(void *arg, struct http_exchange *x)
 {
-    static int first;
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
+    const char *url = x->head.path, *id;
     char text[32];
-    const char *id;
     size_t len;
+    int get = strcmp(x->head.method, "GET") == 0;
 
-    (void)cls;
-    (void)version;
-    (void)upload;
-    if (*req == NULL) {
-        *req = &first;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        *upload_size = 0; /* the body is not needed */
-        return MHD_YES;
-    }
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/count") == 0) {
+    (void)arg;
+    http_answer_start(x, get ? 200 : (int)sink_status);
+    if (get && strcmp(url, "/count") == 0) {
         snprintf(text, sizeof(text), "%ld\n", atomic_load(&sink_posts));
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
-    } else {
-        atomic_fetch_add(&sink_posts, 1);
-        len = strlen(url);
-        id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Event-Id");
-        if (sink_log != NULL && id != NULL && len >= 4 && strcmp(url + len - 4, "/log") == 0) {
-            pthread_mutex_lock(&sink_lock);
-            fprintf(sink_log, "%s %lld\n", id, (long long)now_us(CLOCK_REALTIME));
-            fflush(sink_log);
-            pthread_mutex_unlock(&sink_lock);
-        }
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        x->user = strdup(text);
+        if (x->user != NULL)
+            http_answer_body(x, x->user, strlen(x->user), free);
+        x->user = NULL;
+        return;
     }
-    ret = MHD_queue_response(conn, strcmp(method, "GET") == 0 ? 200 : sink_status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    atomic_fetch_add(&sink_posts, 1);
+    len = strlen(url);
+    id = http_head_field(&x->head, "X-Workflux-Event-Id");
+    if (sink_log != NULL && id != NULL && len >= 4 && strcmp(url + len - 4, "/log") == 0) {
+        pthread_mutex_lock(&sink_lock);
+        fprintf(sink_log, "%s %lld\n", id, (long long)now_us(CLOCK_REALTIME));
+        fflush(sink_log);
+        pthread_mutex_unlock(&sink_lock);
+    }
 }
 
 static int
 sink(int port)
 {
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
+    struct http_config hc = {.threads = 2, .max_conns = 2000};
+    struct http_handler hh = {
+        .head_fn = http_head_inline_drop, .run_fn = sink_run, .error_fn = http_error_bare};
+    struct http_server *d = NULL;
     struct sockaddr_in sa;
     sigset_t sigs;
-    int sig = 0;
+    int sig = 0, fd, bound = 0;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
@@ -414,23 +405,18 @@ sink(int port)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, (uint16_t)port,
-                         NULL, NULL, sink_answer, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2,
-                         MHD_OPTION_CONNECTION_LIMIT, 2000, MHD_OPTION_CONNECTION_TIMEOUT, 60,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_END);
-    if (d == NULL) {
+    fd = http_listen_socket((struct sockaddr *)&sa, sizeof(sa), 1024, &bound);
+    if (fd < 0 || http_server_start(&hc, &hh, fd, &d) != 0) {
         fprintf(stderr, "http_load: cannot listen on port %d\n", port);
         return 1;
     }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("port=%u\n", (unsigned)info->port);
+    printf("port=%d\n", bound);
     fflush(stdout);
     while (sig == 0) {
         if (sigwait(&sigs, &sig) != 0)
             sig = 0;
     }
-    MHD_stop_daemon(d);
+    http_server_stop(d);
     return 0;
 }
 

@@ -5,10 +5,9 @@
  * deliveries' ?status= filter.
  *
  * The input is a raw query string ("limit=5&after=ep_1&status=failed").
- * libmicrohttpd splits and decodes it in the server; here api_query() is
- * this file's own, splitting at '&' and the first '=' and decoding with
- * MHD_http_unescape() as libmicrohttpd does, the first of a repeated name
- * winning. (src/api/server.c, which holds the real api_query(), is not
+ * The server splits and decodes it with api_query_split() (request.c);
+ * here api_query() is this file's own over the same split, the first of a
+ * repeated name winning. (src/api/server.c, which holds the real api_query(), is not
  * linked in.) Besides crashes it checks that an accepted limit is
  * 1..STORE_MAX_PAGE, a cursor is a valid id of its list, and a refusal
  * answers 400 with the contract's JSON error.
@@ -16,8 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <microhttpd.h>
+#include <strings.h>
 
 #include "api/api_int.h"
 #include "store/store.h"
@@ -29,8 +27,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct query {
-    char *names[MAX_PAIRS];
-    char *values[MAX_PAIRS];
+    const char *names[MAX_PAIRS];
+    const char *values[MAX_PAIRS];
     int n;
 };
 
@@ -41,7 +39,7 @@ api_query(struct api_req *r, const char *name)
     int i;
 
     for (i = 0; i < q->n; i++) {
-        if (strcmp(q->names[i], name) == 0)
+        if (strcasecmp(q->names[i], name) == 0)
             return q->values[i];
     }
     return NULL;
@@ -55,26 +53,11 @@ api_header(struct api_req *r, const char *name)
     return NULL;
 }
 
-/* Splits s (changed in place) into q's pairs; "name" alone has the value "". */
+/* Splits s (changed in place) into q's pairs as the server does. */
 static void
 query_split(char *s, struct query *q)
 {
-    char *pair, *save = NULL, *eq;
-
-    q->n = 0;
-    for (pair = strtok_r(s, "&", &save); pair != NULL && q->n < MAX_PAIRS;
-         pair = strtok_r(NULL, "&", &save)) {
-        eq = strchr(pair, '=');
-        if (eq != NULL)
-            *eq++ = '\0';
-        else
-            eq = pair + strlen(pair);
-        MHD_http_unescape(pair);
-        MHD_http_unescape(eq);
-        q->names[q->n] = pair;
-        q->values[q->n] = eq;
-        q->n++;
-    }
+    q->n = api_query_split(s, q->names, q->values, MAX_PAIRS);
 }
 
 /* A refusal is a 400 with {"error": {"type", "message"}}. */

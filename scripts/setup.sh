@@ -4,7 +4,7 @@
 set -eu
 
 debs="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
-libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
+libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev
 libjansson-dev libcmocka-dev openssl python3 curl"
 
 # Test-only packages: a real PostgreSQL server, a real browser, Node for the

@@ -1,5 +1,5 @@
 /*
- * The REST API server (CONTRACT §4) on libmicrohttpd: /v1/..., /healthz,
+ * The REST API server (CONTRACT §4) on http.c: /v1/..., /healthz,
  * /metrics, /openapi.json, and whatever the static handler serves (the
  * dashboard at /).
  */

@@ -51,7 +51,7 @@ struct api_resp_header {
 /* One request. Everything it allocates hangs off it and is freed in one place. */
 struct api_req {
     const struct api_server_ctx *ctx;
-    void *conn;                        /* struct MHD_Connection * */
+    void *conn;                        /* the server's request (server.c) */
     const char *method;                /* "GET" */
     const char *path;                  /* "/v1/endpoints/ep_123", without the query */
     const char *params[API_MAX_PARAMS];/* the route's {id}s, in order */
@@ -228,6 +228,7 @@ int api_route_allow(const char *path, char *out, size_t outlen);
 struct api_guard_config {
     int head_ms;    /* a request head must arrive within this after its first byte */
     int body_ms;    /* a request body must arrive within this after its head */
+    int idle_ms;    /* an idle connection (no byte of a next request) is closed after this */
     size_t shed_at; /* above this many open connections the oldest idle ones are shut down */
 };
 
@@ -265,7 +266,7 @@ void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
 /* c's request is over: it waits for the next one (idle). */
 void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c);
 
-/* libmicrohttpd is closing c: forget and free it (before its socket is closed). */
+/* The server is closing c: forget and free it (before its socket is closed). */
 void api_guard_conn_close(struct api_guard *g, struct api_guard_conn *c);
 
 /* Counts for /metrics. */
@@ -344,6 +345,17 @@ const char *api_err_type(int err);
 json_t *api_error_json(const char *type, json_t *fields, const char *msg);
 
 /* --- request.c (api_query() and api_header() are in server.c) --- */
+
+/* The value of hex digit c, either case, or -1 (form.c). */
+int api_hexval(char c);
+
+/*
+ * Splits the query string s (changed in place) at '&' and the first '=',
+ * decoding %XX escapes (a malformed one is kept as it is); "name" alone has
+ * the value "". Fills at most max names and values, pointing into s, and
+ * returns how many.
+ */
+int api_query_split(char *s, const char **names, const char **values, int max);
 
 /* A query parameter, or NULL. */
 const char *api_query(struct api_req *r, const char *name);

@@ -15,9 +15,8 @@
 #include "util/err.h"
 #include "util/secret.h"
 
-/* The value of hex digit c, either case, or -1. */
-static int
-hexval(char c)
+int
+api_hexval(char c)
 {
     static const char digits[] = "0123456789abcdef";
     const char *d = c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
@@ -36,8 +35,8 @@ form_decode(const char *s, size_t len, char *out)
         if (s[i] == '+') {
             out[n++] = ' ';
         } else if (s[i] == '%') {
-            hi = i + 1 < len ? hexval(s[i + 1]) : -1;
-            lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            hi = i + 1 < len ? api_hexval(s[i + 1]) : -1;
+            lo = i + 2 < len ? api_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return ERR_PARSE;
             out[n++] = (char)(hi << 4 | lo);

@@ -1,22 +1,21 @@
 /*
  * The connection guard: keeps the HTTP front end from being starved by
- * connections that never finish a request. libmicrohttpd only has an idle
- * timer, which a client that sends one byte now and then resets forever, so
- * the guard tracks every connection and puts a deadline on each stage of a
- * request:
+ * connections that never finish a request. An idle timer alone is reset
+ * forever by a client that sends one byte now and then, so the guard tracks
+ * every connection and puts a deadline on each stage of a request:
  *
  *   IDLE   accepted, or its last answer sent, and no byte of a next request
- *          seen; libmicrohttpd's idle timer closes it. The oldest are shed
- *          first when the server is near its connection limit.
+ *          seen; closed after idle_ms. The oldest are shed first when
+ *          the server is near its connection limit.
  *   HEAD   bytes of a request arrived (the kernel's count of received bytes
  *          grew, TCP_INFO); the whole head must arrive within head_ms.
  *   BODY   the head is complete; the whole body must arrive within body_ms.
  *   BUSY   the request is processed and answered: no deadline of ours.
  *
  * A connection past its deadline, or shed, is shut down (shutdown(2));
- * libmicrohttpd then sees the end of the stream in its own thread and closes
- * it. libmicrohttpd tells us that a connection is closed before it closes its
- * socket, and the guard only shuts sockets down under its lock, so a socket
+ * its loop (http.c) then sees the end of the stream in its own thread and
+ * closes it. The loop tells us that a connection is closed before it closes
+ * its socket, and the guard only shuts sockets down under its lock, so a socket
  * number reused by a new connection is never touched.
  */
 #include <errno.h>
@@ -41,7 +40,7 @@ enum guard_state {
     GUARD_HEAD,
     GUARD_BODY,
     GUARD_BUSY,
-    GUARD_CLOSING, /* shut down by the guard, waiting for libmicrohttpd to close it */
+    GUARD_CLOSING, /* shut down by the guard, waiting for its loop to close it */
     GUARD_NSTATES,
 };
 
@@ -186,6 +185,8 @@ tick(struct api_guard *g)
         log_info("api: closed connections that sent no complete request head in %d ms count=%lld",
                  g->cfg.head_ms, (long long)n);
     }
+    if (g->cfg.idle_ms > 0)
+        (void)expire(g, GUARD_IDLE, g->cfg.idle_ms, now);
     n = expire(g, GUARD_BODY, g->cfg.body_ms, now);
     if (n > 0) {
         g->stats.body_timeouts += n;
@@ -288,7 +289,7 @@ api_guard_conn_open(struct api_guard *g, int fd)
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)
-        return NULL; /* untracked: only libmicrohttpd's own timer applies */
+        return NULL; /* untracked: no deadline applies */
     c->fd = fd;
     c->state = GUARD_IDLE;
     c->rx_mark = 0; /* any byte received at all begins the first head */
@@ -332,7 +333,7 @@ api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c)
 
     if (c == NULL)
         return;
-    /* Bytes already received (a pipelined request) are libmicrohttpd's to parse at once. */
+    /* Bytes already received (a pipelined request) are the loop's to parse at once. */
     rx = rx_bytes(c->fd);
     pthread_mutex_lock(&g->mu);
     if (c->state != GUARD_CLOSING) {

@@ -1,9 +1,9 @@
 /*
  * Reading a request: page parameters and the members of the JSON body, each
  * answering a clear 400 when wrong. The query parameters and headers they
- * read come from api_query() and api_header() in server.c, which ask
- * libmicrohttpd: this file never touches a connection, so that
- * fuzz/fuzz_query.c can put its own lookup behind it.
+ * read come from api_query() and api_header() in server.c: this file never
+ * touches a connection, so that fuzz/fuzz_query.c can put its own lookup
+ * behind it. api_query_split() is how server.c splits a query string.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +11,45 @@
 
 #include "api/api_int.h"
 #include "util/err.h"
+
+/* Decodes %XX in s in place (a malformed escape is kept as it is). */
+static void
+unescape(char *s)
+{
+    char *w = s;
+
+    for (; *s != '\0'; s++) {
+        if (*s == '%' && api_hexval(s[1]) >= 0 && api_hexval(s[2]) >= 0) {
+            *w++ = (char)(api_hexval(s[1]) * 16 + api_hexval(s[2]));
+            s += 2;
+        } else {
+            *w++ = *s;
+        }
+    }
+    *w = '\0';
+}
+
+int
+api_query_split(char *s, const char **names, const char **values, int max)
+{
+    char *pair, *save = NULL, *eq;
+    int n = 0;
+
+    for (pair = strtok_r(s, "&", &save); pair != NULL && n < max;
+         pair = strtok_r(NULL, "&", &save)) {
+        eq = strchr(pair, '=');
+        if (eq != NULL)
+            *eq++ = '\0';
+        else
+            eq = pair + strlen(pair);
+        unescape(pair);
+        unescape(eq);
+        names[n] = pair;
+        values[n] = eq;
+        n++;
+    }
+    return n;
+}
 
 int
 api_page_params(struct api_req *r, int *limit, const char **after)

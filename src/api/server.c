@@ -1,26 +1,20 @@
 /*
- * The libmicrohttpd glue: listening, reading request bodies under a cap,
- * routing, authentication, the JSON body checks, calling the handler and
- * sending its answer. Everything a request allocates hangs off its struct
- * api_req, which the completion callback frees in one place.
+ * The API server: listening, routing, authentication, the JSON body checks,
+ * calling the handler and making its answer. http.c holds the connections
+ * (epoll loops, the strict request parser, body caps, keep-alive) and runs
+ * complete requests on its workers, since handlers block in the store (a
+ * publish waits for the group commit that holds it): 64 clients still give
+ * the store 64 requests to commit together. Everything a request allocates
+ * hangs off its struct server_req, which done_fn frees in one place.
  *
- * Threads: handlers block in the store (a publish waits for the group commit
- * that holds it), so a request must not hold up other connections. With
- * cfg->threads > 0, that many epoll threads hold every connection and parse
- * and send; a complete request is suspended and run on one of SERVER_WORKERS
- * workers, then resumed to send its answer, so 64 clients still give the
- * store 64 requests to commit together. cfg->threads == 0 is one thread per
- * connection instead.
- *
- * Connections: guard.c puts deadlines on request heads and bodies and sheds
- * the oldest idle connections above the limit; head_check() refuses heads a
- * proxy could frame differently (docs/internals/api.md).
+ * Connections: guard.c puts deadlines on request heads and bodies and on
+ * idle connections, and sheds the oldest idle connections above the limit
+ * (docs/internals/api.md).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,9 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "api/api_int.h"
+#include "api/http.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -41,55 +34,36 @@
 
 #define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
-#define SERVER_CONN_TIMEOUT 60     /* seconds a connection may stay silent (idle keep-alive) */
-#define SERVER_STACK_SIZE (1024 * 1024)
-#define SERVER_WORKERS 64 /* request workers beside an event loop: requests processed at once */
-/*
- * Request heads: libmicrohttpd answers a head that does not fit in a
- * connection's memory itself, with an HTML body, so the memory is larger than
- * our own limits and the handler answers most oversize heads with JSON.
- */
-#define SERVER_CONN_MEMORY (32 * 1024) /* bytes of libmicrohttpd memory per connection */
-#define SERVER_MAX_URI (4 * 1024)      /* longer URIs answer 414 */
-#define SERVER_MAX_HEAD (12 * 1024)    /* larger request heads answer 431 */
-#define SERVER_MAX_DRAIN API_MAX_BODY  /* chunked bytes read and dropped past the cap */
+#define SERVER_IDLE_MS 60000       /* an idle keep-alive connection is closed after this */
+#define SERVER_WORKERS 64   /* request workers beside the loops: requests processed at once */
+#define SERVER_MAX_QUERY 64 /* query parameters kept (the rest are ignored) */
+#define SERVER_BACKLOG 4096
 
 struct api_server {
-    struct MHD_Daemon *mhd;
+    struct http_server *http;
     struct api_config cfg;
     char *listen;
     struct api_server_ctx ctx;
     struct api_counters counters;
     struct api_guard *guard;
     int port;
-
-    /*
-     * With an event loop (cfg.threads > 0) a request whose handler may block
-     * on the store is suspended and handed to these workers, so one slow
-     * request never holds up the other connections of its loop thread.
-     */
-    pthread_mutex_t work_mu;
-    pthread_cond_t work_cv;
-    struct server_req *work_head, *work_tail; /* requests waiting for a worker */
-    pthread_t workers[SERVER_WORKERS];
-    int nworkers;     /* workers started */
-    int work_stop;    /* 1: workers finish the queue and exit; requests run inline */
 };
 
 /* The per-request state that is not part of struct api_req. */
 struct server_req {
     struct api_req r;
+    struct http_exchange *x; /* the head and the answer (http.c's) */
     int64_t start_ms;
     char *path;     /* owned copy of the URL path */
+    char *query;    /* owned, decoded copy of the query: names and values NUL-separated */
+    const char *qnames[SERVER_MAX_QUERY];
+    const char *qvalues[SERVER_MAX_QUERY];
+    int nquery;
     char allow[64]; /* Allow header of a 405, or "" */
     const struct api_static *asset;
     struct api_static asset_store;
-    struct api_guard_conn *gc; /* the connection's deadlines (borrowed), or NULL */
-    size_t dropped; /* body bytes read and dropped past the cap */
     size_t body_cap; /* api_body_cap() of the request */
-    int close;      /* 1: answer with Connection: close (a refused head) */
-    int processed;  /* 1: a worker has run req_process(); the answer is due */
-    struct server_req *work_next; /* in the server's work queue */
+    int close;       /* 1: answer with Connection: close (a refused head) */
 };
 
 /* --- listen addresses --- */
@@ -184,7 +158,7 @@ api_listen_probe(const char *listen, char *err, size_t errlen)
         snprintf(err, errlen, "'%s': cannot make a socket: %s", listen, strerror(errno));
         return ERR_IO;
     }
-    /* As libmicrohttpd binds: a port left in TIME_WAIT by a stopped server is free. */
+    /* A port left in TIME_WAIT by a stopped server is free. */
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
         ret = ERR_IO;
@@ -210,19 +184,27 @@ api_listen_probe(const char *listen, char *err, size_t errlen)
     return ret;
 }
 
-/* --- what a request carries, as libmicrohttpd parsed it --- */
+/* --- what a request carries --- */
 
 const char *
 api_query(struct api_req *r, const char *name)
 {
-    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_GET_ARGUMENT_KIND,
-                                       name);
+    const struct server_req *sr = r->conn;
+    int i;
+
+    for (i = 0; i < sr->nquery; i++) {
+        if (strcasecmp(sr->qnames[i], name) == 0)
+            return sr->qvalues[i];
+    }
+    return NULL;
 }
 
 const char *
 api_header(struct api_req *r, const char *name)
 {
-    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn, MHD_HEADER_KIND, name);
+    const struct server_req *sr = r->conn;
+
+    return sr->x != NULL ? http_head_field(&sr->x->head, name) : NULL;
 }
 
 /* --- the JSON body --- */
@@ -256,7 +238,7 @@ parse_body(struct api_req *r, int optional, int raw)
         r->json = json_object();
         return r->json != NULL ? 0 : ERR_NOMEM;
     }
-    ct = api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    ct = api_header(r, "Content-Type");
     if (!content_type_is_json(ct)) {
         api_reply_error(r, ERR_MEDIA, NULL, "Content-Type: expected application/json, got '%.100s'",
                         ct != NULL ? ct : "(none)");
@@ -298,6 +280,7 @@ req_free(struct server_req *sr)
     json_decref(sr->r.json);
     api_key_cleanup(&sr->r.key);
     free(sr->path);
+    free(sr->query);
     free(sr);
 }
 
@@ -307,7 +290,7 @@ method_static(const char *m)
     static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
     size_t i;
 
-    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+    for (i = 0; m != NULL && i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(m, known[i]) == 0)
             return known[i];
     }
@@ -315,24 +298,27 @@ method_static(const char *m)
 }
 
 static struct server_req *
-req_new(struct api_server *srv, struct MHD_Connection *conn, const char *method, const char *url)
+req_new(struct api_server *srv, struct http_exchange *x, const char *method, const char *url,
+        const char *query)
 {
-    const union MHD_ConnectionInfo *info;
     struct server_req *sr;
 
     sr = calloc(1, sizeof(*sr));
     if (sr == NULL)
         return NULL;
     sr->path = strdup(url);
-    if (sr->path == NULL) {
+    sr->query = strdup(query);
+    if (sr->path == NULL || sr->query == NULL) {
+        free(sr->path);
+        free(sr->query);
         free(sr);
         return NULL;
     }
-    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    sr->gc = info != NULL ? info->socket_context : NULL;
+    sr->nquery = api_query_split(sr->query, sr->qnames, sr->qvalues, SERVER_MAX_QUERY);
+    sr->x = x;
     sr->start_ms = clock_mono_ms();
     sr->r.ctx = &srv->ctx;
-    sr->r.conn = conn;
+    sr->r.conn = sr;
     sr->r.method = method_static(method);
     sr->r.path = sr->path;
     sr->body_cap = api_body_cap(sr->r.method, sr->path);
@@ -365,7 +351,7 @@ req_process(struct api_server *srv, struct server_req *sr)
     }
     if (rt == NULL && matched) {
         api_route_allow(r->path, sr->allow, sizeof(sr->allow));
-        api_reply_error_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
+        api_reply_error_status(r, 405, "method_not_allowed", NULL,
                                "method %s is not allowed on %.200s; allowed: %s", r->method,
                                r->path, sr->allow);
         return;
@@ -375,7 +361,7 @@ req_process(struct api_server *srv, struct server_req *sr)
             (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
             srv->cfg.static_fn(r->path, &sr->asset_store) == 0) {
             sr->asset = &sr->asset_store;
-            r->status = MHD_HTTP_OK;
+            r->status = 200;
             return;
         }
         api_reply_error(r, ERR_NOTFOUND, NULL, "no such path: %s %.200s", r->method, r->path);
@@ -414,337 +400,149 @@ count_status(struct api_server *srv, int status)
     __atomic_add_fetch(&srv->counters.by_class[c], 1, __ATOMIC_RELAXED);
 }
 
-static enum MHD_Result
-req_answer(struct api_server *srv, struct MHD_Connection *conn, struct server_req *sr)
+/* Puts sr's answer into x for http.c to send. */
+static void
+req_answer(struct api_server *srv, struct http_exchange *x, struct server_req *sr)
 {
     struct api_req *r = &sr->r;
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
     const char *const *h;
     size_t len;
     char *data;
     int i;
 
+    http_answer_start(x, r->status);
     if (sr->asset != NULL) {
-        resp = MHD_create_response_from_buffer(sr->asset->len, (void *)sr->asset->data,
-                                               MHD_RESPMEM_PERSISTENT);
-        if (resp == NULL)
-            return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, sr->asset->content_type);
+        http_answer_header(x, "Content-Type", sr->asset->content_type);
         for (h = sr->asset->headers; h != NULL && h[0] != NULL && h[1] != NULL; h += 2)
-            MHD_add_response_header(resp, h[0], h[1]);
+            http_answer_header(x, h[0], h[1]);
+        http_answer_body(x, sr->asset->data, sr->asset->len, NULL);
     } else {
         len = r->out.len;
-        data = buf_steal(&r->out);
-        resp = data != NULL
-                   ? MHD_create_response_from_buffer_with_free_callback(len, data, secret_heap_free)
-                   : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        if (resp == NULL) {
-            secret_heap_free(data);
-            return MHD_NO;
-        }
+        data = len > 0 ? buf_steal(&r->out) : NULL;
+        if (data != NULL)
+            http_answer_body(x, data, len, secret_heap_free);
         if (r->content_type != NULL)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+            http_answer_header(x, "Content-Type", r->content_type);
         if (strncmp(r->path, "/v1", 3) == 0 || r->content_type == NULL ||
             strncmp(r->content_type, "application/json", 16) == 0)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+            http_answer_header(x, "Cache-Control", "no-store");
         if (r->location[0] != '\0')
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+            http_answer_header(x, "Location", r->location);
         if (r->retry_after[0] != '\0')
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+            http_answer_header(x, "Retry-After", r->retry_after);
         if (sr->allow[0] != '\0')
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, sr->allow);
+            http_answer_header(x, "Allow", sr->allow);
         for (i = 0; i < r->nheaders; i++)
-            MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
-        if (sr->close || r->status == MHD_HTTP_CONTENT_TOO_LARGE)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            http_answer_header(x, r->headers[i].name, r->headers[i].value);
     }
+    if (sr->close || r->status == 413)
+        x->close = 1;
     count_status(srv, r->status);
-    ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
-    MHD_destroy_response(resp);
-    return ret;
 }
 
-/* --- the request head --- */
-
-/* What head_scan_one() learns from the header fields of one request. */
-struct head_scan {
-    int n_length;            /* Content-Length fields */
-    int n_coding;            /* Transfer-Encoding fields */
-    const char *length;      /* the first Content-Length value */
-    const char *coding;      /* the first Transfer-Encoding value */
-    const char *bad_name;    /* the first field name that is not an RFC 9110 token, or NULL */
-};
+/* --- what http.c calls --- */
 
 static int
-name_is_token(const char *name, size_t len)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    size_t i;
-    char c;
-
-    if (len == 0)
-        return 0;
-    for (i = 0; i < len; i++) {
-        c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c != '\0' && strchr(extra, c) != NULL)))
-            return 0;
-    }
-    return 1;
-}
-
-static enum MHD_Result
-head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
-              const char *value, size_t value_size)
-{
-    struct head_scan *hs = cls;
-
-    (void)kind;
-    (void)value_size;
-    /*
-     * libmicrohttpd 0.9.75 parses the head in place and glues an obsolete
-     * folded line (one starting with a space or tab) to the previous field's
-     * name, which it copies to memory allocated after the head. So a fold
-     * shows here as a name that is no longer a token, or as a name stored
-     * after its own value; a field from one line has its value after its name.
-     */
-    if (hs->bad_name == NULL &&
-        (!name_is_token(key, key_size) || (uintptr_t)value <= (uintptr_t)key + key_size))
-        hs->bad_name = key;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-        if (hs->n_length++ == 0)
-            hs->length = value;
-    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        if (hs->n_coding++ == 0)
-            hs->coding = value;
-    }
-    return MHD_YES;
-}
-
-/*
- * Checks the framing and the sizes of a request head before any of its body is
- * read: the forms a proxy in front could read differently (request smuggling)
- * answer 400, an oversize URI 414, an oversize head 431 and an announced body
- * over the cap 413. Returns 0, or the ERR_* after answering (sr->close set).
- */
-static int
-head_check(struct MHD_Connection *conn, struct server_req *sr, const char *url)
-{
-    struct api_req *r = &sr->r;
-    struct head_scan hs;
-    const union MHD_ConnectionInfo *info;
-    unsigned long long n;
-    char *end;
-    int ret = ERR_PARSE;
-
-    memset(&hs, 0, sizeof(hs));
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, head_scan_one, &hs);
-    if (hs.bad_name != NULL) {
-        api_reply_error(r, ERR_PARSE, NULL,
-                        "header name '%.60s' is not a token: obsolete line folding "
-                        "or a malformed header line",
-                        hs.bad_name);
-    } else if (hs.n_length > 1) {
-        api_reply_error(r, ERR_PARSE, NULL, "expected at most one Content-Length header, got %d",
-                        hs.n_length);
-    } else if (hs.n_coding > 1) {
-        api_reply_error(r, ERR_PARSE, NULL,
-                        "expected at most one Transfer-Encoding header, got %d", hs.n_coding);
-    } else if (hs.n_coding == 1 && hs.n_length == 1) {
-        api_reply_error(r, ERR_PARSE, NULL,
-                        "Content-Length and Transfer-Encoding together: send one of them");
-    } else if (hs.n_coding == 1 && strcasecmp(hs.coding, "chunked") != 0) {
-        api_reply_error(r, ERR_PARSE, NULL, "Transfer-Encoding: expected 'chunked', got '%.60s'",
-                        hs.coding);
-    } else if (strlen(url) > SERVER_MAX_URI) {
-        api_reply_error_status(r, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL,
-                               "the URI is longer than %d KiB", SERVER_MAX_URI / 1024);
-    } else if ((info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) !=
-                   NULL &&
-               info->header_size > SERVER_MAX_HEAD) {
-        api_reply_error_status(r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
-                               NULL, "the request head is larger than %d KiB",
-                               SERVER_MAX_HEAD / 1024);
-    } else {
-        ret = 0;
-        /* libmicrohttpd has checked that a lone Content-Length is a number. */
-        n = hs.length != NULL ? strtoull(hs.length, &end, 10) : 0;
-        if (n > sr->body_cap) {
-            ret = ERR_TOOBIG;
-            api_reply_error(r, ERR_TOOBIG, NULL, "the request body is larger than %zu KiB",
-                            sr->body_cap / 1024);
-        }
-    }
-    if (ret != 0)
-        sr->close = 1;
-    return ret;
-}
-
-/* --- request workers (event-loop mode) --- */
-
-static void *
-worker_main(void *arg)
+on_head(void *arg, struct http_exchange *x)
 {
     struct api_server *srv = arg;
     struct server_req *sr;
 
-    pthread_mutex_lock(&srv->work_mu);
-    for (;;) {
-        while (srv->work_head == NULL && !srv->work_stop)
-            pthread_cond_wait(&srv->work_cv, &srv->work_mu);
-        sr = srv->work_head;
-        if (sr == NULL)
-            break; /* stopping, and the queue is empty */
-        srv->work_head = sr->work_next;
-        if (srv->work_head == NULL)
-            srv->work_tail = NULL;
-        pthread_mutex_unlock(&srv->work_mu);
-        req_process(srv, sr);
-        sr->processed = 1;
-        /* The loop thread calls on_request again, which sends the answer. */
-        MHD_resume_connection(sr->r.conn);
-        pthread_mutex_lock(&srv->work_mu);
-    }
-    pthread_mutex_unlock(&srv->work_mu);
-    return NULL;
-}
-
-/*
- * Suspends sr's connection and queues sr for a worker. Returns 0, or -1 when
- * there are no workers (thread per connection) or they are stopping: the
- * caller then processes sr itself.
- */
-static int
-work_push(struct api_server *srv, struct MHD_Connection *conn, struct server_req *sr)
-{
-    int ret = -1;
-
-    pthread_mutex_lock(&srv->work_mu);
-    if (srv->nworkers > 0 && !srv->work_stop) {
-        MHD_suspend_connection(conn);
-        sr->work_next = NULL;
-        if (srv->work_head == NULL) {
-            srv->work_head = srv->work_tail = sr;
-        } else if (strcmp(sr->r.path, "/healthz") == 0 || strcmp(sr->r.path, "/metrics") == 0) {
-            /* Health checks and scrapes go first, not behind a queue of publishes. */
-            sr->work_next = srv->work_head;
-            srv->work_head = sr;
-        } else {
-            srv->work_tail->work_next = sr;
-            srv->work_tail = sr;
-        }
-        pthread_cond_signal(&srv->work_cv);
-        ret = 0;
-    }
-    pthread_mutex_unlock(&srv->work_mu);
-    return ret;
-}
-
-/* Lets the workers finish what is queued, and joins them. */
-static void
-workers_stop(struct api_server *srv)
-{
-    int i;
-
-    pthread_mutex_lock(&srv->work_mu);
-    srv->work_stop = 1;
-    pthread_cond_broadcast(&srv->work_cv);
-    pthread_mutex_unlock(&srv->work_mu);
-    for (i = 0; i < srv->nworkers; i++)
-        pthread_join(srv->workers[i], NULL);
-    srv->nworkers = 0;
-}
-
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
-{
-    struct api_server *srv = cls;
-    struct server_req *sr = *con_cls;
-
-    (void)version;
+    sr = req_new(srv, x, x->head.method, x->head.path, x->head.query);
     if (sr == NULL) {
-        sr = req_new(srv, conn, method, url);
-        if (sr == NULL)
-            return MHD_NO;
-        *con_cls = sr;
-        api_guard_conn_head_done(srv->guard, sr->gc);
-        /* A refused head is answered before its body is read, and the connection closed. */
-        if (head_check(conn, sr, url) != 0)
-            return req_answer(srv, conn, sr);
-        return MHD_YES;
+        x->close = 1;
+        http_answer_start(x, 503);
+        return 1;
     }
-    if (*upload_data_size > 0) {
-        /*
-         * Only a chunked body can grow past the cap (a larger Content-Length is
-         * refused above). Some of the rest is read and dropped, so the client
-         * gets its 413; past that the connection is closed without an answer.
-         */
-        if (sr->r.body_too_big) {
-            sr->dropped += *upload_data_size;
-            if (sr->dropped > SERVER_MAX_DRAIN) {
-                log_info("api: chunked body far over the cap, closing path=%.200s", sr->r.path);
-                return MHD_NO;
-            }
-        } else if (buf_append(&sr->r.body, upload_data, *upload_data_size) != 0) {
-            sr->r.body_too_big = 1;
-            sr->close = 1;
-            buf_cleanup(&sr->r.body);
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
+    x->user = sr;
+    x->body = &sr->r.body;
+    /* An announced body over the cap is refused before any of it is read. */
+    if (x->head.length > sr->body_cap) {
+        api_reply_error(&sr->r, ERR_TOOBIG, NULL, "the request body is larger than %zu KiB",
+                        sr->body_cap / 1024);
+        sr->close = 1;
+        req_answer(srv, x, sr);
+        return 1;
     }
-    if (sr->processed)
-        return req_answer(srv, conn, sr); /* back from a worker */
-    if (sr->r.status != 0)
-        return MHD_YES; /* answered early */
-    api_guard_conn_body_done(srv->guard, sr->gc);
-    if (work_push(srv, conn, sr) == 0)
-        return MHD_YES;
-    req_process(srv, sr);
-    return req_answer(srv, conn, sr);
+    return 0;
 }
 
 static void
-on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
+on_run(void *arg, struct http_exchange *x)
 {
-    struct api_server *srv = cls;
-    struct server_req *sr = *con_cls;
+    struct api_server *srv = arg;
+    struct server_req *sr = x->user;
 
-    (void)conn;
+    req_process(srv, sr);
+    req_answer(srv, x, sr);
+}
+
+static void
+on_error(void *arg, struct http_exchange *x, int status, const char *type, const char *msg)
+{
+    struct api_server *srv = arg;
+    struct server_req *sr = x->user;
+
+    if (sr == NULL) {
+        sr = req_new(srv, x, NULL, "-", "");
+        if (sr == NULL)
+            return; /* the answer stays bodiless */
+        x->user = sr;
+    }
+    /* The same JSON error as every other answer (reply.c). */
+    api_reply_error_status(&sr->r, status, type, NULL, "%s", msg);
+    sr->close = 1;
+    req_answer(srv, x, sr);
+}
+
+static void
+on_done(void *arg, struct http_exchange *x)
+{
+    struct server_req *sr = x->user;
+
+    (void)arg;
     if (sr == NULL)
         return;
-    api_guard_conn_idle(srv->guard, sr->gc);
-    log_debug("api: request method=%s path=%.200s status=%d account=%s ms=%lld%s", sr->r.method,
+    log_debug("api: request method=%s path=%.200s status=%d account=%s ms=%lld", sr->r.method,
               sr->r.path, sr->r.status, sr->r.account_id[0] != '\0' ? sr->r.account_id : "-",
-              (long long)(clock_mono_ms() - sr->start_ms),
-              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+              (long long)(clock_mono_ms() - sr->start_ms));
     req_free(sr);
-    *con_cls = NULL;
+    x->user = NULL;
+}
+
+static void *
+guard_open(void *arg, int fd)
+{
+    return api_guard_conn_open(arg, fd);
 }
 
 static void
-on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-              enum MHD_ConnectionNotificationCode code)
+guard_head(void *arg, void *gc)
 {
-    struct api_server *srv = cls;
-    const union MHD_ConnectionInfo *info;
+    api_guard_conn_head_done(arg, gc);
+}
 
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = info != NULL ? api_guard_conn_open(srv->guard, info->connect_fd) : NULL;
-    } else {
-        /* Called before libmicrohttpd closes the socket (see guard.c). */
-        api_guard_conn_close(srv->guard, *socket_context);
-        *socket_context = NULL;
-    }
+static void
+guard_body(void *arg, void *gc)
+{
+    api_guard_conn_body_done(arg, gc);
+}
+
+static void
+guard_idle(void *arg, void *gc)
+{
+    api_guard_conn_idle(arg, gc);
+}
+
+static void
+guard_close(void *arg, void *gc)
+{
+    api_guard_conn_close(arg, gc);
 }
 
 /*
- * libmicrohttpd's own limit for a limit of n connections: connections shed by
- * the guard count until libmicrohttpd has closed them, so a burst of new ones
+ * The hard limit for a limit of n connections: connections shed by the guard
+ * count until their loop has closed them, so a burst of new ones
  * gets this headroom instead of being refused.
  */
 static unsigned int
@@ -775,31 +573,18 @@ conn_limit(const struct api_config *cfg)
     return (unsigned int)n;
 }
 
-__attribute__((format(printf, 2, 0))) static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    size_t n;
-
-    (void)cls;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    log_warnx("api: microhttpd: %s", msg);
-}
-
 int
 api_server_start(const struct api_config *cfg, struct store *st, struct api_server **out)
 {
     struct api_server *srv = NULL;
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
-    const union MHD_DaemonInfo *info;
     struct api_guard_config gcfg;
-    unsigned int flags, limit;
+    struct http_config hcfg;
+    struct http_handler hh;
+    unsigned int limit;
     char err[256];
-    int ret;
+    int ret, fd;
 
     *out = NULL;
     if (listen_parse(cfg->listen, &ss, &sslen, err, sizeof(err)) != 0) {
@@ -812,8 +597,6 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         ret = ERR_NOMEM;
         goto out;
     }
-    pthread_mutex_init(&srv->work_mu, NULL);
-    pthread_cond_init(&srv->work_cv, NULL);
     srv->cfg = *cfg;
     srv->listen = strdup(cfg->listen);
     if (srv->listen == NULL) {
@@ -829,6 +612,7 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     limit = conn_limit(cfg);
     gcfg.head_ms = cfg->head_timeout_ms;
     gcfg.body_ms = cfg->body_timeout_ms;
+    gcfg.idle_ms = SERVER_IDLE_MS;
     /* Idle connections are shed above the limit, so new clients are not refused. */
     gcfg.shed_at = limit;
     ret = api_guard_new(&gcfg, &srv->guard);
@@ -842,52 +626,36 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
         if (ret != 0)
             goto out;
     }
-
-    flags = MHD_USE_ERROR_LOG | MHD_USE_INTERNAL_POLLING_THREAD;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (cfg->threads > 0) {
-        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-        srv->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-            (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, conn_hard_limit(limit),
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, srv, MHD_OPTION_END);
-    } else {
-        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        srv->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, conn_hard_limit(limit),
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SERVER_CONN_TIMEOUT,
-            MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVER_STACK_SIZE,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, srv, MHD_OPTION_END);
-    }
-    if (srv->mhd == NULL) {
-        log_warnx("api: cannot listen on '%s' (address in use, or not permitted)", cfg->listen);
+    fd = http_listen_socket((struct sockaddr *)&ss, sslen, SERVER_BACKLOG, &srv->port);
+    if (fd < 0) {
+        log_warn("api: cannot listen on '%s'", cfg->listen);
         ret = ERR_IO;
         goto out;
     }
-    while (cfg->threads > 0 && srv->nworkers < SERVER_WORKERS) {
-        if (pthread_create(&srv->workers[srv->nworkers], NULL, worker_main, srv) != 0) {
-            log_warnx("api: cannot start request workers");
-            ret = ERR_INTERNAL;
-            goto out;
-        }
-        srv->nworkers++;
-    }
-    info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info != NULL ? (int)info->port : 0;
+    memset(&hcfg, 0, sizeof(hcfg));
+    hcfg.threads = cfg->threads;
+    hcfg.workers = SERVER_WORKERS;
+    hcfg.max_conns = conn_hard_limit(limit);
+    hcfg.per_ip = cfg->per_ip;
+    hcfg.conn_open = guard_open;
+    hcfg.conn_head = guard_head;
+    hcfg.conn_body = guard_body;
+    hcfg.conn_idle = guard_idle;
+    hcfg.conn_close = guard_close;
+    hcfg.conn_arg = srv->guard;
+    memset(&hh, 0, sizeof(hh));
+    hh.head_fn = on_head;
+    hh.run_fn = on_run;
+    hh.error_fn = on_error;
+    hh.done_fn = on_done;
+    hh.arg = srv;
+    ret = http_server_start(&hcfg, &hh, fd, &srv->http);
+    if (ret != 0)
+        goto out;
     log_info("api: connections max=%u hard_max=%u per_ip=%d threads=%d head_timeout_ms=%d "
              "body_timeout_ms=%d",
-             limit, conn_hard_limit(limit), cfg->per_ip, cfg->threads, cfg->head_timeout_ms, cfg->body_timeout_ms);
-    (void)sslen;
+             limit, conn_hard_limit(limit), cfg->per_ip, cfg->threads, cfg->head_timeout_ms,
+             cfg->body_timeout_ms);
     *out = srv;
     srv = NULL;
     ret = 0;
@@ -907,18 +675,10 @@ api_server_stop(struct api_server *srv)
 {
     if (srv == NULL)
         return;
-    /*
-     * The workers first: what they hold is answered (its connection resumed)
-     * before the daemon closes every connection; requests arriving meanwhile
-     * are processed on their loop thread.
-     */
-    workers_stop(srv);
-    if (srv->mhd != NULL)
-        MHD_stop_daemon(srv->mhd);
-    api_guard_free(srv->guard); /* after the daemon: it closes (and forgets) every connection */
+    /* The workers finish what they hold, then every connection is closed. */
+    http_server_stop(srv->http);
+    api_guard_free(srv->guard); /* after the loops: they close (and forget) every connection */
     api_rate_free(srv->ctx.rate);
-    pthread_cond_destroy(&srv->work_cv);
-    pthread_mutex_destroy(&srv->work_mu);
     free(srv->listen);
     free(srv);
 }

@@ -22,9 +22,9 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 
+#include "api/http.h"
 #include "cli/cli.h"
 #include "fluxhook/verify.h"
 #include "util/buf.h"
@@ -40,6 +40,8 @@
                                          */
 #define LISTEN_FORWARD_TIMEOUT_MS 14000 /* under the dispatcher's 15 s attempt timeout */
 #define LISTEN_SHOWN_ANSWER 200         /* characters of the app's answer printed */
+#define LISTEN_WORKERS 32               /* deliveries answered at once (each may wait --delay) */
+#define LISTEN_MAX_CONNS 1024
 
 /* What --print adds (bits; json goes alone). */
 enum listen_print { PRINT_HEADERS = 1, PRINT_BODY = 2, PRINT_JSON = 4 };
@@ -90,6 +92,7 @@ struct listener {
 struct listen_req {
     struct buf body;
     int too_big;
+    char *error; /* the answer's body when it is a message, or NULL */
 };
 
 /* The developer's app's answer to a forwarded delivery. */
@@ -124,26 +127,29 @@ hop_header(const char *name)
     return 0;
 }
 
-/* MHD_KeyValueIterator: appends "Name: value" to the curl_slist at cls. */
-static enum MHD_Result
-header_forward(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* Appends the end-to-end header fields of hd as "Name: value" to *hdrs. Returns 0 or ERR_NOMEM. */
+static int
+headers_forward(const struct http_head *hd, struct curl_slist **hdrs)
 {
-    struct curl_slist **list = cls, *grown;
+    struct curl_slist *grown;
     char *line = NULL;
+    int i;
 
-    (void)kind;
-    if (hop_header(key))
-        return MHD_YES;
-    /* "Name;" is how curl sends a header with an empty value. */
-    if ((value == NULL || value[0] == '\0' ? asprintf(&line, "%s;", key)
-                                           : asprintf(&line, "%s: %s", key, value)) < 0)
-        return MHD_NO;
-    grown = curl_slist_append(*list, line);
-    free(line);
-    if (grown == NULL)
-        return MHD_NO;
-    *list = grown;
-    return MHD_YES;
+    for (i = 0; i < hd->nfields; i++) {
+        if (hop_header(hd->fields[i].name))
+            continue;
+        /* "Name;" is how curl sends a header with an empty value. */
+        if ((hd->fields[i].value[0] == '\0'
+                 ? asprintf(&line, "%s;", hd->fields[i].name)
+                 : asprintf(&line, "%s: %s", hd->fields[i].name, hd->fields[i].value)) < 0)
+            return ERR_NOMEM;
+        grown = curl_slist_append(*hdrs, line);
+        free(line);
+        if (grown == NULL)
+            return ERR_NOMEM;
+        *hdrs = grown;
+    }
+    return 0;
 }
 
 static size_t
@@ -161,7 +167,7 @@ answer_write(char *p, size_t size, size_t n, void *arg)
  * body; fills ans with the answer, or ans->status 0 and ans->error.
  */
 static void
-forward(struct listener *l, struct MHD_Connection *conn, const char *method,
+forward(struct listener *l, const struct http_head *hd, const char *method,
         const struct listen_req *rq, struct forward_answer *ans)
 {
     struct curl_slist *hdrs = NULL;
@@ -175,8 +181,7 @@ forward(struct listener *l, struct MHD_Connection *conn, const char *method,
         snprintf(ans->error, sizeof(ans->error), "cannot start libcurl");
         return;
     }
-    if (MHD_get_connection_values(conn, MHD_HEADER_KIND, header_forward, &hdrs) < 0 ||
-        (hdrs = curl_slist_append(hdrs, "Expect:")) == NULL) {
+    if (headers_forward(hd, &hdrs) != 0 || (hdrs = curl_slist_append(hdrs, "Expect:")) == NULL) {
         snprintf(ans->error, sizeof(ans->error), "out of memory");
         goto out;
     }
@@ -208,15 +213,6 @@ out:
     curl_easy_cleanup(h);
 }
 
-/* MHD_KeyValueIterator: sets key to value in the JSON object at cls. */
-static enum MHD_Result
-header_json(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    json_object_set_new(cls, key, json_string(value != NULL ? value : ""));
-    return MHD_YES;
-}
-
 /*
  * --print json: the request as one line, {"method", "path", "headers", "body",
  * "length", "answer"} and, when forwarding, "forwarded_to" and "app" (the
@@ -224,14 +220,16 @@ header_json(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
  * body that is not UTF-8 text is printed as null, with its length.
  */
 static void
-json_print(struct listener *l, struct MHD_Connection *conn, const char *method, const char *url,
+json_print(struct listener *l, const struct http_head *hd, const char *method, const char *url,
            const struct listen_req *rq, int status, const struct forward_answer *ans)
 {
     json_t *o, *h, *b;
     char *line;
+    int i;
 
     h = json_object();
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, header_json, h);
+    for (i = 0; h != NULL && i < hd->nfields; i++)
+        json_object_set_new(h, hd->fields[i].name, json_string(hd->fields[i].value));
     b = json_stringn(rq->body.data != NULL ? rq->body.data : "", rq->body.len);
     o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:i}", "method", method, "path", url, "headers",
                   h != NULL ? h : json_null(), "body", b != NULL ? b : json_null(), "length",
@@ -248,16 +246,6 @@ json_print(struct listener *l, struct MHD_Connection *conn, const char *method, 
     pthread_mutex_unlock(&l->out);
     free(line);
     json_decref(o);
-}
-
-/* MHD_KeyValueIterator: prints "    Name: value". */
-static enum MHD_Result
-header_print(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)cls;
-    (void)kind;
-    printf("    %s: %s\n", key, value != NULL ? value : "");
-    return MHD_YES;
 }
 
 /* The forwarding lines of a block: where it went and what the app answered. */
@@ -281,22 +269,22 @@ forward_print(const struct listener *l, const struct forward_answer *ans)
 
 /* Prints one delivery's block. */
 static void
-block_print(struct listener *l, struct MHD_Connection *conn, const char *method, const char *url,
+block_print(struct listener *l, const struct http_head *hd, const char *method, const char *url,
             const struct listen_req *rq, long n, int status, const struct forward_answer *ans)
 {
     const char *ev, *evid, *dlv, *att, *xsig, *wid, *wts, *wsig;
     char now[CLOCK_RFC3339_MAX], line1[128], line2[128];
     int64_t now_ms = clock_now_ms();
-    int r;
+    int r, i;
 
-    ev = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Event");
-    evid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Event-Id");
-    dlv = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Delivery");
-    att = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Attempt");
-    xsig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Workflux-Signature");
-    wid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-id");
-    wts = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-timestamp");
-    wsig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-signature");
+    ev = http_head_field(hd, "X-Workflux-Event");
+    evid = http_head_field(hd, "X-Workflux-Event-Id");
+    dlv = http_head_field(hd, "X-Workflux-Delivery");
+    att = http_head_field(hd, "X-Workflux-Attempt");
+    xsig = http_head_field(hd, "X-Workflux-Signature");
+    wid = http_head_field(hd, "webhook-id");
+    wts = http_head_field(hd, "webhook-timestamp");
+    wsig = http_head_field(hd, "webhook-signature");
     if (l->secret == NULL) {
         snprintf(line1, sizeof(line1), "not checked (no --secret)");
         snprintf(line2, sizeof(line2), "not checked (no --secret)");
@@ -328,7 +316,8 @@ block_print(struct listener *l, struct MHD_Connection *conn, const char *method,
     printf("  webhook-signature     %s\n", line2);
     if (l->print & PRINT_HEADERS) {
         printf("  headers\n");
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, header_print, NULL);
+        for (i = 0; i < hd->nfields; i++)
+            printf("    %s: %s\n", hd->fields[i].name, hd->fields[i].value);
     }
     if (l->print & PRINT_BODY)
         printf("  body                  %.*s\n", (int)rq->body.len,
@@ -354,33 +343,38 @@ delay_wait(struct listener *l, int64_t ms)
         nanosleep(&ts, NULL);
 }
 
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload, size_t *upload_size, void **con_cls)
+/* http.c's head_fn: a body over the cap is read and dropped, then answered 413. */
+static int
+on_head(void *arg, struct http_exchange *x)
 {
-    struct listener *l = cls;
-    struct listen_req *rq = *con_cls;
-    struct MHD_Response *resp;
+    struct listen_req *rq;
+
+    (void)arg;
+    rq = calloc(1, sizeof(*rq));
+    if (rq == NULL) {
+        http_answer_start(x, 503);
+        return 1;
+    }
+    buf_init(&rq->body, LISTEN_MAX_BODY);
+    x->user = rq;
+    if (x->head.length > LISTEN_MAX_BODY)
+        rq->too_big = 1; /* x->body stays NULL: the body is dropped */
+    else
+        x->body = &rq->body;
+    return 0;
+}
+
+/* http.c's run_fn, on one of its workers: print, forward, wait, answer. */
+static void
+on_run(void *arg, struct http_exchange *x)
+{
+    struct listener *l = arg;
+    struct listen_req *rq = x->user;
+    const char *method = x->head.method, *url = x->head.path;
     struct forward_answer ans;
-    enum MHD_Result ret;
     long n;
     int status;
 
-    (void)version;
-    if (rq == NULL) {
-        rq = calloc(1, sizeof(*rq));
-        if (rq == NULL)
-            return MHD_NO;
-        buf_init(&rq->body, LISTEN_MAX_BODY);
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        if (!rq->too_big && buf_append(&rq->body, upload, *upload_size) != 0)
-            rq->too_big = 1;
-        *upload_size = 0;
-        return MHD_YES;
-    }
     n = atomic_fetch_add(&l->count, 1) + 1;
     status = l->codes[n - 1 < l->ncodes ? n - 1 : l->ncodes - 1];
     memset(&ans, 0, sizeof(ans));
@@ -388,48 +382,68 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (rq->too_big) {
         status = 413;
     } else if (l->forward_to != NULL) {
-        forward(l, conn, method, rq, &ans);
+        forward(l, &x->head, method, rq, &ans);
         status = ans.status >= 100 && ans.status <= 599 ? (int)ans.status : 502;
     }
     if (l->print & PRINT_JSON)
-        json_print(l, conn, method, url, rq, status, &ans);
+        json_print(l, &x->head, method, url, rq, status, &ans);
     else
-        block_print(l, conn, method, url, rq, n, status, &ans);
+        block_print(l, &x->head, method, url, rq, n, status, &ans);
     if (l->delay_ms > 0)
         delay_wait(l, l->delay_ms);
-    if (l->forward_to != NULL && ans.status > 0 && !rq->too_big)
-        resp = MHD_create_response_from_buffer(ans.body.len,
-                                               ans.body.data != NULL ? ans.body.data : (void *)"",
-                                               MHD_RESPMEM_MUST_COPY);
-    else if (l->forward_to != NULL && !rq->too_big)
-        resp = MHD_create_response_from_buffer(strlen(ans.error), ans.error, MHD_RESPMEM_MUST_COPY);
-    else
-        resp = MHD_create_response_from_buffer(3, (void *)"ok\n", MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL) {
-        buf_cleanup(&ans.body);
-        return MHD_NO;
+    http_answer_start(x, status);
+    http_answer_header(x, "Content-Type", ans.ctype[0] != '\0' ? ans.ctype : "text/plain");
+    if (l->forward_to != NULL && ans.status > 0 && !rq->too_big) {
+        size_t len = ans.body.len;
+
+        if (ans.body.data != NULL)
+            http_answer_body(x, buf_steal(&ans.body), len, free);
+    } else if (l->forward_to != NULL && !rq->too_big) {
+        rq->error = strdup(ans.error);
+        http_answer_body(x, rq->error != NULL ? rq->error : "", strlen(ans.error), NULL);
+    } else {
+        http_answer_body(x, "ok\n", 3, NULL);
     }
-    MHD_add_response_header(resp, "Content-Type", ans.ctype[0] != '\0' ? ans.ctype : "text/plain");
-    ret = MHD_queue_response(conn, (unsigned int)status, resp);
-    MHD_destroy_response(resp);
     buf_cleanup(&ans.body);
-    return ret;
+}
+
+/* http.c's error_fn: its own refusals (a malformed request) in plain text. */
+static void
+on_error(void *arg, struct http_exchange *x, int status, const char *type, const char *msg)
+{
+    struct listen_req *rq = x->user;
+
+    (void)arg;
+    (void)type;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return;
+        buf_init(&rq->body, LISTEN_MAX_BODY);
+        x->user = rq;
+    }
+    free(rq->error);
+    rq->error = malloc(strlen(msg) + 2);
+    http_answer_start(x, status);
+    http_answer_header(x, "Content-Type", "text/plain");
+    if (rq->error != NULL) {
+        snprintf(rq->error, strlen(msg) + 2, "%s\n", msg);
+        http_answer_body(x, rq->error, strlen(rq->error), NULL);
+    }
 }
 
 static void
-on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
+on_done(void *arg, struct http_exchange *x)
 {
-    struct listen_req *rq = *con_cls;
+    struct listen_req *rq = x->user;
 
-    (void)cls;
-    (void)conn;
-    (void)toe;
+    (void)arg;
     if (rq == NULL)
         return;
     buf_cleanup(&rq->body);
+    free(rq->error);
     free(rq);
-    *con_cls = NULL;
+    x->user = NULL;
 }
 
 /* Adds the --print list v ("headers,body", "json") to *bits. Returns 0 or ERR_PARSE. */
@@ -479,14 +493,15 @@ listen_run(int argc, char **argv)
 {
     struct config c;
     struct listener l;
-    struct MHD_Daemon *d = NULL;
+    struct http_server *d = NULL;
+    struct http_config hc;
+    struct http_handler hh;
     struct sockaddr_in sa;
-    const union MHD_DaemonInfo *info;
     sigset_t set, old;
     const char *v;
     char *end;
     long port;
-    int rc, sig, mutex_ok = 0, curl_ok = 0;
+    int rc, sig, mutex_ok = 0, curl_ok = 0, fd, bound = 0;
 
     memset(&l, 0, sizeof(l));
     rc = cli_parse(&cmd_listen, &c, argc, argv);
@@ -558,18 +573,23 @@ listen_run(int argc, char **argv)
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
-                         NULL, on_request, &l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &l,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
-    if (d == NULL) {
+    memset(&hc, 0, sizeof(hc));
+    hc.threads = 1;
+    hc.workers = LISTEN_WORKERS;
+    hc.max_conns = LISTEN_MAX_CONNS;
+    memset(&hh, 0, sizeof(hh));
+    hh.head_fn = on_head;
+    hh.run_fn = on_run;
+    hh.error_fn = on_error;
+    hh.done_fn = on_done;
+    hh.arg = &l;
+    fd = http_listen_socket((struct sockaddr *)&sa, sizeof(sa), 128, &bound);
+    if (fd < 0 || http_server_start(&hc, &hh, fd, &d) != 0) {
         fprintf(stderr, "fluxhook listen: cannot listen on 127.0.0.1:%ld (in use?)\n", port);
         rc = CLI_REFUSED;
         goto out;
     }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("listen: listening url=http://127.0.0.1:%u\n",
-           info != NULL ? (unsigned)info->port : (unsigned)port);
+    printf("listen: listening url=http://127.0.0.1:%d\n", bound);
     if (l.secret == NULL)
         printf("listen: no --secret: signatures are not checked\n");
     if (l.forward_to != NULL)
@@ -582,7 +602,7 @@ listen_run(int argc, char **argv)
     rc = CLI_OK;
 out:
     if (d != NULL)
-        MHD_stop_daemon(d);
+        http_server_stop(d);
     if (d != NULL) {
         printf("listen: stopped deliveries=%ld\n", atomic_load(&l.count));
         fflush(stdout);
