@@ -23,6 +23,7 @@ Bounded: the whole suite stops starting workloads after --budget seconds
 (default 540) and never runs past 10 minutes.
 """
 import argparse
+import http.client
 import json
 import os
 import re
@@ -441,6 +442,60 @@ def backlog_footprint(ctx):
                 target="≤ 1024 B", met=per <= 1024)]
 
 
+def enable_backlog(ctx):
+    """Enable of the endpoint holding the shared backlog: time to its first delivery, and the
+    slowest publish (one at a time, on its own connection) while the enable runs."""
+    srv, ep, n, _ = ctx.backlog()
+    lat, done, result = [], threading.Event(), {}
+
+    def publisher():
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        data = srv.api("GET", "/v1/events?limit=1")["data"][0]["data"]  # a valid one
+        body = json.dumps({"event": "user.message", "data": data})
+        hdrs = {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}
+        while not done.is_set() and len(lat) < 200000:
+            t = time.monotonic()
+            conn.request("POST", "/v1/events", body=body, headers=hdrs)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 202:
+                result["error"] = "publish answered %d" % resp.status
+                break
+            lat.append((time.monotonic() - t) * 1000.0)
+        conn.close()
+
+    def enable():
+        result["reply"] = srv.api("POST", "/v1/endpoints/%s/enable" % ep, {})
+        result["took"] = time.monotonic() - t0
+
+    d0 = srv.delivered()
+    pub = threading.Thread(target=publisher)
+    pub.start()
+    time.sleep(0.5)  # the publisher is under way before the call
+    t0 = time.monotonic()
+    call = threading.Thread(target=enable)
+    call.start()
+    first = None
+    while time.monotonic() - t0 < 60 and first is None:
+        if srv.delivered() > d0:
+            first = (time.monotonic() - t0) * 1000.0
+        else:
+            time.sleep(0.005)
+    call.join(120)
+    done.set()
+    pub.join(60)
+    if "error" in result or "reply" not in result:
+        raise RuntimeError("enable of the backlog: %s" % result.get("error", "no answer"))
+    size = "%dk" % (n // 1000) if n < 1000000 else "%gM" % (n / 1e6)
+    worst = max(lat) if lat else float("nan")
+    return [Row("enable %s held: first delivery" % size,
+                "%.0f ms (the call answered in %.1f s)" % (first if first else -1, result["took"]),
+                first, target="≤ 200 ms", met=first is not None and first <= 200),
+            Row("enable %s held: slowest publish meanwhile" % size,
+                "%.1f ms (p99 %.1f, %d publishes)" % (worst, pct(lat, 99) or 0, len(lat)),
+                worst, target="≤ 50 ms", met=bool(lat) and worst <= 50)]
+
+
 # The suite, in order. perf-reads style additions go here: a function taking the
 # Context and returning rows (the backlog workloads share ctx.backlog()).
 WORKLOADS = [
@@ -450,6 +505,7 @@ WORKLOADS = [
     latency_open_loop,
     bad_neighbours,
     backlog_footprint,
+    enable_backlog,
 ]
 
 

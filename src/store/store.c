@@ -378,6 +378,34 @@ backend_find(const char *scheme)
     return NULL;
 }
 
+/*
+ * Finishes what an enable cut short by a crash left: the held deliveries of
+ * enabled endpoints are resumed, chunk by chunk. A failure is logged and
+ * left for the next open (they stay held, nothing is lost).
+ */
+static void
+held_sweep(struct store *st)
+{
+    char id[ID_MAX];
+    int64_t n, total = 0;
+    int err;
+
+    while ((err = st->ops->endpoint_held_next(st, id)) == 0) {
+        do {
+            err = st->ops->endpoint_held_chunk(st, id, 0, clock_now_ms(), &n);
+            total += n;
+        } while (err == 0 && n == STORE_HELD_CHUNK);
+        if (err != 0 || n == 0)
+            break;
+    }
+    if (err != 0 && err != ERR_NOTFOUND)
+        log_warnx("store: resuming the held deliveries of enabled endpoints failed: %s",
+                  err_str(err));
+    else if (total > 0)
+        log_info("store: resumed %lld held deliveries of enabled endpoints (an enable cut short)",
+                 (long long)total);
+}
+
 int
 store_open(const char *url, struct store **out)
 {
@@ -421,6 +449,7 @@ store_open(const char *url, struct store **out)
         st = NULL;
         goto out;
     }
+    held_sweep(st);
     *out = st;
 out:
     return err;
@@ -748,11 +777,26 @@ store_endpoint_enable(struct store *st, const char *account_id, const char *id, 
     int64_t count = 0;
     int err;
 
+    int64_t n;
+
+    /*
+     * The first chunk goes with the flip, and the dispatcher starts on it
+     * while the rest follow, a short write each, so publishes interleave.
+     * A disable in between stops them (the rest stay held); a crash in
+     * between is finished by store_held_sweep() at the next open.
+     */
     err = st->ops->endpoint_enable(st, account_id, id, skip_held, now, &count);
-    if (resumed != NULL)
-        *resumed = count;
+    n = count;
     if (err == 0 && count > 0 && !skip_held)
         store_due_notify(st);
+    while (err == 0 && n == STORE_HELD_CHUNK) {
+        err = st->ops->endpoint_held_chunk(st, id, skip_held, now, &n);
+        count += n;
+        if (n > 0 && !skip_held)
+            store_due_notify(st);
+    }
+    if (resumed != NULL)
+        *resumed = count;
     return err;
 }
 

@@ -365,7 +365,9 @@ int store_endpoint_disable(struct store *st, const char *account_id, const char 
 /*
  * Enables the endpoint. Its held deliveries become pending, due now, in a
  * new round of the schedule, or, with skip_held, end as failed ("skipped").
- * *resumed (may be NULL) gets how many were resumed or skipped.
+ * *resumed (may be NULL) gets how many were resumed or skipped. They move in
+ * chunks of a short write each (the dispatcher is woken after the first);
+ * a disable meanwhile stops them, the rest staying held.
  */
 int store_endpoint_enable(struct store *st, const char *account_id, const char *id,
                           int skip_held, int64_t now, int64_t *resumed);

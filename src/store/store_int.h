@@ -30,6 +30,10 @@ struct store_secret {
 };
 
 /* One backend. Every member is required; each mirrors the store_*() of the same name. */
+/* Held deliveries moved per write by enable, so publishes interleave with a huge one. */
+#define STORE_HELD_CHUNK 2000
+#define STORE_HELD_CHUNK_SQL "2000"
+
 struct store_ops {
     const char *scheme; /* "sqlite", "postgres" */
     int (*open)(struct store *st, const char *url); /* the whole URL given to store_open() */
@@ -63,8 +67,16 @@ struct store_ops {
                            int64_t);
     int (*endpoint_delete)(struct store *, const char *, const char *);
     int (*endpoint_disable)(struct store *, const char *, const char *, const char *, int64_t);
+    /* Flips the endpoint to enabled and moves its first STORE_HELD_CHUNK held deliveries. */
     int (*endpoint_enable)(struct store *, const char *, const char *, int, int64_t,
                            int64_t *);
+    /*
+     * One short write: moves up to STORE_HELD_CHUNK held deliveries of endpoint
+     * id (oldest first) as enable does, only while it is enabled; *n gets how many.
+     */
+    int (*endpoint_held_chunk)(struct store *, const char *, int, int64_t, int64_t *);
+    /* Copies into id (ID_MAX) an enabled endpoint with held deliveries; ERR_NOTFOUND if none. */
+    int (*endpoint_held_next)(struct store *, char *);
 
     /* Every ev is filled (id, created_at, timestamp) and checked; sets each err. */
     int (*event_publish)(struct store *, struct store_publish *, size_t);

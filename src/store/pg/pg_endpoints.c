@@ -68,19 +68,39 @@ static const char SQL_EP_DISABLE[] =
     "h AS (UPDATE deliveries d SET status = 'held', updated_at = $4 FROM e "
     "WHERE d.endpoint_id = e.id AND d.status = 'pending') "
     "SELECT count(*) FROM e";
-/* $3: skip the held ones (they fail), else resume them in a new round, due now. */
+/*
+ * One chunk of the held deliveries of endpoint $1, oldest first: $3 skips
+ * them (they fail), else resumes them in a new round, due now ($4).
+ */
+#define HELD_CHUNK_SET                                                                     \
+    "UPDATE deliveries d SET "                                                             \
+    "status = CASE WHEN $3::boolean THEN 'failed' ELSE 'pending' END, "                    \
+    "last_error = CASE WHEN $3::boolean THEN 'skipped' ELSE d.last_error END, "            \
+    "next_attempt_at = CASE WHEN $3::boolean THEN d.next_attempt_at ELSE $4 END, "         \
+    "round_start = CASE WHEN $3::boolean THEN d.round_start ELSE d.attempts_made END, "    \
+    "lease_until = 0, updated_at = $4 "                                                    \
+    "WHERE d.status = 'held' AND d.id IN (SELECT id FROM deliveries WHERE endpoint_id = $1 " \
+    "AND status = 'held' ORDER BY id LIMIT " STORE_HELD_CHUNK_SQL " FOR UPDATE) "
 static const char SQL_EP_ENABLE[] =
     "WITH e AS (UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, "
     "disabled_at = 0, updated_at = $4 "
     "WHERE id = $1 AND account_id = $2 AND deleted_at = 0 RETURNING id), "
-    "r AS (UPDATE deliveries d SET "
-    "status = CASE WHEN $3::boolean THEN 'failed' ELSE 'pending' END, "
-    "last_error = CASE WHEN $3::boolean THEN 'skipped' ELSE d.last_error END, "
-    "next_attempt_at = CASE WHEN $3::boolean THEN d.next_attempt_at ELSE $4 END, "
-    "round_start = CASE WHEN $3::boolean THEN d.round_start ELSE d.attempts_made END, "
-    "lease_until = 0, updated_at = $4 "
-    "FROM e WHERE d.endpoint_id = e.id AND d.status = 'held' RETURNING 1) "
+    "r AS (" HELD_CHUNK_SET "AND EXISTS (SELECT 1 FROM e) RETURNING 1) "
     "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM r)";
+/*
+ * The endpoint's row is locked (FOR SHARE) so a disable waits for the chunk,
+ * or stops it. $2 (the enable's account id) is unused: always NULL.
+ */
+static const char SQL_EP_HELD_CHUNK[] =
+    "WITH e AS (SELECT id FROM endpoints WHERE id = $1 AND status = 'enabled' "
+    "AND deleted_at = 0 AND $2::text IS NULL FOR SHARE), "
+    "r AS (" HELD_CHUNK_SET "AND EXISTS (SELECT 1 FROM e) RETURNING 1) "
+    "SELECT count(*) FROM r";
+
+/* An enable cut short (a crash between its chunks) left these held. */
+static const char SQL_EP_HELD_NEXT[] =
+    "SELECT e.id FROM endpoints e WHERE e.status = 'enabled' AND e.deleted_at = 0 AND EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held') LIMIT 1";
 
 static int
 endpoint_read(const PGresult *res, int row, void *out)
@@ -362,4 +382,40 @@ pg_endpoint_enable(struct store *st, const char *account_id, const char *id, int
         pg_due_mark(st->impl);
     pg_result_clear(res);
     return err;
+}
+
+int
+pg_endpoint_held_chunk(struct store *st, const char *id, int skip_held, int64_t now, int64_t *n)
+{
+    struct pg_query q;
+    PGresult *res = NULL;
+    int err;
+
+    pg_query_init(&q, SQL_EP_HELD_CHUNK);
+    pg_arg_text(&q, id);
+    pg_arg_text(&q, NULL);
+    pg_arg_text(&q, skip_held ? "true" : "false");
+    pg_arg_int(&q, now);
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "moving held deliveries");
+    *n = err == 0 && PQntuples(res) == 1 ? pg_col_int(res, 0, 0) : 0;
+    pg_result_clear(res);
+    if (*n > 0 && !skip_held)
+        pg_due_mark(st->impl);
+    return err;
+}
+
+static int
+id_read(const PGresult *res, int row, void *out)
+{
+    pg_col_copy(res, row, 0, out, ID_MAX);
+    return 0;
+}
+
+int
+pg_endpoint_held_next(struct store *st, char *id)
+{
+    struct pg_query q;
+
+    pg_query_init(&q, SQL_EP_HELD_NEXT);
+    return pg_get_one(st->impl, &q, id_read, id, "finding held deliveries to resume");
 }

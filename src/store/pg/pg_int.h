@@ -199,6 +199,8 @@ int pg_endpoint_rotate(struct store *, const char *, const char *, const char *,
 int pg_endpoint_delete(struct store *, const char *, const char *);
 int pg_endpoint_disable(struct store *, const char *, const char *, const char *, int64_t);
 int pg_endpoint_enable(struct store *, const char *, const char *, int, int64_t, int64_t *);
+int pg_endpoint_held_chunk(struct store *, const char *, int, int64_t, int64_t *);
+int pg_endpoint_held_next(struct store *, char *);
 int pg_event_publish(struct store *, struct store_publish *, size_t);
 int pg_event_get(struct store *, const char *, const char *, struct event *);
 int pg_event_list(struct store *, const char *, const char *, const char *, int, struct event **,

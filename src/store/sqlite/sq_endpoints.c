@@ -64,10 +64,22 @@ static const char SQL_EP_HOLD_PENDING[] =
 static const char SQL_EP_ENABLE[] =
     "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+/* A chunk of held deliveries, oldest first, of :id while it is enabled. */
+#define HELD_CHUNK                                                                         \
+    "id IN (SELECT id FROM deliveries WHERE endpoint_id = :id AND status = 'held' "        \
+    "ORDER BY id LIMIT " STORE_HELD_CHUNK_SQL ") AND EXISTS (SELECT 1 FROM endpoints "     \
+    "WHERE id = :id AND status = 'enabled' AND deleted_at = 0) "
+static const char SQL_EP_SKIP_HELD[] =
+    "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
+    "WHERE " HELD_CHUNK "RETURNING created_at";
 static const char SQL_EP_RESUME_HELD[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
-    "round_start = attempts_made, updated_at = :now WHERE endpoint_id = :id AND status = 'held' "
-    "RETURNING created_at";
+    "round_start = attempts_made, updated_at = :now WHERE " HELD_CHUNK "RETURNING created_at";
+
+/* An enable cut short (a crash between its chunks) left these held. */
+static const char SQL_EP_HELD_NEXT[] =
+    "SELECT e.id FROM endpoints e WHERE e.status = 'enabled' AND e.deleted_at = 0 AND EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held') LIMIT 1";
 
 struct ep_args {
     const struct endpoint *in;
@@ -501,6 +513,21 @@ sq_endpoint_disable(struct store *st, const char *account_id, const char *id,
     return sq_write(st->impl, job_endpoint_disable, &args);
 }
 
+/* Resumes (or with skip_held fails) one chunk of held deliveries; a->count gets how many. */
+static int
+job_held_chunk(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+
+    if (a->skip_held) {
+        a->reason = "skipped";
+        return run_moving(c, SQL_EP_SKIP_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &a->count,
+                          "skipping held deliveries");
+    }
+    return run_moving(c, SQL_EP_RESUME_HELD, a, DELIVERY_HELD, DELIVERY_PENDING, &a->count,
+                      "resuming held deliveries");
+}
+
 static int
 job_endpoint_enable(struct sq_conn *c, void *arg)
 {
@@ -513,15 +540,7 @@ job_endpoint_enable(struct sq_conn *c, void *arg)
         err = ERR_NOTFOUND;
     if (err != 0)
         return err;
-    if (a->skip_held) {
-        a->reason = "skipped";
-        err = run_moving(c, SQL_EP_END_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &a->count,
-                         "skipping held deliveries");
-    } else {
-        err = run_moving(c, SQL_EP_RESUME_HELD, a, DELIVERY_HELD, DELIVERY_PENDING, &a->count,
-                         "resuming held deliveries");
-    }
-    return err;
+    return job_held_chunk(c, a);
 }
 
 int
@@ -539,4 +558,40 @@ sq_endpoint_enable(struct store *st, const char *account_id, const char *id, int
     if (err == 0)
         *resumed = args.count;
     return err;
+}
+
+int
+sq_endpoint_held_chunk(struct store *st, const char *id, int skip_held, int64_t now,
+                       int64_t *n)
+{
+    struct ep_args args = { .id = id, .skip_held = skip_held, .now = now };
+    int err;
+
+    err = sq_write(st->impl, job_held_chunk, &args);
+    *n = err == 0 ? args.count : 0;
+    return err;
+}
+
+static int
+id_read(sqlite3_stmt *stmt, void *out)
+{
+    sq_col_copy(stmt, 0, out, ID_MAX);
+    return 0;
+}
+
+static int
+job_held_next(struct sq_conn *c, void *arg)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_HELD_NEXT);
+    int err;
+
+    err = sq_row_one(c, stmt, id_read, arg, "finding held deliveries to resume");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_held_next(struct store *st, char *id)
+{
+    return sq_read(st->impl, job_held_next, id);
 }

@@ -215,6 +215,8 @@ int sq_endpoint_rotate(struct store *, const char *, const char *, const char *,
 int sq_endpoint_delete(struct store *, const char *, const char *);
 int sq_endpoint_disable(struct store *, const char *, const char *, const char *, int64_t);
 int sq_endpoint_enable(struct store *, const char *, const char *, int, int64_t, int64_t *);
+int sq_endpoint_held_chunk(struct store *, const char *, int, int64_t, int64_t *);
+int sq_endpoint_held_next(struct store *, char *);
 int sq_event_publish(struct store *, struct store_publish *, size_t);
 int sq_event_get(struct store *, const char *, const char *, struct event *);
 int sq_event_list(struct store *, const char *, const char *, const char *, int,

@@ -290,6 +290,33 @@ sql_count(const struct fx *fx, const char *sql)
     return v;
 }
 
+/* Runs the change sql on a connection of its own, as sql_count() reads. */
+static void
+sql_exec(const struct fx *fx, const char *sql)
+{
+    if (fx->sqlite) {
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            print_error("sqlite: %s: %s\n", sql, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        assert_int_equal(rc, SQLITE_OK);
+    } else {
+        PGconn *c = PQconnectdb(fx->url);
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType rs = PQresultStatus(r);
+
+        if (rs != PGRES_COMMAND_OK)
+            print_error("postgres: %s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        assert_int_equal(rs, PGRES_COMMAND_OK);
+    }
+}
+
 /* Every integer of sql's rows, row by row, into out[0..max); returns how many. */
 static size_t
 sql_ints(const struct fx *fx, const char *sql, int64_t *out, size_t max)
@@ -515,10 +542,9 @@ endpoint_make(struct store *st, const char *acct, const char *types, struct endp
     assert_int_equal(store_endpoint_get(st, acct, ep.id, out), 0);
 }
 
-/* Publishes an event of type to eps; returns the store's answer, *ev filled. */
+/* Fills *ev as a publisher would: id, time, body of type for acct (key may be NULL). */
 static int
-publish(struct store *st, const char *acct, const char *type, const char *key,
-        const struct endpoint *eps, size_t n, struct event *ev)
+event_fill(const char *acct, const char *type, const char *key, struct event *ev)
 {
     int len, err;
 
@@ -541,7 +567,47 @@ publish(struct store *st, const char *acct, const char *type, const char *key,
         return ERR_NOMEM;
     }
     ev->body_len = (size_t)len;
-    return store_event_publish(st, ev, eps, n);
+    return 0;
+}
+
+/* Publishes an event of type to eps; returns the store's answer, *ev filled. */
+static int
+publish(struct store *st, const char *acct, const char *type, const char *key,
+        const struct endpoint *eps, size_t n, struct event *ev)
+{
+    int err = event_fill(acct, type, key, ev);
+
+    return err != 0 ? err : store_event_publish(st, ev, eps, n);
+}
+
+/* Disables ep (of acct_a) and publishes n events to it in batches: n held deliveries. */
+static void
+held_make(struct store *st, struct endpoint *ep, size_t n)
+{
+    struct store_publish *items = calloc(STORE_MAX_BATCH, sizeof(*items));
+    struct event *evs = calloc(STORE_MAX_BATCH, sizeof(*evs));
+    size_t done = 0, b, i;
+
+    assert_non_null(items);
+    assert_non_null(evs);
+
+    assert_int_equal(store_endpoint_disable(st, "acct_a", ep->id, "maintenance", 1), 0);
+    ep->status = ENDPOINT_DISABLED;
+    while (done < n) {
+        b = n - done < STORE_MAX_BATCH ? n - done : STORE_MAX_BATCH;
+        for (i = 0; i < b; i++) {
+            assert_int_equal(event_fill("acct_a", "user.message", NULL, &evs[i]), 0);
+            items[i] = (struct store_publish){ .ev = &evs[i], .eps = ep, .neps = 1 };
+        }
+        assert_int_equal(store_event_publish_batch(st, items, b), 0);
+        for (i = 0; i < b; i++) {
+            assert_int_equal(items[i].err, 0);
+            event_cleanup(&evs[i]);
+        }
+        done += b;
+    }
+    free(items);
+    free(evs);
 }
 
 /* The deliveries of an event, oldest first (caller frees). */
@@ -1685,6 +1751,114 @@ test_enable_resume_and_skip(void **state)
     assert_int_equal(store_endpoint_enable(fx->st, "acct_b", ep.id, 0, now, &resumed),
                      ERR_NOTFOUND);
     endpoint_cleanup(&ep);
+}
+
+static int64_t
+held_count(const struct fx *fx, const struct endpoint *ep, const char *status)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM deliveries WHERE endpoint_id = '%s' AND status = '%s'", ep->id,
+             status);
+    return sql_count(fx, sql);
+}
+
+/* More held than one chunk: every one resumed (or skipped), over several writes. */
+static void
+test_enable_in_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    const size_t n = 2 * STORE_HELD_CHUNK + 7;
+    int64_t resumed = -1;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, n);
+    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, 5, &resumed), 0);
+    assert_int_equal(resumed, (int64_t)n);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n);
+
+    /* The same with skip_held: they all end as failed. */
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "again", 6), 0);
+    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 1, 7, &resumed), 0);
+    assert_int_equal(resumed, (int64_t)n);
+    assert_int_equal(held_count(fx, &ep, "failed"), (int64_t)n);
+    endpoint_cleanup(&ep);
+}
+
+struct disable_on_due {
+    struct store *st;
+    const char *id;
+    int calls;
+};
+
+/* Disables the endpoint as soon as the first chunk is announced. */
+static void
+disable_on_due(void *arg)
+{
+    struct disable_on_due *d = arg;
+
+    if (d->calls++ == 0)
+        assert_int_equal(store_endpoint_disable(d->st, "acct_a", d->id, "stop", 9), 0);
+}
+
+/* A disable between two chunks stops the enable: the rest stay held. */
+static void
+test_enable_stopped_by_disable(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, got;
+    const size_t n = 2 * STORE_HELD_CHUNK + 7;
+    struct disable_on_due d = { .st = fx->st };
+    int64_t resumed = -1;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, n);
+    d.id = ep.id;
+    store_on_due(fx->st, disable_on_due, &d);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, 8, &resumed), 0);
+    store_on_due(fx->st, NULL, NULL);
+    /* The first chunk only; the disable held it again with the rest. */
+    assert_int_equal(resumed, STORE_HELD_CHUNK);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    assert_int_equal(got.status, ENDPOINT_DISABLED);
+    assert_int_equal(got.held, (int64_t)n);
+    endpoint_cleanup(&got);
+    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * An enable cut short by a crash (the endpoint enabled, deliveries still
+ * held) is finished at the next open; a disabled endpoint keeps its held.
+ */
+static void
+test_enable_finished_at_open(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, other;
+    const size_t n = STORE_HELD_CHUNK + 3;
+    char sql[160];
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "", &other);
+    held_make(fx->st, &ep, n);
+    held_make(fx->st, &other, 5);
+    store_close(fx->st);
+    fx->st = NULL;
+    snprintf(sql, sizeof(sql), "UPDATE endpoints SET status = 'enabled' WHERE id = '%s'", ep.id);
+    sql_exec(fx, sql);
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n);
+    assert_int_equal(held_count(fx, &other, "held"), 5);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&other);
 }
 
 /* Claims everything due and answers it with status s. */
@@ -3394,6 +3568,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cap_across_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_resume_and_skip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enable_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enable_stopped_by_disable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enable_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
