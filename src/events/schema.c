@@ -233,6 +233,13 @@ event_check(const json_t *v, struct schema_report *rep)
         return;
     }
     rawjson_utf8_copy(shown, sizeof(shown), json_string_value(v), json_string_length(v));
+    if (catalog_own_find(json_string_value(v)) != NULL) {
+        schema_report_add(rep, "event",
+                          "'%s' is one of fluxhook's own operational event types, which only "
+                          "fluxhook publishes; expected one of %s",
+                          shown, names);
+        return;
+    }
     schema_report_add(rep, "event", "unknown event type '%s'; expected one of %s", shown, names);
 }
 

@@ -16,7 +16,10 @@ class CliTriggerTest(CliCase):
         self.endpoint(self.rc.url)
         _, types, _ = self.srv.api("GET", "/v1/event-types")
         items = types["data"] if isinstance(types, dict) else types
-        self.samples = {t.get("name") or t.get("event"): t["sample"] for t in items}
+        # fluxhook's own operational types are not for producers to publish.
+        self.samples = {t.get("name") or t.get("event"): t["sample"] for t in items
+                        if t.get("source") != "fluxhook"}
+        self.own = [t["event"] for t in items if t.get("source") == "fluxhook"]
 
     def test_sample_delivered_as_it_is(self):
         p = self.cli("trigger", "conversation.started")
@@ -28,6 +31,11 @@ class CliTriggerTest(CliCase):
         for name in self.samples:
             with self.subTest(type=name):
                 self.assertEqual(self.cli_json("trigger", name)["deliveries"], 1)
+        # fluxhook's own types are refused with what they are.
+        self.assertTrue(self.own)
+        for name in self.own:
+            p = self.cli("trigger", name, status=1)
+            self.assertIn("one of fluxhook's own operational event types", p.stderr)
 
     def test_set_and_data_change_the_sample(self):
         self.cli("trigger", "conversation.started", "--set", "channel=email", "--set",
