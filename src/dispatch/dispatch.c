@@ -107,6 +107,7 @@ struct dispatcher {
     size_t nslots; /* a power of two */
     int nheld;     /* the sum of the slots' counts: claimed, handed off or reserved */
     atomic_uint next_hand; /* round robin of hand-offs over the threads */
+    atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
     int nthreads;
@@ -256,7 +257,7 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
     struct dispatcher *d = arg;
     struct dthread *t;
     struct claim *grown = NULL;
-    size_t i, cap;
+    size_t i, cap, n0 = n;
 
     t = &d->threads[atomic_fetch_add(&d->next_hand, 1) % (unsigned)d->nthreads];
     pthread_mutex_lock(&t->mu);
@@ -285,6 +286,7 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
         return;
     }
     free(cs);
+    atomic_fetch_add(&d->handed, (unsigned long long)n0);
     if (atomic_exchange(&t->hand_wake, 1) == 0)
         curl_multi_wakeup(t->multi);
 }
@@ -1113,6 +1115,12 @@ dispatch_metrics(struct buf *out, void *dispatcher)
     buf_printf(out, "fluxhook_attempt_duration_seconds_sum %.3f\n",
                d != NULL ? (double)atomic_load(&d->dur_sum_ms) / 1000.0 : 0.0);
     buf_printf(out, "fluxhook_attempt_duration_seconds_count %llu\n", cum);
+    buf_printf(out,
+               "# HELP fluxhook_handoffs_total Deliveries handed to this process's dispatcher "
+               "by their publish, started without a claim.\n"
+               "# TYPE fluxhook_handoffs_total counter\n"
+               "fluxhook_handoffs_total %llu\n",
+               d != NULL ? (unsigned long long)atomic_load(&d->handed) : 0ULL);
     buf_printf(out,
                "# HELP fluxhook_in_flight Delivery attempts under way.\n"
                "# TYPE fluxhook_in_flight gauge\n"
