@@ -31,8 +31,8 @@ void
 store_on_handoff(struct store *st, const struct store_handoff *h)
 {
     pthread_mutex_lock(&st->ho_lock);
-    if (h != NULL && h->take != NULL && h->give != NULL && h->deliver != NULL &&
-        h->lease_ms > 0 && h->per_endpoint > 0)
+    if (h != NULL && h->take != NULL && h->give != NULL && h->deliver != NULL && h->lease_ms > 0 &&
+        h->per_endpoint > 0)
         st->ho = *h;
     else
         memset(&st->ho, 0, sizeof(st->ho));

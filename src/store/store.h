@@ -287,8 +287,8 @@ struct store_handoff {
     void (*give)(void *arg, const char *endpoint_id);
     void (*deliver)(void *arg, struct claim *cs, size_t n);
     void *arg;
-    int64_t lease_ms;  /* > 0 */
-    int per_endpoint;  /* > 0: the endpoints' in-flight cap, as for store_claim() */
+    int64_t lease_ms; /* > 0 */
+    int per_endpoint; /* > 0: the endpoints' in-flight cap, as for store_claim() */
 };
 
 /*

@@ -166,8 +166,8 @@ void store_due_notify(struct store *st);
  */
 void store_handoff_init(struct store *st);
 void store_handoff_cleanup(struct store *st);
-int store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen,
-                       int64_t *lease_ms, int *per_endpoint);
+int store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen, int64_t *lease_ms,
+                       int *per_endpoint);
 void store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id);
 void store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n);
 

@@ -924,7 +924,7 @@ sq_jobs_after(struct sq_job *list, int sync_err)
 static int
 write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int nosync)
 {
-    struct sq_job job = { .fn = fn, .after = after, .arg = arg, .nosync = nosync };
+    struct sq_job job = {.fn = fn, .after = after, .arg = arg, .nosync = nosync};
 
     pthread_cond_init(&job.cond, NULL);
     pthread_mutex_lock(&s->lock);

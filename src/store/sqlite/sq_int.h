@@ -77,7 +77,7 @@ enum sq_job_state {
 
 struct sq_job {
     sq_job_fn *fn;
-    sq_job_after_fn *after;   /* NULL, or called as the job is answered (sq_write_after) */
+    sq_job_after_fn *after; /* NULL, or called as the job is answered (sq_write_after) */
     void *arg;
     int result;
     enum sq_job_state state;  /* the writer's, while it runs the batch */
@@ -321,8 +321,8 @@ struct sq_handoff {
  * h, *lease_until set: insert the delivery delivering with lease token 1),
  * 0 (insert it pending), or ERR_*.
  */
-int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev,
-                   const char *ep, const char *did, int64_t *lease_until);
+int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
+                   const char *did, int64_t *lease_until);
 /* Gives back every reservation of h and empties it (a job's run begins again, or it failed). */
 void sq_handoff_reset(struct sq_handoff *h);
 /* The publish job's final result is in: hands the claims over when 0, else gives them back. */

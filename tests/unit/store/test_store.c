@@ -2664,9 +2664,9 @@ test_failures_stay_alone(void **state)
 /* A dispatcher's side of store_on_handoff(), counting what it is told. */
 struct ho_rec {
     pthread_mutex_t mu;
-    int room;                  /* take answers 1 while room > 0 (each take uses one) */
+    int room; /* take answers 1 while room > 0 (each take uses one) */
     int takes, gives;
-    struct claim *cs;          /* every claim delivered, in order */
+    struct claim *cs; /* every claim delivered, in order */
     size_t n;
 };
 
@@ -2721,12 +2721,12 @@ ho_register(struct store *st, struct ho_rec *r, int room, int per_endpoint)
     memset(r, 0, sizeof(*r));
     pthread_mutex_init(&r->mu, NULL);
     r->room = room;
-    store_on_handoff(st, &(struct store_handoff){ .take = ho_rec_take,
-                                                  .give = ho_rec_give,
-                                                  .deliver = ho_rec_deliver,
-                                                  .arg = r,
-                                                  .lease_ms = 30000,
-                                                  .per_endpoint = per_endpoint });
+    store_on_handoff(st, &(struct store_handoff){.take = ho_rec_take,
+                                                 .give = ho_rec_give,
+                                                 .deliver = ho_rec_deliver,
+                                                 .arg = r,
+                                                 .lease_ms = 30000,
+                                                 .per_endpoint = per_endpoint});
 }
 
 static void
@@ -2763,7 +2763,7 @@ test_handoff_leased(void **state)
     ho_register(fx->st, &r, 100, 64);
     before = clock_now_ms();
     for (i = 0; i < 3; i++) {
-        const struct endpoint both[2] = { ep, off };
+        const struct endpoint both[2] = {ep, off};
         assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, both, 2, &ev[i]), 0);
         assert_int_equal(ev[i].deliveries, 2);
     }
@@ -2900,7 +2900,7 @@ test_handoff_failures_and_reruns(void **state)
     int64_t counts[DELIVERY__COUNT];
     struct event ev;
     struct ho_rec r;
-    char (*ids)[ID_MAX];
+    char(*ids)[ID_MAX];
     int i, total_ok = 0;
     size_t k;
 
@@ -2925,7 +2925,7 @@ test_handoff_failures_and_reruns(void **state)
     assert_int_equal(r.n, 0);
 
     for (i = 0; i < MIXED_THREADS; i++) {
-        ts[i] = (struct mixed_thread){ .st = fx->st, .good = good, .bad = bad };
+        ts[i] = (struct mixed_thread){.st = fx->st, .good = good, .bad = bad};
         ts[i].ok_ids = calloc(MIXED_EACH, ID_MAX);
         ts[i].bad_ids = calloc(MIXED_EACH, ID_MAX);
         assert_int_equal(pthread_create(&th[i], NULL, mixed_publisher, &ts[i]), 0);
