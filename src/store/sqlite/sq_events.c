@@ -683,10 +683,7 @@ col_id(sqlite3_stmt *stmt, int i, char out[ID_MAX])
     return 0;
 }
 
-/*
- * Runs one parameterless-but-:r statement on replay a->replay (advance to lo,
- * or the end of it).
- */
+/* Advances the record of replay a->replay to lo (SQL_REPLAY_ADVANCE), or deletes it. */
 static int
 replay_record_set(struct sq_conn *c, const struct ev_args *a, const char *sql, const char *lo)
 {
