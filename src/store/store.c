@@ -467,7 +467,7 @@ cut_short_sweep(struct store *st)
         if (err != 0 || held == before)
             break;
     }
-    if (err == ERR_NOTFOUND) {
+    if (err == 0 || err == ERR_NOTFOUND) {
         while ((err = st->ops->replay_next(st, &replay)) == 0) {
             ck = (struct store_chunk){ .now = clock_now_ms(), .replay = replay };
             err = replay_move(st, &ck, &replayed);

@@ -93,6 +93,7 @@ struct ep_args {
     const char *kind;
     int limit;
     int skip_held;
+    int count_held; /* a get counts the endpoint's held deliveries */
     int64_t now;
     int64_t count;
     int64_t chunk;   /* rows a chunk of held deliveries may move */
@@ -274,7 +275,7 @@ static int
 job_endpoint_get(struct sq_conn *c, void *arg)
 {
     struct ep_args *a = arg;
-    sqlite3_stmt *stmt = sq_stmt(c, a->skip_held ? SQL_EP_FIND : SQL_EP_GET);
+    sqlite3_stmt *stmt = sq_stmt(c, a->count_held ? SQL_EP_GET : SQL_EP_FIND);
     int err;
 
     if (stmt != NULL) {
@@ -290,8 +291,7 @@ int
 sq_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out,
                 int held)
 {
-    /* skip_held: the held deliveries are not counted. */
-    struct ep_args args = { .account_id = account_id, .id = id, .out = out, .skip_held = !held };
+    struct ep_args args = { .account_id = account_id, .id = id, .out = out, .count_held = held };
     int err;
 
     memset(out, 0, sizeof(*out));

@@ -1969,14 +1969,20 @@ static void
 test_replay_finished_at_open(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep;
+    struct endpoint ep, other;
     const size_t n = STORE_CHUNK_MAX + 3;
     char sql[400];
 
     endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "", &other);
     failed_make(fx, &ep, n);
+    held_make(fx->st, &other, 7);
     store_close(fx->st);
     fx->st = NULL;
+    /* An enable cut short too: both are finished at open. */
+    snprintf(sql, sizeof(sql), "UPDATE endpoints SET status = 'enabled' WHERE id = '%s'",
+             other.id);
+    sql_exec(fx, sql);
     /* The oldest 10 were left as they were: the record goes on from the 11th. */
     if (fx->sqlite)
         snprintf(sql, sizeof(sql),
@@ -1996,7 +2002,9 @@ test_replay_finished_at_open(void **state)
     assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 0);
     assert_int_equal(held_count(fx, &ep, "failed"), 10);
     assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n - 10);
+    assert_int_equal(held_count(fx, &other, "pending"), 7);
     endpoint_cleanup(&ep);
+    endpoint_cleanup(&other);
 }
 
 /* Claims everything due and answers it with status s. */
