@@ -96,8 +96,7 @@ struct ep_args {
     int count_held; /* a get counts the endpoint's held deliveries */
     int64_t now;
     int64_t count;
-    int64_t chunk;   /* rows a chunk of held deliveries may move */
-    int64_t took_us; /* how long the chunk's write took */
+    int64_t chunk; /* rows a chunk of held deliveries may move */
     struct endpoint *out;
     struct endpoint *list;
     size_t n;
@@ -550,17 +549,13 @@ job_endpoint_enable(struct sq_conn *c, void *arg)
     return job_held_chunk(c, a);
 }
 
-/* Times job as the chunk's write (in the writer, not the wait for it) and fills in ck. */
+/* The enable (account_id set) or a later chunk of it. */
 static int
-job_timed_chunk(struct sq_conn *c, void *arg)
+job_enable_chunk(struct sq_conn *c, void *arg)
 {
     struct ep_args *a = arg;
-    int64_t t0 = store_mono_us();
-    int err;
 
-    err = a->account_id != NULL ? job_endpoint_enable(c, a) : job_held_chunk(c, a);
-    a->took_us = store_mono_us() - t0;
-    return err;
+    return a->account_id != NULL ? job_endpoint_enable(c, a) : job_held_chunk(c, a);
 }
 
 static int
@@ -575,6 +570,36 @@ int
 sq_sync_wait(struct store *st)
 {
     return sq_write(st->impl, job_nothing, NULL);
+}
+
+/* A chunk's job and how long it took in the writer. */
+struct timed_job {
+    sq_job_fn *fn;
+    void *arg;
+    int64_t took_us;
+};
+
+static int
+job_timed(struct sq_conn *c, void *arg)
+{
+    struct timed_job *t = arg;
+    int64_t t0 = store_mono_us();
+    int err;
+
+    err = t->fn(c, t->arg);
+    t->took_us = store_mono_us() - t0;
+    return err;
+}
+
+int
+sq_chunk_write(struct store *st, sq_job_fn *fn, void *arg, int64_t *took_us)
+{
+    struct timed_job t = { .fn = fn, .arg = arg };
+    int err;
+
+    err = sq_write_nosync(st->impl, job_timed, &t);
+    *took_us = t.took_us;
+    return err;
 }
 
 /*
@@ -592,12 +617,9 @@ held_chunk_write(struct store *st, const char *account_id, const char *id, int s
     int err;
 
     ck->moved = 0;
-    ck->took_us = 0;
-    err = sq_write_nosync(st->impl, job_timed_chunk, &args);
-    if (err == 0) {
+    err = sq_chunk_write(st, job_enable_chunk, &args, &ck->took_us);
+    if (err == 0)
         ck->moved = args.count;
-        ck->took_us = args.took_us;
-    }
     if (err == 0 && ck->moved < ck->limit)
         err = sq_sync_wait(st);
     return err;

@@ -95,7 +95,6 @@ struct ev_args {
     int64_t count;
     int64_t replay;  /* a replay's record; 0 once it is done */
     int64_t chunk;   /* most deliveries a chunk of the replay looks at */
-    int64_t took_us; /* how long the chunk's write took */
     struct replay_preview *preview;
     struct event *events;
     struct delivery *dlv;
@@ -837,17 +836,13 @@ job_replay(struct sq_conn *c, void *arg)
     return job_replay_chunk(c, a);
 }
 
-/* Times job (a replay's chunk) as its write, as sq_endpoints.c times an enable's. */
+/* A replay's first chunk (account_id set) or a later one. */
 static int
-job_replay_timed(struct sq_conn *c, void *arg)
+job_replay_any(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
-    int64_t t0 = store_mono_us();
-    int err;
 
-    err = a->account_id != NULL ? job_replay(c, a) : job_replay_chunk(c, a);
-    a->took_us = store_mono_us() - t0;
-    return err;
+    return a->account_id != NULL ? job_replay(c, a) : job_replay_chunk(c, a);
 }
 
 /*
@@ -864,11 +859,9 @@ replay_write(struct store *st, struct ev_args *args, struct store_chunk *ck)
     args->chunk = ck->limit;
     args->replay = ck->replay;
     ck->moved = 0;
-    ck->took_us = 0;
-    err = sq_write_nosync(st->impl, job_replay_timed, args);
+    err = sq_chunk_write(st, job_replay_any, args, &ck->took_us);
     if (err == 0) {
         ck->moved = args->count;
-        ck->took_us = args->took_us;
         ck->replay = args->replay;
     }
     if (err == 0 && ck->replay == 0)

@@ -219,6 +219,11 @@ int sq_endpoint_held_chunk(struct store *, const char *, int, struct store_chunk
 int sq_endpoint_held_next(struct store *, char *);
 /* Waits until every change committed so far is on disk (a write of nothing, synced). */
 int sq_sync_wait(struct store *);
+/*
+ * Runs fn(arg) as one chunk of a big move (sq_endpoints.c): a write that does
+ * not wait for its sync; *took_us gets how long fn took in the writer.
+ */
+int sq_chunk_write(struct store *, sq_job_fn *fn, void *arg, int64_t *took_us);
 int sq_event_publish(struct store *, struct store_publish *, size_t);
 int sq_event_get(struct store *, const char *, const char *, struct event *);
 int sq_event_list(struct store *, const char *, const char *, const char *, int,
