@@ -25,19 +25,47 @@ sq_handoff_reset(struct sq_handoff *h)
     for (i = 0; i < h->n; i++)
         store_handoff_give(h->st, h->gen, h->cs[i].dlv.endpoint_id);
     claim_list_free(h->cs, h->n);
-    free(h->evs);
+    free(h->src);
     h->cs = NULL;
-    h->evs = NULL;
+    h->src = NULL;
     h->n = h->cap = 0;
 }
 
-/* Fills the claim of delivery did of ev to endpoint ep from the endpoint's row in stmt. */
+#define RECENT_SCAN 16 /* earlier claims of the job looked at for the same endpoint */
+
+/*
+ * The latest of the job's last few claims to endpoint ep, or -1: nothing
+ * else writes during a job, so its endpoint's row and live leases are those
+ * it read, plus the job's own since.
+ */
+static long
+recent_of(const struct sq_handoff *h, const char *ep)
+{
+    size_t i;
+
+    for (i = h->n; i > 0 && h->n - i < RECENT_SCAN; i--) {
+        if (strcmp(h->cs[i - 1].dlv.endpoint_id, ep) == 0)
+            return (long)(i - 1);
+    }
+    return -1;
+}
+
 static int
-claim_fill(struct claim *cl, sqlite3_stmt *stmt, const struct event *ev, const char *ep,
-           const char *did, int64_t now, int64_t lease_until)
+dup_or_null(const char *s, char **out)
+{
+    *out = NULL;
+    if (s == NULL)
+        return 0;
+    *out = strdup(s);
+    return *out == NULL ? ERR_NOMEM : 0;
+}
+
+/* Fills the delivery of claim cl: did of ev to endpoint ep, leased until lease_until. */
+static void
+claim_dlv(struct claim *cl, const struct event *ev, const char *ep, const char *did,
+          int64_t lease_until)
 {
     struct delivery *d = &cl->dlv;
-    int err;
 
     snprintf(d->id, sizeof(d->id), "%s", did);
     snprintf(d->event_id, sizeof(d->event_id), "%s", ev->id);
@@ -49,6 +77,14 @@ claim_fill(struct claim *cl, sqlite3_stmt *stmt, const struct event *ev, const c
     d->lease_until = lease_until;
     d->lease_token = 1;
     d->created_at = d->updated_at = id_time_ms(did);
+}
+
+/* Fills claim cl's sending fields from the endpoint's row in stmt. */
+static int
+claim_row(struct claim *cl, sqlite3_stmt *stmt, int64_t now)
+{
+    int err;
+
     err = sq_col_strdup(stmt, 0, &cl->url);
     if (err == 0)
         err = sq_col_strdup(stmt, 1, &cl->secret);
@@ -63,9 +99,11 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
                const char *did, int64_t *lease_until)
 {
     sqlite3_stmt *stmt = NULL;
+    struct claim *cl;
     uint64_t gen;
     int64_t lease_ms, now;
-    int cap, rc, taken = 0, err = 0;
+    long recent;
+    int cap, rc, live, taken = 0, err = 0;
 
     if (h->st == NULL || !store_handoff_take(h->st, ep, &gen, &lease_ms, &cap))
         return 0;
@@ -74,42 +112,62 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
         goto out;
     if (h->n == h->cap) {
         size_t cap2 = h->cap;
-        const struct event **evs;
+        struct sq_handoff_src *src;
 
         err = store_grow(&h->cs, &cap2, h->n + 1, sizeof(*h->cs));
         if (err != 0)
             goto out;
-        evs = realloc(h->evs, cap2 * sizeof(*evs));
-        if (evs == NULL) {
+        src = realloc(h->src, cap2 * sizeof(*src));
+        if (src == NULL) {
             err = ERR_NOMEM;
             goto out;
         }
-        h->evs = evs;
+        h->src = src;
         h->cap = cap2;
     }
-    stmt = sq_stmt(c, SQL_HO_ENDPOINT);
-    if (stmt == NULL) {
-        err = ERR_STORE;
-        goto out;
-    }
     now = clock_now_ms();
-    sq_bind_text(stmt, ":ep", ep);
-    sq_bind_int(stmt, ":now", now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW && sqlite3_column_int(stmt, 4) < cap) {
-        /* Counted first, so that a reset gives back and frees what is filled. */
-        h->gen = gen;
-        h->evs[h->n] = ev;
-        memset(&h->cs[h->n], 0, sizeof(h->cs[h->n]));
-        h->n++;
-        taken = 1;
-        *lease_until = now + lease_ms;
-        err = claim_fill(&h->cs[h->n - 1], stmt, ev, ep, did, now, *lease_until);
-    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        err = sq_err(c, rc, "reading an endpoint to hand off to");
+    recent = recent_of(h, ep);
+    if (recent >= 0) {
+        live = h->src[recent].live;
+    } else {
+        stmt = sq_stmt(c, SQL_HO_ENDPOINT);
+        if (stmt == NULL) {
+            err = ERR_STORE;
+            goto out;
+        }
+        sq_bind_text(stmt, ":ep", ep);
+        sq_bind_int(stmt, ":now", now);
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            err = sq_err(c, rc, "reading an endpoint to hand off to");
+        if (rc != SQLITE_ROW)
+            goto out;
+        live = sqlite3_column_int(stmt, 4);
     }
-    sq_done(stmt);
+    if (live >= cap)
+        goto out;
+    /* Counted first, so that a reset gives back and frees what is filled. */
+    h->gen = gen;
+    cl = &h->cs[h->n];
+    memset(cl, 0, sizeof(*cl));
+    h->src[h->n].ev = ev;
+    h->src[h->n].live = live + 1;
+    h->n++;
+    taken = 1;
+    *lease_until = now + lease_ms;
+    claim_dlv(cl, ev, ep, did, *lease_until);
+    if (recent >= 0) {
+        /* The same sealed values: store_handoff_deliver() opens each. */
+        err = dup_or_null(h->cs[recent].url, &cl->url);
+        if (err == 0)
+            err = dup_or_null(h->cs[recent].secret, &cl->secret);
+        if (err == 0)
+            err = dup_or_null(h->cs[recent].prev_secret, &cl->prev_secret);
+    } else {
+        err = claim_row(cl, stmt, now);
+    }
 out:
+    sq_done(stmt);
     if (!taken)
         store_handoff_give(h->st, gen, ep);
     return err != 0 ? err : taken;
@@ -118,19 +176,21 @@ out:
 void
 sq_handoff_finish(struct sq_handoff *h, int result)
 {
+    const struct event *ev;
     struct claim *cl;
     size_t i;
 
     for (i = 0; i < h->n && result == 0; i++) {
         cl = &h->cs[i];
-        cl->body = malloc(h->evs[i]->body_len + 1);
+        ev = h->src[i].ev;
+        cl->body = malloc(ev->body_len + 1);
         if (cl->body == NULL) {
             result = ERR_NOMEM; /* left to their leases, like a claim lost */
             break;
         }
-        memcpy(cl->body, h->evs[i]->body, h->evs[i]->body_len);
-        cl->body[h->evs[i]->body_len] = '\0';
-        cl->body_len = h->evs[i]->body_len;
+        memcpy(cl->body, ev->body, ev->body_len);
+        cl->body[ev->body_len] = '\0';
+        cl->body_len = ev->body_len;
     }
     if (result != 0 || h->n == 0) {
         sq_handoff_reset(h);
@@ -139,6 +199,6 @@ sq_handoff_finish(struct sq_handoff *h, int result)
     store_handoff_deliver(h->st, h->gen, h->cs, h->n);
     h->cs = NULL;
     h->n = h->cap = 0;
-    free(h->evs);
-    h->evs = NULL;
+    free(h->src);
+    h->src = NULL;
 }

@@ -313,12 +313,19 @@ int sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int fr
 /*
  * A publish job's hand-offs (sq_handoff.c): the claims of the deliveries it
  * leased to this process's dispatcher in its latest run, each with its
- * event (borrowed: the caller's, alive until the job is answered).
+ * event (borrowed: the caller's, alive until the job is answered) and its
+ * endpoint's count of live leases, so a job's later deliveries to the same
+ * endpoint need not read it again.
  */
+struct sq_handoff_src {
+    const struct event *ev; /* the claim's event, for its body */
+    int live;               /* its endpoint's live leases with this claim's */
+};
+
 struct sq_handoff {
     struct store *st;
     struct claim *cs;
-    const struct event **evs;
+    struct sq_handoff_src *src; /* one per claim */
     size_t n, cap;
     uint64_t gen; /* the registration the reservations were made under */
 };

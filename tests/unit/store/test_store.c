@@ -2989,8 +2989,9 @@ static void
 test_handoff_cap(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep;
-    struct event ev;
+    struct endpoint ep, ep2;
+    struct event ev, evs[3];
+    struct store_publish items[3];
     struct claim *cs = NULL;
     struct ho_rec r;
     size_t n = 0, i;
@@ -3026,8 +3027,31 @@ test_handoff_cap(void **state)
     assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 3);
     claim_list_free(cs, n);
+
+    /* One batch to a fresh endpoint: its later items count the earlier ones. */
+    endpoint_make(fx->st, "acct_a", "", &ep2);
+    r.room = 100;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(event_fill("acct_a", "user.message", NULL, &evs[i]), 0);
+        items[i] = (struct store_publish){ .ev = &evs[i], .eps = &ep2, .neps = 1 };
+    }
+    assert_int_equal(store_event_publish_batch(fx->st, items, 3), 0);
+    assert_int_equal(items[0].handed + items[1].handed + items[2].handed, 2);
+    assert_int_equal(items[2].handed, 0);
+    assert_int_equal(r.n, 3);
+    for (i = 1; i < 3; i++) {
+        assert_string_equal(r.cs[i].dlv.endpoint_id, ep2.id);
+        assert_string_equal(r.cs[i].url, ep2.url);
+        assert_string_equal(r.cs[i].secret, ep2.secret);
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i - 1].id);
+        assert_memory_equal(r.cs[i].body, evs[i - 1].body, evs[i - 1].body_len);
+    }
+    assert_int_equal(status_of(fx->st, "acct_a", r.cs[2].dlv.id), DELIVERY_DELIVERING);
+    for (i = 0; i < 3; i++)
+        event_cleanup(&evs[i]);
     ho_done(fx->st, &r);
     endpoint_cleanup(&ep);
+    endpoint_cleanup(&ep2);
 }
 
 /*
