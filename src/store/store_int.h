@@ -29,7 +29,7 @@ struct store_secret {
     char *prev_secret; /* NULL when none */
 };
 
-/* One backend. Every member is required; each mirrors the store_*() of the same name. */
+/* One backend. Every member but event_publish_async is required; each mirrors the store_*() of the same name. */
 /* Held deliveries moved per write by enable, so publishes interleave with a huge one. */
 #define STORE_HELD_CHUNK 2000
 #define STORE_HELD_CHUNK_SQL "2000"
@@ -80,6 +80,9 @@ struct store_ops {
 
     /* Every ev is filled (id, created_at, timestamp) and checked; sets each err. */
     int (*event_publish)(struct store *, struct store_publish *, size_t);
+    /* NULL when the backend has none; else as event_publish, answering through done. */
+    int (*event_publish_async)(struct store *, struct store_publish *, size_t,
+                               store_publish_done_fn *, void *);
     int (*event_get)(struct store *, const char *, const char *, struct event *);
     int (*event_list)(struct store *, const char *, const char *, const char *, int,
                       struct event **, size_t *);

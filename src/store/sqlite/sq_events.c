@@ -304,6 +304,43 @@ sq_event_publish(struct store *st, struct store_publish *items, size_t n)
     return sq_write(st->impl, job_publish, &args);
 }
 
+/* One sq_event_publish_async() under way: job_publish's arguments and the caller's end. */
+struct publish_async {
+    struct ev_args args;
+    store_publish_done_fn *done;
+    void *arg;
+};
+
+/* sq_done_fn of an asynchronous publish. */
+static void
+publish_async_done(void *arg, int err)
+{
+    struct publish_async *pa = arg;
+
+    pa->done(pa->arg, err);
+    free(pa);
+}
+
+int
+sq_event_publish_async(struct store *st, struct store_publish *items, size_t n,
+                       store_publish_done_fn *done, void *arg)
+{
+    struct publish_async *pa;
+    int err;
+
+    pa = calloc(1, sizeof(*pa));
+    if (pa == NULL)
+        return ERR_NOMEM;
+    pa->args.items = items;
+    pa->args.n = n;
+    pa->done = done;
+    pa->arg = arg;
+    err = sq_write_async(st->impl, job_publish, &pa->args, publish_async_done, pa);
+    if (err != 0)
+        free(pa);
+    return err;
+}
+
 /* --- events --- */
 
 static int

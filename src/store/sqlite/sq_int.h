@@ -62,6 +62,9 @@ struct sq_conn {
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
 typedef int sq_job_fn(struct sq_conn *c, void *arg);
 
+/* The answer of an asynchronous job: its result, once final and durable. */
+typedef void sq_done_fn(void *arg, int err);
+
 enum sq_job_state {
     SQ_JOB_TODO,   /* not run yet, or ran and wrote: runs again if its transaction does */
     SQ_JOB_WROTE,  /* ran in a savepoint and wrote: stands if the transaction commits */
@@ -76,6 +79,8 @@ struct sq_job {
     int nosync;               /* answered once committed, before the sync (sq_write_nosync) */
     int done;                 /* set under sq.lock when result is final and durable */
     pthread_cond_t cond;      /* its caller waits on it: one wake-up per answer */
+    sq_done_fn *done_fn;      /* sq_write_async(): called instead, outside sq.lock */
+    void *done_arg;
     struct sq_job *next;
 };
 
@@ -129,6 +134,15 @@ int sq_write(struct sq *s, sq_job_fn *fn, void *arg);
  * harmless (a claim lost is a lease that expired).
  */
 int sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg);
+
+/*
+ * Like sq_write(), but returns at once: 0 when fn(arg) is queued, then
+ * done(done_arg, result) is called exactly once, on the writer's or the
+ * syncer's thread outside s->lock, when sq_write() would have returned
+ * (jobs queued when the store closes still run first). ERR_SHUTDOWN or
+ * ERR_NOMEM (done is not called) when it cannot be queued.
+ */
+int sq_write_async(struct sq *s, sq_job_fn *fn, void *arg, sq_done_fn *done, void *done_arg);
 
 /* Runs fn(arg) on a read connection inside a read transaction. */
 int sq_read(struct sq *s, sq_job_fn *fn, void *arg);
@@ -218,6 +232,8 @@ int sq_endpoint_enable(struct store *, const char *, const char *, int, int64_t,
 int sq_endpoint_held_chunk(struct store *, const char *, int, int64_t, int64_t *);
 int sq_endpoint_held_next(struct store *, char *);
 int sq_event_publish(struct store *, struct store_publish *, size_t);
+int sq_event_publish_async(struct store *, struct store_publish *, size_t, store_publish_done_fn *,
+                           void *);
 int sq_event_get(struct store *, const char *, const char *, struct event *);
 int sq_event_list(struct store *, const char *, const char *, const char *, int,
                   struct event **, size_t *);
