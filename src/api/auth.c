@@ -185,8 +185,12 @@ auth_key(struct api_req *r, const char *hash, int64_t now)
     if (r->key.expires_at != 0 && r->key.expires_at <= now)
         return auth_fail(r, 1, "invalid API key: key '%s' expired", r->key.id);
     r->scopes = api_key_scopes(&r->key);
-    if (r->key.last_used_at < now - KEY_TOUCH_MS)
+    if (r->key.last_used_at < now - KEY_TOUCH_MS) {
+        /* A write waits for the store's commit: never on a loop. */
+        if (r->on_loop)
+            return api_defer(r);
         store_key_touch(r->ctx->store, r->key.id, now); /* a failure only leaves it older */
+    }
     return 0;
 }
 
