@@ -798,6 +798,7 @@ writer_main(void *arg)
             break;
         fresh = s->head;
         s->head = s->tail = NULL;
+        s->queued = 0;
         pthread_mutex_unlock(&s->lock);
 
         if (fresh != NULL) {
@@ -945,16 +946,24 @@ syncer_main(void *arg)
     return NULL;
 }
 
-/* Under s->lock: appends j to the writer's queue and wakes the writer. */
+/*
+ * Under s->lock: appends j to the writer's queue and wakes the writer, which
+ * sleeps only on an empty queue. With lazy (a job no thread waits for),
+ * while a sync is under way, the writer is woken once per SQ_WAKE_JOBS jobs
+ * instead of once per job: none of them can be durable before the syncer
+ * is done, and the syncer wakes the writer then.
+ */
 static void
-job_queue(struct sq *s, struct sq_job *j)
+job_queue(struct sq *s, struct sq_job *j, int lazy)
 {
     if (s->tail != NULL)
         s->tail->next = j;
     else
         s->head = j;
     s->tail = j;
-    pthread_cond_signal(&s->queue_cond);
+    s->queued++;
+    if (!lazy || s->queued >= SQ_WAKE_JOBS || syncer_idle(s))
+        pthread_cond_signal(&s->queue_cond);
 }
 
 static int
@@ -969,7 +978,7 @@ write_job(struct sq *s, sq_job_fn *fn, void *arg, int nosync)
         pthread_cond_destroy(&job.cond);
         return ERR_SHUTDOWN;
     }
-    job_queue(s, &job);
+    job_queue(s, &job, 0);
     while (!job.done)
         pthread_cond_wait(&job.cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
@@ -995,7 +1004,7 @@ sq_write_async(struct sq *s, sq_job_fn *fn, void *arg, sq_done_fn *done, void *d
         free(j);
         return ERR_SHUTDOWN;
     }
-    job_queue(s, j);
+    job_queue(s, j, 1);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
