@@ -559,7 +559,7 @@ conn_close(struct http_conn *c)
     struct http_server *s = lp->srv;
 
     if (c->st == CS_BUSY) {
-        /* a worker holds c->x: closed when it is done (conn_answer) */
+        /* a worker or a suspension holds c->x: closed once it is answered (loop_done) */
         c->keep = 0;
         shutdown(c->fd, SHUT_RDWR);
         return;
@@ -1249,7 +1249,9 @@ loop_main(void *arg)
     int64_t last = clock_mono_ms();
     int n, i;
 
-    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+    /* A suspended exchange keeps the loops running: its completion will come to one. */
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
         n = epoll_wait(lp->ep, evs, 128, HTTP_TICK_MS);
         for (i = 0; i < n; i++) {
             if (evs[i].data.ptr == &tag_listen)
