@@ -529,7 +529,10 @@ on_run(void *arg, struct http_exchange *x)
 
     if (sr->r.on_loop && !x->run_inline)
         req_restart(sr);
+    /* On the loop a read that would wait fails instead, and the request moves to a worker. */
+    store_thread_nowait(sr->r.on_loop);
     req_process(srv, sr);
+    store_thread_nowait(0);
     if (sr->resume != NULL || x->defer)
         return;
     req_answer(srv, x, sr);

@@ -892,6 +892,20 @@ publish_call_done(void *arg, int err)
     free(pc);
 }
 
+static _Thread_local int thread_nowait; /* store_thread_nowait() */
+
+void
+store_thread_nowait(int on)
+{
+    thread_nowait = on;
+}
+
+int
+store_thread_may_wait(void)
+{
+    return !thread_nowait;
+}
+
 int
 store_publish_async_supported(const struct store *st)
 {

@@ -419,6 +419,14 @@ int store_event_publish_batch(struct store *st, struct store_publish *items, siz
  */
 typedef void store_publish_done_fn(void *arg, int err);
 
+/*
+ * While on is 1, the calling thread must not wait for the store (an HTTP
+ * loop): a read that finds every read connection busy fails at once with
+ * ERR_TIMEOUT instead of waiting for one (SQLite; PostgreSQL never runs on
+ * such a thread).
+ */
+void store_thread_nowait(int on);
+
 /* 1 when the store has store_event_publish_async() (SQLite), else 0. */
 int store_publish_async_supported(const struct store *st);
 

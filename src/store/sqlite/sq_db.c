@@ -1037,6 +1037,10 @@ sq_read(struct sq *s, sq_job_fn *fn, void *arg)
         }
         if (c != NULL)
             break;
+        if (!store_thread_may_wait()) {
+            pthread_mutex_unlock(&s->lock);
+            return ERR_TIMEOUT;
+        }
         pthread_cond_wait(&s->reader_cond, &s->lock);
     }
     c->busy = 1;

@@ -146,7 +146,11 @@ int sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg);
  */
 int sq_write_async(struct sq *s, sq_job_fn *fn, void *arg, sq_done_fn *done, void *done_arg);
 
-/* Runs fn(arg) on a read connection inside a read transaction. */
+/*
+ * Runs fn(arg) on a read connection inside a read transaction. Waits for a
+ * free connection, or returns ERR_TIMEOUT at once on a thread that must not
+ * wait (store_thread_nowait()).
+ */
 int sq_read(struct sq *s, sq_job_fn *fn, void *arg);
 
 /*

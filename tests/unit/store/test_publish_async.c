@@ -2,7 +2,8 @@
  * store_event_publish_async() on the SQLite store: every completion runs
  * exactly once, in the order the publishes were queued, after the commit is
  * durable; a write that fails answers its error; closing the store with
- * publishes queued answers every one of them. A VFS shim over the unix VFS,
+ * publishes queued answers every one of them. A thread that must not wait
+ * (an HTTP loop) is refused a read when every read connection is busy. A VFS shim over the unix VFS,
  * the default VFS of this program only, can make every write and sync fail
  * (a disk gone bad) until it is told to stop.
  */
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store/sqlite/sq_int.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -465,6 +467,77 @@ test_async_memory(void **state)
     pubs_free(ps, 10);
 }
 
+/* --- a thread that must not wait for a read connection --- */
+
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int hold_in;      /* readers held */
+static int hold_release; /* let them go */
+
+/* sq_job_fn: holds its read connection until hold_release. */
+static int
+job_hold(struct sq_conn *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+    pthread_mutex_lock(&hold_mu);
+    hold_in++;
+    pthread_cond_broadcast(&hold_cv);
+    while (!hold_release)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    return 0;
+}
+
+static void *
+hold_main(void *arg)
+{
+    struct fx *fx = arg;
+
+    return (void *)(intptr_t)sq_read(fx->st->impl, job_hold, NULL);
+}
+
+/*
+ * Every read connection is busy: a thread marked with store_thread_nowait()
+ * is refused at once (ERR_TIMEOUT), where another would wait; once one is
+ * free, reads answer again.
+ */
+static void
+test_nowait_read(void **state)
+{
+    struct fx *fx = *state;
+    pthread_t th[SQ_READERS];
+    struct api_key k;
+    void *rc;
+    int i;
+
+    memset(&k, 0, sizeof(k));
+    hold_in = hold_release = 0;
+    for (i = 0; i < SQ_READERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hold_main, fx), 0);
+    pthread_mutex_lock(&hold_mu);
+    while (hold_in < SQ_READERS)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+
+    store_thread_nowait(1);
+    assert_int_equal(store_key_find(fx->st, "no such hash", &k), ERR_TIMEOUT);
+    store_thread_nowait(0);
+
+    pthread_mutex_lock(&hold_mu);
+    hold_release = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+    for (i = 0; i < SQ_READERS; i++) {
+        assert_int_equal(pthread_join(th[i], &rc), 0);
+        assert_int_equal((int)(intptr_t)rc, 0);
+    }
+    store_thread_nowait(1);
+    assert_int_equal(store_key_find(fx->st, "no such hash", &k), ERR_NOTFOUND);
+    store_thread_nowait(0);
+    api_key_cleanup(&k);
+}
+
 int
 main(void)
 {
@@ -477,6 +550,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_close_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
     };
 
     if (fw_register() != 0) {
