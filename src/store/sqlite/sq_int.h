@@ -5,7 +5,8 @@
  * Every write runs as a job on the one writer thread: the writer takes all
  * queued jobs, runs each inside its own SAVEPOINT of one transaction, commits
  * once (one fsync for the whole batch) and then wakes every waiter with its
- * own result. Reads run on a pool of read-only connections (WAL readers), so
+ * own result, or calls the completion of a job no thread waits for
+ * (sq_write_async). Reads run on a pool of read-only connections (WAL readers), so
  * they never wait for the writer.
  */
 #ifndef FLUXHOOK_STORE_SQLITE_SQ_INT_H
