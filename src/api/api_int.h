@@ -79,14 +79,14 @@ struct api_req {
 typedef int api_handler_fn(struct api_req *r);
 
 enum route_flags {
-    ROUTE_PUBLIC = 1 << 0, /* no API key needed (/healthz, /metrics, /openapi.json) */
-    ROUTE_ADMIN = 1 << 1,  /* only admin keys */
-    ROUTE_JSON = 1 << 2,   /* a JSON object body is required: 415 / 400 otherwise */
+    ROUTE_PUBLIC = 1 << 0,   /* no API key needed (/healthz, /metrics, /openapi.json) */
+    ROUTE_ADMIN = 1 << 1,    /* only admin keys */
+    ROUTE_JSON = 1 << 2,     /* a JSON object body is required: 415 / 400 otherwise */
     ROUTE_JSON_OPT = 1 << 3, /* a JSON object body is optional (empty body = {}) */
-    ROUTE_RAW = 1 << 4,  /* with ROUTE_JSON: the handler parses r->body itself (r->json NULL) */
-    ROUTE_BULK = 1 << 5, /* bodies up to API_MAX_BULK_BODY instead of API_MAX_BODY */
-    ROUTE_LOOP = 1 << 6, /* runs on the HTTP loop when the store publishes asynchronously
-                            (r->on_loop): the handler never blocks, it api_suspend()s */
+    ROUTE_RAW = 1 << 4,      /* with ROUTE_JSON: the handler parses r->body itself (r->json NULL) */
+    ROUTE_BULK = 1 << 5,     /* bodies up to API_MAX_BULK_BODY instead of API_MAX_BODY */
+    ROUTE_LOOP = 1 << 6,     /* runs on the HTTP loop when the store publishes asynchronously
+                                (r->on_loop): the handler never blocks, it api_suspend()s */
 };
 
 struct route {

@@ -18,7 +18,7 @@ struct batch {
     struct store_publish items[STORE_MAX_BATCH];
     size_t item_of[STORE_MAX_BATCH];          /* items[k] is event item_of[k] of the body */
     size_t n, nitems;
-    int err;                                  /* the store's answer (asynchronous publish) */
+    int err; /* the store's answer (asynchronous publish) */
 };
 
 /* envelope_item_fn: keeps a valid event, or the error result of an invalid one. */

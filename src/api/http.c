@@ -455,9 +455,9 @@ struct http_server {
 
     pthread_mutex_t work_mu;
     pthread_cond_t work_cv;
-    pthread_cond_t resumed_cv;  /* http_server_stop() waits for suspended to reach 0 */
-    unsigned int suspended;     /* exchanges suspended and not yet resumed (atomic) */
-    int draining;               /* http_server_stop() is waiting for them (atomic) */
+    pthread_cond_t resumed_cv; /* http_server_stop() waits for suspended to reach 0 */
+    unsigned int suspended;    /* exchanges suspended and not yet resumed (atomic) */
+    int draining;              /* http_server_stop() is waiting for them (atomic) */
     struct http_exchange *work_head, *work_tail;
     pthread_t *workers;
     int nworkers;
@@ -1204,7 +1204,8 @@ exchange_resumed(struct http_server *s, struct http_exchange *x)
     }
 }
 
-/* Answers made by workers, and resumed exchanges, are sent by the loop that owns their connection. */
+/* Answers made by workers, and resumed exchanges, are sent by the loop that owns their connection.
+ */
 static void
 loop_done(struct http_loop *lp)
 {

@@ -32,7 +32,10 @@ struct store_secret {
 /* 0 while the calling thread must not wait for a read connection (store_thread_nowait()). */
 int store_thread_may_wait(void);
 
-/* One backend. Every member but event_publish_async is required; each mirrors the store_*() of the same name. */
+/*
+ * One backend. Every member but event_publish_async is required; each
+ * mirrors the store_*() of the same name.
+ */
 /* Held deliveries moved per write by enable, so publishes interleave with a huge one. */
 #define STORE_HELD_CHUNK 2000
 #define STORE_HELD_CHUNK_SQL "2000"

@@ -3,9 +3,9 @@
  * exactly once, in the order the publishes were queued, after the commit is
  * durable; a write that fails answers its error; closing the store with
  * publishes queued answers every one of them. A thread that must not wait
- * (an HTTP loop) is refused a read when every read connection is busy. A VFS shim over the unix VFS,
- * the default VFS of this program only, can make every write and sync fail
- * (a disk gone bad) until it is told to stop.
+ * (an HTTP loop) is refused a read when every read connection is busy. A VFS shim over the unix
+ * VFS, the default VFS of this program only, can make every write and sync fail (a disk gone bad)
+ * until it is told to stop.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -122,10 +122,10 @@ struct fx {
 struct pub {
     struct event ev;
     struct store_publish it;
-    int calls;  /* completions run */
-    int err;    /* the last one's err */
-    int seq;    /* the order its completion ran in (from 1) */
-    int chain;  /* its completion queues another publish into next */
+    int calls;     /* completions run */
+    int err;       /* the last one's err */
+    int seq;       /* the order its completion ran in (from 1) */
+    int chain;     /* its completion queues another publish into next */
     int chain_err; /* what that store_event_publish_async() returned */
     struct pub *next;
     struct fx *fx;
@@ -133,7 +133,7 @@ struct pub {
 
 static pthread_mutex_t pa_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pa_cv = PTHREAD_COND_INITIALIZER;
-static int pa_seq;  /* completions so far */
+static int pa_seq; /* completions so far */
 
 static int
 setup(void **state)
