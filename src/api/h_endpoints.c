@@ -229,16 +229,22 @@ reply_problems(struct api_req *r, const struct api_endpoint_input *in, json_t *f
                            n == 1 ? "" : "s");
 }
 
-/* Reads endpoint {id} (params[0]) of the caller's account into ep; answers 404 itself. */
+/*
+ * Reads endpoint {id} (params[0]) of the caller's account into ep; answers
+ * 404 itself. held 0 leaves its held deliveries uncounted (ep->held -1):
+ * for a change that moves them anyway (enable, replay), whose first
+ * delivery would wait for the count.
+ */
 static int
-load(struct api_req *r, struct endpoint *ep)
+load_held(struct api_req *r, struct endpoint *ep, int held)
 {
     const char *id;
     int err;
 
     if (api_path_id(r, 0, "ep_", "endpoint", &id) != 0)
         return ERR_NOTFOUND;
-    err = store_endpoint_get(r->ctx->store, r->account_id, id, ep);
+    err = held ? store_endpoint_get(r->ctx->store, r->account_id, id, ep)
+               : store_endpoint_find(r->ctx->store, r->account_id, id, ep);
     if (err == 0 && ep->operational != operational(r)) {
         endpoint_cleanup(ep);
         err = ERR_NOTFOUND;
@@ -248,6 +254,12 @@ load(struct api_req *r, struct endpoint *ep)
         return err;
     }
     return 0;
+}
+
+static int
+load(struct api_req *r, struct endpoint *ep)
+{
+    return load_held(r, ep, 1);
 }
 
 /* Reads the endpoint again and answers it with status (and extra members, stolen). */
@@ -570,7 +582,7 @@ h_endpoints_enable(struct api_req *r)
     int skip = 0, err;
 
     memset(&ep, 0, sizeof(ep));
-    if (load(r, &ep) != 0)
+    if (load_held(r, &ep, 0) != 0)
         return 0;
     if (api_json_bool(r, "skip_held", &skip) != 0) {
         err = 0;
@@ -886,7 +898,7 @@ h_endpoints_replay(struct api_req *r)
     json_t *fields = NULL, *v;
 
     memset(&ep, 0, sizeof(ep));
-    if (load(r, &ep) != 0)
+    if (load_held(r, &ep, 0) != 0)
         return 0;
     fields = json_array();
     v = member(r, "dry_run");

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "events/catalog.h"
 #include "store/rollup.h"
@@ -378,32 +379,110 @@ backend_find(const char *scheme)
     return NULL;
 }
 
+int64_t
+store_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /*
- * Finishes what an enable cut short by a crash left: the held deliveries of
- * enabled endpoints are resumed, chunk by chunk. A failure is logged and
- * left for the next open (they stay held, nothing is lost).
+ * Sizes the next chunk of a big move from the last one's write: as many
+ * rows as fit STORE_CHUNK_BUDGET_US at its pace, at most twice as many as
+ * before (one quick write is no promise), within the bounds.
  */
 static void
-held_sweep(struct store *st)
+chunk_pace(struct store_chunk *ck)
 {
+    int64_t next = 2 * ck->limit;
+
+    if (ck->took_us > 0 && ck->limit * STORE_CHUNK_BUDGET_US / ck->took_us < next)
+        next = ck->limit * STORE_CHUNK_BUDGET_US / ck->took_us;
+    if (next < STORE_CHUNK_MIN)
+        next = STORE_CHUNK_MIN;
+    if (next > STORE_CHUNK_MAX)
+        next = STORE_CHUNK_MAX;
+    ck->limit = next;
+}
+
+/*
+ * Moves the rest of endpoint id's held deliveries after a first chunk
+ * (ck as that chunk left it), a chunk per write, waking the dispatcher after
+ * each; adds what they moved to *count. Stops when a chunk moves fewer than
+ * it could: none left, or the endpoint is no longer enabled.
+ */
+static int
+held_move(struct store *st, const char *id, int skip_held, struct store_chunk *ck,
+          int64_t *count)
+{
+    int err = 0;
+
+    while (err == 0 && ck->moved == ck->limit) {
+        chunk_pace(ck);
+        err = st->ops->endpoint_held_chunk(st, id, skip_held, ck);
+        *count += ck->moved;
+        if (ck->moved > 0 && !skip_held)
+            store_due_notify(st);
+    }
+    return err;
+}
+
+/* Moves the rest of replay ck->replay after its first chunk, as held_move() does. */
+static int
+replay_move(struct store *st, struct store_chunk *ck, int64_t *count)
+{
+    int err = 0;
+
+    while (err == 0 && ck->replay != 0) {
+        chunk_pace(ck);
+        err = st->ops->replay_chunk(st, ck);
+        *count += ck->moved;
+        if (ck->moved > 0)
+            store_due_notify(st);
+    }
+    return err;
+}
+
+/*
+ * Finishes what a crash cut short: the held deliveries of enabled endpoints
+ * (an enable) are resumed and the replays left recorded go on, chunk by
+ * chunk. A failure is logged and left for the next open (nothing is lost:
+ * the deliveries stay held, the replay stays recorded).
+ */
+static void
+cut_short_sweep(struct store *st)
+{
+    struct store_chunk ck;
     char id[ID_MAX];
-    int64_t n, total = 0;
+    int64_t held = 0, replayed = 0, before, replay;
     int err;
 
     while ((err = st->ops->endpoint_held_next(st, id)) == 0) {
-        do {
-            err = st->ops->endpoint_held_chunk(st, id, 0, clock_now_ms(), &n);
-            total += n;
-        } while (err == 0 && n == STORE_HELD_CHUNK);
-        if (err != 0 || n == 0)
+        /* As after an empty first chunk: held_move() starts at STORE_CHUNK_MIN. */
+        ck = (struct store_chunk){ .now = clock_now_ms() };
+        before = held;
+        err = held_move(st, id, 0, &ck, &held);
+        if (err != 0 || held == before)
             break;
     }
+    if (err == 0 || err == ERR_NOTFOUND) {
+        while ((err = st->ops->replay_next(st, &replay)) == 0) {
+            ck = (struct store_chunk){ .now = clock_now_ms(), .replay = replay };
+            err = replay_move(st, &ck, &replayed);
+            if (err != 0)
+                break;
+        }
+    }
     if (err != 0 && err != ERR_NOTFOUND)
-        log_warnx("store: resuming the held deliveries of enabled endpoints failed: %s",
+        log_warnx("store: finishing what a crash cut short (an enable, a replay) failed: %s",
                   err_str(err));
-    else if (total > 0)
+    if (held > 0)
         log_info("store: resumed %lld held deliveries of enabled endpoints (an enable cut short)",
-                 (long long)total);
+                 (long long)held);
+    if (replayed > 0)
+        log_info("store: replayed %lld deliveries of replays cut short", (long long)replayed);
 }
 
 int
@@ -451,7 +530,7 @@ store_open(const char *url, struct store **out)
         st = NULL;
         goto out;
     }
-    held_sweep(st);
+    cut_short_sweep(st);
     *out = st;
 out:
     return err;
@@ -671,16 +750,31 @@ store_endpoint_insert(struct store *st, const struct endpoint *ep)
     return err;
 }
 
+/* store_endpoint_get() (held counted) or store_endpoint_find(). */
+static int
+endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out,
+             int held)
+{
+    int err;
+
+    err = st->ops->endpoint_get(st, account_id, id, out, held);
+    if (err == 0 && (err = endpoints_open(st, out, 1)) != 0)
+        endpoint_cleanup(out);
+    return err;
+}
+
 int
 store_endpoint_get(struct store *st, const char *account_id, const char *id,
                    struct endpoint *out)
 {
-    int err;
+    return endpoint_get(st, account_id, id, out, 1);
+}
 
-    err = st->ops->endpoint_get(st, account_id, id, out);
-    if (err == 0 && (err = endpoints_open(st, out, 1)) != 0)
-        endpoint_cleanup(out);
-    return err;
+int
+store_endpoint_find(struct store *st, const char *account_id, const char *id,
+                    struct endpoint *out)
+{
+    return endpoint_get(st, account_id, id, out, 0);
 }
 
 /* After a list read that returned err: opens the secrets, or frees the list on failure. */
@@ -777,27 +871,22 @@ int
 store_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
                       int64_t now, int64_t *resumed)
 {
+    struct store_chunk ck = { .limit = STORE_CHUNK_FIRST, .now = now };
     int64_t count = 0;
     int err;
-
-    int64_t n;
 
     /*
      * The first chunk goes with the flip, and the dispatcher starts on it
      * while the rest follow, a short write each, so publishes interleave.
      * A disable in between stops them (the rest stay held); a crash in
-     * between is finished by store_held_sweep() at the next open.
+     * between is finished by cut_short_sweep() at the next open.
      */
-    err = st->ops->endpoint_enable(st, account_id, id, skip_held, now, &count);
-    n = count;
-    if (err == 0 && count > 0 && !skip_held)
+    err = st->ops->endpoint_enable(st, account_id, id, skip_held, &ck);
+    count = ck.moved;
+    if (err == 0 && ck.moved > 0 && !skip_held)
         store_due_notify(st);
-    while (err == 0 && n == STORE_HELD_CHUNK) {
-        err = st->ops->endpoint_held_chunk(st, id, skip_held, now, &n);
-        count += n;
-        if (n > 0 && !skip_held)
-            store_due_notify(st);
-    }
+    if (err == 0)
+        err = held_move(st, id, skip_held, &ck, &count);
     if (resumed != NULL)
         *resumed = count;
     return err;
@@ -1008,16 +1097,23 @@ int
 store_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
                       int64_t since, int64_t until, int status, int64_t now, int64_t *count)
 {
+    struct store_chunk ck = { .limit = STORE_CHUNK_FIRST, .now = now };
     int64_t c = 0;
     int err;
 
     if (status < -1 || status >= DELIVERY__COUNT)
         return ERR_INVAL;
-    err = st->ops->endpoint_replay(st, account_id, endpoint_id, since, until, status, now, &c);
+    if (account_id == NULL || endpoint_id == NULL)
+        return ERR_NOTFOUND;
+    /* As enable: the first chunk at once, the rest a write each (a crash: cut_short_sweep()). */
+    err = st->ops->endpoint_replay(st, account_id, endpoint_id, since, until, status, &ck);
+    c = ck.moved;
+    if (err == 0 && ck.moved > 0)
+        store_due_notify(st);
+    if (err == 0)
+        err = replay_move(st, &ck, &c);
     if (count != NULL)
         *count = c;
-    if (err == 0 && c > 0)
-        store_due_notify(st);
     return err;
 }
 

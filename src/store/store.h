@@ -356,6 +356,12 @@ void api_key_list_free(struct api_key *ks, size_t n);
 int store_endpoint_insert(struct store *st, const struct endpoint *ep);
 int store_endpoint_get(struct store *st, const char *account_id, const char *id,
                        struct endpoint *out);
+/*
+ * The same without counting its held deliveries (out->held is -1), for a
+ * caller about to change the endpoint: the count costs a look at each one.
+ */
+int store_endpoint_find(struct store *st, const char *account_id, const char *id,
+                        struct endpoint *out);
 /* Endpoints of the account with ids after `after` ("" for the start), oldest first. */
 int store_endpoint_list(struct store *st, const char *account_id, const char *after, int limit,
                         struct endpoint **out, size_t *n);

@@ -33,12 +33,33 @@ struct store_secret {
 int store_thread_may_wait(void);
 
 /*
+ * Big moves (an enable's held deliveries, a replay) go in chunks, each a
+ * short write of its own, so publishes interleave. store.c sizes them: the
+ * first STORE_CHUNK_FIRST rows (the dispatcher starts on them at once),
+ * then each to take about STORE_CHUNK_BUDGET_US in the write, within
+ * [STORE_CHUNK_MIN, STORE_CHUNK_MAX] rows.
+ */
+#define STORE_CHUNK_FIRST 100
+#define STORE_CHUNK_MIN 50
+#define STORE_CHUNK_MAX 2000
+#define STORE_CHUNK_BUDGET_US 8000
+
+/* One chunk of a big move: what it may take and what it did. */
+struct store_chunk {
+    int64_t limit;   /* in: most deliveries to move */
+    int64_t now;     /* in: the time the moves are stamped with */
+    int64_t moved;   /* out: how many it moved */
+    int64_t took_us; /* out: how long the write itself took (not its wait in a queue) */
+    int64_t replay;  /* a replay's record (both ways); 0 once the replay is done */
+};
+
+/* A monotonic clock in microseconds, for timing chunks. */
+int64_t store_mono_us(void);
+
+/*
  * One backend. Every member but event_publish_async is required; each
  * mirrors the store_*() of the same name.
  */
-/* Held deliveries moved per write by enable, so publishes interleave with a huge one. */
-#define STORE_HELD_CHUNK 2000
-#define STORE_HELD_CHUNK_SQL "2000"
 
 struct store_ops {
     const char *scheme; /* "sqlite", "postgres" */
@@ -62,7 +83,8 @@ struct store_ops {
     int (*token_revoke)(struct store *, enum token_by, const char *, int64_t);
 
     int (*endpoint_insert)(struct store *, const struct endpoint *);
-    int (*endpoint_get)(struct store *, const char *, const char *, struct endpoint *);
+    /* The last argument: 1 counts its held deliveries, 0 does not (held -1). */
+    int (*endpoint_get)(struct store *, const char *, const char *, struct endpoint *, int);
     int (*endpoint_list)(struct store *, const char *, int, const char *, int, struct endpoint **,
                          size_t *);
     int (*endpoint_subscribed)(struct store *, const char *, const char *, struct endpoint **,
@@ -73,14 +95,14 @@ struct store_ops {
                            int64_t);
     int (*endpoint_delete)(struct store *, const char *, const char *);
     int (*endpoint_disable)(struct store *, const char *, const char *, const char *, int64_t);
-    /* Flips the endpoint to enabled and moves its first STORE_HELD_CHUNK held deliveries. */
-    int (*endpoint_enable)(struct store *, const char *, const char *, int, int64_t,
-                           int64_t *);
+    /* Flips the endpoint to enabled and moves the first chunk of its held deliveries. */
+    int (*endpoint_enable)(struct store *, const char *, const char *, int,
+                           struct store_chunk *);
     /*
-     * One short write: moves up to STORE_HELD_CHUNK held deliveries of endpoint
-     * id (oldest first) as enable does, only while it is enabled; *n gets how many.
+     * One short write: moves a chunk of the held deliveries of endpoint id
+     * (oldest first) as enable does, only while it is enabled.
      */
-    int (*endpoint_held_chunk)(struct store *, const char *, int, int64_t, int64_t *);
+    int (*endpoint_held_chunk)(struct store *, const char *, int, struct store_chunk *);
     /* Copies into id (ID_MAX) an enabled endpoint with held deliveries; ERR_NOTFOUND if none. */
     int (*endpoint_held_next)(struct store *, char *);
 
@@ -98,8 +120,17 @@ struct store_ops {
                          struct delivery **, size_t *);
     int (*attempt_list)(struct store *, const char *, struct attempt **, size_t *);
     int (*delivery_retry)(struct store *, const char *, const char *, int64_t);
+    /*
+     * Records the replay (its endpoint, statuses and ids still to go) and
+     * moves its first chunk, in one write; ck->replay gets the record while
+     * some remain. Each replay_chunk moves the next chunk of ck->replay and
+     * advances its record (deleted, and ck->replay 0, after the last).
+     * replay_next finds a replay a crash cut short (ERR_NOTFOUND if none).
+     */
     int (*endpoint_replay)(struct store *, const char *, const char *, int64_t, int64_t, int,
-                           int64_t, int64_t *);
+                           struct store_chunk *);
+    int (*replay_chunk)(struct store *, struct store_chunk *);
+    int (*replay_next)(struct store *, int64_t *);
     int (*endpoint_replay_preview)(struct store *, const char *, const char *, int64_t, int64_t,
                                    int, struct replay_preview *);
 

@@ -27,6 +27,8 @@ static const char SQL_EP_INSERT[] =
     "SELECT e.account_id, t, e.id FROM e, unnest($14::text[]) t";
 static const char SQL_EP_GET[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                  "WHERE e.id = $1 AND e.account_id = $2 AND e.deleted_at = 0";
+static const char SQL_EP_FIND[] = "SELECT " EP_COLS ", -1 FROM endpoints e "
+                                  "WHERE e.id = $1 AND e.account_id = $2 AND e.deleted_at = 0";
 static const char SQL_EP_LIST[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                   "WHERE e.account_id = $1 AND e.deleted_at = 0 "
                                   "AND e.id > $2 AND e.kind = $4 ORDER BY e.id LIMIT $3";
@@ -69,7 +71,7 @@ static const char SQL_EP_DISABLE[] =
     "WHERE d.endpoint_id = e.id AND d.status = 'pending') "
     "SELECT count(*) FROM e";
 /*
- * One chunk of the held deliveries of endpoint $1, oldest first: $3 skips
+ * One chunk of the held deliveries of endpoint $1, the $5 oldest: $3 skips
  * them (they fail), else resumes them in a new round, due now ($4).
  */
 #define HELD_CHUNK_SET                                                                     \
@@ -80,7 +82,7 @@ static const char SQL_EP_DISABLE[] =
     "round_start = CASE WHEN $3::boolean THEN d.round_start ELSE d.attempts_made END, "    \
     "lease_until = 0, updated_at = $4 "                                                    \
     "WHERE d.status = 'held' AND d.id IN (SELECT id FROM deliveries WHERE endpoint_id = $1 " \
-    "AND status = 'held' ORDER BY id LIMIT " STORE_HELD_CHUNK_SQL " FOR UPDATE) "
+    "AND status = 'held' ORDER BY id LIMIT $5 FOR UPDATE) "
 static const char SQL_EP_ENABLE[] =
     "WITH e AS (UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, "
     "disabled_at = 0, updated_at = $4 "
@@ -189,7 +191,8 @@ out:
 }
 
 int
-pg_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out)
+pg_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out,
+                int held)
 {
     struct pg_query q;
     int err;
@@ -197,7 +200,7 @@ pg_endpoint_get(struct store *st, const char *account_id, const char *id, struct
     memset(out, 0, sizeof(*out));
     if (account_id == NULL || id == NULL)
         return ERR_NOTFOUND;
-    pg_query_init(&q, SQL_EP_GET);
+    pg_query_init(&q, held ? SQL_EP_GET : SQL_EP_FIND);
     pg_arg_text(&q, id);
     pg_arg_text(&q, account_id);
     err = pg_get_one(st->impl, &q, endpoint_read, out, "reading an endpoint");
@@ -359,49 +362,56 @@ pg_endpoint_disable(struct store *st, const char *account_id, const char *id, co
     return endpoint_change(st, &q, NULL, "disabling an endpoint");
 }
 
-int
-pg_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
-                   int64_t now, int64_t *resumed)
+/*
+ * The enable (account_id set: SQL_EP_ENABLE, ERR_NOTFOUND for no such
+ * endpoint) or a later chunk of it, as ck says; times the statement.
+ */
+static int
+held_chunk_run(struct store *st, const char *account_id, const char *id, int skip_held,
+               struct store_chunk *ck)
 {
     struct pg_query q;
     PGresult *res = NULL;
+    int64_t t0 = store_mono_us();
     int err;
 
-    *resumed = 0;
-    if (account_id == NULL || id == NULL)
-        return ERR_NOTFOUND;
-    pg_query_init(&q, SQL_EP_ENABLE);
+    ck->moved = 0;
+    pg_query_init(&q, account_id != NULL ? SQL_EP_ENABLE : SQL_EP_HELD_CHUNK);
     pg_arg_text(&q, id);
     pg_arg_text(&q, account_id);
     pg_arg_text(&q, skip_held ? "true" : "false");
-    pg_arg_int(&q, now);
-    err = endpoint_change(st, &q, &res, "enabling an endpoint");
-    if (err == 0)
-        *resumed = pg_col_int(res, 0, 1);
-    if (*resumed > 0 && !skip_held)
-        pg_due_mark(st->impl);
+    pg_arg_int(&q, ck->now);
+    pg_arg_int(&q, ck->limit);
+    if (account_id != NULL) {
+        err = endpoint_change(st, &q, &res, "enabling an endpoint");
+        if (err == 0)
+            ck->moved = pg_col_int(res, 0, 1);
+    } else {
+        err = pg_run(st->impl, &q, PG_WRITE, &res, "moving held deliveries");
+        if (err == 0 && PQntuples(res) == 1)
+            ck->moved = pg_col_int(res, 0, 0);
+    }
+    ck->took_us = store_mono_us() - t0;
     pg_result_clear(res);
+    if (ck->moved > 0 && !skip_held)
+        pg_due_mark(st->impl);
     return err;
 }
 
 int
-pg_endpoint_held_chunk(struct store *st, const char *id, int skip_held, int64_t now, int64_t *n)
+pg_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
+                   struct store_chunk *ck)
 {
-    struct pg_query q;
-    PGresult *res = NULL;
-    int err;
+    ck->moved = 0;
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return held_chunk_run(st, account_id, id, skip_held, ck);
+}
 
-    pg_query_init(&q, SQL_EP_HELD_CHUNK);
-    pg_arg_text(&q, id);
-    pg_arg_text(&q, NULL);
-    pg_arg_text(&q, skip_held ? "true" : "false");
-    pg_arg_int(&q, now);
-    err = pg_run(st->impl, &q, PG_WRITE, &res, "moving held deliveries");
-    *n = err == 0 && PQntuples(res) == 1 ? pg_col_int(res, 0, 0) : 0;
-    pg_result_clear(res);
-    if (*n > 0 && !skip_held)
-        pg_due_mark(st->impl);
-    return err;
+int
+pg_endpoint_held_chunk(struct store *st, const char *id, int skip_held, struct store_chunk *ck)
+{
+    return held_chunk_run(st, NULL, id, skip_held, ck);
 }
 
 static int

@@ -58,19 +58,40 @@ static const char SQL_RETRY[] =
     "SELECT (SELECT count(*) FROM deliveries WHERE id = $1 AND account_id = $2), "
     "(SELECT count(*) FROM u), (SELECT count(*) FROM u WHERE status = 'pending')";
 /*
- * $6: the statuses to deliver again. Answers whether the endpoint exists,
- * how many, and how many of them became due (not held).
+ * A replay's record (010_replays.sql), made when endpoint $1 is account $2's:
+ * the statuses $3 to deliver again, the ids [$4, $5) still to go.
  */
-static const char SQL_REPLAY[] =
-    "WITH e AS (SELECT id, status FROM endpoints "
-    "WHERE id = $1 AND account_id = $2 AND deleted_at = 0), "
+static const char SQL_REPLAY_RECORD[] =
+    "INSERT INTO replays (endpoint_id, statuses, next_id, until_id, created_at) "
+    "SELECT id, $3::text[], $4, $5, $6 FROM endpoints "
+    "WHERE id = $1 AND account_id = $2 AND deleted_at = 0 RETURNING id";
+/*
+ * One chunk of replay $1: of the next $2 deliveries of its endpoint (by id),
+ * those with its statuses are delivered again at $3 (held while the endpoint
+ * is disabled, whose row is locked FOR SHARE as an enable's chunk does); the
+ * record advances past them, or goes after the last chunk or with the
+ * endpoint. Answers how many moved, how many became due, and whether more remain.
+ */
+static const char SQL_REPLAY_CHUNK[] =
+    "WITH r AS (SELECT id, endpoint_id, statuses, next_id, until_id FROM replays "
+    "WHERE id = $1 FOR UPDATE), "
+    "e AS (SELECT p.id, p.status FROM endpoints p JOIN r ON p.id = r.endpoint_id "
+    "WHERE p.deleted_at = 0 FOR SHARE OF p), "
+    "b AS (SELECT coalesce((SELECT d.id FROM deliveries d, r WHERE d.endpoint_id = r.endpoint_id "
+    "AND d.id >= r.next_id AND d.id < r.until_id ORDER BY d.id OFFSET $2 LIMIT 1), "
+    "(SELECT until_id FROM r)) AS end_id), "
     "u AS (UPDATE deliveries d SET "
     "status = CASE WHEN e.status = 'disabled' THEN 'held' ELSE 'pending' END, "
     "next_attempt_at = $3, lease_until = 0, round_start = d.attempts_made, updated_at = $3 "
-    "FROM e WHERE d.endpoint_id = e.id AND d.id >= $4 AND d.id < $5 "
-    "AND d.status = ANY ($6::text[]) RETURNING d.status) "
-    "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM u), "
-    "(SELECT count(*) FROM u WHERE status = 'pending')";
+    "FROM e, r, b WHERE d.endpoint_id = e.id AND d.id >= r.next_id AND d.id < b.end_id "
+    "AND d.status = ANY (r.statuses) RETURNING d.status), "
+    "a AS (UPDATE replays p SET next_id = b.end_id FROM r, b, e "
+    "WHERE p.id = r.id AND b.end_id < r.until_id RETURNING 1), "
+    "x AS (DELETE FROM replays p USING r, b WHERE p.id = r.id "
+    "AND (b.end_id >= r.until_id OR NOT EXISTS (SELECT 1 FROM e))) "
+    "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM u WHERE status = 'pending'), "
+    "(SELECT count(*) FROM a)";
+static const char SQL_REPLAY_NEXT[] = "SELECT id FROM replays ORDER BY id LIMIT 1";
 /*
  * What SQL_REPLAY would take ($3, $4: the id range; $5: the statuses),
  * changing nothing: whether the endpoint exists, how many, and the first $6
@@ -545,36 +566,78 @@ replay_range(int64_t since, int64_t until, int status, char from[32], char lo[ID
 }
 
 int
+pg_replay_chunk(struct store *st, struct store_chunk *ck)
+{
+    struct pg_query q;
+    PGresult *res = NULL;
+    int64_t t0 = store_mono_us();
+    int err;
+
+    ck->moved = 0;
+    pg_query_init(&q, SQL_REPLAY_CHUNK);
+    pg_arg_int(&q, ck->replay);
+    pg_arg_int(&q, ck->limit);
+    pg_arg_int(&q, ck->now);
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "replaying deliveries");
+    ck->took_us = store_mono_us() - t0;
+    if (err == 0) {
+        ck->moved = pg_col_int(res, 0, 0);
+        if (pg_col_int(res, 0, 1) > 0)
+            pg_due_mark(st->impl);
+        if (pg_col_int(res, 0, 2) == 0)
+            ck->replay = 0;
+    }
+    pg_result_clear(res);
+    return err;
+}
+
+static int
+replay_id_read(const PGresult *res, int row, void *out)
+{
+    *(int64_t *)out = pg_col_int(res, row, 0);
+    return 0;
+}
+
+int
+pg_replay_next(struct store *st, int64_t *replay)
+{
+    struct pg_query q;
+
+    pg_query_init(&q, SQL_REPLAY_NEXT);
+    return pg_get_one(st->impl, &q, replay_id_read, replay, "finding a replay to go on with");
+}
+
+int
 pg_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id, int64_t since,
-                   int64_t until, int status, int64_t now, int64_t *count)
+                   int64_t until, int status, struct store_chunk *ck)
 {
     struct pg_query q;
     PGresult *res = NULL;
     char lo[ID_MAX], hi[ID_MAX], from[32];
     int err;
 
-    *count = 0;
-    if (account_id == NULL || endpoint_id == NULL)
-        return ERR_NOTFOUND;
+    ck->moved = 0;
+    ck->replay = 0;
     err = replay_range(since, until, status, from, lo, hi);
     if (err != 0)
         return err;
-    pg_query_init(&q, SQL_REPLAY);
+    /* Deliveries under way cannot start again before they end: an empty replay. */
+    if (status == DELIVERY_DELIVERING)
+        memcpy(hi, lo, ID_MAX);
+    pg_query_init(&q, SQL_REPLAY_RECORD);
     pg_arg_text(&q, endpoint_id);
     pg_arg_text(&q, account_id);
-    pg_arg_int(&q, now);
+    pg_arg_text(&q, from);
     pg_arg_text(&q, lo);
     pg_arg_text(&q, hi);
-    pg_arg_text(&q, from);
-    err = pg_run(st->impl, &q, PG_WRITE, &res, "replaying deliveries");
-    if (err == 0 && pg_col_int(res, 0, 0) == 0)
+    pg_arg_int(&q, ck->now);
+    err = pg_run(st->impl, &q, PG_WRITE, &res, "recording a replay");
+    if (err == 0 && PQntuples(res) != 1)
         err = ERR_NOTFOUND;
     else if (err == 0)
-        *count = pg_col_int(res, 0, 1);
-    if (err == 0 && pg_col_int(res, 0, 2) > 0)
-        pg_due_mark(st->impl);
-    PQclear(res);
-    return err;
+        ck->replay = pg_col_int(res, 0, 0);
+    pg_result_clear(res);
+    return err == 0 ? pg_replay_chunk(st, ck) : err;
 }
 
 int

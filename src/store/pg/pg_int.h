@@ -188,7 +188,7 @@ int pg_token_revoke(struct store *, enum token_by, const char *, int64_t);
 int pg_key_delete(struct store *, const char *, const char *);
 int pg_key_list(struct store *, const char *, struct api_key **, size_t *);
 int pg_endpoint_insert(struct store *, const struct endpoint *);
-int pg_endpoint_get(struct store *, const char *, const char *, struct endpoint *);
+int pg_endpoint_get(struct store *, const char *, const char *, struct endpoint *, int);
 int pg_endpoint_list(struct store *, const char *, int, const char *, int, struct endpoint **,
                      size_t *);
 int pg_endpoint_subscribed(struct store *, const char *, const char *, struct endpoint **,
@@ -198,8 +198,8 @@ int pg_endpoint_update(struct store *, const char *, const char *, const struct 
 int pg_endpoint_rotate(struct store *, const char *, const char *, const char *, int64_t, int64_t);
 int pg_endpoint_delete(struct store *, const char *, const char *);
 int pg_endpoint_disable(struct store *, const char *, const char *, const char *, int64_t);
-int pg_endpoint_enable(struct store *, const char *, const char *, int, int64_t, int64_t *);
-int pg_endpoint_held_chunk(struct store *, const char *, int, int64_t, int64_t *);
+int pg_endpoint_enable(struct store *, const char *, const char *, int, struct store_chunk *);
+int pg_endpoint_held_chunk(struct store *, const char *, int, struct store_chunk *);
 int pg_endpoint_held_next(struct store *, char *);
 int pg_event_publish(struct store *, struct store_publish *, size_t);
 int pg_event_get(struct store *, const char *, const char *, struct event *);
@@ -210,8 +210,10 @@ int pg_delivery_list(struct store *, const char *, const struct delivery_filter 
                      struct delivery **, size_t *);
 int pg_attempt_list(struct store *, const char *, struct attempt **, size_t *);
 int pg_delivery_retry(struct store *, const char *, const char *, int64_t);
-int pg_endpoint_replay(struct store *, const char *, const char *, int64_t, int64_t, int, int64_t,
-                       int64_t *);
+int pg_endpoint_replay(struct store *, const char *, const char *, int64_t, int64_t, int,
+                       struct store_chunk *);
+int pg_replay_chunk(struct store *, struct store_chunk *);
+int pg_replay_next(struct store *, int64_t *);
 int pg_endpoint_replay_preview(struct store *, const char *, const char *, int64_t, int64_t,
                                int, struct replay_preview *);
 int pg_claim(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,

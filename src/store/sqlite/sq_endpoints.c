@@ -27,6 +27,8 @@ static const char SQL_EP_TYPE_DELETE[] =
     "DELETE FROM endpoint_types WHERE account_id = :acct AND endpoint_id = :id";
 static const char SQL_EP_GET[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                  "WHERE e.id = :id AND e.account_id = :acct AND e.deleted_at = 0";
+static const char SQL_EP_FIND[] = "SELECT " EP_COLS ", -1 FROM endpoints e "
+                                  "WHERE e.id = :id AND e.account_id = :acct AND e.deleted_at = 0";
 static const char SQL_EP_LIST[] = "SELECT " EP_COLS ", " EP_HELD " FROM endpoints e "
                                   "WHERE e.account_id = :acct AND e.deleted_at = 0 "
                                   "AND e.kind = :kind AND e.id > :after "
@@ -64,10 +66,10 @@ static const char SQL_EP_HOLD_PENDING[] =
 static const char SQL_EP_ENABLE[] =
     "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
-/* A chunk of held deliveries, oldest first, of :id while it is enabled. */
+/* A chunk of held deliveries, the :limit oldest, of :id while it is enabled. */
 #define HELD_CHUNK                                                                         \
     "id IN (SELECT id FROM deliveries WHERE endpoint_id = :id AND status = 'held' "        \
-    "ORDER BY id LIMIT " STORE_HELD_CHUNK_SQL ") AND EXISTS (SELECT 1 FROM endpoints "     \
+    "ORDER BY id LIMIT :limit) AND EXISTS (SELECT 1 FROM endpoints "                       \
     "WHERE id = :id AND status = 'enabled' AND deleted_at = 0) "
 static const char SQL_EP_SKIP_HELD[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
@@ -91,8 +93,10 @@ struct ep_args {
     const char *kind;
     int limit;
     int skip_held;
+    int count_held; /* a get counts the endpoint's held deliveries */
     int64_t now;
     int64_t count;
+    int64_t chunk; /* rows a chunk of held deliveries may move */
     struct endpoint *out;
     struct endpoint *list;
     size_t n;
@@ -170,6 +174,7 @@ run_moving(struct sq_conn *c, const char *sql, const struct ep_args *a, int from
     sq_bind_text(stmt, ":id", a->id);
     sq_bind_int(stmt, ":now", a->now);
     sq_bind_text(stmt, ":why", a->reason);
+    sq_bind_int(stmt, ":limit", a->chunk);
     err = sq_roll_update(c, stmt, a->id, from, to, changes, what);
     sq_done(stmt);
     return err;
@@ -269,7 +274,7 @@ static int
 job_endpoint_get(struct sq_conn *c, void *arg)
 {
     struct ep_args *a = arg;
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_GET);
+    sqlite3_stmt *stmt = sq_stmt(c, a->count_held ? SQL_EP_GET : SQL_EP_FIND);
     int err;
 
     if (stmt != NULL) {
@@ -282,9 +287,10 @@ job_endpoint_get(struct sq_conn *c, void *arg)
 }
 
 int
-sq_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out)
+sq_endpoint_get(struct store *st, const char *account_id, const char *id, struct endpoint *out,
+                int held)
 {
-    struct ep_args args = { .account_id = account_id, .id = id, .out = out };
+    struct ep_args args = { .account_id = account_id, .id = id, .out = out, .count_held = held };
     int err;
 
     memset(out, 0, sizeof(*out));
@@ -543,33 +549,96 @@ job_endpoint_enable(struct sq_conn *c, void *arg)
     return job_held_chunk(c, a);
 }
 
-int
-sq_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
-                   int64_t now, int64_t *resumed)
+/* The enable (account_id set) or a later chunk of it. */
+static int
+job_enable_chunk(struct sq_conn *c, void *arg)
 {
-    struct ep_args args = { .account_id = account_id, .id = id, .skip_held = skip_held,
-                            .now = now };
+    struct ep_args *a = arg;
+
+    return a->account_id != NULL ? job_endpoint_enable(c, a) : job_held_chunk(c, a);
+}
+
+static int
+job_nothing(struct sq_conn *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+    return 0;
+}
+
+int
+sq_sync_wait(struct store *st)
+{
+    return sq_write(st->impl, job_nothing, NULL);
+}
+
+/* A chunk's job and how long it took in the writer. */
+struct timed_job {
+    sq_job_fn *fn;
+    void *arg;
+    int64_t took_us;
+};
+
+static int
+job_timed(struct sq_conn *c, void *arg)
+{
+    struct timed_job *t = arg;
+    int64_t t0 = store_mono_us();
     int err;
 
-    *resumed = 0;
-    if (account_id == NULL || id == NULL)
-        return ERR_NOTFOUND;
-    err = sq_write(st->impl, job_endpoint_enable, &args);
-    if (err == 0)
-        *resumed = args.count;
+    err = t->fn(c, t->arg);
+    t->took_us = store_mono_us() - t0;
     return err;
 }
 
 int
-sq_endpoint_held_chunk(struct store *st, const char *id, int skip_held, int64_t now,
-                       int64_t *n)
+sq_chunk_write(struct store *st, sq_job_fn *fn, void *arg, int64_t *took_us)
 {
-    struct ep_args args = { .id = id, .skip_held = skip_held, .now = now };
+    struct timed_job t = { .fn = fn, .arg = arg };
     int err;
 
-    err = sq_write(st->impl, job_held_chunk, &args);
-    *n = err == 0 ? args.count : 0;
+    err = sq_write_nosync(st->impl, job_timed, &t);
+    *took_us = t.took_us;
     return err;
+}
+
+/*
+ * Runs the enable (account_id set) or a later chunk of it, as ck says. The
+ * chunks commit without waiting for their sync (a crash before it leaves
+ * them held, to be resumed at the next open: nothing is lost); the last
+ * waits until all of them are durable, before the enable answers.
+ */
+static int
+held_chunk_write(struct store *st, const char *account_id, const char *id, int skip_held,
+                 struct store_chunk *ck)
+{
+    struct ep_args args = { .account_id = account_id, .id = id, .skip_held = skip_held,
+                            .now = ck->now, .chunk = ck->limit };
+    int err;
+
+    ck->moved = 0;
+    err = sq_chunk_write(st, job_enable_chunk, &args, &ck->took_us);
+    if (err == 0)
+        ck->moved = args.count;
+    if (err == 0 && ck->moved < ck->limit)
+        err = sq_sync_wait(st);
+    return err;
+}
+
+int
+sq_endpoint_enable(struct store *st, const char *account_id, const char *id, int skip_held,
+                   struct store_chunk *ck)
+{
+    ck->moved = 0;
+    if (account_id == NULL || id == NULL)
+        return ERR_NOTFOUND;
+    return held_chunk_write(st, account_id, id, skip_held, ck);
+}
+
+int
+sq_endpoint_held_chunk(struct store *st, const char *id, int skip_held, struct store_chunk *ck)
+{
+    return held_chunk_write(st, NULL, id, skip_held, ck);
 }
 
 static int

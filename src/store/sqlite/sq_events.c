@@ -57,6 +57,21 @@ static const char SQL_REPLAY[] =
     "round_start = attempts_made, updated_at = :now "
     "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status = :from "
     "RETURNING created_at";
+/* A replay's record (010_replays.sql): what it takes and the ids still to go. */
+static const char SQL_REPLAY_RECORD[] =
+    "INSERT INTO replays (endpoint_id, from_status, from_status2, next_id, until_id, created_at) "
+    "VALUES (:ep, :s1, :s2, :lo, :hi, :now)";
+static const char SQL_REPLAY_READ[] =
+    "SELECT r.endpoint_id, r.from_status, r.from_status2, r.next_id, r.until_id, e.status "
+    "FROM replays r LEFT JOIN endpoints e ON e.id = r.endpoint_id AND e.deleted_at = 0 "
+    "WHERE r.id = :r";
+/* Where the chunk of :n deliveries from :lo ends: the id after them, if any before :hi. */
+static const char SQL_REPLAY_CHUNK_END[] =
+    "SELECT id FROM deliveries WHERE endpoint_id = :ep AND id >= :lo AND id < :hi "
+    "ORDER BY id LIMIT 1 OFFSET :n";
+static const char SQL_REPLAY_ADVANCE[] = "UPDATE replays SET next_id = :lo WHERE id = :r";
+static const char SQL_REPLAY_DONE[] = "DELETE FROM replays WHERE id = :r";
+static const char SQL_REPLAY_NEXT[] = "SELECT id FROM replays ORDER BY id LIMIT 1";
 /* What a replay would take (:s1, :s2: its statuses), counted and the first few. */
 static const char SQL_REPLAY_COUNT[] =
     "SELECT count(*) FROM deliveries "
@@ -80,6 +95,8 @@ struct ev_args {
     int64_t now, since, until;
     int status;
     int64_t count;
+    int64_t replay;  /* a replay's record; 0 once it is done */
+    int64_t chunk;   /* most deliveries a chunk of the replay looks at */
     struct replay_preview *preview;
     struct event *events;
     struct delivery *dlv;
@@ -727,6 +744,137 @@ replay_range(struct sq_conn *c, const struct ev_args *a, int *disabled, const ch
     return err;
 }
 
+/* Copies column i of stmt (a row) to out (ID_MAX); ERR_STORE when it is NULL. */
+static int
+col_id(sqlite3_stmt *stmt, int i, char out[ID_MAX])
+{
+    if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
+        return ERR_STORE;
+    sq_col_copy(stmt, i, out, ID_MAX);
+    return 0;
+}
+
+/* Advances the record of replay a->replay to lo (SQL_REPLAY_ADVANCE), or deletes it. */
+static int
+replay_record_set(struct sq_conn *c, const struct ev_args *a, const char *sql, const char *lo)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, sql);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_int(stmt, ":r", a->replay);
+    sq_bind_text(stmt, ":lo", lo);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "recording a replay's progress");
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * Where the chunk from lo ends: *end gets the id of the delivery after the
+ * next a->chunk of the endpoint's (by id, whatever their status), or hi when
+ * the chunk reaches it; *last says which.
+ */
+static int
+replay_chunk_end(struct sq_conn *c, const struct ev_args *a, const char *ep, const char *lo,
+                 const char *hi, char end[ID_MAX], int *last)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_REPLAY_CHUNK_END);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", ep);
+    sq_bind_text(stmt, ":lo", lo);
+    sq_bind_text(stmt, ":hi", hi);
+    sq_bind_int(stmt, ":n", a->chunk);
+    rc = sqlite3_step(stmt);
+    *last = rc != SQLITE_ROW;
+    if (rc == SQLITE_ROW)
+        sq_col_copy(stmt, 0, end, ID_MAX);
+    else if (rc == SQLITE_DONE)
+        snprintf(end, ID_MAX, "%s", hi);
+    else
+        err = sq_err(c, rc, "finding a replay's next chunk");
+    sq_done(stmt);
+    return err;
+}
+
+/* Moves the deliveries of ep in [lo, end) with status `from` to `to` (pending or held). */
+static int
+replay_move(struct sq_conn *c, struct ev_args *a, const char *ep, const char *from,
+            enum delivery_status to, const char *lo, const char *end)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_REPLAY);
+    int64_t changed = 0;
+    int err;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":status", sq_status(to));
+    sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":ep", ep);
+    sq_bind_text(stmt, ":lo", lo);
+    sq_bind_text(stmt, ":hi", end);
+    sq_bind_text(stmt, ":from", from);
+    err = sq_roll_update(c, stmt, ep, store_status_parse(from), to, &changed,
+                         "replaying deliveries");
+    a->count += changed;
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * One chunk of replay a->replay: the next a->chunk deliveries of its
+ * endpoint (by id) are looked at and those with its statuses move (held
+ * instead of pending while the endpoint is disabled); its record advances
+ * past them, or goes after the last chunk (or when the endpoint is gone),
+ * and a->replay becomes 0. a->count gets how many moved.
+ */
+static int
+job_replay_chunk(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_REPLAY_READ);
+    char ep[ID_MAX], s1[16], s2[16], lo[ID_MAX], hi[ID_MAX], end[ID_MAX];
+    int gone = 0, disabled = 0, last = 1, rc, err = 0;
+
+    a->count = 0;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_int(stmt, ":r", a->replay);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        sq_col_copy(stmt, 0, ep, sizeof(ep));
+        sq_col_copy(stmt, 1, s1, sizeof(s1));
+        sq_col_copy(stmt, 2, s2, sizeof(s2));
+        err = col_id(stmt, 3, lo);
+        if (err == 0)
+            err = col_id(stmt, 4, hi);
+        gone = sqlite3_column_type(stmt, 5) == SQLITE_NULL;
+        disabled = !gone && strcmp((const char *)sqlite3_column_text(stmt, 5), "disabled") == 0;
+    } else if (rc == SQLITE_DONE) {
+        gone = 1; /* finished meanwhile (another open's sweep) */
+    } else {
+        err = sq_err(c, rc, "reading a replay");
+    }
+    sq_done(stmt);
+    if (err == 0 && !gone)
+        err = replay_chunk_end(c, a, ep, lo, hi, end, &last);
+    if (err == 0 && !gone)
+        err = replay_move(c, a, ep, s1, disabled ? DELIVERY_HELD : DELIVERY_PENDING, lo, end);
+    if (err == 0 && !gone && strcmp(s1, s2) != 0)
+        err = replay_move(c, a, ep, s2, disabled ? DELIVERY_HELD : DELIVERY_PENDING, lo, end);
+    if (err == 0)
+        err = replay_record_set(c, a, last ? SQL_REPLAY_DONE : SQL_REPLAY_ADVANCE, end);
+    if (err == 0 && last)
+        a->replay = 0;
+    return err;
+}
+
+/* Records the replay a describes and moves its first chunk. */
 static int
 job_replay(struct sq_conn *c, void *arg)
 {
@@ -734,34 +882,96 @@ job_replay(struct sq_conn *c, void *arg)
     sqlite3_stmt *stmt;
     char lo[ID_MAX], hi[ID_MAX];
     const char *s1 = NULL, *s2 = NULL;
-    int disabled = 0, i, err;
+    int disabled = 0, rc, err;
 
     a->count = 0;
+    a->replay = 0;
     err = replay_range(c, a, &disabled, &s1, &s2, lo, hi);
     if (err != 0)
         return err > 0 ? 0 : err;
-    for (i = 0; i < 2 && err == 0; i++) {
-        const char *from = i == 0 ? s1 : s2;
-        int64_t changed;
+    stmt = sq_stmt(c, SQL_REPLAY_RECORD);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", a->id);
+    sq_bind_text(stmt, ":s1", s1);
+    sq_bind_text(stmt, ":s2", s2);
+    sq_bind_text(stmt, ":lo", lo);
+    sq_bind_text(stmt, ":hi", hi);
+    sq_bind_int(stmt, ":now", a->now);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "recording a replay");
+    sq_done(stmt);
+    if (err != 0)
+        return err;
+    a->replay = sqlite3_last_insert_rowid(c->db);
+    return job_replay_chunk(c, a);
+}
 
-        if (i == 1 && strcmp(s1, s2) == 0)
-            break;
-        stmt = sq_stmt(c, SQL_REPLAY);
-        if (stmt == NULL)
-            return ERR_STORE;
-        sq_bind_text(stmt, ":status", disabled ? "held" : "pending");
-        sq_bind_int(stmt, ":now", a->now);
-        sq_bind_text(stmt, ":ep", a->id);
-        sq_bind_text(stmt, ":lo", lo);
-        sq_bind_text(stmt, ":hi", hi);
-        sq_bind_text(stmt, ":from", from);
-        err = sq_roll_update(c, stmt, a->id, store_status_parse(from),
-                             disabled ? DELIVERY_HELD : DELIVERY_PENDING, &changed,
-                             "replaying deliveries");
-        a->count += changed;
-        sq_done(stmt);
+/* A replay's first chunk (account_id set) or a later one. */
+static int
+job_replay_any(struct sq_conn *c, void *arg)
+{
+    struct ev_args *a = arg;
+
+    return a->account_id != NULL ? job_replay(c, a) : job_replay_chunk(c, a);
+}
+
+/*
+ * Runs a replay's first chunk (account_id set) or a later one, as ck says,
+ * durable as an enable's (sq_endpoints.c): a crash before the sync leaves
+ * the record where the last durable chunk left it, to go on from there.
+ */
+static int
+replay_write(struct store *st, struct ev_args *args, struct store_chunk *ck)
+{
+    int err;
+
+    args->now = ck->now;
+    args->chunk = ck->limit;
+    args->replay = ck->replay;
+    ck->moved = 0;
+    err = sq_chunk_write(st, job_replay_any, args, &ck->took_us);
+    if (err == 0) {
+        ck->moved = args->count;
+        ck->replay = args->replay;
     }
+    if (err == 0 && ck->replay == 0)
+        err = sq_sync_wait(st);
     return err;
+}
+
+int
+sq_replay_chunk(struct store *st, struct store_chunk *ck)
+{
+    struct ev_args args = { 0 };
+
+    return replay_write(st, &args, ck);
+}
+
+static int
+job_replay_next(struct sq_conn *c, void *arg)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_REPLAY_NEXT);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *(int64_t *)arg = sqlite3_column_int64(stmt, 0);
+    else if (rc == SQLITE_DONE)
+        err = ERR_NOTFOUND;
+    else
+        err = sq_err(c, rc, "finding a replay to go on with");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_replay_next(struct store *st, int64_t *replay)
+{
+    return sq_read(st->impl, job_replay_next, replay);
 }
 
 /* Binds what both preview statements share. */
@@ -826,17 +1036,11 @@ sq_endpoint_replay_preview(struct store *st, const char *account_id, const char 
 
 int
 sq_endpoint_replay(struct store *st, const char *account_id, const char *endpoint_id,
-                   int64_t since, int64_t until, int status, int64_t now, int64_t *count)
+                   int64_t since, int64_t until, int status, struct store_chunk *ck)
 {
     struct ev_args args = { .account_id = account_id, .id = endpoint_id, .since = since,
-                            .until = until, .status = status, .now = now };
-    int err;
+                            .until = until, .status = status };
 
-    *count = 0;
-    if (account_id == NULL || endpoint_id == NULL)
-        return ERR_NOTFOUND;
-    err = sq_write(st->impl, job_replay, &args);
-    if (err == 0)
-        *count = args.count;
-    return err;
+    ck->replay = 0;
+    return replay_write(st, &args, ck);
 }

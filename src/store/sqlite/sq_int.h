@@ -240,7 +240,7 @@ int sq_token_find(struct store *, const char *, struct token *);
 int sq_token_use(struct store *, const char *, int64_t);
 int sq_token_revoke(struct store *, enum token_by, const char *, int64_t);
 int sq_endpoint_insert(struct store *, const struct endpoint *);
-int sq_endpoint_get(struct store *, const char *, const char *, struct endpoint *);
+int sq_endpoint_get(struct store *, const char *, const char *, struct endpoint *, int);
 int sq_endpoint_list(struct store *, const char *, int, const char *, int, struct endpoint **,
                      size_t *);
 int sq_endpoint_subscribed(struct store *, const char *, const char *, struct endpoint **,
@@ -251,9 +251,16 @@ int sq_endpoint_rotate(struct store *, const char *, const char *, const char *,
                        int64_t);
 int sq_endpoint_delete(struct store *, const char *, const char *);
 int sq_endpoint_disable(struct store *, const char *, const char *, const char *, int64_t);
-int sq_endpoint_enable(struct store *, const char *, const char *, int, int64_t, int64_t *);
-int sq_endpoint_held_chunk(struct store *, const char *, int, int64_t, int64_t *);
+int sq_endpoint_enable(struct store *, const char *, const char *, int, struct store_chunk *);
+int sq_endpoint_held_chunk(struct store *, const char *, int, struct store_chunk *);
 int sq_endpoint_held_next(struct store *, char *);
+/* Waits until every change committed so far is on disk (a write of nothing, synced). */
+int sq_sync_wait(struct store *);
+/*
+ * Runs fn(arg) as one chunk of a big move (sq_endpoints.c): a write that does
+ * not wait for its sync; *took_us gets how long fn took in the writer.
+ */
+int sq_chunk_write(struct store *, sq_job_fn *fn, void *arg, int64_t *took_us);
 int sq_event_publish(struct store *, struct store_publish *, size_t);
 int sq_event_publish_async(struct store *, struct store_publish *, size_t, store_publish_done_fn *,
                            void *);
@@ -266,7 +273,9 @@ int sq_delivery_list(struct store *, const char *, const struct delivery_filter 
 int sq_attempt_list(struct store *, const char *, struct attempt **, size_t *);
 int sq_delivery_retry(struct store *, const char *, const char *, int64_t);
 int sq_endpoint_replay(struct store *, const char *, const char *, int64_t, int64_t, int,
-                       int64_t, int64_t *);
+                       struct store_chunk *);
+int sq_replay_chunk(struct store *, struct store_chunk *);
+int sq_replay_next(struct store *, int64_t *);
 int sq_endpoint_replay_preview(struct store *, const char *, const char *, int64_t, int64_t,
                                int, struct replay_preview *);
 int sq_claim(struct store *, int64_t, int64_t, int, int, const char *const *, size_t,

@@ -1799,7 +1799,7 @@ test_enable_in_chunks(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep;
-    const size_t n = 2 * STORE_HELD_CHUNK + 7;
+    const size_t n = 2 * STORE_CHUNK_MAX + 7;
     int64_t resumed = -1;
 
     endpoint_make(fx->st, "acct_a", "", &ep);
@@ -1841,7 +1841,7 @@ test_enable_stopped_by_disable(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, got;
-    const size_t n = 2 * STORE_HELD_CHUNK + 7;
+    const size_t n = 2 * STORE_CHUNK_MAX + 7;
     struct disable_on_due d = { .st = fx->st };
     int64_t resumed = -1;
 
@@ -1852,7 +1852,7 @@ test_enable_stopped_by_disable(void **state)
     assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, 8, &resumed), 0);
     store_on_due(fx->st, NULL, NULL);
     /* The first chunk only; the disable held it again with the rest. */
-    assert_int_equal(resumed, STORE_HELD_CHUNK);
+    assert_int_equal(resumed, STORE_CHUNK_FIRST);
     assert_int_equal(d.calls, 1);
     assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
     assert_int_equal(got.status, ENDPOINT_DISABLED);
@@ -1871,7 +1871,7 @@ test_enable_finished_at_open(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, other;
-    const size_t n = STORE_HELD_CHUNK + 3;
+    const size_t n = STORE_CHUNK_MAX + 3;
     char sql[160];
 
     endpoint_make(fx->st, "acct_a", "", &ep);
@@ -1886,6 +1886,152 @@ test_enable_finished_at_open(void **state)
     assert_int_equal(held_count(fx, &ep, "held"), 0);
     assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n);
     assert_int_equal(held_count(fx, &other, "held"), 5);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&other);
+}
+
+/* n failed deliveries of ep (held, then skipped by an enable): the matter of a replay. */
+static void
+failed_make(struct fx *fx, struct endpoint *ep, size_t n)
+{
+    int64_t skipped = -1;
+
+    held_make(fx->st, ep, n);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep->id, 1, 2, &skipped), 0);
+    assert_int_equal(skipped, (int64_t)n);
+    ep->status = ENDPOINT_ENABLED;
+}
+
+/*
+ * More than a chunk to replay: every one delivered again, over several
+ * writes, and the record of the replay gone after the last; deliveries of
+ * another status in the range stay as they are.
+ */
+static void
+test_replay_in_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    int64_t count = -1;
+    int i;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    failed_make(fx, &ep, n);
+    /* Pending ones after them: not what the replay takes. */
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, -1, 5, &count), 0);
+    assert_int_equal(count, (int64_t)n);
+    assert_int_equal(held_count(fx, &ep, "failed"), 0);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n + 5);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 0);
+    endpoint_cleanup(&ep);
+}
+
+/* Changes the endpoint as soon as the first chunk is announced (deletes it with `delete`). */
+struct change_on_due {
+    struct store *st;
+    const char *id;
+    int delete;
+    int calls;
+};
+
+static void
+change_on_due(void *arg)
+{
+    struct change_on_due *d = arg;
+
+    if (d->calls++ > 0)
+        return;
+    if (d->delete)
+        assert_int_equal(store_endpoint_delete(d->st, "acct_a", d->id), 0);
+    else
+        assert_int_equal(store_endpoint_disable(d->st, "acct_a", d->id, "stop", 9), 0);
+}
+
+/*
+ * A disable between two chunks of a replay: the rest are held, none lost,
+ * the count whole. A deletion between them ends the replay (the deliveries
+ * not yet taken stay as they were) and its record.
+ */
+static void
+test_replay_changed_between_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    struct change_on_due d = { .st = fx->st };
+    int64_t count = -1;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    failed_make(fx, &ep, n);
+    d.id = ep.id;
+    store_on_due(fx->st, change_on_due, &d);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, -1, 5, &count), 0);
+    store_on_due(fx->st, NULL, NULL);
+    assert_int_equal(count, (int64_t)n);
+    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 0);
+
+    /* Again, enabled, deleted after the first chunk. */
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 1, 6, &count), 0);
+    assert_int_equal(count, (int64_t)n);
+    d = (struct change_on_due){ .st = fx->st, .id = ep.id, .delete = 1 };
+    store_on_due(fx->st, change_on_due, &d);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, -1, 7, &count), 0);
+    store_on_due(fx->st, NULL, NULL);
+    assert_int_equal(count, STORE_CHUNK_FIRST);
+    assert_int_equal(held_count(fx, &ep, "failed"), (int64_t)n);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 0);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * A replay cut short by a crash (its record left, some deliveries still to
+ * go) goes on at the next open, and only over the ids it had left.
+ */
+static void
+test_replay_finished_at_open(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, other;
+    const size_t n = STORE_CHUNK_MAX + 3;
+    char sql[400];
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "", &other);
+    failed_make(fx, &ep, n);
+    held_make(fx->st, &other, 7);
+    store_close(fx->st);
+    fx->st = NULL;
+    /* An enable cut short too: both are finished at open. */
+    snprintf(sql, sizeof(sql), "UPDATE endpoints SET status = 'enabled' WHERE id = '%s'",
+             other.id);
+    sql_exec(fx, sql);
+    /* The oldest 10 were left as they were: the record goes on from the 11th. */
+    if (fx->sqlite)
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO replays (endpoint_id, from_status, from_status2, next_id, until_id, "
+                 "created_at) SELECT '%s', 'failed', 'failed', id, 'dlv_~', 1 FROM deliveries "
+                 "WHERE endpoint_id = '%s' ORDER BY id LIMIT 1 OFFSET 10",
+                 ep.id, ep.id);
+    else
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO replays (endpoint_id, statuses, next_id, until_id, created_at) "
+                 "SELECT '%s', '{failed}', id, 'dlv_~', 1 FROM deliveries "
+                 "WHERE endpoint_id = '%s' ORDER BY id LIMIT 1 OFFSET 10",
+                 ep.id, ep.id);
+    sql_exec(fx, sql);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 1);
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM replays"), 0);
+    assert_int_equal(held_count(fx, &ep, "failed"), 10);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n - 10);
+    assert_int_equal(held_count(fx, &other, "pending"), 7);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&other);
 }
@@ -3901,6 +4047,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_enable_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_stopped_by_disable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_finished_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_changed_between_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),

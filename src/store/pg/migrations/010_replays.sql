@@ -1,0 +1,12 @@
+-- A replay under way: the statuses it takes and the ids of its endpoint's
+-- deliveries still to go, [next_id, until_id). Each chunk of the replay moves
+-- some and advances next_id in its own statement; the last deletes the row.
+-- A replay a crash cut short goes on at the next open.
+CREATE TABLE replays (
+    id BIGSERIAL PRIMARY KEY,
+    endpoint_id TEXT NOT NULL,
+    statuses TEXT[] NOT NULL,
+    next_id TEXT NOT NULL,
+    until_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
