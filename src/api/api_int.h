@@ -64,6 +64,7 @@ struct api_req {
                                           token or portal session; key.id is the actor */
     unsigned scopes;                   /* what it may do (enum api_scope bits) */
     char account_id[ID_MAX];           /* the account acted for (X-Workflux-Account for admins) */
+    int on_loop;                       /* 1: runs on an HTTP loop, which must not block */
 
     /* The answer, filled by api_reply_*(). */
     int status;
@@ -78,12 +79,14 @@ struct api_req {
 typedef int api_handler_fn(struct api_req *r);
 
 enum route_flags {
-    ROUTE_PUBLIC = 1 << 0, /* no API key needed (/healthz, /metrics, /openapi.json) */
-    ROUTE_ADMIN = 1 << 1,  /* only admin keys */
-    ROUTE_JSON = 1 << 2,   /* a JSON object body is required: 415 / 400 otherwise */
+    ROUTE_PUBLIC = 1 << 0,   /* no API key needed (/healthz, /metrics, /openapi.json) */
+    ROUTE_ADMIN = 1 << 1,    /* only admin keys */
+    ROUTE_JSON = 1 << 2,     /* a JSON object body is required: 415 / 400 otherwise */
     ROUTE_JSON_OPT = 1 << 3, /* a JSON object body is optional (empty body = {}) */
-    ROUTE_RAW = 1 << 4,  /* with ROUTE_JSON: the handler parses r->body itself (r->json NULL) */
-    ROUTE_BULK = 1 << 5, /* bodies up to API_MAX_BULK_BODY instead of API_MAX_BODY */
+    ROUTE_RAW = 1 << 4,      /* with ROUTE_JSON: the handler parses r->body itself (r->json NULL) */
+    ROUTE_BULK = 1 << 5,     /* bodies up to API_MAX_BULK_BODY instead of API_MAX_BODY */
+    ROUTE_LOOP = 1 << 6,     /* runs on the HTTP loop when the store publishes asynchronously
+                                (r->on_loop): the handler never blocks, it api_suspend()s */
 };
 
 struct route {
@@ -203,6 +206,30 @@ void api_rate_free(struct api_rate *rl);
  * rate limits are off.
  */
 int api_rate_check(struct api_req *r);
+
+/* --- server.c: requests whose answer comes later --- */
+
+/* Makes the answer of a suspended request, on its loop; returns 0 or ERR_* as a handler does. */
+typedef int api_resume_fn(struct api_req *r, void *arg);
+
+/*
+ * In a handler running on the loop (r->on_loop): the answer comes later.
+ * Once the handler has returned and some thread has called api_resume(r),
+ * fn(r, arg) runs on the loop, exactly once (also when the client has gone:
+ * the answer is then dropped), and makes the answer; it frees arg.
+ */
+void api_suspend(struct api_req *r, api_resume_fn *fn, void *arg);
+
+/* Hands a suspended r back to its loop; from any thread, once. r must not be touched after. */
+void api_resume(struct api_req *r);
+
+/*
+ * In a handler or check running on the loop, before anything is answered:
+ * the request must block (a store write), so it runs again from the start
+ * on a worker. Returns API_DEFERRED for the caller to return.
+ */
+int api_defer(struct api_req *r);
+#define API_DEFERRED 1 /* not an error: the request moved to a worker */
 
 /* routes.c: the table, terminated by a NULL method. */
 extern const struct route api_routes[];

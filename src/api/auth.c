@@ -73,6 +73,16 @@ api_key_hash(const char *key, char out[65])
     out[2 * i] = '\0';
 }
 
+/*
+ * 1 when a credential read on a loop found every read connection busy
+ * (store_thread_nowait()): the request then moves to a worker, which waits.
+ */
+static int
+loop_busy(struct api_req *r, int err)
+{
+    return err == ERR_TIMEOUT && r->on_loop;
+}
+
 /* Acts for the account named by X-Workflux-Account when the key may. */
 static int
 act_for(struct api_req *r, const char *acct)
@@ -92,6 +102,8 @@ act_for(struct api_req *r, const char *acct)
         return ERR_NOTFOUND;
     }
     err = store_account_get(r->ctx->store, acct, &a);
+    if (loop_busy(r, err))
+        return api_defer(r);
     if (err == ERR_NOTFOUND) {
         api_reply_error(r, ERR_NOTFOUND, NULL, "X-Workflux-Account: no account with id '%s'", acct);
         return err;
@@ -134,6 +146,8 @@ auth_token(struct api_req *r, const char *tok, const char *hash, int64_t now)
     const char *what = portal ? "portal session" : "access token";
 
     err = store_token_find(r->ctx->store, hash, &t);
+    if (loop_busy(r, err))
+        return api_defer(r);
     if (err == ERR_NOTFOUND)
         return err; /* perhaps a key that looks like one (FLUXHOOK_ROOT_KEY is free-form) */
     if (err != 0) {
@@ -167,6 +181,8 @@ auth_key(struct api_req *r, const char *hash, int64_t now)
     int err;
 
     err = store_key_find(r->ctx->store, hash, &r->key);
+    if (loop_busy(r, err))
+        return api_defer(r);
     if (err == ERR_NOTFOUND)
         return auth_fail(r, 1, "invalid API key: no such key, or it was deleted");
     if (err != 0) {
@@ -185,8 +201,12 @@ auth_key(struct api_req *r, const char *hash, int64_t now)
     if (r->key.expires_at != 0 && r->key.expires_at <= now)
         return auth_fail(r, 1, "invalid API key: key '%s' expired", r->key.id);
     r->scopes = api_key_scopes(&r->key);
-    if (r->key.last_used_at < now - KEY_TOUCH_MS)
+    if (r->key.last_used_at < now - KEY_TOUCH_MS) {
+        /* A write waits for the store's commit: never on a loop. */
+        if (r->on_loop)
+            return api_defer(r);
         store_key_touch(r->ctx->store, r->key.id, now); /* a failure only leaves it older */
+    }
     return 0;
 }
 

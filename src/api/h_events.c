@@ -2,6 +2,7 @@
  * POST /v1/events, GET /v1/events, GET /v1/events/{id}: publishing with
  * idempotency keys and fan-out, and reading events back.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/handlers.h"
@@ -21,6 +22,89 @@ published_json(const struct event *ev)
                      ev->timestamp, "deliveries", ev->deliveries);
 }
 
+/* Answers a publish that ended with err (the store's, else the item's). */
+static int
+publish_answer(struct api_req *r, struct event *ev, int err)
+{
+    int status;
+
+    if (err == ERR_CONFLICT) {
+        /* A repeated key: ev now holds the first event; nothing was published. */
+        status = 200;
+        log_debug("api: idempotent repeat event=%s account=%s", ev->id, r->account_id);
+    } else if (err != 0) {
+        return api_reply_error(r, err, NULL, "cannot store the event");
+    } else {
+        status = 202;
+        log_debug("api: published event=%s type=%s deliveries=%d", ev->id, ev->type,
+                  ev->deliveries);
+    }
+    snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev->id);
+    return api_reply_json(r, status, published_json(ev));
+}
+
+/* A publish under way on the loop (asynchronous store). */
+struct publish_wait {
+    struct api_req *r;
+    struct event ev;
+    struct store_publish it;
+    int err; /* the store's answer */
+};
+
+/* store_publish_done_fn, on a store thread: hands the request back to its loop. */
+static void
+publish_done(void *arg, int err)
+{
+    struct publish_wait *pw = arg;
+
+    pw->err = err;
+    api_resume(pw->r);
+}
+
+/* api_resume_fn, on the loop: answers the publish. */
+static int
+publish_resumed(struct api_req *r, void *arg)
+{
+    struct publish_wait *pw = arg;
+    int err;
+
+    err = publish_answer(r, &pw->ev, pw->err != 0 ? pw->err : pw->it.err);
+    event_cleanup(&pw->ev);
+    free(pw);
+    return err;
+}
+
+/*
+ * Publishes ev (taken) without waiting: the request is suspended and the
+ * store's completion answers it. Returns 0, or what answering an error gave.
+ */
+static int
+publish_async(struct api_req *r, struct event *ev)
+{
+    struct publish_wait *pw;
+    int err;
+
+    pw = calloc(1, sizeof(*pw));
+    if (pw == NULL) {
+        event_cleanup(ev);
+        return api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
+    }
+    pw->r = r;
+    pw->ev = *ev;
+    memset(ev, 0, sizeof(*ev));
+    /* The store fans out in the publish's own transaction. */
+    pw->it = (struct store_publish){.ev = &pw->ev, .fanout = 1};
+    err = store_event_publish_async(r->ctx->store, &pw->it, 1, publish_done, pw);
+    if (err != 0) {
+        event_cleanup(&pw->ev);
+        free(pw);
+        return api_reply_error(r, err, NULL, "cannot store the event");
+    }
+    /* The completion may already be on its way: it is answered on this loop, after we return. */
+    api_suspend(r, publish_resumed, pw);
+    return 0;
+}
+
 int
 h_events_publish(struct api_req *r)
 {
@@ -29,7 +113,7 @@ h_events_publish(struct api_req *r)
     struct store_publish it = {.ev = &ev, .fanout = 1};
     const char *key;
     char errbuf[256];
-    int err, status;
+    int err;
 
     memset(&ev, 0, sizeof(ev));
     memset(&rep, 0, sizeof(rep));
@@ -54,23 +138,15 @@ h_events_publish(struct api_req *r)
     snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
     if (key != NULL)
         snprintf(ev.idempotency_key, sizeof(ev.idempotency_key), "%s", key);
+    if (r->on_loop) {
+        err = publish_async(r, &ev);
+        goto out;
+    }
     /* The store fans out in the publish's own transaction. */
     err = store_event_publish_batch(r->ctx->store, &it, 1);
     if (err == 0)
         err = it.err;
-    if (err == ERR_CONFLICT) {
-        /* A repeated key: ev now holds the first event; nothing was published. */
-        status = 200;
-        log_debug("api: idempotent repeat event=%s account=%s", ev.id, r->account_id);
-    } else if (err != 0) {
-        err = api_reply_error(r, err, NULL, "cannot store the event");
-        goto out;
-    } else {
-        status = 202;
-        log_debug("api: published event=%s type=%s deliveries=%d", ev.id, ev.type, ev.deliveries);
-    }
-    snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev.id);
-    err = api_reply_json(r, status, published_json(&ev));
+    err = publish_answer(r, &ev, err);
 out:
     event_cleanup(&ev);
     return err;

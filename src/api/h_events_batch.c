@@ -18,6 +18,7 @@ struct batch {
     struct store_publish items[STORE_MAX_BATCH];
     size_t item_of[STORE_MAX_BATCH];          /* items[k] is event item_of[k] of the body */
     size_t n, nitems;
+    int err; /* the store's answer (asynchronous publish) */
 };
 
 /* envelope_item_fn: keeps a valid event, or the error result of an invalid one. */
@@ -76,6 +77,52 @@ batch_reply(struct batch *b)
     return api_reply_json(b->r, 200, json_pack("{s:o}", "results", results));
 }
 
+static void
+batch_free(struct batch *b)
+{
+    size_t i;
+
+    for (i = 0; i < STORE_MAX_BATCH; i++) {
+        event_cleanup(&b->evs[i]);
+        json_decref(b->results[i]);
+    }
+    free(b);
+}
+
+/* Answers the batch once the store has answered err. */
+static int
+batch_answer(struct batch *b, int err)
+{
+    if (err != 0)
+        return api_reply_error(b->r, err, NULL, "cannot store the events");
+    log_debug("api: published batch events=%zu valid=%zu account=%s", b->n, b->nitems,
+              b->r->account_id);
+    return batch_reply(b);
+}
+
+/* store_publish_done_fn, on a store thread: hands the request back to its loop. */
+static void
+batch_done(void *arg, int err)
+{
+    struct batch *b = arg;
+
+    b->err = err;
+    api_resume(b->r);
+}
+
+/* api_resume_fn, on the loop: answers the batch. */
+static int
+batch_resumed(struct api_req *r, void *arg)
+{
+    struct batch *b = arg;
+    int err;
+
+    (void)r;
+    err = batch_answer(b, b->err);
+    batch_free(b);
+    return err;
+}
+
 int
 h_events_publish_batch(struct api_req *r)
 {
@@ -108,21 +155,18 @@ h_events_publish_batch(struct api_req *r)
         b->items[b->nitems] = (struct store_publish){.ev = &b->evs[i], .fanout = 1};
         b->item_of[b->nitems++] = i;
     }
-    if (b->nitems > 0) {
-        err = store_event_publish_batch(r->ctx->store, b->items, b->nitems);
-        if (err != 0) {
-            err = api_reply_error(r, err, NULL, "cannot store the events");
-            goto out;
+    if (b->nitems > 0 && r->on_loop) {
+        err = store_event_publish_async(r->ctx->store, b->items, b->nitems, batch_done, b);
+        if (err == 0) {
+            /* Answered on this loop once the store's completion hands it back. */
+            api_suspend(r, batch_resumed, b);
+            return 0;
         }
+    } else if (b->nitems > 0) {
+        err = store_event_publish_batch(r->ctx->store, b->items, b->nitems);
     }
-    log_debug("api: published batch events=%zu valid=%zu account=%s", b->n, b->nitems,
-              r->account_id);
-    err = batch_reply(b);
+    err = batch_answer(b, err);
 out:
-    for (i = 0; i < STORE_MAX_BATCH; i++) {
-        event_cleanup(&b->evs[i]);
-        json_decref(b->results[i]);
-    }
-    free(b);
+    batch_free(b);
     return err;
 }

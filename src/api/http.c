@@ -4,7 +4,9 @@
  * EPOLLEXCLUSIVE) and drives each through one state machine:
  *
  *   HEAD -> BODY | CHUNK_SIZE <-> CHUNK_DATA/CHUNK_END -> TRAILER
- *        -> BUSY (a worker or the loop runs it) -> WRITE -> HEAD (keep-alive)
+ *        -> BUSY (a worker or the loop runs it; a handler on the loop may
+ *           suspend it and resume it later from any thread)
+ *        -> WRITE -> HEAD (keep-alive)
  *                                                        -> LINGER (close)
  *
  * A connection handles one request at a time: pipelined requests wait in its
@@ -453,6 +455,9 @@ struct http_server {
 
     pthread_mutex_t work_mu;
     pthread_cond_t work_cv;
+    pthread_cond_t resumed_cv; /* http_server_stop() waits for suspended to reach 0 */
+    unsigned int suspended;    /* exchanges suspended and not yet resumed (atomic) */
+    int draining;              /* http_server_stop() is waiting for them (atomic) */
     struct http_exchange *work_head, *work_tail;
     pthread_t *workers;
     int nworkers;
@@ -554,7 +559,7 @@ conn_close(struct http_conn *c)
     struct http_server *s = lp->srv;
 
     if (c->st == CS_BUSY) {
-        /* a worker holds c->x: closed when it is done (conn_answer) */
+        /* a worker or a suspension holds c->x: closed once it is answered (loop_done) */
         c->keep = 0;
         shutdown(c->fd, SHUT_RDWR);
         return;
@@ -657,27 +662,47 @@ work_push(struct http_server *s, struct http_exchange *x, int urgent)
     }
 }
 
+/* Queues x for the workers; 0 when there are none (or they are stopping). */
+static int
+work_queue(struct http_server *s, struct http_exchange *x)
+{
+    int queued = 0;
+
+    pthread_mutex_lock(&s->work_mu);
+    if (s->nworkers > 0 && !s->work_stop) {
+        work_push(s, x, strcmp(x->head.path, "/healthz") == 0);
+        pthread_cond_signal(&s->work_cv);
+        queued = 1;
+    }
+    pthread_mutex_unlock(&s->work_mu);
+    return queued;
+}
+
 /* The request is complete: run it here or on a worker. */
 static void
 conn_run(struct http_conn *c)
 {
     struct http_server *s = c->loop->srv;
     struct http_exchange *x = c->x;
-    int queued = 0;
 
     if (s->cfg.conn_body != NULL)
         s->cfg.conn_body(s->cfg.conn_arg, c->gc);
     c->st = CS_BUSY;
-    if (!x->run_inline) {
-        pthread_mutex_lock(&s->work_mu);
-        if (s->nworkers > 0 && !s->work_stop) {
-            work_push(s, x, strcmp(x->head.path, "/healthz") == 0);
-            pthread_cond_signal(&s->work_cv);
-            queued = 1;
+    if (x->run_inline) {
+        s->h.run_fn(s->h.arg, x);
+        if (x->suspended) {
+            /* Its answer comes through loop_done(), on this thread: after this returns. */
+            __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+            return;
         }
-        pthread_mutex_unlock(&s->work_mu);
+        if (!x->defer) {
+            conn_answer(c);
+            return;
+        }
+        x->defer = 0;
+        x->run_inline = 0;
     }
-    if (queued)
+    if (work_queue(s, x))
         return;
     s->h.run_fn(s->h.arg, x);
     conn_answer(c);
@@ -1122,7 +1147,65 @@ loop_accept(struct http_loop *lp)
     }
 }
 
-/* Answers made by workers are sent by the loop that owns their connection. */
+/*
+ * Puts x, answered by a worker or resumed, on its loop's done list, and
+ * wakes the loop unless the list already holds one (whose maker wakes it).
+ */
+static void
+loop_hand_back(struct http_exchange *x)
+{
+    struct http_loop *lp = x->conn->loop;
+    uint64_t one = 1;
+    int wake;
+
+    x->next = NULL;
+    pthread_mutex_lock(&lp->mu);
+    wake = lp->done_head == NULL;
+    if (lp->done_tail != NULL)
+        lp->done_tail->next = x;
+    else
+        lp->done_head = x;
+    lp->done_tail = x;
+    pthread_mutex_unlock(&lp->mu);
+    if (wake)
+        (void)write(lp->evfd, &one, sizeof(one));
+}
+
+void
+http_exchange_suspend(struct http_exchange *x)
+{
+    x->suspended = 1;
+}
+
+void
+http_exchange_resume(struct http_exchange *x)
+{
+    loop_hand_back(x);
+}
+
+void
+http_exchange_defer(struct http_exchange *x)
+{
+    x->defer = 1;
+}
+
+/* A suspended exchange is back: the handler makes its answer. */
+static void
+exchange_resumed(struct http_server *s, struct http_exchange *x)
+{
+    x->suspended = 0;
+    if (s->h.resume_fn != NULL)
+        s->h.resume_fn(s->h.arg, x);
+    if (__atomic_sub_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&s->work_mu);
+        pthread_cond_broadcast(&s->resumed_cv);
+        pthread_mutex_unlock(&s->work_mu);
+    }
+}
+
+/* Answers made by workers, and resumed exchanges, are sent by the loop that owns their connection.
+ */
 static void
 loop_done(struct http_loop *lp)
 {
@@ -1138,6 +1221,8 @@ loop_done(struct http_loop *lp)
     for (; x != NULL; x = next) {
         next = x->next;
         c = x->conn;
+        if (x->suspended)
+            exchange_resumed(lp->srv, x);
         conn_answer(c);
         conn_drive(c);
     }
@@ -1165,7 +1250,9 @@ loop_main(void *arg)
     int64_t last = clock_mono_ms();
     int n, i;
 
-    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+    /* A suspended exchange keeps the loops running: its completion will come to one. */
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
         n = epoll_wait(lp->ep, evs, 128, HTTP_TICK_MS);
         for (i = 0; i < n; i++) {
             if (evs[i].data.ptr == &tag_listen)
@@ -1189,8 +1276,6 @@ worker_main(void *arg)
 {
     struct http_server *s = arg;
     struct http_exchange *x;
-    struct http_loop *lp;
-    uint64_t one = 1;
 
     pthread_mutex_lock(&s->work_mu);
     for (;;) {
@@ -1204,16 +1289,7 @@ worker_main(void *arg)
             s->work_tail = NULL;
         pthread_mutex_unlock(&s->work_mu);
         s->h.run_fn(s->h.arg, x);
-        lp = x->conn->loop;
-        x->next = NULL;
-        pthread_mutex_lock(&lp->mu);
-        if (lp->done_tail != NULL)
-            lp->done_tail->next = x;
-        else
-            lp->done_head = x;
-        lp->done_tail = x;
-        pthread_mutex_unlock(&lp->mu);
-        (void)write(lp->evfd, &one, sizeof(one));
+        loop_hand_back(x);
         pthread_mutex_lock(&s->work_mu);
     }
     pthread_mutex_unlock(&s->work_mu);
@@ -1266,6 +1342,7 @@ http_server_start(const struct http_config *cfg, const struct http_handler *h, i
     s->lfd = fd;
     pthread_mutex_init(&s->work_mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->resumed_cv, NULL);
     pthread_mutex_init(&s->ip_mu, NULL);
     s->nloops = cfg->threads > 0 ? cfg->threads : 1;
     s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
@@ -1327,6 +1404,12 @@ http_server_stop(struct http_server *s)
     pthread_mutex_unlock(&s->work_mu);
     for (i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i], NULL);
+    /* Suspended exchanges are resumed by their loops, which still run. */
+    __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&s->work_mu);
+    while (__atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0)
+        pthread_cond_wait(&s->resumed_cv, &s->work_mu);
+    pthread_mutex_unlock(&s->work_mu);
     __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     for (i = 0; s->loops != NULL && i < s->nloops; i++) {
         lp = &s->loops[i];
@@ -1365,6 +1448,7 @@ http_server_stop(struct http_server *s)
     }
     pthread_mutex_destroy(&s->ip_mu);
     pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->resumed_cv);
     pthread_mutex_destroy(&s->work_mu);
     free(s->workers);
     free(s->loops);

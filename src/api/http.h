@@ -61,6 +61,8 @@ struct http_exchange {
                          or NULL: the body is read and dropped */
     int run_inline;   /* 1 (set by head_fn): run on the loop thread, not a worker */
     int close;        /* 1: answer with Connection: close and close after */
+    int suspended;    /* http_exchange_suspend() was called: the answer comes later */
+    int defer;        /* http_exchange_defer() was called: run again on a worker */
 
     /* The answer, made by http_answer_*(). */
     int status;
@@ -94,6 +96,12 @@ struct http_handler {
                      const char *msg);
     /* x is over (answered, or its connection gone): free x->user. */
     void (*done_fn)(void *arg, struct http_exchange *x);
+    /*
+     * A suspended x was resumed (http_exchange_resume()): make the answer.
+     * Runs on x's loop, once, also when the connection closed meanwhile
+     * (the answer is then dropped). NULL when run_fn never suspends.
+     */
+    void (*resume_fn)(void *arg, struct http_exchange *x);
     void *arg;
 };
 
@@ -126,7 +134,10 @@ int http_listen_socket(const struct sockaddr *sa, unsigned int len, int backlog,
 int http_server_start(const struct http_config *cfg, const struct http_handler *h, int fd,
                       struct http_server **out);
 
-/* Stops accepting, runs what the workers hold, closes every connection, frees; NULL is a no-op. */
+/*
+ * Stops accepting, runs what the workers hold, waits for suspended
+ * exchanges to be resumed, closes every connection, frees; NULL is a no-op.
+ */
 void http_server_stop(struct http_server *s);
 
 /* A head_fn for servers that read no body: x runs inline, its body is read and dropped. */
@@ -135,6 +146,27 @@ int http_head_inline_drop(void *arg, struct http_exchange *x);
 /* An error_fn that answers the status alone, without a body. */
 void http_error_bare(void *arg, struct http_exchange *x, int status, const char *type,
                      const char *msg);
+
+/*
+ * In run_fn of an exchange run on its loop (run_inline): x's answer comes
+ * later. The connection stays busy (a pipelined request waits), and once
+ * some thread calls http_exchange_resume(x), the loop calls resume_fn and
+ * sends the answer. A connection closed meanwhile is freed only after that.
+ */
+void http_exchange_suspend(struct http_exchange *x);
+
+/*
+ * Hands a suspended x back to its loop; from any thread, exactly once per
+ * suspension. x must not be touched after (its loop may free it at once).
+ */
+void http_exchange_resume(struct http_exchange *x);
+
+/*
+ * In run_fn of an exchange run on its loop, before anything is answered:
+ * run x on a worker instead (run_fn is called again there, run_inline 0),
+ * for a request that found it must block.
+ */
+void http_exchange_defer(struct http_exchange *x);
 
 /* Begins x's answer with status (resets what was made before). */
 void http_answer_start(struct http_exchange *x, int status);

@@ -14,6 +14,7 @@
 #define OPT ROUTE_JSON_OPT
 #define RAW ROUTE_RAW
 #define BLK ROUTE_BULK
+#define LOOP ROUTE_LOOP
 
 /* The scope each route needs (routes without one need admin). */
 #define EW SCOPE_EVENTS_WRITE
@@ -31,8 +32,8 @@ const struct route api_routes[] = {
     {"GET", "/v1/event-types", h_event_types_list, 0,
      "The event catalog: each type with its fields and sample", ER},
 
-    {"POST", "/v1/events", h_events_publish, JSN | RAW, "Publish an event", EW},
-    {"POST", "/v1/events/batch", h_events_publish_batch, JSN | RAW | BLK,
+    {"POST", "/v1/events", h_events_publish, JSN | RAW | LOOP, "Publish an event", EW},
+    {"POST", "/v1/events/batch", h_events_publish_batch, JSN | RAW | BLK | LOOP,
      "Publish up to 500 events in one durable commit, each answered on its own", EW},
     {"GET", "/v1/events", h_events_list, 0, "List events, newest first", ER},
     {"GET", "/v1/events/{id}", h_events_get, 0, "Read one event", ER},

@@ -3,8 +3,11 @@
  * calling the handler and making its answer. http.c holds the connections
  * (epoll loops, the strict request parser, body caps, keep-alive) and runs
  * complete requests on its workers, since handlers block in the store (a
- * publish waits for the group commit that holds it): 64 clients still give
- * the store 64 requests to commit together. Everything a request allocates
+ * read, or a write waiting for the group commit that holds it). Publishes
+ * (ROUTE_LOOP routes) run on the loops instead when the store publishes
+ * asynchronously: the handler queues the publish and suspends the request,
+ * and the store's completion resumes it (api_suspend(), api_resume()), so
+ * no thread waits for a commit. Everything a request allocates
  * hangs off its struct server_req, which done_fn frees in one place.
  *
  * Connections: guard.c puts deadlines on request heads and bodies and on
@@ -47,6 +50,7 @@ struct api_server {
     struct api_counters counters;
     struct api_guard *guard;
     int port;
+    int loop_routes; /* ROUTE_LOOP routes run on the loops (the store publishes asynchronously) */
 };
 
 /* The per-request state that is not part of struct api_req. */
@@ -64,6 +68,9 @@ struct server_req {
     struct api_static asset_store;
     size_t body_cap; /* api_body_cap() of the request */
     int close;       /* 1: answer with Connection: close (a refused head) */
+    const struct route *rt; /* a ROUTE_LOOP route found at the head, or NULL */
+    api_resume_fn *resume;  /* api_suspend()'s continuation, or NULL */
+    void *resume_arg;
 };
 
 /* --- listen addresses --- */
@@ -328,7 +335,24 @@ req_new(struct api_server *srv, struct http_exchange *x, const char *method, con
     return sr;
 }
 
-/* Routes, authenticates, checks the body, runs the handler: r->status etc. are set after. */
+/* The guard for a handler (or its continuation) that forgot to answer. */
+static void
+req_answered(struct api_req *r, const struct route *rt, int err)
+{
+    if (r->status != 0)
+        return;
+    if (err == 0)
+        err = ERR_INTERNAL;
+    log_warnx("api: handler gave no answer method=%s route=%s err=%s", rt->method, rt->pattern,
+              err_name(err));
+    api_reply_error(r, err, NULL, "%s", err_str(err));
+}
+
+/*
+ * Routes, authenticates, checks the body, runs the handler: r->status etc.
+ * are set after, unless the handler suspended the request (sr->resume) or
+ * it moved to a worker (api_defer()).
+ */
 static void
 req_process(struct api_server *srv, struct server_req *sr)
 {
@@ -342,7 +366,7 @@ req_process(struct api_server *srv, struct server_req *sr)
         return;
     }
     is_v1 = strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/v1") == 0;
-    rt = api_route_find(r->method, r->path, r, &matched);
+    rt = sr->rt != NULL ? sr->rt : api_route_find(r->method, r->path, r, &matched);
     if (rt != NULL && srv->cfg.meta_only && !(rt->flags & ROUTE_PUBLIC)) {
         api_reply_error(r, ERR_NOTFOUND, NULL,
                         "this process runs with --role worker and serves no API; "
@@ -381,13 +405,8 @@ req_process(struct api_server *srv, struct server_req *sr)
         }
     }
     err = rt->fn(r);
-    if (r->status == 0) {
-        if (err == 0)
-            err = ERR_INTERNAL;
-        log_warnx("api: handler gave no answer method=%s route=%s err=%s", rt->method, rt->pattern,
-                  err_name(err));
-        api_reply_error(r, err, NULL, "%s", err_str(err));
-    }
+    if (sr->resume == NULL)
+        req_answered(r, rt, err);
 }
 
 static void
@@ -442,6 +461,23 @@ req_answer(struct api_server *srv, struct http_exchange *x, struct server_req *s
 
 /* --- what http.c calls --- */
 
+/* Puts a request whose route never blocks (ROUTE_LOOP) on the loop. */
+static void
+head_route(struct api_server *srv, struct http_exchange *x, struct server_req *sr)
+{
+    const struct route *rt;
+    int matched = 0;
+
+    if (!srv->loop_routes || strcmp(sr->r.method, "POST") != 0)
+        return;
+    rt = api_route_find(sr->r.method, sr->r.path, &sr->r, &matched);
+    if (rt == NULL || !(rt->flags & ROUTE_LOOP))
+        return;
+    sr->rt = rt;
+    sr->r.on_loop = 1;
+    x->run_inline = 1;
+}
+
 static int
 on_head(void *arg, struct http_exchange *x)
 {
@@ -456,6 +492,7 @@ on_head(void *arg, struct http_exchange *x)
     }
     x->user = sr;
     x->body = &sr->r.body;
+    head_route(srv, x, sr);
     /* An announced body over the cap is refused before any of it is read. */
     if (x->head.length > sr->body_cap) {
         api_reply_error(&sr->r, ERR_TOOBIG, NULL, "the request body is larger than %zu KiB",
@@ -467,14 +504,80 @@ on_head(void *arg, struct http_exchange *x)
     return 0;
 }
 
+/*
+ * A request that api_defer() moved off the loop starts again on a worker:
+ * what its first run set (the credential, rate-limit headers) is dropped.
+ */
+static void
+req_restart(struct server_req *sr)
+{
+    struct api_req *r = &sr->r;
+
+    api_key_cleanup(&r->key);
+    memset(&r->key, 0, sizeof(r->key));
+    r->scopes = 0;
+    r->account_id[0] = '\0';
+    r->nheaders = 0;
+    r->on_loop = 0;
+}
+
 static void
 on_run(void *arg, struct http_exchange *x)
 {
     struct api_server *srv = arg;
     struct server_req *sr = x->user;
 
+    if (sr->r.on_loop && !x->run_inline)
+        req_restart(sr);
+    /* On the loop a read that would wait fails instead, and the request moves to a worker. */
+    store_thread_nowait(sr->r.on_loop);
     req_process(srv, sr);
+    store_thread_nowait(0);
+    if (sr->resume != NULL || x->defer)
+        return;
     req_answer(srv, x, sr);
+}
+
+/* A suspended request is back on its loop: its continuation answers. */
+static void
+on_resume(void *arg, struct http_exchange *x)
+{
+    struct api_server *srv = arg;
+    struct server_req *sr = x->user;
+    api_resume_fn *fn = sr->resume;
+    int err;
+
+    sr->resume = NULL;
+    err = fn(&sr->r, sr->resume_arg);
+    req_answered(&sr->r, sr->rt, err);
+    req_answer(srv, x, sr);
+}
+
+void
+api_suspend(struct api_req *r, api_resume_fn *fn, void *arg)
+{
+    struct server_req *sr = r->conn;
+
+    sr->resume = fn;
+    sr->resume_arg = arg;
+    http_exchange_suspend(sr->x);
+}
+
+void
+api_resume(struct api_req *r)
+{
+    struct server_req *sr = r->conn;
+
+    http_exchange_resume(sr->x);
+}
+
+int
+api_defer(struct api_req *r)
+{
+    struct server_req *sr = r->conn;
+
+    http_exchange_defer(sr->x);
+    return API_DEFERRED;
 }
 
 static void
@@ -648,7 +751,10 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     hh.run_fn = on_run;
     hh.error_fn = on_error;
     hh.done_fn = on_done;
+    hh.resume_fn = on_resume;
     hh.arg = srv;
+    /* Without workers a request that must block could not leave the loop. */
+    srv->loop_routes = store_publish_async_supported(st) && cfg->threads > 0;
     ret = http_server_start(&hcfg, &hh, fd, &srv->http);
     if (ret != 0)
         goto out;

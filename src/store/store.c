@@ -920,10 +920,11 @@ publish_prepare(struct store_publish *it)
     return 0;
 }
 
-int
-store_event_publish_batch(struct store *st, struct store_publish *items, size_t n)
+/* Checks and prepares the items of a batch; 0 or ERR_*. */
+static int
+publish_items_prepare(struct store_publish *items, size_t n)
 {
-    size_t i, due = 0;
+    size_t i;
     int err;
 
     if (n < 1 || n > STORE_MAX_BATCH)
@@ -936,12 +937,94 @@ store_event_publish_batch(struct store *st, struct store_publish *items, size_t 
         if (strcmp(items[i].ev->account_id, items[0].ev->account_id) != 0)
             return ERR_INVAL;
     }
-    err = st->ops->event_publish(st, items, n);
+    return 0;
+}
+
+/* Wakes the dispatcher when a publish that ended with err made deliveries due. */
+static void
+publish_due_notify(struct store *st, const struct store_publish *items, size_t n, int err)
+{
+    size_t i, due = 0;
+
     /* Deliveries handed to this process's dispatcher need no claim. */
     for (i = 0; i < n && err == 0; i++)
         due += items[i].err == 0 ? (size_t)(items[i].ev->deliveries - items[i].handed) : 0;
     if (due > 0)
         store_due_notify(st);
+}
+
+int
+store_event_publish_batch(struct store *st, struct store_publish *items, size_t n)
+{
+    int err;
+
+    err = publish_items_prepare(items, n);
+    if (err != 0)
+        return err;
+    err = st->ops->event_publish(st, items, n);
+    publish_due_notify(st, items, n, err);
+    return err;
+}
+
+/* One store_event_publish_async() under way: the caller's completion. */
+struct publish_call {
+    struct store *st;
+    struct store_publish *items;
+    size_t n;
+    store_publish_done_fn *done;
+    void *arg;
+};
+
+/* store_publish_done_fn of the backend: wakes the dispatcher, then the caller. */
+static void
+publish_call_done(void *arg, int err)
+{
+    struct publish_call *pc = arg;
+
+    publish_due_notify(pc->st, pc->items, pc->n, err);
+    pc->done(pc->arg, err);
+    free(pc);
+}
+
+static _Thread_local int thread_nowait; /* store_thread_nowait() */
+
+void
+store_thread_nowait(int on)
+{
+    thread_nowait = on;
+}
+
+int
+store_thread_may_wait(void)
+{
+    return !thread_nowait;
+}
+
+int
+store_publish_async_supported(const struct store *st)
+{
+    return st->ops->event_publish_async != NULL;
+}
+
+int
+store_event_publish_async(struct store *st, struct store_publish *items, size_t n,
+                          store_publish_done_fn *done, void *arg)
+{
+    struct publish_call *pc;
+    int err;
+
+    if (st->ops->event_publish_async == NULL)
+        return ERR_INTERNAL;
+    err = publish_items_prepare(items, n);
+    if (err != 0)
+        return err;
+    pc = malloc(sizeof(*pc));
+    if (pc == NULL)
+        return ERR_NOMEM;
+    *pc = (struct publish_call){st, items, n, done, arg};
+    err = st->ops->event_publish_async(st, items, n, publish_call_done, pc);
+    if (err != 0)
+        free(pc);
     return err;
 }
 

@@ -449,6 +449,38 @@ struct store_publish {
  * with nothing stored.
  */
 int store_event_publish_batch(struct store *st, struct store_publish *items, size_t n);
+
+/*
+ * The end of a store_event_publish_async(): err is 0 once every item is
+ * committed and durable (each item's err set as store_event_publish_batch()
+ * sets it), or the error that stored nothing (ERR_SHUTDOWN when the store
+ * closed first). Runs on one of the store's threads, outside its locks; it
+ * must not block (no store call that waits).
+ */
+typedef void store_publish_done_fn(void *arg, int err);
+
+/*
+ * While on is 1, the calling thread must not wait for the store (an HTTP
+ * loop): a read that finds every read connection busy fails at once with
+ * ERR_TIMEOUT instead of waiting for one (SQLite; PostgreSQL never runs on
+ * such a thread).
+ */
+void store_thread_nowait(int on);
+
+/* 1 when the store has store_event_publish_async() (SQLite), else 0. */
+int store_publish_async_supported(const struct store *st);
+
+/*
+ * Like store_event_publish_batch(), but returns at once: queues the publish
+ * and calls done(arg, err) exactly once when it is over, after the sync
+ * that makes its commit durable. items (and their events and endpoints)
+ * must stay as they are until then; the store writes their outputs. Returns
+ * 0 when queued, or ERR_INVAL, ERR_NOMEM, ERR_SHUTDOWN (closing) or
+ * ERR_INTERNAL (no asynchronous publish in this backend) without calling
+ * done.
+ */
+int store_event_publish_async(struct store *st, struct store_publish *items, size_t n,
+                              store_publish_done_fn *done, void *arg);
 int store_event_get(struct store *st, const char *account_id, const char *id, struct event *out);
 /* Events of the account, newest first, older than `after` when given; type may be NULL. */
 int store_event_list(struct store *st, const char *account_id, const char *type,

@@ -29,6 +29,9 @@ struct store_secret {
     char *prev_secret; /* NULL when none */
 };
 
+/* 0 while the calling thread must not wait for a read connection (store_thread_nowait()). */
+int store_thread_may_wait(void);
+
 /*
  * Big moves (an enable's held deliveries, a replay) go in chunks, each a
  * short write of its own, so publishes interleave. store.c sizes them: the
@@ -53,7 +56,10 @@ struct store_chunk {
 /* A monotonic clock in microseconds, for timing chunks. */
 int64_t store_mono_us(void);
 
-/* One backend. Every member is required; each mirrors the store_*() of the same name. */
+/*
+ * One backend. Every member but event_publish_async is required; each
+ * mirrors the store_*() of the same name.
+ */
 
 struct store_ops {
     const char *scheme; /* "sqlite", "postgres" */
@@ -102,6 +108,9 @@ struct store_ops {
 
     /* Every ev is filled (id, created_at, timestamp) and checked; sets each err. */
     int (*event_publish)(struct store *, struct store_publish *, size_t);
+    /* NULL when the backend has none; else as event_publish, answering through done. */
+    int (*event_publish_async)(struct store *, struct store_publish *, size_t,
+                               store_publish_done_fn *, void *);
     int (*event_get)(struct store *, const char *, const char *, struct event *);
     int (*event_list)(struct store *, const char *, const char *, const char *, int,
                       struct event **, size_t *);

@@ -707,19 +707,46 @@ fault_clear(struct sq *s, uint64_t commits)
     s->fault = 0;
 }
 
-/* Marks the jobs answered (under the store's lock) and wakes their callers. */
-static void
+/*
+ * Marks the jobs answered (under the store's lock) and wakes their callers.
+ * Returns the asynchronous ones (sq_write_async()), in order, for
+ * jobs_complete() to answer once the lock is released.
+ */
+static struct sq_job *
 jobs_done(struct sq_job *list, int err)
 {
-    struct sq_job *j, *next;
+    struct sq_job *j, *next, *async = NULL, **link = &async;
 
     for (j = list; j != NULL; j = next) {
         /* Once done is set the caller may return and free j: read next first. */
         next = j->next;
         if (err != 0 && j->result == 0)
             j->result = err;
+        if (j->done_fn != NULL) {
+            j->next = NULL;
+            *link = j;
+            link = &j->next;
+            continue;
+        }
         j->done = 1;
         pthread_cond_signal(&j->cond);
+    }
+    return async;
+}
+
+/*
+ * Without the store's lock: calls the completion of each asynchronous job
+ * of list (from jobs_done()) and frees it. A completion may queue new jobs.
+ */
+static void
+jobs_complete(struct sq_job *list)
+{
+    struct sq_job *j, *next;
+
+    for (j = list; j != NULL; j = next) {
+        next = j->next;
+        j->done_fn(j->done_arg, j->result);
+        free(j);
     }
 }
 
@@ -737,7 +764,7 @@ jobs_nosync_done(struct sq_job *list, struct sq_job **tail)
         next = j->next;
         if (j->nosync) {
             j->next = NULL;
-            jobs_done(j, 0);
+            (void)jobs_done(j, 0); /* never asynchronous: sq_write_async() jobs sync */
             continue;
         }
         j->next = NULL;
@@ -760,7 +787,7 @@ writer_main(void *arg)
 {
     struct sq *s = arg;
     struct txn t = { 0 };
-    struct sq_job *fresh;
+    struct sq_job *fresh, *answered;
     int idle, stopping, committed, err;
 
     pthread_mutex_lock(&s->lock);
@@ -771,6 +798,7 @@ writer_main(void *arg)
             break;
         fresh = s->head;
         s->head = s->tail = NULL;
+        s->queued = 0;
         pthread_mutex_unlock(&s->lock);
 
         if (fresh != NULL) {
@@ -820,9 +848,10 @@ writer_main(void *arg)
         s->commits += (uint64_t)committed;
         s->jobs += t.count;
         fault_note(s, err, s->commits);
+        answered = NULL;
         if (!s->syncer_started) {
             fault_clear(s, s->commits);
-            jobs_done(t.head, 0);
+            answered = jobs_done(t.head, 0);
         } else if ((t.head = jobs_nosync_done(t.head, &t.tail)) != NULL) {
             /* The syncer answers them once the WAL holding the commit is on disk. */
             if (s->sync_tail != NULL)
@@ -833,6 +862,11 @@ writer_main(void *arg)
             pthread_cond_signal(&s->sync_cond);
         }
         memset(&t, 0, sizeof(t));
+        if (answered != NULL) {
+            pthread_mutex_unlock(&s->lock);
+            jobs_complete(answered);
+            pthread_mutex_lock(&s->lock);
+        }
     }
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -875,7 +909,7 @@ static void *
 syncer_main(void *arg)
 {
     struct sq *s = arg;
-    struct sq_job *list;
+    struct sq_job *list, *answered;
     uint64_t commits;
     int err;
 
@@ -902,12 +936,37 @@ syncer_main(void *arg)
             fault_note(s, err, commits);
         else
             fault_clear(s, commits);
-        jobs_done(list, err);
+        answered = jobs_done(list, err);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
+        if (answered != NULL) {
+            pthread_mutex_unlock(&s->lock);
+            jobs_complete(answered);
+            pthread_mutex_lock(&s->lock);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
+}
+
+/*
+ * Under s->lock: appends j to the writer's queue and wakes the writer, which
+ * sleeps only on an empty queue. With lazy (a job no thread waits for),
+ * while a sync is under way, the writer is woken once per SQ_WAKE_JOBS jobs
+ * instead of once per job: none of them can be durable before the syncer
+ * is done, and the syncer wakes the writer then.
+ */
+static void
+job_queue(struct sq *s, struct sq_job *j, int lazy)
+{
+    if (s->tail != NULL)
+        s->tail->next = j;
+    else
+        s->head = j;
+    s->tail = j;
+    s->queued++;
+    if (!lazy || s->queued >= SQ_WAKE_JOBS || syncer_idle(s))
+        pthread_cond_signal(&s->queue_cond);
 }
 
 void
@@ -933,17 +992,37 @@ write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int no
         pthread_cond_destroy(&job.cond);
         return ERR_SHUTDOWN;
     }
-    if (s->tail != NULL)
-        s->tail->next = &job;
-    else
-        s->head = &job;
-    s->tail = &job;
-    pthread_cond_signal(&s->queue_cond);
+    job_queue(s, &job, 0);
     while (!job.done)
         pthread_cond_wait(&job.cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
     pthread_cond_destroy(&job.cond);
     return job.result;
+}
+
+int
+sq_write_async(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, sq_done_fn *done,
+               void *done_arg)
+{
+    struct sq_job *j;
+
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->fn = fn;
+    j->after = after;
+    j->arg = arg;
+    j->done_fn = done;
+    j->done_arg = done_arg;
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        free(j);
+        return ERR_SHUTDOWN;
+    }
+    job_queue(s, j, 1);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 int
@@ -980,6 +1059,10 @@ sq_read(struct sq *s, sq_job_fn *fn, void *arg)
         }
         if (c != NULL)
             break;
+        if (!store_thread_may_wait()) {
+            pthread_mutex_unlock(&s->lock);
+            return ERR_TIMEOUT;
+        }
         pthread_cond_wait(&s->reader_cond, &s->lock);
     }
     c->busy = 1;
@@ -1232,6 +1315,7 @@ const struct store_ops store_sqlite_ops = {
     .endpoint_held_chunk = sq_endpoint_held_chunk,
     .endpoint_held_next = sq_endpoint_held_next,
     .event_publish = sq_event_publish,
+    .event_publish_async = sq_event_publish_async,
     .event_get = sq_event_get,
     .event_list = sq_event_list,
     .delivery_get = sq_delivery_get,

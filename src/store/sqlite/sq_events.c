@@ -354,6 +354,45 @@ sq_event_publish(struct store *st, struct store_publish *items, size_t n)
     return err;
 }
 
+/* One sq_event_publish_async() under way: job_publish's arguments and the caller's end. */
+struct publish_async {
+    struct ev_args args;
+    store_publish_done_fn *done;
+    void *arg;
+};
+
+/* sq_done_fn of an asynchronous publish. */
+static void
+publish_async_done(void *arg, int err)
+{
+    struct publish_async *pa = arg;
+
+    sq_handoff_reset(&pa->args.ho); /* nothing: publish_after has handed or given back */
+    pa->done(pa->arg, err);
+    free(pa);
+}
+
+int
+sq_event_publish_async(struct store *st, struct store_publish *items, size_t n,
+                       store_publish_done_fn *done, void *arg)
+{
+    struct publish_async *pa;
+    int err;
+
+    pa = calloc(1, sizeof(*pa));
+    if (pa == NULL)
+        return ERR_NOMEM;
+    pa->args.items = items;
+    pa->args.n = n;
+    pa->done = done;
+    pa->arg = arg;
+    pa->args.ho.st = st;
+    err = sq_write_async(st->impl, job_publish, publish_after, &pa->args, publish_async_done, pa);
+    if (err != 0)
+        free(pa);
+    return err;
+}
+
 /* --- events --- */
 
 static int

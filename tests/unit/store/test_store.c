@@ -1047,6 +1047,35 @@ test_publish_and_read(void **state)
     endpoint_cleanup(&eps[1]);
 }
 
+/* store_publish_done_fn that must not run: a refused asynchronous publish has no end. */
+static void
+async_never(void *arg, int err)
+{
+    (void)arg;
+    (void)err;
+    fail_msg("a refused asynchronous publish called its completion");
+}
+
+/*
+ * SQLite publishes asynchronously (tests/unit/store/test_publish_async.c);
+ * PostgreSQL says it does not and refuses, so the API keeps its publishes on
+ * its workers.
+ */
+static void
+test_publish_async_backend(void **state)
+{
+    struct fx *fx = *state;
+    struct event ev;
+    struct store_publish it = {.ev = &ev, .fanout = 1};
+
+    assert_int_equal(event_fill("acct_a", "user.message", NULL, &ev), 0);
+    assert_int_equal(store_publish_async_supported(fx->st), fx->sqlite);
+    if (!fx->sqlite)
+        assert_int_equal(store_event_publish_async(fx->st, &it, 1, async_never, NULL),
+                         ERR_INTERNAL);
+    event_cleanup(&ev);
+}
+
 static void
 test_publish_atomic(void **state)
 {
@@ -4029,6 +4058,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout_selection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_async_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),

@@ -1,0 +1,561 @@
+/*
+ * store_event_publish_async() on the SQLite store: every completion runs
+ * exactly once, in the order the publishes were queued, after the commit is
+ * durable; a write that fails answers its error; closing the store with
+ * publishes queued answers every one of them. A thread that must not wait
+ * (an HTTP loop) is refused a read when every read connection is busy. A VFS shim over the unix
+ * VFS, the default VFS of this program only, can make every write and sync fail (a disk gone bad)
+ * until it is told to stop.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/sqlite/sq_int.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/id.h"
+
+#define PA_MANY 400 /* publishes queued at once */
+
+/* --- the shim: writes and syncs fail while fw_failing is set --- */
+
+#define FW_TABLES 4 /* tables of methods the unix VFS gives its files (one per kind) */
+
+static sqlite3_vfs fw_vfs;
+static sqlite3_vfs *fw_real;
+static struct {
+    const sqlite3_io_methods *real;
+    sqlite3_io_methods ours; /* real's, with xWrite and xSync wrapped */
+} fw_tables[FW_TABLES];
+static pthread_mutex_t fw_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int fw_failing;
+
+/* The unix VFS's methods behind f's. */
+static const sqlite3_io_methods *
+fw_real_of(sqlite3_file *f)
+{
+    size_t i;
+
+    for (i = 0; i < FW_TABLES; i++) {
+        if (f->pMethods == &fw_tables[i].ours)
+            return fw_tables[i].real;
+    }
+    return f->pMethods;
+}
+
+static int
+fw_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    if (atomic_load(&fw_failing))
+        return SQLITE_IOERR_WRITE;
+    return fw_real_of(f)->xWrite(f, p, n, off);
+}
+
+static int
+fw_sync(sqlite3_file *f, int flags)
+{
+    if (atomic_load(&fw_failing))
+        return SQLITE_IOERR_FSYNC;
+    return fw_real_of(f)->xSync(f, flags);
+}
+
+static int
+fw_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+    size_t i;
+    int rc;
+
+    (void)vfs;
+    rc = fw_real->xOpen(fw_real, name, f, flags, out_flags);
+    if (rc != SQLITE_OK || f->pMethods == NULL)
+        return rc;
+    pthread_mutex_lock(&fw_mu);
+    for (i = 0; i < FW_TABLES; i++) {
+        if (fw_tables[i].real == NULL) {
+            fw_tables[i].real = f->pMethods;
+            fw_tables[i].ours = *f->pMethods;
+            fw_tables[i].ours.xWrite = fw_write;
+            fw_tables[i].ours.xSync = fw_sync;
+        }
+        if (fw_tables[i].real == f->pMethods) {
+            f->pMethods = &fw_tables[i].ours;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fw_mu);
+    return rc;
+}
+
+static int
+fw_register(void)
+{
+    fw_real = sqlite3_vfs_find(NULL);
+    if (fw_real == NULL)
+        return -1;
+    fw_vfs = *fw_real;
+    fw_vfs.zName = "failwrite";
+    fw_vfs.xOpen = fw_open;
+    return sqlite3_vfs_register(&fw_vfs, 1) == SQLITE_OK ? 0 : -1;
+}
+
+/* --- the fixture --- */
+
+struct fx {
+    char dir[64];
+    char url[128];
+    struct store *st;
+};
+
+/* One publish and what its completion saw. */
+struct pub {
+    struct event ev;
+    struct store_publish it;
+    int calls;     /* completions run */
+    int err;       /* the last one's err */
+    int seq;       /* the order its completion ran in (from 1) */
+    int chain;     /* its completion queues another publish into next */
+    int chain_err; /* what that store_event_publish_async() returned */
+    struct pub *next;
+    struct fx *fx;
+};
+
+static pthread_mutex_t pa_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pa_cv = PTHREAD_COND_INITIALIZER;
+static int pa_seq; /* completions so far */
+
+static int
+setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    struct account a = {0};
+    const char *tmp = getenv("TMPDIR");
+
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof(fx->dir), "%s/fluxhook-async-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' && strlen(tmp) < 32 ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->url, sizeof(fx->url), "sqlite:%s/store.db", fx->dir);
+    if (store_open(fx->url, &fx->st) != 0)
+        return -1;
+    a.name = "A";
+    snprintf(a.id, sizeof(a.id), "acct_a");
+    if (store_account_insert(fx->st, &a) != 0)
+        return -1;
+    pa_seq = 0;
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *fx = *state;
+    char cmd[128];
+
+    atomic_store(&fw_failing, 0);
+    store_close(fx->st);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(fx);
+    return 0;
+}
+
+/* Fills p's event as a publisher would (key may be NULL). */
+static void
+pub_fill(struct pub *p, struct fx *fx, const char *key)
+{
+    int len;
+
+    memset(&p->ev, 0, sizeof(p->ev));
+    snprintf(p->ev.account_id, sizeof(p->ev.account_id), "acct_a");
+    snprintf(p->ev.type, sizeof(p->ev.type), "user.message");
+    if (key != NULL)
+        snprintf(p->ev.idempotency_key, sizeof(p->ev.idempotency_key), "%s", key);
+    len = asprintf(&p->ev.body, "{\"event\":\"user.message\",\"data\":{\"n\":1}}");
+    assert_true(len > 0);
+    p->ev.body_len = (size_t)len;
+    p->it = (struct store_publish){.ev = &p->ev, .fanout = 1};
+    p->calls = p->err = p->seq = 0;
+    p->fx = fx;
+}
+
+static void pub_done(void *arg, int err);
+
+static int
+pub_start(struct pub *p)
+{
+    return store_event_publish_async(p->fx->st, &p->it, 1, pub_done, p);
+}
+
+/* store_publish_done_fn: records the call, and chains the next publish if asked. */
+static void
+pub_done(void *arg, int err)
+{
+    struct pub *p = arg;
+
+    if (p->chain && p->next != NULL)
+        p->chain_err = pub_start(p->next);
+    pthread_mutex_lock(&pa_mu);
+    p->calls++;
+    p->err = err;
+    p->seq = ++pa_seq;
+    pthread_cond_broadcast(&pa_cv);
+    pthread_mutex_unlock(&pa_mu);
+}
+
+/* Waits until n completions ran in all (bounded: fails after 30 s). */
+static void
+wait_calls(int n)
+{
+    int64_t until = clock_mono_ms() + 30000;
+    struct timespec ts;
+
+    pthread_mutex_lock(&pa_mu);
+    while (pa_seq < n && clock_mono_ms() < until) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pa_cv, &pa_mu, &ts);
+    }
+    pthread_mutex_unlock(&pa_mu);
+    assert_int_equal(pa_seq, n);
+}
+
+static void
+pubs_free(struct pub *ps, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        event_cleanup(&ps[i].ev);
+    free(ps);
+}
+
+/* --- the tests --- */
+
+static void
+test_async_supported(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(store_publish_async_supported(fx->st), 1);
+}
+
+/* Many publishes queued at once: each completes once, in order, and is stored. */
+static void
+test_async_once_in_order(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(PA_MANY, sizeof(*ps));
+    struct event got;
+    size_t i;
+
+    assert_non_null(ps);
+    for (i = 0; i < PA_MANY; i++) {
+        pub_fill(&ps[i], fx, NULL);
+        assert_int_equal(pub_start(&ps[i]), 0);
+    }
+    wait_calls(PA_MANY);
+    for (i = 0; i < PA_MANY; i++) {
+        assert_int_equal(ps[i].calls, 1);
+        assert_int_equal(ps[i].err, 0);
+        assert_int_equal(ps[i].it.err, 0);
+        assert_int_equal(ps[i].seq, (int)i + 1);
+        assert_int_equal(store_event_get(fx->st, "acct_a", ps[i].ev.id, &got), 0);
+        assert_string_equal(got.type, "user.message");
+        event_cleanup(&got);
+    }
+    pubs_free(ps, PA_MANY);
+}
+
+/* A repeated idempotency key answers the first event, as the blocking publish does. */
+static void
+test_async_idempotent_repeat(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(2, sizeof(*ps));
+    char first[ID_MAX];
+
+    assert_non_null(ps);
+    pub_fill(&ps[0], fx, "key-1");
+    pub_fill(&ps[1], fx, "key-1");
+    assert_int_equal(pub_start(&ps[0]), 0);
+    assert_int_equal(pub_start(&ps[1]), 0);
+    wait_calls(2);
+    snprintf(first, sizeof(first), "%s", ps[0].ev.id);
+    assert_int_equal(ps[0].err, 0);
+    assert_int_equal(ps[0].it.err, 0);
+    assert_int_equal(ps[1].err, 0);
+    assert_int_equal(ps[1].it.err, ERR_CONFLICT);
+    assert_string_equal(ps[1].ev.id, first);
+    pubs_free(ps, 2);
+}
+
+/*
+ * Writes fail: the completion answers the store's error once and nothing is
+ * stored; once the disk is back, the next publish succeeds.
+ */
+static void
+test_async_write_fails(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(3, sizeof(*ps));
+    struct event got;
+
+    assert_non_null(ps);
+    pub_fill(&ps[0], fx, NULL);
+    pub_fill(&ps[1], fx, NULL);
+    pub_fill(&ps[2], fx, NULL);
+    atomic_store(&fw_failing, 1);
+    assert_int_equal(pub_start(&ps[0]), 0);
+    assert_int_equal(pub_start(&ps[1]), 0);
+    wait_calls(2);
+    atomic_store(&fw_failing, 0);
+    assert_int_equal(ps[0].calls, 1);
+    assert_int_equal(ps[1].calls, 1);
+    assert_int_equal(ps[0].err, ERR_UNAVAILABLE);
+    assert_int_equal(ps[1].err, ERR_UNAVAILABLE);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ps[0].ev.id, &got), ERR_NOTFOUND);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ps[1].ev.id, &got), ERR_NOTFOUND);
+
+    assert_int_equal(pub_start(&ps[2]), 0);
+    wait_calls(3);
+    assert_int_equal(ps[2].err, 0);
+    assert_int_equal(store_event_get(fx->st, "acct_a", ps[2].ev.id, &got), 0);
+    event_cleanup(&got);
+    pubs_free(ps, 3);
+}
+
+/* A publish the store refuses (no such account) answers ERR_NOTFOUND; its neighbours stand. */
+static void
+test_async_refused_alone(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(3, sizeof(*ps));
+    size_t i;
+
+    assert_non_null(ps);
+    for (i = 0; i < 3; i++)
+        pub_fill(&ps[i], fx, NULL);
+    snprintf(ps[1].ev.account_id, sizeof(ps[1].ev.account_id), "acct_zz");
+    for (i = 0; i < 3; i++)
+        assert_int_equal(pub_start(&ps[i]), 0);
+    wait_calls(3);
+    assert_int_equal(ps[0].err, 0);
+    assert_int_equal(ps[1].err, ERR_NOTFOUND);
+    assert_int_equal(ps[2].err, 0);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(ps[i].calls, 1);
+    pubs_free(ps, 3);
+}
+
+/* Bad items are refused at once, without a completion. */
+static void
+test_async_invalid(void **state)
+{
+    struct fx *fx = *state;
+    struct pub p;
+
+    memset(&p, 0, sizeof(p));
+    pub_fill(&p, fx, NULL);
+    assert_int_equal(store_event_publish_async(fx->st, &p.it, 0, pub_done, &p), ERR_INVAL);
+    p.ev.type[0] = '\0';
+    assert_int_equal(pub_start(&p), ERR_INVAL);
+    assert_int_equal(p.calls, 0);
+    event_cleanup(&p.ev);
+}
+
+/*
+ * The store closes with publishes queued, and completions queueing more:
+ * every queued one completes exactly once, each 0 stored durably, and one
+ * queued while it closes is refused with ERR_SHUTDOWN.
+ */
+static void
+test_async_close_queued(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(PA_MANY + 1000, sizeof(*ps));
+    struct pub *chain;
+    struct event got;
+    size_t i, nchain = 1000;
+    int started = PA_MANY, refused = 0;
+
+    assert_non_null(ps);
+    chain = ps + PA_MANY;
+    for (i = 0; i < nchain; i++) {
+        pub_fill(&chain[i], fx, NULL);
+        chain[i].chain = 1;
+        chain[i].next = i + 1 < nchain ? &chain[i + 1] : NULL;
+    }
+    assert_int_equal(pub_start(&chain[0]), 0);
+    for (i = 0; i < PA_MANY; i++) {
+        pub_fill(&ps[i], fx, NULL);
+        assert_int_equal(pub_start(&ps[i]), 0);
+    }
+    store_close(fx->st);
+    fx->st = NULL;
+    /* Closed: every completion has run. Count the chain's links that were queued. */
+    started++;
+    for (i = 0; i + 1 < nchain; i++) {
+        if (chain[i].calls == 0)
+            break;
+        if (chain[i].chain_err == ERR_SHUTDOWN) {
+            refused = 1;
+            break;
+        }
+        assert_int_equal(chain[i].chain_err, 0);
+        started++;
+    }
+    assert_int_equal(pa_seq, started);
+    assert_true(refused || i + 1 == nchain);
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    for (i = 0; i < PA_MANY + nchain; i++) {
+        if (ps[i].calls == 0)
+            continue;
+        assert_int_equal(ps[i].calls, 1);
+        assert_int_equal(ps[i].err, 0);
+        assert_int_equal(store_event_get(fx->st, "acct_a", ps[i].ev.id, &got), 0);
+        event_cleanup(&got);
+    }
+    pubs_free(ps, PA_MANY + nchain);
+}
+
+/* The in-memory store has no syncer: the writer answers at commit. */
+static void
+test_async_memory(void **state)
+{
+    struct fx *fx = *state;
+    struct store *mem = NULL;
+    struct account a = {0};
+    struct pub *ps = calloc(10, sizeof(*ps));
+    size_t i;
+
+    assert_non_null(ps);
+    assert_int_equal(store_open("sqlite::memory:", &mem), 0);
+    a.name = "A";
+    snprintf(a.id, sizeof(a.id), "acct_a");
+    assert_int_equal(store_account_insert(mem, &a), 0);
+    for (i = 0; i < 10; i++) {
+        pub_fill(&ps[i], fx, NULL);
+        assert_int_equal(store_event_publish_async(mem, &ps[i].it, 1, pub_done, &ps[i]), 0);
+    }
+    wait_calls(10);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(ps[i].calls, 1);
+        assert_int_equal(ps[i].err, 0);
+        assert_int_equal(ps[i].seq, (int)i + 1);
+    }
+    store_close(mem);
+    pubs_free(ps, 10);
+}
+
+/* --- a thread that must not wait for a read connection --- */
+
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int hold_in;      /* readers held */
+static int hold_release; /* let them go */
+
+/* sq_job_fn: holds its read connection until hold_release. */
+static int
+job_hold(struct sq_conn *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+    pthread_mutex_lock(&hold_mu);
+    hold_in++;
+    pthread_cond_broadcast(&hold_cv);
+    while (!hold_release)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    return 0;
+}
+
+static void *
+hold_main(void *arg)
+{
+    struct fx *fx = arg;
+
+    return (void *)(intptr_t)sq_read(fx->st->impl, job_hold, NULL);
+}
+
+/*
+ * Every read connection is busy: a thread marked with store_thread_nowait()
+ * is refused at once (ERR_TIMEOUT), where another would wait; once one is
+ * free, reads answer again.
+ */
+static void
+test_nowait_read(void **state)
+{
+    struct fx *fx = *state;
+    pthread_t th[SQ_READERS];
+    struct api_key k;
+    void *rc;
+    int i;
+
+    memset(&k, 0, sizeof(k));
+    hold_in = hold_release = 0;
+    for (i = 0; i < SQ_READERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hold_main, fx), 0);
+    pthread_mutex_lock(&hold_mu);
+    while (hold_in < SQ_READERS)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+
+    store_thread_nowait(1);
+    assert_int_equal(store_key_find(fx->st, "no such hash", &k), ERR_TIMEOUT);
+    store_thread_nowait(0);
+
+    pthread_mutex_lock(&hold_mu);
+    hold_release = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+    for (i = 0; i < SQ_READERS; i++) {
+        assert_int_equal(pthread_join(th[i], &rc), 0);
+        assert_int_equal((int)(intptr_t)rc, 0);
+    }
+    store_thread_nowait(1);
+    assert_int_equal(store_key_find(fx->st, "no such hash", &k), ERR_NOTFOUND);
+    store_thread_nowait(0);
+    api_key_cleanup(&k);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_async_supported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_once_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_idempotent_repeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_write_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_refused_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_close_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
+    };
+
+    if (fw_register() != 0) {
+        fprintf(stderr, "cannot register the VFS shim\n");
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
