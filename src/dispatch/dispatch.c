@@ -83,6 +83,9 @@ struct dthread {
     struct claim *inbox; /* claims the recorder made, for the loop to start */
     size_t ninbox;
     int inbox_ready;        /* 1: inbox holds the answer to the last ask */
+    struct claim *hand;     /* deliveries handed off by publishes, for the loop to start */
+    size_t nhand, caphand;
+    atomic_int hand_wake;   /* 1: hand may hold some since the loop last looked */
     int inbox_backlog;      /* the answer's backlog flag */
     int64_t inbox_next_due; /* wall ms of the next due delivery, 0 when unknown */
 
@@ -102,6 +105,9 @@ struct dispatcher {
     pthread_mutex_t lock; /* claims and the endpoint counts */
     struct ep_slot *slots;
     size_t nslots; /* a power of two */
+    int nheld;     /* the sum of the slots' counts: claimed, handed off or reserved */
+    atomic_uint next_hand; /* round robin of hand-offs over the threads */
+    atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
     int nthreads;
@@ -144,6 +150,7 @@ slot_add(struct dispatcher *d, const char *id)
     if (s->id[0] == '\0')
         snprintf(s->id, sizeof(s->id), "%s", id);
     s->count++;
+    d->nheld++;
 }
 
 /* Drops one from id's count, freeing the slot at zero (backward-shift deletion). */
@@ -158,6 +165,7 @@ slot_sub(struct dispatcher *d, const char *id)
 
     if (s->id[0] == '\0')
         return;
+    d->nheld--;
     if (--s->count > 0)
         return;
     i = (size_t)(s - d->slots);
@@ -197,6 +205,90 @@ on_due(void *arg)
 
     for (i = 0; i < d->nthreads; i++)
         wake_thread(&d->threads[i]);
+}
+
+/* --- hand-off: deliveries leased to us by this process's publishes --- */
+
+/*
+ * store_handoff.take, on the store's writer inside a publish: reserves
+ * room for one delivery to endpoint id when it is under its cap here and
+ * the process under max_in_flight. The store then checks its own count of
+ * live leases (other processes'), and gives the reservation back if full.
+ */
+static int
+ho_take(void *arg, const char *id)
+{
+    struct dispatcher *d = arg;
+    struct ep_slot *slot;
+    int taken = 0;
+
+    if (atomic_load(&d->stopping))
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    slot = slot_find(d, id);
+    if (d->nheld < d->sh.cfg.max_in_flight &&
+        (slot->id[0] == '\0' || slot->count < d->sh.cfg.per_endpoint)) {
+        slot_add(d, id);
+        taken = 1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return taken;
+}
+
+/* store_handoff.give: a reservation whose delivery is not handed over after all. */
+static void
+ho_give(void *arg, const char *id)
+{
+    struct dispatcher *d = arg;
+
+    pthread_mutex_lock(&d->lock);
+    slot_sub(d, id);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * store_handoff.deliver, on the store's syncer once the publish is durable:
+ * queues the claims (taken) on one loop, in turn, and wakes it. The loop
+ * starts them; at a stop, release_rest() gives back what it did not start.
+ */
+static void
+ho_deliver(void *arg, struct claim *cs, size_t n)
+{
+    struct dispatcher *d = arg;
+    struct dthread *t;
+    struct claim *grown = NULL;
+    size_t i, cap, n0 = n;
+
+    t = &d->threads[atomic_fetch_add(&d->next_hand, 1) % (unsigned)d->nthreads];
+    pthread_mutex_lock(&t->mu);
+    if (t->nhand + n > t->caphand) {
+        cap = t->caphand > 0 ? t->caphand * 2 : 16;
+        if (cap < t->nhand + n)
+            cap = t->nhand + n;
+        grown = realloc(t->hand, cap * sizeof(*grown));
+        if (grown != NULL) {
+            t->hand = grown;
+            t->caphand = cap;
+        }
+    }
+    if (t->nhand + n <= t->caphand) {
+        memcpy(&t->hand[t->nhand], cs, n * sizeof(*cs));
+        t->nhand += n;
+        n = 0;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (n > 0) {
+        /* Out of memory: their leases run out and they are claimed then. */
+        log_warnx("dispatch: out of memory taking %zu handed-off deliveries", n);
+        for (i = 0; i < n; i++)
+            ho_give(d, cs[i].dlv.endpoint_id);
+        claim_list_free(cs, n);
+        return;
+    }
+    free(cs);
+    atomic_fetch_add(&d->handed, (unsigned long long)n0);
+    if (atomic_exchange(&t->hand_wake, 1) == 0)
+        curl_multi_wakeup(t->multi);
 }
 
 /* --- the recorder: the thread's store side --- */
@@ -569,6 +661,27 @@ take_inbox(struct dthread *t, int64_t now_mono)
     }
 }
 
+/* Starts the deliveries handed off to t since it last looked. */
+static void
+take_hand(struct dthread *t)
+{
+    struct claim *cs;
+    size_t n;
+
+    if (atomic_exchange(&t->hand_wake, 0) == 0)
+        return;
+    pthread_mutex_lock(&t->mu);
+    cs = t->hand;
+    n = t->nhand;
+    t->hand = NULL;
+    t->nhand = t->caphand = 0;
+    pthread_mutex_unlock(&t->mu);
+    if (n > 0) {
+        start_claims(t, cs, n, clock_now_ms());
+        claim_list_free(cs, n);
+    }
+}
+
 /* Asks the recorder for up to `room` due deliveries. */
 static void
 ask(struct dthread *t, int room)
@@ -657,8 +770,8 @@ release_rest(struct dthread *t)
     size_t n = 0;
     size_t i;
 
-    ids = calloc((size_t)t->nactive + t->ninbox + 1, sizeof(*ids));
-    tokens = calloc((size_t)t->nactive + t->ninbox + 1, sizeof(*tokens));
+    ids = calloc((size_t)t->nactive + t->ninbox + t->nhand + 1, sizeof(*ids));
+    tokens = calloc((size_t)t->nactive + t->ninbox + t->nhand + 1, sizeof(*tokens));
     if (ids == NULL || tokens == NULL) {
         free(ids);
         ids = NULL;
@@ -674,6 +787,10 @@ release_rest(struct dthread *t)
         tokens[n] = t->inbox[i].dlv.lease_token;
         ids[n++] = t->inbox[i].dlv.id;
     }
+    for (i = 0; i < t->nhand && ids != NULL; i++) {
+        tokens[n] = t->hand[i].dlv.lease_token;
+        ids[n++] = t->hand[i].dlv.id;
+    }
     if (ids != NULL)
         release_claims(t, ids, tokens, n);
     free(tokens);
@@ -682,6 +799,8 @@ release_rest(struct dthread *t)
         slot_sub(d, ctx->c.dlv.endpoint_id);
     for (i = 0; i < t->ninbox; i++)
         slot_sub(d, t->inbox[i].dlv.endpoint_id);
+    for (i = 0; i < t->nhand; i++)
+        slot_sub(d, t->hand[i].dlv.endpoint_id);
     pthread_mutex_unlock(&d->lock);
     while (t->active != NULL) {
         ctx = t->active;
@@ -693,6 +812,9 @@ release_rest(struct dthread *t)
     claim_list_free(t->inbox, t->ninbox);
     t->inbox = NULL;
     t->ninbox = 0;
+    claim_list_free(t->hand, t->nhand);
+    t->hand = NULL;
+    t->nhand = t->caphand = 0;
     free(ids);
 }
 
@@ -714,8 +836,10 @@ thread_main(void *arg)
     for (;;) {
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
-        if (!stopping)
+        if (!stopping) {
             take_inbox(t, now_mono);
+            take_hand(t);
+        }
         room = t->cap - t->nactive;
         /* A wake-up waits (is not consumed) while a claim is under way or there is no room. */
         can_ask = !stopping && !t->claim_pending && room > 0;
@@ -779,6 +903,7 @@ dispatcher_free(struct dispatcher *d)
             attempt_ctx_free(t->recs[j].ctx);
         free(t->recs);
         claim_list_free(t->inbox, t->ninbox);
+        claim_list_free(t->hand, t->nhand);
         free(t->pool);
         free(t->exclude);
         free(t->exclude_ids);
@@ -914,6 +1039,12 @@ dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispa
         d->threads[i].started = 1;
     }
     store_on_due(st, on_due, d);
+    store_on_handoff(st, &(struct store_handoff){.take = ho_take,
+                                                 .give = ho_give,
+                                                 .deliver = ho_deliver,
+                                                 .arg = d,
+                                                 .lease_ms = d->lease_ms,
+                                                 .per_endpoint = d->sh.cfg.per_endpoint});
     log_info("dispatch: started threads=%d max_in_flight=%d per_endpoint=%d attempts=%d "
              "timeout_ms=%lld",
              d->nthreads, d->sh.cfg.max_in_flight, d->sh.cfg.per_endpoint, d->sh.cfg.nschedule,
@@ -934,6 +1065,7 @@ dispatch_stop(struct dispatcher *d, int64_t grace_ms)
     if (d == NULL)
         return;
     store_on_due(d->st, NULL, NULL);
+    store_on_handoff(d->st, NULL);
     atomic_store(&d->stop_deadline_mono, clock_mono_ms() + (grace_ms > 0 ? grace_ms : 0));
     atomic_store(&d->stopping, 1);
     for (i = 0; i < d->nthreads; i++) {
@@ -983,6 +1115,12 @@ dispatch_metrics(struct buf *out, void *dispatcher)
     buf_printf(out, "fluxhook_attempt_duration_seconds_sum %.3f\n",
                d != NULL ? (double)atomic_load(&d->dur_sum_ms) / 1000.0 : 0.0);
     buf_printf(out, "fluxhook_attempt_duration_seconds_count %llu\n", cum);
+    buf_printf(out,
+               "# HELP fluxhook_handoffs_total Deliveries handed to this process's dispatcher "
+               "by their publish, started without a claim.\n"
+               "# TYPE fluxhook_handoffs_total counter\n"
+               "fluxhook_handoffs_total %llu\n",
+               d != NULL ? (unsigned long long)atomic_load(&d->handed) : 0ULL);
     buf_printf(out,
                "# HELP fluxhook_in_flight Delivery attempts under way.\n"
                "# TYPE fluxhook_in_flight gauge\n"

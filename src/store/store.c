@@ -441,8 +441,10 @@ store_open(const char *url, struct store **out)
     st->ops = ops;
     pthread_mutex_init(&st->due_lock, NULL);
     pthread_cond_init(&st->due_idle, NULL);
+    store_handoff_init(st);
     err = ops->open(st, url);
     if (err != 0) {
+        store_handoff_cleanup(st);
         pthread_cond_destroy(&st->due_idle);
         pthread_mutex_destroy(&st->due_lock);
         free(st);
@@ -461,6 +463,7 @@ store_close(struct store *st)
     if (st == NULL)
         return;
     st->ops->close(st);
+    store_handoff_cleanup(st);
     pthread_cond_destroy(&st->due_idle);
     pthread_mutex_destroy(&st->due_lock);
     free(st);
@@ -824,6 +827,7 @@ publish_prepare(struct store_publish *it)
     if (ev->timestamp[0] == '\0')
         clock_format_rfc3339_s(ev->created_at, ev->timestamp);
     it->err = 0;
+    it->handed = 0;
     return 0;
 }
 
@@ -844,8 +848,9 @@ store_event_publish_batch(struct store *st, struct store_publish *items, size_t 
             return ERR_INVAL;
     }
     err = st->ops->event_publish(st, items, n);
+    /* Deliveries handed to this process's dispatcher need no claim. */
     for (i = 0; i < n && err == 0; i++)
-        due += items[i].err == 0 ? (size_t)items[i].ev->deliveries : 0;
+        due += items[i].err == 0 ? (size_t)(items[i].ev->deliveries - items[i].handed) : 0;
     if (due > 0)
         store_due_notify(st);
     return err;

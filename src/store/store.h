@@ -266,6 +266,39 @@ void store_close(struct store *st);
  */
 void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
 
+/*
+ * Hand-off: deliveries a publish on this process leases at insert to this
+ * process's own dispatcher, so that it starts them without a claim (SQLite;
+ * docs/internals/store.md, "Hand-off"). take(arg, endpoint_id) runs on the
+ * store's writer inside the publish's transaction, once per delivery to an
+ * enabled endpoint: 1 reserves room for it (the delivery is inserted
+ * delivering, leased for lease_ms with lease token 1, if the store also
+ * counts fewer than per_endpoint deliveries of that endpoint under a live
+ * lease), 0 leaves it pending for a claim. Every reservation ends in exactly
+ * one call: give(arg, endpoint_id) when its delivery is not stored or cannot
+ * be handed over (the transaction ran again or failed, the publish failed,
+ * the sync failed, a secret does not open), or deliver(arg, cs, n) once the
+ * publish is durable, which takes the claims (the array and what it points
+ * to; claim_list_free()). The three run on store threads with no store lock
+ * held: they must be quick and must not call the store.
+ */
+struct store_handoff {
+    int (*take)(void *arg, const char *endpoint_id);
+    void (*give)(void *arg, const char *endpoint_id);
+    void (*deliver)(void *arg, struct claim *cs, size_t n);
+    void *arg;
+    int64_t lease_ms; /* > 0 */
+    int per_endpoint; /* > 0: the endpoints' in-flight cap, as for store_claim() */
+};
+
+/*
+ * Registers h (copied; NULL unregisters). Like store_on_due(), returns once
+ * no call of the hooks it replaces is under way; reservations made under the
+ * old registration are then never delivered to the new one (their deliveries
+ * stay leased until their lease runs out).
+ */
+void store_on_handoff(struct store *st, const struct store_handoff *h);
+
 /* --- accounts and keys --- */
 
 /* Inserts a (filled) account. ERR_CONFLICT if the id exists. */
@@ -398,6 +431,7 @@ struct store_publish {
                    the event's type (store_endpoint_subscribed()) itself, in the
                    publish's transaction; eps and neps are then ignored */
     int err; /* out: 0 published, ERR_CONFLICT a repeated key (ev holds the earlier event) */
+    int handed; /* out: of ev->deliveries, how many were handed off (store_on_handoff()) */
 };
 
 /*

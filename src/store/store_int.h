@@ -129,6 +129,11 @@ struct store {
     void (*on_due)(void *arg);
     void *on_due_arg;
     int due_calls;               /* calls of on_due under way */
+    pthread_mutex_t ho_lock;     /* guards ho, ho_gen and ho_calls (handoff.c) */
+    pthread_cond_t ho_idle;      /* signalled when ho_calls drops to 0 */
+    struct store_handoff ho;     /* ho.take NULL: no hand-off registered */
+    uint64_t ho_gen;             /* grows with every registration */
+    int ho_calls;                /* calls of ho's hooks under way */
     _Atomic uint64_t fenced;     /* results discarded as stale */
     int schema_version;          /* the database's schema version once open (backend sets it) */
     int migrations_applied;      /* how many migrations this open applied (backend sets it) */
@@ -147,6 +152,24 @@ int store_sqlite_schema_version(void);
  * NOTIFY); store.c calls it after this process's own changes.
  */
 void store_due_notify(struct store *st);
+
+/*
+ * Hand-off (handoff.c), for a backend's publish. store_handoff_init/cleanup
+ * set up and tear down st's ho_* fields (store_open, store_close).
+ * store_handoff_take asks the registered take hook for room for a delivery
+ * to endpoint_id: 1 and *gen (the registration's), *lease_ms and
+ * *per_endpoint when reserved, 0 when not (or nothing is registered).
+ * store_handoff_give gives one reservation back; store_handoff_deliver
+ * opens the secrets of the n claims cs (taking cs whatever happens) and
+ * hands them to the hook, once the publish holding them is durable. Both
+ * do nothing but free when gen is no longer the registration's.
+ */
+void store_handoff_init(struct store *st);
+void store_handoff_cleanup(struct store *st);
+int store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen, int64_t *lease_ms,
+                       int *per_endpoint);
+void store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id);
+void store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n);
 
 /*
  * Writes the smallest id with prefix ("dlv_") whose time part is ms, so that

@@ -844,6 +844,8 @@ writer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         err = txn_commit(s, &t, &committed);
+        if (!s->syncer_started)
+            sq_jobs_after(t.head, 0);
 
         pthread_mutex_lock(&s->lock);
         s->commits += (uint64_t)committed;
@@ -922,6 +924,7 @@ syncer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         err = wal_sync(s);
+        sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
@@ -938,10 +941,21 @@ syncer_main(void *arg)
     return NULL;
 }
 
-static int
-write_job(struct sq *s, sq_job_fn *fn, void *arg, int nosync)
+void
+sq_jobs_after(struct sq_job *list, int sync_err)
 {
-    struct sq_job job = { .fn = fn, .arg = arg, .nosync = nosync };
+    struct sq_job *j;
+
+    for (j = list; j != NULL; j = j->next) {
+        if (j->after != NULL)
+            j->after(j->arg, j->result != 0 ? j->result : sync_err);
+    }
+}
+
+static int
+write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int nosync)
+{
+    struct sq_job job = {.fn = fn, .after = after, .arg = arg, .nosync = nosync};
 
     pthread_cond_init(&job.cond, NULL);
     pthread_mutex_lock(&s->lock);
@@ -966,13 +980,19 @@ write_job(struct sq *s, sq_job_fn *fn, void *arg, int nosync)
 int
 sq_write(struct sq *s, sq_job_fn *fn, void *arg)
 {
-    return write_job(s, fn, arg, 0);
+    return write_job(s, fn, NULL, arg, 0);
+}
+
+int
+sq_write_after(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg)
+{
+    return write_job(s, fn, after, arg, 0);
 }
 
 int
 sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg)
 {
-    return write_job(s, fn, arg, 1);
+    return write_job(s, fn, NULL, arg, 1);
 }
 
 int

@@ -24,8 +24,9 @@ static const char SQL_EV_INSERT[] =
     "deliveries) VALUES (:id, :acct, :type, :ts, :body, :key, :at, :n)";
 static const char SQL_DLV_INSERT[] =
     "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, event_type, status, "
-    "next_attempt_at, created_at, updated_at) "
-    "VALUES (:id, :acct, :event, :ep, :type, :status, :next, :created, :created)";
+    "next_attempt_at, lease_until, lease_token, created_at, updated_at) "
+    "VALUES (:id, :acct, :event, :ep, :type, :status, :next, :lease, :token, :created, "
+    ":created)";
 /* The fan-out of a publish, inside its transaction: ids and status only. */
 static const char SQL_EV_FANOUT[] =
     "SELECT e.id, e.status FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
@@ -66,6 +67,7 @@ static const char SQL_REPLAY_IDS[] =
 
 struct ev_args {
     struct store_publish *items;
+    struct sq_handoff ho; /* publish: deliveries leased to this process's dispatcher */
     struct event *ev;
     const struct endpoint *eps;
     size_t neps;
@@ -206,13 +208,18 @@ fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, si
     return 0;
 }
 
-/* Inserts one event and its fan-out (its idempotency key already checked). */
+/*
+ * Inserts one event and its fan-out (its idempotency key already checked),
+ * handing what this process's dispatcher takes to it (ho); *handed gets how many.
+ */
 static int
-publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps)
+publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps,
+               struct sq_handoff *ho, int *handed)
 {
     enum delivery_status status;
     sqlite3_stmt *stmt;
     char did[ID_MAX];
+    int64_t lease_until;
     size_t i;
     int rc, err = 0;
 
@@ -239,14 +246,25 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
         err = id_new("dlv_", did);
         if (err != 0)
             return err;
+        status = eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
+        lease_until = 0;
+        if (status == DELIVERY_PENDING) {
+            err = sq_handoff_try(c, ho, ev, eps[i].id, did, &lease_until);
+            if (err < 0)
+                return err;
+            if (err == 1)
+                status = DELIVERY_DELIVERING;
+            *handed += err;
+        }
         sq_bind_text(stmt, ":id", did);
         sq_bind_text(stmt, ":acct", ev->account_id);
         sq_bind_text(stmt, ":event", ev->id);
         sq_bind_text(stmt, ":ep", eps[i].id);
         sq_bind_text(stmt, ":type", ev->type);
-        status = eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
         sq_bind_text(stmt, ":status", sq_status(status));
         sq_bind_int(stmt, ":next", ev->created_at);
+        sq_bind_int(stmt, ":lease", lease_until);
+        sq_bind_int(stmt, ":token", status == DELIVERY_DELIVERING);
         sq_bind_int(stmt, ":created", id_time_ms(did));
         rc = sqlite3_step(stmt);
         sq_done(stmt);
@@ -269,9 +287,12 @@ job_publish(struct sq_conn *c, void *arg)
     size_t i, nfound;
     int err;
 
+    /* A run again after a neighbour failed: the last run's reservations are void. */
+    sq_handoff_reset(&a->ho);
     for (i = 0; i < a->n; i++) {
         it = &a->items[i];
         it->err = 0;
+        it->handed = 0;
         if (it->ev->idempotency_key[0] != '\0') {
             /* A live key: ev becomes the earlier event and nothing is stored. */
             err = idempotent_find(c, it->ev);
@@ -285,10 +306,10 @@ job_publish(struct sq_conn *c, void *arg)
         if (it->fanout) {
             err = fanout_find(c, it->ev, &found, &nfound);
             if (err == 0)
-                err = publish_insert(c, it->ev, found, nfound);
+                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed);
             free(found);
         } else {
-            err = publish_insert(c, it->ev, it->eps, it->neps);
+            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed);
         }
         if (err != 0)
             return err;
@@ -296,12 +317,24 @@ job_publish(struct sq_conn *c, void *arg)
     return 0;
 }
 
+/* The publish is answered: durable (0), its hand-offs go to the dispatcher; else back. */
+static void
+publish_after(void *arg, int result)
+{
+    struct ev_args *a = arg;
+
+    sq_handoff_finish(&a->ho, result);
+}
+
 int
 sq_event_publish(struct store *st, struct store_publish *items, size_t n)
 {
-    struct ev_args args = {.items = items, .n = n};
+    struct ev_args args = {.items = items, .n = n, .ho = {.st = st}};
+    int err;
 
-    return sq_write(st->impl, job_publish, &args);
+    err = sq_write_after(st->impl, job_publish, publish_after, &args);
+    sq_handoff_reset(&args.ho); /* nothing, unless the job never ran */
+    return err;
 }
 
 /* --- events --- */

@@ -62,6 +62,13 @@ struct sq_conn {
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
 typedef int sq_job_fn(struct sq_conn *c, void *arg);
 
+/*
+ * Called once per job with its final result (0: committed and durable),
+ * after its commit's WAL sync and before its caller is answered, on the
+ * store's syncer (the writer without one), with no store lock held.
+ */
+typedef void sq_job_after_fn(void *arg, int result);
+
 enum sq_job_state {
     SQ_JOB_TODO,   /* not run yet, or ran and wrote: runs again if its transaction does */
     SQ_JOB_WROTE,  /* ran in a savepoint and wrote: stands if the transaction commits */
@@ -70,6 +77,7 @@ enum sq_job_state {
 
 struct sq_job {
     sq_job_fn *fn;
+    sq_job_after_fn *after; /* NULL, or called as the job is answered (sq_write_after) */
     void *arg;
     int result;
     enum sq_job_state state;  /* the writer's, while it runs the batch */
@@ -122,6 +130,12 @@ extern int sq_wal_sync_skip;
  * fn may run twice (see batch_run()): it must set its outputs from scratch.
  */
 int sq_write(struct sq *s, sq_job_fn *fn, void *arg);
+
+/* Like sq_write(), calling after(arg, result) as the job is answered. */
+int sq_write_after(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg);
+
+/* Calls the after hook of every job of list with its final result (sync_err: the sync's). */
+void sq_jobs_after(struct sq_job *list, int sync_err);
 
 /*
  * Like sq_write(), but returns once the change is committed, without
@@ -288,6 +302,33 @@ int sq_roll_flush(struct sq_conn *c);
  */
 int sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int from, int to,
                    int64_t *n, const char *what);
+
+/*
+ * A publish job's hand-offs (sq_handoff.c): the claims of the deliveries it
+ * leased to this process's dispatcher in its latest run, each with its
+ * event (borrowed: the caller's, alive until the job is answered).
+ */
+struct sq_handoff {
+    struct store *st;
+    struct claim *cs;
+    const struct event **evs;
+    size_t n, cap;
+    uint64_t gen; /* the registration the reservations were made under */
+};
+
+/*
+ * Inside a publish job, for delivery did of ev to the enabled endpoint ep:
+ * asks the dispatcher for room, then checks the store's own count of the
+ * endpoint's live leases against the cap. Returns 1 (the claim appended to
+ * h, *lease_until set: insert the delivery delivering with lease token 1),
+ * 0 (insert it pending), or ERR_*.
+ */
+int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
+                   const char *did, int64_t *lease_until);
+/* Gives back every reservation of h and empties it (a job's run begins again, or it failed). */
+void sq_handoff_reset(struct sq_handoff *h);
+/* The publish job's final result is in: hands the claims over when 0, else gives them back. */
+void sq_handoff_finish(struct sq_handoff *h, int result);
 
 /* Sets endpoint id's pending deliveries to held (after disabling it). */
 int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);

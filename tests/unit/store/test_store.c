@@ -2813,6 +2813,306 @@ test_smaller_store_upgrade(void **state)
     endpoint_cleanup(&other);
 }
 
+/* --- hand-off to this process's dispatcher (SQLite; PostgreSQL keeps the claim path) --- */
+
+/* A dispatcher's side of store_on_handoff(), counting what it is told. */
+struct ho_rec {
+    pthread_mutex_t mu;
+    int room; /* take answers 1 while room > 0 (each take uses one) */
+    int takes, gives;
+    struct claim *cs; /* every claim delivered, in order */
+    size_t n;
+};
+
+static int
+ho_rec_take(void *arg, const char *ep)
+{
+    struct ho_rec *r = arg;
+    int ok;
+
+    (void)ep;
+    pthread_mutex_lock(&r->mu);
+    ok = r->room > 0;
+    if (ok) {
+        r->room--;
+        r->takes++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static void
+ho_rec_give(void *arg, const char *ep)
+{
+    struct ho_rec *r = arg;
+
+    (void)ep;
+    pthread_mutex_lock(&r->mu);
+    r->gives++;
+    r->room++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void
+ho_rec_deliver(void *arg, struct claim *cs, size_t n)
+{
+    struct ho_rec *r = arg;
+    struct claim *more;
+
+    pthread_mutex_lock(&r->mu);
+    more = realloc(r->cs, (r->n + n) * sizeof(*more));
+    assert_non_null(more);
+    memcpy(&more[r->n], cs, n * sizeof(*cs));
+    r->cs = more;
+    r->n += n;
+    pthread_mutex_unlock(&r->mu);
+    free(cs);
+}
+
+static void
+ho_register(struct store *st, struct ho_rec *r, int room, int per_endpoint)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    r->room = room;
+    store_on_handoff(st, &(struct store_handoff){.take = ho_rec_take,
+                                                 .give = ho_rec_give,
+                                                 .deliver = ho_rec_deliver,
+                                                 .arg = r,
+                                                 .lease_ms = 30000,
+                                                 .per_endpoint = per_endpoint});
+}
+
+static void
+ho_done(struct store *st, struct ho_rec *r)
+{
+    store_on_handoff(st, NULL);
+    claim_list_free(r->cs, r->n);
+    pthread_mutex_destroy(&r->mu);
+}
+
+/*
+ * A publish on a store whose dispatcher takes hand-offs inserts the delivery
+ * delivering, leased with token 1, and hands its claim over once durable:
+ * nothing is left to claim, results fence as for a claim, and an expired
+ * lease is claimed again with token 2.
+ */
+static void
+test_handoff_leased(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, off;
+    struct event ev[3];
+    struct delivery d;
+    struct claim *cs = NULL;
+    struct ho_rec r;
+    struct attempt_result res;
+    size_t n = 0, i;
+    int64_t before, after;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "", &off);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", off.id, "maintenance", 1), 0);
+    off.status = ENDPOINT_DISABLED;
+    ho_register(fx->st, &r, 100, 64);
+    before = clock_now_ms();
+    for (i = 0; i < 3; i++) {
+        const struct endpoint both[2] = {ep, off};
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, both, 2, &ev[i]), 0);
+        assert_int_equal(ev[i].deliveries, 2);
+    }
+    after = clock_now_ms();
+    if (!fx->sqlite) {
+        /* PostgreSQL: every delivery pending, for a claim; the hooks never called. */
+        assert_int_equal(r.takes + r.gives + (int)r.n, 0);
+        assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, NULL, 0, &cs, &n), 0);
+        assert_int_equal(n, 3);
+        claim_list_free(cs, n);
+        goto out;
+    }
+    /* The disabled endpoint's are held, never offered; the others are handed over. */
+    assert_int_equal(r.takes, 3);
+    assert_int_equal(r.gives, 0);
+    assert_int_equal(r.n, 3);
+    for (i = 0; i < 3; i++) {
+        struct claim *c = &r.cs[i];
+
+        assert_string_equal(c->dlv.event_id, ev[i].id);
+        assert_string_equal(c->dlv.endpoint_id, ep.id);
+        assert_int_equal(c->dlv.status, DELIVERY_DELIVERING);
+        assert_int_equal(c->dlv.lease_token, 1);
+        assert_true(c->dlv.lease_until >= before + 30000 && c->dlv.lease_until <= after + 30000);
+        assert_int_equal(c->dlv.attempts_made, 0);
+        assert_string_equal(c->url, ep.url);
+        assert_string_equal(c->secret, ep.secret); /* opened */
+        assert_null(c->prev_secret);
+        assert_int_equal(c->body_len, ev[i].body_len);
+        assert_memory_equal(c->body, ev[i].body, ev[i].body_len);
+        assert_int_equal(store_delivery_get(fx->st, "acct_a", c->dlv.id, &d), 0);
+        assert_int_equal(d.status, DELIVERY_DELIVERING);
+        assert_int_equal(d.lease_token, 1);
+        assert_int_equal(d.lease_until, c->dlv.lease_until);
+        delivery_cleanup(&d);
+    }
+    /* Leased: a claim finds nothing while the leases run. */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+
+    /* The result of the first, under token 1, counts. */
+    memset(&res, 0, sizeof(res));
+    snprintf(res.attempt.delivery_id, ID_MAX, "%s", r.cs[0].dlv.id);
+    res.attempt.n = 1;
+    res.attempt.at = clock_now_ms();
+    res.attempt.status_code = 200;
+    res.lease_token = 1;
+    res.status = DELIVERY_DELIVERED;
+    assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", r.cs[0].dlv.id), DELIVERY_DELIVERED);
+
+    /* The others' leases run out (their process died): claimed again with token 2... */
+    assert_int_equal(store_claim(fx->st, after + 30000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++)
+        assert_int_equal(cs[i].dlv.lease_token, 2);
+    /* ...and a late result under token 1 is fenced. */
+    snprintf(res.attempt.delivery_id, ID_MAX, "%s", cs[0].dlv.id);
+    assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", cs[0].dlv.id), DELIVERY_DELIVERING);
+    claim_list_free(cs, n);
+out:
+    ho_done(fx->st, &r);
+    for (i = 0; i < 3; i++)
+        event_cleanup(&ev[i]);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&off);
+}
+
+/*
+ * The cap: the dispatcher's answer, then the store's own count of the
+ * endpoint's live leases (any process's) decide; what does not fit stays
+ * pending for a claim and its reservation is given back.
+ */
+static void
+test_handoff_cap(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    struct claim *cs = NULL;
+    struct ho_rec r;
+    size_t n = 0, i;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    /* Another process holds one of the endpoint's two slots. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 2, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    claim_list_free(cs, n);
+
+    ho_register(fx->st, &r, 100, 2);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(r.takes, 3);
+    assert_int_equal(r.gives, 2); /* the store's count said full */
+    assert_int_equal(r.n, 1);
+    /* The dispatcher says full: nothing is offered to the store's count at all. */
+    r.room = 0;
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(r.takes, 3);
+    assert_int_equal(r.n, 1);
+    /* Three wait pending; a claim under the same cap takes none of them now. */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 2, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 3);
+    claim_list_free(cs, n);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * A publish that fails hands nothing over and gives its reservations back;
+ * publishes that fail halfway share transactions with ones that succeed, so
+ * those run again in savepoints: each reservation still ends exactly once,
+ * and only stored deliveries are handed over, once each.
+ */
+static void
+test_handoff_failures_and_reruns(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint good[2], bad[2];
+    struct mixed_thread ts[MIXED_THREADS];
+    pthread_t th[MIXED_THREADS];
+    int64_t counts[DELIVERY__COUNT];
+    struct event ev;
+    struct ho_rec r;
+    char(*ids)[ID_MAX];
+    int i, total_ok = 0;
+    size_t k;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &good[0]);
+    endpoint_make(fx->st, "acct_a", "", &good[1]);
+    bad[0] = good[0];
+    memset(&bad[1], 0, sizeof(bad[1]));
+    snprintf(bad[1].id, sizeof(bad[1].id), "ep_missing");
+    ho_register(fx->st, &r, 1000000, 1000000);
+
+    /*
+     * Alone: the first delivery was reserved, the missing endpoint fails the
+     * publish (which runs again in a savepoint and fails again): every
+     * reservation is given back, nothing handed over.
+     */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, bad, 2, &ev), ERR_NOTFOUND);
+    event_cleanup(&ev);
+    assert_true(r.takes >= 1);
+    assert_int_equal(r.gives, r.takes);
+    assert_int_equal(r.n, 0);
+
+    for (i = 0; i < MIXED_THREADS; i++) {
+        ts[i] = (struct mixed_thread){.st = fx->st, .good = good, .bad = bad};
+        ts[i].ok_ids = calloc(MIXED_EACH, ID_MAX);
+        ts[i].bad_ids = calloc(MIXED_EACH, ID_MAX);
+        assert_int_equal(pthread_create(&th[i], NULL, mixed_publisher, &ts[i]), 0);
+    }
+    for (i = 0; i < MIXED_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ts[i].unexpected, 0);
+        total_ok += ts[i].nok;
+        free(ts[i].ok_ids);
+        free(ts[i].bad_ids);
+    }
+    /* Every reservation ended once: handed over or given back. */
+    assert_int_equal(r.takes, r.gives + (int)r.n);
+    /* Every stored delivery was handed over, once, and only those. */
+    assert_int_equal((int)r.n, total_ok * 2);
+    ids = calloc(r.n, ID_MAX);
+    assert_non_null(ids);
+    for (k = 0; k < r.n; k++) {
+        memcpy(ids[k], r.cs[k].dlv.id, ID_MAX);
+        assert_int_equal(status_of(fx->st, "acct_a", ids[k]), DELIVERY_DELIVERING);
+    }
+    qsort(ids, r.n, ID_MAX, cmp_id);
+    for (k = 1; k < r.n; k++)
+        assert_string_not_equal(ids[k - 1], ids[k]);
+    free(ids);
+    assert_int_equal(store_count_by_status(fx->st, counts), 0);
+    assert_int_equal(counts[DELIVERY_DELIVERING], total_ok * 2);
+    assert_int_equal(counts[DELIVERY_PENDING], 0);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&good[0]);
+    endpoint_cleanup(&good[1]);
+}
+
 static void
 test_reopen_keeps_everything(void **state)
 {
@@ -3734,6 +4034,9 @@ main(void)
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),

@@ -1,0 +1,139 @@
+/*
+ * Hand-off: the registration of this process's dispatcher with its store
+ * (store_on_handoff) and the calls a backend's publish makes through it.
+ * See docs/internals/store.md, "Hand-off".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "util/err.h"
+#include "util/log.h"
+
+void
+store_handoff_init(struct store *st)
+{
+    pthread_mutex_init(&st->ho_lock, NULL);
+    pthread_cond_init(&st->ho_idle, NULL);
+    memset(&st->ho, 0, sizeof(st->ho));
+    st->ho_gen = 0;
+    st->ho_calls = 0;
+}
+
+void
+store_handoff_cleanup(struct store *st)
+{
+    pthread_cond_destroy(&st->ho_idle);
+    pthread_mutex_destroy(&st->ho_lock);
+}
+
+void
+store_on_handoff(struct store *st, const struct store_handoff *h)
+{
+    pthread_mutex_lock(&st->ho_lock);
+    if (h != NULL && h->take != NULL && h->give != NULL && h->deliver != NULL && h->lease_ms > 0 &&
+        h->per_endpoint > 0)
+        st->ho = *h;
+    else
+        memset(&st->ho, 0, sizeof(st->ho));
+    st->ho_gen++;
+    /* As store_on_due(): a call that read the old hooks may still run them. */
+    while (st->ho_calls > 0)
+        pthread_cond_wait(&st->ho_idle, &st->ho_lock);
+    pthread_mutex_unlock(&st->ho_lock);
+}
+
+/*
+ * Copies the registration into *h and counts a call when it is gen's (or
+ * any, with gen 0 and *cur set). Returns 1 when the caller must call
+ * call_end(), 0 when there is nothing to call.
+ */
+static int
+call_begin(struct store *st, uint64_t gen, struct store_handoff *h, uint64_t *cur)
+{
+    int ok;
+
+    pthread_mutex_lock(&st->ho_lock);
+    ok = st->ho.take != NULL && (gen == 0 || gen == st->ho_gen);
+    if (ok) {
+        *h = st->ho;
+        if (cur != NULL)
+            *cur = st->ho_gen;
+        st->ho_calls++;
+    }
+    pthread_mutex_unlock(&st->ho_lock);
+    return ok;
+}
+
+static void
+call_end(struct store *st)
+{
+    pthread_mutex_lock(&st->ho_lock);
+    if (--st->ho_calls == 0)
+        pthread_cond_broadcast(&st->ho_idle);
+    pthread_mutex_unlock(&st->ho_lock);
+}
+
+int
+store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen, int64_t *lease_ms,
+                   int *per_endpoint)
+{
+    struct store_handoff h;
+    int taken;
+
+    if (!call_begin(st, 0, &h, gen))
+        return 0;
+    taken = h.take(h.arg, endpoint_id) == 1;
+    call_end(st);
+    *lease_ms = h.lease_ms;
+    *per_endpoint = h.per_endpoint;
+    return taken;
+}
+
+void
+store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id)
+{
+    struct store_handoff h;
+
+    if (!call_begin(st, gen, &h, NULL))
+        return;
+    h.give(h.arg, endpoint_id);
+    call_end(st);
+}
+
+void
+store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n)
+{
+    struct store_handoff h;
+    size_t i;
+    int err = 0;
+
+    if (n == 0) {
+        free(cs);
+        return;
+    }
+    if (!call_begin(st, gen, &h, NULL)) {
+        /* The dispatcher that reserved them is gone: their leases run out. */
+        claim_list_free(cs, n);
+        return;
+    }
+    for (i = 0; i < n && err == 0; i++) {
+        err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].secret);
+        if (err == 0)
+            err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret);
+    }
+    if (err != 0) {
+        /*
+         * Not signable (a key missing from the ring): as a claim's, which
+         * secrets_open() logged. Written by no one here (this runs where a
+         * write cannot be waited for), they are claimed again once their
+         * leases run out.
+         */
+        for (i = 0; i < n; i++)
+            h.give(h.arg, cs[i].dlv.endpoint_id);
+        claim_list_free(cs, n);
+    } else {
+        h.deliver(h.arg, cs, n);
+    }
+    call_end(st);
+}
