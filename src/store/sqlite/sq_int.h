@@ -302,6 +302,8 @@ int sq_purge(struct store *, int64_t, int, struct store_purge_report *);
     "round_start, next_attempt_at, lease_until, created_at, updated_at, last_status_code, " \
     "last_error, lease_token"
 sq_row_read_fn sq_delivery_read; /* into a struct delivery */
+/* Every status, for an IN list that reads one index range per status. */
+#define SQ_STATUSES "'pending', 'delivering', 'delivered', 'failed', 'held'"
 
 /*
  * Records that n deliveries moved from status `from` to `to` (-1: none, for
