@@ -9,9 +9,12 @@
 #define FLUXHOOK_EVENTS_EVENTS_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
+#include "events/event.h"
+#include "events/schema.h"
 #include "util/buf.h"
 
 /* A byte range [start, end) of some text. */
@@ -77,5 +80,30 @@ int rawjson_path_at(const char *s, size_t len, size_t pos, char *out, size_t out
  * NUL in src. Returns the bytes written without the NUL.
  */
 size_t rawjson_utf8_copy(char *out, size_t outlen, const char *src, size_t srclen);
+
+/*
+ * Fills ev's id (a new "evt_" id), type, timestamp (ts, or now_ms formatted
+ * when ts is NULL), created_at and body: the envelope around the data token
+ * s[data], compacted. Returns 0, ERR_NOMEM or ERR_INTERNAL (envelope.c).
+ */
+int envelope_body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms,
+                        const char *s, struct rawjson_span data);
+
+/*
+ * envelope_parse_publish() without the quick path: jansson parses, the
+ * catalog judges, every problem is reported (envelope.c).
+ */
+int envelope_publish_jansson(const char *body, size_t len, int64_t now_ms, struct event *ev,
+                             struct schema_report *rep, char *err, size_t errlen);
+
+/*
+ * The quick path of a publish (quick.c): when s (len bytes) is a JSON object
+ * that jansson accepts with the publish's flags and that passes the catalog,
+ * and has nothing the quick path leaves to jansson, builds ev like
+ * envelope_parse_publish() and returns 0 (or ERR_NOMEM, ERR_INTERNAL).
+ * Returns ERR_PARSE, touching nothing, for every other text: the jansson
+ * path then decides.
+ */
+int quick_publish(const char *s, size_t len, int64_t now_ms, struct event *ev);
 
 #endif

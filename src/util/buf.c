@@ -83,6 +83,12 @@ grow(struct buf *b, size_t extra)
 }
 
 int
+buf_reserve(struct buf *b, size_t n)
+{
+    return n > b->len ? grow(b, n - b->len) : 0;
+}
+
+int
 buf_append(struct buf *b, const void *p, size_t n)
 {
     int err;

@@ -641,6 +641,179 @@ test_rawjson(void **state)
     assert_int_equal(rawjson_utf8_copy(out, 3, "\xe2\x82\xac", 3), 0);
 }
 
+/* Which way quick_publish() must go on a body: take it, or leave it to jansson. */
+enum quick_want { QUICK_TAKES, QUICK_DECLINES };
+
+/*
+ * quick_publish() and the jansson path on text (len bytes, from an
+ * exactly-sized heap copy): when the quick path takes a body, jansson takes
+ * it too and builds the same envelope; want says which way the quick path
+ * goes.
+ */
+static void
+assert_quick_agrees(const char *text, size_t len, enum quick_want want)
+{
+    static struct schema_report rep;
+    struct event q, j;
+    char *copy = malloc(len > 0 ? len : 1);
+    size_t idlen;
+    int qrc, jrc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    memset(&q, 0, sizeof(q));
+    memset(&j, 0, sizeof(j));
+    qrc = quick_publish(copy, len, NOW, &q);
+    jrc = envelope_publish_jansson(copy, len, NOW, &j, &rep, NULL, 0);
+    free(copy);
+    if (qrc == ERR_NOMEM || jrc == ERR_NOMEM) { /* torture mode */
+        event_cleanup(&q);
+        event_cleanup(&j);
+        fail();
+    }
+    if (want == QUICK_TAKES)
+        assert_int_equal(qrc, 0);
+    else
+        assert_int_equal(qrc, ERR_PARSE);
+    if (qrc == 0) {
+        assert_int_equal(jrc, 0);
+        assert_string_equal(q.type, j.type);
+        assert_string_equal(q.timestamp, j.timestamp);
+        assert_int_equal(q.created_at, j.created_at);
+        /* The same bytes but for the new id. */
+        idlen = strlen(q.id);
+        assert_int_equal(strlen(j.id), idlen);
+        assert_int_equal(q.body_len, j.body_len);
+        assert_string_equal(q.body + 7 + idlen, j.body + 7 + idlen);
+        assert_memory_equal(q.body, j.body, 7);
+    } else {
+        assert_null(q.body);
+        assert_string_equal(q.id, "");
+    }
+    event_cleanup(&q);
+    event_cleanup(&j);
+}
+
+static void
+test_quick_path_agrees(void **state)
+{
+    static const struct {
+        const char *body; /* ' stands for " */
+        enum quick_want want;
+    } cases[] = {
+        /* What bench/http_load.c publishes, spaced out, with a timestamp, with null. */
+        {"{'event':'user.message','data':{'conversation_id':'conv-1','agent_id':'agent-7',"
+         "'message_id':'msg-1','user_id':'user-1','content':'Hello','integration_id':'int-1',"
+         "'records_synced':5,'status':'success'}}", QUICK_TAKES},
+        {" {\n 'event' : 'user.message' ,\t'data' : { 'conversation_id' : 'c' , 'message_id':"
+         "'m','user_id':'u','content':'x' } , 'timestamp' : '2024-05-01T10:00:00Z' }\r\n ",
+         QUICK_TAKES},
+        {"{'timestamp':null,'data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','channel':'chat'},'event':'user.message'}", QUICK_TAKES},
+        /* Tokens kept as sent; escapes and UTF-8 in strings the catalog does not read. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'a\\n\\u00e9\\u0000\\'\\\\\\/ \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',"
+         "'x':[0.95,1e3,-0,1E-2,-12.5e+3,true,false,null,{},[],{'a':{'b':[1,{'c':2}]}}]}}",
+         QUICK_TAKES},
+        /* Every kind of field the catalog checks, in range. */
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':false,"
+         "'resolution_rate':0.5}}", QUICK_TAKES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':0,'status':'success','duration_seconds':1.5}}",
+         QUICK_TAKES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':['x','y']}}",
+         QUICK_TAKES},
+        /* Left to jansson though valid: escapes where compared, pairs, big integers, depth. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','ext\\u0061':1}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\\ud83d\\ude00'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','n':12345678901234567890}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','d':[[[[[[[[[[1]]]]]]]]]]}}", QUICK_DECLINES},
+        {"{'event':'user\\u002emessage','data':{'conversation_id':'c','message_id':'m',"
+         "'user_id':'u','content':'x'}}", QUICK_DECLINES},
+        /* Refused by both: JSON errors. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xff'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xc0\xaf'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xed\xa0\x80'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xf4\x90\x80\x80'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'a\tb'}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':{'a':1,'a':2}}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':1e999}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':01}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':1.}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':[1,]}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':tru}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'}} x", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\\x'}}", QUICK_DECLINES},
+        {"[]", QUICK_DECLINES},
+        {"", QUICK_DECLINES},
+        /* Refused by both: the catalog. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':''}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'},'extra':1}", QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'},'timestamp':'yesterday'}", QUICK_DECLINES},
+        {"{'event':'endpoint.disabled','data':{}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':[]}", QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':-1,'status':'success'}}", QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':1.0,'status':'success'}}", QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'fully','records_synced':1,'status':'success'}}", QUICK_DECLINES},
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':0,"
+         "'resolution_rate':0.5}}", QUICK_DECLINES},
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':true,"
+         "'resolution_rate':1.5}}", QUICK_DECLINES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':[]}}",
+         QUICK_DECLINES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':['x','']}}",
+         QUICK_DECLINES},
+    };
+    static const char nul_body[] = "{\"event\":\"user.message\",\"data\":{\"conversation_id\":"
+                                   "\"c\",\"message_id\":\"m\",\"user_id\":\"u\",\"content\":"
+                                   "\"x\"},\"timestamp\":null}\0";
+    char body[1024];
+    const struct catalog_type *t;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case %zu\n", i);
+        assert_quick_agrees(dq(cases[i].body), strlen(cases[i].body), cases[i].want);
+    }
+    /* A NUL byte after the object, and inside it. */
+    assert_quick_agrees(nul_body, sizeof(nul_body) - 1, QUICK_DECLINES);
+    assert_quick_agrees(nul_body, sizeof(nul_body) - 2, QUICK_TAKES);
+    /* Every catalog sample: whichever way the quick path goes, the paths agree. */
+    for (i = 0; (t = catalog_type_at(i)) != NULL; i++) {
+        snprintf(body, sizeof(body), "{\"event\":\"%s\",\"data\":%s}", t->name, t->sample);
+        assert_quick_agrees(body, strlen(body), QUICK_TAKES);
+    }
+}
+
 int
 main(void)
 {
@@ -659,6 +832,7 @@ main(void)
         cmocka_unit_test(test_envelope_data_shape),
         cmocka_unit_test(test_rawjson),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_quick_path_agrees),
     };
     return torture_run_group_tests("envelope", tests, NULL, NULL);
 }
