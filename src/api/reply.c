@@ -60,28 +60,28 @@ api_err_type(int err)
 
 static int dump_value(json_t *v, struct buf *out);
 
-/* A scalar (or a container without raw parts) as compact JSON, mostly without malloc. */
+/* json_dump_callback_t: appends to the struct buf in data; -1 stops the dump. */
+static int
+dump_append(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+/*
+ * A scalar or a container without raw parts, as compact JSON written
+ * straight into out: no string of its own to allocate, copy and free.
+ */
 static int
 dump_plain(json_t *v, struct buf *out)
 {
-    char small[256];
-    size_t n;
-    char *s;
-    int err;
+    size_t before = out->len;
 
-    if (!json_is_object(v) && !json_is_array(v)) {
-        n = json_dumpb(v, small, sizeof(small), JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n == 0)
-            return ERR_NOMEM;
-        if (n <= sizeof(small))
-            return buf_append(out, small, n);
-    }
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s == NULL)
-        return ERR_NOMEM;
-    err = buf_puts(out, s);
-    free(s);
-    return err;
+    if (json_dump_callback(v, dump_append, out, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+        return 0;
+    out->len = before; /* what a failed dump left behind is not an answer */
+    if (out->data != NULL)
+        out->data[before] = '\0';
+    return ERR_NOMEM;
 }
 
 /* An object: its raw text first (api_json_raw_object), then its other members. */

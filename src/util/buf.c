@@ -6,6 +6,8 @@
 #include "util/err.h"
 #include "util/secret.h"
 
+#define BUF_WIPE_FIRST 1024 /* the first allocation of a wiping buffer */
+
 void
 buf_init(struct buf *b, size_t max)
 {
@@ -62,7 +64,11 @@ grow(struct buf *b, size_t extra)
     need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 64;
+    /*
+     * A wiping buffer (a request or an answer) starts larger: each of its
+     * growths is a copy and a clear, not a realloc.
+     */
+    cap = b->cap ? b->cap : b->wipe ? BUF_WIPE_FIRST : 64;
     while (cap < need)
         cap *= 2;
     if (!b->wipe) {
