@@ -242,7 +242,9 @@ api_auth(struct api_req *r)
         err = auth_key(r, hash, now);
     if (err != 0)
         return err;
-    snprintf(r->account_id, sizeof(r->account_id), "%s", r->key.account_id);
+    /* Both are ID_MAX arrays holding a string: a copy, no printf on every request. */
+    _Static_assert(sizeof(r->account_id) == sizeof(r->key.account_id), "account id sizes");
+    memcpy(r->account_id, r->key.account_id, sizeof(r->account_id));
     acct = api_header(r, "X-Workflux-Account");
     if (acct == NULL || acct[0] == '\0' || strcmp(acct, r->key.account_id) == 0)
         return 0;

@@ -96,6 +96,11 @@ scan_string(const char *s, size_t i, size_t end, size_t *out, int *escaped)
 
     *escaped = 0;
     for (i++; i < end; i++) {
+        /* Most bytes are printable ASCII with nothing to say. */
+        while (i < end && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
+            i++;
+        if (i >= end)
+            break;
         if (u[i] == '"') {
             *out = i + 1;
             return 0;
