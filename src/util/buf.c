@@ -99,6 +99,13 @@ buf_append(struct buf *b, const void *p, size_t n)
 {
     int err;
 
+    /* What fits (with the NUL) goes in without grow()'s checks. */
+    if (n < b->cap - b->len && b->len + n <= b->max) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     err = grow(b, n);
     if (err != 0)
         return err;
@@ -118,6 +125,12 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_putc(struct buf *b, char c)
 {
+    /* Callers append byte by byte (header lines, escapes): no memcpy for one. */
+    if (b->cap - b->len > 1 && b->len < b->max) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_append(b, &c, 1);
 }
 
