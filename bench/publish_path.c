@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "api/api_int.h"
+#include "bench_body.h"
 #include "events/envelope.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -61,16 +62,7 @@ realloc(void *p, size_t n)
 #endif
 
 /* What bench/http_load.c publishes: 644 bytes. */
-static const char body_text[] =
-    "{\"event\":\"user.message\",\"data\":{\"conversation_id\":\"conv-1\","
-    "\"agent_id\":\"agent-7\",\"message_id\":\"msg-1\",\"user_id\":\"user-1\","
-    "\"content\":\"Hello, I need help with my order that arrived damaged. "
-    "The box was crushed on one side and the item inside is cracked along the "
-    "edge; I would like a replacement or a refund, whichever is quicker. The order "
-    "number is on the packing slip and I can send photos of the damage if that "
-    "helps. Thank you for looking into this so quickly.\","
-    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","
-    "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}}";
+static const char body_text[] = "{\"event\":\"user.message\",\"data\":" BENCH_EVENT_DATA "}";
 
 static const char token[] = "fhk_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
 

@@ -8,6 +8,7 @@
  * QUICK_KEYS members) so that envelope.c's jansson path decides with its own
  * words. Both paths build the envelope with envelope_body_build().
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +38,6 @@ ws(const char *s, size_t i, size_t end)
     while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
         i++;
     return i;
-}
-
-static int
-hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /*
@@ -91,8 +80,10 @@ static int
 scan_string(const char *s, size_t i, size_t end, size_t *out, int *escaped)
 {
     const unsigned char *u = (const unsigned char *)s;
+    char code[5];
     size_t n;
-    int v, k, d;
+    long v;
+    int k;
 
     *escaped = 0;
     for (i++; i < end; i++) {
@@ -123,12 +114,13 @@ scan_string(const char *s, size_t i, size_t end, size_t *out, int *escaped)
             continue;
         if (s[i] != 'u' || end - i < 5)
             return ERR_PARSE;
-        for (v = 0, k = 1; k <= 4; k++) {
-            d = hex(s[i + k]);
-            if (d < 0)
+        for (k = 1; k <= 4; k++) {
+            if (!isxdigit(u[i + k]))
                 return ERR_PARSE;
-            v = v * 16 + d;
+            code[k - 1] = s[i + k];
         }
+        code[4] = '\0';
+        v = strtol(code, NULL, 16);
         if (v >= 0xD800 && v <= 0xDFFF)
             return ERR_PARSE; /* pairs are jansson's to judge */
         i += 4;
