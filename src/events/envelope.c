@@ -376,6 +376,23 @@ envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_ms,
                      envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
                      size_t errlen)
 {
+    if (body == NULL)
+        body = "";
+    /* A batch of usual items needs no jansson; any other is judged below, as a whole. */
+    if (quick_batch_check(body, len, max) == 0) {
+        schema_report_init(rep);
+        if (err != NULL && errlen > 0)
+            err[0] = '\0';
+        return quick_batch(body, len, max, now_ms, fn, ctx, rep);
+    }
+    return envelope_batch_jansson(body, len, max, now_ms, fn, ctx, rep, err, errlen);
+}
+
+int
+envelope_batch_jansson(const char *body, size_t len, size_t max, int64_t now_ms,
+                       envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                       size_t errlen)
+{
     struct rawjson_span whole = {0, len}, span;
     struct batch_walk w;
     json_t *root = NULL, *events;

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "events/envelope.h"
 #include "events/event.h"
 #include "events/schema.h"
 #include "util/buf.h"
@@ -105,5 +106,30 @@ int envelope_publish_jansson(const char *body, size_t len, int64_t now_ms, struc
  * path then decides.
  */
 int quick_publish(const char *s, size_t len, int64_t now_ms, struct event *ev);
+
+/*
+ * The quick path of a batch (quick.c): 0 when s (len bytes) is
+ * {"events": [...]} with nothing else, 1 to max items, each of which
+ * quick_publish() would take (idempotency_key allowed, a plain string of 1
+ * to EVENT_IDEMPOTENCY_MAX - 1 bytes or null); ERR_PARSE for anything else,
+ * which the jansson path then judges as a whole.
+ */
+int quick_batch_check(const char *s, size_t len, size_t max);
+
+/*
+ * After quick_batch_check() said 0 on the same text: builds each item and
+ * hands it to fn as envelope_parse_batch() does (rep reset for each).
+ * Returns 0, what fn returned, ERR_NOMEM or ERR_INTERNAL.
+ */
+int quick_batch(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn,
+                void *ctx, struct schema_report *rep);
+
+/*
+ * envelope_parse_batch() without the quick path: jansson parses the whole
+ * body, each item is judged and reported on its own (envelope.c).
+ */
+int envelope_batch_jansson(const char *body, size_t len, size_t max, int64_t now_ms,
+                           envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                           size_t errlen);
 
 #endif

@@ -14,11 +14,12 @@
 #include <string.h>
 
 #include "events/catalog.h"
+#include "events/envelope.h"
 #include "events/events_int.h"
 #include "events/schema.h"
 #include "util/err.h"
 
-#define QUICK_DEPTH 8      /* deeper bodies take the jansson path */
+#define QUICK_DEPTH 10     /* deeper bodies take the jansson path */
 #define QUICK_KEYS 64      /* members one object may have here */
 #define QUICK_NUMBER_MAX 64 /* longest number token read here */
 #define QUICK_INT_DIGITS 18 /* an integer of more digits may not fit 64 bits */
@@ -417,37 +418,146 @@ field_ok(const struct catalog_field *f, const char *s, const struct rawjson_span
     return 0;
 }
 
-int
-quick_publish(const char *s, size_t len, int64_t now_ms, struct event *ev)
+/* A publish object that passes: what building its event needs. */
+struct quick_item {
+    const struct catalog_type *t;
+    char ts[CLOCK_RFC3339_MAX]; /* "" when the producer sent none (or null) */
+    struct rawjson_span data;
+    char key[EVENT_IDEMPOTENCY_MAX]; /* a batch item's idempotency_key, "" when none */
+};
+
+/*
+ * Checks the publish object at s[i] (up to end) at nesting depth: only
+ * event, data, timestamp and, with with_key, idempotency_key, passing the
+ * catalog. Fills it and sets *out past the object; else ERR_PARSE.
+ */
+static int
+item_check(const char *s, size_t i, size_t end, int depth, int with_key, struct quick_item *it,
+           size_t *out)
 {
     struct quick_obj top, data;
-    const struct rawjson_span *type_v, *data_v, *ts_v;
-    const struct catalog_type *t;
-    char type[EVENT_TYPE_MAX], ts[CLOCK_RFC3339_MAX];
-    size_t i, end;
+    const struct rawjson_span *type_v, *data_v, *ts_v, *key_v = NULL;
+    char type[EVENT_TYPE_MAX];
+    size_t k, data_end;
 
-    i = ws(s, 0, len);
-    if (i >= len || s[i] != '{' || scan_object(s, i, len, 1, &end, &top) != 0 ||
-        ws(s, end, len) != len)
+    if (i >= end || s[i] != '{' || scan_object(s, i, end, depth, out, &top) != 0)
         return ERR_PARSE;
     type_v = member(s, &top, "event");
     data_v = member(s, &top, "data");
     ts_v = member(s, &top, "timestamp");
-    if (top.n != (size_t)(type_v != NULL) + (data_v != NULL) + (ts_v != NULL))
+    if (with_key)
+        key_v = member(s, &top, "idempotency_key");
+    if (top.n != (size_t)(type_v != NULL) + (data_v != NULL) + (ts_v != NULL) + (key_v != NULL))
         return ERR_PARSE; /* an unknown member */
     if (type_v == NULL || plain_string(s, type_v, type, sizeof(type)) != 0 ||
-        (t = catalog_type_find(type)) == NULL)
+        (it->t = catalog_type_find(type)) == NULL)
         return ERR_PARSE;
+    it->ts[0] = '\0';
     if (ts_v != NULL && s[ts_v->start] != 'n' &&
-        (plain_string(s, ts_v, ts, sizeof(ts)) != 0 || !schema_timestamp_ok(ts, NULL)))
+        (plain_string(s, ts_v, it->ts, sizeof(it->ts)) != 0 || !schema_timestamp_ok(it->ts, NULL)))
+        return ERR_PARSE;
+    it->key[0] = '\0';
+    if (key_v != NULL && s[key_v->start] != 'n' &&
+        (plain_string(s, key_v, it->key, sizeof(it->key)) != 0 || it->key[0] == '\0'))
         return ERR_PARSE;
     if (data_v == NULL || s[data_v->start] != '{' ||
-        scan_object(s, data_v->start, data_v->end, 2, &end, &data) != 0)
+        scan_object(s, data_v->start, data_v->end, depth + 1, &data_end, &data) != 0)
         return ERR_PARSE;
-    for (i = 0; i < t->nfields; i++) {
-        if (!field_ok(&t->fields[i], s, member(s, &data, t->fields[i].name)))
+    for (k = 0; k < it->t->nfields; k++) {
+        if (!field_ok(&it->t->fields[k], s, member(s, &data, it->t->fields[k].name)))
             return ERR_PARSE;
     }
-    return envelope_body_build(ev, t->name, ts_v != NULL && s[ts_v->start] != 'n' ? ts : NULL,
-                               now_ms, s, *data_v);
+    it->data = *data_v;
+    return 0;
+}
+
+/*
+ * Builds ev from a checked item (its idempotency key is the caller's to
+ * take). Returns 0, ERR_NOMEM or ERR_INTERNAL.
+ */
+static int
+item_build(const char *s, const struct quick_item *it, int64_t now_ms, struct event *ev)
+{
+    return envelope_body_build(ev, it->t->name, it->ts[0] != '\0' ? it->ts : NULL, now_ms, s,
+                               it->data);
+}
+
+int
+quick_publish(const char *s, size_t len, int64_t now_ms, struct event *ev)
+{
+    struct quick_item it;
+    size_t end;
+
+    if (item_check(s, ws(s, 0, len), len, 1, 0, &it, &end) != 0 || ws(s, end, len) != len)
+        return ERR_PARSE;
+    return item_build(s, &it, now_ms, ev);
+}
+
+/*
+ * Walks a batch body {"events": [item, ...]} (nothing else, 1 to max items):
+ * with fn NULL only checks it (0 or ERR_PARSE), else builds each item and
+ * hands it to fn like envelope_parse_batch() (0, what fn returned, or
+ * ERR_NOMEM / ERR_INTERNAL).
+ */
+static int
+batch_walk(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn, void *ctx,
+           struct schema_report *rep)
+{
+    static const char events_key[] = "\"events\"";
+    struct quick_item it;
+    struct event ev;
+    size_t i, n = 0;
+    int rc;
+
+    i = ws(s, 0, len);
+    if (i >= len || s[i] != '{')
+        return ERR_PARSE;
+    i = ws(s, i + 1, len);
+    if (len - i < sizeof(events_key) - 1 || memcmp(s + i, events_key, sizeof(events_key) - 1) != 0)
+        return ERR_PARSE;
+    i = ws(s, i + sizeof(events_key) - 1, len);
+    if (i >= len || s[i] != ':')
+        return ERR_PARSE;
+    i = ws(s, i + 1, len);
+    if (i >= len || s[i] != '[')
+        return ERR_PARSE;
+    for (;;) {
+        i = ws(s, i + 1, len);
+        if (n >= max || item_check(s, i, len, 3, 1, &it, &i) != 0)
+            return ERR_PARSE;
+        if (fn != NULL) {
+            memset(&ev, 0, sizeof(ev));
+            memcpy(ev.idempotency_key, it.key, sizeof(ev.idempotency_key));
+            schema_report_init(rep);
+            rc = item_build(s, &it, now_ms, &ev);
+            if (rc == 0)
+                rc = fn(ctx, n, &ev, 0, rep, NULL);
+            event_cleanup(&ev);
+            if (rc != 0)
+                return rc;
+        }
+        n++;
+        i = ws(s, i, len);
+        if (i < len && s[i] == ']')
+            break;
+        if (i >= len || s[i] != ',')
+            return ERR_PARSE;
+    }
+    i = ws(s, i + 1, len);
+    if (i >= len || s[i] != '}' || ws(s, i + 1, len) != len)
+        return ERR_PARSE;
+    return 0;
+}
+
+int
+quick_batch_check(const char *s, size_t len, size_t max)
+{
+    return batch_walk(s, len, max, 0, NULL, NULL, NULL);
+}
+
+int
+quick_batch(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn,
+            void *ctx, struct schema_report *rep)
+{
+    return batch_walk(s, len, max, now_ms, fn, ctx, rep);
 }

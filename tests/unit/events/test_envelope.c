@@ -512,6 +512,8 @@ struct batch_seen {
     char data[8][256];
     char keys[8][EVENT_IDEMPOTENCY_MAX];
     char paths[8][SCHEMA_PATH_MAX];
+    char types[8][EVENT_TYPE_MAX];
+    char stamps[8][CLOCK_RFC3339_MAX];
 };
 
 static int
@@ -530,6 +532,8 @@ batch_seen_item(void *ctx, size_t i, struct event *ev, int err, const struct sch
         assert_non_null(d);
         snprintf(seen->data[i], sizeof(seen->data[i]), "%.*s", (int)dlen, d);
         snprintf(seen->keys[i], sizeof(seen->keys[i]), "%s", ev->idempotency_key);
+        snprintf(seen->types[i], sizeof(seen->types[i]), "%s", ev->type);
+        snprintf(seen->stamps[i], sizeof(seen->stamps[i]), "%s", ev->timestamp);
     } else {
         assert_non_null(why);
         if (rep->n > 0)
@@ -814,6 +818,85 @@ test_quick_path_agrees(void **state)
     }
 }
 
+/* The quick path of a batch takes it or not as want says, and then hands out what jansson's would. */
+static void
+assert_quick_batch_agrees(const char *text, enum quick_want want)
+{
+    static struct schema_report rep;
+    static struct batch_seen q, j;
+    size_t len = strlen(text), i;
+    char *copy = malloc(len > 0 ? len : 1);
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    rc = quick_batch_check(copy, len, 4);
+    assert_int_equal(rc, want == QUICK_TAKES ? 0 : ERR_PARSE);
+    if (rc == 0) {
+        memset(&q, 0, sizeof(q));
+        memset(&j, 0, sizeof(j));
+        rc = quick_batch(copy, len, 4, NOW, batch_seen_item, &q, &rep);
+        if (rc == 0)
+            rc = envelope_batch_jansson(copy, len, 4, NOW, batch_seen_item, &j, &rep, NULL, 0);
+        if (rc == ERR_NOMEM) { /* torture mode */
+            free(copy);
+            fail();
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(q.n, j.n);
+        for (i = 0; i < (size_t)q.n; i++) {
+            assert_int_equal(q.errs[i], 0);
+            assert_int_equal(j.errs[i], 0);
+            assert_string_equal(q.data[i], j.data[i]);
+            assert_string_equal(q.keys[i], j.keys[i]);
+            assert_string_equal(q.types[i], j.types[i]);
+            assert_string_equal(q.stamps[i], j.stamps[i]);
+        }
+    }
+    free(copy);
+}
+
+static void
+test_quick_batch_agrees(void **state)
+{
+#define ITEM "{'event':'user.message','data':{'conversation_id':'c','message_id':'m'," \
+             "'user_id':'u','content':'x','n':[1.50e1,{'a':null}]}"
+    static const struct {
+        const char *body; /* ' stands for " */
+        enum quick_want want;
+    } cases[] = {
+        {"{'events':[" ITEM "}]}", QUICK_TAKES},
+        {" { 'events' : [ " ITEM ",'idempotency_key':'k-1'} , " ITEM ",'idempotency_key':null,"
+         "'timestamp':'2024-05-01T10:00:00Z'},\n" ITEM ",'timestamp':null} ] }\n", QUICK_TAKES},
+        {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_TAKES},
+        /* Left to the jansson path, which judges the batch as a whole. */
+        {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "}],'x':1}", QUICK_DECLINES},
+        {"{'x':1,'events':[" ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "},7]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':''}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':'k\\u0031'}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':1}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'other':1}]}", QUICK_DECLINES},
+        {"{'events':[{'event':'user.message','data':{}}]}", QUICK_DECLINES},
+        {"{'event\\u0073':[" ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "}]} x", QUICK_DECLINES},
+        {"{'events':[" ITEM "},]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'data':{}}]}", QUICK_DECLINES},
+        {"{'events':{}}", QUICK_DECLINES},
+        {"", QUICK_DECLINES},
+    };
+#undef ITEM
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case %zu\n", i);
+        assert_quick_batch_agrees(dq(cases[i].body), cases[i].want);
+    }
+}
+
 int
 main(void)
 {
@@ -833,6 +916,7 @@ main(void)
         cmocka_unit_test(test_rawjson),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_quick_path_agrees),
+        cmocka_unit_test(test_quick_batch_agrees),
     };
     return torture_run_group_tests("envelope", tests, NULL, NULL);
 }
