@@ -13,7 +13,7 @@
     "edge; I would like a replacement or a refund, whichever is quicker. The order "               \
     "number is on the packing slip and I can send photos of the damage if that "                   \
     "helps. Thank you for looking into this so quickly.\","                                        \
-    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","                                  \
+    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","                                   \
     "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}"
 
 #endif

@@ -38,8 +38,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "bench_body.h"
 #include "api/http.h"
+#include "bench_body.h"
 #include <unistd.h>
 
 #define LOAD_MAX_CONNS 256
@@ -214,8 +214,7 @@ request_build(struct load *l)
     char *body;
     int n, i, olen;
 
-    olen = snprintf(one, sizeof(one), "{\"event\":\"%s\",\"data\":" BENCH_EVENT_DATA "}",
-                    l->event);
+    olen = snprintf(one, sizeof(one), "{\"event\":\"%s\",\"data\":" BENCH_EVENT_DATA "}", l->event);
     cap = ((size_t)olen + 1) * (size_t)(l->batch > 0 ? l->batch : 1) + 64;
     body = malloc(cap);
     l->req = malloc(cap + 512);

@@ -66,8 +66,8 @@ static const char body_text[] = "{\"event\":\"user.message\",\"data\":" BENCH_EV
 
 static const char token[] = "fhk_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
 
-static const struct route publish_route = {"POST", "/v1/events", NULL, ROUTE_JSON | ROUTE_RAW,
-                                           "publish", SCOPE_EVENTS_WRITE};
+static const struct route publish_route = {
+    "POST", "/v1/events", NULL, ROUTE_JSON | ROUTE_RAW, "publish", SCOPE_EVENTS_WRITE};
 
 static int64_t
 clock_mono_ns(void)
@@ -220,10 +220,9 @@ alloc_col(long allocs_total, long n, char *out, size_t outlen)
 int
 main(int argc, char **argv)
 {
-    static const char *const names[4] = {"request buffers (body in, answer out)",
-                                         "auth: key hash + scope check",
-                                         "parse + catalog + envelope (644 B)",
-                                         "202 answer JSON + frees"};
+    static const char *const names[4] = {
+        "request buffers (body in, answer out)", "auth: key hash + scope check",
+        "parse + catalog + envelope (644 B)", "202 answer JSON + frees"};
     struct stage_cost cost[4], best[4];
     struct api_server_ctx ctx;
     struct api_key stored;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "cli/cli.h"
 #include "util/log.h"
 #include "util/secret.h"

@@ -233,8 +233,7 @@ api_reply_published(struct api_req *r, int status, const struct event *ev)
     if (!json_plain(ev->id) || !json_plain(ev->type) || !json_plain(ev->timestamp))
         return api_reply_json(r, status,
                               json_pack("{s:s, s:s, s:s, s:i}", "id", ev->id, "event", ev->type,
-                                        "timestamp", ev->timestamp, "deliveries",
-                                        ev->deliveries));
+                                        "timestamp", ev->timestamp, "deliveries", ev->deliveries));
     buf_reset(&r->out);
     r->status = status;
     r->content_type = "application/json";

@@ -203,8 +203,9 @@ publish_build(const char *s, struct rawjson_span span, json_t *root, int as_real
         return rc;
     }
     ts = json_object_get(root, "timestamp");
-    rc = envelope_body_build(ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
-                    json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, s, data_span);
+    rc = envelope_body_build(
+        ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
+        json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, s, data_span);
     if (rc != 0)
         *why = err_str(rc);
     return rc;

@@ -19,8 +19,8 @@
 #include "events/schema.h"
 #include "util/err.h"
 
-#define QUICK_DEPTH 10     /* deeper bodies take the jansson path */
-#define QUICK_KEYS 64      /* members one object may have here */
+#define QUICK_DEPTH 10      /* deeper bodies take the jansson path */
+#define QUICK_KEYS 64       /* members one object may have here */
 #define QUICK_NUMBER_MAX 64 /* longest number token read here */
 #define QUICK_INT_DIGITS 18 /* an integer of more digits may not fit 64 bits */
 
@@ -556,8 +556,8 @@ quick_batch_check(const char *s, size_t len, size_t max)
 }
 
 int
-quick_batch(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn,
-            void *ctx, struct schema_report *rep)
+quick_batch(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn, void *ctx,
+            struct schema_report *rep)
 {
     return batch_walk(s, len, max, now_ms, fn, ctx, rep);
 }

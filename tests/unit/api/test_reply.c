@@ -176,8 +176,8 @@ test_published_answer(void **state)
         req_init(&want);
         api_reply_published(&r, i % 2 == 0 ? 202 : 200, &ev);
         api_reply_json(&want, i % 2 == 0 ? 202 : 200,
-                       json_pack("{s:s, s:s, s:s, s:i}", "id", ev.id, "event", ev.type,
-                                 "timestamp", ev.timestamp, "deliveries", ev.deliveries));
+                       json_pack("{s:s, s:s, s:s, s:i}", "id", ev.id, "event", ev.type, "timestamp",
+                                 ev.timestamp, "deliveries", ev.deliveries));
         assert_int_equal(r.status, want.status);
         assert_string_equal(r.content_type, "application/json");
         assert_string_equal(buf_cstr(&r.out), buf_cstr(&want.out));

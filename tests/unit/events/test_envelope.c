@@ -708,12 +708,14 @@ test_quick_path_agrees(void **state)
         /* What bench/http_load.c publishes, spaced out, with a timestamp, with null. */
         {"{'event':'user.message','data':{'conversation_id':'conv-1','agent_id':'agent-7',"
          "'message_id':'msg-1','user_id':'user-1','content':'Hello','integration_id':'int-1',"
-         "'records_synced':5,'status':'success'}}", QUICK_TAKES},
+         "'records_synced':5,'status':'success'}}",
+         QUICK_TAKES},
         {" {\n 'event' : 'user.message' ,\t'data' : { 'conversation_id' : 'c' , 'message_id':"
          "'m','user_id':'u','content':'x' } , 'timestamp' : '2024-05-01T10:00:00Z' }\r\n ",
          QUICK_TAKES},
         {"{'timestamp':null,'data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','channel':'chat'},'event':'user.message'}", QUICK_TAKES},
+         "'content':'x','channel':'chat'},'event':'user.message'}",
+         QUICK_TAKES},
         /* Tokens kept as sent; escapes and UTF-8 in strings the catalog does not read. */
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
          "'content':'a\\n\\u00e9\\u0000\\'\\\\\\/ \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',"
@@ -722,7 +724,8 @@ test_quick_path_agrees(void **state)
         /* Every kind of field the catalog checks, in range. */
         {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
          "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':false,"
-         "'resolution_rate':0.5}}", QUICK_TAKES},
+         "'resolution_rate':0.5}}",
+         QUICK_TAKES},
         {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
          "'sync_type':'full','records_synced':0,'status':'success','duration_seconds':1.5}}",
          QUICK_TAKES},
@@ -730,69 +733,94 @@ test_quick_path_agrees(void **state)
          QUICK_TAKES},
         /* Left to jansson though valid: escapes where compared, pairs, big integers, depth. */
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','ext\\u0061':1}}", QUICK_DECLINES},
+         "'content':'x','ext\\u0061':1}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\\ud83d\\ude00'}}", QUICK_DECLINES},
+         "'content':'\\ud83d\\ude00'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','n':12345678901234567890}}", QUICK_DECLINES},
+         "'content':'x','n':12345678901234567890}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','d':[[[[[[[[[[1]]]]]]]]]]}}", QUICK_DECLINES},
+         "'content':'x','d':[[[[[[[[[[1]]]]]]]]]]}}",
+         QUICK_DECLINES},
         {"{'event':'user\\u002emessage','data':{'conversation_id':'c','message_id':'m',"
-         "'user_id':'u','content':'x'}}", QUICK_DECLINES},
+         "'user_id':'u','content':'x'}}",
+         QUICK_DECLINES},
         /* Refused by both: JSON errors. */
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\xff'}}", QUICK_DECLINES},
+         "'content':'\xff'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\xc0\xaf'}}", QUICK_DECLINES},
+         "'content':'\xc0\xaf'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\xed\xa0\x80'}}", QUICK_DECLINES},
+         "'content':'\xed\xa0\x80'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\xf4\x90\x80\x80'}}", QUICK_DECLINES},
+         "'content':'\xf4\x90\x80\x80'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'a\tb'}}", QUICK_DECLINES},
+         "'content':'a\tb'}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':{'a':1,'a':2}}}", QUICK_DECLINES},
+         "'content':'x','x':{'a':1,'a':2}}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':1e999}}", QUICK_DECLINES},
+         "'content':'x','x':1e999}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':01}}", QUICK_DECLINES},
+         "'content':'x','x':01}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':1.}}", QUICK_DECLINES},
+         "'content':'x','x':1.}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':[1,]}}", QUICK_DECLINES},
+         "'content':'x','x':[1,]}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x','x':tru}}", QUICK_DECLINES},
+         "'content':'x','x':tru}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x'}} x", QUICK_DECLINES},
+         "'content':'x'}} x",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'\\x'}}", QUICK_DECLINES},
+         "'content':'\\x'}}",
+         QUICK_DECLINES},
         {"[]", QUICK_DECLINES},
         {"", QUICK_DECLINES},
         /* Refused by both: the catalog. */
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u'}}",
          QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':''}}", QUICK_DECLINES},
+         "'content':''}}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x'},'extra':1}", QUICK_DECLINES},
+         "'content':'x'},'extra':1}",
+         QUICK_DECLINES},
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
-         "'content':'x'},'timestamp':'yesterday'}", QUICK_DECLINES},
+         "'content':'x'},'timestamp':'yesterday'}",
+         QUICK_DECLINES},
         {"{'event':'endpoint.disabled','data':{}}", QUICK_DECLINES},
         {"{'event':'user.message','data':[]}", QUICK_DECLINES},
         {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
-         "'sync_type':'full','records_synced':-1,'status':'success'}}", QUICK_DECLINES},
+         "'sync_type':'full','records_synced':-1,'status':'success'}}",
+         QUICK_DECLINES},
         {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
-         "'sync_type':'full','records_synced':1.0,'status':'success'}}", QUICK_DECLINES},
+         "'sync_type':'full','records_synced':1.0,'status':'success'}}",
+         QUICK_DECLINES},
         {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
-         "'sync_type':'fully','records_synced':1,'status':'success'}}", QUICK_DECLINES},
+         "'sync_type':'fully','records_synced':1,'status':'success'}}",
+         QUICK_DECLINES},
         {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
          "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':0,"
-         "'resolution_rate':0.5}}", QUICK_DECLINES},
+         "'resolution_rate':0.5}}",
+         QUICK_DECLINES},
         {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
          "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':true,"
-         "'resolution_rate':1.5}}", QUICK_DECLINES},
-        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':[]}}",
+         "'resolution_rate':1.5}}",
          QUICK_DECLINES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':[]}}", QUICK_DECLINES},
         {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':['x','']}}",
          QUICK_DECLINES},
     };
@@ -818,7 +846,8 @@ test_quick_path_agrees(void **state)
     }
 }
 
-/* The quick path of a batch takes it or not as want says, and then hands out what jansson's would. */
+/* The quick path of a batch takes it or not as want says, and then hands out what jansson's would.
+ */
 static void
 assert_quick_batch_agrees(const char *text, enum quick_want want)
 {
@@ -859,15 +888,17 @@ assert_quick_batch_agrees(const char *text, enum quick_want want)
 static void
 test_quick_batch_agrees(void **state)
 {
-#define ITEM "{'event':'user.message','data':{'conversation_id':'c','message_id':'m'," \
-             "'user_id':'u','content':'x','n':[1.50e1,{'a':null}]}"
+#define ITEM                                                                                       \
+    "{'event':'user.message','data':{'conversation_id':'c','message_id':'m',"                      \
+    "'user_id':'u','content':'x','n':[1.50e1,{'a':null}]}"
     static const struct {
         const char *body; /* ' stands for " */
         enum quick_want want;
     } cases[] = {
         {"{'events':[" ITEM "}]}", QUICK_TAKES},
         {" { 'events' : [ " ITEM ",'idempotency_key':'k-1'} , " ITEM ",'idempotency_key':null,"
-         "'timestamp':'2024-05-01T10:00:00Z'},\n" ITEM ",'timestamp':null} ] }\n", QUICK_TAKES},
+         "'timestamp':'2024-05-01T10:00:00Z'},\n" ITEM ",'timestamp':null} ] }\n",
+         QUICK_TAKES},
         {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_TAKES},
         /* Left to the jansson path, which judges the batch as a whole. */
         {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_DECLINES},

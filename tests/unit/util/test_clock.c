@@ -67,9 +67,17 @@ static void
 test_format_matches_printf(void **state)
 {
     static const int64_t at[] = {
-        0, 999, 1000, -1, -1000, -1001, 951782400000LL /* 2000-02-29 */,
-        1704110400999LL, 4102444799999LL /* 2099-12-31T23:59:59.999 */,
-        -62167219200000LL /* 0000-01-01 */, 253402300799999LL /* 9999-12-31 */,
+        0,
+        999,
+        1000,
+        -1,
+        -1000,
+        -1001,
+        951782400000LL /* 2000-02-29 */,
+        1704110400999LL,
+        4102444799999LL /* 2099-12-31T23:59:59.999 */,
+        -62167219200000LL /* 0000-01-01 */,
+        253402300799999LL /* 9999-12-31 */,
         253402300800000LL /* 10000-01-01: the printf fallback */,
     };
     char got[CLOCK_RFC3339_MAX], want[CLOCK_RFC3339_MAX];
@@ -92,9 +100,8 @@ test_format_matches_printf(void **state)
                          tm.tm_sec, (int)(ms - (int64_t)secs * 1000));
             } else {
                 clock_format_rfc3339_s(ms, got);
-                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec);
+                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
             }
             assert_string_equal(got, want);
         }
@@ -141,12 +148,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_rfc3339_valid),
-        cmocka_unit_test(test_parse_rfc3339_invalid),
-        cmocka_unit_test(test_format_roundtrip),
-        cmocka_unit_test(test_format_matches_printf),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_monotonic),
+        cmocka_unit_test(test_parse_rfc3339_valid), cmocka_unit_test(test_parse_rfc3339_invalid),
+        cmocka_unit_test(test_format_roundtrip),    cmocka_unit_test(test_format_matches_printf),
+        cmocka_unit_test(test_durations),           cmocka_unit_test(test_monotonic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
