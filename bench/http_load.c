@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "api/http.h"
+#include "bench_body.h"
 #include <unistd.h>
 
 #define LOAD_MAX_CONNS 256
@@ -213,17 +214,7 @@ request_build(struct load *l)
     char *body;
     int n, i, olen;
 
-    olen = snprintf(one, sizeof(one),
-                    "{\"event\":\"%s\",\"data\":{\"conversation_id\":\"conv-1\","
-                    "\"agent_id\":\"agent-7\",\"message_id\":\"msg-1\",\"user_id\":\"user-1\","
-                    "\"content\":\"Hello, I need help with my order that arrived damaged. "
-                    "The box was crushed on one side and the item inside is cracked along the "
-                    "edge; I would like a replacement or a refund, whichever is quicker. The order "
-                    "number is on the packing slip and I can send photos of the damage if that "
-                    "helps. Thank you for looking into this so quickly.\","
-                    "\"integration_id\":\"int-1\",\"integration_type\":\"crm\","
-                    "\"sync_type\":\"full\",\"records_synced\":5,\"status\":\"success\"}}",
-                    l->event);
+    olen = snprintf(one, sizeof(one), "{\"event\":\"%s\",\"data\":" BENCH_EVENT_DATA "}", l->event);
     cap = ((size_t)olen + 1) * (size_t)(l->batch > 0 ? l->batch : 1) + 64;
     body = malloc(cap);
     l->req = malloc(cap + 512);

@@ -289,13 +289,16 @@ def publish_no_subscriber(ctx):
     """POST /v1/events from 64 keep-alive connections, flat out, nothing subscribed."""
     srv = ctx.serve("publish")
     try:
+        c0 = proc_cpu_s(srv.pid)
         r = ctx.load(srv.port, "--connections", 64, "--seconds", ctx.seconds(6))
+        cpu_per_k = (proc_cpu_s(srv.pid) - c0) * 1000.0 / max(1.0, r["ok"] / 1000.0)
         b = ctx.load(srv.port, "--connections", 8, "--batch", 100, "--seconds", ctx.seconds(5))
     finally:
         srv.stop()
     return [ctx.ratio_row("publish, no subscriber", r["rate"], "ev/s", 0.33),
             Row("publish, no subscriber: p99", "%.1f ms (p50 %.1f)" % (r["p99_ms"], r["p50_ms"]),
                 r["p99_ms"], target="≤ 10 ms", met=r["p99_ms"] <= 10),
+            Row("publish, no subscriber: CPU per 1k published", "%.0f ms" % cpu_per_k, cpu_per_k),
             ctx.ratio_row("batch publish (100 per request)", b["rate"], "ev/s")]
 
 

@@ -6,7 +6,11 @@
  *     id, event, timestamp and data, matches ev, and its data equals the
  *     input's data under jansson;
  *   - publishing the envelope's own data again gives the same data bytes;
- *   - on a validation failure every path and problem is valid UTF-8.
+ *   - on a validation failure every path and problem is valid UTF-8;
+ *   - the quick path (quick_publish) takes a body only when the jansson path
+ *     takes it too, and then builds the same envelope but for the id;
+ *   - read as a batch, a body the quick batch path takes gives the same items
+ *     through both paths.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +19,9 @@
 #include <jansson.h>
 
 #include "events/envelope.h"
+#include "events/events_int.h"
 #include "events/schema.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 #define NOW 1704110400000LL
@@ -105,6 +111,63 @@ check_success(const char *in, size_t size, const struct event *ev)
     free(body2);
 }
 
+/* The quick path agrees with the jansson path wherever it takes a body. */
+static void
+check_quick(const char *in, size_t size)
+{
+    static struct schema_report rep;
+    struct event q, j;
+    size_t idlen;
+
+    memset(&q, 0, sizeof(q));
+    memset(&j, 0, sizeof(j));
+    if (quick_publish(in, size, NOW, &q) == 0) {
+        check(envelope_publish_jansson(in, size, NOW, &j, &rep, NULL, 0) == 0);
+        idlen = strlen(q.id);
+        check(strlen(j.id) == idlen && q.body_len == j.body_len);
+        check(strcmp(q.type, j.type) == 0 && strcmp(q.timestamp, j.timestamp) == 0);
+        check(memcmp(q.body, j.body, 7) == 0);
+        check(strcmp(q.body + 7 + idlen, j.body + 7 + idlen) == 0);
+    } else {
+        check(q.body == NULL);
+    }
+    event_cleanup(&q);
+    event_cleanup(&j);
+}
+
+/* envelope_item_fn: each item as one line of a transcript (the struct buf in ctx), id left out. */
+static int
+transcript_item(void *ctx, size_t i, struct event *ev, int err, const struct schema_report *rep,
+                const char *why)
+{
+    struct buf *t = ctx;
+
+    (void)rep;
+    (void)why;
+    check(ev != NULL && err == 0);
+    check(buf_printf(t, "%zu|%s|%s|%s|%s\n", i, ev->type, ev->timestamp, ev->idempotency_key,
+                     ev->body + 7 + strlen(ev->id)) == 0);
+    return 0;
+}
+
+/* The same body as a batch of at most 8: where the quick path takes it, both paths agree. */
+static void
+check_quick_batch(const char *in, size_t size)
+{
+    static struct schema_report rep;
+    struct buf q, j;
+
+    if (quick_batch_check(in, size, 8) != 0)
+        return;
+    buf_init(&q, 1 << 24);
+    buf_init(&j, 1 << 24);
+    check(quick_batch(in, size, 8, NOW, transcript_item, &q, &rep) == 0);
+    check(envelope_batch_jansson(in, size, 8, NOW, transcript_item, &j, &rep, NULL, 0) == 0);
+    check(q.len == j.len && q.len > 0 && memcmp(q.data, j.data, q.len) == 0);
+    buf_cleanup(&q);
+    buf_cleanup(&j);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -141,5 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     event_cleanup(&ev);
+    check_quick((const char *)data, size);
+    check_quick_batch((const char *)data, size);
     return 0;
 }

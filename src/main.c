@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli/cli.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -18,8 +16,7 @@ main(int argc, char **argv)
     const char *level;
     int i = 1;
 
-    /* Secrets pass through jansson's values (bodies, answers): each is cleared when freed. */
-    json_set_alloc_funcs(malloc, secret_heap_free);
+    secret_json_alloc_setup();
     /* A peer that goes away must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     level = getenv("FLUXHOOK_LOG_LEVEL");

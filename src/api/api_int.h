@@ -342,6 +342,13 @@ void api_base_url(struct api_req *r, char *out, size_t outlen);
 int api_reply_json(struct api_req *r, int status, json_t *obj);
 
 /*
+ * Answers status with {id, event, timestamp, deliveries} of a published
+ * event: the bytes api_reply_json() gives for that object, written without
+ * building it (jansson only when a string would need escaping). Returns 0.
+ */
+int api_reply_published(struct api_req *r, int status, const struct event *ev);
+
+/*
  * Answers the HTTP status mapped from err (ERR_NOTFOUND -> 404, ...) with
  * {"error": {"type", "message", "fields"?}}. message is printf-style and is
  * the text users read: say what was expected. fields (stolen, may be NULL) is

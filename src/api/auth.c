@@ -6,6 +6,7 @@
  * Tokens are looked up on every request, so a revocation holds at once.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -57,6 +58,30 @@ api_secret_new(const char *prefix, char out[API_KEY_MAX])
     return 0;
 }
 
+/*
+ * SHA-256, fetched from the provider once: EVP_sha256() would fetch it again
+ * on every digest (a lookup under OpenSSL's locks), once per request.
+ */
+static _Atomic(EVP_MD *) sha256_md;
+
+static const EVP_MD *
+sha256(void)
+{
+    EVP_MD *md = atomic_load(&sha256_md), *expected = NULL;
+
+    if (md != NULL)
+        return md;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (md == NULL)
+        return EVP_sha256();
+    /* Another thread may have won the race: keep one, free ours. */
+    if (!atomic_compare_exchange_strong(&sha256_md, &expected, md)) {
+        EVP_MD_free(md);
+        md = expected;
+    }
+    return md;
+}
+
 void
 api_key_hash(const char *key, char out[65])
 {
@@ -64,7 +89,7 @@ api_key_hash(const char *key, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0, i;
 
-    if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(key, strlen(key), md, &mdlen, sha256(), NULL) != 1)
         mdlen = 0;
     for (i = 0; i < mdlen && i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
@@ -237,7 +262,9 @@ api_auth(struct api_req *r)
         err = auth_key(r, hash, now);
     if (err != 0)
         return err;
-    snprintf(r->account_id, sizeof(r->account_id), "%s", r->key.account_id);
+    /* Both are ID_MAX arrays holding a string: a copy, no printf on every request. */
+    _Static_assert(sizeof(r->account_id) == sizeof(r->key.account_id), "account id sizes");
+    memcpy(r->account_id, r->key.account_id, sizeof(r->account_id));
     acct = api_header(r, "X-Workflux-Account");
     if (acct == NULL || acct[0] == '\0' || strcmp(acct, r->key.account_id) == 0)
         return 0;

@@ -60,28 +60,28 @@ api_err_type(int err)
 
 static int dump_value(json_t *v, struct buf *out);
 
-/* A scalar (or a container without raw parts) as compact JSON, mostly without malloc. */
+/* json_dump_callback_t: appends to the struct buf in data; -1 stops the dump. */
+static int
+dump_append(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+/*
+ * A scalar or a container without raw parts, as compact JSON written
+ * straight into out: no string of its own to allocate, copy and free.
+ */
 static int
 dump_plain(json_t *v, struct buf *out)
 {
-    char small[256];
-    size_t n;
-    char *s;
-    int err;
+    size_t before = out->len;
 
-    if (!json_is_object(v) && !json_is_array(v)) {
-        n = json_dumpb(v, small, sizeof(small), JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n == 0)
-            return ERR_NOMEM;
-        if (n <= sizeof(small))
-            return buf_append(out, small, n);
-    }
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s == NULL)
-        return ERR_NOMEM;
-    err = buf_puts(out, s);
-    free(s);
-    return err;
+    if (json_dump_callback(v, dump_append, out, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+        return 0;
+    out->len = before; /* what a failed dump left behind is not an answer */
+    if (out->data != NULL)
+        out->data[before] = '\0';
+    return ERR_NOMEM;
 }
 
 /* An object: its raw text first (api_json_raw_object), then its other members. */
@@ -191,6 +191,73 @@ api_reply_json(struct api_req *r, int status, json_t *obj)
         buf_puts(&r->out,
                  "{\"error\":{\"type\":\"internal_error\",\"message\":\"out of memory\"}}");
     }
+    return 0;
+}
+
+/* 1 when s holds no byte that JSON must escape (a quote, a backslash, a control byte). */
+static int
+json_plain(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends "name":"value" (value needs no escaping) and sep. */
+static int
+put_member(struct buf *out, const char *name, const char *value, char sep)
+{
+    int err = buf_putc(out, '"');
+
+    if (err == 0)
+        err = buf_puts(out, name);
+    if (err == 0)
+        err = buf_append(out, "\":\"", 3);
+    if (err == 0)
+        err = buf_puts(out, value);
+    if (err == 0)
+        err = buf_putc(out, '"');
+    return err == 0 ? buf_putc(out, sep) : err;
+}
+
+int
+api_reply_published(struct api_req *r, int status, const struct event *ev)
+{
+    char n[24], *p = n + sizeof(n);
+    long long v = ev->deliveries;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int err;
+
+    if (!json_plain(ev->id) || !json_plain(ev->type) || !json_plain(ev->timestamp))
+        return api_reply_json(r, status,
+                              json_pack("{s:s, s:s, s:s, s:i}", "id", ev->id, "event", ev->type,
+                                        "timestamp", ev->timestamp, "deliveries", ev->deliveries));
+    buf_reset(&r->out);
+    r->status = status;
+    r->content_type = "application/json";
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    err = buf_putc(&r->out, '{');
+    if (err == 0)
+        err = put_member(&r->out, "id", ev->id, ',');
+    if (err == 0)
+        err = put_member(&r->out, "event", ev->type, ',');
+    if (err == 0)
+        err = put_member(&r->out, "timestamp", ev->timestamp, ',');
+    if (err == 0)
+        err = buf_puts(&r->out, "\"deliveries\":");
+    if (err == 0)
+        err = buf_append(&r->out, p, (size_t)(n + sizeof(n) - p));
+    if (err == 0)
+        err = buf_append(&r->out, "}\n", 2);
+    if (err != 0)
+        api_reply_error(r, ERR_NOMEM, NULL, "out of memory");
     return 0;
 }
 

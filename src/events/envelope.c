@@ -123,11 +123,12 @@ retype_integers(const char *s, struct rawjson_span span, json_t *data)
     return rawjson_members(s, span, retype_member, data);
 }
 
-/* Fills ev: id, type, timestamp, created_at and the envelope from s[data]. */
-static int
-body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms, const char *s,
-           struct rawjson_span data)
+int
+envelope_body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms,
+                    const char *s, struct rawjson_span data)
 {
+    static const char p_id[] = "{\"id\":\"", p_event[] = "\",\"event\":\"",
+                      p_ts[] = "\",\"timestamp\":\"", p_data[] = "\",\"data\":";
     struct buf b;
     int err;
 
@@ -141,9 +142,25 @@ body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms, c
     else
         clock_format_rfc3339_s(now_ms, ev->timestamp);
     ev->created_at = now_ms;
-    /* id, type and timestamp hold no character that JSON must escape. */
-    err = buf_printf(&b, "{\"id\":\"%s\",\"event\":\"%s\",\"timestamp\":\"%s\",\"data\":", ev->id,
-                     ev->type, ev->timestamp);
+    /*
+     * One allocation: the data only loses whitespace. id, type and timestamp
+     * hold no character that JSON must escape.
+     */
+    err = buf_reserve(&b, b.max);
+    if (err == 0)
+        err = buf_append(&b, p_id, sizeof(p_id) - 1);
+    if (err == 0)
+        err = buf_puts(&b, ev->id);
+    if (err == 0)
+        err = buf_append(&b, p_event, sizeof(p_event) - 1);
+    if (err == 0)
+        err = buf_puts(&b, ev->type);
+    if (err == 0)
+        err = buf_append(&b, p_ts, sizeof(p_ts) - 1);
+    if (err == 0)
+        err = buf_puts(&b, ev->timestamp);
+    if (err == 0)
+        err = buf_append(&b, p_data, sizeof(p_data) - 1);
     if (err == 0)
         err = rawjson_compact(s, data, &b);
     if (err == 0)
@@ -186,8 +203,9 @@ publish_build(const char *s, struct rawjson_span span, json_t *root, int as_real
         return rc;
     }
     ts = json_object_get(root, "timestamp");
-    rc = body_build(ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
-                    json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, s, data_span);
+    rc = envelope_body_build(
+        ev, catalog_type_find(json_string_value(json_object_get(root, "event")))->name,
+        json_is_string(ts) ? json_string_value(ts) : NULL, now_ms, s, data_span);
     if (rc != 0)
         *why = err_str(rc);
     return rc;
@@ -253,6 +271,23 @@ body_load(const char **body, size_t len, json_t **root, int *as_real, struct sch
 int
 envelope_parse_publish(const char *body, size_t len, int64_t now_ms, struct event *ev,
                        struct schema_report *rep, char *err, size_t errlen)
+{
+    int rc;
+
+    /* The usual body needs no jansson; anything else is judged below. */
+    rc = quick_publish(body != NULL ? body : "", len, now_ms, ev);
+    if (rc != ERR_PARSE) {
+        schema_report_init(rep);
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s", rc == 0 ? "" : err_str(rc));
+        return rc;
+    }
+    return envelope_publish_jansson(body, len, now_ms, ev, rep, err, errlen);
+}
+
+int
+envelope_publish_jansson(const char *body, size_t len, int64_t now_ms, struct event *ev,
+                         struct schema_report *rep, char *err, size_t errlen)
 {
     struct rawjson_span whole = {0, len};
     json_t *root = NULL;
@@ -341,6 +376,23 @@ int
 envelope_parse_batch(const char *body, size_t len, size_t max, int64_t now_ms,
                      envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
                      size_t errlen)
+{
+    if (body == NULL)
+        body = "";
+    /* A batch of usual items needs no jansson; any other is judged below, as a whole. */
+    if (quick_batch_check(body, len, max) == 0) {
+        schema_report_init(rep);
+        if (err != NULL && errlen > 0)
+            err[0] = '\0';
+        return quick_batch(body, len, max, now_ms, fn, ctx, rep);
+    }
+    return envelope_batch_jansson(body, len, max, now_ms, fn, ctx, rep, err, errlen);
+}
+
+int
+envelope_batch_jansson(const char *body, size_t len, size_t max, int64_t now_ms,
+                       envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                       size_t errlen)
 {
     struct rawjson_span whole = {0, len}, span;
     struct batch_walk w;
@@ -446,7 +498,7 @@ envelope_build(const char *type, const char *data_json, size_t data_len,
     rc = schema_data_check(t, data, "data", rep);
     if (rc != 0)
         goto out;
-    rc = body_build(ev, t->name, timestamp_or_null, now_ms, data_json, span);
+    rc = envelope_body_build(ev, t->name, timestamp_or_null, now_ms, data_json, span);
 out:
     free(rep);
     json_decref(data);

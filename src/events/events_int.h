@@ -9,9 +9,13 @@
 #define FLUXHOOK_EVENTS_EVENTS_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
+#include "events/envelope.h"
+#include "events/event.h"
+#include "events/schema.h"
 #include "util/buf.h"
 
 /* A byte range [start, end) of some text. */
@@ -77,5 +81,55 @@ int rawjson_path_at(const char *s, size_t len, size_t pos, char *out, size_t out
  * NUL in src. Returns the bytes written without the NUL.
  */
 size_t rawjson_utf8_copy(char *out, size_t outlen, const char *src, size_t srclen);
+
+/*
+ * Fills ev's id (a new "evt_" id), type, timestamp (ts, or now_ms formatted
+ * when ts is NULL), created_at and body: the envelope around the data token
+ * s[data], compacted. Returns 0, ERR_NOMEM or ERR_INTERNAL (envelope.c).
+ */
+int envelope_body_build(struct event *ev, const char *type, const char *ts, int64_t now_ms,
+                        const char *s, struct rawjson_span data);
+
+/*
+ * envelope_parse_publish() without the quick path: jansson parses, the
+ * catalog judges, every problem is reported (envelope.c).
+ */
+int envelope_publish_jansson(const char *body, size_t len, int64_t now_ms, struct event *ev,
+                             struct schema_report *rep, char *err, size_t errlen);
+
+/*
+ * The quick path of a publish (quick.c): when s (len bytes) is a JSON object
+ * that jansson accepts with the publish's flags and that passes the catalog,
+ * and has nothing the quick path leaves to jansson, builds ev like
+ * envelope_parse_publish() and returns 0 (or ERR_NOMEM, ERR_INTERNAL).
+ * Returns ERR_PARSE, touching nothing, for every other text: the jansson
+ * path then decides.
+ */
+int quick_publish(const char *s, size_t len, int64_t now_ms, struct event *ev);
+
+/*
+ * The quick path of a batch (quick.c): 0 when s (len bytes) is
+ * {"events": [...]} with nothing else, 1 to max items, each of which
+ * quick_publish() would take (idempotency_key allowed, a plain string of 1
+ * to EVENT_IDEMPOTENCY_MAX - 1 bytes or null); ERR_PARSE for anything else,
+ * which the jansson path then judges as a whole.
+ */
+int quick_batch_check(const char *s, size_t len, size_t max);
+
+/*
+ * After quick_batch_check() said 0 on the same text: builds each item and
+ * hands it to fn as envelope_parse_batch() does (rep reset for each).
+ * Returns 0, what fn returned, ERR_NOMEM or ERR_INTERNAL.
+ */
+int quick_batch(const char *s, size_t len, size_t max, int64_t now_ms, envelope_item_fn *fn,
+                void *ctx, struct schema_report *rep);
+
+/*
+ * envelope_parse_batch() without the quick path: jansson parses the whole
+ * body, each item is judged and reported on its own (envelope.c).
+ */
+int envelope_batch_jansson(const char *body, size_t len, size_t max, int64_t now_ms,
+                           envelope_item_fn *fn, void *ctx, struct schema_report *rep, char *err,
+                           size_t errlen);
 
 #endif

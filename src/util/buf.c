@@ -6,6 +6,8 @@
 #include "util/err.h"
 #include "util/secret.h"
 
+#define BUF_WIPE_FIRST 1024 /* the first allocation of a wiping buffer */
+
 void
 buf_init(struct buf *b, size_t max)
 {
@@ -62,7 +64,11 @@ grow(struct buf *b, size_t extra)
     need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 64;
+    /*
+     * A wiping buffer (a request or an answer) starts larger: each of its
+     * growths is a copy and a clear, not a realloc.
+     */
+    cap = b->cap ? b->cap : b->wipe ? BUF_WIPE_FIRST : 64;
     while (cap < need)
         cap *= 2;
     if (!b->wipe) {
@@ -83,10 +89,23 @@ grow(struct buf *b, size_t extra)
 }
 
 int
+buf_reserve(struct buf *b, size_t n)
+{
+    return n > b->len ? grow(b, n - b->len) : 0;
+}
+
+int
 buf_append(struct buf *b, const void *p, size_t n)
 {
     int err;
 
+    /* What fits (with the NUL) goes in without grow()'s checks. */
+    if (n < b->cap - b->len && b->len + n <= b->max) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     err = grow(b, n);
     if (err != 0)
         return err;
@@ -106,6 +125,12 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_putc(struct buf *b, char c)
 {
+    /* Callers append byte by byte (header lines, escapes): no memcpy for one. */
+    if (b->cap - b->len > 1 && b->len < b->max) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_append(b, &c, 1);
 }
 

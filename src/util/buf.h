@@ -31,6 +31,13 @@ void buf_cleanup(struct buf *b);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 
+/*
+ * Makes room for n bytes in all (and the NUL) in one allocation, so that
+ * appends up to n bytes allocate nothing. Returns 0, ERR_TOOBIG past max
+ * or ERR_NOMEM.
+ */
+int buf_reserve(struct buf *b, size_t n);
+
 /* Append; each returns 0, ERR_TOOBIG past max (nothing appended) or ERR_NOMEM. */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);

@@ -47,26 +47,71 @@ split(int64_t ms, struct tm *tm, int *millis)
     gmtime_r(&secs, tm);
 }
 
+/* Writes v as n digits at out (v < 10^n); returns out + n. */
+static char *
+put_digits(char *out, int v, int n)
+{
+    int i;
+
+    for (i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return out + n;
+}
+
+/*
+ * "2024-01-01T12:00:00Z", or with_millis "2024-01-01T12:00:00.123Z": written
+ * digit by digit (no printf on a path every publish takes) for the years
+ * 0 to 9999, by snprintf for the rest.
+ */
+static void
+format(int64_t ms, int with_millis, char out[CLOCK_RFC3339_MAX])
+{
+    struct tm tm;
+    int millis, year;
+    char *p = out;
+
+    split(ms, &tm, &millis);
+    year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+        if (with_millis)
+            snprintf(out, CLOCK_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+        else
+            snprintf(out, CLOCK_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return;
+    }
+    p = put_digits(p, year, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    if (with_millis) {
+        *p++ = '.';
+        p = put_digits(p, millis, 3);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+}
+
 void
 clock_format_rfc3339(int64_t ms, char out[CLOCK_RFC3339_MAX])
 {
-    struct tm tm;
-    int millis;
-
-    split(ms, &tm, &millis);
-    snprintf(out, CLOCK_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    format(ms, 1, out);
 }
 
 void
 clock_format_rfc3339_s(int64_t ms, char out[CLOCK_RFC3339_MAX])
 {
-    struct tm tm;
-    int millis;
-
-    split(ms, &tm, &millis);
-    snprintf(out, CLOCK_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    format(ms, 0, out);
 }
 
 /* Reads exactly n digits at *p into *v. */

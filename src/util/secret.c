@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "util/secret.h"
@@ -22,4 +23,10 @@ secret_heap_free(void *p)
     /* OPENSSL_cleanse, unlike memset, is not optimized away before free(). */
     OPENSSL_cleanse(p, malloc_usable_size(p));
     free(p);
+}
+
+void
+secret_json_alloc_setup(void)
+{
+    json_set_alloc_funcs(malloc, secret_heap_free);
 }

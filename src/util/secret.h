@@ -19,4 +19,10 @@ void secret_free(char *s);
  */
 void secret_heap_free(void *p);
 
+/*
+ * Sets how jansson allocates and frees its values; once, in main(), before
+ * any other thread runs.
+ */
+void secret_json_alloc_setup(void);
+
 #endif

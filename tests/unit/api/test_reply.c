@@ -145,6 +145,47 @@ test_raw_objects_are_spliced(void **state)
     buf_cleanup(&r.out);
 }
 
+/* api_reply_published() gives the bytes api_reply_json() gives for the same object. */
+static void
+test_published_answer(void **state)
+{
+    static const struct {
+        const char *id, *type, *timestamp;
+        int deliveries;
+    } cases[] = {
+        {"evt_01J0000000000000000000000", "user.message", "2024-01-01T12:00:00Z", 0},
+        {"evt_01J0000000000000000000001", "agent.updated", "2024-01-01T12:00:00.5+02:00", 7},
+        {"evt_1", "integration.sync", "2024-01-01T12:00:00Z", 123456789},
+        {"evt_1", "user.message", "2024-01-01T12:00:00Z", -1},
+        {"evt_1", "a\"quoted\\type", "2024-01-01T12:00:00Z", 2}, /* jansson escapes these */
+        {"evt_1", "user.message", "tab\there", 1},
+        {"", "", "", 0},
+    };
+    struct event ev;
+    struct api_req r, want;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.id, sizeof(ev.id), "%s", cases[i].id);
+        snprintf(ev.type, sizeof(ev.type), "%s", cases[i].type);
+        snprintf(ev.timestamp, sizeof(ev.timestamp), "%s", cases[i].timestamp);
+        ev.deliveries = cases[i].deliveries;
+        req_init(&r);
+        req_init(&want);
+        api_reply_published(&r, i % 2 == 0 ? 202 : 200, &ev);
+        api_reply_json(&want, i % 2 == 0 ? 202 : 200,
+                       json_pack("{s:s, s:s, s:s, s:i}", "id", ev.id, "event", ev.type, "timestamp",
+                                 ev.timestamp, "deliveries", ev.deliveries));
+        assert_int_equal(r.status, want.status);
+        assert_string_equal(r.content_type, "application/json");
+        assert_string_equal(buf_cstr(&r.out), buf_cstr(&want.out));
+        buf_cleanup(&r.out);
+        buf_cleanup(&want.out);
+    }
+}
+
 int
 main(void)
 {
@@ -154,6 +195,7 @@ main(void)
         cmocka_unit_test(test_error_without_fields),
         cmocka_unit_test(test_json_and_raw),
         cmocka_unit_test(test_raw_objects_are_spliced),
+        cmocka_unit_test(test_published_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

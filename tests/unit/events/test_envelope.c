@@ -512,6 +512,8 @@ struct batch_seen {
     char data[8][256];
     char keys[8][EVENT_IDEMPOTENCY_MAX];
     char paths[8][SCHEMA_PATH_MAX];
+    char types[8][EVENT_TYPE_MAX];
+    char stamps[8][CLOCK_RFC3339_MAX];
 };
 
 static int
@@ -530,6 +532,8 @@ batch_seen_item(void *ctx, size_t i, struct event *ev, int err, const struct sch
         assert_non_null(d);
         snprintf(seen->data[i], sizeof(seen->data[i]), "%.*s", (int)dlen, d);
         snprintf(seen->keys[i], sizeof(seen->keys[i]), "%s", ev->idempotency_key);
+        snprintf(seen->types[i], sizeof(seen->types[i]), "%s", ev->type);
+        snprintf(seen->stamps[i], sizeof(seen->stamps[i]), "%s", ev->timestamp);
     } else {
         assert_non_null(why);
         if (rep->n > 0)
@@ -641,6 +645,289 @@ test_rawjson(void **state)
     assert_int_equal(rawjson_utf8_copy(out, 3, "\xe2\x82\xac", 3), 0);
 }
 
+/* Which way quick_publish() must go on a body: take it, or leave it to jansson. */
+enum quick_want { QUICK_TAKES, QUICK_DECLINES };
+
+/*
+ * quick_publish() and the jansson path on text (len bytes, from an
+ * exactly-sized heap copy): when the quick path takes a body, jansson takes
+ * it too and builds the same envelope; want says which way the quick path
+ * goes.
+ */
+static void
+assert_quick_agrees(const char *text, size_t len, enum quick_want want)
+{
+    static struct schema_report rep;
+    struct event q, j;
+    char *copy = malloc(len > 0 ? len : 1);
+    size_t idlen;
+    int qrc, jrc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    memset(&q, 0, sizeof(q));
+    memset(&j, 0, sizeof(j));
+    qrc = quick_publish(copy, len, NOW, &q);
+    jrc = envelope_publish_jansson(copy, len, NOW, &j, &rep, NULL, 0);
+    free(copy);
+    if (qrc == ERR_NOMEM || jrc == ERR_NOMEM) { /* torture mode */
+        event_cleanup(&q);
+        event_cleanup(&j);
+        fail();
+    }
+    if (want == QUICK_TAKES)
+        assert_int_equal(qrc, 0);
+    else
+        assert_int_equal(qrc, ERR_PARSE);
+    if (qrc == 0) {
+        assert_int_equal(jrc, 0);
+        assert_string_equal(q.type, j.type);
+        assert_string_equal(q.timestamp, j.timestamp);
+        assert_int_equal(q.created_at, j.created_at);
+        /* The same bytes but for the new id. */
+        idlen = strlen(q.id);
+        assert_int_equal(strlen(j.id), idlen);
+        assert_int_equal(q.body_len, j.body_len);
+        assert_string_equal(q.body + 7 + idlen, j.body + 7 + idlen);
+        assert_memory_equal(q.body, j.body, 7);
+    } else {
+        assert_null(q.body);
+        assert_string_equal(q.id, "");
+    }
+    event_cleanup(&q);
+    event_cleanup(&j);
+}
+
+static void
+test_quick_path_agrees(void **state)
+{
+    static const struct {
+        const char *body; /* ' stands for " */
+        enum quick_want want;
+    } cases[] = {
+        /* What bench/http_load.c publishes, spaced out, with a timestamp, with null. */
+        {"{'event':'user.message','data':{'conversation_id':'conv-1','agent_id':'agent-7',"
+         "'message_id':'msg-1','user_id':'user-1','content':'Hello','integration_id':'int-1',"
+         "'records_synced':5,'status':'success'}}",
+         QUICK_TAKES},
+        {" {\n 'event' : 'user.message' ,\t'data' : { 'conversation_id' : 'c' , 'message_id':"
+         "'m','user_id':'u','content':'x' } , 'timestamp' : '2024-05-01T10:00:00Z' }\r\n ",
+         QUICK_TAKES},
+        {"{'timestamp':null,'data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','channel':'chat'},'event':'user.message'}",
+         QUICK_TAKES},
+        /* Tokens kept as sent; escapes and UTF-8 in strings the catalog does not read. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'a\\n\\u00e9\\u0000\\'\\\\\\/ \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',"
+         "'x':[0.95,1e3,-0,1E-2,-12.5e+3,true,false,null,{},[],{'a':{'b':[1,{'c':2}]}}]}}",
+         QUICK_TAKES},
+        /* Every kind of field the catalog checks, in range. */
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':false,"
+         "'resolution_rate':0.5}}",
+         QUICK_TAKES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':0,'status':'success','duration_seconds':1.5}}",
+         QUICK_TAKES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':['x','y']}}",
+         QUICK_TAKES},
+        /* Left to jansson though valid: escapes where compared, pairs, big integers, depth. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','ext\\u0061':1}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\\ud83d\\ude00'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','n':12345678901234567890}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','d':[[[[[[[[[[1]]]]]]]]]]}}",
+         QUICK_DECLINES},
+        {"{'event':'user\\u002emessage','data':{'conversation_id':'c','message_id':'m',"
+         "'user_id':'u','content':'x'}}",
+         QUICK_DECLINES},
+        /* Refused by both: JSON errors. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xff'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xc0\xaf'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xed\xa0\x80'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\xf4\x90\x80\x80'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'a\tb'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':{'a':1,'a':2}}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':1e999}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':01}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':1.}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':[1,]}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','x':tru}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'}} x",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'\\x'}}",
+         QUICK_DECLINES},
+        {"[]", QUICK_DECLINES},
+        {"", QUICK_DECLINES},
+        /* Refused by both: the catalog. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':''}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'},'extra':1}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'},'timestamp':'yesterday'}",
+         QUICK_DECLINES},
+        {"{'event':'endpoint.disabled','data':{}}", QUICK_DECLINES},
+        {"{'event':'user.message','data':[]}", QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':-1,'status':'success'}}",
+         QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'full','records_synced':1.0,'status':'success'}}",
+         QUICK_DECLINES},
+        {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
+         "'sync_type':'fully','records_synced':1,'status':'success'}}",
+         QUICK_DECLINES},
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':0,"
+         "'resolution_rate':0.5}}",
+         QUICK_DECLINES},
+        {"{'event':'conversation.completed','data':{'conversation_id':'c','agent_id':'a',"
+         "'duration_seconds':12,'messages_count':3,'satisfaction_score':5,'was_escalated':true,"
+         "'resolution_rate':1.5}}",
+         QUICK_DECLINES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':[]}}", QUICK_DECLINES},
+        {"{'event':'agent.updated','data':{'agent_id':'a','updated_fields':['x','']}}",
+         QUICK_DECLINES},
+    };
+    static const char nul_body[] = "{\"event\":\"user.message\",\"data\":{\"conversation_id\":"
+                                   "\"c\",\"message_id\":\"m\",\"user_id\":\"u\",\"content\":"
+                                   "\"x\"},\"timestamp\":null}\0";
+    char body[1024];
+    const struct catalog_type *t;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case %zu\n", i);
+        assert_quick_agrees(dq(cases[i].body), strlen(cases[i].body), cases[i].want);
+    }
+    /* A NUL byte after the object, and inside it. */
+    assert_quick_agrees(nul_body, sizeof(nul_body) - 1, QUICK_DECLINES);
+    assert_quick_agrees(nul_body, sizeof(nul_body) - 2, QUICK_TAKES);
+    /* Every catalog sample: whichever way the quick path goes, the paths agree. */
+    for (i = 0; (t = catalog_type_at(i)) != NULL; i++) {
+        snprintf(body, sizeof(body), "{\"event\":\"%s\",\"data\":%s}", t->name, t->sample);
+        assert_quick_agrees(body, strlen(body), QUICK_TAKES);
+    }
+}
+
+/* The quick path of a batch takes it or not as want says, and then hands out what jansson's would.
+ */
+static void
+assert_quick_batch_agrees(const char *text, enum quick_want want)
+{
+    static struct schema_report rep;
+    static struct batch_seen q, j;
+    size_t len = strlen(text), i;
+    char *copy = malloc(len > 0 ? len : 1);
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    rc = quick_batch_check(copy, len, 4);
+    assert_int_equal(rc, want == QUICK_TAKES ? 0 : ERR_PARSE);
+    if (rc == 0) {
+        memset(&q, 0, sizeof(q));
+        memset(&j, 0, sizeof(j));
+        rc = quick_batch(copy, len, 4, NOW, batch_seen_item, &q, &rep);
+        if (rc == 0)
+            rc = envelope_batch_jansson(copy, len, 4, NOW, batch_seen_item, &j, &rep, NULL, 0);
+        if (rc == ERR_NOMEM) { /* torture mode */
+            free(copy);
+            fail();
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(q.n, j.n);
+        for (i = 0; i < (size_t)q.n; i++) {
+            assert_int_equal(q.errs[i], 0);
+            assert_int_equal(j.errs[i], 0);
+            assert_string_equal(q.data[i], j.data[i]);
+            assert_string_equal(q.keys[i], j.keys[i]);
+            assert_string_equal(q.types[i], j.types[i]);
+            assert_string_equal(q.stamps[i], j.stamps[i]);
+        }
+    }
+    free(copy);
+}
+
+static void
+test_quick_batch_agrees(void **state)
+{
+#define ITEM                                                                                       \
+    "{'event':'user.message','data':{'conversation_id':'c','message_id':'m',"                      \
+    "'user_id':'u','content':'x','n':[1.50e1,{'a':null}]}"
+    static const struct {
+        const char *body; /* ' stands for " */
+        enum quick_want want;
+    } cases[] = {
+        {"{'events':[" ITEM "}]}", QUICK_TAKES},
+        {" { 'events' : [ " ITEM ",'idempotency_key':'k-1'} , " ITEM ",'idempotency_key':null,"
+         "'timestamp':'2024-05-01T10:00:00Z'},\n" ITEM ",'timestamp':null} ] }\n",
+         QUICK_TAKES},
+        {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_TAKES},
+        /* Left to the jansson path, which judges the batch as a whole. */
+        {"{'events':[" ITEM "}," ITEM "}," ITEM "}," ITEM "}," ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "}],'x':1}", QUICK_DECLINES},
+        {"{'x':1,'events':[" ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "},7]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':''}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':'k\\u0031'}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'idempotency_key':1}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'other':1}]}", QUICK_DECLINES},
+        {"{'events':[{'event':'user.message','data':{}}]}", QUICK_DECLINES},
+        {"{'event\\u0073':[" ITEM "}]}", QUICK_DECLINES},
+        {"{'events':[" ITEM "}]} x", QUICK_DECLINES},
+        {"{'events':[" ITEM "},]}", QUICK_DECLINES},
+        {"{'events':[" ITEM ",'data':{}}]}", QUICK_DECLINES},
+        {"{'events':{}}", QUICK_DECLINES},
+        {"", QUICK_DECLINES},
+    };
+#undef ITEM
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case %zu\n", i);
+        assert_quick_batch_agrees(dq(cases[i].body), cases[i].want);
+    }
+}
+
 int
 main(void)
 {
@@ -659,6 +946,8 @@ main(void)
         cmocka_unit_test(test_envelope_data_shape),
         cmocka_unit_test(test_rawjson),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_quick_path_agrees),
+        cmocka_unit_test(test_quick_batch_agrees),
     };
     return torture_run_group_tests("envelope", tests, NULL, NULL);
 }

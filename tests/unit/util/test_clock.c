@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -60,6 +62,52 @@ test_format_roundtrip(void **state)
     assert_string_equal(out, "2024-01-01T12:00:00Z");
 }
 
+/* The digit-by-digit formats say what strftime-style printf says, on every kind of date. */
+static void
+test_format_matches_printf(void **state)
+{
+    static const int64_t at[] = {
+        0,
+        999,
+        1000,
+        -1,
+        -1000,
+        -1001,
+        951782400000LL /* 2000-02-29 */,
+        1704110400999LL,
+        4102444799999LL /* 2099-12-31T23:59:59.999 */,
+        -62167219200000LL /* 0000-01-01 */,
+        253402300799999LL /* 9999-12-31 */,
+        253402300800000LL /* 10000-01-01: the printf fallback */,
+    };
+    char got[CLOCK_RFC3339_MAX], want[CLOCK_RFC3339_MAX];
+    struct tm tm;
+    time_t secs;
+    int64_t ms;
+    size_t i;
+    int k;
+
+    (void)state;
+    for (i = 0; i < sizeof(at) / sizeof(at[0]) + 200; i++) {
+        ms = i < sizeof(at) / sizeof(at[0]) ? at[i] : (int64_t)i * 7919LL * 86400001LL;
+        secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        assert_non_null(gmtime_r(&secs, &tm));
+        for (k = 0; k < 2; k++) {
+            if (k == 0) {
+                clock_format_rfc3339(ms, got);
+                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, (int)(ms - (int64_t)secs * 1000));
+            } else {
+                clock_format_rfc3339_s(ms, got);
+                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            }
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 static void
 test_durations(void **state)
 {
@@ -100,11 +148,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_rfc3339_valid),
-        cmocka_unit_test(test_parse_rfc3339_invalid),
-        cmocka_unit_test(test_format_roundtrip),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_monotonic),
+        cmocka_unit_test(test_parse_rfc3339_valid), cmocka_unit_test(test_parse_rfc3339_invalid),
+        cmocka_unit_test(test_format_roundtrip),    cmocka_unit_test(test_format_matches_printf),
+        cmocka_unit_test(test_durations),           cmocka_unit_test(test_monotonic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
