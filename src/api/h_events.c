@@ -14,14 +14,6 @@
 
 #define IDEMPOTENCY_MAX (EVENT_IDEMPOTENCY_MAX - 1)
 
-/* {id, event, timestamp, deliveries} of a published event, a new reference. */
-static json_t *
-published_json(const struct event *ev)
-{
-    return json_pack("{s:s, s:s, s:s, s:i}", "id", ev->id, "event", ev->type, "timestamp",
-                     ev->timestamp, "deliveries", ev->deliveries);
-}
-
 /* Answers a publish that ended with err (the store's, else the item's). */
 static int
 publish_answer(struct api_req *r, struct event *ev, int err)
@@ -40,7 +32,7 @@ publish_answer(struct api_req *r, struct event *ev, int err)
                   ev->deliveries);
     }
     snprintf(r->location, sizeof(r->location), "/v1/events/%s", ev->id);
-    return api_reply_json(r, status, published_json(ev));
+    return api_reply_published(r, status, ev);
 }
 
 /* A publish under way on the loop (asynchronous store). */
@@ -116,7 +108,6 @@ h_events_publish(struct api_req *r)
     int err;
 
     memset(&ev, 0, sizeof(ev));
-    memset(&rep, 0, sizeof(rep));
     key = api_header(r, "Idempotency-Key");
     if (key != NULL && strlen(key) > IDEMPOTENCY_MAX) {
         err = api_reply_error(r, ERR_INVAL, NULL,
