@@ -23,6 +23,13 @@
 
 #define POLL_MS 1000    /* look for due work at least this often (other processes) */
 #define CLAIM_BATCH 128 /* most deliveries one claim takes */
+/*
+ * An endpoint's leases in the store, over every process, may be this many
+ * times its cap of requests open here: a lease also covers the wait for its
+ * publish's WAL sync and, once its request has ended, the wait for its result
+ * to be recorded, and neither holds a connection to the receiver.
+ */
+#define LEASE_SLACK 4
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
@@ -34,7 +41,11 @@ static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   
                                          1000, 2500, 5000, 10000, 15000, 30000, 60000};
 #define HIST_N (sizeof(hist_bounds_ms) / sizeof(hist_bounds_ms[0]))
 
-/* One endpoint's count of attempts in flight (open addressing; id[0] == 0: free). */
+/*
+ * One endpoint's count of deliveries held here whose request has not ended
+ * (claimed, handed off or reserved, or under way; open addressing; id[0] ==
+ * 0: free).
+ */
 struct ep_slot {
     char id[ID_MAX];
     int count;
@@ -105,7 +116,7 @@ struct dispatcher {
     pthread_mutex_t lock; /* claims and the endpoint counts */
     struct ep_slot *slots;
     size_t nslots; /* a power of two */
-    int nheld;     /* the sum of the slots' counts: claimed, handed off or reserved */
+    int nheld;     /* claimed, handed off or reserved, and not yet recorded or given back */
     atomic_uint next_hand; /* round robin of hand-offs over the threads */
     atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
     atomic_int stopping;
@@ -153,9 +164,13 @@ slot_add(struct dispatcher *d, const char *id)
     d->nheld++;
 }
 
-/* Drops one from id's count, freeing the slot at zero (backward-shift deletion). */
+/*
+ * Drops one from id's count, freeing the slot at zero (backward-shift
+ * deletion): its request ended. It still counts in d->nheld until its result
+ * is recorded (or it is given back).
+ */
 static void
-slot_sub(struct dispatcher *d, const char *id)
+slot_end(struct dispatcher *d, const char *id)
 {
     size_t mask = d->nslots - 1;
     struct ep_slot *s = slot_find(d, id);
@@ -165,7 +180,6 @@ slot_sub(struct dispatcher *d, const char *id)
 
     if (s->id[0] == '\0')
         return;
-    d->nheld--;
     if (--s->count > 0)
         return;
     i = (size_t)(s - d->slots);
@@ -186,6 +200,14 @@ slot_sub(struct dispatcher *d, const char *id)
         d->slots[i] = d->slots[j];
         i = j;
     }
+}
+
+/* A delivery that will not run or be recorded here after all: both counts drop. */
+static void
+slot_sub(struct dispatcher *d, const char *id)
+{
+    slot_end(d, id);
+    d->nheld--;
 }
 
 /* --- wake-ups --- */
@@ -363,10 +385,9 @@ record(struct dthread *t, struct record *recs, size_t n)
     if (err != 0)
         log_warnx("dispatch: cannot record %zu results err=%s; their leases will expire", n,
                   err_name(err));
-    /* Recorded: they no longer count against their endpoints' caps. */
+    /* Recorded (their requests ended at finish()): they no longer count here. */
     pthread_mutex_lock(&t->d->lock);
-    for (i = 0; i < n; i++)
-        slot_sub(t->d, recs[i].ctx->c.dlv.endpoint_id);
+    t->d->nheld -= (int)n;
     pthread_mutex_unlock(&t->d->lock);
     for (i = 0; i < n; i++) {
         log_result(recs[i].ctx, &recs[i].r, recs[i].outcome);
@@ -417,7 +438,8 @@ claim(struct dthread *t, int want)
     }
     pthread_mutex_unlock(&d->lock);
     t0 = clock_mono_ms();
-    err = store_claim(d->st, now_ms, d->lease_ms, want, per_ep, t->exclude, nex, &cs, &n);
+    err = store_claim(d->st, now_ms, d->lease_ms, want, per_ep * LEASE_SLACK, t->exclude, nex,
+                      &cs, &n);
     t->claims++;
     t->claim_ms += (long)(clock_mono_ms() - t0);
     if (err == 0) {
@@ -546,6 +568,10 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         easy_put(t, ctx->easy);
         ctx->easy = NULL;
     }
+    /* Its request has ended: the endpoint has room for another one at once. */
+    pthread_mutex_lock(&d->lock);
+    slot_end(d, ctx->c.dlv.endpoint_id);
+    pthread_mutex_unlock(&d->lock);
     atomic_fetch_add(&d->outcomes[rec.outcome], 1);
     for (b = 0; b < HIST_N && rec.r.attempt.duration_ms > hist_bounds_ms[b]; b++)
         ;
@@ -571,7 +597,7 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
             pthread_mutex_unlock(&t->mu);
             log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
             pthread_mutex_lock(&d->lock);
-            slot_sub(d, ctx->c.dlv.endpoint_id);
+            d->nheld--;
             pthread_mutex_unlock(&d->lock);
             attempt_ctx_free(ctx);
             return;
@@ -1044,7 +1070,8 @@ dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispa
                                                  .deliver = ho_deliver,
                                                  .arg = d,
                                                  .lease_ms = d->lease_ms,
-                                                 .per_endpoint = d->sh.cfg.per_endpoint});
+                                                 .per_endpoint =
+                                                     d->sh.cfg.per_endpoint * LEASE_SLACK});
     log_info("dispatch: started threads=%d max_in_flight=%d per_endpoint=%d attempts=%d "
              "timeout_ms=%lld",
              d->nthreads, d->sh.cfg.max_in_flight, d->sh.cfg.per_endpoint, d->sh.cfg.nschedule,
