@@ -15,12 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/http.h"
 #include "dispatch/dispatch.h"
 #include "sign/sign.h"
+#include "bench_cpu.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -127,17 +127,6 @@ fill(struct store *st, struct endpoint *eps, int neps, int port, long events)
     return failures > 0 ? ERR_STORE : 0;
 }
 
-/* The process's user + system CPU time so far, in microseconds (the sink's included). */
-static int64_t
-cpu_us(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
-           ru.ru_stime.tv_usec;
-}
-
 static int
 run(const char *dir, int round, long events, int neps, int threads, int port, double *secs,
     double *cpu_per)
@@ -174,7 +163,7 @@ run(const char *dir, int round, long events, int neps, int threads, int port, do
     cfg.threads = threads;
     start = atomic_load(&sink_count);
     t0 = clock_mono_ms();
-    cpu0 = cpu_us();
+    cpu0 = bench_cpu_us();
     err = dispatch_start(&cfg, st, &d);
     if (err != 0)
         goto out;
@@ -182,7 +171,7 @@ run(const char *dir, int round, long events, int neps, int threads, int port, do
     while (atomic_load(&sink_count) - start < want && clock_mono_ms() < deadline)
         usleep(1000);
     t1 = clock_mono_ms();
-    *cpu_per = (double)(cpu_us() - cpu0) / (double)want;
+    *cpu_per = (double)(bench_cpu_us() - cpu0) / (double)want;
     dispatch_stop(d, 1000);
     if (atomic_load(&sink_count) - start < want) {
         fprintf(stderr, "bench_dispatch_drain: only %ld of %ld deliveries arrived\n",

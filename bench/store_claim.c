@@ -3,19 +3,20 @@
  * are drained by store_claim() + store_results_apply() in batches of 100,
  * from 1 and then 4 store handles (as 1 and 4 processes sharing a store),
  * without and with a per-endpoint cap; CPU is the process's user + system
- * time over the drain (the store's writer included) per delivery. Any store URL: a SQLite file in a
- * temporary directory by default, or -u postgres://... (its database must
- * hold no other due work; each run drains what it publishes).
+ * time over the drain (the store's writer included) per delivery. Any store
+ * URL: a SQLite file in a temporary directory by default, or -u
+ * postgres://... (its database must hold no other due work; each run drains
+ * what it publishes).
  *
  * usage: bench_store_claim [-n DELIVERIES] [-u URL]
  */
 #include <pthread.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_cpu.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -115,17 +116,6 @@ fill(struct store *st, const char *acct, long deliveries)
     return err;
 }
 
-/* The process's user + system CPU time so far, in microseconds. */
-static int64_t
-cpu_us(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
-           ru.ru_stime.tv_usec;
-}
-
 /* One run: fill, then drain from `handles` handles with `cap`; prints a table row. */
 static int
 run(const char *url, int round, long deliveries, int handles, int cap)
@@ -149,7 +139,7 @@ run(const char *url, int round, long deliveries, int handles, int cap)
         goto out;
     }
     t0 = clock_mono_ms();
-    cpu0 = cpu_us();
+    cpu0 = bench_cpu_us();
     for (i = 0; i < handles; i++)
         pthread_create(&ds[i].thread, NULL, drain_main, &ds[i]);
     for (i = 0; i < handles; i++) {
@@ -169,7 +159,7 @@ run(const char *url, int round, long deliveries, int handles, int cap)
     printf("| %7d | %3d | %10ld | %6.2f | %12.0f | %13.1f | %13.1f | %14.1f |\n", handles, cap,
            drained, (double)ms / 1000.0, (double)drained * 1000.0 / (double)(ms > 0 ? ms : 1),
            (double)claim_ms / (double)claims, (double)apply_ms / (double)claims,
-           (double)(cpu_us() - cpu0) / (double)drained);
+           (double)(bench_cpu_us() - cpu0) / (double)drained);
 out:
     for (i = 0; i < handles; i++)
         store_close(ds[i].st);
