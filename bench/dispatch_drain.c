@@ -20,6 +20,7 @@
 #include "api/http.h"
 #include "dispatch/dispatch.h"
 #include "sign/sign.h"
+#include "bench_cpu.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -127,7 +128,8 @@ fill(struct store *st, struct endpoint *eps, int neps, int port, long events)
 }
 
 static int
-run(const char *dir, int round, long events, int neps, int threads, int port, double *secs)
+run(const char *dir, int round, long events, int neps, int threads, int port, double *secs,
+    double *cpu_per)
 {
     struct dispatch_config cfg;
     struct dispatcher *d = NULL;
@@ -139,6 +141,7 @@ run(const char *dir, int round, long events, int neps, int threads, int port, do
     long start;
     int64_t t0;
     int64_t t1;
+    int64_t cpu0;
     int64_t deadline;
     int err;
     int i;
@@ -160,6 +163,7 @@ run(const char *dir, int round, long events, int neps, int threads, int port, do
     cfg.threads = threads;
     start = atomic_load(&sink_count);
     t0 = clock_mono_ms();
+    cpu0 = bench_cpu_us();
     err = dispatch_start(&cfg, st, &d);
     if (err != 0)
         goto out;
@@ -167,6 +171,7 @@ run(const char *dir, int round, long events, int neps, int threads, int port, do
     while (atomic_load(&sink_count) - start < want && clock_mono_ms() < deadline)
         usleep(1000);
     t1 = clock_mono_ms();
+    *cpu_per = (double)(bench_cpu_us() - cpu0) / (double)want;
     dispatch_stop(d, 1000);
     if (atomic_load(&sink_count) - start < want) {
         fprintf(stderr, "bench_dispatch_drain: only %ld of %ld deliveries arrived\n",
@@ -205,7 +210,7 @@ main(int argc, char **argv)
     int round = 0;
     int port;
     int opt;
-    double secs;
+    double secs, cpu_per = 0;
 
     while ((opt = getopt(argc, argv, "n:e:t:d:")) != -1) {
         switch (opt) {
@@ -238,15 +243,15 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_dispatch_drain: cannot start the sink\n");
         return 1;
     }
-    printf("%-8s %-10s %-8s %-10s %-14s\n", "threads", "endpoints", "events", "seconds",
-           "deliveries/s");
+    printf("%-8s %-10s %-8s %-10s %-14s %-14s\n", "threads", "endpoints", "events", "seconds",
+           "deliveries/s", "CPU µs per dl");
     for (tok = strtok_r(tlist, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        if (run(dir, round++, events, neps, atoi(tok), port, &secs) != 0) {
+        if (run(dir, round++, events, neps, atoi(tok), port, &secs, &cpu_per) != 0) {
             http_server_stop(sinkd);
             return 1;
         }
-        printf("%-8s %-10d %-8ld %-10.2f %-14.0f\n", tok, neps, events, secs,
-               (double)(events * neps) / secs);
+        printf("%-8s %-10d %-8ld %-10.2f %-14.0f %-14.1f\n", tok, neps, events, secs,
+               (double)(events * neps) / secs, cpu_per);
         fflush(stdout);
     }
     http_server_stop(sinkd);

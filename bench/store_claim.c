@@ -2,9 +2,11 @@
  * The dispatcher's store round trips: deliveries waiting over 100 endpoints
  * are drained by store_claim() + store_results_apply() in batches of 100,
  * from 1 and then 4 store handles (as 1 and 4 processes sharing a store),
- * without and with a per-endpoint cap. Any store URL: a SQLite file in a
- * temporary directory by default, or -u postgres://... (its database must
- * hold no other due work; each run drains what it publishes).
+ * without and with a per-endpoint cap; CPU is the process's user + system
+ * time over the drain (the store's writer included) per delivery. Any store
+ * URL: a SQLite file in a temporary directory by default, or -u
+ * postgres://... (its database must hold no other due work; each run drains
+ * what it publishes).
  *
  * usage: bench_store_claim [-n DELIVERIES] [-u URL]
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_cpu.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -120,7 +123,7 @@ run(const char *url, int round, long deliveries, int handles, int cap)
     struct drain ds[HANDLES];
     char acct[ID_MAX];
     long drained = 0, claims = 0;
-    int64_t t0, ms, claim_ms = 0, apply_ms = 0;
+    int64_t t0, ms, claim_ms = 0, apply_ms = 0, cpu0;
     int i, err = 0;
 
     memset(ds, 0, sizeof(ds));
@@ -136,6 +139,7 @@ run(const char *url, int round, long deliveries, int handles, int cap)
         goto out;
     }
     t0 = clock_mono_ms();
+    cpu0 = bench_cpu_us();
     for (i = 0; i < handles; i++)
         pthread_create(&ds[i].thread, NULL, drain_main, &ds[i]);
     for (i = 0; i < handles; i++) {
@@ -152,9 +156,10 @@ run(const char *url, int round, long deliveries, int handles, int cap)
         err = err != 0 ? err : ERR_STORE;
         goto out;
     }
-    printf("| %7d | %3d | %10ld | %6.2f | %12.0f | %13.1f | %13.1f |\n", handles, cap, drained,
-           (double)ms / 1000.0, (double)drained * 1000.0 / (double)(ms > 0 ? ms : 1),
-           (double)claim_ms / (double)claims, (double)apply_ms / (double)claims);
+    printf("| %7d | %3d | %10ld | %6.2f | %12.0f | %13.1f | %13.1f | %14.1f |\n", handles, cap,
+           drained, (double)ms / 1000.0, (double)drained * 1000.0 / (double)(ms > 0 ? ms : 1),
+           (double)claim_ms / (double)claims, (double)apply_ms / (double)claims,
+           (double)(bench_cpu_us() - cpu0) / (double)drained);
 out:
     for (i = 0; i < handles; i++)
         store_close(ds[i].st);
@@ -198,8 +203,10 @@ main(int argc, char **argv)
     printf("claim + results_apply, batches of %d, %d endpoints, %s\n\n", BATCH, ENDPOINTS,
            strncmp(url, "sqlite:", 7) == 0 ? "SQLite" : "PostgreSQL");
     printf(
-        "| handles | cap | deliveries | secs   | deliveries/s | ms per claim  | ms per apply  |\n"
-        "|---------|-----|------------|--------|--------------|---------------|---------------|\n");
+        "| handles | cap | deliveries | secs   | deliveries/s | ms per claim  | ms per apply  "
+        "| CPU µs per dl  |\n"
+        "|---------|-----|------------|--------|--------------|---------------|---------------"
+        "|----------------|\n");
     for (i = 0; i < 4 && ret == 0; i++) {
         if (run(url, i, deliveries, handles[i], caps[i]) != 0)
             ret = 1;

@@ -162,15 +162,21 @@ prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int loc
 static void
 keep_header_line(struct buf *b, const char *p, size_t len)
 {
-    size_t i;
+    size_t i, start = b->len;
+    char ch;
 
     while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
         len--;
     if (len == 0 || b->len + len + 2 > b->max)
         return;
-    for (i = 0; i < len; i++)
-        (void)buf_putc(b, (p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\t' ? p[i] : '?');
-    (void)buf_puts(b, "\r\n");
+    if (buf_append(b, p, len) != 0)
+        return;
+    for (i = start; i < start + len; i++) {
+        ch = b->data[i];
+        if (!((ch >= 0x20 && ch < 0x7f) || ch == '\t'))
+            b->data[i] = '?';
+    }
+    (void)buf_append(b, "\r\n", 2);
 }
 
 void
@@ -270,29 +276,94 @@ fmt_alloc(const char *fmt, ...)
     return s;
 }
 
-static int add_header(struct attempt_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+#define ATTEMPT_HEADERS 11       /* header lines of a request */
+#define ATTEMPT_HEADERS_TEXT 2048 /* their text, NULs included, at most */
 
-static int
-add_header(struct attempt_ctx *ctx, const char *fmt, ...)
+/* A request's header lines being built, before they become one curl_slist. */
+struct hdr_set {
+    char text[ATTEMPT_HEADERS_TEXT];
+    size_t len;
+    size_t start[ATTEMPT_HEADERS]; /* where each line begins */
+    size_t n;
+    int full;                      /* a line did not fit */
+};
+
+/* Appends the n bytes at s to the line being built. */
+static void
+hdr_put(struct hdr_set *h, const char *s, size_t n)
 {
-    char line[512];
-    struct curl_slist *l;
-    va_list ap;
-    int n;
+    if (h->full || h->n == ATTEMPT_HEADERS || h->len + n + 1 > sizeof(h->text)) {
+        h->full = 1;
+        return;
+    }
+    memcpy(h->text + h->len, s, n);
+    h->len += n;
+}
 
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return ERR_INVAL;
-    l = curl_slist_append(ctx->headers, line);
-    if (l == NULL)
-        return ERR_NOMEM;
+static void
+hdr_puts(struct hdr_set *h, const char *s)
+{
+    hdr_put(h, s, strlen(s));
+}
+
+/* Appends v in decimal. */
+static void
+hdr_puti(struct hdr_set *h, int64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        d[--i] = '-';
+    hdr_put(h, d + i, sizeof(d) - i);
+}
+
+/* Ends the line being built; it is kept for the attempt's log unless it only unsets one. */
+static void
+hdr_end(struct attempt_ctx *ctx, struct hdr_set *h)
+{
+    size_t from = h->n < ATTEMPT_HEADERS ? h->start[h->n] : 0;
+
+    if (h->full)
+        return;
+    h->text[h->len] = '\0';
     /* "Expect:" only stops curl adding one: it is not sent. */
-    if (line[n - 1] != ':')
-        keep_header_line(&ctx->req_headers, line, (size_t)n);
-    ctx->headers = l;
+    if (h->len > from && h->text[h->len - 1] != ':')
+        keep_header_line(&ctx->req_headers, h->text + from, h->len - from);
+    h->len++;
+    h->n++;
+    if (h->n < ATTEMPT_HEADERS)
+        h->start[h->n] = h->len;
+}
+
+/*
+ * Makes h's lines ctx->headers: one allocation holding the list's nodes and
+ * their text (attempt_ctx_free() frees it with one free()).
+ */
+static int
+hdr_list(struct attempt_ctx *ctx, const struct hdr_set *h)
+{
+    struct curl_slist *nodes;
+    char *text;
+    size_t i;
+
+    if (h->full || h->n == 0)
+        return ERR_INVAL;
+    nodes = malloc(h->n * sizeof(*nodes) + h->len);
+    if (nodes == NULL)
+        return ERR_NOMEM;
+    text = (char *)(nodes + h->n);
+    memcpy(text, h->text, h->len);
+    for (i = 0; i < h->n; i++) {
+        nodes[i].data = text + h->start[i];
+        nodes[i].next = i + 1 < h->n ? &nodes[i + 1] : NULL;
+    }
+    ctx->headers = nodes;
     return 0;
 }
 
@@ -301,11 +372,15 @@ static int
 build_headers(struct attempt_ctx *ctx, int64_t now_s)
 {
     const struct claim *c = &ctx->c;
+    struct hdr_set h;
     char hex[SIGN_HEX_LEN + 1];
     char std[SIGN_STANDARD_MAX];
     char prev[SIGN_STANDARD_MAX];
     int err;
 
+    h.len = h.n = 0;
+    h.start[0] = 0;
+    h.full = 0;
     err = sign_hmac_hex(c->secret, c->body, c->body_len, hex);
     if (err != 0)
         goto out;
@@ -318,27 +393,41 @@ build_headers(struct attempt_ctx *ctx, int64_t now_s)
         if (err != 0)
             goto out;
     }
-    err = add_header(ctx, "Content-Type: application/json");
-    if (err == 0)
-        err = add_header(ctx, "User-Agent: fluxhook/%s", FLUXHOOK_VERSION);
-    if (err == 0)
-        err = add_header(ctx, "Expect:");
-    if (err == 0)
-        err = add_header(ctx, "X-Workflux-Signature: %s", hex);
-    if (err == 0)
-        err = add_header(ctx, "X-Workflux-Event: %s", c->dlv.event_type);
-    if (err == 0)
-        err = add_header(ctx, "X-Workflux-Event-Id: %s", c->dlv.event_id);
-    if (err == 0)
-        err = add_header(ctx, "X-Workflux-Delivery: %s", c->dlv.id);
-    if (err == 0)
-        err = add_header(ctx, "X-Workflux-Attempt: %d", c->dlv.attempts_made + 1);
-    if (err == 0)
-        err = add_header(ctx, "webhook-id: %s", c->dlv.event_id);
-    if (err == 0)
-        err = add_header(ctx, "webhook-timestamp: %lld", (long long)now_s);
-    if (err == 0)
-        err = add_header(ctx, "webhook-signature: %s%s%s", std, prev[0] != '\0' ? " " : "", prev);
+    hdr_puts(&h, "Content-Type: application/json");
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "User-Agent: fluxhook/" FLUXHOOK_VERSION);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "Expect:");
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "X-Workflux-Signature: ");
+    hdr_puts(&h, hex);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "X-Workflux-Event: ");
+    hdr_puts(&h, c->dlv.event_type);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "X-Workflux-Event-Id: ");
+    hdr_puts(&h, c->dlv.event_id);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "X-Workflux-Delivery: ");
+    hdr_puts(&h, c->dlv.id);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "X-Workflux-Attempt: ");
+    hdr_puti(&h, c->dlv.attempts_made + 1);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "webhook-id: ");
+    hdr_puts(&h, c->dlv.event_id);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "webhook-timestamp: ");
+    hdr_puti(&h, now_s);
+    hdr_end(ctx, &h);
+    hdr_puts(&h, "webhook-signature: ");
+    hdr_puts(&h, std);
+    if (prev[0] != '\0') {
+        hdr_puts(&h, " ");
+        hdr_puts(&h, prev);
+    }
+    hdr_end(ctx, &h);
+    err = hdr_list(ctx, &h);
 out:
     OPENSSL_cleanse(hex, sizeof(hex));
     return err;
@@ -757,7 +846,7 @@ attempt_ctx_free(struct attempt_ctx *ctx)
 {
     if (ctx == NULL)
         return;
-    curl_slist_free_all(ctx->headers);
+    free(ctx->headers); /* one block: see hdr_list() */
     buf_cleanup(&ctx->body);
     buf_cleanup(&ctx->req_headers);
     buf_cleanup(&ctx->resp_headers);

@@ -14,6 +14,7 @@
 
 #define CLAIM_SCAN_MIN 256          /* due rows the first pass looks at, at least */
 #define CLAIM_MAX_ENDPOINTS 10000   /* endpoints the second pass visits, at most */
+#define CLAIM_SKIP_RUN 32           /* rows in a row the first pass skips before it gives up */
 
 /* The indexes are named so that a claim never walks rows that are not due. */
 static const char SQL_DUE_SCAN[] =
@@ -43,21 +44,21 @@ static const char SQL_CLAIM_READ[] =
     "d.attempts_made, d.round_start, d.next_attempt_at, d.lease_until, d.created_at, "
     "d.updated_at, d.last_status_code, d.last_error, d.lease_token, e.body "
     "FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = :id";
+/* The endpoint's state comes from res_ep_state(), read once per batch. */
 static const char SQL_RES_READ[] =
-    "SELECT d.status, d.attempts_made, d.account_id, d.endpoint_id, e.status, e.deleted_at, "
-    "d.lease_token "
-    "FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = :id";
+    "SELECT status, attempts_made, account_id, endpoint_id, lease_token FROM deliveries "
+    "WHERE id = ?1";
 static const char SQL_RES_DISABLE[] =
     "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
     "updated_at = :now WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
 static const char SQL_RES_UPDATE[] =
-    "UPDATE deliveries SET status = :status, attempts_made = :n, next_attempt_at = :next, "
-    "lease_until = 0, last_status_code = :code, last_error = :err, updated_at = :now "
-    "WHERE id = :id";
+    "UPDATE deliveries SET status = ?1, attempts_made = ?2, next_attempt_at = ?3, "
+    "lease_until = 0, last_status_code = ?4, last_error = ?5, updated_at = ?6 WHERE id = ?7";
+static const char SQL_RES_EP_STATE[] = "SELECT status, deleted_at FROM endpoints WHERE id = ?1";
 static const char SQL_RES_ATTEMPT[] =
     "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, error, "
     "error_class, duration_ms, response_body, outcome, request_headers, response_headers) "
-    "VALUES (:id, :n, :acct, :ep, :at, :code, :err, :class, :ms, :body, :outcome, :reqh, :resh)";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char SQL_RELEASE[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
     "updated_at = :now WHERE id = :id AND status = 'delivering' AND lease_token = :token";
@@ -348,14 +349,17 @@ cands_take(struct sq_conn *c, struct claim_args *a)
 
 /*
  * First pass: the oldest due rows in time order, skipping excluded endpoints
- * and those at their share. *more is set when rows were left unread.
+ * and those at their share. *more is set when rows were left unread. A run
+ * of CLAIM_SKIP_RUN skipped rows (a long queue of an endpoint at its cap, the
+ * usual case of a drain) ends it early: the second pass reaches the other
+ * endpoints' work through their own index for far fewer reads.
  */
 static int
 claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_DUE_SCAN);
     int scan = a->max * 4 > CLAIM_SCAN_MIN ? a->max * 4 : CLAIM_SCAN_MIN;
-    int rows = 0, rc = SQLITE_DONE, err = 0;
+    int rows = 0, skipped = 0, rc = SQLITE_DONE, err = 0;
 
     *more = 0;
     if (stmt == NULL)
@@ -371,19 +375,26 @@ claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
         sq_col_copy(stmt, 1, cd.ep, sizeof(cd.ep));
         cd.due = sqlite3_column_int64(stmt, 2);
         cd.status = store_status_parse((const char *)sqlite3_column_text(stmt, 3));
-        if (excluded(a, cd.ep))
+        if (excluded(a, cd.ep)) {
+            if (++skipped == CLAIM_SKIP_RUN)
+                break;
             continue;
+        }
         err = ep_find(c, a, cd.ep, &info);
         if (err != 0)
             goto out;
-        if (quota(a, info) <= 0)
+        if (quota(a, info) <= 0) {
+            if (++skipped == CLAIM_SKIP_RUN)
+                break;
             continue;
+        }
+        skipped = 0;
         info->taken++;
         a->cands[a->ncands++] = cd;
     }
-    if ((int)a->ncands < a->max && rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         err = sq_err(c, rc, "scanning due deliveries");
-    if (rows == scan)
+    if (rows == scan || skipped == CLAIM_SKIP_RUN)
         *more = 1;
 out:
     sq_done(stmt);
@@ -500,12 +511,66 @@ sq_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
 
 /* --- results --- */
 
+enum { EP_ENABLED, EP_DISABLED, EP_DELETED };
+
+/* An endpoint's state as one batch of results met it. */
+struct res_ep {
+    char id[ID_MAX];
+    int state; /* EP_* */
+};
+
 struct results_args {
     const struct attempt_result *rs;
     size_t n;
     int64_t now;
-    size_t fenced; /* results discarded as stale */
+    size_t fenced;      /* results discarded as stale */
+    struct res_ep *eps; /* the endpoints the batch met, each read once */
+    size_t neps, capeps;
 };
+
+/*
+ * The record of endpoint ep in this batch, read from the store the first
+ * time. Returns 0 and *out, or ERR_*.
+ */
+static int
+res_ep_find(struct sq_conn *c, struct results_args *a, const char *ep, struct res_ep **out)
+{
+    sqlite3_stmt *stmt;
+    struct res_ep *e;
+    size_t i;
+    int rc, err = 0;
+
+    for (i = 0; i < a->neps; i++) {
+        if (strcmp(a->eps[i].id, ep) == 0) {
+            *out = &a->eps[i];
+            return 0;
+        }
+    }
+    if (store_grow(&a->eps, &a->capeps, a->neps + 1, sizeof(*a->eps)) != 0)
+        return ERR_NOMEM;
+    e = &a->eps[a->neps];
+    snprintf(e->id, sizeof(e->id), "%s", ep);
+    stmt = sq_stmt(c, SQL_RES_EP_STATE);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sqlite3_bind_text(stmt, 1, ep, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        e->state = sqlite3_column_int64(stmt, 1) != 0 ? EP_DELETED
+                   : strcmp((const char *)sqlite3_column_text(stmt, 0), "disabled") == 0
+                       ? EP_DISABLED
+                       : EP_ENABLED;
+    else if (rc == SQLITE_DONE)
+        e->state = EP_DELETED;
+    else
+        err = sq_err(c, rc, "reading an endpoint");
+    sq_done(stmt);
+    if (err != 0)
+        return err;
+    a->neps++;
+    *out = e;
+    return 0;
+}
 
 static int
 endpoint_disable_auto(struct sq_conn *c, const char *ep, const char *reason, int64_t now)
@@ -531,24 +596,71 @@ endpoint_disable_auto(struct sq_conn *c, const char *ep, const char *reason, int
     return err;
 }
 
+/* Binds text or NULL at position i. */
+static void
+bind_text_at(sqlite3_stmt *stmt, int i, const char *v)
+{
+    if (v == NULL)
+        sqlite3_bind_null(stmt, i);
+    else
+        sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
+}
+
+/* Appends r's attempt (its n-th) to the log and notes it in the rollups. */
+static int
+attempt_record(struct sq_conn *c, const struct attempt_result *r, int n, const char *acct,
+               const char *ep, enum delivery_status status, int64_t now)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_ATTEMPT);
+    int64_t at = r->attempt.at != 0 ? r->attempt.at : now;
+    int rc;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    bind_text_at(stmt, 1, r->attempt.delivery_id);
+    sqlite3_bind_int64(stmt, 2, n);
+    bind_text_at(stmt, 3, acct);
+    bind_text_at(stmt, 4, ep);
+    sqlite3_bind_int64(stmt, 5, at);
+    sqlite3_bind_int64(stmt, 6, r->attempt.status_code);
+    bind_text_at(stmt, 7, r->attempt.error);
+    bind_text_at(stmt, 8, attempt_error_class_name(r->attempt.error_class));
+    sqlite3_bind_int64(stmt, 9, r->attempt.duration_ms);
+    if (r->attempt.response_body != NULL)
+        sqlite3_bind_blob64(stmt, 10, r->attempt.response_body, r->attempt.response_len,
+                            SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, 10);
+    bind_text_at(stmt, 11, sq_status(status));
+    bind_text_at(stmt, 12, r->attempt.request_headers);
+    bind_text_at(stmt, 13, r->attempt.response_headers);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "recording an attempt");
+    sq_roll_attempt(c, ep, at, r->attempt.status_code, status, r->attempt.duration_ms);
+    return 0;
+}
+
 /*
  * Applies one result; a stale one (its lease token is no longer the
  * delivery's, or the delivery is no longer delivering) is logged and
- * counted in *fenced instead.
+ * counted in a->fenced instead.
  */
 static int
-result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, size_t *fenced)
+result_apply(struct sq_conn *c, struct results_args *a, const struct attempt_result *r)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_READ);
     char acct[ID_MAX], ep[ID_MAX];
     enum delivery_status status = r->status;
     const char *last_error = r->attempt.error;
+    struct res_ep *e = NULL;
     int64_t token;
-    int cur, n, ep_disabled, ep_deleted, rc, err = 0;
+    int cur, n, rc, err = 0;
 
     if (stmt == NULL)
         return ERR_STORE;
-    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
+    sqlite3_bind_text(stmt, 1, r->attempt.delivery_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_ROW) {
         if (rc == SQLITE_DONE)
@@ -561,9 +673,7 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
     n = sqlite3_column_int(stmt, 1) + 1;
     sq_col_copy(stmt, 2, acct, sizeof(acct));
     sq_col_copy(stmt, 3, ep, sizeof(ep));
-    ep_disabled = strcmp((const char *)sqlite3_column_text(stmt, 4), "disabled") == 0;
-    ep_deleted = sqlite3_column_int64(stmt, 5) != 0;
-    token = sqlite3_column_int64(stmt, 6);
+    token = sqlite3_column_int64(stmt, 4);
     sq_done(stmt);
     if (token == r->lease_token && cur != DELIVERY_DELIVERING) {
         /* Its own claim's result, recorded before: an answer lost, the batch sent again. */
@@ -575,68 +685,50 @@ result_apply(struct sq_conn *c, const struct attempt_result *r, int64_t now, siz
         log_warnx("store: stale result fenced delivery=%s token=%lld current=%lld status=%s",
                   r->attempt.delivery_id, (long long)r->lease_token, (long long)token,
                   sq_status(cur));
-        (*fenced)++;
+        a->fenced++;
         return 0;
     }
     if (r->attempt.n > n)
         n = r->attempt.n;
 
-    if (r->disable_endpoint && !ep_deleted && !ep_disabled) {
-        err = endpoint_disable_auto(c, ep, r->disable_reason, now);
-        if (err != 0)
-            return err;
-        ep_disabled = 1;
-    }
     if (status == DELIVERY_DELIVERING)
         status = DELIVERY_PENDING;
-    if (status == DELIVERY_PENDING && ep_deleted) {
+    /* Only a retry or a disable depends on the endpoint's state. */
+    if (status == DELIVERY_PENDING || r->disable_endpoint) {
+        err = res_ep_find(c, a, ep, &e);
+        if (err != 0)
+            return err;
+    }
+    if (r->disable_endpoint && e->state == EP_ENABLED) {
+        err = endpoint_disable_auto(c, ep, r->disable_reason, a->now);
+        if (err != 0)
+            return err;
+        e->state = EP_DISABLED;
+    }
+    if (status == DELIVERY_PENDING && e->state == EP_DELETED) {
         status = DELIVERY_FAILED;
         last_error = "endpoint deleted";
-    } else if (status == DELIVERY_PENDING && ep_disabled) {
+    } else if (status == DELIVERY_PENDING && e->state == EP_DISABLED) {
         status = DELIVERY_HELD;
     }
 
     stmt = sq_stmt(c, SQL_RES_UPDATE);
     if (stmt == NULL)
         return ERR_STORE;
-    sq_bind_text(stmt, ":status", sq_status(status));
-    sq_bind_int(stmt, ":n", n);
-    sq_bind_int(stmt, ":next", status == DELIVERY_PENDING ? r->next_attempt_at : 0);
-    sq_bind_int(stmt, ":code", r->attempt.status_code);
-    sq_bind_text(stmt, ":err", status == DELIVERY_DELIVERED ? NULL : last_error);
-    sq_bind_int(stmt, ":now", now);
-    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
+    bind_text_at(stmt, 1, sq_status(status));
+    sqlite3_bind_int64(stmt, 2, n);
+    sqlite3_bind_int64(stmt, 3, status == DELIVERY_PENDING ? r->next_attempt_at : 0);
+    sqlite3_bind_int64(stmt, 4, r->attempt.status_code);
+    bind_text_at(stmt, 5, status == DELIVERY_DELIVERED ? NULL : last_error);
+    sqlite3_bind_int64(stmt, 6, a->now);
+    bind_text_at(stmt, 7, r->attempt.delivery_id);
     rc = sqlite3_step(stmt);
     sq_done(stmt);
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "updating a delivery");
     sq_count_move(c, cur, status, 1);
     sq_roll_move(c, ep, id_time_ms(r->attempt.delivery_id), cur, status, 1);
-
-    stmt = sq_stmt(c, SQL_RES_ATTEMPT);
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":id", r->attempt.delivery_id);
-    sq_bind_int(stmt, ":n", n);
-    sq_bind_text(stmt, ":acct", acct);
-    sq_bind_text(stmt, ":ep", ep);
-    sq_bind_int(stmt, ":at", r->attempt.at != 0 ? r->attempt.at : now);
-    sq_bind_int(stmt, ":code", r->attempt.status_code);
-    sq_bind_text(stmt, ":err", r->attempt.error);
-    sq_bind_text(stmt, ":class", attempt_error_class_name(r->attempt.error_class));
-    sq_bind_int(stmt, ":ms", r->attempt.duration_ms);
-    sq_bind_blob(stmt, ":body", r->attempt.response_body,
-                 r->attempt.response_body != NULL ? r->attempt.response_len : 0);
-    sq_bind_text(stmt, ":outcome", sq_status(status));
-    sq_bind_text(stmt, ":reqh", r->attempt.request_headers);
-    sq_bind_text(stmt, ":resh", r->attempt.response_headers);
-    rc = sqlite3_step(stmt);
-    sq_done(stmt);
-    if (rc != SQLITE_DONE)
-        return sq_err(c, rc, "recording an attempt");
-    sq_roll_attempt(c, ep, r->attempt.at != 0 ? r->attempt.at : now, r->attempt.status_code,
-                    status, r->attempt.duration_ms);
-    return 0;
+    return attempt_record(c, r, n, acct, ep, status, a->now);
 }
 
 static int
@@ -646,10 +738,11 @@ job_results(struct sq_conn *c, void *arg)
     size_t i;
     int err = 0;
 
-    /* A second run of the job (see batch_run()) counts from nothing. */
+    /* A second run of the job (see batch_run()) starts from nothing. */
     a->fenced = 0;
+    a->neps = 0;
     for (i = 0; i < a->n && err == 0; i++)
-        err = result_apply(c, &a->rs[i], a->now, &a->fenced);
+        err = result_apply(c, a, &a->rs[i]);
     return err;
 }
 
@@ -666,6 +759,7 @@ sq_results_apply(struct store *st, const struct attempt_result *rs, size_t n, in
      * again (at least once). So the dispatcher never waits for a WAL sync.
      */
     err = sq_write_nosync(st->impl, job_results, &args);
+    free(args.eps);
     *fenced = err == 0 ? args.fenced : 0;
     return err;
 }

@@ -11,14 +11,15 @@
 #include "store/sqlite/sq_int.h"
 #include "util/err.h"
 
-/* Each note adds to its endpoint's row and to its account's (keyed by the account id). */
+/*
+ * Each note adds to its endpoint's row, and the account's notes (summed over
+ * its endpoints first) to the account's row, keyed by the account id. The
+ * parameters are numbered: the writer binds them by position.
+ */
 static const char SQL_ROLL_ADD[] =
     "INSERT INTO stat_rollups (endpoint_id, span, start, account_id, d_open, d_delivered, "
     "d_failed, d_held, a_total, a_ok, a_failed, a_retried) "
-    "SELECT :ep, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
-    "FROM endpoints WHERE id = :ep UNION ALL "
-    "SELECT account_id, :span, :start, account_id, :v0, :v1, :v2, :v3, :v4, :v5, :v6, :v7 "
-    "FROM endpoints WHERE id = :ep "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
     "ON CONFLICT (endpoint_id, span, start) DO UPDATE SET "
     "d_open = d_open + excluded.d_open, d_delivered = d_delivered + excluded.d_delivered, "
     "d_failed = d_failed + excluded.d_failed, d_held = d_held + excluded.d_held, "
@@ -26,13 +27,14 @@ static const char SQL_ROLL_ADD[] =
     "a_failed = a_failed + excluded.a_failed, a_retried = a_retried + excluded.a_retried";
 static const char SQL_LAT_ADD[] =
     "INSERT INTO stat_latency (endpoint_id, span, start, bucket, account_id, n) "
-    "SELECT :ep, :span, :start, :bucket, account_id, :n FROM endpoints WHERE id = :ep "
-    "UNION ALL SELECT account_id, :span, :start, :bucket, account_id, :n FROM endpoints "
-    "WHERE id = :ep "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
     "ON CONFLICT (endpoint_id, span, start, bucket) DO UPDATE SET n = n + excluded.n";
+static const char SQL_ROLL_ACCOUNT[] = "SELECT account_id FROM endpoints WHERE id = ?1";
 
-static const char *const roll_params[SQ_ROLL_NV] = {
-    ":v0", ":v1", ":v2", ":v3", ":v4", ":v5", ":v6", ":v7",
+/* An endpoint noted in the open transaction, with its account ("" when it has none). */
+struct ep_acct {
+    char ep[ID_MAX];
+    char acct[ID_MAX];
 };
 
 static int
@@ -154,7 +156,7 @@ notes_merge(struct sq_roll_note *ns, size_t n)
 }
 
 static int
-note_write(struct sq_conn *c, const struct sq_roll_note *nt, int64_t span)
+note_write(struct sq_conn *c, const struct sq_roll_note *nt, int64_t span, const char *acct)
 {
     sqlite3_stmt *stmt;
     int i, rc, zero = 1;
@@ -166,40 +168,121 @@ note_write(struct sq_conn *c, const struct sq_roll_note *nt, int64_t span)
     stmt = sq_stmt(c, nt->bucket < 0 ? SQL_ROLL_ADD : SQL_LAT_ADD);
     if (stmt == NULL)
         return ERR_STORE;
-    sq_bind_text(stmt, ":ep", nt->ep);
-    sq_bind_int(stmt, ":span", span);
-    sq_bind_int(stmt, ":start", nt->start);
+    sqlite3_bind_text(stmt, 1, nt->ep, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, span);
+    sqlite3_bind_int64(stmt, 3, nt->start);
     if (nt->bucket < 0) {
+        sqlite3_bind_text(stmt, 4, acct, -1, SQLITE_STATIC);
         for (i = 0; i < SQ_ROLL_NV; i++)
-            sq_bind_int(stmt, roll_params[i], nt->v[i]);
+            sqlite3_bind_int64(stmt, 5 + i, nt->v[i]);
     } else {
-        sq_bind_int(stmt, ":bucket", nt->bucket);
-        sq_bind_int(stmt, ":n", nt->v[0]);
+        sqlite3_bind_int64(stmt, 4, nt->bucket);
+        sqlite3_bind_text(stmt, 5, acct, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 6, nt->v[0]);
     }
     rc = sqlite3_step(stmt);
     sq_done(stmt);
     return rc == SQLITE_DONE ? 0 : sq_err(c, rc, "adding to the statistics");
 }
 
+/*
+ * The accounts of the endpoints in the merged notes ns (sorted by endpoint),
+ * one read per endpoint. Returns 0 and *out (*nout of them, sorted), or ERR_*.
+ */
+static int
+accounts_read(struct sq_conn *c, const struct sq_roll_note *ns, size_t n, struct ep_acct **out,
+              size_t *nout)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_ROLL_ACCOUNT);
+    struct ep_acct *as;
+    size_t i, k = 0;
+    int rc, err = 0;
+
+    *out = NULL;
+    *nout = 0;
+    if (stmt == NULL)
+        return ERR_STORE;
+    as = calloc(n > 0 ? n : 1, sizeof(*as));
+    if (as == NULL)
+        return ERR_NOMEM;
+    for (i = 0; i < n && err == 0; i++) {
+        if (k > 0 && strcmp(as[k - 1].ep, ns[i].ep) == 0)
+            continue;
+        memcpy(as[k].ep, ns[i].ep, ID_MAX);
+        sqlite3_bind_text(stmt, 1, ns[i].ep, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            sq_col_copy(stmt, 0, as[k].acct, sizeof(as[k].acct));
+        else if (rc != SQLITE_DONE)
+            err = sq_err(c, rc, "reading an endpoint's account");
+        sq_done(stmt);
+        k++;
+    }
+    if (err != 0) {
+        free(as);
+        return err;
+    }
+    *out = as;
+    *nout = k;
+    return 0;
+}
+
+static int
+acct_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct ep_acct *)elem)->ep);
+}
+
+/*
+ * Writes the n merged endpoint notes at the front of c->roll (which has room
+ * for 2n) for span, then their sums per account, built behind them.
+ */
+static int
+span_write(struct sq_conn *c, size_t n, const struct ep_acct *as, size_t nas, int64_t span)
+{
+    struct sq_roll_note *ns = c->roll;
+    const struct ep_acct *a;
+    size_t i, k = 0;
+    int err = 0;
+
+    for (i = 0; i < n && err == 0; i++) {
+        a = bsearch(ns[i].ep, as, nas, sizeof(*as), acct_cmp);
+        if (a == NULL || a->acct[0] == '\0')
+            continue; /* an endpoint no longer in the store: no row to add to */
+        err = note_write(c, &ns[i], span, a->acct);
+        ns[n + k] = ns[i];
+        memcpy(ns[n + k].ep, a->acct, ID_MAX);
+        k++;
+    }
+    k = notes_merge(ns + n, k);
+    for (i = 0; i < k && err == 0; i++)
+        err = note_write(c, &ns[n + i], span, ns[n + i].ep);
+    return err;
+}
+
 int
 sq_roll_flush(struct sq_conn *c)
 {
-    size_t n, i;
-    int err = 0;
+    struct ep_acct *as = NULL;
+    size_t n, nas = 0, i;
+    int err;
 
-    if (c->roll_lost) {
+    if (c->roll_lost || store_grow(&c->roll, &c->roll_cap, 2 * c->roll_n + 1,
+                                   sizeof(*c->roll)) != 0) {
         sq_roll_reset(c);
         return ERR_NOMEM;
     }
     n = notes_merge(c->roll, c->roll_n);
-    for (i = 0; i < n && err == 0; i++)
-        err = note_write(c, &c->roll[i], ROLLUP_MINUTE_MS);
+    err = accounts_read(c, c->roll, n, &as, &nas);
+    if (err == 0)
+        err = span_write(c, n, as, nas, ROLLUP_MINUTE_MS);
     /* The same notes again, by hour. */
     for (i = 0; i < n; i++)
         c->roll[i].start -= c->roll[i].start % ROLLUP_HOUR_MS;
     n = notes_merge(c->roll, n);
-    for (i = 0; i < n && err == 0; i++)
-        err = note_write(c, &c->roll[i], ROLLUP_HOUR_MS);
+    if (err == 0)
+        err = span_write(c, n, as, nas, ROLLUP_HOUR_MS);
+    free(as);
     sq_roll_reset(c);
     return err;
 }

@@ -1415,6 +1415,84 @@ test_claim_fairness(void **state)
         endpoint_cleanup(&eps[i]);
 }
 
+/*
+ * A claim that meets a run of rows it must skip (an excluded endpoint, or
+ * one at its cap) in front of others' work gives up reading in time order
+ * and visits each endpoint instead: everything else that is due is still
+ * claimed, in due order, and nothing beyond the cap.
+ */
+static void
+test_claim_skip_run(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint a, b, c;
+    struct event ev;
+    struct claim *cs = NULL;
+    char want[4][ID_MAX];
+    const char *excl[1];
+    size_t n = 0, i, j, froma, found;
+    int round;
+
+    for (round = 0; round < 2; round++) {
+        endpoint_make(fx->st, "acct_a", "", &a);
+        endpoint_make(fx->st, "acct_a", "", &b);
+        endpoint_make(fx->st, "acct_a", "", &c);
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &b, 1, &ev), 0);
+        snprintf(want[0], ID_MAX, "%s", ev.id);
+        event_cleanup(&ev);
+        for (i = 0; i < 80; i++) {
+            assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &a, 1, &ev), 0);
+            event_cleanup(&ev);
+        }
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &c, 1, &ev), 0);
+        snprintf(want[1], ID_MAX, "%s", ev.id);
+        event_cleanup(&ev);
+        for (i = 2; i < 4; i++) {
+            assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &b, 1, &ev), 0);
+            snprintf(want[i], ID_MAX, "%s", ev.id);
+            event_cleanup(&ev);
+        }
+        excl[0] = a.id;
+        /* Round 0: a excluded; round 1: a capped at 2 in flight. */
+        if (round == 0)
+            assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, HOUR_MS, 10, 0, excl, 1,
+                                         &cs, &n), 0);
+        else
+            assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, HOUR_MS, 10, 2, NULL, 0,
+                                         &cs, &n), 0);
+        /* b is capped too: its third row waits (round 1). */
+        assert_int_equal(n, round == 0 ? 4 : 5);
+        froma = found = 0;
+        for (i = 0; i < n; i++) {
+            froma += strcmp(cs[i].dlv.endpoint_id, a.id) == 0;
+            for (j = 0; j < 4; j++)
+                found += strcmp(cs[i].dlv.event_id, want[j]) == 0;
+            if (i > 0)
+                assert_true(cs[i].dlv.next_attempt_at >= cs[i - 1].dlv.next_attempt_at ||
+                            strcmp(cs[i].dlv.endpoint_id, a.id) == 0 ||
+                            strcmp(cs[i - 1].dlv.endpoint_id, a.id) == 0);
+        }
+        assert_int_equal(froma, round == 0 ? 0 : 2);
+        assert_int_equal(found, round == 0 ? 4 : 3);
+        claim_list_free(cs, n);
+        /* What is left is a's, and (round 1) b's third. */
+        assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, HOUR_MS, 100, 0, excl, 1, &cs,
+                                     &n), 0);
+        assert_int_equal(n, round == 0 ? 0 : 1);
+        if (n == 1)
+            assert_string_equal(cs[0].dlv.event_id, want[3]);
+        claim_list_free(cs, n);
+        /* a's rows are taken by a later claim with room, so the next round starts empty. */
+        assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, HOUR_MS, 100, 0, NULL, 0, &cs,
+                                     &n), 0);
+        assert_int_equal(n, round == 0 ? 80 : 78);
+        claim_list_free(cs, n);
+        endpoint_cleanup(&a);
+        endpoint_cleanup(&b);
+        endpoint_cleanup(&c);
+    }
+}
+
 static void
 test_claim_secrets_and_diverts(void **state)
 {
@@ -4217,6 +4295,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delivery_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_fairness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_skip_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_secrets_and_diverts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
