@@ -38,8 +38,8 @@ struct store_secret {
  */
 #define STORE_CHUNK_FIRST 100
 #define STORE_CHUNK_MIN 50
-#define STORE_CHUNK_MAX 2000
-#define STORE_CHUNK_BUDGET_US 8000
+#define STORE_CHUNK_MAX 4000
+#define STORE_CHUNK_BUDGET_US 12000
 
 /* One chunk of a big move: what it may take and what it did. */
 struct store_chunk {
