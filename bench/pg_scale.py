@@ -93,8 +93,8 @@ class Serve:
         self.log.close()
 
 
-def api(port, method, path, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def api(port, method, path, body=None, timeout=60):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         hdrs = {"Authorization": "Bearer " + KEY}
         data = None

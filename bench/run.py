@@ -103,8 +103,8 @@ class Serve(pg_scale.Serve):
     def pid(self):
         return self.proc.pid
 
-    def api(self, method, path, body=None):
-        return api(self.port, method, path, body)
+    def api(self, method, path, body=None, timeout=60):
+        return api(self.port, method, path, body, timeout)
 
     def endpoint(self, url, **fields):
         return self.api("POST", "/v1/endpoints", dict(url=url, **fields))["id"]
@@ -468,7 +468,8 @@ def enable_backlog(ctx):
         conn.close()
 
     def enable():
-        result["reply"] = srv.api("POST", "/v1/endpoints/%s/enable" % ep, {})
+        # It answers once the last chunk is written: on a slow machine, minutes for 1M.
+        result["reply"] = srv.api("POST", "/v1/endpoints/%s/enable" % ep, {}, timeout=300)
         result["took"] = time.monotonic() - t0
 
     d0 = srv.delivered()
@@ -484,7 +485,7 @@ def enable_backlog(ctx):
             first = (time.monotonic() - t0) * 1000.0
         else:
             time.sleep(0.005)
-    call.join(120)
+    call.join(300)
     done.set()
     pub.join(60)
     if "error" in result or "reply" not in result:

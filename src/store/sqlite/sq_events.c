@@ -881,7 +881,7 @@ job_replay_chunk(struct sq_conn *c, void *arg)
 {
     struct ev_args *a = arg;
     sqlite3_stmt *stmt = sq_stmt(c, SQL_REPLAY_READ);
-    char ep[ID_MAX], s1[16], s2[16], lo[ID_MAX], hi[ID_MAX], end[ID_MAX];
+    char ep[ID_MAX], s1[16], s2[16], lo[ID_MAX], hi[ID_MAX], end[ID_MAX] = "";
     int gone = 0, disabled = 0, last = 1, rc, err = 0;
 
     a->count = 0;

@@ -1877,7 +1877,7 @@ test_enable_in_chunks(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep;
-    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     int64_t resumed = -1;
 
     endpoint_make(fx->st, "acct_a", "", &ep);
@@ -1919,7 +1919,7 @@ test_enable_stopped_by_disable(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, got;
-    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     struct disable_on_due d = { .st = fx->st };
     int64_t resumed = -1;
 
@@ -1949,7 +1949,7 @@ test_enable_finished_at_open(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, other;
-    const size_t n = STORE_CHUNK_MAX + 3;
+    const size_t n = STORE_CHUNK_MAX / 2 + 3;
     char sql[160];
 
     endpoint_make(fx->st, "acct_a", "", &ep);
@@ -1991,7 +1991,7 @@ test_replay_in_chunks(void **state)
     struct fx *fx = *state;
     struct endpoint ep;
     struct event ev;
-    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     int64_t count = -1;
     int i;
 
@@ -2041,7 +2041,7 @@ test_replay_changed_between_chunks(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep;
-    const size_t n = 2 * STORE_CHUNK_MAX + 7;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     struct change_on_due d = { .st = fx->st };
     int64_t count = -1;
 
@@ -2077,7 +2077,7 @@ test_replay_finished_at_open(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, other;
-    const size_t n = STORE_CHUNK_MAX + 3;
+    const size_t n = STORE_CHUNK_MAX / 2 + 3;
     char sql[400];
 
     endpoint_make(fx->st, "acct_a", "", &ep);
