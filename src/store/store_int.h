@@ -42,7 +42,7 @@ int store_thread_may_wait(void);
 #define STORE_CHUNK_FIRST 100
 #define STORE_CHUNK_MIN 50
 #define STORE_CHUNK_MAX 4000
-#define STORE_CHUNK_BUDGET_US 12000
+#define STORE_CHUNK_BUDGET_US 8000
 
 /* One chunk of a big move: what it may take and what it did. */
 struct store_chunk {
