@@ -72,7 +72,8 @@ static const struct config_opt serve_opts[] = {
      "serves just /healthz and /metrics)",
      1, 0},
     {"http-threads", "N", "4",
-     "N: event-loop threads that hold the HTTP connections (requests run on 64 workers); "
+     "N: event-loop threads that hold the HTTP connections (with SQLite, publishes run on "
+     "them; other requests on 64 workers); "
      "0: one thread per connection",
      1, 0},
     {"http-max-connections", "N", "0",
