@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api_int.h" /* api_hexval */
@@ -442,6 +443,8 @@ struct http_loop {
     struct http_conn *dead; /* closed, to be freed after this round of events */
     pthread_mutex_t mu;
     struct http_exchange *done_head, *done_tail; /* answers made by workers */
+    time_t date_sec; /* the second date_line was made for */
+    char date_line[48]; /* "Date: <IMF-fixdate>\r\n" (RFC 9110 §6.6.1) */
 };
 
 struct http_server {
@@ -598,6 +601,26 @@ loop_free_dead(struct http_loop *lp)
     }
 }
 
+/* The Date field of answers made now, made once a second per loop. */
+static const char *
+loop_date(struct http_loop *lp)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != lp->date_sec && gmtime_r(&now, &tm) != NULL) {
+        snprintf(lp->date_line, sizeof(lp->date_line),
+                 "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+        lp->date_sec = now;
+    }
+    return lp->date_line;
+}
+
 /* Builds the answer's head; c->st becomes CS_WRITE. */
 static void
 conn_answer(struct http_conn *c)
@@ -609,6 +632,7 @@ conn_answer(struct http_conn *c)
     c->keep = !x->close && x->head.keep_alive && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED);
     buf_reset(&c->out);
     (void)buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", x->status, reason(x->status));
+    (void)buf_puts(&c->out, loop_date(c->loop));
     if (x->hdrs.len > 0)
         (void)buf_append(&c->out, x->hdrs.data, x->hdrs.len);
     if (!no_len)

@@ -1,6 +1,8 @@
 """/healthz, /metrics, /openapi.json and /v1/event-types."""
+import email.utils
 import os
 import re
+import time
 import unittest
 
 from harness import Server
@@ -35,6 +37,22 @@ class ApiMeta(unittest.TestCase):
         self.assertEqual(body["status"], "ok")
         self.assertEqual(body["store"], "ok")
         self.assertEqual(headers["Content-Type"], "application/json")
+
+    def test_answers_carry_a_date(self):
+        """Every answer, a publish's and an error's included, has an IMF-fixdate
+        Date field (RFC 9110 §6.6.1) of the second it was made."""
+        before = int(time.time())
+        answers = [self.srv.api("GET", "/healthz", key=False),
+                   self.srv.api("GET", "/v1/endpoints", key=False),
+                   self.srv.api("POST", "/v1/events", {"event": "user.message", "data": {}})]
+        after = int(time.time())
+        for status, body, headers in answers:
+            date = headers["Date"]
+            self.assertRegex(date, r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|"
+                                   r"Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$",
+                             (status, date))
+            at = email.utils.parsedate_to_datetime(date).timestamp()
+            self.assertTrue(before <= at <= after, (date, before, after))
 
     def test_metrics_format(self):
         self.srv.api("GET", "/healthz", key=False)
