@@ -16,7 +16,7 @@ from apiutil import SERVE_ARGS, ApiCase
 from harness import STORE, Server, mkdtemp
 
 CLONE_NEWNS = 0x00020000
-TMPFS_SIZE = "2m"
+TMPFS_SIZE = "4m"  # room for the store (8 KiB pages) and its WAL, then the filler
 DEADLINE = 15  # seconds for every wait below
 
 
