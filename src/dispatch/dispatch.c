@@ -30,6 +30,7 @@
  * to be recorded, and neither holds a connection to the receiver.
  */
 #define LEASE_SLACK 4
+#define PARK_POLL_MS 10 /* how often a loop with parked claims looks for room */
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
@@ -42,13 +43,14 @@ static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   
 #define HIST_N (sizeof(hist_bounds_ms) / sizeof(hist_bounds_ms[0]))
 
 /*
- * One endpoint's count of deliveries held here whose request has not ended
- * (claimed, handed off or reserved, or under way; open addressing; id[0] ==
- * 0: free).
+ * One endpoint's deliveries held here whose request has not ended (claimed,
+ * handed off, reserved, parked or under way), and of those the requests
+ * under way (open addressing; id[0] == 0: free).
  */
 struct ep_slot {
     char id[ID_MAX];
     int count;
+    int open; /* at most the dispatcher's per_endpoint */
 };
 
 /* A finished attempt on its way to the store. */
@@ -96,6 +98,8 @@ struct dthread {
     int inbox_ready;        /* 1: inbox holds the answer to the last ask */
     struct claim *hand;     /* deliveries handed off by publishes, for the loop to start */
     size_t nhand, caphand;
+    struct claim *parked;   /* the loop's own: claims whose endpoint had no free request */
+    size_t nparked, capparked;
     atomic_int hand_wake;   /* 1: hand may hold some since the loop last looked */
     int inbox_backlog;      /* the answer's backlog flag */
     int64_t inbox_next_due; /* wall ms of the next due delivery, 0 when unknown */
@@ -164,13 +168,26 @@ slot_add(struct dispatcher *d, const char *id)
     d->nheld++;
 }
 
+/* 1 (counted) when id's endpoint has room for one more request under way. */
+static int
+slot_open(struct dispatcher *d, const char *id)
+{
+    struct ep_slot *s = slot_find(d, id);
+
+    if (s->id[0] == '\0' || s->open >= d->sh.cfg.per_endpoint)
+        return 0;
+    s->open++;
+    return 1;
+}
+
 /*
- * Drops one from id's count, freeing the slot at zero (backward-shift
- * deletion): its request ended. It still counts in d->nheld until its result
- * is recorded (or it is given back).
+ * Drops one from id's count (and from its requests under way when started),
+ * freeing the slot at zero (backward-shift deletion): its request ended. It
+ * still counts in d->nheld until its result is recorded (or it is given back).
+ * Returns 0 when id held no slot.
  */
-static void
-slot_end(struct dispatcher *d, const char *id)
+static int
+slot_end(struct dispatcher *d, const char *id, int started)
 {
     size_t mask = d->nslots - 1;
     struct ep_slot *s = slot_find(d, id);
@@ -179,18 +196,21 @@ slot_end(struct dispatcher *d, const char *id)
     size_t home;
 
     if (s->id[0] == '\0')
-        return;
+        return 0;
+    if (started && s->open > 0)
+        s->open--;
     if (--s->count > 0)
-        return;
+        return 1;
     i = (size_t)(s - d->slots);
     j = i;
     for (;;) {
         d->slots[i].id[0] = '\0';
         d->slots[i].count = 0;
+        d->slots[i].open = 0;
         for (;;) {
             j = (j + 1) & mask;
             if (d->slots[j].id[0] == '\0')
-                return;
+                return 1;
             home = slot_hash(d->slots[j].id) & mask;
             /* Move j back to i unless its home lies cyclically in (i, j]. */
             if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
@@ -202,12 +222,12 @@ slot_end(struct dispatcher *d, const char *id)
     }
 }
 
-/* A delivery that will not run or be recorded here after all: both counts drop. */
+/* A delivery that will not run or be recorded here after all: every count drops. */
 static void
-slot_sub(struct dispatcher *d, const char *id)
+slot_sub(struct dispatcher *d, const char *id, int started)
 {
-    slot_end(d, id);
-    d->nheld--;
+    if (slot_end(d, id, started))
+        d->nheld--;
 }
 
 /* --- wake-ups --- */
@@ -264,7 +284,7 @@ ho_give(void *arg, const char *id)
     struct dispatcher *d = arg;
 
     pthread_mutex_lock(&d->lock);
-    slot_sub(d, id);
+    slot_sub(d, id, 0);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -570,7 +590,7 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
     }
     /* Its request has ended: the endpoint has room for another one at once. */
     pthread_mutex_lock(&d->lock);
-    slot_end(d, ctx->c.dlv.endpoint_id);
+    slot_end(d, ctx->c.dlv.endpoint_id, 1);
     pthread_mutex_unlock(&d->lock);
     atomic_fetch_add(&d->outcomes[rec.outcome], 1);
     for (b = 0; b < HIST_N && rec.r.attempt.duration_ms > hist_bounds_ms[b]; b++)
@@ -610,23 +630,63 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
     pthread_mutex_unlock(&t->mu);
 }
 
-/* Starts attempts for a batch of claims. */
+/*
+ * Parks c (moved: the caller's copy is emptied) until its endpoint has room
+ * for another request. Returns 0, or ERR_NOMEM (c is left with the caller).
+ */
+static int
+park(struct dthread *t, struct claim *c)
+{
+    struct claim *grown;
+    size_t cap;
+
+    if (t->nparked == t->capparked) {
+        cap = t->capparked > 0 ? t->capparked * 2 : 16;
+        grown = realloc(t->parked, cap * sizeof(*grown));
+        if (grown == NULL)
+            return ERR_NOMEM;
+        t->parked = grown;
+        t->capparked = cap;
+    }
+    t->parked[t->nparked++] = *c;
+    memset(c, 0, sizeof(*c));
+    return 0;
+}
+
+/*
+ * Starts attempts for a batch of claims, each while its endpoint has room for
+ * another request under way (per_endpoint); the others are parked. A claim
+ * may take more of an endpoint's deliveries than that: the store caps leases,
+ * not requests (see "Caps and fairness" in docs/internals/dispatch.md).
+ */
 static void
 start_claims(struct dthread *t, struct claim *cs, size_t n, int64_t now_ms)
 {
     struct attempt_ctx *ctx;
     CURL *e;
     size_t i;
-    int err;
+    int room, err;
 
     for (i = 0; i < n; i++) {
+        pthread_mutex_lock(&t->d->lock);
+        room = slot_open(t->d, cs[i].dlv.endpoint_id);
+        pthread_mutex_unlock(&t->d->lock);
+        if (!room && park(t, &cs[i]) == 0)
+            continue;
+        if (!room) {
+            /* Out of memory: its lease expires and it is attempted again. */
+            pthread_mutex_lock(&t->d->lock);
+            slot_sub(t->d, cs[i].dlv.endpoint_id, 0);
+            pthread_mutex_unlock(&t->d->lock);
+            continue;
+        }
         e = easy_get(t);
         err = attempt_ctx_new(&cs[i], &t->d->sh, e, now_ms, &ctx);
         if (ctx == NULL) {
             /* Out of memory: its lease expires and it is attempted again. */
             easy_put(t, e);
             pthread_mutex_lock(&t->d->lock);
-            slot_sub(t->d, cs[i].dlv.endpoint_id);
+            slot_sub(t->d, cs[i].dlv.endpoint_id, 1);
             pthread_mutex_unlock(&t->d->lock);
             continue;
         }
@@ -785,6 +845,40 @@ release_claims(struct dthread *t, const char **ids, const int64_t *tokens, size_
         log_info("dispatch: released deliveries=%zu thread=%d", n, t->index);
 }
 
+/*
+ * Starts the parked claims whose endpoint has room again, oldest first (the
+ * others are parked again). One whose lease would run out before its attempt
+ * could end is given back to the store, due now, so that no other claim can
+ * take it while it would still run here.
+ */
+static void
+unpark(struct dthread *t, int64_t now_ms)
+{
+    struct dispatcher *d = t->d;
+    int64_t need = d->sh.cfg.attempt_timeout_ms + DISPATCH_BODY_GRACE_MS;
+    struct claim *list = t->parked;
+    size_t n = t->nparked;
+    size_t i;
+
+    if (n == 0)
+        return;
+    t->parked = NULL;
+    t->nparked = t->capparked = 0;
+    for (i = 0; i < n; i++) {
+        if (list[i].dlv.lease_until - now_ms >= need) {
+            start_claims(t, &list[i], 1, now_ms);
+            continue;
+        }
+        const char *id = list[i].dlv.id;
+
+        release_claims(t, &id, &list[i].dlv.lease_token, 1);
+        pthread_mutex_lock(&d->lock);
+        slot_sub(d, list[i].dlv.endpoint_id, 0);
+        pthread_mutex_unlock(&d->lock);
+    }
+    claim_list_free(list, n);
+}
+
 /* At shutdown, once the recorder is gone: gives back what is still claimed. */
 static void
 release_rest(struct dthread *t)
@@ -796,8 +890,9 @@ release_rest(struct dthread *t)
     size_t n = 0;
     size_t i;
 
-    ids = calloc((size_t)t->nactive + t->ninbox + t->nhand + 1, sizeof(*ids));
-    tokens = calloc((size_t)t->nactive + t->ninbox + t->nhand + 1, sizeof(*tokens));
+    ids = calloc((size_t)t->nactive + t->ninbox + t->nhand + t->nparked + 1, sizeof(*ids));
+    tokens = calloc((size_t)t->nactive + t->ninbox + t->nhand + t->nparked + 1,
+                    sizeof(*tokens));
     if (ids == NULL || tokens == NULL) {
         free(ids);
         ids = NULL;
@@ -817,16 +912,22 @@ release_rest(struct dthread *t)
         tokens[n] = t->hand[i].dlv.lease_token;
         ids[n++] = t->hand[i].dlv.id;
     }
+    for (i = 0; i < t->nparked && ids != NULL; i++) {
+        tokens[n] = t->parked[i].dlv.lease_token;
+        ids[n++] = t->parked[i].dlv.id;
+    }
     if (ids != NULL)
         release_claims(t, ids, tokens, n);
     free(tokens);
     pthread_mutex_lock(&d->lock);
     for (ctx = t->active; ctx != NULL; ctx = ctx->next)
-        slot_sub(d, ctx->c.dlv.endpoint_id);
+        slot_sub(d, ctx->c.dlv.endpoint_id, 1);
     for (i = 0; i < t->ninbox; i++)
-        slot_sub(d, t->inbox[i].dlv.endpoint_id);
+        slot_sub(d, t->inbox[i].dlv.endpoint_id, 0);
     for (i = 0; i < t->nhand; i++)
-        slot_sub(d, t->hand[i].dlv.endpoint_id);
+        slot_sub(d, t->hand[i].dlv.endpoint_id, 0);
+    for (i = 0; i < t->nparked; i++)
+        slot_sub(d, t->parked[i].dlv.endpoint_id, 0);
     pthread_mutex_unlock(&d->lock);
     while (t->active != NULL) {
         ctx = t->active;
@@ -841,6 +942,9 @@ release_rest(struct dthread *t)
     claim_list_free(t->hand, t->nhand);
     t->hand = NULL;
     t->nhand = t->caphand = 0;
+    claim_list_free(t->parked, t->nparked);
+    t->parked = NULL;
+    t->nparked = t->capparked = 0;
     free(ids);
 }
 
@@ -863,10 +967,11 @@ thread_main(void *arg)
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
         if (!stopping) {
+            unpark(t, clock_now_ms());
             take_inbox(t, now_mono);
             take_hand(t);
         }
-        room = t->cap - t->nactive;
+        room = t->cap - t->nactive - (int)t->nparked;
         /* A wake-up waits (is not consumed) while a claim is under way or there is no room. */
         can_ask = !stopping && !t->claim_pending && room > 0;
         woken = can_ask ? atomic_exchange(&t->wake, 0) : 0;
@@ -889,6 +994,9 @@ thread_main(void *arg)
         }
         if (grace_wait >= 0 && grace_wait < timeout)
             timeout = grace_wait;
+        /* Parked claims wait for a request of their endpoint to end, maybe on another loop. */
+        if (t->nparked > 0 && timeout > PARK_POLL_MS)
+            timeout = PARK_POLL_MS;
         if (stopping && deadline - now_mono < timeout)
             timeout = deadline - now_mono;
         if (timeout < 0)

@@ -79,6 +79,49 @@ class DeliverFairness(unittest.TestCase):
         self.assertEqual(srv.stop(), 0)
         self.assertIn("dispatch: released", srv.log_text())
 
+    def test_claims_beyond_the_cap_wait_their_turn(self):
+        """The store caps an endpoint's leases at four times its request cap, so
+        one claim can take more of a hanging endpoint's held backlog than the
+        cap: those wait here, leased, and never open more than the cap."""
+        srv = Server(args=["--allow-http", "--allow-networks", "127.0.0.0/8",
+                           "--attempt-timeout", "120s", "--lease", "300s"], test=self)
+        hang = Receiver(default={"hang": True})
+        healthy = Receiver()
+        for rc in (hang, healthy):
+            self.addCleanup(rc.close)
+        srv.start()
+        st, ep, _ = srv.api("POST", "/v1/endpoints",
+                            {"url": hang.url, "enabled": False,
+                             "event_types": ["integration.error"]})
+        self.assertEqual(st, 201, ep)
+        st, b, _ = srv.api("POST", "/v1/endpoints",
+                           {"url": healthy.url, "event_types": ["user.message"]})
+        self.assertEqual(st, 201, b)
+        self.publish_many(srv, "integration.error", ERR, 4 * PER_ENDPOINT_CAP)
+        st, b, _ = srv.api("POST", "/v1/endpoints/%s/enable" % ep["id"], {})
+        self.assertEqual(st, 200, b)
+
+        seen = []
+
+        def leased():
+            st, b, _ = srv.api("GET", "/v1/deliveries?endpoint_id=%s&status=delivering&limit=500"
+                               % ep["id"])
+            seen.append(len(b["data"]))
+            return len(b["data"]) > PER_ENDPOINT_CAP
+        # Claims have leased more than the cap (the rest wait here) ...
+        try:
+            srv.wait_for(leased, timeout=30, interval=0.1, what="claims past the request cap")
+        except AssertionError as e:
+            raise AssertionError("leased counts seen last: %s\n%s" % (seen[-5:], e)) from None
+        hang.wait_for(PER_ENDPOINT_CAP)
+        # ... and once deliveries published after them have gone through the
+        # same loops, a claim started at once would have reached the receiver.
+        ids = set(self.publish_many(srv, "user.message", MSG, HEALTHY_EVENTS))
+        srv.wait_for(lambda: ids <= {r.headers["x-workflux-event-id"] for r in healthy.requests},
+                     timeout=60, what="healthy deliveries", interval=0.1)
+        self.assertEqual(len(hang.requests), PER_ENDPOINT_CAP)
+        self.assertEqual(srv.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -72,7 +72,7 @@ test_slots_random(void **state)
     for (step = 0; step < 20000; step++) {
         k = rand() % POOL;
         if (want[k] > 0 && rand() % 2 == 0) {
-            slot_sub(&d, ids[k]);
+            slot_sub(&d, ids[k], 0);
             want[k]--;
         } else if (want[k] < 5) {
             slot_add(&d, ids[k]);
@@ -81,7 +81,7 @@ test_slots_random(void **state)
         check_counts(&d, ids, want);
     }
     /* Dropping an id that holds no slot changes nothing. */
-    slot_sub(&d, "ep_unknown");
+    slot_sub(&d, "ep_unknown", 0);
     check_counts(&d, ids, want);
     free(d.slots);
 }
