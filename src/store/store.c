@@ -11,6 +11,7 @@
 #include "events/catalog.h"
 #include "store/rollup.h"
 #include "store/store_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -1105,6 +1106,12 @@ store_endpoint_replay(struct store *st, const char *account_id, const char *endp
         return ERR_INVAL;
     if (account_id == NULL || endpoint_id == NULL)
         return ERR_NOTFOUND;
+    /*
+     * Up to now means up to the call: deliveries created while its chunks
+     * run (a big replay takes seconds) are not taken, nor after a restart.
+     */
+    if (until <= 0)
+        until = clock_now_ms() + 1;
     /* As enable: the first chunk at once, the rest a write each (a crash: cut_short_sweep()). */
     err = st->ops->endpoint_replay(st, account_id, endpoint_id, since, until, status, &ck);
     c = ck.moved;

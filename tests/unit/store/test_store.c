@@ -2010,6 +2010,57 @@ test_replay_in_chunks(void **state)
     endpoint_cleanup(&ep);
 }
 
+/* Publishes to an endpoint as soon as the first chunk of a replay is announced. */
+struct publish_on_due {
+    struct store *st;
+    struct endpoint *ep;
+    int calls;
+};
+
+static void
+publish_on_due(void *arg)
+{
+    struct publish_on_due *d = arg;
+    struct event ev;
+    int i;
+
+    if (d->calls++ > 0)
+        return;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(publish(d->st, "acct_a", "user.message", NULL, d->ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+}
+
+/*
+ * A replay without an end takes what exists when it is called: deliveries
+ * published while its chunks run are not taken with it.
+ */
+static void
+test_replay_takes_what_exists_at_the_call(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least */
+    struct publish_on_due d = { .st = fx->st, .ep = &ep };
+    int64_t count = -1;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, n);
+    assert_int_equal(store_endpoint_enable(fx->st, "acct_a", ep.id, 0, 2, &count), 0);
+    assert_int_equal(count, (int64_t)n);
+    ep.status = ENDPOINT_ENABLED;
+    store_on_due(fx->st, publish_on_due, &d);
+    assert_int_equal(store_endpoint_replay(fx->st, "acct_a", ep.id, 0, 0, DELIVERY_PENDING, 5,
+                                           &count),
+                     0);
+    store_on_due(fx->st, NULL, NULL);
+    assert_int_equal(d.calls > 0, 1);
+    assert_int_equal(count, (int64_t)n);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n + 3);
+    endpoint_cleanup(&ep);
+}
+
 /* Changes the endpoint as soon as the first chunk is announced (deletes it with `delete`). */
 struct change_on_due {
     struct store *st;
@@ -4305,6 +4356,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_enable_stopped_by_disable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_takes_what_exists_at_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_changed_between_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
