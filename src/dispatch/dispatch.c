@@ -378,6 +378,7 @@ record(struct dthread *t, struct record *recs, size_t n)
     int64_t t0, now = 0, backoff = RECORD_BACKOFF_MIN_MS;
     size_t i;
     int retry = 0;
+    int full;
     int err;
 
     rs = calloc(n, sizeof(*rs));
@@ -407,6 +408,7 @@ record(struct dthread *t, struct record *recs, size_t n)
                   err_name(err));
     /* Recorded (their requests ended at finish()): they no longer count here. */
     pthread_mutex_lock(&t->d->lock);
+    full = t->d->nheld >= t->d->sh.cfg.max_in_flight;
     t->d->nheld -= (int)n;
     pthread_mutex_unlock(&t->d->lock);
     for (i = 0; i < n; i++) {
@@ -419,8 +421,11 @@ record(struct dthread *t, struct record *recs, size_t n)
         attempt_ctx_free(recs[i].ctx);
     }
     free(rs);
-    /* A retry may be due at once: let the loop look for it now that it is recorded. */
-    if (retry && err == 0)
+    /*
+     * A retry may be due at once, or claims waited for room: let the loop
+     * look for work now that these are recorded.
+     */
+    if ((retry && err == 0) || full)
         wake_thread(t);
 }
 
@@ -456,7 +461,15 @@ claim(struct dthread *t, int want)
             nex++;
         }
     }
+    /* Results not yet recorded still count against max_in_flight. */
+    if (want > d->sh.cfg.max_in_flight - d->nheld)
+        want = d->sh.cfg.max_in_flight - d->nheld;
     pthread_mutex_unlock(&d->lock);
+    if (want <= 0) {
+        err = 0; /* full: look again once results are recorded (or at the next poll) */
+        backlog = 1;
+        goto answer;
+    }
     t0 = clock_mono_ms();
     err = store_claim(d->st, now_ms, d->lease_ms, want, per_ep * LEASE_SLACK, t->exclude, nex,
                       &cs, &n);
@@ -478,6 +491,7 @@ claim(struct dthread *t, int want)
     } else if (store_next_due(d->st, &when) == 0 && when != 0 && when <= now_ms) {
         backlog = 1; /* due, but its endpoint is at its cap (or another process has it) */
     }
+answer:
     pthread_mutex_lock(&t->mu);
     t->inbox = cs;
     t->ninbox = n;
