@@ -117,6 +117,27 @@ id_floor(const char *prefix, int64_t ms, char out[ID_MAX])
 }
 
 int
+id_last(const char *prefix, char out[ID_MAX])
+{
+    unsigned char r[10];
+    size_t plen = strlen(prefix);
+    int64_t ms;
+
+    if (plen + ID_BODY + 1 > ID_MAX)
+        return ERR_INVAL;
+    pthread_mutex_lock(&lock);
+    ms = last_ms < 0 ? 0 : last_ms;
+    if (last_ms < 0)
+        memset(r, 0, sizeof(r));
+    else
+        memcpy(r, last_rand, sizeof(r));
+    pthread_mutex_unlock(&lock);
+    memcpy(out, prefix, plen); /* NOLINT(bugprone-not-null-terminated-result) */
+    encode(ms, r, out + plen);
+    return 0;
+}
+
+int
 id_valid(const char *prefix, const char *s)
 {
     size_t plen = strlen(prefix);

@@ -25,6 +25,14 @@ int id_new_at(const char *prefix, int64_t ms, char out[ID_MAX]);
  */
 int id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
 
+/*
+ * The newest id id_new() made in this process so far, with that prefix (the
+ * smallest possible one when none was made): every id made before sorts at or
+ * before it, every one made later after it. Needs no randomness. Returns 0 or
+ * ERR_INVAL.
+ */
+int id_last(const char *prefix, char out[ID_MAX]);
+
 /* 1 when s is a well-formed id with that prefix, else 0. */
 int id_valid(const char *prefix, const char *s);
 

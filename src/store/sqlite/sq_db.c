@@ -877,6 +877,8 @@ writer_main(void *arg)
 
         pthread_mutex_lock(&s->lock);
         s->commits += (uint64_t)committed;
+        if (committed)
+            sq_synced_commit(s);
         s->jobs += t.count;
         fault_note(s, err, s->commits);
         answered = NULL;
@@ -942,6 +944,7 @@ syncer_main(void *arg)
     struct sq *s = arg;
     struct sq_job *list, *answered;
     uint64_t commits;
+    char mark[ID_MAX];
     int err;
 
     pthread_mutex_lock(&s->lock);
@@ -955,6 +958,7 @@ syncer_main(void *arg)
         s->syncing = 1;
         /* Every commit counted so far is in the WAL: the sync covers it. */
         commits = s->commits;
+        memcpy(mark, s->mark_committed, ID_MAX);
         pthread_mutex_unlock(&s->lock);
 
         err = wal_sync(s);
@@ -963,6 +967,7 @@ syncer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
         s->syncs++;
+        sq_synced_done(s, mark, commits, err);
         if (err != 0)
             fault_note(s, err, commits);
         else
@@ -1272,6 +1277,9 @@ sq_open(struct store *st, const char *url)
         }
         s->syncer_started = 1;
     }
+    err = sq_synced_init(s);
+    if (err != 0)
+        goto out;
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         log_warn("store: cannot start the writer thread");
         err = ERR_STORE;

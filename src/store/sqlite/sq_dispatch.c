@@ -16,16 +16,21 @@
 #define CLAIM_MAX_ENDPOINTS 10000   /* endpoints the second pass visits, at most */
 #define CLAIM_SKIP_RUN 32           /* rows in a row the first pass skips before it gives up */
 
-/* The indexes are named so that a claim never walks rows that are not due. */
+/*
+ * The indexes are named so that a claim never walks rows that are not due.
+ * A delivery above :synced may have a publish not yet durable (sq_synced.c);
+ * the indexes hold the id, so it is left out without reading its row.
+ */
 static const char SQL_DUE_SCAN[] =
     "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_due "
-    "WHERE due_at IS NOT NULL AND due_at <= :now ORDER BY due_at LIMIT :limit";
+    "WHERE due_at IS NOT NULL AND due_at <= :now AND id <= :synced "
+    "ORDER BY due_at LIMIT :limit";
 static const char SQL_DUE_NEXT_EP[] =
     "SELECT endpoint_id FROM deliveries INDEXED BY deliveries_endpoint_due "
     "WHERE due_at IS NOT NULL AND endpoint_id > :after ORDER BY endpoint_id LIMIT 1";
 static const char SQL_DUE_OF_EP[] =
     "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_endpoint_due "
-    "WHERE endpoint_id = :ep AND due_at IS NOT NULL AND due_at <= :now "
+    "WHERE endpoint_id = :ep AND due_at IS NOT NULL AND due_at <= :now AND id <= :synced "
     "ORDER BY due_at LIMIT :limit";
 static const char SQL_CLAIM_EP[] =
     "SELECT status, deleted_at, url, secret, prev_secret, prev_secret_until "
@@ -87,6 +92,9 @@ struct ep_info {
 };
 
 struct claim_args {
+    struct sq *s;
+    struct sq_synced synced; /* which deliveries it may take and answer at once */
+    int wait;                /* it took one that a WAL sync must cover first */
     int64_t now, lease_ms;
     int max, per_endpoint;
     const char *const *exclude;
@@ -365,6 +373,7 @@ claim_scan(struct sq_conn *c, struct claim_args *a, int *more)
     if (stmt == NULL)
         return ERR_STORE;
     sq_bind_int(stmt, ":now", a->now);
+    sq_bind_text(stmt, ":synced", a->synced.bound);
     sq_bind_int(stmt, ":limit", scan);
     while ((int)a->ncands < a->max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct cand cd;
@@ -443,6 +452,7 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
             continue;
         sq_bind_text(rows, ":ep", ep);
         sq_bind_int(rows, ":now", a->now);
+        sq_bind_text(rows, ":synced", a->synced.bound);
         sq_bind_int(rows, ":limit", q);
         while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
             struct cand cd;
@@ -468,6 +478,7 @@ static int
 job_claim(struct sq_conn *c, void *arg)
 {
     struct claim_args *a = arg;
+    size_t i;
     int more = 0, err;
 
     /* A second run of the job (see batch_run()) starts from nothing. */
@@ -475,12 +486,17 @@ job_claim(struct sq_conn *c, void *arg)
     a->out = NULL;
     a->n = a->cap = 0;
     a->ncands = 0;
+    a->wait = 0;
     eps_free(a);
-    err = claim_scan(c, a, &more);
+    err = sq_synced_view(a->s, c, &a->synced);
+    if (err == 0)
+        err = claim_scan(c, a, &more);
     if (err == 0)
         err = cands_take(c, a);
     if (err == 0 && (int)a->n < a->max && more)
         err = claim_by_endpoint(c, a);
+    for (i = 0; err == 0 && i < a->n && !a->wait; i++)
+        a->wait = !sq_synced_vouches(&a->synced, a->out[i].dlv.id);
     eps_free(a);
     return err;
 }
@@ -489,7 +505,7 @@ int
 sq_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
          const char *const *exclude, size_t nexclude, struct claim **out, size_t *n)
 {
-    struct claim_args args = { .now = now, .lease_ms = lease_ms, .max = max,
+    struct claim_args args = { .s = st->impl, .now = now, .lease_ms = lease_ms, .max = max,
                                .per_endpoint = per_endpoint, .exclude = exclude,
                                .nexclude = nexclude };
     int err;
@@ -498,6 +514,8 @@ sq_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpo
     if (args.cands == NULL)
         return ERR_NOMEM;
     err = sq_write_nosync(st->impl, job_claim, &args);
+    if (err == 0 && args.wait)
+        err = sq_sync_wait(st);
     free(args.cands);
     eps_free(&args);
     if (err != 0) {

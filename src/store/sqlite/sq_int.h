@@ -115,6 +115,15 @@ struct sq {
     pthread_t writer_thread, syncer_thread;
     int writer_started, syncer_started;
 
+    /* What the WAL syncs covered (sq_synced.c). */
+    char mark_committed[ID_MAX];   /* this process's delivery ids up to this are committed */
+    char mark_synced[ID_MAX];      /* ... and synced */
+    uint64_t commits_synced;       /* commits the last good sync covered */
+    int64_t foreign_version;       /* writer only: PRAGMA data_version at the last look */
+    int foreign_looked;
+    int foreign_seen;              /* another connection committed since open */
+    uint64_t foreign_commits;      /* a sync covering this many commits covers its last commit */
+
     int fault;                     /* the last write failed (ERR_UNAVAILABLE, ERR_STORE); 0 */
     uint64_t fault_commits;        /* commits when it failed: a later one made durable clears it */
     int64_t fault_since;           /* when the failing spell began (ms) */
@@ -124,6 +133,37 @@ struct sq {
     uint64_t syncs;
     uint64_t jobs;
 };
+
+/*
+ * What the WAL syncs covered (sq_synced.c), so that no claim hands out a
+ * delivery before the sync that makes its publish durable.
+ *
+ * sq_synced_init(): at open, after the WAL was synced and the syncer started
+ * (or not), before the writer starts. Returns 0 or ERR_*.
+ * sq_synced_commit(): the writer, under s->lock, after each commit.
+ * sq_synced_done(): the syncer, under s->lock, after a sync that began with
+ * mark and commits (copies of s->mark_committed and s->commits taken then)
+ * ended with err.
+ */
+int sq_synced_init(struct sq *s);
+void sq_synced_commit(struct sq *s);
+void sq_synced_done(struct sq *s, const char *mark, uint64_t commits, int err);
+
+/* What a claim may take and answer at its commit. */
+struct sq_synced {
+    char bound[ID_MAX];  /* take only deliveries with ids up to this */
+    char mark[ID_MAX];   /* this process's deliveries up to this are synced */
+    int foreign_open;    /* another process committed since this one's last sync */
+};
+
+/* A job on the writer, without s->lock: fills v for a claim. Returns 0 or ERR_*. */
+int sq_synced_view(struct sq *s, struct sq_conn *c, struct sq_synced *v);
+
+/*
+ * 1 when a claim of that delivery may be answered at its commit; 0 when the
+ * claim must wait for a WAL sync first (sq_sync_wait()).
+ */
+int sq_synced_vouches(const struct sq_synced *v, const char *delivery_id);
 
 /*
  * Test only (tests/unit/store/test_powerloss.c): set before store_open, the

@@ -14,6 +14,11 @@
  * synchronous=NORMAL) must lose acknowledged events, which shows the test
  * sees what it is meant to.
  *
+ * A claim is answered at its commit, before any sync: it must never take a
+ * delivery whose publish is not synced yet. The shim can hold the WAL's
+ * next sync, so a test claims while the sync covering a publish is under
+ * way, and cuts the power then.
+ *
  * The model: writes not synced are all lost, synced ones all kept; the
  * -shm file is thrown away (SQLite rebuilds it from the WAL); a file's
  * creation or deletion counts at once (directories are not modelled).
@@ -80,7 +85,10 @@ static struct {
     int cut_at;
     int dead;                 /* power lost: I/O fails */
     uint64_t undone;          /* writes and truncations thrown away, all iterations */
-} pl = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    int hold;                 /* the next sync of a WAL waits while this is set */
+    int held;                 /* syncs of a WAL waiting */
+    pthread_cond_t hold_cond;
+} pl = { .lock = PTHREAD_MUTEX_INITIALIZER, .hold_cond = PTHREAD_COND_INITIALIZER };
 
 static struct pl_name *
 name_get(const char *name)
@@ -252,6 +260,14 @@ pl_sync(sqlite3_file *f, int flags)
 
     (void)flags;
     pthread_mutex_lock(&pl.lock);
+    if (pl.hold && p->name != NULL && strlen(p->name->name) > 4 &&
+        strcmp(p->name->name + strlen(p->name->name) - 4, "-wal") == 0) {
+        pl.held++;
+        pthread_cond_broadcast(&pl.hold_cond);
+        while (pl.hold)
+            pthread_cond_wait(&pl.hold_cond, &pl.lock);
+        pl.held--;
+    }
     if (pl.dead)
         goto out;
     if (pl.armed && ++pl.syncs == pl.cut_at) {
@@ -542,6 +558,23 @@ struct publisher {
     int nacked;
 };
 
+/* A user.message event of acct_a, numbered n. Returns 0 or -1. */
+static int
+event_make(struct event *ev, int n)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->account_id, sizeof(ev->account_id), "acct_a");
+    snprintf(ev->type, sizeof(ev->type), "user.message");
+    if (id_new("evt_", ev->id) != 0)
+        return -1;
+    ev->created_at = clock_now_ms();
+    clock_format_rfc3339_s(ev->created_at, ev->timestamp);
+    ev->body_len = (size_t)asprintf(&ev->body, "{\"id\":\"%s\",\"event\":\"user.message\","
+                                    "\"timestamp\":\"%s\",\"data\":{\"n\":%d}}",
+                                    ev->id, ev->timestamp, n);
+    return 0;
+}
+
 static void *
 publisher_main(void *arg)
 {
@@ -550,16 +583,8 @@ publisher_main(void *arg)
     int i;
 
     for (i = 0; i < PL_PUBLISHES; i++) {
-        memset(&ev, 0, sizeof(ev));
-        snprintf(ev.account_id, sizeof(ev.account_id), "acct_a");
-        snprintf(ev.type, sizeof(ev.type), "user.message");
-        if (id_new("evt_", ev.id) != 0)
+        if (event_make(&ev, i) != 0)
             break;
-        ev.created_at = clock_now_ms();
-        clock_format_rfc3339_s(ev.created_at, ev.timestamp);
-        ev.body_len = (size_t)asprintf(&ev.body, "{\"id\":\"%s\",\"event\":\"user.message\","
-                                       "\"timestamp\":\"%s\",\"data\":{\"n\":%d}}",
-                                       ev.id, ev.timestamp, i);
         if (store_event_publish(pub->st, &ev, pub->ep, 1) != 0) {
             /* The power is off: nothing more will be acknowledged. */
             event_cleanup(&ev);
@@ -596,30 +621,31 @@ integrity_check(const char *path)
     sqlite3_close(db);
 }
 
-/*
- * One life of a store: opened on a new file, publishing from PL_THREADS
- * threads until the power goes at sync cut_at (or after the last publish),
- * then opened again. Returns how many acknowledged events are missing and
- * adds the acknowledged ones to *acked.
- */
-static int
-one_life(int cut_at, int *acked)
-{
-    struct publisher pubs[PL_THREADS];
-    struct store *st = NULL;
-    struct endpoint ep = { 0 }, got = { 0 };
-    struct account a = { 0 };
-    struct event ev;
-    char dir[64], path[128], url[160];
-    int i, j, lost = 0;
+/* One life's files: a new directory holding the store. */
+struct life {
+    char dir[64];
+    char path[128];
+    char url[160];
+};
 
-    snprintf(dir, sizeof(dir), "/tmp/fluxhook-powerloss-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/store.db", dir);
-    snprintf(url, sizeof(url), "sqlite:%s", path);
+/*
+ * Opens a store on a new file of l with account acct_a and one endpoint
+ * (*got, as the store returns it).
+ */
+static struct store *
+life_open(struct life *l, struct endpoint *got)
+{
+    struct store *st = NULL;
+    struct endpoint ep = { 0 };
+    struct account a = { 0 };
+
+    snprintf(l->dir, sizeof(l->dir), "/tmp/fluxhook-powerloss-XXXXXX");
+    assert_non_null(mkdtemp(l->dir));
+    snprintf(l->path, sizeof(l->path), "%s/store.db", l->dir);
+    snprintf(l->url, sizeof(l->url), "sqlite:%s", l->path);
 
     pl_reset();
-    assert_int_equal(store_open(url, &st), 0);
+    assert_int_equal(store_open(l->url, &st), 0);
     snprintf(a.id, sizeof(a.id), "acct_a");
     a.name = "A";
     assert_int_equal(store_account_insert(st, &a), 0);
@@ -630,8 +656,58 @@ one_life(int cut_at, int *acked)
     ep.event_types = (char *)"";
     ep.secret = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
     assert_int_equal(store_endpoint_insert(st, &ep), 0);
-    assert_int_equal(store_endpoint_get(st, "acct_a", ep.id, &got), 0);
+    assert_int_equal(store_endpoint_get(st, "acct_a", ep.id, got), 0);
+    return st;
+}
 
+/*
+ * After the power cut: closes st, brings the power back (the -shm is rebuilt
+ * from the WAL) and opens l's store again, checked whole.
+ */
+static struct store *
+life_reopen(struct life *l, struct store *st)
+{
+    char shm[160];
+
+    store_close(st);
+    pl_reset();
+    snprintf(shm, sizeof(shm), "%s-shm", l->path);
+    unlink(shm);
+    integrity_check(l->path);
+    st = NULL;
+    assert_int_equal(store_open(l->url, &st), 0);
+    return st;
+}
+
+/* Closes st for good and removes l's files. */
+static void
+life_end(struct life *l, struct store *st)
+{
+    char cmd[96];
+
+    store_close(st);
+    integrity_check(l->path);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", l->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * One life of a store: opened on a new file, publishing from PL_THREADS
+ * threads until the power goes at sync cut_at (or after the last publish),
+ * then opened again. Returns how many acknowledged events are missing and
+ * adds the acknowledged ones to *acked.
+ */
+static int
+one_life(int cut_at, int *acked)
+{
+    struct publisher pubs[PL_THREADS];
+    struct store *st;
+    struct endpoint got = { 0 };
+    struct event ev;
+    struct life l;
+    int i, j, lost = 0;
+
+    st = life_open(&l, &got);
     pthread_mutex_lock(&pl.lock);
     pl.syncs = 0;
     pl.cut_at = cut_at;
@@ -649,16 +725,9 @@ one_life(int cut_at, int *acked)
     if (!pl.dead)
         power_cut(); /* the cut point never came: the power goes now */
     pthread_mutex_unlock(&pl.lock);
-    store_close(st);
     endpoint_cleanup(&got);
 
-    /* The power is back; the -shm is rebuilt from the WAL. */
-    pl_reset();
-    snprintf(url, sizeof(url), "%s-shm", path);
-    unlink(url);
-    snprintf(url, sizeof(url), "sqlite:%s", path);
-    integrity_check(path);
-    assert_int_equal(store_open(url, &st), 0);
+    st = life_reopen(&l, st);
     for (i = 0; i < PL_THREADS; i++) {
         for (j = 0; j < pubs[i].nacked; j++) {
             if (store_event_get(st, "acct_a", pubs[i].acked[j], &ev) != 0) {
@@ -669,11 +738,7 @@ one_life(int cut_at, int *acked)
         }
         *acked += pubs[i].nacked;
     }
-    store_close(st);
-    integrity_check(path);
-
-    snprintf(url, sizeof(url), "rm -rf '%s'", dir);
-    assert_int_equal(system(url), 0);
+    life_end(&l, st);
     return lost;
 }
 
@@ -720,12 +785,227 @@ test_without_wal_sync_events_are_lost(void **state)
     assert_true(cuts_run(PL_ITERATIONS_NOSYNC, 1, &acked) > 0);
 }
 
+/* One publish on a thread of its own, which a held sync keeps waiting. */
+struct held_publish {
+    pthread_t thread;
+    struct store *st;
+    const struct endpoint *ep;
+    struct event ev;
+    int err;
+};
+
+static void *
+held_publish_main(void *arg)
+{
+    struct held_publish *hp = arg;
+
+    hp->err = event_make(&hp->ev, 0) == 0 ? store_event_publish(hp->st, &hp->ev, hp->ep, 1)
+                                          : ERR_NOMEM;
+    return NULL;
+}
+
+/*
+ * Publishes one event to ep on a thread and returns once the WAL sync that
+ * covers the publish's commit is under way and held (the publish waits).
+ */
+static void
+held_publish_start(struct held_publish *hp, struct store *st, const struct endpoint *ep)
+{
+    memset(hp, 0, sizeof(*hp));
+    hp->st = st;
+    hp->ep = ep;
+    pthread_mutex_lock(&pl.lock);
+    pl.hold = 1;
+    pthread_mutex_unlock(&pl.lock);
+    assert_int_equal(pthread_create(&hp->thread, NULL, held_publish_main, hp), 0);
+    pthread_mutex_lock(&pl.lock);
+    while (!pl.held)
+        pthread_cond_wait(&pl.hold_cond, &pl.lock);
+    pthread_mutex_unlock(&pl.lock);
+}
+
+/* Lets the held sync go on (after a power cut, to fail) and waits for the publish. */
+static int
+held_publish_end(struct held_publish *hp)
+{
+    pthread_mutex_lock(&pl.lock);
+    pl.hold = 0;
+    pthread_cond_broadcast(&pl.hold_cond);
+    pthread_mutex_unlock(&pl.lock);
+    pthread_join(hp->thread, NULL);
+    return hp->err;
+}
+
+/* The deliveries a claim takes now (an endpoint's cap of 0: no cap). */
+static size_t
+claim_now(struct store *st, char ids[][ID_MAX], size_t max)
+{
+    struct claim *cs = NULL;
+    size_t n = 0, i;
+
+    assert_int_equal(store_claim(st, clock_now_ms(), 60000, (int)max, 0, NULL, 0, &cs, &n), 0);
+    for (i = 0; i < n; i++)
+        snprintf(ids[i], ID_MAX, "%s", cs[i].dlv.event_id);
+    claim_list_free(cs, n);
+    return n;
+}
+
+/*
+ * A claim, answered at its commit, never takes a delivery whose publish is
+ * committed but not yet synced: once while the sync is held, it finds
+ * nothing, and finds the delivery once the sync is done; again while the
+ * sync is held, and then the power goes during that sync: the event is gone
+ * after the restart, which a receiver would otherwise have had.
+ */
+static void
+test_claim_waits_for_the_sync_of_its_publish(void **state)
+{
+    struct held_publish hp;
+    struct endpoint got = { 0 };
+    struct store *st;
+    struct event ev;
+    struct life l;
+    char ids[4][ID_MAX], kept[ID_MAX], lost[ID_MAX];
+
+    (void)state;
+    st = life_open(&l, &got);
+
+    held_publish_start(&hp, st, &got);
+    assert_int_equal(claim_now(st, ids, 4), 0);
+    assert_int_equal(held_publish_end(&hp), 0);
+    assert_int_equal(claim_now(st, ids, 4), 1);
+    assert_string_equal(ids[0], hp.ev.id);
+    snprintf(kept, sizeof(kept), "%s", hp.ev.id);
+    event_cleanup(&hp.ev);
+
+    held_publish_start(&hp, st, &got);
+    assert_int_equal(claim_now(st, ids, 4), 0);
+    pthread_mutex_lock(&pl.lock);
+    power_cut();
+    pthread_mutex_unlock(&pl.lock);
+    assert_int_not_equal(held_publish_end(&hp), 0);
+    snprintf(lost, sizeof(lost), "%s", hp.ev.id);
+    event_cleanup(&hp.ev);
+    endpoint_cleanup(&got);
+
+    st = life_reopen(&l, st);
+    assert_int_equal(store_event_get(st, "acct_a", kept, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_event_get(st, "acct_a", lost, &ev), ERR_NOTFOUND);
+    life_end(&l, st);
+}
+
+/* A claim on a thread of its own, which may wait for a held sync. */
+struct held_claim {
+    pthread_t thread;
+    struct store *st;
+    char ids[4][ID_MAX]; /* the events of what it took */
+    size_t n;
+    int err;
+    int done;            /* under pl.lock */
+};
+
+static void *
+held_claim_main(void *arg)
+{
+    struct held_claim *hc = arg;
+    struct claim *cs = NULL;
+    size_t i;
+
+    hc->err = store_claim(hc->st, clock_now_ms(), 60000, 4, 0, NULL, 0, &cs, &hc->n);
+    for (i = 0; hc->err == 0 && i < hc->n; i++)
+        snprintf(hc->ids[i], ID_MAX, "%s", cs[i].dlv.event_id);
+    if (hc->err == 0)
+        claim_list_free(cs, hc->n);
+    pthread_mutex_lock(&pl.lock);
+    hc->done = 1;
+    pthread_cond_broadcast(&pl.hold_cond);
+    pthread_mutex_unlock(&pl.lock);
+    return NULL;
+}
+
+/*
+ * Claims on st from a thread while a sync is held, and returns once the
+ * claim has answered or is waiting for a sync (held) of its own.
+ */
+static void
+held_claim_start(struct held_claim *hc, struct store *st)
+{
+    memset(hc, 0, sizeof(*hc));
+    hc->st = st;
+    assert_int_equal(pthread_create(&hc->thread, NULL, held_claim_main, hc), 0);
+    pthread_mutex_lock(&pl.lock);
+    while (!hc->done && pl.held < 2)
+        pthread_cond_wait(&pl.hold_cond, &pl.lock);
+    pthread_mutex_unlock(&pl.lock);
+}
+
+/*
+ * The same across two handles on one file (two processes): the claiming
+ * one knows nothing of the publishing one's syncs. A claim that takes the
+ * delivery of a publish whose sync is held waits for a sync of its own
+ * (which covers the whole WAL) before it answers; when the power goes during
+ * the held syncs, the claim fails and the event is gone after the restart.
+ */
+static void
+test_claim_of_another_handle_waits_for_a_sync(void **state)
+{
+    struct held_publish hp;
+    struct held_claim hc;
+    struct endpoint got = { 0 };
+    struct store *st, *other = NULL;
+    struct event ev;
+    struct life l;
+    char kept[ID_MAX], lost[ID_MAX];
+
+    (void)state;
+    st = life_open(&l, &got);
+    assert_int_equal(store_open(l.url, &other), 0);
+
+    held_publish_start(&hp, st, &got);
+    held_claim_start(&hc, other);
+    /* Answered before the sync: only with nothing taken. */
+    if (hc.done)
+        assert_int_equal(hc.n, 0);
+    assert_int_equal(held_publish_end(&hp), 0);
+    pthread_join(hc.thread, NULL);
+    assert_int_equal(hc.err, 0);
+    assert_int_equal(hc.n, 1);
+    assert_string_equal(hc.ids[0], hp.ev.id);
+    snprintf(kept, sizeof(kept), "%s", hp.ev.id);
+    event_cleanup(&hp.ev);
+
+    held_publish_start(&hp, st, &got);
+    held_claim_start(&hc, other);
+    if (hc.done)
+        assert_int_equal(hc.n, 0);
+    pthread_mutex_lock(&pl.lock);
+    power_cut();
+    pthread_mutex_unlock(&pl.lock);
+    assert_int_not_equal(held_publish_end(&hp), 0);
+    pthread_join(hc.thread, NULL);
+    if (hc.err == 0)
+        assert_int_equal(hc.n, 0);
+    snprintf(lost, sizeof(lost), "%s", hp.ev.id);
+    event_cleanup(&hp.ev);
+    endpoint_cleanup(&got);
+
+    store_close(other);
+    st = life_reopen(&l, st);
+    assert_int_equal(store_event_get(st, "acct_a", kept, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_event_get(st, "acct_a", lost, &ev), ERR_NOTFOUND);
+    life_end(&l, st);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_acknowledged_event_lost),
         cmocka_unit_test(test_without_wal_sync_events_are_lost),
+        cmocka_unit_test(test_claim_waits_for_the_sync_of_its_publish),
+        cmocka_unit_test(test_claim_of_another_handle_waits_for_a_sync),
     };
 
     /* The failures after each cut are expected: only errors are worth printing. */

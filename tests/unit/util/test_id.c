@@ -60,6 +60,26 @@ test_floor(void **state)
     assert_int_equal(id_floor("dlv_", -1, floor), ERR_INVAL);
 }
 
+/* id_last() is the newest id made so far: at or above every earlier one, below every later one. */
+static void
+test_last(void **state)
+{
+    char last[ID_MAX], id[ID_MAX], mark[ID_MAX];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 2000; i++) {
+        assert_int_equal(id_new(i % 2 ? "evt_" : "dlv_", id), 0);
+        assert_int_equal(id_last("dlv_", last), 0);
+        assert_true(id_valid("dlv_", last));
+        assert_string_equal(last + 4, id + 4);
+        assert_int_equal(id_last("dlv_", mark), 0);
+        assert_int_equal(id_new("dlv_", id), 0);
+        assert_true(strcmp(mark, id) < 0);
+    }
+    assert_int_equal(id_last("a_prefix_too_long_for_any_id_", last), ERR_INVAL);
+}
+
 static void
 test_unique_and_increasing(void **state)
 {
@@ -117,6 +137,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_and_time),
         cmocka_unit_test(test_floor),
+        cmocka_unit_test(test_last),
         cmocka_unit_test(test_unique_and_increasing),
         cmocka_unit_test(test_unique_across_threads),
     };
