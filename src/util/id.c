@@ -137,6 +137,22 @@ id_last(const char *prefix, char out[ID_MAX])
     return 0;
 }
 
+void
+id_after(const char *id)
+{
+    int64_t ms = id_time_ms(id);
+
+    if (ms < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    if (ms >= last_ms) {
+        /* Counting up from all ones overflows to the next millisecond. */
+        last_ms = ms;
+        memset(last_rand, 0xff, sizeof(last_rand));
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 int
 id_valid(const char *prefix, const char *s)
 {

@@ -33,6 +33,13 @@ int id_floor(const char *prefix, int64_t ms, char out[ID_MAX]);
  */
 int id_last(const char *prefix, char out[ID_MAX]);
 
+/*
+ * Makes every id id_new() makes from now on sort after id (any prefix: the
+ * comparison is of the part after it), whatever the clock says: for ids
+ * another process made, say before a restart.
+ */
+void id_after(const char *id);
+
 /* 1 when s is a well-formed id with that prefix, else 0. */
 int id_valid(const char *prefix, const char *s);
 

@@ -1265,7 +1265,9 @@ sq_open(struct store *st, const char *url)
             err = ERR_STORE;
             goto out;
         }
-        err = wal_sync(s);
+        err = sq_synced_init(s);
+        if (err == 0)
+            err = wal_sync(s);
         if (err == 0)
             err = sq_exec(&s->writer, "PRAGMA synchronous=NORMAL");
         if (err != 0)
@@ -1277,9 +1279,6 @@ sq_open(struct store *st, const char *url)
         }
         s->syncer_started = 1;
     }
-    err = sq_synced_init(s);
-    if (err != 0)
-        goto out;
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         log_warn("store: cannot start the writer thread");
         err = ERR_STORE;

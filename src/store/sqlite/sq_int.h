@@ -138,8 +138,8 @@ struct sq {
  * What the WAL syncs covered (sq_synced.c), so that no claim hands out a
  * delivery before the sync that makes its publish durable.
  *
- * sq_synced_init(): at open, after the WAL was synced and the syncer started
- * (or not), before the writer starts. Returns 0 or ERR_*.
+ * sq_synced_init(): at open, just before the WAL is synced, before the
+ * writer and the syncer start. Returns 0 or ERR_*.
  * sq_synced_commit(): the writer, under s->lock, after each commit.
  * sq_synced_done(): the syncer, under s->lock, after a sync that began with
  * mark and commits (copies of s->mark_committed and s->commits taken then)

@@ -36,6 +36,7 @@
 #define MARK_NONE "~"
 
 static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+static const char SQL_NEWEST[] = "SELECT max(id) FROM deliveries";
 
 /* Copies mark into to when it is greater (marks never go back). */
 static void
@@ -70,21 +71,38 @@ foreign_look(struct sq *s, struct sq_conn *c)
     return 0;
 }
 
+/*
+ * Everything in the file is synced right after this (sq_open): other
+ * processes' commits from now on are seen as theirs, and the mark sorts
+ * above every delivery the file holds (an earlier process's too, whatever
+ * the clock: id_after()) and below every id made later.
+ */
 int
 sq_synced_init(struct sq *s)
 {
-    /*
-     * Everything in the file was synced at open (sq_open): ids made later sort
-     * above this mark, and other processes' commits from now on are seen.
-     */
+    sqlite3_stmt *stmt;
+    int rc, err;
+
     snprintf(s->mark_committed, ID_MAX, MARK_NONE);
     snprintf(s->mark_synced, ID_MAX, MARK_NONE);
-    if (!s->syncer_started)
+    if (s->memory)
         return 0;
-    if (id_last("dlv_", s->mark_committed) != 0)
-        return ERR_INTERNAL;
-    memcpy(s->mark_synced, s->mark_committed, ID_MAX);
-    return foreign_look(s, &s->writer);
+    err = foreign_look(s, &s->writer);
+    if (err != 0)
+        return err;
+    stmt = sq_stmt(&s->writer, SQL_NEWEST);
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) == SQLITE_TEXT)
+        id_after((const char *)sqlite3_column_text(stmt, 0));
+    err = rc == SQLITE_ROW ? 0 : sq_err(&s->writer, rc, "reading the newest delivery");
+    sq_done(stmt);
+    if (err == 0 && id_last("dlv_", s->mark_committed) != 0)
+        err = ERR_INTERNAL;
+    if (err == 0)
+        memcpy(s->mark_synced, s->mark_committed, ID_MAX);
+    return err;
 }
 
 void

@@ -836,14 +836,15 @@ held_publish_end(struct held_publish *hp)
     return hp->err;
 }
 
-/* The deliveries a claim takes now (an endpoint's cap of 0: no cap). */
+/* The deliveries a claim takes `later` ms from now (an endpoint's cap of 0: no cap). */
 static size_t
-claim_now(struct store *st, char ids[][ID_MAX], size_t max)
+claim_now(struct store *st, int64_t later, char ids[][ID_MAX], size_t max)
 {
     struct claim *cs = NULL;
     size_t n = 0, i;
 
-    assert_int_equal(store_claim(st, clock_now_ms(), 60000, (int)max, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(
+        store_claim(st, clock_now_ms() + later, 60000, (int)max, 0, NULL, 0, &cs, &n), 0);
     for (i = 0; i < n; i++)
         snprintf(ids[i], ID_MAX, "%s", cs[i].dlv.event_id);
     claim_list_free(cs, n);
@@ -871,15 +872,15 @@ test_claim_waits_for_the_sync_of_its_publish(void **state)
     st = life_open(&l, &got);
 
     held_publish_start(&hp, st, &got);
-    assert_int_equal(claim_now(st, ids, 4), 0);
+    assert_int_equal(claim_now(st, 0, ids, 4), 0);
     assert_int_equal(held_publish_end(&hp), 0);
-    assert_int_equal(claim_now(st, ids, 4), 1);
+    assert_int_equal(claim_now(st, 0, ids, 4), 1);
     assert_string_equal(ids[0], hp.ev.id);
     snprintf(kept, sizeof(kept), "%s", hp.ev.id);
     event_cleanup(&hp.ev);
 
     held_publish_start(&hp, st, &got);
-    assert_int_equal(claim_now(st, ids, 4), 0);
+    assert_int_equal(claim_now(st, 0, ids, 4), 0);
     pthread_mutex_lock(&pl.lock);
     power_cut();
     pthread_mutex_unlock(&pl.lock);
@@ -892,6 +893,9 @@ test_claim_waits_for_the_sync_of_its_publish(void **state)
     assert_int_equal(store_event_get(st, "acct_a", kept, &ev), 0);
     event_cleanup(&ev);
     assert_int_equal(store_event_get(st, "acct_a", lost, &ev), ERR_NOTFOUND);
+    /* What the file held at the open is synced: claimed again once its lease ran out. */
+    assert_int_equal(claim_now(st, 120000, ids, 4), 1);
+    assert_string_equal(ids[0], kept);
     life_end(&l, st);
 }
 

@@ -80,6 +80,26 @@ test_last(void **state)
     assert_int_equal(id_last("a_prefix_too_long_for_any_id_", last), ERR_INVAL);
 }
 
+/* After id_after(x), every new id sorts after x, even one made in the future by another process. */
+static void
+test_after(void **state)
+{
+    char future[ID_MAX], id[ID_MAX], last[ID_MAX];
+    int i;
+
+    (void)state;
+    assert_int_equal(id_new_at("dlv_", clock_now_ms() + 3600000, future), 0);
+    id_after(future);
+    assert_int_equal(id_last("dlv_", last), 0);
+    assert_true(strcmp(future, last) <= 0);
+    for (i = 0; i < 100; i++) {
+        assert_int_equal(id_new("dlv_", id), 0);
+        assert_true(strcmp(future, id) < 0);
+        assert_true(strcmp(last, id) < 0);
+    }
+    id_after("not an id"); /* ignored */
+}
+
 static void
 test_unique_and_increasing(void **state)
 {
@@ -138,6 +158,7 @@ main(void)
         cmocka_unit_test(test_format_and_time),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_last),
+        cmocka_unit_test(test_after),
         cmocka_unit_test(test_unique_and_increasing),
         cmocka_unit_test(test_unique_across_threads),
     };
