@@ -421,7 +421,12 @@ void sq_cache_drop(struct sq_conn *c);
 struct sq_cache_ep *sq_cache_ep_find(struct sq_conn *c, const char *id);
 /* Keeps a copy of row, taking its strings (row is zeroed); NULL when not kept. */
 struct sq_cache_ep *sq_cache_ep_add(struct sq_conn *c, struct sq_cache_ep *row);
-/* This writer leased n more deliveries of endpoint id (a claim). */
+/*
+ * This writer leased n more deliveries of endpoint id. Every write that puts
+ * a delivery under a live lease calls it (the claims; a hand-off counts its
+ * own), else the cached count could be below the truth and the cap broken
+ * (test_handoff_cap_other_process fails then).
+ */
 void sq_cache_lease_add(struct sq_conn *c, const char *id, int n);
 /* 1 and the cached fan-out of (acct, type) (borrowed, as sq_cache_ep_find()), or 0. */
 int sq_cache_fanout_get(struct sq_conn *c, const char *acct, const char *type,
