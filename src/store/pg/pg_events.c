@@ -413,47 +413,84 @@ filter_add(struct buf *sql, struct pg_query *q, const char *cond, const char *v)
     return buf_printf(sql, " AND %s $%d", cond, q->n);
 }
 
+/*
+ * The conditions of a delivery list after the account's, by the filters that
+ * are set, each with its parameter added to q; the status only when with_status.
+ */
+static int
+delivery_list_where(struct buf *sql, struct pg_query *q, const struct delivery_filter *f,
+                    int with_status, char from[ID_MAX], char before[ID_MAX])
+{
+    int err = 0;
+
+    if (nonempty(f->endpoint_id))
+        err = filter_add(sql, q, "endpoint_id =", f->endpoint_id);
+    if (err == 0 && nonempty(f->event_id))
+        err = filter_add(sql, q, "event_id =", f->event_id);
+    if (err == 0 && nonempty(f->event_type))
+        err = filter_add(sql, q, "event_type =", f->event_type);
+    if (err == 0 && with_status)
+        err = filter_add(sql, q, "status =", delivery_status_name((enum delivery_status)f->status));
+    if (err == 0 && f->created_from > 0)
+        err = id_floor("dlv_", f->created_from, from);
+    if (err == 0 && f->created_from > 0)
+        err = filter_add(sql, q, "id >=", from);
+    if (err == 0 && f->created_before > 0)
+        err = id_floor("dlv_", f->created_before, before);
+    if (err == 0 && f->created_before > 0)
+        err = filter_add(sql, q, "id <", before);
+    if (err == 0 && nonempty(f->after))
+        err = filter_add(sql, q, f->descending ? "id <" : "id >", f->after);
+    return err;
+}
+
+/*
+ * A list by event type without a status (and without an event id) reads
+ * deliveries_account_type_status or deliveries_endpoint_type_status
+ * (migration 013), which hold the status before the id: it merges one range
+ * per status, each in id order and cut at the page's size (a Merge Append),
+ * so a page costs five index seeks and its rows. Every other list is one
+ * statement whose filters an index holds, then the id.
+ */
 int
 pg_delivery_list(struct store *st, const char *account_id, const struct delivery_filter *f,
                  struct delivery **out, size_t *n)
 {
     struct delivery *list = NULL;
     struct pg_query q;
-    struct buf sql;
+    struct buf sql, where;
     /* The date range as ids: they sort by creation time (util/id.h). */
     char from[ID_MAX], before[ID_MAX];
+    const char *order = f->descending ? "DESC" : "ASC";
     size_t count = 0;
-    int err;
+    int s, limit, err;
 
     if (account_id == NULL)
         return 0;
-    /* The SQL depends on which filters are set: each one adds a condition. */
     buf_init(&sql, 4096);
+    buf_init(&where, 1024);
     pg_query_init(&q, NULL);
     pg_arg_text(&q, account_id);
-    err = buf_puts(&sql, "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE account_id = $1");
-    if (err == 0 && nonempty(f->endpoint_id))
-        err = filter_add(&sql, &q, "endpoint_id =", f->endpoint_id);
-    if (err == 0 && nonempty(f->event_id))
-        err = filter_add(&sql, &q, "event_id =", f->event_id);
-    if (err == 0 && nonempty(f->event_type))
-        err = filter_add(&sql, &q, "event_type =", f->event_type);
-    if (err == 0 && f->status >= 0)
-        err =
-            filter_add(&sql, &q, "status =", delivery_status_name((enum delivery_status)f->status));
-    if (err == 0 && f->created_from > 0)
-        err = id_floor("dlv_", f->created_from, from);
-    if (err == 0 && f->created_from > 0)
-        err = filter_add(&sql, &q, "id >=", from);
-    if (err == 0 && f->created_before > 0)
-        err = id_floor("dlv_", f->created_before, before);
-    if (err == 0 && f->created_before > 0)
-        err = filter_add(&sql, &q, "id <", before);
-    if (err == 0 && nonempty(f->after))
-        err = filter_add(&sql, &q, f->descending ? "id <" : "id >", f->after);
-    pg_arg_int(&q, f->limit);
+    err = buf_puts(&where, "account_id = $1");
     if (err == 0)
-        err = buf_printf(&sql, " ORDER BY id%s LIMIT $%d", f->descending ? " DESC" : "", q.n);
+        err = delivery_list_where(&where, &q, f, f->status >= 0, from, before);
+    pg_arg_int(&q, f->limit);
+    limit = q.n;
+    if (err != 0)
+        goto out;
+    if (nonempty(f->event_type) && f->status < 0 && !nonempty(f->event_id)) {
+        for (s = 0; err == 0 && s < DELIVERY__COUNT; s++)
+            err = buf_printf(&sql,
+                             "%s(SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE %s "
+                             "AND status = '%s' ORDER BY id %s LIMIT $%d)",
+                             s > 0 ? " UNION ALL " : "", buf_cstr(&where),
+                             delivery_status_name((enum delivery_status)s), order, limit);
+    } else {
+        err = buf_printf(&sql, "SELECT " PG_DELIVERY_COLS " FROM deliveries WHERE %s",
+                         buf_cstr(&where));
+    }
+    if (err == 0)
+        err = buf_printf(&sql, " ORDER BY id %s LIMIT $%d", order, limit);
     if (err != 0)
         goto out;
     q.sql = buf_cstr(&sql);
@@ -466,6 +503,7 @@ pg_delivery_list(struct store *st, const char *account_id, const struct delivery
     *out = list;
     *n = count;
 out:
+    buf_cleanup(&where);
     buf_cleanup(&sql);
     return err;
 }
