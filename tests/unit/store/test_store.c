@@ -3034,6 +3034,31 @@ account_pages_check(struct fx *fx, const struct delivery *all, size_t nall)
 }
 
 /*
+ * Every status in acct_a: disables held (its waiting deliveries are held),
+ * claims 10 of the others (not other's), of which 4 are delivered, 3 fail
+ * and 3 stay delivering; the rest stay pending. Returns the time it used.
+ */
+static int64_t
+every_status_make(struct fx *fx, const struct endpoint *held, const struct endpoint *other)
+{
+    const char *skip[] = { other->id };
+    struct claim *cs = NULL;
+    struct attempt_result rs[7];
+    int64_t now = clock_now_ms();
+    size_t n = 0, i;
+
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", held->id, "maintenance", now), 0);
+    assert_int_equal(store_claim(fx->st, now, 60000, 10, 0, skip, 1, &cs, &n), 0);
+    assert_int_equal(n, 10);
+    for (i = 0; i < 7; i++)
+        result_for(&rs[i], &cs[i], i < 4 ? DELIVERY_DELIVERED : DELIVERY_FAILED,
+                   i < 4 ? 200 : 410, i < 4 ? NULL : "HTTP 410", now + 1, 5);
+    assert_int_equal(store_results_apply(fx->st, rs, 7, now + 1), 0);
+    claim_list_free(cs, n);
+    return now;
+}
+
+/*
  * Migration 009 on a store made before it: the two indexes it drops are
  * there, and schema_version does not name it. Opening applies it in place;
  * every list, count and statistic reads the same as before, and an enable
@@ -3045,10 +3070,8 @@ test_smaller_store_upgrade(void **state)
     struct fx *fx = *state;
     struct endpoint eps[3], other;
     struct event ev;
-    struct claim *cs = NULL;
-    struct attempt_result rs[7];
     struct delivery *before = NULL, *after = NULL;
-    size_t n = 0, nbefore = 0, nafter = 0, i;
+    size_t nbefore = 0, nafter = 0, i;
     int64_t resumed = -1, now;
 
     for (i = 0; i < 3; i++)
@@ -3065,16 +3088,7 @@ test_smaller_store_upgrade(void **state)
         assert_int_equal(publish(fx->st, "acct_a", "user.created", NULL, &eps[2], 1, &ev), 0);
         event_cleanup(&ev);
     }
-    now = clock_now_ms();
-    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[2].id, "maintenance", now), 0);
-    const char *skip[] = { other.id };
-    assert_int_equal(store_claim(fx->st, now, 60000, 10, 0, skip, 1, &cs, &n), 0);
-    assert_int_equal(n, 10);
-    for (i = 0; i < 7; i++)
-        result_for(&rs[i], &cs[i], i < 4 ? DELIVERY_DELIVERED : DELIVERY_FAILED,
-                   i < 4 ? 200 : 410, i < 4 ? NULL : "HTTP 410", now + 1, 5);
-    assert_int_equal(store_results_apply(fx->st, rs, 7, now + 1), 0);
-    claim_list_free(cs, n);
+    now = every_status_make(fx, &eps[2], &other);
 
     account_list(fx, "acct_a", &before, &nbefore);
     assert_int_equal(nbefore, 27);
@@ -3189,14 +3203,12 @@ test_delivery_list_every_filter(void **state)
     struct fx *fx = *state;
     struct endpoint eps[3], other;
     struct event ev;
-    struct claim *cs = NULL;
-    struct attempt_result rs[7];
     struct delivery *all = NULL;
     struct delivery_filter f;
     char mid_event[ID_MAX];
     const char *ep_ids[3], *ev_ids[2] = { NULL, mid_event };
-    size_t nall = 0, n = 0, i, e, v, t, s, r, taken = 0;
-    int64_t now, range[2][2];
+    size_t nall = 0, i, e, v, t, s, r, taken = 0;
+    int64_t range[2][2];
 
     for (i = 0; i < 3; i++)
         endpoint_make(fx->st, "acct_a", "", &eps[i]);
@@ -3211,16 +3223,7 @@ test_delivery_list_every_filter(void **state)
         assert_int_equal(publish(fx->st, "acct_b", types[1 + i % 3], NULL, &other, 1, &ev), 0);
         event_cleanup(&ev);
     }
-    now = clock_now_ms();
-    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[2].id, "maintenance", now), 0);
-    const char *skip[] = { other.id };
-    assert_int_equal(store_claim(fx->st, now, 60000, 10, 0, skip, 1, &cs, &n), 0);
-    assert_int_equal(n, 10);
-    for (i = 0; i < 7; i++)
-        result_for(&rs[i], &cs[i], i < 4 ? DELIVERY_DELIVERED : DELIVERY_FAILED,
-                   i < 4 ? 200 : 410, i < 4 ? NULL : "HTTP 410", now + 1, 5);
-    assert_int_equal(store_results_apply(fx->st, rs, 7, now + 1), 0);
-    claim_list_free(cs, n);
+    every_status_make(fx, &eps[2], &other);
 
     account_list(fx, "acct_a", &all, &nall);
     assert_int_equal(nall, 30);
