@@ -1023,10 +1023,12 @@ sq_jobs_after(struct sq_job *list, int sync_err)
 {
     struct sq_job *j;
 
+    store_handoff_hold(); /* the group's hand-offs go to the dispatcher together */
     for (j = list; j != NULL; j = j->next) {
         if (j->after != NULL)
             j->after(j->arg, j->result != 0 ? j->result : sync_err);
     }
+    store_handoff_release();
 }
 
 static int
