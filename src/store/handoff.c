@@ -102,6 +102,25 @@ store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id)
 }
 
 /*
+ * call_begin() for handing over the n claims cs: 1 when the caller hands
+ * them and calls call_end(); 0 when there are none or gen's dispatcher is
+ * gone (cs freed: their leases run out).
+ */
+static int
+deliver_begin(struct store *st, uint64_t gen, struct store_handoff *h, struct claim *cs, size_t n)
+{
+    if (n == 0) {
+        free(cs);
+        return 0;
+    }
+    if (!call_begin(st, gen, h, NULL)) {
+        claim_list_free(cs, n);
+        return 0;
+    }
+    return 1;
+}
+
+/*
  * The claims a thread's hold keeps (store_handoff_hold()), all for one
  * store and registration, with their secrets open: handed over together.
  */
@@ -121,15 +140,8 @@ deliver_now(struct store *st, uint64_t gen, struct claim *cs, size_t n)
 {
     struct store_handoff h;
 
-    if (n == 0) {
-        free(cs);
+    if (!deliver_begin(st, gen, &h, cs, n))
         return;
-    }
-    if (!call_begin(st, gen, &h, NULL)) {
-        /* The dispatcher that reserved them is gone: their leases run out. */
-        claim_list_free(cs, n);
-        return;
-    }
     h.deliver(h.arg, cs, n);
     call_end(st);
 }
@@ -143,8 +155,7 @@ held_flush(void)
 
     held.cs = NULL;
     held.n = held.cap = 0;
-    if (n > 0 || cs != NULL)
-        deliver_now(held.st, held.gen, cs, n);
+    deliver_now(held.st, held.gen, cs, n); /* none: frees cs */
 }
 
 /*
@@ -198,15 +209,8 @@ store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n
     size_t i;
     int err = 0;
 
-    if (n == 0) {
-        free(cs);
+    if (!deliver_begin(st, gen, &h, cs, n))
         return;
-    }
-    if (!call_begin(st, gen, &h, NULL)) {
-        /* The dispatcher that reserved them is gone: their leases run out. */
-        claim_list_free(cs, n);
-        return;
-    }
     for (i = 0; i < n && err == 0; i++) {
         err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].secret);
         if (err == 0)
