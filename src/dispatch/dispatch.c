@@ -20,6 +20,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/wakeup.h"
 
 #define POLL_MS 1000    /* look for due work at least this often (other processes) */
 #define CLAIM_BATCH 128 /* most deliveries one claim takes */
@@ -582,6 +583,15 @@ easy_put(struct dthread *t, CURL *e)
         curl_easy_cleanup(e);
 }
 
+/* wakeup_fn: the recorder has results to record. */
+static void
+recorder_wake(void *arg)
+{
+    struct dthread *t = arg;
+
+    pthread_cond_signal(&t->cv);
+}
+
 /* Ends an attempt: decides its outcome and hands it to the recorder. */
 static void
 finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono)
@@ -640,8 +650,8 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         t->caprecs = cap;
     }
     t->recs[t->nrecs++] = rec;
-    pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    wakeup_post(recorder_wake, t); /* once per collect(), which holds the wake-ups */
 }
 
 /*
@@ -993,7 +1003,9 @@ thread_main(void *arg)
             ask(t, room);
         curl_multi_perform(t->multi, &running);
         now_mono = clock_mono_ms();
+        wakeup_hold(); /* the recorder is woken once for what ended in this round */
         grace_wait = collect(t, now_mono);
+        wakeup_release();
         if (stopping) {
             deadline = atomic_load(&d->stop_deadline_mono);
             if (t->nactive == 0 || now_mono >= deadline)

@@ -3270,7 +3270,8 @@ struct ho_rec {
     int takes, gives;
     struct claim *cs; /* every claim delivered, in order */
     size_t n;
-    int oom; /* 1: deliver could not keep some (allocation failure mode) */
+    int calls; /* deliver calls */
+    int oom;   /* 1: deliver could not keep some (allocation failure mode) */
 };
 
 static int
@@ -3309,6 +3310,7 @@ ho_rec_deliver(void *arg, struct claim *cs, size_t n)
     struct claim *more;
 
     pthread_mutex_lock(&r->mu);
+    r->calls++;
     more = realloc(r->cs, (r->n + n) * sizeof(*more));
     if (more == NULL) {
         /*
@@ -3519,6 +3521,127 @@ test_handoff_cap(void **state)
     ho_done(fx->st, &r);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+#define HO_GROUP 5 /* publishes made durable together */
+
+/* A writer job that waits until the test lets it go, and the publishes behind it. */
+struct ho_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, open;
+    int done, failed; /* publishes answered, and how many with an error */
+    struct store *st;
+};
+
+static int
+ho_gate_job(struct sq_conn *c, void *arg)
+{
+    struct ho_gate *g = arg;
+
+    (void)c;
+    pthread_mutex_lock(&g->mu);
+    g->inside = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void *
+ho_gate_main(void *arg)
+{
+    struct ho_gate *g = arg;
+
+    (void)sq_write(g->st->impl, ho_gate_job, g);
+    return NULL;
+}
+
+/* store_publish_done_fn, on a store thread (which must not fail the test). */
+static void
+ho_gate_done(void *arg, int err)
+{
+    struct ho_gate *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    g->done++;
+    g->failed += err != 0;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/*
+ * Publishes made durable by one sync hand their deliveries to the
+ * dispatcher in one call (one wake-up of its loop), in publish order.
+ */
+static void
+test_handoff_group_delivered_once(void **state)
+{
+    struct fx *fx = *state;
+    struct store_publish items[HO_GROUP];
+    struct event evs[HO_GROUP];
+    struct endpoint ep;
+    struct ho_gate g;
+    struct ho_rec r;
+    pthread_t th;
+    int i, queued = 0, err = 0;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    memset(evs, 0, sizeof(evs));
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    ho_register(fx->st, &r, 100, 64);
+    memset(&g, 0, sizeof(g));
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.st = fx->st;
+    /*
+     * The writer is held inside a job while the publishes queue behind it,
+     * so that it takes them in one transaction, made durable by one sync.
+     * No assertion while it is held (a failed one would leave it there).
+     */
+    if (pthread_create(&th, NULL, ho_gate_main, &g) != 0) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&g.mu);
+    while (!g.inside)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    for (i = 0; i < HO_GROUP && err == 0; i++) {
+        err = event_fill("acct_a", "user.message", NULL, &evs[i]);
+        items[i] = (struct store_publish){.ev = &evs[i], .eps = &ep, .neps = 1};
+        if (err == 0)
+            err = store_event_publish_async(fx->st, &items[i], 1, ho_gate_done, &g);
+        if (err == 0)
+            queued++;
+    }
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    while (g.done < queued)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(th, NULL);
+out:
+    assert_int_equal(err, 0);
+    assert_int_equal(g.failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal(r.takes, HO_GROUP);
+    assert_int_equal((int)r.n, HO_GROUP);
+    assert_int_equal(r.calls, 1);
+    for (i = 0; i < HO_GROUP; i++) {
+        assert_int_equal(items[i].err, 0);
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].secret, ep.secret); /* opened */
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < HO_GROUP; i++)
+        event_cleanup(&evs[i]);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    endpoint_cleanup(&ep);
 }
 
 /*
@@ -4811,6 +4934,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
