@@ -95,8 +95,13 @@ gen_map(const char *path)
         return NULL;
     }
     p = MAP_FAILED;
-    /* Two processes may both grow a new file: the second changes nothing. */
-    if (fstat(fd, &st) == 0 && (st.st_size >= CRED_FILE_SIZE || ftruncate(fd, CRED_FILE_SIZE) == 0))
+    /*
+     * Its blocks are allocated before it is mapped: a store of a sparse page
+     * on a full disk would be a SIGBUS. Two processes may both grow a new
+     * file: the second changes nothing.
+     */
+    if (fstat(fd, &st) == 0 &&
+        (st.st_size >= CRED_FILE_SIZE || posix_fallocate(fd, 0, CRED_FILE_SIZE) == 0))
         p = mmap(NULL, CRED_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         log_warn("store: cannot map '%s': credentials are read from the store on every request",
@@ -203,6 +208,12 @@ sq_cred_stamp(struct sq *s, uint64_t *stamp)
 
     if (g == NULL)
         return 0;
+    /*
+     * The stamp is done, never begun: a row read while a change is announced
+     * but not committed is the old one, and must not be valid once it is.
+     * (Such a row could never match begun again anyway: not keeping it only
+     * spares its slot.)
+     */
     d = atomic_load(&g->done); /* first: done never passes begun */
     if (atomic_load(&g->begun) != d)
         return 0;
