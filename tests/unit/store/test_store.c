@@ -5010,35 +5010,23 @@ test_cred_follows_other_process(void **state)
     store_close(other);
 }
 
-/* The counters of fx's PATH-cred: what a writer announced (begun) and finished (done). */
+/*
+ * The counters of fx's PATH-cred, v[0] what writers announced (begun) and
+ * v[1] what they finished (done): read, or with set written (as a writer that
+ * died between its two steps leaves them).
+ */
 static void
-cred_counts(struct fx *fx, unsigned long long *begun, unsigned long long *done)
+cred_counts(struct fx *fx, unsigned long long v[2], int set)
 {
-    unsigned long long v[2] = { 0, 0 };
     char name[sizeof(fx->path) + 8];
+    ssize_t n;
     int fd;
 
     snprintf(name, sizeof(name), "%s-cred", fx->path);
     fd = open(name, O_RDWR | O_CLOEXEC);
     assert_true(fd >= 0);
-    assert_int_equal(pread(fd, v, sizeof(v), 0), (ssize_t)sizeof(v));
-    close(fd);
-    *begun = v[0];
-    *done = v[1];
-}
-
-/* Sets the counters of fx's PATH-cred (as a writer that died between its two steps leaves them). */
-static void
-cred_counts_set(struct fx *fx, unsigned long long begun, unsigned long long done)
-{
-    unsigned long long v[2] = { begun, done };
-    char name[sizeof(fx->path) + 8];
-    int fd;
-
-    snprintf(name, sizeof(name), "%s-cred", fx->path);
-    fd = open(name, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, v, sizeof(v), 0), (ssize_t)sizeof(v));
+    n = set ? pwrite(fd, v, 2 * sizeof(v[0]), 0) : pread(fd, v, 2 * sizeof(v[0]), 0);
+    assert_int_equal(n, (ssize_t)(2 * sizeof(v[0])));
     close(fd);
 }
 
@@ -5066,7 +5054,7 @@ test_cred_generation(void **state)
 {
     struct fx *fx = *state;
     struct store *other = NULL;
-    unsigned long long b0, d0, b, d;
+    unsigned long long c0[2], c[2];
     struct api_key k;
     struct endpoint ep;
     int64_t now = clock_now_ms();
@@ -5076,9 +5064,9 @@ test_cred_generation(void **state)
         skip(); /* PostgreSQL reads every credential from the store */
     assert_int_equal(store_open(fx->url, &other), 0);
     cred_key_make(fx->st, "key_g1", 51);
-    cred_counts(fx, &b0, &d0);
-    assert_true(b0 > 0);
-    assert_true(d0 == b0);
+    cred_counts(fx, c0, 0);
+    assert_true(c0[0] > 0);
+    assert_true(c0[1] == c0[0]);
 
     /* A touch and an endpoint are no credential change; the touch is in the cached row. */
     assert_int_equal(cred_key_is(fx->st, 51, "key_g1", &k), 0);
@@ -5086,8 +5074,8 @@ test_cred_generation(void **state)
     assert_int_equal(store_key_touch(fx->st, "key_g1", now), 0);
     endpoint_make(fx->st, "acct_a", "", &ep);
     endpoint_cleanup(&ep);
-    cred_counts(fx, &b, &d);
-    assert_true(b == b0 && d == d0);
+    cred_counts(fx, c, 0);
+    assert_true(c[0] == c0[0] && c[1] == c0[1]);
     assert_int_equal(cred_key_is(fx->st, 51, "key_g1", &k), 0);
     assert_int_equal(k.last_used_at, now);
     api_key_cleanup(&k);
@@ -5103,20 +5091,23 @@ test_cred_generation(void **state)
     /* A rotation is one: announced and finished. */
     snprintf(hash, sizeof(hash), "%064d", 52);
     assert_int_equal(store_key_rotate(fx->st, "acct_a", "key_g1", hash, now), 0);
-    cred_counts(fx, &b, &d);
-    assert_true(b == b0 + 1 && d == b0 + 1);
+    cred_counts(fx, c, 0);
+    assert_true(c[0] == c0[0] + 1 && c[1] == c0[0] + 1);
     assert_int_equal(cred_key_is(other, 52, "key_g1", &k), 0);
     assert_string_equal(k.scopes, "stats:read");
     api_key_cleanup(&k);
 
     /* A writer died between announcing and finishing; its change is in the file. */
-    cred_counts_set(fx, b + 1, d);
+    c[0]++;
+    cred_counts(fx, c, 1);
     cred_raw(fx, "DELETE FROM api_keys WHERE id = 'key_g1'");
     assert_int_equal(cred_key_is(other, 52, "key_g1", &k), ERR_NOTFOUND);
     assert_int_equal(cred_key_is(fx->st, 52, "key_g1", &k), ERR_NOTFOUND);
     /* Nothing is kept meanwhile: a row found now is read again next time. */
     cred_key_make(fx->st, "key_g2", 53);
-    cred_counts_set(fx, b + 3, b + 2);
+    cred_counts(fx, c, 0);
+    c[0]++;
+    cred_counts(fx, c, 1);
     assert_int_equal(cred_key_is(other, 53, "key_g2", &k), 0);
     api_key_cleanup(&k);
     cred_raw(fx, "UPDATE api_keys SET scopes = 'stats:read' WHERE id = 'key_g2'");
@@ -5126,8 +5117,8 @@ test_cred_generation(void **state)
     /* The next write transaction of either process repairs the count. */
     endpoint_make(other, "acct_a", "", &ep);
     endpoint_cleanup(&ep);
-    cred_counts(fx, &b, &d);
-    assert_true(d == b);
+    cred_counts(fx, c, 0);
+    assert_true(c[1] == c[0]);
     store_close(other);
 }
 
