@@ -255,10 +255,8 @@ int
 sq_key_find(struct store *st, const char *hash_hex, struct api_key *out)
 {
     struct acct_args args = { .id = hash_hex, .key_out = out };
-    int err;
-
     uint64_t stamp;
-    int keep;
+    int keep, err;
 
     memset(out, 0, sizeof(*out));
     if (hash_hex == NULL)

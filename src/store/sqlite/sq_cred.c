@@ -168,6 +168,8 @@ sq_cred_txn_begin(struct sq *s)
     struct cred_gen *g = s->cred != NULL ? s->cred->gen : NULL;
     unsigned long long b, d;
 
+    /* What an earlier transaction changed was committed (and announced) or rolled back. */
+    (void)sq_cache_cred_take(&s->writer);
     if (g == NULL)
         return;
     b = atomic_load(&g->begun);
