@@ -3,7 +3,9 @@
  * its Authorization header: an API key ("fhk_"), an OAuth access token
  * ("fha_") or a portal session ("fhs_"). Only the hex SHA-256 of a secret is
  * stored; a secret itself is shown once, when it is made, and never logged.
- * Tokens are looked up on every request, so a revocation holds at once.
+ * Tokens are looked up on every request, so a revocation holds at once (the
+ * SQLite store answers from memory until any process commits a credential
+ * change: docs/internals/store.md, "Credential cache").
  */
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -434,7 +434,7 @@ mkdir_parents(const char *path)
 static int
 dir_holds_store_only(const char *dir, const char *db)
 {
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", "-cred"};
     struct dirent *de;
     size_t i, len = strlen(db);
     DIR *d = opendir(dir);

@@ -8,7 +8,7 @@ import unittest
 
 from harness import Server, mkdtemp
 
-STORE_FILES = ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm", "root.key")
+STORE_FILES = ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm", "fluxhook.db-cred", "root.key")
 
 
 def mode(path):
@@ -83,14 +83,14 @@ class StoreFiles(unittest.TestCase):
         srv = self.serve(db)
         srv.stop()
         # As an older fluxhook left them (the WAL is gone after a clean stop).
-        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm"):
+        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm", "fluxhook.db-cred"):
             with open(os.path.join(d, name), "ab"):
                 pass
             os.chmod(os.path.join(d, name), 0o644)
         srv.start()
         status, _, _ = srv.api("GET", "/v1/endpoints", key=srv.root_key)
         self.assertEqual(status, 200)
-        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm"):
+        for name in ("fluxhook.db", "fluxhook.db-wal", "fluxhook.db-shm", "fluxhook.db-cred"):
             self.assertEqual(oct(mode(os.path.join(d, name))), oct(0o600), name)
         self.assertIn("mode of '%s' narrowed from 0644 to 0600" % db, srv.log_since_start())
 

@@ -255,14 +255,21 @@ int
 sq_key_find(struct store *st, const char *hash_hex, struct api_key *out)
 {
     struct acct_args args = { .id = hash_hex, .key_out = out };
-    int err;
+    uint64_t stamp;
+    int keep, err;
 
     memset(out, 0, sizeof(*out));
     if (hash_hex == NULL)
         return ERR_NOTFOUND;
+    if (sq_cred_key_get(st->impl, hash_hex, out))
+        return 0;
+    memset(out, 0, sizeof(*out));
+    keep = sq_cred_stamp(st->impl, &stamp); /* before the read */
     err = sq_read(st->impl, job_key_find, &args);
     if (err != 0)
         api_key_cleanup(out);
+    else if (keep)
+        sq_cred_key_put(st->impl, stamp, hash_hex, out);
     return err;
 }
 
@@ -355,7 +362,13 @@ job_key_update(struct sq_conn *c, void *arg, const char *sql, const char *what)
 static int
 job_key_touch(struct sq_conn *c, void *arg)
 {
-    return job_key_update(c, arg, SQL_KEY_TOUCH, "touching an API key");
+    int err;
+
+    /* last_used_at is no change for the credential cache: it would be emptied every minute. */
+    sq_cache_cred_quiet(c, 1);
+    err = job_key_update(c, arg, SQL_KEY_TOUCH, "touching an API key");
+    sq_cache_cred_quiet(c, 0);
+    return err;
 }
 
 int
@@ -368,6 +381,8 @@ sq_key_touch(struct store *st, const char *id, int64_t now)
         return 0;
     /* A lost touch is harmless: do not wait for the disk. */
     err = sq_write_nosync(st->impl, job_key_touch, &args);
+    if (err == 0)
+        sq_cred_key_touched(st->impl, id, now);
     return err == ERR_NOTFOUND ? 0 : err;
 }
 

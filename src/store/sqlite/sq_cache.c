@@ -41,6 +41,8 @@ struct sq_cache {
     size_t neps;
     struct fan_entry *fans[CACHE_SLOTS];
     size_t nfans;
+    int cred_changed; /* the open transaction changed api_keys or tokens (sq_cred.c) */
+    int cred_quiet;   /* a change now is only last_used_at's: not one */
 };
 
 static uint64_t
@@ -135,6 +137,7 @@ fn_cache_drop(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 /*
  * The update hook sees rows of tables with a rowid only: endpoints here.
  * endpoint_types (WITHOUT ROWID) has its temporary triggers instead.
+ * Changes to api_keys and tokens are noted for the credential cache.
  */
 static void
 on_update(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid)
@@ -146,6 +149,8 @@ on_update(void *arg, int op, const char *db, const char *table, sqlite3_int64 ro
     (void)rowid;
     if (strcmp(table, "endpoints") == 0)
         k->gen++;
+    else if (!k->cred_quiet && (strcmp(table, "api_keys") == 0 || strcmp(table, "tokens") == 0))
+        k->cred_changed = 1;
 }
 
 /* Whatever the transaction (or its statement) wrote is gone, and what was read from it. */
@@ -229,6 +234,25 @@ sq_cache_txn_begin(struct sq_conn *c)
         c->wcache->gen++;
     }
     return 0;
+}
+
+int
+sq_cache_cred_take(struct sq_conn *c)
+{
+    int changed;
+
+    if (c->wcache == NULL)
+        return 1; /* nothing watches the changes: say there was one */
+    changed = c->wcache->cred_changed;
+    c->wcache->cred_changed = 0;
+    return changed;
+}
+
+void
+sq_cache_cred_quiet(struct sq_conn *c, int quiet)
+{
+    if (c->wcache != NULL)
+        c->wcache->cred_quiet = quiet;
 }
 
 /* --- endpoints: sending fields and live leases --- */

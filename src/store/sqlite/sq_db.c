@@ -346,7 +346,7 @@ file_restrict(const char *path)
 }
 
 /*
- * Makes the database, its -wal and its -shm SQ_FILE_MODE whatever the umask:
+ * Makes the database, its -wal, -shm and -cred SQ_FILE_MODE whatever the umask:
  * creates the database file itself when missing (SQLite would create it
  * 0644 less the umask) and takes group and other bits from the ones that
  * exist. SQLite
@@ -356,7 +356,7 @@ file_restrict(const char *path)
 static int
 files_restrict(const char *path)
 {
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-cred"};
     char name[PATH_MAX];
     size_t i;
     int fd, err = 0;
@@ -612,6 +612,7 @@ again:
         err = sq_cache_txn_begin(c);
         if (err != 0)
             goto lost;
+        sq_cred_txn_begin(s);
     }
     for (j = from; j != NULL; j = j->next) {
         int64_t delta[DELIVERY__COUNT];
@@ -693,6 +694,7 @@ static int
 txn_commit(struct sq *s, struct txn *t, int *committed)
 {
     struct sq_conn *c = &s->writer;
+    uint64_t cred;
     int err = 0;
 
     *committed = 0;
@@ -704,8 +706,11 @@ txn_commit(struct sq *s, struct txn *t, int *committed)
         err = sq_roll_flush(c);
     else
         sq_roll_reset(c);
+    /* Before COMMIT, still holding the write lock: no reader sees the change first. */
+    cred = sq_cred_commit_begin(s);
     if (err == 0)
         err = exec_cached(c, SQL_COMMIT);
+    sq_cred_commit_end(s, cred);
     if (err == 0) {
         *committed = 1;
         goto out;
@@ -1205,6 +1210,7 @@ sq_free(struct sq *s)
     for (i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
     conn_close(&s->writer);
+    sq_cred_close(s);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->queue_cond);
     pthread_cond_destroy(&s->reader_cond);
@@ -1277,6 +1283,8 @@ sq_open(struct store *st, const char *url)
     if (err != 0)
         goto out;
     err = sq_cache_attach(&s->writer);
+    if (err == 0)
+        err = sq_cred_open(s);
     if (err != 0)
         goto out;
     if (!s->memory) {

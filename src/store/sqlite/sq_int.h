@@ -50,6 +50,7 @@ struct sq_roll_note {
 };
 
 struct sq_cache; /* sq_cache.c: the writer's caches */
+struct sq_cred;  /* sq_cred.c: the credential cache */
 
 /* One connection with its cache of prepared statements. */
 struct sq_conn {
@@ -130,6 +131,8 @@ struct sq {
     int fault;                     /* the last write failed (ERR_UNAVAILABLE, ERR_STORE); 0 */
     uint64_t fault_commits;        /* commits when it failed: a later one made durable clears it */
     int64_t fault_since;           /* when the failing spell began (ms) */
+
+    struct sq_cred *cred;          /* sq_cred.c: the credential cache, or NULL */
 
     /* For store_writer_stats(). */
     uint64_t commits;
@@ -474,6 +477,39 @@ int sq_cache_fanout_get(struct sq_conn *c, const char *acct, const char *type,
 /* Keeps a copy of the fan-out of (acct, type) read from the store (best effort). */
 void sq_cache_fanout_put(struct sq_conn *c, const char *acct, const char *type,
                          const struct sq_cache_fan *eps, size_t n);
+
+/*
+ * 1 when the writer's open transaction changed api_keys or tokens (other than
+ * under sq_cache_cred_quiet()) since the last call; clears it.
+ */
+int sq_cache_cred_take(struct sq_conn *c);
+/* While quiet, a change to api_keys is not one for the credential cache (last_used_at). */
+void sq_cache_cred_quiet(struct sq_conn *c, int quiet);
+
+/*
+ * The credential cache (sq_cred.c; docs/internals/store.md, "Credential
+ * cache"): keys and tokens found by hash, kept while no process sharing the
+ * file commits a change to api_keys or tokens, as told by PATH-cred.
+ */
+/* Sets up s->cred after the writer opened (stays NULL when PATH-cred cannot be used). */
+int sq_cred_open(struct sq *s);
+void sq_cred_close(struct sq *s);
+/* The writer, after BEGIN IMMEDIATE: forgets earlier changes, repairs a dead writer's count. */
+void sq_cred_txn_begin(struct sq *s);
+/* The writer, just before COMMIT: announces a credential change; pass on to _end(). */
+uint64_t sq_cred_commit_begin(struct sq *s);
+/* The writer, once COMMIT returned (committed or not). */
+void sq_cred_commit_end(struct sq *s, uint64_t b);
+/* Before a lookup's read: 1 and the stamp its row may be kept with, 0 when not to keep it. */
+int sq_cred_stamp(struct sq *s, uint64_t *stamp);
+/* 1 and a copy of the valid row found by hash (name allocated), else 0. */
+int sq_cred_key_get(struct sq *s, const char *hash, struct api_key *out);
+int sq_cred_token_get(struct sq *s, const char *hash, struct token *out);
+/* Keeps a copy of a row read under stamp. */
+void sq_cred_key_put(struct sq *s, uint64_t stamp, const char *hash, const struct api_key *key);
+void sq_cred_token_put(struct sq *s, uint64_t stamp, const char *hash, const struct token *t);
+/* Key id's last_used_at is at now (store_key_touch()): not a change of the key. */
+void sq_cred_key_touched(struct sq *s, const char *id, int64_t at);
 
 /* Sets endpoint id's pending deliveries to held (after disabling it). */
 int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);

@@ -108,8 +108,16 @@ int
 sq_token_find(struct store *st, const char *hash_hex, struct token *out)
 {
     struct token_args args = {.key = hash_hex, .out = out};
+    uint64_t stamp;
+    int keep, err;
 
-    return sq_read(st->impl, job_token_find, &args);
+    if (sq_cred_token_get(st->impl, hash_hex, out))
+        return 0;
+    keep = sq_cred_stamp(st->impl, &stamp); /* before the read */
+    err = sq_read(st->impl, job_token_find, &args);
+    if (err == 0 && keep)
+        sq_cred_token_put(st->impl, stamp, hash_hex, out);
+    return err;
 }
 
 /*

@@ -4898,6 +4898,236 @@ test_pg_outage(void **state)
     endpoint_cleanup(&ep);
 }
 
+/* --- the credential cache (SQLite: sq_cred.c) --- */
+
+/* Inserts key id of acct_a whose hash is hex of n. */
+static void
+cred_key_make(struct store *st, const char *id, int n)
+{
+    struct api_key k;
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "%s", id);
+    snprintf(k.account_id, sizeof(k.account_id), "acct_a");
+    snprintf(k.hash, sizeof(k.hash), "%064d", n);
+    snprintf(k.scopes, sizeof(k.scopes), "events:write");
+    k.name = "cached";
+    assert_int_equal(store_key_insert(st, &k), 0);
+}
+
+/* Finds the key whose hash is hex of n: its id, or ERR_NOTFOUND. */
+static int
+cred_key_is(struct store *st, int n, const char *id, struct api_key *out)
+{
+    char hash[65];
+    int err;
+
+    snprintf(hash, sizeof(hash), "%064d", n);
+    err = store_key_find(st, hash, out);
+    if (err == 0) {
+        assert_string_equal(out->id, id);
+        assert_string_equal(out->name, "cached");
+    }
+    return err;
+}
+
+/* The token whose hash is hex of n: found on st, with its revoked_at and used_at. */
+static void
+cred_token_is(struct store *st, int n, int revoked, int used)
+{
+    struct token t;
+    char hash[65];
+
+    snprintf(hash, sizeof(hash), "%064d", n);
+    assert_int_equal(store_token_find(st, hash, &t), 0);
+    assert_string_equal(t.hash, hash);
+    assert_int_equal(t.revoked_at != 0, revoked);
+    assert_int_equal(t.used_at != 0, used);
+}
+
+/*
+ * A key or token changed through one handle (rotated without grace, deleted,
+ * revoked, spent) is seen as changed at the very next lookup through the
+ * other, and through the same handle, however often both looked it up before.
+ */
+static void
+test_cred_follows_other_process(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct api_key k;
+    struct token t;
+    int64_t now = clock_now_ms();
+    char hash[65];
+    int i;
+
+    assert_int_equal(store_open(fx->url, &other), 0);
+    cred_key_make(fx->st, "key_c1", 41);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(cred_key_is(other, 41, "key_c1", &k), 0);
+        assert_string_equal(k.scopes, "events:write");
+        api_key_cleanup(&k);
+        assert_int_equal(cred_key_is(fx->st, 41, "key_c1", &k), 0);
+        api_key_cleanup(&k);
+    }
+
+    /* Rotated with no grace: the old hash finds the row with the new hash, its grace over. */
+    snprintf(hash, sizeof(hash), "%064d", 42);
+    assert_int_equal(store_key_rotate(fx->st, "acct_a", "key_c1", hash, now), 0);
+    assert_int_equal(cred_key_is(other, 41, "key_c1", &k), 0);
+    assert_string_equal(k.hash, hash);
+    assert_true(k.prev_until <= now);
+    api_key_cleanup(&k);
+    assert_int_equal(cred_key_is(other, 42, "key_c1", &k), 0);
+    api_key_cleanup(&k);
+
+    /* Deleted here: gone there, by either hash, and here. */
+    assert_int_equal(store_key_delete(fx->st, "acct_a", "key_c1"), 0);
+    assert_int_equal(cred_key_is(other, 42, "key_c1", &k), ERR_NOTFOUND);
+    assert_int_equal(cred_key_is(other, 41, "key_c1", &k), ERR_NOTFOUND);
+    assert_int_equal(cred_key_is(fx->st, 42, "key_c1", &k), ERR_NOTFOUND);
+
+    /* A token revoked there is revoked here; one spent here is spent there. */
+    memset(&t, 0, sizeof(t));
+    snprintf(t.id, sizeof(t.id), "tok_c1");
+    t.kind = TOKEN_ACCESS;
+    snprintf(t.hash, sizeof(t.hash), "%064d", 43);
+    snprintf(t.account_id, sizeof(t.account_id), "acct_a");
+    snprintf(t.family, sizeof(t.family), "fam_c1");
+    snprintf(t.scopes, sizeof(t.scopes), "events:write");
+    t.created_at = now;
+    t.expires_at = now + 3600000;
+    assert_int_equal(store_token_insert(fx->st, &t), 0);
+    snprintf(t.id, sizeof(t.id), "tok_c2");
+    t.kind = TOKEN_REFRESH;
+    snprintf(t.hash, sizeof(t.hash), "%064d", 44);
+    assert_int_equal(store_token_insert(fx->st, &t), 0);
+    for (i = 0; i < 3; i++) {
+        cred_token_is(fx->st, 43, 0, 0);
+        cred_token_is(other, 43, 0, 0);
+        cred_token_is(fx->st, 44, 0, 0);
+        cred_token_is(other, 44, 0, 0);
+    }
+    assert_int_equal(store_token_revoke(other, TOKEN_BY_ID, "tok_c1", now), 0);
+    cred_token_is(fx->st, 43, 1, 0);
+    cred_token_is(other, 43, 1, 0);
+    assert_int_equal(store_token_use(fx->st, "tok_c2", now), 0);
+    cred_token_is(other, 44, 0, 1);
+    store_close(other);
+}
+
+/*
+ * The counters of fx's PATH-cred, v[0] what writers announced (begun) and
+ * v[1] what they finished (done): read, or with set written (as a writer that
+ * died between its two steps leaves them).
+ */
+static void
+cred_counts(struct fx *fx, unsigned long long v[2], int set)
+{
+    char name[sizeof(fx->path) + 8];
+    ssize_t n;
+    int fd;
+
+    snprintf(name, sizeof(name), "%s-cred", fx->path);
+    fd = open(name, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    n = set ? pwrite(fd, v, 2 * sizeof(v[0]), 0) : pread(fd, v, 2 * sizeof(v[0]), 0);
+    assert_int_equal(n, (ssize_t)(2 * sizeof(v[0])));
+    close(fd);
+}
+
+/* Runs sql on fx's file behind the store's back: no process hears of it. */
+static void
+cred_raw(struct fx *fx, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/*
+ * The shared generation: credential changes bump it, a key's last_used_at
+ * and other tables' writes do not (the cache keeps serving, as a change made
+ * behind the store's back shows); a writer that died after announcing a
+ * change and before finishing it leaves nothing served from memory until the
+ * next write transaction of any process repairs the count.
+ */
+static void
+test_cred_generation(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    unsigned long long c0[2], c[2];
+    struct api_key k;
+    struct endpoint ep;
+    int64_t now = clock_now_ms();
+    char hash[65];
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL reads every credential from the store */
+    assert_int_equal(store_open(fx->url, &other), 0);
+    cred_key_make(fx->st, "key_g1", 51);
+    cred_counts(fx, c0, 0);
+    assert_true(c0[0] > 0);
+    assert_true(c0[1] == c0[0]);
+
+    /* A touch and an endpoint are no credential change; the touch is in the cached row. */
+    assert_int_equal(cred_key_is(fx->st, 51, "key_g1", &k), 0);
+    api_key_cleanup(&k);
+    assert_int_equal(store_key_touch(fx->st, "key_g1", now), 0);
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_cleanup(&ep);
+    cred_counts(fx, c, 0);
+    assert_true(c[0] == c0[0] && c[1] == c0[1]);
+    assert_int_equal(cred_key_is(fx->st, 51, "key_g1", &k), 0);
+    assert_int_equal(k.last_used_at, now);
+    api_key_cleanup(&k);
+
+    /* Kept in memory: a change no process announced is not seen. */
+    assert_int_equal(cred_key_is(other, 51, "key_g1", &k), 0);
+    api_key_cleanup(&k);
+    cred_raw(fx, "UPDATE api_keys SET scopes = 'stats:read' WHERE id = 'key_g1'");
+    assert_int_equal(cred_key_is(other, 51, "key_g1", &k), 0);
+    assert_string_equal(k.scopes, "events:write");
+    api_key_cleanup(&k);
+
+    /* A rotation is one: announced and finished. */
+    snprintf(hash, sizeof(hash), "%064d", 52);
+    assert_int_equal(store_key_rotate(fx->st, "acct_a", "key_g1", hash, now), 0);
+    cred_counts(fx, c, 0);
+    assert_true(c[0] == c0[0] + 1 && c[1] == c0[0] + 1);
+    assert_int_equal(cred_key_is(other, 52, "key_g1", &k), 0);
+    assert_string_equal(k.scopes, "stats:read");
+    api_key_cleanup(&k);
+
+    /* A writer died between announcing and finishing; its change is in the file. */
+    c[0]++;
+    cred_counts(fx, c, 1);
+    cred_raw(fx, "DELETE FROM api_keys WHERE id = 'key_g1'");
+    assert_int_equal(cred_key_is(other, 52, "key_g1", &k), ERR_NOTFOUND);
+    assert_int_equal(cred_key_is(fx->st, 52, "key_g1", &k), ERR_NOTFOUND);
+    /* Nothing is kept meanwhile: a row found now is read again next time. */
+    cred_key_make(fx->st, "key_g2", 53);
+    cred_counts(fx, c, 0);
+    c[0]++;
+    cred_counts(fx, c, 1);
+    assert_int_equal(cred_key_is(other, 53, "key_g2", &k), 0);
+    api_key_cleanup(&k);
+    cred_raw(fx, "UPDATE api_keys SET scopes = 'stats:read' WHERE id = 'key_g2'");
+    assert_int_equal(cred_key_is(other, 53, "key_g2", &k), 0);
+    assert_string_equal(k.scopes, "stats:read");
+    api_key_cleanup(&k);
+    /* The next write transaction of either process repairs the count. */
+    endpoint_make(other, "acct_a", "", &ep);
+    endpoint_cleanup(&ep);
+    cred_counts(fx, c, 0);
+    assert_true(c[1] == c[0]);
+    store_close(other);
+}
+
 int
 main(void)
 {
@@ -4946,6 +5176,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_follows_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cred_follows_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cred_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
