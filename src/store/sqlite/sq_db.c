@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
@@ -556,10 +557,21 @@ out:
 /* --- the writer --- */
 
 /*
+ * How long a job answered at its commit (a claim, a result: sq_write_nosync)
+ * waits in the open transaction for the syncer to be free before it is
+ * committed anyway. Committing each one at once made several commits per
+ * sync, each writing the same hot pages of every index to the WAL again;
+ * waiting for the sync without a bound starved the dispatcher behind
+ * publishes while syncs were slow.
+ */
+#define SQ_NOSYNC_WAIT_US 2000
+
+/*
  * The writer's open transaction: the jobs run in it so far, oldest first.
  * It stays open while the syncer is busy, since a commit could not become
  * durable before the sync under way ends anyway: every job arriving
- * meanwhile joins it, and it commits once, when the syncer is free.
+ * meanwhile joins it, and it commits once, when the syncer is free, or
+ * SQ_NOSYNC_WAIT_US after the first job that needs no sync joined it.
  */
 struct txn {
     struct sq_job *head, *tail;
@@ -567,7 +579,40 @@ struct txn {
     int open;      /* BEGIN done, not committed or rolled back */
     int safe;      /* jobs run inside savepoints (after a job failed halfway) */
     int nosync;    /* jobs that are answered at commit, without a sync (claims, results) */
+    struct timespec nosync_by; /* CLOCK_MONOTONIC: when those are committed at the latest */
 };
+
+/* 1 when t holds a job needing no sync that has waited its while. */
+static int
+txn_nosync_due(const struct txn *t)
+{
+    struct timespec now;
+
+    if (t->nosync == 0)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->nosync_by.tv_sec ||
+           (now.tv_sec == t->nosync_by.tv_sec && now.tv_nsec >= t->nosync_by.tv_nsec);
+}
+
+/* Adds the jobs from `fresh` on to t's count of jobs needing no sync. */
+static void
+txn_count_nosync(struct txn *t, const struct sq_job *fresh)
+{
+    const struct sq_job *j;
+    int before = t->nosync;
+
+    for (j = fresh; j != NULL; j = j->next)
+        t->nosync += j->nosync;
+    if (before > 0 || t->nosync == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t->nosync_by);
+    t->nosync_by.tv_nsec += SQ_NOSYNC_WAIT_US * 1000L;
+    if (t->nosync_by.tv_nsec >= 1000000000L) {
+        t->nosync_by.tv_sec++;
+        t->nosync_by.tv_nsec -= 1000000000L;
+    }
+}
 
 /* Fails every job of the transaction whose answer depended on its commit. */
 static void
@@ -823,8 +868,13 @@ writer_main(void *arg)
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (s->head == NULL && !s->stopping && !(t.head != NULL && syncer_idle(s)))
-            pthread_cond_wait(&s->queue_cond, &s->lock);
+        while (s->head == NULL && !s->stopping &&
+               !(t.head != NULL && (syncer_idle(s) || txn_nosync_due(&t)))) {
+            if (t.nosync > 0)
+                pthread_cond_timedwait(&s->queue_cond, &s->lock, &t.nosync_by);
+            else
+                pthread_cond_wait(&s->queue_cond, &s->lock);
+        }
         if (s->head == NULL && t.head == NULL)
             break;
         fresh = s->head;
@@ -840,10 +890,9 @@ writer_main(void *arg)
                 last = last->next;
                 n++;
             }
-            for (struct sq_job *j = fresh; j != NULL; j = j->next) {
+            for (struct sq_job *j = fresh; j != NULL; j = j->next)
                 j->state = SQ_JOB_TODO;
-                t.nosync += j->nosync;
-            }
+            txn_count_nosync(&t, fresh);
             if (t.tail != NULL)
                 t.tail->next = fresh;
             else
@@ -863,11 +912,12 @@ writer_main(void *arg)
         idle = syncer_idle(s);
         stopping = s->stopping;
         /*
-         * A transaction holding a claim or a result commits at once: they
-         * need no sync, and the dispatcher must not wait for one (under
-         * full ingest that starved delivery behind publishes).
+         * A transaction holding a claim or a result commits within
+         * SQ_NOSYNC_WAIT_US: they need no sync, and the dispatcher must not
+         * wait for one (under full ingest that starved delivery behind
+         * publishes).
          */
-        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || t.nosync > 0))
+        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || txn_nosync_due(&t)))
             continue;
         pthread_mutex_unlock(&s->lock);
 
@@ -1209,6 +1259,7 @@ sq_open(struct store *st, const char *url)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *rest = url + strlen("sqlite:");
+    pthread_condattr_t mono;
     struct sq *s = NULL;
     int i, err;
 
@@ -1221,7 +1272,10 @@ sq_open(struct store *st, const char *url)
     if (s == NULL)
         return ERR_NOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->queue_cond, NULL);
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->queue_cond, &mono); /* the writer's bounded waits are monotonic */
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&s->reader_cond, NULL);
     pthread_cond_init(&s->sync_cond, NULL);
     s->path = strdup(rest);
