@@ -74,9 +74,15 @@ h_metrics(struct api_req *r)
                "fluxhook_store_syncs_total %llu\n"
                "# HELP fluxhook_store_writes_total Write calls the commits carried.\n"
                "# TYPE fluxhook_store_writes_total counter\n"
-               "fluxhook_store_writes_total %llu\n",
+               "fluxhook_store_writes_total %llu\n"
+               "# HELP fluxhook_store_checkpoints_total WAL checkpoints, by the thread that "
+               "made them.\n"
+               "# TYPE fluxhook_store_checkpoints_total counter\n"
+               "fluxhook_store_checkpoints_total{by=\"checkpointer\"} %llu\n"
+               "fluxhook_store_checkpoints_total{by=\"writer\"} %llu\n",
                (unsigned long long)ws.commits, (unsigned long long)ws.syncs,
-               (unsigned long long)ws.writes);
+               (unsigned long long)ws.writes, (unsigned long long)ws.checkpoints,
+               (unsigned long long)ws.writer_checkpoints);
     buf_puts(&b, "# HELP fluxhook_http_requests_total HTTP requests answered, by status class.\n"
                  "# TYPE fluxhook_http_requests_total counter\n");
     for (i = 1; i <= 5; i++)

@@ -435,7 +435,7 @@ conn_open(struct sq_conn *c, const char *path, int writer)
                          "PRAGMA secure_delete=ON; PRAGMA cache_size=-8192; "
                          "PRAGMA journal_size_limit=67108864");
         if (err == 0)
-            err = wal_checkpoint_bytes(c, 4 << 20);
+            err = wal_checkpoint_bytes(c, SQ_WAL_CKPT_BYTES);
     } else {
         /*
          * Page caches are bounded (8 MiB + 4 x 2 MiB) and temporary data (sorts,
@@ -948,6 +948,12 @@ writer_main(void *arg)
             jobs_complete(answered);
             pthread_mutex_lock(&s->lock);
         }
+        if (committed) {
+            /* Once the syncer has the commit: what a checkpoint pass left, at most. */
+            pthread_mutex_unlock(&s->lock);
+            sq_ckpt_commit(s->ckpt);
+            pthread_mutex_lock(&s->lock);
+        }
     }
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -1245,6 +1251,8 @@ threads_stop(struct sq *s)
     pthread_mutex_unlock(&s->lock);
     if (s->writer_started)
         pthread_join(s->writer_thread, NULL);
+    sq_ckpt_stop(s->ckpt);
+    s->ckpt = NULL;
     pthread_mutex_lock(&s->lock);
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -1325,6 +1333,9 @@ sq_open(struct store *st, const char *url)
             goto out;
         }
         s->syncer_started = 1;
+        err = sq_ckpt_start(s->path, s->writer.db, &s->ckpt);
+        if (err != 0)
+            goto out;
     }
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         log_warn("store: cannot start the writer thread");
@@ -1367,6 +1378,13 @@ sq_writer_stats(struct store *st, struct store_writer_stats *out)
     out->syncs = s->syncs;
     out->writes = s->jobs;
     pthread_mutex_unlock(&s->lock);
+    if (s->ckpt != NULL) {
+        struct sq_ckpt_stats k;
+
+        sq_ckpt_stats(s->ckpt, &k);
+        out->checkpoints = k.passes;
+        out->writer_checkpoints = k.catchups;
+    }
 }
 
 const struct store_ops store_sqlite_ops = {

@@ -12,7 +12,9 @@
  *
  * The same run without the store's WAL sync (sq_wal_sync_skip: plain
  * synchronous=NORMAL) must lose acknowledged events, which shows the test
- * sees what it is meant to.
+ * sees what it is meant to. A third run checkpoints the WAL every few pages
+ * (sq_wal_ckpt_bytes), so the cuts also fall in checkpoints, on the
+ * checkpointer's thread and the writer's, and in the WAL's starts over.
  *
  * The model: writes not synced are all lost, synced ones all kept; the
  * -shm file is thrown away (SQLite rebuilds it from the WAL); a file's
@@ -44,6 +46,7 @@
 #define PL_PUBLISHES 40       /* per thread and iteration, at most */
 #define PL_MAX_CUT 30         /* the cut comes at sync 1..PL_MAX_CUT (or after the last) */
 #define PL_SEED 20261130u
+#define PL_CKPT_BYTES (16 * 1024) /* the third run's checkpoints: every two 8 KiB pages */
 
 /* --- the shim --- */
 
@@ -78,6 +81,7 @@ static struct {
     int armed;                /* counting syncs towards cut_at */
     int syncs;                /* syncs seen since armed */
     int cut_at;
+    uint64_t ckpts;           /* checkpoints the stores made */
     int dead;                 /* power lost: I/O fails */
     uint64_t undone;          /* writes and truncations thrown away, all iterations */
 } pl = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -609,6 +613,7 @@ one_life(int cut_at, int *acked)
     struct store *st = NULL;
     struct endpoint ep = { 0 }, got = { 0 };
     struct account a = { 0 };
+    struct store_writer_stats ws;
     struct event ev;
     char dir[64], path[128], url[160];
     int i, j, lost = 0;
@@ -645,7 +650,9 @@ one_life(int cut_at, int *acked)
     }
     for (i = 0; i < PL_THREADS; i++)
         pthread_join(pubs[i].thread, NULL);
+    store_writer_stats(st, &ws);
     pthread_mutex_lock(&pl.lock);
+    pl.ckpts += ws.checkpoints + ws.writer_checkpoints;
     if (!pl.dead)
         power_cut(); /* the cut point never came: the power goes now */
     pthread_mutex_unlock(&pl.lock);
@@ -710,6 +717,26 @@ test_no_acknowledged_event_lost(void **state)
     assert_true(acked > 0);
 }
 
+/*
+ * The WAL checkpointed every two pages: the cuts fall in checkpoints too,
+ * and no acknowledged event is lost.
+ */
+static void
+test_checkpoints_lose_nothing(void **state)
+{
+    int acked;
+
+    (void)state;
+    pl.ckpts = 0;
+    sq_wal_ckpt_bytes = PL_CKPT_BYTES;
+    assert_int_equal(cuts_run(PL_ITERATIONS / 2, 0, &acked), 0);
+    sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
+    assert_true(acked > 0);
+    print_message("powerloss with checkpoints every %d bytes: %llu checkpoints\n", PL_CKPT_BYTES,
+                  (unsigned long long)pl.ckpts);
+    assert_true(pl.ckpts > 0);
+}
+
 /* Without the store's WAL sync, acknowledged events die with the power: the test sees it. */
 static void
 test_without_wal_sync_events_are_lost(void **state)
@@ -725,6 +752,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_acknowledged_event_lost),
+        cmocka_unit_test(test_checkpoints_lose_nothing),
         cmocka_unit_test(test_without_wal_sync_events_are_lost),
     };
 
