@@ -130,7 +130,7 @@ ckpt_main(void *arg)
 void
 sq_ckpt_commit(struct sq_ckpt *k)
 {
-    int rc, log_frames = 0, done = 0;
+    int rc, log_frames = 0, done = 0, before;
 
     if (k == NULL)
         return;
@@ -144,6 +144,7 @@ sq_ckpt_commit(struct sq_ckpt *k)
     k->reset = 0;
     k->wanted = 0;
     k->running = 1; /* the thread starts no pass meanwhile */
+    before = k->copied;
     pthread_mutex_unlock(&k->lock);
 
     rc = sqlite3_wal_checkpoint_v2(k->writer, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
@@ -153,6 +154,8 @@ sq_ckpt_commit(struct sq_ckpt *k)
     k->running = 0;
     k->stats.catchups++;
     ckpt_note(k, k->writer, rc, "the writer");
+    if (rc == SQLITE_OK && done > before)
+        k->stats.catchup_frames += (uint64_t)(done - before);
     if (rc == SQLITE_OK && done > k->copied)
         k->copied = done;
     pthread_cond_broadcast(&k->cond);
@@ -221,8 +224,9 @@ sq_ckpt_stop(struct sq_ckpt *k)
     pthread_mutex_unlock(&k->lock);
     pthread_join(k->thread, NULL);
     sqlite3_wal_hook(k->writer, NULL, NULL);
-    log_debug("store: checkpointer done passes=%llu writer_checkpoints=%llu",
-              (unsigned long long)k->stats.passes, (unsigned long long)k->stats.catchups);
+    log_debug("store: checkpointer done passes=%llu writer_checkpoints=%llu writer_frames=%llu",
+              (unsigned long long)k->stats.passes, (unsigned long long)k->stats.catchups,
+              (unsigned long long)k->stats.catchup_frames);
     sqlite3_close(k->db);
     pthread_cond_destroy(&k->cond);
     pthread_mutex_destroy(&k->lock);

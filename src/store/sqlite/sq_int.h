@@ -149,6 +149,7 @@ struct sq_ckpt;
 struct sq_ckpt_stats {
     uint64_t passes;   /* checkpoints on the checkpointer's thread */
     uint64_t catchups; /* checkpoints the writer made (the rest of a pass, or at the bound) */
+    uint64_t catchup_frames; /* frames those copied */
 };
 int sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out);
 void sq_ckpt_commit(struct sq_ckpt *k);
