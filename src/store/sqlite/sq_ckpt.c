@@ -166,20 +166,15 @@ int
 sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out)
 {
     struct sq_ckpt *k;
-    sqlite3_stmt *stmt = NULL;
-    int64_t page = 0;
+    int64_t page;
     int rc;
 
     *out = NULL;
     k = calloc(1, sizeof(*k));
     if (k == NULL)
         return ERR_NOMEM;
-    rc = sqlite3_prepare_v2(writer, "PRAGMA page_size", -1, &stmt, NULL);
-    if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
-        page = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    page = sq_page_size(writer);
     if (page <= 0) {
-        log_warnx("store: cannot read the page size: %s", sqlite3_errmsg(writer));
         free(k);
         return ERR_STORE;
     }

@@ -305,21 +305,31 @@ sq_status(enum delivery_status s)
  */
 #define SQ_PAGE_SIZE "8192"
 
-/* SQLite's automatic checkpoint counts pages: this makes it count bytes. */
-static int
-wal_checkpoint_bytes(struct sq_conn *c, int64_t bytes)
+int64_t
+sq_page_size(sqlite3 *db)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t page = 0;
-    char sql[64];
     int rc;
 
-    rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &stmt, NULL);
+    rc = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt, NULL);
     if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
         page = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     if (page <= 0)
-        return sq_err(c, rc, "reading the page size");
+        log_warnx("store: cannot read the page size: %s", sqlite3_errmsg(db));
+    return page;
+}
+
+/* SQLite's automatic checkpoint counts pages: this makes it count bytes. */
+static int
+wal_checkpoint_bytes(struct sq_conn *c, int64_t bytes)
+{
+    int64_t page = sq_page_size(c->db);
+    char sql[64];
+
+    if (page <= 0)
+        return ERR_STORE;
     snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%lld", (long long)(bytes / page));
     return sq_exec(c, sql);
 }

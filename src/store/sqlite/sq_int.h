@@ -145,6 +145,9 @@ extern int sq_wal_sync_skip;
  * what a pass left, or wait for one at the WAL's bound); sq_ckpt_stop() once
  * the writer thread is gone. A NULL checkpointer does nothing.
  */
+/* The database's page size, or 0 (logged) when it cannot be read. */
+int64_t sq_page_size(sqlite3 *db);
+
 struct sq_ckpt;
 struct sq_ckpt_stats {
     uint64_t passes;   /* checkpoints on the checkpointer's thread */
