@@ -47,6 +47,7 @@ enum pg_oid {
     OID_TIMESTAMP = 1114,
     OID_TIMESTAMPTZ = 1184,
     OID_JSONB = 3802,
+    OID_TEXT_ARRAY = 1009,
 };
 
 /* Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
@@ -62,25 +63,29 @@ struct copy_table {
     const char *select;              /* its rows on SQLite */
     const char *count;               /* their number on SQLite */
     const char *cols[COPY_MAX_COLS]; /* the target's columns, NULL-terminated */
+    const char *folded[4];           /* source columns read into others or left to the target */
 };
 
 static const struct copy_table copy_tables[] = {
     {"accounts",
      "SELECT id, name, created_at FROM accounts",
      "SELECT count(*) FROM accounts",
-     {"id", "name", "created_at"}},
+     {"id", "name", "created_at"},
+     {NULL}},
     {"api_keys",
      "SELECT id, account_id, name, admin, hash, created_at, kind, scopes, expires_at, "
      "last_used_at, prev_hash, prev_until FROM api_keys",
      "SELECT count(*) FROM api_keys",
      {"id", "account_id", "name", "admin", "hash", "created_at", "kind", "scopes", "expires_at",
-      "last_used_at", "prev_hash", "prev_until"}},
+      "last_used_at", "prev_hash", "prev_until"},
+     {NULL}},
     {"tokens",
      "SELECT id, kind, hash, account_id, client_id, family, scopes, created_at, expires_at, "
      "used_at, revoked_at FROM tokens",
      "SELECT count(*) FROM tokens",
      {"id", "kind", "hash", "account_id", "client_id", "family", "scopes", "created_at",
-      "expires_at", "used_at", "revoked_at"}},
+      "expires_at", "used_at", "revoked_at"},
+     {NULL}},
     {"endpoints",
      "SELECT id, account_id, url, description, event_types, status, disabled_reason, "
      "disabled_at, secret, prev_secret, prev_secret_until, created_at, updated_at, deleted_at, "
@@ -88,17 +93,20 @@ static const struct copy_table copy_tables[] = {
      "SELECT count(*) FROM endpoints",
      {"id", "account_id", "url", "description", "event_types", "status", "disabled_reason",
       "disabled_at", "secret", "prev_secret", "prev_secret_until", "created_at", "updated_at",
-      "deleted_at", "kind"}},
+      "deleted_at", "kind"},
+     {NULL}},
     {"endpoint_types",
      "SELECT account_id, event_type, endpoint_id FROM endpoint_types",
      "SELECT count(*) FROM endpoint_types",
-     {"account_id", "event_type", "endpoint_id"}},
+     {"account_id", "event_type", "endpoint_id"},
+     {NULL}},
     {"events",
      "SELECT id, account_id, type, timestamp, body, idempotency_key, created_at, deliveries "
      "FROM events",
      "SELECT count(*) FROM events",
      {"id", "account_id", "type", "timestamp", "body", "idempotency_key", "created_at",
-      "deliveries"}},
+      "deliveries"},
+     {NULL}},
     /*
      * SQLite keeps the key on its event; PostgreSQL keeps each account's key
      * once, in its own table, with the latest event that used it (an expired
@@ -112,7 +120,8 @@ static const struct copy_table copy_tables[] = {
      "FROM events WHERE idempotency_key IS NOT NULL) WHERE rn = 1",
      "SELECT count(*) FROM (SELECT DISTINCT account_id, idempotency_key FROM events "
      "WHERE idempotency_key IS NOT NULL)",
-     {"account_id", "key", "event_id", "created_at"}},
+     {"account_id", "key", "event_id", "created_at"},
+     {NULL}},
     {"deliveries",
      "SELECT id, account_id, event_id, endpoint_id, event_type, status, attempts_made, "
      "round_start, next_attempt_at, lease_until, lease_token, created_at, updated_at, "
@@ -120,22 +129,39 @@ static const struct copy_table copy_tables[] = {
      "SELECT count(*) FROM deliveries",
      {"id", "account_id", "event_id", "endpoint_id", "event_type", "status", "attempts_made",
       "round_start", "next_attempt_at", "lease_until", "lease_token", "created_at", "updated_at",
-      "last_status_code", "last_error"}},
+      "last_status_code", "last_error"},
+     {NULL}},
     {"attempts",
      "SELECT delivery_id, n, account_id, endpoint_id, at, status_code, error, error_class, "
      "duration_ms, response_body, outcome, request_headers, response_headers FROM attempts",
      "SELECT count(*) FROM attempts",
      {"delivery_id", "n", "account_id", "endpoint_id", "at", "status_code", "error", "error_class",
-      "duration_ms", "response_body", "outcome", "request_headers", "response_headers"}},
+      "duration_ms", "response_body", "outcome", "request_headers", "response_headers"},
+     {NULL}},
     /* Sealed secrets are copied as they are: the copy opens with the same master key. */
     {"master_key_check",
      "SELECT id, value FROM master_key_check",
      "SELECT count(*) FROM master_key_check",
-     {"id", "value"}},
+     {"id", "value"},
+     {NULL}},
     {"audit_log",
      "SELECT id, account_id, actor, action, target, details, created_at FROM audit_log",
      "SELECT count(*) FROM audit_log",
-     {"id", "account_id", "actor", "action", "target", "details", "created_at"}},
+     {"id", "account_id", "actor", "action", "target", "details", "created_at"},
+     {NULL}},
+    /*
+     * A replay a crash cut short: the target goes on with it at its first
+     * open. SQLite keeps its one or two statuses in two columns, PostgreSQL
+     * in an array (written from a comma-separated list); the target numbers
+     * its replays itself.
+     */
+    {"replays",
+     "SELECT endpoint_id, CASE WHEN from_status = from_status2 THEN from_status "
+     "ELSE from_status || ',' || from_status2 END, next_id, until_id, created_at "
+     "FROM replays ORDER BY id",
+     "SELECT count(*) FROM replays",
+     {"endpoint_id", "statuses", "next_id", "until_id", "created_at"},
+     {"id", "from_status", "from_status2"}},
 };
 
 #define COPY_NTABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))
@@ -222,6 +248,17 @@ out:
     return err;
 }
 
+/* 1 when name is one of the NULL-terminated names. */
+static int
+name_in(const char *const *names, const char *name)
+{
+    for (; *names != NULL; names++) {
+        if (strcmp(*names, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * Checks that every column of the source table named like t (when there is
  * one) goes to the target, so that a column added to the SQLite schema
@@ -232,7 +269,7 @@ src_columns_check(struct copy *c, const struct copy_table *t)
 {
     sqlite3_stmt *stmt = NULL;
     const char *name;
-    int rc, i, err = 0;
+    int rc, err = 0;
 
     rc = sqlite3_prepare_v2(c->src, SQL_SRC_COLUMNS, -1, &stmt, NULL);
     if (rc == SQLITE_OK)
@@ -240,13 +277,10 @@ src_columns_check(struct copy *c, const struct copy_table *t)
     while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         rc = SQLITE_OK;
         name = (const char *)sqlite3_column_text(stmt, 0);
-        for (i = 0; t->cols[i] != NULL && strcmp(t->cols[i], name) != 0; i++)
-            ;
-        if (t->cols[i] == NULL) {
-            why(c, "the source table %s has a column %s that this copy does not know", t->name,
-                name);
-            err = ERR_STORE;
-        }
+        if (name_in(t->cols, name) || name_in(t->folded, name))
+            continue;
+        why(c, "the source table %s has a column %s that this copy does not know", t->name, name);
+        err = ERR_STORE;
     }
     if (err == 0 && rc != SQLITE_DONE) {
         why(c, "cannot read the source's columns of %s: %s", t->name, sqlite3_errmsg(c->src));
@@ -519,6 +553,45 @@ put_field(struct buf *b, const void *p, size_t n)
 }
 
 /*
+ * A one-dimensional text[] without NULLs from the comma-separated list p of
+ * n bytes: a header (dimensions, no NULLs, the element type, the length and
+ * lower bound of the dimension), then each element as a field.
+ */
+static int
+put_text_array(struct buf *b, const char *p, size_t n)
+{
+    size_t at = b->len, i, start, elems = 1;
+    int err;
+
+    for (i = 0; i < n; i++)
+        elems += p[i] == ',';
+    err = put_be(b, 0, 4); /* the field's length, set below */
+    if (err == 0)
+        err = put_be(b, 1, 4);
+    if (err == 0)
+        err = put_be(b, 0, 4);
+    if (err == 0)
+        err = put_be(b, OID_TEXT, 4);
+    if (err == 0)
+        err = put_be(b, (uint64_t)elems, 4);
+    if (err == 0)
+        err = put_be(b, 1, 4);
+    for (i = start = 0; err == 0 && i <= n; i++) {
+        if (i == n || p[i] == ',') {
+            err = put_field(b, p + start, i - start);
+            start = i + 1;
+        }
+    }
+    if (err != 0)
+        return err;
+    if (b->len - at - 4 > INT32_MAX)
+        return ERR_TOOBIG;
+    for (i = 0; i < 4; i++)
+        b->data[at + i] = (char)((b->len - at - 4) >> (8 * (3 - i)));
+    return 0;
+}
+
+/*
  * Appends column i of the current source row as a field of the target's
  * type. Returns 0, ERR_STORE (after saying why) for a value the type cannot
  * hold, ERR_TOOBIG or ERR_NOMEM.
@@ -577,6 +650,9 @@ put_value(struct copy *c, const struct copy_table *t, sqlite3_stmt *stmt, int i,
     case OID_BYTEA:
         p = sqlite3_column_blob(stmt, i);
         return put_field(b, p, (size_t)sqlite3_column_bytes(stmt, i));
+    case OID_TEXT_ARRAY:
+        p = sqlite3_column_text(stmt, i);
+        return put_text_array(b, p, (size_t)sqlite3_column_bytes(stmt, i));
     default:
         why(c, "%s.%s: the target's column type (oid %u) is not one this copy writes", t->name,
             t->cols[i], col->oid);

@@ -236,6 +236,47 @@ class Copy(unittest.TestCase):
         self.assertEqual(worker.stop(), 0)
         self.assertEqual(pg_api.stop(), 0)
 
+    def test_a_replay_cut_short_goes_on_after_the_copy(self):
+        # A replay of the "ok" endpoint's delivered deliveries that a crash cut
+        # short after its first chunk: its record is left in the SQLite store.
+        sq = Server(args=ARGS, db="sqlite:%s/fluxhook.db" % mkdtemp(), test=self)
+        sq.start()
+        status, ep, _ = sq.api("POST", "/v1/endpoints", {"url": self.receivers["ok"].url})
+        self.assertEqual(status, 201, ep)
+        for i in range(4):
+            self.assertEqual(sq.api("POST", "/v1/events", message(i))[0], 202)
+        self.receivers["ok"].wait_for(4)
+        self.wait_status(sq, {"delivered": 4})
+        status, dl, _ = sq.api("GET", "/v1/deliveries?limit=500")
+        ids = sorted(d["id"] for d in dl["data"])
+        self.assertEqual(sq.stop(), 0)
+        con = sqlite3.connect(sq.db[len("sqlite:"):])
+        try:
+            with con:
+                con.execute("INSERT INTO replays (endpoint_id, from_status, from_status2, "
+                            "next_id, until_id, created_at) VALUES (?, 'delivered', "
+                            "'delivered', ?, ?, 1)", (ep["id"], ids[1], ids[3]))
+        finally:
+            con.close()
+
+        pg = new_pg_db()
+        p = run_bin("db", "copy", "--from", sq.db, "--to", pg, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(report(p.stdout).get("replays"), (1, 1), p.stdout)
+        self.assertEqual(psql(pg, "SELECT endpoint_id || ' ' || array_to_string(statuses, ',') "
+                                  "|| ' ' || next_id || ' ' || until_id FROM replays").strip(),
+                         "%s delivered %s %s" % (ep["id"], ids[1], ids[3]))
+
+        # The server on the copy goes on with it at start: [ids[1], ids[3]) again.
+        key = ["--master-key-file", os.path.join(os.path.dirname(sq.db[7:]), "master.key")]
+        srv = Server(args=ARGS + key, db=pg, root_key=sq.root_key, test=self)
+        srv.start()
+        reqs = self.receivers["ok"].wait_for(6, timeout=30)
+        self.assertEqual(sorted(r.headers["x-workflux-delivery"] for r in reqs[4:]), ids[1:3])
+        srv.wait_for(lambda: psql(pg, "SELECT count(*) FROM replays").strip() == "0",
+                     timeout=30, what="the replay's record gone")
+        self.assertEqual(srv.stop(), 0)
+
     def test_refuses_a_target_a_server_started_on(self):
         sq = Server(args=ARGS, db="sqlite:%s/fluxhook.db" % mkdtemp(), test=self)
         sq.start()

@@ -406,6 +406,8 @@ conn_close(struct sq_conn *c)
     if (c->db != NULL)
         sqlite3_close(c->db);
     c->db = NULL;
+    sq_cache_free(c->wcache);
+    c->wcache = NULL;
     free(c->roll);
     c->roll = NULL;
     c->roll_n = c->roll_cap = c->roll_mark = 0;
@@ -661,6 +663,9 @@ again:
         if (err != 0)
             goto lost;
         t->open = 1;
+        err = sq_cache_txn_begin(c);
+        if (err != 0)
+            goto lost;
     }
     for (j = from; j != NULL; j = j->next) {
         int64_t delta[DELIVERY__COUNT];
@@ -691,7 +696,12 @@ again:
             goto lost;
         }
         if (t->safe) {
-            err = j->result != 0 ? exec_cached(c, SQL_ROLLBACK_TO) : 0;
+            if (j->result != 0) {
+                sq_cache_drop(c); /* what it wrote, and what was read after, is undone */
+                err = exec_cached(c, SQL_ROLLBACK_TO);
+            } else {
+                err = 0;
+            }
             if (err == 0)
                 err = exec_cached(c, SQL_RELEASE);
             if (err != 0)
@@ -1311,6 +1321,9 @@ sq_open(struct store *st, const char *url)
     if (err != 0)
         goto out;
     err = migrate(&s->writer, &st->schema_version, &st->migrations_applied);
+    if (err != 0)
+        goto out;
+    err = sq_cache_attach(&s->writer);
     if (err != 0)
         goto out;
     if (!s->memory) {

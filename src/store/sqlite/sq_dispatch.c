@@ -266,6 +266,7 @@ claim_one(struct sq_conn *c, struct claim_args *a, const struct cand *cd, struct
     if (rc != SQLITE_DONE)
         return sq_err(c, rc, "claiming a delivery");
     sq_count_move(c, cd->status, DELIVERY_DELIVERING, 1);
+    sq_cache_lease_add(c, info->id, 1);
 
     err = store_grow(&a->out, &a->cap, a->n + 1, sizeof(*a->out));
     if (err != 0)

@@ -181,23 +181,25 @@ idempotent_find(struct sq_conn *c, struct event *ev)
  * The endpoints of the account subscribed to ev's type, as endpoints with
  * only id and status set, in *eps (a new array, free() it; NULL when none).
  */
+/* Reads the fan-out of (acct, type) from the store into *eps (malloc'd), *n of them. */
 static int
-fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, size_t *neps)
+fanout_read(struct sq_conn *c, const char *acct, const char *type, struct sq_cache_fan **eps,
+            size_t *n)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_FANOUT);
-    struct endpoint *list = NULL, *more;
-    size_t n = 0, cap = 0;
+    struct sq_cache_fan *list = NULL, *more;
+    size_t cap = 0;
     int rc, err = 0;
 
     *eps = NULL;
-    *neps = 0;
+    *n = 0;
     if (stmt == NULL)
         return ERR_STORE;
-    sq_bind_text(stmt, ":acct", ev->account_id);
-    sq_bind_text(stmt, ":type", ev->type);
-    sq_bind_text(stmt, ":kind", store_fanout_kind(ev->type));
+    sq_bind_text(stmt, ":acct", acct);
+    sq_bind_text(stmt, ":type", type);
+    sq_bind_text(stmt, ":kind", store_fanout_kind(type));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (n == cap) {
+        if (*n == cap) {
             cap = cap == 0 ? 4 : cap * 2;
             more = realloc(list, cap * sizeof(*list));
             if (more == NULL) {
@@ -206,23 +208,62 @@ fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, si
             }
             list = more;
         }
-        memset(&list[n], 0, sizeof(list[n]));
-        sq_col_copy(stmt, 0, list[n].id, sizeof(list[n].id));
-        list[n].status = strcmp((const char *)sqlite3_column_text(stmt, 1), "disabled") == 0
-                             ? ENDPOINT_DISABLED
-                             : ENDPOINT_ENABLED;
-        n++;
+        sq_col_copy(stmt, 0, list[*n].id, sizeof(list[*n].id));
+        list[*n].status = strcmp((const char *)sqlite3_column_text(stmt, 1), "disabled") == 0
+                              ? ENDPOINT_DISABLED
+                              : ENDPOINT_ENABLED;
+        (*n)++;
     }
     if (err == 0 && rc != SQLITE_DONE)
         err = sq_err(c, rc, "selecting subscribed endpoints");
     sq_done(stmt);
     if (err != 0) {
         free(list);
+        *eps = NULL;
+        *n = 0;
         return err;
     }
     *eps = list;
-    *neps = n;
     return 0;
+}
+
+/*
+ * The endpoints ev goes to (ids and status only) into *eps (malloc'd),
+ * from the writer's cache, else read and kept there.
+ */
+static int
+fanout_find(struct sq_conn *c, const struct event *ev, struct endpoint **eps, size_t *neps)
+{
+    struct sq_cache_fan *fan = NULL, *read = NULL;
+    struct endpoint *list = NULL;
+    size_t n = 0, i;
+    int err = 0;
+
+    *eps = NULL;
+    *neps = 0;
+    if (!sq_cache_fanout_get(c, ev->account_id, ev->type, &fan, &n)) {
+        err = fanout_read(c, ev->account_id, ev->type, &read, &n);
+        if (err != 0)
+            return err;
+        sq_cache_fanout_put(c, ev->account_id, ev->type, read, n);
+        fan = read;
+    }
+    if (n > 0) {
+        list = calloc(n, sizeof(*list));
+        if (list == NULL) {
+            err = ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        memcpy(list[i].id, fan[i].id, sizeof(list[i].id));
+        list[i].status = fan[i].status;
+    }
+    *eps = list;
+    *neps = n;
+out:
+    free(read);
+    return err;
 }
 
 /*

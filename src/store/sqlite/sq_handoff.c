@@ -9,13 +9,16 @@
 #include "store/sqlite/sq_int.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/secret.h"
 
-/* The endpoint's sending fields, if it is enabled, and its deliveries under a live lease. */
+/* The endpoint's sending fields, if it is enabled. */
 static const char SQL_HO_ENDPOINT[] =
-    "SELECT url, secret, prev_secret, prev_secret_until, "
-    "(SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
-    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now) "
+    "SELECT url, secret, prev_secret, prev_secret_until "
     "FROM endpoints WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
+/* Its deliveries under a live lease, any process's. */
+static const char SQL_HO_LIVE[] =
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
 
 void
 sq_handoff_reset(struct sq_handoff *h)
@@ -29,25 +32,6 @@ sq_handoff_reset(struct sq_handoff *h)
     h->cs = NULL;
     h->src = NULL;
     h->n = h->cap = 0;
-}
-
-#define RECENT_SCAN 16 /* earlier claims of the job looked at for the same endpoint */
-
-/*
- * The latest of the job's last few claims to endpoint ep, or -1: nothing
- * else writes during a job, so its endpoint's row and live leases are those
- * it read, plus the job's own since.
- */
-static long
-recent_of(const struct sq_handoff *h, const char *ep)
-{
-    size_t i;
-
-    for (i = h->n; i > 0 && h->n - i < RECENT_SCAN; i--) {
-        if (strcmp(h->cs[i - 1].dlv.endpoint_id, ep) == 0)
-            return (long)(i - 1);
-    }
-    return -1;
 }
 
 static int
@@ -79,18 +63,78 @@ claim_dlv(struct claim *cl, const struct event *ev, const char *ep, const char *
     d->created_at = d->updated_at = id_time_ms(did);
 }
 
-/* Fills claim cl's sending fields from the endpoint's row in stmt. */
+static void
+row_cleanup(struct sq_cache_ep *row)
+{
+    free(row->url);
+    secret_free(row->secret);
+    secret_free(row->prev_secret);
+    memset(row, 0, sizeof(*row));
+}
+
+/* Reads endpoint ep as a hand-off needs it into row (uncounted). */
 static int
-claim_row(struct claim *cl, sqlite3_stmt *stmt, int64_t now)
+ep_read(struct sq_conn *c, const char *ep, struct sq_cache_ep *row)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_HO_ENDPOINT);
+    int rc, err = 0;
+
+    memset(row, 0, sizeof(*row));
+    snprintf(row->id, sizeof(row->id), "%s", ep);
+    row->live = -1;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", ep);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        row->sendable = 1;
+        row->prev_until = sqlite3_column_int64(stmt, 3);
+        err = sq_col_strdup(stmt, 0, &row->url);
+        if (err == 0)
+            err = sq_col_strdup(stmt, 1, &row->secret);
+        if (err == 0)
+            err = sq_col_strdup(stmt, 2, &row->prev_secret);
+    } else if (rc != SQLITE_DONE) {
+        err = sq_err(c, rc, "reading an endpoint to hand off to");
+    }
+    sq_done(stmt);
+    if (err != 0)
+        row_cleanup(row);
+    return err;
+}
+
+/* Counts endpoint e's deliveries under a live lease at now into e->live. */
+static int
+live_count(struct sq_conn *c, struct sq_cache_ep *e, int64_t now)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_HO_LIVE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", e->id);
+    sq_bind_int(stmt, ":now", now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        e->live = sqlite3_column_int(stmt, 0);
+    else
+        err = sq_err(c, rc, "counting an endpoint's live leases");
+    sq_done(stmt);
+    return err;
+}
+
+/* Fills claim cl's sending fields from endpoint e (as a claim: the old secret only in its grace). */
+static int
+claim_fields(struct claim *cl, const struct sq_cache_ep *e, int64_t now)
 {
     int err;
 
-    err = sq_col_strdup(stmt, 0, &cl->url);
+    /* The same sealed values: store_handoff_deliver() opens each. */
+    err = dup_or_null(e->url, &cl->url);
     if (err == 0)
-        err = sq_col_strdup(stmt, 1, &cl->secret);
-    /* As a claim: the old secret only while its grace period runs. */
-    if (err == 0 && sqlite3_column_int64(stmt, 3) > now)
-        err = sq_col_strdup(stmt, 2, &cl->prev_secret);
+        err = dup_or_null(e->secret, &cl->secret);
+    if (err == 0 && e->prev_until > now)
+        err = dup_or_null(e->prev_secret, &cl->prev_secret);
     return err;
 }
 
@@ -98,12 +142,11 @@ int
 sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
                const char *did, int64_t *lease_until)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct sq_cache_ep row = {.live = -1}, *e;
     struct claim *cl;
     uint64_t gen;
     int64_t lease_ms, now;
-    long recent;
-    int cap, rc, live, taken = 0, err = 0;
+    int cap, taken = 0, err = 0;
 
     if (h->st == NULL || !store_handoff_take(h->st, ep, &gen, &lease_ms, &cap))
         return 0;
@@ -126,48 +169,38 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
         h->cap = cap2;
     }
     now = clock_now_ms();
-    recent = recent_of(h, ep);
-    if (recent >= 0) {
-        live = h->src[recent].live;
-    } else {
-        stmt = sq_stmt(c, SQL_HO_ENDPOINT);
-        if (stmt == NULL) {
-            err = ERR_STORE;
+    e = sq_cache_ep_find(c, ep);
+    if (e == NULL) {
+        err = ep_read(c, ep, &row);
+        if (err != 0)
             goto out;
-        }
-        sq_bind_text(stmt, ":ep", ep);
-        sq_bind_int(stmt, ":now", now);
-        rc = sqlite3_step(stmt);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            err = sq_err(c, rc, "reading an endpoint to hand off to");
-        if (rc != SQLITE_ROW)
-            goto out;
-        live = sqlite3_column_int(stmt, 4);
+        e = sq_cache_ep_add(c, &row);
+        if (e == NULL)
+            e = &row; /* not kept: for this delivery only */
     }
-    if (live >= cap)
+    if (!e->sendable)
+        goto out;
+    /* A count that says full may be stale (leases ran out, results came): count again. */
+    if (e->live < 0 || e->live >= cap) {
+        err = live_count(c, e, now);
+        if (err != 0)
+            goto out;
+    }
+    if (e->live >= cap)
         goto out;
     /* Counted first, so that a reset gives back and frees what is filled. */
     h->gen = gen;
     cl = &h->cs[h->n];
     memset(cl, 0, sizeof(*cl));
     h->src[h->n].ev = ev;
-    h->src[h->n].live = live + 1;
     h->n++;
     taken = 1;
+    e->live++;
     *lease_until = now + lease_ms;
     claim_dlv(cl, ev, ep, did, *lease_until);
-    if (recent >= 0) {
-        /* The same sealed values: store_handoff_deliver() opens each. */
-        err = dup_or_null(h->cs[recent].url, &cl->url);
-        if (err == 0)
-            err = dup_or_null(h->cs[recent].secret, &cl->secret);
-        if (err == 0)
-            err = dup_or_null(h->cs[recent].prev_secret, &cl->prev_secret);
-    } else {
-        err = claim_row(cl, stmt, now);
-    }
+    err = claim_fields(cl, e, now);
 out:
-    sq_done(stmt);
+    row_cleanup(&row);
     if (!taken)
         store_handoff_give(h->st, gen, ep);
     return err != 0 ? err : taken;

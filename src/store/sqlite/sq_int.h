@@ -50,6 +50,8 @@ struct sq_roll_note {
     int64_t v[SQ_ROLL_NV];  /* d_open, d_delivered, d_failed, d_held, a_total, a_ok, a_failed, a_retried */
 };
 
+struct sq_cache; /* sq_cache.c: the writer's caches */
+
 /* One connection with its cache of prepared statements. */
 struct sq_conn {
     sqlite3 *db;
@@ -60,6 +62,7 @@ struct sq_conn {
     size_t roll_n, roll_cap;
     size_t roll_mark;               /* roll_n when the running job began */
     int roll_lost;                  /* a note could not be kept: the commit must fail */
+    struct sq_cache *wcache;        /* writer: sq_cache.c's tables, or NULL */
 };
 
 /* A unit of work run on a connection inside a transaction. Returns 0 or ERR_*. */
@@ -369,13 +372,11 @@ int sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int fr
 /*
  * A publish job's hand-offs (sq_handoff.c): the claims of the deliveries it
  * leased to this process's dispatcher in its latest run, each with its
- * event (borrowed: the caller's, alive until the job is answered) and its
- * endpoint's count of live leases, so a job's later deliveries to the same
- * endpoint need not read it again.
+ * event (borrowed: the caller's, alive until the job is answered). The
+ * endpoints' rows and live leases come from the writer's caches.
  */
 struct sq_handoff_src {
     const struct event *ev; /* the claim's event, for its body */
-    int live;               /* its endpoint's live leases with this claim's */
 };
 
 struct sq_handoff {
@@ -399,6 +400,69 @@ int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *
 void sq_handoff_reset(struct sq_handoff *h);
 /* The publish job's final result is in: hands the claims over when 0, else gives them back. */
 void sq_handoff_finish(struct sq_handoff *h, int result);
+
+/*
+ * The writer's caches (sq_cache.c; docs/internals/store.md, "Writer caches"):
+ * what publishes read, kept in memory on the writer connection and emptied
+ * whenever anything they copy may have changed. A write generation is
+ * bumped by every change to endpoints (the update hook) and endpoint_types
+ * (temporary triggers: a WITHOUT ROWID table, which the update hook does
+ * not report), by every rollback (the rollback hook; a ROLLBACK TO calls
+ * sq_cache_drop()) and by another connection's commit (PRAGMA data_version,
+ * read once per write transaction: no other connection commits while the
+ * writer holds the write lock). Only the writer thread touches them.
+ */
+
+/* An endpoint as a hand-off reads it: its sending fields and its live leases. */
+struct sq_cache_ep {
+    struct sq_cache_ep *next;
+    char id[ID_MAX];
+    int sendable;      /* enabled and not deleted; the fields below are filled only then */
+    char *url;
+    char *secret;      /* sealed, as stored: store_handoff_deliver() opens it */
+    char *prev_secret; /* sealed, or NULL */
+    int64_t prev_until;
+    /*
+     * Its deliveries under a live lease when counted, plus those this writer
+     * leased since (hand-offs, claims), or -1 when not counted: never below
+     * the count now (leases only run out, results and releases only lower
+     * it), so room here is room in the store; a count at the cap is counted
+     * again before it refuses.
+     */
+    int live;
+};
+
+/* One endpoint of a cached fan-out. */
+struct sq_cache_fan {
+    char id[ID_MAX];
+    enum endpoint_status status;
+};
+
+/* Attaches empty caches to the writer connection c (after the migrations). */
+int sq_cache_attach(struct sq_conn *c);
+/* Frees the caches of a connection that is closed (NULL is a no-op). */
+void sq_cache_free(struct sq_cache *k);
+/* At the start of a write transaction: drops everything if another connection committed. */
+int sq_cache_txn_begin(struct sq_conn *c);
+/* Drops everything (a ROLLBACK TO undid a job's writes). */
+void sq_cache_drop(struct sq_conn *c);
+/* The cached endpoint id, or NULL (borrowed: valid until the next write or add). */
+struct sq_cache_ep *sq_cache_ep_find(struct sq_conn *c, const char *id);
+/* Keeps a copy of row, taking its strings (row is zeroed); NULL when not kept. */
+struct sq_cache_ep *sq_cache_ep_add(struct sq_conn *c, struct sq_cache_ep *row);
+/*
+ * This writer leased n more deliveries of endpoint id. Every write that puts
+ * a delivery under a live lease calls it (the claims; a hand-off counts its
+ * own), else the cached count could be below the truth and the cap broken
+ * (test_handoff_cap_other_process fails then).
+ */
+void sq_cache_lease_add(struct sq_conn *c, const char *id, int n);
+/* 1 and the cached fan-out of (acct, type) (borrowed, as sq_cache_ep_find()), or 0. */
+int sq_cache_fanout_get(struct sq_conn *c, const char *acct, const char *type,
+                        struct sq_cache_fan **eps, size_t *n);
+/* Keeps a copy of the fan-out of (acct, type) read from the store (best effort). */
+void sq_cache_fanout_put(struct sq_conn *c, const char *acct, const char *type,
+                         const struct sq_cache_fan *eps, size_t n);
 
 /* Sets endpoint id's pending deliveries to held (after disabling it). */
 int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);

@@ -3459,6 +3459,285 @@ test_handoff_failures_and_reruns(void **state)
     endpoint_cleanup(&good[1]);
 }
 
+/* --- what publishes read, after changes through this handle or another (the writer's caches) --- */
+
+/* Publishes one event of type for acct_a through st, fanned out by the store; returns its deliveries. */
+static int64_t
+publish_fanout(struct store *st, const char *type, struct event *ev)
+{
+    struct store_publish item = { .ev = ev, .fanout = 1 };
+
+    assert_int_equal(event_fill("acct_a", type, NULL, ev), 0);
+    assert_int_equal(store_event_publish_batch(st, &item, 1), 0);
+    assert_int_equal(item.err, 0);
+    return ev->deliveries;
+}
+
+/*
+ * ev's deliveries are exactly one per endpoint of ids (n of them), each in
+ * the status of the same index.
+ */
+static void
+deliveries_are(struct store *st, const struct event *ev, const char *const *ids,
+               const enum delivery_status *statuses, size_t n)
+{
+    struct delivery_filter f = { .event_id = ev->id, .status = -1, .limit = 100 };
+    struct delivery *ds = NULL;
+    size_t nd = 0, i, j;
+
+    assert_int_equal(ev->deliveries, (int64_t)n);
+    assert_int_equal(store_delivery_list(st, "acct_a", &f, &ds, &nd), 0);
+    assert_int_equal(nd, n);
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < nd && strcmp(ds[j].endpoint_id, ids[i]) != 0; j++)
+            ;
+        assert_true(j < nd);
+        assert_int_equal(ds[j].status, statuses[i]);
+    }
+    delivery_list_free(ds, nd);
+}
+
+/*
+ * Each change to an endpoint or its types, made through ch, is seen by the
+ * very next publish through st: created, disabled, deleted, enabled,
+ * unsubscribed and subscribed again.
+ */
+/* Publishes one event of type through st and checks its deliveries as deliveries_are(). */
+static void
+publish_expect(struct store *st, const char *type, const char *const *ids,
+               const enum delivery_status *statuses, size_t n)
+{
+    struct event ev;
+
+    publish_fanout(st, type, &ev);
+    deliveries_are(st, &ev, ids, statuses, n);
+    event_cleanup(&ev);
+}
+
+static void
+fanout_changes(struct store *st, struct store *ch)
+{
+    struct endpoint a, b;
+    struct endpoint_patch patch = { 0 };
+    const char *ids[2];
+    enum delivery_status ss[2];
+
+    endpoint_make(ch, "acct_a", "user.message", &a);
+    ids[0] = a.id;
+    ss[0] = DELIVERY_PENDING;
+    publish_expect(st, "user.message", ids, ss, 1);
+
+    endpoint_make(ch, "acct_a", "", &b);
+    ids[1] = b.id;
+    ss[1] = DELIVERY_PENDING;
+    publish_expect(st, "user.message", ids, ss, 2);
+
+    assert_int_equal(store_endpoint_disable(ch, "acct_a", a.id, "by hand", clock_now_ms()), 0);
+    ss[0] = DELIVERY_HELD;
+    publish_expect(st, "user.message", ids, ss, 2);
+
+    assert_int_equal(store_endpoint_delete(ch, "acct_a", b.id), 0);
+    publish_expect(st, "user.message", ids, ss, 1);
+
+    assert_int_equal(store_endpoint_enable(ch, "acct_a", a.id, 0, clock_now_ms(), NULL), 0);
+    ss[0] = DELIVERY_PENDING;
+    publish_expect(st, "user.message", ids, ss, 1);
+
+    patch.event_types = "agent.updated";
+    assert_int_equal(store_endpoint_update(ch, "acct_a", a.id, &patch, clock_now_ms()), 0);
+    publish_expect(st, "user.message", ids, ss, 0);
+    publish_expect(st, "agent.updated", ids, ss, 1);
+
+    patch.event_types = "user.message";
+    assert_int_equal(store_endpoint_update(ch, "acct_a", a.id, &patch, clock_now_ms()), 0);
+    publish_expect(st, "user.message", ids, ss, 1);
+    publish_expect(st, "agent.updated", ids, ss, 0);
+    endpoint_cleanup(&a);
+    endpoint_cleanup(&b);
+}
+
+static void
+test_fanout_follows_changes(void **state)
+{
+    struct fx *fx = *state;
+
+    fanout_changes(fx->st, fx->st);
+}
+
+/* The same changes made by another process sharing the store (a second handle on it). */
+static void
+test_fanout_follows_other_process(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+
+    assert_int_equal(store_open(fx->url, &other), 0);
+    fanout_changes(fx->st, other);
+    store_close(other);
+}
+
+/* The last claim r was handed is to ep, from its url and with these secrets. */
+static void
+handed_is(struct ho_rec *r, size_t n, const char *ep, const char *url, const char *secret,
+          const char *prev)
+{
+    struct claim *c;
+
+    assert_int_equal(r->n, n);
+    c = &r->cs[n - 1];
+    assert_string_equal(c->dlv.endpoint_id, ep);
+    assert_string_equal(c->url, url);
+    assert_string_equal(c->secret, secret);
+    if (prev == NULL)
+        assert_null(c->prev_secret);
+    else
+        assert_string_equal(c->prev_secret, prev);
+}
+
+/*
+ * A hand-off reads the endpoint as it is now, whoever changed it: its url,
+ * its secrets (the old one only in its grace), disabled, enabled again.
+ */
+static void
+test_handoff_follows_other_process(void **state)
+{
+    static const char secret2[] = "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0";
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep, rotated;
+    struct endpoint_patch patch = { 0 };
+    struct event ev;
+    struct ho_rec r;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    assert_int_equal(store_open(fx->url, &other), 0);
+    endpoint_make(other, "acct_a", "user.message", &ep);
+    ho_register(fx->st, &r, 100, 100);
+
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    handed_is(&r, 1, ep.id, ep.url, ep.secret, NULL);
+
+    patch.url = "https://example.test/moved";
+    assert_int_equal(store_endpoint_update(other, "acct_a", ep.id, &patch, clock_now_ms()), 0);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    handed_is(&r, 2, ep.id, patch.url, ep.secret, NULL);
+
+    assert_int_equal(store_endpoint_rotate(other, "acct_a", ep.id, secret2,
+                                           clock_now_ms() + 3600000, clock_now_ms(), &rotated),
+                     0);
+    endpoint_cleanup(&rotated);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    handed_is(&r, 3, ep.id, patch.url, secret2, ep.secret);
+
+    /* A rotation without grace drops the old secret at once. */
+    assert_int_equal(store_endpoint_rotate(other, "acct_a", ep.id, ep.secret, 0, clock_now_ms(),
+                                           &rotated),
+                     0);
+    endpoint_cleanup(&rotated);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    handed_is(&r, 4, ep.id, patch.url, ep.secret, NULL);
+
+    assert_int_equal(store_endpoint_disable(other, "acct_a", ep.id, "by hand", clock_now_ms()),
+                     0);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    assert_int_equal(r.n, 4);
+    event_cleanup(&ev);
+
+    assert_int_equal(store_endpoint_enable(other, "acct_a", ep.id, 0, clock_now_ms(), NULL), 0);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    handed_is(&r, 5, ep.id, patch.url, ep.secret, NULL);
+    assert_int_equal(r.takes, 5); /* the disabled endpoint's delivery was never offered */
+    assert_int_equal(r.gives, 0);
+
+    ho_done(fx->st, &r);
+    store_close(other);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * The per-endpoint cap holds over every process: leases another process
+ * took since this one last counted are counted; a count that said full is
+ * counted again once they end.
+ */
+static void
+test_handoff_cap_other_process(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep, ep2;
+    const char *exclude[1];
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result res;
+    struct ho_rec r;
+    size_t n = 0;
+
+    if (!fx->sqlite)
+        skip();
+    assert_int_equal(store_open(fx->url, &other), 0);
+    endpoint_make(fx->st, "acct_a", "user.message", &ep);
+    exclude[0] = ep.id;
+    ho_register(fx->st, &r, 100, 2);
+
+    /* One of the endpoint's two slots, here. */
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(r.n, 1);
+    /* The other process takes the second. */
+    assert_int_equal(publish_fanout(other, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(other, clock_now_ms(), 30000, 10, 2, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    /* Full: the next stays pending and its reservation goes back. */
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.gives, 1);
+
+    /* The other's attempt ends: room again. */
+    memset(&res, 0, sizeof(res));
+    snprintf(res.attempt.delivery_id, ID_MAX, "%s", cs[0].dlv.id);
+    res.attempt.n = 1;
+    res.attempt.at = clock_now_ms();
+    res.attempt.status_code = 200;
+    res.lease_token = cs[0].dlv.lease_token;
+    res.status = DELIVERY_DELIVERED;
+    assert_int_equal(store_results_apply(other, &res, 1, clock_now_ms()), 0);
+    claim_list_free(cs, n);
+    assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(r.n, 2);
+
+    /* This process's own claims count: ep2 has one hand-off, then a claim fills it. */
+    endpoint_make(fx->st, "acct_a", "agent.updated", &ep2);
+    assert_int_equal(publish_fanout(fx->st, "agent.updated", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(r.n, 3);
+    r.room = 0; /* the dispatcher says full: this one stays pending, for the claim */
+    assert_int_equal(publish_fanout(fx->st, "agent.updated", &ev), 1);
+    event_cleanup(&ev);
+    r.room = 100;
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, exclude, 1, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.endpoint_id, ep2.id);
+    claim_list_free(cs, n);
+    assert_int_equal(publish_fanout(fx->st, "agent.updated", &ev), 1);
+    event_cleanup(&ev);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.gives, 2);
+
+    ho_done(fx->st, &r);
+    store_close(other);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&ep2);
+}
+
 static void
 test_reopen_keeps_everything(void **state)
 {
@@ -4389,6 +4668,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_follows_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_cap_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
