@@ -118,7 +118,8 @@ ckpt_main(void *arg)
         if (rc == SQLITE_OK) {
             if (done > k->copied)
                 k->copied = done;
-            if (log_frames >= k->pass_frames)
+            /* Commits during the pass left frames behind (else the WAL starts over alone). */
+            if (log_frames >= k->pass_frames && k->frames > done)
                 k->reset = 1;
         }
         pthread_cond_broadcast(&k->cond);
