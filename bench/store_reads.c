@@ -8,7 +8,15 @@
  * store that keeps them are built by its migration's backfill (SQLite) or
  * its triggers (PostgreSQL), as for a store upgraded with that history.
  *
- * usage: bench_store_reads [-n DELIVERIES] [-u URL]   (default: a SQLite file, 1000000)
+ * Each row prints the fastest, median and slowest of the RUNS calls and the
+ * median CPU time of this process per call (SQLite reads run on the caller's
+ * thread: on a busy machine the CPU time is the figure that moves least).
+ * -k keeps the SQLite file; -f FILE times the reads of a file kept so (with
+ * the same -n) instead of writing a new one, so that two builds can be
+ * timed over the same rows (the older build on a copy made first).
+ *
+ * usage: bench_store_reads [-n DELIVERIES] [-u URL | -k | -f FILE]
+ *        (default: a new SQLite file, 1000000)
  */
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -37,12 +45,18 @@ static char some_event[ID_MAX];
 static char some_delivery[ID_MAX];
 
 static double
-now_ms(void)
+clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double
+now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 static void
@@ -184,8 +198,9 @@ fill_sqlite(const char *path, const struct gen *g)
                  NULL, NULL, NULL);
     if (sqlite3_exec(c.db,
                      "DROP TABLE stat_rollups; DROP TABLE stat_latency; "
-                     "DROP INDEX deliveries_endpoint_status; DROP INDEX deliveries_endpoint_type; "
-                     "DELETE FROM schema_version WHERE name = 'stat_rollups'",
+                     "DROP INDEX deliveries_endpoint_status; DROP INDEX IF EXISTS deliveries_endpoint_type; "
+                     "DELETE FROM schema_version WHERE name IN ('stat_rollups', "
+                     "'type_status_lists')",
                      NULL, NULL, NULL) != SQLITE_OK)
         printf("(no rollups in this version: %s)\n", sqlite3_errmsg(c.db));
     sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
@@ -295,7 +310,7 @@ enum call {
     CALL_STATS,  /* an API stats answer: the hour and the day */
     CALL_SERIES, /* arg: the bucket */
     CALL_LIST,   /* deliveries */
-    CALL_EVENTS, /* events of a type */
+    CALL_EVENTS, /* events (of f.event_type, if set) */
     CALL_ATTEMPTS,
 };
 
@@ -337,7 +352,7 @@ call(struct store *st, const struct row *r, size_t *found)
         delivery_list_free(ds, n);
         break;
     case CALL_EVENTS:
-        err = store_event_list(st, "acct_bench", types[4], NULL, 50, &evs, &n);
+        err = store_event_list(st, "acct_bench", r->f.event_type, NULL, 50, &evs, &n);
         event_list_free(evs, n);
         break;
     case CALL_ATTEMPTS:
@@ -349,27 +364,75 @@ call(struct store *st, const struct row *r, size_t *found)
     return err;
 }
 
+/* The one text a query of db returns (bound to arg, if any) into out. */
+static void
+sq_text(sqlite3 *db, const char *sql, const char *arg, char *out, size_t size)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        die(sqlite3_errmsg(db), ERR_STORE);
+    if (arg != NULL)
+        sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_text(stmt, 0) == NULL)
+        die(sql, ERR_NOTFOUND);
+    snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+}
+
+/* The ids the rows name, read from a file an earlier run (-k) wrote with these -n. */
+static void
+reuse_sqlite(const char *path, const struct gen *g)
+{
+    sqlite3 *db = NULL;
+    char sql[256];
+    int i;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        die("opening the file", ERR_STORE);
+    for (i = 0; i < ENDPOINTS; i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT id FROM endpoints e WHERE account_id = 'acct_bench' ORDER BY NOT EXISTS "
+                 "(SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id), id LIMIT 1 OFFSET %d",
+                 i);
+        sq_text(db, sql, NULL, eps[i], sizeof(eps[i]));
+    }
+    snprintf(sql, sizeof(sql), "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET %ld", g->n / 4);
+    sq_text(db, sql, NULL, some_event, sizeof(some_event));
+    sq_text(db, "SELECT max(id) FROM deliveries WHERE event_id = ?1", some_event, some_delivery,
+            sizeof(some_delivery));
+    sqlite3_close(db);
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *url = NULL;
+    const char *url = NULL, *reuse = NULL;
     char dir[] = "/tmp/fluxhook-bench-XXXXXX", path[128], squrl[160];
     struct gen g = { .n = 1000000, .seed = 7 };
     struct store *st = NULL;
     struct account acct = { .id = "acct_bench", .name = "bench" };
-    double t0, fill_ms, open_ms, ms[RUNS];
-    int opt, i, err;
+    double t0, c0, fill_ms = 0, open_ms, ms[RUNS], cpu[RUNS];
+    int opt, i, err, keep = 0;
     size_t k, found = 0;
 
-    while ((opt = getopt(argc, argv, "n:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:u:kf:")) != -1) {
         if (opt == 'n')
             g.n = atol(optarg);
         else if (opt == 'u')
             url = optarg;
+        else if (opt == 'k')
+            keep = 1;
+        else if (opt == 'f')
+            reuse = optarg;
         else
             return 2;
     }
-    if (url == NULL) {
+    if (reuse != NULL) {
+        snprintf(squrl, sizeof(squrl), "sqlite:%s", reuse);
+        url = reuse = squrl;
+        reuse_sqlite(url + 7, &g);
+    } else if (url == NULL) {
         if (mkdtemp(dir) == NULL)
             return 1;
         snprintf(path, sizeof(path), "%s/reads.db", dir);
@@ -377,6 +440,8 @@ main(int argc, char **argv)
         url = squrl;
     }
     g.t0 = clock_now_ms() - DAY_MS + 300000;
+    if (reuse != NULL)
+        goto fill_done;
     err = store_open(url, &st);
     if (err != 0)
         die("opening the store", err);
@@ -399,6 +464,7 @@ main(int argc, char **argv)
     else
         fill_pg(url, &g);
     fill_ms = now_ms() - t0;
+fill_done:
     t0 = now_ms();
     if ((err = store_open(url, &st)) != 0)
         die("reopening the store", err);
@@ -406,46 +472,95 @@ main(int argc, char **argv)
 
     {
         int64_t t = clock_now_ms();
-        const struct row rows[] = {
+        const struct row fixed[] = {
             { "GET /v1/stats (hour + day)", CALL_STATS, NULL, 0, { 0 } },
             { "GET /v1/endpoints/{id}/stats", CALL_STATS, eps[0], 0, { 0 } },
             { "GET /v1/stats/series 1h", CALL_SERIES, NULL, 60000, { 0 } },
             { "GET /v1/stats/series 24h", CALL_SERIES, NULL, 3600000, { 0 } },
             { "series 1h, one endpoint", CALL_SERIES, eps[1], 60000, { 0 } },
-            { "deliveries (no filter)", CALL_LIST, NULL, 0, { .status = -1, .limit = 50, .descending = 1 } },
-            { "deliveries ?since&until (an hour)", CALL_LIST, NULL, 0, { .status = -1, .created_from = t - 3 * 3600000LL, .created_before = t - 2 * 3600000LL, .limit = 50, .descending = 1 } },
+            { "series 24h, one endpoint", CALL_SERIES, eps[1], 3600000, { 0 } },
             { "deliveries, oldest first", CALL_LIST, NULL, 0, { .status = -1, .limit = 50 } },
+            { "deliveries ?after (mid-history)", CALL_LIST, NULL, 0, { .status = -1, .after = some_delivery, .limit = 50, .descending = 1 } },
             { "deliveries ?status=failed", CALL_LIST, NULL, 0, { .status = DELIVERY_FAILED, .limit = 50, .descending = 1 } },
             { "deliveries ?status=delivering (none)", CALL_LIST, NULL, 0, { .status = DELIVERY_DELIVERING, .limit = 50, .descending = 1 } },
-            { "deliveries ?endpoint_id&status=failed", CALL_LIST, NULL, 0, { .endpoint_id = eps[0], .status = DELIVERY_FAILED, .limit = 50, .descending = 1 } },
             { "deliveries ?endpoint_id (none)", CALL_LIST, NULL, 0, { .endpoint_id = eps[3], .status = -1, .limit = 50, .descending = 1 } },
-            { "deliveries ?event=rare type", CALL_LIST, NULL, 0, { .event_type = "agent.rare", .status = -1, .limit = 50, .descending = 1 } },
-            { "deliveries ?endpoint_id&event", CALL_LIST, NULL, 0, { .endpoint_id = eps[1], .event_type = "user.created", .status = -1, .limit = 50, .descending = 1 } },
-            { "deliveries ?event&status=held", CALL_LIST, NULL, 0, { .event_type = "user.message", .status = DELIVERY_HELD, .limit = 50, .descending = 1 } },
+            { "deliveries ?event=rare", CALL_LIST, NULL, 0, { .event_type = "agent.rare", .status = -1, .limit = 50, .descending = 1 } },
+            { "deliveries ?event=rare&status=delivered", CALL_LIST, NULL, 0, { .event_type = "agent.rare", .status = DELIVERY_DELIVERED, .limit = 50, .descending = 1 } },
+            { "deliveries ?event&status=failed", CALL_LIST, NULL, 0, { .event_type = "user.created", .status = DELIVERY_FAILED, .limit = 50, .descending = 1 } },
+            { "deliveries ?endpoint_id&event&status=failed", CALL_LIST, NULL, 0, { .endpoint_id = eps[1], .event_type = "user.created", .status = DELIVERY_FAILED, .limit = 50, .descending = 1 } },
             { "deliveries ?event_id", CALL_LIST, NULL, 0, { .event_id = some_event, .status = -1, .limit = 50, .descending = 1 } },
-            { "events ?event=rare type", CALL_EVENTS, NULL, 0, { 0 } },
+            { "deliveries ?event_id&endpoint_id", CALL_LIST, NULL, 0, { .event_id = some_event, .endpoint_id = eps[0], .status = -1, .limit = 50, .descending = 1 } },
+            { "deliveries ?event_id&event&status", CALL_LIST, NULL, 0, { .event_id = some_event, .event_type = "user.message", .status = DELIVERY_HELD, .limit = 50, .descending = 1 } },
+            { "events", CALL_EVENTS, NULL, 0, { 0 } },
+            { "events ?event=rare", CALL_EVENTS, NULL, 0, { .event_type = "agent.rare" } },
             { "attempts of a delivery", CALL_ATTEMPTS, NULL, 0, { 0 } },
         };
+        struct row rows[sizeof(fixed) / sizeof(fixed[0]) + 16];
+        size_t nrows = 0;
+        unsigned mask;
+
+        /*
+         * Every combination of the list's filters endpoint_id, event,
+         * status and since&until (an hour), newest first, with the values
+         * that cost most when an index does not hold them together: the
+         * commonest type and a status none of them has (held deliveries of
+         * enabled endpoints are pending once the store reopens).
+         */
+        for (mask = 0; mask < 16; mask++) {
+            static char names[16][80];
+            struct row *r = &rows[nrows++];
+
+            memset(r, 0, sizeof(*r));
+            r->call = CALL_LIST;
+            r->f.status = -1;
+            r->f.limit = 50;
+            r->f.descending = 1;
+            snprintf(names[mask], sizeof(names[mask]), "deliveries%s%s%s%s%s",
+                     mask == 0 ? " (no filter)" : " ?", mask & 1 ? "endpoint_id&" : "",
+                     mask & 2 ? "event&" : "", mask & 4 ? "status=held&" : "",
+                     mask & 8 ? "since&until&" : "");
+            names[mask][strlen(names[mask]) - (mask != 0)] = '\0';
+            r->name = names[mask];
+            if (mask & 1)
+                r->f.endpoint_id = eps[0];
+            if (mask & 2)
+                r->f.event_type = types[0];
+            if (mask & 4)
+                r->f.status = DELIVERY_HELD;
+            if (mask & 8) {
+                r->f.created_from = t - 3 * 3600000LL;
+                r->f.created_before = t - 2 * 3600000LL;
+            }
+        }
+        memcpy(&rows[nrows], fixed, sizeof(fixed));
+        nrows += sizeof(fixed) / sizeof(fixed[0]);
 
         printf("store_reads: %s, %ld deliveries and %ld attempts in the last day "
                "(written in %.1f s, store opened in %.0f ms)\n",
                strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgres", g.n, g.n, fill_ms / 1e3,
                open_ms);
-        printf("%-40s %10s %10s %8s\n", "call", "median ms", "max ms", "rows");
-        for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+        printf("%-52s %7s %7s %7s %7s %8s\n", "call", "min ms", "median", "max", "CPU ms",
+               "rows");
+        for (k = 0; k < nrows; k++) {
             for (i = 0; i < RUNS; i++) {
                 t0 = now_ms();
+                c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
                 err = call(st, &rows[k], &found);
+                cpu[i] = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
                 ms[i] = now_ms() - t0;
                 if (err != 0)
                     die(rows[k].name, err);
             }
             qsort(ms, RUNS, sizeof(ms[0]), cmp_double);
-            printf("%-40s %10.2f %10.2f %8zu\n", rows[k].name, ms[RUNS / 2], ms[RUNS - 1], found);
+            qsort(cpu, RUNS, sizeof(cpu[0]), cmp_double);
+            printf("%-52s %7.2f %7.2f %7.2f %7.2f %8zu\n", rows[k].name, ms[0], ms[RUNS / 2],
+                   ms[RUNS - 1], cpu[RUNS / 2], found);
         }
     }
     store_close(st);
-    if (url == squrl) {
+    if (url == squrl && keep && reuse == NULL)
+        printf("kept %s\n", path);
+    else if (url == squrl && reuse == NULL) {
         unlink(path);
         snprintf(path, sizeof(path), "%s/reads.db-wal", dir);
         unlink(path);

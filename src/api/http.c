@@ -37,6 +37,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/wakeup.h"
 
 #define HTTP_IN_SIZE (HTTP_MAX_HEAD + 4096) /* a connection's input buffer */
 #define HTTP_CHUNK_LINE 1024                /* longest chunk-size line (with extensions) */
@@ -46,6 +47,7 @@
 #define HTTP_ACCEPT_BATCH 64
 #define HTTP_IP_BUCKETS 4096
 #define HTTP_TICK_MS 250
+#define HTTP_WAKE_BATCH 32 /* events of a round whose wake-ups are made together */
 
 /* --- the request head parser --- */
 
@@ -1171,15 +1173,26 @@ loop_accept(struct http_loop *lp)
     }
 }
 
+/* wakeup_fn: the loop has answers on its done list (or must look at stop). */
+static void
+loop_wake(void *arg)
+{
+    struct http_loop *lp = arg;
+    uint64_t one = 1;
+
+    (void)write(lp->evfd, &one, sizeof(one));
+}
+
 /*
  * Puts x, answered by a worker or resumed, on its loop's done list, and
  * wakes the loop unless the list already holds one (whose maker wakes it).
+ * A store completing a group of publishes holds its wake-ups (wakeup.h):
+ * the loop is woken once for the group, not once per publish.
  */
 static void
 loop_hand_back(struct http_exchange *x)
 {
     struct http_loop *lp = x->conn->loop;
-    uint64_t one = 1;
     int wake;
 
     x->next = NULL;
@@ -1192,7 +1205,7 @@ loop_hand_back(struct http_exchange *x)
     lp->done_tail = x;
     pthread_mutex_unlock(&lp->mu);
     if (wake)
-        (void)write(lp->evfd, &one, sizeof(one));
+        wakeup_post(loop_wake, lp);
 }
 
 void
@@ -1278,6 +1291,12 @@ loop_main(void *arg)
     while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
            __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
         n = epoll_wait(lp->ep, evs, 128, HTTP_TICK_MS);
+        /*
+         * The wake-ups a round of requests makes (the store's writer, for
+         * the publishes it queues) are made once, every HTTP_WAKE_BATCH
+         * events and at the end of the round.
+         */
+        wakeup_hold();
         for (i = 0; i < n; i++) {
             if (evs[i].data.ptr == &tag_listen)
                 loop_accept(lp);
@@ -1285,7 +1304,12 @@ loop_main(void *arg)
                 loop_done(lp);
             else
                 conn_drive(evs[i].data.ptr);
+            if (i % HTTP_WAKE_BATCH == HTTP_WAKE_BATCH - 1) {
+                wakeup_release();
+                wakeup_hold();
+            }
         }
+        wakeup_release();
         if (clock_mono_ms() - last >= HTTP_TICK_MS) {
             last = clock_mono_ms();
             loop_linger(lp);
@@ -1416,7 +1440,6 @@ void
 http_server_stop(struct http_server *s)
 {
     struct http_loop *lp;
-    uint64_t one = 1;
     int i;
 
     if (s == NULL)
@@ -1438,7 +1461,7 @@ http_server_stop(struct http_server *s)
     for (i = 0; s->loops != NULL && i < s->nloops; i++) {
         lp = &s->loops[i];
         if (lp->started) {
-            (void)write(lp->evfd, &one, sizeof(one));
+            loop_wake(lp);
             pthread_join(lp->thread, NULL);
         }
     }

@@ -71,9 +71,9 @@ static const struct config_opt serve_opts[] = {
      "all: API and dispatcher; api: API only; worker: dispatcher only (its HTTP port "
      "serves just /healthz and /metrics)",
      1, 0},
-    {"http-threads", "N", "4",
+    {"http-threads", "N", "auto",
      "N: event-loop threads that hold the HTTP connections (with SQLite, publishes run on "
-     "them; other requests on 64 workers); "
+     "them; other requests on 64 workers); auto: one per core, at most 4; "
      "0: one thread per connection",
      1, 0},
     {"http-max-connections", "N", "0",
@@ -194,6 +194,21 @@ switch_ok(const struct config *c, const char *name)
 }
 
 /* Reads and checks every option into sc. Returns 0, or prints why and returns ERR_INVAL. */
+/*
+ * --http-threads auto: one loop per online core, at most 4. More loops than
+ * cores only add threads for the store to wake (its writer, its syncer and
+ * the dispatcher run beside them).
+ */
+static int
+http_threads_auto(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        n = 1;
+    return n < 4 ? (int)n : 4;
+}
+
 /* A count flag from 0 to max into *out. Returns 0 or ERR_INVAL (said on stderr). */
 static int
 conf_count(const struct config *c, const char *name, long max, int *out)
@@ -298,10 +313,14 @@ conf_load(const struct config *c, struct serve_conf *sc)
         return ERR_INVAL;
     }
     v = config_get(c, "http-threads");
-    sc->http_threads = (int)strtol(v, &end, 10);
-    if (v[0] == '\0' || *end != '\0' || sc->http_threads < 0 || sc->http_threads > 1024) {
-        bad_option("http-threads", "expected a number from 0 to 1024, got '%s'", v);
-        return ERR_INVAL;
+    if (strcmp(v, "auto") == 0) {
+        sc->http_threads = http_threads_auto();
+    } else {
+        sc->http_threads = (int)strtol(v, &end, 10);
+        if (v[0] == '\0' || *end != '\0' || sc->http_threads < 0 || sc->http_threads > 1024) {
+            bad_option("http-threads", "expected auto or a number from 0 to 1024, got '%s'", v);
+            return ERR_INVAL;
+        }
     }
     if (conf_count(c, "http-max-connections", 1000000, &sc->http_max_conns) != 0 ||
         conf_count(c, "http-per-ip", 1000000, &sc->http_per_ip) != 0 ||

@@ -278,6 +278,7 @@ fmt_alloc(const char *fmt, ...)
 
 #define ATTEMPT_HEADERS 11       /* header lines of a request */
 #define ATTEMPT_HEADERS_TEXT 2048 /* their text, NULs included, at most */
+#define ATTEMPT_HEADERS_LOG 1023  /* room first made for their copy in the log (1 KiB with its NUL) */
 
 /* A request's header lines being built, before they become one curl_slist. */
 struct hdr_set {
@@ -381,6 +382,8 @@ build_headers(struct attempt_ctx *ctx, int64_t now_s)
     h.len = h.n = 0;
     h.start[0] = 0;
     h.full = 0;
+    /* The log's copy of the lines, in one allocation rather than a growth per line. */
+    (void)buf_reserve(&ctx->req_headers, ATTEMPT_HEADERS_LOG);
     err = sign_hmac_hex(c->secret, c->body, c->body_len, hex);
     if (err != 0)
         goto out;
@@ -447,8 +450,12 @@ out:
     } while (0)
 
 /*
- * Resets ctx's easy handle and sets every option of the attempt. Returns 0,
- * or ERR_INTERNAL with ctx->error naming the option curl refused.
+ * Sets the options of ctx's easy handle. Those that are the same for every
+ * attempt of the dispatcher (sh) are set once per handle: a handle back from
+ * the thread's pool still has them, and its CURLOPT_PRIVATE (a former
+ * attempt, never NULL once set) says so. A handle whose setup failed is
+ * reset first, so no half-set option outlives it. Returns 0, or
+ * ERR_INTERNAL with ctx->error naming the option curl refused.
  */
 static int
 setup_easy(struct attempt_ctx *ctx)
@@ -457,38 +464,46 @@ setup_easy(struct attempt_ctx *ctx)
     CURL *e = ctx->easy;
     long connect_ms = (long)cfg->connect_timeout_ms;
     const char *failed = "";
+    char *former = NULL;
     CURLcode rc = CURLE_OK;
     int err = 0;
 
     if (connect_ms > (long)cfg->attempt_timeout_ms)
         connect_ms = (long)cfg->attempt_timeout_ms;
-    curl_easy_reset(e);
+    if (curl_easy_getinfo(e, CURLINFO_PRIVATE, &former) != CURLE_OK)
+        former = NULL;
+    if (former == NULL) {
+        curl_easy_reset(e);
+        EASY_SET(CURLOPT_NOSIGNAL, 1L);
+        EASY_SET(CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
+        EASY_SET(CURLOPT_FOLLOWLOCATION, 0L);
+        EASY_SET(CURLOPT_PROXY, ""); /* never through a proxy from the environment */
+        EASY_SET(CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
+        EASY_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+        EASY_SET(CURLOPT_HEADERFUNCTION, header_cb);
+        EASY_SET(CURLOPT_WRITEFUNCTION, write_cb);
+        EASY_SET(CURLOPT_OPENSOCKETFUNCTION, open_cb);
+        EASY_SET(CURLOPT_PREREQFUNCTION, prereq_cb);
+        EASY_SET(CURLOPT_TCP_NODELAY, 1L);
+        if (ctx->sh->ca_certs != NULL) {
+            EASY_SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+            EASY_SET(CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
+        }
+    }
+    /* The attempt's own: its target, body, headers and where callbacks write. */
     EASY_SET(CURLOPT_URL, ctx->c.url);
-    EASY_SET(CURLOPT_PRIVATE, ctx);
-    EASY_SET(CURLOPT_NOSIGNAL, 1L);
-    EASY_SET(CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
-    EASY_SET(CURLOPT_FOLLOWLOCATION, 0L);
-    EASY_SET(CURLOPT_PROXY, ""); /* never through a proxy from the environment */
     EASY_SET(CURLOPT_POSTFIELDS, ctx->c.body);
     EASY_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ctx->c.body_len);
     EASY_SET(CURLOPT_HTTPHEADER, ctx->headers);
-    EASY_SET(CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
-    EASY_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    EASY_SET(CURLOPT_HEADERFUNCTION, header_cb);
     EASY_SET(CURLOPT_HEADERDATA, ctx);
-    EASY_SET(CURLOPT_WRITEFUNCTION, write_cb);
     EASY_SET(CURLOPT_WRITEDATA, ctx);
-    EASY_SET(CURLOPT_OPENSOCKETFUNCTION, open_cb);
     EASY_SET(CURLOPT_OPENSOCKETDATA, ctx);
-    EASY_SET(CURLOPT_PREREQFUNCTION, prereq_cb);
     EASY_SET(CURLOPT_PREREQDATA, ctx);
     EASY_SET(CURLOPT_ERRORBUFFER, ctx->errbuf);
-    EASY_SET(CURLOPT_TCP_NODELAY, 1L);
-    if (ctx->sh->ca_certs != NULL) {
-        EASY_SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-        EASY_SET(CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
-    }
+    /* Last: only a handle whose every option is set counts as set up. */
+    EASY_SET(CURLOPT_PRIVATE, ctx);
     if (rc != CURLE_OK) {
+        curl_easy_reset(e); /* CURLOPT_PRIVATE back to NULL: set up again next time */
         ctx->error = fmt_alloc("internal: cannot set %s: %s", failed, curl_easy_strerror(rc));
         err = ERR_INTERNAL;
     }

@@ -101,6 +101,107 @@ store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id)
     call_end(st);
 }
 
+/*
+ * call_begin() for handing over the n claims cs: 1 when the caller hands
+ * them and calls call_end(); 0 when there are none or gen's dispatcher is
+ * gone (cs freed: their leases run out).
+ */
+static int
+deliver_begin(struct store *st, uint64_t gen, struct store_handoff *h, struct claim *cs, size_t n)
+{
+    if (n == 0) {
+        free(cs);
+        return 0;
+    }
+    if (!call_begin(st, gen, h, NULL)) {
+        claim_list_free(cs, n);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * The claims a thread's hold keeps (store_handoff_hold()), all for one
+ * store and registration, with their secrets open: handed over together.
+ */
+struct held {
+    int depth;
+    struct store *st;
+    uint64_t gen;
+    struct claim *cs;
+    size_t n, cap;
+};
+
+static _Thread_local struct held held;
+
+/* Hands cs (taken, secrets open) to gen's registration, or frees them if it is gone. */
+static void
+deliver_now(struct store *st, uint64_t gen, struct claim *cs, size_t n)
+{
+    struct store_handoff h;
+
+    if (!deliver_begin(st, gen, &h, cs, n))
+        return;
+    h.deliver(h.arg, cs, n);
+    call_end(st);
+}
+
+/* Hands over what this thread's hold keeps. */
+static void
+held_flush(void)
+{
+    struct claim *cs = held.cs;
+    size_t n = held.n;
+
+    held.cs = NULL;
+    held.n = held.cap = 0;
+    deliver_now(held.st, held.gen, cs, n); /* none: frees cs */
+}
+
+/*
+ * Keeps cs (taken, secrets open) for the end of this thread's hold. Returns
+ * 0, or ERR_NOMEM (cs left with the caller).
+ */
+static int
+held_add(struct store *st, uint64_t gen, struct claim *cs, size_t n)
+{
+    struct claim *grown;
+    size_t cap;
+
+    if (held.n > 0 && (held.st != st || held.gen != gen))
+        held_flush();
+    if (held.n + n > held.cap) {
+        cap = held.cap > 0 ? held.cap * 2 : 64;
+        if (cap < held.n + n)
+            cap = held.n + n;
+        grown = realloc(held.cs, cap * sizeof(*grown));
+        if (grown == NULL)
+            return ERR_NOMEM;
+        held.cs = grown;
+        held.cap = cap;
+    }
+    memcpy(&held.cs[held.n], cs, n * sizeof(*cs));
+    held.n += n;
+    held.st = st;
+    held.gen = gen;
+    free(cs);
+    return 0;
+}
+
+void
+store_handoff_hold(void)
+{
+    held.depth++;
+}
+
+void
+store_handoff_release(void)
+{
+    if (held.depth == 0 || --held.depth > 0)
+        return;
+    held_flush();
+}
+
 void
 store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n)
 {
@@ -108,15 +209,8 @@ store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n
     size_t i;
     int err = 0;
 
-    if (n == 0) {
-        free(cs);
+    if (!deliver_begin(st, gen, &h, cs, n))
         return;
-    }
-    if (!call_begin(st, gen, &h, NULL)) {
-        /* The dispatcher that reserved them is gone: their leases run out. */
-        claim_list_free(cs, n);
-        return;
-    }
     for (i = 0; i < n && err == 0; i++) {
         err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].secret);
         if (err == 0)
@@ -132,7 +226,7 @@ store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n
         for (i = 0; i < n; i++)
             h.give(h.arg, cs[i].dlv.endpoint_id);
         claim_list_free(cs, n);
-    } else {
+    } else if (held.depth == 0 || held_add(st, gen, cs, n) != 0) {
         h.deliver(h.arg, cs, n);
     }
     call_end(st);

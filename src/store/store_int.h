@@ -210,6 +210,14 @@ int store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen,
                        int *per_endpoint);
 void store_handoff_give(struct store *st, uint64_t gen, const char *endpoint_id);
 void store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n);
+/*
+ * Between store_handoff_hold() and store_handoff_release() (on one thread;
+ * holds nest) store_handoff_deliver keeps the claims, secrets open, and
+ * the release hands them to the hook in one call: the publishes a sync
+ * answers together wake the dispatcher once, not once each.
+ */
+void store_handoff_hold(void);
+void store_handoff_release(void);
 
 /*
  * Writes the smallest id with prefix ("dlv_") whose time part is ms, so that

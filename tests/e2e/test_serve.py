@@ -1,6 +1,7 @@
 """fluxhook serve: first start and its root key, FLUXHOOK_* twins, --check,
 bad flags, roles and signals."""
 import os
+import re
 import signal
 import socket
 import stat
@@ -334,6 +335,18 @@ class Lifecycle(unittest.TestCase):
         status, body, _ = srv.api("POST", "/v1/accounts", raw=b"x" * (300 * 1024))
         self.assertEqual(status, 413)
         self.assertEqual(srv.stop(), 0)
+
+    def test_http_threads_auto(self):
+        """By default (and with auto) one HTTP loop per core, at most 4; a number is taken as is."""
+        want = min(os.cpu_count() or 1, 4)
+        for args, threads in (([], want), (["--http-threads", "auto"], want),
+                              (["--http-threads", "3"], 3)):
+            srv = Server(args=args, test=self)
+            srv.start()
+            self.assertEqual(srv.api("GET", "/healthz")[0], 200)
+            m = re.findall(r"api: connections .* threads=(\d+)", srv.log_since_start())
+            self.assertEqual(m, [str(threads)], args)
+            self.assertEqual(srv.stop(), 0)
 
     def test_ipv6_listen(self):
         try:

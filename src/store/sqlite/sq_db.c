@@ -18,6 +18,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/wakeup.h"
 
 static const char SQL_BEGIN[] = "BEGIN";
 static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE";
@@ -833,17 +834,21 @@ jobs_done(struct sq_job *list, int err)
 /*
  * Without the store's lock: calls the completion of each asynchronous job
  * of list (from jobs_done()) and frees it. A completion may queue new jobs.
+ * The wake-ups the completions make (an HTTP loop per suspended publish)
+ * are made once per woken thread, after the last (util/wakeup.h).
  */
 static void
 jobs_complete(struct sq_job *list)
 {
     struct sq_job *j, *next;
 
+    wakeup_hold();
     for (j = list; j != NULL; j = next) {
         next = j->next;
         j->done_fn(j->done_arg, j->result);
         free(j);
     }
+    wakeup_release();
 }
 
 /*
@@ -1056,12 +1061,23 @@ syncer_main(void *arg)
     return NULL;
 }
 
+/* wakeup_fn: the writer has jobs. */
+static void
+writer_wake(void *arg)
+{
+    struct sq *s = arg;
+
+    pthread_cond_signal(&s->queue_cond);
+}
+
 /*
  * Under s->lock: appends j to the writer's queue and wakes the writer, which
  * sleeps only on an empty queue. With lazy (a job no thread waits for),
  * while a sync is under way, the writer is woken once per SQ_WAKE_JOBS jobs
  * instead of once per job: none of them can be durable before the syncer
- * is done, and the syncer wakes the writer then.
+ * is done, and the syncer wakes the writer then. A lazy job's wake-up waits
+ * for the end of its thread's wakeup_hold() (an HTTP loop's round of
+ * requests), so the round's publishes reach the writer together.
  */
 static void
 job_queue(struct sq *s, struct sq_job *j, int lazy)
@@ -1072,8 +1088,10 @@ job_queue(struct sq *s, struct sq_job *j, int lazy)
         s->head = j;
     s->tail = j;
     s->queued++;
-    if (!lazy || s->queued >= SQ_WAKE_JOBS || syncer_idle(s))
+    if (!lazy)
         pthread_cond_signal(&s->queue_cond);
+    else if (s->queued >= SQ_WAKE_JOBS || syncer_idle(s))
+        wakeup_post(writer_wake, s);
 }
 
 void
@@ -1081,10 +1099,12 @@ sq_jobs_after(struct sq_job *list, int sync_err)
 {
     struct sq_job *j;
 
+    store_handoff_hold(); /* the group's hand-offs go to the dispatcher together */
     for (j = list; j != NULL; j = j->next) {
         if (j->after != NULL)
             j->after(j->arg, j->result != 0 ? j->result : sync_err);
     }
+    store_handoff_release();
 }
 
 static int

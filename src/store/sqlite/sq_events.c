@@ -548,10 +548,7 @@ nonempty(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
-/*
- * The list's conditions after the account's, by the filters that are set
- * (:status is bound by the caller, or spelled by delivery_list_sql).
- */
+/* The list's conditions after the account's, by the filters that are set (status spelled). */
 static int
 delivery_list_where(struct buf *sql, const struct delivery_filter *f, const char *status)
 {
@@ -575,32 +572,81 @@ delivery_list_where(struct buf *sql, const struct delivery_filter *f, const char
 }
 
 /*
+ * The index a list reads, named so that the planner cannot take one that
+ * serves fewer of its filters. Each holds the filters' columns, then (but
+ * for the first two) the status, then the id: a list without a status
+ * filter merges one range per status (delivery_list_sql).
+ */
+static const char *
+delivery_list_index(const struct delivery_filter *f, int *by_status)
+{
+    *by_status = 0;
+    if (nonempty(f->event_id))
+        return "deliveries_event"; /* an event's few deliveries, sorted */
+    if (nonempty(f->endpoint_id) && !nonempty(f->event_type) && f->status < 0)
+        return "deliveries_endpoint";
+    *by_status = 1;
+    if (nonempty(f->endpoint_id))
+        return nonempty(f->event_type) ? "deliveries_endpoint_type_status"
+                                       : "deliveries_endpoint_status";
+    return nonempty(f->event_type) ? "deliveries_account_type_status"
+                                   : "deliveries_account_status";
+}
+
+/*
+ * One SELECT of a list: its rows of status s (-1: any) read through index.
+ * The type indexes leave out deliveries being delivered (migration 013):
+ * those of a type come from deliveries_in_flight, which holds every one of
+ * them, a few per endpoint (its leases), sorted.
+ */
+static int
+delivery_list_arm(struct buf *sql, const struct delivery_filter *f, const char *index, int s)
+{
+    int typed = strstr(index, "_type_status") != NULL, leased = 0, err;
+    char status[32];
+
+    if (typed && s == DELIVERY_DELIVERING) {
+        index = "deliveries_in_flight";
+        typed = 0;
+        leased = !nonempty(f->endpoint_id);
+    }
+    err = buf_printf(sql, "SELECT " SQ_DELIVERY_COLS " FROM deliveries INDEXED BY %s "
+                          "WHERE account_id = :acct", index);
+    if (err == 0 && leased)
+        err = buf_puts(sql, " AND endpoint_id IN (SELECT id FROM endpoints "
+                            "WHERE account_id = :acct)");
+    if (err == 0 && typed)
+        err = buf_puts(sql, " AND status <> 'delivering'"); /* the index's own condition */
+    if (s >= 0)
+        snprintf(status, sizeof(status), "'%s'", sq_status((enum delivery_status)s));
+    if (err == 0)
+        err = delivery_list_where(sql, f, s >= 0 ? status : NULL);
+    return err;
+}
+
+/*
  * The list's SQL depends on which filters are set; it is prepared per call.
- * Every filter has an index whose rows sort by id after it. An account's
- * list without a filter has none of its own (migration 009): it merges the
- * ranges of deliveries_account_status, one per status, each in id order, so
- * a page costs five seeks and its rows.
+ * Every filter has an index whose rows sort by id after it (migration 013).
+ * A list without a status filter on an index that holds the status before
+ * the id (the account's list, with or without a type; an endpoint's by
+ * type) merges one range per status, each in id order, so a page costs
+ * five seeks and its rows.
  */
 static int
 delivery_list_sql(struct buf *sql, const struct delivery_filter *f)
 {
-    int s, err = 0;
+    const char *index;
+    int s, by_status, err = 0;
 
-    if (nonempty(f->endpoint_id) || nonempty(f->event_id) || nonempty(f->event_type) ||
-        f->status >= 0) {
-        err = buf_puts(sql, "SELECT " SQ_DELIVERY_COLS " FROM deliveries WHERE account_id = :acct");
-        if (err == 0)
-            err = delivery_list_where(sql, f, f->status >= 0 ? ":status" : NULL);
+    index = delivery_list_index(f, &by_status);
+    if (!by_status || f->status >= 0) {
+        err = delivery_list_arm(sql, f, index, f->status);
     } else {
         for (s = 0; err == 0 && s < DELIVERY__COUNT; s++) {
-            char status[32];
-
-            snprintf(status, sizeof(status), "'%s'", sq_status((enum delivery_status)s));
-            err = buf_printf(sql, "%sSELECT " SQ_DELIVERY_COLS " FROM deliveries "
-                                  "WHERE account_id = :acct",
-                             s > 0 ? " UNION ALL " : "");
+            if (s > 0)
+                err = buf_puts(sql, " UNION ALL ");
             if (err == 0)
-                err = delivery_list_where(sql, f, status);
+                err = delivery_list_arm(sql, f, index, s);
         }
     }
     if (err == 0)
@@ -632,8 +678,6 @@ job_delivery_list(struct sq_conn *c, void *arg)
     sq_bind_text(stmt, ":ep", f->endpoint_id);
     sq_bind_text(stmt, ":event", f->event_id);
     sq_bind_text(stmt, ":type", f->event_type);
-    if (f->status >= 0)
-        sq_bind_text(stmt, ":status", sq_status((enum delivery_status)f->status));
     sq_bind_text(stmt, ":after", f->after);
     if (f->created_from > 0 && id_floor("dlv_", f->created_from, from) == 0)
         sq_bind_text(stmt, ":from", from);

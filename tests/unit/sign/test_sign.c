@@ -238,6 +238,40 @@ test_mac_parts_equal_whole(void **state)
     assert_memory_not_equal(a, b, SIGN_MAC_LEN);
 }
 
+/*
+ * The timestamp goes into the signed content in decimal, as the guide's
+ * "{id}.{timestamp}.{body}": zero, one digit, a digit more, the greatest
+ * and a negative one each sign what the string written out signs.
+ */
+static void
+test_standard_timestamp_digits(void **state)
+{
+    static const struct {
+        int64_t ts;
+        const char *text;
+    } cases[] = {
+        {0, "0"}, {9, "9"}, {10, "10"}, {1700000000, "1700000000"},
+        {INT64_MAX, "9223372036854775807"}, {-1, "-1"},
+        {INT64_MIN, "-9223372036854775808"},
+    };
+    unsigned char key[SIGN_KEY_MAX], mac[SIGN_MAC_LEN];
+    char out[SIGN_STANDARD_MAX], want[SIGN_STANDARD_MAX];
+    size_t keylen, i;
+
+    (void)state;
+    assert_int_equal(sign_secret_key(SW_SECRET, key, &keylen), 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sign_part parts[] = {{"m", 1}, {".", 1}, {cases[i].text, strlen(cases[i].text)},
+                                    {".", 1}, {"x", 1}};
+
+        assert_int_equal(sign_mac(key, keylen, parts, 5, mac), 0);
+        memcpy(want, "v1,", 3);
+        sign_b64_encode(mac, SIGN_MAC_LEN, want + 3);
+        assert_int_equal(sign_standard(SW_SECRET, "m", cases[i].ts, "x", 1, out), 0);
+        assert_string_equal(out, want);
+    }
+}
+
 #define THREADS 4
 #define ROUNDS 2000
 
@@ -295,6 +329,7 @@ main(void)
         cmocka_unit_test(test_b64_round_trip),
         cmocka_unit_test(test_b64_strict),
         cmocka_unit_test(test_mac_parts_equal_whole),
+        cmocka_unit_test(test_standard_timestamp_digits),
     };
     return torture_run_group_tests("sign", tests, NULL, NULL);
 }

@@ -3034,6 +3034,31 @@ account_pages_check(struct fx *fx, const struct delivery *all, size_t nall)
 }
 
 /*
+ * Every status in acct_a: disables held (its waiting deliveries are held),
+ * claims 10 of the others (not other's), of which 4 are delivered, 3 fail
+ * and 3 stay delivering; the rest stay pending. Returns the time it used.
+ */
+static int64_t
+every_status_make(struct fx *fx, const struct endpoint *held, const struct endpoint *other)
+{
+    const char *skip[] = { other->id };
+    struct claim *cs = NULL;
+    struct attempt_result rs[7];
+    int64_t now = clock_now_ms();
+    size_t n = 0, i;
+
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", held->id, "maintenance", now), 0);
+    assert_int_equal(store_claim(fx->st, now, 60000, 10, 0, skip, 1, &cs, &n), 0);
+    assert_int_equal(n, 10);
+    for (i = 0; i < 7; i++)
+        result_for(&rs[i], &cs[i], i < 4 ? DELIVERY_DELIVERED : DELIVERY_FAILED,
+                   i < 4 ? 200 : 410, i < 4 ? NULL : "HTTP 410", now + 1, 5);
+    assert_int_equal(store_results_apply(fx->st, rs, 7, now + 1), 0);
+    claim_list_free(cs, n);
+    return now;
+}
+
+/*
  * Migration 009 on a store made before it: the two indexes it drops are
  * there, and schema_version does not name it. Opening applies it in place;
  * every list, count and statistic reads the same as before, and an enable
@@ -3045,10 +3070,8 @@ test_smaller_store_upgrade(void **state)
     struct fx *fx = *state;
     struct endpoint eps[3], other;
     struct event ev;
-    struct claim *cs = NULL;
-    struct attempt_result rs[7];
     struct delivery *before = NULL, *after = NULL;
-    size_t n = 0, nbefore = 0, nafter = 0, i;
+    size_t nbefore = 0, nafter = 0, i;
     int64_t resumed = -1, now;
 
     for (i = 0; i < 3; i++)
@@ -3065,16 +3088,7 @@ test_smaller_store_upgrade(void **state)
         assert_int_equal(publish(fx->st, "acct_a", "user.created", NULL, &eps[2], 1, &ev), 0);
         event_cleanup(&ev);
     }
-    now = clock_now_ms();
-    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", eps[2].id, "maintenance", now), 0);
-    const char *skip[] = { other.id };
-    assert_int_equal(store_claim(fx->st, now, 60000, 10, 0, skip, 1, &cs, &n), 0);
-    assert_int_equal(n, 10);
-    for (i = 0; i < 7; i++)
-        result_for(&rs[i], &cs[i], i < 4 ? DELIVERY_DELIVERED : DELIVERY_FAILED,
-                   i < 4 ? 200 : 410, i < 4 ? NULL : "HTTP 410", now + 1, 5);
-    assert_int_equal(store_results_apply(fx->st, rs, 7, now + 1), 0);
-    claim_list_free(cs, n);
+    now = every_status_make(fx, &eps[2], &other);
 
     account_list(fx, "acct_a", &before, &nbefore);
     assert_int_equal(nbefore, 27);
@@ -3117,6 +3131,136 @@ test_smaller_store_upgrade(void **state)
     endpoint_cleanup(&other);
 }
 
+/* Whether the list f (cursor and limit aside) takes d. */
+static int
+filter_takes(const struct delivery_filter *f, const struct delivery *d)
+{
+    int64_t t = id_time_ms(d->id);
+
+    return (f->endpoint_id == NULL || strcmp(d->endpoint_id, f->endpoint_id) == 0) &&
+           (f->event_id == NULL || strcmp(d->event_id, f->event_id) == 0) &&
+           (f->event_type == NULL || strcmp(d->event_type, f->event_type) == 0) &&
+           (f->status < 0 || (int)d->status == f->status) &&
+           (f->created_from == 0 || t >= f->created_from) &&
+           (f->created_before == 0 || t < f->created_before);
+}
+
+/*
+ * Pages of 4 of the list f (its cursor and limit are set here) walk exactly
+ * the rows of all (the account's, in id order) that f takes, in f's order,
+ * every page full but the last; returns how many.
+ */
+static size_t
+filter_pages_check(struct fx *fx, struct delivery_filter *f, const struct delivery *all,
+                   size_t nall)
+{
+    const struct delivery **want = calloc(nall + 1, sizeof(*want));
+    struct delivery *ds = NULL;
+    char after[ID_MAX] = "";
+    size_t nwant = 0, got = 0, n = 0, i, k;
+
+    assert_non_null(want);
+    for (k = 0; k < nall; k++) {
+        i = f->descending ? nall - 1 - k : k;
+        if (filter_takes(f, &all[i]))
+            want[nwant++] = &all[i];
+    }
+    f->limit = 4;
+    do {
+        f->after = after[0] != '\0' ? after : NULL;
+        assert_int_equal(store_delivery_list(fx->st, "acct_a", f, &ds, &n), 0);
+        assert_true(n <= 4 && got + n <= nwant);
+        for (i = 0; i < n; i++) {
+            assert_string_equal(ds[i].id, want[got + i]->id);
+            assert_int_equal(ds[i].status, want[got + i]->status);
+        }
+        got += n;
+        assert_true(n == 4 || got == nwant);
+        if (n > 0)
+            snprintf(after, sizeof(after), "%s", ds[n - 1].id);
+        delivery_list_free(ds, n);
+    } while (n > 0);
+    assert_int_equal(got, nwant);
+    f->after = NULL;
+    free(want);
+    return nwant;
+}
+
+/*
+ * Every combination of the list's filters (endpoint, event, event type,
+ * status, date range; both orders) over deliveries of every status, two
+ * endpoints and three types, beside another account's: pages of 4 walk
+ * exactly the rows a filter of the whole list keeps, in id order, whichever
+ * index serves the combination (migration 013: a type without a status
+ * merges one range per status).
+ */
+static void
+test_delivery_list_every_filter(void **state)
+{
+    static const char *const types[] = { NULL, "user.message", "user.created", "agent.updated" };
+    static const int statuses[] = { -1, DELIVERY_PENDING, DELIVERY_DELIVERING, DELIVERY_DELIVERED,
+                                    DELIVERY_FAILED, DELIVERY_HELD };
+    struct fx *fx = *state;
+    struct endpoint eps[3], other;
+    struct event ev;
+    struct delivery *all = NULL;
+    struct delivery_filter f;
+    char mid_event[ID_MAX];
+    const char *ep_ids[3], *ev_ids[2] = { NULL, mid_event };
+    size_t nall = 0, i, e, v, t, s, r, taken = 0;
+    int64_t range[2][2];
+
+    for (i = 0; i < 3; i++)
+        endpoint_make(fx->st, "acct_a", "", &eps[i]);
+    endpoint_make(fx->st, "acct_b", "", &other);
+    for (i = 0; i < 15; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", types[1 + i % 3], NULL, i % 2 ? eps : eps + 1,
+                                 2, &ev),
+                         0);
+        if (i == 7)
+            snprintf(mid_event, sizeof(mid_event), "%s", ev.id);
+        event_cleanup(&ev);
+        assert_int_equal(publish(fx->st, "acct_b", types[1 + i % 3], NULL, &other, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    every_status_make(fx, &eps[2], &other);
+
+    account_list(fx, "acct_a", &all, &nall);
+    assert_int_equal(nall, 30);
+    range[0][0] = range[0][1] = 0;
+    range[1][0] = id_time_ms(all[8].id);
+    range[1][1] = id_time_ms(all[21].id);
+    ep_ids[0] = NULL;
+    ep_ids[1] = eps[0].id;
+    ep_ids[2] = eps[2].id;
+    for (e = 0; e < 3; e++)
+        for (v = 0; v < 2; v++)
+            for (t = 0; t < 4; t++)
+                for (s = 0; s < 6; s++)
+                    for (r = 0; r < 4; r++) {
+                        memset(&f, 0, sizeof(f));
+                        f.endpoint_id = ep_ids[e];
+                        f.event_id = ev_ids[v];
+                        f.event_type = types[t];
+                        f.status = statuses[s];
+                        f.created_from = range[r / 2][0];
+                        f.created_before = range[r / 2][1];
+                        f.descending = r % 2;
+                        taken += filter_pages_check(fx, &f, all, nall);
+                    }
+    /* The history has every status, and the combinations found many rows. */
+    for (s = 1; s < 6; s++) {
+        for (i = 0; i < nall && (int)all[i].status != statuses[s]; i++)
+            ;
+        assert_true(i < nall);
+    }
+    assert_true(taken > nall * 8);
+    delivery_list_free(all, nall);
+    for (i = 0; i < 3; i++)
+        endpoint_cleanup(&eps[i]);
+    endpoint_cleanup(&other);
+}
+
 /* --- hand-off to this process's dispatcher (SQLite; PostgreSQL keeps the claim path) --- */
 
 /* A dispatcher's side of store_on_handoff(), counting what it is told. */
@@ -3126,7 +3270,8 @@ struct ho_rec {
     int takes, gives;
     struct claim *cs; /* every claim delivered, in order */
     size_t n;
-    int oom; /* 1: deliver could not keep some (allocation failure mode) */
+    int calls; /* deliver calls */
+    int oom;   /* 1: deliver could not keep some (allocation failure mode) */
 };
 
 static int
@@ -3165,6 +3310,7 @@ ho_rec_deliver(void *arg, struct claim *cs, size_t n)
     struct claim *more;
 
     pthread_mutex_lock(&r->mu);
+    r->calls++;
     more = realloc(r->cs, (r->n + n) * sizeof(*more));
     if (more == NULL) {
         /*
@@ -3375,6 +3521,127 @@ test_handoff_cap(void **state)
     ho_done(fx->st, &r);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+#define HO_GROUP 5 /* publishes made durable together */
+
+/* A writer job that waits until the test lets it go, and the publishes behind it. */
+struct ho_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, open;
+    int done, failed; /* publishes answered, and how many with an error */
+    struct store *st;
+};
+
+static int
+ho_gate_job(struct sq_conn *c, void *arg)
+{
+    struct ho_gate *g = arg;
+
+    (void)c;
+    pthread_mutex_lock(&g->mu);
+    g->inside = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void *
+ho_gate_main(void *arg)
+{
+    struct ho_gate *g = arg;
+
+    (void)sq_write(g->st->impl, ho_gate_job, g);
+    return NULL;
+}
+
+/* store_publish_done_fn, on a store thread (which must not fail the test). */
+static void
+ho_gate_done(void *arg, int err)
+{
+    struct ho_gate *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    g->done++;
+    g->failed += err != 0;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/*
+ * Publishes made durable by one sync hand their deliveries to the
+ * dispatcher in one call (one wake-up of its loop), in publish order.
+ */
+static void
+test_handoff_group_delivered_once(void **state)
+{
+    struct fx *fx = *state;
+    struct store_publish items[HO_GROUP];
+    struct event evs[HO_GROUP];
+    struct endpoint ep;
+    struct ho_gate g;
+    struct ho_rec r;
+    pthread_t th;
+    int i, queued = 0, err = 0;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    memset(evs, 0, sizeof(evs));
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    ho_register(fx->st, &r, 100, 64);
+    memset(&g, 0, sizeof(g));
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.st = fx->st;
+    /*
+     * The writer is held inside a job while the publishes queue behind it,
+     * so that it takes them in one transaction, made durable by one sync.
+     * No assertion while it is held (a failed one would leave it there).
+     */
+    if (pthread_create(&th, NULL, ho_gate_main, &g) != 0) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&g.mu);
+    while (!g.inside)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    for (i = 0; i < HO_GROUP && err == 0; i++) {
+        err = event_fill("acct_a", "user.message", NULL, &evs[i]);
+        items[i] = (struct store_publish){.ev = &evs[i], .eps = &ep, .neps = 1};
+        if (err == 0)
+            err = store_event_publish_async(fx->st, &items[i], 1, ho_gate_done, &g);
+        if (err == 0)
+            queued++;
+    }
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    while (g.done < queued)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(th, NULL);
+out:
+    assert_int_equal(err, 0);
+    assert_int_equal(g.failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal(r.takes, HO_GROUP);
+    assert_int_equal((int)r.n, HO_GROUP);
+    assert_int_equal(r.calls, 1);
+    for (i = 0; i < HO_GROUP; i++) {
+        assert_int_equal(items[i].err, 0);
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].secret, ep.secret); /* opened */
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < HO_GROUP; i++)
+        event_cleanup(&evs[i]);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    endpoint_cleanup(&ep);
 }
 
 /*
@@ -4667,6 +4934,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
@@ -4674,6 +4942,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_cap_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_concurrent_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),
