@@ -42,6 +42,7 @@ h_metrics(struct api_req *r)
     static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
     int64_t counts[DELIVERY__COUNT];
     struct api_guard_stats gs;
+    struct store_writer_stats ws;
     struct buf b;
     int i, err;
 
@@ -62,6 +63,26 @@ h_metrics(struct api_req *r)
                "# TYPE fluxhook_results_fenced_total counter\n"
                "fluxhook_results_fenced_total %llu\n",
                (unsigned long long)store_fenced_count(r->ctx->store));
+    store_writer_stats(r->ctx->store, &ws);
+    buf_printf(&b,
+               "# HELP fluxhook_store_commits_total Write transactions the store committed.\n"
+               "# TYPE fluxhook_store_commits_total counter\n"
+               "fluxhook_store_commits_total %llu\n"
+               "# HELP fluxhook_store_syncs_total Syncs that made commits durable (one may "
+               "cover several).\n"
+               "# TYPE fluxhook_store_syncs_total counter\n"
+               "fluxhook_store_syncs_total %llu\n"
+               "# HELP fluxhook_store_writes_total Write calls the commits carried.\n"
+               "# TYPE fluxhook_store_writes_total counter\n"
+               "fluxhook_store_writes_total %llu\n"
+               "# HELP fluxhook_store_checkpoints_total WAL checkpoints, by the thread that "
+               "made them.\n"
+               "# TYPE fluxhook_store_checkpoints_total counter\n"
+               "fluxhook_store_checkpoints_total{by=\"checkpointer\"} %llu\n"
+               "fluxhook_store_checkpoints_total{by=\"writer\"} %llu\n",
+               (unsigned long long)ws.commits, (unsigned long long)ws.syncs,
+               (unsigned long long)ws.writes, (unsigned long long)ws.checkpoints,
+               (unsigned long long)ws.writer_checkpoints);
     buf_puts(&b, "# HELP fluxhook_http_requests_total HTTP requests answered, by status class.\n"
                  "# TYPE fluxhook_http_requests_total counter\n");
     for (i = 1; i <= 5; i++)

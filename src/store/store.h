@@ -705,6 +705,8 @@ struct store_writer_stats {
     uint64_t commits; /* transactions committed */
     uint64_t syncs;   /* fsyncs that made them durable (one may cover several commits) */
     uint64_t writes;  /* write calls they carried */
+    uint64_t checkpoints;        /* WAL checkpoints off the writer's thread (SQLite) */
+    uint64_t writer_checkpoints; /* WAL checkpoints the writer made between two commits */
 };
 void store_writer_stats(struct store *st, struct store_writer_stats *out);
 

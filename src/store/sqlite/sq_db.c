@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_int.h"
@@ -305,21 +306,31 @@ sq_status(enum delivery_status s)
  */
 #define SQ_PAGE_SIZE "8192"
 
-/* SQLite's automatic checkpoint counts pages: this makes it count bytes. */
-static int
-wal_checkpoint_bytes(struct sq_conn *c, int64_t bytes)
+int64_t
+sq_page_size(sqlite3 *db)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t page = 0;
-    char sql[64];
     int rc;
 
-    rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &stmt, NULL);
+    rc = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt, NULL);
     if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
         page = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     if (page <= 0)
-        return sq_err(c, rc, "reading the page size");
+        log_warnx("store: cannot read the page size: %s", sqlite3_errmsg(db));
+    return page;
+}
+
+/* SQLite's automatic checkpoint counts pages: this makes it count bytes. */
+static int
+wal_checkpoint_bytes(struct sq_conn *c, int64_t bytes)
+{
+    int64_t page = sq_page_size(c->db);
+    char sql[64];
+
+    if (page <= 0)
+        return ERR_STORE;
     snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%lld", (long long)(bytes / page));
     return sq_exec(c, sql);
 }
@@ -437,7 +448,7 @@ conn_open(struct sq_conn *c, const char *path, int writer)
                          "PRAGMA secure_delete=ON; PRAGMA cache_size=-8192; "
                          "PRAGMA journal_size_limit=67108864");
         if (err == 0)
-            err = wal_checkpoint_bytes(c, 4 << 20);
+            err = wal_checkpoint_bytes(c, SQ_WAL_CKPT_BYTES);
     } else {
         /*
          * Page caches are bounded (8 MiB + 4 x 2 MiB) and temporary data (sorts,
@@ -559,10 +570,21 @@ out:
 /* --- the writer --- */
 
 /*
+ * How long a job answered at its commit (a claim, a result: sq_write_nosync)
+ * waits in the open transaction for the syncer to be free before it is
+ * committed anyway. Committing each one at once made several commits per
+ * sync, each writing the same hot pages of every index to the WAL again;
+ * waiting for the sync without a bound starved the dispatcher behind
+ * publishes while syncs were slow.
+ */
+#define SQ_NOSYNC_WAIT_US 2000
+
+/*
  * The writer's open transaction: the jobs run in it so far, oldest first.
  * It stays open while the syncer is busy, since a commit could not become
  * durable before the sync under way ends anyway: every job arriving
- * meanwhile joins it, and it commits once, when the syncer is free.
+ * meanwhile joins it, and it commits once, when the syncer is free, or
+ * SQ_NOSYNC_WAIT_US after the first job that needs no sync joined it.
  */
 struct txn {
     struct sq_job *head, *tail;
@@ -570,7 +592,40 @@ struct txn {
     int open;      /* BEGIN done, not committed or rolled back */
     int safe;      /* jobs run inside savepoints (after a job failed halfway) */
     int nosync;    /* jobs that are answered at commit, without a sync (claims, results) */
+    struct timespec nosync_by; /* CLOCK_MONOTONIC: when those are committed at the latest */
 };
+
+/* 1 when t holds a job needing no sync that has waited its while. */
+static int
+txn_nosync_due(const struct txn *t)
+{
+    struct timespec now;
+
+    if (t->nosync == 0)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->nosync_by.tv_sec ||
+           (now.tv_sec == t->nosync_by.tv_sec && now.tv_nsec >= t->nosync_by.tv_nsec);
+}
+
+/* Adds the jobs from `fresh` on to t's count of jobs needing no sync. */
+static void
+txn_count_nosync(struct txn *t, const struct sq_job *fresh)
+{
+    const struct sq_job *j;
+    int before = t->nosync;
+
+    for (j = fresh; j != NULL; j = j->next)
+        t->nosync += j->nosync;
+    if (before > 0 || t->nosync == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t->nosync_by);
+    t->nosync_by.tv_nsec += SQ_NOSYNC_WAIT_US * 1000L;
+    if (t->nosync_by.tv_nsec >= 1000000000L) {
+        t->nosync_by.tv_sec++;
+        t->nosync_by.tv_nsec -= 1000000000L;
+    }
+}
 
 /* Fails every job of the transaction whose answer depended on its commit. */
 static void
@@ -843,8 +898,13 @@ writer_main(void *arg)
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (s->head == NULL && !s->stopping && !(t.head != NULL && syncer_idle(s)))
-            pthread_cond_wait(&s->queue_cond, &s->lock);
+        while (s->head == NULL && !s->stopping &&
+               !(t.head != NULL && (syncer_idle(s) || txn_nosync_due(&t)))) {
+            if (t.nosync > 0)
+                pthread_cond_timedwait(&s->queue_cond, &s->lock, &t.nosync_by);
+            else
+                pthread_cond_wait(&s->queue_cond, &s->lock);
+        }
         if (s->head == NULL && t.head == NULL)
             break;
         fresh = s->head;
@@ -860,10 +920,9 @@ writer_main(void *arg)
                 last = last->next;
                 n++;
             }
-            for (struct sq_job *j = fresh; j != NULL; j = j->next) {
+            for (struct sq_job *j = fresh; j != NULL; j = j->next)
                 j->state = SQ_JOB_TODO;
-                t.nosync += j->nosync;
-            }
+            txn_count_nosync(&t, fresh);
             if (t.tail != NULL)
                 t.tail->next = fresh;
             else
@@ -883,11 +942,12 @@ writer_main(void *arg)
         idle = syncer_idle(s);
         stopping = s->stopping;
         /*
-         * A transaction holding a claim or a result commits at once: they
-         * need no sync, and the dispatcher must not wait for one (under
-         * full ingest that starved delivery behind publishes).
+         * A transaction holding a claim or a result commits within
+         * SQ_NOSYNC_WAIT_US: they need no sync, and the dispatcher must not
+         * wait for one (under full ingest that starved delivery behind
+         * publishes).
          */
-        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || t.nosync > 0))
+        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || txn_nosync_due(&t)))
             continue;
         pthread_mutex_unlock(&s->lock);
 
@@ -918,6 +978,12 @@ writer_main(void *arg)
         if (answered != NULL) {
             pthread_mutex_unlock(&s->lock);
             jobs_complete(answered);
+            pthread_mutex_lock(&s->lock);
+        }
+        if (committed) {
+            /* Once the syncer has the commit: what a checkpoint pass left, at most. */
+            pthread_mutex_unlock(&s->lock);
+            sq_ckpt_commit(s->ckpt);
             pthread_mutex_lock(&s->lock);
         }
     }
@@ -1236,6 +1302,8 @@ threads_stop(struct sq *s)
     pthread_mutex_unlock(&s->lock);
     if (s->writer_started)
         pthread_join(s->writer_thread, NULL);
+    sq_ckpt_stop(s->ckpt);
+    s->ckpt = NULL;
     pthread_mutex_lock(&s->lock);
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -1250,6 +1318,7 @@ sq_open(struct store *st, const char *url)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *rest = url + strlen("sqlite:");
+    pthread_condattr_t mono;
     struct sq *s = NULL;
     int i, err;
 
@@ -1262,7 +1331,10 @@ sq_open(struct store *st, const char *url)
     if (s == NULL)
         return ERR_NOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->queue_cond, NULL);
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->queue_cond, &mono); /* the writer's bounded waits are monotonic */
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&s->reader_cond, NULL);
     pthread_cond_init(&s->sync_cond, NULL);
     s->path = strdup(rest);
@@ -1319,6 +1391,9 @@ sq_open(struct store *st, const char *url)
             goto out;
         }
         s->syncer_started = 1;
+        err = sq_ckpt_start(s->path, s->writer.db, &s->ckpt);
+        if (err != 0)
+            goto out;
     }
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         log_warn("store: cannot start the writer thread");
@@ -1361,6 +1436,13 @@ sq_writer_stats(struct store *st, struct store_writer_stats *out)
     out->syncs = s->syncs;
     out->writes = s->jobs;
     pthread_mutex_unlock(&s->lock);
+    if (s->ckpt != NULL) {
+        struct sq_ckpt_stats k;
+
+        sq_ckpt_stats(s->ckpt, &k);
+        out->checkpoints = k.passes;
+        out->writer_checkpoints = k.catchups;
+    }
 }
 
 const struct store_ops store_sqlite_ops = {

@@ -12,7 +12,9 @@
  *
  * The same run without the store's WAL sync (sq_wal_sync_skip: plain
  * synchronous=NORMAL) must lose acknowledged events, which shows the test
- * sees what it is meant to.
+ * sees what it is meant to. A third run checkpoints the WAL every few pages
+ * (sq_wal_ckpt_bytes), so the cuts also fall in checkpoints, on the
+ * checkpointer's thread and the writer's, and in the WAL's starts over.
  *
  * A claim is answered at its commit, before any sync: it must never take a
  * delivery whose publish is not synced yet. The shim can hold the WAL's
@@ -49,6 +51,7 @@
 #define PL_PUBLISHES 40       /* per thread and iteration, at most */
 #define PL_MAX_CUT 30         /* the cut comes at sync 1..PL_MAX_CUT (or after the last) */
 #define PL_SEED 20261130u
+#define PL_CKPT_BYTES (16 * 1024) /* the third run's checkpoints: every two 8 KiB pages */
 
 /* --- the shim --- */
 
@@ -83,6 +86,7 @@ static struct {
     int armed;                /* counting syncs towards cut_at */
     int syncs;                /* syncs seen since armed */
     int cut_at;
+    uint64_t ckpts;           /* checkpoints the stores made */
     int dead;                 /* power lost: I/O fails */
     uint64_t undone;          /* writes and truncations thrown away, all iterations */
     int hold;                 /* the next sync of a WAL waits while this is set */
@@ -703,6 +707,7 @@ one_life(int cut_at, int *acked)
     struct publisher pubs[PL_THREADS];
     struct store *st;
     struct endpoint got = { 0 };
+    struct store_writer_stats ws;
     struct event ev;
     struct life l;
     int i, j, lost = 0;
@@ -721,7 +726,9 @@ one_life(int cut_at, int *acked)
     }
     for (i = 0; i < PL_THREADS; i++)
         pthread_join(pubs[i].thread, NULL);
+    store_writer_stats(st, &ws);
     pthread_mutex_lock(&pl.lock);
+    pl.ckpts += ws.checkpoints + ws.writer_checkpoints;
     if (!pl.dead)
         power_cut(); /* the cut point never came: the power goes now */
     pthread_mutex_unlock(&pl.lock);
@@ -773,6 +780,26 @@ test_no_acknowledged_event_lost(void **state)
     (void)state;
     assert_int_equal(cuts_run(PL_ITERATIONS, 0, &acked), 0);
     assert_true(acked > 0);
+}
+
+/*
+ * The WAL checkpointed every two pages: the cuts fall in checkpoints too,
+ * and no acknowledged event is lost.
+ */
+static void
+test_checkpoints_lose_nothing(void **state)
+{
+    int acked;
+
+    (void)state;
+    pl.ckpts = 0;
+    sq_wal_ckpt_bytes = PL_CKPT_BYTES;
+    assert_int_equal(cuts_run(PL_ITERATIONS / 2, 0, &acked), 0);
+    sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
+    assert_true(acked > 0);
+    print_message("powerloss with checkpoints every %d bytes: %llu checkpoints\n", PL_CKPT_BYTES,
+                  (unsigned long long)pl.ckpts);
+    assert_true(pl.ckpts > 0);
 }
 
 /* Without the store's WAL sync, acknowledged events die with the power: the test sees it. */
@@ -1007,6 +1034,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_acknowledged_event_lost),
+        cmocka_unit_test(test_checkpoints_lose_nothing),
         cmocka_unit_test(test_without_wal_sync_events_are_lost),
         cmocka_unit_test(test_claim_waits_for_the_sync_of_its_publish),
         cmocka_unit_test(test_claim_of_another_handle_waits_for_a_sync),

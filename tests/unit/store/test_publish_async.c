@@ -6,7 +6,9 @@
  * (an HTTP loop) is refused a read when every read connection is busy. A VFS shim over the unix
  * VFS, the default VFS of this program only, can make every write and sync fail (a disk gone bad)
  * until it is told to stop. The writer's caches forget a change to endpoint_types alone and
- * what a transaction that failed at its commit read.
+ * what a transaction that failed at its commit read. While publishes keep the writer busy,
+ * the WAL stays within its bound: its checkpoints run on the checkpointer's thread and the
+ * writer copies only what a pass left.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +32,10 @@
 #include "util/id.h"
 
 #define PA_MANY 400 /* publishes queued at once */
+#define PA_CHAINS 8         /* publishes in flight at once, each queueing the next */
+#define PA_LINKS 400        /* publishes per chain */
+#define PA_CKPT_BYTES 65536 /* checkpoints of that test: every 8 pages of 8 KiB */
+#define PA_BODY 600         /* that test's bodies */
 
 /* --- the shim: writes and syncs fail while fw_failing is set --- */
 
@@ -468,6 +475,78 @@ test_async_memory(void **state)
     pubs_free(ps, 10);
 }
 
+/*
+ * Publishes keep the writer busy without a pause (PA_CHAINS in flight, each
+ * completion queueing the next): the WAL, checkpointed every PA_CKPT_BYTES,
+ * never grows past its bound (4 x PA_CKPT_BYTES, plus what one transaction
+ * adds before its commit), though the publishes write ten times that and more;
+ * the checkpointer and the writer both checkpointed; every event is stored.
+ */
+static void
+test_wal_bounded_while_busy(void **state)
+{
+    struct fx *fx = *state;
+    size_t n = PA_CHAINS * PA_LINKS, i;
+    struct pub *ps = calloc(n, sizeof(*ps));
+    struct store_writer_stats ws;
+    struct event got;
+    struct stat sb;
+    char wal[160];
+    off_t most = 0, bound;
+    int64_t until = clock_mono_ms() + 60000;
+    int done;
+
+    assert_non_null(ps);
+    store_close(fx->st);
+    sq_wal_ckpt_bytes = PA_CKPT_BYTES;
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
+    for (i = 0; i < n; i++) {
+        pub_fill(&ps[i], fx, NULL);
+        free(ps[i].ev.body);
+        ps[i].ev.body = malloc(PA_BODY + 1);
+        assert_non_null(ps[i].ev.body);
+        memset(ps[i].ev.body, ' ', PA_BODY);
+        memcpy(ps[i].ev.body, "{\"n\":1}", 7);
+        ps[i].ev.body[PA_BODY] = '\0';
+        ps[i].ev.body_len = PA_BODY;
+        ps[i].chain = 1;
+        ps[i].next = i + PA_CHAINS < n ? &ps[i + PA_CHAINS] : NULL;
+    }
+    for (i = 0; i < PA_CHAINS; i++)
+        assert_int_equal(pub_start(&ps[i]), 0);
+    snprintf(wal, sizeof(wal), "%s/store.db-wal", fx->dir);
+    do {
+        if (stat(wal, &sb) == 0 && sb.st_size > most)
+            most = sb.st_size;
+        pthread_mutex_lock(&pa_mu);
+        done = pa_seq;
+        pthread_mutex_unlock(&pa_mu);
+        usleep(500);
+    } while (done < (int)n && clock_mono_ms() < until);
+    wait_calls((int)n);
+
+    store_writer_stats(fx->st, &ws);
+    /* The bound, and one transaction's frames (at most PA_CHAINS events) past it. */
+    bound = 4 * PA_CKPT_BYTES + 64 * (8192 + 24);
+    print_message("wal: at most %lld bytes (bound %lld) over %zu publishes of %d bytes; "
+                  "checkpoints %llu, by the writer %llu, commits %llu\n",
+                  (long long)most, (long long)bound, n, PA_BODY,
+                  (unsigned long long)ws.checkpoints, (unsigned long long)ws.writer_checkpoints,
+                  (unsigned long long)ws.commits);
+    assert_true(most > 0);
+    assert_true(most <= bound);
+    assert_true(ws.checkpoints > 0);
+    assert_true(ws.writer_checkpoints > 0);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(ps[i].err, 0);
+        assert_int_equal(ps[i].chain_err, 0);
+        assert_int_equal(store_event_get(fx->st, "acct_a", ps[i].ev.id, &got), 0);
+        event_cleanup(&got);
+    }
+    pubs_free(ps, n);
+}
+
 /* --- a thread that must not wait for a read connection --- */
 
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -703,6 +782,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_close_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_bounded_while_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_types_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_rolled_back, setup, teardown),

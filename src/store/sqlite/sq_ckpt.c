@@ -1,0 +1,238 @@
+/*
+ * SQLite backend: the WAL's checkpoints, run by a thread of their own.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that takes the WAL
+ * past its size: on the writer thread, which then copies every page the WAL
+ * holds into the database file and syncs both files while no publish,
+ * claim or result can be written. Here the writer's connection checkpoints
+ * nothing by itself (its WAL hook only counts frames); the checkpointer, on
+ * its own connection, copies the WAL into the database each time
+ * sq_wal_ckpt_bytes were added to it (a PASSIVE checkpoint: the writer keeps
+ * committing meanwhile).
+ *
+ * The WAL starts over from its beginning only at a write transaction that
+ * begins while every frame of it is in the database. Commits made during
+ * the checkpointer's pass keep it from that, so after a pass that found the
+ * WAL at least sq_wal_ckpt_bytes long, the writer copies what those commits
+ * added itself, between two transactions (a few frames, and the syncs every
+ * checkpoint makes); its next transaction then writes the WAL from its
+ * start. The WAL never grows past SQ_CKPT_MAX times sq_wal_ckpt_bytes while
+ * the writer is busy: there the writer waits for a pass under way to end and
+ * checkpoints itself, as SQLite's automatic checkpoint would. A reader
+ * holding an old snapshot can still keep the WAL from starting over, as it
+ * always could.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "store/sqlite/sq_int.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define SQ_CKPT_MAX 4 /* the WAL's bound, in sq_wal_ckpt_bytes */
+
+int64_t sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
+
+struct sq_ckpt {
+    sqlite3 *db;             /* the checkpointer's own connection */
+    sqlite3 *writer;         /* the writer's, whose WAL hook is ours */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;     /* the thread waits for a pass to run, the writer for one to end */
+    int pass_frames;         /* a pass runs each time this many frames were added */
+    int max_frames;          /* the WAL's bound */
+    int frames;              /* the WAL's frames after the writer's last commit */
+    int copied;              /* frames in the database after the last pass (0: the WAL started over) */
+    int wanted;              /* a pass is to run */
+    int running;             /* a pass (or the writer's checkpoint) is under way */
+    int reset;               /* a pass ended on a long WAL: the writer copies the rest */
+    int stop;
+    int failing;             /* the last checkpoint failed (logged once) */
+    struct sq_ckpt_stats stats;
+};
+
+/* Under k->lock: logs the first failure of a spell of failing checkpoints. */
+static void
+ckpt_note(struct sq_ckpt *k, sqlite3 *db, int rc, const char *who)
+{
+    if (rc == SQLITE_OK) {
+        if (k->failing)
+            log_info("store: %s checkpoints the WAL again", who);
+        k->failing = 0;
+        return;
+    }
+    if (rc == SQLITE_BUSY || k->failing)
+        return;
+    k->failing = 1;
+    log_warnx("store: %s cannot checkpoint the WAL: %s", who, sqlite3_errmsg(db));
+}
+
+/*
+ * The writer's WAL hook, called after each of its commits with the frames
+ * the WAL holds: starts a pass when enough were added since the last one.
+ */
+static int
+ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sq_ckpt *k = arg;
+
+    (void)db;
+    (void)name;
+    pthread_mutex_lock(&k->lock);
+    if (frames < k->frames)
+        k->copied = 0; /* the WAL started over */
+    k->frames = frames;
+    if (!k->running && !k->wanted && frames - k->copied >= k->pass_frames) {
+        k->wanted = 1;
+        pthread_cond_broadcast(&k->cond);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return SQLITE_OK;
+}
+
+static void *
+ckpt_main(void *arg)
+{
+    struct sq_ckpt *k = arg;
+    int rc, log_frames, done;
+
+    pthread_mutex_lock(&k->lock);
+    for (;;) {
+        while (!k->wanted && !k->stop)
+            pthread_cond_wait(&k->cond, &k->lock);
+        if (k->stop)
+            break;
+        k->wanted = 0;
+        k->running = 1;
+        pthread_mutex_unlock(&k->lock);
+
+        log_frames = done = 0;
+        rc = sqlite3_wal_checkpoint_v2(k->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &done);
+
+        pthread_mutex_lock(&k->lock);
+        k->running = 0;
+        k->stats.passes++;
+        ckpt_note(k, k->db, rc, "the checkpointer");
+        if (rc == SQLITE_OK) {
+            if (done > k->copied)
+                k->copied = done;
+            /* Commits during the pass left frames behind (else the WAL starts over alone). */
+            if (log_frames >= k->pass_frames && k->frames > done)
+                k->reset = 1;
+        }
+        pthread_cond_broadcast(&k->cond);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+void
+sq_ckpt_commit(struct sq_ckpt *k)
+{
+    int rc, log_frames = 0, done = 0, before;
+
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&k->lock);
+    while (k->running && k->frames >= k->max_frames)
+        pthread_cond_wait(&k->cond, &k->lock);
+    if (k->running || !(k->reset || k->frames >= k->max_frames)) {
+        pthread_mutex_unlock(&k->lock);
+        return;
+    }
+    k->reset = 0;
+    k->wanted = 0;
+    k->running = 1; /* the thread starts no pass meanwhile */
+    before = k->copied;
+    pthread_mutex_unlock(&k->lock);
+
+    rc = sqlite3_wal_checkpoint_v2(k->writer, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                   &done);
+
+    pthread_mutex_lock(&k->lock);
+    k->running = 0;
+    k->stats.catchups++;
+    ckpt_note(k, k->writer, rc, "the writer");
+    if (rc == SQLITE_OK && done > before)
+        k->stats.catchup_frames += (uint64_t)(done - before);
+    if (rc == SQLITE_OK && done > k->copied)
+        k->copied = done;
+    pthread_cond_broadcast(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+}
+
+int
+sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out)
+{
+    struct sq_ckpt *k;
+    int64_t page;
+    int rc;
+
+    *out = NULL;
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return ERR_NOMEM;
+    page = sq_page_size(writer);
+    if (page <= 0) {
+        free(k);
+        return ERR_STORE;
+    }
+    k->pass_frames = (int)(sq_wal_ckpt_bytes / page > 0 ? sq_wal_ckpt_bytes / page : 1);
+    k->max_frames = SQ_CKPT_MAX * k->pass_frames;
+    k->writer = writer;
+    rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* A connection learns that the database is in WAL mode at its first read. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(k->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_warnx("store: cannot open '%s' for checkpoints: %s", path,
+                  k->db != NULL ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc));
+        sqlite3_close(k->db);
+        free(k);
+        return ERR_STORE;
+    }
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->cond, NULL);
+    if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+        log_warn("store: cannot start the checkpointer thread");
+        pthread_cond_destroy(&k->cond);
+        pthread_mutex_destroy(&k->lock);
+        sqlite3_close(k->db);
+        free(k);
+        return ERR_STORE;
+    }
+    /* Replaces SQLite's automatic checkpoint (wal_autocheckpoint) on the writer. */
+    sqlite3_wal_hook(writer, ckpt_hook, k);
+    *out = k;
+    return 0;
+}
+
+void
+sq_ckpt_stop(struct sq_ckpt *k)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->stop = 1;
+    pthread_cond_broadcast(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    sqlite3_wal_hook(k->writer, NULL, NULL);
+    log_debug("store: checkpointer done passes=%llu writer_checkpoints=%llu writer_frames=%llu",
+              (unsigned long long)k->stats.passes, (unsigned long long)k->stats.catchups,
+              (unsigned long long)k->stats.catchup_frames);
+    sqlite3_close(k->db);
+    pthread_cond_destroy(&k->cond);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
+
+void
+sq_ckpt_stats(struct sq_ckpt *k, struct sq_ckpt_stats *out)
+{
+    pthread_mutex_lock(&k->lock);
+    *out = k->stats;
+    pthread_mutex_unlock(&k->lock);
+}
