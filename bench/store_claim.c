@@ -8,7 +8,9 @@
  * postgres://... (its database must hold no other due work; each run drains
  * what it publishes).
  *
- * usage: bench_store_claim [-n DELIVERIES] [-u URL]
+ * usage: bench_store_claim [-1] [-n DELIVERIES] [-u URL]
+ * (-1: the runs from one handle only, whose work is the same from run to run,
+ * for instruction counts under callgrind)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -173,10 +175,13 @@ main(int argc, char **argv)
     long deliveries = 20000;
     const char *url = NULL;
     char tmp[] = "/tmp/fluxhook-bench-XXXXXX", path[600];
-    int opt, i, ret = 0;
+    int opt, i, one = 0, ret = 0;
 
-    while ((opt = getopt(argc, argv, "n:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "1n:u:")) != -1) {
         switch (opt) {
+        case '1':
+            one = 1;
+            break;
         case 'n':
             deliveries = strtol(optarg, NULL, 10) / FANOUT * FANOUT;
             break;
@@ -184,7 +189,7 @@ main(int argc, char **argv)
             url = optarg;
             break;
         default:
-            fprintf(stderr, "usage: bench_store_claim [-n DELIVERIES] [-u URL]\n");
+            fprintf(stderr, "usage: bench_store_claim [-1] [-n DELIVERIES] [-u URL]\n");
             return 2;
         }
     }
@@ -208,6 +213,8 @@ main(int argc, char **argv)
         "|---------|-----|------------|--------|--------------|---------------|---------------"
         "|----------------|\n");
     for (i = 0; i < 4 && ret == 0; i++) {
+        if (one && handles[i] != 1)
+            continue;
         if (run(url, i, deliveries, handles[i], caps[i]) != 0)
             ret = 1;
     }

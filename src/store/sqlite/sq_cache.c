@@ -4,6 +4,7 @@
  * count of live leases), kept on the writer connection and emptied by a
  * write generation (docs/internals/store.md, "Writer caches").
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,14 @@ static const char SQL_CACHE_TRIGGERS[] =
     "CREATE TEMP TRIGGER IF NOT EXISTS fh_cache_types_del AFTER DELETE ON main.endpoint_types "
     "BEGIN SELECT fh_cache_drop(); END";
 static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+/* An endpoint's sending fields, if it is enabled. */
+static const char SQL_EP_SENDABLE[] =
+    "SELECT url, secret, prev_secret, prev_secret_until "
+    "FROM endpoints WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
+/* Its deliveries under a live lease, any process's. */
+static const char SQL_EP_LIVE[] =
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
 
 /* One fan-out: the endpoints an account's event type goes to, as fanout_find() reads them. */
 struct fan_entry {
@@ -293,6 +302,84 @@ sq_cache_ep_add(struct sq_conn *c, struct sq_cache_ep *row)
     k->eps[slot] = e;
     k->neps++;
     return e;
+}
+
+void
+sq_cache_ep_clear(struct sq_cache_ep *row)
+{
+    free(row->url);
+    secret_free(row->secret);
+    secret_free(row->prev_secret);
+    memset(row, 0, sizeof(*row));
+}
+
+/* Reads endpoint ep into row (uncounted). */
+static int
+ep_read(struct sq_conn *c, const char *ep, struct sq_cache_ep *row)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_SENDABLE);
+    int rc, err = 0;
+
+    memset(row, 0, sizeof(*row));
+    snprintf(row->id, sizeof(row->id), "%s", ep);
+    row->live = -1;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", ep);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        row->sendable = 1;
+        row->prev_until = sqlite3_column_int64(stmt, 3);
+        err = sq_col_strdup(stmt, 0, &row->url);
+        if (err == 0)
+            err = sq_col_strdup(stmt, 1, &row->secret);
+        if (err == 0)
+            err = sq_col_strdup(stmt, 2, &row->prev_secret);
+    } else if (rc != SQLITE_DONE) {
+        err = sq_err(c, rc, "reading an endpoint");
+    }
+    sq_done(stmt);
+    if (err != 0)
+        sq_cache_ep_clear(row);
+    return err;
+}
+
+int
+sq_cache_ep_get(struct sq_conn *c, const char *id, struct sq_cache_ep *row,
+                struct sq_cache_ep **out)
+{
+    struct sq_cache_ep *e = sq_cache_ep_find(c, id);
+    int err;
+
+    if (e == NULL) {
+        err = ep_read(c, id, row);
+        if (err != 0)
+            return err;
+        e = sq_cache_ep_add(c, row);
+        if (e == NULL)
+            e = row; /* not kept: for this caller only */
+    }
+    *out = e;
+    return 0;
+}
+
+int
+sq_live_count(struct sq_conn *c, const char *id, int64_t now, int *live)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_LIVE);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":ep", id);
+    sq_bind_int(stmt, ":now", now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *live = sqlite3_column_int(stmt, 0);
+    else
+        err = sq_err(c, rc, "counting an endpoint's live leases");
+    sq_done(stmt);
+    return err;
 }
 
 void

@@ -35,9 +35,6 @@ static const char SQL_DUE_OF_EP[] =
 static const char SQL_CLAIM_EP[] =
     "SELECT status, deleted_at, url, secret, prev_secret, prev_secret_until "
     "FROM endpoints WHERE id = :ep";
-static const char SQL_IN_FLIGHT[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
-    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
 static const char SQL_CLAIM_SET[] =
     "UPDATE deliveries SET status = 'delivering', lease_until = :lease, "
     "lease_token = lease_token + 1, updated_at = :now WHERE id = :id";
@@ -119,24 +116,30 @@ excluded(const struct claim_args *a, const char *ep)
     return 0;
 }
 
-/* How many deliveries of info's endpoint are delivering under a live lease (any process). */
+/*
+ * How many deliveries of info's endpoint are delivering under a live lease
+ * (any process's): the writer's cached count, which is never below the
+ * store's, while it leaves room under the cap; counted again when it says
+ * full (it may be stale) or is not known.
+ */
 static int
 ep_count(struct sq_conn *c, const struct claim_args *a, struct ep_info *info)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_IN_FLIGHT);
-    int rc, err = 0;
+    struct sq_cache_ep row = {.live = -1}, *e;
+    /* The cache counts at the clock's now: a claim as of later counts for itself. */
+    int current = a->now <= clock_now_ms();
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":ep", info->id);
-    sq_bind_int(stmt, ":now", a->now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        info->taken = sqlite3_column_int(stmt, 0);
-    else
-        err = sq_err(c, rc, "counting deliveries in flight");
-    sq_done(stmt);
     info->counted = 1;
+    err = sq_cache_ep_get(c, info->id, &row, &e);
+    if (err == 0 && current && e->live >= 0 && e->live < a->per_endpoint) {
+        info->taken = e->live;
+    } else if (err == 0) {
+        err = sq_live_count(c, info->id, a->now, &info->taken);
+        if (err == 0 && current)
+            e->live = info->taken;
+    }
+    sq_cache_ep_clear(&row);
     return err;
 }
 
@@ -215,11 +218,47 @@ cand_offer(struct claim_args *a, const struct cand *c, size_t limit)
 }
 
 static int
+dup_or_null(const char *s, char **out)
+{
+    *out = NULL;
+    if (s == NULL)
+        return 0;
+    *out = strdup(s);
+    return *out == NULL ? ERR_NOMEM : 0;
+}
+
+/* Fills info's sending fields from the writer's cache when it holds them enabled; 1 if so. */
+static int
+ep_load_cached(struct sq_conn *c, struct claim_args *a, struct ep_info *info, int *err)
+{
+    struct sq_cache_ep row = {.live = -1}, *e;
+    int done = 0;
+
+    *err = sq_cache_ep_get(c, info->id, &row, &e);
+    if (*err == 0 && e->sendable) {
+        done = 1;
+        info->state = 0;
+        *err = dup_or_null(e->url, &info->url);
+        if (*err == 0)
+            *err = dup_or_null(e->secret, &info->secret);
+        if (*err == 0 && e->prev_until > a->now)
+            *err = dup_or_null(e->prev_secret, &info->prev_secret);
+        info->loaded = 1;
+    }
+    sq_cache_ep_clear(&row);
+    return done || *err != 0;
+}
+
+static int
 ep_load(struct sq_conn *c, struct claim_args *a, struct ep_info *info)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_CLAIM_EP);
+    sqlite3_stmt *stmt;
     int rc, err = 0;
 
+    /* Disabled and deleted endpoints are told apart by their row. */
+    if (ep_load_cached(c, a, info, &err))
+        return err;
+    stmt = sq_stmt(c, SQL_CLAIM_EP);
     if (stmt == NULL)
         return ERR_STORE;
     sq_bind_text(stmt, ":ep", info->id);
@@ -243,16 +282,6 @@ ep_load(struct sq_conn *c, struct claim_args *a, struct ep_info *info)
     sq_done(stmt);
     info->loaded = 1;
     return err;
-}
-
-static int
-dup_or_null(const char *s, char **out)
-{
-    *out = NULL;
-    if (s == NULL)
-        return 0;
-    *out = strdup(s);
-    return *out == NULL ? ERR_NOMEM : 0;
 }
 
 /* Moves one candidate to delivering and appends its claim. */

@@ -11,15 +11,6 @@
 #include "util/err.h"
 #include "util/secret.h"
 
-/* The endpoint's sending fields, if it is enabled. */
-static const char SQL_HO_ENDPOINT[] =
-    "SELECT url, secret, prev_secret, prev_secret_until "
-    "FROM endpoints WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
-/* Its deliveries under a live lease, any process's. */
-static const char SQL_HO_LIVE[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
-    "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
-
 void
 sq_handoff_reset(struct sq_handoff *h)
 {
@@ -61,66 +52,6 @@ claim_dlv(struct claim *cl, const struct event *ev, const char *ep, const char *
     d->lease_until = lease_until;
     d->lease_token = 1;
     d->created_at = d->updated_at = id_time_ms(did);
-}
-
-static void
-row_cleanup(struct sq_cache_ep *row)
-{
-    free(row->url);
-    secret_free(row->secret);
-    secret_free(row->prev_secret);
-    memset(row, 0, sizeof(*row));
-}
-
-/* Reads endpoint ep as a hand-off needs it into row (uncounted). */
-static int
-ep_read(struct sq_conn *c, const char *ep, struct sq_cache_ep *row)
-{
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_HO_ENDPOINT);
-    int rc, err = 0;
-
-    memset(row, 0, sizeof(*row));
-    snprintf(row->id, sizeof(row->id), "%s", ep);
-    row->live = -1;
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":ep", ep);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        row->sendable = 1;
-        row->prev_until = sqlite3_column_int64(stmt, 3);
-        err = sq_col_strdup(stmt, 0, &row->url);
-        if (err == 0)
-            err = sq_col_strdup(stmt, 1, &row->secret);
-        if (err == 0)
-            err = sq_col_strdup(stmt, 2, &row->prev_secret);
-    } else if (rc != SQLITE_DONE) {
-        err = sq_err(c, rc, "reading an endpoint to hand off to");
-    }
-    sq_done(stmt);
-    if (err != 0)
-        row_cleanup(row);
-    return err;
-}
-
-/* Counts endpoint e's deliveries under a live lease at now into e->live. */
-static int
-live_count(struct sq_conn *c, struct sq_cache_ep *e, int64_t now)
-{
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_HO_LIVE);
-    int rc, err = 0;
-
-    if (stmt == NULL)
-        return ERR_STORE;
-    sq_bind_text(stmt, ":ep", e->id);
-    sq_bind_int(stmt, ":now", now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        e->live = sqlite3_column_int(stmt, 0);
-    else
-        err = sq_err(c, rc, "counting an endpoint's live leases");
-    sq_done(stmt);
-    return err;
 }
 
 /* Fills claim cl's sending fields from endpoint e (as a claim: the old secret only in its grace). */
@@ -169,20 +100,12 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
         h->cap = cap2;
     }
     now = clock_now_ms();
-    e = sq_cache_ep_find(c, ep);
-    if (e == NULL) {
-        err = ep_read(c, ep, &row);
-        if (err != 0)
-            goto out;
-        e = sq_cache_ep_add(c, &row);
-        if (e == NULL)
-            e = &row; /* not kept: for this delivery only */
-    }
-    if (!e->sendable)
+    err = sq_cache_ep_get(c, ep, &row, &e);
+    if (err != 0 || !e->sendable)
         goto out;
     /* A count that says full may be stale (leases ran out, results came): count again. */
     if (e->live < 0 || e->live >= cap) {
-        err = live_count(c, e, now);
+        err = sq_live_count(c, ep, now, &e->live);
         if (err != 0)
             goto out;
     }
@@ -200,7 +123,7 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
     claim_dlv(cl, ev, ep, did, *lease_until);
     err = claim_fields(cl, e, now);
 out:
-    row_cleanup(&row);
+    sq_cache_ep_clear(&row);
     if (!taken)
         store_handoff_give(h->st, gen, ep);
     return err != 0 ? err : taken;

@@ -493,6 +493,17 @@ struct sq_cache_ep *sq_cache_ep_find(struct sq_conn *c, const char *id);
 /* Keeps a copy of row, taking its strings (row is zeroed); NULL when not kept. */
 struct sq_cache_ep *sq_cache_ep_add(struct sq_conn *c, struct sq_cache_ep *row);
 /*
+ * Endpoint id's cached entry in *out, read from the store and kept on a miss
+ * (into *row when it cannot be kept: the caller clears row with
+ * sq_cache_ep_clear() in every case). Borrowed as sq_cache_ep_find().
+ */
+int sq_cache_ep_get(struct sq_conn *c, const char *id, struct sq_cache_ep *row,
+                    struct sq_cache_ep **out);
+/* Frees row's strings and zeroes it. */
+void sq_cache_ep_clear(struct sq_cache_ep *row);
+/* Counts endpoint id's deliveries under a lease live at now (any process's) into *live. */
+int sq_live_count(struct sq_conn *c, const char *id, int64_t now, int *live);
+/*
  * This writer leased n more deliveries of endpoint id. Every write that puts
  * a delivery under a live lease calls it (the claims; a hand-off counts its
  * own), else the cached count could be below the truth and the cap broken

@@ -1665,6 +1665,51 @@ test_claim_cap_across_handles(void **state)
     store_close(other);
 }
 
+/*
+ * A claim may take an endpoint's count of live leases from the writer's
+ * cache (SQLite), which is never below the store's: another handle's claims
+ * since are counted, and a count that says full is counted again once this
+ * handle's own attempt ends.
+ */
+static void
+test_claim_cap_counted_again(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep;
+    struct event ev;
+    struct claim *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    struct attempt_result r;
+    size_t na = 0, nb = 0, nc = 0, nd = 0, i;
+
+    assert_int_equal(store_open(fx->url, &other), 0);
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    /* One of the cap's three here: this handle's writer now holds a count of 1. */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 1, 3, NULL, 0, &a, &na), 0);
+    assert_int_equal(na, 1);
+    /* The other handle takes the two left. */
+    assert_int_equal(store_claim(other, clock_now_ms(), 30000, 10, 3, NULL, 0, &b, &nb), 0);
+    assert_int_equal(nb, 2);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 3, NULL, 0, &c, &nc), 0);
+    assert_int_equal(nc, 0);
+    /* This handle's own attempt ends: its count said full, the store has room for one. */
+    result_for(&r, &a[0], DELIVERY_DELIVERED, 200, NULL, clock_now_ms(), 5);
+    assert_int_equal(store_results_apply(fx->st, &r, 1, clock_now_ms()), 0);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 3, NULL, 0, &d, &nd), 0);
+    assert_int_equal(nd, 1);
+    assert_string_equal(d[0].dlv.endpoint_id, ep.id);
+    claim_list_free(a, na);
+    claim_list_free(b, nb);
+    claim_list_free(c, nc);
+    claim_list_free(d, nd);
+    endpoint_cleanup(&ep);
+    store_close(other);
+}
+
 static void
 test_results_apply(void **state)
 {
@@ -5151,6 +5196,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cap_across_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_cap_counted_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_resume_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_stopped_by_disable, setup, teardown),
