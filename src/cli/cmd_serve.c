@@ -9,9 +9,7 @@
  * health-checked and scraped like any other process (the /v1 API answers 404
  * there).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -22,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -30,6 +27,7 @@
 #include "api/api.h"
 #include "cli/cli.h"
 #include "cli/masterkey.h"
+#include "cli/serve_boot.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/retention.h"
 #include "store/store.h"
@@ -39,9 +37,7 @@
 #include "util/url.h"
 #include "web/web.h"
 
-#define SERVE_GRACE_MS 5000 /* how long attempts under way may finish on shutdown */
-#define ROOT_ACCOUNT "acct_default"
-#define ROOT_KEY_MIN 16
+#define SERVE_GRACE_MS 5000   /* how long attempts under way may finish on shutdown */
 #define SERVE_MALLOC_ARENAS 2 /* glibc malloc arenas: see malloc_arenas_bound() */
 
 static int serve_run(int argc, char **argv);
@@ -395,350 +391,6 @@ conf_load(const struct config *c, struct serve_conf *sc)
 }
 
 /*
- * mkdir of one directory, 0700 whatever the umask. A directory that exists
- * is left to data_dir_private().
- */
-static int
-mkdir_private(const char *dir)
-{
-    if (mkdir(dir, 0700) != 0)
-        return errno == EEXIST ? 0 : ERR_IO;
-    return chmod(dir, 0700) != 0 ? ERR_IO : 0;
-}
-
-/* mkdir -p of the directory that holds path; the ones it creates are 0700. */
-static int
-mkdir_parents(const char *path)
-{
-    char dir[PATH_MAX];
-    char *slash, *p;
-
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-        return ERR_INVAL;
-    slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (p = dir + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir_private(dir) != 0)
-            return ERR_IO;
-        *p = '/';
-    }
-    return mkdir_private(dir);
-}
-
-/* 1 if dir holds nothing but the SQLite store at db (its name alone), root.key and master.key. */
-static int
-dir_holds_store_only(const char *dir, const char *db)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", "-cred"};
-    struct dirent *de;
-    size_t i, len = strlen(db);
-    DIR *d = opendir(dir);
-    int only = d != NULL;
-
-    while (only && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strcmp(de->d_name, "root.key") == 0 || strcmp(de->d_name, "master.key") == 0)
-            continue;
-        only = 0;
-        for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
-            if (strncmp(de->d_name, db, len) == 0 && strcmp(de->d_name + len, suffixes[i]) == 0)
-                only = 1;
-    }
-    if (d != NULL)
-        closedir(d);
-    return only;
-}
-
-/*
- * Makes the directory of the SQLite file path 0700 when it is the store's own:
- * owned by this user, not sticky, and holding nothing but the store's files,
- * root.key and master.key. One shared or holding other files keeps its mode, with a warning,
- * since narrowing it would lock others out of what is theirs.
- */
-static void
-data_dir_private(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    const char *name = slash != NULL ? slash + 1 : path;
-    struct stat st;
-
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
-             (int)sizeof(dir))
-        return;
-    if (stat(dir, &st) != 0 || (st.st_mode & 077) == 0)
-        return;
-    if (st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0 || !dir_holds_store_only(dir, name)) {
-        log_warnx("serve: directory '%s' of the store is mode %04o and %s: it keeps its mode; "
-                  "give the store a directory of its own to have it 0700",
-                  dir, (unsigned)(st.st_mode & 07777),
-                  st.st_uid != geteuid() || (st.st_mode & S_ISVTX) != 0
-                      ? "shared with other users"
-                      : "holds other files than the store's");
-        return;
-    }
-    if (chmod(dir, 0700) != 0) {
-        log_warn("serve: cannot narrow the mode of directory '%s'", dir);
-        return;
-    }
-    log_info("serve: mode of directory '%s' narrowed from %04o to 0700", dir,
-             (unsigned)(st.st_mode & 07777));
-}
-
-static int
-root_key_write(const char *path, const char *key)
-{
-    size_t len = strlen(key);
-    int fd, ret = 0;
-
-    if (mkdir_parents(path) != 0) {
-        log_warn("serve: cannot create the directory of '%s'", path);
-        return ERR_IO;
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_warn("serve: cannot write '%s'", path);
-        return ERR_IO;
-    }
-    if (fchmod(fd, 0600) != 0 || write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-        fsync(fd) != 0) {
-        log_warn("serve: cannot write '%s'", path);
-        ret = ERR_IO;
-    }
-    close(fd);
-    return ret;
-}
-
-/*
- * What bootstrap() keeps from one try to the next while the store is being
- * opened again: the admin key it means to store, and whether an earlier try
- * began writing, whose outcome a lost connection left unknown.
- */
-struct boot {
-    char key[API_KEY_MAX + 256];
-    int generated; /* key was made here, not taken from $FLUXHOOK_ROOT_KEY */
-    int tried;     /* an earlier try began creating the account */
-};
-
-/* Where an earlier try of bootstrap() left the admin key, when its outcome was unknown. */
-enum boot_left { BOOT_KEY_MISSING, BOOT_KEY_STORED, BOOT_KEY_OTHERS };
-
-/*
- * On a store that already has accounts, after an earlier try of ours began
- * creating acct_default: whether the key of hash was stored (its id into
- * id), is still missing (the account came but the key did not), or another
- * process made the account with keys of its own. Returns 0 or ERR_*.
- */
-static int
-boot_key_left(struct store *st, const char *hash, char id[ID_MAX], enum boot_left *left)
-{
-    struct api_key found, *ks = NULL;
-    size_t n = 0;
-    int err;
-
-    memset(&found, 0, sizeof(found));
-    err = store_key_find(st, hash, &found);
-    if (err == 0) {
-        snprintf(id, ID_MAX, "%s", found.id);
-        *left = BOOT_KEY_STORED;
-    }
-    api_key_cleanup(&found);
-    if (err != ERR_NOTFOUND)
-        return err;
-    err = store_key_list(st, ROOT_ACCOUNT, &ks, &n);
-    api_key_list_free(ks, n);
-    *left = n == 0 ? BOOT_KEY_MISSING : BOOT_KEY_OTHERS;
-    return err;
-}
-
-/*
- * On an empty store: creates acct_default and its admin key, from
- * $FLUXHOOK_ROOT_KEY or newly made (then written to a file and copied into
- * shown for the start-up block, or printed at once when there is no file).
- * Safe to call again with the same b after ERR_UNAVAILABLE: it finishes
- * what the earlier try left, with the same key.
- */
-static int
-bootstrap(struct store *st, const char *db, struct boot *b, char shown[API_KEY_MAX + 256])
-{
-    struct account a;
-    struct api_key k;
-    char path[PATH_MAX];
-    const char *env;
-    enum boot_left left = BOOT_KEY_MISSING;
-    int empty, err;
-
-    memset(&a, 0, sizeof(a));
-    memset(&k, 0, sizeof(k));
-    masterkey_default_path(db, "root.key", path, sizeof(path));
-    empty = store_is_empty(st);
-    if (empty < 0) {
-        log_error("serve: cannot read the store: %s", err_str(empty));
-        err = empty;
-        goto out;
-    }
-    if (!empty && !b->tried) {
-        if (path[0] != '\0' && access(path, F_OK) == 0)
-            log_info("serve: the admin key of %s is in %s", ROOT_ACCOUNT, path);
-        err = 0;
-        goto out;
-    }
-    if (b->key[0] == '\0') {
-        env = getenv("FLUXHOOK_ROOT_KEY");
-        if (env != NULL && env[0] != '\0') {
-            snprintf(b->key, sizeof(b->key), "%s", env);
-        } else {
-            err = api_key_new(b->key);
-            if (err != 0)
-                goto out;
-            b->generated = 1;
-        }
-    }
-    api_key_hash(b->key, k.hash);
-    b->tried = 1;
-    if (empty) {
-        snprintf(a.id, sizeof(a.id), "%s", ROOT_ACCOUNT);
-        a.name = "default";
-        a.created_at = clock_now_ms();
-        err = store_account_insert(st, &a);
-    } else {
-        err = boot_key_left(st, k.hash, k.id, &left);
-    }
-    if (err == ERR_CONFLICT || (err == 0 && left == BOOT_KEY_OTHERS)) {
-        /* Another process sharing the store did it first. */
-        err = 0;
-        goto out;
-    }
-    if (err != 0) {
-        log_error("serve: cannot create account %s: %s", ROOT_ACCOUNT, err_str(err));
-        goto out;
-    }
-    if (left == BOOT_KEY_MISSING) {
-        err = id_new("key_", k.id);
-        if (err != 0)
-            goto out;
-        snprintf(k.account_id, sizeof(k.account_id), "%s", ROOT_ACCOUNT);
-        k.name = "root";
-        k.admin = 1;
-        k.created_at = clock_now_ms();
-        err = store_key_insert(st, &k);
-        if (err != 0) {
-            log_error("serve: cannot store the admin key: %s", err_str(err));
-            goto out;
-        }
-    }
-    if (!b->generated) {
-        log_info("serve: first start: created account %s with the admin key from "
-                 "FLUXHOOK_ROOT_KEY key=%s",
-                 ROOT_ACCOUNT, k.id);
-        goto out;
-    }
-    if (path[0] != '\0' && root_key_write(path, b->key) != 0)
-        path[0] = '\0';
-    if (path[0] != '\0') {
-        /* The start-up block shows it once the server listens (first_steps_print). */
-        snprintf(shown, API_KEY_MAX + 256, "%s", b->key);
-    } else {
-        printf("fluxhook: first start: created account %s and its admin key (shown once):\n%s\n",
-               ROOT_ACCOUNT, b->key);
-        fflush(stdout);
-    }
-    if (path[0] != '\0')
-        log_info("serve: first start: created account %s; its admin key is in %s key=%s",
-                 ROOT_ACCOUNT, path, k.id);
-    else
-        log_info("serve: first start: created account %s; its admin key was printed on stdout "
-                 "key=%s",
-                 ROOT_ACCOUNT, k.id);
-out:
-    return err;
-}
-
-static int
-root_key_env_check(void)
-{
-    const char *env = getenv("FLUXHOOK_ROOT_KEY");
-    const char *p;
-
-    if (env == NULL || env[0] == '\0')
-        return 0;
-    if (strlen(env) < ROOT_KEY_MIN || strlen(env) > API_KEY_MAX + 200) {
-        fprintf(stderr, "fluxhook serve: FLUXHOOK_ROOT_KEY: expected %d to %d characters\n",
-                ROOT_KEY_MIN, API_KEY_MAX + 200);
-        return ERR_INVAL;
-    }
-    for (p = env; *p != '\0'; p++) {
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-            fprintf(stderr, "fluxhook serve: FLUXHOOK_ROOT_KEY: expected printable ASCII "
-                            "without spaces\n");
-            return ERR_INVAL;
-        }
-    }
-    return 0;
-}
-
-/*
- * Whether serve can create the file path: the nearest directory above it
- * that exists must be one this process may write in (mkdir_parents makes the
- * rest), and the file, when it exists, writable. Returns 0, or ERR_IO with
- * err saying which directory and why.
- */
-static int
-path_writable_check(const char *path, char *err, size_t errlen)
-{
-    char dir[PATH_MAX];
-    struct stat sb;
-    char *slash;
-
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        snprintf(err, errlen, "'%s': the path is too long", path);
-        return ERR_IO;
-    }
-    if (access(path, F_OK) == 0) {
-        if (access(path, R_OK | W_OK) != 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-            return ERR_IO;
-        }
-        return 0;
-    }
-    for (;;) {
-        slash = strrchr(dir, '/');
-        if (slash == NULL) {
-            snprintf(dir, sizeof(dir), ".");
-        } else if (slash == dir) {
-            dir[1] = '\0';
-        } else {
-            *slash = '\0';
-        }
-        if (stat(dir, &sb) == 0)
-            break;
-        /* ENOTDIR: a file on the way up, which the next step names. */
-        if ((errno != ENOENT && errno != ENOTDIR) || strcmp(dir, ".") == 0 ||
-            strcmp(dir, "/") == 0) {
-            snprintf(err, errlen, "cannot use the directory '%s': %s", dir, strerror(errno));
-            return ERR_IO;
-        }
-    }
-    if (!S_ISDIR(sb.st_mode)) {
-        snprintf(err, errlen, "'%s' is not a directory", dir);
-        return ERR_IO;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        snprintf(err, errlen, "cannot create files in the directory '%s': %s", dir,
-                 strerror(errno));
-        return ERR_IO;
-    }
-    return 0;
-}
-
-/*
  * What can be checked before anything is created: the listen address can be
  * bound, and the store's directory written. Says why and which flag fixes it
  * on stderr. Returns 0 or ERR_IO.
@@ -753,7 +405,7 @@ start_check(const struct serve_conf *sc)
         return ERR_IO;
     }
     if (strncmp(sc->db, "sqlite:", 7) == 0 && strcmp(sc->db + 7, ":memory:") != 0 &&
-        path_writable_check(sc->db + 7, err, sizeof(err)) != 0) {
+        serve_boot_path_check(sc->db + 7, err, sizeof(err)) != 0) {
         bad_option("db", "%s; choose a place you may write, such as --db sqlite:./var/fluxhook.db",
                    err);
         return ERR_IO;
@@ -821,13 +473,14 @@ nofile_raise(void)
         return;
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        log_warn("serve: cannot raise the open-file limit to %llu", (unsigned long long)rl.rlim_max);
+        log_warn("serve: cannot raise the open-file limit to %llu",
+                 (unsigned long long)rl.rlim_max);
 }
 
 /* One try of store_start(): a step that fails, named for the log, gives its ERR_*. */
 static int
-start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struct keyring **keys,
-           char shown[API_KEY_MAX + 256], const char **step)
+start_once(const struct serve_conf *sc, struct serve_boot *b, struct store **st,
+           struct keyring **keys, char shown[API_KEY_MAX + 256], const char **step)
 {
     char key_path[PATH_MAX];
     int err;
@@ -837,7 +490,8 @@ start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struc
     if (err != 0)
         return err;
     masterkey_default_path(sc->db, "master.key", key_path, sizeof(key_path));
-    if (sc->master_key_file == NULL && key_path[0] != '\0' && mkdir_parents(key_path) != 0) {
+    if (sc->master_key_file == NULL && key_path[0] != '\0' &&
+        serve_boot_mkdir_parents(key_path) != 0) {
         log_error("serve: cannot create the directory of '%s'", key_path);
         return ERR_IO;
     }
@@ -847,7 +501,7 @@ start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struc
     if (err != 0)
         return err;
     *step = "creating the first account";
-    return bootstrap(*st, sc->db, b, shown);
+    return serve_boot_run(*st, sc->db, b, shown);
 }
 
 /*
@@ -860,8 +514,8 @@ start_once(const struct serve_conf *sc, struct boot *b, struct store **st, struc
  * *opened saying whether the store itself had opened in the last try.
  */
 static int
-store_start(const struct serve_conf *sc, const sigset_t *sigs, struct boot *b, struct store **st,
-            struct keyring **keys, char shown[API_KEY_MAX + 256], int *opened)
+store_start(const struct serve_conf *sc, const sigset_t *sigs, struct serve_boot *b,
+            struct store **st, struct keyring **keys, char shown[API_KEY_MAX + 256], int *opened)
 {
     int64_t deadline = clock_mono_ms() + sc->open_timeout_ms, wait_ms = 100, left;
     struct timespec ts;
@@ -930,7 +584,7 @@ serve_run(int argc, char **argv)
     struct api_server *srv = NULL;
     struct api_config ac;
     sigset_t sigs;
-    struct boot boot;
+    struct serve_boot boot;
     char host[256], url[320];
     char shown[API_KEY_MAX + 256];
     int rc, sig = 0, opened, err;
@@ -945,7 +599,7 @@ serve_run(int argc, char **argv)
     }
     memset(&sc, 0, sizeof(sc));
     memset(shown, 0, sizeof(shown));
-    if (!switch_ok(&c, "check") || conf_load(&c, &sc) != 0 || root_key_env_check() != 0) {
+    if (!switch_ok(&c, "check") || conf_load(&c, &sc) != 0 || serve_boot_root_key_check() != 0) {
         free(sc.nets_own);
         return CLI_USAGE;
     }
@@ -971,16 +625,17 @@ serve_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0 &&
-        mkdir_parents(sc.db + 7) != 0) {
+        serve_boot_mkdir_parents(sc.db + 7) != 0) {
         log_error("serve: cannot create the directory of '%s'", sc.db + 7);
-        bad_option("db", "cannot create the directory of '%s'; choose a place you may write, "
-                         "such as --db sqlite:./var/fluxhook.db",
+        bad_option("db",
+                   "cannot create the directory of '%s'; choose a place you may write, "
+                   "such as --db sqlite:./var/fluxhook.db",
                    sc.db + 7);
         rc = CLI_REFUSED;
         goto out;
     }
     if (strncmp(sc.db, "sqlite:", 7) == 0 && strcmp(sc.db + 7, ":memory:") != 0)
-        data_dir_private(sc.db + 7);
+        serve_boot_dir_private(sc.db + 7);
     memset(&boot, 0, sizeof(boot));
     err = store_start(&sc, &sigs, &boot, &st, &keys, shown, &opened);
     OPENSSL_cleanse(&boot, sizeof(boot));
