@@ -24,7 +24,6 @@ static const char SQL_CACHE_TRIGGERS[] =
     "BEGIN SELECT fh_cache_drop(); END; "
     "CREATE TEMP TRIGGER IF NOT EXISTS fh_cache_types_del AFTER DELETE ON main.endpoint_types "
     "BEGIN SELECT fh_cache_drop(); END";
-static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 /* An endpoint's sending fields, if it is enabled. */
 static const char SQL_EP_SENDABLE[] =
     "SELECT url, secret, prev_secret, prev_secret_until "
@@ -171,23 +170,6 @@ on_rollback(void *arg)
     k->gen++;
 }
 
-static int
-data_version(struct sq_conn *c, int64_t *v)
-{
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_DATA_VERSION);
-    int rc, err = 0;
-
-    if (stmt == NULL)
-        return ERR_STORE;
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(stmt, 0);
-    else
-        err = sq_err(c, rc, "reading the data version");
-    sq_done(stmt);
-    return err;
-}
-
 int
 sq_cache_attach(struct sq_conn *c)
 {
@@ -206,7 +188,7 @@ sq_cache_attach(struct sq_conn *c)
     }
     err = sq_exec(c, SQL_CACHE_TRIGGERS);
     if (err == 0)
-        err = data_version(c, &k->data_version);
+        err = sq_data_version(c, &k->data_version);
     if (err != 0) {
         free(k);
         return err;
@@ -235,7 +217,7 @@ sq_cache_txn_begin(struct sq_conn *c)
 
     if (c->wcache == NULL)
         return 0;
-    err = data_version(c, &v);
+    err = sq_data_version(c, &v);
     if (err != 0)
         return err;
     if (v != c->wcache->data_version) {

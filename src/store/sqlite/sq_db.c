@@ -29,6 +29,7 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 static const char SQL_RELEASE[] = "RELEASE job";
 static const char SQL_PROBE[] = "UPDATE schema_version SET applied_at = applied_at "
                                 "WHERE version = (SELECT max(version) FROM schema_version)";
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 static const char SQL_COUNTS_ADD[] = "UPDATE delivery_counts SET n = n + :d WHERE status = :s";
 
 /* --- small helpers --- */
@@ -320,6 +321,27 @@ sq_page_size(sqlite3 *db)
     if (page <= 0)
         log_warnx("store: cannot read the page size: %s", sqlite3_errmsg(db));
     return page;
+}
+
+/*
+ * PRAGMA data_version of c into *v: it changes when another connection
+ * (another process, for the writer) committed since c's last look.
+ */
+int
+sq_data_version(struct sq_conn *c, int64_t *v)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_DATA_VERSION);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(stmt, 0);
+    else
+        err = sq_err(c, rc, "reading the data version");
+    sq_done(stmt);
+    return err;
 }
 
 /* SQLite's automatic checkpoint counts pages: this makes it count bytes. */

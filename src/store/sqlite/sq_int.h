@@ -192,6 +192,8 @@ extern int sq_wal_sync_skip;
  */
 /* The database's page size, or 0 (logged) when it cannot be read. */
 int64_t sq_page_size(sqlite3 *db);
+/* PRAGMA data_version of c (the writer's changes when another process commits). */
+int sq_data_version(struct sq_conn *c, int64_t *v);
 
 struct sq_ckpt;
 struct sq_ckpt_stats {

@@ -35,7 +35,6 @@
 /* Above every delivery id ("dlv_" and base-32 digits). */
 #define MARK_NONE "~"
 
-static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 static const char SQL_NEWEST[] = "SELECT max(id) FROM deliveries";
 
 /* Copies mark into to when it is greater (marks never go back). */
@@ -50,17 +49,11 @@ mark_raise(char to[ID_MAX], const char *mark)
 static int
 foreign_look(struct sq *s, struct sq_conn *c)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_DATA_VERSION);
-    int64_t v;
-    int rc;
+    int64_t v = 0;
+    int err = sq_data_version(c, &v);
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    rc = sqlite3_step(stmt);
-    v = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-    sq_done(stmt);
-    if (rc != SQLITE_ROW)
-        return sq_err(c, rc, "reading the data version");
+    if (err != 0)
+        return err;
     if (s->foreign_looked && v != s->foreign_version) {
         /* It came before this process's next commit: a sync after that one covers it. */
         s->foreign_seen = 1;
