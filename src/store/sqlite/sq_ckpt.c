@@ -13,24 +13,29 @@
  * The WAL starts over from its beginning only at a write transaction that
  * begins while every frame of it is in the database. Commits made during
  * the checkpointer's pass keep it from that, so after a pass that found the
- * WAL at least sq_wal_ckpt_bytes long, the writer copies what those commits
- * added itself, between two transactions (a few frames, and the syncs every
- * checkpoint makes); its next transaction then writes the WAL from its
- * start. The WAL never grows past SQ_CKPT_MAX times sq_wal_ckpt_bytes while
- * the writer is busy: there the writer waits for a pass under way to end and
- * checkpoints itself, as SQLite's automatic checkpoint would. A reader
- * holding an old snapshot can still keep the WAL from starting over, as it
- * always could.
+ * WAL at least SQ_CKPT_RESET times sq_wal_ckpt_bytes long, the writer copies
+ * what those commits added itself, between two transactions (a few frames,
+ * and the two syncs every checkpoint makes: those, not the frames, are its
+ * cost, so the writer does it once per SQ_CKPT_RESET passes, not after each
+ * one); its next transaction then writes the WAL from its start. The WAL
+ * never grows past SQ_CKPT_MAX times sq_wal_ckpt_bytes while the writer is
+ * busy: there the writer waits for a pass under way to end and checkpoints
+ * itself, as SQLite's automatic checkpoint would; a chunk of a big move
+ * (an enable, a replay) waits for the pass before that (sq_ckpt_yield()).
+ * A reader holding an old snapshot can still keep the WAL from starting
+ * over, as it always could.
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "store/sqlite/sq_int.h"
 #include "util/err.h"
 #include "util/log.h"
 
-#define SQ_CKPT_MAX 4 /* the WAL's bound, in sq_wal_ckpt_bytes */
+#define SQ_CKPT_RESET 4 /* the writer copies what a pass left once the WAL is this long */
+#define SQ_CKPT_YIELD_MS 250 /* the longest a chunk waits for a pass near the bound */
 
 int64_t sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
 
@@ -41,6 +46,7 @@ struct sq_ckpt {
     pthread_mutex_t lock;
     pthread_cond_t cond;     /* the thread waits for a pass to run, the writer for one to end */
     int pass_frames;         /* a pass runs each time this many frames were added */
+    int reset_frames;        /* after a pass over this many, the writer copies the rest */
     int max_frames;          /* the WAL's bound */
     int frames;              /* the WAL's frames after the writer's last commit */
     int copied;              /* frames in the database after the last pass (0: the WAL started over) */
@@ -119,7 +125,7 @@ ckpt_main(void *arg)
             if (done > k->copied)
                 k->copied = done;
             /* Commits during the pass left frames behind (else the WAL starts over alone). */
-            if (log_frames >= k->pass_frames && k->frames > done)
+            if (log_frames >= k->reset_frames && k->frames > done)
                 k->reset = 1;
         }
         pthread_cond_broadcast(&k->cond);
@@ -163,6 +169,27 @@ sq_ckpt_commit(struct sq_ckpt *k)
     pthread_mutex_unlock(&k->lock);
 }
 
+void
+sq_ckpt_yield(struct sq_ckpt *k)
+{
+    struct timespec by;
+
+    if (k == NULL)
+        return;
+    clock_gettime(CLOCK_REALTIME, &by);
+    by.tv_nsec += SQ_CKPT_YIELD_MS * 1000000L;
+    if (by.tv_nsec >= 1000000000L) {
+        by.tv_sec++;
+        by.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&k->lock);
+    while (k->running && k->frames >= k->max_frames - k->reset_frames && !k->stop) {
+        if (pthread_cond_timedwait(&k->cond, &k->lock, &by) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
 int
 sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out)
 {
@@ -180,6 +207,7 @@ sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out)
         return ERR_STORE;
     }
     k->pass_frames = (int)(sq_wal_ckpt_bytes / page > 0 ? sq_wal_ckpt_bytes / page : 1);
+    k->reset_frames = SQ_CKPT_RESET * k->pass_frames;
     k->max_frames = SQ_CKPT_MAX * k->pass_frames;
     k->writer = writer;
     rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -344,16 +344,22 @@ sq_data_version(struct sq_conn *c, int64_t *v)
     return err;
 }
 
-/* SQLite's automatic checkpoint counts pages: this makes it count bytes. */
+/*
+ * Checkpoints every `step` bytes added to the WAL (SQLite's automatic
+ * checkpoint counts pages: this makes it count bytes; the checkpointer,
+ * sq_ckpt.c, replaces it on the writer) and cuts a WAL longer than `limit`
+ * back to that at its next reset.
+ */
 static int
-wal_checkpoint_bytes(struct sq_conn *c, int64_t bytes)
+wal_limits(struct sq_conn *c, int64_t step, int64_t limit)
 {
     int64_t page = sq_page_size(c->db);
-    char sql[64];
+    char sql[128];
 
     if (page <= 0)
         return ERR_STORE;
-    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%lld", (long long)(bytes / page));
+    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%lld; PRAGMA journal_size_limit=%lld",
+             (long long)(step / page), (long long)limit);
     return sq_exec(c, sql);
 }
 
@@ -463,14 +469,14 @@ conn_open(struct sq_conn *c, const char *path, int writer)
          * secret sealed over its clear text (an upgrade) leaves no copy in
          * the file (Debian's SQLite does so by default; other builds may not).
          * A new database gets 8 KiB pages (SQ_PAGE_SIZE; one that exists keeps
-         * its own); the WAL is checkpointed at every 4 MiB, whatever the page.
+         * its own); the WAL is checkpointed at every 4 MiB, whatever the page,
+         * and a WAL grown past its bound (sq_ckpt.c) is cut back at its reset.
          */
         err = sq_exec(c, "PRAGMA page_size=" SQ_PAGE_SIZE "; PRAGMA journal_mode=WAL; "
                          "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                         "PRAGMA secure_delete=ON; PRAGMA cache_size=-8192; "
-                         "PRAGMA journal_size_limit=67108864");
+                         "PRAGMA secure_delete=ON; PRAGMA cache_size=-8192");
         if (err == 0)
-            err = wal_checkpoint_bytes(c, SQ_WAL_CKPT_BYTES);
+            err = wal_limits(c, SQ_WAL_CKPT_BYTES, (SQ_CKPT_MAX + 4) * (int64_t)SQ_WAL_CKPT_BYTES);
     } else {
         /*
          * Page caches are bounded (8 MiB + 4 x 2 MiB) and temporary data (sorts,

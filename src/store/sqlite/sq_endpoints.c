@@ -594,10 +594,12 @@ job_timed(struct sq_conn *c, void *arg)
 int
 sq_chunk_write(struct store *st, sq_job_fn *fn, void *arg, int64_t *took_us)
 {
+    struct sq *s = st->impl;
     struct timed_job t = { .fn = fn, .arg = arg };
     int err;
 
-    err = sq_write_nosync(st->impl, job_timed, &t);
+    sq_ckpt_yield(s->ckpt); /* a pass near the WAL's bound goes first */
+    err = sq_write_nosync(s, job_timed, &t);
     *took_us = t.took_us;
     return err;
 }

@@ -478,7 +478,7 @@ test_async_memory(void **state)
 /*
  * Publishes keep the writer busy without a pause (PA_CHAINS in flight, each
  * completion queueing the next): the WAL, checkpointed every PA_CKPT_BYTES,
- * never grows past its bound (4 x PA_CKPT_BYTES, plus what one transaction
+ * never grows past its bound (SQ_CKPT_MAX x PA_CKPT_BYTES, plus what one transaction
  * adds before its commit), though the publishes write ten times that and more;
  * the checkpointer and the writer both checkpointed; every event is stored.
  */
@@ -528,7 +528,7 @@ test_wal_bounded_while_busy(void **state)
 
     store_writer_stats(fx->st, &ws);
     /* The bound, and one transaction's frames (at most PA_CHAINS events) past it. */
-    bound = 4 * PA_CKPT_BYTES + 64 * (8192 + 24);
+    bound = SQ_CKPT_MAX * PA_CKPT_BYTES + 64 * (8192 + 24);
     print_message("wal: at most %lld bytes (bound %lld) over %zu publishes of %d bytes; "
                   "checkpoints %llu, by the writer %llu, commits %llu\n",
                   (long long)most, (long long)bound, n, PA_BODY,
