@@ -35,6 +35,7 @@
 #include "util/log.h"
 
 #define SQ_CKPT_RESET 4 /* the writer copies what a pass left once the WAL is this long */
+#define SQ_CKPT_LATE 2 /* with no WAL sync under way, only once it is this many times as long */
 #define SQ_CKPT_YIELD_MS 250 /* the longest a chunk waits for a pass near the bound */
 
 int64_t sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
@@ -134,8 +135,17 @@ ckpt_main(void *arg)
     return NULL;
 }
 
+/*
+ * After each commit of the writer: waits for a pass at the WAL's bound, and
+ * copies what a pass left (or, at the bound, everything) when it is time.
+ * The copy's syncs are its cost, and publishes queued behind it wait for
+ * them: it is made while a WAL sync is under way or queued (beside_sync),
+ * which overlaps them with one its callers wait for anyway, unless the WAL
+ * holds SQ_CKPT_LATE times what sets it off (nothing but claims, results or
+ * chunks are being written).
+ */
 void
-sq_ckpt_commit(struct sq_ckpt *k)
+sq_ckpt_commit(struct sq_ckpt *k, int beside_sync)
 {
     int rc, log_frames = 0, done = 0, before;
 
@@ -144,7 +154,9 @@ sq_ckpt_commit(struct sq_ckpt *k)
     pthread_mutex_lock(&k->lock);
     while (k->running && k->frames >= k->max_frames)
         pthread_cond_wait(&k->cond, &k->lock);
-    if (k->running || !(k->reset || k->frames >= k->max_frames)) {
+    if (k->running || !(k->reset || k->frames >= k->max_frames) ||
+        (!beside_sync && k->frames < SQ_CKPT_LATE * k->reset_frames &&
+         k->frames < k->max_frames)) {
         pthread_mutex_unlock(&k->lock);
         return;
     }

@@ -1010,8 +1010,10 @@ writer_main(void *arg)
         }
         if (committed) {
             /* Once the syncer has the commit: what a checkpoint pass left, at most. */
+            int beside_sync = !s->syncer_started || !syncer_idle(s);
+
             pthread_mutex_unlock(&s->lock);
-            sq_ckpt_commit(s->ckpt);
+            sq_ckpt_commit(s->ckpt, beside_sync);
             pthread_mutex_lock(&s->lock);
         }
     }

@@ -188,7 +188,8 @@ extern int sq_wal_sync_skip;
  * opens its connection to path and takes over the WAL hook of the writer's
  * connection (before the writer thread starts); sq_ckpt_commit() is called
  * by the writer after each commit, between transactions (it may checkpoint
- * what a pass left, or wait for one at the WAL's bound); sq_ckpt_stop() once
+ * what a pass left, or wait for one at the WAL's bound), with beside_sync
+ * set while a WAL sync is under way or queued; sq_ckpt_stop() once
  * the writer thread is gone. A NULL checkpointer does nothing.
  */
 /* The database's page size, or 0 (logged) when it cannot be read. */
@@ -203,7 +204,7 @@ struct sq_ckpt_stats {
     uint64_t catchup_frames; /* frames those copied */
 };
 int sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out);
-void sq_ckpt_commit(struct sq_ckpt *k);
+void sq_ckpt_commit(struct sq_ckpt *k, int beside_sync);
 /*
  * Called before a chunk of a big move is queued: while a pass runs with the
  * WAL near its bound, waits for it to end (a while at most), so that the
