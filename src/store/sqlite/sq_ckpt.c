@@ -34,8 +34,10 @@
 #include "util/err.h"
 #include "util/log.h"
 
+/* In sq_wal_ckpt_bytes (a pass's step), like SQ_CKPT_MAX (sq_int.h), the WAL's bound: */
 #define SQ_CKPT_RESET 4 /* the writer copies what a pass left once the WAL is this long */
-#define SQ_CKPT_LATE 2 /* with no WAL sync under way, only once it is this many times as long */
+#define SQ_CKPT_LATE 6  /* with no WAL sync under way, only once it is this long */
+#define SQ_CKPT_NEAR 2  /* a chunk waits for a pass with the WAL this close to its bound */
 #define SQ_CKPT_YIELD_MS 250 /* the longest a chunk waits for a pass near the bound */
 
 int64_t sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
@@ -140,9 +142,9 @@ ckpt_main(void *arg)
  * copies what a pass left (or, at the bound, everything) when it is time.
  * The copy's syncs are its cost, and publishes queued behind it wait for
  * them: it is made while a WAL sync is under way or queued (beside_sync),
- * which overlaps them with one its callers wait for anyway, unless the WAL
- * holds SQ_CKPT_LATE times what sets it off (nothing but claims, results or
- * chunks are being written).
+ * which overlaps them with one its callers wait for anyway, or once the WAL
+ * holds SQ_CKPT_LATE steps (nothing but claims, results or chunks are being
+ * written).
  */
 void
 sq_ckpt_commit(struct sq_ckpt *k, int beside_sync)
@@ -155,8 +157,7 @@ sq_ckpt_commit(struct sq_ckpt *k, int beside_sync)
     while (k->running && k->frames >= k->max_frames)
         pthread_cond_wait(&k->cond, &k->lock);
     if (k->running || !(k->reset || k->frames >= k->max_frames) ||
-        (!beside_sync && k->frames < SQ_CKPT_LATE * k->reset_frames &&
-         k->frames < k->max_frames)) {
+        (!beside_sync && k->frames < SQ_CKPT_LATE * k->pass_frames)) {
         pthread_mutex_unlock(&k->lock);
         return;
     }
@@ -195,7 +196,7 @@ sq_ckpt_yield(struct sq_ckpt *k)
         by.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&k->lock);
-    while (k->running && k->frames >= k->max_frames - k->reset_frames && !k->stop) {
+    while (k->running && k->frames >= k->max_frames - SQ_CKPT_NEAR * k->pass_frames && !k->stop) {
         if (pthread_cond_timedwait(&k->cond, &k->lock, &by) != 0)
             break;
     }
