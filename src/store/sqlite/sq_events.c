@@ -596,25 +596,22 @@ delivery_list_index(const struct delivery_filter *f, int *by_status)
 /*
  * One SELECT of a list: its rows of status s (-1: any) read through index.
  * The type indexes leave out deliveries being delivered (migration 013):
- * those of a type come from deliveries_in_flight, which holds every one of
- * them, a few per endpoint (its leases), sorted.
+ * those of a type come from the 'delivering' range of the status index of
+ * the same scope, a few per endpoint (its leases), filtered by type.
  */
 static int
 delivery_list_arm(struct buf *sql, const struct delivery_filter *f, const char *index, int s)
 {
-    int typed = strstr(index, "_type_status") != NULL, leased = 0, err;
+    int typed = strstr(index, "_type_status") != NULL, err;
     char status[32];
 
     if (typed && s == DELIVERY_DELIVERING) {
-        index = "deliveries_in_flight";
+        index = nonempty(f->endpoint_id) ? "deliveries_endpoint_status"
+                                         : "deliveries_account_status";
         typed = 0;
-        leased = !nonempty(f->endpoint_id);
     }
     err = buf_printf(sql, "SELECT " SQ_DELIVERY_COLS " FROM deliveries INDEXED BY %s "
                           "WHERE account_id = :acct", index);
-    if (err == 0 && leased)
-        err = buf_puts(sql, " AND endpoint_id IN (SELECT id FROM endpoints "
-                            "WHERE account_id = :acct)");
     if (err == 0 && typed)
         err = buf_puts(sql, " AND status <> 'delivering'"); /* the index's own condition */
     if (s >= 0)
