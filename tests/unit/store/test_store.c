@@ -2604,6 +2604,51 @@ test_stats_random_histories(void **state)
 }
 
 /*
+ * The head of an account's window (the part before its first whole minute)
+ * counts the attempts of every endpoint the account has or had: migration
+ * 014 reads them one endpoint at a time. Two endpoints' attempts inside the
+ * head, one endpoint deleted since, a deliberately small latency for each.
+ */
+static void
+test_stats_head_every_endpoint(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result rs[2];
+    struct stats s;
+    int64_t since = (clock_now_ms() / MIN_MS - 5) * MIN_MS + 10000;
+    size_t n = 0, i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 60000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++)
+        result_for(&rs[i], &cs[i], DELIVERY_DELIVERED, 200, NULL, since + 1000 * (int64_t)(i + 1),
+                   3 + (int64_t)i);
+    assert_int_equal(store_results_apply(fx->st, rs, n, clock_now_ms()), 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[1].id), 0);
+
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, since, &s), 0);
+    assert_int_equal(s.attempts, 2);
+    assert_int_equal(s.attempts_ok, 2);
+    assert_int_equal(s.p99_ms, 4);
+    /* A window that starts after them leaves both out. */
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, since + 2500, &s), 0);
+    assert_int_equal(s.attempts, 0);
+    stats_check(fx, "acct_a", NULL, since);
+    for (i = 0; i < 2; i++) {
+        stats_check(fx, "acct_a", eps[i].id, since);
+        endpoint_cleanup(&eps[i]);
+    }
+}
+
+/*
  * "sqlite::memory:" runs everything on one connection: reads go through the
  * writer. SQLite only.
  */
@@ -5209,6 +5254,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_random_histories, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_head_every_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due_unregister_waits, setup, teardown),
         cmocka_unit_test(test_memory_store),
