@@ -65,10 +65,19 @@ static const char SQL_REPLAY_READ[] =
     "SELECT r.endpoint_id, r.from_status, r.from_status2, r.next_id, r.until_id, e.status "
     "FROM replays r LEFT JOIN endpoints e ON e.id = r.endpoint_id AND e.deleted_at = 0 "
     "WHERE r.id = :r";
+/*
+ * An endpoint's deliveries of one status in [:lo, :hi), in id order: one
+ * range of deliveries_endpoint_status. Those of every status are the five
+ * ranges merged (UNION ALL ... ORDER BY id: each arm is read in id order).
+ */
+#define EP_RANGE(status)                                                                   \
+    "SELECT id FROM deliveries INDEXED BY deliveries_endpoint_status "                     \
+    "WHERE endpoint_id = :ep AND status = " status " AND id >= :lo AND id < :hi"
 /* Where the chunk of :n deliveries from :lo ends: the id after them, if any before :hi. */
 static const char SQL_REPLAY_CHUNK_END[] =
-    "SELECT id FROM deliveries WHERE endpoint_id = :ep AND id >= :lo AND id < :hi "
-    "ORDER BY id LIMIT 1 OFFSET :n";
+    EP_RANGE("'pending'") " UNION ALL " EP_RANGE("'delivering'") " UNION ALL "
+    EP_RANGE("'delivered'") " UNION ALL " EP_RANGE("'failed'") " UNION ALL "
+    EP_RANGE("'held'") " ORDER BY id LIMIT 1 OFFSET :n";
 static const char SQL_REPLAY_ADVANCE[] = "UPDATE replays SET next_id = :lo WHERE id = :r";
 static const char SQL_REPLAY_DONE[] = "DELETE FROM replays WHERE id = :r";
 static const char SQL_REPLAY_NEXT[] = "SELECT id FROM replays ORDER BY id LIMIT 1";
@@ -77,8 +86,7 @@ static const char SQL_REPLAY_COUNT[] =
     "SELECT count(*) FROM deliveries "
     "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND status IN (:s1, :s2)";
 static const char SQL_REPLAY_IDS[] =
-    "SELECT id FROM deliveries WHERE endpoint_id = :ep AND id >= :lo AND id < :hi "
-    "AND status IN (:s1, :s2) ORDER BY id LIMIT :n";
+    EP_RANGE(":s1") " UNION ALL " EP_RANGE(":s2") " AND :s2 <> :s1 ORDER BY id LIMIT :n";
 
 struct ev_args {
     struct store_publish *items;
@@ -574,8 +582,8 @@ delivery_list_where(struct buf *sql, const struct delivery_filter *f, const char
 /*
  * The index a list reads, named so that the planner cannot take one that
  * serves fewer of its filters. Each holds the filters' columns, then (but
- * for the first two) the status, then the id: a list without a status
- * filter merges one range per status (delivery_list_sql).
+ * for the first) the status, then the id: a list without a status filter
+ * merges one range per status (delivery_list_sql).
  */
 static const char *
 delivery_list_index(const struct delivery_filter *f, int *by_status)
@@ -583,8 +591,6 @@ delivery_list_index(const struct delivery_filter *f, int *by_status)
     *by_status = 0;
     if (nonempty(f->event_id))
         return "deliveries_event"; /* an event's few deliveries, sorted */
-    if (nonempty(f->endpoint_id) && !nonempty(f->event_type) && f->status < 0)
-        return "deliveries_endpoint";
     *by_status = 1;
     if (nonempty(f->endpoint_id))
         return nonempty(f->event_type) ? "deliveries_endpoint_type_status"
@@ -625,9 +631,9 @@ delivery_list_arm(struct buf *sql, const struct delivery_filter *f, const char *
  * The list's SQL depends on which filters are set; it is prepared per call.
  * Every filter has an index whose rows sort by id after it (migration 013).
  * A list without a status filter on an index that holds the status before
- * the id (the account's list, with or without a type; an endpoint's by
- * type) merges one range per status, each in id order, so a page costs
- * five seeks and its rows.
+ * the id (an account's or an endpoint's list, with or without a type)
+ * merges one range per status, each in id order, so a page costs five
+ * seeks and its rows.
  */
 static int
 delivery_list_sql(struct buf *sql, const struct delivery_filter *f)

@@ -15,14 +15,15 @@
 
 static const char SQL_COUNTS[] = "SELECT status, n FROM delivery_counts";
 /* The part of a window before its first whole minute. */
-/* One range of deliveries_account_status per status (migration 009). */
+/* One range of deliveries_account_status (endpoint_status) per status (migrations 009, 014). */
 static const char SQL_HEAD_DLV[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_account_status "
     "WHERE account_id = :acct AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
     "GROUP BY status";
 static const char SQL_HEAD_DLV_EP[] =
-    "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint "
-    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND account_id = :acct GROUP BY status";
+    "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
+    "WHERE endpoint_id = :ep AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
+    "AND account_id = :acct GROUP BY status";
 /* An account's: one range per endpoint it has or had (migration 014). */
 static const char SQL_HEAD_ATT[] =
     "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
