@@ -511,6 +511,12 @@ counts_check(struct fx *fx)
     assert_int_equal(store_count_by_status(fx->st, counts), 0);
     for (i = 0; i < DELIVERY__COUNT; i++)
         assert_int_equal(counts[i], sql_count(fx, sql[i]));
+    /* Each endpoint's held count (kept by triggers) too. */
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM endpoints e WHERE "
+                                   "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id "
+                                   "AND d.status = 'held') <> (SELECT coalesce(sum(n), 0) "
+                                   "FROM endpoint_held h WHERE h.endpoint_id = e.id)"),
+                     0);
     /* And so must the statistics' rollups, whatever the test did. */
     stats_check(fx, "acct_a", NULL, 0);
     stats_check(fx, "acct_b", NULL, 0);
