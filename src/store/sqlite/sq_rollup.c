@@ -36,6 +36,10 @@ static const char SQL_LAT_NEW[] =
     "INSERT INTO stat_latency (endpoint_id, span, start, bucket, account_id, n) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_ROLL_ACCOUNT[] = "SELECT account_id FROM endpoints WHERE id = ?1";
+/* An endpoint's count of held deliveries (migration 017) follows its notes' d_held. */
+static const char SQL_HELD_ADD[] =
+    "INSERT INTO endpoint_held (endpoint_id, n) VALUES (?1, ?2) "
+    "ON CONFLICT (endpoint_id) DO UPDATE SET n = n + excluded.n";
 
 /* An endpoint noted in the open transaction, with its account ("" when it has none). */
 struct ep_acct {
@@ -291,6 +295,40 @@ span_write(struct sq_conn *c, size_t n, const struct ep_acct *as, size_t nas, in
     return err;
 }
 
+/*
+ * Adds the held deliveries made or ended in the transaction to each
+ * endpoint's count: the d_held of its n merged notes at the front of c->roll
+ * (sorted by endpoint). Most transactions have none and write nothing.
+ */
+static int
+held_write(struct sq_conn *c, size_t n)
+{
+    const struct sq_roll_note *ns = c->roll;
+    sqlite3_stmt *stmt;
+    size_t i = 0, j;
+    int64_t d;
+    int rc, err = 0;
+
+    while (i < n && err == 0) {
+        d = 0;
+        for (j = i; j < n && strcmp(ns[j].ep, ns[i].ep) == 0; j++)
+            if (ns[j].bucket < 0)
+                d += ns[j].v[ROLLUP_HELD];
+        if (d != 0) {
+            if ((stmt = sq_stmt(c, SQL_HELD_ADD)) == NULL)
+                return ERR_STORE;
+            sqlite3_bind_text(stmt, 1, ns[i].ep, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(stmt, 2, d);
+            rc = sqlite3_step(stmt);
+            sq_done(stmt);
+            if (rc != SQLITE_DONE)
+                err = sq_err(c, rc, "counting held deliveries");
+        }
+        i = j;
+    }
+    return err;
+}
+
 int
 sq_roll_flush(struct sq_conn *c)
 {
@@ -313,6 +351,8 @@ sq_roll_flush(struct sq_conn *c)
     n = notes_merge(c->roll, n);
     if (err == 0)
         err = span_write(c, n, as, nas, ROLLUP_HOUR_MS);
+    if (err == 0)
+        err = held_write(c, n);
     free(as);
     sq_roll_reset(c);
     return err;

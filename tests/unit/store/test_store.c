@@ -511,6 +511,12 @@ counts_check(struct fx *fx)
     assert_int_equal(store_count_by_status(fx->st, counts), 0);
     for (i = 0; i < DELIVERY__COUNT; i++)
         assert_int_equal(counts[i], sql_count(fx, sql[i]));
+    /* Each endpoint's held count (kept by triggers) too. */
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM endpoints e WHERE "
+                                   "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id "
+                                   "AND d.status = 'held') <> (SELECT coalesce(sum(n), 0) "
+                                   "FROM endpoint_held h WHERE h.endpoint_id = e.id)"),
+                     0);
     /* And so must the statistics' rollups, whatever the test did. */
     stats_check(fx, "acct_a", NULL, 0);
     stats_check(fx, "acct_b", NULL, 0);
@@ -3351,6 +3357,117 @@ test_delivery_list_every_filter(void **state)
     endpoint_cleanup(&other);
 }
 
+/* Does e pass f (the reference filter, on the entries the test made)? */
+static int
+audit_matches(const struct audit_entry *e, const struct audit_filter *f)
+{
+    return (f->action == NULL || strcmp(e->action, f->action) == 0) &&
+           (f->target == NULL || strcmp(e->target, f->target) == 0) &&
+           (f->actor == NULL || strcmp(e->actor, f->actor) == 0) &&
+           e->created_at >= f->since && (f->until == 0 || e->created_at < f->until);
+}
+
+/*
+ * Lists f in pages of 4 (newest first, by the cursor) and checks them
+ * against the entries of all (oldest first) that pass f. Returns how many.
+ */
+static size_t
+audit_pages_check(struct fx *fx, struct audit_filter f, const struct audit_entry *all,
+                  size_t nall)
+{
+    struct audit_entry *page;
+    char cursor[ID_MAX];
+    size_t n, i, want = nall, found = 0;
+
+    f.limit = 4;
+    for (;;) {
+        assert_int_equal(store_audit_list(fx->st, "acct_a", &f, &page, &n), 0);
+        for (i = 0; i < n; i++, found++) {
+            while (want > 0 && !audit_matches(&all[want - 1], &f))
+                want--;
+            assert_true(want > 0);
+            want--;
+            assert_string_equal(page[i].id, all[want].id);
+            assert_string_equal(page[i].details, all[want].details);
+        }
+        if (n > 0)
+            snprintf(cursor, sizeof(cursor), "%s", page[n - 1].id);
+        audit_entry_list_free(page, n);
+        if (n < 4)
+            break;
+        f.after = cursor;
+    }
+    while (want > 0 && !audit_matches(&all[want - 1], &f))
+        want--;
+    assert_int_equal(want, 0);
+    return found;
+}
+
+/*
+ * The audit log's list under every combination of its filters (each has an
+ * index: on SQLite the list names it, and a missing one fails the call)
+ * equals a filter of the whole log, page by page; another account's entries
+ * never show.
+ */
+static void
+test_audit_list_every_filter(void **state)
+{
+    static const char *const actions[] = { NULL, "endpoint.created", "endpoint.updated",
+                                           "key.created", "nothing.such" };
+    static const char *const targets[] = { NULL, "ep_1", "ep_2" };
+    static const char *const actors[] = { NULL, "key_a", "tok_b" };
+    struct fx *fx = *state;
+    struct audit_entry all[36], e;
+    struct audit_filter f;
+    int64_t base = clock_now_ms() - 100000, ranges[3][2];
+    size_t i, a, t, c, r, taken = 0;
+
+    for (i = 0; i < 36; i++) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.account_id, sizeof(e.account_id), "acct_a");
+        snprintf(e.action, sizeof(e.action), "%s", actions[1 + i % 3]);
+        snprintf(e.target, sizeof(e.target), "%s", i % 4 == 0 ? "" : i % 2 ? "ep_1" : "ep_2");
+        snprintf(e.actor, sizeof(e.actor), "%s", actors[1 + i / 3 % 2]);
+        e.created_at = base + (int64_t)i * 10;
+        e.details = i % 5 == 0 ? "{\"n\":1}" : NULL;
+        assert_int_equal(store_audit_insert(fx->st, &e), 0);
+        snprintf(e.account_id, sizeof(e.account_id), "acct_b");
+        assert_int_equal(store_audit_insert(fx->st, &e), 0);
+    }
+    memset(&f, 0, sizeof(f));
+    f.limit = 100;
+    {
+        struct audit_entry *got;
+        size_t n;
+
+        assert_int_equal(store_audit_list(fx->st, "acct_a", &f, &got, &n), 0);
+        assert_int_equal(n, 36);
+        for (i = 0; i < 36; i++)
+            all[i] = got[35 - i]; /* oldest first; the details move into all */
+        free(got);
+    }
+    ranges[0][0] = ranges[0][1] = 0;
+    ranges[1][0] = base + 75; /* from the 8th entry on */
+    ranges[1][1] = 0;
+    ranges[2][0] = base + 40; /* the 4th .. 27th */
+    ranges[2][1] = base + 270;
+    for (a = 0; a < 5; a++)
+        for (t = 0; t < 3; t++)
+            for (c = 0; c < 3; c++)
+                for (r = 0; r < 3; r++) {
+                    memset(&f, 0, sizeof(f));
+                    f.action = actions[a];
+                    f.target = targets[t];
+                    f.actor = actors[c];
+                    f.since = ranges[r][0];
+                    f.until = ranges[r][1];
+                    taken += audit_pages_check(fx, f, all, 36);
+                }
+    assert_true(taken > 36 * 10);
+    for (i = 0; i < 36; i++)
+        free(all[i].details);
+}
+
 /* --- hand-off to this process's dispatcher (SQLite; PostgreSQL keeps the claim path) --- */
 
 /* A dispatcher's side of store_on_handoff(), counting what it is told. */
@@ -5273,6 +5390,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_concurrent_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),
