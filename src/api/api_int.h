@@ -290,8 +290,11 @@ void api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c);
 /* The request body of c is complete: no deadline while it is processed and answered. */
 void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
 
-/* c's request is over: it waits for the next one (idle). */
-void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c);
+/*
+ * c's request is over: it waits for the next one (idle). rx is the bytes
+ * read from its socket so far: bytes received beyond them begin a head.
+ */
+void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c, uint64_t rx);
 
 /* The server is closing c: forget and free it (before its socket is closed). */
 void api_guard_conn_close(struct api_guard *g, struct api_guard_conn *c);

@@ -135,6 +135,18 @@ buf_putc(struct buf *b, char c)
 }
 
 int
+buf_put_u64(struct buf *b, uint64_t v)
+{
+    char d[20], *p = d + sizeof(d);
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list copy;
