@@ -25,15 +25,21 @@ skip_ws(const char *s, size_t i, size_t end)
 static int
 scan_string(const char *s, size_t i, size_t end, size_t *out)
 {
+    const char *quote, *esc;
+
     if (i >= end || s[i] != '"')
         return ERR_PARSE;
-    for (i++; i < end; i++) {
-        if (s[i] == '\\')
-            i++; /* the escaped byte cannot close the string; \uXXXX has no quote */
-        else if (s[i] == '"') {
-            *out = i + 1;
+    /* memchr, not a loop per byte: strings are most of a publish's bytes. */
+    for (i++; i < end; i = (size_t)(esc - s) + 2) {
+        quote = memchr(s + i, '"', end - i);
+        if (quote == NULL)
+            return ERR_PARSE;
+        esc = memchr(s + i, '\\', (size_t)(quote - (s + i)));
+        if (esc == NULL) {
+            *out = (size_t)(quote - s) + 1;
             return 0;
         }
+        /* the escaped byte cannot close the string; \uXXXX has no quote */
     }
     return ERR_PARSE;
 }
