@@ -155,6 +155,9 @@ int api_scopes_read(struct api_req *r, const char *name, unsigned *out, json_t *
 int api_header_add(struct api_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* api_header_add() of a decimal value, without printf: rate-limit fields go on every answer. */
+int api_header_add_int(struct api_req *r, const char *name, long long v);
+
 /* --- form.c: what OAuth clients send --- */
 
 #define API_FORM_MAX_ITEMS 16 /* parameters one form may hold */

@@ -216,27 +216,28 @@ rawjson_member_find(const char *s, struct rawjson_span obj, const char *name,
 int
 rawjson_compact(const char *s, struct rawjson_span v, struct buf *out)
 {
-    size_t i = v.start, run, end;
-    int err = 0;
+    size_t i = v.start, from = v.start, end;
+    int err;
 
-    while (i < v.end && err == 0) {
-        if (is_ws(s[i])) {
-            i++;
-            continue;
-        }
+    /* What lies between two runs of white space goes in with one append. */
+    while (i < v.end) {
         if (s[i] == '"') {
             err = scan_string(s, i, v.end, &end);
-            if (err == 0)
-                err = buf_append(out, s + i, end - i);
+            if (err != 0)
+                return err;
             i = end;
-            continue;
+        } else if (is_ws(s[i])) {
+            err = buf_append(out, s + from, i - from);
+            if (err != 0)
+                return err;
+            while (i < v.end && is_ws(s[i]))
+                i++;
+            from = i;
+        } else {
+            i++;
         }
-        for (run = i; run < v.end && !is_ws(s[run]) && s[run] != '"'; run++)
-            ;
-        err = buf_append(out, s + i, run - i);
-        i = run;
     }
-    return err;
+    return buf_append(out, s + from, i - from);
 }
 
 size_t

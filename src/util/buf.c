@@ -134,16 +134,24 @@ buf_putc(struct buf *b, char c)
     return buf_append(b, &c, 1);
 }
 
-int
-buf_put_u64(struct buf *b, uint64_t v)
+char *
+buf_dec_u64(char d[BUF_DEC_U64], uint64_t v)
 {
-    char d[20], *p = d + sizeof(d);
+    char *p = d + BUF_DEC_U64;
 
     do {
         *--p = (char)('0' + v % 10);
         v /= 10;
     } while (v > 0);
-    return buf_append(b, p, (size_t)(d + sizeof(d) - p));
+    return p;
+}
+
+int
+buf_put_u64(struct buf *b, uint64_t v)
+{
+    char d[BUF_DEC_U64], *p = buf_dec_u64(d, v);
+
+    return buf_append(b, p, (size_t)(d + BUF_DEC_U64 - p));
 }
 
 int

@@ -45,6 +45,11 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 /* Appends v in decimal. */
 int buf_put_u64(struct buf *b, uint64_t v);
+
+#define BUF_DEC_U64 20 /* the most digits of a uint64_t */
+
+/* Writes v in decimal at the end of d, without a NUL; returns its first digit. */
+char *buf_dec_u64(char d[BUF_DEC_U64], uint64_t v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

@@ -28,26 +28,23 @@ increment(unsigned char r[10])
     return 1;
 }
 
+/*
+ * The 128 bits (48 of ms, 80 of r) as 26 five-bit groups, last first; the
+ * first group holds only the top 3 bits. Two 64-bit halves shifted along,
+ * not a loop per bit: each publish makes ids.
+ */
 static void
 encode(int64_t ms, const unsigned char r[10], char out[ID_BODY + 1])
 {
-    unsigned char raw[16];
-    int i, bit;
+    uint64_t hi = (uint64_t)ms << 16 | (uint64_t)r[0] << 8 | r[1], lo = 0;
+    int i;
 
-    for (i = 0; i < 6; i++)
-        raw[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
-    memcpy(raw + 6, r, 10);
-    /* 128 bits as 26 five-bit groups, the first group holding only 3 bits. */
-    for (i = 0; i < ID_BODY; i++) {
-        unsigned v = 0;
-        int first = i * 5 - 2; /* bit offset; the first group starts at -2 */
-        for (bit = 0; bit < 5; bit++) {
-            int pos = first + bit;
-            v <<= 1;
-            if (pos >= 0)
-                v |= (raw[pos / 8] >> (7 - pos % 8)) & 1;
-        }
-        out[i] = alphabet[v];
+    for (i = 2; i < 10; i++)
+        lo = lo << 8 | r[i];
+    for (i = ID_BODY - 1; i >= 0; i--) {
+        out[i] = alphabet[lo & 31];
+        lo = lo >> 5 | hi << 59;
+        hi >>= 5;
     }
     out[ID_BODY] = '\0';
 }

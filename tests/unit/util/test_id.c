@@ -151,10 +151,30 @@ test_unique_across_threads(void **state)
     free(b);
 }
 
+/* The encoding itself: Crockford base32 of the 48-bit time and 80 random bits (ULID's). */
+static void
+test_known_encodings(void **state)
+{
+    char id[ID_MAX];
+
+    (void)state;
+    assert_int_equal(id_floor("evt_", 1469918176385LL, id), 0);
+    assert_string_equal(id, "evt_01ARYZ6S410000000000000000");
+    assert_int_equal(id_floor("evt_", 0, id), 0);
+    assert_string_equal(id, "evt_00000000000000000000000000");
+    assert_int_equal(id_floor("x_", (1LL << 48) - 1, id), 0);
+    assert_string_equal(id, "x_7ZZZZZZZZZ0000000000000000");
+    assert_int_equal(id_floor("x_", 1LL << 47, id), 0);
+    assert_string_equal(id, "x_40000000000000000000000000");
+    assert_int_equal(id_floor("x_", 1, id), 0);
+    assert_string_equal(id, "x_00000000010000000000000000");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_encodings),
         cmocka_unit_test(test_format_and_time),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_last),
