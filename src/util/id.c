@@ -11,9 +11,45 @@
 
 static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+#define ID_RAND_POOL 640 /* random bytes drawn at once: 64 ids' worth */
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t last_ms = -1;
 static unsigned char last_rand[10];
+static unsigned char pool[ID_RAND_POOL]; /* random bytes not handed out yet: pool[used..] */
+static size_t pool_used = ID_RAND_POOL;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* A child process draws its own bytes: it must not hand out its parent's. */
+static void
+pool_forget(void)
+{
+    pool_used = ID_RAND_POOL;
+}
+
+static void
+pool_setup(void)
+{
+    (void)pthread_atfork(NULL, NULL, pool_forget);
+}
+
+/*
+ * Under lock: 10 random bytes into r. RAND_bytes() costs about as much as
+ * the rest of an id together, and a publish makes one each millisecond or
+ * more: its bytes are drawn 64 ids at a time. Returns 0 or ERR_INTERNAL.
+ */
+static int
+rand_take(unsigned char r[10])
+{
+    if (pool_used + 10 > ID_RAND_POOL) {
+        if (RAND_bytes(pool, ID_RAND_POOL) != 1)
+            return ERR_INTERNAL;
+        pool_used = 0;
+    }
+    memcpy(r, pool + pool_used, 10);
+    pool_used += 10;
+    return 0;
+}
 
 /* Adds one to the 80-bit big-endian number r; returns 1 on overflow. */
 static int
@@ -54,24 +90,28 @@ make(const char *prefix, int64_t ms, int monotonic, char out[ID_MAX])
 {
     unsigned char r[10];
     size_t plen = strlen(prefix);
+    int err;
 
     if (plen + ID_BODY + 1 > ID_MAX || ms < 0 || ms >= ((int64_t)1 << 48))
         return ERR_INVAL;
+    (void)pthread_once(&pool_once, pool_setup);
+    pthread_mutex_lock(&lock);
     if (!monotonic) {
-        if (RAND_bytes(r, sizeof(r)) != 1)
-            return ERR_INTERNAL;
+        err = rand_take(r);
+        pthread_mutex_unlock(&lock);
+        if (err != 0)
+            return err;
         goto write;
     }
-    pthread_mutex_lock(&lock);
     if (ms <= last_ms) {
         /* Same or earlier millisecond: keep order by counting up. */
         ms = last_ms;
         if (increment(last_rand)) {
             ms++;
-            RAND_bytes(last_rand, sizeof(last_rand));
+            (void)rand_take(last_rand);
         }
     } else {
-        if (RAND_bytes(last_rand, sizeof(last_rand)) != 1) {
+        if (rand_take(last_rand) != 0) {
             pthread_mutex_unlock(&lock);
             return ERR_INTERNAL;
         }
