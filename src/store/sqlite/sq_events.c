@@ -294,7 +294,7 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
     enum delivery_status status;
     sqlite3_stmt *stmt;
     char did[ID_MAX];
-    int64_t lease_until;
+    int64_t lease_until, created;
     size_t i;
     int rc, err = 0;
 
@@ -342,13 +342,14 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
         sqlite3_bind_int64(stmt, DLV_NEXT, ev->created_at);
         sqlite3_bind_int64(stmt, DLV_LEASE, lease_until);
         sqlite3_bind_int64(stmt, DLV_TOKEN, status == DELIVERY_DELIVERING);
-        sqlite3_bind_int64(stmt, DLV_CREATED, id_time_ms(did));
+        created = id_time_ms(did); /* decoded once: the rollup's minute needs it too */
+        sqlite3_bind_int64(stmt, DLV_CREATED, created);
         rc = sqlite3_step(stmt);
         sq_done(stmt);
         if (rc != SQLITE_DONE)
             return sq_err(c, rc, "inserting a delivery");
         sq_count_move(c, -1, status, 1);
-        sq_roll_move(c, eps[i].id, id_time_ms(did), -1, status, 1);
+        sq_roll_move(c, eps[i].id, created, -1, status, 1);
     }
     ev->deliveries = (int)neps;
     return 0;
