@@ -356,6 +356,19 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
         curl_multi_wakeup(t->multi);
 }
 
+/*
+ * Names the calling thread "fh-<what>-<index>" (top -H, the comm file of each /proc/PID/task,
+ * perf), so the CPU of the loops and their recorders can be told apart.
+ */
+static void
+thread_name(const char *what, int index)
+{
+    char name[16]; /* the kernel's limit, NUL included */
+
+    snprintf(name, sizeof(name), "fh-%s-%d", what, index);
+    (void)pthread_setname_np(pthread_self(), name);
+}
+
 /* --- the recorder: the thread's store side --- */
 
 static void
@@ -534,6 +547,7 @@ recorder_main(void *arg)
     int want;
     int stop;
 
+    thread_name("record", t->index);
     for (;;) {
         pthread_mutex_lock(&t->mu);
         while (t->nrecs == 0 && t->want == 0 && !t->rec_stop)
@@ -1043,6 +1057,7 @@ thread_main(void *arg)
     int woken;
     int room;
 
+    thread_name("dispatch", t->index);
     for (;;) {
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
