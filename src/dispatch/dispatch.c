@@ -241,6 +241,28 @@ slot_sub(struct dispatcher *d, const char *id, int started)
         d->nheld--;
 }
 
+/*
+ * Room for need elements of size bytes in arr, whose room is *cap
+ * elements: arr itself, or arr grown (doubling; *cap updated), or NULL
+ * when out of memory (arr and *cap unchanged).
+ */
+static void *
+array_grow(void *arr, size_t *cap, size_t need, size_t size)
+{
+    void *grown;
+    size_t n;
+
+    if (need <= *cap)
+        return arr;
+    n = *cap > 0 ? *cap * 2 : 16;
+    if (n < need)
+        n = need;
+    grown = realloc(arr, n * size);
+    if (grown != NULL)
+        *cap = n;
+    return grown;
+}
+
 /* --- wake-ups --- */
 
 /* Wakes t's loop from another thread (its epoll_wait returns). */
@@ -341,22 +363,14 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
 {
     struct dispatcher *d = arg;
     struct dthread *t;
-    struct claim *grown = NULL;
-    size_t i, cap, n0 = n;
+    struct claim *grown;
+    size_t i, n0 = n;
 
     t = &d->threads[atomic_fetch_add(&d->next_hand, 1) % (unsigned)d->nthreads];
     pthread_mutex_lock(&t->mu);
-    if (t->nhand + n > t->caphand) {
-        cap = t->caphand > 0 ? t->caphand * 2 : 16;
-        if (cap < t->nhand + n)
-            cap = t->nhand + n;
-        grown = realloc(t->hand, cap * sizeof(*grown));
-        if (grown != NULL) {
-            t->hand = grown;
-            t->caphand = cap;
-        }
-    }
-    if (t->nhand + n <= t->caphand) {
+    grown = array_grow(t->hand, &t->caphand, t->nhand + n, sizeof(*grown));
+    if (grown != NULL) {
+        t->hand = grown;
         memcpy(&t->hand[t->nhand], cs, n * sizeof(*cs));
         t->nhand += n;
         n = 0;
@@ -659,7 +673,6 @@ ended_flush(struct dthread *t)
     struct dispatcher *d = t->d;
     struct record *grown;
     size_t n = t->nended;
-    size_t cap;
     size_t i;
 
     if (n == 0)
@@ -671,17 +684,9 @@ ended_flush(struct dthread *t)
         slot_end(d, t->ended[i].ctx->c.dlv.endpoint_id, 1);
     pthread_mutex_unlock(&d->lock);
     pthread_mutex_lock(&t->mu);
-    if (t->nrecs + n > t->caprecs) {
-        cap = t->caprecs ? t->caprecs * 2 : 64;
-        if (cap < t->nrecs + n)
-            cap = t->nrecs + n;
-        grown = realloc(t->recs, cap * sizeof(*grown));
-        if (grown != NULL) {
-            t->recs = grown;
-            t->caprecs = cap;
-        }
-    }
-    if (t->nrecs + n <= t->caprecs) {
+    grown = array_grow(t->recs, &t->caprecs, t->nrecs + n, sizeof(*grown));
+    if (grown != NULL) {
+        t->recs = grown;
         memcpy(&t->recs[t->nrecs], t->ended, n * sizeof(*t->ended));
         t->nrecs += n;
         n = 0;
@@ -716,7 +721,6 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
     struct record *grown;
     int64_t due;
     size_t b;
-    size_t cap;
 
     if (ctx->headers_done)
         t->grace_count--;
@@ -739,22 +743,18 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
             t->next_claim_mono = due;
     }
     t->freed = 1;
-    if (t->nended == t->capended) {
-        cap = t->capended ? t->capended * 2 : 64;
-        grown = realloc(t->ended, cap * sizeof(*grown));
-        if (grown == NULL) {
-            /* Unrecorded: its lease expires and it is attempted again (see ended_flush()). */
-            log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
-            pthread_mutex_lock(&d->lock);
-            slot_end(d, ctx->c.dlv.endpoint_id, 1);
-            d->nheld--;
-            pthread_mutex_unlock(&d->lock);
-            attempt_ctx_free(ctx);
-            return;
-        }
-        t->ended = grown;
-        t->capended = cap;
+    grown = array_grow(t->ended, &t->capended, t->nended + 1, sizeof(*grown));
+    if (grown == NULL) {
+        /* Unrecorded: its lease expires and it is attempted again (see ended_flush()). */
+        log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
+        pthread_mutex_lock(&d->lock);
+        slot_end(d, ctx->c.dlv.endpoint_id, 1);
+        d->nheld--;
+        pthread_mutex_unlock(&d->lock);
+        attempt_ctx_free(ctx);
+        return;
     }
+    t->ended = grown;
     t->ended[t->nended++] = rec;
 }
 
@@ -766,16 +766,11 @@ static int
 park(struct dthread *t, struct claim *c)
 {
     struct claim *grown;
-    size_t cap;
 
-    if (t->nparked == t->capparked) {
-        cap = t->capparked > 0 ? t->capparked * 2 : 16;
-        grown = realloc(t->parked, cap * sizeof(*grown));
-        if (grown == NULL)
-            return ERR_NOMEM;
-        t->parked = grown;
-        t->capparked = cap;
-    }
+    grown = array_grow(t->parked, &t->capparked, t->nparked + 1, sizeof(*grown));
+    if (grown == NULL)
+        return ERR_NOMEM;
+    t->parked = grown;
     t->parked[t->nparked++] = *c;
     memset(c, 0, sizeof(*c));
     return 0;
