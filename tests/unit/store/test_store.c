@@ -1494,23 +1494,32 @@ test_claim_skip_run(void **state)
     }
 }
 
+/* An endpoint of acct_a whose secret was rotated at now with an hour's grace. */
+static void
+endpoint_make_rotated(struct store *st, int64_t now, struct endpoint *out)
+{
+    struct endpoint made;
+
+    endpoint_make(st, "acct_a", "", &made);
+    assert_int_equal(store_endpoint_rotate(st, "acct_a", made.id,
+                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
+                                           now + HOUR_MS, now, out),
+                     0);
+    endpoint_cleanup(&made);
+}
+
 static void
 test_claim_secrets_and_diverts(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, ep2, made;
+    struct endpoint ep, ep2;
     struct event ev, ev2;
     struct claim *cs = NULL;
     struct delivery *ds = NULL, d;
     size_t n = 0;
     int64_t now = clock_now_ms();
 
-    endpoint_make(fx->st, "acct_a", "", &made);
-    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", made.id,
-                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
-                                           now + HOUR_MS, now, &ep),
-                     0);
-    endpoint_cleanup(&made);
+    endpoint_make_rotated(fx->st, now, &ep);
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
     assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
@@ -1566,7 +1575,7 @@ test_claim_secrets_sealed(void **state)
 {
     struct fx *fx = *state;
     struct keyring *ring = NULL;
-    struct endpoint a, b, made;
+    struct endpoint a, b;
     struct event ev;
     struct claim *cs = NULL;
     const struct endpoint *to;
@@ -1580,12 +1589,7 @@ test_claim_secrets_sealed(void **state)
                                        &ring, why, sizeof(why)),
                      0);
     assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
-    endpoint_make(fx->st, "acct_a", "", &made);
-    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", made.id,
-                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
-                                           now + HOUR_MS, now, &a),
-                     0);
-    endpoint_cleanup(&made);
+    endpoint_make_rotated(fx->st, now, &a);
     endpoint_make(fx->st, "acct_a", "", &b);
     assert_string_not_equal(a.secret, b.secret);
     assert_non_null(a.prev_secret);
