@@ -23,29 +23,14 @@
 #include "util/wakeup.h"
 
 #define POLL_MS 1000    /* look for due work at least this often (other processes) */
-/*
- * Most deliveries one claim takes. A claim may bring this many of one
- * endpoint (the store caps leases, not requests): with every loop's first
- * claim of a hanging endpoint that large, threads x CLAIM_BATCH would fill
- * max_in_flight with claims parked behind it. 2 x 128 leaves half of it.
- */
-#define CLAIM_BATCH 128
+#define CLAIM_BATCH 128 /* most deliveries one claim takes */
 /*
  * An endpoint's leases in the store, over every process, may be this many
  * times its cap of requests open here: a lease also covers the wait for its
  * publish's WAL sync and, once its request has ended, the wait for its result
- * to be recorded, and neither holds a connection to the receiver. In a drain
- * of one endpoint the leases are what bounds a claim: with 4 a claim took 45
- * deliveries on average, with 8 about 55, and the writer's CPU per delivery
- * fell with the commits (docs/performance.md).
+ * to be recorded, and neither holds a connection to the receiver.
  */
-#define LEASE_SLACK 8
-/*
- * What one process may hold of an endpoint through hand-offs, as a multiple
- * of its request cap: half the store's lease cap, so that a slow endpoint
- * published to under load leaves max_in_flight room for the others.
- */
-#define HANDOFF_SLACK 4
+#define LEASE_SLACK 4
 #define PARK_POLL_MS 10 /* how often a loop with parked claims looks for room */
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
@@ -274,7 +259,7 @@ on_due(void *arg)
  * publishes in one commit group: counted against per_endpoint alone, they
  * refused a sixth of the hand-offs of sustained fan-out 1 (3.2k of 19.7k
  * over 10 s, each then inserted due, claimed and read again). So an endpoint
- * may hold up to HANDOFF_SLACK times per_endpoint here while its requests under way are
+ * may hold up to its store lease cap here while its requests under way are
  * below per_endpoint (those beyond it park until one ends); one whose
  * requests are all under way (a receiver that hangs) takes none past
  * per_endpoint, as before.
@@ -286,7 +271,7 @@ ho_room(const struct dispatcher *d, const struct ep_slot *s)
 
     if (s->id[0] == '\0' || s->count < cap)
         return 1;
-    return s->open < cap && s->count < cap * HANDOFF_SLACK;
+    return s->open < cap && s->count < cap * LEASE_SLACK;
 }
 
 /*

@@ -80,7 +80,7 @@ class DeliverFairness(unittest.TestCase):
         self.assertIn("dispatch: released", srv.log_text())
 
     def test_claims_beyond_the_cap_wait_their_turn(self):
-        """The store caps an endpoint's leases at eight times its request cap, so
+        """The store caps an endpoint's leases at four times its request cap, so
         one claim can take more of a hanging endpoint's held backlog than the
         cap: those wait here, leased, and never open more than the cap."""
         srv = Server(args=["--allow-http", "--allow-networks", "127.0.0.0/8",
