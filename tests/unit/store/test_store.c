@@ -37,6 +37,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/id.h"
+#include "util/keyring.h"
 
 #define MIN_MS 60000LL
 #define HOUR_MS (60 * MIN_MS)
@@ -1499,23 +1500,32 @@ test_claim_skip_run(void **state)
     }
 }
 
+/* An endpoint of acct_a whose secret was rotated at now with an hour's grace. */
+static void
+endpoint_make_rotated(struct store *st, int64_t now, struct endpoint *out)
+{
+    struct endpoint made;
+
+    endpoint_make(st, "acct_a", "", &made);
+    assert_int_equal(store_endpoint_rotate(st, "acct_a", made.id,
+                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
+                                           now + HOUR_MS, now, out),
+                     0);
+    endpoint_cleanup(&made);
+}
+
 static void
 test_claim_secrets_and_diverts(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, ep2, made;
+    struct endpoint ep, ep2;
     struct event ev, ev2;
     struct claim *cs = NULL;
     struct delivery *ds = NULL, d;
     size_t n = 0;
     int64_t now = clock_now_ms();
 
-    endpoint_make(fx->st, "acct_a", "", &made);
-    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", made.id,
-                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
-                                           now + HOUR_MS, now, &ep),
-                     0);
-    endpoint_cleanup(&made);
+    endpoint_make_rotated(fx->st, now, &ep);
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
     assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
@@ -1558,6 +1568,59 @@ test_claim_secrets_and_diverts(void **state)
     event_cleanup(&ev2);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+/*
+ * Sealed secrets (a master key attached): a claim's deliveries of one
+ * endpoint share its sealed values, opened once and copied; each claim,
+ * whatever its neighbours' endpoints, gets its own endpoint's secrets in
+ * clear, and prev_secret only where a rotation's grace runs.
+ */
+static void
+test_claim_secrets_sealed(void **state)
+{
+    struct fx *fx = *state;
+    struct keyring *ring = NULL;
+    struct endpoint a, b;
+    struct event ev;
+    struct claim *cs = NULL;
+    const struct endpoint *to;
+    const char order[] = "aabaabbba";
+    char why[256];
+    size_t n = 0, i;
+    int64_t now = clock_now_ms();
+
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    endpoint_make_rotated(fx->st, now, &a);
+    endpoint_make(fx->st, "acct_a", "", &b);
+    assert_string_not_equal(a.secret, b.secret);
+    assert_non_null(a.prev_secret);
+    for (i = 0; order[i] != '\0'; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL,
+                                 order[i] == 'a' ? &a : &b, 1, &ev),
+                         0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 1000, 20, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, strlen(order));
+    for (i = 0; i < n; i++) {
+        to = strcmp(cs[i].dlv.endpoint_id, a.id) == 0 ? &a : &b;
+        assert_string_equal(cs[i].dlv.endpoint_id, to->id);
+        assert_string_equal(cs[i].secret, to->secret);
+        if (to == &a)
+            assert_string_equal(cs[i].prev_secret, a.prev_secret);
+        else
+            assert_null(cs[i].prev_secret);
+    }
+    claim_list_free(cs, n);
+    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
+    endpoint_cleanup(&a);
+    endpoint_cleanup(&b);
 }
 
 /* Fills a result for claim c. */
@@ -5355,6 +5418,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claim_fairness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_skip_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_secrets_and_diverts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cap_across_handles, setup, teardown),
