@@ -155,6 +155,9 @@ int api_scopes_read(struct api_req *r, const char *name, unsigned *out, json_t *
 int api_header_add(struct api_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* api_header_add() of a decimal value, without printf: rate-limit fields go on every answer. */
+int api_header_add_int(struct api_req *r, const char *name, long long v);
+
 /* --- form.c: what OAuth clients send --- */
 
 #define API_FORM_MAX_ITEMS 16 /* parameters one form may hold */
@@ -290,8 +293,11 @@ void api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c);
 /* The request body of c is complete: no deadline while it is processed and answered. */
 void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
 
-/* c's request is over: it waits for the next one (idle). */
-void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c);
+/*
+ * c's request is over: it waits for the next one (idle). rx is the bytes
+ * read from its socket so far: bytes received beyond them begin a head.
+ */
+void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c, uint64_t rx);
 
 /* The server is closing c: forget and free it (before its socket is closed). */
 void api_guard_conn_close(struct api_guard *g, struct api_guard_conn *c);

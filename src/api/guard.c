@@ -327,14 +327,15 @@ api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c)
 }
 
 void
-api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c)
+api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c, uint64_t rx)
 {
-    uint64_t rx;
-
     if (c == NULL)
         return;
-    /* Bytes already received (a pipelined request) are the loop's to parse at once. */
-    rx = rx_bytes(c->fd);
+    /*
+     * The loop's count, not the kernel's (TCP_INFO, a system call per
+     * request): bytes it has read (a pipelined request) are its to parse
+     * at once; bytes received beyond them begin a head at the next tick.
+     */
     pthread_mutex_lock(&g->mu);
     if (c->state != GUARD_CLOSING) {
         c->rx_mark = rx;

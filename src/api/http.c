@@ -11,8 +11,10 @@
  *
  * A connection handles one request at a time: pipelined requests wait in its
  * input buffer, so answers go out in order. Sockets are edge-triggered: a
- * connection reads until EAGAIN unless it is BUSY, and reading resumes when
- * its answer is written. An answer with Connection: close is followed by a
+ * connection reads until a read comes back short (the socket is empty; what
+ * arrives later makes a new edge) or EAGAIN, unless it is BUSY, and reading
+ * resumes when its answer is written if an edge came meanwhile. Once the
+ * peer's end was seen it reads until recv says so. An answer with Connection: close is followed by a
  * half-close and a short drain of what the client still sends (LINGER), so
  * that unread bytes do not turn the close into a reset that loses the answer.
  */
@@ -48,6 +50,8 @@
 #define HTTP_IP_BUCKETS 4096
 #define HTTP_TICK_MS 250
 #define HTTP_WAKE_BATCH 32 /* events of a round whose wake-ups are made together */
+#define HTTP_SPARE_IN 16   /* input buffers a loop keeps for its next requests */
+#define HTTP_HDRS_FIRST 256 /* the first allocation of an answer's fields and of its head */
 
 /* --- the request head parser --- */
 
@@ -295,9 +299,17 @@ http_answer_start(struct http_exchange *x, int status)
 void
 http_answer_header(struct http_exchange *x, const char *name, const char *value)
 {
-    if (strpbrk(value, "\r\n") != NULL)
+    size_t len = strcspn(value, "\r\n");
+
+    if (value[len] != '\0')
         return;
-    (void)buf_printf(&x->hdrs, "%s: %s\r\n", name, value);
+    /* Without printf: an answer carries several fields. */
+    if (x->hdrs.cap == 0)
+        (void)buf_reserve(&x->hdrs, HTTP_HDRS_FIRST);
+    (void)buf_puts(&x->hdrs, name);
+    (void)buf_append(&x->hdrs, ": ", 2);
+    (void)buf_append(&x->hdrs, value, len);
+    (void)buf_append(&x->hdrs, "\r\n", 2);
 }
 
 void
@@ -425,6 +437,9 @@ struct http_conn {
     enum conn_state st;
     char *in; /* HTTP_IN_SIZE bytes while a request is read, else NULL */
     size_t in_len;
+    uint64_t rx;  /* bytes read from the socket so far */
+    int readable; /* the socket may hold bytes: an edge came since a read found it empty */
+    int rdhup;    /* the peer's end (or an error) was seen: read until recv says so */
     struct http_exchange *x; /* the request being read, run or answered */
     uint64_t remaining;      /* body or chunk bytes still to come */
     size_t trailer;          /* trailer bytes read */
@@ -447,6 +462,8 @@ struct http_loop {
     struct http_exchange *done_head, *done_tail; /* answers made by workers */
     time_t date_sec; /* the second date_line was made for */
     char date_line[48]; /* "Date: <IMF-fixdate>\r\n" (RFC 9110 §6.6.1) */
+    char *spare[HTTP_SPARE_IN]; /* input buffers no connection holds */
+    int nspare;
 };
 
 struct http_server {
@@ -543,6 +560,35 @@ ip_release(struct http_server *s, struct ip_count *ic)
     pthread_mutex_unlock(&s->ip_mu);
 }
 
+/* An input buffer for c (HTTP_IN_SIZE bytes): one its loop kept, else a new one. */
+static char *
+in_take(struct http_conn *c)
+{
+    struct http_loop *lp = c->loop;
+
+    if (lp->nspare > 0)
+        return lp->spare[--lp->nspare];
+    return malloc(HTTP_IN_SIZE);
+}
+
+/*
+ * c holds no unread bytes: its input buffer goes back to its loop (freed
+ * when the loop keeps enough), so an idle or busy connection holds none.
+ */
+static void
+in_release(struct http_conn *c)
+{
+    struct http_loop *lp = c->loop;
+
+    if (c->in == NULL || c->in_len > 0)
+        return;
+    if (lp->nspare < HTTP_SPARE_IN)
+        lp->spare[lp->nspare++] = c->in;
+    else
+        free(c->in);
+    c->in = NULL;
+}
+
 static void
 exchange_free(struct http_server *s, struct http_exchange *x)
 {
@@ -582,8 +628,8 @@ conn_close(struct http_conn *c)
         lp->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    free(c->in);
-    c->in = NULL;
+    c->in_len = 0;
+    in_release(c);
     buf_cleanup(&c->out);
     /* events for c may still be in the loop's current batch: freed after it */
     c->st = CS_DEAD;
@@ -633,12 +679,21 @@ conn_answer(struct http_conn *c)
 
     c->keep = !x->close && x->head.keep_alive && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED);
     buf_reset(&c->out);
-    (void)buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", x->status, reason(x->status));
+    /* One allocation, and no printf: this runs once per request. */
+    (void)buf_reserve(&c->out, HTTP_HDRS_FIRST + x->hdrs.len);
+    (void)buf_append(&c->out, "HTTP/1.1 ", 9);
+    (void)buf_put_u64(&c->out, (uint64_t)(x->status > 0 ? x->status : 0));
+    (void)buf_putc(&c->out, ' ');
+    (void)buf_puts(&c->out, reason(x->status));
+    (void)buf_append(&c->out, "\r\n", 2);
     (void)buf_puts(&c->out, loop_date(c->loop));
     if (x->hdrs.len > 0)
         (void)buf_append(&c->out, x->hdrs.data, x->hdrs.len);
-    if (!no_len)
-        (void)buf_printf(&c->out, "Content-Length: %zu\r\n", x->len);
+    if (!no_len) {
+        (void)buf_append(&c->out, "Content-Length: ", 16);
+        (void)buf_put_u64(&c->out, (uint64_t)x->len);
+        (void)buf_append(&c->out, "\r\n", 2);
+    }
     if (!c->keep)
         (void)buf_puts(&c->out, "Connection: close\r\n");
     else if (x->head.minor == 0)
@@ -1035,19 +1090,24 @@ conn_sent(struct http_conn *c)
     }
     c->st = CS_HEAD;
     if (s->cfg.conn_idle != NULL)
-        s->cfg.conn_idle(s->cfg.conn_arg, c->gc);
+        s->cfg.conn_idle(s->cfg.conn_arg, c->gc, c->rx);
 }
 
 static void
 conn_drive(struct http_conn *c)
 {
     char drain[4096];
+    size_t room;
     ssize_t n;
     int r;
 
     for (;;) {
-        if (c->st == CS_BUSY || c->st == CS_DEAD)
+        if (c->st == CS_DEAD)
             return;
+        if (c->st == CS_BUSY) {
+            in_release(c);
+            return;
+        }
         if (c->st == CS_WRITE) {
             r = conn_write(c);
             if (r == 0)
@@ -1085,8 +1145,13 @@ conn_drive(struct http_conn *c)
         }
         if (r > 0)
             continue;
+        if (!c->readable) {
+            /* Read to the end already: the next edge brings what comes. */
+            in_release(c);
+            return;
+        }
         if (c->in == NULL) {
-            c->in = malloc(HTTP_IN_SIZE);
+            c->in = in_take(c);
             if (c->in == NULL) {
                 conn_close(c);
                 return;
@@ -1096,23 +1161,41 @@ conn_drive(struct http_conn *c)
             conn_close(c); /* cannot happen: every state consumes or refuses a full buffer */
             return;
         }
-        n = recv(c->fd, c->in + c->in_len, HTTP_IN_SIZE - c->in_len, 0);
+        room = HTTP_IN_SIZE - c->in_len;
+        n = recv(c->fd, c->in + c->in_len, room, 0);
         if (n > 0) {
             c->in_len += (size_t)n;
+            c->rx += (uint64_t)n;
+            /*
+             * A short read took all the socket held: bytes arriving later
+             * make a new edge (EPOLLET), so no read to EAGAIN is needed. The
+             * peer's end is read to the end, since its edge may be past.
+             */
+            if ((size_t)n < room && !c->rdhup)
+                c->readable = 0;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (c->in_len == 0 && c->st == CS_HEAD) {
-                free(c->in); /* an idle connection holds no buffer */
-                c->in = NULL;
-            }
+            c->readable = 0;
+            in_release(c); /* an idle connection holds no buffer */
             return;
         }
         conn_close(c);
         return;
     }
+}
+
+/* An epoll event of c's socket: what it says, then c's state machine. */
+static void
+conn_event(struct http_conn *c, uint32_t events)
+{
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->readable = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->rdhup = 1;
+    conn_drive(c);
 }
 
 static void
@@ -1155,6 +1238,7 @@ loop_accept(struct http_loop *lp)
         c->loop = lp;
         c->fd = fd;
         c->st = CS_HEAD;
+        c->readable = 1;
         buf_init(&c->out, 64 * 1024);
         __atomic_add_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
         if (s->cfg.conn_open != NULL)
@@ -1303,7 +1387,7 @@ loop_main(void *arg)
             else if (evs[i].data.ptr == &tag_wake)
                 loop_done(lp);
             else
-                conn_drive(evs[i].data.ptr);
+                conn_event(evs[i].data.ptr, evs[i].events);
             if (i % HTTP_WAKE_BATCH == HTTP_WAKE_BATCH - 1) {
                 wakeup_release();
                 wakeup_hold();
@@ -1478,6 +1562,8 @@ http_server_stop(struct http_server *s)
             }
             loop_free_dead(lp);
         }
+        while (lp->nspare > 0)
+            free(lp->spare[--lp->nspare]);
         if (lp->ep > 0)
             close(lp->ep);
         if (lp->evfd > 0)

@@ -110,11 +110,14 @@ struct http_config {
     int workers;            /* threads running requests that are not run_inline */
     unsigned int max_conns; /* connections at once; past it a new one is closed at once */
     int per_ip;             /* connections at once from one address; 0: no cap */
-    /* Connection events for the guard (guard.c); any may be NULL. */
+    /*
+     * Connection events for the guard (guard.c); any may be NULL. conn_idle
+     * gets the bytes read from the socket so far.
+     */
     void *(*conn_open)(void *arg, int fd);
     void (*conn_head)(void *arg, void *gc);
     void (*conn_body)(void *arg, void *gc);
-    void (*conn_idle)(void *arg, void *gc);
+    void (*conn_idle)(void *arg, void *gc, uint64_t rx);
     void (*conn_close)(void *arg, void *gc);
     void *conn_arg;
 };

@@ -94,6 +94,18 @@ found:
     return b;
 }
 
+/* "<kind>:<id>" into key (RATE_KEY_MAX bytes), id cut to fit; without printf (every request). */
+static void
+rate_key(char key[RATE_KEY_MAX], char kind, const char *id)
+{
+    size_t n = strnlen(id, RATE_KEY_MAX - 3);
+
+    key[0] = kind;
+    key[1] = ':';
+    memcpy(key + 2, id, n);
+    key[2 + n] = '\0';
+}
+
 /* x rounded up to a whole number (x >= 0). */
 static int
 ceil_int(double x)
@@ -127,11 +139,11 @@ api_rate_check(struct api_req *r)
     now = clock_mono_ms();
     pthread_mutex_lock(&rl->mu);
     if (rl->cfg.per_credential > 0) {
-        snprintf(key, sizeof(key), "k:%s", r->key.id);
+        rate_key(key, 'k', r->key.id);
         cred = bucket_get(rl, key, rl->cfg.per_credential, now);
     }
     if (rl->cfg.per_account > 0) {
-        snprintf(key, sizeof(key), "a:%s", r->key.account_id);
+        rate_key(key, 'a', r->key.account_id);
         acct = bucket_get(rl, key, rl->cfg.per_account, now);
     }
     ok = (cred == NULL || cred->tokens >= 1.0) && (acct == NULL || acct->tokens >= 1.0);
@@ -157,10 +169,10 @@ api_rate_check(struct api_req *r)
     retry = wait_s(tight, limit);
     pthread_mutex_unlock(&rl->mu);
 
-    api_header_add(r, "RateLimit-Limit", "%d", limit);
-    api_header_add(r, "RateLimit-Remaining", "%d", (int)remaining);
+    api_header_add_int(r, "RateLimit-Limit", limit);
+    api_header_add_int(r, "RateLimit-Remaining", (int)remaining);
     /* Seconds until the bucket is full again. */
-    api_header_add(r, "RateLimit-Reset", "%d", ceil_int((limit - remaining) / limit));
+    api_header_add_int(r, "RateLimit-Reset", ceil_int((limit - remaining) / limit));
     if (ok)
         return 0;
     snprintf(r->retry_after, sizeof(r->retry_after), "%d", retry);

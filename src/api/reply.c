@@ -225,9 +225,7 @@ put_member(struct buf *out, const char *name, const char *value, char sep)
 int
 api_reply_published(struct api_req *r, int status, const struct event *ev)
 {
-    char n[24], *p = n + sizeof(n);
     long long v = ev->deliveries;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     int err;
 
     if (!json_plain(ev->id) || !json_plain(ev->type) || !json_plain(ev->timestamp))
@@ -237,12 +235,6 @@ api_reply_published(struct api_req *r, int status, const struct event *ev)
     buf_reset(&r->out);
     r->status = status;
     r->content_type = "application/json";
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    if (v < 0)
-        *--p = '-';
     err = buf_putc(&r->out, '{');
     if (err == 0)
         err = put_member(&r->out, "id", ev->id, ',');
@@ -252,8 +244,10 @@ api_reply_published(struct api_req *r, int status, const struct event *ev)
         err = put_member(&r->out, "timestamp", ev->timestamp, ',');
     if (err == 0)
         err = buf_puts(&r->out, "\"deliveries\":");
+    if (err == 0 && v < 0)
+        err = buf_putc(&r->out, '-');
     if (err == 0)
-        err = buf_append(&r->out, p, (size_t)(n + sizeof(n) - p));
+        err = buf_put_u64(&r->out, v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v);
     if (err == 0)
         err = buf_append(&r->out, "}\n", 2);
     if (err != 0)

@@ -176,3 +176,22 @@ api_header_add(struct api_req *r, const char *name, const char *fmt, ...)
     r->nheaders++;
     return 0;
 }
+
+int
+api_header_add_int(struct api_req *r, const char *name, long long v)
+{
+    char d[1 + BUF_DEC_U64], *p;
+    size_t n;
+
+    if (r->nheaders >= API_MAX_HEADERS)
+        return ERR_TOOBIG;
+    p = buf_dec_u64(d + 1, v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v);
+    if (v < 0)
+        *--p = '-';
+    n = (size_t)(d + sizeof(d) - p);
+    r->headers[r->nheaders].name = name;
+    memcpy(r->headers[r->nheaders].value, p, n);
+    r->headers[r->nheaders].value[n] = '\0';
+    r->nheaders++;
+    return 0;
+}

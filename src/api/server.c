@@ -632,9 +632,9 @@ guard_body(void *arg, void *gc)
 }
 
 static void
-guard_idle(void *arg, void *gc)
+guard_idle(void *arg, void *gc, uint64_t rx)
 {
-    api_guard_conn_idle(arg, gc);
+    api_guard_conn_idle(arg, gc, rx);
 }
 
 static void

@@ -324,7 +324,12 @@ hdr_puti(struct hdr_set *h, int64_t v)
     hdr_put(h, d + i, sizeof(d) - i);
 }
 
-/* Ends the line being built; it is kept for the attempt's log unless it only unsets one. */
+/*
+ * Ends the line being built; it is kept for the attempt's log unless it only
+ * unsets one. Every byte of it is ours or checked before (ids, digits, hex,
+ * base64, an event type of the catalogue): printable already, so it is
+ * copied as is rather than looked at byte by byte as an answer's are.
+ */
 static void
 hdr_end(struct attempt_ctx *ctx, struct hdr_set *h)
 {
@@ -334,8 +339,11 @@ hdr_end(struct attempt_ctx *ctx, struct hdr_set *h)
         return;
     h->text[h->len] = '\0';
     /* "Expect:" only stops curl adding one: it is not sent. */
-    if (h->len > from && h->text[h->len - 1] != ':')
-        keep_header_line(&ctx->req_headers, h->text + from, h->len - from);
+    if (h->len > from && h->text[h->len - 1] != ':' &&
+        ctx->req_headers.len + (h->len - from) + 2 <= ctx->req_headers.max) {
+        (void)buf_append(&ctx->req_headers, h->text + from, h->len - from);
+        (void)buf_append(&ctx->req_headers, "\r\n", 2);
+    }
     h->len++;
     h->n++;
     if (h->n < ATTEMPT_HEADERS)

@@ -4,11 +4,15 @@
  * outcomes in batches, and keeping every endpoint under its in-flight cap so
  * a hanging receiver cannot starve the others.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -35,6 +39,7 @@
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
+#define LOOP_EVENTS 64              /* socket events one epoll_wait takes at most */
 
 static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed", "blocked"};
 
@@ -72,6 +77,9 @@ struct dthread {
     pthread_t tid;
     int started;
     CURLM *multi;
+    int epfd;                   /* the loop's epoll: curl's sockets and evfd */
+    int evfd;                   /* eventfd: other threads wake the loop through it */
+    int64_t timer_mono;         /* when curl wants CURL_SOCKET_TIMEOUT, -1: never */
     atomic_int wake;            /* 1: woken by store_on_due since the last look */
     int cap;                    /* most attempts in flight on this thread */
     struct attempt_ctx *active; /* attempts under way (a list) */
@@ -84,6 +92,8 @@ struct dthread {
     int freed;               /* 1: attempts ended since the last claim */
     int claim_pending;       /* 1: a claim was asked of the recorder and not answered */
     int asked;               /* how many the last ask wanted */
+    struct record *ended;    /* attempts ended this turn, for ended_flush() */
+    size_t nended, capended;
 
     /* Shared with the recorder, under mu. */
     pthread_mutex_t mu;
@@ -231,13 +241,45 @@ slot_sub(struct dispatcher *d, const char *id, int started)
         d->nheld--;
 }
 
+/*
+ * Room for need elements of size bytes in arr, whose room is *cap
+ * elements: arr itself, or arr grown (doubling; *cap updated), or NULL
+ * when out of memory (arr and *cap unchanged).
+ */
+static void *
+array_grow(void *arr, size_t *cap, size_t need, size_t size)
+{
+    void *grown;
+    size_t n;
+
+    if (need <= *cap)
+        return arr;
+    n = *cap > 0 ? *cap * 2 : 16;
+    if (n < need)
+        n = need;
+    grown = realloc(arr, n * size);
+    if (grown != NULL)
+        *cap = n;
+    return grown;
+}
+
 /* --- wake-ups --- */
+
+/* Wakes t's loop from another thread (its epoll_wait returns). */
+static void
+loop_wake(struct dthread *t)
+{
+    uint64_t one = 1;
+
+    if (t->evfd >= 0 && write(t->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("dispatch: cannot wake thread=%d", t->index);
+}
 
 static void
 wake_thread(struct dthread *t)
 {
-    if (t->multi != NULL && atomic_exchange(&t->wake, 1) == 0)
-        curl_multi_wakeup(t->multi);
+    if (atomic_exchange(&t->wake, 1) == 0)
+        loop_wake(t);
 }
 
 static void
@@ -321,22 +363,14 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
 {
     struct dispatcher *d = arg;
     struct dthread *t;
-    struct claim *grown = NULL;
-    size_t i, cap, n0 = n;
+    struct claim *grown;
+    size_t i, n0 = n;
 
     t = &d->threads[atomic_fetch_add(&d->next_hand, 1) % (unsigned)d->nthreads];
     pthread_mutex_lock(&t->mu);
-    if (t->nhand + n > t->caphand) {
-        cap = t->caphand > 0 ? t->caphand * 2 : 16;
-        if (cap < t->nhand + n)
-            cap = t->nhand + n;
-        grown = realloc(t->hand, cap * sizeof(*grown));
-        if (grown != NULL) {
-            t->hand = grown;
-            t->caphand = cap;
-        }
-    }
-    if (t->nhand + n <= t->caphand) {
+    grown = array_grow(t->hand, &t->caphand, t->nhand + n, sizeof(*grown));
+    if (grown != NULL) {
+        t->hand = grown;
         memcpy(&t->hand[t->nhand], cs, n * sizeof(*cs));
         t->nhand += n;
         n = 0;
@@ -353,7 +387,20 @@ ho_deliver(void *arg, struct claim *cs, size_t n)
     free(cs);
     atomic_fetch_add(&d->handed, (unsigned long long)n0);
     if (atomic_exchange(&t->hand_wake, 1) == 0)
-        curl_multi_wakeup(t->multi);
+        loop_wake(t);
+}
+
+/*
+ * Names the calling thread "fh-<what>-<index>" (top -H, the comm file of each /proc/PID/task,
+ * perf), so the CPU of the loops and their recorders can be told apart.
+ */
+static void
+thread_name(const char *what, int index)
+{
+    char name[16]; /* the kernel's limit, NUL included */
+
+    snprintf(name, sizeof(name), "fh-%s-%d", what, index);
+    (void)pthread_setname_np(pthread_self(), name);
 }
 
 /* --- the recorder: the thread's store side --- */
@@ -522,7 +569,7 @@ answer:
     t->inbox_next_due = err == 0 ? when : 0;
     t->inbox_ready = 1;
     pthread_mutex_unlock(&t->mu);
-    curl_multi_wakeup(t->multi);
+    loop_wake(t);
 }
 
 static void *
@@ -534,6 +581,7 @@ recorder_main(void *arg)
     int want;
     int stop;
 
+    thread_name("record", t->index);
     for (;;) {
         pthread_mutex_lock(&t->mu);
         while (t->nrecs == 0 && t->want == 0 && !t->rec_stop)
@@ -614,7 +662,57 @@ recorder_wake(void *arg)
     pthread_cond_signal(&t->cv);
 }
 
-/* Ends an attempt: decides its outcome and hands it to the recorder. */
+/*
+ * Hands the attempts that ended this turn (t->ended) to the recorder: their
+ * requests end in the endpoint table and they join the recorder's list, each
+ * under one lock taken once for all of them.
+ */
+static void
+ended_flush(struct dthread *t)
+{
+    struct dispatcher *d = t->d;
+    struct record *grown;
+    size_t n = t->nended;
+    size_t i;
+
+    if (n == 0)
+        return;
+    t->nended = 0;
+    /* Their requests have ended: the endpoints have room for others at once. */
+    pthread_mutex_lock(&d->lock);
+    for (i = 0; i < n; i++)
+        slot_end(d, t->ended[i].ctx->c.dlv.endpoint_id, 1);
+    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_lock(&t->mu);
+    grown = array_grow(t->recs, &t->caprecs, t->nrecs + n, sizeof(*grown));
+    if (grown != NULL) {
+        t->recs = grown;
+        memcpy(&t->recs[t->nrecs], t->ended, n * sizeof(*t->ended));
+        t->nrecs += n;
+        n = 0;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (n > 0) {
+        /*
+         * Unrecorded: their leases expire and they are attempted again. They
+         * no longer run here, so they must stop counting against
+         * max_in_flight, or enough of these would shut the process out.
+         */
+        log_warnx("dispatch: out of memory recording %zu deliveries", n);
+        pthread_mutex_lock(&d->lock);
+        d->nheld -= (int)n;
+        pthread_mutex_unlock(&d->lock);
+        for (i = 0; i < n; i++)
+            attempt_ctx_free(t->ended[i].ctx);
+        return;
+    }
+    wakeup_post(recorder_wake, t); /* once per turn of the loop, which holds the wake-ups */
+}
+
+/*
+ * Ends an attempt: decides its outcome and queues it on t->ended for
+ * ended_flush(), which the caller calls once it has ended all it will.
+ */
 static void
 finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono)
 {
@@ -623,7 +721,6 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
     struct record *grown;
     int64_t due;
     size_t b;
-    size_t cap;
 
     if (ctx->headers_done)
         t->grace_count--;
@@ -634,10 +731,6 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         easy_put(t, ctx->easy);
         ctx->easy = NULL;
     }
-    /* Its request has ended: the endpoint has room for another one at once. */
-    pthread_mutex_lock(&d->lock);
-    slot_end(d, ctx->c.dlv.endpoint_id, 1);
-    pthread_mutex_unlock(&d->lock);
     atomic_fetch_add(&d->outcomes[rec.outcome], 1);
     for (b = 0; b < HIST_N && rec.r.attempt.duration_ms > hist_bounds_ms[b]; b++)
         ;
@@ -650,30 +743,19 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
             t->next_claim_mono = due;
     }
     t->freed = 1;
-    pthread_mutex_lock(&t->mu);
-    if (t->nrecs == t->caprecs) {
-        cap = t->caprecs ? t->caprecs * 2 : 64;
-        grown = realloc(t->recs, cap * sizeof(*grown));
-        if (grown == NULL) {
-            /*
-             * Unrecorded: its lease expires and it is attempted again. It no
-             * longer runs here, so it must stop counting against its
-             * endpoint's cap, or enough of these would shut the endpoint out.
-             */
-            pthread_mutex_unlock(&t->mu);
-            log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
-            pthread_mutex_lock(&d->lock);
-            d->nheld--;
-            pthread_mutex_unlock(&d->lock);
-            attempt_ctx_free(ctx);
-            return;
-        }
-        t->recs = grown;
-        t->caprecs = cap;
+    grown = array_grow(t->ended, &t->capended, t->nended + 1, sizeof(*grown));
+    if (grown == NULL) {
+        /* Unrecorded: its lease expires and it is attempted again (see ended_flush()). */
+        log_warnx("dispatch: out of memory recording delivery=%s", ctx->c.dlv.id);
+        pthread_mutex_lock(&d->lock);
+        slot_end(d, ctx->c.dlv.endpoint_id, 1);
+        d->nheld--;
+        pthread_mutex_unlock(&d->lock);
+        attempt_ctx_free(ctx);
+        return;
     }
-    t->recs[t->nrecs++] = rec;
-    pthread_mutex_unlock(&t->mu);
-    wakeup_post(recorder_wake, t); /* once per collect(), which holds the wake-ups */
+    t->ended = grown;
+    t->ended[t->nended++] = rec;
 }
 
 /*
@@ -684,16 +766,11 @@ static int
 park(struct dthread *t, struct claim *c)
 {
     struct claim *grown;
-    size_t cap;
 
-    if (t->nparked == t->capparked) {
-        cap = t->capparked > 0 ? t->capparked * 2 : 16;
-        grown = realloc(t->parked, cap * sizeof(*grown));
-        if (grown == NULL)
-            return ERR_NOMEM;
-        t->parked = grown;
-        t->capparked = cap;
-    }
+    grown = array_grow(t->parked, &t->capparked, t->nparked + 1, sizeof(*grown));
+    if (grown == NULL)
+        return ERR_NOMEM;
+    t->parked = grown;
     t->parked[t->nparked++] = *c;
     memset(c, 0, sizeof(*c));
     return 0;
@@ -733,6 +810,7 @@ start_one(struct dthread *t, struct claim *c, int64_t now_ms)
         ctx->easy = NULL;
         easy_put(t, e);
         finish(t, ctx, -1, now_ms, clock_mono_ms());
+        ended_flush(t);
         return;
     }
     list_push(t, ctx);
@@ -748,23 +826,30 @@ start_one(struct dthread *t, struct claim *c, int64_t now_ms)
 static void
 start_claims(struct dthread *t, struct claim *cs, size_t n, int64_t now_ms)
 {
+    unsigned char room[64];
     size_t i;
-    int room;
+    size_t j;
+    size_t k;
 
-    for (i = 0; i < n; i++) {
+    /* One lock for a run of claims' decisions, not one per claim. */
+    for (i = 0; i < n; i += k) {
+        k = n - i < sizeof(room) ? n - i : sizeof(room);
         pthread_mutex_lock(&t->d->lock);
-        room = slot_open(t->d, cs[i].dlv.endpoint_id);
+        for (j = 0; j < k; j++)
+            room[j] = (unsigned char)slot_open(t->d, cs[i + j].dlv.endpoint_id);
         pthread_mutex_unlock(&t->d->lock);
-        if (room) {
-            start_one(t, &cs[i], now_ms);
-            continue;
+        for (j = 0; j < k; j++) {
+            if (room[j]) {
+                start_one(t, &cs[i + j], now_ms);
+                continue;
+            }
+            if (park(t, &cs[i + j]) == 0)
+                continue;
+            /* Out of memory: its lease expires and it is attempted again. */
+            pthread_mutex_lock(&t->d->lock);
+            slot_sub(t->d, cs[i + j].dlv.endpoint_id, 0);
+            pthread_mutex_unlock(&t->d->lock);
         }
-        if (park(t, &cs[i]) == 0)
-            continue;
-        /* Out of memory: its lease expires and it is attempted again. */
-        pthread_mutex_lock(&t->d->lock);
-        slot_sub(t->d, cs[i].dlv.endpoint_id, 0);
-        pthread_mutex_unlock(&t->d->lock);
     }
 }
 
@@ -864,8 +949,10 @@ collect(struct dthread *t, int64_t now_mono)
         list_unlink(t, ctx);
         finish(t, ctx, (int)msg->data.result, now_ms, clock_mono_ms());
     }
-    if (t->grace_count <= 0)
+    if (t->grace_count <= 0) {
+        ended_flush(t);
         return -1;
+    }
     /*
      * The status line decides the outcome; the body only goes to the log. A
      * body that stalls after the headers gets DISPATCH_BODY_GRACE_MS, then the
@@ -885,6 +972,7 @@ collect(struct dthread *t, int64_t now_mono)
         list_unlink(t, ctx);
         finish(t, ctx, -2, now_ms, now_mono);
     }
+    ended_flush(t);
     return wait;
 }
 
@@ -1028,6 +1116,98 @@ release_rest(struct dthread *t)
     free(ids);
 }
 
+/* --- the loop's sockets: curl's multi_socket API on the loop's own epoll --- */
+
+/*
+ * CURLMOPT_SOCKETFUNCTION: curl says which events of socket s it waits for.
+ * The loop's epoll follows, so each wake-up hands curl only the sockets that
+ * are ready instead of curl walking every transfer (curl_multi_perform). A
+ * socket curl has told us of carries a mark (curl_multi_assign); a closed
+ * one leaves the epoll set by itself, so a failed MOD or ADD tries the other.
+ */
+static int
+sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct dthread *t = userp;
+    struct epoll_event ev;
+    int op;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        (void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    op = socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(t->epfd, op, s, &ev) != 0) {
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if (epoll_ctl(t->epfd, op, s, &ev) != 0) {
+            log_warn("dispatch: cannot watch a socket thread=%d", t->index);
+            return -1; /* curl fails the transfers on s */
+        }
+    }
+    if (socketp == NULL)
+        curl_multi_assign(t->multi, s, t);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants CURL_SOCKET_TIMEOUT next (-1: no timer). */
+static int
+timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    struct dthread *t = userp;
+
+    (void)m;
+    t->timer_mono = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
+/* Runs curl's timers when due (new transfers start this way too). */
+static void
+run_timers(struct dthread *t, int64_t now_mono)
+{
+    int running;
+
+    if (t->timer_mono < 0 || t->timer_mono > now_mono)
+        return;
+    t->timer_mono = -1;
+    curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+/*
+ * Waits up to timeout ms for curl's sockets or a wake-up, and hands curl the
+ * sockets that are ready.
+ */
+static void
+loop_wait(struct dthread *t, int64_t timeout)
+{
+    struct epoll_event evs[LOOP_EVENTS];
+    uint64_t count;
+    int running;
+    int flags;
+    int n;
+    int i;
+
+    n = epoll_wait(t->epfd, evs, LOOP_EVENTS, (int)timeout);
+    for (i = 0; i < n; i++) {
+        if (evs[i].data.fd == t->evfd) {
+            if (read(t->evfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                log_warn("dispatch: cannot read the wake-up thread=%d", t->index);
+            continue;
+        }
+        flags = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP))
+            flags |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (evs[i].events & EPOLLERR)
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(t->multi, evs[i].data.fd, flags, &running);
+    }
+}
+
 static void *
 thread_main(void *arg)
 {
@@ -1037,13 +1217,17 @@ thread_main(void *arg)
     int64_t timeout;
     int64_t grace_wait;
     int64_t deadline = 0;
-    int running = 0;
     int stopping;
     int can_ask;
     int woken;
     int room;
 
+    thread_name("dispatch", t->index);
     for (;;) {
+        /* The recorder is woken once for what ended in this turn. */
+        wakeup_hold();
+        /* What ended in the last wait frees its endpoint's room before more start. */
+        (void)collect(t, clock_mono_ms());
         now_mono = clock_mono_ms();
         stopping = atomic_load(&d->stopping);
         if (!stopping) {
@@ -1057,9 +1241,8 @@ thread_main(void *arg)
         woken = can_ask ? atomic_exchange(&t->wake, 0) : 0;
         if (can_ask && (woken || now_mono >= t->next_claim_mono || (t->backlog && t->freed)))
             ask(t, room);
-        curl_multi_perform(t->multi, &running);
         now_mono = clock_mono_ms();
-        wakeup_hold(); /* the recorder is woken once for what ended in this round */
+        run_timers(t, now_mono); /* starts what was just added */
         grace_wait = collect(t, now_mono);
         wakeup_release();
         if (stopping) {
@@ -1076,6 +1259,8 @@ thread_main(void *arg)
         }
         if (grace_wait >= 0 && grace_wait < timeout)
             timeout = grace_wait;
+        if (t->timer_mono >= 0 && t->timer_mono - now_mono < timeout)
+            timeout = t->timer_mono - now_mono;
         /* Parked claims wait for a request of their endpoint to end, maybe on another loop. */
         if (t->nparked > 0 && timeout > PARK_POLL_MS)
             timeout = PARK_POLL_MS;
@@ -1084,8 +1269,9 @@ thread_main(void *arg)
         if (timeout < 0)
             timeout = 0;
         can_ask = !stopping && !t->claim_pending && t->nactive < t->cap;
-        if (timeout > 0 && !(can_ask && atomic_load(&t->wake) != 0))
-            curl_multi_poll(t->multi, NULL, 0, (int)timeout, NULL);
+        if (can_ask && atomic_load(&t->wake) != 0)
+            timeout = 0;
+        loop_wait(t, timeout);
     }
     /* Let the recorder write what finished and answer a claim under way, then stop it. */
     pthread_mutex_lock(&t->mu);
@@ -1114,10 +1300,15 @@ dispatcher_free(struct dispatcher *d)
         while (t->npool > 0)
             curl_easy_cleanup(t->pool[--t->npool]);
         if (t->multi != NULL)
-            curl_multi_cleanup(t->multi);
+            curl_multi_cleanup(t->multi); /* its last sock_cb calls need epfd */
+        if (t->epfd >= 0)
+            close(t->epfd);
+        if (t->evfd >= 0)
+            close(t->evfd);
         for (j = 0; j < t->nrecs; j++)
             attempt_ctx_free(t->recs[j].ctx);
         free(t->recs);
+        free(t->ended);
         claim_list_free(t->inbox, t->ninbox);
         claim_list_free(t->hand, t->nhand);
         free(t->pool);
@@ -1139,6 +1330,8 @@ dispatcher_free(struct dispatcher *d)
 static int
 thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
 {
+    struct epoll_event ev;
+
     t->d = d;
     t->index = index;
     t->cap = cap;
@@ -1151,6 +1344,24 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
     t->multi = curl_multi_init();
     if (t->pool == NULL || t->exclude == NULL || t->exclude_ids == NULL || t->multi == NULL)
         return ERR_NOMEM;
+    t->timer_mono = -1;
+    t->epfd = epoll_create1(EPOLL_CLOEXEC);
+    t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->epfd < 0 || t->evfd < 0) {
+        log_warn("dispatch: cannot make the loop's epoll");
+        return ERR_INTERNAL;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = t->evfd;
+    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->evfd, &ev) != 0) {
+        log_warn("dispatch: cannot make the loop's epoll");
+        return ERR_INTERNAL;
+    }
+    curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
+    curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     /* Keep-alive: room in the connection cache for every attempt this thread may run. */
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);
     return 0;
@@ -1232,6 +1443,8 @@ dispatch_start(const struct dispatch_config *cfg, struct store *st, struct dispa
         rc = ERR_NOMEM;
         goto out;
     }
+    for (i = 0; i < d->nthreads; i++)
+        d->threads[i].epfd = d->threads[i].evfd = -1;
     for (i = 0; i < d->nthreads; i++) {
         cap = d->sh.cfg.max_in_flight / d->nthreads;
         if (i < d->sh.cfg.max_in_flight % d->nthreads)
@@ -1285,10 +1498,8 @@ dispatch_stop(struct dispatcher *d, int64_t grace_ms)
     store_on_handoff(d->st, NULL);
     atomic_store(&d->stop_deadline_mono, clock_mono_ms() + (grace_ms > 0 ? grace_ms : 0));
     atomic_store(&d->stopping, 1);
-    for (i = 0; i < d->nthreads; i++) {
-        if (d->threads[i].multi != NULL)
-            curl_multi_wakeup(d->threads[i].multi);
-    }
+    for (i = 0; i < d->nthreads; i++)
+        loop_wake(&d->threads[i]);
     for (i = 0; i < d->nthreads; i++) {
         t = &d->threads[i];
         if (t->started) {

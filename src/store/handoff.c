@@ -211,11 +211,7 @@ store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n
 
     if (!deliver_begin(st, gen, &h, cs, n))
         return;
-    for (i = 0; i < n && err == 0; i++) {
-        err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].secret);
-        if (err == 0)
-            err = secrets_open(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret);
-    }
+    err = secrets_open_claims(st, cs, n);
     if (err != 0) {
         /*
          * Not signable (a key missing from the ring): as a claim's, which

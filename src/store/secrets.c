@@ -70,6 +70,61 @@ secrets_open(struct store *st, const char *ep_id, char **field)
     return 0;
 }
 
+/* The last sealed value secrets_open_claims() opened for one field, and its clear text. */
+struct open_memo {
+    const char *ep_id;  /* borrowed from the claim it was opened for */
+    char *sealed;       /* a copy: nothing secret without the key */
+    const char *plain;  /* that claim's clear text */
+};
+
+/* secrets_open() of *field, or a copy of memo's clear text when it opened the same value. */
+static int
+open_memo(struct store *st, const char *ep_id, char **field, struct open_memo *m)
+{
+    char *sealed;
+    char *copy;
+    int err;
+
+    if (!keyring_is_sealed(*field))
+        return 0;
+    if (m->sealed != NULL && strcmp(m->ep_id, ep_id) == 0 && strcmp(m->sealed, *field) == 0) {
+        copy = strdup(m->plain);
+        if (copy == NULL)
+            return ERR_NOMEM;
+        free(*field);
+        *field = copy;
+        return 0;
+    }
+    sealed = strdup(*field);
+    if (sealed == NULL)
+        return ERR_NOMEM;
+    err = secrets_open(st, ep_id, field);
+    free(m->sealed);
+    m->sealed = err == 0 ? sealed : NULL;
+    if (err != 0)
+        free(sealed);
+    m->ep_id = ep_id;
+    m->plain = *field;
+    return err;
+}
+
+int
+secrets_open_claims(struct store *st, struct claim *cs, size_t n)
+{
+    struct open_memo cur = { 0 }, prev = { 0 };
+    size_t i;
+    int err = 0;
+
+    for (i = 0; i < n && err == 0; i++) {
+        err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].secret, &cur);
+        if (err == 0)
+            err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret, &prev);
+    }
+    free(cur.sealed);
+    free(prev.sealed);
+    return err;
+}
+
 void
 store_secret_list_free(struct store_secret *rows, size_t n)
 {

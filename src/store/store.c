@@ -1166,7 +1166,6 @@ int
 store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_endpoint,
             const char *const *exclude, size_t nexclude, struct claim **out, size_t *n)
 {
-    size_t i;
     int err;
 
     *out = NULL;
@@ -1176,11 +1175,8 @@ store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_en
     if ((nexclude > 0 && exclude == NULL) || lease_ms <= 0)
         return ERR_INVAL;
     err = st->ops->claim(st, now, lease_ms, max, per_endpoint, exclude, nexclude, out, n);
-    for (i = 0; err == 0 && i < *n; i++) {
-        err = secrets_open(st, (*out)[i].dlv.endpoint_id, &(*out)[i].secret);
-        if (err == 0)
-            err = secrets_open(st, (*out)[i].dlv.endpoint_id, &(*out)[i].prev_secret);
-    }
+    if (err == 0)
+        err = secrets_open_claims(st, *out, *n);
     if (err != 0 && *n > 0)
         claim_give_back(st, out, n);
     return err;

@@ -254,6 +254,13 @@ enum token_kind store_token_kind_parse(const char *s);
  */
 int secrets_seal(struct store *st, const char *ep_id, const char *plain, char **out);
 int secrets_open(struct store *st, const char *ep_id, char **field);
+/*
+ * secrets_open() of each of the n claims' secret and prev_secret. The claims
+ * of one endpoint carry the same sealed values: each is opened once, at its
+ * first claim, and copied for the next ones (a drain's claims are mostly one
+ * endpoint's).
+ */
+int secrets_open_claims(struct store *st, struct claim *cs, size_t n);
 void store_secret_list_free(struct store_secret *rows, size_t n);
 
 /* The delivery status named s, or -1 for an unknown name (rows of both backends). */

@@ -134,6 +134,26 @@ buf_putc(struct buf *b, char c)
     return buf_append(b, &c, 1);
 }
 
+char *
+buf_dec_u64(char d[BUF_DEC_U64], uint64_t v)
+{
+    char *p = d + BUF_DEC_U64;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return p;
+}
+
+int
+buf_put_u64(struct buf *b, uint64_t v)
+{
+    char d[BUF_DEC_U64], *p = buf_dec_u64(d, v);
+
+    return buf_append(b, p, (size_t)(d + BUF_DEC_U64 - p));
+}
+
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {

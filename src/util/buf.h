@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *data;  /* NULL until the first append */
@@ -42,6 +43,13 @@ int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
+/* Appends v in decimal. */
+int buf_put_u64(struct buf *b, uint64_t v);
+
+#define BUF_DEC_U64 20 /* the most digits of a uint64_t */
+
+/* Writes v in decimal at the end of d, without a NUL; returns its first digit. */
+char *buf_dec_u64(char d[BUF_DEC_U64], uint64_t v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

@@ -11,9 +11,45 @@
 
 static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+#define ID_RAND_POOL 640 /* random bytes drawn at once: 64 ids' worth */
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t last_ms = -1;
 static unsigned char last_rand[10];
+static unsigned char pool[ID_RAND_POOL]; /* random bytes not handed out yet: pool[used..] */
+static size_t pool_used = ID_RAND_POOL;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* A child process draws its own bytes: it must not hand out its parent's. */
+static void
+pool_forget(void)
+{
+    pool_used = ID_RAND_POOL;
+}
+
+static void
+pool_setup(void)
+{
+    (void)pthread_atfork(NULL, NULL, pool_forget);
+}
+
+/*
+ * Under lock: 10 random bytes into r. RAND_bytes() costs about as much as
+ * the rest of an id together, and a publish makes one each millisecond or
+ * more: its bytes are drawn 64 ids at a time. Returns 0 or ERR_INTERNAL.
+ */
+static int
+rand_take(unsigned char r[10])
+{
+    if (pool_used + 10 > ID_RAND_POOL) {
+        if (RAND_bytes(pool, ID_RAND_POOL) != 1)
+            return ERR_INTERNAL;
+        pool_used = 0;
+    }
+    memcpy(r, pool + pool_used, 10);
+    pool_used += 10;
+    return 0;
+}
 
 /* Adds one to the 80-bit big-endian number r; returns 1 on overflow. */
 static int
@@ -28,26 +64,23 @@ increment(unsigned char r[10])
     return 1;
 }
 
+/*
+ * The 128 bits (48 of ms, 80 of r) as 26 five-bit groups, last first; the
+ * first group holds only the top 3 bits. Two 64-bit halves shifted along,
+ * not a loop per bit: each publish makes ids.
+ */
 static void
 encode(int64_t ms, const unsigned char r[10], char out[ID_BODY + 1])
 {
-    unsigned char raw[16];
-    int i, bit;
+    uint64_t hi = (uint64_t)ms << 16 | (uint64_t)r[0] << 8 | r[1], lo = 0;
+    int i;
 
-    for (i = 0; i < 6; i++)
-        raw[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
-    memcpy(raw + 6, r, 10);
-    /* 128 bits as 26 five-bit groups, the first group holding only 3 bits. */
-    for (i = 0; i < ID_BODY; i++) {
-        unsigned v = 0;
-        int first = i * 5 - 2; /* bit offset; the first group starts at -2 */
-        for (bit = 0; bit < 5; bit++) {
-            int pos = first + bit;
-            v <<= 1;
-            if (pos >= 0)
-                v |= (raw[pos / 8] >> (7 - pos % 8)) & 1;
-        }
-        out[i] = alphabet[v];
+    for (i = 2; i < 10; i++)
+        lo = lo << 8 | r[i];
+    for (i = ID_BODY - 1; i >= 0; i--) {
+        out[i] = alphabet[lo & 31];
+        lo = lo >> 5 | hi << 59;
+        hi >>= 5;
     }
     out[ID_BODY] = '\0';
 }
@@ -57,24 +90,28 @@ make(const char *prefix, int64_t ms, int monotonic, char out[ID_MAX])
 {
     unsigned char r[10];
     size_t plen = strlen(prefix);
+    int err;
 
     if (plen + ID_BODY + 1 > ID_MAX || ms < 0 || ms >= ((int64_t)1 << 48))
         return ERR_INVAL;
+    (void)pthread_once(&pool_once, pool_setup);
+    pthread_mutex_lock(&lock);
     if (!monotonic) {
-        if (RAND_bytes(r, sizeof(r)) != 1)
-            return ERR_INTERNAL;
+        err = rand_take(r);
+        pthread_mutex_unlock(&lock);
+        if (err != 0)
+            return err;
         goto write;
     }
-    pthread_mutex_lock(&lock);
     if (ms <= last_ms) {
         /* Same or earlier millisecond: keep order by counting up. */
         ms = last_ms;
         if (increment(last_rand)) {
             ms++;
-            RAND_bytes(last_rand, sizeof(last_rand));
+            (void)rand_take(last_rand);
         }
     } else {
-        if (RAND_bytes(last_rand, sizeof(last_rand)) != 1) {
+        if (rand_take(last_rand) != 0) {
             pthread_mutex_unlock(&lock);
             return ERR_INTERNAL;
         }

@@ -156,6 +156,56 @@ class LoopPublishTest(ApiCase):
                                         headers={"Idempotency-Key": "c%d-%d" % (c, i)})
                 self.assertEqual((st, b["id"]), (200, results[c][i]))
 
+    def test_half_closed_client_is_answered_then_closed(self):
+        # A client sends its request and half-closes at once: the end of its
+        # stream may reach the server with the request, before the answer is
+        # made. It gets the answer, then the server's end; the bounded read
+        # fails if the connection were left open until its idle timeout (60 s).
+        event = {"event": "conversation.started", "data": STARTED}
+        for req in (self.raw_request("POST", "/v1/events", event),
+                    self.raw_request("GET", "/healthz")):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=READ_TIMEOUT)
+            try:
+                s.sendall(req)
+                s.shutdown(socket.SHUT_WR)
+                st, headers, _ = read_answers(s, 1)[0]
+                self.assertIn(st, (200, 202))
+                s.settimeout(READ_TIMEOUT)
+                self.assertEqual(s.recv(65536), b"")
+            finally:
+                s.close()
+
+    def test_requests_in_pieces_and_after_a_pause(self):
+        # Each read of the server empties the socket and waits for the next
+        # edge: a head and a body that come in pieces, a request that comes
+        # while the connection is idle after an answer, and a body larger
+        # than one read (a batch of 200 events, about 50 KiB) are all read.
+        event = {"event": "conversation.started", "data": STARTED}
+        req = self.raw_request("POST", "/v1/events", event)
+        cut = req.index(b"\r\n\r\n")
+        pieces = [req[:10], req[10:cut], req[cut:cut + 4], req[cut + 4:cut + 30],
+                  req[cut + 30:]]
+        big = self.raw_request("POST", "/v1/events/batch", {"events": [event] * 200})
+        self.assertGreater(len(big), 32 * 1024)
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=READ_TIMEOUT)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for piece in pieces:
+                s.sendall(piece)
+                time.sleep(0.05)  # separate segments, so separate reads
+            self.assertEqual(read_answers(s, 1)[0][0], 202)
+            time.sleep(0.3)  # the connection is idle, its socket read empty
+            s.sendall(req)
+            self.assertEqual(read_answers(s, 1)[0][0], 202)
+            s.sendall(big)
+            st, _, body = read_answers(s, 1)[0]
+            self.assertEqual(st, 200, body[:200])
+            self.assertEqual([r["status"] for r in json.loads(body)["results"]], [202] * 200)
+            s.sendall(req + req)
+            self.assertEqual([a[0] for a in read_answers(s, 2)], [202, 202])
+        finally:
+            s.close()
+
     def test_stop_while_publishing(self):
         # The server stops (SIGTERM) while 16 connections publish: it exits
         # cleanly, and every publish it answered 202 is there after a restart.

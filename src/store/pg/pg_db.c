@@ -762,7 +762,8 @@ migrate(PGconn *db, int *version, int *applied)
     }
     /* Counter shards of backends that are gone fold into one, under the same lock. */
     if (err == 0)
-        err = db_exec(db, "SELECT fluxhook_counts_fold()", "folding delivery counts");
+        err = db_exec(db, "SELECT fluxhook_counts_fold(), fluxhook_held_fold()",
+                      "folding delivery counts");
     /* The lock dies with a lost connection: then the loss is the error to report. */
     unlock = db_exec(db, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", "ending a migration");
     if (err == 0 && unlock != 0)

@@ -14,8 +14,8 @@
     "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
     "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
     "e.kind"
-#define EP_HELD                                                                                    \
-    "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
+/* Kept by a trigger as deliveries become or stop being held, a row per backend (017). */
+#define EP_HELD "(SELECT coalesce(sum(n), 0) FROM endpoint_held h WHERE h.endpoint_id = e.id)"
 
 /* The endpoint and its fan-out rows ($14: the types, '' for every type). */
 static const char SQL_EP_INSERT[] =

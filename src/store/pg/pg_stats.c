@@ -30,6 +30,10 @@ static const char SQL_COUNTS[] =
     "AND ((span = 60000 AND start >= $3 AND start < $4) OR (span = 3600000 AND start >= $4))"
 /* The part of the window before $3, from the rows: deliveries from id $6, attempts from $7. */
 #define HEAD_WHERE "account_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) "
+/* The head's attempts: one range of attempts_endpoint_at per endpoint (migration 014). */
+#define HEAD_ATT_WHERE                                                                  \
+    "account_id = $1 AND endpoint_id IN (SELECT e.id FROM endpoints e "                 \
+    "WHERE e.account_id = $1 AND ($2::text IS NULL OR e.id = $2)) "
 /*
  * One snapshot: the rollup sums, the deliveries of the rollups' part being
  * delivered ($5 the first delivery id of minute $3; the rollups count them
@@ -50,7 +54,7 @@ static const char SQL_STATS[] =
     "count(*) FILTER (WHERE status = 'held') AS dh "
     "FROM deliveries WHERE " HEAD_WHERE "AND id >= $6 AND id < $5), "
     "ha AS (SELECT count(*) AS t, count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS ok "
-    "FROM attempts WHERE " HEAD_WHERE "AND at >= $7 AND at < $3) "
+    "FROM attempts WHERE " HEAD_ATT_WHERE "AND at >= $7 AND at < $3) "
     "SELECT r.o, r.dd, r.df, r.dh, r.t, r.ok, l.n, h.p, h.dl, h.dd, h.df, h.dh, ha.t, ha.ok "
     "FROM r, l, h, ha";
 /*
@@ -68,7 +72,7 @@ static const char SQL_LATENCY[] =
     "UNION ALL SELECT bucket, n FROM stat_latency WHERE " LAT_KEY
     "AND span = 3600000 AND start >= $4 "
     "UNION ALL SELECT fluxhook_latency_bucket(duration_ms), 1 FROM attempts "
-    "WHERE " HEAD_WHERE "AND at >= $5 AND at < $3) x GROUP BY b";
+    "WHERE " HEAD_ATT_WHERE "AND at >= $5 AND at < $3) x GROUP BY b";
 /*
  * $3 the span, $4 since, $5 the end. The counts of each start first, then
  * its latency rows by (start, bucket), in one snapshot.

@@ -28,9 +28,12 @@ static const char SQL_CACHE_TRIGGERS[] =
 static const char SQL_EP_SENDABLE[] =
     "SELECT url, secret, prev_secret, prev_secret_until "
     "FROM endpoints WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
-/* Its deliveries under a live lease, any process's. */
+/*
+ * Its deliveries under a live lease, any process's: the 'delivering' range
+ * of the endpoint's status index (a few rows, its leases; migration 014).
+ */
 static const char SQL_EP_LIVE[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
     "WHERE endpoint_id = :ep AND status = 'delivering' AND lease_until > :now";
 
 /* One fan-out: the endpoints an account's event type goes to, as fanout_find() reads them. */

@@ -13,8 +13,8 @@
     "e.id, e.account_id, e.url, e.description, e.event_types, e.status, e.disabled_reason, "       \
     "e.disabled_at, e.secret, e.prev_secret, e.prev_secret_until, e.created_at, e.updated_at, "    \
     "e.kind"
-#define EP_HELD                                                                            \
-    "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held')"
+/* Kept by triggers as deliveries become or stop being held (migration 017). */
+#define EP_HELD "(SELECT coalesce(max(n), 0) FROM endpoint_held h WHERE h.endpoint_id = e.id)"
 
 static const char SQL_EP_INSERT[] =
     "INSERT INTO endpoints (id, account_id, url, description, event_types, status, "

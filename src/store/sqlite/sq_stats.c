@@ -15,17 +15,21 @@
 
 static const char SQL_COUNTS[] = "SELECT status, n FROM delivery_counts";
 /* The part of a window before its first whole minute. */
-/* One range of deliveries_account_status per status (migration 009). */
+/* One range of deliveries_account_status (endpoint_status) per status (migrations 009, 014). */
 static const char SQL_HEAD_DLV[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_account_status "
     "WHERE account_id = :acct AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
     "GROUP BY status";
 static const char SQL_HEAD_DLV_EP[] =
-    "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint "
-    "WHERE endpoint_id = :ep AND id >= :lo AND id < :hi AND account_id = :acct GROUP BY status";
+    "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
+    "WHERE endpoint_id = :ep AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
+    "AND account_id = :acct GROUP BY status";
+/* An account's: one range per endpoint it has or had (migration 014). */
 static const char SQL_HEAD_ATT[] =
     "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
-    "INDEXED BY attempts_account_at WHERE account_id = :acct AND at >= :lo AND at < :hi";
+    "INDEXED BY attempts_endpoint_at "
+    "WHERE endpoint_id IN (SELECT id FROM endpoints WHERE account_id = :acct) "
+    "AND at >= :lo AND at < :hi AND account_id = :acct";
 static const char SQL_HEAD_ATT_EP[] =
     "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
     "INDEXED BY attempts_endpoint_at "
@@ -47,14 +51,14 @@ static const char SQL_LAT[] =
     "AND account_id = :acct GROUP BY bucket";
 /*
  * The rollups count pending and delivering deliveries together (a claim
- * does not touch them); those being delivered are few, under a lease.
+ * does not touch them); those being delivered are few, under a lease: one
+ * range of a status index.
  */
 static const char SQL_DELIVERING[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
-    "WHERE endpoint_id IN (SELECT id FROM endpoints WHERE account_id = :acct) "
-    "AND status = 'delivering' AND id >= :lo";
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_account_status "
+    "WHERE account_id = :acct AND status = 'delivering' AND id >= :lo";
 static const char SQL_DELIVERING_EP[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_in_flight "
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
     "WHERE endpoint_id = :ep AND status = 'delivering' AND id >= :lo AND account_id = :acct";
 static const char SQL_SERIES[] =
     "SELECT start, a_total, a_ok, a_failed, a_retried FROM stat_rollups "

@@ -154,8 +154,8 @@ test_body_is_cut_at_its_deadline_and_busy_is_not(void **state)
     assert_true(still_open(&busy));
     api_guard_stats_get(g, &st);
     assert_int_equal(st.body_timeouts, 1);
-    /* Back to idle after its answer, with the bytes already received counted. */
-    api_guard_conn_idle(g, cb);
+    /* Back to idle after its answer, with the bytes read so far (none). */
+    api_guard_conn_idle(g, cb, 0);
     api_guard_stats_get(g, &st);
     assert_int_equal(st.idle, 1);
     api_guard_conn_close(g, c);
@@ -209,7 +209,7 @@ test_null_handles_are_no_ops(void **state)
     (void)state;
     api_guard_conn_head_done(g, NULL);
     api_guard_conn_body_done(g, NULL);
-    api_guard_conn_idle(g, NULL);
+    api_guard_conn_idle(g, NULL, 0);
     api_guard_conn_close(g, NULL);
     api_guard_free(g);
     api_guard_free(NULL);

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -61,12 +62,39 @@ test_cover_and_keys(void **state)
     assert_int_equal(api_key_scopes(&k), 0);
 }
 
+/* Extra answer fields: decimals as printf writes them, and no more than API_MAX_HEADERS. */
+static void
+test_header_add_int(void **state)
+{
+    static const long long vals[] = {0, 7, 10000, -5, INT64_MAX, INT64_MIN};
+    static struct api_req r;
+    char want[32];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(api_header_add_int(&r, "RateLimit-Limit", vals[i]), 0);
+        snprintf(want, sizeof(want), "%lld", vals[i]);
+        assert_int_equal(r.nheaders, 1);
+        assert_string_equal(r.headers[0].name, "RateLimit-Limit");
+        assert_string_equal(r.headers[0].value, want);
+    }
+    memset(&r, 0, sizeof(r));
+    for (i = 0; i < API_MAX_HEADERS; i++)
+        assert_int_equal(api_header_add_int(&r, "X", (long long)i), 0);
+    assert_int_equal(api_header_add_int(&r, "X", 1), ERR_TOOBIG);
+    assert_int_equal(api_header_add(&r, "X", "%d", 1), ERR_TOOBIG);
+    assert_int_equal(r.nheaders, API_MAX_HEADERS);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_format),
         cmocka_unit_test(test_cover_and_keys),
+        cmocka_unit_test(test_header_add_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -638,6 +638,31 @@ test_rawjson(void **state)
     assert_string_equal(out, "b.c");
     assert_int_equal(rawjson_path_at(s, strlen(s), 33, out, sizeof(out)), ERR_NOTFOUND);
 
+    /* Escapes: a quote after a backslash is data, a quote after an escaped backslash ends. */
+    {
+        static const struct {
+            const char *json;
+            const char *b;
+        } esc[] = {
+            {"{\"a\":\"x\\\"y\",\"b\":1}", "1"},
+            {"{\"a\":\"\\\\\",\"b\":\"2\"}", "\"2\""},
+            {"{\"a\":\"\\\\\\\"\\\\\",\"b\":[3]}", "[3]"},
+            {"{\"a\\\"\":\"\\u0022\",\"b\":{}}", "{}"},
+        };
+
+        for (i = 0; i < sizeof(esc) / sizeof(esc[0]); i++) {
+            whole.start = 0;
+            whole.end = strlen(esc[i].json);
+            assert_int_equal(rawjson_member_find(esc[i].json, whole, "b", &v), 0);
+            assert_int_equal(v.end - v.start, strlen(esc[i].b));
+            assert_memory_equal(esc[i].json + v.start, esc[i].b, strlen(esc[i].b));
+        }
+        s = "{\"a\":\"x\\\"}";
+        whole.start = 0;
+        whole.end = strlen(s);
+        assert_true(rawjson_member_find(s, whole, "b", &v) != 0);
+    }
+
     assert_int_equal(rawjson_utf8_copy(out, 4, "ab\xc3\xa9", 4), 2);
     assert_string_equal(out, "ab");
     assert_int_equal(rawjson_utf8_copy(out, 5, "ab\xc3\xa9", 4), 4);
@@ -846,6 +871,52 @@ test_quick_path_agrees(void **state)
     }
 }
 
+/*
+ * The quick path reads strings 8 bytes at a time: a byte that ends a plain
+ * run (a quote, a backslash, a control byte, UTF-8, a byte that is not
+ * UTF-8) is found at every offset inside and across those words.
+ */
+static void
+test_quick_string_bytes_at_every_offset(void **state)
+{
+    static const struct {
+        const char *bytes;
+        enum quick_want want;
+    } kinds[] = {
+        {"\\\"", QUICK_TAKES},  /* an escaped quote */
+        {"\\\\", QUICK_TAKES}, /* an escaped backslash */
+        {"\\u00e9", QUICK_TAKES},
+        {"\xc3\xa9", QUICK_TAKES},
+        {"\xf0\x9f\x98\x80", QUICK_TAKES},
+        {"\x7f", QUICK_TAKES},
+        {" ~", QUICK_TAKES},
+        {"\t", QUICK_DECLINES},
+        {"\x1f", QUICK_DECLINES},
+        {"\x01", QUICK_DECLINES},
+        {"\xff", QUICK_DECLINES},
+        {"\x80", QUICK_DECLINES},
+        {"\\q", QUICK_DECLINES},
+    };
+    char content[64], body[512];
+    size_t k, at;
+
+    (void)state;
+    for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        for (at = 0; at <= 20; at++) {
+            memset(content, 'a', at);
+            snprintf(content + at, sizeof(content) - at, "%s%s", kinds[k].bytes,
+                     "bcdefghijklmnopq");
+            snprintf(body, sizeof(body),
+                     "{\"event\":\"user.message\",\"data\":{\"conversation_id\":\"c\","
+                     "\"message_id\":\"m\",\"user_id\":\"u\",\"content\":\"x\","
+                     "\"note\":\"%s\"}}",
+                     content);
+            print_message("kind %zu at %zu\n", k, at);
+            assert_quick_agrees(body, strlen(body), kinds[k].want);
+        }
+    }
+}
+
 /* The quick path of a batch takes it or not as want says, and then hands out what jansson's would.
  */
 static void
@@ -947,6 +1018,7 @@ main(void)
         cmocka_unit_test(test_rawjson),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_quick_path_agrees),
+        cmocka_unit_test(test_quick_string_bytes_at_every_offset),
         cmocka_unit_test(test_quick_batch_agrees),
     };
     return torture_run_group_tests("envelope", tests, NULL, NULL);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "../torture.h"
 
@@ -57,6 +59,59 @@ test_hmac_hex_rfc4231(void **state)
     (void)state;
     assert_int_equal(sign_hmac_hex("Jefe", data, strlen(data), out), 0);
     assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+/*
+ * sign_mac() is HMAC written over SHA-256: RFC 4231's cases 1 (a 20-byte
+ * key) and 6 (a 131-byte key, longer than a block: hashed first), then
+ * OpenSSL's own HMAC() for key lengths on either side of the block size and
+ * messages around a block's edges, in one piece and in several.
+ */
+static void
+test_mac_rfc4231_and_openssl(void **state)
+{
+    static const unsigned char case1[SIGN_MAC_LEN] = {
+        0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf, 0xce, 0xaf, 0x0b, 0xf1, 0x2b,
+        0x88, 0x1d, 0xc2, 0x00, 0xc9, 0x83, 0x3d, 0xa7, 0x26, 0xe9, 0x37, 0x6c, 0x2e, 0x32, 0xcf, 0xf7};
+    static const unsigned char case6[SIGN_MAC_LEN] = {
+        0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f, 0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+        0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14, 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+    static const char hi[] = "Hi There";
+    static const char big[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+    static const size_t lens[] = {0, 1, 55, 56, 63, 64, 65, 600};
+    static const size_t keylens[] = {0, 1, 24, 32, 63, 64, 65, 128, 130};
+    unsigned char key[200], msg[600], mac[SIGN_MAC_LEN], want[SIGN_MAC_LEN];
+    struct sign_part part, parts[3];
+    unsigned int wantlen;
+    size_t j, k, m, i;
+
+    (void)state;
+    memset(key, 0x0b, 20);
+    part = (struct sign_part){hi, strlen(hi)};
+    assert_int_equal(sign_mac(key, 20, &part, 1, mac), 0);
+    assert_memory_equal(mac, case1, SIGN_MAC_LEN);
+    memset(key, 0xaa, 131);
+    part = (struct sign_part){big, strlen(big)};
+    assert_int_equal(sign_mac(key, 131, &part, 1, mac), 0);
+    assert_memory_equal(mac, case6, SIGN_MAC_LEN);
+    for (i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(i * 7 + 3);
+    for (i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)(i * 13 + 1);
+    for (j = 0; j < sizeof(keylens) / sizeof(keylens[0]); j++) {
+        k = keylens[j];
+        for (m = 0; m < sizeof(lens) / sizeof(lens[0]); m++) {
+            assert_non_null(HMAC(EVP_sha256(), key, (int)k, msg, lens[m], want, &wantlen));
+            part = (struct sign_part){msg, lens[m]};
+            assert_int_equal(sign_mac(key, k, &part, 1, mac), 0);
+            assert_memory_equal(mac, want, SIGN_MAC_LEN);
+            parts[0] = (struct sign_part){msg, lens[m] / 3};
+            parts[1] = (struct sign_part){msg + lens[m] / 3, lens[m] / 3};
+            parts[2] = (struct sign_part){msg + 2 * (lens[m] / 3), lens[m] - 2 * (lens[m] / 3)};
+            assert_int_equal(sign_mac(key, k, parts, 3, mac), 0);
+            assert_memory_equal(mac, want, SIGN_MAC_LEN);
+        }
+    }
 }
 
 static void
@@ -317,10 +372,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        /* First, so that its threads race to make the HMAC template. */
+        /* First, so that its threads race to fetch SHA-256. */
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_hmac_hex_guide_vector),
         cmocka_unit_test(test_hmac_hex_rfc4231),
+        cmocka_unit_test(test_mac_rfc4231_and_openssl),
         cmocka_unit_test(test_hmac_hex_empty_body),
         cmocka_unit_test(test_standard_published_vector),
         cmocka_unit_test(test_standard_bad_secret),

@@ -37,6 +37,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/id.h"
+#include "util/keyring.h"
 
 #define MIN_MS 60000LL
 #define HOUR_MS (60 * MIN_MS)
@@ -511,6 +512,12 @@ counts_check(struct fx *fx)
     assert_int_equal(store_count_by_status(fx->st, counts), 0);
     for (i = 0; i < DELIVERY__COUNT; i++)
         assert_int_equal(counts[i], sql_count(fx, sql[i]));
+    /* Each endpoint's held count (kept by triggers) too. */
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM endpoints e WHERE "
+                                   "(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id "
+                                   "AND d.status = 'held') <> (SELECT coalesce(sum(n), 0) "
+                                   "FROM endpoint_held h WHERE h.endpoint_id = e.id)"),
+                     0);
     /* And so must the statistics' rollups, whatever the test did. */
     stats_check(fx, "acct_a", NULL, 0);
     stats_check(fx, "acct_b", NULL, 0);
@@ -1493,23 +1500,32 @@ test_claim_skip_run(void **state)
     }
 }
 
+/* An endpoint of acct_a whose secret was rotated at now with an hour's grace. */
+static void
+endpoint_make_rotated(struct store *st, int64_t now, struct endpoint *out)
+{
+    struct endpoint made;
+
+    endpoint_make(st, "acct_a", "", &made);
+    assert_int_equal(store_endpoint_rotate(st, "acct_a", made.id,
+                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
+                                           now + HOUR_MS, now, out),
+                     0);
+    endpoint_cleanup(&made);
+}
+
 static void
 test_claim_secrets_and_diverts(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, ep2, made;
+    struct endpoint ep, ep2;
     struct event ev, ev2;
     struct claim *cs = NULL;
     struct delivery *ds = NULL, d;
     size_t n = 0;
     int64_t now = clock_now_ms();
 
-    endpoint_make(fx->st, "acct_a", "", &made);
-    assert_int_equal(store_endpoint_rotate(fx->st, "acct_a", made.id,
-                                           "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0",
-                                           now + HOUR_MS, now, &ep),
-                     0);
-    endpoint_cleanup(&made);
+    endpoint_make_rotated(fx->st, now, &ep);
     assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
     assert_int_equal(store_claim(fx->st, clock_now_ms(), 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
@@ -1552,6 +1568,59 @@ test_claim_secrets_and_diverts(void **state)
     event_cleanup(&ev2);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+/*
+ * Sealed secrets (a master key attached): a claim's deliveries of one
+ * endpoint share its sealed values, opened once and copied; each claim,
+ * whatever its neighbours' endpoints, gets its own endpoint's secrets in
+ * clear, and prev_secret only where a rotation's grace runs.
+ */
+static void
+test_claim_secrets_sealed(void **state)
+{
+    struct fx *fx = *state;
+    struct keyring *ring = NULL;
+    struct endpoint a, b;
+    struct event ev;
+    struct claim *cs = NULL;
+    const struct endpoint *to;
+    const char order[] = "aabaabbba";
+    char why[256];
+    size_t n = 0, i;
+    int64_t now = clock_now_ms();
+
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    endpoint_make_rotated(fx->st, now, &a);
+    endpoint_make(fx->st, "acct_a", "", &b);
+    assert_string_not_equal(a.secret, b.secret);
+    assert_non_null(a.prev_secret);
+    for (i = 0; order[i] != '\0'; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL,
+                                 order[i] == 'a' ? &a : &b, 1, &ev),
+                         0);
+        event_cleanup(&ev);
+    }
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 1000, 20, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, strlen(order));
+    for (i = 0; i < n; i++) {
+        to = strcmp(cs[i].dlv.endpoint_id, a.id) == 0 ? &a : &b;
+        assert_string_equal(cs[i].dlv.endpoint_id, to->id);
+        assert_string_equal(cs[i].secret, to->secret);
+        if (to == &a)
+            assert_string_equal(cs[i].prev_secret, a.prev_secret);
+        else
+            assert_null(cs[i].prev_secret);
+    }
+    claim_list_free(cs, n);
+    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
+    endpoint_cleanup(&a);
+    endpoint_cleanup(&b);
 }
 
 /* Fills a result for claim c. */
@@ -2604,6 +2673,51 @@ test_stats_random_histories(void **state)
 }
 
 /*
+ * The head of an account's window (the part before its first whole minute)
+ * counts the attempts of every endpoint the account has or had: migration
+ * 014 reads them one endpoint at a time. Two endpoints' attempts inside the
+ * head, one endpoint deleted since, a deliberately small latency for each.
+ */
+static void
+test_stats_head_every_endpoint(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint eps[2];
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result rs[2];
+    struct stats s;
+    int64_t since = (clock_now_ms() / MIN_MS - 5) * MIN_MS + 10000;
+    size_t n = 0, i;
+
+    endpoint_make(fx->st, "acct_a", "", &eps[0]);
+    endpoint_make(fx->st, "acct_a", "", &eps[1]);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, eps, 2, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 60000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++)
+        result_for(&rs[i], &cs[i], DELIVERY_DELIVERED, 200, NULL, since + 1000 * (int64_t)(i + 1),
+                   3 + (int64_t)i);
+    assert_int_equal(store_results_apply(fx->st, rs, n, clock_now_ms()), 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[1].id), 0);
+
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, since, &s), 0);
+    assert_int_equal(s.attempts, 2);
+    assert_int_equal(s.attempts_ok, 2);
+    assert_int_equal(s.p99_ms, 4);
+    /* A window that starts after them leaves both out. */
+    assert_int_equal(store_stats(fx->st, "acct_a", NULL, since + 2500, &s), 0);
+    assert_int_equal(s.attempts, 0);
+    stats_check(fx, "acct_a", NULL, since);
+    for (i = 0; i < 2; i++) {
+        stats_check(fx, "acct_a", eps[i].id, since);
+        endpoint_cleanup(&eps[i]);
+    }
+}
+
+/*
  * "sqlite::memory:" runs everything on one connection: reads go through the
  * writer. SQLite only.
  */
@@ -3304,6 +3418,117 @@ test_delivery_list_every_filter(void **state)
     for (i = 0; i < 3; i++)
         endpoint_cleanup(&eps[i]);
     endpoint_cleanup(&other);
+}
+
+/* Does e pass f (the reference filter, on the entries the test made)? */
+static int
+audit_matches(const struct audit_entry *e, const struct audit_filter *f)
+{
+    return (f->action == NULL || strcmp(e->action, f->action) == 0) &&
+           (f->target == NULL || strcmp(e->target, f->target) == 0) &&
+           (f->actor == NULL || strcmp(e->actor, f->actor) == 0) &&
+           e->created_at >= f->since && (f->until == 0 || e->created_at < f->until);
+}
+
+/*
+ * Lists f in pages of 4 (newest first, by the cursor) and checks them
+ * against the entries of all (oldest first) that pass f. Returns how many.
+ */
+static size_t
+audit_pages_check(struct fx *fx, struct audit_filter f, const struct audit_entry *all,
+                  size_t nall)
+{
+    struct audit_entry *page;
+    char cursor[ID_MAX];
+    size_t n, i, want = nall, found = 0;
+
+    f.limit = 4;
+    for (;;) {
+        assert_int_equal(store_audit_list(fx->st, "acct_a", &f, &page, &n), 0);
+        for (i = 0; i < n; i++, found++) {
+            while (want > 0 && !audit_matches(&all[want - 1], &f))
+                want--;
+            assert_true(want > 0);
+            want--;
+            assert_string_equal(page[i].id, all[want].id);
+            assert_string_equal(page[i].details, all[want].details);
+        }
+        if (n > 0)
+            snprintf(cursor, sizeof(cursor), "%s", page[n - 1].id);
+        audit_entry_list_free(page, n);
+        if (n < 4)
+            break;
+        f.after = cursor;
+    }
+    while (want > 0 && !audit_matches(&all[want - 1], &f))
+        want--;
+    assert_int_equal(want, 0);
+    return found;
+}
+
+/*
+ * The audit log's list under every combination of its filters (each has an
+ * index: on SQLite the list names it, and a missing one fails the call)
+ * equals a filter of the whole log, page by page; another account's entries
+ * never show.
+ */
+static void
+test_audit_list_every_filter(void **state)
+{
+    static const char *const actions[] = { NULL, "endpoint.created", "endpoint.updated",
+                                           "key.created", "nothing.such" };
+    static const char *const targets[] = { NULL, "ep_1", "ep_2" };
+    static const char *const actors[] = { NULL, "key_a", "tok_b" };
+    struct fx *fx = *state;
+    struct audit_entry all[36], e;
+    struct audit_filter f;
+    int64_t base = clock_now_ms() - 100000, ranges[3][2];
+    size_t i, a, t, c, r, taken = 0;
+
+    for (i = 0; i < 36; i++) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.account_id, sizeof(e.account_id), "acct_a");
+        snprintf(e.action, sizeof(e.action), "%s", actions[1 + i % 3]);
+        snprintf(e.target, sizeof(e.target), "%s", i % 4 == 0 ? "" : i % 2 ? "ep_1" : "ep_2");
+        snprintf(e.actor, sizeof(e.actor), "%s", actors[1 + i / 3 % 2]);
+        e.created_at = base + (int64_t)i * 10;
+        e.details = i % 5 == 0 ? "{\"n\":1}" : NULL;
+        assert_int_equal(store_audit_insert(fx->st, &e), 0);
+        snprintf(e.account_id, sizeof(e.account_id), "acct_b");
+        assert_int_equal(store_audit_insert(fx->st, &e), 0);
+    }
+    memset(&f, 0, sizeof(f));
+    f.limit = 100;
+    {
+        struct audit_entry *got;
+        size_t n;
+
+        assert_int_equal(store_audit_list(fx->st, "acct_a", &f, &got, &n), 0);
+        assert_int_equal(n, 36);
+        for (i = 0; i < 36; i++)
+            all[i] = got[35 - i]; /* oldest first; the details move into all */
+        free(got);
+    }
+    ranges[0][0] = ranges[0][1] = 0;
+    ranges[1][0] = base + 75; /* from the 8th entry on */
+    ranges[1][1] = 0;
+    ranges[2][0] = base + 40; /* the 4th .. 27th */
+    ranges[2][1] = base + 270;
+    for (a = 0; a < 5; a++)
+        for (t = 0; t < 3; t++)
+            for (c = 0; c < 3; c++)
+                for (r = 0; r < 3; r++) {
+                    memset(&f, 0, sizeof(f));
+                    f.action = actions[a];
+                    f.target = targets[t];
+                    f.actor = actors[c];
+                    f.since = ranges[r][0];
+                    f.until = ranges[r][1];
+                    taken += audit_pages_check(fx, f, all, 36);
+                }
+    assert_true(taken > 36 * 10);
+    for (i = 0; i < 36; i++)
+        free(all[i].details);
 }
 
 /* --- hand-off to this process's dispatcher (SQLite; PostgreSQL keeps the claim path) --- */
@@ -5193,6 +5418,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claim_fairness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_skip_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_secrets_and_diverts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cap_across_handles, setup, teardown),
@@ -5209,6 +5435,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delete_endpoint_ends_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_random_histories, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_head_every_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due_unregister_waits, setup, teardown),
         cmocka_unit_test(test_memory_store),
@@ -5227,6 +5454,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_concurrent_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_concurrent_handles, setup, teardown),

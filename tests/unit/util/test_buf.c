@@ -74,6 +74,31 @@ test_cap_refuses_and_keeps_contents(void **state)
     buf_cleanup(&b);
 }
 
+/* Decimals as printf writes them, the cap included. */
+static void
+test_put_u64(void **state)
+{
+    static const uint64_t vals[] = {0, 7, 10, 202, 99999, 4294967296ULL, UINT64_MAX};
+    char want[32];
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        buf_init(&b, 64);
+        assert_int_equal(buf_puts(&b, "n="), 0);
+        assert_int_equal(buf_put_u64(&b, vals[i]), 0);
+        snprintf(want, sizeof(want), "n=%llu", (unsigned long long)vals[i]);
+        assert_string_equal(buf_cstr(&b), want);
+        buf_cleanup(&b);
+    }
+    buf_init(&b, 4);
+    assert_int_equal(buf_put_u64(&b, 1234), 0);
+    assert_int_equal(buf_put_u64(&b, 5), ERR_TOOBIG);
+    assert_string_equal(buf_cstr(&b), "1234");
+    buf_cleanup(&b);
+}
+
 static void
 test_steal(void **state)
 {
@@ -136,6 +161,7 @@ main(void)
         cmocka_unit_test(test_append_and_grow),
         cmocka_unit_test(test_wipe_grows_steals_and_stays_wiping),
         cmocka_unit_test(test_cap_refuses_and_keeps_contents),
+        cmocka_unit_test(test_put_u64),
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_file_read),
     };

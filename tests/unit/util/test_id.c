@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -151,10 +153,64 @@ test_unique_across_threads(void **state)
     free(b);
 }
 
+/* The encoding itself: Crockford base32 of the 48-bit time and 80 random bits (ULID's). */
+static void
+test_known_encodings(void **state)
+{
+    char id[ID_MAX];
+
+    (void)state;
+    assert_int_equal(id_floor("evt_", 1469918176385LL, id), 0);
+    assert_string_equal(id, "evt_01ARYZ6S410000000000000000");
+    assert_int_equal(id_floor("evt_", 0, id), 0);
+    assert_string_equal(id, "evt_00000000000000000000000000");
+    assert_int_equal(id_floor("x_", (1LL << 48) - 1, id), 0);
+    assert_string_equal(id, "x_7ZZZZZZZZZ0000000000000000");
+    assert_int_equal(id_floor("x_", 1LL << 47, id), 0);
+    assert_string_equal(id, "x_40000000000000000000000000");
+    assert_int_equal(id_floor("x_", 1, id), 0);
+    assert_string_equal(id, "x_00000000010000000000000000");
+}
+
+/*
+ * Random bits are drawn many ids at a time: a child process must draw its
+ * own, not hand out the ones its parent has left, or both make the same
+ * ids in the same millisecond.
+ */
+static void
+test_child_draws_its_own(void **state)
+{
+    char parent[ID_MAX], child[ID_MAX];
+    int fds[2], status;
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(id_new_at("x_", 1704110400000LL, parent), 0); /* the pool is full now */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (id_new_at("x_", 1704110400000LL, child) != 0 ||
+            write(fds[1], child, sizeof(child)) != (ssize_t)sizeof(child))
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    assert_int_equal(id_new_at("x_", 1704110400000LL, parent), 0);
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_string_not_equal(parent, child);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_child_draws_its_own),
+        cmocka_unit_test(test_known_encodings),
         cmocka_unit_test(test_format_and_time),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_last),
