@@ -250,6 +250,11 @@ class Context:
         m = dict(re.findall(r"(\w+)=([\d.]+)", p.stdout))
         if "ok" not in m:
             raise RuntimeError("http_load publish: %s %s" % (p.stdout, p.stderr))
+        # A rate or latency that counts only the requests answered 202 would
+        # hide the others (a limiter's 429s, shedding): such a run is no figure.
+        if float(m.get("failed", 0)) > 0:
+            raise RuntimeError("http_load publish: %s of %s requests not answered 202"
+                               % (m["failed"], m["sent"]))
         return {k: float(v) for k, v in m.items()}
 
     def publish_held(self, srv, n, seconds):
