@@ -39,7 +39,7 @@ scan_string(const char *s, size_t i, size_t end, size_t *out)
             *out = (size_t)(quote - s) + 1;
             return 0;
         }
-        /* the escaped byte cannot close the string; \uXXXX has no quote */
+        /* the escaped byte cannot close the string, nor can the four hex digits of a \u escape */
     }
     return ERR_PARSE;
 }
