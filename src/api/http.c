@@ -649,15 +649,23 @@ loop_free_dead(struct http_loop *lp)
     }
 }
 
-/* The Date field of answers made now, made once a second per loop. */
+/*
+ * The Date field of answers made now, made once a second per loop. The
+ * second is read from CLOCK_REALTIME: time() reads the kernel's tick-coarse
+ * clock, which can still name the second before for a few ms after it ends.
+ */
 static const char *
 loop_date(struct http_loop *lp)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
+    struct timespec ts;
+    time_t now;
     struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = ts.tv_sec;
 
     if (now != lp->date_sec && gmtime_r(&now, &tm) != NULL) {
         snprintf(lp->date_line, sizeof(lp->date_line),
