@@ -924,6 +924,7 @@ writer_main(void *arg)
     struct sq_job *fresh, *answered;
     int idle, stopping, committed, err;
 
+    (void)pthread_setname_np(pthread_self(), "fh-writer");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (s->head == NULL && !s->stopping &&
@@ -1063,6 +1064,7 @@ syncer_main(void *arg)
     char mark[ID_MAX];
     int err;
 
+    (void)pthread_setname_np(pthread_self(), "fh-syncer");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (s->sync_head == NULL && !s->writer_done)
