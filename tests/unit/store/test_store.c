@@ -3915,6 +3915,97 @@ out:
 }
 
 /*
+ * Sealed secrets handed over in one sync's group: the group opens each
+ * endpoint's sealed values once and copies them (secrets_open_claims_memo),
+ * and every claim, whatever the publishes beside it, gets its own endpoint's
+ * secret in clear, and prev_secret only where a rotation's grace runs.
+ */
+static void
+test_handoff_group_secrets_sealed(void **state)
+{
+    struct fx *fx = *state;
+    const char order[] = "aabaabbba";
+    struct store_publish items[sizeof(order) - 1];
+    struct event evs[sizeof(order) - 1];
+    struct keyring *ring = NULL;
+    const struct endpoint *to;
+    struct endpoint a, b;
+    struct ho_gate g;
+    struct ho_rec r;
+    pthread_t th;
+    char why[256];
+    int i, n = (int)strlen(order), queued = 0, err = 0;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    memset(evs, 0, sizeof(evs));
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    endpoint_make_rotated(fx->st, clock_now_ms(), &a);
+    endpoint_make(fx->st, "acct_a", "", &b);
+    assert_string_not_equal(a.secret, b.secret);
+    assert_non_null(a.prev_secret);
+    ho_register(fx->st, &r, 100, 64);
+    memset(&g, 0, sizeof(g));
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.st = fx->st;
+    /* As test_handoff_group_delivered_once: one transaction, one sync, one group. */
+    if (pthread_create(&th, NULL, ho_gate_main, &g) != 0) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&g.mu);
+    while (!g.inside)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    for (i = 0; i < n && err == 0; i++) {
+        err = event_fill("acct_a", "user.message", NULL, &evs[i]);
+        items[i] = (struct store_publish){.ev = &evs[i], .eps = order[i] == 'a' ? &a : &b,
+                                          .neps = 1};
+        if (err == 0)
+            err = store_event_publish_async(fx->st, &items[i], 1, ho_gate_done, &g);
+        if (err == 0)
+            queued++;
+    }
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    while (g.done < queued)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(th, NULL);
+out:
+    assert_int_equal(err, 0);
+    assert_int_equal(g.failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal((int)r.n, n);
+    assert_int_equal(r.calls, 1);
+    for (i = 0; i < n; i++) {
+        to = order[i] == 'a' ? &a : &b;
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].dlv.endpoint_id, to->id);
+        assert_string_equal(r.cs[i].secret, to->secret);
+        if (to == &a)
+            assert_string_equal(r.cs[i].prev_secret, a.prev_secret);
+        else
+            assert_null(r.cs[i].prev_secret);
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < n; i++)
+        event_cleanup(&evs[i]);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
+    endpoint_cleanup(&a);
+    endpoint_cleanup(&b);
+}
+
+/*
  * A publish that fails hands nothing over and gives its reservations back;
  * publishes that fail halfway share transactions with ones that succeed, so
  * those run again in savepoints: each reservation still ends exactly once,
@@ -5444,6 +5535,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
