@@ -2,21 +2,11 @@
  * Latency histograms for /metrics (lathist.h).
  */
 #include <string.h>
-#include <time.h>
 
 #include "util/lathist.h"
 
 static const int64_t bounds_us[LATHIST_N] = {100,   250,   500,    1000,   2500,   5000,
                                              10000, 25000, 50000, 100000, 250000, 1000000};
-
-int64_t
-lathist_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void
 lathist_add(struct lathist *h, int64_t us)

@@ -17,9 +17,6 @@ struct lathist {
     uint64_t sum_us;
 };
 
-/* Microseconds of CLOCK_MONOTONIC, for the observations. */
-int64_t lathist_now_us(void);
-
 /* Counts one observation of us microseconds (negative counts as 0). */
 void lathist_add(struct lathist *h, int64_t us);
 

@@ -913,7 +913,7 @@ jobs_nosync_done(struct sq_job *list, struct sq_job **tail)
 static void
 jobs_stamp_commit(struct sq_job *list)
 {
-    int64_t now = lathist_now_us();
+    int64_t now = clock_mono_us();
 
     for (; list != NULL; list = list->next)
         list->committed_us = now;
@@ -1106,9 +1106,9 @@ syncer_main(void *arg)
         memcpy(mark, s->mark_committed, ID_MAX);
         pthread_mutex_unlock(&s->lock);
 
-        sync_us = lathist_now_us();
+        sync_us = clock_mono_us();
         err = wal_sync(s);
-        done_us = lathist_now_us();
+        done_us = clock_mono_us();
         sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
@@ -1159,7 +1159,7 @@ job_queue(struct sq *s, struct sq_job *j, int lazy)
     else
         s->head = j;
     s->tail = j;
-    j->queued_us = lathist_now_us();
+    j->queued_us = clock_mono_us();
     s->queued++;
     if (!lazy)
         pthread_cond_signal(&s->queue_cond);

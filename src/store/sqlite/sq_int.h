@@ -98,7 +98,7 @@ struct sq_job {
     sq_done_fn *done_fn;      /* sq_write_async(): called instead, outside sq.lock */
     void *done_arg;
     struct sq_job *next;
-    int64_t queued_us, committed_us; /* lathist_now_us(), for store_writer_stats()'s waits */
+    int64_t queued_us, committed_us; /* clock_mono_us(), for store_writer_stats()'s waits */
 };
 
 struct sq {
