@@ -708,7 +708,7 @@ struct store_writer_stats {
     uint64_t writes;  /* write calls they carried */
     uint64_t checkpoints;        /* WAL checkpoints off the writer's thread (SQLite) */
     uint64_t writer_checkpoints; /* WAL checkpoints the writer made between two commits */
-    /* SQLite (waits = 1): where a durable write's time went, each in microseconds. */
+    /* SQLite with its syncer (waits = 1): where a durable write's time went, in microseconds. */
     int waits;
     struct lathist sync;        /* each WAL sync */
     struct lathist wait_commit; /* a durable job's queueing until its transaction committed */

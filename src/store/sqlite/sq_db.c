@@ -1498,7 +1498,7 @@ sq_writer_stats(struct store *st, struct store_writer_stats *out)
     out->commits = s->commits;
     out->syncs = s->syncs;
     out->writes = s->jobs;
-    out->waits = 1;
+    out->waits = s->syncer_started; /* measured by the syncer */
     out->sync = s->h_sync;
     out->wait_commit = s->h_wait_commit;
     out->wait_sync = s->h_wait_sync;
