@@ -1377,8 +1377,12 @@ loop_main(void *arg)
     struct http_server *s = lp->srv;
     struct epoll_event evs[128];
     int64_t last = clock_mono_ms();
+    char name[16]; /* the kernel's limit, NUL included */
     int n, i;
 
+    /* Named for top -H and perf, as the dispatcher's threads are. */
+    snprintf(name, sizeof(name), "fh-http-%d", (int)(lp - s->loops));
+    (void)pthread_setname_np(pthread_self(), name);
     /* A suspended exchange keeps the loops running: its completion will come to one. */
     while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
            __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
@@ -1417,6 +1421,7 @@ worker_main(void *arg)
     struct http_server *s = arg;
     struct http_exchange *x;
 
+    (void)pthread_setname_np(pthread_self(), "fh-http-worker");
     pthread_mutex_lock(&s->work_mu);
     for (;;) {
         while (s->work_head == NULL && !s->work_stop)
