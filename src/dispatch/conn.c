@@ -637,8 +637,11 @@ io(struct conn_loop *l, struct conn *c)
             end(l, ctx, CURLE_OUT_OF_MEMORY);
             return;
         }
-        if (rc == 1)
-            return;
+        /*
+         * Sent just now: the answer cannot have come yet, so epoll says
+         * when it does rather than a read that finds nothing.
+         */
+        return;
     }
     read_answer(l, c, ctx);
 }
