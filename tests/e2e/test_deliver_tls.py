@@ -67,6 +67,32 @@ class DeliverTls(unittest.TestCase):
         ep2, ev2, d2 = self.deliver(srv, rc2.url.replace("127.0.0.1", "localhost"))
         self.assertEqual(d2["status"], "delivered", d2)
 
+    def test_connections_reused(self):
+        # Deliveries one after another ride the TLS connections already open
+        # (one per dispatcher thread at most), each answer read whole.
+        srv = self.server(["--ca-file", self.ca.ca_file])
+        rc = self.receiver()
+        rc.set_responses([], default={"status": 200, "body": "thanks!"})
+        self.call(srv, "POST", "/v1/endpoints", {"url": rc.url}, 201)
+        for i in range(6):
+            ev = self.call(srv, "POST", "/v1/events", {"event": "user.message", "data": DATA}, 202)
+            box = {}
+
+            def done():
+                ds = self.call(srv, "GET", "/v1/deliveries?event_id=" + ev["id"])["data"]
+                box["d"] = ds[0] if ds else None
+                return ds and ds[0]["status"] in ("delivered", "failed")
+            srv.wait_for(done, timeout=20, what="the delivery to end")
+            d = self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
+            self.assertEqual(d["status"], "delivered", d)
+            self.assertEqual(d["attempts_made"], 1, d)
+            self.assertEqual(d["attempts"][0]["response_body"], "thanks!", d)
+        self.assertEqual(len(rc.wait_for(6)), 6)
+        with rc._lock:
+            conns = len(rc._socks)
+        self.assertLessEqual(conns, 2)
+        self.assertEqual(rc.errors, 0)
+
     def test_without_ca_file_tls_error(self):
         srv = self.server([])
         rc = self.receiver()
