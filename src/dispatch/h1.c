@@ -223,6 +223,8 @@ head_end(struct h1_parser *p)
     }
     if (p->minor == 0)
         p->close = 1; /* HTTP/1.0: no keep-alive asked for, none assumed */
+    if (p->chunked && p->has_len)
+        p->close = 1; /* both framings: chunked wins, and the connection is not trusted after */
     if (p->status == 204 || p->status == 304) {
         p->state = H1_DONE;
     } else if (p->chunked) {

@@ -161,6 +161,9 @@ test_chunked(void **state)
           "5;ext=1\r\nhello\r\n1\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n",
           0, H1_COMPLETE,
           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nX-Trailer: t\r\n", "hello!", 1);
+    check("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "2\r\nok\r\n0\r\n\r\n",
+          0, H1_COMPLETE, NULL, "ok", 0);
     check("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, H1_BAD_HEAD, NULL,
           NULL, 0);
     check("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", 0, H1_BAD_HEAD,
