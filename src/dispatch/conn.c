@@ -192,6 +192,10 @@ conn_close(struct conn_loop *l, struct conn *c)
     }
     /* A CONNECT_ONLY handle taken out of its multi closes its connection. */
     curl_multi_remove_handle(l->multi, c->easy);
+    /* Nothing of c's or of an attempt's stays pointed to by the handle. */
+    (void)curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
+    (void)curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, NULL);
+    (void)curl_easy_setopt(c->easy, CURLOPT_PRIVATE, NULL);
     if (l->nspare < l->max_spare)
         l->spare[l->nspare++] = c->easy;
     else
