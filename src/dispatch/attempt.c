@@ -1,6 +1,7 @@
 /*
- * One delivery's attempt: the signed request on a curl easy handle, the
- * address check at connect time, and the outcome (CONTRACT §2 and §3).
+ * One delivery's attempt: the signed request's bytes, what the answer's
+ * head and body say, and the outcome (CONTRACT §2 and §3). The address
+ * check at connect time is conn.c's.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -421,7 +422,7 @@ attempt_error_classify(int rc, enum attempt_phase phase)
     }
 }
 
-/* How far ctx's attempt got, from its callbacks and curl's timings. */
+/* How far ctx's attempt got, from what its connection saw and curl's connect timings. */
 static enum attempt_phase
 phase_get(const struct attempt_ctx *ctx)
 {

@@ -1,7 +1,8 @@
 /*
  * Helpers shared inside src/dispatch only: the retry schedule and Retry-After
  * arithmetic (backoff.c), the address rules (addr.c) and one delivery's
- * attempt (attempt.c). dispatch.c runs the threads and the curl multi loop.
+ * attempt (attempt.c), its connection (conn.c) and the wire format (h1.h).
+ * dispatch.c runs the threads and their loops.
  */
 #ifndef FLUXHOOK_DISPATCH_DISPATCH_INT_H
 #define FLUXHOOK_DISPATCH_DISPATCH_INT_H
@@ -194,7 +195,7 @@ int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t n
                     struct attempt_ctx **out);
 
 /*
- * Takes one line of the receiver's answer head as curl hands it over (len
+ * Takes one line of the receiver's answer head as h1.c's parser hands it over (len
  * bytes of p, not NUL-terminated, with its CRLF): a status line sets the
  * status code (0 when it has no three digits) and forgets an earlier
  * Retry-After and header lines, an empty line ends a header block (a final
