@@ -37,6 +37,11 @@ class DeliverTls(unittest.TestCase):
     def deliver(self, srv, url):
         """Creates an endpoint for url, publishes one event, waits for its end."""
         ep = self.call(srv, "POST", "/v1/endpoints", {"url": url}, 201)
+        ev, d = self.publish_one(srv)
+        return ep, ev, d
+
+    def publish_one(self, srv):
+        """Publishes one event; waits for its delivery's end and returns both."""
         ev = self.call(srv, "POST", "/v1/events", {"event": "user.message", "data": DATA}, 202)
         box = {}
 
@@ -45,8 +50,7 @@ class DeliverTls(unittest.TestCase):
             box["d"] = ds[0] if ds else None
             return ds and ds[0]["status"] in ("delivered", "failed")
         srv.wait_for(done, timeout=20, what="the delivery to end")
-        d = self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
-        return ep, ev, d
+        return ev, self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
 
     def test_ca_file_trusted(self):
         srv = self.server(["--ca-file", self.ca.ca_file])
@@ -74,16 +78,8 @@ class DeliverTls(unittest.TestCase):
         rc = self.receiver()
         rc.set_responses([], default={"status": 200, "body": "thanks!"})
         self.call(srv, "POST", "/v1/endpoints", {"url": rc.url}, 201)
-        for i in range(6):
-            ev = self.call(srv, "POST", "/v1/events", {"event": "user.message", "data": DATA}, 202)
-            box = {}
-
-            def done():
-                ds = self.call(srv, "GET", "/v1/deliveries?event_id=" + ev["id"])["data"]
-                box["d"] = ds[0] if ds else None
-                return ds and ds[0]["status"] in ("delivered", "failed")
-            srv.wait_for(done, timeout=20, what="the delivery to end")
-            d = self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
+        for _ in range(6):
+            _, d = self.publish_one(srv)
             self.assertEqual(d["status"], "delivered", d)
             self.assertEqual(d["attempts_made"], 1, d)
             self.assertEqual(d["attempts"][0]["response_body"], "thanks!", d)
