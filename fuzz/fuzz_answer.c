@@ -2,7 +2,7 @@
  * libFuzzer target for what a receiver sends back: the lines of an answer's
  * head (status lines, headers, the blank lines that end header blocks, 1xx
  * blocks before the final one) go through attempt_header_line() one by one,
- * as curl's header callback hands them over, and the attempt is then decided
+ * as h1.c's parser hands them over, and the attempt is then decided
  * by attempt_ctx_finish() with the Retry-After of a 429 or 503 in context.
  *
  * Input: byte 0 picks the attempts already made (bits 0-2) and curl's result
@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
     buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
 
-    /* Each line with its '\n', as curl passes them; the last may lack one. */
+    /* Each line with its '\n', as the parser passes them; the last may lack one. */
     p = (const char *)data + 1;
     end = (const char *)data + size;
     while (p < end) {

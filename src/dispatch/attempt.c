@@ -1,6 +1,7 @@
 /*
- * One delivery's attempt: the signed request on a curl easy handle, the
- * address check at connect time, and the outcome (CONTRACT §2 and §3).
+ * One delivery's attempt: the signed request's bytes, what the answer's
+ * head and body say, and the outcome (CONTRACT §2 and §3). The address
+ * check at connect time is conn.c's.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -89,72 +90,6 @@ attempt_ca_free(void *certs)
 }
 
 /*
- * Adds the --ca-file certificates to the trust store curl set up from the
- * system CAs, so both are trusted at once. Adding a certificate that is
- * there already (a store shared between connections) is harmless.
- */
-static CURLcode
-ssl_ctx_cb(CURL *easy, void *sslctx, void *arg)
-{
-    const struct dispatch_shared *sh = arg;
-    STACK_OF(X509_INFO) *infos = sh->ca_certs;
-    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
-    X509_INFO *info;
-    int i;
-
-    (void)easy;
-    for (i = 0; i < sk_X509_INFO_num(infos); i++) {
-        info = sk_X509_INFO_value(infos, i);
-        if (info->x509 != NULL)
-            X509_STORE_add_cert(store, info->x509);
-    }
-    ERR_clear_error();
-    return CURLE_OK;
-}
-
-/*
- * Called by curl after DNS, for each address it is about to connect to: the
- * address rules apply here, so a name that resolves (or rebinds) to a
- * blocked address is refused whatever the URL said.
- */
-static curl_socket_t
-open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    struct attempt_ctx *ctx = arg;
-    const char *why;
-
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKET_BAD;
-    why = addr_check(&a->addr, &ctx->sh->allow);
-    if (why != NULL) {
-        ctx->blocked = 1;
-        ctx->blocked_why = why;
-        addr_format(&a->addr, ctx->blocked_addr, sizeof(ctx->blocked_addr));
-        return CURL_SOCKET_BAD;
-    }
-    ctx->opened = 1;
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
-/*
- * Called by curl once a connection, new or reused, is ready for the request:
- * a timeout after this is the receiver's, not the connect's (a reused
- * connection reports a connect time of 0).
- */
-static int
-prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
-{
-    struct attempt_ctx *ctx = arg;
-
-    (void)primary_ip;
-    (void)local_ip;
-    (void)primary_port;
-    (void)local_port;
-    ctx->ready = 1;
-    return CURL_PREREQFUNC_OK;
-}
-
-/*
  * Appends one header line to b for the log, printable ASCII only (anything
  * else reads as '?', so the log stays valid text), with CRLF; a line that no
  * longer fits is left out, and so are all after it.
@@ -233,18 +168,9 @@ attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len)
     }
 }
 
-static size_t
-header_cb(char *p, size_t size, size_t nitems, void *arg)
+int
+attempt_body_bytes(struct attempt_ctx *ctx, const char *p, size_t len)
 {
-    attempt_header_line(arg, p, size * nitems);
-    return size * nitems;
-}
-
-static size_t
-write_cb(char *p, size_t size, size_t nitems, void *arg)
-{
-    struct attempt_ctx *ctx = arg;
-    size_t len = size * nitems;
     size_t keep;
 
     ctx->answered = 1;
@@ -255,10 +181,8 @@ write_cb(char *p, size_t size, size_t nitems, void *arg)
             keep = len;
         (void)buf_append(&ctx->body, p, keep);
     }
-    /* Stop reading past the limit: curl then ends the transfer with a write error. */
-    if (ctx->body_seen > DISPATCH_BODY_READ_MAX)
-        return 0;
-    return len;
+    /* Stop reading past the limit: the status line has decided already. */
+    return ctx->body_seen > DISPATCH_BODY_READ_MAX ? -1 : 0;
 }
 
 static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -276,122 +200,58 @@ fmt_alloc(const char *fmt, ...)
     return s;
 }
 
-#define ATTEMPT_HEADERS 11       /* header lines of a request */
-#define ATTEMPT_HEADERS_TEXT 2048 /* their text, NULs included, at most */
-#define ATTEMPT_HEADERS_LOG 1023  /* room first made for their copy in the log (1 KiB with its NUL) */
-
-/* A request's header lines being built, before they become one curl_slist. */
-struct hdr_set {
-    char text[ATTEMPT_HEADERS_TEXT];
-    size_t len;
-    size_t start[ATTEMPT_HEADERS]; /* where each line begins */
-    size_t n;
-    int full;                      /* a line did not fit */
-};
-
-/* Appends the n bytes at s to the line being built. */
-static void
-hdr_put(struct hdr_set *h, const char *s, size_t n)
-{
-    if (h->full || h->n == ATTEMPT_HEADERS || h->len + n + 1 > sizeof(h->text)) {
-        h->full = 1;
-        return;
-    }
-    memcpy(h->text + h->len, s, n);
-    h->len += n;
-}
-
-static void
-hdr_puts(struct hdr_set *h, const char *s)
-{
-    hdr_put(h, s, strlen(s));
-}
-
-/* Appends v in decimal. */
-static void
-hdr_puti(struct hdr_set *h, int64_t v)
-{
-    char d[24];
-    size_t i = sizeof(d);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        d[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    if (v < 0)
-        d[--i] = '-';
-    hdr_put(h, d + i, sizeof(d) - i);
-}
+#define ATTEMPT_HEADERS_LOG 1023 /* room first made for the log's copy (1 KiB with its NUL) */
+#define ATTEMPT_HEAD_ROOM 1536   /* room first made for the request's head */
 
 /*
- * Ends the line being built; it is kept for the attempt's log unless it only
- * unsets one. Every byte of it is ours or checked before (ids, digits, hex,
- * base64, an event type of the catalogue): printable already, so it is
- * copied as is rather than looked at byte by byte as an answer's are.
+ * Appends to the request the header line made of the n strings of parts,
+ * and a copy of it to the attempt's log. Every byte of it is ours or checked
+ * before (ids, digits, hex, base64, an event type of the catalogue):
+ * printable already, so it is copied as is rather than looked at byte by
+ * byte as an answer's are.
  */
-static void
-hdr_end(struct attempt_ctx *ctx, struct hdr_set *h)
+static int
+put_header(struct attempt_ctx *ctx, const char *const *parts, size_t n)
 {
-    size_t from = h->n < ATTEMPT_HEADERS ? h->start[h->n] : 0;
+    size_t from = ctx->req.len;
+    size_t i;
+    int err = 0;
 
-    if (h->full)
-        return;
-    h->text[h->len] = '\0';
-    /* "Expect:" only stops curl adding one: it is not sent. */
-    if (h->len > from && h->text[h->len - 1] != ':' &&
-        ctx->req_headers.len + (h->len - from) + 2 <= ctx->req_headers.max) {
-        (void)buf_append(&ctx->req_headers, h->text + from, h->len - from);
+    for (i = 0; i < n && err == 0; i++)
+        err = buf_puts(&ctx->req, parts[i]);
+    if (err == 0 && ctx->req_headers.len + (ctx->req.len - from) + 2 <= ctx->req_headers.max) {
+        (void)buf_append(&ctx->req_headers, ctx->req.data + from, ctx->req.len - from);
         (void)buf_append(&ctx->req_headers, "\r\n", 2);
     }
-    h->len++;
-    h->n++;
-    if (h->n < ATTEMPT_HEADERS)
-        h->start[h->n] = h->len;
+    if (err == 0)
+        err = buf_append(&ctx->req, "\r\n", 2);
+    return err;
 }
 
-/*
- * Makes h's lines ctx->headers: one allocation holding the list's nodes and
- * their text (attempt_ctx_free() frees it with one free()).
- */
-static int
-hdr_list(struct attempt_ctx *ctx, const struct hdr_set *h)
-{
-    struct curl_slist *nodes;
-    char *text;
-    size_t i;
+#define PUT_HEADER(...)                                                                            \
+    do {                                                                                           \
+        const char *const parts_[] = {__VA_ARGS__};                                                \
+        if (err == 0)                                                                              \
+            err = put_header(ctx, parts_, sizeof(parts_) / sizeof(parts_[0]));                     \
+    } while (0)
 
-    if (h->full || h->n == 0)
-        return ERR_INVAL;
-    nodes = malloc(h->n * sizeof(*nodes) + h->len);
-    if (nodes == NULL)
-        return ERR_NOMEM;
-    text = (char *)(nodes + h->n);
-    memcpy(text, h->text, h->len);
-    for (i = 0; i < h->n; i++) {
-        nodes[i].data = text + h->start[i];
-        nodes[i].next = i + 1 < h->n ? &nodes[i + 1] : NULL;
-    }
-    ctx->headers = nodes;
-    return 0;
-}
-
-/* Builds the headers of CONTRACT §2 for an attempt at now_s. */
+/* Builds the request of CONTRACT §2 for an attempt at now_s: its head and body. */
 static int
-build_headers(struct attempt_ctx *ctx, int64_t now_s)
+build_request(struct attempt_ctx *ctx, int64_t now_s)
 {
     const struct claim *c = &ctx->c;
-    struct hdr_set h;
     char hex[SIGN_HEX_LEN + 1];
     char std[SIGN_STANDARD_MAX];
     char prev[SIGN_STANDARD_MAX];
+    char attempt[BUF_DEC_U64 + 1];
+    char ts[BUF_DEC_U64 + 1];
     int err;
 
-    h.len = h.n = 0;
-    h.start[0] = 0;
-    h.full = 0;
-    /* The log's copy of the lines, in one allocation rather than a growth per line. */
+    /* The log's copy of the lines and the request, each in one allocation. */
     (void)buf_reserve(&ctx->req_headers, ATTEMPT_HEADERS_LOG);
+    err = buf_reserve(&ctx->req, ATTEMPT_HEAD_ROOM + c->body_len);
+    if (err != 0)
+        goto out;
     err = sign_hmac_hex(c->secret, c->body, c->body_len, hex);
     if (err != 0)
         goto out;
@@ -404,121 +264,31 @@ build_headers(struct attempt_ctx *ctx, int64_t now_s)
         if (err != 0)
             goto out;
     }
-    hdr_puts(&h, "Content-Type: application/json");
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "User-Agent: fluxhook/" FLUXHOOK_VERSION);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "Expect:");
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "X-Workflux-Signature: ");
-    hdr_puts(&h, hex);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "X-Workflux-Event: ");
-    hdr_puts(&h, c->dlv.event_type);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "X-Workflux-Event-Id: ");
-    hdr_puts(&h, c->dlv.event_id);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "X-Workflux-Delivery: ");
-    hdr_puts(&h, c->dlv.id);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "X-Workflux-Attempt: ");
-    hdr_puti(&h, c->dlv.attempts_made + 1);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "webhook-id: ");
-    hdr_puts(&h, c->dlv.event_id);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "webhook-timestamp: ");
-    hdr_puti(&h, now_s);
-    hdr_end(ctx, &h);
-    hdr_puts(&h, "webhook-signature: ");
-    hdr_puts(&h, std);
-    if (prev[0] != '\0') {
-        hdr_puts(&h, " ");
-        hdr_puts(&h, prev);
-    }
-    hdr_end(ctx, &h);
-    err = hdr_list(ctx, &h);
+    attempt[BUF_DEC_U64] = '\0';
+    ts[BUF_DEC_U64] = '\0';
+    err = h1_request_head(&ctx->req, &ctx->url);
+    PUT_HEADER("Content-Type: application/json");
+    PUT_HEADER("User-Agent: fluxhook/" FLUXHOOK_VERSION);
+    PUT_HEADER("X-Workflux-Signature: ", hex);
+    PUT_HEADER("X-Workflux-Event: ", c->dlv.event_type);
+    PUT_HEADER("X-Workflux-Event-Id: ", c->dlv.event_id);
+    PUT_HEADER("X-Workflux-Delivery: ", c->dlv.id);
+    PUT_HEADER("X-Workflux-Attempt: ",
+               buf_dec_u64(attempt, (uint64_t)(c->dlv.attempts_made + 1)));
+    PUT_HEADER("webhook-id: ", c->dlv.event_id);
+    PUT_HEADER("webhook-timestamp: ", buf_dec_u64(ts, (uint64_t)now_s));
+    if (prev[0] != '\0')
+        PUT_HEADER("webhook-signature: ", std, " ", prev);
+    else
+        PUT_HEADER("webhook-signature: ", std);
+    if (err == 0)
+        err = h1_request_end(&ctx->req, c->body, c->body_len);
 out:
     OPENSSL_cleanse(hex, sizeof(hex));
     return err;
 }
 
-/*
- * Sets one option unless an earlier one failed, remembering which option
- * failed: every option matters (CURLOPT_PROTOCOLS_STR and CURLOPT_PROXY are
- * security checks), so none may fail unnoticed.
- */
-#define EASY_SET(opt, val)                                                                         \
-    do {                                                                                           \
-        if (rc == CURLE_OK) {                                                                      \
-            rc = curl_easy_setopt(e, opt, val);                                                    \
-            failed = #opt;                                                                         \
-        }                                                                                          \
-    } while (0)
-
-/*
- * Sets the options of ctx's easy handle. Those that are the same for every
- * attempt of the dispatcher (sh) are set once per handle: a handle back from
- * the thread's pool still has them, and its CURLOPT_PRIVATE (a former
- * attempt, never NULL once set) says so. A handle whose setup failed is
- * reset first, so no half-set option outlives it. Returns 0, or
- * ERR_INTERNAL with ctx->error naming the option curl refused.
- */
-static int
-setup_easy(struct attempt_ctx *ctx)
-{
-    const struct dispatch_config *cfg = &ctx->sh->cfg;
-    CURL *e = ctx->easy;
-    long connect_ms = (long)cfg->connect_timeout_ms;
-    const char *failed = "";
-    char *former = NULL;
-    CURLcode rc = CURLE_OK;
-    int err = 0;
-
-    if (connect_ms > (long)cfg->attempt_timeout_ms)
-        connect_ms = (long)cfg->attempt_timeout_ms;
-    if (curl_easy_getinfo(e, CURLINFO_PRIVATE, &former) != CURLE_OK)
-        former = NULL;
-    if (former == NULL) {
-        curl_easy_reset(e);
-        EASY_SET(CURLOPT_NOSIGNAL, 1L);
-        EASY_SET(CURLOPT_PROTOCOLS_STR, cfg->allow_http ? "http,https" : "https");
-        EASY_SET(CURLOPT_FOLLOWLOCATION, 0L);
-        EASY_SET(CURLOPT_PROXY, ""); /* never through a proxy from the environment */
-        EASY_SET(CURLOPT_TIMEOUT_MS, (long)cfg->attempt_timeout_ms);
-        EASY_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        EASY_SET(CURLOPT_HEADERFUNCTION, header_cb);
-        EASY_SET(CURLOPT_WRITEFUNCTION, write_cb);
-        EASY_SET(CURLOPT_OPENSOCKETFUNCTION, open_cb);
-        EASY_SET(CURLOPT_PREREQFUNCTION, prereq_cb);
-        EASY_SET(CURLOPT_TCP_NODELAY, 1L);
-        if (ctx->sh->ca_certs != NULL) {
-            EASY_SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-            EASY_SET(CURLOPT_SSL_CTX_DATA, (void *)ctx->sh);
-        }
-    }
-    /* The attempt's own: its target, body, headers and where callbacks write. */
-    EASY_SET(CURLOPT_URL, ctx->c.url);
-    EASY_SET(CURLOPT_POSTFIELDS, ctx->c.body);
-    EASY_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ctx->c.body_len);
-    EASY_SET(CURLOPT_HTTPHEADER, ctx->headers);
-    EASY_SET(CURLOPT_HEADERDATA, ctx);
-    EASY_SET(CURLOPT_WRITEDATA, ctx);
-    EASY_SET(CURLOPT_OPENSOCKETDATA, ctx);
-    EASY_SET(CURLOPT_PREREQDATA, ctx);
-    EASY_SET(CURLOPT_ERRORBUFFER, ctx->errbuf);
-    /* Last: only a handle whose every option is set counts as set up. */
-    EASY_SET(CURLOPT_PRIVATE, ctx);
-    if (rc != CURLE_OK) {
-        curl_easy_reset(e); /* CURLOPT_PRIVATE back to NULL: set up again next time */
-        ctx->error = fmt_alloc("internal: cannot set %s: %s", failed, curl_easy_strerror(rc));
-        err = ERR_INTERNAL;
-    }
-    return err;
-}
-
-#undef EASY_SET
+#undef PUT_HEADER
 
 static int
 scheme_is(const char *url, const char *scheme)
@@ -529,7 +299,7 @@ scheme_is(const char *url, const char *scheme)
 }
 
 int
-attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, int64_t now_ms,
+attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_ms,
                 struct attempt_ctx **out)
 {
     struct attempt_ctx *ctx;
@@ -546,12 +316,13 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, i
     c->body = NULL;
     c->dlv.last_error = NULL;
     ctx->sh = sh;
-    ctx->easy = easy;
     ctx->started_ms = now_ms;
     ctx->started_mono = clock_mono_ms();
     buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
     buf_init(&ctx->req_headers, DISPATCH_HEADERS_KEEP_MAX);
     buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
+    buf_init(&ctx->req, SIZE_MAX);
+    h1_parser_init(&ctx->parser);
     *out = ctx;
 
     if (ctx->c.url == NULL || ctx->c.body == NULL || ctx->c.secret == NULL) {
@@ -565,17 +336,14 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, i
         err = ERR_BLOCKED;
         goto out;
     }
-    if (!scheme_is(ctx->c.url, "http://") && !scheme_is(ctx->c.url, "https://")) {
+    if (h1_url_split(ctx->c.url, &ctx->url) != 0) {
         ctx->error = fmt_alloc("unsupported URL scheme: expected https://");
         err = ERR_INVAL;
         goto out;
     }
-    err = build_headers(ctx, now_ms / 1000);
-    if (err != 0) {
+    err = build_request(ctx, now_ms / 1000);
+    if (err != 0)
         ctx->error = fmt_alloc("cannot sign the request: %s", err_str(err));
-        goto out;
-    }
-    err = setup_easy(ctx);
 out:
     return err;
 }
@@ -654,7 +422,7 @@ attempt_error_classify(int rc, enum attempt_phase phase)
     }
 }
 
-/* How far ctx's attempt got, from its callbacks and curl's timings. */
+/* How far ctx's attempt got, from what its connection saw and curl's connect timings. */
 static enum attempt_phase
 phase_get(const struct attempt_ctx *ctx)
 {
@@ -680,7 +448,9 @@ os_reason(const struct attempt_ctx *ctx, char *out, size_t outlen)
     long os_errno = 0;
 
     out[0] = '\0';
-    if (ctx->easy != NULL)
+    if (ctx->os_errno != 0)
+        os_errno = ctx->os_errno;
+    else if (ctx->easy != NULL)
         curl_easy_getinfo(ctx->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (os_errno != 0)
         snprintf(out, outlen, "%s", strerror((int)os_errno));
@@ -869,7 +639,8 @@ attempt_ctx_free(struct attempt_ctx *ctx)
 {
     if (ctx == NULL)
         return;
-    free(ctx->headers); /* one block: see hdr_list() */
+    buf_cleanup(&ctx->req);
+    h1_parser_cleanup(&ctx->parser);
     buf_cleanup(&ctx->body);
     buf_cleanup(&ctx->req_headers);
     buf_cleanup(&ctx->resp_headers);

@@ -85,8 +85,7 @@ struct dthread {
     struct attempt_ctx *active; /* attempts under way (a list) */
     int nactive;
     int grace_count; /* of active, how many have their headers */
-    CURL **pool;     /* idle easy handles, cap of them at most */
-    int npool;
+    struct conn_loop conns;     /* the loop's connections to receivers */
     int64_t next_claim_mono; /* look for due work then */
     int backlog;             /* 1: due work was left behind at the last claim */
     int freed;               /* 1: attempts ended since the last claim */
@@ -634,25 +633,6 @@ list_push(struct dthread *t, struct attempt_ctx *ctx)
     t->nactive++;
 }
 
-static CURL *
-easy_get(struct dthread *t)
-{
-    if (t->npool > 0)
-        return t->pool[--t->npool];
-    return curl_easy_init();
-}
-
-static void
-easy_put(struct dthread *t, CURL *e)
-{
-    if (e == NULL)
-        return;
-    if (t->npool < t->cap)
-        t->pool[t->npool++] = e;
-    else
-        curl_easy_cleanup(e);
-}
-
 /* wakeup_fn: the recorder has results to record. */
 static void
 recorder_wake(void *arg)
@@ -726,11 +706,11 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         t->grace_count--;
     rec.ctx = ctx;
     attempt_ctx_finish(ctx, rc, now_ms, now_mono, &rec.r, &rec.outcome);
-    if (ctx->easy != NULL) {
+    if (ctx->started) {
         atomic_fetch_sub(&d->in_flight, 1);
-        easy_put(t, ctx->easy);
-        ctx->easy = NULL;
+        ctx->started = 0;
     }
+    conn_release(&t->conns, ctx);
     atomic_fetch_add(&d->outcomes[rec.outcome], 1);
     for (b = 0; b < HIST_N && rec.r.attempt.duration_ms > hist_bounds_ms[b]; b++)
         ;
@@ -784,37 +764,39 @@ static void
 start_one(struct dthread *t, struct claim *c, int64_t now_ms)
 {
     struct attempt_ctx *ctx;
-    CURL *e;
     int err;
 
-    e = easy_get(t);
-    err = attempt_ctx_new(c, &t->d->sh, e, now_ms, &ctx);
+    err = attempt_ctx_new(c, &t->d->sh, now_ms, &ctx);
     if (ctx == NULL) {
         /* Out of memory: its lease expires and it is attempted again. */
-        easy_put(t, e);
         pthread_mutex_lock(&t->d->lock);
         slot_sub(t->d, c->dlv.endpoint_id, 1);
         pthread_mutex_unlock(&t->d->lock);
         return;
     }
     ctx->grace_count = &t->grace_count;
-    if (err == 0 && e == NULL) {
-        ctx->error = strdup("internal: cannot create a curl handle");
-        err = ERR_NOMEM;
+    if (err == 0) {
+        /* On the list first: its connection may end it before conn_start() returns. */
+        list_push(t, ctx);
+        ctx->started = 1;
+        atomic_fetch_add(&t->d->in_flight, 1);
+        err = conn_start(&t->conns, ctx);
+        if (err == 0)
+            return;
+        list_unlink(t, ctx);
     }
-    if (err == 0 && curl_multi_add_handle(t->multi, e) != CURLM_OK) {
-        ctx->error = strdup("internal: cannot start the transfer");
-        err = ERR_INTERNAL;
-    }
-    if (err != 0) {
-        ctx->easy = NULL;
-        easy_put(t, e);
-        finish(t, ctx, -1, now_ms, clock_mono_ms());
-        ended_flush(t);
-        return;
-    }
-    list_push(t, ctx);
-    atomic_fetch_add(&t->d->in_flight, 1);
+    finish(t, ctx, -1, now_ms, clock_mono_ms());
+    ended_flush(t);
+}
+
+/* conn_ended_fn: an attempt's request ended on its connection. */
+static void
+conn_ended(void *arg, struct attempt_ctx *ctx, int rc)
+{
+    struct dthread *t = arg;
+
+    list_unlink(t, ctx);
+    finish(t, ctx, rc, clock_now_ms(), clock_mono_ms());
 }
 
 /*
@@ -937,18 +919,13 @@ collect(struct dthread *t, int64_t now_mono)
     int64_t wait = -1;
     int64_t left;
     int left_msgs;
-    char *priv;
 
+    /* Connects that ended: their requests go out, or their attempts end. */
     while ((msg = curl_multi_info_read(t->multi, &left_msgs)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        priv = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        ctx = (struct attempt_ctx *)(void *)priv;
-        curl_multi_remove_handle(t->multi, msg->easy_handle);
-        list_unlink(t, ctx);
-        finish(t, ctx, (int)msg->data.result, now_ms, clock_mono_ms());
+        if (msg->msg == CURLMSG_DONE)
+            conn_connected(&t->conns, msg->easy_handle, (int)msg->data.result);
     }
+    conn_sweep(&t->conns, t->active, now_mono);
     if (t->grace_count <= 0) {
         ended_flush(t);
         return -1;
@@ -968,7 +945,6 @@ collect(struct dthread *t, int64_t now_mono)
                 wait = left;
             continue;
         }
-        curl_multi_remove_handle(t->multi, ctx->easy);
         list_unlink(t, ctx);
         finish(t, ctx, -2, now_ms, now_mono);
     }
@@ -1066,7 +1042,6 @@ release_rest(struct dthread *t)
         ids = NULL;
     }
     for (ctx = t->active; ctx != NULL; ctx = ctx->next) {
-        curl_multi_remove_handle(t->multi, ctx->easy);
         if (ids != NULL) {
             tokens[n] = ctx->c.dlv.lease_token;
             ids[n++] = ctx->c.dlv.id;
@@ -1101,7 +1076,7 @@ release_rest(struct dthread *t)
         ctx = t->active;
         list_unlink(t, ctx);
         atomic_fetch_sub(&d->in_flight, 1);
-        easy_put(t, ctx->easy);
+        conn_release(&t->conns, ctx);
         attempt_ctx_free(ctx);
     }
     claim_list_free(t->inbox, t->ninbox);
@@ -1133,6 +1108,8 @@ sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
     int op;
 
     (void)e;
+    if (conn_owns(&t->conns, (int)s))
+        return 0; /* a connection curl opened that the loop now drives */
     if (what == CURL_POLL_REMOVE) {
         (void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, s, NULL);
         return 0;
@@ -1192,6 +1169,10 @@ loop_wait(struct dthread *t, int64_t timeout)
 
     n = epoll_wait(t->epfd, evs, LOOP_EVENTS, (int)timeout);
     for (i = 0; i < n; i++) {
+        if (evs[i].data.u64 & CONN_EPOLL_TAG) {
+            conn_ready(&t->conns, (int)(uint32_t)evs[i].data.u64, evs[i].events);
+            continue;
+        }
         if (evs[i].data.fd == t->evfd) {
             if (read(t->evfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
                 log_warn("dispatch: cannot read the wake-up thread=%d", t->index);
@@ -1261,6 +1242,8 @@ thread_main(void *arg)
             timeout = grace_wait;
         if (t->timer_mono >= 0 && t->timer_mono - now_mono < timeout)
             timeout = t->timer_mono - now_mono;
+        if (t->conns.next_deadline - now_mono < timeout)
+            timeout = t->conns.next_deadline - now_mono;
         /* Parked claims wait for a request of their endpoint to end, maybe on another loop. */
         if (t->nparked > 0 && timeout > PARK_POLL_MS)
             timeout = PARK_POLL_MS;
@@ -1297,8 +1280,7 @@ dispatcher_free(struct dispatcher *d)
         return;
     for (i = 0; d->threads != NULL && i < d->nthreads; i++) {
         t = &d->threads[i];
-        while (t->npool > 0)
-            curl_easy_cleanup(t->pool[--t->npool]);
+        conn_loop_cleanup(&t->conns);
         if (t->multi != NULL)
             curl_multi_cleanup(t->multi); /* its last sock_cb calls need epfd */
         if (t->epfd >= 0)
@@ -1311,7 +1293,6 @@ dispatcher_free(struct dispatcher *d)
         free(t->ended);
         claim_list_free(t->inbox, t->ninbox);
         claim_list_free(t->hand, t->nhand);
-        free(t->pool);
         free(t->exclude);
         free(t->exclude_ids);
         pthread_mutex_destroy(&t->mu);
@@ -1338,11 +1319,10 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
     atomic_init(&t->wake, 1);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
-    t->pool = calloc((size_t)cap, sizeof(*t->pool));
     t->exclude = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude));
     t->exclude_ids = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude_ids));
     t->multi = curl_multi_init();
-    if (t->pool == NULL || t->exclude == NULL || t->exclude_ids == NULL || t->multi == NULL)
+    if (t->exclude == NULL || t->exclude_ids == NULL || t->multi == NULL)
         return ERR_NOMEM;
     t->timer_mono = -1;
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1358,6 +1338,8 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
         log_warn("dispatch: cannot make the loop's epoll");
         return ERR_INTERNAL;
     }
+    if (conn_loop_init(&t->conns, &d->sh, t->multi, t->epfd, cap, conn_ended, t) != 0)
+        return ERR_NOMEM;
     curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
     curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);

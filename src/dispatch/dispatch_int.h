@@ -1,7 +1,8 @@
 /*
  * Helpers shared inside src/dispatch only: the retry schedule and Retry-After
  * arithmetic (backoff.c), the address rules (addr.c) and one delivery's
- * attempt (attempt.c). dispatch.c runs the threads and the curl multi loop.
+ * attempt (attempt.c), its connection (conn.c) and the wire format (h1.h).
+ * dispatch.c runs the threads and their loops.
  */
 #ifndef FLUXHOOK_DISPATCH_DISPATCH_INT_H
 #define FLUXHOOK_DISPATCH_DISPATCH_INT_H
@@ -13,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "dispatch/dispatch.h"
+#include "dispatch/h1.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -144,12 +146,22 @@ int attempt_ca_load(const char *path, void **out);
 /* Frees what attempt_ca_load() made; NULL is a no-op. */
 void attempt_ca_free(void *certs);
 
+struct conn;
+
 /* One attempt under way. */
 struct attempt_ctx {
     struct claim c;                   /* owned */
     const struct dispatch_shared *sh; /* borrowed */
-    CURL *easy;                       /* owned by the thread's pool while idle */
-    struct curl_slist *headers;       /* owned */
+    struct h1_url url;                /* c.url in parts */
+    struct buf req;                   /* the whole request: head, then body */
+    size_t sent;                      /* bytes of req sent */
+    struct h1_parser parser;          /* of the answer */
+    struct conn *conn;                /* the connection carrying it, or NULL */
+    CURL *easy;                       /* conn's handle while it has one, for curl's timings */
+    int retried;                      /* 1 once a stale reused connection was replaced */
+    int started;                      /* 1 while counted in the dispatcher's in_flight */
+    int os_errno;                     /* errno of a failed send or receive, 0 when none */
+    int64_t deadline_mono;            /* when the whole attempt times out */
     int64_t started_ms;               /* wall clock, for the log */
     int64_t started_mono;
     int status_code;  /* of the latest status line, 0 before one */
@@ -175,15 +187,15 @@ struct attempt_ctx {
 
 /*
  * Prepares an attempt of claim c (whose strings it takes, leaving c's pointers
- * NULL) on the easy handle easy (reset here), at wall time now_ms. Returns 0
+ * NULL) at wall time now_ms: its signed request, ready to send. Returns 0
  * and *out, or ERR_* for a claim that cannot be attempted at all; then *out
- * is still set, with its error, and must be finished without curl.
+ * is still set, with its error, and must be finished without a connection.
  */
-int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *easy, int64_t now_ms,
+int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_ms,
                     struct attempt_ctx **out);
 
 /*
- * Takes one line of the receiver's answer head as curl hands it over (len
+ * Takes one line of the receiver's answer head as h1.c's parser hands it over (len
  * bytes of p, not NUL-terminated, with its CRLF): a status line sets the
  * status code (0 when it has no three digits) and forgets an earlier
  * Retry-After and header lines, an empty line ends a header block (a final
@@ -196,7 +208,15 @@ int attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, CURL *eas
 void attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len);
 
 /*
- * Decides the outcome of a finished attempt (rc: curl's result, or -1 when
+ * Takes len bytes of the answer's body: the first DISPATCH_BODY_KEEP_MAX are
+ * kept for the log. Returns 0, or -1 once more than DISPATCH_BODY_READ_MAX
+ * came (reading stops; the status line still decides).
+ */
+int attempt_body_bytes(struct attempt_ctx *ctx, const char *p, size_t len);
+
+/*
+ * Decides the outcome of a finished attempt (rc: a curl code saying how the
+ * transfer ended (conn.c maps its own failures to curl's codes), or -1 when
  * it was never started, or -2 when it was cut short after its headers) and
  * fills r, whose pointers stay owned by ctx. *outcome gets the metric class:
  * 0 success, 1 retry, 2 failed, 3 blocked.
@@ -204,7 +224,78 @@ void attempt_header_line(struct attempt_ctx *ctx, const char *p, size_t len);
 void attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_mono,
                         struct attempt_result *r, int *outcome);
 
-/* Frees ctx and what it owns, but not its easy handle; NULL is a no-op. */
+/* Frees ctx and what it owns; its connection must be released first. NULL is a no-op. */
 void attempt_ctx_free(struct attempt_ctx *ctx);
+
+/* --- conn.c: connections to receivers, and the requests on them --- */
+
+/*
+ * An attempt ended (rc as for attempt_ctx_finish()); the callee finishes it
+ * and then calls conn_release().
+ */
+typedef void conn_ended_fn(void *arg, struct attempt_ctx *ctx, int rc);
+
+/*
+ * One dispatcher thread's connections. curl opens them (DNS, connect with the
+ * address rules, TLS with the --ca-file CAs) as CONNECT_ONLY transfers on the
+ * thread's multi handle; the requests and answers on them are ours (h1.c),
+ * driven from the thread's epoll. Idle ones are kept per origin.
+ */
+struct conn_loop {
+    const struct dispatch_shared *sh;
+    CURLM *multi;           /* borrowed */
+    int epfd;               /* borrowed: the loop's epoll */
+    struct conn **by_fd;    /* connections by socket, for epoll's events */
+    size_t nfd;
+    struct conn *idle;      /* idle connections, most recently used first */
+    int nidle;
+    int max_idle;
+    CURL **spare;           /* set-up easy handles without a connection */
+    int nspare;
+    int max_spare;
+    int64_t next_deadline;  /* mono ms: conn_sweep() is due then (INT64_MAX: never) */
+    conn_ended_fn *ended;
+    void *arg;
+};
+
+/* The epoll data of a connection's socket fd: tells it apart from curl's sockets. */
+#define CONN_EPOLL_TAG ((uint64_t)1 << 32)
+
+/* Prepares l for up to cap attempts at once. Returns 0 or ERR_NOMEM. */
+int conn_loop_init(struct conn_loop *l, const struct dispatch_shared *sh, CURLM *multi, int epfd,
+                   int cap, conn_ended_fn *ended, void *arg);
+
+/* Closes l's idle connections and frees its handles (before the multi is cleaned up). */
+void conn_loop_cleanup(struct conn_loop *l);
+
+/*
+ * Starts ctx's request on an idle connection to its origin or on a new one.
+ * l->ended may be called for ctx before this returns. Returns 0, or ERR_*
+ * with ctx->error set when it could not start (ctx is then not started).
+ */
+int conn_start(struct conn_loop *l, struct attempt_ctx *ctx);
+
+/* curl ended the connect of easy (a CURLMSG_DONE) with result rc. */
+void conn_connected(struct conn_loop *l, CURL *easy, int rc);
+
+/* epoll says the socket fd of a connection is ready. */
+void conn_ready(struct conn_loop *l, int fd, uint32_t events);
+
+/* 1 when s is a connection's socket that l drives (not curl). */
+int conn_owns(const struct conn_loop *l, int s);
+
+/*
+ * Ends, with CURLE_OPERATION_TIMEDOUT, each attempt of the list at head
+ * (linked by next) that is past its deadline with its request on a
+ * connection (curl times out connects), and sets l->next_deadline. The
+ * ended callback may unlink them.
+ */
+void conn_sweep(struct conn_loop *l, struct attempt_ctx *head, int64_t now_mono);
+
+/*
+ * Lets go of ctx's connection: kept idle when its answer was complete and
+ * the connection may carry another request, else closed. NULL-safe.
+ */
+void conn_release(struct conn_loop *l, struct attempt_ctx *ctx);
 
 #endif

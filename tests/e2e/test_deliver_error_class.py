@@ -4,119 +4,12 @@ error_class and a plain message (never curl's "bad URL"). A refused port is
 `connect`; an attempt that hangs on a reused keep-alive connection is
 `timeout`, not a connect timeout."""
 import socket
-import struct
-import threading
-import time
 import unittest
 
 from apiutil import ApiCase
+from rawreceiver import OK, RawReceiver
 
 DATA = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content": "hi"}
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-IO_TIMEOUT = 30  # seconds any socket call of the receiver may block
-
-
-class RawReceiver:
-    """A TCP listener on loopback that reads whole HTTP requests and answers
-    each with the next raw item of `answers` (then `default`): bytes to send
-    before closing, "reset" (close with an RST), or "keepalive" (answer 200
-    and keep the connection; a second request on it is never answered)."""
-
-    def __init__(self, answers, default=OK):
-        self.answers = list(answers)
-        self.default = default
-        self.requests = []  # (connection number, request number on it, arrival time)
-        self.cond = threading.Condition()
-        self.stopped = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d/hook" % self.port
-        self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        n = 0
-        while not self.stopped.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            n += 1
-            c.settimeout(IO_TIMEOUT)
-            self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c, n), daemon=True).start()
-
-    def _read_request(self, c, buf):
-        """Reads one request (head and Content-Length body); returns what is
-        left after it, or None when the peer closed."""
-        while b"\r\n\r\n" not in buf:
-            d = c.recv(65536)
-            if not d:
-                return None
-            buf += d
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                length = int(v.strip())
-        while len(rest) < length:
-            d = c.recv(65536)
-            if not d:
-                return None
-            rest += d
-        return rest[length:]
-
-    def _serve(self, c, conn_no):
-        buf = b""
-        k = 0
-        try:
-            while not self.stopped.is_set():
-                buf = self._read_request(c, buf)
-                if buf is None:
-                    return
-                k += 1
-                with self.cond:
-                    self.requests.append((conn_no, k, time.time()))
-                    item = self.answers.pop(0) if self.answers else self.default
-                    self.cond.notify_all()
-                if item == "keepalive":
-                    if k == 1:
-                        c.sendall(OK)
-                        continue
-                    self.stopped.wait(IO_TIMEOUT)  # the reused connection hangs
-                    return
-                if item == "reset":
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                c.sendall(item)
-                if item is not OK:
-                    return
-        except OSError:
-            return
-        finally:
-            c.close()
-
-    def wait_for(self, n, timeout=15):
-        with self.cond:
-            self.cond.wait_for(lambda: len(self.requests) >= n, timeout)
-            return list(self.requests)
-
-    def close(self):
-        self.stopped.set()
-        self.sock.close()
-        self.thread.join(5)
-        for c in self.conns:
-            try:
-                c.close()
-            except OSError:
-                pass
 
 
 class DeliverErrorClass(ApiCase):

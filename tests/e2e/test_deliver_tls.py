@@ -37,6 +37,11 @@ class DeliverTls(unittest.TestCase):
     def deliver(self, srv, url):
         """Creates an endpoint for url, publishes one event, waits for its end."""
         ep = self.call(srv, "POST", "/v1/endpoints", {"url": url}, 201)
+        ev, d = self.publish_one(srv)
+        return ep, ev, d
+
+    def publish_one(self, srv):
+        """Publishes one event; waits for its delivery's end and returns both."""
         ev = self.call(srv, "POST", "/v1/events", {"event": "user.message", "data": DATA}, 202)
         box = {}
 
@@ -45,8 +50,7 @@ class DeliverTls(unittest.TestCase):
             box["d"] = ds[0] if ds else None
             return ds and ds[0]["status"] in ("delivered", "failed")
         srv.wait_for(done, timeout=20, what="the delivery to end")
-        d = self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
-        return ep, ev, d
+        return ev, self.call(srv, "GET", "/v1/deliveries/" + box["d"]["id"])
 
     def test_ca_file_trusted(self):
         srv = self.server(["--ca-file", self.ca.ca_file])
@@ -66,6 +70,24 @@ class DeliverTls(unittest.TestCase):
         rc2 = self.receiver()
         ep2, ev2, d2 = self.deliver(srv, rc2.url.replace("127.0.0.1", "localhost"))
         self.assertEqual(d2["status"], "delivered", d2)
+
+    def test_connections_reused(self):
+        # Deliveries one after another ride the TLS connections already open
+        # (one per dispatcher thread at most), each answer read whole.
+        srv = self.server(["--ca-file", self.ca.ca_file])
+        rc = self.receiver()
+        rc.set_responses([], default={"status": 200, "body": "thanks!"})
+        self.call(srv, "POST", "/v1/endpoints", {"url": rc.url}, 201)
+        for _ in range(6):
+            _, d = self.publish_one(srv)
+            self.assertEqual(d["status"], "delivered", d)
+            self.assertEqual(d["attempts_made"], 1, d)
+            self.assertEqual(d["attempts"][0]["response_body"], "thanks!", d)
+        self.assertEqual(len(rc.wait_for(6)), 6)
+        with rc._lock:
+            conns = len(rc._socks)
+        self.assertLessEqual(conns, 2)
+        self.assertEqual(rc.errors, 0)
 
     def test_without_ca_file_tls_error(self):
         srv = self.server([])

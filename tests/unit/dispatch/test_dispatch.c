@@ -122,7 +122,7 @@ test_finish_out_of_memory_frees_the_slot(void **state)
         /* Claimed: it counts against its endpoint until recorded or dropped. */
         slot_add(d, c.dlv.endpoint_id);
         /* A claim without a URL is never started; finish() still has to hand it on. */
-        assert_int_not_equal(attempt_ctx_new(&c, &sh, NULL, 1000, &ctx), 0);
+        assert_int_not_equal(attempt_ctx_new(&c, &sh, 1000, &ctx), 0);
         assert_non_null(ctx);
         fail_realloc = 1;
         finish(&t, ctx, -1, 1000, 1000);
