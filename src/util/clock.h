@@ -16,6 +16,9 @@ int64_t clock_now_ms(void);
 /* Milliseconds from an arbitrary start, never going backwards. */
 int64_t clock_mono_ms(void);
 
+/* The same in microseconds. */
+int64_t clock_mono_us(void);
+
 /* Sleeps ms milliseconds (the whole time, across signals); ms <= 0 returns at once. */
 void clock_sleep_ms(int64_t ms);
 
