@@ -619,27 +619,39 @@ delivery_list_index(const struct delivery_filter *f, int *by_status)
                                    : "deliveries_account_status";
 }
 
+/* 1 when index leaves out the deliveries being delivered (migrations 013, 018). */
+static int
+index_settled(const char *index)
+{
+    return strstr(index, "_type_status") != NULL ||
+           strcmp(index, "deliveries_account_status") == 0;
+}
+
 /*
  * One SELECT of a list: its rows of status s (-1: any) read through index.
- * The type indexes leave out deliveries being delivered (migration 013):
- * those of a type come from the 'delivering' range of the status index of
- * the same scope, a few per endpoint (its leases), filtered by type.
+ * The type indexes and the account's status index leave out deliveries
+ * being delivered: those come from the 'delivering' range of
+ * deliveries_endpoint_status, a few per endpoint (its leases), of the one
+ * endpoint filtered or of each endpoint the account has or had, filtered
+ * by type when the list is.
  */
 static int
 delivery_list_arm(struct buf *sql, const struct delivery_filter *f, const char *index, int s)
 {
-    int typed = strstr(index, "_type_status") != NULL, err;
+    int settled = index_settled(index), every_endpoint = 0, err;
     char status[32];
 
-    if (typed && s == DELIVERY_DELIVERING) {
-        index = nonempty(f->endpoint_id) ? "deliveries_endpoint_status"
-                                         : "deliveries_account_status";
-        typed = 0;
+    if (settled && s == DELIVERY_DELIVERING) {
+        index = "deliveries_endpoint_status";
+        every_endpoint = !nonempty(f->endpoint_id);
+        settled = 0;
     }
     err = buf_printf(sql, "SELECT " SQ_DELIVERY_COLS " FROM deliveries INDEXED BY %s "
                           "WHERE account_id = :acct", index);
-    if (err == 0 && typed)
+    if (err == 0 && settled)
         err = buf_puts(sql, " AND status <> 'delivering'"); /* the index's own condition */
+    if (err == 0 && every_endpoint)
+        err = buf_puts(sql, " AND endpoint_id IN (" SQ_ACCOUNT_ENDPOINTS ")");
     if (s >= 0)
         snprintf(status, sizeof(status), "'%s'", sq_status((enum delivery_status)s));
     if (err == 0)

@@ -35,6 +35,16 @@ dup_or_null(const char *s, char **out)
     return *out == NULL ? ERR_NOMEM : 0;
 }
 
+/* Copies s into out (size bytes), cut if longer; without printf, five times a delivery. */
+static void
+field_copy(char *out, size_t size, const char *s)
+{
+    size_t len = strnlen(s, size - 1);
+
+    memcpy(out, s, len);
+    out[len] = '\0';
+}
+
 /* Fills the delivery of claim cl: did of ev to endpoint ep, leased until lease_until. */
 static void
 claim_dlv(struct claim *cl, const struct event *ev, const char *ep, const char *did,
@@ -42,11 +52,11 @@ claim_dlv(struct claim *cl, const struct event *ev, const char *ep, const char *
 {
     struct delivery *d = &cl->dlv;
 
-    snprintf(d->id, sizeof(d->id), "%s", did);
-    snprintf(d->event_id, sizeof(d->event_id), "%s", ev->id);
-    snprintf(d->endpoint_id, sizeof(d->endpoint_id), "%s", ep);
-    snprintf(d->account_id, sizeof(d->account_id), "%s", ev->account_id);
-    snprintf(d->event_type, sizeof(d->event_type), "%s", ev->type);
+    field_copy(d->id, sizeof(d->id), did);
+    field_copy(d->event_id, sizeof(d->event_id), ev->id);
+    field_copy(d->endpoint_id, sizeof(d->endpoint_id), ep);
+    field_copy(d->account_id, sizeof(d->account_id), ev->account_id);
+    field_copy(d->event_type, sizeof(d->event_type), ev->type);
     d->status = DELIVERY_DELIVERING;
     d->next_attempt_at = ev->created_at;
     d->lease_until = lease_until;
@@ -69,6 +79,31 @@ claim_fields(struct claim *cl, const struct sq_cache_ep *e, int64_t now)
     return err;
 }
 
+/*
+ * Room for one more hand-off in h. A publish of one event mostly hands off
+ * one or two: the arrays start that small and double, not zeroed (a claim
+ * is cleared when it is taken); zeroing room for 16 claims cost more than
+ * the rest of the hand-off.
+ */
+static int
+ho_grow(struct sq_handoff *h)
+{
+    size_t cap2 = h->cap == 0 ? 2 : 2 * h->cap;
+    struct sq_handoff_src *src;
+    struct claim *cs;
+
+    cs = realloc(h->cs, cap2 * sizeof(*cs));
+    if (cs == NULL)
+        return ERR_NOMEM;
+    h->cs = cs;
+    src = realloc(h->src, cap2 * sizeof(*src));
+    if (src == NULL)
+        return ERR_NOMEM;
+    h->src = src;
+    h->cap = cap2;
+    return 0;
+}
+
 int
 sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
                const char *did, int64_t *lease_until)
@@ -85,19 +120,9 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
     if (h->n > 0 && gen != h->gen)
         goto out;
     if (h->n == h->cap) {
-        size_t cap2 = h->cap;
-        struct sq_handoff_src *src;
-
-        err = store_grow(&h->cs, &cap2, h->n + 1, sizeof(*h->cs));
+        err = ho_grow(h);
         if (err != 0)
             goto out;
-        src = realloc(h->src, cap2 * sizeof(*src));
-        if (src == NULL) {
-            err = ERR_NOMEM;
-            goto out;
-        }
-        h->src = src;
-        h->cap = cap2;
     }
     now = clock_now_ms();
     err = sq_cache_ep_get(c, ep, &row, &e);

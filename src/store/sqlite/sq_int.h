@@ -390,6 +390,14 @@ int sq_purge(struct store *, int64_t, int, struct store_purge_report *);
 sq_row_read_fn sq_delivery_read; /* into a struct delivery */
 /* Every status, for an IN list that reads one index range per status. */
 #define SQ_STATUSES "'pending', 'delivering', 'delivered', 'failed', 'held'"
+/*
+ * The endpoints account :acct has or had (deleted ones too), for the
+ * 'delivering' ranges of deliveries_endpoint_status that make up the
+ * account's deliveries being delivered: deliveries_account_status leaves
+ * them out (migration 018).
+ */
+#define SQ_ACCOUNT_ENDPOINTS \
+    "SELECT id FROM endpoints INDEXED BY endpoints_account_any WHERE account_id = :acct"
 
 /*
  * Records that n deliveries moved from status `from` to `to` (-1: none, for

@@ -15,11 +15,18 @@
 
 static const char SQL_COUNTS[] = "SELECT status, n FROM delivery_counts";
 /* The part of a window before its first whole minute. */
-/* One range of deliveries_account_status (endpoint_status) per status (migrations 009, 014). */
+/*
+ * One range of deliveries_account_status (endpoint_status) per status
+ * (migrations 009, 014); an account's deliveries being delivered are a
+ * range of each of its endpoints' (migration 018).
+ */
 static const char SQL_HEAD_DLV[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_account_status "
-    "WHERE account_id = :acct AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
-    "GROUP BY status";
+    "WHERE account_id = :acct AND status IN ('pending', 'delivered', 'failed', 'held') "
+    "AND status <> 'delivering' AND id >= :lo AND id < :hi GROUP BY status "
+    "UNION ALL SELECT 'delivering', count(*) FROM deliveries "
+    "INDEXED BY deliveries_endpoint_status WHERE endpoint_id IN (" SQ_ACCOUNT_ENDPOINTS ") "
+    "AND status = 'delivering' AND id >= :lo AND id < :hi AND account_id = :acct";
 static const char SQL_HEAD_DLV_EP[] =
     "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
     "WHERE endpoint_id = :ep AND status IN (" SQ_STATUSES ") AND id >= :lo AND id < :hi "
@@ -28,7 +35,7 @@ static const char SQL_HEAD_DLV_EP[] =
 static const char SQL_HEAD_ATT[] =
     "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
     "INDEXED BY attempts_endpoint_at "
-    "WHERE endpoint_id IN (SELECT id FROM endpoints WHERE account_id = :acct) "
+    "WHERE endpoint_id IN (" SQ_ACCOUNT_ENDPOINTS ") "
     "AND at >= :lo AND at < :hi AND account_id = :acct";
 static const char SQL_HEAD_ATT_EP[] =
     "SELECT duration_ms, status_code BETWEEN 200 AND 299 FROM attempts "
@@ -52,11 +59,12 @@ static const char SQL_LAT[] =
 /*
  * The rollups count pending and delivering deliveries together (a claim
  * does not touch them); those being delivered are few, under a lease: one
- * range of a status index.
+ * range of deliveries_endpoint_status per endpoint.
  */
 static const char SQL_DELIVERING[] =
-    "SELECT count(*) FROM deliveries INDEXED BY deliveries_account_status "
-    "WHERE account_id = :acct AND status = 'delivering' AND id >= :lo";
+    "SELECT count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
+    "WHERE endpoint_id IN (" SQ_ACCOUNT_ENDPOINTS ") AND status = 'delivering' "
+    "AND id >= :lo AND account_id = :acct";
 static const char SQL_DELIVERING_EP[] =
     "SELECT count(*) FROM deliveries INDEXED BY deliveries_endpoint_status "
     "WHERE endpoint_id = :ep AND status = 'delivering' AND id >= :lo AND account_id = :acct";

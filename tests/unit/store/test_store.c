@@ -3420,6 +3420,88 @@ test_delivery_list_every_filter(void **state)
     endpoint_cleanup(&other);
 }
 
+/*
+ * An account's deliveries being delivered sit on several endpoints, one of
+ * them deleted since its claim, beside another account's: the account's
+ * list of them (with and without a type, in pages of 4 both ways), its
+ * unfiltered list and its statistics count exactly those rows. On SQLite
+ * they are read one endpoint at a time, since deliveries_account_status
+ * leaves them out (migration 018); a store made before 018 reads the same
+ * once it is applied.
+ */
+static void
+test_account_delivering_every_endpoint(void **state)
+{
+    static const char *const types[] = { NULL, "user.message", "user.created" };
+    struct fx *fx = *state;
+    struct endpoint eps[3], other;
+    struct event ev;
+    struct claim *cs = NULL;
+    struct delivery *all = NULL;
+    struct delivery_filter f;
+    const char *skip[1];
+    int64_t since = clock_now_ms() - 120000;
+    size_t n = 0, nall = 0, i, t, taken = 0;
+    int pass;
+
+    for (i = 0; i < 3; i++)
+        endpoint_make(fx->st, "acct_a", "", &eps[i]);
+    endpoint_make(fx->st, "acct_b", "", &other);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", types[1 + i % 2], NULL, eps, 3, &ev), 0);
+        event_cleanup(&ev);
+        assert_int_equal(publish(fx->st, "acct_b", types[1 + i % 2], NULL, &other, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    /* eps[0] and eps[1] (and acct_b's) delivering, eps[2] pending; eps[1] then deleted. */
+    skip[0] = eps[2].id;
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 60000, 100, 0, skip, 1, &cs, &n), 0);
+    assert_int_equal(n, 18);
+    claim_list_free(cs, n);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", eps[1].id), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries WHERE account_id = 'acct_a' "
+                                   "AND status = 'delivering'"),
+                     12);
+
+    for (pass = 0; pass < 2; pass++) {
+        account_list(fx, "acct_a", &all, &nall);
+        assert_int_equal(nall, 18);
+        for (t = 0; t < 3; t++)
+            for (i = 0; i < 4; i++) {
+                memset(&f, 0, sizeof(f));
+                f.event_type = types[t];
+                f.status = i < 2 ? DELIVERY_DELIVERING : -1;
+                f.descending = (int)i % 2;
+                taken += filter_pages_check(fx, &f, all, nall);
+            }
+        stats_check(fx, "acct_a", NULL, since);
+        stats_check(fx, "acct_b", NULL, since);
+        /* A window from just before them: they fall in its head, read from the rows. */
+        stats_check(fx, "acct_a", NULL, all[0].created_at - 1);
+        stats_check(fx, "acct_a", eps[1].id, all[0].created_at - 1);
+        delivery_list_free(all, nall);
+        if (pass == 1 || !fx->sqlite)
+            break;
+        /* As the version before 018 left it: the index took every status. */
+        store_close(fx->st);
+        fx->st = NULL;
+        sql_exec(fx, "DROP INDEX deliveries_account_status; DROP INDEX endpoints_account_any; "
+                     "CREATE INDEX deliveries_account_status ON deliveries (account_id, status, id); "
+                     "DELETE FROM schema_version WHERE version = 18");
+        assert_int_equal(store_open(fx->url, &fx->st), 0);
+        assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version WHERE version = 18"),
+                         1);
+        assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                       "'deliveries_account_status' AND sql LIKE '%WHERE%'"),
+                         1);
+    }
+    /* Each pass, both orders: 12 delivering (6 of each type), 18 in all (9 of each). */
+    assert_int_equal(taken, (fx->sqlite ? 2 : 1) * 2 * (12 + 6 + 6 + 18 + 9 + 9));
+    for (i = 0; i < 3; i++)
+        endpoint_cleanup(&eps[i]);
+    endpoint_cleanup(&other);
+}
+
 /* Does e pass f (the reference filter, on the entries the test made)? */
 static int
 audit_matches(const struct audit_entry *e, const struct audit_filter *f)
@@ -5510,6 +5592,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_random_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_head_every_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_delivering_every_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_due_unregister_waits, setup, teardown),
         cmocka_unit_test(test_memory_store),
