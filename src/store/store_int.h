@@ -52,6 +52,7 @@ struct store_chunk {
     int64_t took_us; /* out: how long the write itself took (not its wait in a queue) */
     int64_t replay;  /* a replay's record (both ways); 0 once the replay is done */
     int queue;       /* an enable's rest goes to pending, not by hand-off (sq_held_hand.c) */
+    int64_t hand_until; /* store_mono_us() when an enable stops handing over; 0: not begun */
 };
 
 /* A monotonic clock in microseconds, for timing chunks. */

@@ -3,9 +3,11 @@
  * straight to this process's dispatcher (docs/internals/store.md, "Enable
  * by hand-off"). Each is moved held -> delivering, leased to the
  * dispatcher, as far as it has room, and handed over in memory like a
- * publish's; none goes through pending and a claim. When the dispatcher
- * takes none for HAND_WAIT_MS (a receiver that hangs), the rest of the
- * enable moves them to pending, chunk by chunk, as without a dispatcher.
+ * publish's; none goes through pending and a claim. The enable then goes
+ * at the dispatcher's pace, so it hands over for HAND_FOR_MS at most (its
+ * call must answer within a client's patience); then, or as soon as the
+ * dispatcher takes none for HAND_WAIT_MS (a receiver that hangs), the rest
+ * of the enable moves them to pending, chunk by chunk, as without one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@
 
 /* How long an enable waits for room in the dispatcher before it queues the rest. */
 #define HAND_WAIT_MS 200
+/* How long an enable hands over at most (a drain of 200k at 7k/s takes 29 s). */
+#define HAND_FOR_MS 30000
 
 /* Columns as sq_delivery_read() reads them, then the body. */
 static const char SQL_HELD_READ[] =
@@ -166,8 +170,14 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
     int err = 0;
 
     ck->moved = 0;
+    if (ck->hand_until == 0)
+        ck->hand_until = store_mono_us() + (int64_t)HAND_FOR_MS * 1000;
     (void)store_handoff_room_wait(st, &seen, 0);
     while (err == 0) {
+        if (store_mono_us() > ck->hand_until) {
+            ck->queue = 1;
+            break;
+        }
         a.limit = ck->limit - ck->moved;
         err = hand_once(st, &a, &ck->took_us);
         ck->moved += a.taken;
