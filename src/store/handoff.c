@@ -5,9 +5,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/store_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -78,13 +78,7 @@ store_handoff_room_wait(struct store *st, uint64_t *seen, int ms)
     struct timespec until;
     int rc = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_mono_deadline(&until, ms);
     pthread_mutex_lock(&st->ho_lock);
     while (st->ho_results == *seen && rc == 0)
         rc = pthread_cond_timedwait(&st->ho_room, &st->ho_lock, &until);

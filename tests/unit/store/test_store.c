@@ -3622,6 +3622,19 @@ ho_done(struct store *st, struct ho_rec *r)
     pthread_mutex_destroy(&r->mu);
 }
 
+/* A first attempt of delivery dlv_id that answered 200, under lease token token. */
+static void
+result_ok(struct attempt_result *res, const char *dlv_id, int64_t token)
+{
+    memset(res, 0, sizeof(*res));
+    snprintf(res->attempt.delivery_id, ID_MAX, "%s", dlv_id);
+    res->attempt.n = 1;
+    res->attempt.at = clock_now_ms();
+    res->attempt.status_code = 200;
+    res->lease_token = token;
+    res->status = DELIVERY_DELIVERED;
+}
+
 /*
  * A publish on a store whose dispatcher takes hand-offs inserts the delivery
  * delivering, leased with token 1, and hands its claim over once durable:
@@ -3691,13 +3704,7 @@ test_handoff_leased(void **state)
     claim_list_free(cs, n);
 
     /* The result of the first, under token 1, counts. */
-    memset(&res, 0, sizeof(res));
-    snprintf(res.attempt.delivery_id, ID_MAX, "%s", r.cs[0].dlv.id);
-    res.attempt.n = 1;
-    res.attempt.at = clock_now_ms();
-    res.attempt.status_code = 200;
-    res.lease_token = 1;
-    res.status = DELIVERY_DELIVERED;
+    result_ok(&res, r.cs[0].dlv.id, 1);
     assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
     assert_int_equal(status_of(fx->st, "acct_a", r.cs[0].dlv.id), DELIVERY_DELIVERED);
 
@@ -3885,13 +3892,7 @@ test_handoff_enable(void **state)
     r.room = 100;
     pthread_mutex_unlock(&r.mu);
     /* A result makes room: the rest are handed over too. */
-    memset(&res, 0, sizeof(res));
-    snprintf(res.attempt.delivery_id, ID_MAX, "%s", r.cs[1].dlv.id);
-    res.attempt.n = 1;
-    res.attempt.at = clock_now_ms();
-    res.attempt.status_code = 200;
-    res.lease_token = 1;
-    res.status = DELIVERY_DELIVERED;
+    result_ok(&res, r.cs[1].dlv.id, 1);
     assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(en.err, 0);
@@ -4402,13 +4403,7 @@ test_handoff_cap_other_process(void **state)
     assert_int_equal(r.gives, 1);
 
     /* The other's attempt ends: room again. */
-    memset(&res, 0, sizeof(res));
-    snprintf(res.attempt.delivery_id, ID_MAX, "%s", cs[0].dlv.id);
-    res.attempt.n = 1;
-    res.attempt.at = clock_now_ms();
-    res.attempt.status_code = 200;
-    res.lease_token = cs[0].dlv.lease_token;
-    res.status = DELIVERY_DELIVERED;
+    result_ok(&res, cs[0].dlv.id, cs[0].dlv.lease_token);
     assert_int_equal(store_results_apply(other, &res, 1, clock_now_ms()), 0);
     claim_list_free(cs, n);
     assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
