@@ -374,6 +374,21 @@ def arrivals(sent_path, arrived_path, expect, timeout=15):
     return [(int(t) - int(sent[i])) / 1000.0 for i, t in got], len(sent) * expect - len(got)
 
 
+def store_waits(srv):
+    """The store's part of a publish's time, from /metrics (SQLite): "commit X, sync Y ms"
+    (mean waits of the durable writes: queued until committed, then until synced)."""
+    text = srv.api("GET", "/metrics")
+    means = []
+    for stage in ("commit", "sync"):
+        m = re.search(r'^fluxhook_store_wait_seconds_sum\{stage="%s"\} (\S+)\n'
+                      r'fluxhook_store_wait_seconds_count\{stage="%s"\} (\S+)$' % (stage, stage),
+                      text, re.M)
+        if m is None or float(m.group(2)) == 0:
+            return ""
+        means.append(float(m.group(1)) * 1000 / float(m.group(2)))
+    return "; store waits: commit %.1f, sync %.1f ms" % tuple(means)
+
+
 def latency_open_loop(ctx):
     """Open loop at 5k and 10k ev/s, fan-out 1 to a logging sink: publish -> arrival."""
     rows = []
@@ -387,12 +402,14 @@ def latency_open_loop(ctx):
             ctx.load(srv.port, "--connections", 64, "--seconds", ctx.seconds(5), "--rate", rate,
                      "--log", pubs)
             lat, lost = arrivals(pubs, log, 1)
+            waits = store_waits(srv)
         finally:
             srv.stop()
             sink.stop()
         p50, p99 = pct(lat, 50), pct(lat, 99)
         rows.append(Row("publish -> receiver at %dk ev/s: p99" % (rate // 1000),
-                        "%.1f ms (p50 %.1f%s)" % (p99, p50, ", %d lost" % lost if lost else ""),
+                        "%.1f ms (p50 %.1f%s%s)" % (p99, p50, ", %d lost" % lost if lost else "",
+                                                    waits),
                         p99, target="≤ %.0f ms" % target, met=p99 <= target and lost == 0))
     return rows
 

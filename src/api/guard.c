@@ -207,6 +207,7 @@ guard_main(void *arg)
     struct api_guard *g = arg;
     struct timespec ts;
 
+    (void)pthread_setname_np(pthread_self(), "fh-http-guard");
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -83,6 +83,18 @@ h_metrics(struct api_req *r)
                (unsigned long long)ws.commits, (unsigned long long)ws.syncs,
                (unsigned long long)ws.writes, (unsigned long long)ws.checkpoints,
                (unsigned long long)ws.writer_checkpoints);
+    if (ws.waits) {
+        buf_puts(&b, "# HELP fluxhook_store_sync_seconds WAL syncs, each making every commit "
+                     "before it durable.\n"
+                     "# TYPE fluxhook_store_sync_seconds histogram\n");
+        lathist_print(&b, "fluxhook_store_sync_seconds", "", &ws.sync);
+        buf_puts(&b, "# HELP fluxhook_store_wait_seconds Where a durable write (a publish) "
+                     "waited: queued until its transaction committed (stage=commit), then "
+                     "until the WAL sync covering it ended (stage=sync).\n"
+                     "# TYPE fluxhook_store_wait_seconds histogram\n");
+        lathist_print(&b, "fluxhook_store_wait_seconds", "stage=\"commit\",", &ws.wait_commit);
+        lathist_print(&b, "fluxhook_store_wait_seconds", "stage=\"sync\",", &ws.wait_sync);
+    }
     buf_puts(&b, "# HELP fluxhook_http_requests_total HTTP requests answered, by status class.\n"
                  "# TYPE fluxhook_http_requests_total counter\n");
     for (i = 1; i <= 5; i++)

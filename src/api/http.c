@@ -649,15 +649,23 @@ loop_free_dead(struct http_loop *lp)
     }
 }
 
-/* The Date field of answers made now, made once a second per loop. */
+/*
+ * The Date field of answers made now, made once a second per loop. The
+ * second is read from CLOCK_REALTIME: time() reads the kernel's tick-coarse
+ * clock, which can still name the second before for a few ms after it ends.
+ */
 static const char *
 loop_date(struct http_loop *lp)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
+    struct timespec ts;
+    time_t now;
     struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = ts.tv_sec;
 
     if (now != lp->date_sec && gmtime_r(&now, &tm) != NULL) {
         snprintf(lp->date_line, sizeof(lp->date_line),
@@ -1369,8 +1377,12 @@ loop_main(void *arg)
     struct http_server *s = lp->srv;
     struct epoll_event evs[128];
     int64_t last = clock_mono_ms();
+    char name[16]; /* the kernel's limit, NUL included */
     int n, i;
 
+    /* Named for top -H and perf, as the dispatcher's threads are. */
+    snprintf(name, sizeof(name), "fh-http-%d", (int)(lp - s->loops));
+    (void)pthread_setname_np(pthread_self(), name);
     /* A suspended exchange keeps the loops running: its completion will come to one. */
     while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
            __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
@@ -1409,6 +1421,7 @@ worker_main(void *arg)
     struct http_server *s = arg;
     struct http_exchange *x;
 
+    (void)pthread_setname_np(pthread_self(), "fh-http-worker");
     pthread_mutex_lock(&s->work_mu);
     for (;;) {
         while (s->work_head == NULL && !s->work_stop)

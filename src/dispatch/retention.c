@@ -101,6 +101,7 @@ retention_main(void *arg)
 {
     struct retention *r = arg;
 
+    (void)pthread_setname_np(pthread_self(), "fh-retention");
     do
         round_run(r);
     while (!pause_ms(r, r->every_ms));

@@ -175,6 +175,7 @@ struct held {
     uint64_t gen;
     struct claim *cs;
     size_t n, cap;
+    struct secrets_memo memo; /* each endpoint's secrets opened once per hold */
 };
 
 static _Thread_local struct held held;
@@ -245,6 +246,7 @@ store_handoff_release(void)
     if (held.depth == 0 || --held.depth > 0)
         return;
     held_flush();
+    secrets_memo_clear(&held.memo);
 }
 
 void
@@ -256,7 +258,9 @@ store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, size_t n
 
     if (!deliver_begin(st, gen, &h, cs, n))
         return;
-    err = secrets_open_claims(st, cs, n);
+    /* Held: the publishes of one sync are mostly one endpoint's; its secret opens once. */
+    err = held.depth > 0 ? secrets_open_claims_memo(st, cs, n, &held.memo)
+                         : secrets_open_claims(st, cs, n);
     if (err != 0) {
         /*
          * Not signable (a key missing from the ring): as a claim's, which

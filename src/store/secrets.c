@@ -70,16 +70,18 @@ secrets_open(struct store *st, const char *ep_id, char **field)
     return 0;
 }
 
-/* The last sealed value secrets_open_claims() opened for one field, and its clear text. */
-struct open_memo {
-    const char *ep_id;  /* borrowed from the claim it was opened for */
-    char *sealed;       /* a copy: nothing secret without the key */
-    const char *plain;  /* that claim's clear text */
-};
+static void
+memo_field_clear(struct secrets_memo_field *f)
+{
+    free(f->sealed); /* nothing secret without the key */
+    secret_free(f->plain);
+    f->sealed = f->plain = NULL;
+    f->ep_id[0] = '\0';
+}
 
 /* secrets_open() of *field, or a copy of memo's clear text when it opened the same value. */
 static int
-open_memo(struct store *st, const char *ep_id, char **field, struct open_memo *m)
+open_memo(struct store *st, const char *ep_id, char **field, struct secrets_memo_field *m)
 {
     char *sealed;
     char *copy;
@@ -95,33 +97,56 @@ open_memo(struct store *st, const char *ep_id, char **field, struct open_memo *m
         *field = copy;
         return 0;
     }
+    memo_field_clear(m);
     sealed = strdup(*field);
     if (sealed == NULL)
         return ERR_NOMEM;
     err = secrets_open(st, ep_id, field);
-    free(m->sealed);
-    m->sealed = err == 0 ? sealed : NULL;
-    if (err != 0)
+    copy = err == 0 ? strdup(*field) : NULL;
+    if (copy == NULL) {
         free(sealed);
-    m->ep_id = ep_id;
-    m->plain = *field;
+        return err; /* a copy that failed only leaves nothing to reuse */
+    }
+    snprintf(m->ep_id, sizeof(m->ep_id), "%s", ep_id);
+    m->sealed = sealed;
+    m->plain = copy;
+    return 0;
+}
+
+int
+secrets_open_claims_memo(struct store *st, struct claim *cs, size_t n, struct secrets_memo *m)
+{
+    size_t i;
+    int err = 0;
+
+    if (m->st != st) {
+        secrets_memo_clear(m);
+        m->st = st;
+    }
+    for (i = 0; i < n && err == 0; i++) {
+        err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].secret, &m->secret);
+        if (err == 0)
+            err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret, &m->prev_secret);
+    }
     return err;
+}
+
+void
+secrets_memo_clear(struct secrets_memo *m)
+{
+    memo_field_clear(&m->secret);
+    memo_field_clear(&m->prev_secret);
+    m->st = NULL;
 }
 
 int
 secrets_open_claims(struct store *st, struct claim *cs, size_t n)
 {
-    struct open_memo cur = { 0 }, prev = { 0 };
-    size_t i;
-    int err = 0;
+    struct secrets_memo m = { 0 };
+    int err;
 
-    for (i = 0; i < n && err == 0; i++) {
-        err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].secret, &cur);
-        if (err == 0)
-            err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret, &prev);
-    }
-    free(cur.sealed);
-    free(prev.sealed);
+    err = secrets_open_claims_memo(st, cs, n, &m);
+    secrets_memo_clear(&m);
     return err;
 }
 

@@ -25,6 +25,7 @@
 
 #include "events/event.h"
 #include "util/id.h"
+#include "util/lathist.h"
 
 #define STORE_MAX_PAGE 500 /* most objects one list call returns */
 
@@ -707,6 +708,11 @@ struct store_writer_stats {
     uint64_t writes;  /* write calls they carried */
     uint64_t checkpoints;        /* WAL checkpoints off the writer's thread (SQLite) */
     uint64_t writer_checkpoints; /* WAL checkpoints the writer made between two commits */
+    /* SQLite with its syncer (waits = 1): where a durable write's time went, in microseconds. */
+    int waits;
+    struct lathist sync;        /* each WAL sync */
+    struct lathist wait_commit; /* a durable job's queueing until its transaction committed */
+    struct lathist wait_sync;   /* its commit until the sync covering it ended */
 };
 void store_writer_stats(struct store *st, struct store_writer_stats *out);
 

@@ -274,6 +274,24 @@ int secrets_open(struct store *st, const char *ep_id, char **field);
  * endpoint's).
  */
 int secrets_open_claims(struct store *st, struct claim *cs, size_t n);
+/*
+ * The last sealed value opened for one field of a claim, with copies of its
+ * endpoint and clear text, kept between calls of secrets_open_claims_memo()
+ * (the hand-offs of one WAL sync: one open per endpoint, not per publish).
+ */
+struct secrets_memo_field {
+    char ep_id[ID_MAX];
+    char *sealed;
+    char *plain; /* wiped by secrets_memo_clear() */
+};
+struct secrets_memo {
+    const struct store *st;
+    struct secrets_memo_field secret, prev_secret;
+};
+/* secrets_open_claims(), reusing and updating m (zeroed before its first use). */
+int secrets_open_claims_memo(struct store *st, struct claim *cs, size_t n, struct secrets_memo *m);
+/* Frees what m holds, wiping the clear text, and zeroes it. */
+void secrets_memo_clear(struct secrets_memo *m);
 void store_secret_list_free(struct store_secret *rows, size_t n);
 
 /* The delivery status named s, or -1 for an unknown name (rows of both backends). */

@@ -17,6 +17,9 @@ int64_t clock_now_ms(void);
 /* Milliseconds from an arbitrary start, never going backwards. */
 int64_t clock_mono_ms(void);
 
+/* The same in microseconds. */
+int64_t clock_mono_us(void);
+
 /* Sets *ts to ms milliseconds from now on CLOCK_MONOTONIC (a condition variable's deadline). */
 void clock_mono_deadline(struct timespec *ts, int64_t ms);
 

@@ -5,7 +5,7 @@ import re
 import time
 import unittest
 
-from harness import Server
+from harness import STORE, Server
 
 ROUTES_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "api",
                         "routes.c")
@@ -77,6 +77,48 @@ class ApiMeta(unittest.TestCase):
         types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
         self.assertIn(("fluxhook_deliveries", "gauge"), types)
         self.assertIn(("fluxhook_http_requests_total", "counter"), types)
+
+    def test_metrics_store_waits(self):
+        """SQLite: each WAL sync, and where each durable write (a publish) waited, as
+        histograms that count what was done: one wait per publish and stage, one
+        sync per fluxhook_store_syncs_total."""
+        def metrics():
+            status, text, _ = self.srv.api("GET", "/metrics", key=False)
+            self.assertEqual(status, 200)
+            return {n: float(v) for n, v in re.findall(r"^(\S+) (\S+)$", text, re.M)}, text
+
+        before, _ = metrics()
+        n = 5
+        for i in range(n):
+            status, _, _ = self.srv.api("POST", "/v1/events",
+                                        {"event": "user.message",
+                                         "data": {"conversation_id": "c", "message_id": "m%d" % i,
+                                                  "user_id": "u", "content": "hi"}})
+            self.assertEqual(status, 202)
+        after, text = metrics()
+        if STORE != "sqlite":
+            self.assertNotIn("fluxhook_store_wait_seconds", text)  # measured on SQLite only
+            return
+        types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
+        self.assertIn(("fluxhook_store_sync_seconds", "histogram"), types)
+        self.assertIn(("fluxhook_store_wait_seconds", "histogram"), types)
+        self.assertEqual(after["fluxhook_store_sync_seconds_count"],
+                         after["fluxhook_store_syncs_total"])
+        for hist, labels in (("fluxhook_store_sync_seconds", ""),
+                             ("fluxhook_store_wait_seconds", 'stage="commit",'),
+                             ("fluxhook_store_wait_seconds", 'stage="sync",')):
+            buckets = [(m.group(1), float(m.group(2))) for m in re.finditer(
+                r"^%s_bucket\{%sle=\"([^\"]+)\"\} (\S+)$" % (hist, re.escape(labels)), text, re.M)]
+            self.assertEqual(buckets[-1][0], "+Inf")
+            counts = [c for _, c in buckets]
+            self.assertEqual(counts, sorted(counts), hist)  # cumulative
+            suffix = "{%s}" % labels[:-1] if labels else ""
+            self.assertEqual(counts[-1], after[hist + "_count" + suffix])
+            self.assertGreater(after[hist + "_sum" + suffix], 0)
+            if labels:
+                # Every publish waited in both stages (other durable writes may add some).
+                got = after[hist + "_count" + suffix] - before.get(hist + "_count" + suffix, 0)
+                self.assertGreaterEqual(got, n, labels)
 
     def test_openapi_lists_every_route(self):
         status, doc, _ = self.srv.api("GET", "/openapi.json", key=False)

@@ -106,6 +106,7 @@ ckpt_main(void *arg)
     struct sq_ckpt *k = arg;
     int rc, log_frames, done;
 
+    (void)pthread_setname_np(pthread_self(), "fh-checkpoint");
     pthread_mutex_lock(&k->lock);
     for (;;) {
         while (!k->wanted && !k->stop)

@@ -909,6 +909,31 @@ jobs_nosync_done(struct sq_job *list, struct sq_job **tail)
     return keep;
 }
 
+/* Stamps the jobs of a transaction just committed (or lost), for waits_note(). */
+static void
+jobs_stamp_commit(struct sq_job *list)
+{
+    int64_t now = clock_mono_us();
+
+    for (; list != NULL; list = list->next)
+        list->committed_us = now;
+}
+
+/*
+ * Under s->lock: counts a WAL sync that took from sync_us to now_us, and the
+ * waits of the jobs it answers (before jobs_done(): a waiting caller may free
+ * its job once answered).
+ */
+static void
+waits_note(struct sq *s, const struct sq_job *list, int64_t sync_us, int64_t now_us)
+{
+    lathist_add(&s->h_sync, now_us - sync_us);
+    for (; list != NULL; list = list->next) {
+        lathist_add(&s->h_wait_commit, list->committed_us - list->queued_us);
+        lathist_add(&s->h_wait_sync, now_us - list->committed_us);
+    }
+}
+
 /* 1 when no sync is under way or waiting (always, without a syncer). */
 static int
 syncer_idle(const struct sq *s)
@@ -924,6 +949,7 @@ writer_main(void *arg)
     struct sq_job *fresh, *answered;
     int idle, stopping, committed, err;
 
+    (void)pthread_setname_np(pthread_self(), "fh-writer");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (s->head == NULL && !s->stopping &&
@@ -982,6 +1008,7 @@ writer_main(void *arg)
         err = txn_commit(s, &t, &committed);
         if (!s->syncer_started)
             sq_jobs_after(t.head, 0);
+        jobs_stamp_commit(t.head);
 
         pthread_mutex_lock(&s->lock);
         s->commits += (uint64_t)committed;
@@ -1060,9 +1087,11 @@ syncer_main(void *arg)
     struct sq *s = arg;
     struct sq_job *list, *answered;
     uint64_t commits;
+    int64_t sync_us, done_us;
     char mark[ID_MAX];
     int err;
 
+    (void)pthread_setname_np(pthread_self(), "fh-syncer");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (s->sync_head == NULL && !s->writer_done)
@@ -1077,12 +1106,15 @@ syncer_main(void *arg)
         memcpy(mark, s->mark_committed, ID_MAX);
         pthread_mutex_unlock(&s->lock);
 
+        sync_us = clock_mono_us();
         err = wal_sync(s);
+        done_us = clock_mono_us();
         sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
         s->syncs++;
+        waits_note(s, list, sync_us, done_us);
         sq_synced_done(s, mark, commits, err);
         if (err != 0)
             fault_note(s, err, commits);
@@ -1127,6 +1159,7 @@ job_queue(struct sq *s, struct sq_job *j, int lazy)
     else
         s->head = j;
     s->tail = j;
+    j->queued_us = clock_mono_us();
     s->queued++;
     if (!lazy)
         pthread_cond_signal(&s->queue_cond);
@@ -1465,6 +1498,10 @@ sq_writer_stats(struct store *st, struct store_writer_stats *out)
     out->commits = s->commits;
     out->syncs = s->syncs;
     out->writes = s->jobs;
+    out->waits = s->syncer_started; /* measured by the syncer */
+    out->sync = s->h_sync;
+    out->wait_commit = s->h_wait_commit;
+    out->wait_sync = s->h_wait_sync;
     pthread_mutex_unlock(&s->lock);
     if (s->ckpt != NULL) {
         struct sq_ckpt_stats k;

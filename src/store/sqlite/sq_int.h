@@ -98,6 +98,7 @@ struct sq_job {
     sq_done_fn *done_fn;      /* sq_write_async(): called instead, outside sq.lock */
     void *done_arg;
     struct sq_job *next;
+    int64_t queued_us, committed_us; /* clock_mono_us(), for store_writer_stats()'s waits */
 };
 
 struct sq {
@@ -141,6 +142,7 @@ struct sq {
     uint64_t commits;
     uint64_t syncs;
     uint64_t jobs;
+    struct lathist h_sync, h_wait_commit, h_wait_sync;
 };
 
 /*

@@ -36,6 +36,8 @@
 #define PA_LINKS 400        /* publishes per chain */
 #define PA_CKPT_BYTES 65536 /* checkpoints of that test: every 8 pages of 8 KiB */
 #define PA_BODY 600         /* that test's bodies */
+#define PA_SLOW 6           /* publishes made one at a time over slow syncs */
+#define PA_SLOW_MS 20       /* how slow */
 
 /* --- the shim: writes and syncs fail while fw_failing is set --- */
 
@@ -49,6 +51,7 @@ static struct {
 } fw_tables[FW_TABLES];
 static pthread_mutex_t fw_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int fw_failing;
+static atomic_int fw_sync_ms; /* every sync first sleeps this long */
 
 /* The unix VFS's methods behind f's. */
 static const sqlite3_io_methods *
@@ -76,6 +79,7 @@ fw_sync(sqlite3_file *f, int flags)
 {
     if (atomic_load(&fw_failing))
         return SQLITE_IOERR_FSYNC;
+    clock_sleep_ms(atomic_load(&fw_sync_ms));
     return fw_real_of(f)->xSync(f, flags);
 }
 
@@ -175,6 +179,7 @@ teardown(void **state)
     char cmd[128];
 
     atomic_store(&fw_failing, 0);
+    atomic_store(&fw_sync_ms, 0);
     store_close(fx->st);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
     if (system(cmd) != 0)
@@ -258,6 +263,45 @@ pubs_free(struct pub *ps, size_t n)
 }
 
 /* --- the tests --- */
+
+/*
+ * store_writer_stats()'s waits are the time a publish spent: with every
+ * sync made PA_SLOW_MS slow, each publish, made alone, is counted once in
+ * each stage, its sync and its wait for it above 10 ms, and their sums are
+ * at least the syncs' sleep.
+ */
+static void
+test_writer_waits(void **state)
+{
+    struct fx *fx = *state;
+    struct store_writer_stats a, b;
+    struct pub ps[PA_SLOW];
+    int i;
+
+    memset(ps, 0, sizeof(ps)); /* no chains */
+    store_writer_stats(fx->st, &a);
+    assert_int_equal(a.waits, 1);
+    atomic_store(&fw_sync_ms, PA_SLOW_MS);
+    for (i = 0; i < PA_SLOW; i++) {
+        pub_fill(&ps[i], fx, NULL);
+        assert_int_equal(pub_start(&ps[i]), 0);
+        wait_calls(i + 1); /* alone: its own commit and sync */
+        assert_int_equal(ps[i].err, 0);
+    }
+    atomic_store(&fw_sync_ms, 0);
+    store_writer_stats(fx->st, &b);
+    assert_int_equal(lathist_count(&b.wait_commit) - lathist_count(&a.wait_commit), PA_SLOW);
+    assert_int_equal(lathist_count(&b.wait_sync) - lathist_count(&a.wait_sync), PA_SLOW);
+    assert_int_equal(lathist_count(&b.sync) - lathist_count(&a.sync), b.syncs - a.syncs);
+    assert_true(b.syncs - a.syncs >= PA_SLOW);
+    assert_int_equal(lathist_count_upto(&b.wait_sync, 10000),
+                     lathist_count_upto(&a.wait_sync, 10000));
+    assert_int_equal(lathist_count_upto(&b.sync, 10000), lathist_count_upto(&a.sync, 10000));
+    assert_true(b.wait_sync.sum_us - a.wait_sync.sum_us >= (uint64_t)PA_SLOW * PA_SLOW_MS * 1000);
+    assert_true(b.sync.sum_us - a.sync.sum_us >= (uint64_t)PA_SLOW * PA_SLOW_MS * 1000);
+    for (i = 0; i < PA_SLOW; i++)
+        event_cleanup(&ps[i].ev);
+}
 
 static void
 test_async_supported(void **state)
@@ -775,6 +819,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_async_supported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_once_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_idempotent_repeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_fails, setup, teardown),

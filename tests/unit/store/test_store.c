@@ -4001,35 +4001,25 @@ ho_gate_done(void *arg, int err)
 }
 
 /*
- * Publishes made durable by one sync hand their deliveries to the
- * dispatcher in one call (one wake-up of its loop), in publish order.
+ * Publishes n events of acct_a, the i-th to eps[i], while the writer is held
+ * inside a job, so that it takes them in one transaction, made durable by
+ * one sync: one group of hand-offs. Fills items and evs; returns 0 or the
+ * first error, with *failed the publishes answered with an error. No
+ * assertion while the writer is held (a failed one would leave it there).
  */
-static void
-test_handoff_group_delivered_once(void **state)
+static int
+ho_publish_group(struct store *st, const struct endpoint *const *eps, int n,
+                 struct store_publish *items, struct event *evs, int *failed)
 {
-    struct fx *fx = *state;
-    struct store_publish items[HO_GROUP];
-    struct event evs[HO_GROUP];
-    struct endpoint ep;
     struct ho_gate g;
-    struct ho_rec r;
     pthread_t th;
     int i, queued = 0, err = 0;
 
-    if (!fx->sqlite)
-        skip(); /* PostgreSQL keeps the claim path */
-    memset(evs, 0, sizeof(evs));
-    endpoint_make(fx->st, "acct_a", "", &ep);
-    ho_register(fx->st, &r, 100, 64);
+    memset(evs, 0, (size_t)n * sizeof(*evs));
     memset(&g, 0, sizeof(g));
     pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.cv, NULL);
-    g.st = fx->st;
-    /*
-     * The writer is held inside a job while the publishes queue behind it,
-     * so that it takes them in one transaction, made durable by one sync.
-     * No assertion while it is held (a failed one would leave it there).
-     */
+    g.st = st;
     if (pthread_create(&th, NULL, ho_gate_main, &g) != 0) {
         err = ERR_NOMEM;
         goto out;
@@ -4038,11 +4028,11 @@ test_handoff_group_delivered_once(void **state)
     while (!g.inside)
         pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
-    for (i = 0; i < HO_GROUP && err == 0; i++) {
+    for (i = 0; i < n && err == 0; i++) {
         err = event_fill("acct_a", "user.message", NULL, &evs[i]);
-        items[i] = (struct store_publish){.ev = &evs[i], .eps = &ep, .neps = 1};
+        items[i] = (struct store_publish){.ev = &evs[i], .eps = eps[i], .neps = 1};
         if (err == 0)
-            err = store_event_publish_async(fx->st, &items[i], 1, ho_gate_done, &g);
+            err = store_event_publish_async(st, &items[i], 1, ho_gate_done, &g);
         if (err == 0)
             queued++;
     }
@@ -4054,8 +4044,36 @@ test_handoff_group_delivered_once(void **state)
     pthread_mutex_unlock(&g.mu);
     pthread_join(th, NULL);
 out:
+    *failed = g.failed;
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    return err;
+}
+
+/*
+ * Publishes made durable by one sync hand their deliveries to the
+ * dispatcher in one call (one wake-up of its loop), in publish order.
+ */
+static void
+test_handoff_group_delivered_once(void **state)
+{
+    struct fx *fx = *state;
+    struct store_publish items[HO_GROUP];
+    struct event evs[HO_GROUP];
+    const struct endpoint *eps[HO_GROUP];
+    struct endpoint ep;
+    struct ho_rec r;
+    int i, failed, err;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    ho_register(fx->st, &r, 100, 64);
+    for (i = 0; i < HO_GROUP; i++)
+        eps[i] = &ep;
+    err = ho_publish_group(fx->st, eps, HO_GROUP, items, evs, &failed);
     assert_int_equal(err, 0);
-    assert_int_equal(g.failed, 0);
+    assert_int_equal(failed, 0);
     assert_int_equal(r.oom, 0);
     assert_int_equal(r.takes, HO_GROUP);
     assert_int_equal((int)r.n, HO_GROUP);
@@ -4068,9 +4086,65 @@ out:
     ho_done(fx->st, &r);
     for (i = 0; i < HO_GROUP; i++)
         event_cleanup(&evs[i]);
-    pthread_cond_destroy(&g.cv);
-    pthread_mutex_destroy(&g.mu);
     endpoint_cleanup(&ep);
+}
+
+/*
+ * Sealed secrets handed over in one sync's group: the group opens each
+ * endpoint's sealed values once and copies them (secrets_open_claims_memo),
+ * and every claim, whatever the publishes beside it, gets its own endpoint's
+ * secret in clear, and prev_secret only where a rotation's grace runs.
+ */
+static void
+test_handoff_group_secrets_sealed(void **state)
+{
+    struct fx *fx = *state;
+    const char order[] = "aabaabbba";
+    struct store_publish items[sizeof(order) - 1];
+    struct event evs[sizeof(order) - 1];
+    const struct endpoint *eps[sizeof(order) - 1];
+    struct keyring *ring = NULL;
+    struct endpoint a, b;
+    struct ho_rec r;
+    char why[256];
+    int i, n = (int)strlen(order), failed, err;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    endpoint_make_rotated(fx->st, clock_now_ms(), &a);
+    endpoint_make(fx->st, "acct_a", "", &b);
+    assert_string_not_equal(a.secret, b.secret);
+    assert_non_null(a.prev_secret);
+    ho_register(fx->st, &r, 100, 64);
+    for (i = 0; i < n; i++)
+        eps[i] = order[i] == 'a' ? &a : &b;
+    err = ho_publish_group(fx->st, eps, n, items, evs, &failed);
+    assert_int_equal(err, 0);
+    assert_int_equal(failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal((int)r.n, n);
+    assert_int_equal(r.calls, 1);
+    for (i = 0; i < n; i++) {
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].dlv.endpoint_id, eps[i]->id);
+        assert_string_equal(r.cs[i].secret, eps[i]->secret);
+        if (eps[i] == &a)
+            assert_string_equal(r.cs[i].prev_secret, a.prev_secret);
+        else
+            assert_null(r.cs[i].prev_secret);
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < n; i++)
+        event_cleanup(&evs[i]);
+    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
+    endpoint_cleanup(&a);
+    endpoint_cleanup(&b);
 }
 
 /*
@@ -5598,6 +5672,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
