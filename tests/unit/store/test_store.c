@@ -3726,6 +3726,19 @@ out:
     endpoint_cleanup(&off);
 }
 
+/* Publishes one event to ep and claims its delivery under the cap (0: none) into *cs. */
+static void
+publish_claimed(struct fx *fx, const struct endpoint *ep, int cap, struct claim **cs)
+{
+    struct event ev;
+    size_t n = 0;
+
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, cap, NULL, 0, cs, &n), 0);
+    assert_int_equal(n, 1);
+}
+
 /*
  * The cap: the dispatcher's answer, then the store's own count of the
  * endpoint's live leases (any process's) decide; what does not fit stays
@@ -3746,11 +3759,8 @@ test_handoff_cap(void **state)
         skip();
     endpoint_make(fx->st, "acct_a", "", &ep);
     /* Another process holds one of the endpoint's two slots. */
-    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
-    event_cleanup(&ev);
-    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 2, NULL, 0, &cs, &n), 0);
-    assert_int_equal(n, 1);
-    claim_list_free(cs, n);
+    publish_claimed(fx, &ep, 2, &cs);
+    claim_list_free(cs, 1);
 
     ho_register(fx->st, &r, 100, 2);
     for (i = 0; i < 3; i++) {
@@ -3847,7 +3857,6 @@ test_handoff_enable(void **state)
 {
     struct fx *fx = *state;
     struct endpoint ep, ep2;
-    struct event ev;
     struct claim *cs = NULL;
     struct ho_rec r;
     struct ho_enable en;
@@ -3863,10 +3872,8 @@ test_handoff_enable(void **state)
         skip();
     endpoint_make(fx->st, "acct_a", "", &ep);
     /* One held after a claim and a release: token 1 already. */
-    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
-    event_cleanup(&ev);
-    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 0, NULL, 0, &cs, &n), 0);
-    assert_int_equal(n, 1);
+    publish_claimed(fx, &ep, 0, &cs);
+    n = 1;
     snprintf(old, sizeof(old), "%s", cs[0].dlv.id);
     ids[0] = old;
     tokens[0] = cs[0].dlv.lease_token;
