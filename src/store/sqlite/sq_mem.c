@@ -23,10 +23,14 @@
 #include "store/sqlite/sq_int.h"
 #include "util/log.h"
 
+/*
+ * Under ASan a kept block is poisoned but for its link: LeakSanitizer does
+ * not read poisoned memory, and the blocks behind it would look lost.
+ */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-#define MEM_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define MEM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define MEM_POISON(p, n) ASAN_POISON_MEMORY_REGION((char *)(p) + MEM_LINK, (n) - MEM_LINK)
+#define MEM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((char *)(p) + MEM_LINK, (n) - MEM_LINK)
 #else
 #define MEM_POISON(p, n) ((void)(p), (void)(n))
 #define MEM_UNPOISON(p, n) ((void)(p), (void)(n))
@@ -35,6 +39,7 @@
 #define MEM_STEP 64    /* bytes between size classes */
 #define MEM_CLASSES 16 /* blocks up to 1 KiB are kept */
 #define MEM_KEEP 32    /* blocks kept per class and thread: at most 272 KiB */
+#define MEM_LINK 8     /* the kept block's link, at its start */
 #define MEM_HEAD 8     /* the block's size, before what SQLite sees; keeps 8-byte alignment */
 
 /* A kept block: the link sits where SQLite's data was. */
@@ -46,12 +51,19 @@ struct mem_free {
 struct mem_cache {
     struct mem_free *head[MEM_CLASSES];
     int n[MEM_CLASSES];
-    int registered; /* its destructor is set */
+    struct mem_cache *prev, *next; /* in mem_all */
 };
 
 static sqlite3_mem_methods mem_base; /* the allocator SQLite had */
 static pthread_key_t mem_key;
-static _Thread_local struct mem_cache mem_cache;
+/*
+ * Every thread's cache, made at its first free, so that what a cache keeps
+ * is reachable from here (LeakSanitizer does not look into thread-local
+ * storage) and not taken for lost.
+ */
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mem_cache *mem_all;
+static _Thread_local struct mem_cache *mem_mine;
 
 /* The size of the block SQLite gets for n bytes. */
 static int
@@ -81,11 +93,11 @@ mem_head(void *p)
 static void *
 mem_malloc(int n)
 {
-    struct mem_cache *mc = &mem_cache;
+    struct mem_cache *mc = mem_mine;
     int cap = mem_roundup(n), k = mem_class(cap);
     int64_t *h;
 
-    if (k >= 0 && mc->head[k] != NULL) {
+    if (k >= 0 && mc != NULL && mc->head[k] != NULL) {
         struct mem_free *f = mc->head[k];
 
         MEM_UNPOISON(f, cap);
@@ -100,11 +112,10 @@ mem_malloc(int n)
     return h + 1;
 }
 
-/* Gives back what thread's cache mc keeps (its destructor). */
+/* Gives back what cache mc keeps. */
 static void
-mem_cache_drop(void *arg)
+mem_cache_empty(struct mem_cache *mc)
 {
-    struct mem_cache *mc = arg;
     struct mem_free *f;
     int k;
 
@@ -116,13 +127,57 @@ mem_cache_drop(void *arg)
         }
         mc->n[k] = 0;
     }
-    mc->registered = 0;
+}
+
+/* A thread ends: its cache goes (the key's destructor). */
+static void
+mem_cache_drop(void *arg)
+{
+    struct mem_cache *mc = arg;
+
+    mem_cache_empty(mc);
+    pthread_mutex_lock(&mem_lock);
+    if (mc->prev != NULL)
+        mc->prev->next = mc->next;
+    else
+        mem_all = mc->next;
+    if (mc->next != NULL)
+        mc->next->prev = mc->prev;
+    pthread_mutex_unlock(&mem_lock);
+    if (mem_mine == mc)
+        mem_mine = NULL;
+    free(mc);
+}
+
+/* The calling thread's cache, made now if it has none; NULL without memory. */
+static struct mem_cache *
+mem_cache_mine(void)
+{
+    struct mem_cache *mc = mem_mine;
+
+    if (mc != NULL)
+        return mc;
+    mc = calloc(1, sizeof(*mc));
+    if (mc == NULL)
+        return NULL;
+    if (pthread_setspecific(mem_key, mc) != 0) {
+        free(mc);
+        return NULL;
+    }
+    pthread_mutex_lock(&mem_lock);
+    mc->next = mem_all;
+    if (mem_all != NULL)
+        mem_all->prev = mc;
+    mem_all = mc;
+    pthread_mutex_unlock(&mem_lock);
+    mem_mine = mc;
+    return mc;
 }
 
 static void
 mem_free(void *p)
 {
-    struct mem_cache *mc = &mem_cache;
+    struct mem_cache *mc;
     struct mem_free *f = p;
     int64_t cap;
     int k;
@@ -131,9 +186,7 @@ mem_free(void *p)
         return;
     cap = *mem_head(p);
     k = mem_class(cap);
-    if (k >= 0 && mc->n[k] < MEM_KEEP &&
-        (mc->registered || pthread_setspecific(mem_key, mc) == 0)) {
-        mc->registered = 1;
+    if (k >= 0 && (mc = mem_cache_mine()) != NULL && mc->n[k] < MEM_KEEP) {
         f->next = mc->head[k];
         mc->head[k] = f;
         mc->n[k]++;
@@ -147,7 +200,8 @@ mem_free(void *p)
 static void
 mem_exit(void)
 {
-    mem_cache_drop(&mem_cache);
+    if (mem_mine != NULL)
+        mem_cache_empty(mem_mine);
 }
 
 static int
