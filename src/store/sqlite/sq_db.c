@@ -1353,6 +1353,7 @@ sqlite_configure(void)
 {
     /* Memory statistics take a global mutex on every allocation; we never read them. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sq_mem_install();
 }
 
 /* Stops the threads (the writer answers what is queued first). */

@@ -423,6 +423,9 @@ void sq_roll_reset(struct sq_conn *c);
 /* Adds the notes of the open transaction to the rollup rows and drops them. */
 int sq_roll_flush(struct sq_conn *c);
 
+/* sq_mem.c: a per-thread cache of SQLite's small blocks (it has no lookaside here). */
+void sq_mem_install(void);
+
 /*
  * Runs the bound stmt, an UPDATE of deliveries of endpoint ep that returns
  * each row's created_at, noting each as moved from `from` to `to`; *n gets
