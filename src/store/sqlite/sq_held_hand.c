@@ -19,6 +19,12 @@
 #define HAND_WAIT_MS 200
 /* How long an enable hands over at most (a drain of 200k at 7k/s takes 29 s). */
 #define HAND_FOR_MS 30000
+/*
+ * The least time between two writes of the hand-over: the room the results
+ * make gathers into fewer, larger writes instead of one small commit per
+ * batch of results between the publishes.
+ */
+#define HAND_GAP_US 5000
 
 /* Columns as sq_delivery_read() reads them, then the body. */
 static const char SQL_HELD_READ[] =
@@ -162,11 +168,22 @@ hand_once(struct store *st, struct hand_args *a, int64_t *took_us)
     return err;
 }
 
+/* Waits until HAND_GAP_US have passed since last (a write of the hand-over), taking in results. */
+static void
+hand_gap(struct store *st, uint64_t *seen, int64_t last)
+{
+    int64_t left;
+
+    while ((left = last + HAND_GAP_US - store_mono_us()) > 0)
+        (void)store_handoff_room_wait(st, seen, (int)((left + 999) / 1000));
+}
+
 int
 sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
 {
     struct hand_args a = { .s = st->impl, .ho = {.st = st}, .id = id, .now = ck->now };
     uint64_t seen = 0;
+    int64_t last = store_mono_us();
     int err = 0;
 
     ck->moved = 0;
@@ -188,6 +205,8 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
             ck->queue = 1;
             break;
         }
+        hand_gap(st, &seen, last);
+        last = store_mono_us();
     }
     return err;
 }
