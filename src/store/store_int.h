@@ -53,6 +53,7 @@ struct store_chunk {
     int64_t replay;  /* a replay's record (both ways); 0 once the replay is done */
     int queue;       /* an enable's rest goes to pending, not by hand-off (sq_held_hand.c) */
     int64_t hand_until; /* store_mono_us() when an enable stops handing over; 0: not begun */
+    int64_t handed;     /* how many an enable has handed over so far */
 };
 
 /* A monotonic clock in microseconds, for timing chunks. */

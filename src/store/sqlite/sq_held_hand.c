@@ -5,7 +5,8 @@
  * dispatcher, as far as it has room, and handed over in memory like a
  * publish's; none goes through pending and a claim. The enable then goes
  * at the dispatcher's pace, so it hands over for HAND_FOR_MS at most (its
- * call must answer within a client's patience); then, or as soon as the
+ * call must answer within a client's patience); then, as soon as what is
+ * left cannot go by hand before then (hand_fits()), or as soon as the
  * dispatcher takes none for HAND_WAIT_MS (a receiver that hangs), the rest
  * of the enable moves them to pending, chunk by chunk, as without one.
  */
@@ -25,6 +26,12 @@
  * batch of results between the publishes.
  */
 #define HAND_GAP_US 5000
+/*
+ * How long an enable hands over before it judges its pace: from then on, as
+ * soon as the held deliveries left cannot all go by hand at the pace so far
+ * before HAND_FOR_MS ends, the rest goes to pending at once (hand_fits()).
+ */
+#define HAND_PROBE_MS 1000
 
 /* Columns as sq_delivery_read() reads them, then the body. */
 static const char SQL_HELD_READ[] =
@@ -33,6 +40,8 @@ static const char SQL_HELD_READ[] =
     "d.updated_at, d.last_status_code, d.last_error, d.lease_token, e.body "
     "FROM deliveries d INDEXED BY deliveries_endpoint_status JOIN events e ON e.id = d.event_id "
     "WHERE d.endpoint_id = ?1 AND d.status = 'held' ORDER BY d.id LIMIT ?2";
+/* The endpoint's kept count of held deliveries (migration 017). */
+static const char SQL_HELD_LEFT[] = "SELECT n FROM endpoint_held WHERE endpoint_id = ?1";
 /* As SQL_EP_RESUME_HELD, then as a claim. */
 static const char SQL_HELD_TAKE[] =
     "UPDATE deliveries SET status = 'delivering', next_attempt_at = ?1, lease_until = ?2, "
@@ -46,6 +55,7 @@ struct hand_args {
     int64_t limit;   /* most to take */
     int64_t taken;   /* out */
     int left;        /* out: held deliveries remain beyond those taken */
+    int64_t held;    /* out: the endpoint's held deliveries before those taken */
     int wait;        /* out: one taken needs a WAL sync before it is handed over */
 };
 
@@ -95,6 +105,24 @@ held_take(struct sq_conn *c, struct hand_args *a, size_t n)
     return 0;
 }
 
+/* Reads a->held: how many of a->id's deliveries are held. */
+static int
+held_left(struct sq_conn *c, struct hand_args *a)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_HELD_LEFT);
+    int rc;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    sqlite3_bind_text(stmt, 1, a->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    a->held = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sq_done(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_err(c, rc, "counting held deliveries");
+    return 0;
+}
+
 /* Takes the oldest held deliveries of a->id while the dispatcher has room for them. */
 static int
 job_held_hand(struct sq_conn *c, void *arg)
@@ -112,6 +140,8 @@ job_held_hand(struct sq_conn *c, void *arg)
     a->taken = 0;
     a->left = a->wait = 0;
     err = sq_synced_view(a->s, c, &synced);
+    if (err == 0)
+        err = held_left(c, a);
     if (err != 0)
         return err;
     stmt = sq_stmt(c, SQL_HELD_READ);
@@ -178,6 +208,26 @@ hand_gap(struct store *st, uint64_t *seen, int64_t last)
         (void)store_handoff_room_wait(st, seen, (int)((left + 999) / 1000));
 }
 
+/*
+ * 0 when, HAND_PROBE_MS into the hand-over, the a->held - a->taken held
+ * deliveries left cannot all go by hand at its pace so far before
+ * ck->hand_until: queued at once, the rest make the call no longer than
+ * without a hand-over (an enable of 1M at a drain's pace took 60 s where
+ * its chunks alone took 40 s).
+ */
+static int
+hand_fits(const struct store_chunk *ck, const struct hand_args *a)
+{
+    int64_t now = store_mono_us();
+    int64_t from = ck->hand_until - (int64_t)HAND_FOR_MS * 1000;
+    double pace;
+
+    if (now - from < (int64_t)HAND_PROBE_MS * 1000)
+        return 1;
+    pace = (double)ck->handed / (double)(now - from); /* per microsecond */
+    return (double)(a->held - a->taken) <= pace * (double)(ck->hand_until - now);
+}
+
 int
 sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
 {
@@ -198,7 +248,14 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
         a.limit = ck->limit - ck->moved;
         err = hand_once(st, &a, &ck->took_us);
         ck->moved += a.taken;
-        if (err != 0 || !a.left || ck->moved == ck->limit)
+        ck->handed += a.taken;
+        if (err != 0 || !a.left)
+            break;
+        if (!hand_fits(ck, &a)) {
+            ck->queue = 1;
+            break;
+        }
+        if (ck->moved == ck->limit)
             break;
         /* No room: the dispatcher's results make some, unless its receiver hangs. */
         if (!store_handoff_room_wait(st, &seen, HAND_WAIT_MS) && a.taken == 0) {

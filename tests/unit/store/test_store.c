@@ -3898,6 +3898,7 @@ struct ho_enable {
     const char *ep;
     int64_t resumed;
     int err;
+    int done; /* set (atomically) once the call returned */
 };
 
 static void *
@@ -3906,6 +3907,7 @@ ho_enable_main(void *arg)
     struct ho_enable *e = arg;
 
     e->err = store_endpoint_enable(e->st, "acct_a", e->ep, 0, clock_now_ms(), &e->resumed);
+    __atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -3925,6 +3927,20 @@ ho_wait_n(struct ho_rec *r, size_t n)
         usleep(5000);
     }
     return got;
+}
+
+/* A claim of up to 20 finds want deliveries, every one of endpoint ep_id. */
+static void
+claim_all_of(struct fx *fx, const char *ep_id, size_t want)
+{
+    struct claim *cs = NULL;
+    size_t n = 0, i;
+
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 20, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, want);
+    for (i = 0; i < n; i++)
+        assert_string_equal(cs[i].dlv.endpoint_id, ep_id);
+    claim_list_free(cs, n);
 }
 
 /*
@@ -4030,15 +4046,78 @@ test_handoff_enable(void **state)
     assert_int_equal(held_count(fx, &ep2, "delivering"), 2);
     assert_int_equal(held_count(fx, &ep2, "pending"), 5);
     stats_check(fx, "acct_a", ep2.id, 0);
-    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 20, 0, NULL, 0, &cs, &n), 0);
-    assert_int_equal(n, 5);
-    for (i = 0; i < n; i++)
-        assert_string_equal(cs[i].dlv.endpoint_id, ep2.id);
-    claim_list_free(cs, n);
+    claim_all_of(fx, ep2.id, 5);
     stats_check(fx, "acct_a", NULL, 0);
     ho_done(fx->st, &r);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+/*
+ * A backlog that cannot go by hand at the dispatcher's pace before the
+ * hand-over's time ends: once that pace is known (a second in), the enable
+ * queues the rest to pending at once instead of handing over for the whole
+ * time, so its call takes about as long as without a hand-over. Here the
+ * "dispatcher" records one result every 20 ms (at most 50 a second: 2,000
+ * would take 40 s): before the change the enable handed over for 30 s
+ * (about 1,500 of them).
+ */
+static void
+test_handoff_enable_paced(void **state)
+{
+    struct fx *fx = *state;
+    const int64_t held = 2000;
+    struct endpoint ep;
+    struct ho_rec r;
+    struct ho_enable en;
+    struct attempt_result res;
+    pthread_t th;
+    char id[ID_MAX];
+    int64_t token = 0;
+    size_t answered = 0;
+    int rounds;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, (size_t)held);
+    ho_register(fx->st, &r, 4, 64);
+    en = (struct ho_enable){ .st = fx->st, .ep = ep.id };
+    assert_int_equal(pthread_create(&th, NULL, ho_enable_main, &en), 0);
+    /* Bounded: 2,000 rounds of 20 ms outlast the hand-over's 30 s. */
+    for (rounds = 0; rounds < 2000 && !__atomic_load_n(&en.done, __ATOMIC_ACQUIRE); rounds++) {
+        id[0] = '\0';
+        pthread_mutex_lock(&r.mu);
+        if (answered < r.n) {
+            snprintf(id, sizeof(id), "%s", r.cs[answered].dlv.id);
+            token = r.cs[answered].dlv.lease_token;
+        }
+        pthread_mutex_unlock(&r.mu);
+        if (id[0] != '\0') {
+            result_ok(&res, id, token);
+            assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
+            answered++;
+            pthread_mutex_lock(&r.mu);
+            r.room++;
+            pthread_mutex_unlock(&r.mu);
+        }
+        usleep(20000);
+    }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(en.err, 0);
+    assert_int_equal(en.resumed, held);
+    /* Handed over for about a second (4 + ~50), not for 30 s. */
+    assert_true(r.n >= 4);
+    assert_true(r.n < 300);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "delivered"), (int64_t)answered);
+    assert_int_equal(held_count(fx, &ep, "delivering"), (int64_t)(r.n - answered));
+    assert_int_equal(held_count(fx, &ep, "pending"), held - (int64_t)r.n);
+    stats_check(fx, "acct_a", ep.id, 0);
+    /* The rest is claimed as without a dispatcher. */
+    claim_all_of(fx, ep.id, 20);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&ep);
 }
 
 #define HO_GROUP 5 /* publishes made durable together */
@@ -5761,6 +5840,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_enable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
