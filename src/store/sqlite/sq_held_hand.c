@@ -6,7 +6,7 @@
  * publish's; none goes through pending and a claim. The enable then goes
  * at the dispatcher's pace, so it hands over for HAND_FOR_MS at most (its
  * call must answer within a client's patience); then, as soon as what is
- * left cannot go by hand before then (hand_fits()), or as soon as the
+ * left could not go by hand in about that time (hand_fits()), or as soon as the
  * dispatcher takes none for HAND_WAIT_MS (a receiver that hangs), the rest
  * of the enable moves them to pending, chunk by chunk, as without one.
  */
@@ -28,10 +28,14 @@
 #define HAND_GAP_US 5000
 /*
  * How long an enable hands over before it judges its pace: from then on, as
- * soon as the held deliveries left cannot all go by hand at the pace so far
- * before HAND_FOR_MS ends, the rest goes to pending at once (hand_fits()).
+ * soon as the held deliveries left could not all go by hand at the pace so
+ * far within HAND_FIT_MS of its start, the rest goes to pending at once
+ * (hand_fits()). Half again HAND_FOR_MS: a backlog that nearly fits is
+ * still handed over for HAND_FOR_MS (a drain slowed by a loaded machine),
+ * one far beyond it (1M at a drain's pace, 75 s) is queued at once.
  */
 #define HAND_PROBE_MS 1000
+#define HAND_FIT_MS 45000
 
 /* Columns as sq_delivery_read() reads them, then the body. */
 static const char SQL_HELD_READ[] =
@@ -210,10 +214,10 @@ hand_gap(struct store *st, uint64_t *seen, int64_t last)
 
 /*
  * 0 when, HAND_PROBE_MS into the hand-over, the a->held - a->taken held
- * deliveries left cannot all go by hand at its pace so far before
- * ck->hand_until: queued at once, the rest make the call no longer than
- * without a hand-over (an enable of 1M at a drain's pace took 60 s where
- * its chunks alone took 40 s).
+ * deliveries left could not all go by hand at its pace so far within
+ * HAND_FIT_MS of its start: queued at once, the rest make the call no
+ * longer than without a hand-over (an enable of 1M handed over for 30 s
+ * first took 55-62 s where its chunks alone took 40-48 s).
  */
 static int
 hand_fits(const struct store_chunk *ck, const struct hand_args *a)
@@ -225,7 +229,8 @@ hand_fits(const struct store_chunk *ck, const struct hand_args *a)
     if (now - from < (int64_t)HAND_PROBE_MS * 1000)
         return 1;
     pace = (double)ck->handed / (double)(now - from); /* per microsecond */
-    return (double)(a->held - a->taken) <= pace * (double)(ck->hand_until - now);
+    return (double)(a->held - a->taken) <=
+           pace * (double)(from + (int64_t)HAND_FIT_MS * 1000 - now);
 }
 
 int

@@ -4054,19 +4054,19 @@ test_handoff_enable(void **state)
 }
 
 /*
- * A backlog that cannot go by hand at the dispatcher's pace before the
- * hand-over's time ends: once that pace is known (a second in), the enable
+ * A backlog far beyond what can go by hand at the dispatcher's pace in the
+ * hand-over's time: once that pace is known (a second in), the enable
  * queues the rest to pending at once instead of handing over for the whole
  * time, so its call takes about as long as without a hand-over. Here the
- * "dispatcher" records one result every 20 ms (at most 50 a second: 2,000
- * would take 40 s): before the change the enable handed over for 30 s
+ * "dispatcher" records one result every 20 ms (at most 50 a second: 4,000
+ * would take 80 s): before the change the enable handed over for 30 s
  * (about 1,500 of them).
  */
 static void
 test_handoff_enable_paced(void **state)
 {
     struct fx *fx = *state;
-    const int64_t held = 2000;
+    const int64_t held = 4000;
     struct endpoint ep;
     struct ho_rec r;
     struct ho_enable en;
