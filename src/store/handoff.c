@@ -7,14 +7,22 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
 void
 store_handoff_init(struct store *st)
 {
+    pthread_condattr_t ca;
+
     pthread_mutex_init(&st->ho_lock, NULL);
     pthread_cond_init(&st->ho_idle, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->ho_room, &ca);
+    pthread_condattr_destroy(&ca);
+    st->ho_results = 0;
     memset(&st->ho, 0, sizeof(st->ho));
     st->ho_gen = 0;
     st->ho_calls = 0;
@@ -24,6 +32,7 @@ void
 store_handoff_cleanup(struct store *st)
 {
     pthread_cond_destroy(&st->ho_idle);
+    pthread_cond_destroy(&st->ho_room);
     pthread_mutex_destroy(&st->ho_lock);
 }
 
@@ -41,6 +50,42 @@ store_on_handoff(struct store *st, const struct store_handoff *h)
     while (st->ho_calls > 0)
         pthread_cond_wait(&st->ho_idle, &st->ho_lock);
     pthread_mutex_unlock(&st->ho_lock);
+}
+
+int
+store_handoff_active(struct store *st)
+{
+    int on;
+
+    pthread_mutex_lock(&st->ho_lock);
+    on = st->ho.take != NULL;
+    pthread_mutex_unlock(&st->ho_lock);
+    return on;
+}
+
+void
+store_handoff_results(struct store *st)
+{
+    pthread_mutex_lock(&st->ho_lock);
+    st->ho_results++;
+    pthread_cond_broadcast(&st->ho_room);
+    pthread_mutex_unlock(&st->ho_lock);
+}
+
+int
+store_handoff_room_wait(struct store *st, uint64_t *seen, int ms)
+{
+    struct timespec until;
+    int rc = 0;
+
+    clock_mono_deadline(&until, ms);
+    pthread_mutex_lock(&st->ho_lock);
+    while (st->ho_results == *seen && rc == 0)
+        rc = pthread_cond_timedwait(&st->ho_room, &st->ho_lock, &until);
+    rc = st->ho_results != *seen;
+    *seen = st->ho_results;
+    pthread_mutex_unlock(&st->ho_lock);
+    return rc;
 }
 
 /*

@@ -1191,6 +1191,8 @@ store_results_apply(struct store *st, const struct attempt_result *rs, size_t n,
     if (n == 0)
         return 0;
     err = st->ops->results_apply(st, rs, n, now, &fenced);
+    if (err == 0)
+        store_handoff_results(st); /* an enable handing over may find room */
     if (err == 0 && fenced > 0)
         atomic_fetch_add(&st->fenced, (uint64_t)fenced);
     return err;

@@ -51,6 +51,9 @@ struct store_chunk {
     int64_t moved;   /* out: how many it moved */
     int64_t took_us; /* out: how long the write itself took (not its wait in a queue) */
     int64_t replay;  /* a replay's record (both ways); 0 once the replay is done */
+    int queue;       /* an enable's rest goes to pending, not by hand-off (sq_held_hand.c) */
+    int64_t hand_until; /* store_mono_us() when an enable stops handing over; 0: not begun */
+    int64_t handed;     /* how many an enable has handed over so far */
 };
 
 /* A monotonic clock in microseconds, for timing chunks. */
@@ -174,6 +177,8 @@ struct store {
     struct store_handoff ho;     /* ho.take NULL: no hand-off registered */
     uint64_t ho_gen;             /* grows with every registration */
     int ho_calls;                /* calls of ho's hooks under way */
+    pthread_cond_t ho_room;      /* results recorded: leases may have ended (ho_lock) */
+    uint64_t ho_results;         /* grows with every batch of results recorded */
     _Atomic uint64_t fenced;     /* results discarded as stale */
     int schema_version;          /* the database's schema version once open (backend sets it) */
     int migrations_applied;      /* how many migrations this open applied (backend sets it) */
@@ -216,6 +221,15 @@ void store_handoff_deliver(struct store *st, uint64_t gen, struct claim *cs, siz
  * the release hands them to the hook in one call: the publishes a sync
  * answers together wake the dispatcher once, not once each.
  */
+/*
+ * For a move that hands held deliveries over as it goes (an enable): 1 while
+ * a dispatcher is registered; store_handoff_results() counts a batch of
+ * results recorded (leases ended: room again), and store_handoff_room_wait()
+ * waits up to ms for one after *seen (then updates it); 1 if one came.
+ */
+int store_handoff_active(struct store *st);
+void store_handoff_results(struct store *st);
+int store_handoff_room_wait(struct store *st, uint64_t *seen, int ms);
 void store_handoff_hold(void);
 void store_handoff_release(void);
 

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CLOCK_RFC3339_MAX 64 /* room for any year gmtime gives, and NUL */
 
@@ -18,6 +19,9 @@ int64_t clock_mono_ms(void);
 
 /* The same in microseconds. */
 int64_t clock_mono_us(void);
+
+/* Sets *ts to ms milliseconds from now on CLOCK_MONOTONIC (a condition variable's deadline). */
+void clock_mono_deadline(struct timespec *ts, int64_t ms);
 
 /* Sleeps ms milliseconds (the whole time, across signals); ms <= 0 returns at once. */
 void clock_sleep_ms(int64_t ms);

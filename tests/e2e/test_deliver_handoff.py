@@ -3,7 +3,8 @@ dispatcher leased at insert, without a claim. What a user sees must not change:
 it arrives signed with the endpoint's secret and the event's headers, the API
 shows one attempt delivered, and a kill -9 after the publish loses nothing (the
 delivery is claimed again once its lease runs out). On PostgreSQL every
-delivery takes the claim path, and the same holds. (Rotated secrets on handed-off
+delivery takes the claim path, and the same holds. An enable hands the endpoint's
+held deliveries over the same way (SQLite). (Rotated secrets on handed-off
 deliveries: test_api_secrets.py.)"""
 import time
 import unittest
@@ -65,6 +66,36 @@ class DeliverHandoff(ApiCase):
             self.assertEqual(d["attempts_made"], 1)
             self.assertEqual([(a["n"], a["status_code"]) for a in d["attempts"]], [(1, 200)])
         self.assertEqual(len(rc.requests), 5)
+
+    def test_enable_hands_held_over(self):
+        # More than the store's lease cap of one endpoint (4 x 64): the enable
+        # waits for results to make room, and every one arrives once.
+        n = 300
+        rc = self.receiver()
+        ep = self.endpoint(rc.url, enabled=False)
+        evs = []
+        for _ in range(n // 100):
+            b = self.call("POST", "/v1/events/batch",
+                          {"events": [{"event": "user.message", "data": DATA}] * 100})
+            evs += [r["id"] for r in b["results"]]
+        self.assertEqual(self.call("GET", "/v1/endpoints/" + ep["id"])["held"], n)
+        before = metric(self.srv, "fluxhook_handoffs_total")
+        got = self.call("POST", "/v1/endpoints/%s/enable" % ep["id"], {})
+        self.assertEqual(got["resumed"], n)
+        self.assertEqual(got["held"], 0)
+        reqs = rc.wait_for(n, timeout=60)
+        self.assert_settled(rc, ep["id"], n, timeout=60)
+        handed = metric(self.srv, "fluxhook_handoffs_total") - before
+        # SQLite: every one handed over by the enable, none left for a claim.
+        self.assertEqual(handed, n if STORE == "sqlite" else 0)
+        self.assertEqual(sorted(r.headers["webhook-id"] for r in reqs), sorted(evs))
+        for req in reqs[:5]:
+            self.assertTrue(verify_webhook_signature(req.body.decode("utf-8"),
+                                                     req.headers["x-workflux-signature"],
+                                                     ep["secret"]))
+        ds = self.deliveries(endpoint_id=ep["id"], limit=500)
+        self.assertEqual(len(ds), n)
+        self.assertTrue(all(d["status"] == "delivered" and d["attempts_made"] == 1 for d in ds))
 
 
 class DeliverHandoffCrash(unittest.TestCase):

@@ -521,13 +521,7 @@ conn_acquire(struct pg *p, struct pg_conn **out)
     struct timespec deadline;
     int timed_out = 0, suspect, err = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += PG_WAIT_MS / 1000;
-    deadline.tv_nsec += (long)(PG_WAIT_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    clock_mono_deadline(&deadline, PG_WAIT_MS);
     pthread_mutex_lock(&p->lock);
     c = conn_pick(p);
     while (c == NULL && !timed_out) {

@@ -616,12 +616,30 @@ held_chunk_write(struct store *st, const char *account_id, const char *id, int s
 {
     struct ep_args args = { .account_id = account_id, .id = id, .skip_held = skip_held,
                             .now = ck->now, .chunk = ck->limit };
-    int err;
+    int64_t handed = 0, took = 0;
+    int err = 0;
 
     ck->moved = 0;
-    err = sq_chunk_write(st, job_enable_chunk, &args, &ck->took_us);
+    ck->took_us = 0;
+    if (!skip_held && !ck->queue && store_handoff_active(st)) {
+        /* The flip alone, then the held deliveries straight to the dispatcher. */
+        args.chunk = 0;
+        if (account_id != NULL)
+            err = sq_chunk_write(st, job_enable_chunk, &args, &took);
+        args.account_id = NULL;
+        if (err == 0)
+            err = sq_held_hand(st, id, ck);
+        handed = ck->moved;
+        took += ck->took_us;
+        ck->took_us = 0;
+        if (ck->queue)
+            args.chunk = ck->limit - handed;
+    }
+    if (err == 0 && args.chunk > 0)
+        err = sq_chunk_write(st, job_enable_chunk, &args, &ck->took_us);
+    ck->took_us += took;
     if (err == 0)
-        ck->moved = args.count;
+        ck->moved = handed + args.count;
     if (err == 0 && ck->moved < ck->limit)
         err = sq_sync_wait(st);
     return err;

@@ -105,8 +105,8 @@ ho_grow(struct sq_handoff *h)
 }
 
 int
-sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
-               const char *did, int64_t *lease_until)
+sq_handoff_reserve(struct sq_conn *c, struct sq_handoff *h, const char *ep, int64_t *lease_until,
+                   struct claim **out)
 {
     struct sq_cache_ep row = {.live = -1}, *e;
     struct claim *cl;
@@ -140,18 +140,33 @@ sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, 
     h->gen = gen;
     cl = &h->cs[h->n];
     memset(cl, 0, sizeof(*cl));
-    h->src[h->n].ev = ev;
+    h->src[h->n].ev = NULL;
     h->n++;
     taken = 1;
     e->live++;
     *lease_until = now + lease_ms;
-    claim_dlv(cl, ev, ep, did, *lease_until);
+    *out = cl;
     err = claim_fields(cl, e, now);
 out:
     sq_cache_ep_clear(&row);
     if (!taken)
         store_handoff_give(h->st, gen, ep);
     return err != 0 ? err : taken;
+}
+
+int
+sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
+               const char *did, int64_t *lease_until)
+{
+    struct claim *cl;
+    int taken;
+
+    taken = sq_handoff_reserve(c, h, ep, lease_until, &cl);
+    if (taken == 1) {
+        h->src[h->n - 1].ev = ev;
+        claim_dlv(cl, ev, ep, did, *lease_until);
+    }
+    return taken;
 }
 
 void
@@ -164,6 +179,8 @@ sq_handoff_finish(struct sq_handoff *h, int result)
     for (i = 0; i < h->n && result == 0; i++) {
         cl = &h->cs[i];
         ev = h->src[i].ev;
+        if (ev == NULL)
+            continue; /* its body came with its row (sq_held_hand.c) */
         cl->body = malloc(ev->body_len + 1);
         if (cl->body == NULL) {
             result = ERR_NOMEM; /* left to their leases, like a claim lost */

@@ -441,7 +441,7 @@ int sq_roll_update(struct sq_conn *c, sqlite3_stmt *stmt, const char *ep, int fr
  * endpoints' rows and live leases come from the writer's caches.
  */
 struct sq_handoff_src {
-    const struct event *ev; /* the claim's event, for its body */
+    const struct event *ev; /* the claim's event, for its body; NULL: the claim holds it */
 };
 
 struct sq_handoff {
@@ -461,6 +461,21 @@ struct sq_handoff {
  */
 int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
                    const char *did, int64_t *lease_until);
+/*
+ * The part of sq_handoff_try() that does not depend on a publish: on 1, *out
+ * is the claim appended to h with its sending fields filled, its delivery
+ * (and body, unless the caller sets h->src's ev) left for the caller.
+ */
+int sq_handoff_reserve(struct sq_conn *c, struct sq_handoff *h, const char *ep,
+                       int64_t *lease_until, struct claim **out);
+/*
+ * One chunk of an enable while a dispatcher is registered (sq_held_hand.c):
+ * moves up to ck->limit of endpoint id's held deliveries to delivering,
+ * handed to it, waiting for room as it goes; ck->moved gets how many and
+ * ck->took_us adds the writes. Sets ck->queue when it waited for room in
+ * vain: the rest of the enable moves them to pending instead.
+ */
+int sq_held_hand(struct store *st, const char *id, struct store_chunk *ck);
 /* Gives back every reservation of h and empties it (a job's run begins again, or it failed). */
 void sq_handoff_reset(struct sq_handoff *h);
 /* The publish job's final result is in: hands the claims over when 0, else gives them back. */

@@ -3704,6 +3704,19 @@ ho_done(struct store *st, struct ho_rec *r)
     pthread_mutex_destroy(&r->mu);
 }
 
+/* A first attempt of delivery dlv_id that answered 200, under lease token token. */
+static void
+result_ok(struct attempt_result *res, const char *dlv_id, int64_t token)
+{
+    memset(res, 0, sizeof(*res));
+    snprintf(res->attempt.delivery_id, ID_MAX, "%s", dlv_id);
+    res->attempt.n = 1;
+    res->attempt.at = clock_now_ms();
+    res->attempt.status_code = 200;
+    res->lease_token = token;
+    res->status = DELIVERY_DELIVERED;
+}
+
 /*
  * A publish on a store whose dispatcher takes hand-offs inserts the delivery
  * delivering, leased with token 1, and hands its claim over once durable:
@@ -3773,13 +3786,7 @@ test_handoff_leased(void **state)
     claim_list_free(cs, n);
 
     /* The result of the first, under token 1, counts. */
-    memset(&res, 0, sizeof(res));
-    snprintf(res.attempt.delivery_id, ID_MAX, "%s", r.cs[0].dlv.id);
-    res.attempt.n = 1;
-    res.attempt.at = clock_now_ms();
-    res.attempt.status_code = 200;
-    res.lease_token = 1;
-    res.status = DELIVERY_DELIVERED;
+    result_ok(&res, r.cs[0].dlv.id, 1);
     assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
     assert_int_equal(status_of(fx->st, "acct_a", r.cs[0].dlv.id), DELIVERY_DELIVERED);
 
@@ -3799,6 +3806,19 @@ out:
         event_cleanup(&ev[i]);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&off);
+}
+
+/* Publishes one event to ep and claims its delivery under the cap (0: none) into *cs. */
+static void
+publish_claimed(struct fx *fx, const struct endpoint *ep, int cap, struct claim **cs)
+{
+    struct event ev;
+    size_t n = 0;
+
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, cap, NULL, 0, cs, &n), 0);
+    assert_int_equal(n, 1);
 }
 
 /*
@@ -3821,11 +3841,8 @@ test_handoff_cap(void **state)
         skip();
     endpoint_make(fx->st, "acct_a", "", &ep);
     /* Another process holds one of the endpoint's two slots. */
-    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
-    event_cleanup(&ev);
-    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 10, 2, NULL, 0, &cs, &n), 0);
-    assert_int_equal(n, 1);
-    claim_list_free(cs, n);
+    publish_claimed(fx, &ep, 2, &cs);
+    claim_list_free(cs, 1);
 
     ho_register(fx->st, &r, 100, 2);
     for (i = 0; i < 3; i++) {
@@ -3873,6 +3890,234 @@ test_handoff_cap(void **state)
     ho_done(fx->st, &r);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&ep2);
+}
+
+/* An enable on its own thread, for a test that answers its hand-offs meanwhile. */
+struct ho_enable {
+    struct store *st;
+    const char *ep;
+    int64_t resumed;
+    int err;
+    int done; /* set (atomically) once the call returned */
+};
+
+static void *
+ho_enable_main(void *arg)
+{
+    struct ho_enable *e = arg;
+
+    e->err = store_endpoint_enable(e->st, "acct_a", e->ep, 0, clock_now_ms(), &e->resumed);
+    __atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Waits (bounded) until the dispatcher was handed n claims; returns how many it has. */
+static size_t
+ho_wait_n(struct ho_rec *r, size_t n)
+{
+    size_t got = 0;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&r->mu);
+        got = r->n;
+        pthread_mutex_unlock(&r->mu);
+        if (got >= n)
+            break;
+        usleep(5000);
+    }
+    return got;
+}
+
+/* A claim of up to 20 finds want deliveries, every one of endpoint ep_id. */
+static void
+claim_all_of(struct fx *fx, const char *ep_id, size_t want)
+{
+    struct claim *cs = NULL;
+    size_t n = 0, i;
+
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 20, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, want);
+    for (i = 0; i < n; i++)
+        assert_string_equal(cs[i].dlv.endpoint_id, ep_id);
+    claim_list_free(cs, n);
+}
+
+/*
+ * An enable with a dispatcher registered hands the held deliveries over
+ * (held -> delivering, oldest first, a new round, the lease token one up)
+ * as far as it has room, waits for results to make more, and moves what
+ * it cannot hand over to pending once no room comes: nothing is lost or
+ * handed twice, and counts and rollups follow.
+ */
+static void
+test_handoff_enable(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, ep2;
+    struct claim *cs = NULL;
+    struct ho_rec r;
+    struct ho_enable en;
+    struct attempt_result res;
+    struct endpoint got;
+    pthread_t th;
+    const char *ids[1];
+    int64_t tokens[1], before;
+    char old[ID_MAX];
+    size_t n = 0, i;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    /* One held after a claim and a release: token 1 already. */
+    publish_claimed(fx, &ep, 0, &cs);
+    n = 1;
+    snprintf(old, sizeof(old), "%s", cs[0].dlv.id);
+    ids[0] = old;
+    tokens[0] = cs[0].dlv.lease_token;
+    assert_int_equal(tokens[0], 1);
+    claim_list_free(cs, n);
+    assert_int_equal(store_release(fx->st, ids, tokens, 1), 0);
+    held_make(fx->st, &ep, 10);
+    assert_int_equal(held_count(fx, &ep, "held"), 11);
+
+    ho_register(fx->st, &r, 4, 64);
+    before = clock_now_ms();
+    en = (struct ho_enable){ .st = fx->st, .ep = ep.id };
+    assert_int_equal(pthread_create(&th, NULL, ho_enable_main, &en), 0);
+    /* Room for 4: handed over, the oldest first; the enable waits for more. */
+    assert_int_equal(ho_wait_n(&r, 4), 4);
+    pthread_mutex_lock(&r.mu);
+    assert_string_equal(r.cs[0].dlv.id, old);
+    assert_int_equal(r.cs[0].dlv.lease_token, 2);
+    for (i = 1; i < 4; i++) {
+        assert_true(strcmp(r.cs[i - 1].dlv.id, r.cs[i].dlv.id) < 0);
+        assert_int_equal(r.cs[i].dlv.lease_token, 1);
+    }
+    r.room = 100;
+    pthread_mutex_unlock(&r.mu);
+    /* A result makes room: the rest are handed over too. */
+    result_ok(&res, r.cs[1].dlv.id, 1);
+    assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(en.err, 0);
+    assert_int_equal(en.resumed, 11);
+    assert_int_equal(r.n, 11);
+    assert_int_equal(r.takes, 11);
+    assert_int_equal(r.gives, 0);
+    for (i = 0; i < r.n; i++) {
+        struct claim *c = &r.cs[i];
+        struct delivery d;
+
+        assert_int_equal(c->dlv.status, DELIVERY_DELIVERING);
+        assert_int_equal(c->dlv.round_start, c->dlv.attempts_made);
+        assert_true(c->dlv.lease_until >= before + 30000);
+        assert_string_equal(c->url, ep.url);
+        assert_string_equal(c->secret, ep.secret); /* opened */
+        assert_true(c->body_len > 0);
+        assert_int_equal(store_delivery_get(fx->st, "acct_a", c->dlv.id, &d), 0);
+        assert_int_equal(d.status, i == 1 ? DELIVERY_DELIVERED : DELIVERY_DELIVERING);
+        assert_int_equal(d.lease_token, c->dlv.lease_token);
+        if (i != 1)
+            assert_int_equal(d.lease_until, c->dlv.lease_until);
+        delivery_cleanup(&d);
+    }
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
+    assert_int_equal(got.held, 0);
+    endpoint_cleanup(&got);
+    stats_check(fx, "acct_a", ep.id, 0);
+    /* Leased: a claim finds nothing. */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 30000, 20, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+
+    /* No room that results make (a receiver that hangs): the rest go pending. */
+    endpoint_make(fx->st, "acct_a", "", &ep2);
+    held_make(fx->st, &ep2, 7);
+    pthread_mutex_lock(&r.mu);
+    r.room = 2;
+    pthread_mutex_unlock(&r.mu);
+    en = (struct ho_enable){ .st = fx->st, .ep = ep2.id };
+    ho_enable_main(&en);
+    assert_int_equal(en.err, 0);
+    assert_int_equal(en.resumed, 7);
+    assert_int_equal(r.n, 13);
+    assert_int_equal(held_count(fx, &ep2, "delivering"), 2);
+    assert_int_equal(held_count(fx, &ep2, "pending"), 5);
+    stats_check(fx, "acct_a", ep2.id, 0);
+    claim_all_of(fx, ep2.id, 5);
+    stats_check(fx, "acct_a", NULL, 0);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&ep2);
+}
+
+/*
+ * A backlog far beyond what can go by hand at the dispatcher's pace in the
+ * hand-over's time: once that pace is known (a second in), the enable
+ * queues the rest to pending at once instead of handing over for the whole
+ * time, so its call takes about as long as without a hand-over. Here the
+ * "dispatcher" records one result every 20 ms (at most 50 a second: 4,000
+ * would take 80 s): before the change the enable handed over for 30 s
+ * (about 1,500 of them).
+ */
+static void
+test_handoff_enable_paced(void **state)
+{
+    struct fx *fx = *state;
+    const int64_t held = 4000;
+    struct endpoint ep;
+    struct ho_rec r;
+    struct ho_enable en;
+    struct attempt_result res;
+    pthread_t th;
+    char id[ID_MAX];
+    int64_t token = 0;
+    size_t answered = 0;
+    int rounds;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, (size_t)held);
+    ho_register(fx->st, &r, 4, 64);
+    en = (struct ho_enable){ .st = fx->st, .ep = ep.id };
+    assert_int_equal(pthread_create(&th, NULL, ho_enable_main, &en), 0);
+    /* Bounded: 2,000 rounds of 20 ms outlast the hand-over's 30 s. */
+    for (rounds = 0; rounds < 2000 && !__atomic_load_n(&en.done, __ATOMIC_ACQUIRE); rounds++) {
+        id[0] = '\0';
+        pthread_mutex_lock(&r.mu);
+        if (answered < r.n) {
+            snprintf(id, sizeof(id), "%s", r.cs[answered].dlv.id);
+            token = r.cs[answered].dlv.lease_token;
+        }
+        pthread_mutex_unlock(&r.mu);
+        if (id[0] != '\0') {
+            result_ok(&res, id, token);
+            assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
+            answered++;
+            pthread_mutex_lock(&r.mu);
+            r.room++;
+            pthread_mutex_unlock(&r.mu);
+        }
+        usleep(20000);
+    }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(en.err, 0);
+    assert_int_equal(en.resumed, held);
+    /* Handed over for about a second (4 + ~50), not for 30 s. */
+    assert_true(r.n >= 4);
+    assert_true(r.n < 300);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "delivered"), (int64_t)answered);
+    assert_int_equal(held_count(fx, &ep, "delivering"), (int64_t)(r.n - answered));
+    assert_int_equal(held_count(fx, &ep, "pending"), held - (int64_t)r.n);
+    stats_check(fx, "acct_a", ep.id, 0);
+    /* The rest is claimed as without a dispatcher. */
+    claim_all_of(fx, ep.id, 20);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&ep);
 }
 
 #define HO_GROUP 5 /* publishes made durable together */
@@ -4400,13 +4645,7 @@ test_handoff_cap_other_process(void **state)
     assert_int_equal(r.gives, 1);
 
     /* The other's attempt ends: room again. */
-    memset(&res, 0, sizeof(res));
-    snprintf(res.attempt.delivery_id, ID_MAX, "%s", cs[0].dlv.id);
-    res.attempt.n = 1;
-    res.attempt.at = clock_now_ms();
-    res.attempt.status_code = 200;
-    res.lease_token = cs[0].dlv.lease_token;
-    res.status = DELIVERY_DELIVERED;
+    result_ok(&res, cs[0].dlv.id, cs[0].dlv.lease_token);
     assert_int_equal(store_results_apply(other, &res, 1, clock_now_ms()), 0);
     claim_list_free(cs, n);
     assert_int_equal(publish_fanout(fx->st, "user.message", &ev), 1);
@@ -5600,6 +5839,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_enable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
