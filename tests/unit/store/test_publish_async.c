@@ -35,7 +35,7 @@
 #define PA_CHAINS 8         /* publishes in flight at once, each queueing the next */
 #define PA_LINKS 400        /* publishes per chain */
 #define PA_CKPT_BYTES 65536 /* checkpoints of that test: every 8 pages of 8 KiB */
-#define PA_BODY 600         /* that test's bodies */
+#define PA_BODY 600         /* the bodies of pub_fill_wide() */
 #define PA_SLOW 6           /* publishes made one at a time over slow syncs */
 #define PA_SLOW_MS 20       /* how slow */
 
@@ -239,6 +239,20 @@ pub_fill(struct pub *p, struct fx *fx, const char *key)
     p->it = (struct store_publish){.ev = &p->ev, .fanout = 1};
     p->calls = p->err = p->seq = 0;
     p->fx = fx;
+}
+
+/* Fills p as pub_fill() does, with a body of PA_BODY bytes. */
+static void
+pub_fill_wide(struct pub *p, struct fx *fx)
+{
+    pub_fill(p, fx, NULL);
+    free(p->ev.body);
+    p->ev.body = malloc(PA_BODY + 1);
+    assert_non_null(p->ev.body);
+    memset(p->ev.body, ' ', PA_BODY);
+    memcpy(p->ev.body, "{\"n\":1}", 7);
+    p->ev.body[PA_BODY] = '\0';
+    p->ev.body_len = PA_BODY;
 }
 
 static void pub_done(void *arg, int err);
@@ -580,14 +594,7 @@ test_wal_bounded_while_busy(void **state)
     assert_int_equal(store_open(fx->url, &fx->st), 0);
     sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
     for (i = 0; i < n; i++) {
-        pub_fill(&ps[i], fx, NULL);
-        free(ps[i].ev.body);
-        ps[i].ev.body = malloc(PA_BODY + 1);
-        assert_non_null(ps[i].ev.body);
-        memset(ps[i].ev.body, ' ', PA_BODY);
-        memcpy(ps[i].ev.body, "{\"n\":1}", 7);
-        ps[i].ev.body[PA_BODY] = '\0';
-        ps[i].ev.body_len = PA_BODY;
+        pub_fill_wide(&ps[i], fx);
         ps[i].chain = 1;
         ps[i].next = i + PA_CHAINS < n ? &ps[i + PA_CHAINS] : NULL;
     }
@@ -644,14 +651,7 @@ test_wal_frames_together(void **state)
     atomic_store(&fw_wal_writes, 0);
     atomic_store(&fw_wal_bytes, 0);
     for (i = 0; i < PA_MANY; i++) {
-        pub_fill(&ps[i], fx, NULL);
-        free(ps[i].ev.body);
-        ps[i].ev.body = malloc(PA_BODY + 1);
-        assert_non_null(ps[i].ev.body);
-        memset(ps[i].ev.body, ' ', PA_BODY);
-        memcpy(ps[i].ev.body, "{\"n\":1}", 7);
-        ps[i].ev.body[PA_BODY] = '\0';
-        ps[i].ev.body_len = PA_BODY;
+        pub_fill_wide(&ps[i], fx);
         assert_int_equal(pub_start(&ps[i]), 0);
     }
     wait_calls(PA_MANY);
