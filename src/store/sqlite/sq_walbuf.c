@@ -57,7 +57,13 @@ static pthread_mutex_t wb_vfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wb_vfs *wb_vfs_list; /* kept for the life of the process, like SQLite's */
 static const sqlite3_io_methods wb_methods;
 
-/* Under f->lock: writes what was gathered. Returns an SQLite result code. */
+/*
+ * Under f->lock: writes what was gathered. Returns an SQLite result code.
+ * What could not be written stays gathered: SQLite was told its writes
+ * succeeded, so every later read, sync or commit frame tries it again and
+ * fails while it cannot be written (a commit frame is never written with
+ * frames missing before it).
+ */
 static int
 wb_flush(struct wb_file *f)
 {
@@ -67,6 +73,8 @@ wb_flush(struct wb_file *f)
         return SQLITE_OK;
     rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
     f->stats.flushes++;
+    if (rc != SQLITE_OK)
+        return rc;
     f->len = 0;
     f->page_next = 0;
     return rc;
@@ -137,7 +145,7 @@ wb_close(sqlite3_file *file)
     int rc, rc2;
 
     pthread_mutex_lock(&f->lock);
-    rc = wb_flush(f);
+    rc = wb_flush(f); /* what still cannot be written is dropped with the file */
     pthread_mutex_unlock(&f->lock);
     rc2 = f->real->pMethods->xClose(f->real);
     pthread_mutex_destroy(&f->lock);
