@@ -55,6 +55,7 @@ struct wb_file {
 
 static pthread_mutex_t wb_vfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wb_vfs *wb_vfs_list; /* kept for the life of the process, like SQLite's */
+static int wb_vfs_made;
 static const sqlite3_io_methods wb_methods;
 
 /*
@@ -401,7 +402,8 @@ sq_walbuf_vfs(void)
     v = calloc(1, sizeof(*v));
     if (v == NULL)
         goto out;
-    snprintf(v->name, sizeof(v->name), "fluxhook-walbuf-%s", real->zName);
+    /* Numbered: two default VFSes in turn may share a name. */
+    snprintf(v->name, sizeof(v->name), "fluxhook-walbuf-%d-%s", ++wb_vfs_made, real->zName);
     v->real = real;
     v->base = (sqlite3_vfs){
         .iVersion = 2,
