@@ -448,9 +448,10 @@ conn_open(struct sq_conn *c, const char *path, int writer)
     int rc, err = 0;
 
     memset(c, 0, sizeof(*c));
+    /* The writer's commits write their WAL frames in one call (sq_walbuf.c). */
     rc = sqlite3_open_v2(path, &c->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                         NULL);
+                         writer ? sq_walbuf_vfs() : NULL);
     if (rc != SQLITE_OK) {
         log_warnx("store: cannot open '%s': %s", path,
                   c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

@@ -194,6 +194,21 @@ extern int sq_wal_sync_skip;
  * set while a WAL sync is under way or queued; sq_ckpt_stop() once
  * the writer thread is gone. A NULL checkpointer does nothing.
  */
+/*
+ * The WAL's frames written together (sq_walbuf.c): the name of a VFS over
+ * the default one (sqlite3_vfs_find(NULL) now), under which a WAL file
+ * gathers the frames of a commit and writes them with one call before the
+ * commit frame; NULL (logged) when it cannot be made. sq_walbuf_stats()
+ * fills out for a WAL file opened under it and returns 1, else 0.
+ */
+struct sq_walbuf_stats {
+    uint64_t gathered; /* writes gathered (a frame is two) */
+    uint64_t flushes;  /* writes of what was gathered */
+    uint64_t through;  /* writes made as they came */
+};
+const char *sq_walbuf_vfs(void);
+int sq_walbuf_stats(sqlite3_file *wal, struct sq_walbuf_stats *out);
+
 /* The database's page size, or 0 (logged) when it cannot be read. */
 int64_t sq_page_size(sqlite3 *db);
 /* PRAGMA data_version of c (the writer's changes when another process commits). */

@@ -8,7 +8,7 @@
  * until it is told to stop. The writer's caches forget a change to endpoint_types alone and
  * what a transaction that failed at its commit read. While publishes keep the writer busy,
  * the WAL stays within its bound: its checkpoints run on the checkpointer's thread and the
- * writer copies only what a pass left.
+ * writer copies only what a pass left. A commit's WAL frames reach the file in a few writes.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -35,7 +35,7 @@
 #define PA_CHAINS 8         /* publishes in flight at once, each queueing the next */
 #define PA_LINKS 400        /* publishes per chain */
 #define PA_CKPT_BYTES 65536 /* checkpoints of that test: every 8 pages of 8 KiB */
-#define PA_BODY 600         /* that test's bodies */
+#define PA_BODY 600         /* the bodies of pub_fill_wide() */
 #define PA_SLOW 6           /* publishes made one at a time over slow syncs */
 #define PA_SLOW_MS 20       /* how slow */
 
@@ -52,6 +52,9 @@ static struct {
 static pthread_mutex_t fw_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int fw_failing;
 static atomic_int fw_sync_ms; /* every sync first sleeps this long */
+#define FW_WALS 8
+static sqlite3_file *fw_wals[FW_WALS]; /* the WAL files opened (under fw_mu) */
+static atomic_long fw_wal_writes, fw_wal_bytes; /* writes that reached the WALs */
 
 /* The unix VFS's methods behind f's. */
 static const sqlite3_io_methods *
@@ -69,8 +72,18 @@ fw_real_of(sqlite3_file *f)
 static int
 fw_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
+    size_t i;
+
     if (atomic_load(&fw_failing))
         return SQLITE_IOERR_WRITE;
+    pthread_mutex_lock(&fw_mu);
+    for (i = 0; i < FW_WALS; i++) {
+        if (fw_wals[i] == f) {
+            atomic_fetch_add(&fw_wal_writes, 1);
+            atomic_fetch_add(&fw_wal_bytes, n);
+        }
+    }
+    pthread_mutex_unlock(&fw_mu);
     return fw_real_of(f)->xWrite(f, p, n, off);
 }
 
@@ -84,6 +97,20 @@ fw_sync(sqlite3_file *f, int flags)
 }
 
 static int
+fw_close(sqlite3_file *f)
+{
+    size_t i;
+
+    pthread_mutex_lock(&fw_mu);
+    for (i = 0; i < FW_WALS; i++) {
+        if (fw_wals[i] == f)
+            fw_wals[i] = NULL;
+    }
+    pthread_mutex_unlock(&fw_mu);
+    return fw_real_of(f)->xClose(f);
+}
+
+static int
 fw_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
 {
     size_t i;
@@ -94,12 +121,19 @@ fw_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out
     if (rc != SQLITE_OK || f->pMethods == NULL)
         return rc;
     pthread_mutex_lock(&fw_mu);
+    for (i = 0; (flags & SQLITE_OPEN_WAL) && i < FW_WALS; i++) {
+        if (fw_wals[i] == NULL) {
+            fw_wals[i] = f;
+            break;
+        }
+    }
     for (i = 0; i < FW_TABLES; i++) {
         if (fw_tables[i].real == NULL) {
             fw_tables[i].real = f->pMethods;
             fw_tables[i].ours = *f->pMethods;
             fw_tables[i].ours.xWrite = fw_write;
             fw_tables[i].ours.xSync = fw_sync;
+            fw_tables[i].ours.xClose = fw_close;
         }
         if (fw_tables[i].real == f->pMethods) {
             f->pMethods = &fw_tables[i].ours;
@@ -205,6 +239,20 @@ pub_fill(struct pub *p, struct fx *fx, const char *key)
     p->it = (struct store_publish){.ev = &p->ev, .fanout = 1};
     p->calls = p->err = p->seq = 0;
     p->fx = fx;
+}
+
+/* Fills p as pub_fill() does, with a body of PA_BODY bytes. */
+static void
+pub_fill_wide(struct pub *p, struct fx *fx)
+{
+    pub_fill(p, fx, NULL);
+    free(p->ev.body);
+    p->ev.body = malloc(PA_BODY + 1);
+    assert_non_null(p->ev.body);
+    memset(p->ev.body, ' ', PA_BODY);
+    memcpy(p->ev.body, "{\"n\":1}", 7);
+    p->ev.body[PA_BODY] = '\0';
+    p->ev.body_len = PA_BODY;
 }
 
 static void pub_done(void *arg, int err);
@@ -546,14 +594,7 @@ test_wal_bounded_while_busy(void **state)
     assert_int_equal(store_open(fx->url, &fx->st), 0);
     sq_wal_ckpt_bytes = SQ_WAL_CKPT_BYTES;
     for (i = 0; i < n; i++) {
-        pub_fill(&ps[i], fx, NULL);
-        free(ps[i].ev.body);
-        ps[i].ev.body = malloc(PA_BODY + 1);
-        assert_non_null(ps[i].ev.body);
-        memset(ps[i].ev.body, ' ', PA_BODY);
-        memcpy(ps[i].ev.body, "{\"n\":1}", 7);
-        ps[i].ev.body[PA_BODY] = '\0';
-        ps[i].ev.body_len = PA_BODY;
+        pub_fill_wide(&ps[i], fx);
         ps[i].chain = 1;
         ps[i].next = i + PA_CHAINS < n ? &ps[i + PA_CHAINS] : NULL;
     }
@@ -589,6 +630,54 @@ test_wal_bounded_while_busy(void **state)
         event_cleanup(&got);
     }
     pubs_free(ps, n);
+}
+
+/*
+ * A commit's WAL frames reach the file in a few writes (sq_walbuf.c), not
+ * two per frame (its header, its page), and every event is there for the
+ * readers once answered, and again after the store is opened anew.
+ */
+static void
+test_wal_frames_together(void **state)
+{
+    struct fx *fx = *state;
+    struct pub *ps = calloc(PA_MANY, sizeof(*ps));
+    struct sq_walbuf_stats ws;
+    struct event got;
+    long writes, frames;
+    size_t i;
+
+    assert_non_null(ps);
+    atomic_store(&fw_wal_writes, 0);
+    atomic_store(&fw_wal_bytes, 0);
+    for (i = 0; i < PA_MANY; i++) {
+        pub_fill_wide(&ps[i], fx);
+        assert_int_equal(pub_start(&ps[i]), 0);
+    }
+    wait_calls(PA_MANY);
+    writes = atomic_load(&fw_wal_writes);
+    frames = atomic_load(&fw_wal_bytes) / (8192 + 24);
+    assert_int_equal(sq_walbuf_stats(((struct sq *)fx->st->impl)->wal_file, &ws), 1);
+    print_message("wal: %ld frames in %ld writes; gathered %llu, written %llu times, "
+                  "%llu through\n", frames, writes, (unsigned long long)ws.gathered,
+                  (unsigned long long)ws.flushes, (unsigned long long)ws.through);
+    assert_true(frames >= 20);
+    /* Two writes a frame without the gathering. */
+    assert_true(writes * 3 <= frames);
+    assert_true(ws.gathered > 0);
+    for (i = 0; i < PA_MANY; i++) {
+        assert_int_equal(ps[i].err, 0);
+        assert_int_equal(store_event_get(fx->st, "acct_a", ps[i].ev.id, &got), 0);
+        event_cleanup(&got);
+    }
+    store_close(fx->st);
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    for (i = 0; i < PA_MANY; i++) {
+        assert_int_equal(store_event_get(fx->st, "acct_a", ps[i].ev.id, &got), 0);
+        assert_int_equal(got.body_len, PA_BODY);
+        event_cleanup(&got);
+    }
+    pubs_free(ps, PA_MANY);
 }
 
 /* --- a thread that must not wait for a read connection --- */
@@ -828,6 +917,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_close_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_while_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_frames_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_types_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_rolled_back, setup, teardown),
