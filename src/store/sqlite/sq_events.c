@@ -395,12 +395,10 @@ job_publish(struct sq_conn *c, void *arg)
         if (it->fanout) {
             err = fanout_find(c, it->ev, &found, &nfound);
             if (err == 0)
-                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed,
-                                     &it->waiting);
+                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed, &it->waiting);
             free(found);
         } else {
-            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed,
-                                 &it->waiting);
+            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed, &it->waiting);
         }
         if (err != 0)
             return err;
