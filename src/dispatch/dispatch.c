@@ -41,6 +41,8 @@
  * skipped: doubling while such claims find nothing, up to POLL_MS.
  */
 #define CLAIM_RECHECK_MS 50
+/* An endpoint at its cap none of whose requests ended for this long is taken to hang. */
+#define HANG_MS 1000
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
@@ -63,6 +65,7 @@ struct ep_slot {
     int count;
     int open;    /* at most the dispatcher's per_endpoint */
     int waiting; /* a publish left a delivery due for it while it was full (ho_take()) */
+    int64_t ended_mono; /* when one of its requests last ended */
 };
 
 /* A finished attempt on its way to the store. */
@@ -220,6 +223,8 @@ slot_end(struct dispatcher *d, const char *id, int started)
         return 0;
     if (started && s->open > 0)
         s->open--;
+    if (started)
+        s->ended_mono = clock_mono_ms();
     s->count--;
     if (s->waiting && s->count < d->sh.cfg.per_endpoint) {
         s->waiting = 0;
@@ -234,6 +239,7 @@ slot_end(struct dispatcher *d, const char *id, int started)
         d->slots[i].count = 0;
         d->slots[i].open = 0;
         d->slots[i].waiting = 0;
+        d->slots[i].ended_mono = 0;
         for (;;) {
             j = (j + 1) & mask;
             if (d->slots[j].id[0] == '\0')
@@ -337,11 +343,14 @@ ho_room(const struct dispatcher *d, const struct ep_slot *s)
  * room for one delivery to endpoint id when it has room here (ho_room())
  * and the process is under max_in_flight. The store then checks its own
  * count of live leases (other processes'), and gives the reservation back
- * if full. An endpoint without room here (a receiver that hangs) is one a
- * claim would skip too: STORE_HANDOFF_FULL, so that its publishes wake no
- * claim, and slot_end() wakes the loops once it has room (a black hole
- * subscribed beside healthy endpoints made every publish wake both loops
- * for a claim that found nothing).
+ * if full. An endpoint without room here whose requests have stopped ending
+ * (a receiver that hangs) is one a claim would skip too, for a while:
+ * STORE_HANDOFF_FULL, so that its publishes wake no claim, and slot_end()
+ * wakes the loops once it has room (a black hole subscribed beside healthy
+ * endpoints made every publish wake both loops for a claim that found
+ * nothing). A busy one's room comes back at once, maybe before the publish's
+ * WAL sync, when a claim could not take the delivery yet: its publish wakes
+ * the claim after the sync, as before.
  */
 static int
 ho_take(void *arg, const char *id)
@@ -355,8 +364,10 @@ ho_take(void *arg, const char *id)
     pthread_mutex_lock(&d->lock);
     slot = slot_find(d, id);
     if (!ho_room(d, slot)) {
-        slot->waiting = 1;
-        taken = STORE_HANDOFF_FULL;
+        if (clock_mono_ms() - slot->ended_mono >= HANG_MS) {
+            slot->waiting = 1;
+            taken = STORE_HANDOFF_FULL;
+        }
     } else if (d->nheld < d->sh.cfg.max_in_flight) {
         slot_add(d, id);
         taken = 1;

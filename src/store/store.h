@@ -277,7 +277,7 @@ void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
  * counts fewer than per_endpoint deliveries of that endpoint under a live
  * lease), 0 leaves it pending for a claim, STORE_HANDOFF_FULL leaves it
  * pending too but says that the dispatcher would skip its endpoint in a
- * claim now (its requests here are all under way) and looks for it itself
+ * claim now (its requests here are all under way and hang) and looks for it itself
  * once the endpoint has room: the publish wakes no claim for it
  * (store_publish.waiting). Every reservation ends in exactly
  * one call: give(arg, endpoint_id) when its delivery is not stored or cannot
