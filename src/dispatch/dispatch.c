@@ -36,6 +36,13 @@
  */
 #define LEASE_SLACK 4
 #define PARK_POLL_MS 10 /* how often a loop with parked claims looks for room */
+/*
+ * How soon to look again when due work was left and endpoints full here were
+ * skipped: doubling while such claims find nothing, up to POLL_MS.
+ */
+#define CLAIM_RECHECK_MS 50
+/* An endpoint at its cap none of whose requests ended for this long is taken to hang. */
+#define HANG_MS 1000
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
@@ -56,7 +63,9 @@ static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   
 struct ep_slot {
     char id[ID_MAX];
     int count;
-    int open; /* at most the dispatcher's per_endpoint */
+    int open;    /* at most the dispatcher's per_endpoint */
+    int waiting; /* a publish left a delivery due for it while it was full (ho_take()) */
+    int64_t ended_mono; /* when one of its requests last ended */
 };
 
 /* A finished attempt on its way to the store. */
@@ -118,6 +127,7 @@ struct dthread {
     const char **exclude;           /* for store_claim, max_in_flight of them */
     char (*exclude_ids)[ID_MAX];    /* what exclude points to: copies, so no lock is held */
     long claims, claimed, claim_ms; /* store round trips, for the log at stop */
+    int64_t recheck_ms;             /* the recorder's: see claim() */
     long records, recorded, record_ms;
 };
 
@@ -133,6 +143,7 @@ struct dispatcher {
     int nheld;     /* claimed, handed off or reserved, and not yet recorded or given back */
     atomic_uint next_hand; /* round robin of hand-offs over the threads */
     atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
+    atomic_ullong claims[2]; /* store claims that came back empty, and with work */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
     int nthreads;
@@ -190,11 +201,14 @@ slot_open(struct dispatcher *d, const char *id)
     return 1;
 }
 
+static void on_due(void *arg);
+
 /*
  * Drops one from id's count (and from its requests under way when started),
  * freeing the slot at zero (backward-shift deletion): its request ended. It
  * still counts in d->nheld until its result is recorded (or it is given back).
- * Returns 0 when id held no slot.
+ * An endpoint that publishes left due while it was full wakes the loops once
+ * claims would no longer skip it. Returns 0 when id held no slot.
  */
 static int
 slot_end(struct dispatcher *d, const char *id, int started)
@@ -209,7 +223,14 @@ slot_end(struct dispatcher *d, const char *id, int started)
         return 0;
     if (started && s->open > 0)
         s->open--;
-    if (--s->count > 0)
+    if (started)
+        s->ended_mono = clock_mono_ms();
+    s->count--;
+    if (s->waiting && s->count < d->sh.cfg.per_endpoint) {
+        s->waiting = 0;
+        on_due(d);
+    }
+    if (s->count > 0)
         return 1;
     i = (size_t)(s - d->slots);
     j = i;
@@ -217,6 +238,8 @@ slot_end(struct dispatcher *d, const char *id, int started)
         d->slots[i].id[0] = '\0';
         d->slots[i].count = 0;
         d->slots[i].open = 0;
+        d->slots[i].waiting = 0;
+        d->slots[i].ended_mono = 0;
         for (;;) {
             j = (j + 1) & mask;
             if (d->slots[j].id[0] == '\0')
@@ -320,7 +343,14 @@ ho_room(const struct dispatcher *d, const struct ep_slot *s)
  * room for one delivery to endpoint id when it has room here (ho_room())
  * and the process is under max_in_flight. The store then checks its own
  * count of live leases (other processes'), and gives the reservation back
- * if full.
+ * if full. An endpoint without room here whose requests have stopped ending
+ * (a receiver that hangs) is one a claim would skip too, for a while:
+ * STORE_HANDOFF_FULL, so that its publishes wake no claim, and slot_end()
+ * wakes the loops once it has room (a black hole subscribed beside healthy
+ * endpoints made every publish wake both loops for a claim that found
+ * nothing). A busy one's room comes back at once, maybe before the publish's
+ * WAL sync, when a claim could not take the delivery yet: its publish wakes
+ * the claim after the sync, as before.
  */
 static int
 ho_take(void *arg, const char *id)
@@ -333,7 +363,12 @@ ho_take(void *arg, const char *id)
         return 0;
     pthread_mutex_lock(&d->lock);
     slot = slot_find(d, id);
-    if (d->nheld < d->sh.cfg.max_in_flight && ho_room(d, slot)) {
+    if (!ho_room(d, slot)) {
+        if (clock_mono_ms() - slot->ended_mono >= HANG_MS) {
+            slot->waiting = 1;
+            taken = STORE_HANDOFF_FULL;
+        }
+    } else if (d->nheld < d->sh.cfg.max_in_flight) {
         slot_add(d, id);
         taken = 1;
     }
@@ -485,7 +520,12 @@ record(struct dthread *t, struct record *recs, size_t n)
         /* After the result is durable: what it tells the operational endpoints. */
         if (err == 0)
             opevents_after_result(t->d->st, &recs[i].ctx->c, &recs[i].r, now);
-        if (recs[i].r.status == DELIVERY_PENDING)
+        /*
+         * A retry due within a poll: the next claim's store_next_due() times
+         * it. Later ones are seen by a poll in time; waking for each (an
+         * endpoint answering 500, retried in a minute) made a claim per batch.
+         */
+        if (recs[i].r.status == DELIVERY_PENDING && recs[i].r.next_attempt_at < now + POLL_MS)
             retry = 1;
         attempt_ctx_free(recs[i].ctx);
     }
@@ -528,6 +568,7 @@ claim(struct dthread *t, int want)
             memcpy(t->exclude_ids[nex], d->slots[i].id, ID_MAX);
             t->exclude[nex] = t->exclude_ids[nex];
             nex++;
+            d->slots[i].waiting = 1; /* slot_end() wakes the loops once it has room */
         }
     }
     /* Results not yet recorded still count against max_in_flight. */
@@ -544,6 +585,7 @@ claim(struct dthread *t, int want)
                       &cs, &n);
     t->claims++;
     t->claim_ms += (long)(clock_mono_ms() - t0);
+    atomic_fetch_add(&d->claims[err == 0 && n > 0], 1);
     if (err == 0) {
         t->claimed += (long)n;
         pthread_mutex_lock(&d->lock);
@@ -558,7 +600,26 @@ claim(struct dthread *t, int want)
     } else if ((int)n == want) {
         backlog = 1;
     } else if (store_next_due(d->st, &when) == 0 && when != 0 && when <= now_ms) {
-        backlog = 1; /* due, but its endpoint is at its cap (or another process has it) */
+        /*
+         * Due, but its endpoint is at its cap (or another process has it).
+         * With none skipped here, the next attempt to end may make room: ask
+         * again then. With some skipped, the work left is mostly theirs, and
+         * slot_end() wakes the loops once one has room; an attempt of another
+         * endpoint ending says nothing about it. Asking again at every one
+         * (a black hole's due queue beside healthy endpoints) made claims
+         * back to back that found nothing, so only look again shortly (work
+         * capped in the store rather than here, or a publish not yet synced),
+         * then less often while nothing comes of it.
+         */
+        if (nex == 0) {
+            backlog = 1;
+        } else {
+            if (n > 0 || t->recheck_ms < CLAIM_RECHECK_MS)
+                t->recheck_ms = CLAIM_RECHECK_MS;
+            when = now_ms + t->recheck_ms;
+            if (n == 0 && t->recheck_ms < POLL_MS)
+                t->recheck_ms *= 2;
+        }
     }
 answer:
     pthread_mutex_lock(&t->mu);
@@ -1531,6 +1592,12 @@ dispatch_metrics(struct buf *out, void *dispatcher)
                "# TYPE fluxhook_handoffs_total counter\n"
                "fluxhook_handoffs_total %llu\n",
                d != NULL ? (unsigned long long)atomic_load(&d->handed) : 0ULL);
+    buf_puts(out, "# HELP fluxhook_claims_total Claims of due deliveries this process's "
+                  "dispatcher asked the store for, by whether they found any.\n"
+                  "# TYPE fluxhook_claims_total counter\n");
+    for (i = 0; i < 2; i++)
+        buf_printf(out, "fluxhook_claims_total{found=\"%s\"} %llu\n", i ? "some" : "none",
+                   d != NULL ? (unsigned long long)atomic_load(&d->claims[i]) : 0ULL);
     buf_printf(out,
                "# HELP fluxhook_in_flight Delivery attempts under way.\n"
                "# TYPE fluxhook_in_flight gauge\n"

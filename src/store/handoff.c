@@ -128,7 +128,7 @@ store_handoff_take(struct store *st, const char *endpoint_id, uint64_t *gen, int
 
     if (!call_begin(st, 0, &h, gen))
         return 0;
-    taken = h.take(h.arg, endpoint_id) == 1;
+    taken = h.take(h.arg, endpoint_id);
     call_end(st);
     *lease_ms = h.lease_ms;
     *per_endpoint = h.per_endpoint;

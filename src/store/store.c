@@ -918,6 +918,7 @@ publish_prepare(struct store_publish *it)
         clock_format_rfc3339_s(ev->created_at, ev->timestamp);
     it->err = 0;
     it->handed = 0;
+    it->waiting = 0;
     return 0;
 }
 
@@ -947,9 +948,14 @@ publish_due_notify(struct store *st, const struct store_publish *items, size_t n
 {
     size_t i, due = 0;
 
-    /* Deliveries handed to this process's dispatcher need no claim. */
+    /*
+     * Deliveries handed to this process's dispatcher need no claim, and those
+     * it declined as their endpoint is full here it looks for itself.
+     */
     for (i = 0; i < n && err == 0; i++)
-        due += items[i].err == 0 ? (size_t)(items[i].ev->deliveries - items[i].handed) : 0;
+        due += items[i].err == 0
+                   ? (size_t)(items[i].ev->deliveries - items[i].handed - items[i].waiting)
+                   : 0;
     if (due > 0)
         store_due_notify(st);
 }

@@ -275,7 +275,11 @@ void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
  * enabled endpoint: 1 reserves room for it (the delivery is inserted
  * delivering, leased for lease_ms with lease token 1, if the store also
  * counts fewer than per_endpoint deliveries of that endpoint under a live
- * lease), 0 leaves it pending for a claim. Every reservation ends in exactly
+ * lease), 0 leaves it pending for a claim, STORE_HANDOFF_FULL leaves it
+ * pending too but says that the dispatcher would skip its endpoint in a
+ * claim now (its requests here are all under way and hang) and looks for it itself
+ * once the endpoint has room: the publish wakes no claim for it
+ * (store_publish.waiting). Every reservation ends in exactly
  * one call: give(arg, endpoint_id) when its delivery is not stored or cannot
  * be handed over (the transaction ran again or failed, the publish failed,
  * the sync failed, a secret does not open), or deliver(arg, cs, n) once the
@@ -283,6 +287,8 @@ void store_on_due(struct store *st, void (*fn)(void *arg), void *arg);
  * to; claim_list_free()). The three run on store threads with no store lock
  * held: they must be quick and must not call the store.
  */
+#define STORE_HANDOFF_FULL 2 /* take(): not taken, and no claim is worth waking for it */
+
 struct store_handoff {
     int (*take)(void *arg, const char *endpoint_id);
     void (*give)(void *arg, const char *endpoint_id);
@@ -439,6 +445,7 @@ struct store_publish {
                    publish's transaction; eps and neps are then ignored */
     int err; /* out: 0 published, ERR_CONFLICT a repeated key (ev holds the earlier event) */
     int handed; /* out: of ev->deliveries, how many were handed off (store_on_handoff()) */
+    int waiting; /* out: of the others, how many take() answered STORE_HANDOFF_FULL */
 };
 
 /*

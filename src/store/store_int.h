@@ -203,7 +203,8 @@ void store_due_notify(struct store *st);
  * set up and tear down st's ho_* fields (store_open, store_close).
  * store_handoff_take asks the registered take hook for room for a delivery
  * to endpoint_id: 1 and *gen (the registration's), *lease_ms and
- * *per_endpoint when reserved, 0 when not (or nothing is registered).
+ * *per_endpoint when reserved, 0 or STORE_HANDOFF_FULL (the hook's answer)
+ * when not (0 when nothing is registered).
  * store_handoff_give gives one reservation back; store_handoff_deliver
  * opens the secrets of the n claims cs (taking cs whatever happens) and
  * hands them to the hook, once the publish holding them is durable. Both

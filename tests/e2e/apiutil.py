@@ -70,6 +70,16 @@ def announce_body(srv, path, length, until=b"\r\n\r\n"):
     return data
 
 
+def metric(srv, name):
+    """The value of the /metrics line that starts with name (labels included)."""
+    status, text, _ = srv.api("GET", "/metrics", key=False)
+    assert status == 200, text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
 def rfc3339(t):
     """A Unix time (float seconds) as RFC 3339 UTC with milliseconds."""
     ms = int(t * 1000)

@@ -9,22 +9,13 @@ deliveries: test_api_secrets.py.)"""
 import time
 import unittest
 
-from apiutil import ApiCase, standard_signatures
+from apiutil import ApiCase, metric, standard_signatures
 from guide import verify_webhook_signature
 from harness import STORE, Server
 from receiver import Receiver
 
 DATA = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content": "hi"}
 SERVE_ARGS = ["--allow-http", "--allow-networks", "127.0.0.0/8"]
-
-
-def metric(srv, name):
-    status, text, _ = srv.api("GET", "/metrics", key=False)
-    assert status == 200, text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("no %s in /metrics" % name)
 
 
 class DeliverHandoff(ApiCase):

@@ -293,11 +293,12 @@ out:
 
 /*
  * Inserts one event and its fan-out (its idempotency key already checked),
- * handing what this process's dispatcher takes to it (ho); *handed gets how many.
+ * handing what this process's dispatcher takes to it (ho); *handed gets how many,
+ * *waiting how many it declined as STORE_HANDOFF_FULL.
  */
 static int
 publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps,
-               struct sq_handoff *ho, int *handed)
+               struct sq_handoff *ho, int *handed, int *waiting)
 {
     enum delivery_status status;
     sqlite3_stmt *stmt;
@@ -339,7 +340,8 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
                 return err;
             if (err == 1)
                 status = DELIVERY_DELIVERING;
-            *handed += err;
+            *handed += err == 1;
+            *waiting += err == STORE_HANDOFF_FULL;
         }
         sqlite3_bind_text(stmt, DLV_ID, did, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, DLV_ACCT, ev->account_id, -1, SQLITE_STATIC);
@@ -379,6 +381,7 @@ job_publish(struct sq_conn *c, void *arg)
         it = &a->items[i];
         it->err = 0;
         it->handed = 0;
+        it->waiting = 0;
         if (it->ev->idempotency_key[0] != '\0') {
             /* A live key: ev becomes the earlier event and nothing is stored. */
             err = idempotent_find(c, it->ev);
@@ -392,10 +395,10 @@ job_publish(struct sq_conn *c, void *arg)
         if (it->fanout) {
             err = fanout_find(c, it->ev, &found, &nfound);
             if (err == 0)
-                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed);
+                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed, &it->waiting);
             free(found);
         } else {
-            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed);
+            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed, &it->waiting);
         }
         if (err != 0)
             return err;

@@ -114,8 +114,12 @@ sq_handoff_reserve(struct sq_conn *c, struct sq_handoff *h, const char *ep, int6
     int64_t lease_ms, now;
     int cap, taken = 0, err = 0;
 
-    if (h->st == NULL || !store_handoff_take(h->st, ep, &gen, &lease_ms, &cap))
+    if (h->st == NULL)
         return 0;
+    taken = store_handoff_take(h->st, ep, &gen, &lease_ms, &cap);
+    if (taken != 1)
+        return taken;
+    taken = 0;
     /* One registration per job: a new one meanwhile gets the rest claimed. */
     if (h->n > 0 && gen != h->gen)
         goto out;

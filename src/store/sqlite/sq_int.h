@@ -472,7 +472,8 @@ struct sq_handoff {
  * asks the dispatcher for room, then checks the store's own count of the
  * endpoint's live leases against the cap. Returns 1 (the claim appended to
  * h, *lease_until set: insert the delivery delivering with lease token 1),
- * 0 (insert it pending), or ERR_*.
+ * 0 (insert it pending), STORE_HANDOFF_FULL (pending too, and the dispatcher
+ * looks for it itself), or ERR_*.
  */
 int sq_handoff_try(struct sq_conn *c, struct sq_handoff *h, const struct event *ev, const char *ep,
                    const char *did, int64_t *lease_until);
