@@ -15,6 +15,7 @@ from harness import STORE
 
 PER_ENDPOINT_CAP = 64  # the dispatcher's default in-flight cap of one endpoint
 THREADS = 2            # the dispatcher's default loops
+HANG_S = 1.0           # no request of a full endpoint ended for this long: it hangs
 WAITING = 150          # published to the full endpoint, one request each
 ERR = {"integration_id": "i-1", "integration_type": "crm", "error_code": "E1",
        "error_message": "boom"}
@@ -91,6 +92,24 @@ class DeliverNeighbours(ApiCase):
         self.assert_few_empty_claims(before, t0)
         self.assertEqual(self.srv.stop(), 0)
 
+    def test_enable_beside_hanging_receiver(self):
+        # Every request of the endpoint hangs, and has for over a second (the
+        # dispatcher's sign of a receiver that hangs): an enable then hands
+        # nothing over, the call still answers, and what it resumed goes out
+        # once the held requests end, with no publish to wake the dispatcher.
+        hang = self.receiver(responses=[{"hang": True}] * PER_ENDPOINT_CAP)
+        ep = self.endpoint(hang.url, event_types=["integration.error"])
+        first = {self.publish("integration.error", ERR)["id"] for _ in range(PER_ENDPOINT_CAP)}
+        hang.wait_for(PER_ENDPOINT_CAP)
+        hung_at = time.monotonic()
+        self.call("POST", "/v1/endpoints/%s/disable" % ep["id"], {})
+        held = {self.publish("integration.error", ERR)["id"] for _ in range(36)}
+        time.sleep(max(0.0, HANG_S + 0.2 - (time.monotonic() - hung_at)))
+        got = self.call("POST", "/v1/endpoints/%s/enable" % ep["id"], {})
+        self.assertEqual((got["resumed"], got["held"]), (len(held), 0))
+        self.srv.wait_for(lambda: self.arrived(hang, first | held), timeout=60,
+                          what="the resumed deliveries after the hung requests", interval=0.1)
+        self.assertEqual(self.srv.stop(), 0)
 
 if __name__ == "__main__":
     unittest.main()

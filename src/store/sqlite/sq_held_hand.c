@@ -161,8 +161,9 @@ job_held_hand(struct sq_conn *c, void *arg)
         err = sq_handoff_reserve(c, &a->ho, a->id, &lease_until, &cl);
         if (err < 0)
             break;
-        if (err == 0) {
-            a->left = 1; /* no room */
+        if (err == 0 || err == STORE_HANDOFF_FULL) {
+            a->left = 1; /* no room (or an endpoint that hangs) */
+            err = 0;
             break;
         }
         err = held_claim(stmt, cl, a->now, lease_until);
