@@ -380,15 +380,6 @@ backend_find(const char *scheme)
     return NULL;
 }
 
-int64_t
-store_mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Sizes the next chunk of a big move from the last one's write: as many
  * rows as fit STORE_CHUNK_BUDGET_US at its pace, at most twice as many as

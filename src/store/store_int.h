@@ -52,12 +52,10 @@ struct store_chunk {
     int64_t took_us; /* out: how long the write itself took (not its wait in a queue) */
     int64_t replay;  /* a replay's record (both ways); 0 once the replay is done */
     int queue;       /* an enable's rest goes to pending, not by hand-off (sq_held_hand.c) */
-    int64_t hand_until; /* store_mono_us() when an enable stops handing over; 0: not begun */
+    int64_t hand_until; /* clock_mono_us() when an enable stops handing over; 0: not begun */
     int64_t handed;     /* how many an enable has handed over so far */
 };
 
-/* A monotonic clock in microseconds, for timing chunks. */
-int64_t store_mono_us(void);
 
 /*
  * One backend. Every member but event_publish_async is required; each

@@ -372,7 +372,7 @@ held_chunk_run(struct store *st, const char *account_id, const char *id, int ski
 {
     struct pg_query q;
     PGresult *res = NULL;
-    int64_t t0 = store_mono_us();
+    int64_t t0 = clock_mono_us();
     int err;
 
     ck->moved = 0;
@@ -391,7 +391,7 @@ held_chunk_run(struct store *st, const char *account_id, const char *id, int ski
         if (err == 0 && PQntuples(res) == 1)
             ck->moved = pg_col_int(res, 0, 0);
     }
-    ck->took_us = store_mono_us() - t0;
+    ck->took_us = clock_mono_us() - t0;
     pg_result_clear(res);
     if (ck->moved > 0 && !skip_held)
         pg_due_mark(st->impl);

@@ -624,7 +624,7 @@ pg_replay_chunk(struct store *st, struct store_chunk *ck)
 {
     struct pg_query q;
     PGresult *res = NULL;
-    int64_t t0 = store_mono_us();
+    int64_t t0 = clock_mono_us();
     int err;
 
     ck->moved = 0;
@@ -633,7 +633,7 @@ pg_replay_chunk(struct store *st, struct store_chunk *ck)
     pg_arg_int(&q, ck->limit);
     pg_arg_int(&q, ck->now);
     err = pg_run(st->impl, &q, PG_WRITE, &res, "replaying deliveries");
-    ck->took_us = store_mono_us() - t0;
+    ck->took_us = clock_mono_us() - t0;
     if (err == 0) {
         ck->moved = pg_col_int(res, 0, 0);
         if (pg_col_int(res, 0, 1) > 0)

@@ -583,11 +583,11 @@ static int
 job_timed(struct sq_conn *c, void *arg)
 {
     struct timed_job *t = arg;
-    int64_t t0 = store_mono_us();
+    int64_t t0 = clock_mono_us();
     int err;
 
     err = t->fn(c, t->arg);
-    t->took_us = store_mono_us() - t0;
+    t->took_us = clock_mono_us() - t0;
     return err;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/sqlite/sq_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 /* How long an enable waits for room in the dispatcher before it queues the rest. */
@@ -209,7 +210,7 @@ hand_gap(struct store *st, uint64_t *seen, int64_t last)
 {
     int64_t left;
 
-    while ((left = last + HAND_GAP_US - store_mono_us()) > 0)
+    while ((left = last + HAND_GAP_US - clock_mono_us()) > 0)
         (void)store_handoff_room_wait(st, seen, (int)((left + 999) / 1000));
 }
 
@@ -223,7 +224,7 @@ hand_gap(struct store *st, uint64_t *seen, int64_t last)
 static int
 hand_fits(const struct store_chunk *ck, const struct hand_args *a)
 {
-    int64_t now = store_mono_us();
+    int64_t now = clock_mono_us();
     int64_t from = ck->hand_until - (int64_t)HAND_FOR_MS * 1000;
     double pace;
 
@@ -239,15 +240,15 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
 {
     struct hand_args a = { .s = st->impl, .ho = {.st = st}, .id = id, .now = ck->now };
     uint64_t seen = 0;
-    int64_t last = store_mono_us();
+    int64_t last = clock_mono_us();
     int err = 0;
 
     ck->moved = 0;
     if (ck->hand_until == 0)
-        ck->hand_until = store_mono_us() + (int64_t)HAND_FOR_MS * 1000;
+        ck->hand_until = clock_mono_us() + (int64_t)HAND_FOR_MS * 1000;
     (void)store_handoff_room_wait(st, &seen, 0);
     while (err == 0) {
-        if (store_mono_us() > ck->hand_until) {
+        if (clock_mono_us() > ck->hand_until) {
             ck->queue = 1;
             break;
         }
@@ -269,7 +270,7 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
             break;
         }
         hand_gap(st, &seen, last);
-        last = store_mono_us();
+        last = clock_mono_us();
     }
     return err;
 }
