@@ -210,12 +210,7 @@ guard_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "fh-http-guard");
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += GUARD_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        clock_mono_deadline(&ts, GUARD_TICK_MS);
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         if (!g->stop)
             tick(g);
@@ -228,7 +223,6 @@ int
 api_guard_new(const struct api_guard_config *cfg, struct api_guard **out)
 {
     struct api_guard *g = NULL;
-    pthread_condattr_t ca;
     int ret;
 
     *out = NULL;
@@ -239,10 +233,7 @@ api_guard_new(const struct api_guard_config *cfg, struct api_guard **out)
     }
     g->cfg = *cfg;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_mono_cond_init(&g->cv);
     if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
         log_warnx("api: guard: cannot start its thread");
         ret = ERR_INTERNAL;

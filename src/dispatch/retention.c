@@ -51,13 +51,7 @@ pause_ms(struct retention *r, int64_t ms)
     struct timespec ts;
     int stop;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    clock_mono_deadline(&ts, ms);
     pthread_mutex_lock(&r->lock);
     while (!r->stopping && pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
         ;
@@ -127,7 +121,7 @@ retention_start(struct store *st, int64_t window_ms, struct retention **out)
     if (r->every_ms < 100)
         r->every_ms = 100;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
+    clock_mono_cond_init(&r->cond);
     if (pthread_create(&r->thread, NULL, retention_main, r) != 0) {
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->lock);

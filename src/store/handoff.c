@@ -14,14 +14,9 @@
 void
 store_handoff_init(struct store *st)
 {
-    pthread_condattr_t ca;
-
     pthread_mutex_init(&st->ho_lock, NULL);
     pthread_cond_init(&st->ho_idle, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st->ho_room, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_mono_cond_init(&st->ho_room);
     st->ho_results = 0;
     memset(&st->ho, 0, sizeof(st->ho));
     st->ho_gen = 0;

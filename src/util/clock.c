@@ -44,6 +44,17 @@ clock_mono_deadline(struct timespec *ts, int64_t ms)
 }
 
 void
+clock_mono_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void
 clock_sleep_ms(int64_t ms)
 {
     struct timespec ts;

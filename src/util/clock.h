@@ -5,6 +5,7 @@
 #ifndef FLUXHOOK_UTIL_CLOCK_H
 #define FLUXHOOK_UTIL_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -20,8 +21,14 @@ int64_t clock_mono_ms(void);
 /* The same in microseconds. */
 int64_t clock_mono_us(void);
 
-/* Sets *ts to ms milliseconds from now on CLOCK_MONOTONIC (a condition variable's deadline). */
+/*
+ * Sets *ts to ms milliseconds from now on CLOCK_MONOTONIC: a deadline for
+ * pthread_cond_timedwait() on a condition made by clock_mono_cond_init().
+ */
 void clock_mono_deadline(struct timespec *ts, int64_t ms);
+
+/* Makes *cond one whose timed waits read CLOCK_MONOTONIC (immune to the wall clock's jumps). */
+void clock_mono_cond_init(pthread_cond_t *cond);
 
 /* Sleeps ms milliseconds (the whole time, across signals); ms <= 0 returns at once. */
 void clock_sleep_ms(int64_t ms);

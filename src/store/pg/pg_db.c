@@ -1094,17 +1094,13 @@ static struct pg *
 pg_new(struct store *st, const char *url)
 {
     struct pg *p = calloc(1, sizeof(*p));
-    pthread_condattr_t attr;
 
     if (p == NULL)
         return NULL;
     p->st = st;
     p->wake[0] = p->wake[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->free_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_mono_cond_init(&p->free_cond);
     p->url = strdup(url);
     if (p->url == NULL || pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         pg_free(p);

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "store/sqlite/sq_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -190,12 +191,7 @@ sq_ckpt_yield(struct sq_ckpt *k)
 
     if (k == NULL)
         return;
-    clock_gettime(CLOCK_REALTIME, &by);
-    by.tv_nsec += SQ_CKPT_YIELD_MS * 1000000L;
-    if (by.tv_nsec >= 1000000000L) {
-        by.tv_sec++;
-        by.tv_nsec -= 1000000000L;
-    }
+    clock_mono_deadline(&by, SQ_CKPT_YIELD_MS);
     pthread_mutex_lock(&k->lock);
     while (k->running && k->frames >= k->max_frames - SQ_CKPT_NEAR * k->pass_frames && !k->stop) {
         if (pthread_cond_timedwait(&k->cond, &k->lock, &by) != 0)
@@ -236,7 +232,7 @@ sq_ckpt_start(const char *path, sqlite3 *writer, struct sq_ckpt **out)
         return ERR_STORE;
     }
     pthread_mutex_init(&k->lock, NULL);
-    pthread_cond_init(&k->cond, NULL);
+    clock_mono_cond_init(&k->cond);
     if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
         log_warn("store: cannot start the checkpointer thread");
         pthread_cond_destroy(&k->cond);

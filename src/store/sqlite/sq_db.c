@@ -606,14 +606,14 @@ out:
  * waiting for the sync without a bound starved the dispatcher behind
  * publishes while syncs were slow.
  */
-#define SQ_NOSYNC_WAIT_US 2000
+#define SQ_NOSYNC_WAIT_MS 2
 
 /*
  * The writer's open transaction: the jobs run in it so far, oldest first.
  * It stays open while the syncer is busy, since a commit could not become
  * durable before the sync under way ends anyway: every job arriving
  * meanwhile joins it, and it commits once, when the syncer is free, or
- * SQ_NOSYNC_WAIT_US after the first job that needs no sync joined it.
+ * SQ_NOSYNC_WAIT_MS after the first job that needs no sync joined it.
  */
 struct txn {
     struct sq_job *head, *tail;
@@ -648,12 +648,7 @@ txn_count_nosync(struct txn *t, const struct sq_job *fresh)
         t->nosync += j->nosync;
     if (before > 0 || t->nosync == 0)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &t->nosync_by);
-    t->nosync_by.tv_nsec += SQ_NOSYNC_WAIT_US * 1000L;
-    if (t->nosync_by.tv_nsec >= 1000000000L) {
-        t->nosync_by.tv_sec++;
-        t->nosync_by.tv_nsec -= 1000000000L;
-    }
+    clock_mono_deadline(&t->nosync_by, SQ_NOSYNC_WAIT_MS);
 }
 
 /* Fails every job of the transaction whose answer depended on its commit. */
@@ -998,7 +993,7 @@ writer_main(void *arg)
         stopping = s->stopping;
         /*
          * A transaction holding a claim or a result commits within
-         * SQ_NOSYNC_WAIT_US: they need no sync, and the dispatcher must not
+         * SQ_NOSYNC_WAIT_MS: they need no sync, and the dispatcher must not
          * wait for one (under full ingest that starved delivery behind
          * publishes).
          */
@@ -1383,7 +1378,6 @@ sq_open(struct store *st, const char *url)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *rest = url + strlen("sqlite:");
-    pthread_condattr_t mono;
     struct sq *s = NULL;
     int i, err;
 
@@ -1396,10 +1390,7 @@ sq_open(struct store *st, const char *url)
     if (s == NULL)
         return ERR_NOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&mono);
-    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->queue_cond, &mono); /* the writer's bounded waits are monotonic */
-    pthread_condattr_destroy(&mono);
+    clock_mono_cond_init(&s->queue_cond); /* the writer's bounded waits are monotonic */
     pthread_cond_init(&s->reader_cond, NULL);
     pthread_cond_init(&s->sync_cond, NULL);
     s->path = strdup(rest);
