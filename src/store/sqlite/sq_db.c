@@ -1105,7 +1105,6 @@ syncer_main(void *arg)
         sync_us = clock_mono_us();
         err = wal_sync(s);
         done_us = clock_mono_us();
-        sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
@@ -1116,9 +1115,18 @@ syncer_main(void *arg)
             fault_note(s, err, commits);
         else
             fault_clear(s, commits);
-        answered = jobs_done(list, err);
-        /* The writer may hold a transaction open for this moment. */
+        /*
+         * The writer may hold a transaction open for this moment: it commits
+         * while this thread hands the batch's deliveries over and answers,
+         * and the next sync finds that commit queued.
+         */
         pthread_cond_signal(&s->queue_cond);
+        pthread_mutex_unlock(&s->lock);
+
+        sq_jobs_after(list, err);
+
+        pthread_mutex_lock(&s->lock);
+        answered = jobs_done(list, err);
         if (answered != NULL) {
             pthread_mutex_unlock(&s->lock);
             jobs_complete(answered);

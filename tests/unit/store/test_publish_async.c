@@ -9,6 +9,7 @@
  * what a transaction that failed at its commit read. While publishes keep the writer busy,
  * the WAL stays within its bound: its checkpoints run on the checkpointer's thread and the
  * writer copies only what a pass left. A commit's WAL frames reach the file in a few writes.
+ * The writer commits while the syncer hands a synced batch over.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -850,6 +851,68 @@ test_cache_types_alone(void **state)
     pubs_free(ps, 3);
 }
 
+/* test_commit_beside_handover: what the first write's hand-over saw. */
+static struct fx *bh_fx;
+static int bh_next_err, bh_queued;
+static int64_t bh_waited_ms = -1; /* how long the next commit took to come, -1: it never came */
+
+/*
+ * sq_job_after_fn of the first write, called on the syncer once its sync
+ * ended: queues a second write and waits (bounded) for the writer to commit
+ * it while this hand-over still runs.
+ */
+static void
+bh_after(void *arg, int result)
+{
+    struct store_writer_stats a, b;
+    int64_t start = clock_mono_ms();
+
+    (void)arg;
+    if (result != 0)
+        return;
+    store_writer_stats(bh_fx->st, &a);
+    bh_queued = sq_write_async(bh_fx->st->impl, job_sql,
+                               NULL, "UPDATE accounts SET name = 'C' WHERE id = 'acct_a'",
+                               sql_done, &bh_next_err) == 0;
+    while (bh_queued && clock_mono_ms() - start < 5000) {
+        store_writer_stats(bh_fx->st, &b);
+        if (b.commits > a.commits) {
+            bh_waited_ms = clock_mono_ms() - start;
+            return;
+        }
+        usleep(1000);
+    }
+}
+
+/*
+ * Once a WAL sync has ended, the writer commits the next transaction while
+ * the syncer is still handing the synced batch over and answering it: a
+ * write queued from inside that hand-over is committed before it returns
+ * (it was held until the hand-over ended), and both writes are answered,
+ * durable.
+ */
+static void
+test_commit_beside_handover(void **state)
+{
+    struct fx *fx = *state;
+    int first_err = -1;
+
+    bh_fx = fx;
+    bh_queued = 0;
+    bh_next_err = -1;
+    bh_waited_ms = -1;
+    pa_seq = 0;
+    assert_int_equal(sq_write_async(fx->st->impl, job_sql, bh_after,
+                                    "UPDATE accounts SET name = 'B' WHERE id = 'acct_a'", sql_done,
+                                    &first_err),
+                     0);
+    wait_calls(2);
+    assert_int_equal(first_err, 0);
+    assert_int_equal(bh_queued, 1);
+    assert_int_equal(bh_next_err, 0);
+    assert_true(bh_waited_ms >= 0);
+}
+
 /*
  * A transaction that disabled an endpoint and then published to it (the
  * fan-out read inside it) fails at its commit: the disable never happened,
@@ -921,6 +984,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_types_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_rolled_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_beside_handover, setup, teardown),
     };
 
     if (fw_register() != 0) {
