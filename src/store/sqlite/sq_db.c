@@ -1105,6 +1105,18 @@ syncer_main(void *arg)
         sync_us = clock_mono_us();
         err = wal_sync(s);
         done_us = clock_mono_us();
+        /*
+         * Jobs queued during the sync (a lazy wake-up left them waiting: see
+         * job_queue()) run now, while this thread hands the batch over, so
+         * that the writer can commit as soon as it is told below. It commits
+         * only then: a caller answered below that writes again at once still
+         * joins that commit, and the syncer is ready for it.
+         */
+        pthread_mutex_lock(&s->lock);
+        if (s->head != NULL)
+            pthread_cond_signal(&s->queue_cond);
+        pthread_mutex_unlock(&s->lock);
+        sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
         s->syncing = 0;
@@ -1115,18 +1127,9 @@ syncer_main(void *arg)
             fault_note(s, err, commits);
         else
             fault_clear(s, commits);
-        /*
-         * The writer may hold a transaction open for this moment: it commits
-         * while this thread hands the batch's deliveries over and answers,
-         * and the next sync finds that commit queued.
-         */
-        pthread_cond_signal(&s->queue_cond);
-        pthread_mutex_unlock(&s->lock);
-
-        sq_jobs_after(list, err);
-
-        pthread_mutex_lock(&s->lock);
         answered = jobs_done(list, err);
+        /* The writer may hold a transaction open for this moment. */
+        pthread_cond_signal(&s->queue_cond);
         if (answered != NULL) {
             pthread_mutex_unlock(&s->lock);
             jobs_complete(answered);

@@ -9,7 +9,8 @@
  * what a transaction that failed at its commit read. While publishes keep the writer busy,
  * the WAL stays within its bound: its checkpoints run on the checkpointer's thread and the
  * writer copies only what a pass left. A commit's WAL frames reach the file in a few writes.
- * The writer commits while the syncer hands a synced batch over.
+ * What is queued during a sync runs while the syncer hands the synced batch over, and
+ * commits after it.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -53,6 +54,8 @@ static struct {
 static pthread_mutex_t fw_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int fw_failing;
 static atomic_int fw_sync_ms; /* every sync first sleeps this long */
+static atomic_int fw_sync_gate;   /* while set, a sync waits (at most 10 s) */
+static atomic_int fw_syncs_begun; /* syncs that reached the shim */
 #define FW_WALS 8
 static sqlite3_file *fw_wals[FW_WALS]; /* the WAL files opened (under fw_mu) */
 static atomic_long fw_wal_writes, fw_wal_bytes; /* writes that reached the WALs */
@@ -91,8 +94,13 @@ fw_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 static int
 fw_sync(sqlite3_file *f, int flags)
 {
+    int64_t until = clock_mono_ms() + 10000;
+
     if (atomic_load(&fw_failing))
         return SQLITE_IOERR_FSYNC;
+    atomic_fetch_add(&fw_syncs_begun, 1);
+    while (atomic_load(&fw_sync_gate) && clock_mono_ms() < until)
+        clock_sleep_ms(1);
     clock_sleep_ms(atomic_load(&fw_sync_ms));
     return fw_real_of(f)->xSync(f, flags);
 }
@@ -215,6 +223,7 @@ teardown(void **state)
 
     atomic_store(&fw_failing, 0);
     atomic_store(&fw_sync_ms, 0);
+    atomic_store(&fw_sync_gate, 0);
     store_close(fx->st);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
     if (system(cmd) != 0)
@@ -851,66 +860,81 @@ test_cache_types_alone(void **state)
     pubs_free(ps, 3);
 }
 
-/* test_commit_beside_handover: what the first write's hand-over saw. */
+/* test_run_beside_handover: the second write, queued during the first one's sync. */
 static struct fx *bh_fx;
-static int bh_next_err, bh_queued;
-static int64_t bh_waited_ms = -1; /* how long the next commit took to come, -1: it never came */
+static atomic_int bh_ran;     /* the second write's job ran */
+static int bh_ran_in_after;   /* it had run before the first one's hand-over returned */
+static int bh_commits_in_after; /* commits made while that hand-over waited */
+
+/* sq_job_fn of the second write: notes that it ran, then runs its SQL. */
+static int
+job_sql_noted(struct sq_conn *c, void *arg)
+{
+    atomic_store(&bh_ran, 1);
+    return sq_exec(c, arg);
+}
 
 /*
  * sq_job_after_fn of the first write, called on the syncer once its sync
- * ended: queues a second write and waits (bounded) for the writer to commit
- * it while this hand-over still runs.
+ * ended: waits (bounded) for the writer to have run the second write.
  */
 static void
 bh_after(void *arg, int result)
 {
     struct store_writer_stats a, b;
-    int64_t start = clock_mono_ms();
+    int64_t until = clock_mono_ms() + 5000;
 
     (void)arg;
     if (result != 0)
         return;
     store_writer_stats(bh_fx->st, &a);
-    bh_queued = sq_write_async(bh_fx->st->impl, job_sql,
-                               NULL, "UPDATE accounts SET name = 'C' WHERE id = 'acct_a'",
-                               sql_done, &bh_next_err) == 0;
-    while (bh_queued && clock_mono_ms() - start < 5000) {
-        store_writer_stats(bh_fx->st, &b);
-        if (b.commits > a.commits) {
-            bh_waited_ms = clock_mono_ms() - start;
-            return;
-        }
-        usleep(1000);
-    }
+    while (!atomic_load(&bh_ran) && clock_mono_ms() < until)
+        clock_sleep_ms(1);
+    bh_ran_in_after = atomic_load(&bh_ran);
+    store_writer_stats(bh_fx->st, &b);
+    bh_commits_in_after = (int)(b.commits - a.commits);
 }
 
 /*
- * Once a WAL sync has ended, the writer commits the next transaction while
- * the syncer is still handing the synced batch over and answering it: a
- * write queued from inside that hand-over is committed before it returns
- * (it was held until the hand-over ended), and both writes are answered,
+ * A write queued while a sync is under way runs as soon as that sync ends,
+ * while the syncer still hands the synced batch over (it used to wait for
+ * the hand-over to end), and commits only after it, so that the callers
+ * the syncer answers can still join that commit; both writes are answered,
  * durable.
  */
 static void
-test_commit_beside_handover(void **state)
+test_run_beside_handover(void **state)
 {
     struct fx *fx = *state;
-    int first_err = -1;
+    int64_t until;
+    int begun, first_err = -1, second_err = -1;
 
     bh_fx = fx;
-    bh_queued = 0;
-    bh_next_err = -1;
-    bh_waited_ms = -1;
+    atomic_store(&bh_ran, 0);
+    bh_ran_in_after = 0;
+    bh_commits_in_after = -1;
     pa_seq = 0;
+    atomic_store(&fw_sync_gate, 1);
+    begun = atomic_load(&fw_syncs_begun);
     assert_int_equal(sq_write_async(fx->st->impl, job_sql, bh_after,
                                     "UPDATE accounts SET name = 'B' WHERE id = 'acct_a'", sql_done,
                                     &first_err),
                      0);
+    until = clock_mono_ms() + 10000;
+    while (atomic_load(&fw_syncs_begun) == begun && clock_mono_ms() < until)
+        clock_sleep_ms(1);
+    assert_true(atomic_load(&fw_syncs_begun) > begun);
+    /* The first write's sync is held: the second is queued during it. */
+    assert_int_equal(sq_write_async(fx->st->impl, job_sql_noted, NULL,
+                                    "UPDATE accounts SET name = 'C' WHERE id = 'acct_a'", sql_done,
+                                    &second_err),
+                     0);
+    atomic_store(&fw_sync_gate, 0);
     wait_calls(2);
     assert_int_equal(first_err, 0);
-    assert_int_equal(bh_queued, 1);
-    assert_int_equal(bh_next_err, 0);
-    assert_true(bh_waited_ms >= 0);
+    assert_int_equal(second_err, 0);
+    assert_int_equal(bh_ran_in_after, 1);
+    assert_int_equal(bh_commits_in_after, 0);
 }
 
 /*
@@ -984,7 +1008,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_nowait_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_types_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_rolled_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_beside_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_beside_handover, setup, teardown),
     };
 
     if (fw_register() != 0) {
