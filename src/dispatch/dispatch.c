@@ -35,8 +35,12 @@
  * to be recorded, and neither holds a connection to the receiver.
  */
 #define LEASE_SLACK 4
-/* Recycled attempt contexts a thread keeps waiting (each about 5 KiB with its buffers). */
-#define SPARE_MAX 64
+/*
+ * Recycled attempt contexts a thread keeps waiting, its loop's and those on
+ * their way back (each about 5 KiB with its buffers): more than a batch of
+ * results, which the recorder gives back at once.
+ */
+#define SPARE_MAX 128
 #define PARK_POLL_MS 10 /* how often a loop with parked claims looks for room */
 /*
  * How soon to look again when due work was left and endpoints full here were
@@ -105,6 +109,7 @@ struct dthread {
     struct record *ended;    /* attempts ended this turn, for ended_flush() */
     size_t nended, capended;
     struct attempt_ctx *spare; /* recycled contexts for the next attempts (a list) */
+    atomic_int nspare;         /* how many (changed by the loop, read by the recorder) */
 
     /* Shared with the recorder, under mu. */
     pthread_mutex_t mu;
@@ -491,8 +496,9 @@ ctx_return(struct dthread *t, struct record *recs, size_t n)
     size_t i = 0;
     int k;
 
-    /* Only this thread adds to t->returned: the count can but drop meanwhile. */
-    for (k = atomic_load(&t->nreturned); i < n && k < SPARE_MAX; i++, k++) {
+    /* Only this thread adds: the counts can but drop meanwhile. */
+    k = atomic_load(&t->nreturned) + atomic_load(&t->nspare);
+    for (; i < n && k < SPARE_MAX; i++, k++) {
         ctx = recs[i].ctx;
         ctx->next = head;
         head = ctx;
@@ -866,13 +872,14 @@ spare_take(struct dthread *t)
         pthread_mutex_lock(&t->mu);
         t->spare = t->returned;
         t->returned = NULL;
-        atomic_store(&t->nreturned, 0);
+        atomic_store(&t->nspare, atomic_exchange(&t->nreturned, 0));
         pthread_mutex_unlock(&t->mu);
     }
     ctx = t->spare;
     if (ctx != NULL) {
         t->spare = ctx->next;
         ctx->next = NULL;
+        atomic_fetch_sub(&t->nspare, 1);
     }
     return ctx;
 }
