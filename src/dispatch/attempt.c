@@ -202,6 +202,7 @@ fmt_alloc(const char *fmt, ...)
 
 #define ATTEMPT_HEADERS_LOG 1023 /* room first made for the log's copy (1 KiB with its NUL) */
 #define ATTEMPT_HEAD_ROOM 1536   /* room first made for the request's head */
+#define ATTEMPT_KEEP_MAX 16384   /* a recycled attempt keeps buffers up to this size */
 
 /*
  * Appends to the request the header line made of the n strings of parts,
@@ -298,17 +299,13 @@ scheme_is(const char *url, const char *scheme)
     return strncasecmp(url, scheme, n) == 0;
 }
 
-int
-attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_ms,
-                struct attempt_ctx **out)
+/* Fills ctx (zeroed, its buffers empty) for an attempt of claim c, as attempt_ctx_new() says. */
+static int
+ctx_start(struct attempt_ctx *ctx, struct claim *c, const struct dispatch_shared *sh,
+          int64_t now_ms)
 {
-    struct attempt_ctx *ctx;
     int err = 0;
 
-    *out = NULL;
-    ctx = calloc(1, sizeof(*ctx));
-    if (ctx == NULL)
-        return ERR_NOMEM;
     ctx->c = *c;
     c->url = NULL;
     c->secret = NULL;
@@ -318,13 +315,6 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_m
     ctx->sh = sh;
     ctx->started_ms = now_ms;
     ctx->started_mono = clock_mono_ms();
-    buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
-    buf_init(&ctx->req_headers, DISPATCH_HEADERS_KEEP_MAX);
-    buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
-    buf_init(&ctx->req, SIZE_MAX);
-    h1_parser_init(&ctx->parser);
-    *out = ctx;
-
     if (ctx->c.url == NULL || ctx->c.body == NULL || ctx->c.secret == NULL) {
         ctx->error = fmt_alloc("internal: incomplete claim");
         err = ERR_INVAL;
@@ -346,6 +336,42 @@ attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_m
         ctx->error = fmt_alloc("cannot sign the request: %s", err_str(err));
 out:
     return err;
+}
+
+int
+attempt_ctx_new(struct claim *c, const struct dispatch_shared *sh, int64_t now_ms,
+                struct attempt_ctx **out)
+{
+    struct attempt_ctx *ctx;
+
+    *out = NULL;
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return ERR_NOMEM;
+    buf_init(&ctx->body, DISPATCH_BODY_KEEP_MAX);
+    buf_init(&ctx->req_headers, DISPATCH_HEADERS_KEEP_MAX);
+    buf_init(&ctx->resp_headers, DISPATCH_HEADERS_KEEP_MAX);
+    buf_init(&ctx->req, SIZE_MAX);
+    h1_parser_init(&ctx->parser);
+    *out = ctx;
+    return ctx_start(ctx, c, sh, now_ms);
+}
+
+int
+attempt_ctx_renew(struct attempt_ctx *ctx, struct claim *c, const struct dispatch_shared *sh,
+                  int64_t now_ms)
+{
+    struct buf req = ctx->req, body = ctx->body, req_headers = ctx->req_headers;
+    struct buf resp_headers = ctx->resp_headers, part = ctx->parser.part;
+
+    memset(ctx, 0, sizeof(*ctx));
+    h1_parser_init(&ctx->parser);
+    ctx->req = req;
+    ctx->body = body;
+    ctx->req_headers = req_headers;
+    ctx->resp_headers = resp_headers;
+    ctx->parser.part = part;
+    return ctx_start(ctx, c, sh, now_ms);
 }
 
 enum attempt_error_class
@@ -634,6 +660,24 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
     }
 }
 
+/* Frees the strings ctx owns (its claim's, its error), leaving their pointers NULL. */
+static void
+ctx_strings_free(struct attempt_ctx *ctx)
+{
+    free(ctx->error);
+    free(ctx->c.url);
+    secret_free(ctx->c.secret);
+    secret_free(ctx->c.prev_secret);
+    free(ctx->c.body);
+    free(ctx->c.dlv.last_error); /* the one string a delivery owns */
+    ctx->error = NULL;
+    ctx->c.url = NULL;
+    ctx->c.secret = NULL;
+    ctx->c.prev_secret = NULL;
+    ctx->c.body = NULL;
+    ctx->c.dlv.last_error = NULL;
+}
+
 void
 attempt_ctx_free(struct attempt_ctx *ctx)
 {
@@ -644,11 +688,27 @@ attempt_ctx_free(struct attempt_ctx *ctx)
     buf_cleanup(&ctx->body);
     buf_cleanup(&ctx->req_headers);
     buf_cleanup(&ctx->resp_headers);
-    free(ctx->error);
-    free(ctx->c.url);
-    secret_free(ctx->c.secret);
-    secret_free(ctx->c.prev_secret);
-    free(ctx->c.body);
-    free(ctx->c.dlv.last_error); /* the one string a delivery owns */
+    ctx_strings_free(ctx);
     free(ctx);
+}
+
+/* Empties b, keeping its memory for the next attempt unless it grew past ATTEMPT_KEEP_MAX. */
+static void
+buf_keep(struct buf *b)
+{
+    if (b->cap > ATTEMPT_KEEP_MAX)
+        buf_cleanup(b);
+    else
+        buf_reset(b);
+}
+
+void
+attempt_ctx_recycle(struct attempt_ctx *ctx)
+{
+    ctx_strings_free(ctx);
+    buf_keep(&ctx->req);
+    buf_keep(&ctx->parser.part);
+    buf_keep(&ctx->body);
+    buf_keep(&ctx->req_headers);
+    buf_keep(&ctx->resp_headers);
 }

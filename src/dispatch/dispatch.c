@@ -35,6 +35,12 @@
  * to be recorded, and neither holds a connection to the receiver.
  */
 #define LEASE_SLACK 4
+/*
+ * Recycled attempt contexts a thread keeps waiting, its loop's and those on
+ * their way back (each about 5 KiB with its buffers): more than a batch of
+ * results, which the recorder gives back at once.
+ */
+#define SPARE_MAX 128
 #define PARK_POLL_MS 10 /* how often a loop with parked claims looks for room */
 /*
  * How soon to look again when due work was left and endpoints full here were
@@ -102,6 +108,8 @@ struct dthread {
     int asked;               /* how many the last ask wanted */
     struct record *ended;    /* attempts ended this turn, for ended_flush() */
     size_t nended, capended;
+    struct attempt_ctx *spare; /* recycled contexts for the next attempts (a list) */
+    atomic_int nspare;         /* how many (changed by the loop, read by the recorder) */
 
     /* Shared with the recorder, under mu. */
     pthread_mutex_t mu;
@@ -119,6 +127,8 @@ struct dthread {
     size_t nhand, caphand;
     struct claim *parked;   /* the loop's own: claims whose endpoint had no free request */
     size_t nparked, capparked;
+    struct attempt_ctx *returned; /* recorded attempts' contexts, recycled, for spare */
+    atomic_int nreturned;         /* how many (changed under mu, read without) */
     atomic_int hand_wake;   /* 1: hand may hold some since the loop last looked */
     int inbox_backlog;      /* the answer's backlog flag */
     int64_t inbox_next_due; /* wall ms of the next due delivery, 0 when unknown */
@@ -474,7 +484,42 @@ record_again(struct dthread *t, int err)
     return !atomic_load(&d->stopping) || clock_mono_ms() < atomic_load(&d->stop_deadline_mono);
 }
 
-/* Records finished attempts in one store transaction and frees them. */
+/*
+ * Gives the contexts of the n recorded attempts back to t's loop, recycled,
+ * while it keeps fewer than SPARE_MAX; frees the rest.
+ */
+static void
+ctx_return(struct dthread *t, struct record *recs, size_t n)
+{
+    struct attempt_ctx *head = NULL;
+    struct attempt_ctx *ctx;
+    size_t i = 0;
+    int k;
+
+    /* Only this thread adds: the counts can but drop meanwhile. */
+    k = atomic_load(&t->nreturned) + atomic_load(&t->nspare);
+    for (; i < n && k < SPARE_MAX; i++, k++) {
+        ctx = recs[i].ctx;
+        ctx->next = head;
+        head = ctx;
+    }
+    for (; i < n; i++)
+        attempt_ctx_free(recs[i].ctx);
+    if (head == NULL)
+        return;
+    /* Recycled outside the lock; the list joins t->returned under it. */
+    for (ctx = head; ctx != NULL; ctx = ctx->next)
+        attempt_ctx_recycle(ctx);
+    pthread_mutex_lock(&t->mu);
+    for (ctx = head, k = 1; ctx->next != NULL; ctx = ctx->next)
+        k++;
+    ctx->next = t->returned;
+    t->returned = head;
+    atomic_fetch_add(&t->nreturned, k);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Records finished attempts in one store transaction and gives their contexts back. */
 static void
 record(struct dthread *t, struct record *recs, size_t n)
 {
@@ -527,8 +572,8 @@ record(struct dthread *t, struct record *recs, size_t n)
          */
         if (recs[i].r.status == DELIVERY_PENDING && recs[i].r.next_attempt_at < now + POLL_MS)
             retry = 1;
-        attempt_ctx_free(recs[i].ctx);
     }
+    ctx_return(t, recs, n);
     free(rs);
     /*
      * A retry may be due at once, or claims waited for room: let the loop
@@ -817,6 +862,39 @@ park(struct dthread *t, struct claim *c)
     return 0;
 }
 
+/* A recycled context for an attempt, or NULL when t has none. */
+static struct attempt_ctx *
+spare_take(struct dthread *t)
+{
+    struct attempt_ctx *ctx;
+
+    if (t->spare == NULL && atomic_load(&t->nreturned) > 0) {
+        pthread_mutex_lock(&t->mu);
+        t->spare = t->returned;
+        t->returned = NULL;
+        atomic_store(&t->nspare, atomic_exchange(&t->nreturned, 0));
+        pthread_mutex_unlock(&t->mu);
+    }
+    ctx = t->spare;
+    if (ctx != NULL) {
+        t->spare = ctx->next;
+        ctx->next = NULL;
+        atomic_fetch_sub(&t->nspare, 1);
+    }
+    return ctx;
+}
+
+static void
+ctx_list_free(struct attempt_ctx *ctx)
+{
+    struct attempt_ctx *next;
+
+    for (; ctx != NULL; ctx = next) {
+        next = ctx->next;
+        attempt_ctx_free(ctx);
+    }
+}
+
 /*
  * Starts an attempt for claim c (whose strings it takes), counted already
  * among its endpoint's requests under way.
@@ -824,10 +902,13 @@ park(struct dthread *t, struct claim *c)
 static void
 start_one(struct dthread *t, struct claim *c, int64_t now_ms)
 {
-    struct attempt_ctx *ctx;
+    struct attempt_ctx *ctx = spare_take(t);
     int err;
 
-    err = attempt_ctx_new(c, &t->d->sh, now_ms, &ctx);
+    if (ctx != NULL)
+        err = attempt_ctx_renew(ctx, c, &t->d->sh, now_ms);
+    else
+        err = attempt_ctx_new(c, &t->d->sh, now_ms, &ctx);
     if (ctx == NULL) {
         /* Out of memory: its lease expires and it is attempted again. */
         pthread_mutex_lock(&t->d->lock);
@@ -1354,6 +1435,8 @@ dispatcher_free(struct dispatcher *d)
         free(t->ended);
         claim_list_free(t->inbox, t->ninbox);
         claim_list_free(t->hand, t->nhand);
+        ctx_list_free(t->spare);
+        ctx_list_free(t->returned);
         free(t->exclude);
         free(t->exclude_ids);
         pthread_mutex_destroy(&t->mu);

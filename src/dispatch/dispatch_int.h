@@ -227,6 +227,19 @@ void attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t
 /* Frees ctx and what it owns; its connection must be released first. NULL is a no-op. */
 void attempt_ctx_free(struct attempt_ctx *ctx);
 
+/*
+ * Frees what a finished ctx owns but its memory and its buffers' (each
+ * emptied, or freed when it grew past 16 KiB), for attempt_ctx_renew():
+ * an attempt's context and its request are too large for malloc's
+ * per-thread cache, so a new one for each delivery cost more than the rest
+ * of the allocations of its request. Its connection must be released first.
+ */
+void attempt_ctx_recycle(struct attempt_ctx *ctx);
+
+/* As attempt_ctx_new() (*out being ctx), in ctx that attempt_ctx_recycle() emptied. */
+int attempt_ctx_renew(struct attempt_ctx *ctx, struct claim *c, const struct dispatch_shared *sh,
+                      int64_t now_ms);
+
 /* --- conn.c: connections to receivers, and the requests on them --- */
 
 /*

@@ -16,6 +16,7 @@
 #include "store/sqlite/sq_int.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/log.h"
 
 /* How long an enable waits for room in the dispatcher before it queues the rest. */
 #define HAND_WAIT_MS 200
@@ -47,10 +48,17 @@ static const char SQL_HELD_READ[] =
     "WHERE d.endpoint_id = ?1 AND d.status = 'held' ORDER BY d.id LIMIT ?2";
 /* The endpoint's kept count of held deliveries (migration 017). */
 static const char SQL_HELD_LEFT[] = "SELECT n FROM endpoint_held WHERE endpoint_id = ?1";
-/* As SQL_EP_RESUME_HELD, then as a claim. */
+/*
+ * As SQL_EP_RESUME_HELD, then as a claim: the held deliveries of ?3 from
+ * id ?4 to id ?5, which are those SQL_HELD_READ read (the same job, so
+ * nothing came between), in one statement: one per row opened the table's
+ * and its indexes' cursors again for each.
+ */
 static const char SQL_HELD_TAKE[] =
-    "UPDATE deliveries SET status = 'delivering', next_attempt_at = ?1, lease_until = ?2, "
-    "lease_token = ?3, round_start = attempts_made, updated_at = ?1 WHERE id = ?4";
+    "UPDATE deliveries INDEXED BY deliveries_endpoint_status SET status = 'delivering', "
+    "next_attempt_at = ?1, lease_until = ?2, lease_token = lease_token + 1, "
+    "round_start = attempts_made, updated_at = ?1 "
+    "WHERE endpoint_id = ?3 AND status = 'held' AND id >= ?4 AND id <= ?5";
 
 struct hand_args {
     struct sq *s;
@@ -83,28 +91,43 @@ held_claim(sqlite3_stmt *stmt, struct claim *cl, int64_t now, int64_t lease_unti
     return err;
 }
 
-/* Writes the move of the n claims at the end of a->ho. */
+/*
+ * Writes the move of the n claims at the end of a->ho, read in id order,
+ * in one statement. They share the first one's lease (the shortest: each
+ * later reservation read the clock again), so the row and the claim agree.
+ */
 static int
 held_take(struct sq_conn *c, struct hand_args *a, size_t n)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_HELD_TAKE);
-    const struct delivery *d;
+    sqlite3_stmt *stmt;
+    struct claim *cs = a->ho.cs + (a->ho.n - n);
+    int64_t lease_until;
     size_t i;
-    int rc;
+    int rc, moved;
 
+    if (n == 0)
+        return 0;
+    stmt = sq_stmt(c, SQL_HELD_TAKE);
     if (stmt == NULL)
         return ERR_STORE;
-    for (i = a->ho.n - n; i < a->ho.n; i++) {
-        d = &a->ho.cs[i].dlv;
-        sqlite3_bind_int64(stmt, 1, a->now);
-        sqlite3_bind_int64(stmt, 2, d->lease_until);
-        sqlite3_bind_int64(stmt, 3, d->lease_token);
-        sqlite3_bind_text(stmt, 4, d->id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(stmt);
-        sq_done(stmt);
-        if (rc != SQLITE_DONE)
-            return sq_err(c, rc, "handing over held deliveries");
-        sq_roll_move(c, a->id, d->created_at, DELIVERY_HELD, DELIVERY_DELIVERING, 1);
+    lease_until = cs[0].dlv.lease_until;
+    sqlite3_bind_int64(stmt, 1, a->now);
+    sqlite3_bind_int64(stmt, 2, lease_until);
+    sqlite3_bind_text(stmt, 3, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, cs[0].dlv.id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, cs[n - 1].dlv.id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "handing over held deliveries");
+    moved = sqlite3_changes(c->db);
+    if (moved != (int)n) {
+        log_warnx("store: a hand-over moved %d held deliveries where it read %zu", moved, n);
+        return ERR_STORE; /* the job rolls back: none is handed over */
+    }
+    for (i = 0; i < n; i++) {
+        cs[i].dlv.lease_until = lease_until;
+        sq_roll_move(c, a->id, cs[i].dlv.created_at, DELIVERY_HELD, DELIVERY_DELIVERING, 1);
     }
     sq_count_move(c, DELIVERY_HELD, DELIVERY_DELIVERING, (int64_t)n);
     return 0;

@@ -612,6 +612,84 @@ test_http_refused_without_allow_http(void **state)
     attempt_ctx_free(ctx);
 }
 
+/* A claim of delivery dlv_02 to url, as the store hands it over (its strings owned). */
+static void
+other_claim(struct claim *c, const char *url)
+{
+    memset(c, 0, sizeof(*c));
+    strcpy(c->dlv.id, "dlv_02");
+    strcpy(c->dlv.event_id, "evt_02");
+    strcpy(c->dlv.endpoint_id, "ep_02");
+    strcpy(c->dlv.event_type, "user.created");
+    c->url = strdup(url);
+    c->secret = strdup(OLD_SECRET);
+    c->body = strdup("{\"n\":2}");
+    c->body_len = strlen(c->body);
+}
+
+/*
+ * A context recycled after an answer and renewed for another delivery
+ * carries the request a new context makes for it, byte for byte, and
+ * nothing of the earlier answer.
+ */
+static void
+test_recycled(void **state)
+{
+    struct dispatch_shared sh;
+    struct attempt_result r;
+    struct attempt_ctx *ctx;
+    struct attempt_ctx *fresh = NULL;
+    struct claim c;
+    int outcome;
+    int err;
+
+    (void)state;
+    memset(&sh, 0, sizeof(sh));
+    dispatch_config_default(&sh.cfg);
+    ctx = new_ctx(&sh, "https://example.com/a/longer/path/than/the/next", OLD_SECRET, &err);
+    assert_int_equal(err, 0);
+    attempt_header_line(ctx, "HTTP/1.1 503 Busy\r\n", 19);
+    attempt_header_line(ctx, "Retry-After: 30\r\n", 17);
+    attempt_header_line(ctx, "X-Kept: yes\r\n", 13);
+    attempt_header_line(ctx, "\r\n", 2);
+    assert_int_equal(attempt_body_bytes(ctx, "busy", 4), 0);
+    attempt_ctx_finish(ctx, 0, 1700000001000LL, 5, &r, &outcome);
+    assert_int_equal(r.status, DELIVERY_PENDING);
+    attempt_ctx_recycle(ctx);
+
+    other_claim(&c, "https://other.example/x");
+    assert_int_equal(attempt_ctx_renew(ctx, &c, &sh, 1700000002000LL), 0);
+    assert_null(c.url);
+    assert_null(c.body);
+    other_claim(&c, "https://other.example/x");
+    assert_int_equal(attempt_ctx_new(&c, &sh, 1700000002000LL, &fresh), 0);
+    assert_int_equal(ctx->req.len, fresh->req.len);
+    assert_memory_equal(ctx->req.data, fresh->req.data, fresh->req.len);
+    assert_string_equal(buf_cstr(&ctx->req_headers), buf_cstr(&fresh->req_headers));
+    assert_string_equal(header(ctx, "X-Workflux-Delivery"), "dlv_02");
+    assert_string_equal(header(ctx, "X-Workflux-Attempt"), "1");
+    assert_null(strchr(header(ctx, "webhook-signature"), ' ')); /* one secret now */
+    assert_int_equal(ctx->status_code, 0);
+    assert_int_equal(ctx->headers_done, 0);
+    assert_int_equal(ctx->answered, 0);
+    assert_int_equal(ctx->sent, 0);
+    assert_int_equal(ctx->body_seen, 0);
+    assert_string_equal(ctx->retry_after, "");
+    assert_null(ctx->error);
+
+    /* Its answer is its own: no header or body of the one before. */
+    attempt_header_line(ctx, "HTTP/1.1 200 OK\r\n", 17);
+    attempt_header_line(ctx, "\r\n", 2);
+    attempt_ctx_finish(ctx, 0, 1700000002100LL, 6, &r, &outcome);
+    assert_int_equal(r.status, DELIVERY_DELIVERED);
+    assert_int_equal(outcome, 0);
+    assert_null(r.attempt.response_headers);
+    assert_null(r.attempt.response_body);
+    assert_null(r.attempt.error);
+    attempt_ctx_free(ctx);
+    attempt_ctx_free(fresh);
+}
+
 int
 main(void)
 {
@@ -635,6 +713,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_blocked, setup, teardown),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_http_refused_without_allow_http),
+        cmocka_unit_test(test_recycled),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
