@@ -3296,6 +3296,22 @@ hist_feed(void *h, int bucket, int64_t n)
     rollup_hist_add(h, bucket, n);
 }
 
+/* Runs sql with ?1 bound to blob; h gets the histogram of its first column. */
+static sqlite3_stmt *
+lat_query(sqlite3 *db, const char *sql, const void *blob, size_t len, struct rollup_hist *h)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, blob, (int)len, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    memset(h, 0, sizeof(*h));
+    assert_int_equal(sq_lat_each(sqlite3_column_blob(stmt, 0),
+                                 (size_t)sqlite3_column_bytes(stmt, 0), hist_feed, h),
+                     0);
+    return stmt;
+}
+
 /*
  * A rollup row's latency histogram as one blob (sq_lat.c): pairs round-trip
  * in ascending order; lat_add() sums two blobs bucket by bucket (either may
@@ -3336,16 +3352,8 @@ test_latency_blob(void **state)
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
     assert_int_equal(sq_lat_functions(db), 0);
     /* lat_add of the blob to itself doubles every count; of NULL keeps it. */
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT lat_add(?1, ?1), lat_add(?1, NULL), "
-                                            "lat_add(NULL, ?1)", -1, &stmt, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_blob(stmt, 1, blob, (int)len, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    memset(&h, 0, sizeof(h));
-    assert_int_equal(sq_lat_each(sqlite3_column_blob(stmt, 0),
-                                 (size_t)sqlite3_column_bytes(stmt, 0),
-                                 hist_feed, &h),
-                     0);
+    stmt = lat_query(db, "SELECT lat_add(?1, ?1), lat_add(?1, NULL), lat_add(NULL, ?1)", blob,
+                     len, &h);
     for (i = 0; i < 6; i++)
         assert_int_equal(h.n[buckets[i]], 2 * counts[i]);
     for (i = 1; i < 3; i++) {
@@ -3354,18 +3362,10 @@ test_latency_blob(void **state)
     }
     sqlite3_finalize(stmt);
     /* Two blobs with buckets of their own and one in common. */
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT lat_add(lat_agg(b, n), ?1) FROM "
-                                            "(SELECT 300 AS b, 2 AS n UNION ALL SELECT 1, 4 "
-                                            "UNION ALL SELECT 300, 1 UNION ALL SELECT 900, 9)",
-                                        -1, &stmt, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_blob(stmt, 1, blob, (int)len, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    memset(&h, 0, sizeof(h));
-    assert_int_equal(sq_lat_each(sqlite3_column_blob(stmt, 0),
-                                 (size_t)sqlite3_column_bytes(stmt, 0),
-                                 hist_feed, &h),
-                     0);
+    stmt = lat_query(db, "SELECT lat_add(lat_agg(b, n), ?1) FROM "
+                         "(SELECT 300 AS b, 2 AS n UNION ALL SELECT 1, 4 "
+                         "UNION ALL SELECT 300, 1 UNION ALL SELECT 900, 9)",
+                     blob, len, &h);
     for (b = 0; b < ROLLUP_BUCKETS; b++) {
         int64_t want = (b == 1 ? 4 : 0) + (b == 300 ? 3 : 0) + (b == 900 ? 9 : 0);
 
