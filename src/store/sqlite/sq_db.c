@@ -440,6 +440,8 @@ conn_close(struct sq_conn *c)
     free(c->roll);
     c->roll = NULL;
     c->roll_n = c->roll_cap = c->roll_mark = 0;
+    free(c->roll_accts);
+    c->roll_accts = NULL;
 }
 
 static int

@@ -65,6 +65,7 @@ struct sq_conn {
     size_t roll_n, roll_cap;
     size_t roll_mark;               /* roll_n when the running job began */
     int roll_lost;                  /* a note could not be kept: the commit must fail */
+    struct sq_roll_acct *roll_accts; /* writer: endpoints' accounts, as read (sq_rollup.c) */
     struct sq_cache *wcache;        /* writer: sq_cache.c's tables, or NULL */
 };
 

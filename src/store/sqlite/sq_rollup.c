@@ -42,6 +42,46 @@ struct ep_acct {
     char acct[ID_MAX];
 };
 
+/*
+ * The accounts of endpoints the writer has read, by a hash of the endpoint
+ * id: each is looked for in ACCT_PROBE slots from its hash's and kept in the
+ * first free one (else its hash's). An endpoint's account never changes and
+ * its row is never deleted (a deletion marks it), so an entry never goes
+ * stale, whichever process wrote since; an endpoint not found is not kept.
+ */
+#define ACCT_SLOTS 1024
+#define ACCT_PROBE 4
+
+struct sq_roll_acct {
+    struct ep_acct slot[ACCT_SLOTS];
+};
+
+/* ep's slot, holding it or where to keep it; NULL when the slots cannot be had. */
+static struct ep_acct *
+acct_slot(struct sq_conn *c, const char *ep)
+{
+    struct ep_acct *s, *free_slot = NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    const char *p;
+    int i;
+
+    if (c->roll_accts == NULL) {
+        c->roll_accts = calloc(1, sizeof(*c->roll_accts));
+        if (c->roll_accts == NULL)
+            return NULL; /* read from the store every time */
+    }
+    for (p = ep; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (i = 0; i < ACCT_PROBE; i++) {
+        s = &c->roll_accts->slot[(h + (uint32_t)i) % ACCT_SLOTS];
+        if (strcmp(s->ep, ep) == 0)
+            return s;
+        if (free_slot == NULL && s->ep[0] == '\0')
+            free_slot = s;
+    }
+    return free_slot != NULL ? free_slot : &c->roll_accts->slot[h % ACCT_SLOTS];
+}
+
 static int
 same_key(const struct sq_roll_note *a, const struct sq_roll_note *b)
 {
@@ -249,15 +289,16 @@ group_write(struct sq_conn *c, struct roll_row *r, const struct sq_roll_note *g,
 }
 
 /*
- * The accounts of the endpoints in the merged notes ns (sorted by endpoint),
- * one read per endpoint. Returns 0 and *out (*nout of them, sorted), or ERR_*.
+ * The accounts of the endpoints in the merged notes ns (sorted by endpoint):
+ * from the writer's slots, else one read per endpoint (kept in its slot).
+ * Returns 0 and *out (*nout of them, sorted), or ERR_*.
  */
 static int
 accounts_read(struct sq_conn *c, const struct sq_roll_note *ns, size_t n, struct ep_acct **out,
               size_t *nout)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_ROLL_ACCOUNT);
-    struct ep_acct *as;
+    struct ep_acct *as, *known;
     size_t i, k = 0;
     int rc, err = 0;
 
@@ -272,12 +313,20 @@ accounts_read(struct sq_conn *c, const struct sq_roll_note *ns, size_t n, struct
         if (k > 0 && strcmp(as[k - 1].ep, ns[i].ep) == 0)
             continue;
         memcpy(as[k].ep, ns[i].ep, ID_MAX);
+        known = acct_slot(c, ns[i].ep);
+        if (known != NULL && strcmp(known->ep, ns[i].ep) == 0) {
+            memcpy(as[k++].acct, known->acct, ID_MAX);
+            continue;
+        }
         sqlite3_bind_text(stmt, 1, ns[i].ep, -1, SQLITE_STATIC);
         rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
             sq_col_copy(stmt, 0, as[k].acct, sizeof(as[k].acct));
-        else if (rc != SQLITE_DONE)
+            if (known != NULL && as[k].acct[0] != '\0')
+                *known = as[k];
+        } else if (rc != SQLITE_DONE) {
             err = sq_err(c, rc, "reading an endpoint's account");
+        }
         sq_done(stmt);
         k++;
     }
