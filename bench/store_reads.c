@@ -197,10 +197,10 @@ fill_sqlite(const char *path, const struct gen *g)
                  "WHERE d.status = delivery_counts.status)",
                  NULL, NULL, NULL);
     if (sqlite3_exec(c.db,
-                     "DROP TABLE stat_rollups; DROP TABLE stat_latency; "
+                     "DROP TABLE stat_rollups; DROP TABLE IF EXISTS stat_latency; "
                      "DROP INDEX deliveries_endpoint_status; DROP INDEX IF EXISTS deliveries_endpoint_type; "
                      "DELETE FROM schema_version WHERE name IN ('stat_rollups', "
-                     "'type_status_lists')",
+                     "'type_status_lists', 'latency_in_rollups')",
                      NULL, NULL, NULL) != SQLITE_OK)
         printf("(no rollups in this version: %s)\n", sqlite3_errmsg(c.db));
     sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);

@@ -440,6 +440,8 @@ conn_close(struct sq_conn *c)
     free(c->roll);
     c->roll = NULL;
     c->roll_n = c->roll_cap = c->roll_mark = 0;
+    free(c->roll_accts);
+    c->roll_accts = NULL;
 }
 
 static int
@@ -478,6 +480,8 @@ conn_open(struct sq_conn *c, const char *path, int writer)
                          "PRAGMA secure_delete=ON; PRAGMA cache_size=-8192");
         if (err == 0)
             err = wal_limits(c, SQ_WAL_CKPT_BYTES, (SQ_CKPT_MAX + 4) * (int64_t)SQ_WAL_CKPT_BYTES);
+        if (err == 0)
+            err = sq_lat_functions(c->db); /* the rollups' latency (sq_lat.c) */
     } else {
         /*
          * Page caches are bounded (8 MiB + 4 x 2 MiB) and temporary data (sorts,

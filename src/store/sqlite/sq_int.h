@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "store/rollup.h"
 #include "store/store_int.h"
 
 #define SQ_READERS 4          /* read connections in the pool */
@@ -64,6 +65,7 @@ struct sq_conn {
     size_t roll_n, roll_cap;
     size_t roll_mark;               /* roll_n when the running job began */
     int roll_lost;                  /* a note could not be kept: the commit must fail */
+    struct sq_roll_acct *roll_accts; /* writer: endpoints' accounts, as read (sq_rollup.c) */
     struct sq_cache *wcache;        /* writer: sq_cache.c's tables, or NULL */
 };
 
@@ -437,6 +439,21 @@ void sq_roll_undo(struct sq_conn *c);
 void sq_roll_reset(struct sq_conn *c);
 /* Adds the notes of the open transaction to the rollup rows and drops them. */
 int sq_roll_flush(struct sq_conn *c);
+
+/*
+ * sq_lat.c: a rollup row's latency histogram as one blob (migration 019).
+ * sq_lat_put appends the pair (bucket, n) at p (nothing for n <= 0) and
+ * returns its bytes, at most SQ_LAT_PAIR; SQ_LAT_MAX holds every bucket.
+ * sq_lat_each calls fn for each bucket of a blob in ascending order; 0, or
+ * ERR_STORE when the blob is malformed (fn had the buckets before it).
+ * sq_lat_functions adds lat_add(lat, delta) and lat_agg(bucket, n) to db.
+ */
+#define SQ_LAT_PAIR 12
+#define SQ_LAT_MAX (ROLLUP_BUCKETS * SQ_LAT_PAIR)
+size_t sq_lat_put(unsigned char *p, int bucket, int64_t n);
+int sq_lat_each(const void *blob, size_t len, void (*fn)(void *arg, int bucket, int64_t n),
+                void *arg);
+int sq_lat_functions(sqlite3 *db);
 
 /* sq_mem.c: a per-thread cache of SQLite's small blocks (it has no lookaside here). */
 void sq_mem_install(void);

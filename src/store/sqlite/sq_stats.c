@@ -12,6 +12,7 @@
 #include "store/rollup.h"
 #include "store/sqlite/sq_int.h"
 #include "util/err.h"
+#include "util/log.h"
 
 static const char SQL_COUNTS[] = "SELECT status, n FROM delivery_counts";
 /* The part of a window before its first whole minute. */
@@ -52,10 +53,11 @@ static const char SQL_ROLL[] =
     "coalesce(sum(a_ok), 0) FROM stat_rollups "
     "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct";
+/* The same rows' latency histograms (sq_lat.c), summed in C. */
 static const char SQL_LAT[] =
-    "SELECT bucket, sum(n) FROM stat_latency "
+    "SELECT lat FROM stat_rollups "
     "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
-    "AND account_id = :acct GROUP BY bucket";
+    "AND account_id = :acct AND lat IS NOT NULL";
 /*
  * The rollups count pending and delivering deliveries together (a claim
  * does not touch them); those being delivered are few, under a lease: one
@@ -73,9 +75,9 @@ static const char SQL_SERIES[] =
     "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
     "AND account_id = :acct";
 static const char SQL_SERIES_LAT[] =
-    "SELECT start, bucket, n FROM stat_latency "
+    "SELECT start, lat FROM stat_rollups "
     "WHERE endpoint_id = :key AND span = :span AND start >= :lo AND start < :hi "
-    "AND account_id = :acct ORDER BY start, bucket";
+    "AND account_id = :acct AND lat IS NOT NULL ORDER BY start";
 
 struct stats_args {
     const char *account_id;
@@ -204,9 +206,25 @@ row_roll(struct stats_args *a, sqlite3_stmt *stmt)
 }
 
 static void
+hist_add(void *hist, int bucket, int64_t n)
+{
+    rollup_hist_add(hist, bucket, n);
+}
+
+/* Column i of stmt, a row's latency histogram, to fn; a malformed one is logged. */
+static void
+lat_each(sqlite3_stmt *stmt, int i, void (*fn)(void *, int, int64_t), void *arg)
+{
+    const void *blob = sqlite3_column_blob(stmt, i);
+
+    if (sq_lat_each(blob, (size_t)sqlite3_column_bytes(stmt, i), fn, arg) != 0)
+        log_warnx("store: a malformed latency histogram in stat_rollups was skipped");
+}
+
+static void
 row_lat(struct stats_args *a, sqlite3_stmt *stmt)
 {
-    rollup_hist_add(a->hist, sqlite3_column_int(stmt, 0), sqlite3_column_int64(stmt, 1));
+    lat_each(stmt, 0, hist_add, a->hist);
 }
 
 /* Rollup rows of one span with start in [lo, hi): counts, then the histogram. */
@@ -306,11 +324,26 @@ row_series(struct stats_args *a, sqlite3_stmt *stmt)
                         sqlite3_column_int64(stmt, 4));
 }
 
+/* The series' latency of one row: its start, then its buckets in ascending order. */
+struct series_row {
+    struct rollup_series *series;
+    int64_t start;
+};
+
+static void
+series_lat_add(void *arg, int bucket, int64_t n)
+{
+    struct series_row *r = arg;
+
+    rollup_series_latency(r->series, r->start, bucket, n);
+}
+
 static void
 row_series_lat(struct stats_args *a, sqlite3_stmt *stmt)
 {
-    rollup_series_latency(&a->series, sqlite3_column_int64(stmt, 0), sqlite3_column_int(stmt, 1),
-                          sqlite3_column_int64(stmt, 2));
+    struct series_row r = { .series = &a->series, .start = sqlite3_column_int64(stmt, 0) };
+
+    lat_each(stmt, 1, series_lat_add, &r);
 }
 
 /* Binds the span and the range of the series to stmt (may be NULL). */

@@ -3290,6 +3290,217 @@ test_smaller_store_upgrade(void **state)
     endpoint_cleanup(&other);
 }
 
+static void
+hist_feed(void *h, int bucket, int64_t n)
+{
+    rollup_hist_add(h, bucket, n);
+}
+
+/* Runs sql with ?1 bound to blob; h gets the histogram of its first column. */
+static sqlite3_stmt *
+lat_query(sqlite3 *db, const char *sql, const void *blob, size_t len, struct rollup_hist *h)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, blob, (int)len, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    memset(h, 0, sizeof(*h));
+    assert_int_equal(sq_lat_each(sqlite3_column_blob(stmt, 0),
+                                 (size_t)sqlite3_column_bytes(stmt, 0), hist_feed, h),
+                     0);
+    return stmt;
+}
+
+/*
+ * A rollup row's latency histogram as one blob (sq_lat.c): pairs round-trip
+ * in ascending order; lat_add() sums two blobs bucket by bucket (either may
+ * be NULL); lat_agg() builds one from rows in any order; a malformed blob is
+ * refused, by the reader and by lat_add().
+ */
+static void
+test_latency_blob(void **state)
+{
+    static const int buckets[] = { 0, 5, 127, 128, 300, ROLLUP_BUCKETS - 1 };
+    static const int64_t counts[] = { 1, 127, 128, 3, 1LL << 40, 2 };
+    unsigned char blob[SQ_LAT_MAX], bad[] = { 5, 1, 3, 1 }; /* 5 then 3: not ascending */
+    struct rollup_hist h;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    size_t len = 0, i;
+    int b;
+
+    (void)state;
+    for (i = 0; i < 6; i++)
+        len += sq_lat_put(blob + len, buckets[i], counts[i]);
+    assert_int_equal(sq_lat_put(blob + len, 7, 0), 0);
+    assert_int_equal(sq_lat_put(blob + len, ROLLUP_BUCKETS, 1), 0);
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(sq_lat_each(blob, len, hist_feed, &h),
+                     0);
+    for (i = 0; i < 6; i++)
+        assert_int_equal(h.n[buckets[i]], counts[i]);
+    assert_int_equal(sq_lat_each(NULL, 0, hist_feed, &h),
+                     0);
+    assert_int_equal(sq_lat_each(bad, sizeof(bad),
+                                 hist_feed, &h),
+                     ERR_STORE);
+    assert_int_equal(sq_lat_each(blob, len - 1,
+                                 hist_feed, &h),
+                     ERR_STORE);
+
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sq_lat_functions(db), 0);
+    /* lat_add of the blob to itself doubles every count; of NULL keeps it. */
+    stmt = lat_query(db, "SELECT lat_add(?1, ?1), lat_add(?1, NULL), lat_add(NULL, ?1)", blob,
+                     len, &h);
+    for (i = 0; i < 6; i++)
+        assert_int_equal(h.n[buckets[i]], 2 * counts[i]);
+    for (i = 1; i < 3; i++) {
+        assert_int_equal(sqlite3_column_bytes(stmt, (int)i), (int)len);
+        assert_memory_equal(sqlite3_column_blob(stmt, (int)i), blob, len);
+    }
+    sqlite3_finalize(stmt);
+    /* Two blobs with buckets of their own and one in common. */
+    stmt = lat_query(db, "SELECT lat_add(lat_agg(b, n), ?1) FROM "
+                         "(SELECT 300 AS b, 2 AS n UNION ALL SELECT 1, 4 "
+                         "UNION ALL SELECT 300, 1 UNION ALL SELECT 900, 9)",
+                     blob, len, &h);
+    for (b = 0; b < ROLLUP_BUCKETS; b++) {
+        int64_t want = (b == 1 ? 4 : 0) + (b == 300 ? 3 : 0) + (b == 900 ? 9 : 0);
+
+        for (i = 0; i < 6; i++)
+            want += buckets[i] == b ? counts[i] : 0;
+        assert_int_equal(h.n[b], want);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT lat_add(?1, ?1)", -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, bad, (int)sizeof(bad), SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ERROR);
+    assert_non_null(strstr(sqlite3_errmsg(db), "malformed latency histogram"));
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT lat_agg(928, 1)", -1, &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ERROR);
+    assert_non_null(strstr(sqlite3_errmsg(db), "latency bucket out of range"));
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+/*
+ * Migration 019 on a SQLite store made before it: the latency histograms
+ * are rows of stat_latency and stat_rollups has no lat. Opening applies it:
+ * each row's blob is the one the writer keeps (byte for byte), stat_latency
+ * is gone, the statistics and the series read what the rows say, and a
+ * later attempt adds to the migrated histogram. (PostgreSQL keeps
+ * stat_latency: the change is SQLite's alone.)
+ */
+static void
+test_latency_in_rollups_upgrade(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result rs[40];
+    struct stats before, after;
+    int64_t hist[ROLLUP_BUCKETS] = { 0 }, base, since;
+    const char *keys[2];
+    char sql[512];
+    size_t n = 0, i, k, sp;
+    int b;
+
+    if (!fx->sqlite) {
+        skip();
+        return;
+    }
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    for (i = 0; i < 40; i++) {
+        assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+        event_cleanup(&ev);
+    }
+    since = clock_now_ms() - MIN_MS;
+    base = (clock_now_ms() / MIN_MS + 1) * MIN_MS; /* every attempt in one minute */
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 60000, 40, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 40);
+    for (i = 0; i < n; i++) {
+        /* Exact buckets (under 128 ms) and split ones up to seconds, some repeated. */
+        int64_t ms = i < 20 ? (int64_t)(i % 7) * 9 : 100 + (int64_t)(i % 13) * 211;
+
+        result_for(&rs[i], &cs[i], DELIVERY_DELIVERED, 200, NULL, base + (int64_t)i, ms);
+        hist[rollup_bucket(ms)]++;
+    }
+    assert_int_equal(store_results_apply(fx->st, rs, n, base), 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_stats(fx->st, "acct_a", ep.id, since, &before), 0);
+    assert_int_equal(before.attempts, 40);
+
+    /* As the version before 019 left it: the same histograms as rows. */
+    store_close(fx->st);
+    fx->st = NULL;
+    sql_exec(fx, "CREATE TABLE lat_kept AS SELECT endpoint_id, span, start, lat "
+                 "FROM stat_rollups WHERE lat IS NOT NULL");
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM lat_kept"), 4);
+    sql_exec(fx, "CREATE TABLE stat_latency (endpoint_id TEXT NOT NULL, span INTEGER NOT NULL, "
+                 "start INTEGER NOT NULL, bucket INTEGER NOT NULL, account_id TEXT NOT NULL, "
+                 "n INTEGER NOT NULL, PRIMARY KEY (endpoint_id, span, start, bucket)) "
+                 "WITHOUT ROWID");
+    keys[0] = ep.id;
+    keys[1] = "acct_a";
+    for (k = 0; k < 2; k++) {
+        for (sp = 0; sp < 2; sp++) {
+            int64_t span = sp == 0 ? MIN_MS : HOUR_MS;
+
+            /* Descending, so the migration cannot lean on the rows' order. */
+            for (b = ROLLUP_BUCKETS - 1; b >= 0; b--) {
+                if (hist[b] == 0)
+                    continue;
+                snprintf(sql, sizeof(sql),
+                         "INSERT INTO stat_latency VALUES ('%s', %lld, %lld, %d, 'acct_a', "
+                         "%lld)",
+                         keys[k], (long long)span, (long long)(base - base % span), b,
+                         (long long)hist[b]);
+                sql_exec(fx, sql);
+            }
+        }
+    }
+    sql_exec(fx, "ALTER TABLE stat_rollups DROP COLUMN lat");
+    sql_exec(fx, "DELETE FROM schema_version WHERE version = 19");
+
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version WHERE version = 19"), 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_master "
+                                   "WHERE name = 'stat_latency'"),
+                     0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM stat_rollups r JOIN lat_kept k "
+                                   "USING (endpoint_id, span, start) WHERE r.lat = k.lat"),
+                     4);
+    assert_int_equal(store_stats(fx->st, "acct_a", ep.id, since, &after), 0);
+    assert_int_equal(after.attempts, before.attempts);
+    assert_int_equal(after.p50_ms, before.p50_ms);
+    assert_int_equal(after.p95_ms, before.p95_ms);
+    assert_int_equal(after.p99_ms, before.p99_ms);
+    stats_check(fx, "acct_a", ep.id, since);
+    stats_check(fx, "acct_a", NULL, since);
+    series_check(fx, "acct_a", ep.id, base, MIN_MS, base + MIN_MS);
+
+    /* A later attempt in the same minute adds to the migrated histogram. */
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    event_cleanup(&ev);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 60000, 1, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    result_for(&rs[0], &cs[0], DELIVERY_DELIVERED, 200, NULL, base + 59000, 4000);
+    assert_int_equal(store_results_apply(fx->st, rs, 1, base), 0);
+    claim_list_free(cs, n);
+    stats_check(fx, "acct_a", NULL, since);
+    series_check(fx, "acct_a", ep.id, base, MIN_MS, base + MIN_MS);
+    assert_int_equal(store_stats(fx->st, "acct_a", ep.id, since, &after), 0);
+    assert_int_equal(after.attempts, 41);
+    assert_int_equal(after.p99_ms, rollup_bucket_ms(rollup_bucket(4000)));
+    endpoint_cleanup(&ep);
+}
+
 /* Whether the list f (cursor and limit aside) takes d. */
 static int
 filter_takes(const struct delivery_filter *f, const struct delivery *d)
@@ -5852,6 +6063,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cred_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
+        cmocka_unit_test(test_latency_blob),
+        cmocka_unit_test_setup_teardown(test_latency_in_rollups_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
