@@ -4316,6 +4316,78 @@ test_handoff_group_secrets_sealed(void **state)
 }
 
 /*
+ * One sync's publishes fanned out to more endpoints than one: each event of
+ * the group goes to the next of HO_MANY_EPS endpoints, HO_MANY_ROUNDS times
+ * round (as a fan-out to all of them would interleave them). The group
+ * opens each endpoint's sealed secret once, not once per delivery, and each
+ * claim gets its own endpoint's secret.
+ */
+#define HO_MANY_EPS 20
+#define HO_MANY_ROUNDS 3
+static void
+test_handoff_group_secrets_many_endpoints(void **state)
+{
+    struct fx *fx = *state;
+    enum { N = HO_MANY_EPS * HO_MANY_ROUNDS };
+    struct store_publish items[N];
+    struct event evs[N];
+    const struct endpoint *eps[N];
+    struct endpoint made[HO_MANY_EPS];
+    char secrets[HO_MANY_EPS][48];
+    struct keyring *ring = NULL;
+    struct ho_rec r;
+    char why[256];
+    uint64_t opened;
+    int i, failed, err;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    for (i = 0; i < HO_MANY_EPS; i++) {
+        struct endpoint ep = { 0 };
+
+        assert_int_equal(id_new("ep_", ep.id), 0);
+        snprintf(ep.account_id, sizeof(ep.account_id), "acct_a");
+        ep.url = "https://example.test/hook";
+        ep.description = "";
+        ep.event_types = "";
+        snprintf(secrets[i], sizeof(secrets[i]), "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj%04d", i);
+        ep.secret = secrets[i];
+        assert_int_equal(store_endpoint_insert(fx->st, &ep), 0);
+        assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &made[i]), 0);
+    }
+    ho_register(fx->st, &r, 100, 64);
+    for (i = 0; i < N; i++)
+        eps[i] = &made[i % HO_MANY_EPS];
+    opened = fx->st->secrets_opened;
+    err = ho_publish_group(fx->st, eps, N, items, evs, &failed);
+    assert_int_equal(err, 0);
+    assert_int_equal(failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal((int)r.n, N);
+    assert_int_equal(r.calls, 1);
+    /* Once per endpoint: a memo of the last endpoint alone opened all N. */
+    assert_int_equal((int)(fx->st->secrets_opened - opened), HO_MANY_EPS);
+    for (i = 0; i < N; i++) {
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].dlv.endpoint_id, eps[i]->id);
+        assert_string_equal(r.cs[i].secret, secrets[i % HO_MANY_EPS]);
+        assert_null(r.cs[i].prev_secret);
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < N; i++)
+        event_cleanup(&evs[i]);
+    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
+    for (i = 0; i < HO_MANY_EPS; i++)
+        endpoint_cleanup(&made[i]);
+}
+
+/*
  * A publish that fails hands nothing over and gives its reservations back;
  * publishes that fail halfway share transactions with ones that succeed, so
  * those run again in savepoints: each reservation still ends exactly once,
@@ -5843,6 +5915,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_secrets_many_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
