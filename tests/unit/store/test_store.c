@@ -535,7 +535,8 @@ teardown(void **state)
 
 /* Inserts an endpoint of acct subscribed to types; fills *out (caller cleans up). */
 static void
-endpoint_make(struct store *st, const char *acct, const char *types, struct endpoint *out)
+endpoint_make_secret(struct store *st, const char *acct, const char *types, const char *secret,
+                     struct endpoint *out)
 {
     struct endpoint ep = { 0 };
 
@@ -544,9 +545,40 @@ endpoint_make(struct store *st, const char *acct, const char *types, struct endp
     ep.url = "https://example.test/hook";
     ep.description = "";
     ep.event_types = (char *)types;
-    ep.secret = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+    ep.secret = (char *)secret;
     assert_int_equal(store_endpoint_insert(st, &ep), 0);
     assert_int_equal(store_endpoint_get(st, acct, ep.id, out), 0);
+}
+
+static void
+endpoint_make(struct store *st, const char *acct, const char *types, struct endpoint *out)
+{
+    endpoint_make_secret(st, acct, types, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", out);
+}
+
+/* Attaches a ring of one fixed test key to st: secrets are sealed from now on. */
+static struct keyring *
+keys_attach_test(struct store *st)
+{
+    struct keyring *ring = NULL;
+    char why[256];
+
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(st, ring, why, sizeof(why)), 0);
+    return ring;
+}
+
+/* Detaches and frees the ring keys_attach_test() gave. */
+static void
+keys_detach_test(struct store *st, struct keyring *ring)
+{
+    char why[256];
+
+    assert_int_equal(store_keys_attach(st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
 }
 
 /* Fills *ev as a publisher would: id, time, body of type for acct (key may be NULL). */
@@ -1586,15 +1618,10 @@ test_claim_secrets_sealed(void **state)
     struct claim *cs = NULL;
     const struct endpoint *to;
     const char order[] = "aabaabbba";
-    char why[256];
     size_t n = 0, i;
     int64_t now = clock_now_ms();
 
-    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
-                                       "00112233445566778899aabbccddeeff",
-                                       &ring, why, sizeof(why)),
-                     0);
-    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    ring = keys_attach_test(fx->st);
     endpoint_make_rotated(fx->st, now, &a);
     endpoint_make(fx->st, "acct_a", "", &b);
     assert_string_not_equal(a.secret, b.secret);
@@ -1617,8 +1644,7 @@ test_claim_secrets_sealed(void **state)
             assert_null(cs[i].prev_secret);
     }
     claim_list_free(cs, n);
-    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
-    keyring_free(ring);
+    keys_detach_test(fx->st, ring);
     endpoint_cleanup(&a);
     endpoint_cleanup(&b);
 }
@@ -4274,16 +4300,11 @@ test_handoff_group_secrets_sealed(void **state)
     struct keyring *ring = NULL;
     struct endpoint a, b;
     struct ho_rec r;
-    char why[256];
     int i, n = (int)strlen(order), failed, err;
 
     if (!fx->sqlite)
         skip(); /* PostgreSQL keeps the claim path */
-    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
-                                       "00112233445566778899aabbccddeeff",
-                                       &ring, why, sizeof(why)),
-                     0);
-    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    ring = keys_attach_test(fx->st);
     endpoint_make_rotated(fx->st, clock_now_ms(), &a);
     endpoint_make(fx->st, "acct_a", "", &b);
     assert_string_not_equal(a.secret, b.secret);
@@ -4309,8 +4330,7 @@ test_handoff_group_secrets_sealed(void **state)
     ho_done(fx->st, &r);
     for (i = 0; i < n; i++)
         event_cleanup(&evs[i]);
-    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
-    keyring_free(ring);
+    keys_detach_test(fx->st, ring);
     endpoint_cleanup(&a);
     endpoint_cleanup(&b);
 }
@@ -4336,29 +4356,15 @@ test_handoff_group_secrets_many_endpoints(void **state)
     char secrets[HO_MANY_EPS][48];
     struct keyring *ring = NULL;
     struct ho_rec r;
-    char why[256];
     uint64_t opened;
     int i, failed, err;
 
     if (!fx->sqlite)
         skip(); /* PostgreSQL keeps the claim path */
-    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
-                                       "00112233445566778899aabbccddeeff",
-                                       &ring, why, sizeof(why)),
-                     0);
-    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    ring = keys_attach_test(fx->st);
     for (i = 0; i < HO_MANY_EPS; i++) {
-        struct endpoint ep = { 0 };
-
-        assert_int_equal(id_new("ep_", ep.id), 0);
-        snprintf(ep.account_id, sizeof(ep.account_id), "acct_a");
-        ep.url = "https://example.test/hook";
-        ep.description = "";
-        ep.event_types = "";
         snprintf(secrets[i], sizeof(secrets[i]), "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj%04d", i);
-        ep.secret = secrets[i];
-        assert_int_equal(store_endpoint_insert(fx->st, &ep), 0);
-        assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &made[i]), 0);
+        endpoint_make_secret(fx->st, "acct_a", "", secrets[i], &made[i]);
     }
     ho_register(fx->st, &r, 100, 64);
     for (i = 0; i < N; i++)
@@ -4381,8 +4387,7 @@ test_handoff_group_secrets_many_endpoints(void **state)
     ho_done(fx->st, &r);
     for (i = 0; i < N; i++)
         event_cleanup(&evs[i]);
-    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
-    keyring_free(ring);
+    keys_detach_test(fx->st, ring);
     for (i = 0; i < HO_MANY_EPS; i++)
         endpoint_cleanup(&made[i]);
 }
