@@ -376,7 +376,8 @@ def arrivals(sent_path, arrived_path, expect, timeout=15):
 
 def store_waits(srv):
     """The store's part of a publish's time, from /metrics (SQLite): "commit X, sync Y ms"
-    (mean waits of the durable writes: queued until committed, then until synced)."""
+    (mean waits of the durable writes: queued until committed, then until synced), and the
+    writer's own checkpoints, whose syncs every write queued meanwhile waits for."""
     text = srv.api("GET", "/metrics")
     means = []
     for stage in ("commit", "sync"):
@@ -386,7 +387,9 @@ def store_waits(srv):
         if m is None or float(m.group(2)) == 0:
             return ""
         means.append(float(m.group(1)) * 1000 / float(m.group(2)))
-    return "; store waits: commit %.1f, sync %.1f ms" % tuple(means)
+    m = re.search(r'^fluxhook_store_checkpoints_total\{by="writer"\} (\d+)$', text, re.M)
+    return "; store waits: commit %.1f, sync %.1f ms%s" % (
+        means[0], means[1], "" if m is None else "; writer checkpoints %s" % m.group(1))
 
 
 def latency_open_loop(ctx):

@@ -55,6 +55,7 @@ secrets_open(struct store *st, const char *ep_id, char **field)
         log_warnx("store: the secret of endpoint=%s is sealed, and no master key was given", ep_id);
         return ERR_STORE;
     }
+    st->secrets_opened++;
     err = keyring_open(st->keys, ep_id, *field, &plain);
     if (err == ERR_NOMEM)
         return err;
@@ -79,17 +80,27 @@ memo_field_clear(struct secrets_memo_field *f)
     f->ep_id[0] = '\0';
 }
 
-/* secrets_open() of *field, or a copy of memo's clear text when it opened the same value. */
+/*
+ * secrets_open() of *field, or a copy of the clear text of one of the
+ * entries ms (SECRETS_MEMO_N) when it opened the same value for ep_id; a
+ * value opened here replaces the entry *next names, and *next moves on.
+ */
 static int
-open_memo(struct store *st, const char *ep_id, char **field, struct secrets_memo_field *m)
+open_memo(struct store *st, const char *ep_id, char **field, struct secrets_memo_field *ms,
+          unsigned *next)
 {
+    struct secrets_memo_field *m;
     char *sealed;
     char *copy;
+    size_t i;
     int err;
 
     if (!keyring_is_sealed(*field))
         return 0;
-    if (m->sealed != NULL && strcmp(m->ep_id, ep_id) == 0 && strcmp(m->sealed, *field) == 0) {
+    for (i = 0; i < SECRETS_MEMO_N; i++) {
+        m = &ms[i];
+        if (m->sealed == NULL || strcmp(m->ep_id, ep_id) != 0 || strcmp(m->sealed, *field) != 0)
+            continue;
         copy = strdup(m->plain);
         if (copy == NULL)
             return ERR_NOMEM;
@@ -97,6 +108,7 @@ open_memo(struct store *st, const char *ep_id, char **field, struct secrets_memo
         *field = copy;
         return 0;
     }
+    m = &ms[*next % SECRETS_MEMO_N];
     memo_field_clear(m);
     sealed = strdup(*field);
     if (sealed == NULL)
@@ -110,6 +122,7 @@ open_memo(struct store *st, const char *ep_id, char **field, struct secrets_memo
     snprintf(m->ep_id, sizeof(m->ep_id), "%s", ep_id);
     m->sealed = sealed;
     m->plain = copy;
+    (*next)++;
     return 0;
 }
 
@@ -124,9 +137,10 @@ secrets_open_claims_memo(struct store *st, struct claim *cs, size_t n, struct se
         m->st = st;
     }
     for (i = 0; i < n && err == 0; i++) {
-        err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].secret, &m->secret);
+        err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].secret, m->secret, &m->next_secret);
         if (err == 0)
-            err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret, &m->prev_secret);
+            err = open_memo(st, cs[i].dlv.endpoint_id, &cs[i].prev_secret, m->prev_secret,
+                            &m->next_prev);
     }
     return err;
 }
@@ -134,8 +148,13 @@ secrets_open_claims_memo(struct store *st, struct claim *cs, size_t n, struct se
 void
 secrets_memo_clear(struct secrets_memo *m)
 {
-    memo_field_clear(&m->secret);
-    memo_field_clear(&m->prev_secret);
+    size_t i;
+
+    for (i = 0; i < SECRETS_MEMO_N; i++) {
+        memo_field_clear(&m->secret[i]);
+        memo_field_clear(&m->prev_secret[i]);
+    }
+    m->next_secret = m->next_prev = 0;
     m->st = NULL;
 }
 

@@ -178,6 +178,7 @@ struct store {
     pthread_cond_t ho_room;      /* results recorded: leases may have ended (ho_lock) */
     uint64_t ho_results;         /* grows with every batch of results recorded */
     _Atomic uint64_t fenced;     /* results discarded as stale */
+    _Atomic uint64_t secrets_opened; /* sealed values secrets_open() opened */
     int schema_version;          /* the database's schema version once open (backend sets it) */
     int migrations_applied;      /* how many migrations this open applied (backend sets it) */
 };
@@ -275,10 +276,13 @@ int secrets_open(struct store *st, const char *ep_id, char **field);
  */
 int secrets_open_claims(struct store *st, struct claim *cs, size_t n);
 /*
- * The last sealed value opened for one field of a claim, with copies of its
+ * A sealed value opened for one field of a claim, with copies of its
  * endpoint and clear text, kept between calls of secrets_open_claims_memo()
  * (the hand-offs of one WAL sync: one open per endpoint, not per publish).
+ * A memo keeps the last SECRETS_MEMO_N endpoints' values of each field: the
+ * publishes of one sync fanned out to many endpoints interleave them.
  */
+#define SECRETS_MEMO_N 32
 struct secrets_memo_field {
     char ep_id[ID_MAX];
     char *sealed;
@@ -286,7 +290,8 @@ struct secrets_memo_field {
 };
 struct secrets_memo {
     const struct store *st;
-    struct secrets_memo_field secret, prev_secret;
+    struct secrets_memo_field secret[SECRETS_MEMO_N], prev_secret[SECRETS_MEMO_N];
+    unsigned next_secret, next_prev; /* the entry each field fills next, in turn */
 };
 /* secrets_open_claims(), reusing and updating m (zeroed before its first use). */
 int secrets_open_claims_memo(struct store *st, struct claim *cs, size_t n, struct secrets_memo *m);

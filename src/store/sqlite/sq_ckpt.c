@@ -36,8 +36,8 @@
 #include "util/log.h"
 
 /* In sq_wal_ckpt_bytes (a pass's step), like SQ_CKPT_MAX (sq_int.h), the WAL's bound: */
-#define SQ_CKPT_RESET 4 /* the writer copies what a pass left once the WAL is this long */
-#define SQ_CKPT_LATE 6  /* with no WAL sync under way, only once it is this long */
+#define SQ_CKPT_RESET 16 /* the writer copies what a pass left once the WAL is this long */
+#define SQ_CKPT_LATE 20 /* with no WAL sync under way, only once it is this long */
 #define SQ_CKPT_NEAR 2  /* a chunk waits for a pass with the WAL this close to its bound */
 #define SQ_CKPT_YIELD_MS 250 /* the longest a chunk waits for a pass near the bound */
 

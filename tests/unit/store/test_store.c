@@ -535,7 +535,8 @@ teardown(void **state)
 
 /* Inserts an endpoint of acct subscribed to types; fills *out (caller cleans up). */
 static void
-endpoint_make(struct store *st, const char *acct, const char *types, struct endpoint *out)
+endpoint_make_secret(struct store *st, const char *acct, const char *types, const char *secret,
+                     struct endpoint *out)
 {
     struct endpoint ep = { 0 };
 
@@ -544,9 +545,40 @@ endpoint_make(struct store *st, const char *acct, const char *types, struct endp
     ep.url = "https://example.test/hook";
     ep.description = "";
     ep.event_types = (char *)types;
-    ep.secret = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+    ep.secret = (char *)secret;
     assert_int_equal(store_endpoint_insert(st, &ep), 0);
     assert_int_equal(store_endpoint_get(st, acct, ep.id, out), 0);
+}
+
+static void
+endpoint_make(struct store *st, const char *acct, const char *types, struct endpoint *out)
+{
+    endpoint_make_secret(st, acct, types, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", out);
+}
+
+/* Attaches a ring of one fixed test key to st: secrets are sealed from now on. */
+static struct keyring *
+keys_attach_test(struct store *st)
+{
+    struct keyring *ring = NULL;
+    char why[256];
+
+    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
+                                       "00112233445566778899aabbccddeeff",
+                                       &ring, why, sizeof(why)),
+                     0);
+    assert_int_equal(store_keys_attach(st, ring, why, sizeof(why)), 0);
+    return ring;
+}
+
+/* Detaches and frees the ring keys_attach_test() gave. */
+static void
+keys_detach_test(struct store *st, struct keyring *ring)
+{
+    char why[256];
+
+    assert_int_equal(store_keys_attach(st, NULL, why, sizeof(why)), 0);
+    keyring_free(ring);
 }
 
 /* Fills *ev as a publisher would: id, time, body of type for acct (key may be NULL). */
@@ -1586,15 +1618,10 @@ test_claim_secrets_sealed(void **state)
     struct claim *cs = NULL;
     const struct endpoint *to;
     const char order[] = "aabaabbba";
-    char why[256];
     size_t n = 0, i;
     int64_t now = clock_now_ms();
 
-    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
-                                       "00112233445566778899aabbccddeeff",
-                                       &ring, why, sizeof(why)),
-                     0);
-    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    ring = keys_attach_test(fx->st);
     endpoint_make_rotated(fx->st, now, &a);
     endpoint_make(fx->st, "acct_a", "", &b);
     assert_string_not_equal(a.secret, b.secret);
@@ -1617,8 +1644,7 @@ test_claim_secrets_sealed(void **state)
             assert_null(cs[i].prev_secret);
     }
     claim_list_free(cs, n);
-    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
-    keyring_free(ring);
+    keys_detach_test(fx->st, ring);
     endpoint_cleanup(&a);
     endpoint_cleanup(&b);
 }
@@ -4485,16 +4511,11 @@ test_handoff_group_secrets_sealed(void **state)
     struct keyring *ring = NULL;
     struct endpoint a, b;
     struct ho_rec r;
-    char why[256];
     int i, n = (int)strlen(order), failed, err;
 
     if (!fx->sqlite)
         skip(); /* PostgreSQL keeps the claim path */
-    assert_int_equal(keyring_from_text("00112233445566778899aabbccddeeff"
-                                       "00112233445566778899aabbccddeeff",
-                                       &ring, why, sizeof(why)),
-                     0);
-    assert_int_equal(store_keys_attach(fx->st, ring, why, sizeof(why)), 0);
+    ring = keys_attach_test(fx->st);
     endpoint_make_rotated(fx->st, clock_now_ms(), &a);
     endpoint_make(fx->st, "acct_a", "", &b);
     assert_string_not_equal(a.secret, b.secret);
@@ -4520,10 +4541,66 @@ test_handoff_group_secrets_sealed(void **state)
     ho_done(fx->st, &r);
     for (i = 0; i < n; i++)
         event_cleanup(&evs[i]);
-    assert_int_equal(store_keys_attach(fx->st, NULL, why, sizeof(why)), 0);
-    keyring_free(ring);
+    keys_detach_test(fx->st, ring);
     endpoint_cleanup(&a);
     endpoint_cleanup(&b);
+}
+
+/*
+ * One sync's publishes fanned out to more endpoints than one: each event of
+ * the group goes to the next of HO_MANY_EPS endpoints, HO_MANY_ROUNDS times
+ * round (as a fan-out to all of them would interleave them). The group
+ * opens each endpoint's sealed secret once, not once per delivery, and each
+ * claim gets its own endpoint's secret.
+ */
+#define HO_MANY_EPS 20
+#define HO_MANY_ROUNDS 3
+static void
+test_handoff_group_secrets_many_endpoints(void **state)
+{
+    struct fx *fx = *state;
+    enum { N = HO_MANY_EPS * HO_MANY_ROUNDS };
+    struct store_publish items[N];
+    struct event evs[N];
+    const struct endpoint *eps[N];
+    struct endpoint made[HO_MANY_EPS];
+    char secrets[HO_MANY_EPS][48];
+    struct keyring *ring = NULL;
+    struct ho_rec r;
+    uint64_t opened;
+    int i, failed, err;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    ring = keys_attach_test(fx->st);
+    for (i = 0; i < HO_MANY_EPS; i++) {
+        snprintf(secrets[i], sizeof(secrets[i]), "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj%04d", i);
+        endpoint_make_secret(fx->st, "acct_a", "", secrets[i], &made[i]);
+    }
+    ho_register(fx->st, &r, 100, 64);
+    for (i = 0; i < N; i++)
+        eps[i] = &made[i % HO_MANY_EPS];
+    opened = fx->st->secrets_opened;
+    err = ho_publish_group(fx->st, eps, N, items, evs, &failed);
+    assert_int_equal(err, 0);
+    assert_int_equal(failed, 0);
+    assert_int_equal(r.oom, 0);
+    assert_int_equal((int)r.n, N);
+    assert_int_equal(r.calls, 1);
+    /* Once per endpoint: a memo of the last endpoint alone opened all N. */
+    assert_int_equal((int)(fx->st->secrets_opened - opened), HO_MANY_EPS);
+    for (i = 0; i < N; i++) {
+        assert_string_equal(r.cs[i].dlv.event_id, evs[i].id);
+        assert_string_equal(r.cs[i].dlv.endpoint_id, eps[i]->id);
+        assert_string_equal(r.cs[i].secret, secrets[i % HO_MANY_EPS]);
+        assert_null(r.cs[i].prev_secret);
+    }
+    ho_done(fx->st, &r);
+    for (i = 0; i < N; i++)
+        event_cleanup(&evs[i]);
+    keys_detach_test(fx->st, ring);
+    for (i = 0; i < HO_MANY_EPS; i++)
+        endpoint_cleanup(&made[i]);
 }
 
 /*
@@ -6054,6 +6131,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_group_secrets_many_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
