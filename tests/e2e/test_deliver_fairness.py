@@ -8,7 +8,7 @@ import unittest
 from harness import Server
 from receiver import Receiver
 
-HANGING_EVENTS = 600   # more than the global in-flight cap (512)
+HANGING_EVENTS = 2100  # more than the global in-flight cap (2048)
 PER_ENDPOINT_CAP = 64  # the dispatcher's default in-flight cap of one endpoint
 HEALTHY = 5
 HEALTHY_EVENTS = 40
