@@ -23,12 +23,6 @@
 /* How long an enable hands over at most (a drain of 200k at 7k/s takes 29 s). */
 #define HAND_FOR_MS 30000
 /*
- * The least time between two writes of the hand-over: the room the results
- * make gathers into fewer, larger writes instead of one small commit per
- * batch of results between the publishes.
- */
-#define HAND_GAP_US 5000
-/*
  * How long an enable hands over before it judges its pace: from then on, as
  * soon as the held deliveries left could not all go by hand at the pace so
  * far within HAND_FIT_MS of its start, the rest goes to pending at once
@@ -227,16 +221,6 @@ hand_once(struct store *st, struct hand_args *a, int64_t *took_us)
     return err;
 }
 
-/* Waits until HAND_GAP_US have passed since last (a write of the hand-over), taking in results. */
-static void
-hand_gap(struct store *st, uint64_t *seen, int64_t last)
-{
-    int64_t left;
-
-    while ((left = last + HAND_GAP_US - clock_mono_us()) > 0)
-        (void)store_handoff_room_wait(st, seen, (int)((left + 999) / 1000));
-}
-
 /*
  * 0 when, HAND_PROBE_MS into the hand-over, the a->held - a->taken held
  * deliveries left could not all go by hand at its pace so far within
@@ -263,7 +247,6 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
 {
     struct hand_args a = { .s = st->impl, .ho = {.st = st}, .id = id, .now = ck->now };
     uint64_t seen = 0;
-    int64_t last = clock_mono_us();
     int err = 0;
 
     ck->moved = 0;
@@ -287,13 +270,17 @@ sq_held_hand(struct store *st, const char *id, struct store_chunk *ck)
         }
         if (ck->moved == ck->limit)
             break;
-        /* No room: the dispatcher's results make some, unless its receiver hangs. */
+        /*
+         * No room: the dispatcher's results make some, unless its receiver
+         * hangs. The next write is asked as soon as a results commit made
+         * room: the store's count of live leases ends nearly every write,
+         * so the drain goes at the pace of that cycle (with a least gap of
+         * 5 ms between them, writes came 6.1 ms apart at p50, not 3.3).
+         */
         if (!store_handoff_room_wait(st, &seen, HAND_WAIT_MS) && a.taken == 0) {
             ck->queue = 1;
             break;
         }
-        hand_gap(st, &seen, last);
-        last = clock_mono_us();
     }
     return err;
 }
