@@ -52,6 +52,8 @@
 #define HTTP_WAKE_BATCH 32 /* events of a round whose wake-ups are made together */
 #define HTTP_SPARE_IN 16   /* input buffers a loop keeps for its next requests */
 #define HTTP_HDRS_FIRST 256 /* the first allocation of an answer's fields and of its head */
+#define HTTP_SPARE_OUT 16   /* answer-head buffers a loop keeps for its next answers */
+#define HTTP_OUT_KEEP 1024  /* the largest answer-head buffer kept for another answer */
 
 /* --- the request head parser --- */
 
@@ -464,6 +466,8 @@ struct http_loop {
     char date_line[48]; /* "Date: <IMF-fixdate>\r\n" (RFC 9110 §6.6.1) */
     char *spare[HTTP_SPARE_IN]; /* input buffers no connection holds */
     int nspare;
+    struct buf spare_out[HTTP_SPARE_OUT]; /* answer-head buffers no connection holds */
+    int nspare_out;
 };
 
 struct http_server {
@@ -589,6 +593,25 @@ in_release(struct http_conn *c)
     c->in = NULL;
 }
 
+/*
+ * The answer is sent: its head's buffer goes back to the loop for the next
+ * answer (freed when it grew large or the loop keeps enough), so an idle
+ * connection holds none and an answer's head costs no allocation.
+ */
+static void
+out_release(struct http_conn *c)
+{
+    struct http_loop *lp = c->loop;
+
+    if (c->out.data != NULL && c->out.cap <= HTTP_OUT_KEEP && lp->nspare_out < HTTP_SPARE_OUT) {
+        buf_reset(&c->out);
+        lp->spare_out[lp->nspare_out++] = c->out;
+        buf_init(&c->out, c->out.max);
+        return;
+    }
+    buf_cleanup(&c->out);
+}
+
 static void
 exchange_free(struct http_server *s, struct http_exchange *x)
 {
@@ -599,8 +622,7 @@ exchange_free(struct http_server *s, struct http_exchange *x)
     if (x->data_free != NULL)
         x->data_free(x->data_owned);
     buf_cleanup(&x->hdrs);
-    free(x->head_buf);
-    free(x);
+    free(x); /* x->head_buf, when set, is in the same allocation */
 }
 
 static void
@@ -686,6 +708,8 @@ conn_answer(struct http_conn *c)
     int no_len = x->status == 204 || x->status == 304 || (x->status >= 100 && x->status < 200);
 
     c->keep = !x->close && x->head.keep_alive && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED);
+    if (c->out.data == NULL && c->loop->nspare_out > 0)
+        c->out = c->loop->spare_out[--c->loop->nspare_out];
     buf_reset(&c->out);
     /* One allocation, and no printf: this runs once per request. */
     (void)buf_reserve(&c->out, HTTP_HDRS_FIRST + x->hdrs.len);
@@ -807,14 +831,11 @@ conn_head(struct http_conn *c, size_t hlen)
     char err[256];
     int st;
 
-    x = calloc(1, sizeof(*x));
+    /* One allocation for the exchange and the copy of its head. */
+    x = calloc(1, sizeof(*x) + hlen + 1);
     if (x == NULL)
         return -1;
-    x->head_buf = malloc(hlen + 1);
-    if (x->head_buf == NULL) {
-        free(x);
-        return -1;
-    }
+    x->head_buf = (char *)(x + 1);
     memcpy(x->head_buf, c->in, hlen);
     x->head_buf[hlen] = '\0';
     memmove(c->in, c->in + hlen, c->in_len - hlen);
@@ -1087,8 +1108,7 @@ conn_sent(struct http_conn *c)
 
     exchange_free(s, c->x);
     c->x = NULL;
-    buf_cleanup(&c->out);
-    buf_init(&c->out, 64 * 1024);
+    out_release(c);
     if (!c->keep) {
         shutdown(c->fd, SHUT_WR);
         c->st = CS_LINGER;
@@ -1577,6 +1597,8 @@ http_server_stop(struct http_server *s)
         }
         while (lp->nspare > 0)
             free(lp->spare[--lp->nspare]);
+        while (lp->nspare_out > 0)
+            buf_cleanup(&lp->spare_out[--lp->nspare_out]);
         if (lp->ep > 0)
             close(lp->ep);
         if (lp->evfd > 0)

@@ -74,7 +74,7 @@ struct http_exchange {
 
     /* The connection's (http.c only). */
     struct http_conn *conn;
-    char *head_buf;
+    char *head_buf; /* in x's own allocation, after it */
     struct http_exchange *next;
 };
 

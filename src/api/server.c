@@ -58,8 +58,8 @@ struct server_req {
     struct api_req r;
     struct http_exchange *x; /* the head and the answer (http.c's) */
     int64_t start_ms;
-    char *path;     /* owned copy of the URL path */
-    char *query;    /* owned, decoded copy of the query: names and values NUL-separated */
+    char *path;     /* copy of the URL path (in sr's own allocation) */
+    char *query;    /* decoded copy of the query, names and values NUL-separated (the same) */
     const char *qnames[SERVER_MAX_QUERY];
     const char *qvalues[SERVER_MAX_QUERY];
     int nquery;
@@ -286,9 +286,7 @@ req_free(struct server_req *sr)
     buf_cleanup(&sr->r.out);
     json_decref(sr->r.json);
     api_key_cleanup(&sr->r.key);
-    free(sr->path);
-    free(sr->query);
-    free(sr);
+    free(sr); /* with its copies of the path and the query */
 }
 
 static const char *
@@ -309,18 +307,16 @@ req_new(struct api_server *srv, struct http_exchange *x, const char *method, con
         const char *query)
 {
     struct server_req *sr;
+    size_t plen = strlen(url), qlen = strlen(query);
 
-    sr = calloc(1, sizeof(*sr));
+    /* One allocation: the request's state, then its path and query. */
+    sr = calloc(1, sizeof(*sr) + plen + 1 + qlen + 1);
     if (sr == NULL)
         return NULL;
-    sr->path = strdup(url);
-    sr->query = strdup(query);
-    if (sr->path == NULL || sr->query == NULL) {
-        free(sr->path);
-        free(sr->query);
-        free(sr);
-        return NULL;
-    }
+    sr->path = (char *)(sr + 1);
+    memcpy(sr->path, url, plen + 1);
+    sr->query = sr->path + plen + 1;
+    memcpy(sr->query, query, qlen + 1);
     sr->nquery = api_query_split(sr->query, sr->qnames, sr->qvalues, SERVER_MAX_QUERY);
     sr->x = x;
     sr->start_ms = clock_mono_ms();
