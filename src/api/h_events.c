@@ -126,7 +126,9 @@ h_events_publish(struct api_req *r)
         err = api_reply_error(r, err, NULL, "%s", errbuf[0] != '\0' ? errbuf : err_str(err));
         goto out;
     }
-    snprintf(ev.account_id, sizeof(ev.account_id), "%s", r->account_id);
+    /* Both are ID_MAX arrays holding a string: a copy, no printf on every publish. */
+    _Static_assert(sizeof(ev.account_id) == sizeof(r->account_id), "account id sizes");
+    memcpy(ev.account_id, r->account_id, sizeof(ev.account_id));
     if (key != NULL)
         snprintf(ev.idempotency_key, sizeof(ev.idempotency_key), "%s", key);
     if (r->on_loop) {
