@@ -58,8 +58,8 @@ struct server_req {
     struct api_req r;
     struct http_exchange *x; /* the head and the answer (http.c's) */
     int64_t start_ms;
-    char *path;     /* copy of the URL path (in sr's own allocation) */
-    char *query;    /* decoded copy of the query, names and values NUL-separated (the same) */
+    char *path;  /* copy of the URL path (in sr's own allocation) */
+    char *query; /* decoded copy of the query, names and values NUL-separated (the same) */
     const char *qnames[SERVER_MAX_QUERY];
     const char *qvalues[SERVER_MAX_QUERY];
     int nquery;

@@ -207,10 +207,13 @@ scan_number(const char *s, size_t i, size_t end, size_t *out, int *is_int)
 
 /*
  * An object at s[i]: every member's key (no escapes: they are compared as
- * bytes) distinct. Fills o when it is not NULL.
+ * bytes) distinct. Fills o when it is not NULL. With sub_name, the member of
+ * that name whose value is an object fills sub too, in the same pass (the
+ * caller reads both levels without scanning the inner one twice).
  */
 static int
-scan_object(const char *s, size_t i, size_t end, int depth, size_t *out, struct quick_obj *o)
+scan_object_sub(const char *s, size_t i, size_t end, int depth, size_t *out, struct quick_obj *o,
+                const char *sub_name, struct quick_obj *sub)
 {
     struct rawjson_span keys[QUICK_KEYS];
     struct rawjson_span *key = o != NULL ? o->key : keys;
@@ -245,7 +248,11 @@ scan_object(const char *s, size_t i, size_t end, int depth, size_t *out, struct 
         i = ws(s, i + 1, end);
         if (o != NULL)
             o->value[n].start = i;
-        err = scan_value(s, i, end, depth, &i);
+        if (sub_name != NULL && i < end && s[i] == '{' && klen == strlen(sub_name) + 2 &&
+            memcmp(s + key[n].start + 1, sub_name, klen - 2) == 0)
+            err = scan_object_sub(s, i, end, depth + 1, &i, sub, NULL, NULL);
+        else
+            err = scan_value(s, i, end, depth, &i);
         if (err != 0)
             return err;
         if (o != NULL)
@@ -262,6 +269,12 @@ scan_object(const char *s, size_t i, size_t end, int depth, size_t *out, struct 
         o->n = n;
     *out = i + 1;
     return 0;
+}
+
+static int
+scan_object(const char *s, size_t i, size_t end, int depth, size_t *out, struct quick_obj *o)
+{
+    return scan_object_sub(s, i, end, depth, out, o, NULL, NULL);
 }
 
 static int
@@ -462,9 +475,10 @@ item_check(const char *s, size_t i, size_t end, int depth, int with_key, struct 
     struct quick_obj top, data;
     const struct rawjson_span *type_v, *data_v, *ts_v, *key_v = NULL;
     char type[EVENT_TYPE_MAX];
-    size_t k, data_end;
+    size_t k;
 
-    if (i >= end || s[i] != '{' || scan_object(s, i, end, depth, out, &top) != 0)
+    /* data, when it is an object, is read into data by the same pass. */
+    if (i >= end || s[i] != '{' || scan_object_sub(s, i, end, depth, out, &top, "data", &data) != 0)
         return ERR_PARSE;
     type_v = member(s, &top, "event");
     data_v = member(s, &top, "data");
@@ -484,8 +498,7 @@ item_check(const char *s, size_t i, size_t end, int depth, int with_key, struct 
     if (key_v != NULL && s[key_v->start] != 'n' &&
         (plain_string(s, key_v, it->key, sizeof(it->key)) != 0 || it->key[0] == '\0'))
         return ERR_PARSE;
-    if (data_v == NULL || s[data_v->start] != '{' ||
-        scan_object(s, data_v->start, data_v->end, depth + 1, &data_end, &data) != 0)
+    if (data_v == NULL || s[data_v->start] != '{')
         return ERR_PARSE;
     for (k = 0; k < it->t->nfields; k++) {
         if (!field_ok(&it->t->fields[k], s, member(s, &data, it->t->fields[k].name)))

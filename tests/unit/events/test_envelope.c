@@ -741,6 +741,10 @@ test_quick_path_agrees(void **state)
         {"{'timestamp':null,'data':{'conversation_id':'c','message_id':'m','user_id':'u',"
          "'content':'x','channel':'chat'},'event':'user.message'}",
          QUICK_TAKES},
+        /* A member named data inside data is not the one the catalog reads. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x','data':{'content':''}}}",
+         QUICK_TAKES},
         /* Tokens kept as sent; escapes and UTF-8 in strings the catalog does not read. */
         {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
          "'content':'a\\n\\u00e9\\u0000\\'\\\\\\/ \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',"
@@ -828,6 +832,15 @@ test_quick_path_agrees(void **state)
          QUICK_DECLINES},
         {"{'event':'endpoint.disabled','data':{}}", QUICK_DECLINES},
         {"{'event':'user.message','data':[]}", QUICK_DECLINES},
+        {"{'event':'user.message','data':'x'}", QUICK_DECLINES},
+        /* data twice, whichever of the two would pass: data's members are read in the one pass. */
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'x'},'data':{'conversation_id':'c','message_id':'m','user_id':'u',"
+         "'content':'y'}}",
+         QUICK_DECLINES},
+        {"{'event':'user.message','data':{'conversation_id':'c','message_id':'m','user_id':'u'},"
+         "'data':{'conversation_id':'c','message_id':'m','user_id':'u','content':'y'}}",
+         QUICK_DECLINES},
         {"{'event':'integration.sync','data':{'integration_id':'i','integration_type':'crm',"
          "'sync_type':'full','records_synced':-1,'status':'success'}}",
          QUICK_DECLINES},
