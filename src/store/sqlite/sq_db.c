@@ -865,6 +865,28 @@ jobs_done(struct sq_job *list, int err)
 }
 
 /*
+ * Takes the asynchronous jobs (sq_write_async()) out of *list and returns
+ * them, in order; the jobs a thread waits for stay in *list, in order.
+ */
+static struct sq_job *
+jobs_take_async(struct sq_job **list)
+{
+    struct sq_job *async = NULL, **alink = &async, **link = list, *j;
+
+    while ((j = *link) != NULL) {
+        if (j->done_fn == NULL) {
+            link = &j->next;
+            continue;
+        }
+        *link = j->next;
+        j->next = NULL;
+        *alink = j;
+        alink = &j->next;
+    }
+    return async;
+}
+
+/*
  * Without the store's lock: calls the completion of each asynchronous job
  * of list (from jobs_done()) and frees it. A completion may queue new jobs.
  * The wake-ups the completions make (an HTTP loop per suspended publish)
@@ -1120,6 +1142,14 @@ syncer_main(void *arg)
         if (s->head != NULL)
             pthread_cond_signal(&s->queue_cond);
         pthread_mutex_unlock(&s->lock);
+        /*
+         * The batch's hand-offs are made ready (bodies copied out of the
+         * callers' events, secrets opened) but kept by this hold until the
+         * asynchronous callers (the HTTP loops' publishes) are answered:
+         * their answers no longer wait for the dispatcher's wake-up. A
+         * thread waiting for its job is still answered after the hand-over.
+         */
+        store_handoff_hold();
         sq_jobs_after(list, err);
 
         pthread_mutex_lock(&s->lock);
@@ -1131,14 +1161,14 @@ syncer_main(void *arg)
             fault_note(s, err, commits);
         else
             fault_clear(s, commits);
-        answered = jobs_done(list, err);
+        answered = jobs_done(jobs_take_async(&list), err);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
-        if (answered != NULL) {
-            pthread_mutex_unlock(&s->lock);
-            jobs_complete(answered);
-            pthread_mutex_lock(&s->lock);
-        }
+        pthread_mutex_unlock(&s->lock);
+        jobs_complete(answered);
+        store_handoff_release();
+        pthread_mutex_lock(&s->lock);
+        (void)jobs_done(list, err); /* none asynchronous left */
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;

@@ -3861,6 +3861,8 @@ struct ho_rec {
     size_t n;
     int calls; /* deliver calls */
     int oom;   /* 1: deliver could not keep some (allocation failure mode) */
+    pthread_cond_t cv; /* broadcast at each deliver call */
+    int stall;         /* 1: deliver waits (on cv) until the test sets it to 0 */
 };
 
 static int
@@ -3899,6 +3901,8 @@ ho_rec_deliver(void *arg, struct claim *cs, size_t n)
     struct claim *more;
 
     pthread_mutex_lock(&r->mu);
+    while (r->stall)
+        pthread_cond_wait(&r->cv, &r->mu);
     r->calls++;
     more = realloc(r->cs, (r->n + n) * sizeof(*more));
     if (more == NULL) {
@@ -3915,8 +3919,30 @@ ho_rec_deliver(void *arg, struct claim *cs, size_t n)
     memcpy(&more[r->n], cs, n * sizeof(*cs));
     r->cs = more;
     r->n += n;
+    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     free(cs);
+}
+
+/*
+ * Waits up to 10 s for r to hold n claims (an asynchronous publish is
+ * answered before its group is handed over) and returns how many it holds.
+ */
+static size_t
+ho_wait(struct ho_rec *r, size_t n)
+{
+    struct timespec until;
+    size_t got;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&r->mu);
+    while (r->n < n && r->oom == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    got = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return got;
 }
 
 static void
@@ -3924,6 +3950,7 @@ ho_register(struct store *st, struct ho_rec *r, int room, int per_endpoint)
 {
     memset(r, 0, sizeof(*r));
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     r->room = room;
     store_on_handoff(st, &(struct store_handoff){.take = ho_rec_take,
                                                  .give = ho_rec_give,
@@ -3938,6 +3965,7 @@ ho_done(struct store *st, struct ho_rec *r)
 {
     store_on_handoff(st, NULL);
     claim_list_free(r->cs, r->n);
+    pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
 }
 
@@ -4456,6 +4484,70 @@ out:
 }
 
 /*
+ * An asynchronous publish (an HTTP loop's) is answered once its sync ends,
+ * without waiting for its hand-over to the dispatcher: here the dispatcher's
+ * deliver hook is held, and the answer still comes; the claim follows once
+ * the hook goes on.
+ */
+static void
+test_handoff_answer_first(void **state)
+{
+    struct fx *fx = *state;
+    struct store_publish item;
+    struct timespec until;
+    struct endpoint ep;
+    struct event ev;
+    struct ho_gate g;
+    struct ho_rec r;
+    int answered, handed, same, calls, rc = 0, err;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL keeps the claim path */
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    ho_register(fx->st, &r, 100, 64);
+    r.stall = 1;
+    memset(&g, 0, sizeof(g));
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    memset(&ev, 0, sizeof(ev));
+    err = event_fill("acct_a", "user.message", NULL, &ev);
+    item = (struct store_publish){.ev = &ev, .eps = &ep, .neps = 1};
+    if (err == 0)
+        err = store_event_publish_async(fx->st, &item, 1, ho_gate_done, &g);
+    /* No assertion while the hook is held (a failed one would leave the syncer there). */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g.mu);
+    while (err == 0 && g.done == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&g.cv, &g.mu, &until);
+    answered = g.done;
+    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&r.mu);
+    r.stall = 0;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+
+    /* The hand-over follows; r is unregistered before any assertion can leave. */
+    handed = (int)ho_wait(&r, 1);
+    same = handed == 1 && strcmp(r.cs[0].dlv.event_id, ev.id) == 0;
+    calls = r.calls;
+    ho_done(fx->st, &r);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+
+    assert_int_equal(err, 0);
+    assert_int_equal(answered, 1);
+    assert_int_equal(g.failed, 0);
+    assert_int_equal(item.err, 0);
+    assert_int_equal(item.handed, 1);
+    assert_int_equal(handed, 1);
+    assert_true(same);
+    assert_int_equal(calls, 1);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
+}
+
+/*
  * Publishes made durable by one sync hand their deliveries to the
  * dispatcher in one call (one wake-up of its loop), in publish order.
  */
@@ -4479,6 +4571,7 @@ test_handoff_group_delivered_once(void **state)
     err = ho_publish_group(fx->st, eps, HO_GROUP, items, evs, &failed);
     assert_int_equal(err, 0);
     assert_int_equal(failed, 0);
+    assert_int_equal((int)ho_wait(&r, HO_GROUP), HO_GROUP);
     assert_int_equal(r.oom, 0);
     assert_int_equal(r.takes, HO_GROUP);
     assert_int_equal((int)r.n, HO_GROUP);
@@ -4526,6 +4619,7 @@ test_handoff_group_secrets_sealed(void **state)
     err = ho_publish_group(fx->st, eps, n, items, evs, &failed);
     assert_int_equal(err, 0);
     assert_int_equal(failed, 0);
+    assert_int_equal((int)ho_wait(&r, (size_t)n), n);
     assert_int_equal(r.oom, 0);
     assert_int_equal((int)r.n, n);
     assert_int_equal(r.calls, 1);
@@ -4584,6 +4678,7 @@ test_handoff_group_secrets_many_endpoints(void **state)
     err = ho_publish_group(fx->st, eps, N, items, evs, &failed);
     assert_int_equal(err, 0);
     assert_int_equal(failed, 0);
+    assert_int_equal((int)ho_wait(&r, N), N);
     assert_int_equal(r.oom, 0);
     assert_int_equal((int)r.n, N);
     assert_int_equal(r.calls, 1);
@@ -6130,6 +6225,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_handoff_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_answer_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_secrets_many_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_failures_and_reruns, setup, teardown),
