@@ -293,6 +293,15 @@ out:
     return err;
 }
 
+/* A row that only has to be there. */
+static int
+row_seen(sqlite3_stmt *stmt, void *out)
+{
+    (void)stmt;
+    (void)out;
+    return 0;
+}
+
 /*
  * ERR_NOTFOUND unless endpoint id is stored. A fan-out reads its endpoints
  * in the publish's own job; those a caller names are checked here, as the
@@ -302,16 +311,13 @@ static int
 endpoint_exists(struct sq_conn *c, const char *id)
 {
     sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_EP_EXISTS);
-    int rc;
+    int err;
 
-    if (stmt == NULL)
-        return ERR_STORE;
-    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(stmt);
+    if (stmt != NULL)
+        sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    err = sq_row_one(c, stmt, row_seen, NULL, "reading an endpoint");
     sq_done(stmt);
-    if (rc == SQLITE_DONE)
-        return ERR_NOTFOUND;
-    return rc == SQLITE_ROW ? 0 : sq_err(c, rc, "reading an endpoint");
+    return err;
 }
 
 /*
