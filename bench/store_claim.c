@@ -67,6 +67,8 @@ drain_main(void *arg)
             rs[i].attempt.duration_ms = 3;
             rs[i].status = DELIVERY_DELIVERED;
             rs[i].lease_token = cs[i].dlv.lease_token;
+            rs[i].endpoint_id = cs[i].dlv.endpoint_id; /* as the dispatcher does */
+            rs[i].account_id = cs[i].dlv.account_id;
         }
         if (n > 0 && store_results_apply(d->st, rs, n, now) != 0)
             d->failed = 1;

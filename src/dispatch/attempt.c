@@ -586,6 +586,8 @@ attempt_ctx_finish(struct attempt_ctx *ctx, int rc, int64_t now_ms, int64_t now_
     snprintf(r->attempt.delivery_id, sizeof(r->attempt.delivery_id), "%s", ctx->c.dlv.id);
     r->attempt.n = ctx->c.dlv.attempts_made + 1;
     r->lease_token = ctx->c.dlv.lease_token;
+    r->endpoint_id = ctx->c.dlv.endpoint_id;
+    r->account_id = ctx->c.dlv.account_id;
     r->attempt.at = ctx->started_ms;
     r->attempt.duration_ms = now_mono - ctx->started_mono;
     if (r->attempt.duration_ms < 0)

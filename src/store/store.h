@@ -206,6 +206,9 @@ struct attempt_result {
     int64_t next_attempt_at;      /* when status is PENDING */
     int disable_endpoint;         /* 1: retries exhausted; disable its endpoint */
     const char *disable_reason;   /* when disable_endpoint: why, for the endpoint's record */
+    /* The claimed delivery's endpoint and account, or NULL: the store reads them. */
+    const char *endpoint_id;
+    const char *account_id;
 };
 
 /* Filters for list calls; NULL or "" fields do not filter. */

@@ -55,7 +55,8 @@ static const char SQL_RES_DISABLE[] =
     "updated_at = :now WHERE id = :ep AND status = 'enabled' AND deleted_at = 0";
 static const char SQL_RES_UPDATE[] =
     "UPDATE deliveries SET status = ?1, attempts_made = ?2, next_attempt_at = ?3, "
-    "lease_until = 0, last_status_code = ?4, last_error = ?5, updated_at = ?6 WHERE id = ?7";
+    "lease_until = 0, last_status_code = ?4, last_error = ?5, updated_at = ?6 "
+    "WHERE id = ?7 AND status = 'delivering' AND lease_token = ?8";
 static const char SQL_RES_EP_STATE[] = "SELECT status, deleted_at FROM endpoints WHERE id = ?1";
 static const char SQL_RES_ATTEMPT[] =
     "INSERT INTO attempts (delivery_id, n, account_id, endpoint_id, at, status_code, error, "
@@ -691,21 +692,90 @@ attempt_record(struct sq_conn *c, const struct attempt_result *r, int n, const c
 }
 
 /*
+ * Moves r's delivery on from delivering under r's lease token and records
+ * its n-th attempt; *moved is 0 when the delivery no longer is (nothing
+ * written). The fence is the UPDATE's own condition, so a caller that knows
+ * the delivery's account and endpoint need not read it first.
+ */
+static int
+result_move(struct sq_conn *c, struct results_args *a, const struct attempt_result *r, int n,
+            const char *acct, const char *ep, int *moved)
+{
+    sqlite3_stmt *stmt;
+    enum delivery_status status = r->status;
+    const char *last_error = r->attempt.error;
+    struct res_ep *e = NULL;
+    int rc, err;
+
+    *moved = 0;
+    if (status == DELIVERY_DELIVERING)
+        status = DELIVERY_PENDING;
+    /* Only a retry or a disable depends on the endpoint's state. */
+    if (status == DELIVERY_PENDING || r->disable_endpoint) {
+        err = res_ep_find(c, a, ep, &e);
+        if (err != 0)
+            return err;
+    }
+    if (r->disable_endpoint && e->state == EP_ENABLED) {
+        err = endpoint_disable_auto(c, ep, r->disable_reason, a->now);
+        if (err != 0)
+            return err;
+        e->state = EP_DISABLED;
+    }
+    if (status == DELIVERY_PENDING && e->state == EP_DELETED) {
+        status = DELIVERY_FAILED;
+        last_error = "endpoint deleted";
+    } else if (status == DELIVERY_PENDING && e->state == EP_DISABLED) {
+        status = DELIVERY_HELD;
+    }
+
+    stmt = sq_stmt(c, SQL_RES_UPDATE);
+    if (stmt == NULL)
+        return ERR_STORE;
+    bind_text_at(stmt, 1, sq_status(status));
+    sqlite3_bind_int64(stmt, 2, n);
+    sqlite3_bind_int64(stmt, 3, status == DELIVERY_PENDING ? r->next_attempt_at : 0);
+    sqlite3_bind_int64(stmt, 4, r->attempt.status_code);
+    bind_text_at(stmt, 5, status == DELIVERY_DELIVERED ? NULL : last_error);
+    sqlite3_bind_int64(stmt, 6, a->now);
+    bind_text_at(stmt, 7, r->attempt.delivery_id);
+    sqlite3_bind_int64(stmt, 8, r->lease_token);
+    rc = sqlite3_step(stmt);
+    sq_done(stmt);
+    if (rc != SQLITE_DONE)
+        return sq_err(c, rc, "updating a delivery");
+    if (sqlite3_changes(c->db) == 0)
+        return 0;
+    *moved = 1;
+    sq_count_move(c, DELIVERY_DELIVERING, status, 1);
+    sq_roll_move(c, ep, id_time_ms(r->attempt.delivery_id), DELIVERY_DELIVERING, status, 1);
+    return attempt_record(c, r, n, acct, ep, status, a->now);
+}
+
+/*
  * Applies one result; a stale one (its lease token is no longer the
  * delivery's, or the delivery is no longer delivering) is logged and
  * counted in a->fenced instead.
+ *
+ * A result that names its delivery's account and endpoint (the claim's)
+ * and disables nothing is written at once: under its lease the delivery's
+ * attempts_made is the claim's, so its attempt is r's n. The read below
+ * runs for the rest, and to tell why a fenced write changed nothing.
  */
 static int
 result_apply(struct sq_conn *c, struct results_args *a, const struct attempt_result *r)
 {
-    sqlite3_stmt *stmt = sq_stmt(c, SQL_RES_READ);
+    sqlite3_stmt *stmt;
     char acct[ID_MAX], ep[ID_MAX];
-    enum delivery_status status = r->status;
-    const char *last_error = r->attempt.error;
-    struct res_ep *e = NULL;
     int64_t token;
-    int cur, n, rc, err = 0;
+    int cur, n, rc, moved, err = 0;
 
+    if (r->endpoint_id != NULL && r->account_id != NULL && !r->disable_endpoint) {
+        err = result_move(c, a, r, r->attempt.n, r->account_id, r->endpoint_id, &moved);
+        if (err != 0 || moved)
+            return err;
+    }
+    stmt = sq_stmt(c, SQL_RES_READ);
     if (stmt == NULL)
         return ERR_STORE;
     sqlite3_bind_text(stmt, 1, r->attempt.delivery_id, -1, SQLITE_STATIC);
@@ -738,45 +808,14 @@ result_apply(struct sq_conn *c, struct results_args *a, const struct attempt_res
     }
     if (r->attempt.n > n)
         n = r->attempt.n;
-
-    if (status == DELIVERY_DELIVERING)
-        status = DELIVERY_PENDING;
-    /* Only a retry or a disable depends on the endpoint's state. */
-    if (status == DELIVERY_PENDING || r->disable_endpoint) {
-        err = res_ep_find(c, a, ep, &e);
-        if (err != 0)
-            return err;
+    err = result_move(c, a, r, n, acct, ep, &moved);
+    if (err == 0 && !moved) {
+        /* The row just read is the writer's own: it cannot have moved since. */
+        log_warnx("store: delivery=%s changed between its read and its update",
+                  r->attempt.delivery_id);
+        err = ERR_STORE;
     }
-    if (r->disable_endpoint && e->state == EP_ENABLED) {
-        err = endpoint_disable_auto(c, ep, r->disable_reason, a->now);
-        if (err != 0)
-            return err;
-        e->state = EP_DISABLED;
-    }
-    if (status == DELIVERY_PENDING && e->state == EP_DELETED) {
-        status = DELIVERY_FAILED;
-        last_error = "endpoint deleted";
-    } else if (status == DELIVERY_PENDING && e->state == EP_DISABLED) {
-        status = DELIVERY_HELD;
-    }
-
-    stmt = sq_stmt(c, SQL_RES_UPDATE);
-    if (stmt == NULL)
-        return ERR_STORE;
-    bind_text_at(stmt, 1, sq_status(status));
-    sqlite3_bind_int64(stmt, 2, n);
-    sqlite3_bind_int64(stmt, 3, status == DELIVERY_PENDING ? r->next_attempt_at : 0);
-    sqlite3_bind_int64(stmt, 4, r->attempt.status_code);
-    bind_text_at(stmt, 5, status == DELIVERY_DELIVERED ? NULL : last_error);
-    sqlite3_bind_int64(stmt, 6, a->now);
-    bind_text_at(stmt, 7, r->attempt.delivery_id);
-    rc = sqlite3_step(stmt);
-    sq_done(stmt);
-    if (rc != SQLITE_DONE)
-        return sq_err(c, rc, "updating a delivery");
-    sq_count_move(c, cur, status, 1);
-    sq_roll_move(c, ep, id_time_ms(r->attempt.delivery_id), cur, status, 1);
-    return attempt_record(c, r, n, acct, ep, status, a->now);
+    return err;
 }
 
 static int

@@ -49,6 +49,8 @@ static const char SQL_EV_FANOUT[] =
     "SELECT e.id, e.status FROM endpoint_types t JOIN endpoints e ON e.id = t.endpoint_id "
     "WHERE t.account_id = :acct AND t.event_type IN (:type, '') AND e.deleted_at = 0 "
     "AND e.kind = :kind ORDER BY e.id";
+/* An endpoint a caller names (migration 020: deliveries no longer check it). */
+static const char SQL_EV_EP_EXISTS[] = "SELECT 1 FROM endpoints WHERE id = ?1";
 static const char SQL_EV_GET[] =
     "SELECT " EV_COLS " FROM events WHERE id = :id AND account_id = :acct";
 static const char SQL_EV_LIST[] = "SELECT " EV_COLS " FROM events WHERE account_id = :acct "
@@ -291,14 +293,42 @@ out:
     return err;
 }
 
+/* A row that only has to be there. */
+static int
+row_seen(sqlite3_stmt *stmt, void *out)
+{
+    (void)stmt;
+    (void)out;
+    return 0;
+}
+
+/*
+ * ERR_NOTFOUND unless endpoint id is stored. A fan-out reads its endpoints
+ * in the publish's own job; those a caller names are checked here, as the
+ * deliveries' foreign key did before migration 020.
+ */
+static int
+endpoint_exists(struct sq_conn *c, const char *id)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EV_EP_EXISTS);
+    int err;
+
+    if (stmt != NULL)
+        sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    err = sq_row_one(c, stmt, row_seen, NULL, "reading an endpoint");
+    sq_done(stmt);
+    return err;
+}
+
 /*
  * Inserts one event and its fan-out (its idempotency key already checked),
  * handing what this process's dispatcher takes to it (ho); *handed gets how many,
- * *waiting how many it declined as STORE_HANDOFF_FULL.
+ * *waiting how many it declined as STORE_HANDOFF_FULL. named: the caller
+ * named eps (not a fan-out), so each is checked first.
  */
 static int
 publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, size_t neps,
-               struct sq_handoff *ho, int *handed, int *waiting)
+               int named, struct sq_handoff *ho, int *handed, int *waiting)
 {
     enum delivery_status status;
     sqlite3_stmt *stmt;
@@ -329,7 +359,9 @@ publish_insert(struct sq_conn *c, struct event *ev, const struct endpoint *eps, 
     if (stmt == NULL)
         return ERR_STORE;
     for (i = 0; i < neps; i++) {
-        err = id_new("dlv_", did);
+        err = named ? endpoint_exists(c, eps[i].id) : 0;
+        if (err == 0)
+            err = id_new("dlv_", did);
         if (err != 0)
             return err;
         status = eps[i].status == ENDPOINT_DISABLED ? DELIVERY_HELD : DELIVERY_PENDING;
@@ -395,10 +427,12 @@ job_publish(struct sq_conn *c, void *arg)
         if (it->fanout) {
             err = fanout_find(c, it->ev, &found, &nfound);
             if (err == 0)
-                err = publish_insert(c, it->ev, found, nfound, &a->ho, &it->handed, &it->waiting);
+                err = publish_insert(c, it->ev, found, nfound, 0, &a->ho, &it->handed,
+                                     &it->waiting);
             free(found);
         } else {
-            err = publish_insert(c, it->ev, it->eps, it->neps, &a->ho, &it->handed, &it->waiting);
+            err = publish_insert(c, it->ev, it->eps, it->neps, 1, &a->ho, &it->handed,
+                                 &it->waiting);
         }
         if (err != 0)
             return err;

@@ -1663,6 +1663,9 @@ result_for(struct attempt_result *r, const struct claim *c, enum delivery_status
     r->attempt.duration_ms = ms;
     r->status = s;
     r->lease_token = c->dlv.lease_token;
+    /* As the dispatcher fills it: the store need not read the delivery first. */
+    r->endpoint_id = c->dlv.endpoint_id;
+    r->account_id = c->dlv.account_id;
 }
 
 /*
@@ -1696,6 +1699,11 @@ test_results_fenced(void **state)
     result_for(&r, &old[0], DELIVERY_DELIVERED, 200, NULL, now, 5);
     assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1100), 0);
     assert_int_equal(store_fenced_count(fx->st), 1);
+    /* So is it when it does not name the delivery's endpoint and account. */
+    r.endpoint_id = NULL;
+    r.account_id = NULL;
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1100), 0);
+    assert_int_equal(store_fenced_count(fx->st), 2);
     assert_int_equal(status_of(fx->st, "acct_a", old[0].dlv.id), DELIVERY_DELIVERING);
     assert_int_equal(store_attempt_list(fx->st, old[0].dlv.id, &as, &na), 0);
     assert_int_equal(na, 0);
@@ -1710,7 +1718,10 @@ test_results_fenced(void **state)
     assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1200), 0);
     assert_int_equal(status_of(fx->st, "acct_a", cur[0].dlv.id), DELIVERY_PENDING);
     assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1300), 0);
-    assert_int_equal(store_fenced_count(fx->st), 1);
+    r.endpoint_id = NULL;
+    r.account_id = NULL;
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + 1300), 0);
+    assert_int_equal(store_fenced_count(fx->st), 2);
     assert_int_equal(store_attempt_list(fx->st, cur[0].dlv.id, &as, &na), 0);
     assert_int_equal(na, 1);
     attempt_list_free(as, na);
@@ -3422,6 +3433,94 @@ test_latency_blob(void **state)
  * later attempt adds to the migrated histogram. (PostgreSQL keeps
  * stat_latency: the change is SQLite's alone.)
  */
+/* The foreign keys a table declares, in the SQLite store. */
+static int64_t
+fk_count(const struct fx *fx, const char *table)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pragma_foreign_key_list('%s')", table);
+    return sql_count(fx, sql);
+}
+
+/* Publishes to ep, then claims and answers (2xx) what is due. */
+static void
+deliver_one(struct fx *fx, struct endpoint *ep)
+{
+    struct event ev;
+    struct claim *cs = NULL;
+    struct attempt_result r;
+    size_t n = 0;
+
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, ep, 1, &ev), 0);
+    assert_int_equal(store_claim(fx->st, clock_now_ms(), 60000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    result_for(&r, &cs[0], DELIVERY_DELIVERED, 200, NULL, clock_now_ms(), 3);
+    assert_int_equal(store_results_apply(fx->st, &r, 1, clock_now_ms()), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", cs[0].dlv.id), DELIVERY_DELIVERED);
+    claim_list_free(cs, n);
+    event_cleanup(&ev);
+}
+
+/*
+ * Migration 020 drops the foreign keys of deliveries and attempts (the
+ * writer guarantees what they checked) and leaves the rows and every other
+ * key as they were, on a new store and on one of version 19.
+ */
+static void
+test_hot_rows_unchecked_upgrade(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+
+    if (!fx->sqlite) {
+        skip();
+        return;
+    }
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    deliver_one(fx, &ep);
+    assert_int_equal(fk_count(fx, "deliveries"), 0);
+    assert_int_equal(fk_count(fx, "attempts"), 0);
+    assert_int_equal(fk_count(fx, "endpoints"), 1);
+
+    /* As version 19 left it: the same definitions with their keys. */
+    store_close(fx->st);
+    fx->st = NULL;
+    sql_exec(fx, "PRAGMA writable_schema = ON; "
+                 "UPDATE sqlite_schema SET sql = replace(replace(replace(sql, "
+                 "'account_id TEXT NOT NULL,', 'account_id TEXT NOT NULL REFERENCES accounts (id),'), "
+                 "'event_id TEXT NOT NULL,', 'event_id TEXT NOT NULL REFERENCES events (id),'), "
+                 "'endpoint_id TEXT NOT NULL,', "
+                 "'endpoint_id TEXT NOT NULL REFERENCES endpoints (id),') "
+                 "WHERE type = 'table' AND name = 'deliveries'; "
+                 "UPDATE sqlite_schema SET sql = replace(sql, 'delivery_id TEXT NOT NULL,', "
+                 "'delivery_id TEXT NOT NULL REFERENCES deliveries (id),') "
+                 "WHERE type = 'table' AND name = 'attempts'; "
+                 "PRAGMA schema_version = 1000; PRAGMA writable_schema = OFF; "
+                 "DELETE FROM schema_version WHERE version = 20");
+    assert_int_equal(fk_count(fx, "deliveries"), 3);
+    assert_int_equal(fk_count(fx, "attempts"), 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version WHERE version = 20"), 1);
+    assert_int_equal(fk_count(fx, "deliveries"), 0);
+    assert_int_equal(fk_count(fx, "attempts"), 0);
+    assert_int_equal(fk_count(fx, "endpoints"), 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_schema "
+                                   "WHERE name LIKE 'migration_020%'"),
+                     0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check <> 'ok'"),
+                     0);
+    /* The rows stay, and the writer that migrated goes on with the new definitions. */
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries"), 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM attempts"), 1);
+    deliver_one(fx, &ep);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM attempts"), 2);
+    endpoint_cleanup(&ep);
+}
+
 static void
 test_latency_in_rollups_upgrade(void **state)
 {
@@ -6239,6 +6338,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_smaller_store_upgrade, setup, teardown),
         cmocka_unit_test(test_latency_blob),
         cmocka_unit_test_setup_teardown(test_latency_in_rollups_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_rows_unchecked_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
