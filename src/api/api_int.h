@@ -259,6 +259,7 @@ struct api_guard_config {
     int head_ms;    /* a request head must arrive within this after its first byte */
     int body_ms;    /* a request body must arrive within this after its head */
     int idle_ms;    /* an idle connection (no byte of a next request) is closed after this */
+    int grace_ms;   /* a late connection its loop has not closed is shut down after this */
     size_t shed_at; /* above this many open connections the oldest idle ones are shut down */
 };
 
@@ -266,12 +267,13 @@ struct api_guard_stats {
     int64_t open;          /* connections open now */
     int64_t idle;          /* of which idle (waiting for a request) */
     int64_t shed;          /* idle connections shut down to make room, since start */
-    int64_t head_timeouts; /* connections shut down for a late head, since start */
-    int64_t body_timeouts; /* connections shut down for a late body, since start */
+    int64_t head_timeouts; /* connections answered 408 for a late head, since start */
+    int64_t body_timeouts; /* connections answered 408 for a late body, since start */
 };
 
 struct api_guard;
 struct api_guard_conn;
+struct http_deadline;
 
 /* Starts a guard (and its thread). Returns 0 and *out, ERR_NOMEM or ERR_INTERNAL. */
 int api_guard_new(const struct api_guard_config *cfg, struct api_guard **out);
@@ -281,11 +283,13 @@ void api_guard_free(struct api_guard *g);
 
 /*
  * Tracks a new connection on socket fd (borrowed: the guard only shuts it
- * down) and sheds idle ones if needed. Returns the tracking handle, or NULL
- * when out of memory (the connection is then untracked; every call below
- * accepts NULL).
+ * down) and sheds idle ones if needed. When its head or body is late the
+ * guard writes *late (borrowed until api_guard_conn_close(); NULL: it shuts
+ * the connection down instead) and leaves the answer to the connection's
+ * loop. Returns the tracking handle, or NULL when out of memory (the
+ * connection is then untracked; every call below accepts NULL).
  */
-struct api_guard_conn *api_guard_conn_open(struct api_guard *g, int fd);
+struct api_guard_conn *api_guard_conn_open(struct api_guard *g, int fd, struct http_deadline *late);
 
 /* The request head of c is complete: its body deadline starts. */
 void api_guard_conn_head_done(struct api_guard *g, struct api_guard_conn *c);
@@ -295,7 +299,8 @@ void api_guard_conn_body_done(struct api_guard *g, struct api_guard_conn *c);
 
 /*
  * c's request is over: it waits for the next one (idle). rx is the bytes
- * read from its socket so far: bytes received beyond them begin a head.
+ * of the requests read from its socket and parsed so far: bytes received
+ * beyond them begin a head.
  */
 void api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c, uint64_t rx);
 

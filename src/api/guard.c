@@ -11,12 +11,18 @@
  *          grew, TCP_INFO); the whole head must arrive within head_ms.
  *   BODY   the head is complete; the whole body must arrive within body_ms.
  *   BUSY   the request is processed and answered: no deadline of ours.
+ *   LATE   its head or body missed its deadline: its loop answers 408 and
+ *          closes it; shut down if still open after grace_ms.
  *
- * A connection past its deadline, or shed, is shut down (shutdown(2));
- * its loop (http.c) then sees the end of the stream in its own thread and
+ * A late head or body is not answered here: the guard only writes the
+ * connection's http_deadline record, and its loop (http.c), the one thread
+ * that writes to the socket, answers 408 unless its answer has begun. A
+ * connection idle too long, or shed, is shut down (shutdown(2)) without a
+ * word; its loop then sees the end of the stream in its own thread and
  * closes it. The loop tells us that a connection is closed before it closes
- * its socket, and the guard only shuts sockets down under its lock, so a socket
- * number reused by a new connection is never touched.
+ * its socket (and frees its record), and the guard touches sockets and
+ * records only under its lock, so a socket number reused by a new
+ * connection is never touched.
  */
 #include <errno.h>
 #include <linux/tcp.h>
@@ -29,6 +35,7 @@
 #include <time.h>
 
 #include "api/api_int.h"
+#include "api/http.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -40,6 +47,7 @@ enum guard_state {
     GUARD_HEAD,
     GUARD_BODY,
     GUARD_BUSY,
+    GUARD_LATE,    /* told its loop to answer 408; not counted as open */
     GUARD_CLOSING, /* shut down by the guard, waiting for its loop to close it */
     GUARD_NSTATES,
 };
@@ -47,6 +55,7 @@ enum guard_state {
 struct api_guard_conn {
     struct api_guard_conn *prev, *next; /* in lists[state], oldest first */
     int fd;
+    struct http_deadline *late; /* its loop's record; NULL: shut down when late */
     enum guard_state state;
     int64_t since_ms;  /* when the state began (monotonic) */
     uint64_t rx_mark;  /* bytes received when it became IDLE */
@@ -136,7 +145,7 @@ open_count(const struct api_guard *g)
 {
     size_t i, n = 0;
 
-    for (i = 0; i < GUARD_CLOSING; i++)
+    for (i = 0; i < GUARD_LATE; i++)
         n += g->lists[i].n;
     return n;
 }
@@ -154,14 +163,25 @@ shed(struct api_guard *g, int64_t now)
     }
 }
 
-/* Shuts down the connections of list st older than limit_ms. Returns how many. Called with g->mu held. */
+/*
+ * Ends the connections of list st older than limit_ms: with stage
+ * (HTTP_LATE_*), tells their loops to answer 408; else shuts them down.
+ * Returns how many. Called with g->mu held.
+ */
 static int64_t
-expire(struct api_guard *g, enum guard_state st, int64_t limit_ms, int64_t now)
+expire(struct api_guard *g, enum guard_state st, int limit_ms, int stage, int64_t now)
 {
+    struct api_guard_conn *c;
     int64_t n = 0;
 
-    while (g->lists[st].head != NULL && now - g->lists[st].head->since_ms >= limit_ms) {
-        shut(g, g->lists[st].head, now);
+    while ((c = g->lists[st].head) != NULL && now - c->since_ms >= limit_ms) {
+        if (stage != 0 && c->late != NULL) {
+            c->late->ms = limit_ms;
+            __atomic_store_n(&c->late->stage, stage, __ATOMIC_RELEASE);
+            move_to(g, c, GUARD_LATE, now);
+        } else {
+            shut(g, c, now);
+        }
         n++;
     }
     return n;
@@ -179,20 +199,25 @@ tick(struct api_guard *g)
         if (rx_bytes(c->fd) > c->rx_mark)
             move_to(g, c, GUARD_HEAD, now);
     }
-    n = expire(g, GUARD_HEAD, g->cfg.head_ms, now);
+    n = expire(g, GUARD_HEAD, g->cfg.head_ms, HTTP_LATE_HEAD, now);
     if (n > 0) {
         g->stats.head_timeouts += n;
-        log_info("api: closed connections that sent no complete request head in %d ms count=%lld",
+        log_info("api: answered 408 to connections that sent no complete request head in %d ms "
+                 "count=%lld",
                  g->cfg.head_ms, (long long)n);
     }
     if (g->cfg.idle_ms > 0)
-        (void)expire(g, GUARD_IDLE, g->cfg.idle_ms, now);
-    n = expire(g, GUARD_BODY, g->cfg.body_ms, now);
+        (void)expire(g, GUARD_IDLE, g->cfg.idle_ms, 0, now);
+    n = expire(g, GUARD_BODY, g->cfg.body_ms, HTTP_LATE_BODY, now);
     if (n > 0) {
         g->stats.body_timeouts += n;
-        log_info("api: closed connections that sent no complete body in %d ms count=%lld",
+        log_info("api: answered 408 to connections that sent no complete body in %d ms count=%lld",
                  g->cfg.body_ms, (long long)n);
     }
+    n = expire(g, GUARD_LATE, g->cfg.grace_ms, 0, now);
+    if (n > 0)
+        log_info("api: closed connections still open %d ms after their 408 count=%lld",
+                 g->cfg.grace_ms, (long long)n);
     shed(g, now);
     if (g->stats.shed > g->shed_logged) {
         log_info("api: closed the oldest idle connections to make room count=%lld open=%zu",
@@ -275,7 +300,7 @@ api_guard_free(struct api_guard *g)
 }
 
 struct api_guard_conn *
-api_guard_conn_open(struct api_guard *g, int fd)
+api_guard_conn_open(struct api_guard *g, int fd, struct http_deadline *late)
 {
     struct api_guard_conn *c;
 
@@ -283,6 +308,7 @@ api_guard_conn_open(struct api_guard *g, int fd)
     if (c == NULL)
         return NULL; /* untracked: no deadline applies */
     c->fd = fd;
+    c->late = late;
     c->state = GUARD_IDLE;
     c->rx_mark = 0; /* any byte received at all begins the first head */
     pthread_mutex_lock(&g->mu);
@@ -294,14 +320,14 @@ api_guard_conn_open(struct api_guard *g, int fd)
     return c;
 }
 
-/* Moves c (NULL: no-op) to state st unless the guard has shut it down. */
+/* Moves c (NULL: no-op) to state st unless the guard has ended it (late or shut down). */
 static void
 conn_move(struct api_guard *g, struct api_guard_conn *c, enum guard_state st)
 {
     if (c == NULL)
         return;
     pthread_mutex_lock(&g->mu);
-    if (c->state != GUARD_CLOSING)
+    if (c->state < GUARD_LATE)
         move_to(g, c, st, clock_mono_ms());
     pthread_mutex_unlock(&g->mu);
 }
@@ -325,11 +351,12 @@ api_guard_conn_idle(struct api_guard *g, struct api_guard_conn *c, uint64_t rx)
         return;
     /*
      * The loop's count, not the kernel's (TCP_INFO, a system call per
-     * request): bytes it has read (a pipelined request) are its to parse
-     * at once; bytes received beyond them begin a head at the next tick.
+     * request): the bytes of the requests it has parsed. Bytes received
+     * beyond them (a pipelined request it holds, or what comes next) begin
+     * a head at the next tick.
      */
     pthread_mutex_lock(&g->mu);
-    if (c->state != GUARD_CLOSING) {
+    if (c->state < GUARD_LATE) {
         c->rx_mark = rx;
         move_to(g, c, GUARD_IDLE, clock_mono_ms());
     }

@@ -17,6 +17,11 @@
  * peer's end was seen it reads until recv says so. An answer with Connection: close is followed by a
  * half-close and a short drain of what the client still sends (LINGER), so
  * that unread bytes do not turn the close into a reset that loses the answer.
+ *
+ * Only a connection's loop writes to its socket. When the guard finds a head
+ * or body late it writes the connection's http_deadline record; the loop
+ * reads it where the request moves on (head complete, body complete) and at
+ * its tick, and answers 408 if the request is still being read.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -435,6 +440,7 @@ struct http_conn {
     struct http_conn *prev, *next; /* the loop's connections, or next in its dead list */
     int fd;
     void *gc;            /* the guard's handle */
+    struct http_deadline late; /* written by the guard's thread (http.h) */
     struct ip_count *ip; /* NULL when per-IP caps are off */
     enum conn_state st;
     char *in; /* HTTP_IN_SIZE bytes while a request is read, else NULL */
@@ -760,6 +766,29 @@ conn_error(struct http_conn *c, int status, const char *type, const char *msg)
     conn_answer(c);
 }
 
+/*
+ * Answers 408 when the guard found c's request late (c->late) and it is
+ * still being read; no answer has begun then, so this is the only one.
+ * Returns 1 when it answered.
+ */
+static int
+conn_late(struct http_conn *c)
+{
+    int stage = __atomic_load_n(&c->late.stage, __ATOMIC_ACQUIRE);
+    char msg[128];
+
+    if (stage == 0 || c->st >= CS_BUSY)
+        return 0;
+    if (c->late.ms % 1000 == 0)
+        snprintf(msg, sizeof(msg), "the request %s was not complete within %d s",
+                 stage == HTTP_LATE_HEAD ? "head" : "body", c->late.ms / 1000);
+    else
+        snprintf(msg, sizeof(msg), "the request %s was not complete within %d ms",
+                 stage == HTTP_LATE_HEAD ? "head" : "body", c->late.ms);
+    conn_error(c, 408, "request_timeout", msg);
+    return 1;
+}
+
 static void
 work_push(struct http_server *s, struct http_exchange *x, int urgent)
 {
@@ -800,6 +829,8 @@ conn_run(struct http_conn *c)
 
     if (s->cfg.conn_body != NULL)
         s->cfg.conn_body(s->cfg.conn_arg, c->gc);
+    if (conn_late(c))
+        return; /* late before the guard knew the body complete: it is not run */
     c->st = CS_BUSY;
     if (x->run_inline) {
         s->h.run_fn(s->h.arg, x);
@@ -845,6 +876,8 @@ conn_head(struct http_conn *c, size_t hlen)
     c->x = x;
     if (s->cfg.conn_head != NULL)
         s->cfg.conn_head(s->cfg.conn_arg, c->gc);
+    if (conn_late(c))
+        return 0; /* late before the guard knew the head complete */
     st = http_head_parse(x->head_buf, hlen, &x->head, &type, err, sizeof(err));
     if (st != 0) {
         /* what was parsed may be half-done: an error answer knows no method */
@@ -1117,8 +1150,9 @@ conn_sent(struct http_conn *c)
         return;
     }
     c->st = CS_HEAD;
+    /* Bytes read but not parsed (a pipelined request, maybe half of one) begin a head. */
     if (s->cfg.conn_idle != NULL)
-        s->cfg.conn_idle(s->cfg.conn_arg, c->gc, c->rx);
+        s->cfg.conn_idle(s->cfg.conn_arg, c->gc, c->rx - c->in_len);
 }
 
 static void
@@ -1270,7 +1304,7 @@ loop_accept(struct http_loop *lp)
         buf_init(&c->out, 64 * 1024);
         __atomic_add_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
         if (s->cfg.conn_open != NULL)
-            c->gc = s->cfg.conn_open(s->cfg.conn_arg, fd);
+            c->gc = s->cfg.conn_open(s->cfg.conn_arg, fd, &c->late);
         c->next = lp->conns;
         if (lp->conns != NULL)
             lp->conns->prev = c;
@@ -1377,8 +1411,9 @@ loop_done(struct http_loop *lp)
     }
 }
 
+/* Every HTTP_TICK_MS: closes connections done lingering, answers late requests. */
 static void
-loop_linger(struct http_loop *lp)
+loop_tick(struct http_loop *lp)
 {
     struct http_conn *c, *next;
     int64_t now = clock_mono_ms();
@@ -1387,6 +1422,8 @@ loop_linger(struct http_loop *lp)
         next = c->next;
         if (c->st == CS_LINGER && now >= c->linger_until)
             conn_close(c);
+        else if (conn_late(c))
+            conn_drive(c);
     }
 }
 
@@ -1428,7 +1465,7 @@ loop_main(void *arg)
         wakeup_release();
         if (clock_mono_ms() - last >= HTTP_TICK_MS) {
             last = clock_mono_ms();
-            loop_linger(lp);
+            loop_tick(lp);
         }
         loop_free_dead(lp);
     }

@@ -105,6 +105,19 @@ struct http_handler {
     void *arg;
 };
 
+/*
+ * A connection's missed deadline, written by the guard's thread (conn_open
+ * hands it over): the connection's loop, which alone writes to its socket,
+ * then answers 408 and closes it if its request is still being read.
+ */
+struct http_deadline {
+    int ms;    /* the deadline missed */
+    int stage; /* 0 until missed, then HTTP_LATE_HEAD or HTTP_LATE_BODY; stored after ms */
+};
+
+#define HTTP_LATE_HEAD 1
+#define HTTP_LATE_BODY 2
+
 struct http_config {
     int threads;            /* epoll loops; 0: one loop that runs every request itself */
     int workers;            /* threads running requests that are not run_inline */
@@ -112,9 +125,11 @@ struct http_config {
     int per_ip;             /* connections at once from one address; 0: no cap */
     /*
      * Connection events for the guard (guard.c); any may be NULL. conn_idle
-     * gets the bytes read from the socket so far.
+     * gets the bytes read from the socket and parsed so far (not those of a
+     * pipelined request it holds); conn_open the connection's deadline
+     * record, valid until conn_close returns.
      */
-    void *(*conn_open)(void *arg, int fd);
+    void *(*conn_open)(void *arg, int fd, struct http_deadline *late);
     void (*conn_head)(void *arg, void *gc);
     void (*conn_body)(void *arg, void *gc);
     void (*conn_idle)(void *arg, void *gc, uint64_t rx);

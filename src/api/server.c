@@ -38,6 +38,7 @@
 #define SERVER_CONN_MAX 16384      /* connections at once, at most (by default) */
 #define SERVER_FD_RESERVE 1024     /* open files kept for the store, deliveries and logs */
 #define SERVER_IDLE_MS 60000       /* an idle keep-alive connection is closed after this */
+#define SERVER_GRACE_MS 5000       /* a 408 and the drain after it (2 s) must be over by then */
 #define SERVER_WORKERS 64   /* request workers beside the loops: requests processed at once */
 #define SERVER_MAX_QUERY 64 /* query parameters kept (the rest are ignored) */
 #define SERVER_BACKLOG 4096
@@ -610,9 +611,9 @@ on_done(void *arg, struct http_exchange *x)
 }
 
 static void *
-guard_open(void *arg, int fd)
+guard_open(void *arg, int fd, struct http_deadline *late)
 {
-    return api_guard_conn_open(arg, fd);
+    return api_guard_conn_open(arg, fd, late);
 }
 
 static void
@@ -712,6 +713,7 @@ api_server_start(const struct api_config *cfg, struct store *st, struct api_serv
     gcfg.head_ms = cfg->head_timeout_ms;
     gcfg.body_ms = cfg->body_timeout_ms;
     gcfg.idle_ms = SERVER_IDLE_MS;
+    gcfg.grace_ms = SERVER_GRACE_MS;
     /* Idle connections are shed above the limit, so new clients are not refused. */
     gcfg.shed_at = limit;
     ret = api_guard_new(&gcfg, &srv->guard);
