@@ -440,7 +440,6 @@ struct http_conn {
     struct http_conn *prev, *next; /* the loop's connections, or next in its dead list */
     int fd;
     void *gc;            /* the guard's handle */
-    struct http_deadline late; /* written by the guard's thread (http.h) */
     struct ip_count *ip; /* NULL when per-IP caps are off */
     enum conn_state st;
     char *in; /* HTTP_IN_SIZE bytes while a request is read, else NULL */
@@ -456,6 +455,7 @@ struct http_conn {
     int keep;                /* 1: keep the connection after this answer */
     int64_t linger_until;
     size_t lingered;
+    struct http_deadline late; /* written by the guard's thread (http.h) */
 };
 
 struct http_loop {
@@ -775,16 +775,14 @@ static int
 conn_late(struct http_conn *c)
 {
     int stage = __atomic_load_n(&c->late.stage, __ATOMIC_ACQUIRE);
+    int secs = c->late.ms % 1000 == 0;
     char msg[128];
 
     if (stage == 0 || c->st >= CS_BUSY)
         return 0;
-    if (c->late.ms % 1000 == 0)
-        snprintf(msg, sizeof(msg), "the request %s was not complete within %d s",
-                 stage == HTTP_LATE_HEAD ? "head" : "body", c->late.ms / 1000);
-    else
-        snprintf(msg, sizeof(msg), "the request %s was not complete within %d ms",
-                 stage == HTTP_LATE_HEAD ? "head" : "body", c->late.ms);
+    snprintf(msg, sizeof(msg), "the request %s was not complete within %d %s",
+             stage == HTTP_LATE_HEAD ? "head" : "body", secs ? c->late.ms / 1000 : c->late.ms,
+             secs ? "s" : "ms");
     conn_error(c, 408, "request_timeout", msg);
     return 1;
 }
