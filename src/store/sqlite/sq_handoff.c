@@ -137,6 +137,7 @@ sq_handoff_reserve(struct sq_conn *c, struct sq_handoff *h, const char *ep, int6
         err = sq_live_count(c, ep, now, &e->live);
         if (err != 0)
             goto out;
+        e->live += h->unwritten; /* a hand-over of held ones moves them after its reservations */
     }
     if (e->live >= cap)
         goto out;

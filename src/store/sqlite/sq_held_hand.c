@@ -176,6 +176,7 @@ job_held_hand(struct sq_conn *c, void *arg)
             a->left = 1;
             break;
         }
+        a->ho.unwritten = (int)n; /* still held in the store: a live count misses them */
         err = sq_handoff_reserve(c, &a->ho, a->id, &lease_until, &cl);
         if (err < 0)
             break;
@@ -190,6 +191,7 @@ job_held_hand(struct sq_conn *c, void *arg)
         a->wait |= !sq_synced_vouches(&synced, cl->dlv.id);
         n++;
     }
+    a->ho.unwritten = 0;
     if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = sq_err(c, rc, "reading held deliveries");
     sq_done(stmt);

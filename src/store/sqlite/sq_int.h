@@ -482,6 +482,7 @@ struct sq_handoff {
     struct sq_handoff_src *src; /* one per claim */
     size_t n, cap;
     uint64_t gen; /* the registration the reservations were made under */
+    int unwritten; /* of its claims, how many the store does not show delivering yet */
 };
 
 /*

@@ -4275,6 +4275,61 @@ ho_enable_main(void *arg)
     return NULL;
 }
 
+/*
+ * The store's cap of live leases per endpoint holds within one hand-over
+ * write of an enable: that write reserves all its rows before it moves
+ * them, so a recount of the live leases meanwhile must add its own.
+ */
+static void
+test_handoff_enable_store_cap(void **state)
+{
+    struct fx *fx = *state;
+    const size_t held = 10, cap = 3;
+    struct endpoint ep;
+    struct ho_rec r;
+    struct ho_enable en;
+    struct attempt_result res;
+    pthread_t th;
+    char id[ID_MAX];
+    int64_t token = 0;
+    size_t done = 0, n, most = 0;
+    int err = 0;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    held_make(fx->st, &ep, held);
+    ho_register(fx->st, &r, 100, (int)cap);
+    en = (struct ho_enable){ .st = fx->st, .ep = ep.id };
+    assert_int_equal(pthread_create(&th, NULL, ho_enable_main, &en), 0);
+    /* Each claim answered in turn; nothing asserted until the enable is joined. */
+    while (done < held && err == 0) {
+        n = ho_wait(&r, done + 1);
+        if (n <= done)
+            break;
+        if (n - done > most)
+            most = n - done; /* leased at once: handed over, not yet answered */
+        pthread_mutex_lock(&r.mu);
+        snprintf(id, sizeof(id), "%s", r.cs[done].dlv.id);
+        token = r.cs[done].dlv.lease_token;
+        pthread_mutex_unlock(&r.mu);
+        result_ok(&res, id, token);
+        err = store_results_apply(fx->st, &res, 1, clock_now_ms());
+        done++;
+    }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(err, 0);
+    assert_int_equal(done, held);
+    assert_true(most >= 1);
+    assert_true(most <= cap);
+    assert_int_equal(en.err, 0);
+    assert_int_equal(en.resumed, (int64_t)held);
+    assert_int_equal(held_count(fx, &ep, "delivered"), (int64_t)held);
+    stats_check(fx, "acct_a", ep.id, 0);
+    ho_done(fx->st, &r);
+    endpoint_cleanup(&ep);
+}
+
 /* Waits (bounded) until the dispatcher was handed n claims; returns how many it has. */
 static size_t
 ho_wait_n(struct ho_rec *r, size_t n)
@@ -6321,6 +6376,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failures_stay_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leased, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_enable_store_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_enable_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_group_delivered_once, setup, teardown),
