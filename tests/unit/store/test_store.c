@@ -4330,24 +4330,6 @@ test_handoff_enable_store_cap(void **state)
     endpoint_cleanup(&ep);
 }
 
-/* Waits (bounded) until the dispatcher was handed n claims; returns how many it has. */
-static size_t
-ho_wait_n(struct ho_rec *r, size_t n)
-{
-    size_t got = 0;
-    int i;
-
-    for (i = 0; i < 2000; i++) {
-        pthread_mutex_lock(&r->mu);
-        got = r->n;
-        pthread_mutex_unlock(&r->mu);
-        if (got >= n)
-            break;
-        usleep(5000);
-    }
-    return got;
-}
-
 /* A claim of up to 20 finds want deliveries, every one of endpoint ep_id. */
 static void
 claim_all_of(struct fx *fx, const char *ep_id, size_t want)
@@ -4405,7 +4387,7 @@ test_handoff_enable(void **state)
     en = (struct ho_enable){ .st = fx->st, .ep = ep.id };
     assert_int_equal(pthread_create(&th, NULL, ho_enable_main, &en), 0);
     /* Room for 4: handed over, the oldest first; the enable waits for more. */
-    assert_int_equal(ho_wait_n(&r, 4), 4);
+    assert_int_equal(ho_wait(&r, 4), 4);
     pthread_mutex_lock(&r.mu);
     assert_string_equal(r.cs[0].dlv.id, old);
     assert_int_equal(r.cs[0].dlv.lease_token, 2);
