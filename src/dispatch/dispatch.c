@@ -491,31 +491,33 @@ record_again(struct dthread *t, int err)
 static void
 ctx_return(struct dthread *t, struct record *recs, size_t n)
 {
-    struct attempt_ctx *head = NULL;
+    struct attempt_ctx *head = NULL, *tail = NULL;
     struct attempt_ctx *ctx;
-    size_t i = 0;
-    int k;
+    size_t i;
+    int k, kept = 0;
 
     /* Only this thread adds: the counts can but drop meanwhile. */
     k = atomic_load(&t->nreturned) + atomic_load(&t->nspare);
-    for (; i < n && k < SPARE_MAX; i++, k++) {
+    for (i = 0; i < n; i++) {
         ctx = recs[i].ctx;
+        if (k + kept >= SPARE_MAX) {
+            attempt_ctx_free(ctx);
+            continue;
+        }
+        attempt_ctx_recycle(ctx); /* outside the lock */
         ctx->next = head;
         head = ctx;
+        if (tail == NULL)
+            tail = ctx;
+        kept++;
     }
-    for (; i < n; i++)
-        attempt_ctx_free(recs[i].ctx);
     if (head == NULL)
         return;
-    /* Recycled outside the lock; the list joins t->returned under it. */
-    for (ctx = head; ctx != NULL; ctx = ctx->next)
-        attempt_ctx_recycle(ctx);
+    /* The list, counted as it was built, joins t->returned under the lock. */
     pthread_mutex_lock(&t->mu);
-    for (ctx = head, k = 1; ctx->next != NULL; ctx = ctx->next)
-        k++;
-    ctx->next = t->returned;
+    tail->next = t->returned;
     t->returned = head;
-    atomic_fetch_add(&t->nreturned, k);
+    atomic_fetch_add(&t->nreturned, kept);
     pthread_mutex_unlock(&t->mu);
 }
 
