@@ -1229,7 +1229,7 @@ write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int no
     int wake;
 
     if (sem_init(&job.answered, 0, 0) != 0)
-        return ERR_NOMEM; /* NOTREACHED: only a count above SEM_VALUE_MAX fails */
+        return ERR_NOMEM; /* cannot happen: sem_init() fails only above SEM_VALUE_MAX */
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
         pthread_mutex_unlock(&s->lock);
