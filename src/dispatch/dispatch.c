@@ -1048,8 +1048,9 @@ ask(struct dthread *t, int room)
     t->freed = 0;
     pthread_mutex_lock(&t->mu);
     t->want = room;
-    pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    /* After the unlock: woken under it, the recorder would wait for it at once. */
+    pthread_cond_signal(&t->cv);
 }
 
 /* Takes finished transfers from curl, and cuts short answers whose body dawdles. */

@@ -838,30 +838,21 @@ fault_clear(struct sq *s, uint64_t commits)
 }
 
 /*
- * Marks the jobs answered (under the store's lock) and wakes their callers.
- * Returns the asynchronous ones (sq_write_async()), in order, for
- * jobs_complete() to answer once the lock is released.
+ * Gives the jobs of list their final result (err unless they failed on
+ * their own) and returns list, for jobs_complete() to answer once the
+ * store's lock is released: a caller woken under it would preempt this
+ * thread only to wait for the lock.
  */
 static struct sq_job *
 jobs_done(struct sq_job *list, int err)
 {
-    struct sq_job *j, *next, *async = NULL, **link = &async;
+    struct sq_job *j;
 
-    for (j = list; j != NULL; j = next) {
-        /* Once done is set the caller may return and free j: read next first. */
-        next = j->next;
+    for (j = list; j != NULL; j = j->next) {
         if (err != 0 && j->result == 0)
             j->result = err;
-        if (j->done_fn != NULL) {
-            j->next = NULL;
-            *link = j;
-            link = &j->next;
-            continue;
-        }
-        j->done = 1;
-        pthread_cond_signal(&j->cond);
     }
-    return async;
+    return list;
 }
 
 /*
@@ -887,10 +878,11 @@ jobs_take_async(struct sq_job **list)
 }
 
 /*
- * Without the store's lock: calls the completion of each asynchronous job
- * of list (from jobs_done()) and frees it. A completion may queue new jobs.
- * The wake-ups the completions make (an HTTP loop per suspended publish)
- * are made once per woken thread, after the last (util/wakeup.h).
+ * Without the store's lock: answers the jobs of list (from jobs_done()), in
+ * order: wakes the thread that waits for one, calls the completion of an
+ * asynchronous one (sq_write_async()) and frees it. A completion may queue
+ * new jobs. The wake-ups the completions make (an HTTP loop per suspended
+ * publish) are made once per woken thread, after the last (util/wakeup.h).
  */
 static void
 jobs_complete(struct sq_job *list)
@@ -899,7 +891,12 @@ jobs_complete(struct sq_job *list)
 
     wakeup_hold();
     for (j = list; j != NULL; j = next) {
+        /* Once answered a waiting caller returns and frees j: read next first. */
         next = j->next;
+        if (j->done_fn == NULL) {
+            sem_post(&j->answered);
+            continue;
+        }
         j->done_fn(j->done_arg, j->result);
         free(j);
     }
@@ -907,23 +904,25 @@ jobs_complete(struct sq_job *list)
 }
 
 /*
- * Answers the jobs of list that need no sync and returns the others, in
- * order, setting *tail to the last of them (NULL when none is left).
+ * Takes the jobs of list that need no sync out of it, in order, into
+ * *answered for jobs_complete() (never asynchronous: sq_write_async() jobs
+ * sync), and returns the others, in order, setting *tail to the last of
+ * them (NULL when none is left).
  */
 static struct sq_job *
-jobs_nosync_done(struct sq_job *list, struct sq_job **tail)
+jobs_nosync_done(struct sq_job *list, struct sq_job **tail, struct sq_job **answered)
 {
-    struct sq_job *keep = NULL, **link = &keep, *j, *next;
+    struct sq_job *keep = NULL, **link = &keep, **alink = answered, *j, *next;
 
-    *tail = NULL;
+    *tail = *answered = NULL;
     for (j = list; j != NULL; j = next) {
         next = j->next;
+        j->next = NULL;
         if (j->nosync) {
-            j->next = NULL;
-            (void)jobs_done(j, 0); /* never asynchronous: sq_write_async() jobs sync */
+            *alink = j;
+            alink = &j->next;
             continue;
         }
-        j->next = NULL;
         *link = j;
         link = &j->next;
         *tail = j;
@@ -943,8 +942,8 @@ jobs_stamp_commit(struct sq_job *list)
 
 /*
  * Under s->lock: counts a WAL sync that took from sync_us to now_us, and the
- * waits of the jobs it answers (before jobs_done(): a waiting caller may free
- * its job once answered).
+ * waits of the jobs it answers (before jobs_complete(): a waiting caller may
+ * free its job once answered).
  */
 static void
 waits_note(struct sq *s, const struct sq_job *list, int64_t sync_us, int64_t now_us)
@@ -969,7 +968,7 @@ writer_main(void *arg)
     struct sq *s = arg;
     struct txn t = { 0 };
     struct sq_job *fresh, *answered;
-    int idle, stopping, committed, err;
+    int idle, stopping, committed, wake_syncer, beside_sync, err;
 
     (void)pthread_setname_np(pthread_self(), "fh-writer");
     pthread_mutex_lock(&s->lock);
@@ -1039,32 +1038,33 @@ writer_main(void *arg)
         s->jobs += t.count;
         fault_note(s, err, s->commits);
         answered = NULL;
+        wake_syncer = 0;
         if (!s->syncer_started) {
             fault_clear(s, s->commits);
             answered = jobs_done(t.head, 0);
-        } else if ((t.head = jobs_nosync_done(t.head, &t.tail)) != NULL) {
+        } else if ((t.head = jobs_nosync_done(t.head, &t.tail, &answered)) != NULL) {
             /* The syncer answers them once the WAL holding the commit is on disk. */
             if (s->sync_tail != NULL)
                 s->sync_tail->next = t.head;
             else
                 s->sync_head = t.head;
             s->sync_tail = t.tail;
-            pthread_cond_signal(&s->sync_cond);
+            wake_syncer = 1;
         }
         memset(&t, 0, sizeof(t));
-        if (answered != NULL) {
-            pthread_mutex_unlock(&s->lock);
-            jobs_complete(answered);
-            pthread_mutex_lock(&s->lock);
-        }
-        if (committed) {
-            /* Once the syncer has the commit: what a checkpoint pass left, at most. */
-            int beside_sync = !s->syncer_started || !syncer_idle(s);
-
-            pthread_mutex_unlock(&s->lock);
+        /* Once the syncer has the commit: what a checkpoint pass left, at most. */
+        beside_sync = !s->syncer_started || !syncer_idle(s);
+        pthread_mutex_unlock(&s->lock);
+        /*
+         * The syncer and the callers are woken once the lock is released:
+         * woken under it, each preempted this thread only to wait for it.
+         */
+        if (wake_syncer)
+            pthread_cond_signal(&s->sync_cond);
+        jobs_complete(answered);
+        if (committed)
             sq_ckpt_commit(s->ckpt, beside_sync);
-            pthread_mutex_lock(&s->lock);
-        }
+        pthread_mutex_lock(&s->lock);
     }
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -1111,7 +1111,7 @@ syncer_main(void *arg)
     uint64_t commits;
     int64_t sync_us, done_us;
     char mark[ID_MAX];
-    int err;
+    int queued, err;
 
     (void)pthread_setname_np(pthread_self(), "fh-syncer");
     pthread_mutex_lock(&s->lock);
@@ -1139,9 +1139,10 @@ syncer_main(void *arg)
          * joins that commit, and the syncer is ready for it.
          */
         pthread_mutex_lock(&s->lock);
-        if (s->head != NULL)
-            pthread_cond_signal(&s->queue_cond);
+        queued = s->head != NULL;
         pthread_mutex_unlock(&s->lock);
+        if (queued)
+            pthread_cond_signal(&s->queue_cond);
         /*
          * The batch's hand-offs are made ready (bodies copied out of the
          * callers' events, secrets opened) but kept by this hold until the
@@ -1162,13 +1163,13 @@ syncer_main(void *arg)
         else
             fault_clear(s, commits);
         answered = jobs_done(jobs_take_async(&list), err);
+        pthread_mutex_unlock(&s->lock);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
-        pthread_mutex_unlock(&s->lock);
         jobs_complete(answered);
         store_handoff_release();
+        jobs_complete(jobs_done(list, err)); /* none asynchronous left */
         pthread_mutex_lock(&s->lock);
-        (void)jobs_done(list, err); /* none asynchronous left */
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -1184,15 +1185,18 @@ writer_wake(void *arg)
 }
 
 /*
- * Under s->lock: appends j to the writer's queue and wakes the writer, which
- * sleeps only on an empty queue. With lazy (a job no thread waits for),
- * while a sync is under way, the writer is woken once per SQ_WAKE_JOBS jobs
- * instead of once per job: none of them can be durable before the syncer
- * is done, and the syncer wakes the writer then. A lazy job's wake-up waits
- * for the end of its thread's wakeup_hold() (an HTTP loop's round of
- * requests), so the round's publishes reach the writer together.
+ * Under s->lock: appends j to the writer's queue. Returns 1 when the writer
+ * must be woken (it sleeps only on an empty queue), which the caller does
+ * once it has released the lock (woken under it, the writer would wait for
+ * it at once): at once for a job its thread waits for, with wakeup_post()
+ * for a lazy one (a job no thread waits for). While a sync is under way a
+ * lazy job wakes the writer once per SQ_WAKE_JOBS jobs instead of once per
+ * job: none of them can be durable before the syncer is done, and the
+ * syncer wakes the writer then. A lazy job's wake-up waits for the end of
+ * its thread's wakeup_hold() (an HTTP loop's round of requests), so the
+ * round's publishes reach the writer together.
  */
-static void
+static int
 job_queue(struct sq *s, struct sq_job *j, int lazy)
 {
     if (s->tail != NULL)
@@ -1202,10 +1206,7 @@ job_queue(struct sq *s, struct sq_job *j, int lazy)
     s->tail = j;
     j->queued_us = clock_mono_us();
     s->queued++;
-    if (!lazy)
-        pthread_cond_signal(&s->queue_cond);
-    else if (s->queued >= SQ_WAKE_JOBS || syncer_idle(s))
-        wakeup_post(writer_wake, s);
+    return !lazy || s->queued >= SQ_WAKE_JOBS || syncer_idle(s);
 }
 
 void
@@ -1225,19 +1226,24 @@ static int
 write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int nosync)
 {
     struct sq_job job = {.fn = fn, .after = after, .arg = arg, .nosync = nosync};
+    int wake;
 
-    pthread_cond_init(&job.cond, NULL);
+    if (sem_init(&job.answered, 0, 0) != 0)
+        return ERR_NOMEM; /* cannot happen: sem_init() fails only above SEM_VALUE_MAX */
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
         pthread_mutex_unlock(&s->lock);
-        pthread_cond_destroy(&job.cond);
+        sem_destroy(&job.answered);
         return ERR_SHUTDOWN;
     }
-    job_queue(s, &job, 0);
-    while (!job.done)
-        pthread_cond_wait(&job.cond, &s->lock);
+    wake = job_queue(s, &job, 0);
     pthread_mutex_unlock(&s->lock);
-    pthread_cond_destroy(&job.cond);
+    if (wake)
+        pthread_cond_signal(&s->queue_cond);
+    /* Answered by jobs_complete(), which reads nothing of job after the post. */
+    while (sem_wait(&job.answered) != 0)
+        ; /* EINTR: a signal handler ran */
+    sem_destroy(&job.answered);
     return job.result;
 }
 
@@ -1246,6 +1252,7 @@ sq_write_async(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, s
                void *done_arg)
 {
     struct sq_job *j;
+    int wake;
 
     j = calloc(1, sizeof(*j));
     if (j == NULL)
@@ -1261,8 +1268,10 @@ sq_write_async(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, s
         free(j);
         return ERR_SHUTDOWN;
     }
-    job_queue(s, j, 1);
+    wake = job_queue(s, j, 1);
     pthread_mutex_unlock(&s->lock);
+    if (wake)
+        wakeup_post(writer_wake, s);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #define FLUXHOOK_STORE_SQLITE_SQ_INT_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -95,8 +96,8 @@ struct sq_job {
     int result;
     enum sq_job_state state;  /* the writer's, while it runs the batch */
     int nosync;               /* answered once committed, before the sync (sq_write_nosync) */
-    int done;                 /* set under sq.lock when result is final and durable */
-    pthread_cond_t cond;      /* its caller waits on it: one wake-up per answer */
+    sem_t answered;           /* its caller waits on it: posted once result is final and
+                                 durable, after sq.lock is released (jobs_complete()) */
     sq_done_fn *done_fn;      /* sq_write_async(): called instead, outside sq.lock */
     void *done_arg;
     struct sq_job *next;
