@@ -578,7 +578,9 @@ int store_release(struct store *st, const char *const *delivery_ids, const int64
 
 /*
  * When store_claim() would next find work: the earliest next_attempt_at of a
- * pending delivery or lease_until of a delivering one, or 0 when none.
+ * pending delivery or lease_until of a delivering one (SQLite: while any is
+ * delivering, the time of the claims' next sweep for expired leases when
+ * sooner than the next pending one), or 0 when none.
  */
 int store_next_due(struct store *st, int64_t *when);
 

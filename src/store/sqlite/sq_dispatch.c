@@ -15,23 +15,38 @@
 #define CLAIM_SCAN_MIN 256          /* due rows the first pass looks at, at least */
 #define CLAIM_MAX_ENDPOINTS 10000   /* endpoints the second pass visits, at most */
 #define CLAIM_SKIP_RUN 32           /* rows in a row the first pass skips before it gives up */
+#define SWEEP_MAX_MS 1000           /* expired leases are looked for at least this often */
 
 /*
- * The indexes are named so that a claim never walks rows that are not due.
+ * The indexes are named so that a claim never walks rows that are not due:
+ * they hold pending deliveries only (migration 021), at their next attempt.
  * A delivery above :synced may have a publish not yet durable (sq_synced.c);
  * the indexes hold the id, so it is left out without reading its row.
  */
 static const char SQL_DUE_SCAN[] =
-    "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_due "
-    "WHERE due_at IS NOT NULL AND due_at <= :now AND id <= :synced "
-    "ORDER BY due_at LIMIT :limit";
+    "SELECT id, endpoint_id, next_attempt_at, status FROM deliveries INDEXED BY deliveries_due "
+    "WHERE status = 'pending' AND next_attempt_at <= :now AND id <= :synced "
+    "ORDER BY next_attempt_at LIMIT :limit";
 static const char SQL_DUE_NEXT_EP[] =
     "SELECT endpoint_id FROM deliveries INDEXED BY deliveries_endpoint_due "
-    "WHERE due_at IS NOT NULL AND endpoint_id > :after ORDER BY endpoint_id LIMIT 1";
+    "WHERE status = 'pending' AND endpoint_id > :after ORDER BY endpoint_id LIMIT 1";
 static const char SQL_DUE_OF_EP[] =
-    "SELECT id, endpoint_id, due_at, status FROM deliveries INDEXED BY deliveries_endpoint_due "
-    "WHERE endpoint_id = :ep AND due_at IS NOT NULL AND due_at <= :now AND id <= :synced "
-    "ORDER BY due_at LIMIT :limit";
+    "SELECT id, endpoint_id, next_attempt_at, status FROM deliveries "
+    "INDEXED BY deliveries_endpoint_due WHERE endpoint_id = :ep AND status = 'pending' "
+    "AND next_attempt_at <= :now AND id <= :synced ORDER BY next_attempt_at LIMIT :limit";
+/*
+ * Leased deliveries are in no due index: those whose lease ran out are found
+ * through each endpoint's delivering rows (deliveries_endpoint_status, any
+ * process's) and made pending at their lease's end, so that they keep their
+ * place in due order. The token goes one up: the late result of the holder
+ * is fenced (it is no longer the delivery's), not taken for one recorded.
+ */
+static const char SQL_SWEEP[] =
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = lease_until, lease_until = 0, "
+    "lease_token = lease_token + 1, updated_at = :now WHERE id IN (SELECT d.id "
+    "FROM endpoints e CROSS JOIN deliveries d INDEXED BY deliveries_endpoint_status "
+    "WHERE d.endpoint_id = e.id AND d.status = 'delivering' AND d.lease_until <= :now)";
+static const char SQL_LEASED[] = "SELECT n FROM delivery_counts WHERE status = 'delivering'";
 static const char SQL_CLAIM_EP[] =
     "SELECT status, deleted_at, url, secret, prev_secret, prev_secret_until "
     "FROM endpoints WHERE id = :ep";
@@ -66,15 +81,15 @@ static const char SQL_RELEASE[] =
     "UPDATE deliveries SET status = 'pending', next_attempt_at = :now, lease_until = 0, "
     "updated_at = :now WHERE id = :id AND status = 'delivering' AND lease_token = :token";
 static const char SQL_NEXT_DUE[] =
-    "SELECT due_at FROM deliveries INDEXED BY deliveries_due "
-    "WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1";
+    "SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_due "
+    "WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1";
 
 /* A due delivery the claim may take. */
 struct cand {
     char id[ID_MAX];
     char ep[ID_MAX];
     int64_t due;
-    int status;  /* pending, or delivering with its lease run out */
+    int status;  /* pending: expired leases are swept to pending first */
 };
 
 /* An endpoint met during one claim: how many were taken from it, and how to send. */
@@ -93,6 +108,7 @@ struct claim_args {
     struct sq *s;
     struct sq_synced synced; /* which deliveries it may take and answer at once */
     int wait;                /* it took one that a WAL sync must cover first */
+    int swept;               /* this job swept expired leases (leases_sweep()) */
     int64_t now, lease_ms;
     int max, per_endpoint;
     const char *const *exclude;
@@ -505,6 +521,76 @@ claim_by_endpoint(struct sq_conn *c, struct claim_args *a)
     return err;
 }
 
+/* How often expired leases are looked for under leases of lease_ms: a quarter of one, at most SWEEP_MAX_MS. */
+static int64_t
+sweep_period(int64_t lease_ms)
+{
+    int64_t p = lease_ms / 4;
+
+    return p > SWEEP_MAX_MS ? SWEEP_MAX_MS : p < 1 ? 1 : p;
+}
+
+/* Sets *n to the deliveries delivering in the store, this transaction's changes included. */
+static int
+leased_count(struct sq_conn *c, int64_t *n)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_LEASED);
+    int rc, err = 0;
+
+    if (stmt == NULL)
+        return ERR_STORE;
+    *n = c->delta[DELIVERY_DELIVERING];
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *n += sqlite3_column_int64(stmt, 0);
+    else if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "counting leased deliveries");
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * Makes the deliveries whose lease ran out by the claim's now pending
+ * (SQL_SWEEP), once per sweep period of the claims' time: when the last
+ * sweep is a period away from this claim's now, either way (a claim made as
+ * of a time before the last sweep's by less than that, as another thread's
+ * may be, does not sweep again). None is looked for while no delivery is
+ * leased.
+ */
+static int
+leases_sweep(struct sq_conn *c, struct claim_args *a)
+{
+    struct sq *s = a->s;
+    int64_t period = sweep_period(a->lease_ms), leased = 0;
+    sqlite3_stmt *stmt;
+    int rc, err;
+
+    if (s->sweep_at != 0 && a->now < s->sweep_at + period && a->now > s->sweep_at - period)
+        return 0;
+    err = leased_count(c, &leased);
+    if (err != 0 || leased <= 0)
+        goto out;
+    stmt = sq_stmt(c, SQL_SWEEP);
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_int(stmt, ":now", a->now);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        err = sq_err(c, rc, "sweeping expired leases");
+    else
+        sq_count_move(c, DELIVERY_DELIVERING, DELIVERY_PENDING, sqlite3_changes(c->db));
+    sq_done(stmt);
+out:
+    if (err == 0) {
+        a->swept = 1;
+        s->sweep_at = a->now;
+        pthread_mutex_lock(&s->lock);
+        s->sweep_next = a->now + period;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return err;
+}
+
 static int
 job_claim(struct sq_conn *c, void *arg)
 {
@@ -519,7 +605,12 @@ job_claim(struct sq_conn *c, void *arg)
     a->ncands = 0;
     a->wait = 0;
     eps_free(a);
+    if (a->swept)
+        a->s->sweep_at = 0; /* its sweep was undone with the rest: sweep again */
+    a->swept = 0;
     err = sq_synced_view(a->s, c, &a->synced);
+    if (err == 0)
+        err = leases_sweep(c, a);
     if (err == 0)
         err = claim_scan(c, a, &more);
     if (err == 0)
@@ -893,8 +984,13 @@ sq_release(struct store *st, const char *const *delivery_ids, const int64_t *tok
 
 struct due_args {
     int64_t when;
+    int64_t leased;
 };
 
+/*
+ * The next pending delivery's due time and the count of leased ones. A
+ * reader's transaction: delivery_counts as last committed.
+ */
 static int
 job_next_due(struct sq_conn *c, void *arg)
 {
@@ -910,17 +1006,36 @@ job_next_due(struct sq_conn *c, void *arg)
     else if (rc != SQLITE_DONE)
         err = sq_err(c, rc, "reading the next due time");
     sq_done(stmt);
+    if (err == 0)
+        err = leased_count(c, &a->leased);
     return err;
 }
 
+/*
+ * While a delivery is leased, the next sweep of expired leases is due work
+ * too (at once when this process has not swept yet): a dispatcher waiting
+ * for the next due time wakes for it, and its claim sweeps.
+ */
 int
 sq_next_due(struct store *st, int64_t *when)
 {
+    struct sq *s = st->impl;
     struct due_args args = { 0 };
+    int64_t sweep;
     int err;
 
-    err = sq_read(st->impl, job_next_due, &args);
-    if (err == 0)
-        *when = args.when;
-    return err;
+    err = sq_read(s, job_next_due, &args);
+    if (err != 0)
+        return err;
+    if (args.leased > 0) {
+        pthread_mutex_lock(&s->lock);
+        sweep = s->sweep_next;
+        pthread_mutex_unlock(&s->lock);
+        if (sweep == 0)
+            sweep = clock_now_ms();
+        if (args.when == 0 || sweep < args.when)
+            args.when = sweep;
+    }
+    *when = args.when;
+    return 0;
 }

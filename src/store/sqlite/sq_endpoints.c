@@ -51,7 +51,7 @@ static const char SQL_EP_DELETE[] =
     "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_END_PENDING[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
-    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending' "
+    "WHERE endpoint_id = :id AND status = 'pending' "
     "RETURNING created_at";
 static const char SQL_EP_END_HELD[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
@@ -61,7 +61,7 @@ static const char SQL_EP_DISABLE[] =
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
 static const char SQL_EP_HOLD_PENDING[] =
     "UPDATE deliveries SET status = 'held', updated_at = :now "
-    "WHERE endpoint_id = :id AND due_at IS NOT NULL AND status = 'pending' "
+    "WHERE endpoint_id = :id AND status = 'pending' "
     "RETURNING created_at";
 static const char SQL_EP_ENABLE[] =
     "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "

@@ -138,6 +138,10 @@ struct sq {
     uint64_t fault_commits;        /* commits when it failed: a later one made durable clears it */
     int64_t fault_since;           /* when the failing spell began (ms) */
 
+    /* Expired leases (sq_dispatch.c, leases_sweep()). */
+    int64_t sweep_at;              /* writer only: the claim's now at the last sweep, 0 none */
+    int64_t sweep_next;            /* under lock: when the next sweep is due, 0 at once */
+
     struct sq_cred *cred;          /* sq_cred.c: the credential cache, or NULL */
     struct sq_ckpt *ckpt;          /* the checkpointer (sq_ckpt.c); NULL for :memory: */
 

@@ -1345,18 +1345,23 @@ test_claim_leases(void **state)
     assert_int_equal(store_claim(fx->st, now + 29999, 30000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 0);
     claim_list_free(cs, n);
+    /*
+     * The dispatcher wakes for them: at their end (PostgreSQL), or at the
+     * next sweep for expired leases, at most a second after the last one
+     * (SQLite, whose claim at now + 29999 swept).
+     */
     assert_int_equal(store_next_due(fx->st, &when), 0);
-    assert_int_equal(when, now + 30000);
+    assert_true(when >= now + 30000 && when <= now + 30999);
     /* ...and once they expired (a crashed dispatcher), they are. */
-    assert_int_equal(store_claim(fx->st, now + 30000, 1000, 2, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(store_claim(fx->st, now + 30999, 1000, 2, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 2);
-    assert_int_equal(cs[0].dlv.lease_until, now + 31000);
-    /* Each claim of a delivery gets a greater token (fencing). */
-    assert_int_equal(cs[0].dlv.lease_token, 2);
+    assert_int_equal(cs[0].dlv.lease_until, now + 31999);
+    /* Each claim of a delivery gets a greater token (fencing; SQLite's sweep adds one). */
+    assert_true(cs[0].dlv.lease_token > 1);
     claim_list_free(cs, n);
 
     /* Release gives claims back, pending and due now; a stale token releases nothing. */
-    assert_int_equal(store_claim(fx->st, now + 30000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(store_claim(fx->st, now + 30999, 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 1);
     {
         const char *ids[1] = { cs[0].dlv.id };
@@ -3521,6 +3526,130 @@ test_hot_rows_unchecked_upgrade(void **state)
     endpoint_cleanup(&ep);
 }
 
+/* 1 when the plan of sql (on the SQLite file) reads deliveries through index idx alone. */
+static int
+plan_uses(const struct fx *fx, const char *sql, const char *idx)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    char q[2048], want[128];
+    int rc, uses = 0, scans = 0;
+
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    snprintf(want, sizeof(want), "INDEX %s", idx);
+    rc = sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, q, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        print_error("sqlite: %s: %s\n", q, sqlite3_errmsg(db));
+    while (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(stmt, 3);
+        const char *at = strstr(detail, want);
+        int found = at != NULL && (at[strlen(want)] == '\0' || at[strlen(want)] == ' ');
+
+        uses += found;
+        scans += strncmp(detail, "SCAN deliveries", 15) == 0 && !found;
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+    return uses > 0 && scans == 0;
+}
+
+/*
+ * Migration 021 keeps leased deliveries out of the due indexes: on a store
+ * of version 20 (the indexes on due_at, leased rows in them), the pending
+ * and the leased delivery it left are claimed as before, the leased one
+ * once its lease ran out (the claims' sweep), and the claims read the new
+ * indexes.
+ */
+static void
+test_leases_not_due_upgrade(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    struct event ev[2];
+    struct claim *cs = NULL;
+    size_t n = 0;
+    char leased[ID_MAX];
+    int64_t until;
+
+    if (!fx->sqlite) {
+        skip();
+        return;
+    }
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev[0]), 0);
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    snprintf(leased, sizeof(leased), "%s", cs[0].dlv.id);
+    until = cs[0].dlv.lease_until;
+    claim_list_free(cs, n);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev[1]), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE status = 'pending'"),
+                     1);
+
+    /* As version 20 left it: both rows in both indexes. */
+    store_close(fx->st);
+    fx->st = NULL;
+    sql_exec(fx, "DROP INDEX deliveries_due; DROP INDEX deliveries_endpoint_due; "
+                 "CREATE INDEX deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL; "
+                 "CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, due_at) "
+                 "WHERE due_at IS NOT NULL; "
+                 "DELETE FROM schema_version WHERE version = 21");
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE due_at IS NOT NULL"),
+                     2);
+
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM schema_version WHERE version = 21"), 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                   "('deliveries_due', 'deliveries_endpoint_due') "
+                                   "AND sql LIKE '%WHERE status = ''pending''%'"),
+                     2);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check <> 'ok'"),
+                     0);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE status = 'pending'"),
+                     1);
+    /* What the claims, the next due time and the sweep read. */
+    assert_true(plan_uses(fx, "SELECT id, endpoint_id, next_attempt_at, status FROM deliveries "
+                              "WHERE status = 'pending' AND next_attempt_at <= 5 AND id <= 'x' "
+                              "ORDER BY next_attempt_at LIMIT 10",
+                          "deliveries_due"));
+    assert_true(plan_uses(fx, "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' "
+                              "ORDER BY next_attempt_at LIMIT 1",
+                          "deliveries_due"));
+    assert_true(plan_uses(fx, "SELECT id FROM deliveries WHERE endpoint_id = 'e' "
+                              "AND status = 'pending' AND next_attempt_at <= 5 "
+                              "ORDER BY next_attempt_at LIMIT 5",
+                          "deliveries_endpoint_due"));
+    assert_true(plan_uses(fx, "SELECT d.id FROM endpoints e CROSS JOIN deliveries d "
+                              "WHERE d.endpoint_id = e.id AND d.status = 'delivering' "
+                              "AND d.lease_until <= 5",
+                          "deliveries_endpoint_status"));
+
+    /* The pending one at once; the leased one once its lease ran out, swept. */
+    assert_int_equal(store_claim(fx->st, clock_now_ms() + 1, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.event_id, ev[1].id);
+    assert_int_equal(cs[0].dlv.lease_token, 1);
+    claim_list_free(cs, n);
+    assert_int_equal(store_claim(fx->st, until, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.id, leased);
+    assert_int_equal(cs[0].dlv.lease_token, 3);
+    claim_list_free(cs, n);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE status = 'pending'"),
+                     0);
+    event_cleanup(&ev[0]);
+    event_cleanup(&ev[1]);
+    endpoint_cleanup(&ep);
+}
+
 static void
 test_latency_in_rollups_upgrade(void **state)
 {
@@ -4085,7 +4214,7 @@ result_ok(struct attempt_result *res, const char *dlv_id, int64_t token)
  * A publish on a store whose dispatcher takes hand-offs inserts the delivery
  * delivering, leased with token 1, and hands its claim over once durable:
  * nothing is left to claim, results fence as for a claim, and an expired
- * lease is claimed again with token 2.
+ * lease is swept (token 2) and claimed again with token 3.
  */
 static void
 test_handoff_leased(void **state)
@@ -4154,11 +4283,14 @@ test_handoff_leased(void **state)
     assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
     assert_int_equal(status_of(fx->st, "acct_a", r.cs[0].dlv.id), DELIVERY_DELIVERED);
 
-    /* The others' leases run out (their process died): claimed again with token 2... */
+    /*
+     * The others' leases run out (their process died): swept (token 2) and
+     * claimed again with token 3...
+     */
     assert_int_equal(store_claim(fx->st, after + 30000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
     assert_int_equal(n, 2);
     for (i = 0; i < n; i++)
-        assert_int_equal(cs[i].dlv.lease_token, 2);
+        assert_int_equal(cs[i].dlv.lease_token, 3);
     /* ...and a late result under token 1 is fenced. */
     snprintf(res.attempt.delivery_id, ID_MAX, "%s", cs[0].dlv.id);
     assert_int_equal(store_results_apply(fx->st, &res, 1, clock_now_ms()), 0);
@@ -4170,6 +4302,95 @@ out:
         event_cleanup(&ev[i]);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&off);
+}
+
+/*
+ * A handed-off delivery is in no due index (SQLite, migration 021): the
+ * claims' sweep finds it once its lease ran out and its holder never
+ * answered, makes it pending at its lease's end with its token one up (so
+ * the holder's late result is fenced, not taken for one recorded), and a
+ * claim takes it again; another process's sweep finds it too.
+ */
+static void
+test_handoff_lease_swept(void **state)
+{
+    struct fx *fx = *state;
+    struct store *other = NULL;
+    struct endpoint ep;
+    struct event ev;
+    struct delivery d;
+    struct claim *cs = NULL;
+    struct ho_rec r;
+    struct attempt_result res;
+    const char *exclude[1];
+    char id[ID_MAX];
+    size_t n = 0;
+    int64_t until, when;
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    exclude[0] = ep.id;
+    ho_register(fx->st, &r, 100, 64);
+    assert_int_equal(publish(fx->st, "acct_a", "user.message", NULL, &ep, 1, &ev), 0);
+    assert_int_equal(r.n, 1);
+    snprintf(id, sizeof(id), "%s", r.cs[0].dlv.id);
+    until = r.cs[0].dlv.lease_until;
+    assert_int_equal(r.cs[0].dlv.lease_token, 1);
+    assert_int_equal(sql_count(fx, "SELECT count(*) FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE status = 'pending'"),
+                     0);
+    /* While the lease runs: nothing to claim, and the next due time is the next sweep. */
+    assert_int_equal(store_claim(fx->st, until - 1, 30000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_next_due(fx->st, &when), 0);
+    assert_int_equal(when, until - 1 + 1000);
+    assert_int_equal(status_of(fx->st, "acct_a", id), DELIVERY_DELIVERING);
+
+    /* Run out: a claim (of other endpoints only) sweeps it back to pending, token 2. */
+    assert_int_equal(store_claim(fx->st, until + 999, 30000, 10, 0, exclude, 1, &cs, &n), 0);
+    assert_int_equal(n, 0);
+    claim_list_free(cs, n);
+    assert_int_equal(store_delivery_get(fx->st, "acct_a", id, &d), 0);
+    assert_int_equal(d.status, DELIVERY_PENDING);
+    assert_int_equal(d.lease_token, 2);
+    assert_int_equal(d.next_attempt_at, until);
+    assert_int_equal(d.attempts_made, 0);
+    delivery_cleanup(&d);
+
+    /* The holder answers late: fenced (and counted), not recorded. */
+    result_ok(&res, id, 1);
+    res.endpoint_id = ep.id;
+    res.account_id = "acct_a";
+    assert_int_equal(store_results_apply(fx->st, &res, 1, until + 1000), 0);
+    assert_int_equal(store_fenced_count(fx->st), 1);
+    assert_int_equal(status_of(fx->st, "acct_a", id), DELIVERY_PENDING);
+
+    /* Claimed again, token 3, with its attempts as they were. */
+    assert_int_equal(store_claim(fx->st, until + 1000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.id, id);
+    assert_int_equal(cs[0].dlv.lease_token, 3);
+    assert_int_equal(cs[0].dlv.attempts_made, 0);
+    claim_list_free(cs, n);
+
+    /* Another process's sweep finds this one's expired lease. */
+    assert_int_equal(store_open(fx->url, &other), 0);
+    assert_int_equal(store_claim(other, until + 2000, 1000, 10, 0, NULL, 0, &cs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cs[0].dlv.id, id);
+    assert_int_equal(cs[0].dlv.lease_token, 5);
+    /* Its result counts. */
+    result_ok(&res, id, 5);
+    assert_int_equal(store_results_apply(other, &res, 1, until + 2100), 0);
+    assert_int_equal(status_of(fx->st, "acct_a", id), DELIVERY_DELIVERED);
+    claim_list_free(cs, n);
+    store_close(other);
+
+    ho_done(fx->st, &r);
+    event_cleanup(&ev);
+    endpoint_cleanup(&ep);
 }
 
 /* Publishes one event to ep and claims its delivery under the cap (0: none) into *cs. */
@@ -6369,6 +6590,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_follows_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_follows_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_lease_swept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_cap_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cred_follows_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cred_generation, setup, teardown),
@@ -6377,6 +6599,7 @@ main(void)
         cmocka_unit_test(test_latency_blob),
         cmocka_unit_test_setup_teardown(test_latency_in_rollups_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_rows_unchecked_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases_not_due_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_list_every_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged, setup, teardown),
