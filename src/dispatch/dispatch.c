@@ -50,11 +50,14 @@
 /* An endpoint at its cap none of whose requests ended for this long is taken to hang. */
 #define HANG_MS 1000
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
+/* Why a hand-off was declined (ho_take()): the labels of fluxhook_handoffs_declined_total. */
+enum { DECLINE_HANGING, DECLINE_BUSY, DECLINE_IN_FLIGHT, DECLINE_COUNT };
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
 #define LOOP_EVENTS 64              /* socket events one epoll_wait takes at most */
 
 static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed", "blocked"};
+static const char *const decline_names[DECLINE_COUNT] = {"hanging", "busy", "in_flight"};
 
 /* Upper bounds of the latency histogram, in ms. */
 static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   500,
@@ -153,6 +156,7 @@ struct dispatcher {
     int nheld;     /* claimed, handed off or reserved, and not yet recorded or given back */
     atomic_uint next_hand; /* round robin of hand-offs over the threads */
     atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
+    atomic_ullong declined[DECLINE_COUNT]; /* hand-offs ho_take() declined, by why */
     atomic_ullong claims[2]; /* store claims that came back empty, and with work */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
@@ -368,21 +372,29 @@ ho_take(void *arg, const char *id)
     struct dispatcher *d = arg;
     struct ep_slot *slot;
     int taken = 0;
+    int why = -1;
 
     if (atomic_load(&d->stopping))
         return 0;
     pthread_mutex_lock(&d->lock);
     slot = slot_find(d, id);
     if (!ho_room(d, slot)) {
+        why = DECLINE_BUSY;
         if (clock_mono_ms() - slot->ended_mono >= HANG_MS) {
             slot->waiting = 1;
             taken = STORE_HANDOFF_FULL;
+            why = DECLINE_HANGING;
         }
     } else if (d->nheld < d->sh.cfg.max_in_flight) {
         slot_add(d, id);
         taken = 1;
+    } else {
+        why = DECLINE_IN_FLIGHT;
     }
     pthread_mutex_unlock(&d->lock);
+    /* Each declined delivery is inserted due, to be claimed: counted, since that costs. */
+    if (why >= 0)
+        atomic_fetch_add(&d->declined[why], 1);
     return taken;
 }
 
@@ -1677,6 +1689,14 @@ dispatch_metrics(struct buf *out, void *dispatcher)
                "# TYPE fluxhook_handoffs_total counter\n"
                "fluxhook_handoffs_total %llu\n",
                d != NULL ? (unsigned long long)atomic_load(&d->handed) : 0ULL);
+    buf_puts(out, "# HELP fluxhook_handoffs_declined_total Hand-offs this process's "
+                  "dispatcher declined at a publish (the delivery is left due for a claim), "
+                  "by why: its endpoint's requests all hang here, or it is at its cap here, "
+                  "or the process is at max_in_flight.\n"
+                  "# TYPE fluxhook_handoffs_declined_total counter\n");
+    for (i = 0; i < DECLINE_COUNT; i++)
+        buf_printf(out, "fluxhook_handoffs_declined_total{why=\"%s\"} %llu\n", decline_names[i],
+                   d != NULL ? (unsigned long long)atomic_load(&d->declined[i]) : 0ULL);
     buf_puts(out, "# HELP fluxhook_claims_total Claims of due deliveries this process's "
                   "dispatcher asked the store for, by whether they found any.\n"
                   "# TYPE fluxhook_claims_total counter\n");
