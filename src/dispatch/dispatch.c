@@ -47,14 +47,24 @@
  * skipped: doubling while such claims find nothing, up to POLL_MS.
  */
 #define CLAIM_RECHECK_MS 50
+/*
+ * A claim for work due later goes this long after it is due, so that it takes
+ * what comes due meanwhile too: an endpoint answering 500 to a steady stream
+ * has a retry due every few ms a minute later, and a claim at each due time
+ * took one or two, each a transaction on the store's writer.
+ */
+#define CLAIM_GATHER_MS 25
 /* An endpoint at its cap none of whose requests ended for this long is taken to hang. */
 #define HANG_MS 1000
 #define OUTCOME_COUNT 4 /* success, retry, failed, blocked */
+/* Why a hand-off was declined (ho_take()): the labels of fluxhook_handoffs_declined_total. */
+enum { DECLINE_HANGING, DECLINE_BUSY, DECLINE_IN_FLIGHT, DECLINE_COUNT };
 #define RECORD_BACKOFF_MIN_MS 100   /* first wait before recording results again */
 #define RECORD_BACKOFF_MAX_MS 2000  /* longest wait between tries */
 #define LOOP_EVENTS 64              /* socket events one epoll_wait takes at most */
 
 static const char *const outcome_names[OUTCOME_COUNT] = {"success", "retry", "failed", "blocked"};
+static const char *const decline_names[DECLINE_COUNT] = {"hanging", "busy", "in_flight"};
 
 /* Upper bounds of the latency histogram, in ms. */
 static const int64_t hist_bounds_ms[] = {5,    10,   25,   50,    100,   250,   500,
@@ -102,6 +112,7 @@ struct dthread {
     int grace_count; /* of active, how many have their headers */
     struct conn_loop conns;     /* the loop's connections to receivers */
     int64_t next_claim_mono; /* look for due work then */
+    int64_t retry_at;        /* and then (mono ms, INT64_MAX: never): see retry_hint */
     int backlog;             /* 1: due work was left behind at the last claim */
     int freed;               /* 1: attempts ended since the last claim */
     int claim_pending;       /* 1: a claim was asked of the recorder and not answered */
@@ -130,6 +141,11 @@ struct dthread {
     struct attempt_ctx *returned; /* recorded attempts' contexts, recycled, for spare */
     atomic_int nreturned;         /* how many (changed under mu, read without) */
     atomic_int hand_wake;   /* 1: hand may hold some since the loop last looked */
+    /*
+     * The recorder's: mono ms at which a retry it recorded is due, plus
+     * CLAIM_GATHER_MS (INT64_MAX: none), for the loop's retry_at.
+     */
+    atomic_llong retry_hint;
     int inbox_backlog;      /* the answer's backlog flag */
     int64_t inbox_next_due; /* wall ms of the next due delivery, 0 when unknown */
 
@@ -153,6 +169,7 @@ struct dispatcher {
     int nheld;     /* claimed, handed off or reserved, and not yet recorded or given back */
     atomic_uint next_hand; /* round robin of hand-offs over the threads */
     atomic_ullong handed;  /* deliveries started from a hand-off, without a claim */
+    atomic_ullong declined[DECLINE_COUNT]; /* hand-offs ho_take() declined, by why */
     atomic_ullong claims[2]; /* store claims that came back empty, and with work */
     atomic_int stopping;
     atomic_llong stop_deadline_mono;
@@ -368,21 +385,29 @@ ho_take(void *arg, const char *id)
     struct dispatcher *d = arg;
     struct ep_slot *slot;
     int taken = 0;
+    int why = -1;
 
     if (atomic_load(&d->stopping))
         return 0;
     pthread_mutex_lock(&d->lock);
     slot = slot_find(d, id);
     if (!ho_room(d, slot)) {
+        why = DECLINE_BUSY;
         if (clock_mono_ms() - slot->ended_mono >= HANG_MS) {
             slot->waiting = 1;
             taken = STORE_HANDOFF_FULL;
+            why = DECLINE_HANGING;
         }
     } else if (d->nheld < d->sh.cfg.max_in_flight) {
         slot_add(d, id);
         taken = 1;
+    } else {
+        why = DECLINE_IN_FLIGHT;
     }
     pthread_mutex_unlock(&d->lock);
+    /* Each declined delivery is inserted due, to be claimed: counted, since that costs. */
+    if (why >= 0)
+        atomic_fetch_add(&d->declined[why], 1);
     return taken;
 }
 
@@ -521,12 +546,29 @@ ctx_return(struct dthread *t, struct record *recs, size_t n)
     pthread_mutex_unlock(&t->mu);
 }
 
+/*
+ * Lowers t's retry hint to at (mono ms). Returns 1 when that moved it: the
+ * loop is to look at its timers again.
+ */
+static int
+retry_hint(struct dthread *t, int64_t at)
+{
+    long long cur = atomic_load(&t->retry_hint);
+
+    while (at < cur) {
+        if (atomic_compare_exchange_weak(&t->retry_hint, &cur, (long long)at))
+            return 1;
+    }
+    return 0;
+}
+
 /* Records finished attempts in one store transaction and gives their contexts back. */
 static void
 record(struct dthread *t, struct record *recs, size_t n)
 {
     struct attempt_result *rs;
     int64_t t0, now = 0, backoff = RECORD_BACKOFF_MIN_MS;
+    int64_t due = INT64_MAX; /* wall ms of the first retry due later within a poll */
     size_t i;
     int retry = 0;
     int full;
@@ -568,20 +610,28 @@ record(struct dthread *t, struct record *recs, size_t n)
         if (err == 0)
             opevents_after_result(t->d->st, &recs[i].ctx->c, &recs[i].r, now);
         /*
-         * A retry due within a poll: the next claim's store_next_due() times
-         * it. Later ones are seen by a poll in time; waking for each (an
-         * endpoint answering 500, retried in a minute) made a claim per batch.
+         * A retry due within a poll: the loop claims it then (and what is due
+         * by then). Later ones are seen by a poll in time; waking for each
+         * (an endpoint answering 500, retried in a minute) made a claim per
+         * batch. Only one due already wakes the loop to claim at once.
          */
-        if (recs[i].r.status == DELIVERY_PENDING && recs[i].r.next_attempt_at < now + POLL_MS)
-            retry = 1;
+        if (err == 0 && recs[i].r.status == DELIVERY_PENDING &&
+            recs[i].r.next_attempt_at < now + POLL_MS) {
+            if (recs[i].r.next_attempt_at <= now)
+                retry = 1;
+            else
+                due = recs[i].r.next_attempt_at < due ? recs[i].r.next_attempt_at : due;
+        }
     }
     ctx_return(t, recs, n);
     free(rs);
+    if (due != INT64_MAX && retry_hint(t, clock_mono_ms() + (due - now) + CLAIM_GATHER_MS))
+        loop_wake(t); /* to time its claim; asks for none now */
     /*
      * A retry may be due at once, or claims waited for room: let the loop
      * look for work now that these are recorded.
      */
-    if ((retry && err == 0) || full)
+    if (retry || full)
         wake_thread(t);
 }
 
@@ -646,21 +696,26 @@ claim(struct dthread *t, int want)
         n = 0;
     } else if ((int)n == want) {
         backlog = 1;
-    } else if (store_next_due(d->st, &when) == 0 && when != 0 && when <= now_ms) {
-        /*
-         * Due, but its endpoint is at its cap (or another process has it).
-         * With none skipped here, the next attempt to end may make room: ask
-         * again then. With some skipped, the work left is mostly theirs, and
-         * slot_end() wakes the loops once one has room; an attempt of another
-         * endpoint ending says nothing about it. Asking again at every one
-         * (a black hole's due queue beside healthy endpoints) made claims
-         * back to back that found nothing, so only look again shortly (work
-         * capped in the store rather than here, or a publish not yet synced),
-         * then less often while nothing comes of it.
-         */
-        if (nex == 0) {
+    } else {
+        if (store_next_due(d->st, &when) != 0)
+            when = 0; /* unknown: the poll looks */
+        if (when > now_ms) {
+            when += CLAIM_GATHER_MS; /* and take what comes due meanwhile */
+        } else if (when != 0 && nex == 0) {
+            /*
+             * Due, but its endpoint is at its cap (or another process has
+             * it). With none skipped here, the next attempt to end may make
+             * room: ask again then. With some skipped, the work left is
+             * mostly theirs, and slot_end() wakes the loops once one has
+             * room; an attempt of another endpoint ending says nothing about
+             * it. Asking again at every one (a black hole's due queue beside
+             * healthy endpoints) made claims back to back that found nothing,
+             * so only look again shortly (work capped in the store rather
+             * than here, or a publish not yet synced), then less often while
+             * nothing comes of it.
+             */
             backlog = 1;
-        } else {
+        } else if (when != 0) {
             if (n > 0 || t->recheck_ms < CLAIM_RECHECK_MS)
                 t->recheck_ms = CLAIM_RECHECK_MS;
             when = now_ms + t->recheck_ms;
@@ -807,7 +862,6 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
     struct dispatcher *d = t->d;
     struct record rec;
     struct record *grown;
-    int64_t due;
     size_t b;
 
     if (ctx->headers_done)
@@ -824,12 +878,6 @@ finish(struct dthread *t, struct attempt_ctx *ctx, int rc, int64_t now_ms, int64
         ;
     atomic_fetch_add(&d->hist[b], 1);
     atomic_fetch_add(&d->dur_sum_ms, (unsigned long long)rec.r.attempt.duration_ms);
-    /* A retry is due soon: look for it then rather than at the next poll. */
-    if (rec.r.status == DELIVERY_PENDING) {
-        due = now_mono + (rec.r.next_attempt_at - now_ms);
-        if (due < t->next_claim_mono)
-            t->next_claim_mono = due;
-    }
     t->freed = 1;
     grown = array_grow(t->ended, &t->capended, t->nended + 1, sizeof(*grown));
     if (grown == NULL) {
@@ -1343,6 +1391,7 @@ thread_main(void *arg)
     int64_t timeout;
     int64_t grace_wait;
     int64_t deadline = 0;
+    long long hint;
     int stopping;
     int can_ask;
     int woken;
@@ -1362,11 +1411,20 @@ thread_main(void *arg)
             take_hand(t);
         }
         room = t->cap - t->nactive - (int)t->nparked;
+        /* A retry the recorder recorded: its claim is due then. */
+        hint = atomic_exchange(&t->retry_hint, INT64_MAX);
+        if (hint < t->retry_at)
+            t->retry_at = hint;
         /* A wake-up waits (is not consumed) while a claim is under way or there is no room. */
         can_ask = !stopping && !t->claim_pending && room > 0;
         woken = can_ask ? atomic_exchange(&t->wake, 0) : 0;
-        if (can_ask && (woken || now_mono >= t->next_claim_mono || (t->backlog && t->freed)))
+        if (can_ask && (woken || now_mono >= t->next_claim_mono || now_mono >= t->retry_at ||
+                        (t->backlog && t->freed))) {
+            /* The retries recorded by now are in the store: this claim sees them. */
+            if (t->retry_at <= now_mono)
+                t->retry_at = INT64_MAX;
             ask(t, room);
+        }
         now_mono = clock_mono_ms();
         run_timers(t, now_mono); /* starts what was just added */
         grace_wait = collect(t, now_mono);
@@ -1382,6 +1440,8 @@ thread_main(void *arg)
                 timeout = 0;
             else if (t->next_claim_mono - now_mono < timeout)
                 timeout = t->next_claim_mono - now_mono;
+            if (t->retry_at - now_mono < timeout)
+                timeout = t->retry_at - now_mono;
         }
         if (grace_wait >= 0 && grace_wait < timeout)
             timeout = grace_wait;
@@ -1463,7 +1523,9 @@ thread_init(struct dispatcher *d, struct dthread *t, int index, int cap)
     t->d = d;
     t->index = index;
     t->cap = cap;
+    t->retry_at = INT64_MAX;
     atomic_init(&t->wake, 1);
+    atomic_init(&t->retry_hint, INT64_MAX);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     t->exclude = calloc((size_t)d->sh.cfg.max_in_flight, sizeof(*t->exclude));
@@ -1678,6 +1740,14 @@ dispatch_metrics(struct buf *out, void *dispatcher)
                "# TYPE fluxhook_handoffs_total counter\n"
                "fluxhook_handoffs_total %llu\n",
                d != NULL ? (unsigned long long)atomic_load(&d->handed) : 0ULL);
+    buf_puts(out, "# HELP fluxhook_handoffs_declined_total Hand-offs this process's "
+                  "dispatcher declined at a publish (the delivery is left due for a claim), "
+                  "by why: its endpoint's requests all hang here, or it is at its cap here, "
+                  "or the process is at max_in_flight.\n"
+                  "# TYPE fluxhook_handoffs_declined_total counter\n");
+    for (i = 0; i < DECLINE_COUNT; i++)
+        buf_printf(out, "fluxhook_handoffs_declined_total{why=\"%s\"} %llu\n", decline_names[i],
+                   d != NULL ? (unsigned long long)atomic_load(&d->declined[i]) : 0ULL);
     buf_puts(out, "# HELP fluxhook_claims_total Claims of due deliveries this process's "
                   "dispatcher asked the store for, by whether they found any.\n"
                   "# TYPE fluxhook_claims_total counter\n");

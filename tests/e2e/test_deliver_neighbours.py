@@ -3,7 +3,8 @@ answers 500, beside a healthy endpoint. Their deliveries wait for them without
 making the dispatcher ask the store for claims that can only come back empty
 (fluxhook_claims_total{found="none"} in /metrics): publishes to an endpoint
 whose requests here are all under way leave its deliveries due without waking
-a claim (SQLite: the hand-off says it is full), and a result retried a minute
+a claim (SQLite: the hand-off says it is full, counted in
+fluxhook_handoffs_declined_total{why="hanging"}), and a result retried a minute
 later wakes none. Once the held requests end (their attempt timeout), what waited is
 delivered without another publish to wake the dispatcher, and the healthy
 endpoint gets every delivery meanwhile."""
@@ -24,6 +25,10 @@ MSG = {"conversation_id": "c-1", "message_id": "m-1", "user_id": "u-1", "content
 
 def empty_claims(srv):
     return metric(srv, 'fluxhook_claims_total{found="none"}')
+
+
+def declined(srv, why):
+    return metric(srv, 'fluxhook_handoffs_declined_total{why="%s"}' % why)
 
 
 class DeliverNeighbours(ApiCase):
@@ -56,6 +61,7 @@ class DeliverNeighbours(ApiCase):
         hang.wait_for(PER_ENDPOINT_CAP)
 
         before, t0 = empty_claims(self.srv), time.monotonic()
+        hanging0 = declined(self.srv, "hanging")
         waiting, ok = set(), set()
         for i in range(WAITING):
             waiting.add(self.publish("integration.error", ERR)["id"])
@@ -64,6 +70,10 @@ class DeliverNeighbours(ApiCase):
         self.srv.wait_for(lambda: self.arrived(healthy, ok), timeout=30,
                           what="the healthy endpoint's deliveries", interval=0.05)
         self.assert_few_empty_claims(before, t0)
+        if STORE == "sqlite":
+            # None of its requests ever ended: each publish to it was declined as
+            # hanging (not as busy), and counted (again if its job ran again).
+            self.assertGreaterEqual(declined(self.srv, "hanging") - hanging0, WAITING)
 
         # Its held requests time out (and are retried a minute later): what waited
         # goes out with no publish to wake the dispatcher.

@@ -158,6 +158,7 @@ test_metrics_without_dispatcher(void **state)
     assert_non_null(strstr(buf_cstr(&b), "fluxhook_attempt_duration_seconds_count 0\n"));
     assert_non_null(
         strstr(buf_cstr(&b), "# TYPE fluxhook_in_flight gauge\nfluxhook_in_flight 0\n"));
+    assert_non_null(strstr(buf_cstr(&b), "fluxhook_handoffs_declined_total{why=\"busy\"} 0\n"));
     buf_cleanup(&b);
 }
 
@@ -187,6 +188,56 @@ test_metrics_histogram_cumulative(void **state)
     assert_non_null(strstr(buf_cstr(&b), "fluxhook_attempts_total{outcome=\"retry\"} 4\n"));
     assert_non_null(strstr(buf_cstr(&b), "fluxhook_in_flight 7\n"));
     buf_cleanup(&b);
+    free(d);
+}
+
+/*
+ * A hand-off ho_take() declines is inserted due and costs a claim later:
+ * /metrics counts each by why (a receiver that hangs, an endpoint at its
+ * cap whose requests still end, the process at max_in_flight).
+ */
+static void
+test_handoff_declines_counted(void **state)
+{
+    struct dispatcher *d = calloc(1, sizeof(*d));
+    struct ep_slot *s;
+    struct buf b;
+
+    (void)state;
+    assert_non_null(d);
+    dispatch_config_default(&d->sh.cfg);
+    d->sh.cfg.per_endpoint = 2;
+    d->sh.cfg.max_in_flight = 3;
+    d->nslots = 16;
+    d->slots = calloc(d->nslots, sizeof(*d->slots));
+    assert_non_null(d->slots);
+    pthread_mutex_init(&d->lock, NULL);
+
+    assert_int_equal(ho_take(d, "ep_a"), 1);
+    assert_int_equal(ho_take(d, "ep_a"), 1);
+    /* Both of its requests under way, one ended just now: busy, not hanging. */
+    s = slot_find(d, "ep_a");
+    s->open = 2;
+    s->ended_mono = clock_mono_ms();
+    assert_int_equal(ho_take(d, "ep_a"), 0);
+    /* None ended for longer than HANG_MS: it hangs. */
+    s->ended_mono = clock_mono_ms() - HANG_MS - 1;
+    assert_int_equal(ho_take(d, "ep_a"), STORE_HANDOFF_FULL);
+    assert_int_equal(ho_take(d, "ep_a"), STORE_HANDOFF_FULL);
+    /* The third reservation fills max_in_flight: the next endpoint's is declined. */
+    assert_int_equal(ho_take(d, "ep_b"), 1);
+    assert_int_equal(ho_take(d, "ep_c"), 0);
+
+    buf_init(&b, 1 << 16);
+    dispatch_metrics(&b, d);
+    assert_non_null(strstr(buf_cstr(&b), "# TYPE fluxhook_handoffs_declined_total counter\n"));
+    assert_non_null(strstr(buf_cstr(&b), "fluxhook_handoffs_declined_total{why=\"hanging\"} 2\n"));
+    assert_non_null(strstr(buf_cstr(&b), "fluxhook_handoffs_declined_total{why=\"busy\"} 1\n"));
+    assert_non_null(
+        strstr(buf_cstr(&b), "fluxhook_handoffs_declined_total{why=\"in_flight\"} 1\n"));
+    buf_cleanup(&b);
+    pthread_mutex_destroy(&d->lock);
+    free(d->slots);
     free(d);
 }
 
@@ -220,6 +271,7 @@ main(void)
         cmocka_unit_test(test_finish_out_of_memory_frees_the_slot),
         cmocka_unit_test(test_metrics_without_dispatcher),
         cmocka_unit_test(test_metrics_histogram_cumulative),
+        cmocka_unit_test(test_handoff_declines_counted),
         cmocka_unit_test(test_start_rejects_bad_config),
     };
 
