@@ -856,25 +856,32 @@ jobs_done(struct sq_job *list, int err)
 }
 
 /*
- * Takes the asynchronous jobs (sq_write_async()) out of *list and returns
- * them, in order; the jobs a thread waits for stay in *list, in order.
+ * Takes the jobs of *list that `is` says yes to out of it and returns them,
+ * in order; the others stay in *list, in order.
  */
 static struct sq_job *
-jobs_take_async(struct sq_job **list)
+jobs_take(struct sq_job **list, int (*is)(const struct sq_job *))
 {
-    struct sq_job *async = NULL, **alink = &async, **link = list, *j;
+    struct sq_job *taken = NULL, **tlink = &taken, **link = list, *j;
 
     while ((j = *link) != NULL) {
-        if (j->done_fn == NULL) {
+        if (!is(j)) {
             link = &j->next;
             continue;
         }
         *link = j->next;
         j->next = NULL;
-        *alink = j;
-        alink = &j->next;
+        *tlink = j;
+        tlink = &j->next;
     }
-    return async;
+    return taken;
+}
+
+/* The asynchronous jobs (sq_write_async()), for jobs_take(); a thread waits for the others. */
+static int
+job_is_async(const struct sq_job *j)
+{
+    return j->done_fn != NULL;
 }
 
 /*
@@ -962,13 +969,108 @@ syncer_idle(const struct sq *s)
     return !s->syncer_started || (s->sync_head == NULL && !s->syncing);
 }
 
+/* 1 when t holds a job answered only once a WAL sync covers its commit. */
+static int
+txn_waits_sync(const struct txn *t)
+{
+    return t->count > (size_t)t->nosync;
+}
+
+/* Appends the jobs of fresh to t and runs them in its transaction. */
+static void
+writer_run(struct sq *s, struct txn *t, struct sq_job *fresh)
+{
+    struct sq_job *last = fresh;
+    size_t n = 1;
+    int err;
+
+    while (last->next != NULL) {
+        last = last->next;
+        n++;
+    }
+    for (struct sq_job *j = fresh; j != NULL; j = j->next)
+        j->state = SQ_JOB_TODO;
+    txn_count_nosync(t, fresh);
+    if (t->tail != NULL)
+        t->tail->next = fresh;
+    else
+        t->head = fresh;
+    t->tail = last;
+    t->count += n;
+    err = txn_run(s, t, fresh);
+    if (err != 0) {
+        t->open = 0;
+        pthread_mutex_lock(&s->lock);
+        fault_note(s, err, s->commits);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/*
+ * Commits t and hands its jobs on: those that need no sync are answered,
+ * the others go to the syncer (or, without one, are answered). Then what
+ * a checkpoint pass left is copied, when it is time. Called and returns
+ * with s->lock held; releases it meanwhile.
+ */
+static void
+writer_commit(struct sq *s, struct txn *t)
+{
+    struct sq_job *answered = NULL;
+    int committed, wake_syncer = 0, beside_sync, err;
+
+    pthread_mutex_unlock(&s->lock);
+    err = txn_commit(s, t, &committed);
+    if (!s->syncer_started)
+        sq_jobs_after(t->head, 0);
+    jobs_stamp_commit(t->head);
+
+    pthread_mutex_lock(&s->lock);
+    s->commits += (uint64_t)committed;
+    if (committed)
+        sq_synced_commit(s);
+    s->jobs += t->count;
+    fault_note(s, err, s->commits);
+    if (!s->syncer_started) {
+        fault_clear(s, s->commits);
+        answered = jobs_done(t->head, 0);
+    } else if ((t->head = jobs_nosync_done(t->head, &t->tail, &answered)) != NULL) {
+        /* The syncer answers them once the WAL holding the commit is on disk. */
+        if (s->sync_tail != NULL)
+            s->sync_tail->next = t->head;
+        else
+            s->sync_head = t->head;
+        s->sync_tail = t->tail;
+        wake_syncer = 1;
+    }
+    memset(t, 0, sizeof(*t));
+    /* Once the syncer has the commit: what a checkpoint pass left, at most. */
+    beside_sync = !s->syncer_started || !syncer_idle(s);
+    pthread_mutex_unlock(&s->lock);
+    /*
+     * The syncer and the callers are woken once the lock is released:
+     * woken under it, each preempted this thread only to wait for it.
+     */
+    if (wake_syncer)
+        pthread_cond_signal(&s->sync_cond);
+    jobs_complete(answered);
+    if (committed)
+        sq_ckpt_commit(s->ckpt, beside_sync);
+    pthread_mutex_lock(&s->lock);
+}
+
+/* The chunks of big moves (sq_write_chunk()), for jobs_take(). */
+static int
+job_is_chunk(const struct sq_job *j)
+{
+    return j->chunk;
+}
+
 static void *
 writer_main(void *arg)
 {
     struct sq *s = arg;
     struct txn t = { 0 };
-    struct sq_job *fresh, *answered;
-    int idle, stopping, committed, wake_syncer, beside_sync, err;
+    struct sq_job *fresh, *chunks;
 
     (void)pthread_setname_np(pthread_self(), "fh-writer");
     pthread_mutex_lock(&s->lock);
@@ -987,84 +1089,31 @@ writer_main(void *arg)
         s->queued = 0;
         pthread_mutex_unlock(&s->lock);
 
-        if (fresh != NULL) {
-            struct sq_job *last = fresh;
-            size_t n = 1;
-
-            while (last->next != NULL) {
-                last = last->next;
-                n++;
-            }
-            for (struct sq_job *j = fresh; j != NULL; j = j->next)
-                j->state = SQ_JOB_TODO;
-            txn_count_nosync(&t, fresh);
-            if (t.tail != NULL)
-                t.tail->next = fresh;
-            else
-                t.head = fresh;
-            t.tail = last;
-            t.count += n;
-            err = txn_run(s, &t, fresh);
-            if (err != 0) {
-                t.open = 0;
-                pthread_mutex_lock(&s->lock);
-                fault_note(s, err, s->commits);
-                pthread_mutex_unlock(&s->lock);
-            }
-        }
-
+        /*
+         * A chunk of a big move holds the writer for milliseconds: the jobs
+         * queued with it run first, and those waiting for a sync are
+         * committed (and their sync started) before it runs, not after.
+         */
+        chunks = jobs_take(&fresh, job_is_chunk);
+        if (fresh != NULL)
+            writer_run(s, &t, fresh);
         pthread_mutex_lock(&s->lock);
-        idle = syncer_idle(s);
-        stopping = s->stopping;
+        if (chunks != NULL) {
+            if (txn_waits_sync(&t))
+                writer_commit(s, &t);
+            pthread_mutex_unlock(&s->lock);
+            writer_run(s, &t, chunks);
+            pthread_mutex_lock(&s->lock);
+        }
         /*
          * A transaction holding a claim or a result commits within
          * SQ_NOSYNC_WAIT_MS: they need no sync, and the dispatcher must not
          * wait for one (under full ingest that starved delivery behind
          * publishes).
          */
-        if (!(idle || stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open || txn_nosync_due(&t)))
-            continue;
-        pthread_mutex_unlock(&s->lock);
-
-        err = txn_commit(s, &t, &committed);
-        if (!s->syncer_started)
-            sq_jobs_after(t.head, 0);
-        jobs_stamp_commit(t.head);
-
-        pthread_mutex_lock(&s->lock);
-        s->commits += (uint64_t)committed;
-        if (committed)
-            sq_synced_commit(s);
-        s->jobs += t.count;
-        fault_note(s, err, s->commits);
-        answered = NULL;
-        wake_syncer = 0;
-        if (!s->syncer_started) {
-            fault_clear(s, s->commits);
-            answered = jobs_done(t.head, 0);
-        } else if ((t.head = jobs_nosync_done(t.head, &t.tail, &answered)) != NULL) {
-            /* The syncer answers them once the WAL holding the commit is on disk. */
-            if (s->sync_tail != NULL)
-                s->sync_tail->next = t.head;
-            else
-                s->sync_head = t.head;
-            s->sync_tail = t.tail;
-            wake_syncer = 1;
-        }
-        memset(&t, 0, sizeof(t));
-        /* Once the syncer has the commit: what a checkpoint pass left, at most. */
-        beside_sync = !s->syncer_started || !syncer_idle(s);
-        pthread_mutex_unlock(&s->lock);
-        /*
-         * The syncer and the callers are woken once the lock is released:
-         * woken under it, each preempted this thread only to wait for it.
-         */
-        if (wake_syncer)
-            pthread_cond_signal(&s->sync_cond);
-        jobs_complete(answered);
-        if (committed)
-            sq_ckpt_commit(s->ckpt, beside_sync);
-        pthread_mutex_lock(&s->lock);
+        if (syncer_idle(s) || s->stopping || t.count >= SQ_MAX_TXN_JOBS || !t.open ||
+            txn_nosync_due(&t))
+            writer_commit(s, &t);
     }
     s->writer_done = 1;
     pthread_cond_signal(&s->sync_cond);
@@ -1162,7 +1211,7 @@ syncer_main(void *arg)
             fault_note(s, err, commits);
         else
             fault_clear(s, commits);
-        answered = jobs_done(jobs_take_async(&list), err);
+        answered = jobs_done(jobs_take(&list, job_is_async), err);
         pthread_mutex_unlock(&s->lock);
         /* The writer may hold a transaction open for this moment. */
         pthread_cond_signal(&s->queue_cond);
@@ -1223,9 +1272,9 @@ sq_jobs_after(struct sq_job *list, int sync_err)
 }
 
 static int
-write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int nosync)
+write_job(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, int nosync, int chunk)
 {
-    struct sq_job job = {.fn = fn, .after = after, .arg = arg, .nosync = nosync};
+    struct sq_job job = {.fn = fn, .after = after, .arg = arg, .nosync = nosync, .chunk = chunk};
     int wake;
 
     if (sem_init(&job.answered, 0, 0) != 0)
@@ -1278,19 +1327,25 @@ sq_write_async(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg, s
 int
 sq_write(struct sq *s, sq_job_fn *fn, void *arg)
 {
-    return write_job(s, fn, NULL, arg, 0);
+    return write_job(s, fn, NULL, arg, 0, 0);
 }
 
 int
 sq_write_after(struct sq *s, sq_job_fn *fn, sq_job_after_fn *after, void *arg)
 {
-    return write_job(s, fn, after, arg, 0);
+    return write_job(s, fn, after, arg, 0, 0);
 }
 
 int
 sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg)
 {
-    return write_job(s, fn, NULL, arg, 1);
+    return write_job(s, fn, NULL, arg, 1, 0);
+}
+
+int
+sq_write_chunk(struct sq *s, sq_job_fn *fn, void *arg)
+{
+    return write_job(s, fn, NULL, arg, 1, 1);
 }
 
 int

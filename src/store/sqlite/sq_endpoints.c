@@ -599,7 +599,7 @@ sq_chunk_write(struct store *st, sq_job_fn *fn, void *arg, int64_t *took_us)
     int err;
 
     sq_ckpt_yield(s->ckpt); /* a pass near the WAL's bound goes first */
-    err = sq_write_nosync(s, job_timed, &t);
+    err = sq_write_chunk(s, job_timed, &t);
     *took_us = t.took_us;
     return err;
 }

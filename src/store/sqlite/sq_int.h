@@ -96,6 +96,7 @@ struct sq_job {
     int result;
     enum sq_job_state state;  /* the writer's, while it runs the batch */
     int nosync;               /* answered once committed, before the sync (sq_write_nosync) */
+    int chunk;                /* a chunk of a big move (sq_write_chunk): runs after the rest */
     sem_t answered;           /* its caller waits on it: posted once result is final and
                                  durable, after sq.lock is released (jobs_complete()) */
     sq_done_fn *done_fn;      /* sq_write_async(): called instead, outside sq.lock */
@@ -259,6 +260,16 @@ void sq_jobs_after(struct sq_job *list, int sync_err);
  * harmless (a claim lost is a lease that expired).
  */
 int sq_write_nosync(struct sq *s, sq_job_fn *fn, void *arg);
+
+/*
+ * Like sq_write_nosync(), for a chunk of a big move (an enable, a replay),
+ * which holds the writer for milliseconds: the writer runs it after the
+ * other jobs queued with it, and never in a transaction holding jobs that
+ * wait for a WAL sync (it commits those first). So a publish waits only for
+ * a chunk already running when it was queued, never for one queued before
+ * it and not yet run, nor for one run after it in its transaction.
+ */
+int sq_write_chunk(struct sq *s, sq_job_fn *fn, void *arg);
 
 /*
  * Like sq_write_after(), but returns at once: 0 when fn(arg) is queued,

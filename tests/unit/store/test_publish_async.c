@@ -896,6 +896,29 @@ bh_after(void *arg, int result)
 }
 
 /*
+ * Holds every sync from now on (fw_sync_gate) and queues a write (after:
+ * its after hook, may be NULL; sql_done() records its answer in *err), then
+ * waits (bounded) until its sync reached the shim and is held.
+ */
+static void
+write_sync_held(struct fx *fx, sq_job_after_fn *after, int *err)
+{
+    int64_t until;
+    int begun;
+
+    atomic_store(&fw_sync_gate, 1);
+    begun = atomic_load(&fw_syncs_begun);
+    assert_int_equal(sq_write_async(fx->st->impl, job_sql, after,
+                                    "UPDATE accounts SET name = 'B' WHERE id = 'acct_a'", sql_done,
+                                    err),
+                     0);
+    until = clock_mono_ms() + 10000;
+    while (atomic_load(&fw_syncs_begun) == begun && clock_mono_ms() < until)
+        clock_sleep_ms(1);
+    assert_true(atomic_load(&fw_syncs_begun) > begun);
+}
+
+/*
  * A write queued while a sync is under way runs as soon as that sync ends,
  * while the syncer still hands the synced batch over (it used to wait for
  * the hand-over to end), and commits only after it, so that the callers
@@ -906,24 +929,14 @@ static void
 test_run_beside_handover(void **state)
 {
     struct fx *fx = *state;
-    int64_t until;
-    int begun, first_err = -1, second_err = -1;
+    int first_err = -1, second_err = -1;
 
     bh_fx = fx;
     atomic_store(&bh_ran, 0);
     bh_ran_in_after = 0;
     bh_commits_in_after = -1;
     pa_seq = 0;
-    atomic_store(&fw_sync_gate, 1);
-    begun = atomic_load(&fw_syncs_begun);
-    assert_int_equal(sq_write_async(fx->st->impl, job_sql, bh_after,
-                                    "UPDATE accounts SET name = 'B' WHERE id = 'acct_a'", sql_done,
-                                    &first_err),
-                     0);
-    until = clock_mono_ms() + 10000;
-    while (atomic_load(&fw_syncs_begun) == begun && clock_mono_ms() < until)
-        clock_sleep_ms(1);
-    assert_true(atomic_load(&fw_syncs_begun) > begun);
+    write_sync_held(fx, bh_after, &first_err);
     /* The first write's sync is held: the second is queued during it. */
     assert_int_equal(sq_write_async(fx->st->impl, job_sql_noted, NULL,
                                     "UPDATE accounts SET name = 'C' WHERE id = 'acct_a'", sql_done,
@@ -935,6 +948,167 @@ test_run_beside_handover(void **state)
     assert_int_equal(second_err, 0);
     assert_int_equal(bh_ran_in_after, 1);
     assert_int_equal(bh_commits_in_after, 0);
+}
+
+/* test_chunk_*: what a publish-like write and a chunk saw as they ran. */
+static atomic_int ck_order;        /* jobs of these two run so far */
+static atomic_int ck_pub_ran;      /* the write's turn among them (0: not yet) */
+static atomic_int ck_chunk_ran;    /* the chunk's */
+static atomic_llong ck_pub_commits, ck_chunk_commits; /* the writer's commits as each ran */
+static struct fx *ck_fx;
+
+/* sq_job_fn: notes its turn and the commits so far, then runs the SQL text arg. */
+static int
+job_noted(struct sq_conn *c, void *arg, atomic_int *ran, atomic_llong *commits)
+{
+    struct store_writer_stats ws;
+
+    store_writer_stats(ck_fx->st, &ws);
+    atomic_store(commits, (long long)ws.commits);
+    atomic_store(ran, atomic_fetch_add(&ck_order, 1) + 1);
+    return sq_exec(c, arg);
+}
+
+static int
+job_pub_noted(struct sq_conn *c, void *arg)
+{
+    return job_noted(c, arg, &ck_pub_ran, &ck_pub_commits);
+}
+
+static int
+job_chunk_noted(struct sq_conn *c, void *arg)
+{
+    return job_noted(c, arg, &ck_chunk_ran, &ck_chunk_commits);
+}
+
+static void *
+chunk_main(void *arg)
+{
+    struct fx *fx = arg;
+
+    return (void *)(intptr_t)sq_write_chunk(fx->st->impl, job_chunk_noted,
+                                            "UPDATE accounts SET name = 'D' WHERE id = 'acct_a'");
+}
+
+/* A write that waits for its sync, as a publish does (sq_write(): its wake-up is not lazy). */
+static void *
+pub_main(void *arg)
+{
+    struct fx *fx = arg;
+
+    return (void *)(intptr_t)sq_write(fx->st->impl, job_pub_noted,
+                                      "UPDATE accounts SET name = 'C' WHERE id = 'acct_a'");
+}
+
+/* Joins th, which must have returned 0. */
+static void
+ck_join(pthread_t th)
+{
+    void *rc;
+
+    assert_int_equal(pthread_join(th, &rc), 0);
+    assert_int_equal((intptr_t)rc, 0);
+}
+
+static void
+ck_reset(struct fx *fx)
+{
+    ck_fx = fx;
+    atomic_store(&ck_order, 0);
+    atomic_store(&ck_pub_ran, 0);
+    atomic_store(&ck_chunk_ran, 0);
+    pa_seq = 0;
+}
+
+/* Waits (bounded: 10 s) until *flag is set. */
+static void
+ck_wait(atomic_int *flag)
+{
+    int64_t until = clock_mono_ms() + 10000;
+
+    while (!atomic_load(flag) && clock_mono_ms() < until)
+        clock_sleep_ms(1);
+    assert_true(atomic_load(flag));
+}
+
+/* Waits (bounded: 10 s) until the writer's queue holds n jobs. */
+static void
+ck_queued(struct sq *s, size_t n)
+{
+    int64_t until = clock_mono_ms() + 10000;
+    size_t queued = 0;
+
+    while (queued < n && clock_mono_ms() < until) {
+        pthread_mutex_lock(&s->lock);
+        queued = s->queued;
+        pthread_mutex_unlock(&s->lock);
+        if (queued < n)
+            clock_sleep_ms(1);
+    }
+    assert_int_equal(queued, n);
+}
+
+/*
+ * A chunk (sq_write_chunk()) queued while a write waiting for its sync is
+ * held in the writer's open transaction (the sync before it under way) does
+ * not join that transaction: the writer commits the write first, so that
+ * its sync never waits for the chunk.
+ */
+static void
+test_chunk_not_in_sync_txn(void **state)
+{
+    struct fx *fx = *state;
+    int first_err = -1;
+    pthread_t pub, th;
+
+    ck_reset(fx);
+    write_sync_held(fx, NULL, &first_err);
+    /* The first write's sync is held: the second runs in a transaction kept open meanwhile. */
+    assert_int_equal(pthread_create(&pub, NULL, pub_main, fx), 0);
+    ck_wait(&ck_pub_ran);
+    assert_int_equal(pthread_create(&th, NULL, chunk_main, fx), 0);
+    ck_wait(&ck_chunk_ran);
+    atomic_store(&fw_sync_gate, 0);
+    ck_join(th);
+    ck_join(pub);
+    wait_calls(1);
+    assert_int_equal(first_err, 0);
+    assert_true(atomic_load(&ck_chunk_commits) > atomic_load(&ck_pub_commits));
+}
+
+/*
+ * A chunk queued before a write waiting for its sync, both while the writer
+ * is busy, runs after it, and after its commit.
+ */
+static void
+test_chunk_after_queued(void **state)
+{
+    struct fx *fx = *state;
+    struct sq *s = fx->st->impl;
+    pthread_t hold, th, pub;
+
+    ck_reset(fx);
+    hold_in = hold_release = 0;
+    assert_int_equal(pthread_create(&hold, NULL, hold_writer_main, fx), 0);
+    pthread_mutex_lock(&hold_mu);
+    while (hold_in < 1)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    /* The writer is held in a job: the chunk, then the write, wait in its queue. */
+    assert_int_equal(pthread_create(&th, NULL, chunk_main, fx), 0);
+    ck_queued(s, 1);
+    assert_int_equal(pthread_create(&pub, NULL, pub_main, fx), 0);
+    ck_queued(s, 2);
+    pthread_mutex_lock(&hold_mu);
+    hold_release = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+    ck_join(hold);
+    ck_join(th);
+    ck_join(pub);
+    assert_int_equal(atomic_load(&ck_pub_ran), 1);
+    assert_int_equal(atomic_load(&ck_chunk_ran), 2);
+    assert_true(atomic_load(&ck_chunk_commits) > atomic_load(&ck_pub_commits));
 }
 
 /*
@@ -1009,6 +1183,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cache_types_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_rolled_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_beside_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_not_in_sync_txn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_after_queued, setup, teardown),
     };
 
     if (fw_register() != 0) {
