@@ -121,8 +121,13 @@ class TopologyTest(unittest.TestCase):
         self.assertTrue(tag.startswith("fhmh"), p.stderr.read() if not tag else tag)
         ns = namespaces(tag)
         self.assertEqual(len(ns), 2)
-        pids = subprocess.run(["ip", "netns", "pids", tag + "-a"], stdout=subprocess.PIPE,
-                              text=True).stdout.split()
+        # Popen returns once `ip netns exec` is forked; it enters the
+        # namespace a moment later.
+        def pids_in_a():
+            return subprocess.run(["ip", "netns", "pids", tag + "-a"], stdout=subprocess.PIPE,
+                                  text=True).stdout.split()
+        wait_until(lambda: len(pids_in_a()) == 1, 30, "the process to enter host a")
+        pids = pids_in_a()
         self.assertEqual(len(pids), 1)
         p.send_signal(signal.SIGKILL)
         p.wait()
