@@ -2034,6 +2034,20 @@ held_count(const struct fx *fx, const struct endpoint *ep, const char *status)
     return sql_count(fx, sql);
 }
 
+/* ep (of acct_a) is in state status with held deliveries held (its count and its rows). */
+static void
+endpoint_state_check(struct fx *fx, const struct endpoint *ep, enum endpoint_status status,
+                     int64_t held)
+{
+    struct endpoint got;
+
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep->id, &got), 0);
+    assert_int_equal(got.status, status);
+    assert_int_equal(got.held, held);
+    endpoint_cleanup(&got);
+    assert_int_equal(held_count(fx, ep, "held"), held);
+}
+
 /* More held than one chunk: every one resumed (or skipped), over several writes. */
 static void
 test_enable_in_chunks(void **state)
@@ -2081,7 +2095,7 @@ static void
 test_enable_stopped_by_disable(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, got;
+    struct endpoint ep;
     const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     struct disable_on_due d = { .st = fx->st };
     int64_t resumed = -1;
@@ -2095,11 +2109,7 @@ test_enable_stopped_by_disable(void **state)
     /* The first chunk only; the disable held it again with the rest. */
     assert_int_equal(resumed, STORE_CHUNK_FIRST);
     assert_int_equal(d.calls, 1);
-    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
-    assert_int_equal(got.status, ENDPOINT_DISABLED);
-    assert_int_equal(got.held, (int64_t)n);
-    endpoint_cleanup(&got);
-    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n);
     endpoint_cleanup(&ep);
 }
 
@@ -2144,8 +2154,6 @@ struct between_chunks {
     int64_t claimed; /* claims took this many of other's */
 };
 
-static int64_t held_count(const struct fx *fx, const struct endpoint *ep, const char *status);
-
 /*
  * After the first chunk: a publish to a healthy endpoint is answered while
  * the move goes on, and a claim of everything due takes nothing of ep.
@@ -2188,7 +2196,7 @@ static void
 test_disable_in_chunks(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, other, got;
+    struct endpoint ep, other;
     const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 4 chunks at least: 50, 100, 200 at most, ... */
     struct between_chunks b = { .fx = fx, .ep = &ep, .other = &other };
     uint64_t chunks;
@@ -2213,10 +2221,7 @@ test_disable_in_chunks(void **state)
     assert_int_equal(b.claimed, 1);
     assert_int_equal(held_count(fx, &ep, "pending"), 0);
     assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
-    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
-    assert_int_equal(got.status, ENDPOINT_DISABLED);
-    assert_int_equal(got.held, (int64_t)n);
-    endpoint_cleanup(&got);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&other);
 }
@@ -2290,7 +2295,7 @@ static void
 test_disable_stopped_by_enable(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, other, got;
+    struct endpoint ep, other;
     const size_t n = STORE_CHUNK_MAX / 2 + 7;
     struct between_chunks b = { .fx = fx, .ep = &ep, .other = &other, .enable = 1 };
 
@@ -2305,10 +2310,7 @@ test_disable_stopped_by_enable(void **state)
     fx->st->on_cut_chunk = NULL;
     /* The first chunk, then the one that found the endpoint enabled (it moved none). */
     assert_int_equal(b.calls, 2);
-    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
-    assert_int_equal(got.status, ENDPOINT_ENABLED);
-    assert_int_equal(got.held, 0);
-    endpoint_cleanup(&got);
+    endpoint_state_check(fx, &ep, ENDPOINT_ENABLED, 0);
     assert_int_equal(held_count(fx, &ep, "held"), 0);
     assert_int_equal(held_count(fx, &ep, "pending") + held_count(fx, &ep, "delivering"),
                      (int64_t)n);
@@ -2324,7 +2326,7 @@ static void
 test_disable_auto_in_chunks(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, got;
+    struct endpoint ep;
     const size_t n = STORE_CHUNK_MAX / 2 + 7;
     struct claim *cs = NULL;
     struct attempt_result r;
@@ -2347,10 +2349,7 @@ test_disable_auto_in_chunks(void **state)
     fx->st->on_cut_chunk = NULL;
     if (fx->sqlite)
         assert_true(calls >= 4);
-    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
-    assert_int_equal(got.status, ENDPOINT_DISABLED);
-    assert_int_equal(got.held, (int64_t)n - 1);
-    endpoint_cleanup(&got);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n - 1);
     assert_int_equal(held_count(fx, &ep, "pending"), 0);
     assert_int_equal(held_count(fx, &ep, "failed"), 1);
     claim_list_free(cs, nc);
