@@ -421,6 +421,32 @@ held_move(struct store *st, const char *id, int skip_held, struct store_chunk *c
     return err;
 }
 
+/*
+ * Moves endpoint id's deliveries as its disable or delete asks
+ * (endpoint_cut_chunk), a chunk per write, the first of STORE_CHUNK_MIN
+ * rows, stamped now; adds how many to *count. Stops when a chunk moves
+ * fewer than it could: none left, or the endpoint's state changed (an
+ * enable came). Nothing to do for a backend that moved them with the flip.
+ */
+static int
+cut_move(struct store *st, const char *id, int64_t now, int64_t *count)
+{
+    struct store_chunk ck = { .now = now };
+    int err = 0;
+
+    if (st->ops->endpoint_cut_chunk == NULL)
+        return 0;
+    while (err == 0 && ck.moved == ck.limit) {
+        chunk_pace(&ck);
+        err = st->ops->endpoint_cut_chunk(st, id, &ck);
+        *count += ck.moved;
+        atomic_fetch_add(&st->cut_chunks, 1);
+        if (st->on_cut_chunk != NULL)
+            st->on_cut_chunk(st->on_cut_chunk_arg);
+    }
+    return err;
+}
+
 /* Moves the rest of replay ck->replay after its first chunk, as held_move() does. */
 static int
 replay_move(struct store *st, struct store_chunk *ck, int64_t *count)
@@ -448,9 +474,21 @@ cut_short_sweep(struct store *st)
 {
     struct store_chunk ck;
     char id[ID_MAX];
-    int64_t held = 0, replayed = 0, before, replay;
-    int err;
+    int64_t held = 0, replayed = 0, cut = 0, before, replay;
+    int err = ERR_NOTFOUND;
 
+    while (st->ops->endpoint_cut_next != NULL && (err = st->ops->endpoint_cut_next(st, id)) == 0) {
+        before = cut;
+        err = cut_move(st, id, clock_now_ms(), &cut);
+        if (err != 0 || cut == before)
+            break;
+    }
+    if (err != 0 && err != ERR_NOTFOUND)
+        log_warnx("store: finishing a disable or delete cut short failed: %s", err_str(err));
+    if (cut > 0)
+        log_info("store: held or ended %lld deliveries of disabled or deleted endpoints "
+                 "(a disable or delete cut short)",
+                 (long long)cut);
     while ((err = st->ops->endpoint_held_next(st, id)) == 0) {
         /* As after an empty first chunk: held_move() starts at STORE_CHUNK_MIN. */
         ck = (struct store_chunk){ .now = clock_now_ms() };
@@ -849,14 +887,32 @@ store_endpoint_rotate(struct store *st, const char *account_id, const char *id,
 int
 store_endpoint_delete(struct store *st, const char *account_id, const char *id)
 {
-    return st->ops->endpoint_delete(st, account_id, id);
+    int64_t count = 0;
+    int err;
+
+    /* The flip first, then its deliveries ended in chunks (a crash: cut_short_sweep()). */
+    err = st->ops->endpoint_delete(st, account_id, id);
+    if (err == 0)
+        err = cut_move(st, id, clock_now_ms(), &count);
+    return err;
 }
 
 int
 store_endpoint_disable(struct store *st, const char *account_id, const char *id,
                        const char *reason, int64_t now)
 {
-    return st->ops->endpoint_disable(st, account_id, id, reason == NULL ? "" : reason, now);
+    int64_t count = 0;
+    int err;
+
+    /*
+     * The flip first, then its pending deliveries held in chunks, so that
+     * publishes interleave; meanwhile a claim holds any that comes due
+     * (claim_divert()), and an enable stops the chunks.
+     */
+    err = st->ops->endpoint_disable(st, account_id, id, reason == NULL ? "" : reason, now);
+    if (err == 0)
+        err = cut_move(st, id, now, &count);
+    return err;
 }
 
 int
@@ -1182,7 +1238,7 @@ store_claim(struct store *st, int64_t now, int64_t lease_ms, int max, int per_en
 int
 store_results_apply(struct store *st, const struct attempt_result *rs, size_t n, int64_t now)
 {
-    size_t fenced = 0;
+    size_t fenced = 0, i;
     int err;
 
     if (n == 0)
@@ -1190,6 +1246,23 @@ store_results_apply(struct store *st, const struct attempt_result *rs, size_t n,
     err = st->ops->results_apply(st, rs, n, now, &fenced);
     if (err == 0)
         store_handoff_results(st); /* an enable handing over may find room */
+    /*
+     * An endpoint the results disabled: its pending deliveries are held
+     * after their transaction, in chunks (outside it, so that publishes
+     * interleave). A failure leaves them to claims (each held as it comes
+     * due) and to the next open; the results are recorded either way.
+     */
+    for (i = 0; i < n && err == 0; i++) {
+        int64_t count = 0;
+        int cut_err;
+
+        if (!rs[i].disable_endpoint || rs[i].endpoint_id == NULL)
+            continue;
+        cut_err = cut_move(st, rs[i].endpoint_id, now, &count);
+        if (cut_err != 0)
+            log_warnx("store: holding the deliveries of disabled endpoint=%s failed: %s",
+                      rs[i].endpoint_id, err_str(cut_err));
+    }
     if (err == 0 && fenced > 0)
         atomic_fetch_add(&st->fenced, (uint64_t)fenced);
     return err;

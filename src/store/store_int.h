@@ -33,7 +33,8 @@ struct store_secret {
 int store_thread_may_wait(void);
 
 /*
- * Big moves (an enable's held deliveries, a replay) go in chunks, each a
+ * Big moves (an enable's held deliveries, a replay, a disable's pending
+ * deliveries, a delete's pending and held ones) go in chunks, each a
  * short write of its own, so publishes interleave. store.c sizes them: the
  * first STORE_CHUNK_FIRST rows (the dispatcher starts on them at once),
  * then each to take about STORE_CHUNK_BUDGET_US in the write, within
@@ -58,8 +59,8 @@ struct store_chunk {
 
 
 /*
- * One backend. Every member but event_publish_async is required; each
- * mirrors the store_*() of the same name.
+ * One backend. Every member but event_publish_async, endpoint_cut_chunk and
+ * endpoint_cut_next is required; each mirrors the store_*() of the same name.
  */
 
 struct store_ops {
@@ -106,6 +107,19 @@ struct store_ops {
     int (*endpoint_held_chunk)(struct store *, const char *, int, struct store_chunk *);
     /* Copies into id (ID_MAX) an enabled endpoint with held deliveries; ERR_NOTFOUND if none. */
     int (*endpoint_held_next)(struct store *, char *);
+    /*
+     * NULL when endpoint_disable and endpoint_delete move the endpoint's
+     * deliveries in their own transaction. Else those only flip it, and
+     * store.c moves them after, a short write per chunk: one chunk of
+     * endpoint id's deliveries as its state asks (disabled: pending to held;
+     * deleted: pending, then held, to failed; enabled: none).
+     */
+    int (*endpoint_cut_chunk)(struct store *, const char *, struct store_chunk *);
+    /*
+     * Copies into id (ID_MAX) a disabled endpoint with pending deliveries or
+     * a deleted one with pending or held ones; ERR_NOTFOUND if none.
+     */
+    int (*endpoint_cut_next)(struct store *, char *);
 
     /* Every ev is filled (id, created_at, timestamp) and checked; sets each err. */
     int (*event_publish)(struct store *, struct store_publish *, size_t);
@@ -179,6 +193,9 @@ struct store {
     uint64_t ho_results;         /* grows with every batch of results recorded */
     _Atomic uint64_t fenced;     /* results discarded as stale */
     _Atomic uint64_t secrets_opened; /* sealed values secrets_open() opened */
+    _Atomic uint64_t cut_chunks; /* chunks of disables and deletes written (endpoint_cut_chunk) */
+    void (*on_cut_chunk)(void *arg); /* tests: called after each such chunk, or NULL */
+    void *on_cut_chunk_arg;
     int schema_version;          /* the database's schema version once open (backend sets it) */
     int migrations_applied;      /* how many migrations this open applied (backend sets it) */
 };

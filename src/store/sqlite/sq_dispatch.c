@@ -729,10 +729,9 @@ endpoint_disable_auto(struct sq_conn *c, const char *ep, const char *reason, int
     else
         changed = sqlite3_changes(c->db);
     sq_done(stmt);
-    if (err == 0 && changed > 0) {
+    /* Its pending deliveries are held in chunks after this job (store_results_apply()). */
+    if (err == 0 && changed > 0)
         log_info("store: endpoint disabled endpoint=%s", ep);
-        err = sq_hold_pending(c, ep, now);
-    }
     return err;
 }
 

@@ -49,20 +49,28 @@ static const char SQL_EP_ROTATE[] =
 static const char SQL_EP_DELETE[] =
     "UPDATE endpoints SET deleted_at = :now, updated_at = :now "
     "WHERE id = :id AND account_id = :acct AND deleted_at = 0";
+/*
+ * A chunk of a disable or a delete cut in chunks (store.c's hold loop): the
+ * :limit oldest deliveries of :id in one status, moved only while the
+ * endpoint is in the state the move is for.
+ */
+#define CUT_CHUNK(status)                                                                         \
+    "id IN (SELECT id FROM deliveries WHERE endpoint_id = :id AND status = " status " "          \
+    "ORDER BY id LIMIT :limit) AND EXISTS (SELECT 1 FROM endpoints WHERE id = :id AND "           \
+    "deleted_at "
 static const char SQL_EP_END_PENDING[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
-    "WHERE endpoint_id = :id AND status = 'pending' "
-    "RETURNING created_at";
+    "WHERE " CUT_CHUNK("'pending'") "<> 0) RETURNING created_at";
 static const char SQL_EP_END_HELD[] =
     "UPDATE deliveries SET status = 'failed', last_error = :why, updated_at = :now "
-    "WHERE endpoint_id = :id AND status = 'held' RETURNING created_at";
+    "WHERE " CUT_CHUNK("'held'") "<> 0) RETURNING created_at";
+static const char SQL_EP_HOLD_PENDING[] =
+    "UPDATE deliveries SET status = 'held', updated_at = :now "
+    "WHERE " CUT_CHUNK("'pending'") "= 0 AND status = 'disabled') RETURNING created_at";
+static const char SQL_EP_STATE[] = "SELECT status, deleted_at FROM endpoints WHERE id = :id";
 static const char SQL_EP_DISABLE[] =
     "UPDATE endpoints SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
-static const char SQL_EP_HOLD_PENDING[] =
-    "UPDATE deliveries SET status = 'held', updated_at = :now "
-    "WHERE endpoint_id = :id AND status = 'pending' "
-    "RETURNING created_at";
 static const char SQL_EP_ENABLE[] =
     "UPDATE endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = 0, "
     "updated_at = :now WHERE id = :id AND account_id = :acct AND deleted_at = 0";
@@ -82,6 +90,12 @@ static const char SQL_EP_RESUME_HELD[] =
 static const char SQL_EP_HELD_NEXT[] =
     "SELECT e.id FROM endpoints e WHERE e.status = 'enabled' AND e.deleted_at = 0 AND EXISTS "
     "(SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'held') LIMIT 1";
+/* A disable or a delete cut short left these pending (or held, for a delete). */
+static const char SQL_EP_CUT_NEXT[] =
+    "SELECT e.id FROM endpoints e WHERE (e.deleted_at = 0 AND e.status = 'disabled' AND EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) OR "
+    "(e.deleted_at <> 0 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id "
+    "AND d.status IN ('pending', 'held'))) LIMIT 1";
 
 struct ep_args {
     const struct endpoint *in;
@@ -463,13 +477,6 @@ job_endpoint_delete(struct sq_conn *c, void *arg)
         err = ERR_NOTFOUND;
     if (err == 0)
         err = run(c, SQL_EP_TYPE_DELETE, a, NULL, "deleting endpoint types");
-    a->reason = "endpoint deleted";
-    if (err == 0)
-        err = run_moving(c, SQL_EP_END_PENDING, a, DELIVERY_PENDING, DELIVERY_FAILED, &changed,
-                         "ending deliveries");
-    if (err == 0)
-        err = run_moving(c, SQL_EP_END_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &changed,
-                         "ending deliveries");
     return err;
 }
 
@@ -483,16 +490,6 @@ sq_endpoint_delete(struct store *st, const char *account_id, const char *id)
     return sq_write(st->impl, job_endpoint_delete, &args);
 }
 
-int
-sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now)
-{
-    struct ep_args a = { .id = endpoint_id, .now = now };
-    int64_t changed = 0;
-
-    return run_moving(c, SQL_EP_HOLD_PENDING, &a, DELIVERY_PENDING, DELIVERY_HELD, &changed,
-                      "holding deliveries");
-}
-
 static int
 job_endpoint_disable(struct sq_conn *c, void *arg)
 {
@@ -503,8 +500,6 @@ job_endpoint_disable(struct sq_conn *c, void *arg)
     err = run(c, SQL_EP_DISABLE, a, &changed, "disabling an endpoint");
     if (err == 0 && changed == 0)
         err = ERR_NOTFOUND;
-    if (err == 0)
-        err = sq_hold_pending(c, a->id, a->now);
     return err;
 }
 
@@ -661,6 +656,79 @@ sq_endpoint_held_chunk(struct store *st, const char *id, int skip_held, struct s
     return held_chunk_write(st, NULL, id, skip_held, ck);
 }
 
+/* Endpoint a->id's state: 0 enabled, 1 disabled, 2 deleted (or gone). */
+static int
+cut_state(struct sq_conn *c, const struct ep_args *a, int *state)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_STATE);
+    int rc, err = 0;
+
+    *state = 2;
+    if (stmt == NULL)
+        return ERR_STORE;
+    sq_bind_text(stmt, ":id", a->id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 1) == 0)
+        *state = strcmp((const char *)sqlite3_column_text(stmt, 0), "disabled") == 0 ? 1 : 0;
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = sq_err(c, rc, "reading an endpoint");
+    sq_done(stmt);
+    return err;
+}
+
+/*
+ * One chunk of a disable (pending to held) or a delete (pending, then held,
+ * to failed), as the endpoint's state asks; a->count gets how many moved.
+ * An enabled endpoint has nothing to move: an enable came in between.
+ */
+static int
+job_cut_chunk(struct sq_conn *c, void *arg)
+{
+    struct ep_args *a = arg;
+    int64_t limit = a->chunk, moved = 0;
+    int state, err;
+
+    a->count = 0; /* a job may run twice */
+    err = cut_state(c, a, &state);
+    if (err != 0 || state == 0)
+        return err;
+    if (state == 1)
+        return run_moving(c, SQL_EP_HOLD_PENDING, a, DELIVERY_PENDING, DELIVERY_HELD, &a->count,
+                          "holding deliveries");
+    a->reason = "endpoint deleted";
+    err = run_moving(c, SQL_EP_END_PENDING, a, DELIVERY_PENDING, DELIVERY_FAILED, &moved,
+                     "ending deliveries");
+    if (err == 0 && moved < limit) {
+        a->chunk = limit - moved;
+        err = run_moving(c, SQL_EP_END_HELD, a, DELIVERY_HELD, DELIVERY_FAILED, &a->count,
+                         "ending deliveries");
+        a->chunk = limit;
+    }
+    a->count += moved;
+    return err;
+}
+
+/*
+ * As enable's chunks: each commits without waiting for its sync (a crash
+ * leaves the rest to sq_endpoint_cut_next() at the next open); the last
+ * waits until all of them are durable.
+ */
+int
+sq_endpoint_cut_chunk(struct store *st, const char *id, struct store_chunk *ck)
+{
+    struct ep_args args = { .id = id, .now = ck->now, .chunk = ck->limit };
+    int err;
+
+    ck->moved = 0;
+    ck->took_us = 0;
+    err = sq_chunk_write(st, job_cut_chunk, &args, &ck->took_us);
+    if (err == 0)
+        ck->moved = args.count;
+    if (err == 0 && ck->moved < ck->limit)
+        err = sq_sync_wait(st);
+    return err;
+}
+
 static int
 id_read(sqlite3_stmt *stmt, void *out)
 {
@@ -683,4 +751,21 @@ int
 sq_endpoint_held_next(struct store *st, char *id)
 {
     return sq_read(st->impl, job_held_next, id);
+}
+
+static int
+job_cut_next(struct sq_conn *c, void *arg)
+{
+    sqlite3_stmt *stmt = sq_stmt(c, SQL_EP_CUT_NEXT);
+    int err;
+
+    err = sq_row_one(c, stmt, id_read, arg, "finding a disable or delete cut short");
+    sq_done(stmt);
+    return err;
+}
+
+int
+sq_endpoint_cut_next(struct store *st, char *id)
+{
+    return sq_read(st->impl, job_cut_next, id);
 }

@@ -373,6 +373,8 @@ int sq_endpoint_disable(struct store *, const char *, const char *, const char *
 int sq_endpoint_enable(struct store *, const char *, const char *, int, struct store_chunk *);
 int sq_endpoint_held_chunk(struct store *, const char *, int, struct store_chunk *);
 int sq_endpoint_held_next(struct store *, char *);
+int sq_endpoint_cut_chunk(struct store *, const char *, struct store_chunk *);
+int sq_endpoint_cut_next(struct store *, char *);
 /* Waits until every change committed so far is on disk (a write of nothing, synced). */
 int sq_sync_wait(struct store *);
 /*
@@ -637,8 +639,5 @@ void sq_cred_key_put(struct sq *s, uint64_t stamp, const char *hash, const struc
 void sq_cred_token_put(struct sq *s, uint64_t stamp, const char *hash, const struct token *t);
 /* Key id's last_used_at is at now (store_key_touch()): not a change of the key. */
 void sq_cred_key_touched(struct sq *s, const char *id, int64_t at);
-
-/* Sets endpoint id's pending deliveries to held (after disabling it). */
-int sq_hold_pending(struct sq_conn *c, const char *endpoint_id, int64_t now);
 
 #endif

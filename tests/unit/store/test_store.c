@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -619,9 +620,9 @@ publish(struct store *st, const char *acct, const char *type, const char *key,
     return err != 0 ? err : store_event_publish(st, ev, eps, n);
 }
 
-/* Disables ep (of acct_a) and publishes n events to it in batches: n held deliveries. */
+/* Publishes n events to ep (of acct_a) in batches: n deliveries, held if it is disabled. */
 static void
-held_make(struct store *st, struct endpoint *ep, size_t n)
+batch_make(struct store *st, struct endpoint *ep, size_t n)
 {
     struct store_publish *items = calloc(STORE_MAX_BATCH, sizeof(*items));
     struct event *evs = calloc(STORE_MAX_BATCH, sizeof(*evs));
@@ -629,9 +630,6 @@ held_make(struct store *st, struct endpoint *ep, size_t n)
 
     assert_non_null(items);
     assert_non_null(evs);
-
-    assert_int_equal(store_endpoint_disable(st, "acct_a", ep->id, "maintenance", 1), 0);
-    ep->status = ENDPOINT_DISABLED;
     while (done < n) {
         b = n - done < STORE_MAX_BATCH ? n - done : STORE_MAX_BATCH;
         for (i = 0; i < b; i++) {
@@ -647,6 +645,15 @@ held_make(struct store *st, struct endpoint *ep, size_t n)
     }
     free(items);
     free(evs);
+}
+
+/* Disables ep (of acct_a) and publishes n events to it in batches: n held deliveries. */
+static void
+held_make(struct store *st, struct endpoint *ep, size_t n)
+{
+    assert_int_equal(store_endpoint_disable(st, "acct_a", ep->id, "maintenance", 1), 0);
+    ep->status = ENDPOINT_DISABLED;
+    batch_make(st, ep, n);
 }
 
 /* The deliveries of an event, oldest first (caller frees). */
@@ -2027,6 +2034,20 @@ held_count(const struct fx *fx, const struct endpoint *ep, const char *status)
     return sql_count(fx, sql);
 }
 
+/* ep (of acct_a) is in state status with held deliveries held (its count and its rows). */
+static void
+endpoint_state_check(struct fx *fx, const struct endpoint *ep, enum endpoint_status status,
+                     int64_t held)
+{
+    struct endpoint got;
+
+    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep->id, &got), 0);
+    assert_int_equal(got.status, status);
+    assert_int_equal(got.held, held);
+    endpoint_cleanup(&got);
+    assert_int_equal(held_count(fx, ep, "held"), held);
+}
+
 /* More held than one chunk: every one resumed (or skipped), over several writes. */
 static void
 test_enable_in_chunks(void **state)
@@ -2074,7 +2095,7 @@ static void
 test_enable_stopped_by_disable(void **state)
 {
     struct fx *fx = *state;
-    struct endpoint ep, got;
+    struct endpoint ep;
     const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 3 chunks at least: 100, 200 at most, ... */
     struct disable_on_due d = { .st = fx->st };
     int64_t resumed = -1;
@@ -2088,11 +2109,7 @@ test_enable_stopped_by_disable(void **state)
     /* The first chunk only; the disable held it again with the rest. */
     assert_int_equal(resumed, STORE_CHUNK_FIRST);
     assert_int_equal(d.calls, 1);
-    assert_int_equal(store_endpoint_get(fx->st, "acct_a", ep.id, &got), 0);
-    assert_int_equal(got.status, ENDPOINT_DISABLED);
-    assert_int_equal(got.held, (int64_t)n);
-    endpoint_cleanup(&got);
-    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n);
     endpoint_cleanup(&ep);
 }
 
@@ -2122,6 +2139,264 @@ test_enable_finished_at_open(void **state)
     assert_int_equal(held_count(fx, &other, "held"), 5);
     endpoint_cleanup(&ep);
     endpoint_cleanup(&other);
+}
+
+/* What a test does between two chunks of a disable or a delete (st->on_cut_chunk). */
+struct between_chunks {
+    struct fx *fx;
+    const struct endpoint *ep;    /* the endpoint being disabled or deleted */
+    const struct endpoint *other; /* a healthy endpoint published to meanwhile */
+    int deleting;                 /* ep is being deleted: its held ones are to move too */
+    int enable;                   /* enable ep after the first chunk */
+    int calls;
+    int64_t left;    /* ep's deliveries still to move when the publish was answered */
+    int ep_claimed;  /* claims took one of ep's deliveries */
+    int64_t claimed; /* claims took this many of other's */
+};
+
+/*
+ * After the first chunk: a publish to a healthy endpoint is answered while
+ * the move goes on, and a claim of everything due takes nothing of ep.
+ */
+static void
+between_chunks(void *arg)
+{
+    struct between_chunks *b = arg;
+    struct event ev;
+    struct claim *cs = NULL;
+    size_t n = 0, i;
+
+    if (b->calls++ != 0)
+        return;
+    assert_int_equal(publish(b->fx->st, "acct_a", "user.message", NULL, b->other, 1, &ev), 0);
+    event_cleanup(&ev);
+    b->left = held_count(b->fx, b->ep, "pending") +
+              (b->deleting ? held_count(b->fx, b->ep, "held") : 0);
+    /* At most 10 of ep's due ones are met (and held or ended), then other's. */
+    assert_int_equal(store_claim(b->fx->st, clock_now_ms() + HOUR_MS, 30000, 100, 10, NULL, 0,
+                                 &cs, &n),
+                     0);
+    for (i = 0; i < n; i++) {
+        if (strcmp(cs[i].dlv.endpoint_id, b->ep->id) == 0)
+            b->ep_claimed = 1;
+        else
+            b->claimed++;
+    }
+    claim_list_free(cs, n);
+    if (b->enable)
+        assert_int_equal(store_endpoint_enable(b->fx->st, "acct_a", b->ep->id, 0, 20, NULL), 0);
+}
+
+/*
+ * A disable of an endpoint with more pending deliveries than a chunk: the
+ * flip, then several chunks; a publish between them is answered before the
+ * last, and nothing of the endpoint is claimed meanwhile; all end held.
+ */
+static void
+test_disable_in_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, other;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7; /* 4 chunks at least: 50, 100, 200 at most, ... */
+    struct between_chunks b = { .fx = fx, .ep = &ep, .other = &other };
+    uint64_t chunks;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL holds them in the disable's own transaction */
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "x.only", &other);
+    batch_make(fx->st, &ep, n);
+    assert_int_equal(held_count(fx, &ep, "pending"), (int64_t)n);
+    fx->st->on_cut_chunk = between_chunks;
+    fx->st->on_cut_chunk_arg = &b;
+    chunks = atomic_load(&fx->st->cut_chunks);
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "big", 10), 0);
+    fx->st->on_cut_chunk = NULL;
+    chunks = atomic_load(&fx->st->cut_chunks) - chunks;
+    assert_true(chunks >= 4);
+    assert_int_equal(b.calls, (int)chunks);
+    /* The publish was answered with most of the move still to do. */
+    assert_true(b.left > (int64_t)n / 2);
+    assert_false(b.ep_claimed);
+    assert_int_equal(b.claimed, 1);
+    assert_int_equal(held_count(fx, &ep, "pending"), 0);
+    assert_int_equal(held_count(fx, &ep, "held"), (int64_t)n);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&other);
+}
+
+static void
+count_calls(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/*
+ * A delete of an endpoint with more pending (or held) deliveries than a
+ * chunk: the flip, then several chunks, a publish answered between them,
+ * nothing of the endpoint claimed meanwhile; all end failed.
+ */
+static void
+test_delete_in_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, held, other;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7;
+    struct between_chunks b = { .fx = fx, .ep = &ep, .other = &other, .deleting = 1 };
+    char sql[256];
+    uint64_t chunks;
+    int calls = 0;
+
+    if (!fx->sqlite)
+        skip(); /* PostgreSQL ends them in the delete's own transaction */
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "", &held);
+    endpoint_make(fx->st, "acct_a", "x.only", &other);
+    batch_make(fx->st, &ep, n);
+    held_make(fx->st, &held, n);
+
+    /* Pending ones. */
+    fx->st->on_cut_chunk = between_chunks;
+    fx->st->on_cut_chunk_arg = &b;
+    chunks = atomic_load(&fx->st->cut_chunks);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", ep.id), 0);
+    chunks = atomic_load(&fx->st->cut_chunks) - chunks;
+    assert_true(chunks >= 4);
+    assert_int_equal(b.calls, (int)chunks);
+    assert_true(b.left > (int64_t)n / 2);
+    assert_false(b.ep_claimed);
+    assert_int_equal(b.claimed, 1);
+    assert_int_equal(held_count(fx, &ep, "pending"), 0);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "failed"), (int64_t)n);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM deliveries WHERE endpoint_id = '%s' AND "
+             "last_error = 'endpoint deleted'",
+             ep.id);
+    assert_int_equal(sql_count(fx, sql), (int64_t)n);
+
+    /* Held ones. */
+    fx->st->on_cut_chunk = count_calls;
+    fx->st->on_cut_chunk_arg = &calls;
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", held.id), 0);
+    fx->st->on_cut_chunk = NULL;
+    assert_true(calls >= 4);
+    assert_int_equal(held_count(fx, &held, "held"), 0);
+    assert_int_equal(held_count(fx, &held, "failed"), (int64_t)n);
+    assert_int_equal(store_endpoint_delete(fx->st, "acct_a", held.id), ERR_NOTFOUND);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&held);
+    endpoint_cleanup(&other);
+}
+
+/* An enable between a disable's chunks stops them: the endpoint ends enabled, nothing held. */
+static void
+test_disable_stopped_by_enable(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep, other;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7;
+    struct between_chunks b = { .fx = fx, .ep = &ep, .other = &other, .enable = 1 };
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    endpoint_make(fx->st, "acct_a", "x.only", &other);
+    batch_make(fx->st, &ep, n);
+    fx->st->on_cut_chunk = between_chunks;
+    fx->st->on_cut_chunk_arg = &b;
+    assert_int_equal(store_endpoint_disable(fx->st, "acct_a", ep.id, "brief", 10), 0);
+    fx->st->on_cut_chunk = NULL;
+    /* The first chunk, then the one that found the endpoint enabled (it moved none). */
+    assert_int_equal(b.calls, 2);
+    endpoint_state_check(fx, &ep, ENDPOINT_ENABLED, 0);
+    assert_int_equal(held_count(fx, &ep, "held"), 0);
+    assert_int_equal(held_count(fx, &ep, "pending") + held_count(fx, &ep, "delivering"),
+                     (int64_t)n);
+    endpoint_cleanup(&ep);
+    endpoint_cleanup(&other);
+}
+
+/*
+ * The results job's disable flips the endpoint in the results' transaction;
+ * its pending deliveries are held after it, in chunks.
+ */
+static void
+test_disable_auto_in_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint ep;
+    const size_t n = STORE_CHUNK_MAX / 2 + 7;
+    struct claim *cs = NULL;
+    struct attempt_result r;
+    size_t nc = 0;
+    int64_t now = clock_now_ms();
+    int calls = 0;
+
+    endpoint_make(fx->st, "acct_a", "", &ep);
+    batch_make(fx->st, &ep, n);
+    assert_int_equal(store_claim(fx->st, now + MIN_MS, 30000, 1, 0, NULL, 0, &cs, &nc), 0);
+    assert_int_equal(nc, 1);
+    result_for(&r, &cs[0], DELIVERY_FAILED, 500, "HTTP 500", now + MIN_MS, 5);
+    r.disable_endpoint = 1;
+    r.disable_reason = "retries exhausted";
+    r.endpoint_id = cs[0].dlv.endpoint_id;
+    r.account_id = cs[0].dlv.account_id;
+    fx->st->on_cut_chunk = count_calls;
+    fx->st->on_cut_chunk_arg = &calls;
+    assert_int_equal(store_results_apply(fx->st, &r, 1, now + MIN_MS + 1), 0);
+    fx->st->on_cut_chunk = NULL;
+    if (fx->sqlite)
+        assert_true(calls >= 4);
+    endpoint_state_check(fx, &ep, ENDPOINT_DISABLED, (int64_t)n - 1);
+    assert_int_equal(held_count(fx, &ep, "pending"), 0);
+    assert_int_equal(held_count(fx, &ep, "failed"), 1);
+    claim_list_free(cs, nc);
+    endpoint_cleanup(&ep);
+}
+
+/*
+ * A disable or a delete cut short by a crash (flipped, deliveries not yet
+ * moved) is finished at the next open; an enabled endpoint keeps its pending.
+ */
+static void
+test_cut_finished_at_open(void **state)
+{
+    struct fx *fx = *state;
+    struct endpoint dis, del, del_held, on;
+    const size_t n = STORE_CHUNK_MAX / 2 + 3;
+    char sql[256];
+
+    if (!fx->sqlite)
+        skip();
+    endpoint_make(fx->st, "acct_a", "", &dis);
+    endpoint_make(fx->st, "acct_a", "", &del);
+    endpoint_make(fx->st, "acct_a", "", &del_held);
+    endpoint_make(fx->st, "acct_a", "", &on);
+    batch_make(fx->st, &dis, n);
+    batch_make(fx->st, &del, 5);
+    held_make(fx->st, &del_held, 7);
+    batch_make(fx->st, &on, 5);
+    store_close(fx->st);
+    fx->st = NULL;
+    snprintf(sql, sizeof(sql), "UPDATE endpoints SET status = 'disabled' WHERE id = '%s'", dis.id);
+    sql_exec(fx, sql);
+    snprintf(sql, sizeof(sql), "UPDATE endpoints SET deleted_at = 3 WHERE id IN ('%s', '%s')",
+             del.id, del_held.id);
+    sql_exec(fx, sql);
+    assert_int_equal(store_open(fx->url, &fx->st), 0);
+    assert_int_equal(held_count(fx, &dis, "pending"), 0);
+    assert_int_equal(held_count(fx, &dis, "held"), (int64_t)n);
+    assert_int_equal(held_count(fx, &del, "pending"), 0);
+    assert_int_equal(held_count(fx, &del, "failed"), 5);
+    assert_int_equal(held_count(fx, &del_held, "held"), 0);
+    assert_int_equal(held_count(fx, &del_held, "failed"), 7);
+    assert_int_equal(held_count(fx, &on, "pending"), 5);
+    endpoint_cleanup(&dis);
+    endpoint_cleanup(&del);
+    endpoint_cleanup(&del_held);
+    endpoint_cleanup(&on);
 }
 
 /* n failed deliveries of ep (held, then skipped by an enable): the matter of a replay. */
@@ -6562,6 +6837,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_enable_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_stopped_by_disable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_finished_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disable_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disable_stopped_by_enable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disable_auto_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cut_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_takes_what_exists_at_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_changed_between_chunks, setup, teardown),
